@@ -1,0 +1,1 @@
+"""The thin runner: parse, wire, start. No trading logic lives here."""

@@ -1,0 +1,1 @@
+"""Adapters: implementations of the ports (simulated venue, ccxt, PostgreSQL, SQLite, signals)."""

@@ -1,0 +1,1 @@
+"""Use cases: the trading application, written against ports only."""

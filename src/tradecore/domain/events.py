@@ -1,0 +1,151 @@
+"""The event catalogue (SPEC §9) and the event value every state change produces."""
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+import attrs
+
+from tradecore.domain.errors import DomainError
+
+
+class Severity(IntEnum):
+    DEBUG = 10
+    INFO = 20
+    WARNING = 30
+    ERROR = 40
+    CRITICAL = 50
+
+
+class EventType(StrEnum):
+    # signals and waves
+    SIGNAL_RECEIVED = "signal_received"
+    SIGNAL_FILTERED = "signal_filtered"
+    SIGNAL_EXECUTED = "signal_executed"
+    SIGNAL_EXECUTION_FAILED = "signal_execution_failed"
+    WAVE_MONITORING_STARTED = "wave_monitoring_started"
+    WAVE_DETECTED = "wave_detected"
+    WAVE_COMPLETED = "wave_completed"
+    WAVE_NOT_FOUND = "wave_not_found"
+    WAVE_DUPLICATE_DETECTED = "wave_duplicate_detected"
+    # opening
+    POSITION_OPEN_STARTED = "position_open_started"
+    ENTRY_ORDER_PLACED = "entry_order_placed"
+    ENTRY_ORDER_FILLED = "entry_order_filled"
+    ENTRY_ORDER_FAILED = "entry_order_failed"
+    STOP_LOSS_PLACED = "stop_loss_placed"
+    STOP_LOSS_FAILED = "stop_loss_failed"
+    STOP_LOSS_REPLACED = "stop_loss_replaced"
+    STOP_LOSS_CANCELLED = "stop_loss_cancelled"
+    POSITION_ROLLBACK = "position_rollback"
+    EMERGENCY_STOP_PLACED = "emergency_stop_placed"
+    POSITION_DUPLICATE_PREVENTED = "position_duplicate_prevented"
+    RISK_LIMITS_EXCEEDED = "risk_limits_exceeded"
+    SYMBOL_UNAVAILABLE = "symbol_unavailable"
+    ORDER_BELOW_MINIMUM = "order_below_minimum"
+    POSITION_CLOSED = "position_closed"
+    # trailing
+    TRAILING_STOP_CREATED = "trailing_stop_created"
+    TRAILING_STOP_ACTIVATED = "trailing_stop_activated"
+    TRAILING_STOP_UPDATED = "trailing_stop_updated"
+    TRAILING_STOP_BREAKEVEN = "trailing_stop_breakeven"
+    TRAILING_STOP_REMOVED = "trailing_stop_removed"
+    # protection, sync, zombies
+    PROTECTION_CHECK_COMPLETED = "protection_check_completed"
+    UNPROTECTED_POSITION_FOUND = "unprotected_position_found"
+    PROTECTION_TOOK_OVER = "protection_took_over"
+    SYNCHRONIZATION_STARTED = "synchronization_started"
+    SYNCHRONIZATION_COMPLETED = "synchronization_completed"
+    PHANTOM_POSITION_CLOSED = "phantom_position_closed"
+    MISSING_POSITION_ADDED = "missing_position_added"
+    QUANTITY_MISMATCH_DETECTED = "quantity_mismatch_detected"
+    ZOMBIE_ORDERS_DETECTED = "zombie_orders_detected"
+    ZOMBIE_ORDER_CANCELLED = "zombie_order_cancelled"
+    ZOMBIE_CLEANUP_COMPLETED = "zombie_cleanup_completed"
+    # aged positions
+    AGED_POSITION_DETECTED = "aged_position_detected"
+    AGED_EXIT_ORDER_PLACED = "aged_exit_order_placed"
+    AGED_PHASE_CHANGED = "aged_phase_changed"
+    # process
+    POSITION_RECOVERY_STARTED = "position_recovery_started"
+    POSITION_RECOVERY_COMPLETED = "position_recovery_completed"
+    BOT_STARTED = "bot_started"
+    BOT_STOPPED = "bot_stopped"
+    WEBSOCKET_CONNECTED = "websocket_connected"
+    WEBSOCKET_DISCONNECTED = "websocket_disconnected"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    DATABASE_RESTORED = "database_restored"
+    JOURNAL_SPOOL_CORRUPT = "journal_spool_corrupt"
+    RATE_LIMIT_HIT = "rate_limit_hit"
+    HEALTH_CHECK_FAILED = "health_check_failed"
+    CRITICAL_ERROR = "critical_error"
+
+
+_WARNING = {
+    EventType.SIGNAL_EXECUTION_FAILED,
+    EventType.WAVE_NOT_FOUND,
+    EventType.WAVE_DUPLICATE_DETECTED,
+    EventType.ENTRY_ORDER_FAILED,
+    EventType.STOP_LOSS_FAILED,
+    EventType.POSITION_ROLLBACK,
+    EventType.POSITION_DUPLICATE_PREVENTED,
+    EventType.RISK_LIMITS_EXCEEDED,
+    EventType.SYMBOL_UNAVAILABLE,
+    EventType.ORDER_BELOW_MINIMUM,
+    EventType.PHANTOM_POSITION_CLOSED,
+    EventType.MISSING_POSITION_ADDED,
+    EventType.QUANTITY_MISMATCH_DETECTED,
+    EventType.ZOMBIE_ORDERS_DETECTED,
+    EventType.PROTECTION_TOOK_OVER,
+    EventType.AGED_POSITION_DETECTED,
+    EventType.WEBSOCKET_DISCONNECTED,
+    EventType.JOURNAL_SPOOL_CORRUPT,
+    EventType.RATE_LIMIT_HIT,
+}
+_ERROR = {
+    EventType.UNPROTECTED_POSITION_FOUND,
+    EventType.EMERGENCY_STOP_PLACED,
+    EventType.DATABASE_UNAVAILABLE,
+    EventType.HEALTH_CHECK_FAILED,
+}
+_CRITICAL = {EventType.CRITICAL_ERROR}
+
+
+def default_severity(event_type: EventType) -> Severity:
+    """The severity an event of this type carries unless the emitter says otherwise."""
+    if event_type in _CRITICAL:
+        return Severity.CRITICAL
+    if event_type in _ERROR:
+        return Severity.ERROR
+    if event_type in _WARNING:
+        return Severity.WARNING
+    return Severity.INFO
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """One recorded state change. `id` makes replay idempotent; time comes from the clock port."""
+
+    id: uuid.UUID
+    type: EventType
+    created_at: datetime = attrs.field()
+    severity: Severity = attrs.field()
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    correlation_id: str | None = None
+    position_id: str | None = None
+    order_id: str | None = None
+    symbol: str | None = None
+    exchange: str | None = None
+    error_message: str | None = None
+    stack_trace: str | None = None
+
+    @severity.default
+    def _severity(self) -> Severity:
+        return default_severity(self.type)
+
+    @created_at.validator
+    def _aware(self, _: attrs.Attribute[datetime], value: datetime) -> None:
+        if value.tzinfo is None:
+            raise DomainError("event time must be timezone-aware (UTC)")

@@ -1,0 +1,1 @@
+"""Ports: the `typing.Protocol`s the application depends on and adapters implement."""

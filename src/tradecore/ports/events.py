@@ -1,0 +1,20 @@
+"""The event sink: takes an event without waiting for the database."""
+
+from typing import Protocol, runtime_checkable
+
+from tradecore.domain.events import Event
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    def emit(self, event: Event) -> None:
+        """Queue `event`; never blocks, never raises for database trouble, never drops."""
+        ...
+
+    async def flush(self) -> None:
+        """Return when every event emitted so far is written (or spooled)."""
+        ...
+
+    async def close(self) -> None:
+        """Flush everything and stop the writer."""
+        ...

@@ -1,0 +1,193 @@
+"""The exchange port: what tradecore needs of a venue, and the three outcomes of a command.
+
+Queries (markets, balance, positions, orders, mark price) return values or raise
+`ExchangeUnavailable`. Commands (orders, stops, cancels) never raise for venue or network
+trouble: they return `Accepted`, `Rejected` or `Unknown`. `Unknown` means the request may or
+may not have reached the venue: the caller resolves it by looking the client id up, never by
+sending again.
+"""
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from tradecore.domain.model import OrderSide, Venue
+from tradecore.domain.orders import Balance, MarkTick, Order, VenuePosition
+from tradecore.domain.precision import MarketRules
+
+
+class RejectReason(StrEnum):
+    WOULD_TRIGGER_IMMEDIATELY = "would_trigger_immediately"
+    BELOW_MIN_NOTIONAL = "below_min_notional"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    SYMBOL_UNAVAILABLE = "symbol_unavailable"
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    REGION_RESTRICTED = "region_restricted"
+    REDUCE_ONLY_WOULD_INCREASE = "reduce_only_would_increase"
+    INVALID_PRICE = "invalid_price"
+    INVALID_QUANTITY = "invalid_quantity"
+    DUPLICATE_CLIENT_ID = "duplicate_client_id"
+    ORDER_NOT_FOUND = "order_not_found"
+    TOO_MANY_CONDITIONAL_ORDERS = "too_many_conditional_orders"
+    STOP_ALREADY_EXISTS = "stop_already_exists"
+    NO_POSITION = "no_position"
+    NOT_SUPPORTED = "not_supported"
+    RATE_LIMITED = "rate_limited"
+    VENUE_UNAVAILABLE = "venue_unavailable"
+    NETWORK_ERROR = "network_error"
+    AUTHENTICATION = "authentication"
+    OTHER = "other"
+
+
+RETRYABLE_REASONS = frozenset(
+    {
+        RejectReason.RATE_LIMITED,
+        RejectReason.VENUE_UNAVAILABLE,
+        RejectReason.NETWORK_ERROR,
+    }
+)
+
+
+@attrs.frozen(kw_only=True)
+class Accepted:
+    """The venue took the command; `order` is its state right after."""
+
+    order: Order
+
+
+@attrs.frozen(kw_only=True)
+class Rejected:
+    """The venue refused (or the request provably never reached it)."""
+
+    reason: RejectReason
+    message: str
+    retryable: bool = False
+    code: str | None = None  # the venue's own error code, e.g. "-4130" or "170209"
+
+
+@attrs.frozen(kw_only=True)
+class Unknown:
+    """The request may or may not have reached the venue (e.g. the response was lost)."""
+
+    message: str
+    client_order_id: str | None = None
+
+
+Outcome = Accepted | Rejected | Unknown
+
+
+class ExchangeUnavailable(Exception):
+    """A query could not be answered (network, rate limit, 5xx). Retrying may help."""
+
+    def __init__(self, message: str, *, retryable: bool = True, rate_limited: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+        self.rate_limited = rate_limited
+
+
+@attrs.frozen(kw_only=True)
+class Capabilities:
+    """What a venue can do, so callers pick the safe path per venue.
+
+    `amend_stop`: a resting stop's trigger can be moved in place (Bybit amend).
+    `position_stop`: a stop can be attached to the position and moved in place (Bybit
+    trading-stop). Without either, a stop is replaced by create-confirm-cancel (Binance).
+    """
+
+    amend_stop: bool
+    position_stop: bool
+    amend_limit: bool = True
+    max_conditional_orders: int | None = None
+    hedge_mode: bool = False
+
+
+@runtime_checkable
+class Exchange(Protocol):
+    """One account on one venue."""
+
+    @property
+    def venue(self) -> Venue: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    async def load_markets(self) -> Mapping[str, MarketRules]:
+        """Market rules keyed by plain symbol (`BTCUSDT`)."""
+        ...
+
+    async def fetch_balance(self) -> Balance: ...
+
+    async def fetch_positions(self) -> Sequence[VenuePosition]:
+        """Every open (non-zero) position."""
+        ...
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
+        """Every open order, conditional (stop) orders included, all pages."""
+        ...
+
+    async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
+        """The order with this client id, open or recently closed; None if the venue has none."""
+        ...
+
+    async def fetch_mark_price(self, symbol: str) -> Decimal: ...
+
+    def watch_mark_prices(self, symbols: Sequence[str]) -> AsyncIterator[MarkTick]:
+        """Mark prices as they change, for the given plain symbols."""
+        ...
+
+    async def create_market_order(
+        self,
+        symbol: str,
+        side: OrderSide,
+        quantity: Decimal,
+        *,
+        client_order_id: str,
+        reduce_only: bool = False,
+    ) -> Outcome: ...
+
+    async def create_limit_order(
+        self,
+        symbol: str,
+        side: OrderSide,
+        quantity: Decimal,
+        price: Decimal,
+        *,
+        client_order_id: str,
+        reduce_only: bool = True,
+    ) -> Outcome: ...
+
+    async def create_stop_order(
+        self,
+        symbol: str,
+        side: OrderSide,
+        quantity: Decimal,
+        trigger_price: Decimal,
+        *,
+        client_order_id: str,
+    ) -> Outcome:
+        """A reduce-only stop-market order triggered by the mark price."""
+        ...
+
+    async def set_position_stop(self, symbol: str, trigger_price: Decimal | None) -> Outcome:
+        """Attach (or move, or with None remove) the position's own stop. Needs `position_stop`."""
+        ...
+
+    async def amend_order(
+        self,
+        symbol: str,
+        order_id: str,
+        *,
+        trigger_price: Decimal | None = None,
+        price: Decimal | None = None,
+    ) -> Outcome:
+        """Move a resting order in place. Stops need `amend_stop`, limits `amend_limit`."""
+        ...
+
+    async def cancel_order(self, symbol: str, order_id: str) -> Outcome:
+        """Cancel an order (stops included). A missing order is Rejected(ORDER_NOT_FOUND)."""
+        ...
+
+    async def close(self) -> None: ...
