@@ -22,6 +22,7 @@ class Severity(IntEnum):
 class EventType(StrEnum):
     # signals and waves
     SIGNAL_RECEIVED = "signal_received"
+    SIGNAL_REJECTED = "signal_rejected"  # a message that does not parse or validate
     SIGNAL_FILTERED = "signal_filtered"
     SIGNAL_EXECUTED = "signal_executed"
     SIGNAL_EXECUTION_FAILED = "signal_execution_failed"
@@ -84,6 +85,7 @@ class EventType(StrEnum):
 
 
 _WARNING = {
+    EventType.SIGNAL_REJECTED,
     EventType.SIGNAL_EXECUTION_FAILED,
     EventType.WAVE_NOT_FOUND,
     EventType.WAVE_DUPLICATE_DETECTED,
