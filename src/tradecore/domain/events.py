@@ -148,6 +148,6 @@ class Event:
         return default_severity(self.type)
 
     @created_at.validator
-    def _aware(self, _: attrs.Attribute[datetime], value: datetime) -> None:
+    def _aware(self, _: "attrs.Attribute[datetime]", value: datetime) -> None:
         if value.tzinfo is None:
             raise DomainError("event time must be timezone-aware (UTC)")
