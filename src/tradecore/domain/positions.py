@@ -155,7 +155,7 @@ class Operation:
     symbol: str
     position_id: str | None
     started_at: datetime
-    client_order_ids: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    client_order_ids: tuple[str, ...] = ()
     finished_at: datetime | None = None
     outcome: str | None = None
 
