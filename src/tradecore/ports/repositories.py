@@ -3,6 +3,9 @@ alerts. The exchange is the source of truth; these record what tradecore did and
 
 `Store.transaction()` groups writes that must land together (e.g. a position's new state and
 the end of its operation): all of them or none.
+
+Money is stored exactly (Decimal in, the same Decimal out). Errors a caller can act on are the
+`RepositoryError`s below; database trouble surfaces as the driver's own exception.
 """
 
 from collections.abc import Sequence
@@ -18,11 +21,34 @@ from tradecore.domain.trailing import TrailingState
 from tradecore.ports.alerts import Alert
 
 
+class RepositoryError(Exception):
+    """A write the store refuses because of what is already stored."""
+
+
+class DuplicateOpenPosition(RepositoryError):
+    """A position not in a terminal state already exists for this (exchange, symbol)."""
+
+
+class StaleVersion(RepositoryError):
+    """The stored position has a version >= the one being saved: another writer got there first."""
+
+
+class RecordMissing(RepositoryError):
+    """The record to change does not exist."""
+
+
 class PositionRepository(Protocol):
-    async def add(self, position: Position) -> None: ...
+    async def add(self, position: Position) -> None:
+        """Insert a new position; DuplicateOpenPosition if one is still open on its symbol."""
+        ...
 
     async def save(self, position: Position) -> None:
-        """Store the new state of an existing position."""
+        """Store the new state of an existing position.
+
+        `position.version` must be greater than the stored one (`advance` and `with_stop` bump
+        it); otherwise StaleVersion, because two writers changed the same position. A missing
+        position is RecordMissing.
+        """
         ...
 
     async def get(self, position_id: str) -> Position | None: ...
@@ -37,7 +63,9 @@ class PositionRepository(Protocol):
 class OperationRepository(Protocol):
     async def start(self, operation: Operation) -> None: ...
 
-    async def finish(self, operation_id: str, *, at: datetime, outcome: str) -> None: ...
+    async def finish(self, operation_id: str, *, at: datetime, outcome: str) -> None:
+        """Mark the operation finished; RecordMissing if there is no such operation."""
+        ...
 
     async def in_flight(self) -> Sequence[Operation]: ...
 
@@ -49,9 +77,15 @@ class OrderRepository(Protocol):
 
     async def for_position(self, position_id: str) -> Sequence[Order]: ...
 
+    async def by_client_id(self, venue: Venue, client_order_id: str) -> Order | None:
+        """The last recorded order with this client id on `venue`, or None."""
+        ...
+
 
 class TrailingRepository(Protocol):
-    async def save(self, state: TrailingState) -> None: ...
+    async def save(self, state: TrailingState) -> None:
+        """Insert or replace the trailing state of `state.position_id`."""
+        ...
 
     async def get(self, position_id: str) -> TrailingState | None: ...
 
@@ -69,7 +103,11 @@ class WaveRepository(Protocol):
 
 
 class SignalRepository(Protocol):
-    async def add(self, signal: Signal, *, received_at: datetime) -> None: ...
+    async def add(self, signal: Signal, *, received_at: datetime) -> None:
+        """Record the signal; a signal id seen before is ignored."""
+        ...
+
+    async def for_wave(self, wave: datetime) -> Sequence[Signal]: ...
 
 
 class AlertRepository(Protocol):
@@ -87,5 +125,9 @@ class Store(Protocol):
     alerts: AlertRepository
 
     def transaction(self) -> AbstractAsyncContextManager["Store"]:
-        """A store whose writes commit together when the block exits, or not at all."""
+        """A store whose writes commit together when the block exits, or not at all.
+
+        An exception leaving the block rolls every write in it back. Inside the block, use the
+        store it yields; a nested `transaction()` on that store joins the outer one.
+        """
         ...

@@ -1,0 +1,44 @@
+"""Opening a database from its URL: the factory the runner uses, and `migrate`."""
+
+from tradecore.adapters.dburl import DatabaseUrl, Dialect, parse_database_url
+from tradecore.adapters.journal import Journal
+from tradecore.adapters.postgres.database import PostgresDatabase
+from tradecore.adapters.sql.migrations import Migration
+from tradecore.adapters.sqlite.database import SqliteDatabase
+from tradecore.ports.clock import Clock
+
+Database = PostgresDatabase | SqliteDatabase
+
+
+async def connect_store(
+    url: str | DatabaseUrl, *, apply_migrations: bool = True
+) -> PostgresDatabase | SqliteDatabase:
+    """Open the database at `url` (migrated unless told otherwise).
+
+    The result has `.store` (the `Store` port), `.event_writer()` (for a `Journal`),
+    `.instance_lock()` (the `InstanceLock` port), `.purge_events()` and `.close()`.
+    """
+    parsed = url if isinstance(url, DatabaseUrl) else parse_database_url(url)
+    if parsed.dialect is Dialect.POSTGRESQL:
+        return await PostgresDatabase.connect(parsed.url, apply_migrations=apply_migrations)
+    assert parsed.path is not None
+    return await SqliteDatabase.connect(parsed.path, apply_migrations=apply_migrations)
+
+
+async def migrate(url: str | DatabaseUrl) -> tuple[Migration, ...]:
+    """Apply pending migrations to the database at `url`; the ones applied."""
+    database = await connect_store(url, apply_migrations=False)
+    try:
+        return await database.migrate()
+    finally:
+        await database.close()
+
+
+def open_journal(
+    database: PostgresDatabase | SqliteDatabase,
+    spool_path: str,
+    *,
+    clock: Clock | None = None,
+) -> Journal:
+    """A journal writing to `database`, spooling to `spool_path`; call `start()` in the loop."""
+    return Journal(database.event_writer(), spool_path, clock=clock)

@@ -1,0 +1,330 @@
+"""The journal: `emit` queues an event without awaiting anything; a writer task flushes
+batches (every `flush_interval` seconds or `batch_size` events) through a `BatchWriter`.
+
+While the database is unreachable, batches go to the spool (fsync per batch) and the
+database is probed with backoff; when it answers, the spool is replayed in order before
+anything newer, and the journal records `database_restored`. A queue that reaches
+`max_queue` spills to the spool at once instead of blocking or dropping. `close` flushes
+everything. Replay is idempotent: every event carries a UUID the writer deduplicates on.
+"""
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+from loguru import logger
+
+from tradecore.adapters.journal.rows import safe_row
+from tradecore.adapters.journal.spool import Spool
+from tradecore.adapters.journal.writer import BatchWriter
+from tradecore.adapters.serialization import JSON, dumps
+from tradecore.domain.events import Event, EventType
+from tradecore.ports.clock import Clock
+
+
+@attrs.define
+class JournalStats:
+    emitted: int = 0
+    written: int = 0  # events written straight from the queue
+    spooled: int = 0  # events appended to the spool (outage, spill, after close)
+    spilled: int = 0  # of those, events spooled because the queue was full
+    replayed: int = 0  # events written from the spool
+    corrupt_lines: int = 0
+    outages: int = 0
+
+
+class Journal:
+    """An `EventSink` over a `BatchWriter` and a spool file. Call `start()` inside the loop."""
+
+    def __init__(
+        self,
+        writer: BatchWriter,
+        spool_path: str,
+        *,
+        clock: Clock | None = None,
+        batch_size: int = 500,
+        flush_interval: float = 0.1,
+        max_queue: int = 100_000,
+        retry_initial: float = 0.25,
+        retry_max: float = 5.0,
+    ):
+        if batch_size < 1 or max_queue < batch_size:
+            raise ValueError("the journal needs batch_size >= 1 and max_queue >= batch_size")
+        self._writer = writer
+        self._spool = Spool(spool_path)
+        self._clock = clock
+        self._batch_size = batch_size
+        self._interval = flush_interval
+        self._max_queue = max_queue
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._retry = retry_initial
+        self._queue: deque[Event] = deque()
+        self._inflight: list[Event] = []
+        self._inflight_spooled = False
+        self._wake = asyncio.Event()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._closed = False
+        self._available = True
+        self._restoring = False
+        self._next_probe = 0.0
+        self._down_at: datetime | None = None
+        self.stats = JournalStats()
+
+    # --- the caller's side -------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        """Queue `event`. Never awaits, never raises for database trouble, never drops."""
+        self.stats.emitted += 1
+        if self._closed:
+            self._spool_events([event])
+            return
+        queue = self._queue
+        queue.append(event)
+        size = len(queue)
+        if size >= self._max_queue:
+            self._spill()
+        elif size >= self._batch_size:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        """Return when every event emitted so far is written or spooled."""
+        target = self.stats.emitted
+        if self._done() >= target:
+            return
+        if self._task is None or self._task.done():
+            self._spool_events(self._take_all())
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, future))
+        self._wake.set()
+        await future
+
+    async def close(self) -> None:
+        """Write (or spool) everything, then stop the writer and close the database side."""
+        if self._closed:
+            return
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        self._spool_events(self._take_all())
+        self._closed = True
+        self._resolve_waiters()
+        try:
+            await self._writer.close()
+        except Exception as exc:
+            logger.warning("journal: closing the database writer failed: {}", exc)
+
+    @property
+    def available(self) -> bool:
+        """Whether the last contact with the database succeeded."""
+        return self._available
+
+    @property
+    def spool_pending(self) -> bool:
+        return self._spool.pending()
+
+    def start(self) -> None:
+        """Start the writer task (replays whatever a previous run left in the spool)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="journal-writer")
+
+    # --- the writer task ---------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            await self._wait_for_work()
+            try:
+                await self._cycle()
+            except Exception as exc:  # a bug must not stop the journal: keep events safe
+                logger.exception("journal: writer cycle failed")
+                self._went_down(exc)
+                self._spool_events(self._take_all())
+            self._resolve_waiters()
+            if self._closing and not self._queue:
+                return
+
+    async def _wait_for_work(self) -> None:
+        if self._closing or self._waiters or len(self._queue) >= self._batch_size:
+            return
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._interval)
+
+    async def _cycle(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if not self._available and (self._closing or now >= self._next_probe):
+            await self._probe()
+        if self._available and self._spool.pending():
+            await self._replay()
+        if self._available and self._restoring and not self._spool.pending():
+            self._restored()
+        while self._queue:
+            kept = await self._write_batch(self._take(self._batch_size))
+            self._resolve_waiters()
+            if not kept:
+                return  # neither database nor spool took it: try again next cycle
+
+    async def _write_batch(self, batch: list[Event]) -> bool:
+        """Write `batch` or spool it; False if neither worked (it is back in the queue)."""
+        self._inflight = batch
+        self._inflight_spooled = False
+        try:
+            if self._available and not self._spool.pending():
+                try:
+                    await self._writer.write([safe_row(e) for e in batch])
+                except Exception as exc:
+                    self._went_down(exc)
+                else:
+                    self.stats.written += len(batch)
+                    return True
+            return self._inflight_spooled or self._spool_events(batch)
+        finally:
+            self._inflight = []
+            self._inflight_spooled = False
+
+    async def _probe(self) -> None:
+        try:
+            await self._writer.ping()
+        except Exception:
+            self._next_probe = asyncio.get_running_loop().time() + self._retry
+            self._retry = min(self._retry * 2, self._retry_max)
+            return
+        self._available = True
+        self._restoring = True
+
+    async def _replay(self) -> None:
+        """Write the spool to the database in order, a batch at a time, from where it stopped."""
+        while self._spool.pending():
+            lines, end = self._spool.read(self._batch_size)
+            if not lines:
+                return
+            events = [e for e in (self._decode(offset, raw) for offset, raw in lines) if e]
+            if events:
+                try:
+                    await self._writer.write([safe_row(e) for e in events])
+                except Exception as exc:
+                    self._went_down(exc)
+                    return
+            self._spool.commit(end)
+            self.stats.replayed += len(events)
+
+    def _decode(self, offset: int, raw: bytes) -> Event | None:
+        try:
+            return JSON.structure(json.loads(raw), Event)
+        except Exception as exc:
+            self.stats.corrupt_lines += 1
+            self.emit(
+                self._own_event(
+                    EventType.JOURNAL_SPOOL_CORRUPT,
+                    spool=str(self._spool.path),
+                    byte_offset=offset,
+                    line=raw[:500].decode("utf-8", "replace"),
+                    error=f"{type(exc).__name__}: {exc}"[:500],
+                )
+            )
+            return None
+
+    def _went_down(self, exc: BaseException) -> None:
+        loop_time = asyncio.get_running_loop().time()
+        if not self._available:
+            self._next_probe = loop_time + self._retry
+            self._retry = min(self._retry * 2, self._retry_max)
+            return
+        self._available = False
+        self._restoring = False
+        self._retry = self._retry_initial
+        self._next_probe = loop_time + self._retry
+        self._down_at = self._now()
+        self.stats.outages += 1
+        logger.warning("journal: database unavailable, spooling events: {}", exc)
+        self.emit(
+            self._own_event(
+                EventType.DATABASE_UNAVAILABLE,
+                error=f"{type(exc).__name__}: {exc}"[:1000],
+                spool=str(self._spool.path),
+            )
+        )
+
+    def _restored(self) -> None:
+        self._restoring = False
+        down_at = self._down_at
+        outage = (self._now() - down_at).total_seconds() if down_at else None
+        logger.info("journal: database restored, spool replayed")
+        self.emit(
+            self._own_event(
+                EventType.DATABASE_RESTORED,
+                outage_seconds=outage,
+                replayed_total=self.stats.replayed,
+            )
+        )
+
+    # --- queue and spool helpers -------------------------------------------------------
+
+    def _take(self, count: int) -> list[Event]:
+        queue = self._queue
+        return [queue.popleft() for _ in range(min(count, len(queue)))]
+
+    def _take_all(self) -> list[Event]:
+        events = list(self._queue)
+        self._queue.clear()
+        return events
+
+    def _spill(self) -> None:
+        """The queue is full: move it (and an unfinished batch) to the spool, oldest first."""
+        events: list[Event] = []
+        if self._inflight and not self._inflight_spooled:
+            events.extend(self._inflight)
+            self._inflight_spooled = True  # if its write succeeds after all, replay dedups
+        events.extend(self._take_all())
+        if self._spool_events(events):
+            self.stats.spilled += len(events)
+        self._wake.set()
+
+    def _spool_events(self, events: list[Event]) -> bool:
+        if not events:
+            return True
+        try:
+            self._spool.append([dumps(e) for e in events])
+        except OSError as exc:
+            # Disk trouble too: keep the events in memory (the queue grows past its bound)
+            # rather than lose them, and try again on the next cycle.
+            logger.error("journal: cannot write the spool {}: {}", self._spool.path, exc)
+            self._queue.extendleft(reversed(events))
+            return False
+        self.stats.spooled += len(events)
+        return True
+
+    def _done(self) -> int:
+        unfinished = len(self._queue)
+        if not self._inflight_spooled:
+            unfinished += len(self._inflight)
+        return self.stats.emitted - unfinished
+
+    def _resolve_waiters(self) -> None:
+        if not self._waiters:
+            return
+        done = self._done()
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for target, future in self._waiters:
+            if future.done():
+                continue
+            if done >= target or self._closed:
+                future.set_result(None)
+            else:
+                still.append((target, future))
+        self._waiters = still
+
+    def _now(self) -> datetime:
+        return self._clock.now() if self._clock is not None else datetime.now(UTC)
+
+    def _own_event(self, event_type: EventType, **data: Any) -> Event:
+        return Event(id=uuid.uuid4(), type=event_type, created_at=self._now(), data=data)

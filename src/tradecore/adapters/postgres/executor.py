@@ -1,0 +1,40 @@
+"""The shared repositories' `Executor` over an asyncpg pool or connection."""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from tradecore.adapters.sql.executor import Executor, Row, UniqueViolation
+
+
+def _count(status: str) -> int:
+    # asyncpg returns the command tag, e.g. "INSERT 0 1", "UPDATE 3".
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class PgExecutor:
+    def __init__(self, target: "asyncpg.Pool[Any] | asyncpg.Connection[Any]"):
+        self._target = target
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        try:
+            return _count(await self._target.execute(sql, *args))
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(exc.constraint_name or str(exc)) from exc
+
+    async def fetch(self, sql: str, *args: Any) -> Sequence[Row]:
+        return await self._target.fetch(sql, *args)
+
+
+def transaction_factory(pool: "asyncpg.Pool[Any]") -> Any:
+    """A `BeginTransaction` for SqlStore: one pooled connection inside one transaction."""
+
+    @asynccontextmanager
+    async def begin() -> AsyncIterator[Executor]:
+        async with pool.acquire() as connection, connection.transaction():
+            yield PgExecutor(connection)
+
+    return begin

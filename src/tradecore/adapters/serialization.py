@@ -1,0 +1,82 @@
+"""The JSON boundary: one cattrs converter for events, spool lines and stored state.
+
+Decimal travels as its exact string (never a float), datetime as ISO 8601, UUID as its string,
+enums as their value. cattrs has no Decimal hooks of its own; they are registered here, once.
+"""
+
+import json
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import cattrs
+
+
+def _structure_decimal(value: object, _: type) -> Decimal:
+    # A float here would mean the exact value was already lost upstream: refuse it.
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        return value
+    raise ValueError(f"a Decimal must be stored as a string, got {type(value).__name__}")
+
+
+def _structure_datetime(value: object, _: type) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    raise ValueError(f"a datetime must be an ISO 8601 string, got {type(value).__name__}")
+
+
+def _structure_uuid(value: object, _: type) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        return uuid.UUID(value)
+    raise ValueError(f"a UUID must be a string, got {type(value).__name__}")
+
+
+def make_json_converter() -> cattrs.Converter:
+    """A converter whose unstructured output `json.dumps` accepts as is."""
+    converter = cattrs.Converter()
+    converter.register_unstructure_hook(Decimal, str)
+    converter.register_structure_hook(Decimal, _structure_decimal)
+    converter.register_unstructure_hook(datetime, datetime.isoformat)
+    converter.register_structure_hook(datetime, _structure_datetime)
+    converter.register_unstructure_hook(uuid.UUID, str)
+    converter.register_structure_hook(uuid.UUID, _structure_uuid)
+    return converter
+
+
+JSON = make_json_converter()
+
+
+def dumps(value: Any) -> str:
+    """`value` unstructured and encoded as compact JSON, with NUL characters replaced.
+
+    PostgreSQL's text and jsonb cannot hold U+0000, so it becomes U+FFFD here rather than
+    making a whole batch fail later. Unknown objects are written as their `str`.
+    """
+    text = json.dumps(JSON.unstructure(value), separators=(",", ":"), default=str)
+    if "\\u0000" in text:
+        text = json.dumps(_without_nul(JSON.unstructure(value)), separators=(",", ":"), default=str)
+    return text
+
+
+def clean_text(value: str | None) -> str | None:
+    """`value` with NUL characters replaced (PostgreSQL text cannot hold them)."""
+    if value is None or "\x00" not in value:
+        return value
+    return value.replace("\x00", "\ufffd")
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value

@@ -1,0 +1,129 @@
+"""The SQLite database: one connection, migrations, the store, the journal writer, the lock."""
+
+import asyncio
+import sqlite3
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import aiosqlite
+
+from tradecore.adapters.sql.executor import SqliteCodec, sqlite_time
+from tradecore.adapters.sql.migrations import Migration, load_migrations, pending
+from tradecore.adapters.sql.store import SqlStore
+from tradecore.adapters.sqlite.executor import SqliteExecutor, immediate, transaction_factory
+from tradecore.adapters.sqlite.journal import SqliteEventWriter
+from tradecore.adapters.sqlite.lock import FileInstanceLock
+
+MEMORY = ":memory:"
+
+
+def statements(script: str) -> list[str]:
+    """`script` split into complete statements (sqlite3 knows where one ends)."""
+    found: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                found.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        raise ValueError(f"the migration ends inside a statement: {buffer.strip()[:80]!r}")
+    return found
+
+
+class SqliteDatabase:
+    """Open with `connect`; constructors do no I/O."""
+
+    def __init__(self, path: str, connection: aiosqlite.Connection):
+        self.path = path
+        self.connection = connection
+        self.lock = asyncio.Lock()
+        self.store = SqlStore(
+            SqliteExecutor(connection, self.lock),
+            SqliteCodec(),
+            transaction_factory(connection, self.lock),
+        )
+
+    @classmethod
+    async def connect(
+        cls, path: str, *, apply_migrations: bool = True, busy_timeout_ms: int = 5000
+    ) -> "SqliteDatabase":
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            connection.row_factory = sqlite3.Row
+            if path != MEMORY:
+                await connection.execute("PRAGMA journal_mode = WAL")
+            await connection.execute("PRAGMA synchronous = FULL")
+            await connection.execute("PRAGMA foreign_keys = ON")
+            await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            database = cls(path, connection)
+            if apply_migrations:
+                await database.migrate()
+        except BaseException:
+            await connection.close()
+            raise
+        return database
+
+    async def migrate(self) -> tuple[Migration, ...]:
+        """Apply the pending migrations in one transaction; the ones applied, in order."""
+        available = load_migrations("tradecore.adapters.sqlite")
+        connection = self.connection
+        async with self.lock, immediate(connection):
+            known = await connection.execute_fetchall(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            )
+            applied: dict[int, str] = {}
+            if known:
+                rows = await connection.execute_fetchall(
+                    "SELECT version, checksum FROM schema_migrations"
+                )
+                applied = {r["version"]: r["checksum"] for r in rows}
+            todo = pending(available, applied)
+            for migration in todo:
+                for statement in statements(migration.sql):
+                    await connection.execute(statement)
+                await connection.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
+                    "VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%f', 'now'))",
+                    (migration.version, migration.name, migration.checksum),
+                )
+        return todo
+
+    async def applied_migrations(self) -> list[tuple[int, str]]:
+        async with self.lock:
+            rows = await self.connection.execute_fetchall(
+                "SELECT version, name FROM schema_migrations ORDER BY 1"
+            )
+        return [(r["version"], r["name"]) for r in rows]
+
+    def event_writer(self) -> SqliteEventWriter:
+        return SqliteEventWriter(self)
+
+    def instance_lock(self) -> FileInstanceLock:
+        """A lock file next to the database file (in the temp dir for `:memory:`)."""
+        if self.path == MEMORY:
+            return FileInstanceLock(tempfile.gettempdir())
+        db = Path(self.path).resolve()
+        return FileInstanceLock(db.parent, stem=db.name)
+
+    async def purge_events(self, *, older_than: datetime, batch_size: int = 10_000) -> int:
+        """Delete events created before `older_than`, in batches; the number deleted."""
+        total = 0
+        cutoff = sqlite_time(older_than)
+        while True:
+            async with self.lock:
+                cursor = await self.connection.execute(
+                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events "
+                    "WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+                    (cutoff, batch_size),
+                )
+            total += cursor.rowcount
+            if cursor.rowcount < batch_size:
+                return total
+
+    async def close(self) -> None:
+        await self.connection.close()
