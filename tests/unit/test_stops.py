@@ -1,0 +1,173 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradecore.domain.errors import InvalidNumber
+from tradecore.domain.model import Side
+from tradecore.domain.precision import is_multiple
+from tradecore.domain.stops import (
+    StopParams,
+    StopPlan,
+    emergency_stop,
+    initial_stop,
+    would_trigger,
+)
+
+D = Decimal
+LONG, SHORT = Side.LONG, Side.SHORT
+CENT = D("0.01")
+
+
+def test_the_defaults_are_3_percent_with_a_half_percent_buffer_and_a_10_percent_emergency():
+    params = StopParams()
+    assert params.stop_loss_percent == 3
+    assert params.mark_buffer_percent == D("0.5")
+    assert params.emergency_stop_percent == 10
+
+
+def test_a_long_stop_sits_3_percent_below_the_fill():
+    assert initial_stop(LONG, D(100), D("100.2"), CENT) == StopPlan(side=LONG, price=D("97.00"))
+
+
+def test_a_short_stop_sits_3_percent_above_the_fill():
+    assert initial_stop(SHORT, D(100), D("99.8"), CENT) == StopPlan(side=SHORT, price=D("103.00"))
+
+
+def test_a_long_stop_rounds_down_and_a_short_stop_rounds_up_away_from_the_mark():
+    # 0.12345 x 0.97 = 0.1197465 and 0.12345 x 1.03 = 0.1271535 on a 0.0001 tick.
+    tick = D("0.0001")
+    assert initial_stop(LONG, D("0.12345"), D("0.12345"), tick).price == D("0.1197")
+    assert initial_stop(SHORT, D("0.12345"), D("0.12345"), tick).price == D("0.1272")
+
+
+def test_a_long_stop_that_would_trigger_at_once_moves_half_a_percent_below_the_mark():
+    # Filled at 100, the mark has already fallen to 96.5: 97 would fire immediately.
+    # 96.5 x 0.995 = 96.0175, rounded down to 96.01.
+    plan = initial_stop(LONG, D(100), D("96.5"), CENT)
+    assert plan == StopPlan(side=LONG, price=D("96.01"), adjusted=True)
+
+
+def test_a_short_stop_that_would_trigger_at_once_moves_half_a_percent_above_the_mark():
+    # 103.5 x 1.005 = 104.0175, rounded up to 104.02.
+    plan = initial_stop(SHORT, D(100), D("103.5"), CENT)
+    assert plan == StopPlan(side=SHORT, price=D("104.02"), adjusted=True)
+
+
+def test_a_mark_exactly_at_the_planned_stop_counts_as_triggering():
+    plan = initial_stop(LONG, D(100), D(97), CENT)
+    assert plan.adjusted
+    assert plan.price == D("96.51")  # 97 x 0.995 = 96.515, rounded down
+
+
+def test_the_emergency_stop_is_10_percent_from_the_fill():
+    assert emergency_stop(LONG, D(100), D(99), CENT).price == D("90.00")
+    assert emergency_stop(SHORT, D(100), D(101), CENT).price == D("110.00")
+
+
+def test_the_emergency_stop_also_moves_past_a_mark_that_is_already_beyond_it():
+    plan = emergency_stop(SHORT, D(100), D(112), CENT)
+    assert plan.adjusted
+    assert plan.price == D("112.56")  # 112 x 1.005
+
+
+def test_configured_distances_are_used():
+    params = StopParams(stop_loss_percent=D(2), emergency_stop_percent=D(5))
+    assert initial_stop(LONG, D(50), D(50), CENT, params).price == D("49.00")
+    assert emergency_stop(LONG, D(50), D(50), CENT, params).price == D("47.50")
+
+
+def test_a_stop_is_never_zero_even_on_a_price_of_one_tick():
+    # Marked at one tick, a long's stop cannot go lower than one tick; it is returned (not 0)
+    # and would_trigger tells the caller to close at market instead.
+    plan = initial_stop(LONG, D("0.0001"), D("0.0001"), D("0.0001"))
+    assert plan.price == D("0.0001")
+    assert would_trigger(LONG, plan.price, D("0.0001"))
+
+
+@pytest.mark.parametrize(
+    ("side", "stop", "mark", "fires"),
+    [
+        (LONG, D(97), D("97.01"), False),
+        (LONG, D(97), D(97), True),
+        (LONG, D(97), D("96.99"), True),
+        (SHORT, D(103), D("102.99"), False),
+        (SHORT, D(103), D(103), True),
+        (SHORT, D(103), D("103.01"), True),
+    ],
+)
+def test_a_stop_triggers_at_or_beyond_its_price(side, stop, mark, fires):
+    assert would_trigger(side, stop, mark) is fires
+
+
+@pytest.mark.parametrize("bad", [D(0), D(-3), D("NaN"), "inf", True, "x", D(100), D(150)])
+@pytest.mark.parametrize(
+    "field", ["stop_loss_percent", "mark_buffer_percent", "emergency_stop_percent"]
+)
+def test_stop_distances_must_be_between_0_and_100_percent(field, bad):
+    with pytest.raises(InvalidNumber, match=field):
+        StopParams(**{field: bad})
+
+
+@pytest.mark.parametrize("bad", [D(0), D(-100), D("NaN"), "inf", None, "abc"])
+def test_a_fill_or_mark_that_is_not_a_positive_number_is_an_error(bad):
+    with pytest.raises(InvalidNumber, match="fill_price"):
+        initial_stop(LONG, bad, D(100), CENT)
+    with pytest.raises(InvalidNumber, match="mark_price"):
+        initial_stop(SHORT, D(100), bad, CENT)
+
+
+# Properties over random fills, marks and ticks, on both sides.
+
+ticks = st.sampled_from([D("1"), D("0.5"), D("0.01"), D("0.0001"), D("0.0000001")])
+prices = st.decimals(min_value=D("0.000001"), max_value=D("100000"), places=6)
+sides = st.sampled_from(Side)
+distances = st.decimals(min_value=D("0.1"), max_value=D("50"), places=1)
+
+
+@settings(max_examples=300)
+@given(sides, prices, prices, ticks, distances)
+def test_a_stop_is_a_positive_whole_number_of_ticks(side, fill, mark, tick, distance):
+    plan = initial_stop(side, fill, mark, tick, StopParams(stop_loss_percent=distance))
+    assert plan.price >= tick
+    assert is_multiple(plan.price, tick)
+
+
+@settings(max_examples=300)
+@given(sides, prices, prices, ticks, distances)
+def test_a_planned_stop_is_never_tighter_than_the_configured_distance(
+    side, fill, mark, tick, distance
+):
+    plan = initial_stop(side, fill, mark, tick, StopParams(stop_loss_percent=distance))
+    if plan.adjusted:
+        return
+    exact = fill * (1 - side.sign * distance / 100)
+    assert (plan.price <= exact or plan.price == tick) if side is LONG else plan.price >= exact
+    assert not would_trigger(side, plan.price, mark)
+
+
+@settings(max_examples=300)
+@given(sides, prices, prices, ticks)
+def test_an_adjusted_stop_is_at_least_the_buffer_beyond_the_mark(side, fill, mark, tick):
+    plan = initial_stop(side, fill, mark, tick)
+    if not plan.adjusted:
+        return
+    beyond = mark * (1 - side.sign * D("0.005"))
+    if side is LONG:
+        assert plan.price <= beyond or plan.price == tick
+    else:
+        assert plan.price >= beyond
+        assert not would_trigger(side, plan.price, mark)
+
+
+@settings(max_examples=300)
+@given(sides, prices, prices, ticks)
+def test_a_stop_triggers_at_once_only_when_the_mark_is_within_a_tick_of_zero(
+    side, fill, mark, tick
+):
+    plan = initial_stop(side, fill, mark, tick)
+    if would_trigger(side, plan.price, mark):
+        assert side is LONG
+        assert plan.price == tick
+        assert mark <= tick
