@@ -35,6 +35,7 @@ class RejectReason(StrEnum):
     STOP_ALREADY_EXISTS = "stop_already_exists"
     NO_POSITION = "no_position"
     NOT_SUPPORTED = "not_supported"
+    NOT_MODIFIED = "not_modified"  # the venue already has exactly this (Bybit 34040): done
     RATE_LIMITED = "rate_limited"
     VENUE_UNAVAILABLE = "venue_unavailable"
     NETWORK_ERROR = "network_error"

@@ -1,0 +1,44 @@
+"""The simulated venue: an engine as strict as Binance USDⓈ-M and Bybit linear, in virtual time.
+
+`VenueEngine` holds the state and the rules (no transport); `PaperExchange` is the exchange
+port in front of it; `books` prove what was protected when; `faults` script misbehaviour;
+`paths` move the mark.
+"""
+
+from tradecore.adapters.paper.books import Books, Interval, OrderRecord, PositionRecord
+from tradecore.adapters.paper.engine import VenueEngine
+from tradecore.adapters.paper.exchange import MarkStream, PaperExchange
+from tradecore.adapters.paper.faults import Fault, FaultKind, FaultPlan, Op
+from tradecore.adapters.paper.paths import ListPath, PathPlayer, PricePath, RandomWalk
+from tradecore.adapters.paper.profiles import (
+    BINANCE,
+    BYBIT,
+    DEFAULT_MARKS,
+    PROFILES,
+    Profile,
+    default_markets,
+)
+
+__all__ = [
+    "BINANCE",
+    "BYBIT",
+    "DEFAULT_MARKS",
+    "PROFILES",
+    "Books",
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "Interval",
+    "ListPath",
+    "MarkStream",
+    "Op",
+    "OrderRecord",
+    "PaperExchange",
+    "PathPlayer",
+    "PositionRecord",
+    "PricePath",
+    "Profile",
+    "RandomWalk",
+    "VenueEngine",
+    "default_markets",
+]

@@ -1,0 +1,149 @@
+"""The books that prove the promise: every order placed, and for every position the number
+of stops it had at each moment and every interval during which it had none.
+
+The engine writes them as it changes state; tests and post-run reports read them.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from tradecore.domain.model import OrderSide, Side
+from tradecore.domain.orders import OrderType
+from tradecore.ports.exchange import Rejected
+
+
+@attrs.frozen(kw_only=True)
+class Interval:
+    """[start, end) during which a position had no stop; `end` None while still open."""
+
+    start: datetime
+    end: datetime | None
+
+    def seconds(self, now: datetime) -> float:
+        return ((self.end or now) - self.start).total_seconds()
+
+
+@attrs.frozen(kw_only=True)
+class OrderRecord:
+    """An order as it was placed (its later life is in the engine's order table)."""
+
+    at: datetime
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: OrderSide
+    type: OrderType
+    quantity: Decimal
+    price: Decimal | None
+    trigger_price: Decimal | None
+    reduce_only: bool
+    close_position: bool
+    origin: str  # "api", "manual" (someone on the venue's website), "liquidation"
+
+
+@attrs.frozen(kw_only=True)
+class Amendment:
+    at: datetime
+    order_id: str
+    symbol: str
+    old_trigger: Decimal | None
+    new_trigger: Decimal | None
+    old_price: Decimal | None
+    new_price: Decimal | None
+
+
+@attrs.frozen(kw_only=True)
+class Refusal:
+    at: datetime
+    op: str
+    symbol: str | None
+    rejected: Rejected
+
+
+@attrs.define(kw_only=True)
+class PositionRecord:
+    """The protection history of one position, from open to close."""
+
+    position_id: str
+    symbol: str
+    side: Side
+    opened_at: datetime
+    closed_at: datetime | None = None
+    close_reason: str | None = None
+    stop_counts: list[tuple[datetime, int]] = attrs.field(factory=list)
+    gaps: list[Interval] = attrs.field(factory=list)
+    _open_gap: datetime | None = None
+    _last_count: int = -1
+
+    def observe(self, now: datetime, count: int) -> None:
+        """Record that the position has `count` stops on the venue from `now` on."""
+        if count == self._last_count:
+            return
+        self._last_count = count
+        self.stop_counts.append((now, count))
+        if count == 0 and self._open_gap is None:
+            self._open_gap = now
+        elif count > 0 and self._open_gap is not None:
+            self.gaps.append(Interval(start=self._open_gap, end=now))
+            self._open_gap = None
+
+    def close(self, now: datetime, reason: str) -> None:
+        if self._open_gap is not None:
+            self.gaps.append(Interval(start=self._open_gap, end=now))
+            self._open_gap = None
+        self.closed_at = now
+        self.close_reason = reason
+
+    def unprotected(self) -> tuple[Interval, ...]:
+        """Every interval without a stop, the current one (end None) included."""
+        current = () if self._open_gap is None else (Interval(start=self._open_gap, end=None),)
+        return (*self.gaps, *current)
+
+    def unprotected_seconds(self, now: datetime) -> float:
+        return sum(gap.seconds(now) for gap in self.unprotected())
+
+    @property
+    def max_stops(self) -> int:
+        return max((count for _, count in self.stop_counts), default=0)
+
+    def stops_at(self, moment: datetime) -> int:
+        """How many stops the position had at `moment` (the last change at or before it)."""
+        result = 0
+        for at, count in self.stop_counts:
+            if at > moment:
+                break
+            result = count
+        return result
+
+
+class Books:
+    """Everything the venue did, kept for inspection."""
+
+    def __init__(self) -> None:
+        self.orders: list[OrderRecord] = []
+        self.amendments: list[Amendment] = []
+        self.refusals: list[Refusal] = []
+        self.positions: list[PositionRecord] = []
+
+    def orders_for(self, symbol: str) -> tuple[OrderRecord, ...]:
+        return tuple(order for order in self.orders if order.symbol == symbol)
+
+    def positions_for(self, symbol: str) -> tuple[PositionRecord, ...]:
+        return tuple(record for record in self.positions if record.symbol == symbol)
+
+    def unprotected_intervals(self, symbol: str | None = None) -> tuple[Interval, ...]:
+        records: Sequence[PositionRecord] = (
+            self.positions if symbol is None else self.positions_for(symbol)
+        )
+        return tuple(gap for record in records for gap in record.unprotected())
+
+    def unprotected_seconds(self, now: datetime, symbol: str | None = None) -> float:
+        return sum(gap.seconds(now) for gap in self.unprotected_intervals(symbol))
+
+    def max_stops(self, symbol: str | None = None) -> int:
+        """The most stops any position (of `symbol`) ever had at one moment."""
+        records = self.positions if symbol is None else self.positions_for(symbol)
+        return max((record.max_stops for record in records), default=0)

@@ -1,0 +1,204 @@
+"""Venue profiles: what differs between Binance USDⓈ-M and Bybit linear, and their error texts.
+
+Codes and messages are the venues' own (as listed in ccxt's error tables and the venues'
+API docs), so code that handles a `Rejected` from the simulated venue handles the real one.
+Where a venue's text varies with the request, the message names the offending value.
+"""
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+import attrs
+
+from tradecore.domain.model import Venue
+from tradecore.domain.precision import MarketRules
+from tradecore.ports.exchange import RETRYABLE_REASONS, Capabilities, Rejected, RejectReason
+
+R = RejectReason
+
+_BINANCE_ERRORS: Mapping[RejectReason, tuple[str | None, str]] = {
+    R.WOULD_TRIGGER_IMMEDIATELY: ("-2021", "Order would immediately trigger."),
+    R.BELOW_MIN_NOTIONAL: (
+        "-4164",
+        "Order's notional must be no smaller than {min_notional} (unless you choose reduce only).",
+    ),
+    R.INSUFFICIENT_BALANCE: ("-2019", "Margin is insufficient."),
+    R.SYMBOL_UNAVAILABLE: ("-4140", "Invalid symbol status for opening position."),
+    R.UNKNOWN_SYMBOL: ("-1121", "Invalid symbol."),
+    R.REGION_RESTRICTED: (
+        "451",
+        "Service unavailable from a restricted location according to 'b. Eligibility' in "
+        "https://www.binance.com/en/terms.",
+    ),
+    R.REDUCE_ONLY_WOULD_INCREASE: ("-2022", "ReduceOnly Order is rejected."),
+    R.INVALID_PRICE: ("-4014", "Price not increased by tick size."),
+    R.INVALID_QUANTITY: ("-4003", "Quantity less than or equal to zero."),
+    R.DUPLICATE_CLIENT_ID: ("-4116", "ClientOrderId is duplicated."),
+    R.ORDER_NOT_FOUND: ("-2011", "Unknown order sent."),
+    R.TOO_MANY_CONDITIONAL_ORDERS: ("-4045", "Reach max stop order limit."),
+    R.STOP_ALREADY_EXISTS: (
+        "-4130",
+        "An open stop or take profit order with GTE and closePosition in the direction is "
+        "existing.",
+    ),
+    R.NO_POSITION: ("-2022", "ReduceOnly Order is rejected."),
+    R.NOT_SUPPORTED: (None, "binance does not support {what}"),
+    R.NOT_MODIFIED: (None, "not modified"),
+    R.RATE_LIMITED: (
+        "-1003",
+        "Too many requests; current limit is 2400 requests per minute. Please use the "
+        "websocket for live updates to avoid polling the API.",
+    ),
+    R.VENUE_UNAVAILABLE: (
+        "-1001",
+        "Internal error; unable to process your request. Please try again.",
+    ),
+    R.NETWORK_ERROR: (None, "connection failed before the request was sent"),
+    R.AUTHENTICATION: ("-2015", "Invalid API-key, IP, or permissions for action."),
+    R.OTHER: (None, "{what}"),
+}
+
+_BYBIT_ERRORS: Mapping[RejectReason, tuple[str | None, str]] = {
+    R.WOULD_TRIGGER_IMMEDIATELY: (
+        "110093",
+        "expect Falling, but trigger_price[{trigger}] >= current[{mark}]??MarkPrice",
+    ),
+    R.BELOW_MIN_NOTIONAL: ("110094", "Order does not meet minimum order value {min_notional}USDT"),
+    R.INSUFFICIENT_BALANCE: ("110007", "ab not enough for new order"),
+    R.SYMBOL_UNAVAILABLE: ("10001", "params error: symbol {symbol} is not trading"),
+    R.UNKNOWN_SYMBOL: ("10001", "params error: symbol invalid"),
+    R.REGION_RESTRICTED: (
+        "170209",
+        "This trading pair is only available to the Brunei,Kampuchea (Cambodia),Indonesia,Laos,"
+        "Malaysia,Burma,Philippines,Thailand,Timor-Leste,Vietnam region.",
+    ),
+    R.REDUCE_ONLY_WOULD_INCREASE: ("110017", "Reduce-only rule not satisfied"),
+    R.INVALID_PRICE: ("10001", "params error: {field} {value} is not a multiple of tick {tick}"),
+    R.INVALID_QUANTITY: ("10001", "params error: Qty invalid"),
+    R.DUPLICATE_CLIENT_ID: ("110072", "OrderLinkedID is duplicate"),
+    R.ORDER_NOT_FOUND: ("110001", "order not exists or too late to cancel"),
+    R.TOO_MANY_CONDITIONAL_ORDERS: (
+        "110009",
+        "The number of stop orders exceeds maximum limit allowed",
+    ),
+    R.STOP_ALREADY_EXISTS: ("10001", "params error: a stop already exists"),
+    R.NO_POSITION: ("10001", "can not set tp/sl/ts for zero position"),
+    R.NOT_SUPPORTED: (None, "bybit does not support {what}"),
+    R.NOT_MODIFIED: ("34040", "not modified"),
+    R.RATE_LIMITED: ("10006", "Too many visits!"),
+    R.VENUE_UNAVAILABLE: ("10016", "System error. Please try again later."),
+    R.NETWORK_ERROR: (None, "connection failed before the request was sent"),
+    R.AUTHENTICATION: ("10003", "API key is invalid."),
+    R.OTHER: (None, "{what}"),
+}
+
+
+class _Blank(dict[str, object]):
+    """Template values; a field a message names but the caller did not give prints as '?'."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+@attrs.frozen(kw_only=True)
+class Profile:
+    """The rules of one venue that the simulated engine follows."""
+
+    venue: Venue
+    capabilities: Capabilities
+    errors: Mapping[RejectReason, tuple[str | None, str]]
+    # conditional orders allowed per account (Binance) or per symbol (Bybit)
+    conditional_cap: int
+    conditional_cap_per_symbol: bool
+    close_position_stops: bool  # Binance closePosition=true stops (one per direction)
+    taker_fee: Decimal
+    order_id_start: int
+
+    def refusal(
+        self,
+        reason: RejectReason,
+        *,
+        code: str | None = None,
+        message: str | None = None,
+        **detail: object,
+    ) -> Rejected:
+        """The venue's rejection for `reason`, its message filled in with `detail`."""
+        default_code, template = self.errors.get(reason, (None, "{what}"))
+        text = message if message is not None else template.format_map(_Blank(detail))
+        return Rejected(
+            reason=reason,
+            message=text,
+            retryable=reason in RETRYABLE_REASONS,
+            code=code if code is not None else default_code,
+        )
+
+    def new_order_id(self, number: int) -> str:
+        """Binance ids are integers; Bybit ids are UUIDs (made deterministic here)."""
+        if self.venue is Venue.BINANCE:
+            return str(self.order_id_start + number)
+        return f"{number:08x}-0000-4000-8000-{self.order_id_start + number:012x}"
+
+
+BINANCE = Profile(
+    venue=Venue.BINANCE,
+    capabilities=Capabilities(
+        amend_stop=False, position_stop=False, amend_limit=True, max_conditional_orders=200
+    ),
+    errors=_BINANCE_ERRORS,
+    conditional_cap=200,
+    conditional_cap_per_symbol=False,
+    close_position_stops=True,
+    taker_fee=Decimal("0.0005"),
+    order_id_start=4_000_000_000,
+)
+
+BYBIT = Profile(
+    venue=Venue.BYBIT,
+    capabilities=Capabilities(
+        amend_stop=True, position_stop=True, amend_limit=True, max_conditional_orders=10
+    ),
+    errors=_BYBIT_ERRORS,
+    conditional_cap=10,
+    conditional_cap_per_symbol=True,
+    close_position_stops=False,
+    taker_fee=Decimal("0.00055"),
+    order_id_start=0,
+)
+
+PROFILES = {Venue.BINANCE: BINANCE, Venue.BYBIT: BYBIT}
+
+
+def _rules(symbol: str, tick: str, step: str, min_qty: str, notional: str, lev: int) -> MarketRules:
+    return MarketRules(
+        symbol=symbol,
+        tick_size=Decimal(tick),
+        step_size=Decimal(step),
+        min_quantity=Decimal(min_qty),
+        min_notional=Decimal(notional),
+        max_leverage=Decimal(lev),
+    )
+
+
+def default_markets(venue: Venue) -> tuple[MarketRules, ...]:
+    """A few real-looking markets: BTC and ETH, and a 7-decimal-tick contract."""
+    if venue is Venue.BINANCE:
+        return (
+            _rules("BTCUSDT", "0.1", "0.001", "0.001", "100", 125),
+            _rules("ETHUSDT", "0.01", "0.001", "0.001", "20", 100),
+            _rules("SOLUSDT", "0.01", "1", "1", "5", 50),
+            _rules("1000PEPEUSDT", "0.0000001", "1", "1", "5", 50),
+        )
+    return (
+        _rules("BTCUSDT", "0.1", "0.001", "0.001", "5", 100),
+        _rules("ETHUSDT", "0.01", "0.01", "0.01", "5", 100),
+        _rules("SOLUSDT", "0.01", "0.1", "0.1", "5", 50),
+        _rules("1000PEPEUSDT", "0.0000001", "100", "100", "5", 50),
+    )
+
+
+DEFAULT_MARKS = {
+    "BTCUSDT": Decimal("50000"),
+    "ETHUSDT": Decimal("3000"),
+    "SOLUSDT": Decimal("150"),
+    "1000PEPEUSDT": Decimal("0.0123456"),
+}
