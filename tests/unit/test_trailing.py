@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tradecore.domain.errors import InvalidNumber
 from tradecore.domain.model import Side, Venue
 from tradecore.domain.precision import is_multiple
-from tradecore.domain.stops import initial_stop, would_trigger
+from tradecore.domain.stops import StopParams, initial_stop, would_trigger
 from tradecore.domain.trailing import (
     EMPTY,
     ActivationCause,
@@ -396,13 +396,15 @@ def scenarios(draw):
     path = draw(
         st.lists(st.tuples(st.integers(0, 90), st.integers(-150, 150)), min_size=1, max_size=80)
     )
-    return side, unit, entry_ticks, params, path
+    stop_distance = draw(hundredths(10, 500))
+    return side, unit, entry_ticks, params, path, stop_distance
 
 
-def walk(side, unit, entry_ticks, params, path):
+def walk(side, unit, entry_ticks, params, path, stop_distance):
     """Yield (before, mark, now, after, commands) along the path."""
     entry = entry_ticks * unit
-    stop = initial_stop(side, entry, entry, unit).price
+    stop_params = StopParams(stop_loss_percent=stop_distance)
+    stop = initial_stop(side, entry, entry, unit, stop_params).price
     state = start_trailing(
         position_id="p",
         venue=Venue.BINANCE,
