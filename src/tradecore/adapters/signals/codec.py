@@ -55,11 +55,11 @@ def preview(payload: str | bytes, limit: int = PREVIEW_CHARS) -> str:
     are escaped rather than passed on to break the event writer.
     """
     if isinstance(payload, bytes):
-        text = payload[: limit * 4].decode("utf-8", "backslashreplace")
+        text = payload[:limit].decode("utf-8", "backslashreplace")
     else:
         text = payload[:limit]
-    text = text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
-    return text.replace("\x00", "\\x00")
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return text[:limit]  # escaping may have lengthened it
 
 
 def decode_frame(
@@ -118,14 +118,18 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         _check_text(key)
         if key in result:
             raise _Refused(DecodeFailure.DUPLICATE_KEY, f"duplicate key {preview(key, 64)!r}")
-        if isinstance(value, str):
-            _check_text(value)
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, str):
-                    _check_text(item)
+        _check_strings(value)
         result[key] = value
     return result
+
+
+def _check_strings(value: Any) -> None:
+    # Objects were checked by their own hook; lists are walked down to the next object.
+    if isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item)
 
 
 def _check_text(text: str) -> None:
