@@ -1,0 +1,438 @@
+"""The exchange contract: what every adapter of the Exchange port must do, venue by venue.
+
+Each test drives an adapter through a `VenueHarness` (the port under test plus a control
+surface on the venue behind it: set the mark, advance time, inject a fault, read the books).
+Adapters skip only what their declared capabilities say they cannot do. The ccxt adapters
+join through loopback servers wrapping the same engine by adding a harness factory below.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+
+import pytest
+
+from tradecore.domain.model import OrderSide, Side, Venue
+from tradecore.domain.orders import OrderStatus, OrderType
+from tradecore.ports.exchange import (
+    Accepted,
+    Exchange,
+    ExchangeUnavailable,
+    Rejected,
+    RejectReason,
+    Unknown,
+)
+from tradecore.testing import FakeVenue, Fault, Op, VenueHarness
+
+SYMBOL = "BTCUSDT"
+MARK = Decimal("50000")
+QTY = Decimal("0.01")
+
+HARNESSES: dict[str, Callable[[], VenueHarness]] = {
+    "paper-binance": lambda: FakeVenue.binance(marks={SYMBOL: MARK}),
+    "paper-bybit": lambda: FakeVenue.bybit(marks={SYMBOL: MARK}),
+}
+
+# The venues' own codes (Binance USDⓈ-M, Bybit v5), as their docs and ccxt's tables list them.
+VENUE_CODES = {
+    Venue.BINANCE: {
+        RejectReason.WOULD_TRIGGER_IMMEDIATELY: {"-2021"},
+        RejectReason.ORDER_NOT_FOUND: {"-2011", "-2013"},
+        RejectReason.DUPLICATE_CLIENT_ID: {"-4116"},
+        RejectReason.REDUCE_ONLY_WOULD_INCREASE: {"-2022"},
+        RejectReason.BELOW_MIN_NOTIONAL: {"-4164"},
+        RejectReason.INSUFFICIENT_BALANCE: {"-2019"},
+        RejectReason.INVALID_PRICE: {"-4014", "-1111"},
+        RejectReason.INVALID_QUANTITY: {"-1111", "-4003", "-1100"},
+        RejectReason.UNKNOWN_SYMBOL: {"-1121"},
+    },
+    Venue.BYBIT: {
+        RejectReason.WOULD_TRIGGER_IMMEDIATELY: {"110092", "110093"},
+        RejectReason.ORDER_NOT_FOUND: {"110001"},
+        RejectReason.DUPLICATE_CLIENT_ID: {"110072"},
+        RejectReason.REDUCE_ONLY_WOULD_INCREASE: {"110017"},
+        RejectReason.BELOW_MIN_NOTIONAL: {"110094"},
+        RejectReason.INSUFFICIENT_BALANCE: {"110007"},
+        RejectReason.INVALID_PRICE: {"10001"},
+        RejectReason.INVALID_QUANTITY: {"10001"},
+        RejectReason.UNKNOWN_SYMBOL: {"10001"},
+    },
+}
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+async def venue(request: pytest.FixtureRequest) -> AsyncIterator[VenueHarness]:
+    harness = HARNESSES[request.param]()
+    yield harness
+    await harness.close()
+
+
+def rejected_by_venue(outcome: object, reason: RejectReason, venue: Venue) -> Rejected:
+    assert isinstance(outcome, Rejected), outcome
+    assert outcome.reason is reason, outcome
+    assert outcome.code in VENUE_CODES[venue][reason], outcome
+    assert outcome.message
+    return outcome
+
+
+def accepted(outcome: object) -> Accepted:
+    assert isinstance(outcome, Accepted), outcome
+    return outcome
+
+
+async def open_long(exchange: Exchange, qty: Decimal = QTY, cid: str = "tc-op1-e0") -> None:
+    accepted(await exchange.create_market_order(SYMBOL, OrderSide.BUY, qty, client_order_id=cid))
+
+
+async def stop(exchange: Exchange, trigger: str, cid: str, qty: Decimal = QTY) -> object:
+    return await exchange.create_stop_order(
+        SYMBOL, OrderSide.SELL, qty, Decimal(trigger), client_order_id=cid
+    )
+
+
+async def test_market_order_fills_at_the_mark_and_opens_the_position(venue: VenueHarness) -> None:
+    ex = venue.exchange
+    outcome = accepted(
+        await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-a-e0")
+    )
+    assert outcome.order.status is OrderStatus.FILLED
+    assert outcome.order.filled == QTY
+    assert outcome.order.average_price == MARK
+    (position,) = await ex.fetch_positions()
+    assert (position.symbol, position.side, position.quantity) == (SYMBOL, Side.LONG, QTY)
+    assert position.entry_price == MARK
+
+
+async def test_stop_is_listed_and_closes_the_position_when_the_mark_crosses_it(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    placed = accepted(await stop(ex, "49000", "tc-op1-s0")).order
+    listed = [o for o in await ex.fetch_open_orders(SYMBOL) if o.is_stop]
+    assert [(o.order_id, o.trigger_price, o.reduce_only) for o in listed] == [
+        (placed.order_id, Decimal("49000"), True)
+    ]
+    await venue.set_mark(SYMBOL, "49500")
+    assert len(await ex.fetch_positions()) == 1
+    await venue.set_mark(SYMBOL, "48990")
+    assert await ex.fetch_positions() == []
+    fired = await ex.fetch_order_by_client_id(SYMBOL, "tc-op1-s0")
+    assert fired is not None and fired.status is OrderStatus.FILLED
+    assert await ex.fetch_open_orders(SYMBOL) == []
+
+
+async def test_a_stop_that_would_trigger_now_is_rejected_and_not_placed(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    outcome = await stop(ex, "50000", "tc-op1-s0")
+    rejected_by_venue(outcome, RejectReason.WOULD_TRIGGER_IMMEDIATELY, ex.venue)
+    assert not outcome.retryable  # type: ignore[union-attr]
+    assert await ex.fetch_open_orders(SYMBOL) == []
+
+
+async def test_reduce_only_order_cannot_increase_the_position(venue: VenueHarness) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    outcome = await ex.create_market_order(
+        SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-x-x0", reduce_only=True
+    )
+    rejected_by_venue(outcome, RejectReason.REDUCE_ONLY_WOULD_INCREASE, ex.venue)
+    (position,) = await ex.fetch_positions()
+    assert position.quantity == QTY
+
+
+async def test_reduce_only_order_larger_than_the_position_is_cut_to_it(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    outcome = accepted(
+        await ex.create_market_order(
+            SYMBOL, OrderSide.SELL, QTY * 3, client_order_id="tc-x-x0", reduce_only=True
+        )
+    )
+    assert outcome.order.filled == QTY
+    assert await ex.fetch_positions() == []
+
+
+async def test_lost_response_is_unknown_and_the_client_id_finds_the_single_order(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    venue.inject(Fault.lost_response(Op.STOP_ORDER))
+    outcome = await stop(ex, "49000", "tc-op1-s0")
+    assert isinstance(outcome, Unknown)
+    found = await ex.fetch_order_by_client_id(SYMBOL, "tc-op1-s0")
+    assert found is not None and found.is_open and found.trigger_price == Decimal("49000")
+    placed = [o for o in venue.books.orders_for(SYMBOL) if o.client_order_id == "tc-op1-s0"]
+    assert len(placed) == 1
+
+
+async def test_timed_out_request_that_never_arrived_is_unknown_and_lookup_finds_nothing(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    venue.inject(Fault.timeout(Op.STOP_ORDER))
+    assert isinstance(await stop(ex, "49000", "tc-op1-s0"), Unknown)
+    assert await ex.fetch_order_by_client_id(SYMBOL, "tc-op1-s0") is None
+    accepted(await stop(ex, "49000", "tc-op1-s0"))
+    assert len([o for o in await ex.fetch_open_orders(SYMBOL) if o.is_stop]) == 1
+
+
+async def test_transport_failures_are_retryable_rejections_and_nothing_is_placed(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    venue.inject(
+        Fault.network_error(Op.STOP_ORDER),
+        Fault.rate_limit(Op.STOP_ORDER),
+        Fault.server_error(Op.STOP_ORDER),
+    )
+    reasons = []
+    for _ in range(3):
+        outcome = await stop(ex, "49000", "tc-op1-s0")
+        assert isinstance(outcome, Rejected) and outcome.retryable, outcome
+        reasons.append(outcome.reason)
+    assert reasons == [
+        RejectReason.NETWORK_ERROR,
+        RejectReason.RATE_LIMITED,
+        RejectReason.VENUE_UNAVAILABLE,
+    ]
+    assert await ex.fetch_open_orders(SYMBOL) == []
+
+
+async def test_query_during_an_outage_raises_exchange_unavailable(venue: VenueHarness) -> None:
+    venue.inject(Fault.rate_limit(Op.FETCH_POSITIONS))
+    with pytest.raises(ExchangeUnavailable) as raised:
+        await venue.exchange.fetch_positions()
+    assert raised.value.retryable and raised.value.rate_limited
+    assert await venue.exchange.fetch_positions() == []
+
+
+async def test_cancel_of_a_missing_order_reports_not_found(venue: VenueHarness) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    placed = accepted(await stop(ex, "49000", "tc-op1-s0")).order
+    accepted(await ex.cancel_order(SYMBOL, placed.order_id))
+    again = await ex.cancel_order(SYMBOL, placed.order_id)
+    rejected_by_venue(again, RejectReason.ORDER_NOT_FOUND, ex.venue)
+    never = await ex.cancel_order(SYMBOL, "123456789")
+    rejected_by_venue(never, RejectReason.ORDER_NOT_FOUND, ex.venue)
+
+
+async def test_replacing_a_stop_by_the_venues_safe_path_never_leaves_the_position_bare(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    current = accepted(await stop(ex, "48000", "tc-op1-s0")).order
+    for step, trigger in enumerate(("48500", "49000", "49500"), start=1):
+        await venue.set_mark(SYMBOL, Decimal(trigger) + 1000)
+        await venue.advance(1)
+        if ex.capabilities.amend_stop:
+            moved = accepted(
+                await ex.amend_order(SYMBOL, current.order_id, trigger_price=Decimal(trigger))
+            )
+            assert moved.order.order_id == current.order_id
+        else:  # create the new stop first, cancel the old one after
+            new = accepted(await stop(ex, trigger, f"tc-op1-s{step}")).order
+            await venue.advance(1)
+            accepted(await ex.cancel_order(SYMBOL, current.order_id))
+            current = new
+    (record,) = venue.books.positions_for(SYMBOL)
+    (opening_gap,) = record.unprotected()
+    assert opening_gap.seconds(venue.now()) == 0  # only the instant between fill and stop
+    assert [count for _, count in record.stop_counts][1:].count(0) == 0
+    assert record.max_stops <= 2
+    (left,) = [o for o in await ex.fetch_open_orders(SYMBOL) if o.is_stop]
+    assert left.trigger_price == Decimal("49500")
+
+
+async def test_position_stop_is_attached_moved_in_place_and_fires(venue: VenueHarness) -> None:
+    ex = venue.exchange
+    if not ex.capabilities.position_stop:
+        pytest.skip(f"{ex.venue} has no position-attached stop")
+    await open_long(ex)
+    accepted(await ex.set_position_stop(SYMBOL, Decimal("48000")))
+    await venue.advance(5)
+    accepted(await ex.set_position_stop(SYMBOL, Decimal("49000")))
+    (position,) = await ex.fetch_positions()
+    assert position.stop_price == Decimal("49000")
+    (record,) = venue.books.positions_for(SYMBOL)
+    assert record.unprotected_seconds(venue.now()) == 0
+    await venue.set_mark(SYMBOL, "48900")
+    assert await ex.fetch_positions() == []
+
+
+async def test_position_stop_that_would_trigger_now_is_rejected(venue: VenueHarness) -> None:
+    ex = venue.exchange
+    if not ex.capabilities.position_stop:
+        pytest.skip(f"{ex.venue} has no position-attached stop")
+    await open_long(ex)
+    outcome = await ex.set_position_stop(SYMBOL, Decimal("50100"))
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is RejectReason.WOULD_TRIGGER_IMMEDIATELY
+    (position,) = await ex.fetch_positions()
+    assert position.stop_price is None
+
+
+async def test_venue_without_position_stops_says_so_instead_of_pretending(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    if ex.capabilities.position_stop:
+        pytest.skip(f"{ex.venue} has position-attached stops")
+    await open_long(ex)
+    outcome = await ex.set_position_stop(SYMBOL, Decimal("48000"))
+    assert isinstance(outcome, Rejected) and outcome.reason is RejectReason.NOT_SUPPORTED
+
+
+async def test_amending_a_stop_that_would_trigger_now_is_rejected_and_keeps_the_old_one(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    if not ex.capabilities.amend_stop:
+        pytest.skip(f"{ex.venue} cannot amend a stop")
+    await open_long(ex)
+    placed = accepted(await stop(ex, "49000", "tc-op1-s0")).order
+    outcome = await ex.amend_order(SYMBOL, placed.order_id, trigger_price=Decimal("50500"))
+    rejected_by_venue(outcome, RejectReason.WOULD_TRIGGER_IMMEDIATELY, ex.venue)
+    (kept,) = await ex.fetch_open_orders(SYMBOL)
+    assert kept.trigger_price == Decimal("49000")
+
+
+@pytest.mark.parametrize(
+    ("quantity", "trigger", "reason"),
+    [
+        ("0.0105", "49000", RejectReason.INVALID_QUANTITY),
+        ("0.01", "49000.05", RejectReason.INVALID_PRICE),
+        ("0.01", "49000.123456", RejectReason.INVALID_PRICE),
+    ],
+)
+async def test_values_off_the_step_or_tick_are_rejected_with_the_venues_reason(
+    venue: VenueHarness, quantity: str, trigger: str, reason: RejectReason
+) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    outcome = await ex.create_stop_order(
+        SYMBOL, OrderSide.SELL, Decimal(quantity), Decimal(trigger), client_order_id="tc-q-s0"
+    )
+    rejected_by_venue(outcome, reason, ex.venue)
+    assert await ex.fetch_open_orders(SYMBOL) == []
+
+
+async def test_duplicate_client_id_among_open_orders_is_rejected_and_free_again_once_closed(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    first = accepted(await stop(ex, "49000", "tc-op1-s0")).order
+    rejected_by_venue(
+        await stop(ex, "48000", "tc-op1-s0"), RejectReason.DUPLICATE_CLIENT_ID, ex.venue
+    )
+    accepted(await ex.cancel_order(SYMBOL, first.order_id))
+    accepted(await stop(ex, "48000", "tc-op1-s0"))
+
+
+async def test_below_minimum_notional_and_insufficient_margin_are_rejected(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    tiny = venue.rules(SYMBOL).smallest_quantity
+    if tiny * MARK < venue.rules(SYMBOL).min_notional:
+        rejected_by_venue(
+            await ex.create_market_order(SYMBOL, OrderSide.BUY, tiny, client_order_id="tc-n-e0"),
+            RejectReason.BELOW_MIN_NOTIONAL,
+            ex.venue,
+        )
+    huge = Decimal("1000")
+    rejected_by_venue(
+        await ex.create_market_order(SYMBOL, OrderSide.BUY, huge, client_order_id="tc-n-e1"),
+        RejectReason.INSUFFICIENT_BALANCE,
+        ex.venue,
+    )
+    assert await ex.fetch_positions() == []
+
+
+BAD_QUANTITIES = [Decimal("NaN"), Decimal("-0.01"), Decimal("0"), Decimal("Infinity"), "abc"]
+
+
+@pytest.mark.parametrize("quantity", BAD_QUANTITIES, ids=str)
+async def test_bad_quantities_are_rejected_not_raised(
+    venue: VenueHarness, quantity: object
+) -> None:
+    ex = venue.exchange
+    outcome = await ex.create_market_order(
+        SYMBOL,
+        OrderSide.BUY,
+        quantity,  # type: ignore[arg-type]
+        client_order_id="tc-b-e0",
+    )
+    rejected_by_venue(outcome, RejectReason.INVALID_QUANTITY, ex.venue)
+
+
+@pytest.mark.parametrize(
+    "trigger", [Decimal("NaN"), Decimal("-1"), Decimal("0"), None, "x"], ids=str
+)
+async def test_bad_trigger_prices_are_rejected_not_raised(
+    venue: VenueHarness, trigger: object
+) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    outcome = await ex.create_stop_order(
+        SYMBOL,
+        OrderSide.SELL,
+        QTY,
+        trigger,  # type: ignore[arg-type]
+        client_order_id="tc-b-s0",
+    )
+    assert isinstance(outcome, Rejected) and outcome.reason is RejectReason.INVALID_PRICE
+    assert outcome.code is not None and not outcome.retryable
+
+
+async def test_unknown_symbol_is_rejected_not_raised(venue: VenueHarness) -> None:
+    ex = venue.exchange
+    outcome = await ex.create_market_order(
+        "NOPEUSDT", OrderSide.BUY, QTY, client_order_id="tc-u-e0"
+    )
+    rejected_by_venue(outcome, RejectReason.UNKNOWN_SYMBOL, ex.venue)
+
+
+async def test_mark_price_stream_delivers_each_tick_of_the_watched_symbols(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    stream = ex.watch_mark_prices([SYMBOL])
+    await venue.set_mark("ETHUSDT", "3100")
+    await venue.set_mark(SYMBOL, "50100")
+    await venue.set_mark(SYMBOL, "50200")
+    first, second = await anext(stream), await anext(stream)
+    assert (first.symbol, first.mark, second.mark) == (SYMBOL, Decimal("50100"), Decimal("50200"))
+    assert await ex.fetch_mark_price(SYMBOL) == Decimal("50200")
+
+
+async def test_load_markets_reports_the_rules_orders_are_checked_against(
+    venue: VenueHarness,
+) -> None:
+    markets = await venue.exchange.load_markets()
+    rules = markets[SYMBOL]
+    assert rules == venue.rules(SYMBOL)
+    assert rules.tick_size > 0 and rules.step_size > 0
+
+
+async def test_stops_count_as_stops_in_the_open_order_listing(venue: VenueHarness) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    accepted(await stop(ex, "49000", "tc-op1-s0"))
+    accepted(
+        await ex.create_limit_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal("52000"), client_order_id="tc-op1-x0"
+        )
+    )
+    kinds = sorted(o.type for o in await ex.fetch_open_orders(SYMBOL))
+    assert kinds == sorted([OrderType.STOP_MARKET, OrderType.LIMIT])

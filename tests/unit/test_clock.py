@@ -1,0 +1,161 @@
+"""Virtual time: tasks on the Clock port run deterministically, in order, without waiting."""
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradecore.adapters.clock import RandomIds, SequentialIds, SystemClock, VirtualClock
+from tradecore.ports.clock import Clock, IdGenerator
+
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_clocks_and_id_generators_satisfy_their_ports() -> None:
+    assert isinstance(VirtualClock(), Clock)
+    assert isinstance(SystemClock(), Clock)
+    assert isinstance(RandomIds(), IdGenerator)
+    assert isinstance(SequentialIds(), IdGenerator)
+
+
+async def test_virtual_time_stands_still_until_advanced() -> None:
+    clock = VirtualClock(START)
+    sleeper = asyncio.create_task(clock.sleep(5))
+    await asyncio.sleep(0.01)
+    assert clock.now() == START and not sleeper.done()
+    await clock.advance(4.999)
+    assert not sleeper.done()
+    await clock.advance(0.001)
+    assert sleeper.done() and clock.now() == START + timedelta(seconds=5)
+
+
+async def test_a_long_virtual_sleep_costs_no_wall_time() -> None:
+    clock = VirtualClock(START)
+    sleeper = asyncio.create_task(clock.sleep(86_400 * 30))
+    began = time.monotonic()
+    await clock.advance(86_400 * 30)
+    assert sleeper.done() and time.monotonic() - began < 1
+
+
+async def test_sleepers_wake_in_deadline_order_and_ties_in_the_order_they_slept() -> None:
+    clock = VirtualClock(START)
+    woke: list[str] = []
+
+    async def nap(name: str, seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append(name)
+
+    tasks = [asyncio.create_task(nap(n, s)) for n, s in [("c", 3), ("a", 1), ("b1", 2), ("b2", 2)]]
+    await clock.advance(10)
+    assert all(task.done() for task in tasks)
+    assert woke == ["a", "b1", "b2", "c"]
+
+
+async def test_each_sleeper_sees_the_time_of_its_own_deadline() -> None:
+    clock = VirtualClock(START)
+    seen: list[float] = []
+
+    async def ticker() -> None:
+        for _ in range(3):
+            await clock.sleep(60)
+            seen.append((clock.now() - START).total_seconds())
+
+    task = asyncio.create_task(ticker())
+    await clock.advance(600)
+    assert task.done()
+    assert seen == [60, 120, 180]
+
+
+async def test_timers_and_sleepers_share_one_order() -> None:
+    clock = VirtualClock(START)
+    events: list[str] = []
+
+    async def sleeper() -> None:
+        await clock.sleep(2)
+        events.append("sleeper@2")
+
+    task = asyncio.create_task(sleeper())
+    await asyncio.sleep(0)
+    clock.call_at(START + timedelta(seconds=1), lambda: events.append("timer@1"))
+    clock.call_at(START + timedelta(seconds=3), lambda: events.append("timer@3"))
+    cancelled = clock.call_at(START + timedelta(seconds=2), lambda: events.append("cancelled"))
+    cancelled.cancel()
+    await clock.advance(5)
+    assert task.done()
+    assert events == ["timer@1", "sleeper@2", "timer@3"]
+
+
+async def test_a_cancelled_sleeper_does_not_stop_the_clock() -> None:
+    clock = VirtualClock(START)
+    doomed = asyncio.create_task(clock.sleep(1))
+    survivor = asyncio.create_task(clock.sleep(2))
+    await asyncio.sleep(0)
+    doomed.cancel()
+    await clock.advance(3)
+    assert doomed.cancelled() and survivor.done()
+
+
+async def test_clock_refuses_to_move_backwards() -> None:
+    clock = VirtualClock(START)
+    with pytest.raises(ValueError):
+        await clock.advance(-1)
+    with pytest.raises(ValueError):
+        await clock.run_until(START - timedelta(seconds=1))
+
+
+async def test_run_all_drives_chains_of_sleeps_to_the_end() -> None:
+    clock = VirtualClock(START)
+
+    async def chain() -> None:
+        for _ in range(100):
+            await clock.sleep(1)
+
+    task = asyncio.create_task(chain())
+    await asyncio.sleep(0)
+    await clock.run_all()
+    assert task.done() and clock.now() == START + timedelta(seconds=100)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=40))
+async def test_many_sleeping_tasks_always_wake_sorted_by_deadline_then_arrival(
+    delays: list[int],
+) -> None:
+    clock = VirtualClock(START)
+    woke: list[int] = []
+
+    async def nap(index: int) -> None:
+        await clock.sleep(delays[index] + 1)
+        woke.append(index)
+
+    tasks = [asyncio.create_task(nap(i)) for i in range(len(delays))]
+    await clock.advance(100)
+    assert woke == sorted(range(len(delays)), key=lambda i: (delays[i], i))
+    assert all(task.done() for task in tasks)
+
+
+async def test_zero_sleep_yields_without_moving_time() -> None:
+    clock = VirtualClock(START)
+    await clock.sleep(0)
+    assert clock.now() == START
+
+
+def test_random_ids_are_short_alphanumeric_and_distinct() -> None:
+    ids = RandomIds()
+    made = {ids.new_id() for _ in range(1000)}
+    assert len(made) == 1000
+    assert all(len(i) == 12 and i.isalnum() for i in made)
+    assert ids.new_uuid() != ids.new_uuid()
+
+
+def test_sequential_ids_are_predictable() -> None:
+    ids = SequentialIds("op")
+    assert [ids.new_id(), ids.new_id()] == ["op1", "op2"]
+    assert ids.new_uuid().int == 1
+
+
+async def test_system_clock_is_utc_aware() -> None:
+    assert SystemClock().now().tzinfo is UTC
