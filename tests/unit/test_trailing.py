@@ -21,6 +21,7 @@ from tradecore.domain.trailing import (
     TrailingEnded,
     TrailingParams,
     TrailingPhase,
+    end_trailing,
     on_mark,
     prime,
     resume_trailing,
@@ -311,8 +312,6 @@ def test_priming_with_new_parameters_moves_the_activation_point():
 
 
 def test_ending_a_trailing_stop_reports_what_it_did():
-    from tradecore.domain.trailing import end_trailing
-
     moved, _ = tick(activated_long(), "103", 10)
     assert end_trailing(moved, "stop_loss_filled") == TrailingEnded(
         position_id="pos-1",

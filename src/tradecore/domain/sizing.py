@@ -19,7 +19,7 @@ from enum import StrEnum
 import attrs
 
 from tradecore.domain.errors import BelowMinimum, InvalidNumber
-from tradecore.domain.numbers import ZERO, non_negative, positive
+from tradecore.domain.numbers import non_negative, positive
 from tradecore.domain.precision import MarketRules, quantity_for
 
 
@@ -173,7 +173,7 @@ def _count_refusal(params: SizingParams, account: AccountRisk) -> Rejected | Non
 
 
 def _notional_refusal(rules: MarketRules, notional: Decimal) -> Rejected | None:
-    if notional < rules.min_notional or notional <= ZERO:
+    if notional < rules.min_notional:
         return Rejected(
             reason=RiskReason.BELOW_MIN_NOTIONAL,
             detail=(
