@@ -80,3 +80,11 @@ def test_plain_and_venue_symbols_round_trip(base, quote):
 def test_normalising_ignores_case_and_surrounding_space(base, quote):
     messy = f"  {base.lower()}/{quote.lower()}:{quote.lower()} "
     assert to_plain(messy) == to_plain(f"{base}/{quote}:{quote}") == base + quote
+
+
+@pytest.mark.parametrize(
+    "bad", ["B-TC/USDT:USDT", "BTC /USDT:USDT", "BTC/US DT:USDT", "/USDT:USDT"]
+)
+def test_a_venue_symbol_with_anything_but_letters_and_digits_is_refused(bad: str) -> None:
+    with pytest.raises(DomainError):
+        to_plain(bad)

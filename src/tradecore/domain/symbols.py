@@ -13,8 +13,11 @@ def to_plain(symbol: str) -> str:
     if "/" in cleaned:
         base, _, rest = cleaned.partition("/")
         quote = rest.split(":", 1)[0]
-        if not base or not quote:
-            raise DomainError(f"symbol {symbol!r} is not of the form BASE/QUOTE:SETTLE")
+        if not (base.isalnum() and quote.isalnum()):
+            raise DomainError(
+                f"symbol {symbol!r} is not of the form BASE/QUOTE:SETTLE "
+                "with letters and digits only"
+            )
         return f"{base}{quote}"
     if not cleaned.isalnum():
         raise DomainError(f"symbol {symbol!r} may contain only letters and digits")
