@@ -27,6 +27,7 @@ from tradecore.adapters.signals.websocket import (
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import Side, Venue
 from tradecore.domain.signals import Signal
+from tradecore.ports.signals import SignalSource
 
 # ---------------------------------------------------------------------------------- fakes
 
@@ -437,8 +438,9 @@ def test_backoff_grows_exponentially_and_never_exceeds_the_cap(
     assert delay <= undisturbed + 1e-9
 
 
-def test_defaults_are_the_documented_ones() -> None:
+def test_defaults_are_the_documented_ones_and_the_client_is_a_signal_source() -> None:
     defaults = WebSocketSettings()
+    assert isinstance(client(defaults)[0], SignalSource)
     assert defaults.url == "ws://127.0.0.1:8765"
     assert (defaults.ping_interval, defaults.max_backoff, defaults.buffer_capacity) == (20, 60, 100)
     assert max(backoff_delay(n, defaults, 0.0) for n in range(100)) == 60.0

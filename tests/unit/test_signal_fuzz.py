@@ -161,7 +161,11 @@ BAD_UNICODE = [
 TOO_DEEP = ["[" * 30_000 + "]" * 30_000, '{"a":' * 6_000 + "1" + "}" * 6_000]
 EMPTY_FRAMES = ["", " ", "\n\t  \r\n"]
 BINARY = [b"", b"\x00", text(GOOD).encode(), b"\xff\xfe\xfd", bytes(range(256)), b"{" * 1000]
-CLOSING = [("x" * (10 * 1024 * 1024), CLOSES), (b"\xff\xfe{}", CLOSES), ("y" * 70_000, CLOSES)]
+CLOSING: list[tuple[str | bytes, str]] = [
+    ("x" * (10 * 1024 * 1024), CLOSES),
+    (b"\xff\xfe{}", CLOSES),
+    ("y" * 70_000, CLOSES),
+]
 
 MISSING = [without(field) for field in GOOD] + [
     "{}",
@@ -171,23 +175,22 @@ MISSING = [without(field) for field in GOOD] + [
 ]
 
 # Per field: values of the wrong type.
+NOT_TEXT: tuple[Any, ...] = (True, [], {}, ["BTCUSDT"], {"$gt": ""}, 3.5)
+NOT_NUMBERS: tuple[Any, ...] = (True, False, [], {}, [1], {"value": 1})
+NOT_TIMES: tuple[Any, ...] = (True, [], {}, {"iso": "2026-01-01T08:45:00Z"})
 WRONG_TYPES = (
     [
         text(good(**{field: value}))
         for field in ("id", "symbol", "exchange", "action")
-        for value in (True, [], {}, ["BTCUSDT"], {"$gt": ""}, 3.5)
+        for value in NOT_TEXT
         if not (field == "id" and isinstance(value, float))
     ]
     + [
         text(good(**{field: value}))
         for field in ("score_week", "score_month")
-        for value in (True, False, [], {}, [1], {"value": 1})
+        for value in NOT_NUMBERS
     ]
-    + [
-        text(good(**{field: value}))
-        for field in ("timestamp", "created_at")
-        for value in (True, [], {}, {"iso": "2026-01-01T08:45:00Z"})
-    ]
+    + [text(good(**{field: value})) for field in ("timestamp", "created_at") for value in NOT_TIMES]
     + [text(good(id=1.5)), text(good(id=-1)), text(good(id=10**200))]
 )  # the last two: range
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tradecore.adapters.signals.replay import ReplaySignalSource
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.signals import Signal
+from tradecore.ports.signals import SignalSource
 
 START = datetime(2026, 1, 1, 8, 45, tzinfo=UTC)
 
@@ -62,7 +63,9 @@ class RecordingSink:
         return [event for event in self.events if event.type is event_type]
 
 
-def line(number: int, *, score: int = 50, created: timedelta = timedelta(0), **fields: Any) -> str:
+def line(
+    number: int, *, score: object = 50, created: timedelta = timedelta(0), **fields: Any
+) -> str:
     body: dict[str, Any] = {
         "id": f"sig-{number}",
         "symbol": "ETHUSDT",
@@ -102,6 +105,7 @@ async def test_signals_are_replayed_in_file_order_not_by_score(tmp_path: Path) -
     received = sink.of(EventType.SIGNAL_RECEIVED)
     assert [event.data["signal_id"] for event in received] == ["sig-1", "sig-2", "sig-3"]
     assert received[0].data["source"] == "file:signals.jsonl"
+    assert isinstance(source, SignalSource)
 
 
 async def test_a_corrupt_line_is_rejected_with_its_line_number_and_the_replay_goes_on(
