@@ -24,8 +24,8 @@ class SignalJournal:
             {
                 "signal_id": signal.id,
                 "side": signal.side.value,
-                "score_week": str(signal.score_week),
-                "score_month": str(signal.score_month),
+                "score_week": f"{signal.score_week:f}",
+                "score_month": f"{signal.score_month:f}",
                 "wave": signal.wave.isoformat(),
                 "created_at": signal.created_at.isoformat(),
             },
@@ -48,7 +48,7 @@ class SignalJournal:
         """A valid signal that will not be delivered (duplicate, buffer full, client closed)."""
         self._emit(
             EventType.SIGNAL_FILTERED,
-            {"signal_id": signal.id, "reason": reason, "score_week": str(signal.score_week)},
+            {"signal_id": signal.id, "reason": reason, "score_week": f"{signal.score_week:f}"},
             correlation_id=signal.id,
             symbol=signal.symbol,
             exchange=signal.venue.value,
