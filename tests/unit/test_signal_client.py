@@ -446,6 +446,25 @@ def test_defaults_are_the_documented_ones_and_the_client_is_a_signal_source() ->
     assert max(backoff_delay(n, defaults, 0.0) for n in range(100)) == 60.0
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"url": "http://127.0.0.1:8765"},
+        {"initial_backoff": 120.0},
+        {"initial_backoff": 0.0},
+        {"jitter": 1.0},
+        {"backoff_multiplier": 0.5},
+    ],
+)
+def test_settings_that_cannot_work_are_refused_at_start_up(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        WebSocketSettings(**bad)
+
+
+def test_settings_never_show_the_token() -> None:
+    assert "s3cret" not in repr(WebSocketSettings(token="s3cret"))
+
+
 def make_signal(number: int, score_week: int, score_month: int = 0) -> Signal:
     moment = datetime(2026, 1, 1, 8, 45, tzinfo=UTC)
     return Signal(

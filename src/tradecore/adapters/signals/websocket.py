@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import attrs
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidURI
 from websockets.frames import CloseCode
 from websockets.uri import parse_uri
 
@@ -51,7 +51,10 @@ class WebSocketSettings:
 
     @url.validator
     def _check_url(self, _: "attrs.Attribute[str]", value: str) -> None:
-        parse_uri(value)  # raises InvalidURI: a configuration error, refused at start-up
+        try:
+            parse_uri(value)
+        except InvalidURI as exc:  # a configuration error: refuse it at start-up
+            raise ValueError(f"signal service url must be ws:// or wss://: {exc}") from None
 
     @max_backoff.validator
     def _check_backoff(self, _: "attrs.Attribute[float]", value: float) -> None:
