@@ -42,7 +42,7 @@ VENUE_CODES = {
         RejectReason.BELOW_MIN_NOTIONAL: {"-4164"},
         RejectReason.INSUFFICIENT_BALANCE: {"-2019"},
         RejectReason.INVALID_PRICE: {"-4014", "-1111"},
-        RejectReason.INVALID_QUANTITY: {"-1111", "-4003", "-1100"},
+        RejectReason.INVALID_QUANTITY: {"-1111", "-4003", "-4004", "-4005", "-4023", "-1100"},
         RejectReason.UNKNOWN_SYMBOL: {"-1121"},
     },
     Venue.BYBIT: {

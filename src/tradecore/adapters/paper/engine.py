@@ -36,6 +36,9 @@ _ILLEGAL = (
     "Illegal characters found in parameter '{field}'; "
     "legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."
 )
+_PRECISION = "Precision is over the maximum defined for this asset."
+# Above any real contract's maximum; keeps Decimal arithmetic away from overflow.
+_LIMIT = Decimal(10) ** 12
 _REJECT_KINDS = frozenset({FaultKind.REJECT})
 _PARTIAL_KINDS = frozenset({FaultKind.PARTIAL_FILL})
 ONE = Decimal(1)
@@ -173,6 +176,13 @@ def _finite(value: object) -> Decimal | None:
     except (InvalidOperation, TypeError, ValueError):
         return None
     return result if result.is_finite() else None
+
+
+def _multiple(value: Decimal, unit: Decimal) -> bool:
+    try:
+        return value % unit == ZERO
+    except InvalidOperation:  # the quotient has more digits than the context holds
+        return False
 
 
 def _exponent(value: Decimal) -> int:
@@ -472,11 +482,12 @@ class VenueEngine:
             op,
             symbol,
             side,
-            None if close_position else quantity,
+            quantity,
             client_order_id,
             position_idx,
             opening=not (reduce_only or close_position),
             origin=origin,
+            whole_position=close_position,
         )
         if isinstance(checked, Rejected):
             return checked
@@ -513,7 +524,7 @@ class VenueEngine:
         problem = self._entry_problem(op, symbol, origin, opening=False)
         if problem is None and not self.profile.capabilities.position_stop:
             problem = self._reason(R.NOT_SUPPORTED, what="position-attached stops")
-        position = self._positions.get(symbol)
+        position = self._positions.get(symbol) if problem is None else None
         if problem is None and position is None:
             problem = self._reason(R.NO_POSITION, symbol=symbol)
         if problem is not None:
@@ -637,6 +648,7 @@ class VenueEngine:
         *,
         opening: bool,
         origin: str,
+        whole_position: bool = False,
     ) -> tuple[MarketRules, OrderSide, Decimal] | Rejected:
         problem = self._entry_problem(op, symbol, origin, opening=opening)
         if problem is not None:
@@ -648,7 +660,7 @@ class VenueEngine:
             result = self._reason(
                 R.OTHER, code="-1117" if self._binance else "10001", what=f"Invalid side {side!r}."
             )
-        elif quantity is None:  # a closePosition stop: the venue takes the position's size
+        elif whole_position:  # a closePosition stop: the venue takes the position's size
             result = ZERO
         else:
             result = self._check_quantity(rules, quantity)
@@ -693,18 +705,20 @@ class VenueEngine:
             return self._reason(R.INVALID_QUANTITY)
         if qty <= ZERO:
             return self._reason(R.INVALID_QUANTITY)
-        if qty % rules.step_size != ZERO:
-            if self._binance:
-                return self._reason(
-                    R.INVALID_QUANTITY,
-                    code="-1111",
-                    message="Precision is over the maximum defined for this asset.",
-                )
-            return self._reason(R.INVALID_QUANTITY)
+        if qty > _LIMIT:
+            return self._binance_or_bybit(
+                R.INVALID_QUANTITY, "-4005", "Quantity greater than max quantity."
+            )
+        if not _multiple(qty, rules.step_size):
+            if _exponent(qty) < _exponent(rules.step_size):
+                return self._binance_or_bybit(R.INVALID_QUANTITY, "-1111", _PRECISION)
+            return self._binance_or_bybit(
+                R.INVALID_QUANTITY, "-4023", "Quantity not increased by step size."
+            )
         if qty < rules.min_quantity:
             if self._binance:
                 return self._reason(
-                    R.INVALID_QUANTITY, code="-4003", message="Quantity less than min qty."
+                    R.INVALID_QUANTITY, code="-4004", message="Quantity less than min qty."
                 )
             return self._reason(
                 R.INVALID_QUANTITY, message="The number of contracts exceeds minimum limit allowed"
@@ -713,6 +727,7 @@ class VenueEngine:
 
     def _check_price(self, rules: MarketRules, raw: object, field: str) -> Decimal | Rejected:
         price = _finite(raw)
+        stop = field != "price"
         if price is None:
             if self._binance:
                 return self._reason(
@@ -723,22 +738,31 @@ class VenueEngine:
             if self._binance:
                 return self._reason(
                     R.INVALID_PRICE,
-                    code="-4006" if field != "price" else "-4001",
-                    message="Stop price less than zero."
-                    if field != "price"
-                    else "Price less than 0.",
+                    code="-4006" if stop else "-4001",
+                    message="Stop price less than zero." if stop else "Price less than 0.",
                 )
             return self._reason(R.INVALID_PRICE, message=f"params error: {field} invalid")
-        if price % rules.tick_size != ZERO:
-            too_precise = _exponent(price) < _exponent(rules.tick_size)
-            if self._binance and too_precise:
+        if price > _LIMIT:
+            if self._binance:
                 return self._reason(
                     R.INVALID_PRICE,
-                    code="-1111",
-                    message="Precision is over the maximum defined for this asset.",
+                    code="-4007" if stop else "-4002",
+                    message="Stop price greater than max price."
+                    if stop
+                    else "Price greater than max price.",
                 )
+            return self._reason(R.INVALID_PRICE, message=f"params error: {field} invalid")
+        if not _multiple(price, rules.tick_size):
+            if self._binance and _exponent(price) < _exponent(rules.tick_size):
+                return self._reason(R.INVALID_PRICE, code="-1111", message=_PRECISION)
             return self._reason(R.INVALID_PRICE, field=field, value=price, tick=rules.tick_size)
         return price
+
+    def _binance_or_bybit(self, reason: RejectReason, code: str, message: str) -> Rejected:
+        """Binance's specific code and text; Bybit answers these with its generic default."""
+        if self._binance:
+            return self._reason(reason, code=code, message=message)
+        return self._reason(reason)
 
     def _check_identity(self, client_order_id: str | None, position_idx: int) -> Rejected | None:
         if client_order_id is not None:
