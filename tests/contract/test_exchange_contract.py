@@ -436,3 +436,39 @@ async def test_stops_count_as_stops_in_the_open_order_listing(venue: VenueHarnes
     )
     kinds = sorted(o.type for o in await ex.fetch_open_orders(SYMBOL))
     assert kinds == sorted([OrderType.STOP_MARKET, OrderType.LIMIT])
+
+
+async def test_limit_exit_rests_and_fills_when_the_mark_reaches_its_price(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    placed = accepted(
+        await ex.create_limit_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal("51000"), client_order_id="tc-op1-x0"
+        )
+    ).order
+    assert placed.is_open and placed.reduce_only
+    await venue.set_mark(SYMBOL, "50900")
+    assert len(await ex.fetch_positions()) == 1
+    await venue.set_mark(SYMBOL, "51000")
+    assert await ex.fetch_positions() == []
+    filled = await ex.fetch_order_by_client_id(SYMBOL, "tc-op1-x0")
+    assert filled is not None and filled.status is OrderStatus.FILLED
+    assert filled.average_price == Decimal("51000")
+
+
+async def test_limit_exit_price_is_moved_in_place(venue: VenueHarness) -> None:
+    ex = venue.exchange
+    if not ex.capabilities.amend_limit:
+        pytest.skip(f"{ex.venue} cannot amend a limit order")
+    await open_long(ex)
+    placed = accepted(
+        await ex.create_limit_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal("52000"), client_order_id="tc-op1-x0"
+        )
+    ).order
+    moved = accepted(await ex.amend_order(SYMBOL, placed.order_id, price=Decimal("51500")))
+    assert (moved.order.order_id, moved.order.price) == (placed.order_id, Decimal("51500"))
+    (listed,) = await ex.fetch_open_orders(SYMBOL)
+    assert listed.price == Decimal("51500")

@@ -355,3 +355,34 @@ async def test_books_always_agree_with_the_stops_on_the_venue(operations: list) 
         assert (record.unprotected()[-1].end is None) == (on_venue == 0)
     gaps = record.unprotected()
     assert all(a.end is not None and a.end <= b.start for a, b in itertools.pairwise(gaps))
+
+
+async def test_bybit_one_way_mode_refuses_a_hedge_mode_position_index() -> None:
+    venue = FakeVenue.bybit()
+    outcome = venue.engine.place_market(BTC, OrderSide.BUY, QTY, position_idx=1)
+    assert rejected(outcome, RejectReason.OTHER).code == "10001"
+    accepted(venue.engine.place_market(BTC, OrderSide.BUY, QTY, position_idx=0))
+
+
+async def test_client_ids_outside_the_venues_alphabet_are_refused() -> None:
+    venue = FakeVenue.binance()
+    for bad in ("has space", "x" * 37, "semi;colon", ""):
+        outcome = await venue.exchange.create_market_order(
+            BTC, OrderSide.BUY, QTY, client_order_id=bad
+        )
+        assert rejected(outcome, RejectReason.OTHER).code == "-4015"
+    assert venue.position(BTC) is None
+
+
+async def test_resting_buy_limit_fills_at_its_own_price_when_the_mark_gaps_below() -> None:
+    venue = FakeVenue.binance()
+    outcome = accepted(
+        await venue.exchange.create_limit_order(
+            BTC, OrderSide.BUY, QTY, Decimal("49000"), client_order_id="tc-l-e0", reduce_only=False
+        )
+    )
+    await venue.set_mark(BTC, "47000")
+    filled = venue.engine.order(outcome.order.order_id)
+    assert filled is not None and filled.average_price == Decimal("49000")
+    position = venue.position(BTC)
+    assert position is not None and position.entry_price == Decimal("49000")
