@@ -1,0 +1,411 @@
+"""Atomic open (SPEC §3): a persisted state machine that ends protected or undone.
+
+`PENDING_ENTRY -> ENTRY_PLACED -> PENDING_SL -> ACTIVE`, or `FAILED` (nothing filled) /
+`ROLLED_BACK` (the fill closed again). The intent is stored before any venue call; every
+order carries a deterministic client id, so a lost response or a restart finds the order
+instead of sending a second one. The stop goes through the stop keeper, for the *filled*
+quantity. If it cannot be placed: close the fill at market and verify on the venue that the
+position is gone; if that fails, a wide emergency stop; if that fails, a CRITICAL alert.
+"""
+
+import asyncio
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from tradecore.domain.events import EventType, Severity
+from tradecore.domain.model import Side
+from tradecore.domain.numbers import ZERO
+from tradecore.domain.orders import Order, OrderRole, client_order_id
+from tradecore.domain.positions import (
+    Operation,
+    OperationKind,
+    Position,
+    PositionState,
+    StopOwner,
+)
+from tradecore.domain.precision import MarketRules
+from tradecore.domain.stops import StopParams, emergency_stop, initial_stop
+from tradecore.ports.alerts import Alert, Alerter
+from tradecore.ports.clock import Clock, IdGenerator
+from tradecore.ports.exchange import (
+    Accepted,
+    Exchange,
+    ExchangeUnavailable,
+    Rejected,
+    RejectReason,
+    Unknown,
+)
+from tradecore.ports.repositories import Store
+
+from .recorder import Recorder
+from .stop_keeper import StopKeeper
+
+_REJECTION_EVENTS = {
+    RejectReason.SYMBOL_UNAVAILABLE: EventType.SYMBOL_UNAVAILABLE,
+    RejectReason.REGION_RESTRICTED: EventType.SYMBOL_UNAVAILABLE,
+    RejectReason.UNKNOWN_SYMBOL: EventType.SYMBOL_UNAVAILABLE,
+    RejectReason.BELOW_MIN_NOTIONAL: EventType.ORDER_BELOW_MINIMUM,
+    RejectReason.INVALID_QUANTITY: EventType.ORDER_BELOW_MINIMUM,
+}
+
+
+@attrs.frozen(kw_only=True)
+class OpenRequest:
+    symbol: str
+    side: Side
+    quantity: Decimal
+    rules: MarketRules
+    signal_id: str | None = None
+    wave: datetime | None = None
+    correlation_id: str | None = None  # the wave's correlation id, carried into event data
+
+
+@attrs.frozen(kw_only=True)
+class OpenResult:
+    position: Position | None
+    opened: bool
+    reason: str = ""
+
+    @property
+    def state(self) -> PositionState | None:
+        return None if self.position is None else self.position.state
+
+
+class OpenPosition:
+    """Opens one position atomically. One open per (venue, symbol) at a time."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        store: Store,
+        keeper: StopKeeper,
+        recorder: Recorder,
+        clock: Clock,
+        ids: IdGenerator,
+        *,
+        stops: StopParams | None = None,
+        alerter: Alerter | None = None,
+        lookups: int = 3,
+        stop_tries: int = 3,
+        retry_delay_seconds: float = 0.5,
+    ) -> None:
+        self._exchange = exchange
+        self._store = store
+        self._keeper = keeper
+        self._recorder = recorder
+        self._clock = clock
+        self._ids = ids
+        self._stops = stops or StopParams()
+        self._alerter = alerter
+        self._lookups = lookups
+        self._stop_tries = stop_tries
+        self._retry_delay = retry_delay_seconds
+        self._symbol_locks: dict[str, asyncio.Lock] = {}
+
+    async def open(self, request: OpenRequest) -> OpenResult:
+        lock = self._symbol_locks.setdefault(request.symbol, asyncio.Lock())
+        if lock.locked():
+            return self._duplicate(request, "an open on this symbol is in flight")
+        async with lock:
+            existing = await self._store.positions.open_for(self._exchange.venue, request.symbol)
+            if existing is not None:
+                return self._duplicate(request, f"position {existing.id} is {existing.state}")
+            position = await self._intent(request)
+            return await self.drive(position, request.rules)
+
+    async def drive(self, position: Position, rules: MarketRules) -> OpenResult:
+        """Take a position from whatever opening state it is in to a safe end.
+
+        Used for new opens and, after a restart, for every open left half-done.
+        """
+        fresh_fill = position.state is PositionState.PENDING_ENTRY
+        if fresh_fill:
+            position = await self._enter(position)
+        if position.state is PositionState.ENTRY_PLACED:
+            position = await self._advance(position, PositionState.PENDING_SL)
+        if position.state is PositionState.PENDING_SL:
+            position = await self._protect(position, rules, fresh_fill=fresh_fill)
+        await self._finish_operation(position)
+        return OpenResult(
+            position=position,
+            opened=position.state is PositionState.ACTIVE,
+            reason=position.close_reason or "",
+        )
+
+    # -- steps ------------------------------------------------------------------------------
+
+    async def _intent(self, request: OpenRequest) -> Position:
+        now = self._clock.now()
+        position = Position(
+            id=self._ids.new_id(),
+            venue=self._exchange.venue,
+            symbol=request.symbol,
+            side=request.side,
+            state=PositionState.PENDING_ENTRY,
+            requested_quantity=request.quantity,
+            created_at=now,
+            signal_id=request.signal_id,
+            wave=request.wave,
+        )
+        entry_cid = client_order_id(position.id, OrderRole.ENTRY)
+        async with self._store.transaction() as tx:
+            await tx.positions.add(position)
+            await tx.operations.start(
+                Operation(
+                    id=position.id,
+                    kind=OperationKind.OPEN,
+                    venue=position.venue,
+                    symbol=position.symbol,
+                    position_id=position.id,
+                    started_at=now,
+                    client_order_ids=(entry_cid,),
+                )
+            )
+        self._recorder.record(
+            EventType.POSITION_OPEN_STARTED,
+            position=position,
+            data={
+                "side": request.side.value,
+                "quantity": request.quantity,
+                "signal_id": request.signal_id,
+                "wave_correlation_id": request.correlation_id,
+            },
+        )
+        return position
+
+    async def _enter(self, position: Position) -> Position:
+        cid = client_order_id(position.id, OrderRole.ENTRY)
+        order = await self._lookup(position, cid)  # a restart may find it already sent
+        if order is None:
+            outcome = await self._exchange.create_market_order(
+                position.symbol,
+                position.side.entry,
+                position.requested_quantity,
+                client_order_id=cid,
+            )
+            if isinstance(outcome, Unknown):
+                order = await self._lookup(position, cid)
+                if order is None:
+                    return await self._fail(position, "entry outcome unknown and not found by id")
+            elif isinstance(outcome, Rejected):
+                return await self._fail(position, _describe(outcome), rejection=outcome)
+            else:
+                order = outcome.order
+        await self._store.orders.record(order, role=OrderRole.ENTRY, position_id=position.id)
+        self._recorder.record(
+            EventType.ENTRY_ORDER_PLACED,
+            position=position,
+            order_id=order.order_id,
+            data={"client_order_id": cid, "quantity": order.quantity},
+        )
+        if order.filled <= ZERO:
+            return await self._fail(position, f"entry order {order.order_id} filled nothing")
+        self._recorder.record(
+            EventType.ENTRY_ORDER_FILLED,
+            position=position,
+            order_id=order.order_id,
+            data={
+                "filled": order.filled,
+                "requested": position.requested_quantity,
+                "average_price": order.average_price,
+                "partial": order.filled < position.requested_quantity,
+            },
+        )
+        return await self._advance(
+            position,
+            PositionState.ENTRY_PLACED,
+            quantity=order.filled,
+            entry_price=order.average_price or order.price,
+            opened_at=self._clock.now(),
+        )
+
+    async def _protect(
+        self, position: Position, rules: MarketRules, *, fresh_fill: bool
+    ) -> Position:
+        """Place the stop. Right after a fill nothing else is asked of the venue first: the
+        time from the fill to the stop is the one round trip the promise allows. A resumed
+        open first checks what the venue holds."""
+        if not fresh_fill:
+            held = await self._held_quantity(position)
+            if held is not None and held == ZERO:
+                return await self._advance(
+                    position,
+                    PositionState.CLOSED,
+                    quantity=ZERO,
+                    closed_at=self._clock.now(),
+                    close_reason="closed on the venue before its stop was placed",
+                )
+            if held is not None and held != position.quantity:
+                position = await self._saved(
+                    attrs.evolve(position, quantity=held, version=position.version + 1)
+                )
+        assert position.entry_price is not None
+        mark = position.entry_price if fresh_fill else await self._mark(position)
+        detail = ""
+        for _ in range(self._stop_tries):
+            plan = initial_stop(
+                position.side, position.entry_price, mark, rules.tick_size, self._stops
+            )
+            result = await self._keeper.apply(
+                position, plan.price, owner=StopOwner.INITIAL, reason="initial"
+            )
+            if result.ok:
+                return await self._advance(result.position, PositionState.ACTIVE)
+            position, detail = result.position, result.detail
+            if result.rejection is not None and result.rejection.reason is RejectReason.NO_POSITION:
+                break
+            # The mark may have run past the planned stop: plan the next try from it.
+            mark = await self._mark(position)
+        return await self._roll_back(position, rules, cause=detail)
+
+    async def _roll_back(self, position: Position, rules: MarketRules, *, cause: str) -> Position:
+        closed = await self._close_at_market(position)
+        self._recorder.record(
+            EventType.POSITION_ROLLBACK,
+            position=position,
+            severity=Severity.WARNING if closed else Severity.ERROR,
+            data={"cause": cause, "closed": closed, "quantity": position.quantity},
+        )
+        if closed:
+            return await self._advance(
+                position,
+                PositionState.ROLLED_BACK,
+                closed_at=self._clock.now(),
+                close_reason=f"stop could not be placed: {cause}",
+            )
+        assert position.entry_price is not None
+        mark = await self._mark(position)
+        plan = emergency_stop(
+            position.side, position.entry_price, mark, rules.tick_size, self._stops
+        )
+        result = await self._keeper.apply(
+            position, plan.price, owner=StopOwner.PROTECTION, reason="emergency"
+        )
+        if result.ok:
+            self._recorder.record(
+                EventType.EMERGENCY_STOP_PLACED,
+                position=result.position,
+                data={"price": plan.price, "cause": cause},
+            )
+            return await self._advance(result.position, PositionState.ACTIVE)
+        await self._critical(position, f"rollback and emergency stop failed: {result.detail}")
+        return position
+
+    async def _close_at_market(self, position: Position) -> bool:
+        """Close the filled quantity reduce-only and verify on the venue that it is gone."""
+        cid = client_order_id(position.id, OrderRole.EXIT)
+        if await self._lookup(position, cid) is None:
+            outcome = await self._exchange.create_market_order(
+                position.symbol,
+                position.side.exit,
+                position.quantity,
+                client_order_id=cid,
+                reduce_only=True,
+            )
+            if isinstance(outcome, Accepted):
+                await self._store.orders.record(
+                    outcome.order, role=OrderRole.EXIT, position_id=position.id
+                )
+        for attempt in range(self._lookups):
+            if attempt:
+                await self._clock.sleep(self._retry_delay * attempt)
+            held = await self._held_quantity(position)
+            if held == ZERO:
+                return True
+        return False
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _lookup(self, position: Position, cid: str) -> Order | None:
+        for attempt in range(self._lookups):
+            if attempt:
+                await self._clock.sleep(self._retry_delay * attempt)
+            try:
+                return await self._exchange.fetch_order_by_client_id(position.symbol, cid)
+            except ExchangeUnavailable:
+                continue
+        return None
+
+    async def _held_quantity(self, position: Position) -> Decimal | None:
+        """The venue's quantity for this symbol on this side (0 if flat); None if unknown."""
+        try:
+            held = await self._exchange.fetch_positions()
+        except ExchangeUnavailable:
+            return None
+        for venue_position in held:
+            if venue_position.symbol == position.symbol and venue_position.side is position.side:
+                return venue_position.quantity
+        return ZERO
+
+    async def _mark(self, position: Position) -> Decimal:
+        try:
+            return await self._exchange.fetch_mark_price(position.symbol)
+        except ExchangeUnavailable:
+            assert position.entry_price is not None
+            return position.entry_price
+
+    async def _fail(
+        self, position: Position, reason: str, *, rejection: Rejected | None = None
+    ) -> Position:
+        event = _REJECTION_EVENTS.get(rejection.reason) if rejection else None
+        self._recorder.record(
+            EventType.ENTRY_ORDER_FAILED,
+            position=position,
+            error=reason,
+            data={"reason": rejection.reason.value if rejection else "unknown"},
+        )
+        if event is not None:
+            self._recorder.record(event, position=position, error=reason)
+        return await self._advance(
+            position, PositionState.FAILED, closed_at=self._clock.now(), close_reason=reason
+        )
+
+    async def _critical(self, position: Position, message: str) -> None:
+        self._recorder.record(
+            EventType.CRITICAL_ERROR,
+            position=position,
+            severity=Severity.CRITICAL,
+            error=message,
+            data={"quantity": position.quantity},
+        )
+        if self._alerter is not None:
+            await self._alerter.send(
+                Alert(
+                    key=f"unprotected:{position.id}",
+                    severity=Severity.CRITICAL,
+                    title=f"{position.symbol} open WITHOUT a stop",
+                    text=message,
+                )
+            )
+
+    def _duplicate(self, request: OpenRequest, why: str) -> OpenResult:
+        self._recorder.record(
+            EventType.POSITION_DUPLICATE_PREVENTED,
+            symbol=request.symbol,
+            exchange=self._exchange.venue.value,
+            data={"signal_id": request.signal_id, "why": why},
+        )
+        return OpenResult(position=None, opened=False, reason=f"duplicate: {why}")
+
+    async def _advance(
+        self, position: Position, target: PositionState, **changes: object
+    ) -> Position:
+        return await self._saved(position.advance(target, **changes))
+
+    async def _saved(self, position: Position) -> Position:
+        await self._store.positions.save(position)
+        return position
+
+    async def _finish_operation(self, position: Position) -> None:
+        if position.state.is_opening:
+            return  # stays in flight: recovery drives it on
+        await self._store.operations.finish(
+            position.id, at=self._clock.now(), outcome=position.state.value
+        )
+
+
+def _describe(rejection: Rejected) -> str:
+    code = f" [{rejection.code}]" if rejection.code else ""
+    return f"{rejection.reason.value}{code}: {rejection.message}"

@@ -1,0 +1,236 @@
+"""Trailing service (SPEC §4): mark prices -> the domain transition -> the stop keeper.
+
+A tick never waits for the venue: a `MoveStop` starts (or updates) one mover task per
+position, which hands the latest wanted stop to the stop keeper; moves that arrive while one
+is in flight are coalesced into the newest. State is persisted on every change and restored
+on start. `heartbeat(position_id)` tells the protection guard when this service last looked
+at a position, so a silent trailing stop can be taken over.
+"""
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from tradecore.domain.events import EventType, Severity
+from tradecore.domain.orders import MarkTick
+from tradecore.domain.positions import Position, StopOwner
+from tradecore.domain.precision import MarketRules
+from tradecore.domain.trailing import (
+    BreakevenReached,
+    MoveStop,
+    TrailingActivated,
+    TrailingParams,
+    TrailingState,
+    end_trailing,
+    on_mark,
+    prime,
+    start_trailing,
+)
+from tradecore.ports.alerts import Alert, Alerter
+from tradecore.ports.clock import Clock
+from tradecore.ports.repositories import Store
+
+from .recorder import Recorder
+from .stop_keeper import StopKeeper
+
+FAILURES_BEFORE_ALERT = 3
+
+
+class TrailingService:
+    def __init__(
+        self,
+        store: Store,
+        keeper: StopKeeper,
+        recorder: Recorder,
+        clock: Clock,
+        params: TrailingParams,
+        rules: Mapping[str, MarketRules],
+        *,
+        alerter: Alerter | None = None,
+    ) -> None:
+        self._store = store
+        self._keeper = keeper
+        self._recorder = recorder
+        self._clock = clock
+        self._params = params
+        self._rules = rules
+        self._alerter = alerter
+        self._states: dict[str, TrailingState] = {}
+        self._by_symbol: dict[str, set[str]] = {}
+        self._heartbeats: dict[str, datetime] = {}
+        self._wanted: dict[str, MoveStop] = {}
+        self._movers: dict[str, asyncio.Task[None]] = {}
+        self._failures: dict[str, int] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, position: Position) -> TrailingState:
+        """Begin trailing a newly protected position."""
+        assert position.entry_price is not None
+        state = start_trailing(
+            position_id=position.id,
+            venue=position.venue,
+            symbol=position.symbol,
+            side=position.side,
+            entry_price=position.entry_price,
+            quantity=position.quantity,
+            opened_at=position.opened_at or self._clock.now(),
+            stop_price=position.stop_price,
+            params=self._params,
+        )
+        await self._store.trailing.save(state)
+        self._track(state)
+        self._recorder.record(
+            EventType.TRAILING_STOP_CREATED,
+            position=position,
+            data={
+                "activation_price": state.activation_price,
+                "stop_price": state.stop_price,
+                "callback_percent": self._params.callback_percent,
+            },
+        )
+        return state
+
+    async def restore(self) -> int:
+        """Load every persisted trailing state (after a restart)."""
+        for state in await self._store.trailing.all():
+            self._track(prime(state, self._params))
+        return len(self._states)
+
+    async def end(self, position_id: str, *, reason: str) -> None:
+        """The position closed: its trailing stop ends with it."""
+        state = self._states.pop(position_id, None)
+        mover = self._movers.pop(position_id, None)
+        if mover is not None:
+            mover.cancel()
+        self._wanted.pop(position_id, None)
+        self._heartbeats.pop(position_id, None)
+        if state is None:
+            return
+        self._by_symbol.get(state.symbol, set()).discard(position_id)
+        await self._store.trailing.delete(position_id)
+        note = end_trailing(state, reason)
+        self._recorder.record(
+            EventType.TRAILING_STOP_REMOVED,
+            correlation_id=position_id,
+            symbol=state.symbol,
+            exchange=state.venue.value,
+            data={
+                "phase": note.phase.value,
+                "stop_price": note.stop_price,
+                "updates": note.update_count,
+                "reason": reason,
+            },
+        )
+
+    async def drain(self) -> None:
+        """Wait for every stop move in flight (graceful shutdown)."""
+        while self._movers:
+            await asyncio.gather(*list(self._movers.values()), return_exceptions=True)
+
+    # -- ticks ------------------------------------------------------------------------------
+
+    def state(self, position_id: str) -> TrailingState | None:
+        return self._states.get(position_id)
+
+    def heartbeat(self, position_id: str) -> datetime | None:
+        """When this service last evaluated the position (None: never)."""
+        return self._heartbeats.get(position_id)
+
+    async def on_tick(self, tick: MarkTick) -> None:
+        ids = self._by_symbol.get(tick.symbol)
+        if not ids:
+            return
+        rules = self._rules.get(tick.symbol)
+        if rules is None:
+            return
+        for position_id in tuple(ids):
+            self._heartbeats[position_id] = tick.at
+            state = self._states[position_id]
+            new, commands = on_mark(state, tick.mark, tick.at, self._params, rules.tick_size)
+            if new is state:
+                continue
+            self._states[position_id] = new
+            await self._store.trailing.save(new)
+            for command in commands:
+                self._carry_out(new, command)
+
+    def _carry_out(self, state: TrailingState, command: object) -> None:
+        if isinstance(command, MoveStop):
+            self._wanted[state.position_id] = command
+            if state.position_id not in self._movers:
+                self._movers[state.position_id] = asyncio.create_task(
+                    self._mover(state.position_id), name=f"trailing-move-{state.position_id}"
+                )
+        elif isinstance(command, TrailingActivated):
+            self._note(
+                state,
+                EventType.TRAILING_STOP_ACTIVATED,
+                {"mark": command.mark, "cause": command.cause.value},
+            )
+        elif isinstance(command, BreakevenReached):
+            self._note(state, EventType.TRAILING_STOP_BREAKEVEN, {"mark": command.mark})
+
+    def _note(self, state: TrailingState, event_type: EventType, data: dict[str, object]) -> None:
+        self._recorder.record(
+            event_type,
+            correlation_id=state.position_id,
+            symbol=state.symbol,
+            exchange=state.venue.value,
+            data=data,
+        )
+
+    async def _mover(self, position_id: str) -> None:
+        try:
+            while (command := self._wanted.pop(position_id, None)) is not None:
+                await self._move(position_id, command)
+        finally:
+            self._movers.pop(position_id, None)
+
+    async def _move(self, position_id: str, command: MoveStop) -> None:
+        position = await self._store.positions.get(position_id)
+        if position is None or not position.state.is_open_on_venue:
+            return
+        result = await self._keeper.apply(
+            position, command.new_stop, owner=StopOwner.TRAILING, reason=command.reason.value
+        )
+        if result.ok:
+            self._failures.pop(position_id, None)
+            self._recorder.record(
+                EventType.TRAILING_STOP_UPDATED,
+                position=result.position,
+                data={
+                    "stop_price": command.new_stop,
+                    "previous_stop": command.previous_stop,
+                    "reason": command.reason.value,
+                },
+            )
+            return
+        await self._revert(position_id, result.position.stop_price)
+        failures = self._failures.get(position_id, 0) + 1
+        self._failures[position_id] = failures
+        if failures >= FAILURES_BEFORE_ALERT and self._alerter is not None:
+            await self._alerter.send(
+                Alert(
+                    key=f"trailing-failing:{position_id}",
+                    severity=Severity.ERROR,
+                    title=f"{position.symbol}: trailing stop update failed {failures} times",
+                    text=result.detail,
+                )
+            )
+
+    async def _revert(self, position_id: str, actual_stop: Decimal | None) -> None:
+        """The venue kept the old stop: the state must say so, or it trails a stop that isn't."""
+        state = self._states.get(position_id)
+        if state is None or state.stop_price == actual_stop:
+            return
+        reverted = attrs.evolve(state, stop_price=actual_stop)
+        self._states[position_id] = reverted
+        await self._store.trailing.save(reverted)
+
+    def _track(self, state: TrailingState) -> None:
+        self._states[state.position_id] = state
+        self._by_symbol.setdefault(state.symbol, set()).add(state.position_id)

@@ -1,0 +1,108 @@
+"""The application on the simulated venue, in virtual time, on a real database."""
+
+import asyncio
+from collections.abc import Coroutine
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import attrs
+
+from tradecore.adapters.clock import SequentialIds, VirtualClock
+from tradecore.app.open_position import OpenPosition, OpenRequest, OpenResult
+from tradecore.app.recorder import Recorder
+from tradecore.app.stop_keeper import KeeperSettings, StopKeeper
+from tradecore.app.trailing import TrailingService
+from tradecore.domain.events import Event, EventType
+from tradecore.domain.model import Side
+from tradecore.domain.trailing import TrailingParams
+from tradecore.ports.repositories import Store
+from tradecore.testing import FakeVenue
+
+T = TypeVar("T")
+
+
+class ListSink:
+    """An event sink that keeps every event in memory (the journal's contract, minus the DB)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def flush(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def of(self, event_type: EventType) -> list[Event]:
+        return [e for e in self.events if e.type is event_type]
+
+    def types(self) -> list[EventType]:
+        return [e.type for e in self.events]
+
+
+@attrs.define
+class App:
+    venue: FakeVenue
+    store: Store
+    sink: ListSink
+    clock: VirtualClock
+    keeper: StopKeeper
+    opener: OpenPosition
+    trailing: TrailingService
+
+    async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run `coroutine` to its end, moving virtual time only while it waits on the clock."""
+        return await drive(self.clock, coroutine)
+
+    async def open(self, symbol: str, side: Side, quantity: str) -> OpenResult:
+        request = OpenRequest(
+            symbol=symbol, side=side, quantity=Decimal(quantity), rules=self.venue.rules(symbol)
+        )
+        return await self.run(self.opener.open(request))
+
+
+def build_app(venue: FakeVenue, store: Store, *, trailing: TrailingParams | None = None) -> App:
+    sink = ListSink()
+    clock = venue.clock
+    ids = SequentialIds("p")
+    recorder = Recorder(sink, clock, ids)
+    keeper = StopKeeper(
+        venue.exchange,
+        store,
+        recorder,
+        clock,
+        ids,
+        KeeperSettings(attempts=3, retry_delay_seconds=0.2, lookups=3),
+    )
+    opener = OpenPosition(venue.exchange, store, keeper, recorder, clock, ids)
+    rules = {symbol: venue.rules(symbol) for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT")}
+    trail = TrailingService(store, keeper, recorder, clock, trailing or TrailingParams(), rules)
+    return App(
+        venue=venue,
+        store=store,
+        sink=sink,
+        clock=clock,
+        keeper=keeper,
+        opener=opener,
+        trailing=trail,
+    )
+
+
+async def drive(clock: VirtualClock, coroutine: Coroutine[Any, Any, T]) -> T:
+    """Await `coroutine`, advancing the virtual clock whenever it is only waiting on time.
+
+    Database calls run in a thread (aiosqlite) or on a socket: a short real pause lets them
+    finish before virtual time moves on.
+    """
+    task = asyncio.ensure_future(coroutine)
+    while not task.done():
+        await asyncio.sleep(0.002)
+        if task.done():
+            break
+        deadline = clock.next_deadline()
+        if deadline is not None:
+            await clock.run_until(deadline)
+    return task.result()

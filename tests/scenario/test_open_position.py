@@ -1,0 +1,116 @@
+"""Atomic open on both venue profiles, in virtual time, on a real SQLite database."""
+
+import asyncio
+from decimal import Decimal
+
+from tradecore.adapters.sqlite.database import SqliteDatabase
+from tradecore.domain.events import EventType
+from tradecore.domain.model import Side
+from tradecore.domain.orders import OrderType
+from tradecore.domain.positions import PositionState, StopOwner
+from tradecore.testing import FakeVenue, Fault, Op, RejectReason
+
+from .conftest import ROUND_TRIP
+from .harness import App
+
+
+def stops_on_venue(venue: FakeVenue, symbol: str) -> list[Decimal | None]:
+    """Trigger prices of every stop protecting `symbol` (a position-attached one included)."""
+    return [order.trigger_price for order in venue.stops(symbol)]
+
+
+async def test_an_open_ends_active_with_one_stop_for_the_filled_quantity(app: App) -> None:
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    assert result.opened and result.state is PositionState.ACTIVE
+    position = result.position
+    assert position is not None and position.entry_price is not None
+    held = app.venue.position("BTCUSDT")
+    assert held is not None and held.quantity == Decimal("0.004")
+    assert stops_on_venue(app.venue, "BTCUSDT") == [position.stop_price]
+    assert position.stop_price == Decimal("48500.0")  # 3 % under a 50000 fill
+    assert position.stop_owner is StopOwner.INITIAL
+    stored = await app.store.positions.get(position.id)
+    assert stored is not None and stored.state is PositionState.ACTIVE
+
+
+async def test_the_only_unprotected_time_is_the_entry_to_stop_round_trip(app: App) -> None:
+    await app.open("ETHUSDT", Side.SHORT, "0.1")
+
+    gaps = app.venue.unprotected_intervals("ETHUSDT")
+    assert len(gaps) == 1
+    assert gaps[0].seconds(app.clock.now()) <= 2 * ROUND_TRIP + 1e-9
+    assert app.venue.books.max_stops("ETHUSDT") == 1
+
+
+async def test_the_events_tell_the_story_of_the_open(app: App) -> None:
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+
+    mine = [e.type for e in app.sink.events if e.correlation_id == result.position.id]
+    assert mine == [
+        EventType.POSITION_OPEN_STARTED,
+        EventType.ENTRY_ORDER_PLACED,
+        EventType.ENTRY_ORDER_FILLED,
+        EventType.STOP_LOSS_PLACED,
+    ]
+
+
+async def test_a_lost_entry_response_is_found_by_client_id_and_not_sent_twice(app: App) -> None:
+    app.venue.inject(Fault.lost_response(Op.MARKET_ORDER))
+
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    assert result.opened
+    held = app.venue.position("BTCUSDT")
+    assert held is not None and held.quantity == Decimal("0.004")  # one entry, not two
+    entries = [r for r in app.venue.books.orders_for("BTCUSDT") if r.type is OrderType.MARKET]
+    assert len(entries) == 1
+
+
+async def test_a_partial_fill_is_protected_for_the_filled_size(database: SqliteDatabase) -> None:
+    from .harness import build_app
+
+    venue = FakeVenue.binance(latency=ROUND_TRIP, partial_fill_ratio=Decimal("0.5"))
+    app = build_app(venue, database.store)
+
+    result = await app.open("ETHUSDT", Side.LONG, "0.2")
+
+    assert result.opened and result.position is not None
+    assert result.position.quantity == Decimal("0.1")
+    [stop] = venue.stops("ETHUSDT")
+    assert stop.quantity == Decimal("0.1")
+
+
+async def test_a_rejected_entry_fails_the_open_and_says_why(app: App) -> None:
+    app.venue.inject(Fault.reject(RejectReason.INSUFFICIENT_BALANCE, Op.MARKET_ORDER))
+
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    assert not result.opened and result.state is PositionState.FAILED
+    assert app.venue.position("BTCUSDT") is None
+    assert app.sink.of(EventType.ENTRY_ORDER_FAILED)
+
+
+async def test_a_stop_that_cannot_be_placed_is_rolled_back_and_verified_flat(app: App) -> None:
+    stop_op = Op.POSITION_STOP if app.venue.exchange.capabilities.position_stop else Op.STOP_ORDER
+    app.venue.inject(Fault.reject(RejectReason.OTHER, stop_op, times=10))
+
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    assert result.state is PositionState.ROLLED_BACK
+    assert app.venue.position("BTCUSDT") is None
+    assert app.sink.of(EventType.POSITION_ROLLBACK)
+    assert len(app.sink.of(EventType.STOP_LOSS_FAILED)) == 3
+
+
+async def test_two_opens_on_one_symbol_at_once_open_one_position(app: App) -> None:
+    first = app.open("SOLUSDT", Side.LONG, "1")
+    second = app.open("SOLUSDT", Side.LONG, "1")
+
+    results = await asyncio.gather(first, second)
+
+    assert sorted(r.opened for r in results) == [False, True]
+    held = app.venue.position("SOLUSDT")
+    assert held is not None and held.quantity == Decimal("1")
+    assert app.sink.of(EventType.POSITION_DUPLICATE_PREVENTED)
