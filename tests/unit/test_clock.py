@@ -159,3 +159,20 @@ def test_sequential_ids_are_predictable() -> None:
 
 async def test_system_clock_is_utc_aware() -> None:
     assert SystemClock().now().tzinfo is UTC
+
+
+async def test_a_second_driver_cannot_advance_the_clock_while_it_is_moving() -> None:
+    clock = VirtualClock(START)
+    errors: list[Exception] = []
+
+    async def rogue_driver() -> None:
+        await clock.sleep(1)
+        try:
+            await clock.advance(1)
+        except RuntimeError as error:
+            errors.append(error)
+
+    task = asyncio.create_task(rogue_driver())
+    await clock.advance(5)
+    assert task.done() and len(errors) == 1
+    assert clock.now() == START + timedelta(seconds=5)

@@ -70,6 +70,7 @@ class VirtualClock:
         self._now = start
         self._queue: list[tuple[datetime, int, asyncio.Future[None] | TimerHandle, object]] = []
         self._seq = itertools.count()
+        self._moving = False
 
     def now(self) -> datetime:
         return self._now
@@ -107,6 +108,16 @@ class VirtualClock:
         """Move time to `until`, waking sleepers and timers due on the way in deadline order."""
         if until < self._now:
             raise ValueError(f"cannot move a clock backwards from {self._now} to {until}")
+        if self._moving:
+            # Two drivers interleaving their moves would make the order depend on scheduling.
+            raise RuntimeError("the virtual clock is already being advanced by another caller")
+        self._moving = True
+        try:
+            await self._run_until(until)
+        finally:
+            self._moving = False
+
+    async def _run_until(self, until: datetime) -> None:
         await settle()
         while self._queue and self._queue[0][0] <= until:
             deadline, _, waiter, callback = heapq.heappop(self._queue)
