@@ -89,6 +89,13 @@ async def stop(exchange: Exchange, trigger: str, cid: str, qty: Decimal = QTY) -
     )
 
 
+def test_every_harness_offers_the_exchange_port_and_the_venue_controls() -> None:
+    for make in HARNESSES.values():
+        harness = make()
+        assert isinstance(harness, VenueHarness)
+        assert isinstance(harness.exchange, Exchange)
+
+
 async def test_market_order_fills_at_the_mark_and_opens_the_position(venue: VenueHarness) -> None:
     ex = venue.exchange
     outcome = accepted(

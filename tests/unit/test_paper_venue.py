@@ -386,3 +386,14 @@ async def test_resting_buy_limit_fills_at_its_own_price_when_the_mark_gaps_below
     assert filled is not None and filled.average_price == Decimal("49000")
     position = venue.position(BTC)
     assert position is not None and position.entry_price == Decimal("49000")
+
+
+async def test_a_venue_configured_for_partial_fills_fills_every_market_order_partly() -> None:
+    venue = FakeVenue.bybit(partial_fill_ratio=Decimal("0.3"))
+    outcome = accepted(
+        await venue.exchange.create_market_order(
+            BTC, OrderSide.BUY, Decimal("0.1"), client_order_id="tc-p-e0"
+        )
+    )
+    assert outcome.order.filled == Decimal("0.03")
+    assert outcome.order.status is OrderStatus.EXPIRED
