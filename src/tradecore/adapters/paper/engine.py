@@ -385,17 +385,17 @@ class VenueEngine:
         if problem is not None:
             return self._refuse(op, symbol, problem)
         order = self._new_order(
-            symbol,
-            order_side,
-            OrderType.MARKET,
-            qty,
-            None,
-            None,
-            client_order_id,
-            reduce_only,
-            False,
-            position_idx,
-            origin,
+            symbol=symbol,
+            side=order_side,
+            type=OrderType.MARKET,
+            quantity=qty,
+            price=None,
+            trigger=None,
+            client_order_id=client_order_id,
+            reduce_only=reduce_only,
+            close_position=False,
+            position_idx=position_idx,
+            origin=origin,
         )
         fill = self._fillable(symbol, order, self._fill_ratio(symbol, origin))
         if fill > ZERO:
@@ -436,22 +436,24 @@ class VenueEngine:
         if problem is not None:
             return self._refuse(op, symbol, problem)
         order = self._new_order(
-            symbol,
-            order_side,
-            OrderType.LIMIT,
-            qty,
-            limit,
-            None,
-            client_order_id,
-            reduce_only,
-            False,
-            position_idx,
-            origin,
+            symbol=symbol,
+            side=order_side,
+            type=OrderType.LIMIT,
+            quantity=qty,
+            price=limit,
+            trigger=None,
+            client_order_id=client_order_id,
+            reduce_only=reduce_only,
+            close_position=False,
+            position_idx=position_idx,
+            origin=origin,
         )
         mark = self._marks[symbol]
         crosses = limit >= mark if order_side is OrderSide.BUY else limit <= mark
         if crosses:  # marketable: takes at the mark, as a taker would
-            self._fill(order, self._fillable(symbol, order, ONE), mark, reason=origin)
+            fill = self._fillable(symbol, order, ONE)
+            if fill > ZERO:
+                self._fill(order, fill, mark, reason=origin)
             self._close_order(
                 order, OrderStatus.FILLED if order.filled == qty else OrderStatus.EXPIRED
             )
@@ -501,17 +503,17 @@ class VenueEngine:
         if problem is not None:
             return self._refuse(op, symbol, problem)
         order = self._new_order(
-            symbol,
-            order_side,
-            OrderType.STOP_MARKET,
-            ZERO if close_position else qty,
-            None,
-            trigger,
-            client_order_id,
-            reduce_only or close_position,
-            close_position,
-            position_idx,
-            origin,
+            symbol=symbol,
+            side=order_side,
+            type=OrderType.STOP_MARKET,
+            quantity=ZERO if close_position else qty,
+            price=None,
+            trigger=trigger,
+            client_order_id=client_order_id,
+            reduce_only=reduce_only or close_position,
+            close_position=close_position,
+            position_idx=position_idx,
+            origin=origin,
         )
         self._rest(order, trigger)
         return Accepted(order=order.snapshot(self.venue))
@@ -548,17 +550,17 @@ class VenueEngine:
             self._move(existing, trigger=trigger)
             return Accepted(order=existing.snapshot(self.venue))
         order = self._new_order(
-            symbol,
-            position.side.exit,
-            OrderType.POSITION_STOP,
-            ZERO,
-            None,
-            trigger,
-            None,
-            True,
-            True,
-            0,
-            origin,
+            symbol=symbol,
+            side=position.side.exit,
+            type=OrderType.POSITION_STOP,
+            quantity=ZERO,
+            price=None,
+            trigger=trigger,
+            client_order_id=None,
+            reduce_only=True,
+            close_position=True,
+            position_idx=0,
+            origin=origin,
         )
         self._position_stops[symbol] = order
         self._rest(order, trigger)
@@ -619,17 +621,17 @@ class VenueEngine:
         for order in tuple(self._open[symbol].values()):
             self._cancel(order)
         order = self._new_order(
-            symbol,
-            position.side.exit,
-            OrderType.MARKET,
-            position.size,
-            None,
-            None,
-            None,
-            True,
-            False,
-            0,
-            "liquidation",
+            symbol=symbol,
+            side=position.side.exit,
+            type=OrderType.MARKET,
+            quantity=position.size,
+            price=None,
+            trigger=None,
+            client_order_id=None,
+            reduce_only=True,
+            close_position=False,
+            position_idx=0,
+            origin="liquidation",
         )
         self._fill(order, position.size, self._marks[symbol], reason="liquidation")
         self._close_order(order, OrderStatus.FILLED)
@@ -950,6 +952,7 @@ class VenueEngine:
 
     def _new_order(
         self,
+        *,
         symbol: str,
         side: OrderSide,
         type: OrderType,
