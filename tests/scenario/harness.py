@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Coroutine
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -106,3 +107,23 @@ async def drive(clock: VirtualClock, coroutine: Coroutine[Any, Any, T]) -> T:
         if deadline is not None:
             await clock.run_until(deadline)
     return task.result()
+
+
+async def pass_time(app: App, seconds: float) -> None:
+    """Let `seconds` of virtual time pass, letting every task (and DB thread) catch up."""
+    end = app.clock.now() + timedelta(seconds=seconds)
+    for _ in range(10_000):
+        await asyncio.sleep(0.002)
+        deadline = app.clock.next_deadline()
+        if deadline is not None and deadline <= end:
+            await app.clock.run_until(deadline)
+        elif not app.trailing.busy:
+            break
+    await app.clock.run_until(end)
+    await asyncio.sleep(0.002)
+
+
+async def follow_marks(app: App, symbols: list[str]) -> None:
+    """Feed the venue's mark stream to the trailing service (the kernel's job in production)."""
+    async for tick in app.venue.exchange.watch_mark_prices(symbols):
+        await app.trailing.on_tick(tick)

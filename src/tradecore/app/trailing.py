@@ -133,6 +133,11 @@ class TrailingService:
 
     # -- ticks ------------------------------------------------------------------------------
 
+    @property
+    def busy(self) -> bool:
+        """A stop move is in flight."""
+        return bool(self._movers)
+
     def state(self, position_id: str) -> TrailingState | None:
         return self._states.get(position_id)
 

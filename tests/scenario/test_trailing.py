@@ -1,0 +1,103 @@
+"""The trailing stop on the venue: activates, trails, triggers — and never leaves a gap."""
+
+import asyncio
+from decimal import Decimal
+
+from tradecore.domain.events import EventType
+from tradecore.domain.model import Side
+from tradecore.domain.positions import StopOwner
+from tradecore.domain.trailing import TrailingPhase
+
+from .harness import App, follow_marks, pass_time
+
+
+async def open_and_trail(app: App, symbol: str, side: Side, quantity: str) -> str:
+    result = await app.open(symbol, side, quantity)
+    assert result.opened and result.position is not None
+    await app.trailing.start(result.position)
+    return result.position.id
+
+
+async def mark(app: App, symbol: str, price: str, *, then_wait: float = 61) -> None:
+    await app.venue.set_mark(symbol, price)
+    await pass_time(app, then_wait)
+
+
+async def test_a_trailing_stop_activates_trails_and_triggers_without_a_gap(app: App) -> None:
+    follower = asyncio.create_task(follow_marks(app, ["BTCUSDT"]))
+    position_id = await open_and_trail(app, "BTCUSDT", Side.LONG, "0.004")
+    opened_gaps = len(app.venue.unprotected_intervals("BTCUSDT"))
+
+    for price in ("50400", "50800", "51200", "51600", "52000"):
+        await mark(app, "BTCUSDT", price)
+
+    state = app.trailing.state(position_id)
+    assert state is not None and state.phase is TrailingPhase.ACTIVE
+    [stop] = app.venue.stops("BTCUSDT")
+    assert stop.trigger_price == state.stop_price
+    assert stop.trigger_price is not None and stop.trigger_price > Decimal("51700")
+    stored = await app.store.positions.get(position_id)
+    assert stored is not None and stored.stop_owner is StopOwner.TRAILING
+
+    await mark(app, "BTCUSDT", "51000")  # falls through the trailed stop
+
+    assert app.venue.position("BTCUSDT") is None
+    assert len(app.venue.unprotected_intervals("BTCUSDT")) == opened_gaps  # no new gap
+    assert app.sink.of(EventType.TRAILING_STOP_ACTIVATED)
+    assert len(app.sink.of(EventType.TRAILING_STOP_UPDATED)) >= 3
+    follower.cancel()
+
+
+async def test_a_short_trails_downwards_and_the_stop_never_moves_up(app: App) -> None:
+    follower = asyncio.create_task(follow_marks(app, ["ETHUSDT"]))
+    position_id = await open_and_trail(app, "ETHUSDT", Side.SHORT, "0.1")
+    seen: list[Decimal] = []
+
+    for price in ("2950", "2940", "2945", "2900", "2910", "2880"):
+        await mark(app, "ETHUSDT", price)
+        state = app.trailing.state(position_id)
+        assert state is not None and state.stop_price is not None
+        seen.append(state.stop_price)
+
+    assert seen == sorted(seen, reverse=True)  # only ever down, in the short's favour
+    assert seen[-1] < Decimal("3000")  # past breakeven
+    [stop] = app.venue.stops("ETHUSDT")
+    assert stop.trigger_price == seen[-1]
+    follower.cancel()
+
+
+async def test_moves_inside_the_rate_limit_wait_unless_they_are_big(app: App) -> None:
+    follower = asyncio.create_task(follow_marks(app, ["BTCUSDT"]))
+    position_id = await open_and_trail(app, "BTCUSDT", Side.LONG, "0.004")
+    await mark(app, "BTCUSDT", "50800", then_wait=5)  # activates
+    moves = len(app.sink.of(EventType.TRAILING_STOP_UPDATED))
+
+    await mark(app, "BTCUSDT", "50900", then_wait=5)  # +0.2 %, inside 60 s: held back
+    assert len(app.sink.of(EventType.TRAILING_STOP_UPDATED)) == moves
+
+    await mark(app, "BTCUSDT", "51600", then_wait=5)  # +1.6 %: the emergency override
+    assert len(app.sink.of(EventType.TRAILING_STOP_UPDATED)) == moves + 1
+    state = app.trailing.state(position_id)
+    assert state is not None and state.stop_price == app.venue.stops("BTCUSDT")[0].trigger_price
+    follower.cancel()
+
+
+async def test_trailing_state_survives_a_restart(app: App) -> None:
+    follower = asyncio.create_task(follow_marks(app, ["BTCUSDT"]))
+    position_id = await open_and_trail(app, "BTCUSDT", Side.LONG, "0.004")
+    await mark(app, "BTCUSDT", "50800")
+    before = app.trailing.state(position_id)
+    follower.cancel()
+
+    from .harness import build_app
+
+    fresh = build_app(app.venue, app.store)
+    assert await fresh.trailing.restore() == 1
+    after = fresh.trailing.state(position_id)
+    assert after is not None and before is not None
+    assert (after.phase, after.best_price, after.stop_price, after.update_count) == (
+        before.phase,
+        before.best_price,
+        before.stop_price,
+        before.update_count,
+    )
