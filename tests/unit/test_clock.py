@@ -176,3 +176,13 @@ async def test_a_second_driver_cannot_advance_the_clock_while_it_is_moving() -> 
     await clock.advance(5)
     assert task.done() and len(errors) == 1
     assert clock.now() == START + timedelta(seconds=5)
+
+
+async def test_system_clock_timers_fire_on_the_wall_clock_unless_cancelled() -> None:
+    clock = SystemClock()
+    fired: list[str] = []
+    clock.call_at(clock.now() + timedelta(milliseconds=5), lambda: fired.append("kept"))
+    dropped = clock.call_at(clock.now() + timedelta(milliseconds=5), lambda: fired.append("x"))
+    dropped.cancel()
+    await clock.sleep(0.05)
+    assert fired == ["kept"]
