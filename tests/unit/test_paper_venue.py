@@ -56,6 +56,20 @@ async def test_create_then_cancel_replacement_shows_no_gap_and_two_stops_briefly
     assert [count for _, count in record.stop_counts] == [0, 1, 2, 1]
 
 
+async def test_with_latency_the_opening_gap_is_one_round_trip_and_no_longer() -> None:
+    venue = FakeVenue.binance(latency=0.4)
+
+    async def open_and_protect() -> None:
+        await venue.open_position(BTC, Side.LONG, QTY)
+        await venue.place_stop(BTC, OrderSide.SELL, QTY, "48000")
+
+    task = asyncio.create_task(open_and_protect())
+    await venue.advance(5)
+    assert task.done()
+    # filled half a trip in, the stop landed half a trip after the answer came back
+    assert venue.books.longest_unprotected(venue.now(), BTC) == 0.4
+
+
 async def test_a_position_left_without_a_stop_shows_an_open_interval_until_protected() -> None:
     venue = FakeVenue.bybit()
     await venue.open_position(BTC, Side.SHORT, QTY)

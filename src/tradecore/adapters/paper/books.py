@@ -143,6 +143,11 @@ class Books:
     def unprotected_seconds(self, now: datetime, symbol: str | None = None) -> float:
         return sum(gap.seconds(now) for gap in self.unprotected_intervals(symbol))
 
+    def longest_unprotected(self, now: datetime, symbol: str | None = None) -> float:
+        """The longest single interval any position (of `symbol`) spent without a stop, in
+        seconds: the figure promise 1 bounds by one round trip."""
+        return max((gap.seconds(now) for gap in self.unprotected_intervals(symbol)), default=0.0)
+
     def max_stops(self, symbol: str | None = None) -> int:
         """The most stops any position (of `symbol`) ever had at one moment."""
         records = self.positions if symbol is None else self.positions_for(symbol)
