@@ -1,7 +1,8 @@
 """The JSON boundary: one cattrs converter for events, spool lines and stored state.
 
-Decimal travels as its exact string (never a float), datetime as ISO 8601, UUID as its string,
-enums as their value. cattrs has no Decimal hooks of its own; they are registered here, once.
+Decimal travels as its exact string in positional notation (never a float), datetime as
+ISO 8601, UUID as its string, enums as their value. cattrs has no Decimal hooks of its own;
+they are registered here, once.
 """
 
 import json
@@ -11,6 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 import cattrs
+
+
+def plain_decimal(value: Decimal) -> str:
+    """The exact value in positional notation (`0.00000001234`, never `1.234E-8`)."""
+    return format(value, "f")
 
 
 def _structure_decimal(value: object, _: type) -> Decimal:
@@ -41,7 +47,7 @@ def _structure_uuid(value: object, _: type) -> uuid.UUID:
 def make_json_converter() -> cattrs.Converter:
     """A converter whose unstructured output `json.dumps` accepts as is."""
     converter = cattrs.Converter()
-    converter.register_unstructure_hook(Decimal, str)
+    converter.register_unstructure_hook(Decimal, plain_decimal)
     converter.register_structure_hook(Decimal, _structure_decimal)
     converter.register_unstructure_hook(datetime, datetime.isoformat)
     converter.register_structure_hook(datetime, _structure_datetime)

@@ -235,7 +235,10 @@ class Journal:
 
     def _went_down(self, exc: BaseException) -> None:
         loop_time = asyncio.get_running_loop().time()
-        if not self._available:
+        if not self._available or self._restoring:
+            # Still the same outage (the probe answered but the replay did not get through):
+            # one database_unavailable, one database_restored per outage.
+            self._available = False
             self._next_probe = loop_time + self._retry
             self._retry = min(self._retry * 2, self._retry_max)
             return

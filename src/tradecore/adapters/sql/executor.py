@@ -63,7 +63,7 @@ class SqliteCodec:
     """SQLite keeps money as the exact Decimal string and time as fixed-width UTC text."""
 
     def money(self, value: Decimal | None) -> Any:
-        return None if value is None else str(value)
+        return None if value is None else format(value, "f")
 
     def money_out(self, value: Any) -> Decimal | None:
         return None if value is None else Decimal(value)

@@ -1,0 +1,286 @@
+"""The journal against a hand-written in-memory database that can be taken down and brought
+back: no event lost, none duplicated, order kept, whatever the outages."""
+
+import asyncio
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tradecore.adapters.journal import EventRow, Journal
+from tradecore.adapters.serialization import dumps
+from tradecore.domain.events import Event, EventType
+
+T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+
+class FakeDatabase:
+    """Stores rows keyed by id like the real ones (a replayed id is skipped), in arrival order.
+    `down` makes every call raise; `gate` (when set) holds writes until it opens."""
+
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, EventRow] = {}
+        self.down = False
+        self.gate: asyncio.Event | None = None
+        self.writes = 0
+
+    async def write(self, rows: Sequence[EventRow]) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.down:
+            raise ConnectionError("database unreachable")
+        self.writes += 1
+        for row in rows:
+            self.rows.setdefault(row[0], row)
+
+    async def ping(self) -> None:
+        if self.down:
+            raise ConnectionError("database unreachable")
+
+    async def close(self) -> None:
+        pass
+
+    def ids_of(self, event_type: EventType) -> list[uuid.UUID]:
+        return [row[0] for row in self.rows.values() if row[1] == event_type.value]
+
+
+def event(n: int, event_type: EventType = EventType.SIGNAL_RECEIVED) -> Event:
+    return Event(
+        id=uuid.uuid4(),
+        type=event_type,
+        created_at=T0 + timedelta(milliseconds=n),
+        data={"n": n, "price": Decimal("0.00000001234")},
+        symbol="BTCUSDT",
+    )
+
+
+def journal(db: FakeDatabase, tmp_path: Path, **options: float) -> Journal:
+    settings_ = {"flush_interval": 0.001, "retry_initial": 0.001, "retry_max": 0.005}
+    settings_.update(options)
+    j = Journal(db, str(tmp_path / "journal.spool"), **settings_)  # type: ignore[arg-type]
+    j.start()
+    return j
+
+
+async def until(condition: "object", timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
+        await asyncio.sleep(0.001)
+
+
+async def test_every_emitted_event_is_written_once_in_emission_order(tmp_path: Path) -> None:
+    db = FakeDatabase()
+    j = journal(db, tmp_path)
+    events = [event(n) for n in range(1234)]
+    for e in events:
+        j.emit(e)
+    await j.close()
+    assert db.ids_of(EventType.SIGNAL_RECEIVED) == [e.id for e in events]
+
+
+async def test_events_emitted_while_the_database_is_down_are_replayed_in_order_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    db = FakeDatabase()
+    j = journal(db, tmp_path)
+    before = [event(n) for n in range(10)]
+    for e in before:
+        j.emit(e)
+    await j.flush()
+    db.down = True
+    during = [event(n) for n in range(10, 700)]
+    for e in during:
+        j.emit(e)
+    await j.flush()
+    assert not j.available
+    assert j.spool_pending
+    db.down = False
+    after = [event(n) for n in range(700, 720)]
+    for e in after:
+        j.emit(e)
+    await until(lambda: j.available and not j.spool_pending)
+    await j.close()
+    assert db.ids_of(EventType.SIGNAL_RECEIVED) == [e.id for e in before + during + after]
+    assert len(db.ids_of(EventType.DATABASE_UNAVAILABLE)) == 1
+    assert len(db.ids_of(EventType.DATABASE_RESTORED)) == 1
+
+
+async def test_the_outage_is_recorded_before_the_restoration(tmp_path: Path) -> None:
+    db = FakeDatabase()
+    j = journal(db, tmp_path)
+    db.down = True
+    j.emit(event(0))
+    await until(lambda: not j.available)
+    db.down = False
+    await until(lambda: j.available and not j.spool_pending)
+    await j.close()
+    types = [row[1] for row in db.rows.values()]
+    unavailable = types.index(EventType.DATABASE_UNAVAILABLE.value)
+    assert types.index(EventType.DATABASE_RESTORED.value) > unavailable
+
+
+async def test_a_full_queue_spills_to_the_spool_instead_of_blocking_or_dropping(
+    tmp_path: Path,
+) -> None:
+    db = FakeDatabase()
+    j = journal(db, tmp_path, batch_size=10, max_queue=50)
+    events = [event(n) for n in range(1000)]
+    for e in events:  # no await: the writer never runs, the queue overflows again and again
+        j.emit(e)
+    assert j.stats.spilled >= 950
+    await j.close()
+    assert db.ids_of(EventType.SIGNAL_RECEIVED) == [e.id for e in events]
+
+
+async def test_a_spill_during_a_slow_write_keeps_order_and_creates_no_duplicate(
+    tmp_path: Path,
+) -> None:
+    db = FakeDatabase()
+    db.gate = asyncio.Event()
+    j = journal(db, tmp_path, batch_size=10, max_queue=30)
+    first = [event(n) for n in range(10)]
+    for e in first:
+        j.emit(e)
+    await until(lambda: j._inflight)  # the writer is inside write(), held at the gate
+    rest = [event(n) for n in range(10, 105)]  # spills twice, leaves 5 in the queue
+    for e in rest:
+        j.emit(e)  # overflows while the first batch is still in flight
+    db.gate.set()
+    await until(lambda: not j.spool_pending)
+    await j.close()
+    assert db.ids_of(EventType.SIGNAL_RECEIVED) == [e.id for e in first + rest]
+
+
+async def test_a_write_that_fails_after_a_spill_is_not_spooled_twice(tmp_path: Path) -> None:
+    db = FakeDatabase()
+    db.gate = asyncio.Event()
+    j = journal(db, tmp_path, batch_size=10, max_queue=30)
+    events = [event(n) for n in range(100)]
+    for e in events[:10]:
+        j.emit(e)
+    await until(lambda: j._inflight)
+    for e in events[10:]:
+        j.emit(e)
+    db.down = True
+    db.gate.set()
+    await until(lambda: not j.available)
+    spooled = (tmp_path / "journal.spool").read_text().splitlines()
+    spooled_ids = [json.loads(line)["id"] for line in spooled]
+    assert len(spooled_ids) == len(set(spooled_ids))
+    db.down = False
+    await until(lambda: j.available and not j.spool_pending)
+    await j.close()
+    assert db.ids_of(EventType.SIGNAL_RECEIVED) == [e.id for e in events]
+
+
+async def test_flush_returns_once_every_event_so_far_is_written(tmp_path: Path) -> None:
+    db = FakeDatabase()
+    j = journal(db, tmp_path, flush_interval=60.0)
+    events = [event(n) for n in range(7)]
+    for e in events:
+        j.emit(e)
+    await j.flush()
+    assert db.ids_of(EventType.SIGNAL_RECEIVED) == [e.id for e in events]
+    await j.close()
+
+
+async def test_a_corrupt_spool_line_is_skipped_with_an_event_and_the_rest_replayed(
+    tmp_path: Path,
+) -> None:
+    good = [event(n) for n in range(4)]
+    spool = tmp_path / "journal.spool"
+    lines = [
+        dumps(good[0]),
+        "this is not json",
+        dumps(good[1]),
+        '{"id": "not-a-uuid", "type": "bot_started"}',
+        dumps(good[2]),
+        dumps(good[3])[:20],  # torn: a crash in the middle of an append
+    ]
+    spool.write_text("\n".join(lines))  # no final newline, as a crash would leave it
+    db = FakeDatabase()
+    j = journal(db, tmp_path)
+    await until(lambda: not j.spool_pending)
+    await j.close()
+    assert db.ids_of(EventType.SIGNAL_RECEIVED) == [e.id for e in good[:3]]
+    corrupt = [r for r in db.rows.values() if r[1] == EventType.JOURNAL_SPOOL_CORRUPT.value]
+    assert len(corrupt) == 3
+    assert all("byte_offset" in json.loads(r[2]) for r in corrupt)
+
+
+async def test_events_emitted_after_close_are_kept_in_the_spool(tmp_path: Path) -> None:
+    db = FakeDatabase()
+    j = journal(db, tmp_path)
+    await j.close()
+    late = event(1)
+    j.emit(late)
+    again = journal(db, tmp_path)
+    await until(lambda: not again.spool_pending)
+    await again.close()
+    assert db.ids_of(EventType.SIGNAL_RECEIVED) == [late.id]
+
+
+async def test_close_with_the_database_down_leaves_everything_in_the_spool_for_next_start(
+    tmp_path: Path,
+) -> None:
+    db = FakeDatabase()
+    db.down = True
+    j = journal(db, tmp_path)
+    events = [event(n) for n in range(25)]
+    for e in events:
+        j.emit(e)
+    await j.close()
+    assert db.rows == {}
+    db.down = False
+    restarted = journal(db, tmp_path)
+    await until(lambda: not restarted.spool_pending)
+    await restarted.close()
+    assert db.ids_of(EventType.SIGNAL_RECEIVED) == [e.id for e in events]
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("emit"), st.integers(1, 120)),
+            st.tuples(st.just("down"), st.booleans()),
+            st.tuples(st.just("run"), st.integers(0, 3)),
+        ),
+        max_size=25,
+    )
+)
+async def test_no_sequence_of_outages_loses_reorders_or_duplicates_an_event(
+    tmp_path_factory: "object", steps: list[tuple[str, object]]
+) -> None:
+    tmp = tmp_path_factory.mktemp("journal")  # type: ignore[attr-defined]
+    db = FakeDatabase()
+    j = journal(db, tmp, batch_size=16, max_queue=64)
+    emitted: list[uuid.UUID] = []
+    for action, value in steps:
+        if action == "emit":
+            for _ in range(int(value)):  # type: ignore[call-overload]
+                e = event(len(emitted))
+                emitted.append(e.id)
+                j.emit(e)
+        elif action == "down":
+            db.down = bool(value)
+        else:
+            for _ in range(int(value)):  # type: ignore[call-overload]
+                await asyncio.sleep(0.002)
+    db.down = False
+    await until(lambda: j.available and not j.spool_pending)
+    await j.close()
+    assert db.ids_of(EventType.SIGNAL_RECEIVED) == emitted
+    # every outage is reported once, and its end once
+    outages = len(db.ids_of(EventType.DATABASE_UNAVAILABLE))
+    assert outages == len(db.ids_of(EventType.DATABASE_RESTORED))
