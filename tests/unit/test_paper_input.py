@@ -62,8 +62,8 @@ def run(venue: VenueEngine, command: tuple) -> object:  # type: ignore[type-arg]
     if kind == "position_stop":
         return venue.set_position_stop(symbol, price)
     if kind == "amend":
-        return venue.amend(symbol, str(cid), trigger_price=price, price=amount)
-    return venue.cancel(symbol, str(cid))
+        return venue.amend(symbol, cid, trigger_price=price, price=amount)  # type: ignore[arg-type]
+    return venue.cancel(symbol, side)  # type: ignore[arg-type]
 
 
 @settings(max_examples=300, deadline=None)

@@ -578,7 +578,7 @@ class VenueEngine:
         """Move a resting order in place (a stop's trigger, a limit's price)."""
         op = Op.AMEND
         problem = self._entry_problem(op, symbol, origin, opening=False)
-        order = self._open.get(symbol, {}).get(order_id) if problem is None else None
+        order = self._open_order(symbol, order_id) if problem is None else None
         if problem is None and order is None:
             problem = self._reason(R.ORDER_NOT_FOUND)
         if problem is not None:
@@ -593,7 +593,7 @@ class VenueEngine:
     def cancel(self, symbol: str, order_id: str, *, origin: str = "api") -> Result:
         op = Op.CANCEL
         problem = self._entry_problem(op, symbol, origin, opening=False)
-        order = self._open.get(symbol, {}).get(order_id) if problem is None else None
+        order = self._open_order(symbol, order_id) if problem is None else None
         if problem is None and order is None:
             problem = self._reason(R.ORDER_NOT_FOUND)
         if problem is not None:
@@ -601,6 +601,9 @@ class VenueEngine:
         assert order is not None
         self._cancel(order)
         return Accepted(order=order.snapshot(self.venue))
+
+    def _open_order(self, symbol: str, order_id: object) -> _Order | None:
+        return self._open[symbol].get(order_id) if isinstance(order_id, str) else None
 
     # ----------------------------------------------------------------- outside actions
 
