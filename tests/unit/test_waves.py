@@ -67,7 +67,11 @@ def test_checks_run_at_minutes_five_twenty_thirty_five_and_fifty(now, expected):
 
 
 @settings(max_examples=200)
-@given(st.datetimes(timezones=st.just(UTC)))
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    )
+)
 def test_every_check_processes_a_wave_that_closed_at_least_five_minutes_earlier(now):
     check = next_check_after(now)
     wave = due_wave(check)
