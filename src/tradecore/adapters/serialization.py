@@ -59,15 +59,34 @@ def make_json_converter() -> cattrs.Converter:
 JSON = make_json_converter()
 
 
+def _default(value: Any) -> Any:
+    """What `json` cannot encode itself: the converter's hooks (the hot ones inlined)."""
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    unstructured = JSON.unstructure(value)
+    if isinstance(unstructured, set | frozenset):
+        return list(unstructured)
+    if unstructured is value:
+        return str(value)  # unknown to the converter too: its text rather than a failure
+    return unstructured
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_default)
+
+
 def dumps(value: Any) -> str:
-    """`value` unstructured and encoded as compact JSON, with NUL characters replaced.
+    """`value` as compact JSON through the converter, with NUL characters replaced.
 
     PostgreSQL's text and jsonb cannot hold U+0000, so it becomes U+FFFD here rather than
     making a whole batch fail later. Unknown objects are written as their `str`.
     """
-    text = json.dumps(JSON.unstructure(value), separators=(",", ":"), default=str)
+    text = _ENCODER.encode(value)
     if "\\u0000" in text:
-        text = json.dumps(_without_nul(JSON.unstructure(value)), separators=(",", ":"), default=str)
+        text = _ENCODER.encode(_without_nul(JSON.unstructure(value)))
     return text
 
 
