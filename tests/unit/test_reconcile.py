@@ -284,6 +284,19 @@ def test_a_bybit_attached_stop_is_kept_and_a_stop_order_beside_it_cancelled():
     assert action.order_id == "s1"
 
 
+def test_an_attached_stop_the_venue_also_lists_as_an_order_is_one_stop_not_two():
+    attached = order("ps1", venue=BY, qty="0", kind=OrderType.POSITION_STOP, close_position=True)
+    manual = order("s9", venue=BY, trigger="90")
+    state = snap(
+        [journal(venue=BY, stop_order_id="ps1")],
+        [held(venue=BY, attached="97")],
+        [attached, manual],
+    )
+    action = only(protect(state))
+    assert isinstance(action, CancelOrder)
+    assert action.order_id == "s9"  # the attached stop stays; nothing clears it
+
+
 def test_the_journals_stop_order_is_kept_over_an_attached_stop_which_is_cleared():
     state = snap(
         [journal(venue=BY, stop_order_id="s1")],

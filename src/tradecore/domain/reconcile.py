@@ -477,6 +477,10 @@ def _protect_one(
     params: ReconcileParams,
 ) -> list[Action]:
     stops = sorted((o for o in orders if _guards(o, held)), key=lambda o: o.order_id)
+    if held.stop_price is not None:
+        # A venue that lists its position-attached stop as an order too (Bybit does) is
+        # describing one stop twice: `held.stop_price` stands for it.
+        stops = [o for o in stops if o.type is not OrderType.POSITION_STOP]
     trailing = owner is not None and owner.stop_owner is StopOwner.TRAILING
     if not stops and held.stop_price is None:
         actions: list[Action] = []
