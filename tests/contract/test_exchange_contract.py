@@ -479,3 +479,25 @@ async def test_limit_exit_price_is_moved_in_place(venue: VenueHarness) -> None:
     assert (moved.order.order_id, moved.order.price) == (placed.order_id, Decimal("51500"))
     (listed,) = await ex.fetch_open_orders(SYMBOL)
     assert listed.price == Decimal("51500")
+
+
+async def test_an_order_is_found_by_its_exchange_id_while_open_and_after_it_filled(
+    venue: VenueHarness,
+) -> None:
+    exchange = venue.exchange
+    accepted(
+        await exchange.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-f-e0")
+    )
+    stop = accepted(
+        await exchange.create_stop_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal("49000"), client_order_id="tc-f-s0"
+        )
+    ).order
+
+    found = await exchange.fetch_order(SYMBOL, stop.order_id)
+    assert found is not None and found.is_open and found.trigger_price == Decimal("49000")
+
+    await venue.set_mark(SYMBOL, "48900")
+    fired = await exchange.fetch_order(SYMBOL, stop.order_id)
+    assert fired is not None and not fired.is_open and fired.filled == QTY
+    assert await exchange.fetch_order(SYMBOL, "no-such-order") is None

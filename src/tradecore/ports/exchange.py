@@ -133,6 +133,11 @@ class Exchange(Protocol):
         """The order with this client id, open or recently closed; None if the venue has none."""
         ...
 
+    async def fetch_order(self, symbol: str, order_id: str) -> Order | None:
+        """The order with this exchange id (stops and position-attached stops included),
+        open or recently closed; None if the venue has none."""
+        ...
+
     async def fetch_mark_price(self, symbol: str) -> Decimal: ...
 
     def watch_mark_prices(self, symbols: Sequence[str]) -> AsyncIterator[MarkTick]:

@@ -103,6 +103,13 @@ class PaperExchange:
             lambda: self.engine.order_by_client_id(symbol, client_order_id),
         )
 
+    async def fetch_order(self, symbol: str, order_id: str) -> Order | None:
+        def lookup() -> Order | None:
+            order = self.engine.order(order_id) if isinstance(order_id, str) else None
+            return order if order is not None and order.symbol == symbol else None
+
+        return await self._query(Op.FETCH_ORDER, symbol, lookup)
+
     async def fetch_mark_price(self, symbol: str) -> Decimal:
         mark = await self._query(Op.FETCH_MARK, symbol, lambda: self.engine.mark(symbol))
         if mark is None:
