@@ -10,9 +10,12 @@ import attrs
 
 from tradecore.adapters.clock import SequentialIds, VirtualClock
 from tradecore.app.open_position import OpenPosition, OpenRequest, OpenResult
+from tradecore.app.protection import ProtectionGuard
 from tradecore.app.recorder import Recorder
 from tradecore.app.stop_keeper import KeeperSettings, StopKeeper
+from tradecore.app.sync import Synchronizer
 from tradecore.app.trailing import TrailingService
+from tradecore.app.zombies import ZombieSweeper
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import Side
 from tradecore.domain.trailing import TrailingParams
@@ -53,6 +56,9 @@ class App:
     keeper: StopKeeper
     opener: OpenPosition
     trailing: TrailingService
+    guard: ProtectionGuard
+    sync: Synchronizer
+    zombies: ZombieSweeper
 
     async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run `coroutine` to its end, moving virtual time only while it waits on the clock."""
@@ -81,6 +87,13 @@ def build_app(venue: FakeVenue, store: Store, *, trailing: TrailingParams | None
     opener = OpenPosition(venue.exchange, store, keeper, recorder, clock, ids)
     rules = {symbol: venue.rules(symbol) for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT")}
     trail = TrailingService(store, keeper, recorder, clock, trailing or TrailingParams(), rules)
+    heartbeats = trail.heartbeats
+    exchange = venue.exchange
+    guard = ProtectionGuard(exchange, store, keeper, recorder, clock, rules, heartbeats=heartbeats)
+    sync = Synchronizer(
+        exchange, store, keeper, recorder, clock, ids, rules, trailing=trail, heartbeats=heartbeats
+    )
+    zombies = ZombieSweeper(exchange, store, keeper, recorder, clock, heartbeats=heartbeats)
     return App(
         venue=venue,
         store=store,
@@ -89,6 +102,9 @@ def build_app(venue: FakeVenue, store: Store, *, trailing: TrailingParams | None
         keeper=keeper,
         opener=opener,
         trailing=trail,
+        guard=guard,
+        sync=sync,
+        zombies=zombies,
     )
 
 

@@ -89,6 +89,11 @@ class StopKeeper:
         """Drop the lock of a closed position."""
         self._locks.pop(position_id, None)
 
+    def exclusive(self, position_id: str) -> asyncio.Lock:
+        """The position's writer lock, for a use case (aged exits) that must not interleave
+        with stop changes. Never call `apply` while holding it."""
+        return self._lock(position_id)
+
     async def apply(
         self,
         position: Position,
@@ -96,17 +101,30 @@ class StopKeeper:
         *,
         owner: StopOwner,
         reason: str,
+        replacing: str | None = None,
     ) -> StopResult:
-        """Set the position's stop to `price` (None removes it), as `owner`, for `reason`."""
+        """Set the position's stop to `price` (None removes it), as `owner`, for `reason`.
+
+        `replacing` names a stop order to retire once the new stop stands (a stop of the wrong
+        quantity found by the guard); by default it is the position's recorded stop.
+        """
         async with self._lock(position.id):
             current = await self._store.positions.get(position.id) or position
             if price is None:
                 return await self._remove(current, reason=reason)
-            if current.stop_price == price and current.stop_owner is owner:
+            unchanged = current.stop_price == price and current.stop_owner is owner
+            if unchanged and replacing is None:
                 return StopResult(ok=True, position=current, detail="unchanged")
             if self._exchange.capabilities.position_stop:
-                return await self._set_attached(current, price, owner=owner, reason=reason)
-            if current.stop_order_id is not None and self._exchange.capabilities.amend_stop:
+                result = await self._set_attached(current, price, owner=owner, reason=reason)
+                if result.ok and replacing is not None:
+                    await self._cancel(result.position, replacing, reason=reason)
+                return result
+            if (
+                replacing is None
+                and current.stop_order_id
+                and self._exchange.capabilities.amend_stop
+            ):
                 result = await self._amend(current, price, owner=owner, reason=reason)
                 if result.ok or result.rejection is None:
                     return result
@@ -115,7 +133,53 @@ class StopKeeper:
                 current = await self._saved(
                     current.with_stop(price=None, order_id=None, owner=None)
                 )
-            return await self._create_then_cancel(current, price, owner=owner, reason=reason)
+            return await self._create_then_cancel(
+                current,
+                price,
+                owner=owner,
+                reason=reason,
+                old_id=replacing or current.stop_order_id,
+            )
+
+    async def cancel(self, position: Position, order_id: str, *, reason: str) -> bool:
+        """Cancel one of the position's stop orders (a duplicate); True once it is gone."""
+        async with self._lock(position.id):
+            current = await self._store.positions.get(position.id) or position
+            gone = await self._cancel(current, order_id, reason=reason)
+            if gone and current.stop_order_id == order_id:
+                await self._saved(current.with_stop(price=None, order_id=None, owner=None))
+            return gone
+
+    async def clear_attached(self, position: Position, *, reason: str) -> bool:
+        """Remove a venue-attached stop that duplicates the position's stop order."""
+        async with self._lock(position.id):
+            outcome = await self._send(
+                lambda: self._exchange.set_position_stop(position.symbol, None), _nothing
+            )
+            cleared = isinstance(outcome, Accepted)
+            self._recorder.record(
+                EventType.STOP_LOSS_CANCELLED,
+                position=position,
+                severity=None if cleared else Severity.ERROR,
+                error=None if cleared else _describe(outcome),
+                data={"reason": reason, "cancelled": cleared, "attached": True},
+            )
+            return cleared
+
+    async def cancel_orphan(self, symbol: str, order_id: str) -> tuple[bool, str]:
+        """Cancel an order that belongs to no position (a zombie): (gone, what happened)."""
+        async with self._lock(f"orphan:{symbol}"):
+            return await self._cancel_order(symbol, order_id)
+
+    async def take_over(self, position: Position, owner: StopOwner) -> Position:
+        """Make `owner` the owner of the position's stop, as it stands."""
+        async with self._lock(position.id):
+            current = await self._store.positions.get(position.id) or position
+            return await self._saved(
+                current.with_stop(
+                    price=current.stop_price, order_id=current.stop_order_id, owner=owner
+                )
+            )
 
     # -- the three ways to set a stop -------------------------------------------------------
 
@@ -131,6 +195,7 @@ class StopKeeper:
         outcome = await self._send(send, verify)
         if not isinstance(outcome, Accepted):
             return self._failed(position, outcome, price=price, reason=reason)
+        await self._store.orders.record(outcome.order, role=OrderRole.STOP, position_id=position.id)
         return await self._stored_stop(
             position,
             price,
@@ -166,10 +231,15 @@ class StopKeeper:
         )
 
     async def _create_then_cancel(
-        self, position: Position, price: Decimal, *, owner: StopOwner, reason: str
+        self,
+        position: Position,
+        price: Decimal,
+        *,
+        owner: StopOwner,
+        reason: str,
+        old_id: str | None,
     ) -> StopResult:
         cid = client_order_id(position.id, OrderRole.STOP, position.version)
-        old_id = position.stop_order_id
         operation = Operation(
             id=self._ids.new_id(),
             kind=OperationKind.REPLACE_STOP,
@@ -255,36 +325,43 @@ class StopKeeper:
                 continue
         return None
 
-    async def _cancel(self, position: Position, order_id: str, *, reason: str) -> None:
-        """Cancel a stop; "not found" counts as gone, an Unknown is settled by listing."""
-        outcome: Outcome = Rejected(reason=RejectReason.OTHER, message="not sent")
-        gone = False
-        for attempt in range(self._settings.attempts):
-            if attempt:
-                await self._clock.sleep(self._settings.retry_delay_seconds * attempt)
-            outcome = await self._exchange.cancel_order(position.symbol, order_id)
-            if isinstance(outcome, Unknown):
-                gone = await self._is_gone(position, order_id)
-            else:
-                gone = isinstance(outcome, Accepted) or (
-                    outcome.reason is RejectReason.ORDER_NOT_FOUND
-                )
-            if gone or (isinstance(outcome, Rejected) and not outcome.retryable):
-                break
+    async def _cancel(self, position: Position, order_id: str, *, reason: str) -> bool:
+        gone, detail = await self._cancel_order(position.symbol, order_id)
         self._recorder.record(
             EventType.STOP_LOSS_CANCELLED,
             position=position,
             order_id=order_id,
             severity=None if gone else Severity.ERROR,
-            error=None if gone else _describe(outcome),
+            error=None if gone else detail,
             data={"reason": reason, "cancelled": gone},
         )
+        return gone
 
-    async def _is_gone(self, position: Position, order_id: str) -> bool:
+    async def _cancel_order(self, symbol: str, order_id: str) -> tuple[bool, str]:
+        """Cancel with retries; "not found" counts as gone, an Unknown is settled by listing."""
+        outcome: Outcome = Rejected(reason=RejectReason.OTHER, message="not sent")
+        for attempt in range(self._settings.attempts):
+            if attempt:
+                await self._clock.sleep(self._settings.retry_delay_seconds * attempt)
+            outcome = await self._exchange.cancel_order(symbol, order_id)
+            if isinstance(outcome, Unknown):
+                if await self._is_gone(symbol, order_id):
+                    return True, "gone after an unknown outcome"
+                continue
+            if isinstance(outcome, Accepted):
+                return True, "cancelled"
+            if outcome.reason is RejectReason.ORDER_NOT_FOUND:
+                return True, "already gone"
+            if not outcome.retryable:
+                break
+        return False, _describe(outcome)
+
+    async def _is_gone(self, symbol: str, order_id: str) -> bool:
         try:
-            return await self._find_open_stop(position, order_id=order_id) is None
+            orders = await self._exchange.fetch_open_orders(symbol)
         except ExchangeUnavailable:
             return False
+        return all(order.order_id != order_id for order in orders)
 
     async def _find_open_stop(self, position: Position, *, order_id: str) -> Order | None:
         for order in await self._exchange.fetch_open_orders(position.symbol):
@@ -293,6 +370,9 @@ class StopKeeper:
         return None
 
     async def _attached_stop_at(self, position: Position, price: Decimal) -> Order | None:
+        for order in await self._exchange.fetch_open_orders(position.symbol):
+            if order.type is OrderType.POSITION_STOP and order.trigger_price == price:
+                return order
         for held in await self._exchange.fetch_positions():
             if held.symbol == position.symbol and held.stop_price == price:
                 return _attached_order(position, price)

@@ -141,6 +141,10 @@ class TrailingService:
     def state(self, position_id: str) -> TrailingState | None:
         return self._states.get(position_id)
 
+    def heartbeats(self) -> Mapping[str, datetime]:
+        """When this service last evaluated each position it trails."""
+        return self._heartbeats
+
     def heartbeat(self, position_id: str) -> datetime | None:
         """When this service last evaluated the position (None: never)."""
         return self._heartbeats.get(position_id)

@@ -1,0 +1,185 @@
+"""Protection guard (SPEC §5): every position has exactly one stop for its full quantity.
+
+Each pass reads the journal and the venue (see `snapshot`), asks the domain what is wrong
+(`reconcile.protect`) and has the stop keeper — the only stop writer — put it right: place a
+missing stop, replace one of the wrong quantity (new first), cancel duplicates, take over
+from a trailing stop that has gone silent. Positions with an operation in flight are left
+alone by the domain's rule, so the guard never races an open or a stop move.
+"""
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+import attrs
+
+from tradecore.domain.events import EventType, Severity
+from tradecore.domain.positions import Position, StopOwner
+from tradecore.domain.precision import MarketRules
+from tradecore.domain.reconcile import (
+    CancelOrder,
+    ClearPositionStop,
+    PlaceStop,
+    ReconcileParams,
+    ReplaceStop,
+    TakeOverStop,
+    protect,
+)
+from tradecore.domain.stops import StopParams, initial_stop
+from tradecore.ports.alerts import Alert, Alerter
+from tradecore.ports.clock import Clock
+from tradecore.ports.exchange import Exchange, ExchangeUnavailable
+from tradecore.ports.repositories import Store
+
+from .recorder import Recorder
+from .snapshot import Heartbeats, take_snapshot
+from .stop_keeper import StopKeeper
+
+
+@attrs.frozen(kw_only=True)
+class ProtectionSettings:
+    interval_seconds: float = 60
+    alert_threshold: int = 5  # alert when more positions than this are unprotected in a pass
+
+
+@attrs.frozen(kw_only=True)
+class ProtectionReport:
+    checked: int
+    unprotected: int
+    fixed: int
+    failed: int
+    skipped: bool = False  # the venue could not be read
+
+
+class ProtectionGuard:
+    def __init__(
+        self,
+        exchange: Exchange,
+        store: Store,
+        keeper: StopKeeper,
+        recorder: Recorder,
+        clock: Clock,
+        rules: Mapping[str, MarketRules],
+        *,
+        heartbeats: Heartbeats | None = None,
+        stops: StopParams | None = None,
+        params: ReconcileParams | None = None,
+        settings: ProtectionSettings | None = None,
+        alerter: Alerter | None = None,
+    ) -> None:
+        self._exchange = exchange
+        self._store = store
+        self._keeper = keeper
+        self._recorder = recorder
+        self._clock = clock
+        self._rules = rules
+        self._heartbeats = heartbeats
+        self._stops = stops or StopParams()
+        self._params = params or ReconcileParams()
+        self.settings = settings or ProtectionSettings()
+        self._alerter = alerter
+
+    async def check(self) -> ProtectionReport:
+        snapshot = await take_snapshot(self._exchange, self._store, self._clock, self._heartbeats)
+        if snapshot is None:
+            self._recorder.record(
+                EventType.HEALTH_CHECK_FAILED,
+                exchange=self._exchange.venue.value,
+                error="protection check skipped: the venue could not be read",
+            )
+            return ProtectionReport(checked=0, unprotected=0, fixed=0, failed=0, skipped=True)
+        journal = {p.id: p for p in snapshot.positions}
+        unprotected = fixed = failed = 0
+        for action in protect(snapshot, self._params):
+            position_id = getattr(action, "position_id", None)
+            position = journal.get(position_id) if position_id else None
+            if position is None:
+                continue  # not in the journal yet: the synchronizer adopts it first
+            if isinstance(action, PlaceStop):
+                unprotected += 1
+                self._recorder.record(
+                    EventType.UNPROTECTED_POSITION_FOUND,
+                    position=position,
+                    data={"reason": action.reason.value, "detail": action.detail},
+                )
+            ok = await self._carry_out(action, position)
+            fixed += ok
+            failed += not ok
+        self._recorder.record(
+            EventType.PROTECTION_CHECK_COMPLETED,
+            exchange=self._exchange.venue.value,
+            data={
+                "positions": len(snapshot.venue_positions),
+                "unprotected": unprotected,
+                "fixed": fixed,
+                "failed": failed,
+            },
+        )
+        if unprotected > self.settings.alert_threshold and self._alerter is not None:
+            await self._alerter.send(
+                Alert(
+                    key=f"unprotected:{self._exchange.venue.value}",
+                    severity=Severity.CRITICAL,
+                    title=f"{unprotected} positions found without a stop",
+                    text="the protection guard placed stops; check the venue and the events",
+                )
+            )
+        return ProtectionReport(
+            checked=len(snapshot.venue_positions),
+            unprotected=unprotected,
+            fixed=fixed,
+            failed=failed,
+        )
+
+    async def _carry_out(
+        self,
+        action: PlaceStop | ReplaceStop | CancelOrder | ClearPositionStop | TakeOverStop | object,
+        position: Position,
+    ) -> bool:
+        if isinstance(action, TakeOverStop):
+            await self._keeper.take_over(position, StopOwner.PROTECTION)
+            self._recorder.record(
+                EventType.PROTECTION_TOOK_OVER,
+                position=position,
+                data={
+                    "from": position.stop_owner.value if position.stop_owner else None,
+                    "detail": action.detail,
+                },
+            )
+            return True
+        if isinstance(action, PlaceStop):
+            price = await self._stop_price(position)
+            if price is None:
+                return False
+            result = await self._keeper.apply(
+                position, price, owner=StopOwner.PROTECTION, reason="missing stop"
+            )
+            return result.ok
+        if isinstance(action, ReplaceStop):
+            price = action.trigger_price or await self._stop_price(position)
+            if price is None:
+                return False
+            result = await self._keeper.apply(
+                position,
+                price,
+                owner=position.stop_owner or StopOwner.PROTECTION,
+                reason="wrong stop quantity",
+                replacing=action.order_id,
+            )
+            return result.ok
+        if isinstance(action, CancelOrder):
+            return await self._keeper.cancel(position, action.order_id, reason="duplicate stop")
+        if isinstance(action, ClearPositionStop):
+            return await self._keeper.clear_attached(position, reason="duplicate attached stop")
+        return False
+
+    async def _stop_price(self, position: Position) -> Decimal | None:
+        rules = self._rules.get(position.symbol)
+        if rules is None or position.entry_price is None:
+            return None
+        try:
+            mark = await self._exchange.fetch_mark_price(position.symbol)
+        except ExchangeUnavailable:
+            mark = position.entry_price
+        return initial_stop(
+            position.side, position.entry_price, mark, rules.tick_size, self._stops
+        ).price

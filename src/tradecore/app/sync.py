@@ -1,0 +1,197 @@
+"""Synchronizer (SPEC §8): the venue is the truth, the journal follows it.
+
+Positions the journal has and the venue does not are closed in the journal (`phantom`, or
+plainly `position_closed` when our own stop or exit order filled); positions the venue has
+and the journal does not are adopted and then protected; quantity mismatches are corrected.
+A symbol with an operation in flight is never touched (the domain's rule).
+"""
+
+from collections.abc import Mapping
+
+import attrs
+
+from tradecore.domain.events import EventType
+from tradecore.domain.orders import OrderRole, role_of
+from tradecore.domain.positions import Position, PositionState, StopOwner
+from tradecore.domain.precision import MarketRules
+from tradecore.domain.reconcile import (
+    AdoptPosition,
+    ClosePhantom,
+    CorrectQuantity,
+    synchronize,
+)
+from tradecore.domain.stops import StopParams, initial_stop
+from tradecore.ports.clock import Clock, IdGenerator
+from tradecore.ports.exchange import Exchange, ExchangeUnavailable
+from tradecore.ports.repositories import Store
+
+from .recorder import Recorder
+from .snapshot import Heartbeats, take_snapshot
+from .stop_keeper import StopKeeper
+from .trailing import TrailingService
+
+
+@attrs.frozen(kw_only=True)
+class SyncReport:
+    closed: int = 0
+    adopted: int = 0
+    corrected: int = 0
+    skipped: bool = False
+
+
+class Synchronizer:
+    def __init__(
+        self,
+        exchange: Exchange,
+        store: Store,
+        keeper: StopKeeper,
+        recorder: Recorder,
+        clock: Clock,
+        ids: IdGenerator,
+        rules: Mapping[str, MarketRules],
+        *,
+        trailing: TrailingService | None = None,
+        heartbeats: Heartbeats | None = None,
+        stops: StopParams | None = None,
+        interval_seconds: float = 120,
+    ) -> None:
+        self._exchange = exchange
+        self._store = store
+        self._keeper = keeper
+        self._recorder = recorder
+        self._clock = clock
+        self._ids = ids
+        self._rules = rules
+        self._trailing = trailing
+        self._heartbeats = heartbeats
+        self._stops = stops or StopParams()
+        self.interval_seconds = interval_seconds
+
+    async def sync(self) -> SyncReport:
+        venue = self._exchange.venue.value
+        self._recorder.record(EventType.SYNCHRONIZATION_STARTED, exchange=venue)
+        snapshot = await take_snapshot(self._exchange, self._store, self._clock, self._heartbeats)
+        if snapshot is None:
+            self._recorder.record(
+                EventType.SYNCHRONIZATION_COMPLETED,
+                exchange=venue,
+                error="the venue could not be read; nothing concluded",
+                data={"skipped": True},
+            )
+            return SyncReport(skipped=True)
+        journal = {p.id: p for p in snapshot.positions}
+        closed = adopted = corrected = 0
+        for action in synchronize(snapshot):
+            if isinstance(action, ClosePhantom) and action.position_id in journal:
+                await self._close(journal[action.position_id], action)
+                closed += 1
+            elif isinstance(action, AdoptPosition):
+                await self._adopt(action)
+                adopted += 1
+            elif isinstance(action, CorrectQuantity) and action.position_id in journal:
+                await self._correct(journal[action.position_id], action)
+                corrected += 1
+        report = SyncReport(closed=closed, adopted=adopted, corrected=corrected)
+        self._recorder.record(
+            EventType.SYNCHRONIZATION_COMPLETED,
+            exchange=venue,
+            data={"closed": closed, "adopted": adopted, "corrected": corrected},
+        )
+        return report
+
+    async def _close(self, position: Position, action: ClosePhantom) -> None:
+        reason = await self._why_closed(position)
+        if (
+            position.state is not PositionState.ACTIVE
+            and position.state is not PositionState.CLOSING
+        ):
+            return
+        closed = position.advance(
+            PositionState.CLOSED,
+            quantity=position.quantity,
+            closed_at=self._clock.now(),
+            close_reason=reason or "gone from the venue",
+        )
+        closed = attrs.evolve(closed, stop_price=None, stop_order_id=None, stop_owner=None)
+        await self._store.positions.save(closed)
+        if self._trailing is not None:
+            await self._trailing.end(position.id, reason=closed.close_reason or "closed")
+        self._keeper.forget(position.id)
+        if reason is None:
+            self._recorder.record(
+                EventType.PHANTOM_POSITION_CLOSED,
+                position=position,
+                data={"detail": action.detail},
+            )
+        self._recorder.record(
+            EventType.POSITION_CLOSED,
+            position=closed,
+            data={"reason": closed.close_reason, "quantity": position.quantity},
+        )
+
+    async def _why_closed(self, position: Position) -> str | None:
+        """'stop … filled' / 'exit order … filled' when one of our own orders closed it."""
+        for order in reversed(await self._store.orders.for_position(position.id)):
+            cid = order.client_order_id
+            if role_of(cid) is OrderRole.ENTRY:
+                continue
+            try:
+                latest = await self._exchange.fetch_order(position.symbol, order.order_id)
+            except ExchangeUnavailable:
+                return None
+            if latest is not None and latest.filled > 0 and not latest.is_open:
+                kind = "stop" if latest.is_stop else "exit order"
+                return f"{kind} {latest.order_id} filled"
+        return None
+
+    async def _adopt(self, action: AdoptPosition) -> None:
+        held = action.position
+        now = self._clock.now()
+        position = Position(
+            id=self._ids.new_id(),
+            venue=held.venue,
+            symbol=held.symbol,
+            side=held.side,
+            state=PositionState.ACTIVE,
+            requested_quantity=held.quantity,
+            quantity=held.quantity,
+            entry_price=held.entry_price,
+            created_at=now,
+            opened_at=now,
+            adopted=True,
+        )
+        await self._store.positions.add(position)
+        self._recorder.record(
+            EventType.MISSING_POSITION_ADDED,
+            position=position,
+            data={
+                "quantity": held.quantity,
+                "entry_price": held.entry_price,
+                "detail": action.detail,
+            },
+        )
+        await self._protect(position)
+
+    async def _protect(self, position: Position) -> None:
+        rules = self._rules.get(position.symbol)
+        if rules is None or position.entry_price is None:
+            return  # the guard reports it unprotected on its next pass
+        try:
+            mark = await self._exchange.fetch_mark_price(position.symbol)
+        except ExchangeUnavailable:
+            mark = position.entry_price
+        plan = initial_stop(position.side, position.entry_price, mark, rules.tick_size, self._stops)
+        await self._keeper.apply(
+            position, plan.price, owner=StopOwner.PROTECTION, reason="adopted position"
+        )
+
+    async def _correct(self, position: Position, action: CorrectQuantity) -> None:
+        corrected = attrs.evolve(
+            position, quantity=action.venue_quantity, version=position.version + 1
+        )
+        await self._store.positions.save(corrected)
+        self._recorder.record(
+            EventType.QUANTITY_MISMATCH_DETECTED,
+            position=position,
+            data={"journal": action.journal_quantity, "venue": action.venue_quantity},
+        )
