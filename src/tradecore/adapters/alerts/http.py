@@ -1,0 +1,166 @@
+"""Alerters: over HTTP to Telegram and webhooks, log-only for paper mode, and a fan-out.
+
+`send` never raises. False means no channel took the alert; that failure is also recorded as
+an `alert_delivery_failed` event (with the channel and the reason, never a secret), and every
+attempted alert is stored in the `alerts` table when a store is given. A duplicate or a
+rate-limited alert returns True: it was handled on purpose (see `gate.py`).
+"""
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+import httpx
+from loguru import logger
+
+from tradecore.adapters.alerts.channels import SecretPathTransport
+from tradecore.adapters.alerts.gate import AlertGate, AlertPolicy, Verdict
+from tradecore.domain.events import Event, EventType
+from tradecore.ports.alerts import Alert, Alerter
+from tradecore.ports.clock import Clock
+from tradecore.ports.events import EventSink
+from tradecore.ports.repositories import Store
+
+
+class Channel(Protocol):
+    name: str
+
+    def request(self, alert: Alert) -> httpx.Request: ...
+
+    def redact(self, text: str) -> str: ...
+
+
+class HttpAlerter:
+    """Delivers each alert to every channel at once; True if at least one took it."""
+
+    def __init__(
+        self,
+        channels: Sequence[Channel],
+        *,
+        clock: Clock,
+        events: EventSink | None = None,
+        store: Store | None = None,
+        policy: AlertPolicy | None = None,
+        timeout_seconds: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        if not channels:
+            raise ValueError("an HttpAlerter needs at least one channel")
+        self._channels = tuple(channels)
+        self._clock = clock
+        self._events = events
+        self._store = store
+        self._gate = AlertGate(policy)
+        self._client = client or httpx.AsyncClient(
+            transport=SecretPathTransport(), timeout=timeout_seconds
+        )
+
+    def __repr__(self) -> str:
+        return f"HttpAlerter(channels={[c.name for c in self._channels]})"
+
+    async def send(self, alert: Alert) -> bool:
+        now = self._clock.now()
+        verdict = self._gate.judge(alert.key, alert.severity, now)
+        if verdict is not Verdict.SEND:
+            return True
+        suppressed = self._gate.take_suppressed()
+        outgoing = _with_suppressed(alert, suppressed)
+        results = await asyncio.gather(*(self._deliver(c, outgoing) for c in self._channels))
+        delivered = any(results)
+        if delivered:
+            self._gate.delivered(alert.key, now)
+        else:
+            self._gate.give_back_suppressed(suppressed)
+        await _store(self._store, outgoing, self._clock, delivered)
+        return delivered
+
+    async def _deliver(self, channel: Channel, alert: Alert) -> bool:
+        try:
+            response = await self._client.send(channel.request(alert))
+        except Exception as exc:  # a channel down must never stop the bot
+            self._failed(channel, alert, f"{type(exc).__name__}: {channel.redact(str(exc))}")
+            return False
+        if response.is_success:
+            return True
+        body = channel.redact(response.text[:300])
+        self._failed(channel, alert, f"HTTP {response.status_code}: {body}")
+        return False
+
+    def _failed(self, channel: Channel, alert: Alert, reason: str) -> None:
+        _record_failure(self._events, self._clock, channel.name, alert, reason)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class LogAlerter:
+    """Paper mode: the alert goes to the log (and the alerts table); nobody is paged."""
+
+    def __init__(
+        self, *, clock: Clock, store: Store | None = None, policy: AlertPolicy | None = None
+    ) -> None:
+        self._clock = clock
+        self._store = store
+        self._gate = AlertGate(policy)
+
+    async def send(self, alert: Alert) -> bool:
+        now = self._clock.now()
+        if self._gate.judge(alert.key, alert.severity, now) is not Verdict.SEND:
+            return True
+        outgoing = _with_suppressed(alert, self._gate.take_suppressed())
+        logger.log(alert.severity.name, "ALERT {}: {}", outgoing.title, outgoing.text)
+        self._gate.delivered(alert.key, now)
+        await _store(self._store, outgoing, self._clock, True)
+        return True
+
+
+class FanOutAlerter:
+    """Several alerters as one (e.g. Telegram for the operator, a webhook for the team)."""
+
+    def __init__(self, alerters: Sequence[Alerter]) -> None:
+        self._alerters = tuple(alerters)
+
+    async def send(self, alert: Alert) -> bool:
+        results = await asyncio.gather(
+            *(a.send(alert) for a in self._alerters), return_exceptions=True
+        )
+        return any(r is True for r in results)
+
+
+def _with_suppressed(alert: Alert, count: int) -> Alert:
+    if count == 0:
+        return alert
+    note = f"\n(+{count} more alert{'s' if count > 1 else ''} suppressed by the rate limit)"
+    return attrs.evolve(alert, text=alert.text + note)
+
+
+def _record_failure(
+    events: EventSink | None, clock: Clock, channel: str, alert: Alert, reason: str
+) -> None:
+    if events is None:
+        return
+    events.emit(
+        Event(
+            id=uuid.uuid4(),
+            type=EventType.ALERT_DELIVERY_FAILED,
+            created_at=clock.now(),
+            data={
+                "channel": channel,
+                "alert_key": alert.key,
+                "alert_severity": alert.severity.name,
+                "title": alert.title,
+            },
+            error_message=reason,
+        )
+    )
+
+
+async def _store(store: Store | None, alert: Alert, clock: Clock, delivered: bool) -> None:
+    if store is None:
+        return
+    try:
+        await store.alerts.add(alert, at=clock.now(), delivered=delivered)
+    except Exception:  # the journal reports a database outage; an alert must not fail on it
+        logger.opt(exception=False).warning("alert {!r} not stored: database error", alert.key)
