@@ -82,6 +82,8 @@ class EventType(StrEnum):
     RATE_LIMIT_HIT = "rate_limit_hit"
     HEALTH_CHECK_FAILED = "health_check_failed"
     CRITICAL_ERROR = "critical_error"
+    # operations
+    ALERT_DELIVERY_FAILED = "alert_delivery_failed"  # Telegram/webhook did not take an alert
 
 
 _WARNING = {
@@ -111,6 +113,7 @@ _ERROR = {
     EventType.EMERGENCY_STOP_PLACED,
     EventType.DATABASE_UNAVAILABLE,
     EventType.HEALTH_CHECK_FAILED,
+    EventType.ALERT_DELIVERY_FAILED,
 }
 _CRITICAL = {EventType.CRITICAL_ERROR}
 
