@@ -9,16 +9,18 @@ from typing import Any, TypeVar
 import attrs
 
 from tradecore.adapters.clock import SequentialIds, VirtualClock
+from tradecore.app.aged import AgedManager
+from tradecore.app.kernel import KernelParts, Services, build_services
 from tradecore.app.open_position import OpenPosition, OpenRequest, OpenResult
 from tradecore.app.protection import ProtectionGuard
-from tradecore.app.recorder import Recorder
+from tradecore.app.settings import TradingSettings
 from tradecore.app.stop_keeper import KeeperSettings, StopKeeper
 from tradecore.app.sync import Synchronizer
 from tradecore.app.trailing import TrailingService
+from tradecore.app.waves import WaveProcessor
 from tradecore.app.zombies import ZombieSweeper
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import Side
-from tradecore.domain.trailing import TrailingParams
 from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
 
@@ -47,18 +49,62 @@ class ListSink:
         return [e.type for e in self.events]
 
 
+class FreeLock:
+    """An instance lock nobody else holds (tests that are not about locking)."""
+
+    def __init__(self) -> None:
+        self.held_by: str | None = None
+
+    async def acquire(self, account: str) -> None:
+        self.held_by = account
+
+    async def release(self) -> None:
+        self.held_by = None
+
+
 @attrs.define
 class App:
     venue: FakeVenue
     store: Store
     sink: ListSink
-    clock: VirtualClock
-    keeper: StopKeeper
-    opener: OpenPosition
-    trailing: TrailingService
-    guard: ProtectionGuard
-    sync: Synchronizer
-    zombies: ZombieSweeper
+    parts: KernelParts
+    services: Services
+
+    @property
+    def clock(self) -> VirtualClock:
+        return self.venue.clock
+
+    @property
+    def keeper(self) -> StopKeeper:
+        return self.services.keeper
+
+    @property
+    def opener(self) -> OpenPosition:
+        return self.services.opener
+
+    @property
+    def trailing(self) -> TrailingService:
+        return self.services.trailing
+
+    @property
+    def guard(self) -> ProtectionGuard:
+        return self.services.guard
+
+    @property
+    def sync(self) -> Synchronizer:
+        return self.services.sync
+
+    @property
+    def zombies(self) -> ZombieSweeper:
+        return self.services.zombies
+
+    @property
+    def aged(self) -> AgedManager:
+        return self.services.aged
+
+    @property
+    def waves(self) -> WaveProcessor:
+        return self.services.waves
 
     async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run `coroutine` to its end, moving virtual time only while it waits on the clock."""
@@ -71,41 +117,30 @@ class App:
         return await self.run(self.opener.open(request))
 
 
-def build_app(venue: FakeVenue, store: Store, *, trailing: TrailingParams | None = None) -> App:
-    sink = ListSink()
-    clock = venue.clock
-    ids = SequentialIds("p")
-    recorder = Recorder(sink, clock, ids)
-    keeper = StopKeeper(
-        venue.exchange,
-        store,
-        recorder,
-        clock,
-        ids,
-        KeeperSettings(attempts=3, retry_delay_seconds=0.2, lookups=3),
-    )
-    opener = OpenPosition(venue.exchange, store, keeper, recorder, clock, ids)
-    rules = {symbol: venue.rules(symbol) for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT")}
-    trail = TrailingService(store, keeper, recorder, clock, trailing or TrailingParams(), rules)
-    heartbeats = trail.heartbeats
-    exchange = venue.exchange
-    guard = ProtectionGuard(exchange, store, keeper, recorder, clock, rules, heartbeats=heartbeats)
-    sync = Synchronizer(
-        exchange, store, keeper, recorder, clock, ids, rules, trailing=trail, heartbeats=heartbeats
-    )
-    zombies = ZombieSweeper(exchange, store, keeper, recorder, clock, heartbeats=heartbeats)
-    return App(
-        venue=venue,
+SETTINGS = TradingSettings(keeper=KeeperSettings(attempts=3, retry_delay_seconds=0.2, lookups=3))
+
+
+def build_app(
+    venue: FakeVenue,
+    store: Store,
+    *,
+    settings: TradingSettings = SETTINGS,
+    sink: ListSink | None = None,
+) -> App:
+    """The application's use cases on `venue` and `store`, wired as the kernel wires them."""
+    sink = sink or ListSink()
+    parts = KernelParts(
+        exchange=venue.exchange,
         store=store,
-        sink=sink,
-        clock=clock,
-        keeper=keeper,
-        opener=opener,
-        trailing=trail,
-        guard=guard,
-        sync=sync,
-        zombies=zombies,
+        events=sink,
+        clock=venue.clock,
+        ids=SequentialIds("p"),
+        lock=FreeLock(),
+        account="test",
+        settings=settings,
     )
+    services = build_services(parts, venue.engine.markets)
+    return App(venue=venue, store=store, sink=sink, parts=parts, services=services)
 
 
 async def drive(clock: VirtualClock, coroutine: Coroutine[Any, Any, T]) -> T:

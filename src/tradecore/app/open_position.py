@@ -115,14 +115,18 @@ class OpenPosition:
             position = await self._intent(request)
             return await self.drive(position, request.rules)
 
-    async def drive(self, position: Position, rules: MarketRules) -> OpenResult:
+    async def drive(
+        self, position: Position, rules: MarketRules, *, resumed: bool = False
+    ) -> OpenResult:
         """Take a position from whatever opening state it is in to a safe end.
 
-        Used for new opens and, after a restart, for every open left half-done.
+        Used for new opens and, after a restart (`resumed`), for every open left half-done.
+        A resumed open never sends its entry late: if the venue has no order under its
+        client id, the open failed before it was sent.
         """
-        fresh_fill = position.state is PositionState.PENDING_ENTRY
-        if fresh_fill:
-            position = await self._enter(position)
+        fresh_fill = position.state is PositionState.PENDING_ENTRY and not resumed
+        if position.state is PositionState.PENDING_ENTRY:
+            position = await self._enter(position, send=not resumed)
         if position.state is PositionState.ENTRY_PLACED:
             position = await self._advance(position, PositionState.PENDING_SL)
         if position.state is PositionState.PENDING_SL:
@@ -175,9 +179,11 @@ class OpenPosition:
         )
         return position
 
-    async def _enter(self, position: Position) -> Position:
+    async def _enter(self, position: Position, *, send: bool) -> Position:
         cid = client_order_id(position.id, OrderRole.ENTRY)
         order = await self._lookup(position, cid)  # a restart may find it already sent
+        if order is None and not send:
+            return await self._fail(position, "the entry was never sent before the restart")
         if order is None:
             outcome = await self._exchange.create_market_order(
                 position.symbol,

@@ -25,10 +25,10 @@ from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.exchange import Exchange, ExchangeUnavailable
 from tradecore.ports.repositories import Store
 
+from .closing import PositionCloser
 from .recorder import Recorder
 from .snapshot import Heartbeats, take_snapshot
 from .stop_keeper import StopKeeper
-from .trailing import TrailingService
 
 
 @attrs.frozen(kw_only=True)
@@ -50,7 +50,7 @@ class Synchronizer:
         ids: IdGenerator,
         rules: Mapping[str, MarketRules],
         *,
-        trailing: TrailingService | None = None,
+        closer: PositionCloser,
         heartbeats: Heartbeats | None = None,
         stops: StopParams | None = None,
         interval_seconds: float = 120,
@@ -62,7 +62,7 @@ class Synchronizer:
         self._clock = clock
         self._ids = ids
         self._rules = rules
-        self._trailing = trailing
+        self._closer = closer
         self._heartbeats = heartbeats
         self._stops = stops or StopParams()
         self.interval_seconds = interval_seconds
@@ -100,34 +100,16 @@ class Synchronizer:
         return report
 
     async def _close(self, position: Position, action: ClosePhantom) -> None:
-        reason = await self._why_closed(position)
-        if (
-            position.state is not PositionState.ACTIVE
-            and position.state is not PositionState.CLOSING
-        ):
+        if position.state not in (PositionState.ACTIVE, PositionState.CLOSING):
             return
-        closed = position.advance(
-            PositionState.CLOSED,
-            quantity=position.quantity,
-            closed_at=self._clock.now(),
-            close_reason=reason or "gone from the venue",
-        )
-        closed = attrs.evolve(closed, stop_price=None, stop_order_id=None, stop_owner=None)
-        await self._store.positions.save(closed)
-        if self._trailing is not None:
-            await self._trailing.end(position.id, reason=closed.close_reason or "closed")
-        self._keeper.forget(position.id)
+        reason = await self._why_closed(position)
         if reason is None:
             self._recorder.record(
                 EventType.PHANTOM_POSITION_CLOSED,
                 position=position,
                 data={"detail": action.detail},
             )
-        self._recorder.record(
-            EventType.POSITION_CLOSED,
-            position=closed,
-            data={"reason": closed.close_reason, "quantity": position.quantity},
-        )
+        await self._closer.closed_on_venue(position, reason or "gone from the venue")
 
     async def _why_closed(self, position: Position) -> str | None:
         """'stop … filled' / 'exit order … filled' when one of our own orders closed it."""

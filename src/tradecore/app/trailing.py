@@ -94,6 +94,11 @@ class TrailingService:
         )
         return state
 
+    async def start_for(self, position: Position) -> None:
+        """Trail `position` unless it already is (the form the other use cases call)."""
+        if position.id not in self._states and position.entry_price is not None:
+            await self.start(position)
+
     async def restore(self) -> int:
         """Load every persisted trailing state (after a restart)."""
         for state in await self._store.trailing.all():

@@ -1,0 +1,363 @@
+"""The kernel: start, recover, run the loops, stop — the same in paper, demo and live mode.
+
+Start: take the instance lock -> migrate -> load markets -> reconcile with the venue and
+drive every operation left half-done to a safe end -> start the loops (signals, waves, mark
+prices -> trailing, protection, sync, zombies, aged). Stop: stop taking signals, let a wave
+in progress finish its opens, wait for stop moves in flight, flush the journal, release the
+lock. Positions stay open, protected by their stops on the venue.
+
+A loop that raises records a `critical_error` and carries on: bad input or a venue hiccup
+never stops the bot.
+"""
+
+import asyncio
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from tradecore.domain.events import EventType, Severity
+from tradecore.domain.positions import OperationKind, PositionState
+from tradecore.domain.precision import MarketRules
+from tradecore.ports.alerts import Alerter
+from tradecore.ports.clock import Clock, IdGenerator
+from tradecore.ports.events import EventSink
+from tradecore.ports.exchange import Exchange, ExchangeUnavailable
+from tradecore.ports.lock import InstanceLock
+from tradecore.ports.repositories import Store
+from tradecore.ports.signals import SignalSource
+
+from .aged import AgedManager
+from .closing import PositionCloser
+from .open_position import OpenPosition
+from .protection import ProtectionGuard
+from .recorder import Recorder
+from .settings import TradingSettings
+from .stop_keeper import StopKeeper
+from .sync import Synchronizer
+from .trailing import TrailingService
+from .waves import SignalInbox, WaveProcessor
+from .zombies import ZombieSweeper
+
+
+@attrs.frozen(kw_only=True)
+class KernelParts:
+    """Everything the kernel needs, as ports. The runner's container provides them."""
+
+    exchange: Exchange
+    store: Store
+    events: EventSink
+    clock: Clock
+    ids: IdGenerator
+    lock: InstanceLock
+    account: str
+    settings: TradingSettings = attrs.Factory(TradingSettings)
+    signals: SignalSource | None = None
+    alerter: Alerter | None = None
+    migrate: Callable[[], Awaitable[object]] | None = None
+
+
+@attrs.define
+class Services:
+    """The use cases, wired to one venue and one store."""
+
+    recorder: Recorder
+    keeper: StopKeeper
+    opener: OpenPosition
+    trailing: TrailingService
+    closer: PositionCloser
+    guard: ProtectionGuard
+    sync: Synchronizer
+    zombies: ZombieSweeper
+    aged: AgedManager
+    inbox: SignalInbox
+    waves: WaveProcessor
+    rules: Mapping[str, MarketRules]
+
+
+def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Services:
+    ex, store, clock, ids, s = parts.exchange, parts.store, parts.clock, parts.ids, parts.settings
+    recorder = Recorder(parts.events, clock, ids)
+    keeper = StopKeeper(ex, store, recorder, clock, ids, s.keeper)
+    opener = OpenPosition(
+        ex,
+        store,
+        keeper,
+        recorder,
+        clock,
+        ids,
+        stops=s.stops,
+        alerter=parts.alerter,
+        retry_delay_seconds=s.keeper.retry_delay_seconds,
+    )
+    trailing = TrailingService(
+        store, keeper, recorder, clock, s.trailing, rules, alerter=parts.alerter
+    )
+    beats = trailing.heartbeats
+    closer = PositionCloser(store, keeper, recorder, clock, trailing)
+    guard = ProtectionGuard(
+        ex,
+        store,
+        keeper,
+        recorder,
+        clock,
+        rules,
+        heartbeats=beats,
+        stops=s.stops,
+        params=s.reconcile,
+        settings=s.protection,
+        alerter=parts.alerter,
+    )
+    sync = Synchronizer(
+        ex,
+        store,
+        keeper,
+        recorder,
+        clock,
+        ids,
+        rules,
+        closer=closer,
+        heartbeats=beats,
+        stops=s.stops,
+        interval_seconds=s.sync_interval_seconds,
+    )
+    zombies = ZombieSweeper(
+        ex,
+        store,
+        keeper,
+        recorder,
+        clock,
+        heartbeats=beats,
+        params=s.reconcile,
+        settings=s.zombies,
+    )
+    aged = AgedManager(
+        ex,
+        store,
+        keeper,
+        recorder,
+        clock,
+        rules,
+        s.aged,
+        on_closed=closer.on_closed,
+        alerter=parts.alerter,
+    )
+    inbox = SignalInbox()
+    waves = WaveProcessor(
+        ex, store, opener, recorder, clock, rules, s, inbox, on_opened=trailing.start_for
+    )
+    return Services(
+        recorder=recorder,
+        keeper=keeper,
+        opener=opener,
+        trailing=trailing,
+        closer=closer,
+        guard=guard,
+        sync=sync,
+        zombies=zombies,
+        aged=aged,
+        inbox=inbox,
+        waves=waves,
+        rules=rules,
+    )
+
+
+@attrs.frozen(kw_only=True)
+class RecoveryReport:
+    resumed_opens: int
+    interrupted_stop_moves: int
+    adopted: int
+    closed: int
+    unprotected: int
+
+
+class Kernel:
+    def __init__(self, parts: KernelParts) -> None:
+        self.parts = parts
+        self._services: Services | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._lock_held = False
+        self.started_at: datetime | None = None
+        self.last_error: str | None = None
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("the kernel has not started")
+        return self._services
+
+    @property
+    def running(self) -> bool:
+        return self.started_at is not None and not self._stopped.is_set()
+
+    # -- start ------------------------------------------------------------------------------
+
+    async def start(self, *, loops: bool = True) -> RecoveryReport:
+        """Lock, migrate, reconcile and recover; then start the loops (unless `loops=False`)."""
+        await self.parts.lock.acquire(self.parts.account)
+        self._lock_held = True
+        try:
+            if self.parts.migrate is not None:
+                await self.parts.migrate()
+            rules = await self.parts.exchange.load_markets()
+            self._services = build_services(self.parts, rules)
+            self.started_at = self.parts.clock.now()
+            self.services.recorder.record(
+                EventType.BOT_STARTED,
+                exchange=self.parts.exchange.venue.value,
+                data={"account": self.parts.account, "markets": len(rules)},
+            )
+            report = await self.recover()
+        except BaseException:
+            await self._release()
+            raise
+        if loops:
+            self._start_loops()
+        return report
+
+    async def recover(self) -> RecoveryReport:
+        """Drive every operation left half-done to a safe end, then reconcile with the venue."""
+        svc = self.services
+        svc.recorder.record(EventType.POSITION_RECOVERY_STARTED)
+        await svc.trailing.restore()
+        resumed = 0
+        for position in await self.parts.store.positions.open_positions():
+            if position.venue is self.parts.exchange.venue and position.state.is_opening:
+                rules = svc.rules.get(position.symbol)
+                if rules is not None:
+                    result = await svc.opener.drive(position, rules, resumed=True)
+                    resumed += 1
+                    if result.opened and result.position is not None:
+                        await svc.trailing.start_for(result.position)
+        interrupted = 0
+        for operation in await self.parts.store.operations.in_flight():
+            if operation.kind is OperationKind.REPLACE_STOP:
+                # Whichever stop stands, the guard below leaves exactly one.
+                await self.parts.store.operations.finish(
+                    operation.id, at=self.parts.clock.now(), outcome="interrupted"
+                )
+                interrupted += 1
+        synced = await svc.sync.sync()
+        protected = await svc.guard.check()
+        await svc.zombies.sweep()
+        for position in await self.parts.store.positions.open_positions():
+            if position.state is PositionState.ACTIVE and svc.trailing.state(position.id) is None:
+                await svc.trailing.start_for(position)
+        report = RecoveryReport(
+            resumed_opens=resumed,
+            interrupted_stop_moves=interrupted,
+            adopted=synced.adopted,
+            closed=synced.closed,
+            unprotected=protected.unprotected,
+        )
+        svc.recorder.record(EventType.POSITION_RECOVERY_COMPLETED, data=attrs.asdict(report))
+        return report
+
+    # -- loops ------------------------------------------------------------------------------
+
+    def _start_loops(self) -> None:
+        svc, s = self.services, self.parts.settings
+        self._spawn("waves", svc.waves.run(stopping=self._stopping))
+        self._spawn("marks", self._follow_marks())
+        self._spawn(
+            "protection", self._every(lambda: s.protection.interval_seconds, svc.guard.check)
+        )
+        self._spawn("sync", self._every(lambda: s.sync_interval_seconds, svc.sync.sync))
+        self._spawn("zombies", self._every(lambda: svc.zombies.interval_seconds, svc.zombies.sweep))
+        self._spawn("aged", self._every(lambda: s.aged.check_interval_seconds, svc.aged.check))
+        if self.parts.signals is not None:
+            self._spawn("signals", self._take_signals(self.parts.signals))
+
+    def _spawn(self, name: str, work: Awaitable[Any]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a loop must never take the bot down silently
+                self._critical(f"the {name} loop stopped: {error!r}", error)
+
+        self._tasks.append(asyncio.create_task(guarded(), name=f"tradecore-{name}"))
+
+    async def _every(
+        self, interval: Callable[[], float], action: Callable[[], Awaitable[object]]
+    ) -> None:
+        while not self._stopping.is_set():
+            await self.parts.clock.sleep(interval())
+            if self._stopping.is_set():
+                return
+            try:
+                await action()
+            except ExchangeUnavailable as error:
+                self.services.recorder.record(
+                    EventType.RATE_LIMIT_HIT
+                    if error.rate_limited
+                    else EventType.HEALTH_CHECK_FAILED,
+                    exchange=self.parts.exchange.venue.value,
+                    error=str(error),
+                )
+            except Exception as error:
+                self._critical(
+                    f"{getattr(action, '__qualname__', action)} failed: {error!r}", error
+                )
+
+    async def _follow_marks(self) -> None:
+        symbols = sorted(self.services.rules)
+        async for tick in self.parts.exchange.watch_mark_prices(symbols):
+            if self._stopping.is_set():
+                return
+            await self.services.trailing.on_tick(tick)
+
+    async def _take_signals(self, source: SignalSource) -> None:
+        inbox, store, clock = self.services.inbox, self.parts.store, self.parts.clock
+        async for signal in source.signals():
+            if self._stopping.is_set():
+                return
+            inbox.put(signal, at=clock.now())
+            await store.signals.add(signal, received_at=clock.now())
+
+    def _critical(self, message: str, error: BaseException) -> None:
+        self.last_error = message
+        self.services.recorder.record(
+            EventType.CRITICAL_ERROR,
+            severity=Severity.CRITICAL,
+            error=message,
+            data={"stack_trace": "".join(traceback.format_exception(error))[-4000:]},
+        )
+
+    # -- stop -------------------------------------------------------------------------------
+
+    async def stop(self, reason: str = "requested") -> None:
+        """Graceful stop; open positions stay protected by their stops on the venue."""
+        if self._stopped.is_set():
+            return
+        self._stopping.set()
+        if self.parts.signals is not None:
+            await self.parts.signals.close()
+        if self._services is not None:
+            await self.services.waves.idle()  # a wave in progress finishes its opens
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._services is not None:
+            await self.services.trailing.drain()
+            self.services.recorder.record(
+                EventType.BOT_STOPPED,
+                exchange=self.parts.exchange.venue.value,
+                data={"reason": reason},
+            )
+        await self.parts.events.flush()
+        await self._release()
+        self._stopped.set()
+
+    async def wait(self) -> None:
+        await self._stopped.wait()
+
+    async def _release(self) -> None:
+        if self._lock_held:
+            self._lock_held = False
+            await self.parts.lock.release()

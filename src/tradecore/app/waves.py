@@ -1,0 +1,373 @@
+"""Wave processor (SPEC §2): at each check time, the due wave's signals become positions.
+
+At minutes 5, 20, 35, 50 the due wave is the quarter hour before the current one. The
+processor claims it in the journal (so a wave is processed once, across restarts), waits up
+to the monitoring window for its signals, filters them (every refusal an event with its
+reason), ranks them and takes trades plus a 50 % reserve, sizes each, and opens them
+concurrently — starting a reserve candidate whenever one fails — until the wave's target is
+reached. One correlation id per wave ties its events together.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from tradecore.domain import sizing
+from tradecore.domain.events import EventType
+from tradecore.domain.numbers import ZERO
+from tradecore.domain.orders import Balance
+from tradecore.domain.positions import Position, PositionState
+from tradecore.domain.precision import MarketRules
+from tradecore.domain.signals import Signal
+from tradecore.domain.waves import (
+    FilterParams,
+    TradingFacts,
+    due_wave,
+    filter_signal,
+    next_check_after,
+    select_candidates,
+)
+from tradecore.ports.clock import Clock
+from tradecore.ports.exchange import Exchange
+from tradecore.ports.repositories import Store
+
+from .open_position import OpenPosition, OpenRequest
+from .recorder import Recorder
+from .settings import TradingSettings
+
+Opened = Callable[[Position], Awaitable[None]]
+
+
+class SignalInbox:
+    """Signals as they arrive, kept by wave until the wave is processed."""
+
+    def __init__(self) -> None:
+        self._by_wave: dict[datetime, dict[str, Signal]] = {}
+        self.last_signal_at: datetime | None = None
+        self.received = 0
+
+    def put(self, signal: Signal, *, at: datetime) -> None:
+        self._by_wave.setdefault(signal.wave, {}).setdefault(signal.id, signal)
+        self.last_signal_at = at
+        self.received += 1
+
+    def of(self, wave: datetime) -> list[Signal]:
+        return list(self._by_wave.get(wave, {}).values())
+
+    def drop(self, wave: datetime) -> None:
+        """Forget the wave and every older one (they can no longer be processed)."""
+        for old in [w for w in self._by_wave if w <= wave]:
+            del self._by_wave[old]
+
+
+@attrs.frozen(kw_only=True)
+class WaveReport:
+    wave: datetime
+    signals: int = 0
+    filtered: int = 0
+    candidates: int = 0
+    opened: int = 0
+    failed: int = 0
+    duplicate: bool = False
+    found: bool = True
+    rejections: Mapping[str, int] = attrs.Factory(dict)
+
+
+class WaveProcessor:
+    def __init__(
+        self,
+        exchange: Exchange,
+        store: Store,
+        opener: OpenPosition,
+        recorder: Recorder,
+        clock: Clock,
+        rules: Mapping[str, MarketRules],
+        settings: TradingSettings,
+        inbox: SignalInbox,
+        *,
+        on_opened: Opened | None = None,
+    ) -> None:
+        self._exchange = exchange
+        self._store = store
+        self._opener = opener
+        self._recorder = recorder
+        self._clock = clock
+        self._rules = rules
+        self._settings = settings
+        self._inbox = inbox
+        self._on_opened = on_opened
+        self.reports: list[WaveReport] = []
+        self._processing = asyncio.Event()
+        self._processing.set()  # set = idle
+
+    async def run(self, *, stopping: asyncio.Event) -> None:
+        """Process each due wave at its check time until `stopping` is set."""
+        while not stopping.is_set():
+            check = next_check_after(self._clock.now())
+            await self._clock.sleep((check - self._clock.now()).total_seconds())
+            if stopping.is_set():
+                return
+            await self.process(due_wave(check))
+
+    async def idle(self) -> None:
+        """Return once no wave is being processed (a stop lets the wave's opens finish)."""
+        await self._processing.wait()
+
+    async def process(self, wave: datetime) -> WaveReport:
+        self._processing.clear()
+        try:
+            return await self._process(wave)
+        finally:
+            self._processing.set()
+
+    async def _process(self, wave: datetime) -> WaveReport:
+        correlation = f"wave-{wave:%Y%m%dT%H%M}"
+        if not await self._store.waves.claim(wave, at=self._clock.now()):
+            self._event(EventType.WAVE_DUPLICATE_DETECTED, correlation, wave=wave)
+            return self._done(WaveReport(wave=wave, duplicate=True))
+        self._event(EventType.WAVE_MONITORING_STARTED, correlation, wave=wave)
+        signals = await self._await_signals(wave)
+        if not signals:
+            self._event(
+                EventType.WAVE_NOT_FOUND,
+                correlation,
+                wave=wave,
+                window_seconds=self._settings.waves.monitoring_window_seconds,
+            )
+            await self._complete(wave, {"signals": 0})
+            return self._done(WaveReport(wave=wave, found=False))
+        self._event(EventType.WAVE_DETECTED, correlation, wave=wave, signals=len(signals))
+        report = await self._trade(wave, signals, correlation)
+        self._event(
+            EventType.WAVE_COMPLETED,
+            correlation,
+            wave=wave,
+            signals=report.signals,
+            filtered=report.filtered,
+            candidates=report.candidates,
+            opened=report.opened,
+            failed=report.failed,
+        )
+        await self._complete(
+            wave,
+            {
+                "signals": report.signals,
+                "filtered": report.filtered,
+                "opened": report.opened,
+                "failed": report.failed,
+            },
+        )
+        self._inbox.drop(wave)
+        return self._done(report)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    async def _await_signals(self, wave: datetime) -> list[Signal]:
+        window = self._settings.waves.monitoring_window_seconds
+        poll = self._settings.waves.poll_seconds
+        waited = 0.0
+        while not (signals := self._inbox.of(wave)) and waited < window:
+            await self._clock.sleep(poll)
+            waited += poll
+        return signals
+
+    async def _trade(self, wave: datetime, signals: list[Signal], correlation: str) -> WaveReport:
+        facts = await self._facts()
+        passed: list[Signal] = []
+        rejections: dict[str, int] = {}
+        for signal in signals:
+            refusal = filter_signal(signal, self._filter_params(), facts)
+            if refusal is None:
+                passed.append(signal)
+                continue
+            rejections[refusal.reason.value] = rejections.get(refusal.reason.value, 0) + 1
+            self._event(
+                EventType.SIGNAL_FILTERED,
+                correlation,
+                symbol=signal.symbol,
+                signal_id=signal.id,
+                reason=refusal.reason.value,
+                detail=refusal.detail,
+            )
+        waves = self._settings.waves
+        candidates = select_candidates(passed, waves.max_trades_per_wave, waves.reserve_percent)
+        opened, failed = await self._open_until_target(candidates, facts, correlation, rejections)
+        return WaveReport(
+            wave=wave,
+            signals=len(signals),
+            filtered=len(signals) - len(passed),
+            candidates=len(candidates),
+            opened=opened,
+            failed=failed,
+            rejections=rejections,
+        )
+
+    async def _open_until_target(
+        self,
+        candidates: tuple[Signal, ...],
+        facts: TradingFacts,
+        correlation: str,
+        rejections: dict[str, int],
+    ) -> tuple[int, int]:
+        """Open the best candidates concurrently; each failure starts the next in reserve."""
+        target = self._settings.waves.max_trades_per_wave
+        queue = list(candidates)
+        account, marks = await self._account_and_marks(facts, candidates)
+        running: set[asyncio.Task[bool]] = set()
+        opened = failed = 0
+        while queue or running:
+            while queue and len(running) + opened < target:
+                signal = queue.pop(0)
+                sized = self._size(signal, marks, account, correlation, rejections)
+                if sized is None:
+                    failed += 1
+                    continue
+                account = sized[1]
+                running.add(asyncio.create_task(self._open(signal, sized[0], correlation)))
+            if not running:
+                break
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.result():
+                    opened += 1
+                else:
+                    failed += 1
+        return opened, failed
+
+    def _size(
+        self,
+        signal: Signal,
+        marks: Mapping[str, Decimal],
+        account: sizing.AccountRisk,
+        correlation: str,
+        rejections: dict[str, int],
+    ) -> tuple[OpenRequest, sizing.AccountRisk] | None:
+        rules = self._rules[signal.symbol]
+        mark = marks.get(signal.symbol)
+        decision = sizing.decide(self._settings.sizing, rules, mark, account) if mark else None
+        if not isinstance(decision, sizing.Accepted):
+            reason = decision.reason.value if decision else "no_mark_price"
+            rejections[reason] = rejections.get(reason, 0) + 1
+            below = decision is not None and decision.reason in (
+                sizing.RiskReason.BELOW_MIN_NOTIONAL,
+                sizing.RiskReason.BELOW_MIN_QUANTITY,
+            )
+            self._event(
+                EventType.ORDER_BELOW_MINIMUM if below else EventType.RISK_LIMITS_EXCEEDED,
+                correlation,
+                symbol=signal.symbol,
+                signal_id=signal.id,
+                reason=reason,
+                detail=decision.detail if decision else "no mark price for the symbol",
+            )
+            return None
+        request = OpenRequest(
+            symbol=signal.symbol,
+            side=signal.side,
+            quantity=decision.quantity,
+            rules=rules,
+            signal_id=signal.id,
+            wave=signal.wave,
+            correlation_id=correlation,
+        )
+        reserved = sizing.AccountRisk(
+            open_positions=account.open_positions + 1,
+            exposure_usd=account.exposure_usd + decision.notional,
+            free_balance=max(account.free_balance - decision.margin, ZERO),
+        )
+        return request, reserved
+
+    async def _open(self, signal: Signal, request: OpenRequest, correlation: str) -> bool:
+        result = await self._opener.open(request)
+        if result.opened and result.position is not None:
+            self._event(
+                EventType.SIGNAL_EXECUTED,
+                correlation,
+                symbol=signal.symbol,
+                signal_id=signal.id,
+                position_id=result.position.id,
+                quantity=result.position.quantity,
+            )
+            if self._on_opened is not None:
+                await self._on_opened(result.position)
+            return True
+        self._event(
+            EventType.SIGNAL_EXECUTION_FAILED,
+            correlation,
+            symbol=signal.symbol,
+            signal_id=signal.id,
+            reason=result.reason,
+            state=result.state.value if result.state else None,
+        )
+        return False
+
+    # -- facts ------------------------------------------------------------------------------
+
+    async def _facts(self) -> TradingFacts:
+        venue = self._exchange.venue
+        open_positions = [
+            p for p in await self._store.positions.open_positions() if p.venue is venue
+        ]
+        exposure = ZERO
+        for position in open_positions:
+            if position.entry_price is not None and position.state is PositionState.ACTIVE:
+                exposure += position.quantity * position.entry_price
+        return TradingFacts(
+            markets={(venue, s): r for s, r in self._rules.items()},
+            open_symbols=frozenset((venue, p.symbol) for p in open_positions),
+            open_positions=len(open_positions),
+            exposure_usd=exposure,
+        )
+
+    async def _account_and_marks(
+        self, facts: TradingFacts, candidates: tuple[Signal, ...]
+    ) -> tuple[sizing.AccountRisk, dict[str, Decimal]]:
+        """The free balance and every candidate's mark, asked of the venue all at once."""
+        symbols = sorted({s.symbol for s in candidates})
+        answers = await asyncio.gather(
+            self._exchange.fetch_balance(),
+            *(self._exchange.fetch_mark_price(symbol) for symbol in symbols),
+            return_exceptions=True,
+        )
+        balance, marks = answers[0], answers[1:]
+        free = balance.free if isinstance(balance, Balance) else ZERO
+        account = sizing.AccountRisk(
+            open_positions=facts.open_positions,
+            exposure_usd=facts.exposure_usd,
+            free_balance=free,
+        )
+        known = {s: m for s, m in zip(symbols, marks, strict=True) if isinstance(m, Decimal)}
+        return account, known
+
+    def _filter_params(self) -> FilterParams:
+        waves, sized = self._settings.waves, self._settings.sizing
+        return FilterParams(
+            min_score_week=waves.min_score_week,
+            min_score_month=waves.min_score_month,
+            stop_list=waves.stop_list,
+            enabled_venues=frozenset({self._exchange.venue}),
+            position_size_usd=sized.position_size_usd,
+            max_open_positions=sized.max_open_positions,
+            max_exposure_usd=sized.max_exposure_usd,
+        )
+
+    async def _complete(self, wave: datetime, summary: dict[str, int]) -> None:
+        await self._store.waves.complete(wave, at=self._clock.now(), summary=summary)
+
+    def _event(self, event_type: EventType, correlation: str, **data: object) -> None:
+        symbol = data.pop("symbol", None)
+        position_id = data.pop("position_id", None)
+        self._recorder.record(
+            event_type,
+            correlation_id=correlation,
+            symbol=str(symbol) if symbol else None,
+            exchange=self._exchange.venue.value,
+            data={**data, **({"position_id": position_id} if position_id else {})},
+        )
+
+    def _done(self, report: WaveReport) -> WaveReport:
+        self.reports.append(report)
+        return report
