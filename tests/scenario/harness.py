@@ -21,6 +21,7 @@ from tradecore.app.waves import WaveProcessor
 from tradecore.app.zombies import ZombieSweeper
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import Side
+from tradecore.domain.precision import MarketRules
 from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
 
@@ -178,3 +179,19 @@ async def follow_marks(app: App, symbols: list[str]) -> None:
     """Feed the venue's mark stream to the trailing service (the kernel's job in production)."""
     async for tick in app.venue.exchange.watch_mark_prices(symbols):
         await app.trailing.on_tick(tick)
+
+
+def many_markets(count: int, *, mark: str = "100") -> tuple[list[MarketRules], dict[str, str]]:
+    """`count` plain markets S00USDT… with a 0.01 tick, 0.1 step, 5 USDT minimum notional."""
+    rules = [
+        MarketRules(
+            symbol=f"S{i:02d}USDT",
+            tick_size="0.01",
+            step_size="0.1",
+            min_quantity="0.1",
+            min_notional="5",
+            max_leverage="50",
+        )
+        for i in range(count)
+    ]
+    return rules, {r.symbol: mark for r in rules}

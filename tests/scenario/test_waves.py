@@ -1,0 +1,124 @@
+"""A wave of signals becomes positions: filtered with reasons, ranked, reserve used, once."""
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from tradecore.adapters.clock import VirtualClock
+from tradecore.adapters.sqlite.database import SqliteDatabase
+from tradecore.app.settings import TradingSettings, WaveSettings
+from tradecore.domain.events import EventType
+from tradecore.domain.model import Side, Venue
+from tradecore.domain.positions import PositionState
+from tradecore.domain.signals import Signal
+from tradecore.testing import FakeVenue, Fault, Op, RejectReason
+
+from .conftest import ROUND_TRIP
+from .harness import SETTINGS, App, build_app, many_markets
+
+WAVE = datetime(2026, 1, 1, 8, 45, tzinfo=UTC)
+
+
+def wave_of_signals(venue: Venue, count: int = 85, seed: int = 7) -> list[Signal]:
+    """`count` signals over 30 symbols, some duplicated, some weak, some for unknown markets."""
+    rng = random.Random(seed)
+    signals = []
+    for i in range(count):
+        symbol = f"S{rng.randrange(30):02d}USDT" if i % 17 else "NOPEUSDT"
+        signals.append(
+            Signal(
+                id=f"sig{i}",
+                symbol=symbol,
+                venue=venue,
+                side=Side.LONG if rng.random() < 0.5 else Side.SHORT,
+                score_week=Decimal(rng.randrange(0, 100)),
+                score_month=Decimal(rng.randrange(0, 100)),
+                wave=WAVE,
+                created_at=WAVE + timedelta(seconds=i),
+            )
+        )
+    return signals
+
+
+@pytest.fixture
+async def wave_app(request: pytest.FixtureRequest) -> AsyncIterator[App]:
+    markets, marks = many_markets(30)
+    maker = (
+        FakeVenue.binance if getattr(request, "param", "binance") == "binance" else FakeVenue.bybit
+    )
+    clock = VirtualClock(WAVE + timedelta(minutes=20))  # past the 09:05 check: process by hand
+    venue = maker(markets=markets, marks=marks, latency=ROUND_TRIP, balance="100000", clock=clock)
+    database = await SqliteDatabase.connect(":memory:")
+    settings = TradingSettings(
+        keeper=SETTINGS.keeper,
+        waves=WaveSettings(min_score_week=Decimal(20), stop_list=frozenset({"S03USDT"})),
+    )
+    yield build_app(venue, database.store, settings=settings)
+    await database.close()
+
+
+@pytest.mark.parametrize("wave_app", ["binance", "bybit"], indirect=True)
+async def test_a_wave_of_85_signals_opens_five_and_uses_the_reserve_when_one_fails(
+    wave_app: App,
+) -> None:
+    app = wave_app
+    signals = wave_of_signals(app.venue.exchange.venue)
+    for signal in signals:
+        app.services.inbox.put(signal, at=app.clock.now())
+    ranked = sorted(
+        (s for s in signals if s.score_week >= 20 and s.symbol not in {"S03USDT", "NOPEUSDT"}),
+        key=lambda s: (-s.score_week, -s.score_month, s.created_at),
+    )
+    best_symbol = ranked[0].symbol
+    app.venue.inject(
+        Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, Op.MARKET_ORDER, symbol=best_symbol)
+    )
+
+    report = await app.run(app.waves.process(WAVE))
+
+    assert (report.signals, report.candidates, report.opened, report.failed) == (85, 7, 5, 1)
+    assert report.rejections["score_week_below_minimum"] > 0
+    unknown = [s for s in signals if s.symbol == "NOPEUSDT" and s.score_week >= 20]
+    assert report.rejections["market_missing"] == len(unknown) > 0
+    assert report.rejections["stop_list"] > 0
+    opened = [
+        p for p in await app.store.positions.open_positions() if p.state is PositionState.ACTIVE
+    ]
+    assert len(opened) == 5 and best_symbol not in {p.symbol for p in opened}
+    for position in opened:
+        assert len(app.venue.stops(position.symbol)) == 1
+    assert len(app.sink.of(EventType.SIGNAL_EXECUTED)) == 5
+    assert len(app.sink.of(EventType.SIGNAL_EXECUTION_FAILED)) == 1
+    [completed] = app.sink.of(EventType.WAVE_COMPLETED)
+    assert completed.correlation_id == "wave-20260101T0845"
+
+    again = await app.run(app.waves.process(WAVE))
+
+    assert again.duplicate
+    assert app.sink.of(EventType.WAVE_DUPLICATE_DETECTED)
+    assert len(await app.store.positions.open_positions()) == 5
+
+
+async def test_a_wave_without_signals_is_reported_not_found_after_the_window(
+    wave_app: App,
+) -> None:
+    start = wave_app.clock.now()
+
+    report = await wave_app.run(wave_app.waves.process(WAVE))
+
+    assert not report.found
+    assert wave_app.sink.of(EventType.WAVE_NOT_FOUND)
+    assert wave_app.clock.now() - start >= timedelta(seconds=240)
+
+
+async def test_a_wave_is_processed_once_even_by_a_restarted_bot(wave_app: App) -> None:
+    app = wave_app
+    await app.run(app.waves.process(WAVE))
+    restarted = build_app(app.venue, app.store)
+
+    report = await restarted.run(restarted.waves.process(WAVE))
+
+    assert report.duplicate
