@@ -1,0 +1,557 @@
+"""Binance USDⓈ-M futures (`/fapi`) over the simulated engine, in Binance's own JSON.
+
+Conditional orders live on the algo endpoints (`/fapi/v1/algoOrder`, `openAlgoOrders`), as
+on the real venue since 2025-12-09: a STOP_MARKET sent to `/fapi/v1/order` is refused with
+-4120, and the plain open-order listing does not show stops. A fired stop's algo order is
+FINISHED and names the market order it became (`actualOrderId`), which `/fapi/v1/order`
+then serves with its fill. Errors are HTTP 400 with `{"code": -2021, "msg": ...}`.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from tradecore.adapters.paper.engine import VenueEngine
+from tradecore.adapters.paper.faults import Op
+from tradecore.domain.numbers import ZERO
+from tradecore.domain.orders import Order, OrderStatus, OrderType
+from tradecore.ports.exchange import Accepted, Rejected, RejectReason
+from tradecore.testing.loopback.server import Handler, Params, Reply
+
+_ORDER_TYPES = [
+    "LIMIT",
+    "MARKET",
+    "STOP",
+    "STOP_MARKET",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_MARKET",
+    "TRAILING_STOP_MARKET",
+]
+_STATUS = {
+    OrderStatus.OPEN: "NEW",
+    OrderStatus.PARTIALLY_FILLED: "PARTIALLY_FILLED",
+    OrderStatus.FILLED: "FILLED",
+    OrderStatus.CANCELED: "CANCELED",
+    OrderStatus.REJECTED: "REJECTED",
+    OrderStatus.EXPIRED: "EXPIRED",
+    OrderStatus.TRIGGERED: "NEW",
+}
+_CONDITIONAL = {"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"}
+
+
+def _ms(at: datetime | None) -> int:
+    return 0 if at is None else int(at.timestamp() * 1000)
+
+
+def _num(value: Decimal | None) -> str:
+    return "0" if value is None else format(value, "f")
+
+
+def _flag(params: Params, name: str) -> bool:
+    return params.get(name, "").lower() == "true"
+
+
+def _error(code: str | int, msg: str, status: int = 400) -> Reply:
+    return status, {"code": int(code), "msg": msg}
+
+
+def _refusal(rejected: Rejected) -> Reply:
+    code = rejected.code if rejected.code is not None else "-1000"
+    status = 403 if code == "451" else 400
+    return _error(code if code.lstrip("-").isdigit() else "-1000", rejected.message, status)
+
+
+class BinanceDialect:
+    """The fapi endpoints ccxt's `binanceusdm` calls, answered from a `VenueEngine`."""
+
+    api_key_header = "X-MBX-APIKEY"
+
+    def __init__(self, engine: VenueEngine) -> None:
+        self.engine = engine
+        self._routes: dict[tuple[str, str], Callable[[Params], tuple[Op | None, Handler]]] = {
+            ("GET", "/fapi/v1/time"): lambda p: (None, self._time),
+            ("GET", "/fapi/v1/ping"): lambda p: (None, lambda _: (200, {})),
+            ("GET", "/fapi/v1/exchangeInfo"): lambda p: (Op.FETCH_MARKETS, self._exchange_info),
+            ("GET", "/fapi/v1/premiumIndex"): lambda p: (Op.FETCH_MARK, self._premium_index),
+            ("GET", "/fapi/v1/leverageBracket"): lambda p: (
+                Op.FETCH_MARKETS,
+                self._leverage_bracket,
+            ),
+            ("GET", "/fapi/v3/positionRisk"): lambda p: (Op.FETCH_POSITIONS, self._position_risk),
+            ("GET", "/fapi/v2/positionRisk"): lambda p: (Op.FETCH_POSITIONS, self._position_risk),
+            ("GET", "/fapi/v3/account"): lambda p: (Op.FETCH_BALANCE, self._account),
+            ("GET", "/fapi/v2/account"): lambda p: (Op.FETCH_BALANCE, self._account),
+            ("GET", "/fapi/v2/balance"): lambda p: (Op.FETCH_BALANCE, self._balance),
+            ("GET", "/fapi/v3/balance"): lambda p: (Op.FETCH_BALANCE, self._balance),
+            ("POST", "/fapi/v1/order"): lambda p: (
+                Op.LIMIT_ORDER if p.get("type") == "LIMIT" else Op.MARKET_ORDER,
+                self._new_order,
+            ),
+            ("PUT", "/fapi/v1/order"): lambda p: (Op.AMEND, self._modify_order),
+            ("GET", "/fapi/v1/order"): lambda p: (Op.FETCH_ORDER, self._query_order),
+            ("DELETE", "/fapi/v1/order"): lambda p: (Op.CANCEL, self._cancel_order),
+            ("GET", "/fapi/v1/openOrders"): lambda p: (Op.FETCH_OPEN_ORDERS, self._open_orders),
+            ("POST", "/fapi/v1/algoOrder"): lambda p: (Op.STOP_ORDER, self._new_algo),
+            ("GET", "/fapi/v1/algoOrder"): lambda p: (Op.FETCH_ORDER, self._query_algo),
+            ("DELETE", "/fapi/v1/algoOrder"): lambda p: (Op.CANCEL, self._cancel_algo),
+            ("GET", "/fapi/v1/openAlgoOrders"): lambda p: (
+                Op.FETCH_OPEN_ORDERS,
+                self._open_algos,
+            ),
+        }
+
+    # ----------------------------------------------------------------- dialect surface
+
+    def route(self, method: str, path: str, params: Params) -> tuple[Op | None, Handler] | None:
+        found = self._routes.get((method, path))
+        return None if found is None else found(params)
+
+    def public(self, path: str) -> bool:
+        return path in ("/fapi/v1/time", "/fapi/v1/ping", "/fapi/v1/exchangeInfo") or (
+            path == "/fapi/v1/premiumIndex"
+        )
+
+    def rate_limited(self) -> Reply:
+        return _error(
+            -1003,
+            "Too many requests; current limit is 2400 requests per minute. Please use the "
+            "websocket for live updates to avoid polling the API.",
+            429,
+        )
+
+    def server_error(self) -> Reply:
+        return _error(-1001, "Internal error; unable to process your request. Please try again.", 503)
+
+    def unauthorized(self) -> Reply:
+        return _error(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+
+    def not_found(self, path: str) -> Reply:
+        return 404, f"<html><body>404 Not Found: {path}</body></html>"
+
+    # ----------------------------------------------------------------- market data
+
+    def _time(self, _: Params) -> Reply:
+        return 200, {"serverTime": _ms(self.engine.now())}
+
+    def _exchange_info(self, _: Params) -> Reply:
+        symbols = []
+        for rules in self.engine.markets.values():
+            base = rules.symbol.removesuffix("USDT")
+            symbols.append(
+                {
+                    "symbol": rules.symbol,
+                    "pair": rules.symbol,
+                    "contractType": "PERPETUAL",
+                    "deliveryDate": 4133404800000,
+                    "onboardDate": 1569398400000,
+                    "status": "TRADING" if rules.active else "SETTLING",
+                    "maintMarginPercent": "2.5000",
+                    "requiredMarginPercent": "5.0000",
+                    "baseAsset": base,
+                    "quoteAsset": "USDT",
+                    "marginAsset": "USDT",
+                    "pricePrecision": max(0, -_exponent(rules.tick_size)),
+                    "quantityPrecision": max(0, -_exponent(rules.step_size)),
+                    "baseAssetPrecision": 8,
+                    "quotePrecision": 8,
+                    "underlyingType": "COIN",
+                    "underlyingSubType": [],
+                    "triggerProtect": "0.0500",
+                    "liquidationFee": "0.012500",
+                    "marketTakeBound": "0.05",
+                    "maxMoveOrderLimit": 10000,
+                    "filters": [
+                        {
+                            "filterType": "PRICE_FILTER",
+                            "minPrice": _num(rules.tick_size),
+                            "maxPrice": "4529764",
+                            "tickSize": _num(rules.tick_size),
+                        },
+                        {
+                            "filterType": "LOT_SIZE",
+                            "stepSize": _num(rules.step_size),
+                            "maxQty": "1000000",
+                            "minQty": _num(rules.min_quantity),
+                        },
+                        {
+                            "filterType": "MARKET_LOT_SIZE",
+                            "stepSize": _num(rules.step_size),
+                            "maxQty": "1000000",
+                            "minQty": _num(rules.min_quantity),
+                        },
+                        {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                        {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+                        {"filterType": "MIN_NOTIONAL", "notional": _num(rules.min_notional)},
+                        {
+                            "filterType": "PERCENT_PRICE",
+                            "multiplierUp": "1.0500",
+                            "multiplierDown": "0.9500",
+                            "multiplierDecimal": "4",
+                        },
+                    ],
+                    "orderTypes": _ORDER_TYPES,
+                    "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+                }
+            )
+        return 200, {
+            "timezone": "UTC",
+            "serverTime": _ms(self.engine.now()),
+            "futuresType": "U_MARGINED",
+            "rateLimits": [],
+            "exchangeFilters": [],
+            "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+            "symbols": symbols,
+        }
+
+    def _premium_index(self, params: Params) -> Reply:
+        symbol = params.get("symbol")
+        if symbol is not None:
+            mark = self.engine.mark(symbol)
+            if mark is None:
+                return _error(-1121, "Invalid symbol.")
+            return 200, self._premium(symbol, mark)
+        return 200, [
+            self._premium(s, m)
+            for s in self.engine.markets
+            if (m := self.engine.mark(s)) is not None
+        ]
+
+    def _premium(self, symbol: str, mark: Decimal) -> dict[str, Any]:
+        now = _ms(self.engine.now())
+        return {
+            "symbol": symbol,
+            "markPrice": _num(mark),
+            "indexPrice": _num(mark),
+            "estimatedSettlePrice": _num(mark),
+            "lastFundingRate": "0.00010000",
+            "interestRate": "0.00010000",
+            "nextFundingTime": now + 8 * 3600 * 1000,
+            "time": now,
+        }
+
+    def _leverage_bracket(self, params: Params) -> Reply:
+        def brackets(symbol: str) -> dict[str, Any]:
+            rules = self.engine.markets[symbol]
+            return {
+                "symbol": symbol,
+                "notionalCoef": 1.0,
+                "brackets": [
+                    {
+                        "bracket": 1,
+                        "initialLeverage": int(rules.max_leverage),
+                        "notionalCap": 50000,
+                        "notionalFloor": 0,
+                        "maintMarginRatio": 0.004,
+                        "cum": 0.0,
+                    }
+                ],
+            }
+
+        symbol = params.get("symbol")
+        if symbol is not None:
+            if symbol not in self.engine.markets:
+                return _error(-1121, "Invalid symbol.")
+            return 200, [brackets(symbol)]
+        return 200, [brackets(s) for s in self.engine.markets]
+
+    # ----------------------------------------------------------------- account
+
+    def _position_risk(self, params: Params) -> Reply:
+        rows = []
+        for position in self.engine.positions():
+            if params.get("symbol") not in (None, position.symbol):
+                continue
+            signed = position.quantity if position.side.value == "long" else -position.quantity
+            mark = position.mark_price or position.entry_price
+            rows.append(
+                {
+                    "symbol": position.symbol,
+                    "positionSide": "BOTH",
+                    "positionAmt": _num(signed),
+                    "entryPrice": _num(position.entry_price),
+                    "breakEvenPrice": _num(position.entry_price),
+                    "markPrice": _num(mark),
+                    "unRealizedProfit": _num(position.unrealized_pnl),
+                    "liquidationPrice": _num(position.liquidation_price),
+                    "isolatedMargin": "0",
+                    "notional": _num(signed * mark),
+                    "marginAsset": "USDT",
+                    "isolatedWallet": "0",
+                    "initialMargin": _num(abs(signed) * mark / 10),
+                    "maintMargin": "0",
+                    "positionInitialMargin": _num(abs(signed) * mark / 10),
+                    "openOrderInitialMargin": "0",
+                    "adl": 1,
+                    "bidNotional": "0",
+                    "askNotional": "0",
+                    "updateTime": _ms(self.engine.now()),
+                }
+            )
+        return 200, rows
+
+    def _asset(self) -> dict[str, Any]:
+        balance = self.engine.balance()
+        return {
+            "asset": "USDT",
+            "walletBalance": _num(balance.total),
+            "unrealizedProfit": "0",
+            "marginBalance": _num(balance.total),
+            "maintMargin": "0",
+            "initialMargin": _num(balance.used),
+            "positionInitialMargin": _num(balance.used),
+            "openOrderInitialMargin": "0",
+            "crossWalletBalance": _num(balance.total),
+            "crossUnPnl": "0",
+            "availableBalance": _num(balance.free),
+            "maxWithdrawAmount": _num(balance.free),
+            "updateTime": _ms(self.engine.now()),
+        }
+
+    def _account(self, _: Params) -> Reply:
+        asset = self._asset()
+        return 200, {
+            "totalInitialMargin": asset["initialMargin"],
+            "totalMaintMargin": "0",
+            "totalWalletBalance": asset["walletBalance"],
+            "totalUnrealizedProfit": "0",
+            "totalMarginBalance": asset["marginBalance"],
+            "totalPositionInitialMargin": asset["initialMargin"],
+            "totalOpenOrderInitialMargin": "0",
+            "totalCrossWalletBalance": asset["walletBalance"],
+            "totalCrossUnPnl": "0",
+            "availableBalance": asset["availableBalance"],
+            "maxWithdrawAmount": asset["availableBalance"],
+            "assets": [asset],
+            "positions": [],
+        }
+
+    def _balance(self, _: Params) -> Reply:
+        asset = self._asset()
+        return 200, [
+            {
+                "accountAlias": "SgsR",
+                "asset": "USDT",
+                "balance": asset["walletBalance"],
+                "crossWalletBalance": asset["walletBalance"],
+                "crossUnPnl": "0",
+                "availableBalance": asset["availableBalance"],
+                "maxWithdrawAmount": asset["availableBalance"],
+                "marginAvailable": True,
+                "updateTime": asset["updateTime"],
+            }
+        ]
+
+    # ----------------------------------------------------------------- orders
+
+    def _new_order(self, p: Params) -> Reply:
+        kind = p.get("type", "")
+        if kind in _CONDITIONAL:
+            return _error(
+                -4120,
+                "Order type not supported for this endpoint. Please use the Algo Order API "
+                "endpoints instead.",
+            )
+        cid = p.get("newClientOrderId")
+        reduce_only = _flag(p, "reduceOnly")
+        if kind == "MARKET":
+            result = self.engine.place_market(
+                p.get("symbol", ""),
+                p.get("side", ""),
+                p.get("quantity"),
+                client_order_id=cid,
+                reduce_only=reduce_only,
+            )
+        elif kind == "LIMIT":
+            result = self.engine.place_limit(
+                p.get("symbol", ""),
+                p.get("side", ""),
+                p.get("quantity"),
+                p.get("price"),
+                client_order_id=cid,
+                reduce_only=reduce_only,
+            )
+        else:
+            return _error(-1116, "Invalid orderType.")
+        return self._answer(result, self._order)
+
+    def _modify_order(self, p: Params) -> Reply:
+        symbol, order_id = p.get("symbol", ""), p.get("orderId", "")
+        current = self._regular(symbol, order_id)
+        if current is None or not current.is_open:
+            return _error(-2013, "Order does not exist.")
+        result = self.engine.amend(symbol, order_id, price=p.get("price"))
+        return self._answer(result, self._order)
+
+    def _query_order(self, p: Params) -> Reply:
+        symbol = p.get("symbol", "")
+        order: Order | None
+        if "orderId" in p:
+            order = self._regular(symbol, p["orderId"])
+        else:
+            order = self.engine.order_by_client_id(symbol, p.get("origClientOrderId", ""))
+        if order is None or (order.is_stop and order.filled == ZERO):
+            return _error(-2013, "Order does not exist.")
+        return 200, self._order(order)
+
+    def _cancel_order(self, p: Params) -> Reply:
+        symbol = p.get("symbol", "")
+        order_id = p.get("orderId") or self._open_id(symbol, p.get("origClientOrderId"))
+        order = self._regular(symbol, order_id or "")
+        if order is None or order.is_stop:
+            return _error(-2011, "Unknown order sent.")
+        return self._answer(self.engine.cancel(symbol, order.order_id), self._order)
+
+    def _open_orders(self, p: Params) -> Reply:
+        orders = self.engine.open_orders(p.get("symbol"))
+        return 200, [self._order(o) for o in orders if not o.is_stop]
+
+    def _new_algo(self, p: Params) -> Reply:
+        if p.get("algoType") != "CONDITIONAL":
+            return _error(-1102, "Mandatory parameter 'algoType' was not sent, was empty/null.")
+        if p.get("type") != "STOP_MARKET":
+            return _error(-1116, "Invalid orderType.")
+        result = self.engine.place_stop(
+            p.get("symbol", ""),
+            p.get("side", ""),
+            p.get("quantity", "0") if not _flag(p, "closePosition") else "0",
+            p.get("triggerPrice"),
+            client_order_id=p.get("clientAlgoId"),
+            reduce_only=_flag(p, "reduceOnly"),
+            close_position=_flag(p, "closePosition"),
+        )
+        return self._answer(result, self._algo)
+
+    def _query_algo(self, p: Params) -> Reply:
+        order = self._find_algo(p)
+        if order is None:
+            return _error(-2013, "Order does not exist.")
+        return 200, self._algo(order)
+
+    def _cancel_algo(self, p: Params) -> Reply:
+        order = self._find_algo(p)
+        if order is None or not order.is_open:
+            return _error(-2011, "Unknown order sent.")
+        return self._answer(self.engine.cancel(order.symbol, order.order_id), self._algo)
+
+    def _open_algos(self, p: Params) -> Reply:
+        orders = self.engine.open_orders(p.get("symbol"))
+        return 200, [self._algo(o) for o in orders if o.is_stop]
+
+    # ----------------------------------------------------------------- helpers
+
+    def _find_algo(self, p: Params) -> Order | None:
+        if "algoId" in p:
+            order = self.engine.order(p["algoId"])
+        else:
+            order = None
+            for candidate in self.engine.all_orders():
+                if candidate.client_order_id == p.get("clientAlgoId") and candidate.is_stop:
+                    order = candidate
+        if order is None or not order.is_stop:
+            return None
+        if "symbol" in p and order.symbol != p["symbol"]:
+            return None
+        return order
+
+    def _regular(self, symbol: str, order_id: str) -> Order | None:
+        order = self.engine.order(order_id)
+        if order is None or order.symbol != symbol:
+            return None
+        return order
+
+    def _open_id(self, symbol: str, client_id: str | None) -> str | None:
+        for order in self.engine.open_orders(symbol):
+            if order.client_order_id == client_id:
+                return order.order_id
+        return None
+
+    @staticmethod
+    def _answer(result: Accepted | Rejected, render: Callable[[Order], dict[str, Any]]) -> Reply:
+        if isinstance(result, Rejected):
+            return _refusal(result)
+        return 200, render(result.order)
+
+    def _order(self, order: Order) -> dict[str, Any]:
+        """A regular order; a fired stop appears here as the market order it became."""
+        kind = "MARKET" if order.is_stop else order.type.value.upper()
+        quantity = order.filled if order.is_stop and order.quantity == ZERO else order.quantity
+        status = _STATUS[order.status]
+        if order.status is OrderStatus.EXPIRED and order.filled > ZERO:
+            status = "PARTIALLY_FILLED" if order.is_open else "EXPIRED"
+        return {
+            "orderId": int(order.order_id),
+            "symbol": order.symbol,
+            "status": status,
+            "clientOrderId": order.client_order_id or f"autoclose-{order.order_id}",
+            "price": _num(order.price),
+            "avgPrice": _num(order.average_price),
+            "origQty": _num(quantity),
+            "executedQty": _num(order.filled),
+            "cumQty": _num(order.filled),
+            "cumQuote": _num(order.filled * (order.average_price or ZERO)),
+            "timeInForce": "GTC",
+            "type": kind,
+            "reduceOnly": order.reduce_only,
+            "closePosition": False,
+            "side": order.side.value.upper(),
+            "positionSide": "BOTH",
+            "stopPrice": "0",
+            "workingType": "CONTRACT_PRICE",
+            "priceProtect": False,
+            "origType": kind,
+            "priceMatch": "NONE",
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+            "goodTillDate": 0,
+            "time": _ms(order.created_at),
+            "updateTime": _ms(order.updated_at),
+        }
+
+    def _algo(self, order: Order) -> dict[str, Any]:
+        fired = order.filled > ZERO
+        if order.is_open:
+            status = "NEW"
+        elif fired:
+            status = "FINISHED"
+        else:
+            status = "CANCELED" if order.status is OrderStatus.CANCELED else "EXPIRED"
+        return {
+            "algoId": int(order.order_id),
+            "clientAlgoId": order.client_order_id or "",
+            "algoType": "CONDITIONAL",
+            "orderType": "STOP_MARKET",
+            "symbol": order.symbol,
+            "side": order.side.value.upper(),
+            "positionSide": "BOTH",
+            "timeInForce": "GTE_GTC" if order.close_position else "GTC",
+            "quantity": _num(order.quantity),
+            "algoStatus": status,
+            "actualOrderId": order.order_id if fired else "",
+            "actualPrice": _num(order.average_price) if fired else "0.00000",
+            "triggerPrice": _num(order.trigger_price),
+            "price": "0",
+            "icebergQuantity": None,
+            "tpTriggerPrice": "0.000",
+            "tpPrice": "0.000",
+            "slTriggerPrice": "0.000",
+            "slPrice": "0.000",
+            "tpOrderType": "",
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+            "workingType": "MARK_PRICE",
+            "priceMatch": "NONE",
+            "closePosition": order.close_position,
+            "priceProtect": False,
+            "reduceOnly": order.reduce_only,
+            "createTime": _ms(order.created_at),
+            "updateTime": _ms(order.updated_at),
+            "triggerTime": _ms(order.updated_at) if fired else 0,
+            "goodTillDate": 0,
+        }
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return exponent if isinstance(exponent, int) else 0
+
+
+__all__ = ["BinanceDialect", "RejectReason"]

@@ -1,0 +1,465 @@
+"""Bybit v5 (linear) over the simulated engine, in Bybit's own JSON.
+
+Every answer is HTTP 200 with `retCode`/`retMsg` (0 = OK), as on the real venue. A
+conditional order rests as `Untriggered`; the position's own stop (trading-stop,
+`tpslMode=Full`) is listed among stop orders as `stopOrderType=StopLoss`. `order/realtime`
+with an `orderId` or `orderLinkId` finds an order of any status (the venue keeps the last
+500), without one it lists open orders only.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from tradecore.adapters.paper.engine import VenueEngine
+from tradecore.adapters.paper.faults import Op
+from tradecore.domain.model import OrderSide, Side
+from tradecore.domain.numbers import ZERO
+from tradecore.domain.orders import Order, OrderStatus, OrderType
+from tradecore.ports.exchange import Accepted, Rejected
+from tradecore.testing.loopback.server import Handler, Params, Reply
+
+_STATUS = {
+    OrderStatus.OPEN: "New",
+    OrderStatus.PARTIALLY_FILLED: "PartiallyFilled",
+    OrderStatus.FILLED: "Filled",
+    OrderStatus.CANCELED: "Cancelled",
+    OrderStatus.REJECTED: "Rejected",
+    OrderStatus.EXPIRED: "Deactivated",
+    OrderStatus.TRIGGERED: "Triggered",
+}
+
+
+def _ms(at: datetime | None) -> str:
+    return "0" if at is None else str(int(at.timestamp() * 1000))
+
+
+def _num(value: Decimal | None) -> str:
+    return "0" if value is None else format(value, "f")
+
+
+class BybitDialect:
+    """The v5 endpoints ccxt's `bybit` calls for linear contracts, from a `VenueEngine`."""
+
+    api_key_header = "X-BAPI-API-KEY"
+
+    def __init__(self, engine: VenueEngine) -> None:
+        self.engine = engine
+        self._routes: dict[tuple[str, str], Callable[[Params], tuple[Op | None, Handler]]] = {
+            ("GET", "/v5/market/time"): lambda p: (None, self._time),
+            ("GET", "/v5/market/instruments-info"): lambda p: (Op.FETCH_MARKETS, self._instruments),
+            ("GET", "/v5/market/tickers"): lambda p: (Op.FETCH_MARK, self._tickers),
+            ("GET", "/v5/position/list"): lambda p: (Op.FETCH_POSITIONS, self._positions),
+            ("GET", "/v5/account/wallet-balance"): lambda p: (Op.FETCH_BALANCE, self._wallet),
+            ("POST", "/v5/order/create"): lambda p: (self._create_op(p), self._create),
+            ("POST", "/v5/order/amend"): lambda p: (Op.AMEND, self._amend),
+            ("POST", "/v5/order/cancel"): lambda p: (Op.CANCEL, self._cancel),
+            ("GET", "/v5/order/realtime"): lambda p: (
+                Op.FETCH_ORDER if ("orderId" in p or "orderLinkId" in p) else Op.FETCH_OPEN_ORDERS,
+                self._realtime,
+            ),
+            ("GET", "/v5/order/history"): lambda p: (Op.FETCH_ORDER, self._history),
+            ("POST", "/v5/position/trading-stop"): lambda p: (Op.POSITION_STOP, self._trading_stop),
+        }
+
+    # ----------------------------------------------------------------- dialect surface
+
+    def route(self, method: str, path: str, params: Params) -> tuple[Op | None, Handler] | None:
+        found = self._routes.get((method, path))
+        return None if found is None else found(params)
+
+    def public(self, path: str) -> bool:
+        return path.startswith("/v5/market/")
+
+    def rate_limited(self) -> Reply:
+        return self._error("10006", "Too many visits!")
+
+    def server_error(self) -> Reply:
+        return 503, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
+
+    def unauthorized(self) -> Reply:
+        return self._error("10003", "API key is invalid.")
+
+    def not_found(self, path: str) -> Reply:
+        return 404, f"<html><body>404 Not Found: {path}</body></html>"
+
+    def _ok(self, result: Any) -> Reply:
+        return 200, {
+            "retCode": 0,
+            "retMsg": "OK",
+            "result": result,
+            "retExtInfo": {},
+            "time": int(_ms(self.engine.now())),
+        }
+
+    def _error(self, code: str | None, message: str) -> Reply:
+        return 200, {
+            "retCode": int(code) if code and code.isdigit() else 10001,
+            "retMsg": message,
+            "result": {},
+            "retExtInfo": {},
+            "time": int(_ms(self.engine.now())),
+        }
+
+    def _answer(self, result: Accepted | Rejected) -> Reply:
+        if isinstance(result, Rejected):
+            return self._error(result.code, result.message)
+        order = result.order
+        return self._ok({"orderId": order.order_id, "orderLinkId": order.client_order_id or ""})
+
+    # ----------------------------------------------------------------- market data
+
+    def _time(self, _: Params) -> Reply:
+        import time
+
+        now = time.time()
+        return self._ok({"timeSecond": str(int(now)), "timeNano": str(int(now * 1e9))})
+
+    def _instruments(self, p: Params) -> Reply:
+        if p.get("category") != "linear":
+            return self._ok({"category": p.get("category"), "list": [], "nextPageCursor": ""})
+        rows = []
+        for rules in self.engine.markets.values():
+            if p.get("symbol") not in (None, rules.symbol):
+                continue
+            rows.append(
+                {
+                    "symbol": rules.symbol,
+                    "contractType": "LinearPerpetual",
+                    "status": "Trading" if rules.active else "Closed",
+                    "baseCoin": rules.symbol.removesuffix("USDT"),
+                    "quoteCoin": "USDT",
+                    "launchTime": "1585526400000",
+                    "deliveryTime": "0",
+                    "deliveryFeeRate": "",
+                    "priceScale": str(max(0, -_exponent(rules.tick_size))),
+                    "leverageFilter": {
+                        "minLeverage": "1",
+                        "maxLeverage": _num(rules.max_leverage),
+                        "leverageStep": "0.01",
+                    },
+                    "priceFilter": {
+                        "minPrice": _num(rules.tick_size),
+                        "maxPrice": "1999999.80",
+                        "tickSize": _num(rules.tick_size),
+                    },
+                    "lotSizeFilter": {
+                        "maxOrderQty": "1000000",
+                        "minOrderQty": _num(rules.min_quantity),
+                        "qtyStep": _num(rules.step_size),
+                        "postOnlyMaxOrderQty": "1000000",
+                        "maxMktOrderQty": "1000000",
+                        "minNotionalValue": _num(rules.min_notional),
+                    },
+                    "unifiedMarginTrade": True,
+                    "fundingInterval": 480,
+                    "settleCoin": "USDT",
+                    "copyTrading": "both",
+                    "upperFundingRate": "0.00375",
+                    "lowerFundingRate": "-0.00375",
+                    "isPreListing": False,
+                    "preListingInfo": None,
+                }
+            )
+        return self._ok({"category": "linear", "list": rows, "nextPageCursor": ""})
+
+    def _tickers(self, p: Params) -> Reply:
+        symbol = p.get("symbol")
+        if symbol is not None and self.engine.mark(symbol) is None:
+            return self._error("10001", "params error: symbol invalid")
+        rows = []
+        for s in self.engine.markets:
+            mark = self.engine.mark(s)
+            if mark is None or symbol not in (None, s):
+                continue
+            rows.append(
+                {
+                    "symbol": s,
+                    "lastPrice": _num(mark),
+                    "indexPrice": _num(mark),
+                    "markPrice": _num(mark),
+                    "prevPrice24h": _num(mark),
+                    "price24hPcnt": "0",
+                    "highPrice24h": _num(mark),
+                    "lowPrice24h": _num(mark),
+                    "prevPrice1h": _num(mark),
+                    "openInterest": "0",
+                    "openInterestValue": "0",
+                    "turnover24h": "0",
+                    "volume24h": "0",
+                    "fundingRate": "0.0001",
+                    "nextFundingTime": "0",
+                    "predictedDeliveryPrice": "",
+                    "basisRate": "",
+                    "deliveryFeeRate": "",
+                    "deliveryTime": "0",
+                    "ask1Size": "1",
+                    "bid1Price": _num(mark),
+                    "ask1Price": _num(mark),
+                    "bid1Size": "1",
+                    "basis": "",
+                }
+            )
+        return self._ok({"category": "linear", "list": rows})
+
+    # ----------------------------------------------------------------- account
+
+    def _positions(self, p: Params) -> Reply:
+        rows = []
+        for position in self.engine.positions():
+            if p.get("symbol") not in (None, position.symbol):
+                continue
+            mark = position.mark_price or position.entry_price
+            rows.append(
+                {
+                    "positionIdx": 0,
+                    "riskId": 1,
+                    "riskLimitValue": "2000000",
+                    "symbol": position.symbol,
+                    "side": "Buy" if position.side is Side.LONG else "Sell",
+                    "size": _num(position.quantity),
+                    "avgPrice": _num(position.entry_price),
+                    "positionValue": _num(position.quantity * position.entry_price),
+                    "tradeMode": 0,
+                    "positionStatus": "Normal",
+                    "autoAddMargin": 0,
+                    "adlRankIndicator": 2,
+                    "leverage": "10",
+                    "positionBalance": "0",
+                    "markPrice": _num(mark),
+                    "liqPrice": _num(position.liquidation_price),
+                    "bustPrice": "",
+                    "positionMM": "0",
+                    "positionIM": _num(position.quantity * position.entry_price / 10),
+                    "tpslMode": "Full",
+                    "takeProfit": "0",
+                    "stopLoss": _num(position.stop_price),
+                    "trailingStop": "0",
+                    "unrealisedPnl": _num(position.unrealized_pnl),
+                    "curRealisedPnl": "0",
+                    "cumRealisedPnl": "0",
+                    "seq": 1,
+                    "isReduceOnly": False,
+                    "mmrSysUpdatedTime": "",
+                    "leverageSysUpdatedTime": "",
+                    "sessionAvgPrice": "",
+                    "createdTime": _ms(self.engine.now()),
+                    "updatedTime": _ms(self.engine.now()),
+                }
+            )
+        return self._ok({"category": "linear", "list": rows, "nextPageCursor": ""})
+
+    def _wallet(self, _: Params) -> Reply:
+        balance = self.engine.balance()
+        coin = {
+            "coin": "USDT",
+            "equity": _num(balance.total),
+            "usdValue": _num(balance.total),
+            "walletBalance": _num(balance.total),
+            "free": "",
+            "locked": "0",
+            "spotHedgingQty": "0",
+            "borrowAmount": "0",
+            "availableToWithdraw": "",
+            "accruedInterest": "0",
+            "totalOrderIM": "0",
+            "totalPositionIM": _num(balance.used),
+            "totalPositionMM": "0",
+            "unrealisedPnl": "0",
+            "cumRealisedPnl": "0",
+            "bonus": "0",
+            "marginCollateral": True,
+            "collateralSwitch": True,
+        }
+        account = {
+            "accountType": "UNIFIED",
+            "totalEquity": _num(balance.total),
+            "totalWalletBalance": _num(balance.total),
+            "totalMarginBalance": _num(balance.total),
+            "totalAvailableBalance": _num(balance.free),
+            "totalPerpUPL": "0",
+            "totalInitialMargin": _num(balance.used),
+            "totalMaintenanceMargin": "0",
+            "accountIMRate": "0",
+            "accountMMRate": "0",
+            "accountLTV": "0",
+            "coin": [coin],
+        }
+        return self._ok({"list": [account]})
+
+    # ----------------------------------------------------------------- orders
+
+    @staticmethod
+    def _create_op(p: Params) -> Op:
+        if "triggerPrice" in p:
+            return Op.STOP_ORDER
+        return Op.LIMIT_ORDER if p.get("orderType") == "Limit" else Op.MARKET_ORDER
+
+    def _create(self, p: Params) -> Reply:
+        if p.get("category") != "linear":
+            return self._error("10001", "params error: category invalid")
+        symbol, side = p.get("symbol", ""), p.get("side", "")
+        cid = p.get("orderLinkId") or None
+        reduce_only = p.get("reduceOnly", "false") == "true"
+        position_idx = int(p.get("positionIdx", "0") or 0)
+        if "triggerPrice" in p:
+            direction = p.get("triggerDirection")
+            expected = "2" if side.lower() == "sell" else "1"
+            if direction != expected:
+                return self._error("10001", "params error: triggerDirection invalid")
+            result = self.engine.place_stop(
+                symbol,
+                side,
+                p.get("qty"),
+                p.get("triggerPrice"),
+                client_order_id=cid,
+                reduce_only=reduce_only,
+                position_idx=position_idx,
+            )
+        elif p.get("orderType") == "Limit":
+            result = self.engine.place_limit(
+                symbol,
+                side,
+                p.get("qty"),
+                p.get("price"),
+                client_order_id=cid,
+                reduce_only=reduce_only,
+                position_idx=position_idx,
+            )
+        else:
+            result = self.engine.place_market(
+                symbol,
+                side,
+                p.get("qty"),
+                client_order_id=cid,
+                reduce_only=reduce_only,
+                position_idx=position_idx,
+            )
+        return self._answer(result)
+
+    def _amend(self, p: Params) -> Reply:
+        symbol = p.get("symbol", "")
+        order = self._find(symbol, p)
+        if order is None or not order.is_open:
+            return self._error("110001", "order not exists or too late to cancel")
+        if order.is_stop and p.get("triggerBy", "LastPrice") != "MarkPrice":
+            return self._error("10001", "params error: the stop was placed on MarkPrice")
+        result = self.engine.amend(
+            symbol, order.order_id, trigger_price=p.get("triggerPrice"), price=p.get("price")
+        )
+        return self._answer(result)
+
+    def _cancel(self, p: Params) -> Reply:
+        symbol = p.get("symbol", "")
+        order = self._find(symbol, p)
+        if order is None or not order.is_open:
+            return self._error("110001", "order not exists or too late to cancel")
+        return self._answer(self.engine.cancel(symbol, order.order_id))
+
+    def _trading_stop(self, p: Params) -> Reply:
+        if p.get("tpslMode") != "Full" or p.get("positionIdx") is None:
+            return self._error("10001", "params error: tpslMode and positionIdx are required")
+        symbol = p.get("symbol", "")
+        raw = p.get("stopLoss")
+        trigger = None if raw in (None, "0") else raw
+        if trigger is not None and p.get("slTriggerBy") != "MarkPrice":
+            return self._error("10001", "params error: slTriggerBy must be MarkPrice here")
+        result = self.engine.set_position_stop(symbol, trigger)
+        if isinstance(result, Rejected):
+            return self._error(result.code, result.message)
+        return self._ok({})
+
+    def _realtime(self, p: Params) -> Reply:
+        symbol = p.get("symbol")
+        if "orderId" in p or "orderLinkId" in p:
+            found = self._find(symbol or "", p, any_status=True)
+            orders = [] if found is None else [found]
+        else:
+            orders = self.engine.open_orders(symbol)
+            stops = p.get("orderFilter") == "StopOrder"
+            orders = [o for o in orders if o.is_stop == stops] if "orderFilter" in p else orders
+        return self._ok(
+            {"category": "linear", "list": [self._order(o) for o in orders], "nextPageCursor": ""}
+        )
+
+    def _history(self, p: Params) -> Reply:
+        found = self._find(p.get("symbol", ""), p, any_status=True)
+        orders = [] if found is None or found.is_open else [found]
+        return self._ok(
+            {"category": "linear", "list": [self._order(o) for o in orders], "nextPageCursor": ""}
+        )
+
+    # ----------------------------------------------------------------- helpers
+
+    def _find(self, symbol: str, p: Params, *, any_status: bool = False) -> Order | None:
+        if "orderId" in p:
+            order = self.engine.order(p["orderId"])
+        elif "orderLinkId" in p:
+            order = self.engine.order_by_client_id(symbol, p["orderLinkId"])
+        else:
+            return None
+        if order is None or order.symbol != symbol:
+            return None
+        return order if any_status or order.is_open else None
+
+    def _order(self, order: Order) -> dict[str, Any]:
+        stop = order.is_stop
+        position_stop = order.type is OrderType.POSITION_STOP
+        status = _STATUS[order.status]
+        if stop and order.is_open:
+            status = "Untriggered"
+        elif order.status is OrderStatus.EXPIRED and order.filled > ZERO:
+            status = "PartiallyFilledCanceled"
+        sell = order.side is OrderSide.SELL
+        return {
+            "orderId": order.order_id,
+            "orderLinkId": order.client_order_id or "",
+            "blockTradeId": "",
+            "symbol": order.symbol,
+            "price": _num(order.price),
+            "qty": _num(order.quantity),
+            "side": "Sell" if sell else "Buy",
+            "isLeverage": "",
+            "positionIdx": order.position_idx,
+            "orderStatus": status,
+            "createType": "CreateByStopLoss" if position_stop else "CreateByUser",
+            "cancelType": "UNKNOWN",
+            "rejectReason": "EC_NoError",
+            "avgPrice": _num(order.average_price) if order.average_price is not None else "",
+            "leavesQty": _num(order.remaining if order.is_open else ZERO),
+            "leavesValue": "0",
+            "cumExecQty": _num(order.filled),
+            "cumExecValue": _num(order.filled * (order.average_price or ZERO)),
+            "cumExecFee": "0",
+            "timeInForce": "IOC" if order.type is not OrderType.LIMIT else "GTC",
+            "orderType": "Limit" if order.type is OrderType.LIMIT else "Market",
+            "stopOrderType": "StopLoss" if position_stop else ("Stop" if stop else ""),
+            "orderIv": "",
+            "marketPrice": "",
+            "triggerPrice": _num(order.trigger_price) if stop else "0",
+            "takeProfit": "0",
+            "stopLoss": "0",
+            "tpslMode": "Full" if position_stop else "",
+            "ocoTriggerBy": "",
+            "tpLimitPrice": "0",
+            "slLimitPrice": "0",
+            "tpTriggerBy": "",
+            "slTriggerBy": "",
+            "triggerDirection": (2 if sell else 1) if stop else 0,
+            "triggerBy": "MarkPrice" if stop else "",
+            "lastPriceOnCreated": "",
+            "reduceOnly": order.reduce_only,
+            "closeOnTrigger": order.close_position,
+            "placeType": "",
+            "smpType": "None",
+            "smpGroup": 0,
+            "smpOrderId": "",
+            "createdTime": _ms(order.created_at),
+            "updatedTime": _ms(order.updated_at),
+        }
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return exponent if isinstance(exponent, int) else 0

@@ -1,0 +1,140 @@
+"""The HTTP shell shared by the loopback venues: routing, the api-key check, and faults.
+
+A dialect (Binance fapi, Bybit v5) turns a request into an operation on the engine and the
+engine's answer into the venue's JSON; this shell carries the engine's scripted transport
+faults over HTTP the way the real venues show them: a rate limit (Binance 429 with -1003,
+Bybit retCode 10006), a 5xx, a request that never gets an answer (the venue never saw it),
+and an answer that never comes (the venue acted, the response is lost).
+"""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from tradecore.adapters.paper.engine import VenueEngine
+from tradecore.adapters.paper.faults import FaultKind, Op
+
+SERVER_KINDS = frozenset(
+    {FaultKind.LOST_RESPONSE, FaultKind.TIMEOUT, FaultKind.RATE_LIMIT, FaultKind.SERVER_ERROR}
+)
+
+Params = dict[str, str]
+Reply = tuple[int, Any]  # HTTP status, JSON body
+Handler = Callable[[Params], Reply]
+
+
+class Dialect(Protocol):
+    """One venue's wire format over the engine."""
+
+    api_key_header: str
+
+    def route(self, method: str, path: str, params: Params) -> tuple[Op | None, Handler] | None:
+        """The operation (for faults) and handler of a request, or None for an unknown path."""
+        ...
+
+    def rate_limited(self) -> Reply: ...
+
+    def server_error(self) -> Reply: ...
+
+    def unauthorized(self) -> Reply: ...
+
+    def not_found(self, path: str) -> Reply: ...
+
+    def public(self, path: str) -> bool: ...
+
+
+class LoopbackServer:
+    """An aiohttp server on 127.0.0.1 speaking one venue's REST dialect over an engine."""
+
+    def __init__(
+        self,
+        engine: VenueEngine,
+        dialect: Dialect,
+        *,
+        extra_routes: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+        | None = None,
+    ) -> None:
+        self.engine = engine
+        self.dialect = dialect
+        self.requests: list[tuple[str, str, Params]] = []
+        self._extra = dict(extra_routes or {})
+        self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=1024**2)
+        for path, handler in self._extra.items():
+            app.router.add_get(path, handler)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self.base_url
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        params = await _params(request)
+        path = request.path
+        self.requests.append((request.method, path, params))
+        if not self.dialect.public(path) and not request.headers.get(self.dialect.api_key_header):
+            return _json(*self.dialect.unauthorized())
+        routed = self.dialect.route(request.method, path, params)
+        if routed is None:
+            return _json(*self.dialect.not_found(path))
+        op, handler = routed
+        fault = None
+        if op is not None:
+            fault = self.engine.faults.take(op, params.get("symbol"), SERVER_KINDS)
+        if fault is None:
+            return _json(*handler(params))
+        if fault.kind is FaultKind.RATE_LIMIT:
+            return _json(*self.dialect.rate_limited())
+        if fault.kind is FaultKind.SERVER_ERROR:
+            return _json(*self.dialect.server_error())
+        if fault.kind is FaultKind.LOST_RESPONSE:
+            handler(params)  # the venue acts; only the answer never arrives
+        await self._closing.wait()  # hold the request until the client gives up
+        raise web.HTTPServiceUnavailable()
+
+
+async def _params(request: web.Request) -> Params:
+    params: Params = dict(request.query)
+    if request.can_read_body:
+        raw = await request.text()
+        if raw:
+            if request.content_type == "application/json" or raw.lstrip().startswith("{"):
+                body = json.loads(raw)
+                params.update({k: _text(v) for k, v in body.items()})
+            else:
+                params.update(dict(parse_qsl(raw, keep_blank_values=True)))
+    return params
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _json(status: int, body: Any) -> web.Response:
+    if isinstance(body, str):
+        return web.Response(status=status, text=body, content_type="text/html")
+    return web.json_response(body, status=status)
