@@ -1,0 +1,234 @@
+"""Read-only access to tradecore's tables for the monitor and the report, on either database.
+
+Queries are written once with PostgreSQL placeholders and run through the shared `Executor`
+(SQLite translates them). Values come back decoded: time as aware datetime, money as Decimal,
+event data as a dict. Nothing here writes.
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import attrs
+
+from tradecore.adapters.database import connect_store
+from tradecore.adapters.dburl import Dialect, parse_database_url
+from tradecore.adapters.postgres.executor import PgExecutor
+from tradecore.adapters.sql.executor import Codec, Executor, PostgresCodec, Row, SqliteCodec
+from tradecore.adapters.sqlite.database import SqliteDatabase
+from tradecore.adapters.sqlite.executor import SqliteExecutor
+
+PROBLEM_SEVERITIES = ("WARNING", "ERROR", "CRITICAL")
+
+
+@attrs.frozen(kw_only=True)
+class EventRow:
+    seq: int
+    type: str
+    created_at: datetime
+    severity: str
+    data: Mapping[str, Any]
+    position_id: str | None = None
+    correlation_id: str | None = None
+    order_id: str | None = None
+    symbol: str | None = None
+    exchange: str | None = None
+    error_message: str | None = None
+
+    @property
+    def subject(self) -> str | None:
+        """The position this event is about (trailing events carry it as correlation id)."""
+        return self.position_id or self.correlation_id
+
+    def money(self, key: str) -> Decimal | None:
+        value = self.data.get(key)
+        return None if value is None else Decimal(str(value))
+
+
+@attrs.frozen(kw_only=True)
+class PositionRow:
+    id: str
+    exchange: str
+    symbol: str
+    side: str
+    state: str
+    quantity: Decimal
+    entry_price: Decimal | None
+    stop_price: Decimal | None
+    stop_owner: str | None
+    exit_price: Decimal | None
+    realized_pnl: Decimal | None
+    created_at: datetime
+    opened_at: datetime | None
+    closed_at: datetime | None
+    close_reason: str | None
+    adopted: bool
+
+
+@attrs.frozen(kw_only=True)
+class OperationRow:
+    kind: str
+    exchange: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+
+
+_EVENT_COLUMNS = (
+    "seq, event_type, created_at, severity, event_data, position_id, correlation_id, "
+    "order_id, symbol, exchange, error_message"
+)
+_TERMINAL = ("closed", "failed", "rolled_back")
+_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+_END = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+class Reader:
+    """Open with `open_reader(url)`; close with `close()`."""
+
+    def __init__(self, executor: Executor, codec: Codec, closer: Any) -> None:
+        self._db = executor
+        self._c = codec
+        self._closer = closer
+
+    async def close(self) -> None:
+        await self._closer()
+
+    def _time(self, value: Any) -> datetime:
+        decoded = self._c.time_out(value)
+        assert decoded is not None
+        return decoded
+
+    def _event(self, row: Row) -> EventRow:
+        raw = row["event_data"]
+        data = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+        return EventRow(
+            seq=int(row["seq"]),
+            type=row["event_type"],
+            created_at=self._time(row["created_at"]),
+            severity=row["severity"],
+            data=data,
+            position_id=row["position_id"],
+            correlation_id=row["correlation_id"],
+            order_id=row["order_id"],
+            symbol=row["symbol"],
+            exchange=row["exchange"],
+            error_message=row["error_message"],
+        )
+
+    async def events(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[EventRow]:
+        """Events in [since, until), oldest first (ties in insertion order)."""
+        rows = await self._db.fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE created_at >= $1 AND created_at < $2 "
+            "ORDER BY created_at, seq",
+            self._c.time(since or _BEGINNING),
+            self._c.time(until or _END),
+        )
+        return [self._event(r) for r in rows]
+
+    async def events_of(self, position_id: str) -> list[EventRow]:
+        rows = await self._db.fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position_id = $1 OR correlation_id = $1 "
+            "ORDER BY created_at, seq",
+            position_id,
+        )
+        return [self._event(r) for r in rows]
+
+    async def count_by_type(self, since: datetime, until: datetime) -> dict[str, int]:
+        rows = await self._db.fetch(
+            "SELECT event_type, COUNT(*) AS n FROM events "
+            "WHERE created_at >= $1 AND created_at < $2 GROUP BY event_type",
+            self._c.time(since),
+            self._c.time(until),
+        )
+        return {r["event_type"]: int(r["n"]) for r in rows}
+
+    async def problems(self, since: datetime, until: datetime) -> list[EventRow]:
+        """Warnings and worse in [since, until)."""
+        rows = await self._db.fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events "
+            "WHERE created_at >= $1 AND created_at < $2 AND severity IN ($3, $4, $5) "
+            "ORDER BY created_at, seq",
+            self._c.time(since),
+            self._c.time(until),
+            *PROBLEM_SEVERITIES,
+        )
+        return [self._event(r) for r in rows]
+
+    async def last_of(self, event_type: str) -> datetime | None:
+        rows = await self._db.fetch(
+            "SELECT MAX(created_at) AS at FROM events WHERE event_type = $1", event_type
+        )
+        return self._c.time_out(rows[0]["at"]) if rows else None
+
+    async def last_event_at(self) -> datetime | None:
+        rows = await self._db.fetch("SELECT MAX(created_at) AS at FROM events")
+        return self._c.time_out(rows[0]["at"]) if rows else None
+
+    async def positions(self, *, open_only: bool = False) -> list[PositionRow]:
+        rows = await self._db.fetch(
+            "SELECT id, exchange, symbol, side, state, quantity, entry_price, stop_price, "
+            "stop_owner, exit_price, realized_pnl, created_at, opened_at, closed_at, "
+            "close_reason, adopted FROM positions "
+            "WHERE $1 = 0 OR state NOT IN ($2, $3, $4) ORDER BY created_at, id",
+            1 if open_only else 0,
+            *_TERMINAL,
+        )
+        return [self._position(r) for r in rows]
+
+    def _position(self, row: Row) -> PositionRow:
+        money = self._c.money_out
+        return PositionRow(
+            id=row["id"],
+            exchange=row["exchange"],
+            symbol=row["symbol"],
+            side=row["side"],
+            state=row["state"],
+            quantity=money(row["quantity"]) or Decimal(0),
+            entry_price=money(row["entry_price"]),
+            stop_price=money(row["stop_price"]),
+            stop_owner=row["stop_owner"],
+            exit_price=money(row["exit_price"]),
+            realized_pnl=money(row["realized_pnl"]),
+            created_at=self._time(row["created_at"]),
+            opened_at=self._c.time_out(row["opened_at"]),
+            closed_at=self._c.time_out(row["closed_at"]),
+            close_reason=row["close_reason"],
+            adopted=bool(row["adopted"]),
+        )
+
+    async def operations(self) -> list[OperationRow]:
+        rows = await self._db.fetch(
+            "SELECT kind, exchange, started_at, finished_at, outcome FROM operations "
+            "ORDER BY started_at"
+        )
+        return [
+            OperationRow(
+                kind=r["kind"],
+                exchange=r["exchange"],
+                started_at=self._time(r["started_at"]),
+                finished_at=self._c.time_out(r["finished_at"]),
+                outcome=r["outcome"],
+            )
+            for r in rows
+        ]
+
+
+async def open_reader(url: str) -> Reader:
+    """A reader on the database at `url`. It never migrates: it reads what is there."""
+    parsed = parse_database_url(url)
+    if parsed.dialect is Dialect.POSTGRESQL:
+        connection = await asyncpg.connect(parsed.url, timeout=10)
+        return Reader(PgExecutor(connection), PostgresCodec(), connection.close)
+    database = await connect_store(parsed, apply_migrations=False)
+    assert isinstance(database, SqliteDatabase)
+    return Reader(SqliteExecutor(database.connection, database.lock), SqliteCodec(), database.close)
+
+
+def positions_by_id(rows: Sequence[PositionRow]) -> dict[str, PositionRow]:
+    return {p.id: p for p in rows}
