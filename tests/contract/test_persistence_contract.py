@@ -110,8 +110,8 @@ class Backend:
             async with _sqlite_locked(self.path, seconds):
                 yield
             return
-        await asyncio.to_thread(_pg_ctl, "stop")
         try:
+            await asyncio.to_thread(_pg_ctl, "stop")
             await asyncio.sleep(seconds)
             yield
         finally:
@@ -771,3 +771,28 @@ async def test_the_lock_excludes_a_second_process_and_frees_when_its_holder_dies
             assert asyncio.get_running_loop().time() < deadline, "lock outlived its holder"
             await asyncio.sleep(0.1)
     await lock.release()
+
+
+async def test_a_process_that_dies_without_closing_the_database_still_exits(
+    backend: Backend, db: Database
+) -> None:
+    # A supervisor restarts a crashed bot only if the crashed process actually exits.
+    crash = (
+        "import asyncio, sys\n"
+        "from tradecore.adapters.database import connect_store\n"
+        "held = []  # as a running bot's container holds it\n"
+        "async def main():\n"
+        "    held.append(await connect_store(sys.argv[1]))\n"
+        "    raise SystemExit(7)\n"
+        "asyncio.run(main())\n"
+    )
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", crash, backend.url, cwd=REPO_ROOT, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        await asyncio.wait_for(child.wait(), timeout=20)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    assert child.returncode == 7

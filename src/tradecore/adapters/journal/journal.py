@@ -71,6 +71,7 @@ class Journal:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._probed_at_close = False  # closing tries the database once more, not forever
         self._closed = False
         self._available = True
         self._restoring = False
@@ -161,7 +162,9 @@ class Journal:
 
     async def _cycle(self) -> None:
         now = asyncio.get_running_loop().time()
-        if not self._available and (self._closing or now >= self._next_probe):
+        last_chance = self._closing and not self._probed_at_close
+        if not self._available and (last_chance or now >= self._next_probe):
+            self._probed_at_close = self._closing
             await self._probe()
         if self._available and self._spool.pending():
             await self._replay()

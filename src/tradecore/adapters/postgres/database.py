@@ -88,7 +88,7 @@ class PostgresDatabase:
         total = 0
         while True:
             deleted = await self._pool.execute(
-                "DELETE FROM events WHERE seq IN (SELECT seq FROM events "
+                "DELETE FROM events WHERE id IN (SELECT id FROM events "
                 "WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
                 older_than,
                 batch_size,

@@ -52,7 +52,15 @@ class SqliteDatabase:
     async def connect(
         cls, path: str, *, apply_migrations: bool = True, busy_timeout_ms: int = 5000
     ) -> "SqliteDatabase":
-        connection = await aiosqlite.connect(path, isolation_level=None)
+        pending_connection = aiosqlite.connect(path, isolation_level=None)
+        # aiosqlite's worker thread is not a daemon: a process that dies of an exception
+        # before closing the database would hang at exit instead of exiting (and never be
+        # restarted by its supervisor). SQLite with WAL and synchronous=FULL is crash-safe,
+        # so let the interpreter exit without it.
+        worker = getattr(pending_connection, "_thread", None)
+        if worker is not None and not worker.is_alive():
+            worker.daemon = True
+        connection = await pending_connection
         try:
             connection.row_factory = sqlite3.Row
             if path != MEMORY:
