@@ -262,10 +262,12 @@ async def test_a_fan_out_reports_delivery_if_any_alerter_delivered():
     assert not await FanOutAlerter([Refusing(), Exploding()]).send(alert())
 
 
-def test_every_alerter_satisfies_the_port():
+async def test_every_alerter_satisfies_the_port():
     clock = StepClock()
-    for alerter in (telegram(clock), LogAlerter(clock=clock), FanOutAlerter([])):
+    http = telegram(clock)
+    for alerter in (http, LogAlerter(clock=clock), FanOutAlerter([])):
         assert isinstance(alerter, Alerter)
+    await http.aclose()
 
 
 @respx.mock

@@ -68,6 +68,7 @@ async def build_report(reader: Reader, *, now: datetime | None = None) -> Report
     last = events[-1].created_at if events else None
     until = now or last or max((p.created_at for p in positions), default=None)
     grouped = by_subject(events)
+    known = {p.id for p in positions}
     coverages: list[Coverage] = []
     races: list[Race] = []
     for position in positions:
@@ -90,14 +91,10 @@ async def build_report(reader: Reader, *, now: datetime | None = None) -> Report
         coverage=tuple(coverages),
         races=tuple(races),
         latency=latency,
-        trailing=trailing_stats({k: v for k, v in grouped.items() if _is_position(k, positions)}),
+        trailing=trailing_stats({k: v for k, v in grouped.items() if k in known}),
         pnl=pnl(positions),
         errors=errors_by_type(events),
     )
-
-
-def _is_position(subject: str, positions: Sequence[PositionRow]) -> bool:
-    return any(p.id == subject for p in positions)
 
 
 # -- JSON ----------------------------------------------------------------------------------
