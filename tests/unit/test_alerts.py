@@ -1,6 +1,7 @@
 """Alerts: delivery to Telegram and webhooks, deduplication, the rate limit, the service down,
 and the bot token kept out of everything a human or a log could read."""
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -117,6 +118,16 @@ async def test_the_same_alert_is_sent_once_within_the_window_and_again_after_it(
     await clock.sleep(300)
     await alerter.send(alert())
     assert route.call_count == 2
+    await alerter.aclose()
+
+
+@respx.mock
+async def test_the_same_alert_raised_twice_at_once_is_sent_once():
+    route = respx.post(SEND_URL).mock(return_value=httpx.Response(200))
+    alerter = telegram(StepClock())
+
+    assert await asyncio.gather(alerter.send(alert()), alerter.send(alert())) == [True, True]
+    assert route.call_count == 1
     await alerter.aclose()
 
 

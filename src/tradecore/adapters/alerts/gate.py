@@ -65,6 +65,10 @@ class AlertGate:
         if len(self._delivered) > 1000:  # keep memory bounded on a long run
             self._delivered = {k: t for k, t in self._delivered.items() if t > horizon}
 
+    def forget(self, key: str) -> None:
+        """The delivery marked in advance failed: the next alert with `key` may go out."""
+        self._delivered.pop(key, None)
+
     def take_suppressed(self) -> int:
         """How many alerts the rate limit dropped since the last call (then zero)."""
         count, self._suppressed = self._suppressed, 0

@@ -67,11 +67,12 @@ class HttpAlerter:
             return True
         suppressed = self._gate.take_suppressed()
         outgoing = _with_suppressed(alert, suppressed)
+        # Marked before the await, so the same alert raised meanwhile is a duplicate.
+        self._gate.delivered(alert.key, now)
         results = await asyncio.gather(*(self._deliver(c, outgoing) for c in self._channels))
         delivered = any(results)
-        if delivered:
-            self._gate.delivered(alert.key, now)
-        else:
+        if not delivered:
+            self._gate.forget(alert.key)
             self._gate.give_back_suppressed(suppressed)
         await _store(self._store, outgoing, self._clock, delivered)
         return delivered
