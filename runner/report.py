@@ -46,6 +46,9 @@ async def run_report(
         if position_id is not None:
             return await _story(reader, position_id, fmt, charts, out)
         report = await build_report(reader)
+    except Exception as exc:  # the database went away mid-read
+        print(f"report: reading the database failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     finally:
         await reader.close()
     if charts is not None:

@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,7 +19,7 @@ from tradecore.adapters.database import connect_store
 from tradecore.adapters.dburl import Dialect, parse_database_url
 from tradecore.adapters.postgres.executor import PgExecutor
 from tradecore.adapters.sql.executor import Codec, Executor, PostgresCodec, Row, SqliteCodec
-from tradecore.adapters.sqlite.database import SqliteDatabase
+from tradecore.adapters.sqlite.database import MEMORY, SqliteDatabase
 from tradecore.adapters.sqlite.executor import SqliteExecutor
 
 PROBLEM_SEVERITIES = ("WARNING", "ERROR", "CRITICAL")
@@ -220,14 +221,29 @@ class Reader:
 
 
 async def open_reader(url: str) -> Reader:
-    """A reader on the database at `url`. It never migrates: it reads what is there."""
+    """A reader on the database at `url`. It never migrates and never creates a database file:
+    it reads what is there, and refuses a database without tradecore's tables."""
     parsed = parse_database_url(url)
     if parsed.dialect is Dialect.POSTGRESQL:
         connection = await asyncpg.connect(parsed.url, timeout=10)
-        return Reader(PgExecutor(connection), PostgresCodec(), connection.close)
-    database = await connect_store(parsed, apply_migrations=False)
-    assert isinstance(database, SqliteDatabase)
-    return Reader(SqliteExecutor(database.connection, database.lock), SqliteCodec(), database.close)
+        reader = Reader(PgExecutor(connection), PostgresCodec(), connection.close)
+    else:
+        assert parsed.path is not None
+        if parsed.path != MEMORY and not Path(parsed.path).is_file():
+            raise FileNotFoundError(f"no database file at {parsed.path}")
+        database = await connect_store(parsed, apply_migrations=False)
+        assert isinstance(database, SqliteDatabase)
+        executor = SqliteExecutor(database.connection, database.lock)
+        reader = Reader(executor, SqliteCodec(), database.close)
+    try:
+        await reader.last_event_at()
+    except Exception as exc:
+        await reader.close()
+        raise LookupError(
+            f"no tradecore tables in this database ({type(exc).__name__}); run `migrate` or "
+            "check the URL"
+        ) from exc
+    return reader
 
 
 def positions_by_id(rows: Sequence[PositionRow]) -> dict[str, PositionRow]:
