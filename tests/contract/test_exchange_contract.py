@@ -22,6 +22,7 @@ from tradecore.ports.exchange import (
     Unknown,
 )
 from tradecore.testing import FakeVenue, Fault, Op, VenueHarness
+from tradecore.testing.loopback import LoopbackVenue
 
 SYMBOL = "BTCUSDT"
 MARK = Decimal("50000")
@@ -30,6 +31,8 @@ QTY = Decimal("0.01")
 HARNESSES: dict[str, Callable[[], VenueHarness]] = {
     "paper-binance": lambda: FakeVenue.binance(marks={SYMBOL: MARK}),
     "paper-bybit": lambda: FakeVenue.bybit(marks={SYMBOL: MARK}),
+    "ccxt-binance": lambda: LoopbackVenue.binance(marks={SYMBOL: MARK}),
+    "ccxt-bybit": lambda: LoopbackVenue.bybit(marks={SYMBOL: MARK}),
 }
 
 # The venues' own codes (Binance USDⓈ-M, Bybit v5), as their docs and ccxt's tables list them.

@@ -9,6 +9,7 @@ and an answer that never comes (the venue acted, the response is lost).
 
 import asyncio
 import json
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -70,18 +71,27 @@ class LoopbackServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> str:
+    async def _runner_ready(self) -> web.AppRunner:
         app = web.Application(client_max_size=1024**2)
         for path, handler in self._extra.items():
             app.router.add_get(path, handler)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        return self._runner
+
+    async def start(self) -> str:
+        """Listen on a free port of 127.0.0.1; returns the base URL."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        return await self.start_on(sock)
+
+    async def start_on(self, sock: socket.socket) -> str:
+        """Serve on an already bound socket (so a client can know the port before start)."""
+        runner = await self._runner_ready()
+        site = web.SockSite(runner, sock)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = sock.getsockname()[1]
         return self.base_url
 
     async def close(self) -> None:

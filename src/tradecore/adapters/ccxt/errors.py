@@ -1,0 +1,198 @@
+"""Every ccxt exception as one of the port's outcomes: Rejected (retryable or not) or Unknown.
+
+The venue's own code decides the reason where the venue answered (ccxt puts the response
+body in the exception text: `binanceusdm {"code":-2021,...}`, `bybit {"retCode":110093,...}`);
+the exception class decides the rest. Whether a request can have reached the venue decides
+between a retryable rejection and `Unknown`:
+
+| ccxt raises | a command becomes | a query raises |
+|---|---|---|
+| `RequestTimeout` | `Unknown` (look the client id up, never re-send blind) | `ExchangeUnavailable` |
+| `ExchangeNotAvailable` from a failed connect | `Rejected(NETWORK_ERROR, retryable)` | `ExchangeUnavailable` |
+| `ExchangeNotAvailable` from a dropped connection | `Unknown` | `ExchangeUnavailable` |
+| `ExchangeNotAvailable`/`OnMaintenance`/`OperationFailed` answered by the venue (5xx) | `Rejected(VENUE_UNAVAILABLE, retryable)` | `ExchangeUnavailable` |
+| `RateLimitExceeded`, `DDoSProtection` (429/418, -1003, 10006) | `Rejected(RATE_LIMITED, retryable)` | `ExchangeUnavailable(rate_limited)` |
+| `InvalidNonce` (after one time resync and retry) | `Rejected(OTHER, retryable)` | `ExchangeUnavailable` |
+| any other `NetworkError`/`BadResponse` | `Unknown` | `ExchangeUnavailable` |
+| `OrderNotFound` | `Rejected(ORDER_NOT_FOUND)` | — |
+| `OrderImmediatelyFillable` | `Rejected(WOULD_TRIGGER_IMMEDIATELY)` | — |
+| `InsufficientFunds` | `Rejected(INSUFFICIENT_BALANCE)` | — |
+| `BadSymbol` | `Rejected(UNKNOWN_SYMBOL)` | — |
+| `RestrictedLocation` | `Rejected(REGION_RESTRICTED)` | — |
+| `AuthenticationError` and subclasses | `Rejected(AUTHENTICATION)` | `ExchangeUnavailable(retryable=False)` |
+| `InvalidOrder`, `BadRequest`, other `ExchangeError` | by the venue's code, else `Rejected(OTHER)` | `ExchangeUnavailable(retryable=False)` |
+"""
+
+import json
+import re
+
+import aiohttp
+import ccxt.async_support as ccxt
+
+from tradecore.domain.model import Venue
+from tradecore.ports.exchange import ExchangeUnavailable, Rejected, RejectReason, Unknown
+
+R = RejectReason
+
+BINANCE_CODES: dict[str, RejectReason] = {
+    "-2021": R.WOULD_TRIGGER_IMMEDIATELY,
+    "-2011": R.ORDER_NOT_FOUND,
+    "-2013": R.ORDER_NOT_FOUND,
+    "-4116": R.DUPLICATE_CLIENT_ID,
+    "-2022": R.REDUCE_ONLY_WOULD_INCREASE,
+    "-4164": R.BELOW_MIN_NOTIONAL,
+    "-2019": R.INSUFFICIENT_BALANCE,
+    "-4014": R.INVALID_PRICE,
+    "-4001": R.INVALID_PRICE,
+    "-4002": R.INVALID_PRICE,
+    "-4006": R.INVALID_PRICE,
+    "-4007": R.INVALID_PRICE,
+    "-4003": R.INVALID_QUANTITY,
+    "-4004": R.INVALID_QUANTITY,
+    "-4005": R.INVALID_QUANTITY,
+    "-4023": R.INVALID_QUANTITY,
+    "-1121": R.UNKNOWN_SYMBOL,
+    "-4140": R.SYMBOL_UNAVAILABLE,
+    "-4045": R.TOO_MANY_CONDITIONAL_ORDERS,
+    "-4130": R.STOP_ALREADY_EXISTS,
+    "-1003": R.RATE_LIMITED,
+    "-1001": R.VENUE_UNAVAILABLE,
+    "-2015": R.AUTHENTICATION,
+    "-2014": R.AUTHENTICATION,
+    "451": R.REGION_RESTRICTED,
+}
+
+BYBIT_CODES: dict[str, RejectReason] = {
+    "110092": R.WOULD_TRIGGER_IMMEDIATELY,
+    "110093": R.WOULD_TRIGGER_IMMEDIATELY,
+    "110001": R.ORDER_NOT_FOUND,
+    "110072": R.DUPLICATE_CLIENT_ID,
+    "110017": R.REDUCE_ONLY_WOULD_INCREASE,
+    "110094": R.BELOW_MIN_NOTIONAL,
+    "110007": R.INSUFFICIENT_BALANCE,
+    "110009": R.TOO_MANY_CONDITIONAL_ORDERS,
+    "170209": R.REGION_RESTRICTED,
+    "34040": R.NOT_MODIFIED,
+    "10006": R.RATE_LIMITED,
+    "10016": R.VENUE_UNAVAILABLE,
+    "10003": R.AUTHENTICATION,
+    "10004": R.AUTHENTICATION,
+    "10005": R.AUTHENTICATION,
+}
+
+# Bybit answers many different refusals with 10001 "params error"; its text tells them apart.
+_BYBIT_10001 = (
+    (re.compile(r"should (lower|higher) than base_price", re.I), R.WOULD_TRIGGER_IMMEDIATELY),
+    (re.compile(r"remains unchanged|not modified", re.I), R.NOT_MODIFIED),
+    (re.compile(r"zero position", re.I), R.NO_POSITION),
+    (re.compile(r"is not trading", re.I), R.SYMBOL_UNAVAILABLE),
+    (re.compile(r"symbol invalid|symbol params err|not supported symbols", re.I), R.UNKNOWN_SYMBOL),
+    (re.compile(r"qty|quantity|contracts", re.I), R.INVALID_QUANTITY),
+    (re.compile(r"price|stopLoss|tick", re.I), R.INVALID_PRICE),
+)
+
+_CODES = {Venue.BINANCE: BINANCE_CODES, Venue.BYBIT: BYBIT_CODES}
+
+
+def venue_answer(error: Exception) -> tuple[str | None, str]:
+    """The venue's own (code, message) from a ccxt exception's text, if it carries a body."""
+    text = str(error)
+    start = text.find("{")
+    if start >= 0:
+        try:
+            body = json.loads(text[start:])
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            code = body.get("code", body.get("retCode", body.get("ret_code")))
+            message = body.get("msg", body.get("retMsg", body.get("ret_msg")))
+            if code is not None:
+                return str(code), str(message if message is not None else text)
+    return None, text
+
+
+def reason_for(venue: Venue, code: str | None, message: str) -> RejectReason | None:
+    """The port's reason for a venue code (and, for Bybit's catch-all 10001, its text)."""
+    if code is None:
+        return None
+    if venue is Venue.BYBIT and code == "10001":
+        for pattern, reason in _BYBIT_10001:
+            if pattern.search(message):
+                return reason
+        return R.OTHER
+    if venue is Venue.BINANCE and code == "-1100":
+        return R.INVALID_QUANTITY if "quantity" in message else R.INVALID_PRICE
+    return _CODES[venue].get(code)
+
+
+def _connect_failed(error: BaseException) -> bool:
+    """True when the request provably never left: the TCP connection could not be made."""
+    cause = error.__cause__
+    return isinstance(cause, aiohttp.ClientConnectorError)
+
+
+def _dropped(error: BaseException) -> bool:
+    """True when the connection broke after the request may have been sent."""
+    cause = error.__cause__
+    return isinstance(cause, aiohttp.ClientConnectionError) and not _connect_failed(error)
+
+
+_BY_CLASS: tuple[tuple[type[Exception], RejectReason, bool], ...] = (
+    (ccxt.RateLimitExceeded, R.RATE_LIMITED, True),
+    (ccxt.DDoSProtection, R.RATE_LIMITED, True),
+    (ccxt.InvalidNonce, R.OTHER, True),
+    (ccxt.ExchangeNotAvailable, R.VENUE_UNAVAILABLE, True),
+    (ccxt.OrderNotFound, R.ORDER_NOT_FOUND, False),
+    (ccxt.OrderImmediatelyFillable, R.WOULD_TRIGGER_IMMEDIATELY, False),
+    (ccxt.DuplicateOrderId, R.DUPLICATE_CLIENT_ID, False),
+    (ccxt.InsufficientFunds, R.INSUFFICIENT_BALANCE, False),
+    (ccxt.BadSymbol, R.UNKNOWN_SYMBOL, False),
+    (ccxt.RestrictedLocation, R.REGION_RESTRICTED, False),
+    (ccxt.AuthenticationError, R.AUTHENTICATION, False),
+    (ccxt.NotSupported, R.NOT_SUPPORTED, False),
+    (ccxt.NoChange, R.NOT_MODIFIED, False),
+    (ccxt.ExchangeError, R.OTHER, False),
+)
+
+
+def command_outcome(
+    venue: Venue, error: Exception, *, client_order_id: str | None = None
+) -> Rejected | Unknown:
+    """What a failed command means: refused (and whether retrying may help) or unknown."""
+    if isinstance(error, ccxt.RequestTimeout) or _dropped(error):
+        return Unknown(message=f"no answer: {error}", client_order_id=client_order_id)
+    if isinstance(error, ccxt.ExchangeNotAvailable) and _connect_failed(error):
+        return Rejected(
+            reason=R.NETWORK_ERROR, message=f"connection failed: {error}", retryable=True
+        )
+    code, message = venue_answer(error)
+    reason = reason_for(venue, code, message)
+    retryable = False
+    for kind, by_class, retry in _BY_CLASS:
+        if isinstance(error, kind):
+            reason = reason if reason is not None else by_class
+            retryable = retry
+            break
+    else:
+        if isinstance(error, ccxt.OperationFailed) and not isinstance(
+            error, (ccxt.NetworkError, ccxt.BadResponse)
+        ):
+            reason, retryable = reason or R.VENUE_UNAVAILABLE, True
+        else:  # a broken or missing answer after sending: the venue may have acted
+            return Unknown(message=f"unreadable answer: {error}", client_order_id=client_order_id)
+    if reason in (R.RATE_LIMITED, R.VENUE_UNAVAILABLE):
+        retryable = True
+    return Rejected(reason=reason, message=message, retryable=retryable, code=code)
+
+
+def query_failure(venue: Venue, error: Exception) -> ExchangeUnavailable:
+    """A failed query as the port's `ExchangeUnavailable`, saying if retrying may help."""
+    rate_limited = isinstance(error, (ccxt.RateLimitExceeded, ccxt.DDoSProtection))
+    code, message = venue_answer(error)
+    rate_limited = rate_limited or reason_for(venue, code, message) is R.RATE_LIMITED
+    retryable = isinstance(error, (ccxt.OperationFailed, ccxt.NetworkError)) or rate_limited
+    return ExchangeUnavailable(
+        f"{venue.value}: {type(error).__name__}: {message}",
+        retryable=retryable,
+        rate_limited=rate_limited,
+    )

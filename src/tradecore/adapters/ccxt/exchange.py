@@ -1,0 +1,672 @@
+"""The exchange port on ccxt (`ccxt.async_support`) for Binance USDⓈ-M and Bybit linear.
+
+Per venue (see docs/venues.md):
+- Binance: stops are algo orders; every fetch, list and cancel of one passes
+  `{'trigger': True}`, and listings merge the plain and the algo lists. No stop amend and
+  no position stop (`capabilities` says so): callers replace a stop create-first.
+- Bybit: the position's own stop through `/v5/position/trading-stop` (`tpslMode=Full`,
+  `positionIdx` sent explicitly, `slTriggerBy=MarkPrice`, `stopLoss=0` removes it); resting
+  stops amended in place with `triggerBy=MarkPrice`.
+
+Numbers go to ccxt as strings made from our Decimals, and only after they were checked
+against the market's tick and step: ccxt's own precision helpers truncate or round, and an
+order must be sent exactly as decided or refused. Numbers come back from the venue's raw
+strings (`info`), never from ccxt's floats.
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import aiohttp
+import attrs
+import ccxt.async_support as ccxt
+
+from tradecore.adapters.ccxt import parse
+from tradecore.adapters.ccxt.errors import command_outcome, query_failure
+from tradecore.adapters.ccxt.streams import MarkFeed, StatusCallback
+from tradecore.domain.model import OrderSide, Venue
+from tradecore.domain.numbers import ZERO
+from tradecore.domain.orders import Balance, MarkTick, Order, OrderStatus, OrderType, VenuePosition
+from tradecore.domain.precision import MarketRules
+from tradecore.domain.symbols import to_plain, to_venue
+from tradecore.ports.clock import Clock
+from tradecore.ports.exchange import (
+    Accepted,
+    Capabilities,
+    Outcome,
+    Rejected,
+    RejectReason,
+    Unknown,
+)
+
+T = TypeVar("T")
+R = RejectReason
+
+
+class Environment(StrEnum):
+    """Where orders go. DEMO is the default; LIVE trades real money and must be asked for."""
+
+    DEMO = "demo"  # Binance demo trading, Bybit demo trading (enable_demo_trading)
+    TESTNET = "testnet"  # Bybit testnet (sandbox); Binance futures has none any more
+    LIVE = "live"
+
+
+CAPABILITIES = {
+    Venue.BINANCE: Capabilities(
+        amend_stop=False, position_stop=False, amend_limit=True, max_conditional_orders=200
+    ),
+    Venue.BYBIT: Capabilities(
+        amend_stop=True, position_stop=True, amend_limit=True, max_conditional_orders=10
+    ),
+}
+
+
+def build_client(
+    venue: Venue,
+    *,
+    api_key: str,
+    secret: str,
+    environment: Environment = Environment.DEMO,
+    session: aiohttp.ClientSession | None = None,
+    timeout_ms: int = 10_000,
+    client_class: type[ccxt.Exchange] | None = None,
+) -> ccxt.Exchange:
+    """A ccxt client for `venue` with its rate limiter on, on demo unless told otherwise."""
+    config: dict[str, Any] = {
+        "apiKey": api_key,
+        "secret": secret,
+        "enableRateLimit": True,
+        "timeout": timeout_ms,
+    }
+    if session is not None:
+        config["session"] = session
+    client: ccxt.Exchange
+    if venue is Venue.BINANCE:
+        config["options"] = {
+            "fetchCurrencies": False,
+            "warnOnFetchOpenOrdersWithoutSymbol": False,
+        }
+        client = (client_class or ccxt.binanceusdm)(config)
+    else:
+        config["options"] = {
+            "enableUnifiedAccount": True,
+            "fetchMarkets": {"types": ["linear"]},
+        }
+        client = (client_class or ccxt.bybit)(config)
+        client.has["fetchCurrencies"] = False
+    if environment is Environment.DEMO:
+        client.enable_demo_trading(True)
+    elif environment is Environment.TESTNET:
+        if venue is Venue.BINANCE:
+            raise ValueError(
+                "Binance USDⓈ-M has no futures testnet through ccxt any more; use demo trading"
+            )
+        client.set_sandbox_mode(True)
+    return client
+
+
+def _text(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return exponent if isinstance(exponent, int) else 0
+
+
+def _finite(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
+        return None
+    try:
+        result = Decimal(value)
+    except ArithmeticError:
+        return None
+    return result if result.is_finite() else None
+
+
+class CcxtExchange:
+    """One account on Binance USDⓈ-M or Bybit linear, through a ccxt client."""
+
+    def __init__(
+        self,
+        client: ccxt.Exchange,
+        venue: Venue,
+        *,
+        clock: Clock,
+        on_stream_status: StatusCallback | None = None,
+        poll_interval: float = 1.0,
+        silence_limit: float = 60.0,
+        use_websockets: bool = True,
+    ) -> None:
+        self.client = client
+        self._venue = venue
+        self._clock = clock
+        self._rules: dict[str, MarketRules] = {}
+        self._algo_ids: set[str] = set()
+        self._feeds: list[MarkFeed] = []
+        self._on_stream_status = on_stream_status
+        self._poll_interval = poll_interval
+        self._silence_limit = silence_limit
+        self._use_websockets = use_websockets
+
+    @property
+    def venue(self) -> Venue:
+        return self._venue
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES[self._venue]
+
+    @property
+    def feeds(self) -> tuple[MarkFeed, ...]:
+        return tuple(self._feeds)
+
+    @property
+    def _binance(self) -> bool:
+        return self._venue is Venue.BINANCE
+
+    # ----------------------------------------------------------------- transport
+
+    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        """One ccxt call; on a clock-skew refusal, resync the time difference and retry once."""
+        try:
+            return await call()
+        except ccxt.InvalidNonce:
+            await self.client.load_time_difference()
+            return await call()
+
+    async def _query(self, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await self._call(call)
+        except ccxt.BaseError as error:
+            raise query_failure(self._venue, error) from error
+
+    async def _command(self, cid: str | None, call: Callable[[], Awaitable[Order]]) -> Outcome:
+        try:
+            return Accepted(order=await self._call(call))
+        except ccxt.BaseError as error:
+            return command_outcome(self._venue, error, client_order_id=cid)
+        except parse.Unreadable as error:
+            return Unknown(message=f"unreadable answer: {error}", client_order_id=cid)
+
+    def _refuse(self, reason: RejectReason, code: str, message: str) -> Rejected:
+        return Rejected(reason=reason, message=f"refused before sending: {message}", code=code)
+
+    # ----------------------------------------------------------------- checks before sending
+
+    async def _market_rules(self, symbol: object) -> MarketRules | Rejected:
+        if not self._rules:
+            await self.load_markets()
+        rules = self._rules.get(symbol) if isinstance(symbol, str) else None
+        if rules is None:
+            if self._binance:
+                return self._refuse(R.UNKNOWN_SYMBOL, "-1121", "Invalid symbol.")
+            return self._refuse(R.UNKNOWN_SYMBOL, "10001", "params error: symbol invalid")
+        return rules
+
+    def _quantity(self, rules: MarketRules, raw: object) -> Decimal | Rejected:
+        qty = _finite(raw)
+        b = self._binance
+        if qty is None:
+            return self._refuse(R.INVALID_QUANTITY, "-1100" if b else "10001", f"quantity {raw!r}")
+        if qty <= ZERO:
+            return self._refuse(R.INVALID_QUANTITY, "-4003" if b else "10001", f"quantity {qty}")
+        if qty % rules.step_size != ZERO:
+            code = "-1111" if _exponent(qty) < _exponent(rules.step_size) else "-4023"
+            return self._refuse(
+                R.INVALID_QUANTITY,
+                code if b else "10001",
+                f"quantity {qty} is not a multiple of the step {rules.step_size}",
+            )
+        if qty < rules.min_quantity:
+            return self._refuse(
+                R.INVALID_QUANTITY,
+                "-4004" if b else "10001",
+                f"quantity {qty} is below the minimum {rules.min_quantity}",
+            )
+        return qty
+
+    def _price(self, rules: MarketRules, raw: object, *, stop: bool) -> Decimal | Rejected:
+        price = _finite(raw)
+        b = self._binance
+        if price is None:
+            return self._refuse(R.INVALID_PRICE, "-1100" if b else "10001", f"price {raw!r}")
+        if price <= ZERO:
+            code = ("-4006" if stop else "-4001") if b else "10001"
+            return self._refuse(R.INVALID_PRICE, code, f"price {price}")
+        if price % rules.tick_size != ZERO:
+            code = "-1111" if _exponent(price) < _exponent(rules.tick_size) else "-4014"
+            return self._refuse(
+                R.INVALID_PRICE,
+                code if b else "10001",
+                f"price {price} is not a multiple of the tick {rules.tick_size}",
+            )
+        return price
+
+    # ----------------------------------------------------------------- queries
+
+    async def load_markets(self) -> Mapping[str, MarketRules]:
+        markets = await self._query(lambda: self.client.load_markets(True))
+        chosen = {
+            unified: market
+            for unified, market in markets.items()
+            if market.get("swap") and market.get("linear") and market.get("settle") == "USDT"
+        }
+        rules: dict[str, MarketRules] = {}
+        if self._binance:
+            tiers = await self._query(lambda: self.client.fetch_leverage_tiers(list(chosen)))
+            for unified, market in chosen.items():
+                brackets = tiers.get(unified) or []
+                leverages = [parse.dec(t["info"]["initialLeverage"]) for t in brackets]
+                top = max(leverages) if leverages else Decimal(1)
+                found = parse.binance_rules(market["info"], top)
+                rules[found.symbol] = found
+        else:
+            for market in chosen.values():
+                found = parse.bybit_rules(market["info"])
+                rules[found.symbol] = found
+        self._rules = rules
+        return dict(rules)
+
+    async def fetch_balance(self) -> Balance:
+        raw = await self._query(lambda: self.client.fetch_balance())
+        info = raw["info"]
+        return parse.binance_balance(info) if self._binance else parse.bybit_balance(info)
+
+    async def fetch_positions(self) -> Sequence[VenuePosition]:
+        raw = await self._query(lambda: self.client.fetch_positions())
+        read = parse.binance_position if self._binance else parse.bybit_position
+        return [p for p in (read(item["info"]) for item in raw) if p is not None]
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
+        unified = None if symbol is None else to_venue(symbol)
+        common: dict[str, Any] = {} if symbol is not None or self._binance else {"settleCoin": "USDT"}
+        plain = await self._query(
+            lambda: self.client.fetch_open_orders(unified, None, None, dict(common))
+        )
+        stops = await self._query(
+            lambda: self.client.fetch_open_orders(unified, None, None, {**common, "trigger": True})
+        )
+        orders: dict[str, Order] = {}
+        for item in plain:
+            order = self._read_order(item["info"])
+            orders[order.order_id] = order
+        for item in stops:
+            order = self._read_order(item["info"], algo=True)
+            orders[order.order_id] = order
+            if self._binance:
+                self._algo_ids.add(order.order_id)
+        return list(orders.values())
+
+    def _read_order(self, info: Mapping[str, Any], *, algo: bool = False) -> Order:
+        if not self._binance:
+            return parse.bybit_order(info)
+        return parse.binance_algo(info) if algo or "algoId" in info else parse.binance_order(info)
+
+    async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
+        unified = to_venue(symbol)
+        if self._binance:
+            algo = await self._binance_lookup(unified, {"clientOrderId": client_order_id})
+            if algo is not None:
+                return algo
+            return await self._maybe(
+                lambda: self.client.fetch_order(None, unified, {"clientOrderId": client_order_id})
+            )
+        found = await self._query(
+            lambda: self.client.fetch_open_orders(
+                unified, None, None, {"orderLinkId": client_order_id}
+            )
+        )
+        if not found:
+            found = await self._query(
+                lambda: self.client.fetch_canceled_and_closed_orders(
+                    unified, None, None, {"orderLinkId": client_order_id}
+                )
+            )
+        return parse.bybit_order(found[0]["info"]) if found else None
+
+    async def fetch_order(self, symbol: str, order_id: str) -> Order | None:
+        unified = to_venue(symbol)
+        if self._binance:
+            if not isinstance(order_id, str) or not order_id.isdigit():
+                return None  # Binance ids are integers: no such order can exist
+            if order_id in self._algo_ids:
+                return await self._binance_lookup(unified, {"algoId": order_id})
+            regular = await self._maybe(lambda: self.client.fetch_order(order_id, unified))
+            if regular is not None:
+                return regular
+            return await self._binance_lookup(unified, {"algoId": order_id})
+        return await self._maybe(
+            lambda: self.client.fetch_order(order_id, unified, {"acknowledged": True})
+        )
+
+    async def _maybe(self, call: Callable[[], Awaitable[dict[str, Any]]]) -> Order | None:
+        """The order a ccxt look-up returns, or None when the venue has no such order."""
+        try:
+            raw = await self._call(call)
+        except ccxt.OrderNotFound:
+            return None
+        except ccxt.BaseError as error:
+            raise query_failure(self._venue, error) from error
+        return self._read_order(raw["info"])
+
+    async def _binance_lookup(self, unified: str, key: Mapping[str, str]) -> Order | None:
+        """An algo order by algoId or clientAlgoId, with its fill once it has fired."""
+        algo_id = key.get("algoId")
+        params: dict[str, Any] = {"trigger": True}
+        if "clientOrderId" in key:
+            params["clientOrderId"] = key["clientOrderId"]
+        try:
+            raw = await self._call(lambda: self.client.fetch_order(algo_id, unified, params))
+        except ccxt.OrderNotFound:
+            return None
+        except ccxt.BaseError as error:
+            raise query_failure(self._venue, error) from error
+        info = raw["info"]
+        self._algo_ids.add(str(info.get("algoId")))
+        actual = str(info.get("actualOrderId") or "")
+        fill = None
+        if actual:
+            fill = await self._maybe(lambda: self.client.fetch_order(actual, unified))
+        return parse.binance_algo(info, fill)
+
+    async def fetch_mark_price(self, symbol: str) -> Decimal:
+        unified = to_venue(symbol)
+        if self._binance:
+            raw = await self._query(lambda: self.client.fetch_mark_price(unified))
+        else:
+            raw = await self._query(lambda: self.client.fetch_ticker(unified))
+        return parse.dec(raw["info"].get("markPrice"), name="markPrice")
+
+    async def _poll_marks(self, symbols: Sequence[str]) -> dict[str, Decimal]:
+        marks = {}
+        for symbol in symbols:
+            marks[symbol] = await self.fetch_mark_price(symbol)
+        return marks
+
+    def watch_mark_prices(self, symbols: Sequence[str]) -> AsyncIterator[MarkTick]:
+        feed = MarkFeed(
+            self._venue,
+            list(symbols),
+            clock=self._clock,
+            poll=self._poll_marks,
+            watch=None,
+            on_status=self._on_stream_status,
+            poll_interval=self._poll_interval,
+            silence_limit=self._silence_limit,
+        )
+        self._feeds.append(feed)
+        feed.start()
+        return feed
+
+    # ----------------------------------------------------------------- commands
+
+    async def create_market_order(
+        self,
+        symbol: str,
+        side: OrderSide,
+        quantity: Decimal,
+        *,
+        client_order_id: str,
+        reduce_only: bool = False,
+    ) -> Outcome:
+        rules = await self._market_rules(symbol)
+        if isinstance(rules, Rejected):
+            return rules
+        qty = self._quantity(rules, quantity)
+        if isinstance(qty, Rejected):
+            return qty
+        params: dict[str, Any] = {"clientOrderId": client_order_id}
+        if reduce_only:
+            params["reduceOnly"] = True
+        if not self._binance:
+            params["positionIdx"] = 0
+        return await self._command(
+            client_order_id,
+            lambda: self._placed(
+                symbol, self.client.create_order(to_venue(symbol), "market", side.value, _text(qty), None, params)
+            ),
+        )
+
+    async def create_limit_order(
+        self,
+        symbol: str,
+        side: OrderSide,
+        quantity: Decimal,
+        price: Decimal,
+        *,
+        client_order_id: str,
+        reduce_only: bool = True,
+    ) -> Outcome:
+        rules = await self._market_rules(symbol)
+        if isinstance(rules, Rejected):
+            return rules
+        qty = self._quantity(rules, quantity)
+        if isinstance(qty, Rejected):
+            return qty
+        limit = self._price(rules, price, stop=False)
+        if isinstance(limit, Rejected):
+            return limit
+        params: dict[str, Any] = {"clientOrderId": client_order_id, "reduceOnly": reduce_only}
+        if not self._binance:
+            params["positionIdx"] = 0
+        return await self._command(
+            client_order_id,
+            lambda: self._placed(
+                symbol,
+                self.client.create_order(
+                    to_venue(symbol), "limit", side.value, _text(qty), _text(limit), params
+                ),
+            ),
+        )
+
+    async def create_stop_order(
+        self,
+        symbol: str,
+        side: OrderSide,
+        quantity: Decimal,
+        trigger_price: Decimal,
+        *,
+        client_order_id: str,
+    ) -> Outcome:
+        rules = await self._market_rules(symbol)
+        if isinstance(rules, Rejected):
+            return rules
+        qty = self._quantity(rules, quantity)
+        if isinstance(qty, Rejected):
+            return qty
+        trigger = self._price(rules, trigger_price, stop=True)
+        if isinstance(trigger, Rejected):
+            return trigger
+        params: dict[str, Any] = {
+            "stopLossPrice": _text(trigger),
+            "reduceOnly": True,
+            "clientOrderId": client_order_id,
+        }
+        if self._binance:
+            params["workingType"] = "MARK_PRICE"
+        else:
+            params.update({"triggerBy": "MarkPrice", "positionIdx": 0})
+        return await self._command(
+            client_order_id,
+            lambda: self._placed(
+                symbol,
+                self.client.create_order(
+                    to_venue(symbol), "market", side.value, _text(qty), None, params
+                ),
+            ),
+        )
+
+    async def _placed(self, symbol: str, request: Awaitable[dict[str, Any]]) -> Order:
+        """The order as the venue holds it right after the command."""
+        raw = await request
+        info = raw["info"]
+        if self._binance:
+            order = self._read_order(info)
+            if order.type is OrderType.STOP_MARKET:
+                self._algo_ids.add(order.order_id)
+            return order
+        return await self._bybit_order(symbol, str(info["orderId"]))
+
+    async def _bybit_order(self, symbol: str, order_id: str) -> Order:
+        """Bybit answers a command with ids only: read the order back."""
+        raw = await self.client.fetch_order(order_id, to_venue(symbol), {"acknowledged": True})
+        return parse.bybit_order(raw["info"])
+
+    async def set_position_stop(self, symbol: str, trigger_price: Decimal | None) -> Outcome:
+        if not self.capabilities.position_stop:
+            return Rejected(
+                reason=R.NOT_SUPPORTED,
+                message=f"{self._venue.value} has no position-attached stop; place a "
+                "reduce-only stop order instead",
+            )
+        rules = await self._market_rules(symbol)
+        if isinstance(rules, Rejected):
+            return rules
+        trigger: Decimal | None = None
+        if trigger_price is not None:
+            checked = self._price(rules, trigger_price, stop=True)
+            if isinstance(checked, Rejected):
+                return checked
+            trigger = checked
+        request = {
+            "category": "linear",
+            "symbol": symbol,
+            "tpslMode": "Full",
+            "positionIdx": 0,
+            "stopLoss": "0" if trigger is None else _text(trigger),
+        }
+        if trigger is not None:
+            request.update({"slTriggerBy": "MarkPrice", "slOrderType": "Market"})
+        before = await self._position_stop(symbol) if trigger is None else None
+
+        async def attach() -> Order:
+            await self.client.privatePostV5PositionTradingStop(request)
+            if trigger is None:
+                if before is None:
+                    raise ccxt.ExchangeError('bybit {"retCode":34040,"retMsg":"not modified"}')
+                return attrs.evolve(before, status=OrderStatus.CANCELED)
+            after = await self._position_stop(symbol)
+            if after is None:  # fired in between: the venue says what became of it
+                raise ccxt.BadResponse("trading-stop accepted but no position stop is listed")
+            return after
+
+        return await self._command(None, attach)
+
+    async def _position_stop(self, symbol: str) -> Order | None:
+        stops = await self.client.fetch_open_orders(to_venue(symbol), None, None, {"trigger": True})
+        for item in stops:
+            order = parse.bybit_order(item["info"])
+            if order.type is OrderType.POSITION_STOP:
+                return order
+        return None
+
+    async def amend_order(
+        self,
+        symbol: str,
+        order_id: str,
+        *,
+        trigger_price: Decimal | None = None,
+        price: Decimal | None = None,
+    ) -> Outcome:
+        rules = await self._market_rules(symbol)
+        if isinstance(rules, Rejected):
+            return rules
+        try:
+            current = await self.fetch_order(symbol, order_id)
+        except Exception as error:  # noqa: BLE001 - a failed read is a retryable refusal
+            return Rejected(reason=R.NETWORK_ERROR, message=str(error), retryable=True)
+        if current is None or not current.is_open:
+            code, text = ("-2013", "Order does not exist.") if self._binance else (
+                "110001",
+                "order not exists or too late to cancel",
+            )
+            return Rejected(reason=R.ORDER_NOT_FOUND, message=text, code=code)
+        if current.is_stop:
+            return await self._amend_stop(rules, current, trigger_price)
+        limit = self._price(rules, price, stop=False)
+        if isinstance(limit, Rejected):
+            return limit
+        unified = to_venue(symbol)
+
+        async def move() -> Order:
+            raw = await self.client.edit_order(
+                order_id, unified, "limit", current.side.value, _text(current.quantity), _text(limit)
+            )
+            if self._binance:
+                return parse.binance_order(raw["info"])
+            return await self._bybit_order(symbol, order_id)
+
+        return await self._command(current.client_order_id, move)
+
+    async def _amend_stop(
+        self, rules: MarketRules, current: Order, trigger_price: Decimal | None
+    ) -> Outcome:
+        if current.type is OrderType.POSITION_STOP:
+            return await self.set_position_stop(current.symbol, trigger_price)
+        if not self.capabilities.amend_stop:
+            return Rejected(
+                reason=R.NOT_SUPPORTED,
+                message=f"{self._venue.value} cannot move a stop in place; create the new "
+                "stop, then cancel the old one",
+            )
+        trigger = self._price(rules, trigger_price, stop=True)
+        if isinstance(trigger, Rejected):
+            return trigger
+        unified = to_venue(current.symbol)
+
+        async def move() -> Order:
+            await self.client.edit_order(
+                current.order_id,
+                unified,
+                "market",
+                current.side.value,
+                None,
+                None,
+                {"triggerPrice": _text(trigger), "triggerBy": "MarkPrice"},
+            )
+            return await self._bybit_order(current.symbol, current.order_id)
+
+        return await self._command(current.client_order_id, move)
+
+    async def cancel_order(self, symbol: str, order_id: str) -> Outcome:
+        rules = await self._market_rules(symbol)
+        if isinstance(rules, Rejected):
+            return rules
+        unified = to_venue(symbol)
+        if not self._binance:
+
+            async def cancel() -> Order:
+                await self.client.cancel_order(order_id, unified)
+                return await self._bybit_order(symbol, order_id)
+
+            return await self._command(None, cancel)
+        algo = order_id in self._algo_ids or await self._is_open_algo(symbol, order_id)
+
+        async def cancel_binance() -> Order:
+            params = {"trigger": True} if algo else {}
+            raw = await self.client.cancel_order(order_id, unified, params)
+            return self._read_order(raw["info"], algo=algo)
+
+        return await self._command(None, cancel_binance)
+
+    async def _is_open_algo(self, symbol: str, order_id: str) -> bool:
+        try:
+            stops = await self.client.fetch_open_orders(
+                to_venue(symbol), None, None, {"trigger": True}
+            )
+        except ccxt.BaseError:
+            return False
+        return any(str(item["info"].get("algoId")) == order_id for item in stops)
+
+    async def close(self) -> None:
+        for feed in self._feeds:
+            await feed.aclose()
+        self._feeds.clear()
+        await self.client.close()
+
+
+def plain(unified: str) -> str:
+    return to_plain(unified)

@@ -1,0 +1,272 @@
+"""The venues' raw JSON (ccxt's `info`) as domain values, exact: strings to Decimal, never float.
+
+ccxt's unified fields are floats; its `info` keeps the venue's own strings, so every number
+tradecore reads comes from there.
+"""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tradecore.domain.model import OrderSide, Side, Venue
+from tradecore.domain.numbers import ZERO
+from tradecore.domain.orders import Balance, Order, OrderStatus, OrderType, VenuePosition
+from tradecore.domain.precision import MarketRules
+
+Raw = Mapping[str, Any]
+
+
+class Unreadable(ValueError):
+    """The venue sent something that does not parse; the text carries the raw payload."""
+
+
+def dec(value: object, *, name: str = "number") -> Decimal:
+    """An exact Decimal from the venue's text (or int); floats never reach here."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise Unreadable(f"{name}: expected a decimal string, got {value!r}")
+    try:
+        result = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise Unreadable(f"{name}: not a number: {str(value)[:200]!r}") from None
+    if not result.is_finite():
+        raise Unreadable(f"{name}: not finite: {value!r}")
+    return result
+
+
+def opt_dec(value: object) -> Decimal | None:
+    """A Decimal, or None for the venues' spellings of 'none' ("", "0", null)."""
+    if value in (None, ""):
+        return None
+    result = dec(value)
+    return None if result == ZERO else result
+
+
+def _time(ms: object) -> datetime | None:
+    try:
+        stamp = int(str(ms))
+    except ValueError:
+        return None
+    return datetime.fromtimestamp(stamp / 1000, tz=UTC) if stamp > 0 else None
+
+
+def _side(raw: object) -> OrderSide:
+    text = str(raw).lower()
+    if text not in ("buy", "sell"):
+        raise Unreadable(f"order side: {raw!r}")
+    return OrderSide(text)
+
+
+# ----------------------------------------------------------------- Binance
+
+
+def binance_rules(info: Raw, max_leverage: Decimal) -> MarketRules:
+    filters = {f.get("filterType"): f for f in info.get("filters", [])}
+    lot = filters.get("LOT_SIZE", {})
+    return MarketRules(
+        symbol=str(info["symbol"]),
+        tick_size=dec(filters.get("PRICE_FILTER", {}).get("tickSize"), name="tickSize"),
+        step_size=dec(lot.get("stepSize"), name="stepSize"),
+        min_quantity=dec(lot.get("minQty"), name="minQty"),
+        min_notional=dec(filters.get("MIN_NOTIONAL", {}).get("notional", "0"), name="notional"),
+        max_leverage=max_leverage,
+        active=info.get("status") == "TRADING",
+    )
+
+
+_BINANCE_STATUS = {
+    "NEW": OrderStatus.OPEN,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+}
+
+_BINANCE_ALGO_STATUS = {
+    "NEW": OrderStatus.OPEN,
+    "TRIGGERING": OrderStatus.TRIGGERED,
+    "TRIGGERED": OrderStatus.TRIGGERED,
+    "FINISHED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+}
+
+
+def binance_order(info: Raw) -> Order:
+    """A regular `/fapi/v1/order` order."""
+    kind = str(info.get("type", "")).upper()
+    status = _BINANCE_STATUS.get(str(info.get("status")))
+    if status is None:
+        raise Unreadable(f"order status: {info.get('status')!r}")
+    filled = dec(info.get("executedQty", "0"), name="executedQty")
+    return Order(
+        venue=Venue.BINANCE,
+        symbol=str(info["symbol"]),
+        order_id=str(info["orderId"]),
+        client_order_id=info.get("clientOrderId") or None,
+        side=_side(info.get("side")),
+        type=OrderType.LIMIT if kind == "LIMIT" else OrderType.MARKET,
+        quantity=dec(info.get("origQty"), name="origQty"),
+        status=status,
+        filled=filled,
+        price=opt_dec(info.get("price")),
+        average_price=opt_dec(info.get("avgPrice")) if filled > ZERO else None,
+        reduce_only=bool(info.get("reduceOnly", False)),
+        created_at=_time(info.get("time")),
+        updated_at=_time(info.get("updateTime")),
+    )
+
+
+def binance_algo(info: Raw, fill: Order | None = None) -> Order:
+    """An algo (conditional) order; `fill` is the order it became once triggered, if known."""
+    status = _BINANCE_ALGO_STATUS.get(str(info.get("algoStatus")))
+    if status is None:
+        raise Unreadable(f"algo status: {info.get('algoStatus')!r}")
+    quantity = dec(info.get("quantity") or "0", name="quantity")
+    filled, average = ZERO, None
+    if fill is not None:
+        filled, average = fill.filled, fill.average_price
+        if status is OrderStatus.FILLED and filled < quantity:
+            status = OrderStatus.EXPIRED  # finished with part of it filled
+    elif status is OrderStatus.FILLED:
+        average = opt_dec(info.get("actualPrice"))
+        filled = quantity
+    return Order(
+        venue=Venue.BINANCE,
+        symbol=str(info["symbol"]),
+        order_id=str(info["algoId"]),
+        client_order_id=info.get("clientAlgoId") or None,
+        side=_side(info.get("side")),
+        type=OrderType.STOP_MARKET,
+        quantity=quantity,
+        status=status,
+        filled=filled,
+        trigger_price=opt_dec(info.get("triggerPrice")),
+        average_price=average,
+        reduce_only=bool(info.get("reduceOnly", False)) or bool(info.get("closePosition")),
+        close_position=bool(info.get("closePosition", False)),
+        created_at=_time(info.get("createTime")),
+        updated_at=_time(info.get("updateTime")),
+    )
+
+
+def binance_position(info: Raw) -> VenuePosition | None:
+    amount = dec(info.get("positionAmt", "0"), name="positionAmt")
+    if amount == ZERO:
+        return None
+    return VenuePosition(
+        venue=Venue.BINANCE,
+        symbol=str(info["symbol"]),
+        side=Side.LONG if amount > ZERO else Side.SHORT,
+        quantity=abs(amount),
+        entry_price=dec(info.get("entryPrice"), name="entryPrice"),
+        mark_price=opt_dec(info.get("markPrice")),
+        liquidation_price=opt_dec(info.get("liquidationPrice")),
+        unrealized_pnl=dec(info.get("unRealizedProfit", "0"), name="unRealizedProfit"),
+    )
+
+
+def binance_balance(info: Raw) -> Balance:
+    for asset in info.get("assets", []):
+        if asset.get("asset") == "USDT":
+            return Balance(
+                total=dec(asset.get("marginBalance"), name="marginBalance"),
+                free=dec(asset.get("availableBalance"), name="availableBalance"),
+                used=dec(asset.get("initialMargin", "0"), name="initialMargin"),
+            )
+    return Balance(total=ZERO, free=ZERO, used=ZERO)
+
+
+# ----------------------------------------------------------------- Bybit
+
+
+def bybit_rules(info: Raw) -> MarketRules:
+    lot = info.get("lotSizeFilter", {})
+    return MarketRules(
+        symbol=str(info["symbol"]),
+        tick_size=dec(info.get("priceFilter", {}).get("tickSize"), name="tickSize"),
+        step_size=dec(lot.get("qtyStep"), name="qtyStep"),
+        min_quantity=dec(lot.get("minOrderQty"), name="minOrderQty"),
+        min_notional=dec(lot.get("minNotionalValue") or "0", name="minNotionalValue"),
+        max_leverage=dec(info.get("leverageFilter", {}).get("maxLeverage"), name="maxLeverage"),
+        active=info.get("status") == "Trading",
+    )
+
+
+_BYBIT_STATUS = {
+    "New": OrderStatus.OPEN,
+    "Untriggered": OrderStatus.OPEN,
+    "PartiallyFilled": OrderStatus.PARTIALLY_FILLED,
+    "Filled": OrderStatus.FILLED,
+    "Cancelled": OrderStatus.CANCELED,
+    "PartiallyFilledCanceled": OrderStatus.EXPIRED,
+    "Rejected": OrderStatus.REJECTED,
+    "Deactivated": OrderStatus.EXPIRED,
+    "Triggered": OrderStatus.TRIGGERED,
+}
+
+
+def bybit_order(info: Raw) -> Order:
+    status = _BYBIT_STATUS.get(str(info.get("orderStatus")))
+    if status is None:
+        raise Unreadable(f"order status: {info.get('orderStatus')!r}")
+    stop_type = str(info.get("stopOrderType") or "")
+    if stop_type in ("StopLoss", "tpslOrder") and info.get("tpslMode") == "Full":
+        kind = OrderType.POSITION_STOP
+    elif stop_type:
+        kind = OrderType.STOP_MARKET
+    else:
+        kind = OrderType.LIMIT if info.get("orderType") == "Limit" else OrderType.MARKET
+    filled = dec(info.get("cumExecQty") or "0", name="cumExecQty")
+    return Order(
+        venue=Venue.BYBIT,
+        symbol=str(info["symbol"]),
+        order_id=str(info["orderId"]),
+        client_order_id=info.get("orderLinkId") or None,
+        side=_side(info.get("side")),
+        type=kind,
+        quantity=dec(info.get("qty") or "0", name="qty"),
+        status=status,
+        filled=filled,
+        price=opt_dec(info.get("price")) if kind is OrderType.LIMIT else None,
+        trigger_price=opt_dec(info.get("triggerPrice")) if stop_type else None,
+        average_price=opt_dec(info.get("avgPrice")) if filled > ZERO else None,
+        reduce_only=bool(info.get("reduceOnly", False)),
+        close_position=bool(info.get("closeOnTrigger", False)),
+        position_idx=int(info.get("positionIdx") or 0),
+        created_at=_time(info.get("createdTime")),
+        updated_at=_time(info.get("updatedTime")),
+    )
+
+
+def bybit_position(info: Raw) -> VenuePosition | None:
+    size = dec(info.get("size") or "0", name="size")
+    if size == ZERO:
+        return None
+    return VenuePosition(
+        venue=Venue.BYBIT,
+        symbol=str(info["symbol"]),
+        side=Side.LONG if info.get("side") == "Buy" else Side.SHORT,
+        quantity=size,
+        entry_price=dec(info.get("avgPrice"), name="avgPrice"),
+        mark_price=opt_dec(info.get("markPrice")),
+        position_idx=int(info.get("positionIdx") or 0),
+        stop_price=opt_dec(info.get("stopLoss")),
+        liquidation_price=opt_dec(info.get("liqPrice")),
+        unrealized_pnl=opt_dec(info.get("unrealisedPnl")),
+    )
+
+
+def bybit_balance(info: Raw) -> Balance:
+    for account in info.get("result", {}).get("list", []):
+        for coin in account.get("coin", []):
+            if coin.get("coin") == "USDT":
+                total = dec(coin.get("equity") or "0", name="equity")
+                used = dec(coin.get("totalPositionIM") or "0", name="totalPositionIM")
+                used += dec(coin.get("totalOrderIM") or "0", name="totalOrderIM")
+                free = dec(account.get("totalAvailableBalance") or "0", name="available")
+                return Balance(total=total, free=free, used=used)
+    return Balance(total=ZERO, free=ZERO, used=ZERO)
