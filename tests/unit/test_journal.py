@@ -284,3 +284,24 @@ async def test_no_sequence_of_outages_loses_reorders_or_duplicates_an_event(
     # every outage is reported once, and its end once
     outages = len(db.ids_of(EventType.DATABASE_UNAVAILABLE))
     assert outages == len(db.ids_of(EventType.DATABASE_RESTORED))
+
+
+async def test_events_wait_in_memory_while_neither_database_nor_spool_can_take_them(
+    tmp_path: Path,
+) -> None:
+    db = FakeDatabase()
+    db.down = True
+    j = journal(db, tmp_path, flush_interval=0.005)
+    spool = tmp_path / "journal.spool"
+    spool.unlink(missing_ok=True)
+    spool.mkdir()  # appending to it now fails like a full or broken disk
+    events = [event(n) for n in range(50)]
+    for e in events:
+        j.emit(e)
+    await asyncio.sleep(0.05)
+    assert j.stats.spooled == 0
+    spool.rmdir()
+    db.down = False
+    await until(lambda: j.available and not j.spool_pending)
+    await j.close()
+    assert db.ids_of(EventType.SIGNAL_RECEIVED) == [e.id for e in events]

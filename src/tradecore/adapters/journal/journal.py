@@ -71,6 +71,7 @@ class Journal:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._stalled = False
         self._probed_at_close = False  # closing tries the database once more, not forever
         self._closed = False
         self._available = True
@@ -114,7 +115,7 @@ class Journal:
             return
         self._closing = True
         self._wake.set()
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             await self._task
         self._spool_events(self._take_all())
         self._closed = True
@@ -154,7 +155,8 @@ class Journal:
                 return
 
     async def _wait_for_work(self) -> None:
-        if self._closing or self._waiters or len(self._queue) >= self._batch_size:
+        busy = self._closing or self._waiters or len(self._queue) >= self._batch_size
+        if busy and not self._stalled:
             return
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
@@ -170,11 +172,13 @@ class Journal:
             await self._replay()
         if self._available and self._restoring and not self._spool.pending():
             self._restored()
+        self._stalled = False
         while self._queue:
             kept = await self._write_batch(self._take(self._batch_size))
             self._resolve_waiters()
             if not kept:
-                return  # neither database nor spool took it: try again next cycle
+                self._stalled = True  # neither database nor spool took it: wait, then retry
+                return
 
     async def _write_batch(self, batch: list[Event]) -> bool:
         """Write `batch` or spool it; False if neither worked (it is back in the queue)."""

@@ -67,9 +67,11 @@ class Spool:
             position = self._offset
             while len(lines) < max_lines:
                 line = f.readline()
-                if not line or not line.endswith(b"\n"):
+                if not line:
                     break
-                lines.append((position, line[:-1]))
+                # A last line without its newline (written by something else: our appends
+                # are whole) is returned as it is; decoding decides whether it is corrupt.
+                lines.append((position, line.removesuffix(b"\n")))
                 position += len(line)
         return lines, position
 
