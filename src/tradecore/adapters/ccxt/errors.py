@@ -5,22 +5,7 @@ body in the exception text: `binanceusdm {"code":-2021,...}`, `bybit {"retCode":
 the exception class decides the rest. Whether a request can have reached the venue decides
 between a retryable rejection and `Unknown`:
 
-| ccxt raises | a command becomes | a query raises |
-|---|---|---|
-| `RequestTimeout` | `Unknown` (look the client id up, never re-send blind) | `ExchangeUnavailable` |
-| `ExchangeNotAvailable` from a failed connect | `Rejected(NETWORK_ERROR, retryable)` | `ExchangeUnavailable` |
-| `ExchangeNotAvailable` from a dropped connection | `Unknown` | `ExchangeUnavailable` |
-| `ExchangeNotAvailable`/`OnMaintenance`/`OperationFailed` answered by the venue (5xx) | `Rejected(VENUE_UNAVAILABLE, retryable)` | `ExchangeUnavailable` |
-| `RateLimitExceeded`, `DDoSProtection` (429/418, -1003, 10006) | `Rejected(RATE_LIMITED, retryable)` | `ExchangeUnavailable(rate_limited)` |
-| `InvalidNonce` (after one time resync and retry) | `Rejected(OTHER, retryable)` | `ExchangeUnavailable` |
-| any other `NetworkError`/`BadResponse` | `Unknown` | `ExchangeUnavailable` |
-| `OrderNotFound` | `Rejected(ORDER_NOT_FOUND)` | — |
-| `OrderImmediatelyFillable` | `Rejected(WOULD_TRIGGER_IMMEDIATELY)` | — |
-| `InsufficientFunds` | `Rejected(INSUFFICIENT_BALANCE)` | — |
-| `BadSymbol` | `Rejected(UNKNOWN_SYMBOL)` | — |
-| `RestrictedLocation` | `Rejected(REGION_RESTRICTED)` | — |
-| `AuthenticationError` and subclasses | `Rejected(AUTHENTICATION)` | `ExchangeUnavailable(retryable=False)` |
-| `InvalidOrder`, `BadRequest`, other `ExchangeError` | by the venue's code, else `Rejected(OTHER)` | `ExchangeUnavailable(retryable=False)` |
+The whole table (ccxt class -> command outcome / query error) is in docs/venues.md.
 """
 
 import json

@@ -282,7 +282,9 @@ class CcxtExchange:
 
     async def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
         unified = None if symbol is None else to_venue(symbol)
-        common: dict[str, Any] = {} if symbol is not None or self._binance else {"settleCoin": "USDT"}
+        common: dict[str, Any] = (
+            {} if symbol is not None or self._binance else {"settleCoin": "USDT"}
+        )
         plain = await self._query(
             lambda: self.client.fetch_open_orders(unified, None, None, dict(common))
         )
@@ -426,7 +428,10 @@ class CcxtExchange:
         return await self._command(
             client_order_id,
             lambda: self._placed(
-                symbol, self.client.create_order(to_venue(symbol), "market", side.value, _text(qty), None, params)
+                symbol,
+                self.client.create_order(
+                    to_venue(symbol), "market", side.value, _text(qty), None, params
+                ),
             ),
         )
 
@@ -576,12 +581,16 @@ class CcxtExchange:
             return rules
         try:
             current = await self.fetch_order(symbol, order_id)
-        except Exception as error:  # noqa: BLE001 - a failed read is a retryable refusal
+        except Exception as error:
             return Rejected(reason=R.NETWORK_ERROR, message=str(error), retryable=True)
         if current is None or not current.is_open:
-            code, text = ("-2013", "Order does not exist.") if self._binance else (
-                "110001",
-                "order not exists or too late to cancel",
+            code, text = (
+                ("-2013", "Order does not exist.")
+                if self._binance
+                else (
+                    "110001",
+                    "order not exists or too late to cancel",
+                )
             )
             return Rejected(reason=R.ORDER_NOT_FOUND, message=text, code=code)
         if current.is_stop:
@@ -593,7 +602,12 @@ class CcxtExchange:
 
         async def move() -> Order:
             raw = await self.client.edit_order(
-                order_id, unified, "limit", current.side.value, _text(current.quantity), _text(limit)
+                order_id,
+                unified,
+                "limit",
+                current.side.value,
+                _text(current.quantity),
+                _text(limit),
             )
             if self._binance:
                 return parse.binance_order(raw["info"])

@@ -23,7 +23,7 @@ class Unreadable(ValueError):
 
 def dec(value: object, *, name: str = "number") -> Decimal:
     """An exact Decimal from the venue's text (or int); floats never reach here."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise Unreadable(f"{name}: expected a decimal string, got {value!r}")
     try:
         result = Decimal(str(value).strip())

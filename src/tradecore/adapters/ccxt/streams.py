@@ -25,9 +25,7 @@ Poll = Callable[[Sequence[str]], Awaitable[Mapping[str, Decimal]]]
 Watch = Callable[[Sequence[str]], Awaitable[Mapping[str, Decimal]]]
 
 
-def event_status(
-    sink: EventSink, clock: Clock, ids: IdGenerator, venue: Venue
-) -> StatusCallback:
+def event_status(sink: EventSink, clock: Clock, ids: IdGenerator, venue: Venue) -> StatusCallback:
     """A status callback that records each drop and recovery as an event."""
 
     def report(connected: bool, detail: str) -> None:
@@ -138,7 +136,7 @@ class MarkFeed:
                 try:
                     self._deliver(await self._poll(self.symbols))
                     self.polls += 1
-                except Exception as error:  # noqa: BLE001 - a failed poll is retried next time
+                except Exception as error:
                     self._report(False, f"mark poll failed: {error}")
                 first = False
             self.idle.set()
@@ -157,7 +155,7 @@ class MarkFeed:
                 marks = await self._watch(self.symbols)
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # noqa: BLE001 - every drop is reported, then retried
+            except Exception as error:
                 if self.connected:
                     self.connected = False
                 self._report(False, f"mark stream dropped: {error}")

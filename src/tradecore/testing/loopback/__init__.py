@@ -25,7 +25,6 @@ from urllib.parse import parse_qsl
 
 import aiohttp
 import ccxt.async_support as ccxt
-from aiohttp import web
 
 from tradecore.adapters.ccxt.exchange import CcxtExchange, Environment, build_client
 from tradecore.adapters.clock import VirtualClock, settle
@@ -117,7 +116,9 @@ class LoopbackVenue:
             **engine_options,
         )
         self.dialect: Dialect = (
-            BinanceDialect(self.engine) if profile.venue is Venue.BINANCE else BybitDialect(self.engine)
+            BinanceDialect(self.engine)
+            if profile.venue is Venue.BINANCE
+            else BybitDialect(self.engine)
         )
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
@@ -133,7 +134,7 @@ class LoopbackVenue:
 
         class _Client(base):  # type: ignore[misc, valid-type]
             def open(self, lazy: bool = False) -> None:
-                if self.session is None:
+                if getattr(self, "session", None) is None:
                     self.asyncio_loop = asyncio.get_running_loop()
                     self.throttler.loop = self.asyncio_loop
                     self.session = aiohttp.ClientSession(connector=_FaultConnector(venue))
@@ -187,14 +188,14 @@ class LoopbackVenue:
         value = to_decimal(mark, name="mark")
         watching = [f for f in self._exchange.feeds if symbol in f.symbols]
         for feed in watching:  # the stream's baseline is read before the mark moves
-            await _until(lambda f=feed: f.polls > 0 and f.idle.is_set())  # type: ignore[misc]
+            await _until(lambda f=feed: f.polls > 0 and f.idle.is_set())
         self.engine.set_mark(symbol, value)
         await settle()
         if watching:
             interval = max(f.poll_interval for f in watching)
             await self.clock.advance(interval)
             for feed in watching:
-                await _until(lambda f=feed: f.last(symbol) == value and f.idle.is_set())  # type: ignore[misc]
+                await _until(lambda f=feed: f.last(symbol) == value and f.idle.is_set())
 
     async def advance(self, seconds: float) -> None:
         await self.clock.advance(seconds)

@@ -15,7 +15,7 @@ from typing import Any
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import Op
 from tradecore.domain.numbers import ZERO
-from tradecore.domain.orders import Order, OrderStatus, OrderType
+from tradecore.domain.orders import Order, OrderStatus
 from tradecore.ports.exchange import Accepted, Rejected, RejectReason
 from tradecore.testing.loopback.server import Handler, Params, Reply
 
@@ -121,7 +121,9 @@ class BinanceDialect:
         )
 
     def server_error(self) -> Reply:
-        return _error(-1001, "Internal error; unable to process your request. Please try again.", 503)
+        return _error(
+            -1001, "Internal error; unable to process your request. Please try again.", 503
+        )
 
     def unauthorized(self) -> Reply:
         return _error(-2015, "Invalid API-key, IP, or permissions for action.", 401)
