@@ -81,19 +81,91 @@ def test_a_refused_connection_never_sent_anything_so_retrying_is_safe() -> None:
 
 
 VENUE_TABLE = [
-    (Venue.BINANCE, ccxt.InvalidOrder, '{"code":-2021,"msg":"Order would immediately trigger."}', R.WOULD_TRIGGER_IMMEDIATELY, "-2021"),
-    (Venue.BINANCE, ccxt.BadRequest, '{"code":-4140,"msg":"Invalid symbol status for opening position."}', R.SYMBOL_UNAVAILABLE, "-4140"),
-    (Venue.BINANCE, ccxt.OrderNotFound, '{"code":-2011,"msg":"Unknown order sent."}', R.ORDER_NOT_FOUND, "-2011"),
-    (Venue.BINANCE, ccxt.ExchangeError, '{"code":-4130,"msg":"An open stop ... is existing."}', R.STOP_ALREADY_EXISTS, "-4130"),
-    (Venue.BINANCE, ccxt.BadRequest, '{"code":-4014,"msg":"Price not increased by tick size."}', R.INVALID_PRICE, "-4014"),
-    (Venue.BINANCE, ccxt.BadRequest, '{"code":-1100,"msg":"Illegal characters found in parameter \'quantity\'"}', R.INVALID_QUANTITY, "-1100"),
-    (Venue.BYBIT, ccxt.InvalidOrder, '{"retCode":110093,"retMsg":"expect Falling"}', R.WOULD_TRIGGER_IMMEDIATELY, "110093"),
-    (Venue.BYBIT, ccxt.BadRequest, '{"retCode":10001,"retMsg":"StopLoss:50100 set for Buy position should lower than base_price:50000??MarkPrice"}', R.WOULD_TRIGGER_IMMEDIATELY, "10001"),
-    (Venue.BYBIT, ccxt.BadRequest, '{"retCode":10001,"retMsg":"params error: Qty invalid"}', R.INVALID_QUANTITY, "10001"),
-    (Venue.BYBIT, ccxt.BadRequest, '{"retCode":10001,"retMsg":"params error: symbol invalid"}', R.UNKNOWN_SYMBOL, "10001"),
-    (Venue.BYBIT, ccxt.PermissionDenied, '{"retCode":170209,"retMsg":"only available to ..."}', R.REGION_RESTRICTED, "170209"),
-    (Venue.BYBIT, ccxt.InvalidOrder, '{"retCode":34040,"retMsg":"not modified"}', R.NOT_MODIFIED, "34040"),
-]  # fmt: skip
+    (
+        Venue.BINANCE,
+        ccxt.InvalidOrder,
+        '{"code":-2021,"msg":"Order would immediately trigger."}',
+        R.WOULD_TRIGGER_IMMEDIATELY,
+        "-2021",
+    ),
+    (
+        Venue.BINANCE,
+        ccxt.BadRequest,
+        '{"code":-4140,"msg":"Invalid symbol status for opening position."}',
+        R.SYMBOL_UNAVAILABLE,
+        "-4140",
+    ),
+    (
+        Venue.BINANCE,
+        ccxt.OrderNotFound,
+        '{"code":-2011,"msg":"Unknown order sent."}',
+        R.ORDER_NOT_FOUND,
+        "-2011",
+    ),
+    (
+        Venue.BINANCE,
+        ccxt.ExchangeError,
+        '{"code":-4130,"msg":"An open stop ... is existing."}',
+        R.STOP_ALREADY_EXISTS,
+        "-4130",
+    ),
+    (
+        Venue.BINANCE,
+        ccxt.BadRequest,
+        '{"code":-4014,"msg":"Price not increased by tick size."}',
+        R.INVALID_PRICE,
+        "-4014",
+    ),
+    (
+        Venue.BINANCE,
+        ccxt.BadRequest,
+        '{"code":-1100,"msg":"Illegal characters found in parameter \'quantity\'"}',
+        R.INVALID_QUANTITY,
+        "-1100",
+    ),
+    (
+        Venue.BYBIT,
+        ccxt.InvalidOrder,
+        '{"retCode":110093,"retMsg":"expect Falling"}',
+        R.WOULD_TRIGGER_IMMEDIATELY,
+        "110093",
+    ),
+    (
+        Venue.BYBIT,
+        ccxt.BadRequest,
+        '{"retCode":10001,"retMsg":"StopLoss:50100 set for Buy position should lower than base_price:50000??MarkPrice"}',  # noqa: E501 - the venue's own text
+        R.WOULD_TRIGGER_IMMEDIATELY,
+        "10001",
+    ),
+    (
+        Venue.BYBIT,
+        ccxt.BadRequest,
+        '{"retCode":10001,"retMsg":"params error: Qty invalid"}',
+        R.INVALID_QUANTITY,
+        "10001",
+    ),
+    (
+        Venue.BYBIT,
+        ccxt.BadRequest,
+        '{"retCode":10001,"retMsg":"params error: symbol invalid"}',
+        R.UNKNOWN_SYMBOL,
+        "10001",
+    ),
+    (
+        Venue.BYBIT,
+        ccxt.PermissionDenied,
+        '{"retCode":170209,"retMsg":"only available to ..."}',
+        R.REGION_RESTRICTED,
+        "170209",
+    ),
+    (
+        Venue.BYBIT,
+        ccxt.InvalidOrder,
+        '{"retCode":34040,"retMsg":"not modified"}',
+        R.NOT_MODIFIED,
+        "34040",
+    ),
+]
 
 
 @pytest.mark.parametrize(("venue", "kind", "body", "reason", "code"), VENUE_TABLE)
