@@ -1,11 +1,15 @@
 """Opening a database from its URL: the factory the runner uses, and `migrate`."""
 
 from tradecore.adapters.dburl import DatabaseUrl, Dialect, parse_database_url
-from tradecore.adapters.journal import Journal
+from tradecore.adapters.journal import BatchWriter, Journal
+from tradecore.adapters.postgres import PostgresEventWriter, PostgresInstanceLock
 from tradecore.adapters.postgres.database import PostgresDatabase
 from tradecore.adapters.sql.migrations import Migration
+from tradecore.adapters.sqlite import FileInstanceLock, SqliteEventWriter
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.ports.clock import Clock
+from tradecore.ports.events import EventSink
+from tradecore.ports.lock import InstanceLock
 
 Database = PostgresDatabase | SqliteDatabase
 
@@ -42,3 +46,14 @@ def open_journal(
 ) -> Journal:
     """A journal writing to `database`, spooling to `spool_path`; call `start()` in the loop."""
     return Journal(database.event_writer(), spool_path, clock=clock)
+
+
+def _conformance(
+    journal: Journal,
+    pg_lock: PostgresInstanceLock,
+    file_lock: FileInstanceLock,
+    pg_writer: PostgresEventWriter,
+    sqlite_writer: SqliteEventWriter,
+) -> tuple[EventSink, InstanceLock, InstanceLock, BatchWriter, BatchWriter]:
+    """Never called: mypy checks here that the adapters implement their ports."""
+    return journal, pg_lock, file_lock, pg_writer, sqlite_writer

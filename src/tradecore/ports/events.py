@@ -8,7 +8,11 @@ from tradecore.domain.events import Event
 @runtime_checkable
 class EventSink(Protocol):
     def emit(self, event: Event) -> None:
-        """Queue `event`; never blocks, never raises for database trouble, never drops."""
+        """Queue `event`; never blocks, never raises for database trouble, never drops.
+
+        The event is encoded later, by the writer: do not mutate its `data` after emitting.
+        Each event's UUID is its identity; emitting the same event twice stores it once.
+        """
         ...
 
     async def flush(self) -> None:

@@ -11,6 +11,7 @@ from tradecore.adapters.postgres.lock import PostgresInstanceLock, advisory_key
 from tradecore.adapters.sql.executor import PostgresCodec
 from tradecore.adapters.sql.migrations import Migration, load_migrations, pending
 from tradecore.adapters.sql.store import SqlStore
+from tradecore.ports.repositories import Store
 
 _MIGRATION_LOCK = advisory_key("schema-migrations")
 
@@ -45,7 +46,7 @@ class PostgresDatabase:
     def __init__(self, dsn: str, pool: "asyncpg.Pool[Any]"):
         self.dsn = dsn
         self._pool = pool
-        self.store = SqlStore(PgExecutor(pool), PostgresCodec(), transaction_factory(pool))
+        self.store: Store = SqlStore(PgExecutor(pool), PostgresCodec(), transaction_factory(pool))
 
     @classmethod
     async def connect(

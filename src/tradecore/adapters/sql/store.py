@@ -14,6 +14,15 @@ from tradecore.adapters.sql.repositories import (
     SqlTrailing,
     SqlWaves,
 )
+from tradecore.ports.repositories import (
+    AlertRepository,
+    OperationRepository,
+    OrderRepository,
+    PositionRepository,
+    SignalRepository,
+    TrailingRepository,
+    WaveRepository,
+)
 
 BeginTransaction = Callable[[], AbstractAsyncContextManager[Executor]]
 
@@ -24,13 +33,14 @@ class SqlStore:
     def __init__(self, db: Executor, codec: Codec, begin: BeginTransaction | None):
         self._codec = codec
         self._begin = begin
-        self.positions = SqlPositions(db, codec)
-        self.operations = SqlOperations(db, codec)
-        self.orders = SqlOrders(db, codec)
-        self.trailing = SqlTrailing(db, codec)
-        self.waves = SqlWaves(db, codec)
-        self.signals = SqlSignals(db, codec)
-        self.alerts = SqlAlerts(db, codec)
+        # Annotated with the ports so mypy checks every repository against its protocol.
+        self.positions: PositionRepository = SqlPositions(db, codec)
+        self.operations: OperationRepository = SqlOperations(db, codec)
+        self.orders: OrderRepository = SqlOrders(db, codec)
+        self.trailing: TrailingRepository = SqlTrailing(db, codec)
+        self.waves: WaveRepository = SqlWaves(db, codec)
+        self.signals: SignalRepository = SqlSignals(db, codec)
+        self.alerts: AlertRepository = SqlAlerts(db, codec)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator["SqlStore"]:

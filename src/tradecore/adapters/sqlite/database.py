@@ -14,6 +14,7 @@ from tradecore.adapters.sql.store import SqlStore
 from tradecore.adapters.sqlite.executor import SqliteExecutor, immediate, transaction_factory
 from tradecore.adapters.sqlite.journal import SqliteEventWriter
 from tradecore.adapters.sqlite.lock import FileInstanceLock
+from tradecore.ports.repositories import Store
 
 MEMORY = ":memory:"
 
@@ -42,7 +43,7 @@ class SqliteDatabase:
         self.path = path
         self.connection = connection
         self.lock = asyncio.Lock()
-        self.store = SqlStore(
+        self.store: Store = SqlStore(
             SqliteExecutor(connection, self.lock),
             SqliteCodec(),
             transaction_factory(connection, self.lock),
