@@ -1,0 +1,272 @@
+"""`python -m runner` (or `tradecore`): parse, load the configuration, wire, start.
+
+Commands: `paper` (the default), `migrate`, `check-config`, `monitor`, `report`. Exit codes:
+0 done, 2 bad usage or configuration (one line on stderr saying what and how to fix it),
+1 a failure at run time.
+"""
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from tradecore.adapters.database import migrate
+from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
+from tradecore.adapters.signals import WebSocketSettings
+from tradecore.domain.model import Venue
+from tradecore.ports.lock import LockHeld
+
+from .config import CONFIG_ENV, Config, ConfigError, Mode, Secrets, load_config, read_secrets
+from .errors import StartupError
+from .sample import DataFileError
+
+OK, RUNTIME_FAILURE, BAD_USAGE = 0, 1, 2
+COMMANDS = ("paper", "migrate", "check-config", "monitor", "report")
+DEFAULT_DATABASE = "sqlite:///var/tradecore.db"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(BAD_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help=f"a TOML configuration file (default: ${CONFIG_ENV}, else built-in defaults)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="tradecore",
+        description="tradecore: a signal-driven futures bot. With no command: a paper session.",
+        epilog="Run `tradecore COMMAND --help` for a command's options. docs/operations.md "
+        "has the runbook, docs/configuration.md every setting.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    paper = commands.add_parser(
+        "paper",
+        help="a paper session on the simulated venue (default)",
+        description="Run the real kernel on the simulated venue, in virtual time at full speed "
+        "unless --realtime, on a bundled deterministic sample unless --signals/--prices.",
+    )
+    _config_option(paper)
+    paper.add_argument("--venue", choices=[v.value for v in Venue], help="the simulated venue")
+    paper.add_argument("--signals", type=Path, metavar="FILE", help="replay these signals (JSONL)")
+    paper.add_argument(
+        "--prices", type=Path, metavar="FILE", help="replay these marks (CSV timestamp,symbol,mark)"
+    )
+    paper.add_argument("--realtime", action="store_true", help="run on the wall clock")
+    paper.add_argument("--hours", type=float, help="length of the sample (default 4)")
+    paper.add_argument("--seed", type=int, help="the sample's seed (default 7)")
+    paper.add_argument("--symbols", type=int, help="symbols in the sample (default 30)")
+    paper.add_argument(
+        "--database-url", metavar="URL", help="postgresql://… or sqlite:///… (default: a new file)"
+    )
+    paper.add_argument(
+        "--health-port", type=int, metavar="PORT", help="serve /health and /metrics on this port"
+    )
+    paper.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    paper.add_argument("--json", action="store_true", help="print the summary as JSON")
+    mig = commands.add_parser(
+        "migrate",
+        help="apply pending database migrations",
+        description="Create or upgrade the schema of the configured database.",
+    )
+    _config_option(mig)
+    mig.add_argument("--database-url", metavar="URL", help="instead of database.url")
+    check = commands.add_parser(
+        "check-config",
+        help="validate the configuration and secrets, then exit",
+        description="Load the file and the TRADECORE_* environment exactly as a start would.",
+    )
+    _config_option(check)
+    for name, text in (("monitor", "live monitor of a running bot"), ("report", "post-run report")):
+        commands.add_parser(
+            name,
+            help=f"{text} (options: tradecore {name} --help)",
+            add_help=False,
+            prefix_chars="\0",  # everything after the command belongs to it
+        ).add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    environment = os.environ if env is None else env
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help")):
+        args_list.insert(0, "paper")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    if args.command in ("monitor", "report"):
+        return _delegate(args.command, args.rest)
+    handlers: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], int]] = {
+        "paper": _paper,
+        "migrate": _migrate,
+        "check-config": _check_config,
+    }
+    try:
+        return handlers[args.command](args, environment)
+    except (ConfigError, StartupError, DataFileError, InvalidDatabaseUrl, LockHeld) as exc:
+        return _fail(BAD_USAGE, str(exc))
+    except KeyboardInterrupt:
+        return _fail(RUNTIME_FAILURE, "interrupted")
+
+
+def _fail(code: int, message: str, stream: TextIO | None = None) -> int:
+    print(f"tradecore: error: {message}", file=stream or sys.stderr)
+    return code
+
+
+def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, Secrets]:
+    path = getattr(args, "config", None) or env.get(CONFIG_ENV) or None
+    config = load_config(path, env)
+    secrets = read_secrets(env, signals_token_file=config.signals.token_file)
+    return config, secrets
+
+
+def _database_url(args: argparse.Namespace, config: Config) -> str:
+    url = getattr(args, "database_url", None) or config.database.url
+    if url == DEFAULT_DATABASE:
+        Path("var").mkdir(exist_ok=True)  # the default lives under ./var/, made on first use
+    return url
+
+
+# -- paper -------------------------------------------------------------------------------------
+
+
+def _paper(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import attrs
+
+    from .logging import configure_logging
+    from .paper import PaperOptions, run_paper
+    from .summary import render
+
+    config, secrets = _load(args, env)
+    if args.venue:
+        config = attrs.evolve(config, venue=Venue(args.venue))
+    config = attrs.evolve(config, mode=Mode.PAPER)
+    _check_numbers(args)
+    # The progress bar owns stderr below WARNING; the log file keeps everything.
+    redactor = configure_logging(config.logging, secrets.values(), stderr_level="WARNING")
+    if args.database_url:
+        parse_database_url(args.database_url)
+    options = PaperOptions(
+        signals=args.signals,
+        prices=args.prices,
+        realtime=args.realtime,
+        hours=args.hours,
+        seed=args.seed,
+        symbols=args.symbols,
+        database_url=args.database_url,
+        health_port=args.health_port,
+        progress=not args.no_progress,
+    )
+    try:
+        summary = asyncio.run(run_paper(config, secrets, options))
+    except (ConfigError, StartupError, DataFileError, InvalidDatabaseUrl, LockHeld):
+        raise
+    except Exception as exc:
+        from loguru import logger
+
+        logger.opt(exception=exc).error("the paper session failed")
+        return _fail(RUNTIME_FAILURE, redactor.redact(f"the paper session failed: {exc!r}"))
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        print(render(summary))
+    return OK
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    for name in ("hours", "symbols"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"--{name} = {value} is not allowed; it must be above 0")
+    if args.health_port is not None and not 0 <= args.health_port <= 65535:
+        raise ConfigError(f"--health-port = {args.health_port} is not allowed; use 0 to 65535")
+    for name in ("signals", "prices"):
+        path = getattr(args, name)
+        if path is not None and not path.is_file():
+            raise ConfigError(f"--{name} = {str(path)!r}: no such file")
+
+
+# -- migrate, check-config --------------------------------------------------------------------
+
+
+def _migrate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from .container import database_problem
+
+    config, _ = _load(args, env)
+    url = _database_url(args, config)
+    shown = parse_database_url(url).redacted()
+    try:
+        applied = asyncio.run(migrate(url))
+    except InvalidDatabaseUrl:
+        raise
+    except Exception as exc:
+        raise StartupError(database_problem(url, exc)) from None
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (up to date)"
+    print(f"migrations applied to {shown}: {names}")
+    return OK
+
+
+def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config, secrets = _load(args, env)
+    url = _database_url(args, config)
+    shown = parse_database_url(url).redacted()
+    try:
+        WebSocketSettings(url=config.signals.url, token=secrets.signals_token)
+    except ValueError as exc:
+        raise ConfigError(f"signals.url = {config.signals.url!r}: {exc}") from None
+    if config.mode is Mode.LIVE:
+        require_keys(config, secrets)
+    keys = "set" if all(secrets.keys_for(config.venue)) else "not set"
+    print(
+        f"configuration OK: mode {config.mode.value}, venue {config.venue.value}, "
+        f"account {config.account!r}, database {shown}, health "
+        f"{config.health.host}:{config.health.port}, API keys {keys}"
+    )
+    return OK
+
+
+def require_keys(config: Config, secrets: Secrets) -> None:
+    key, secret = secrets.keys_for(config.venue)
+    if not key or not secret:
+        name = config.venue.value.upper()
+        raise ConfigError(
+            f"mode = 'live' needs API keys for {config.venue.value}: set "
+            f"TRADECORE_{name}_API_KEY and TRADECORE_{name}_API_SECRET (or their _FILE variants)"
+        )
+
+
+# -- monitor, report: the operator tools in runner/monitor.py and runner/report.py ------------
+
+
+def _delegate(command: str, rest: Sequence[str]) -> int:
+    try:
+        module = importlib.import_module(f"runner.{command}")
+    except ModuleNotFoundError:
+        return _fail(RUNTIME_FAILURE, f"`{command}` is not part of this build")
+    entry: Any = getattr(module, "main", None) or getattr(module, f"run_{command}", None)
+    if entry is None:
+        return _fail(RUNTIME_FAILURE, f"`{command}` is not part of this build")
+    try:
+        result = entry(list(rest))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

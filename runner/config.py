@@ -1,0 +1,438 @@
+"""The runner's configuration: one TOML file, `TRADECORE_*` overrides, secrets from outside.
+
+Precedence, lowest first: the defaults in the classes below (the SPEC's), the TOML file
+(`--config PATH`), then environment overrides. An override names a key path with double
+underscores: `TRADECORE_TRADING__SIZING__LEVERAGE=5` sets `[trading.sizing] leverage = 5`,
+`TRADECORE_MODE=demo` sets the top-level `mode`. Its value is read as a TOML value when it is
+one (`5`, `2.5`, `true`, `["BTCUSDT"]`, `"text"`) and as a plain string otherwise.
+
+Secrets never come from the TOML file (a key that looks like one is refused): API keys, the
+signal token and the alert credentials come from the environment, or from a file named by the
+matching `*_FILE` variable (Docker / systemd credentials). Every problem is a `ConfigError`
+whose message names the key, the value and what is allowed. `docs/configuration.md` lists
+every key; a test keeps it complete.
+"""
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from enum import Enum, StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+from tradecore.app.settings import TradingSettings
+from tradecore.domain.model import Venue
+
+ENV_PREFIX = "TRADECORE_"
+CONFIG_ENV = "TRADECORE_CONFIG"
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration the runner refuses; the message says what is wrong and how to fix it."""
+
+
+class Mode(StrEnum):
+    PAPER = "paper"  # the simulated venue, no keys
+    DEMO = "demo"  # the venue's demo / testnet account
+    LIVE = "live"  # real money: needs `mode = "live"` AND `trade --live`
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(StrEnum):
+    TRACE = "TRACE"
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    SUCCESS = "SUCCESS"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
+def _port(_: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"{attribute.name} = {value!r} is not allowed; use 0 to 65535")
+
+
+def _positive(_: object, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+    if value <= 0:
+        raise ConfigError(f"{attribute.name} = {value!r} is not allowed; it must be above 0")
+
+
+@attrs.frozen(kw_only=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/tradecore.db"
+    spool_path: str = "var/events.spool"  # events wait here while the database is down
+
+
+@attrs.frozen(kw_only=True)
+class SignalSettings:
+    url: str = "ws://127.0.0.1:8765"
+    auth_message: bool = False
+    token_file: str | None = None  # or TRADECORE_SIGNALS_TOKEN
+
+
+@attrs.frozen(kw_only=True)
+class HealthSettings:
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=8080, validator=_port)  # 0: no endpoint
+    in_paper: bool = False  # serve it during a paper session as well
+
+
+@attrs.frozen(kw_only=True)
+class LoggingSettings:
+    level: LogLevel = LogLevel.INFO
+    format: LogFormat = LogFormat.TEXT
+    file: str = "var/log/tradecore.log"  # "" logs to stderr only
+    rotation_mb: int = attrs.field(default=100, validator=_positive)
+    retention_files: int = attrs.field(default=10, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class AlertSettings:
+    telegram_chat_id: str | None = None  # with TRADECORE_TELEGRAM_TOKEN
+    dedupe_seconds: float = attrs.field(default=300.0)
+    per_minute: int = attrs.field(default=20, validator=_positive)
+    timeout_seconds: float = attrs.field(default=10.0, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class PaperSettings:
+    seed: int = 7
+    hours: float = attrs.field(default=4.0, validator=_positive)
+    symbols: int = attrs.field(default=30, validator=_positive)
+    balance: Decimal = attrs.field(default=Decimal(100_000), validator=_positive)
+    latency_seconds: float = 0.05  # virtual seconds per venue round trip
+    database_url: str = ""  # "": a new SQLite file per session under var/paper/
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    mode: Mode = Mode.PAPER
+    venue: Venue = Venue.BINANCE
+    account: str = "default"
+    database: DatabaseSettings = attrs.Factory(DatabaseSettings)
+    signals: SignalSettings = attrs.Factory(SignalSettings)
+    health: HealthSettings = attrs.Factory(HealthSettings)
+    logging: LoggingSettings = attrs.Factory(LoggingSettings)
+    alerts: AlertSettings = attrs.Factory(AlertSettings)
+    paper: PaperSettings = attrs.Factory(PaperSettings)
+    trading: TradingSettings = attrs.Factory(TradingSettings)
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Secrets:
+    """Credentials from the environment; never in a repr, a log line or the config file."""
+
+    binance_api_key: str | None = attrs.field(default=None, repr=False)
+    binance_api_secret: str | None = attrs.field(default=None, repr=False)
+    bybit_api_key: str | None = attrs.field(default=None, repr=False)
+    bybit_api_secret: str | None = attrs.field(default=None, repr=False)
+    signals_token: str | None = attrs.field(default=None, repr=False)
+    telegram_token: str | None = attrs.field(default=None, repr=False)
+    webhook_url: str | None = attrs.field(default=None, repr=False)
+
+    def values(self) -> tuple[str, ...]:
+        """Every secret that is set (for the log redaction filter)."""
+        return tuple(v for v in attrs.astuple(self) if v)
+
+    def keys_for(self, venue: Venue) -> tuple[str | None, str | None]:
+        if venue is Venue.BINANCE:
+            return self.binance_api_key, self.binance_api_secret
+        return self.bybit_api_key, self.bybit_api_secret
+
+
+SECRET_NAMES = tuple(f"{ENV_PREFIX}{f.name.upper()}" for f in attrs.fields(Secrets))
+_RESERVED = {*SECRET_NAMES, *(f"{n}_FILE" for n in SECRET_NAMES), CONFIG_ENV}
+_SECRET_WORDS = ("token", "secret", "password", "api_key", "apikey", "webhook_url")
+
+
+def read_secrets(env: Mapping[str, str], *, signals_token_file: str | None = None) -> Secrets:
+    found: dict[str, str | None] = {}
+    for field in attrs.fields(Secrets):
+        name = f"{ENV_PREFIX}{field.name.upper()}"
+        found[field.name] = _secret(env, name)
+    if found["signals_token"] is None and signals_token_file:
+        found["signals_token"] = _read_secret_file(signals_token_file, "signals.token_file")
+    return Secrets(**found)
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if value:
+        return value
+    path = env.get(f"{name}_FILE", "").strip()
+    return _read_secret_file(path, f"{name}_FILE") if path else None
+
+
+def _read_secret_file(path: str, key: str) -> str:
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"{key} = {path!r} cannot be read ({exc.strerror}); "
+            "point it at a readable file holding the secret"
+        ) from None
+    if not value:
+        raise ConfigError(f"{key} = {path!r} is an empty file; put the secret in it")
+    return value
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:
+    """The configuration from `path` (None: defaults only) and the `TRADECORE_*` overrides."""
+    env = os.environ if env is None else env
+    raw = _read_toml(Path(path)) if path is not None else {}
+    for key_path, value in _overrides(env):
+        _set(raw, key_path, value)
+    _refuse_secrets(raw, ())
+    return structure_config(raw)
+
+
+def structure_config(raw: Mapping[str, Any]) -> Config:
+    _check_sections(raw, Config, ())
+    try:
+        return _CONVERTER.structure(raw, Config)
+    except ClassValidationError as group:
+        raise ConfigError(_first_problem(group, Config, ())) from None
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _check_sections(raw: Mapping[str, Any], cls: type, path: tuple[str, ...]) -> None:
+    for field in attrs.fields(cls):
+        if field.name not in raw or not (isinstance(field.type, type) and attrs.has(field.type)):
+            continue
+        value, here = raw[field.name], ".".join((*path, field.name))
+        if not isinstance(value, Mapping):
+            raise ConfigError(
+                f"{here} = {_shown(value)} is not allowed; {here} is a section: "
+                f"write [{here}] and its keys below it"
+            )
+        _check_sections(value, field.type, (*path, field.name))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"the config file {str(path)!r} does not exist; check --config "
+            "(an example is in docs/configuration.md)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"the config file {str(path)!r} cannot be read: {exc.strerror}") from None
+    try:
+        # Decimal for every TOML float: 2.5 stays exactly 2.5 on its way to a price.
+        return tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the config file {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def _overrides(env: Mapping[str, str]) -> list[tuple[tuple[str, ...], Any]]:
+    found = []
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in _RESERVED:
+            continue
+        parts = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
+        if not all(parts):
+            raise ConfigError(
+                f"the environment variable {name} is not a key path; write it as "
+                "TRADECORE_SECTION__KEY, e.g. TRADECORE_TRADING__SIZING__LEVERAGE=5"
+            )
+        found.append((parts, _env_value(env[name])))
+    return found
+
+
+def _env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}", parse_float=Decimal)["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _set(raw: dict[str, Any], key_path: tuple[str, ...], value: Any) -> None:
+    node = raw
+    for part in key_path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            dotted = ".".join(key_path)
+            raise ConfigError(f"{dotted}: {part!r} is a value, not a section")
+        node = child
+    node[key_path[-1]] = value
+
+
+def _refuse_secrets(raw: Mapping[str, Any], path: tuple[str, ...]) -> None:
+    for key, value in raw.items():
+        here = (*path, key)
+        if isinstance(value, Mapping):
+            _refuse_secrets(value, here)
+        elif not key.endswith("_file") and any(w in key.lower() for w in _SECRET_WORDS):
+            raise ConfigError(
+                f"{'.'.join(here)}: secrets are not read from the config file; set "
+                f"{ENV_PREFIX}{key.upper()} in the environment (or {ENV_PREFIX}{key.upper()}"
+                "_FILE naming a file that holds it) and remove the key"
+            )
+
+
+# -- structuring with messages that name key, value and what is allowed ----------------------
+
+
+class _Invalid(ValueError):
+    def __init__(self, value: Any, allowed: str) -> None:
+        super().__init__(f"{value!r} is not allowed; {allowed}")
+        self.value = value
+        self.allowed = allowed
+
+
+def _decimal(value: Any, _: type) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str | float):
+        raise _Invalid(value, 'use a number, e.g. 2.5 or "2.5"')
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise _Invalid(value, 'use a number, e.g. 2.5 or "2.5"') from None
+    if not number.is_finite():
+        raise _Invalid(value, "use a finite number")
+    return number
+
+
+def _float(value: Any, _: type) -> float:
+    return float(_decimal(value, Decimal))
+
+
+def _int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid(value, "use a whole number, e.g. 20")
+    return value
+
+
+def _bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(value, "use true or false")
+    return value
+
+
+def _str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(value, "use a string in quotes")
+    return value
+
+
+def _seconds(value: Any, _: type) -> timedelta:
+    return timedelta(seconds=_float(value, float))
+
+
+def _enum(value: Any, kind: type[Enum]) -> Enum:
+    allowed = [str(member.value) for member in kind]
+    for member in kind:
+        if isinstance(value, str) and value.lower() == str(member.value).lower():
+            return member
+    raise _Invalid(value, f"use one of {', '.join(repr(a) for a in allowed)}")
+
+
+def _symbols(value: Any, _: type) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Invalid(value, 'use a list of symbols, e.g. ["BTCUSDT", "ETHUSDT"]')
+    return frozenset(v.strip().upper() for v in value)
+
+
+def _build_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    hooks: list[tuple[type, Callable[[Any, type], Any]]] = [
+        (Decimal, _decimal),
+        (float, _float),
+        (int, _int),
+        (bool, _bool),
+        (str, _str),
+        (timedelta, _seconds),
+    ]
+    for kind, hook in hooks:
+        converter.register_structure_hook(kind, hook)
+    for kind in (Mode, Venue, LogFormat, LogLevel):  # before `str`: these are str subclasses
+        converter.register_structure_hook(kind, _enum)
+    converter.register_structure_hook_func(lambda t: t == frozenset[str], _symbols)
+    return converter
+
+
+_CONVERTER = _build_converter()
+
+
+def _first_problem(error: BaseException, cls: type, path: tuple[str, ...]) -> str:
+    """The first leaf problem of a cattrs error tree, as `key = value: allowed`."""
+    if isinstance(error, ForbiddenExtraKeysError):
+        return _extra_keys(error, path)
+    if isinstance(error, ClassValidationError):
+        for inner in error.exceptions:
+            name = _note_name(inner)
+            child = (*path, name) if name else path
+            child_cls = _field_type(error.cl, name) if name else error.cl
+            return _first_problem(inner, child_cls, child)
+    dotted = ".".join(path) or "(top level)"
+    if isinstance(error, _Invalid):
+        return f"{dotted} = {_shown(error.value)} is not allowed; {error.allowed}"
+    return f"{dotted}: {error}"
+
+
+def _note_name(error: BaseException) -> str | None:
+    for note in getattr(error, "__notes__", []):
+        name = getattr(note, "name", None)
+        if isinstance(name, str):
+            return name
+    return None
+
+
+def _field_type(cls: type, name: str) -> type:
+    if attrs.has(cls):
+        for field in attrs.fields(cls):
+            if field.name == name and isinstance(field.type, type):
+                return field.type
+    return cls
+
+
+def _extra_keys(error: ForbiddenExtraKeysError, path: tuple[str, ...]) -> str:
+    keys = sorted(error.extra_fields)
+    where = ".".join(path) or "the top level"
+    allowed = ", ".join(f.name for f in attrs.fields(error.cl))
+    first = ".".join((*path, keys[0]))
+    return (
+        f"{first}: unknown key in {where}; the keys allowed there are: {allowed} "
+        "(see docs/configuration.md)"
+    )
+
+
+def _shown(value: Any) -> str:
+    text = repr(str(value)) if isinstance(value, Decimal) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# -- introspection for docs and tests ---------------------------------------------------------
+
+
+def config_keys(cls: type = Config, prefix: str = "") -> list[str]:
+    """Every key a config file may hold, dotted (`trading.sizing.leverage`)."""
+    keys: list[str] = []
+    for field in attrs.fields(cls):
+        name = f"{prefix}{field.name}"
+        if isinstance(field.type, type) and attrs.has(field.type):
+            keys += config_keys(field.type, f"{name}.")
+        else:
+            keys.append(name)
+    return keys

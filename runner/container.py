@@ -1,0 +1,261 @@
+"""The one place adapters are chosen and wired: a dependency-injector container.
+
+Connections (the database, the journal's writer, the alert client, the health server) open
+in async `Resource`s when `init_resources()` runs and close in `shutdown_resources()`; the
+constructors behind the other providers do no I/O. The venue is chosen per mode by a
+`Selector`: the paper session provides its simulated venue; a test overrides any provider
+with a fake (`container.paper_exchange.override(...)`, `container.database.override(...)`).
+"""
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+from dependency_injector import containers, providers
+
+from tradecore.adapters.alerts import (
+    AlertPolicy,
+    HttpAlerter,
+    LogAlerter,
+    TelegramChannel,
+    WebhookChannel,
+)
+from tradecore.adapters.clock import RandomIds
+from tradecore.adapters.database import Database, connect_store, open_journal
+from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
+from tradecore.adapters.journal import Journal
+from tradecore.adapters.signals import ReplaySignalSource, WebSocketSettings, WebSocketSignalSource
+from tradecore.app.kernel import Kernel, KernelParts
+from tradecore.ports.alerts import Alerter
+from tradecore.ports.clock import Clock, IdGenerator
+from tradecore.ports.events import EventSink
+from tradecore.ports.exchange import Exchange
+from tradecore.ports.lock import InstanceLock
+from tradecore.ports.repositories import Store
+from tradecore.ports.signals import SignalSource
+
+from .config import Config, Mode, Secrets
+from .errors import StartupError
+from .health import Health, HealthServer, HealthSources
+from .telemetry import TeeSink, Telemetry
+
+
+@attrs.frozen(kw_only=True)
+class SignalSpec:
+    kind: str  # "websocket", "replay" or "none"
+    path: Path | None = None
+
+
+async def open_database(url: str) -> AsyncIterator[Database]:
+    try:
+        database = await connect_store(url)
+    except InvalidDatabaseUrl as exc:
+        raise StartupError(f"database.url: {exc}") from None
+    except Exception as exc:
+        raise StartupError(database_problem(url, exc)) from None
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def database_problem(url: str, error: BaseException) -> str:
+    shown = url
+    with contextlib.suppress(InvalidDatabaseUrl):
+        shown = parse_database_url(url).redacted()
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (
+        f"cannot open the database {shown} ({detail}); start the server or fix database.url "
+        "(TRADECORE_DATABASE__URL, --database-url)"
+    )
+
+
+async def open_events(database: Database, spool_path: str, clock: Clock) -> AsyncIterator[Journal]:
+    Path(spool_path).parent.mkdir(parents=True, exist_ok=True)
+    journal = open_journal(database, spool_path, clock=clock)
+    journal.start()
+    try:
+        yield journal
+    finally:
+        await journal.close()
+
+
+async def open_alerter(
+    mode: str, config: Config, secrets: Secrets, clock: Clock, events: EventSink, store: Store
+) -> AsyncIterator[Alerter]:
+    policy = AlertPolicy(
+        dedupe_seconds=config.alerts.dedupe_seconds, per_minute=config.alerts.per_minute
+    )
+    # Any: the channels' `name` is a frozen attribute, the Channel protocol declares it settable
+    channels: list[Any] = []
+    if secrets.telegram_token and config.alerts.telegram_chat_id:
+        channels.append(
+            TelegramChannel(token=secrets.telegram_token, chat_id=config.alerts.telegram_chat_id)
+        )
+    if secrets.webhook_url:
+        channels.append(WebhookChannel(url=secrets.webhook_url))
+    if mode == Mode.PAPER or not channels:  # a simulated account pages nobody
+        yield LogAlerter(clock=clock, store=store, policy=policy)
+        return
+    alerter = HttpAlerter(
+        channels,
+        clock=clock,
+        events=events,
+        store=store,
+        policy=policy,
+        timeout_seconds=config.alerts.timeout_seconds,
+    )
+    try:
+        yield alerter
+    finally:
+        await alerter.aclose()
+
+
+def signal_source(
+    spec: SignalSpec,
+    config: Config,
+    secrets: Secrets,
+    events: EventSink,
+    clock: Clock,
+    ids: IdGenerator,
+) -> SignalSource | None:
+    if spec.kind == "replay" and spec.path is not None:
+        return ReplaySignalSource(spec.path, events=events, clock=clock, ids=ids, pace=True)
+    if spec.kind == "websocket":
+        settings = WebSocketSettings(
+            url=config.signals.url,
+            token=secrets.signals_token,
+            auth_message=config.signals.auth_message,
+        )
+        return WebSocketSignalSource(settings, events=events, clock=clock, ids=ids)
+    return None
+
+
+def kernel_parts(
+    *,
+    exchange: Exchange,
+    database: Database,
+    events: EventSink,
+    clock: Clock,
+    ids: IdGenerator,
+    lock: InstanceLock,
+    config: Config,
+    signals: SignalSource | None,
+    alerter: Alerter,
+) -> KernelParts:
+    account = f"{config.venue.value}:{config.account}"
+    return KernelParts(
+        exchange=exchange,
+        store=database.store,
+        events=events,
+        clock=clock,
+        ids=ids,
+        lock=lock,
+        account=account,
+        settings=config.trading,
+        signals=signals,
+        alerter=alerter,
+    )
+
+
+def health_of(
+    *,
+    kernel: Kernel,
+    telemetry: Telemetry,
+    journal: Journal,
+    database: Database,
+    clock: Clock,
+    config: Config,
+    mode: str,
+    spec: SignalSpec,
+) -> Health:
+    async def open_positions() -> int:
+        return len(await database.store.positions.open_positions())
+
+    return Health(
+        HealthSources(
+            telemetry=telemetry,
+            clock=clock,
+            venue=config.venue.value,
+            mode=mode,
+            stream=spec.kind,
+            running=lambda: kernel.running,
+            started_at=lambda: kernel.started_at,
+            open_positions=open_positions,
+            journal=journal,
+        )
+    )
+
+
+async def serve_health(health: Health, host: str, port: int) -> AsyncIterator[HealthServer | None]:
+    if port == 0:  # 0 turns the endpoint off
+        yield None
+        return
+    server = HealthServer(health, host=host, port=port)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise StartupError(
+            f"the health endpoint cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "stop whatever uses that port, or set health.port (TRADECORE_HEALTH__PORT, "
+            "--health-port; 0 turns the endpoint off)"
+        ) from None
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+class Container(containers.DeclarativeContainer):
+    config = providers.Dependency(instance_of=Config)
+    secrets = providers.Dependency(instance_of=Secrets)
+    clock: providers.Dependency[Any] = providers.Dependency()
+
+    mode = providers.Callable(lambda c: c.mode.value, config)
+    database_url = providers.Callable(lambda c: c.database.url, config)
+    spool_path = providers.Callable(lambda c: c.database.spool_path, config)
+    health_host = providers.Callable(lambda c: c.health.host, config)
+    health_port = providers.Callable(lambda c: c.health.port, config)
+    signal_spec = providers.Object(SignalSpec(kind="websocket"))
+
+    # the paper session provides its simulated venue
+    paper_exchange: providers.Dependency[Any] = providers.Dependency()
+    exchange = providers.Selector(mode, paper=paper_exchange)
+
+    ids = providers.Singleton(RandomIds)
+    database = providers.Resource(open_database, database_url)
+    journal = providers.Resource(open_events, database, spool_path, clock)
+    telemetry = providers.Singleton(Telemetry)
+    events = providers.Singleton(TeeSink, journal, telemetry)
+    lock = providers.Singleton(lambda db: db.instance_lock(), database)
+    alerter = providers.Resource(
+        open_alerter, mode, config, secrets, clock, events, database.provided.store
+    )
+    signals = providers.Singleton(signal_source, signal_spec, config, secrets, events, clock, ids)
+    parts = providers.Singleton(
+        kernel_parts,
+        exchange=exchange,
+        database=database,
+        events=events,
+        clock=clock,
+        ids=ids,
+        lock=lock,
+        config=config,
+        signals=signals,
+        alerter=alerter,
+    )
+    kernel = providers.Singleton(Kernel, parts)
+    health = providers.Singleton(
+        health_of,
+        kernel=kernel,
+        telemetry=telemetry,
+        journal=journal,
+        database=database,
+        clock=clock,
+        config=config,
+        mode=mode,
+        spec=signal_spec,
+    )
+    health_server = providers.Resource(serve_health, health, health_host, health_port)

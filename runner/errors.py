@@ -1,0 +1,5 @@
+"""Start-up failures the operator can fix: each becomes one line on stderr and exit code 2."""
+
+
+class StartupError(Exception):
+    """The message says what is wrong and how to fix it; no traceback is shown."""

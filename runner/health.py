@@ -1,0 +1,205 @@
+"""`/health` (200 or 503, JSON) and `/metrics` (Prometheus text) over aiohttp.
+
+Both read what the process already knows — the kernel, the journal's counters and the event
+tee (`telemetry.py`) — plus one count of open positions from the store. Nothing here calls the
+venue: a health probe must not spend the account's rate limit.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from tradecore.domain.events import EventType
+from tradecore.ports.clock import Clock
+
+from .telemetry import Telemetry
+
+VENUE_GRACE = timedelta(minutes=5)  # a venue failure this recent makes the bot unhealthy
+_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class JournalView:
+    """What health needs of the journal (the real `Journal` has these)."""
+
+    available: bool
+    stats: Any
+
+
+@attrs.define(kw_only=True)
+class HealthSources:
+    telemetry: Telemetry
+    clock: Clock
+    venue: str
+    mode: str
+    stream: str  # "websocket", "replay" or "none"
+    running: Callable[[], bool]
+    started_at: Callable[[], datetime | None]
+    open_positions: Callable[[], Awaitable[int]]
+    journal: Any = None  # JournalView; None before the journal opens
+    positions: int | None = None  # the last count read
+
+
+class Health:
+    def __init__(self, sources: HealthSources) -> None:
+        self.sources = sources
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(_Collector(sources))
+
+    async def refresh(self) -> None:
+        try:
+            self.sources.positions = await asyncio.wait_for(self.sources.open_positions(), 2.0)
+        except Exception:  # the database is down: the report says so below
+            self.sources.positions = None
+
+    async def report(self) -> tuple[int, dict[str, Any]]:
+        await self.refresh()
+        s, t = self.sources, self.sources.telemetry
+        now = s.clock.now()
+        database_ok = s.positions is not None and (s.journal is None or s.journal.available)
+        venue_ok = t.last_venue_failure is None or now - t.last_venue_failure > VENUE_GRACE
+        stream_ok = t.stream_connected is not False
+        healthy = s.running() and database_ok and venue_ok and stream_ok
+        healthy = healthy and t.unprotected_last_check == 0
+        started = s.started_at()
+        body = {
+            "status": "ok" if healthy else "unhealthy",
+            "mode": s.mode,
+            "running": s.running(),
+            "database": {"ok": database_ok, **_journal_figures(s.journal)},
+            "venues": {
+                s.venue: {"ok": venue_ok, "last_failure": _iso(t.last_venue_failure)},
+            },
+            "signal_stream": {"kind": s.stream, "connected": t.stream_connected},
+            "last_signal": _iso(t.last_signal_at),
+            "positions": s.positions,
+            "unprotected": t.unprotected_last_check,
+            "last_protection_check": _iso(t.last_protection_check),
+            "uptime_seconds": (now - started).total_seconds() if started else 0.0,
+        }
+        return (200 if healthy else 503), body
+
+    async def metrics(self) -> bytes:
+        await self.refresh()
+        return generate_latest(self.registry)
+
+
+def _journal_figures(journal: Any) -> dict[str, int]:
+    if journal is None:
+        return {}
+    return {"events_written": journal.stats.written, "events_spooled": journal.stats.spooled}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+class _Collector(Collector):
+    """Reads the figures at scrape time; no global registry, no state of its own."""
+
+    def __init__(self, sources: HealthSources) -> None:
+        self._s = sources
+
+    def collect(self) -> Iterator[Metric]:
+        s, t = self._s, self._s.telemetry
+        yield _gauge("tradecore_positions_open", "Open positions in the journal", s.positions or 0)
+        yield _gauge(
+            "tradecore_positions_unprotected",
+            "Positions the last protection pass found without a stop",
+            t.unprotected_last_check,
+        )
+        yield _counter("tradecore_stop_moves", "Stops replaced or moved", t.stop_moves)
+        yield _counter(
+            "tradecore_trailing_activations",
+            "Trailing stops activated",
+            t.count(EventType.TRAILING_STOP_ACTIVATED),
+        )
+        written = spooled = 0
+        if s.journal is not None:
+            written, spooled = s.journal.stats.written, s.journal.stats.spooled
+        yield _counter("tradecore_events_written", "Events written to the database", written)
+        yield _counter("tradecore_events_spooled", "Events spooled while the DB was down", spooled)
+        yield _labelled("tradecore_events", "Events by type", "type", t.by_type)
+        yield _labelled("tradecore_errors", "Error and critical events by kind", "kind", t.errors)
+        yield _latencies(t)
+        started = s.started_at()
+        uptime = (s.clock.now() - started).total_seconds() if started else 0.0
+        yield _gauge("tradecore_uptime_seconds", "Seconds since the kernel started", uptime)
+        yield _gauge("tradecore_up", "1 while the kernel runs", 1 if s.running() else 0)
+
+
+def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, text, value=value)
+
+
+def _counter(name: str, text: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, text, value=value)
+
+
+def _labelled(name: str, text: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, text, labels=[label])
+    for key, value in sorted(counts.items()):
+        family.add_metric([key], value)
+    return family
+
+
+def _latencies(t: Telemetry) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(
+        "tradecore_order_latency_seconds",
+        "Seconds from an open's start to its entry fill (entry) and from the fill to the stop",
+        labels=["operation"],
+    )
+    for name, samples in sorted(t.latencies.items()):
+        values = list(samples)
+        buckets = [(str(b), sum(1 for v in values if v <= b)) for b in _BUCKETS]
+        buckets.append(("+Inf", len(values)))
+        family.add_metric([name], buckets, sum_value=sum(values))
+    return family
+
+
+class HealthServer:
+    """The aiohttp app on host:port; `start` raises OSError when the port is taken."""
+
+    def __init__(self, health: Health, *, host: str, port: int) -> None:
+        self.health = health
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port, reuse_address=False)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def _health(self, _: web.Request) -> web.Response:
+        status, body = await self.health.report()
+        return web.json_response(body, status=status)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        text = await self.health.metrics()
+        return web.Response(body=text, headers={"Content-Type": "text/plain; version=0.0.4"})

@@ -1,0 +1,339 @@
+"""The paper session: the real kernel on the simulated venue, in virtual time by default.
+
+Wiring only: the market (sample or files) goes into the paper venue, the kernel runs as it
+would against a real one, and the virtual clock is moved to its next deadline whenever every
+task is waiting on it. A database call in flight holds the clock still, so time in the books
+(e.g. the instant between a fill and its stop) is the venue's round trips, not our I/O.
+"""
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import attrs
+
+from tradecore.adapters.clock import SystemClock, VirtualClock, settle
+from tradecore.adapters.paper import PROFILES, PaperExchange, PathPlayer, VenueEngine
+from tradecore.domain.events import EventType
+from tradecore.ports.clock import Clock
+
+from .config import Config, Secrets
+from .container import Container, SignalSpec
+from .sample import (
+    Market,
+    generate,
+    market_for_signals,
+    read_prices,
+    synthetic_signals,
+)
+from .summary import Summary, summarize
+
+T = TypeVar("T")
+E = EventType
+
+
+@attrs.frozen(kw_only=True)
+class PaperOptions:
+    signals: Path | None = None
+    prices: Path | None = None
+    realtime: bool = False
+    hours: float | None = None
+    seed: int | None = None
+    symbols: int | None = None
+    database_url: str | None = None
+    health_port: int | None = None  # None: as configured (off unless health.in_paper)
+    workdir: Path = Path("var")
+    progress: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class Prepared:
+    market: Market
+    signals_path: Path
+    end: datetime
+
+
+def prepare(config: Config, options: PaperOptions, now: datetime | None) -> Prepared:
+    """The market and the signals file of the session (`now`: start there, wall-clock run)."""
+    seed = config.paper.seed if options.seed is None else options.seed
+    venue = config.venue
+    sample_dir = options.workdir / "paper"
+    prices = read_prices(options.prices) if options.prices else None
+    if options.signals is not None:
+        market, end = market_for_signals(options.signals, seed=seed, venue=venue, prices=prices)
+        return Prepared(market=market, signals_path=options.signals, end=end)
+    if prices is not None:
+        lines = synthetic_signals(prices, seed=seed, venue=venue)
+        path = sample_dir / "signals.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        return Prepared(market=prices, signals_path=path, end=prices.end)
+    hours = config.paper.hours if options.hours is None else options.hours
+    symbols = config.paper.symbols if options.symbols is None else options.symbols
+    kwargs: dict[str, Any] = {"start": now} if now is not None else {}
+    sample = generate(seed=seed, hours=hours, symbols=symbols, venue=venue, **kwargs)
+    path = sample.write_signals(sample_dir / "signals.jsonl")
+    return Prepared(market=sample.market, signals_path=path, end=sample.market.end)
+
+
+class ThreadWork:
+    """Counts awaits on worker threads (aiosqlite's thread, the default executor), so the
+    virtual clock is never moved while one is outstanding."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+
+    def watch_connection(self, connection: Any) -> None:
+        original = connection._execute
+
+        async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            self.pending += 1
+            try:
+                return await original(fn, *args, **kwargs)
+            finally:
+                self.pending -= 1
+
+        connection._execute = counted
+
+    def watch_loop(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        original = loop.run_in_executor
+
+        def counted(executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+            future = original(executor, func, *args)
+            self.pending += 1
+            future.add_done_callback(self._done)
+            return future
+
+        loop.run_in_executor = counted  # type: ignore[assignment,method-assign]
+
+        def restore() -> None:
+            loop.run_in_executor = original  # type: ignore[method-assign]
+
+        return restore
+
+    def _done(self, _: object) -> None:
+        self.pending -= 1
+
+
+class Progress:
+    """A plain-text progress line on stderr (redrawn in place on a terminal)."""
+
+    def __init__(self, stream: TextIO, start: datetime, end: datetime, enabled: bool) -> None:
+        self._stream = stream
+        self._start = start
+        self._span = max((end - start).total_seconds(), 1.0)
+        self._enabled = enabled
+        self._shown = -1
+        self._tty = stream.isatty()
+
+    def update(self, now: datetime, detail: str) -> None:
+        if not self._enabled:
+            return
+        share = min(1.0, (now - self._start).total_seconds() / self._span)
+        step = int(share * 100) if self._tty else int(share * 10) * 10
+        if step == self._shown:
+            return
+        self._shown = step
+        bar = "#" * (step // 4) + "." * (25 - step // 4)
+        line = f"[{bar}] {step:3d}%  {now:%Y-%m-%d %H:%M} UTC  {detail}"
+        self._stream.write(f"\r{line}" if self._tty else f"{line}\n")
+        self._stream.flush()
+
+    def finish(self) -> None:
+        if self._enabled and self._tty:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+async def drive(
+    clock: VirtualClock,
+    work: ThreadWork,
+    *,
+    until: Callable[[], bool],
+    end: datetime | None = None,
+    pause: float = 0.0,
+    on_step: Callable[[], None] | None = None,
+) -> None:
+    """Move `clock` deadline by deadline until `until()` or `end`, never past thread work."""
+    while not until():
+        await settle()
+        if work.pending:
+            await asyncio.sleep(0.0002)  # real time: the worker thread is busy for us
+            continue
+        if pause:
+            await asyncio.sleep(pause)  # a socket database: give its replies a moment
+        deadline = clock.next_deadline()
+        if deadline is None or (end is not None and deadline > end):
+            if end is not None and clock.now() < end:
+                await clock.run_until(end)
+            return
+        await clock.run_until(deadline)
+        if on_step is not None:
+            on_step()
+
+
+async def run_driven(
+    clock: VirtualClock, work: ThreadWork, coroutine: Coroutine[Any, Any, T], *, pause: float
+) -> T:
+    task = asyncio.ensure_future(coroutine)
+    while not task.done():
+        await drive(clock, work, until=task.done, pause=pause)
+        if not task.done():
+            await asyncio.sleep(0.001)  # only real work (a thread, a socket) is left
+    return task.result()
+
+
+def session_database_url(config: Config, options: PaperOptions, now: datetime) -> str:
+    if options.database_url:
+        return options.database_url
+    if config.paper.database_url:
+        return config.paper.database_url
+    folder = options.workdir / "paper"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / f'session-{now:%Y%m%dT%H%M%S}.db'}"
+
+
+async def run_paper(
+    config: Config,
+    secrets: Secrets,
+    options: PaperOptions,
+    *,
+    err: TextIO = sys.stderr,
+    container: Container | None = None,
+) -> Summary:
+    """Run one paper session to its end and return its summary."""
+    wall = SystemClock()
+    prepared = prepare(config, options, wall.now() if options.realtime else None)
+    market = prepared.market
+    clock: SystemClock | VirtualClock = wall if options.realtime else VirtualClock(market.start)
+    engine = VenueEngine(
+        PROFILES[config.venue],
+        now=clock.now,
+        markets=market.rules,
+        marks=dict(market.marks),
+        balance=config.paper.balance,
+    )
+    exchange = PaperExchange(engine, clock=clock, latency=config.paper.latency_seconds)
+    url = session_database_url(config, options, wall.now())
+    container = container or Container()
+    container.config.override(config)
+    container.secrets.override(secrets)
+    container.clock.override(clock)
+    container.database_url.override(url)
+    container.spool_path.override(_spool_for(url, config))
+    container.paper_exchange.override(exchange)
+    container.signal_spec.override(SignalSpec(kind="replay", path=prepared.signals_path))
+    if options.health_port is not None:
+        container.health_port.override(options.health_port)
+    elif not config.health.in_paper:
+        container.health_port.override(0)
+    work = ThreadWork()
+    restore = work.watch_loop(asyncio.get_running_loop())
+    try:
+        return await _session(container, engine, market, prepared, clock, work, options, err)
+    finally:
+        restore()
+
+
+async def _session(
+    container: Container,
+    engine: VenueEngine,
+    market: Market,
+    prepared: Prepared,
+    clock: SystemClock | VirtualClock,
+    work: ThreadWork,
+    options: PaperOptions,
+    err: TextIO,
+) -> Summary:
+    await _init(container)
+    try:
+        database = await _get(container.database())
+        connection = getattr(database, "connection", None)
+        if connection is not None:
+            work.watch_connection(connection)
+        pause = 0.0 if connection is not None else 0.001
+        kernel = await _get(container.kernel())
+        telemetry = container.telemetry()
+        player = PathPlayer(engine, clock, market.list_paths())
+        player.start()
+        progress = Progress(err, market.start, prepared.end, options.progress)
+
+        def show() -> None:
+            progress.update(
+                clock.now(),
+                f"waves {telemetry.count(E.WAVE_COMPLETED, E.WAVE_NOT_FOUND)}  "
+                f"opened {telemetry.count(E.SIGNAL_EXECUTED)}",
+            )
+
+        if isinstance(clock, VirtualClock):
+            await run_driven(clock, work, kernel.start(), pause=pause)
+            await drive(
+                clock, work, until=lambda: False, end=prepared.end, pause=pause, on_step=show
+            )
+            show()
+            await run_driven(clock, work, kernel.stop("paper session ended"), pause=pause)
+        else:
+            await kernel.start()
+            await _wait_wall(clock, prepared.end, show)
+            await kernel.stop("paper session ended")
+        player.stop()
+        progress.finish()
+        return summarize(
+            telemetry=telemetry,
+            reports=kernel.services.waves.reports,
+            engine=engine,
+            now=clock.now(),
+            start=market.start,
+            starting_balance=Decimal(container.config().paper.balance),
+            database=container.database_url(),
+        )
+    finally:
+        await _shutdown(container)
+
+
+async def _wait_wall(clock: Clock, end: datetime, show: Callable[[], None]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        while clock.now() < end and not stop.is_set():
+            show()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(5.0, (end - clock.now()).total_seconds()))
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+def _spool_for(url: str, config: Config) -> str:
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        return url[len("sqlite:///") :] + ".spool"
+    return config.database.spool_path
+
+
+async def _init(container: Container) -> None:
+    result = container.init_resources()
+    if result is not None:
+        await result
+
+
+async def _shutdown(container: Container) -> None:
+    result = container.shutdown_resources()
+    if result is not None:
+        await result
+
+
+async def _get(value: Any) -> Any:
+    """A provider's value: awaited when it depends on an async resource."""
+    if asyncio.isfuture(value) or asyncio.iscoroutine(value):
+        return await value
+    return value

@@ -1,0 +1,105 @@
+"""What the health endpoint, the metrics and the paper summary read: a tee on the event sink.
+
+Every state change is already an event, so counting events as they pass on their way to the
+journal gives the runner its figures without a hook in the application: positions opened and
+closed, stop moves, trailing activations, errors by kind, the stream's state, latencies
+between an operation's events. Nothing here decides anything.
+"""
+
+from collections import Counter, deque
+from datetime import datetime
+
+from tradecore.domain.events import Event, EventType, Severity
+from tradecore.ports.events import EventSink
+
+E = EventType
+STOP_MOVES = frozenset({E.STOP_LOSS_REPLACED, E.TRAILING_STOP_UPDATED})
+# (name, from, to): seconds between two events of one operation (one correlation id).
+LATENCIES = (
+    ("entry", E.POSITION_OPEN_STARTED, E.ENTRY_ORDER_FILLED),
+    ("stop", E.ENTRY_ORDER_FILLED, E.STOP_LOSS_PLACED),
+)
+_SAMPLES = 10_000  # per latency; old samples go first
+_OPEN_STARTS = 10_000
+
+
+class Telemetry:
+    """Counters fed by events; cheap enough for every event (a dict update or two)."""
+
+    def __init__(self) -> None:
+        self.by_type: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.latencies: dict[str, deque[float]] = {
+            name: deque(maxlen=_SAMPLES) for name, _, _ in LATENCIES
+        }
+        self.last_signal_at: datetime | None = None
+        self.stream_connected: bool | None = None  # None: no websocket in this session
+        self.last_venue_failure: datetime | None = None
+        self.last_protection_check: datetime | None = None
+        self.unprotected_last_check = 0
+        self.rejections: Counter[str] = Counter()
+        self.aged_exits = 0
+        self._started: dict[tuple[str, str], datetime] = {}
+
+    def observe(self, event: Event) -> None:
+        kind = event.type
+        self.by_type[kind.value] += 1
+        if event.severity >= Severity.ERROR:
+            self.errors[kind.value] += 1
+        if kind is E.SIGNAL_RECEIVED:
+            self.last_signal_at = event.created_at
+        elif kind is E.WEBSOCKET_CONNECTED:
+            self.stream_connected = True
+        elif kind is E.WEBSOCKET_DISCONNECTED:
+            self.stream_connected = False
+        elif kind is E.HEALTH_CHECK_FAILED or kind is E.RATE_LIMIT_HIT:
+            self.last_venue_failure = event.created_at
+        elif kind is E.PROTECTION_CHECK_COMPLETED:
+            self.last_protection_check = event.created_at
+            self.unprotected_last_check = int(event.data.get("unprotected", 0) or 0)
+        elif kind in (E.SIGNAL_FILTERED, E.RISK_LIMITS_EXCEEDED, E.ORDER_BELOW_MINIMUM):
+            self.rejections[str(event.data.get("reason", kind.value))] += 1
+        elif kind is E.POSITION_CLOSED:
+            reason = str(event.data.get("reason", ""))
+            self.aged_exits += reason.startswith(("aged", "exit order"))
+        elif kind is E.SIGNAL_EXECUTION_FAILED:
+            self.rejections[f"open failed: {event.data.get('reason') or 'unknown'}"] += 1
+        self._time(event)
+
+    def count(self, *kinds: EventType) -> int:
+        return sum(self.by_type[k.value] for k in kinds)
+
+    @property
+    def stop_moves(self) -> int:
+        return sum(self.by_type[k.value] for k in STOP_MOVES)
+
+    def _time(self, event: Event) -> None:
+        if event.correlation_id is None:
+            return
+        for name, begin, end in LATENCIES:
+            key = (name, event.correlation_id)
+            if event.type is begin:
+                if len(self._started) >= _OPEN_STARTS:
+                    self._started.pop(next(iter(self._started)))
+                self._started[key] = event.created_at
+            elif event.type is end and key in self._started:
+                began = self._started.pop(key)
+                self.latencies[name].append((event.created_at - began).total_seconds())
+
+
+class TeeSink:
+    """An `EventSink` that lets telemetry see each event, then hands it to the journal."""
+
+    def __init__(self, inner: EventSink, telemetry: Telemetry) -> None:
+        self._inner = inner
+        self.telemetry = telemetry
+
+    def emit(self, event: Event) -> None:
+        self.telemetry.observe(event)
+        self._inner.emit(event)
+
+    async def flush(self) -> None:
+        await self._inner.flush()
+
+    async def close(self) -> None:
+        await self._inner.close()
