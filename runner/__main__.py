@@ -1,19 +1,19 @@
 """`python -m runner` (or `tradecore`): parse, load the configuration, wire, start.
 
-Commands: `paper` (the default), `migrate`, `check-config`, `monitor`, `report`. Exit codes:
+Commands: `paper` (the default), `trade`, `migrate`, `check-config`, `monitor`, `report`.
+Exit codes:
 0 done, 2 bad usage or configuration (one line on stderr saying what and how to fix it),
 1 a failure at run time.
 """
 
 import argparse
 import asyncio
-import importlib
 import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from tradecore.adapters.database import migrate
 from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
@@ -26,7 +26,7 @@ from .errors import StartupError
 from .sample import DataFileError
 
 OK, RUNTIME_FAILURE, BAD_USAGE = 0, 1, 2
-COMMANDS = ("paper", "migrate", "check-config", "monitor", "report")
+COMMANDS = ("paper", "trade", "migrate", "check-config", "monitor", "report")
 DEFAULT_DATABASE = "sqlite:///var/tradecore.db"
 
 
@@ -88,13 +88,40 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load the file and the TRADECORE_* environment exactly as a start would.",
     )
     _config_option(check)
-    for name, text in (("monitor", "live monitor of a running bot"), ("report", "post-run report")):
-        commands.add_parser(
-            name,
-            help=f"{text} (options: tradecore {name} --help)",
-            add_help=False,
-            prefix_chars="\0",  # everything after the command belongs to it
-        ).add_argument("rest", nargs=argparse.REMAINDER)
+    trade = commands.add_parser(
+        "trade",
+        help="trade on a real venue: demo unless --live and the config both say live",
+        description="Run the kernel on Binance USDⓈ-M or Bybit linear through ccxt, on the "
+        'demo account unless --live is given AND the configuration says mode = "live". '
+        "Stops gracefully on Ctrl-C / SIGTERM.",
+    )
+    _config_option(trade)
+    trade.add_argument("--venue", choices=[v.value for v in Venue], help="default: config venue")
+    trade.add_argument("--live", action="store_true", help="real money (config must agree)")
+    trade.add_argument("--database-url", metavar="URL", help="instead of database.url")
+    trade.add_argument("--health-port", type=int, metavar="PORT", help="instead of health.port")
+    monitor = commands.add_parser(
+        "monitor",
+        help="live monitor of a running bot, from its database",
+        description="Every --interval seconds a snapshot from the database, printed as a table "
+        "and appended to --jsonl; a final JSON report when it stops (docs/operations.md).",
+    )
+    _config_option(monitor)
+    monitor.add_argument("--database-url", metavar="URL", help="instead of database.url")
+    monitor.add_argument("--interval", type=float, default=60.0, help="seconds (default 60)")
+    monitor.add_argument("--jsonl", metavar="PATH", help="append each snapshot here")
+    monitor.add_argument("--iterations", type=int, help="stop after this many snapshots")
+    report = commands.add_parser(
+        "report",
+        help="post-run report from the database",
+        description="Stop coverage, unprotected time, trailing, latencies, races, PnL and "
+        "errors, from the database alone (docs/operations.md).",
+    )
+    _config_option(report)
+    report.add_argument("--database-url", metavar="URL", help="instead of database.url")
+    report.add_argument("--format", choices=("text", "json"), default="text")
+    report.add_argument("--position", metavar="ID", help="one position's whole life")
+    report.add_argument("--charts", metavar="DIR", help="write PNG charts into this directory")
     return parser
 
 
@@ -108,10 +135,11 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
         args = parser.parse_args(args_list)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    if args.command in ("monitor", "report"):
-        return _delegate(args.command, args.rest)
     handlers: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], int]] = {
         "paper": _paper,
+        "trade": _trade,
+        "monitor": _monitor,
+        "report": _report,
         "migrate": _migrate,
         "check-config": _check_config,
     }
@@ -241,31 +269,81 @@ def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def require_keys(config: Config, secrets: Secrets) -> None:
+    from .container import missing_keys
+
     key, secret = secrets.keys_for(config.venue)
     if not key or not secret:
-        name = config.venue.value.upper()
+        raise ConfigError(missing_keys(config))
+
+
+# -- trade -------------------------------------------------------------------------------------
+
+
+def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import attrs
+
+    from .logging import configure_logging
+    from .trade import run_trade
+
+    config, secrets = _load(args, env)
+    if args.venue:
+        config = attrs.evolve(config, venue=Venue(args.venue))
+    if args.live and config.mode is not Mode.LIVE:
         raise ConfigError(
-            f"mode = 'live' needs API keys for {config.venue.value}: set "
-            f"TRADECORE_{name}_API_KEY and TRADECORE_{name}_API_SECRET (or their _FILE variants)"
+            f'--live needs mode = "live" in the configuration as well (it says '
+            f"{config.mode.value!r}); both must ask for real money"
         )
+    mode = Mode.LIVE if args.live else Mode.DEMO
+    config = attrs.evolve(config, mode=mode)
+    if args.health_port is not None:
+        config = attrs.evolve(config, health=attrs.evolve(config.health, port=args.health_port))
+    if args.database_url:
+        config = attrs.evolve(config, database=attrs.evolve(config.database, url=args.database_url))
+    _database_url(args, config)
+    parse_database_url(config.database.url)
+    require_keys(config, secrets)
+    redactor = configure_logging(config.logging, secrets.values())
+    try:
+        asyncio.run(run_trade(config, secrets))
+    except (ConfigError, StartupError, InvalidDatabaseUrl, LockHeld):
+        raise
+    except Exception as exc:
+        from loguru import logger
+
+        logger.opt(exception=exc).error("trading stopped by a failure")
+        return _fail(RUNTIME_FAILURE, redactor.redact(f"trading stopped by a failure: {exc!r}"))
+    return OK
 
 
 # -- monitor, report: the operator tools in runner/monitor.py and runner/report.py ------------
 
 
-def _delegate(command: str, rest: Sequence[str]) -> int:
-    try:
-        module = importlib.import_module(f"runner.{command}")
-    except ModuleNotFoundError:
-        return _fail(RUNTIME_FAILURE, f"`{command}` is not part of this build")
-    entry: Any = getattr(module, "main", None) or getattr(module, f"run_{command}", None)
-    if entry is None:
-        return _fail(RUNTIME_FAILURE, f"`{command}` is not part of this build")
-    try:
-        result = entry(list(rest))
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return int(result or 0)
+def _monitor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from .monitor import run_monitor
+
+    config, _ = _load(args, env)
+    url = _database_url(args, config)
+    parse_database_url(url)
+    return asyncio.run(
+        run_monitor(
+            url,
+            interval=args.interval,
+            jsonl_path=args.jsonl,
+            iterations=args.iterations,
+            spool_path=config.database.spool_path,
+        )
+    )
+
+
+def _report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from .report import run_report
+
+    config, _ = _load(args, env)
+    url = _database_url(args, config)
+    parse_database_url(url)
+    return asyncio.run(
+        run_report(url, fmt=args.format, position_id=args.position, chart_dir=args.charts)
+    )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """The one place adapters are chosen and wired: a dependency-injector container.
 
-Connections (the database, the journal's writer, the alert client, the health server) open
-in async `Resource`s when `init_resources()` runs and close in `shutdown_resources()`; the
-constructors behind the other providers do no I/O. The venue is chosen per mode by a
-`Selector`: the paper session provides its simulated venue; a test overrides any provider
-with a fake (`container.paper_exchange.override(...)`, `container.database.override(...)`).
+Connections (the database, the journal's writer, the venue's client, the alert client, the
+health server) open in async `Resource`s the first time something needs them — asking for
+`kernel()` opens what the kernel needs, `health_server()` the endpoint — and close in
+`shutdown_resources()`; the constructors behind the other providers do no I/O. The venue is
+chosen per mode by a `Selector`: the paper session provides its simulated venue, demo and
+live get ccxt's. A test overrides any provider with a fake
+(`container.paper_exchange.override(...)`, `container.database.override(...)`).
 """
 
 import contextlib
@@ -69,6 +71,40 @@ def database_problem(url: str, error: BaseException) -> str:
     return (
         f"cannot open the database {shown} ({detail}); start the server or fix database.url "
         "(TRADECORE_DATABASE__URL, --database-url)"
+    )
+
+
+async def open_venue(
+    mode: str, config: Config, secrets: Secrets, clock: Clock, events: EventSink, ids: IdGenerator
+) -> AsyncIterator[Exchange]:
+    """The real venue through ccxt: demo unless the mode is live (the runner checks that both
+    `trade --live` and the configuration asked for it)."""
+    # Imported here: ccxt is heavy, and a paper session has no use for it.
+    from tradecore.adapters.ccxt import CcxtExchange, Environment, build_client, event_status
+
+    key, secret = secrets.keys_for(config.venue)
+    if not key or not secret:
+        raise StartupError(missing_keys(config))
+    environment = Environment.LIVE if mode == Mode.LIVE else Environment.DEMO
+    client = build_client(config.venue, api_key=key, secret=secret, environment=environment)
+    exchange = CcxtExchange(
+        client,
+        config.venue,
+        clock=clock,
+        on_stream_status=event_status(events, clock, ids, config.venue),
+    )
+    try:
+        yield exchange
+    finally:
+        await exchange.close()
+
+
+def missing_keys(config: Config) -> str:
+    name = config.venue.value.upper()
+    return (
+        f"trading on {config.venue.value} needs its API key and secret: set "
+        f"TRADECORE_{name}_API_KEY and TRADECORE_{name}_API_SECRET in the environment "
+        "(or their _FILE variants naming files that hold them)"
     )
 
 
@@ -220,15 +256,16 @@ class Container(containers.DeclarativeContainer):
     health_port = providers.Callable(lambda c: c.health.port, config)
     signal_spec = providers.Object(SignalSpec(kind="websocket"))
 
-    # the paper session provides its simulated venue
-    paper_exchange: providers.Dependency[Any] = providers.Dependency()
-    exchange = providers.Selector(mode, paper=paper_exchange)
-
     ids = providers.Singleton(RandomIds)
     database = providers.Resource(open_database, database_url)
     journal = providers.Resource(open_events, database, spool_path, clock)
     telemetry = providers.Singleton(Telemetry)
     events = providers.Singleton(TeeSink, journal, telemetry)
+
+    # the paper session provides its simulated venue; demo and live open ccxt's
+    paper_exchange: providers.Dependency[Any] = providers.Dependency()
+    venue = providers.Resource(open_venue, mode, config, secrets, clock, events, ids)
+    exchange = providers.Selector(mode, paper=paper_exchange, demo=venue, live=venue)
     lock = providers.Singleton(lambda db: db.instance_lock(), database)
     alerter = providers.Resource(
         open_alerter, mode, config, secrets, clock, events, database.provided.store

@@ -251,14 +251,14 @@ async def _session(
     options: PaperOptions,
     err: TextIO,
 ) -> Summary:
-    await _init(container)
     try:
-        database = await _get(container.database())
+        database = await resolve(container.database())
         connection = getattr(database, "connection", None)
         if connection is not None:
             work.watch_connection(connection)
         pause = 0.0 if connection is not None else 0.001
-        kernel = await _get(container.kernel())
+        kernel = await resolve(container.kernel())
+        await resolve(container.health_server())
         telemetry = container.telemetry()
         player = PathPlayer(engine, clock, market.list_paths())
         player.start()
@@ -280,7 +280,7 @@ async def _session(
             await run_driven(clock, work, kernel.stop("paper session ended"), pause=pause)
         else:
             await kernel.start()
-            await _wait_wall(clock, prepared.end, show)
+            await wait_for_end(clock, prepared.end, show)
             await kernel.stop("paper session ended")
         player.stop()
         progress.finish()
@@ -294,20 +294,22 @@ async def _session(
             database=container.database_url(),
         )
     finally:
-        await _shutdown(container)
+        await shutdown(container)
 
 
-async def _wait_wall(clock: Clock, end: datetime, show: Callable[[], None]) -> None:
+async def wait_for_end(clock: Clock, end: datetime | None, show: Callable[[], None]) -> None:
+    """Until `end` on the wall clock (forever if None), or until SIGINT / SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        while clock.now() < end and not stop.is_set():
+        while (end is None or clock.now() < end) and not stop.is_set():
             show()
+            left = 5.0 if end is None else min(5.0, (end - clock.now()).total_seconds())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), min(5.0, (end - clock.now()).total_seconds()))
+                await asyncio.wait_for(stop.wait(), max(left, 0.0))
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -320,19 +322,13 @@ def _spool_for(url: str, config: Config) -> str:
     return config.database.spool_path
 
 
-async def _init(container: Container) -> None:
-    result = container.init_resources()
-    if result is not None:
-        await result
-
-
-async def _shutdown(container: Container) -> None:
+async def shutdown(container: Container) -> None:
     result = container.shutdown_resources()
     if result is not None:
         await result
 
 
-async def _get(value: Any) -> Any:
+async def resolve(value: Any) -> Any:
     """A provider's value: awaited when it depends on an async resource."""
     if asyncio.isfuture(value) or asyncio.iscoroutine(value):
         return await value
