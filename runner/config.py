@@ -69,6 +69,11 @@ def _positive(_: object, attribute: "attrs.Attribute[Any]", value: Any) -> None:
         raise ConfigError(f"{attribute.name} = {value!r} is not allowed; it must be above 0")
 
 
+def _not_negative(_: object, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+    if value < 0:
+        raise ConfigError(f"{attribute.name} = {value!r} is not allowed; it must be 0 or more")
+
+
 @attrs.frozen(kw_only=True)
 class DatabaseSettings:
     url: str = "sqlite:///var/tradecore.db"
@@ -101,7 +106,7 @@ class LoggingSettings:
 @attrs.frozen(kw_only=True)
 class AlertSettings:
     telegram_chat_id: str | None = None  # with TRADECORE_TELEGRAM_TOKEN
-    dedupe_seconds: float = attrs.field(default=300.0)
+    dedupe_seconds: float = attrs.field(default=300.0, validator=_not_negative)
     per_minute: int = attrs.field(default=20, validator=_positive)
     timeout_seconds: float = attrs.field(default=10.0, validator=_positive)
 
@@ -111,8 +116,9 @@ class PaperSettings:
     seed: int = 7
     hours: float = attrs.field(default=4.0, validator=_positive)
     symbols: int = attrs.field(default=30, validator=_positive)
-    balance: Decimal = attrs.field(default=Decimal(100_000), validator=_positive)
-    latency_seconds: float = 0.05  # virtual seconds per venue round trip
+    balance: Decimal = attrs.field(default=Decimal(10_000), validator=_positive)
+    # virtual seconds per venue round trip
+    latency_seconds: float = attrs.field(default=0.05, validator=_not_negative)
     database_url: str = ""  # "": a new SQLite file per session under var/paper/
 
 

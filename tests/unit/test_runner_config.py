@@ -1,0 +1,186 @@
+"""The configuration file and its environment overrides: SPEC defaults, refusals that name the
+key, the value and what is allowed, secrets only from outside the file, every key documented."""
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runner.config import (
+    Config,
+    ConfigError,
+    Mode,
+    config_keys,
+    load_config,
+    read_secrets,
+)
+from tradecore.app.settings import TradingSettings
+from tradecore.domain.model import Venue
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "tradecore.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def refusal(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), env or {})
+    return str(caught.value)
+
+
+def test_no_file_and_no_environment_gives_paper_mode_with_the_spec_defaults() -> None:
+    config = load_config(None, {})
+    assert config.mode is Mode.PAPER
+    assert config.venue is Venue.BINANCE
+    assert config.trading == TradingSettings()
+    assert config.trading.sizing.position_size_usd == Decimal(200)
+    assert config.trading.stops.stop_loss_percent == Decimal(3)
+    assert config.health.host == "127.0.0.1" and config.health.port == 8080
+    assert config.logging.rotation_mb == 100 and config.logging.retention_files == 10
+
+
+def test_a_file_sets_nested_trading_settings_with_exact_decimals(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """
+            mode = "demo"
+            venue = "bybit"
+            [trading.sizing]
+            leverage = 5
+            position_size_usd = 150.10
+            [trading.trailing]
+            callback_percent = 0.3
+            [trading.waves]
+            stop_list = ["btcusdt", "ETHUSDT"]
+            """,
+        ),
+        {},
+    )
+    assert config.mode is Mode.DEMO and config.venue is Venue.BYBIT
+    assert config.trading.sizing.leverage == Decimal(5)
+    assert str(config.trading.sizing.position_size_usd) == "150.10"
+    assert config.trading.trailing.callback_percent == Decimal("0.3")
+    assert config.trading.waves.stop_list == frozenset({"BTCUSDT", "ETHUSDT"})
+    assert config.trading.sizing.max_open_positions == 20  # untouched keys keep defaults
+
+
+def test_an_unknown_key_is_refused_naming_it_and_the_keys_allowed(tmp_path: Path) -> None:
+    message = refusal(tmp_path, "[trading.sizing]\nlevrage = 5\n")
+    assert "trading.sizing.levrage" in message
+    assert "leverage" in message and "max_open_positions" in message
+
+
+def test_a_wrong_value_is_refused_naming_key_value_and_what_is_allowed(tmp_path: Path) -> None:
+    message = refusal(tmp_path, '[trading.sizing]\nleverage = "ten"\n')
+    assert "trading.sizing.leverage" in message
+    assert "'ten'" in message
+    assert "number" in message
+
+
+def test_an_unknown_mode_is_refused_listing_the_modes(tmp_path: Path) -> None:
+    message = refusal(tmp_path, 'mode = "yolo"\n')
+    assert "mode" in message and "'yolo'" in message
+    assert all(name in message for name in ("'paper'", "'demo'", "'live'"))
+
+
+def test_a_section_written_as_a_value_is_refused(tmp_path: Path) -> None:
+    message = refusal(tmp_path, "[trading]\nsizing = 5\n")
+    assert "trading.sizing" in message and "section" in message
+
+
+def test_an_out_of_range_port_is_refused(tmp_path: Path) -> None:
+    message = refusal(tmp_path, "[health]\nport = 70000\n")
+    assert "port" in message and "70000" in message and "65535" in message
+
+
+def test_a_file_that_is_not_toml_is_refused_with_where_it_broke(tmp_path: Path) -> None:
+    message = refusal(tmp_path, "mode = \n")
+    assert "not valid TOML" in message and "line 1" in message
+
+
+def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml", {})
+
+
+def test_environment_overrides_reach_nested_keys_and_win_over_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[trading.sizing]\nleverage = 3\n")
+    env = {
+        "TRADECORE_TRADING__SIZING__LEVERAGE": "5",
+        "TRADECORE_MODE": "demo",
+        "TRADECORE_HEALTH__PORT": "9100",
+        "TRADECORE_ACCOUNT": "main account",
+        "TRADECORE_TRADING__WAVES__STOP_LIST": '["SOLUSDT"]',
+    }
+    config = load_config(path, env)
+    assert config.trading.sizing.leverage == Decimal(5)
+    assert config.mode is Mode.DEMO
+    assert config.health.port == 9100
+    assert config.account == "main account"  # not TOML: taken as a plain string
+    assert config.trading.waves.stop_list == frozenset({"SOLUSDT"})
+
+
+def test_a_misspelt_environment_override_is_refused_like_a_misspelt_key() -> None:
+    with pytest.raises(ConfigError, match="trading.sizing.levrage"):
+        load_config(None, {"TRADECORE_TRADING__SIZING__LEVRAGE": "5"})
+
+
+def test_secrets_in_the_config_file_are_refused_with_the_environment_variable_to_use(
+    tmp_path: Path,
+) -> None:
+    message = refusal(tmp_path, '[alerts]\ntelegram_token = "123:abc"\n')
+    assert "TRADECORE_TELEGRAM_TOKEN" in message
+    assert "123:abc" not in message
+
+
+def test_secrets_come_from_the_environment_or_from_a_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("tok-from-file\n", encoding="utf-8")
+    secrets = read_secrets(
+        {
+            "TRADECORE_BINANCE_API_KEY": "key-1",
+            "TRADECORE_BINANCE_API_SECRET_FILE": str(token_file),
+        }
+    )
+    assert secrets.keys_for(Venue.BINANCE) == ("key-1", "tok-from-file")
+    assert secrets.keys_for(Venue.BYBIT) == (None, None)
+    assert "key-1" not in repr(secrets) and "tok-from-file" not in repr(secrets)
+
+
+def test_an_unreadable_secret_file_is_named_without_a_traceback(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="TRADECORE_SIGNALS_TOKEN_FILE"):
+        read_secrets({"TRADECORE_SIGNALS_TOKEN_FILE": str(tmp_path / "missing")})
+
+
+def test_secret_variables_are_not_mistaken_for_overrides() -> None:
+    env = {"TRADECORE_BYBIT_API_KEY": "k", "TRADECORE_WEBHOOK_URL": "https://x.test/hook"}
+    assert load_config(None, env) == Config()
+
+
+@settings(max_examples=60, deadline=None)
+@given(leverage=st.integers(1, 125), percent=st.decimals("0.01", "50", places=2))
+def test_any_valid_number_given_by_environment_arrives_exactly(
+    leverage: int, percent: Decimal
+) -> None:
+    env = {
+        "TRADECORE_TRADING__SIZING__LEVERAGE": str(leverage),
+        "TRADECORE_TRADING__STOPS__STOP_LOSS_PERCENT": str(percent),
+    }
+    config = load_config(None, env)
+    assert config.trading.sizing.leverage == leverage
+    assert config.trading.stops.stop_loss_percent == percent
+
+
+def test_every_configuration_key_is_documented() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    documented = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)*)`", text))
+    missing = [key for key in config_keys() if key not in documented]
+    assert missing == []
