@@ -110,6 +110,14 @@ def reason_for(venue: Venue, code: str | None, message: str) -> RejectReason | N
     return _CODES[venue].get(code)
 
 
+CLOCK_SKEW_CODES = frozenset({"-1021", "10002"})
+
+
+def clock_skew(error: Exception) -> bool:
+    """The venue refused the request's timestamp (our clock drifted): resync and resend."""
+    return isinstance(error, ccxt.InvalidNonce) or venue_answer(error)[0] in CLOCK_SKEW_CODES
+
+
 def _connect_failed(error: BaseException) -> bool:
     """True when the request provably never left: the TCP connection could not be made."""
     cause = error.__cause__
@@ -165,7 +173,7 @@ def command_outcome(
             reason, retryable = reason or R.VENUE_UNAVAILABLE, True
         else:  # a broken or missing answer after sending: the venue may have acted
             return Unknown(message=f"unreadable answer: {error}", client_order_id=client_order_id)
-    if reason in (R.RATE_LIMITED, R.VENUE_UNAVAILABLE):
+    if reason in (R.RATE_LIMITED, R.VENUE_UNAVAILABLE) or code in CLOCK_SKEW_CODES:
         retryable = True
     return Rejected(reason=reason, message=message, retryable=retryable, code=code)
 

@@ -24,7 +24,7 @@ import attrs
 import ccxt.async_support as ccxt
 
 from tradecore.adapters.ccxt import parse
-from tradecore.adapters.ccxt.errors import command_outcome, query_failure
+from tradecore.adapters.ccxt.errors import clock_skew, command_outcome, query_failure
 from tradecore.adapters.ccxt.streams import MarkFeed, StatusCallback
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.numbers import ZERO
@@ -35,6 +35,7 @@ from tradecore.ports.clock import Clock
 from tradecore.ports.exchange import (
     Accepted,
     Capabilities,
+    ExchangeUnavailable,
     Outcome,
     Rejected,
     RejectReason,
@@ -170,26 +171,63 @@ class CcxtExchange:
     # ----------------------------------------------------------------- transport
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
-        """One ccxt call; on a clock-skew refusal, resync the time difference and retry once."""
-        try:
-            return await call()
-        except ccxt.InvalidNonce:
-            await self.client.load_time_difference()
-            return await call()
+        """One ccxt request; on a clock-skew refusal, resync the time difference and retry once.
 
-    async def _query(self, call: Callable[[], Awaitable[T]]) -> T:
+        ccxt raises `InvalidNonce` for Bybit's 10002 but `BadRequest` for Binance futures'
+        -1021 (its linear table), so the venue code decides too. The venue refused the request
+        before acting on it, so sending it again is safe.
+        """
         try:
-            return await self._call(call)
+            return await call()
+        except ccxt.BaseError as error:
+            if not clock_skew(error):
+                raise
+        await self.client.load_time_difference()
+        return await call()
+
+    async def _query(self, call: Callable[[], Awaitable[Any]], read: Callable[[Any], T]) -> T:
+        """A query's answer read into domain values; any failure is `ExchangeUnavailable`."""
+        try:
+            raw = await self._call(call)
         except ccxt.BaseError as error:
             raise query_failure(self._venue, error) from error
-
-    async def _command(self, cid: str | None, call: Callable[[], Awaitable[Order]]) -> Outcome:
         try:
-            return Accepted(order=await self._call(call))
+            return read(raw)
+        except (parse.Unreadable, KeyError, TypeError, ValueError) as error:
+            raise ExchangeUnavailable(
+                f"{self._venue.value}: unreadable answer ({error}): {str(raw)[:500]}",
+                retryable=False,
+            ) from error
+
+    async def _command(
+        self,
+        cid: str | None,
+        send: Callable[[], Awaitable[Any]],
+        read: Callable[[Any], Awaitable[Order]],
+    ) -> Outcome:
+        """Send a command once (resync aside), then read the venue's state of the order.
+
+        A failed send is whatever its error means; once the venue took the command, a failed
+        read-back is `Unknown` (the order exists; the caller resolves it by its client id).
+        """
+        try:
+            raw = await self._call(send)
         except ccxt.BaseError as error:
             return command_outcome(self._venue, error, client_order_id=cid)
-        except parse.Unreadable as error:
-            return Unknown(message=f"unreadable answer: {error}", client_order_id=cid)
+        try:
+            return Accepted(order=await read(raw))
+        except ccxt.BaseError as error:
+            outcome = command_outcome(self._venue, error, client_order_id=cid)
+            if isinstance(outcome, Rejected) and outcome.reason is R.NOT_MODIFIED:
+                return outcome
+            return Unknown(
+                message=f"accepted, but reading it back failed: {error}", client_order_id=cid
+            )
+        except (parse.Unreadable, KeyError, TypeError, ValueError) as error:
+            return Unknown(
+                message=f"accepted, but the answer is unreadable ({error}): {str(raw)[:500]}",
+                client_order_id=cid,
+            )
 
     def _refuse(self, reason: RejectReason, code: str, message: str) -> Rejected:
         return Rejected(reason=reason, message=f"refused before sending: {message}", code=code)
@@ -248,59 +286,54 @@ class CcxtExchange:
     # ----------------------------------------------------------------- queries
 
     async def load_markets(self) -> Mapping[str, MarketRules]:
-        markets = await self._query(lambda: self.client.load_markets(True))
-        chosen = {
-            unified: market
-            for unified, market in markets.items()
-            if market.get("swap") and market.get("linear") and market.get("settle") == "USDT"
-        }
-        rules: dict[str, MarketRules] = {}
+        markets = await self._query(lambda: self.client.load_markets(True), _linear_usdt)
         if self._binance:
-            tiers = await self._query(lambda: self.client.fetch_leverage_tiers(list(chosen)))
-            for unified, market in chosen.items():
-                brackets = tiers.get(unified) or []
-                leverages = [parse.dec(t["info"]["initialLeverage"]) for t in brackets]
-                top = max(leverages) if leverages else Decimal(1)
-                found = parse.binance_rules(market["info"], top)
-                rules[found.symbol] = found
+            rules = await self._query(
+                lambda: self.client.fetch_leverage_tiers(list(markets)),
+                lambda tiers: _binance_rules(markets, tiers),
+            )
         else:
-            for market in chosen.values():
-                found = parse.bybit_rules(market["info"])
-                rules[found.symbol] = found
-        self._rules = rules
-        return dict(rules)
+            rules = [parse.bybit_rules(market["info"]) for market in markets.values()]
+        self._rules = {found.symbol: found for found in rules}
+        return dict(self._rules)
 
     async def fetch_balance(self) -> Balance:
-        raw = await self._query(lambda: self.client.fetch_balance())
-        info = raw["info"]
-        return parse.binance_balance(info) if self._binance else parse.bybit_balance(info)
+        read = parse.binance_balance if self._binance else parse.bybit_balance
+        return await self._query(lambda: self.client.fetch_balance(), lambda raw: read(raw["info"]))
 
     async def fetch_positions(self) -> Sequence[VenuePosition]:
-        raw = await self._query(lambda: self.client.fetch_positions())
         read = parse.binance_position if self._binance else parse.bybit_position
-        return [p for p in (read(item["info"]) for item in raw) if p is not None]
+        return await self._query(
+            lambda: self.client.fetch_positions(),
+            lambda raw: [p for p in (read(item["info"]) for item in raw) if p is not None],
+        )
+
+    def _listing(self, symbol: str | None, *, stops: bool) -> dict[str, Any]:
+        params: dict[str, Any] = {"trigger": True} if stops else {}
+        if not self._binance:
+            params["paginate"] = True  # pages of 50 (Bybit's maximum), following the cursor
+            if symbol is None:
+                params["settleCoin"] = "USDT"
+        return params
 
     async def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
+        """Plain and conditional orders, merged: on Binance the plain list has no stops."""
         unified = None if symbol is None else to_venue(symbol)
-        common: dict[str, Any] = (
-            {} if symbol is not None or self._binance else {"settleCoin": "USDT"}
-        )
         plain = await self._query(
-            lambda: self.client.fetch_open_orders(unified, None, None, dict(common))
+            lambda: self.client.fetch_open_orders(
+                unified, None, None, self._listing(symbol, stops=False)
+            ),
+            lambda raw: [self._read_order(item["info"]) for item in raw],
         )
         stops = await self._query(
-            lambda: self.client.fetch_open_orders(unified, None, None, {**common, "trigger": True})
+            lambda: self.client.fetch_open_orders(
+                unified, None, None, self._listing(symbol, stops=True)
+            ),
+            lambda raw: [self._read_order(item["info"], algo=True) for item in raw],
         )
-        orders: dict[str, Order] = {}
-        for item in plain:
-            order = self._read_order(item["info"])
-            orders[order.order_id] = order
-        for item in stops:
-            order = self._read_order(item["info"], algo=True)
-            orders[order.order_id] = order
-            if self._binance:
-                self._algo_ids.add(order.order_id)
-        return list(orders.values())
+        if self._binance:
+            self._algo_ids.update(order.order_id for order in stops)
+        return list({order.order_id: order for order in [*plain, *stops]}.values())
 
     def _read_order(self, info: Mapping[str, Any], *, algo: bool = False) -> Order:
         if not self._binance:
@@ -310,83 +343,84 @@ class CcxtExchange:
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
         unified = to_venue(symbol)
         if self._binance:
-            algo = await self._binance_lookup(unified, {"clientOrderId": client_order_id})
+            algo = await self._binance_algo(unified, {"clientOrderId": client_order_id})
             if algo is not None:
                 return algo
             return await self._maybe(
                 lambda: self.client.fetch_order(None, unified, {"clientOrderId": client_order_id})
             )
-        found = await self._query(
-            lambda: self.client.fetch_open_orders(
-                unified, None, None, {"orderLinkId": client_order_id}
-            )
+        by_link = {"orderLinkId": client_order_id}
+        first = await self._query(
+            lambda: self.client.fetch_open_orders(unified, None, None, dict(by_link)),
+            self._first,
         )
-        if not found:
-            found = await self._query(
-                lambda: self.client.fetch_canceled_and_closed_orders(
-                    unified, None, None, {"orderLinkId": client_order_id}
-                )
-            )
-        return parse.bybit_order(found[0]["info"]) if found else None
+        if first is not None:
+            return first
+        return await self._query(
+            lambda: self.client.fetch_canceled_and_closed_orders(
+                unified, None, None, dict(by_link)
+            ),
+            self._first,
+        )
+
+    def _first(self, raw: Sequence[Mapping[str, Any]]) -> Order | None:
+        return self._read_order(raw[0]["info"]) if raw else None
 
     async def fetch_order(self, symbol: str, order_id: str) -> Order | None:
         unified = to_venue(symbol)
-        if self._binance:
-            if not isinstance(order_id, str) or not order_id.isdigit():
-                return None  # Binance ids are integers: no such order can exist
-            if order_id in self._algo_ids:
-                return await self._binance_lookup(unified, {"algoId": order_id})
-            regular = await self._maybe(lambda: self.client.fetch_order(order_id, unified))
-            if regular is not None:
-                return regular
-            return await self._binance_lookup(unified, {"algoId": order_id})
-        return await self._maybe(
-            lambda: self.client.fetch_order(order_id, unified, {"acknowledged": True})
-        )
+        if not self._binance:
+            return await self._maybe(
+                lambda: self.client.fetch_order(order_id, unified, {"acknowledged": True})
+            )
+        if not isinstance(order_id, str) or not order_id.isdigit():
+            return None  # Binance ids are integers: no such order can exist
+        if order_id in self._algo_ids:
+            return await self._binance_algo(unified, {"algoId": order_id})
+        regular = await self._maybe(lambda: self.client.fetch_order(order_id, unified))
+        if regular is not None:
+            return regular
+        return await self._binance_algo(unified, {"algoId": order_id})
 
-    async def _maybe(self, call: Callable[[], Awaitable[dict[str, Any]]]) -> Order | None:
+    async def _maybe(self, call: Callable[[], Awaitable[Any]]) -> Order | None:
         """The order a ccxt look-up returns, or None when the venue has no such order."""
         try:
-            raw = await self._call(call)
-        except ccxt.OrderNotFound:
-            return None
-        except ccxt.BaseError as error:
-            raise query_failure(self._venue, error) from error
-        return self._read_order(raw["info"])
+            return await self._query(call, lambda raw: self._read_order(raw["info"]))
+        except ExchangeUnavailable as error:
+            if isinstance(error.__cause__, ccxt.OrderNotFound):
+                return None
+            raise
 
-    async def _binance_lookup(self, unified: str, key: Mapping[str, str]) -> Order | None:
+    async def _binance_algo(self, unified: str, key: Mapping[str, str]) -> Order | None:
         """An algo order by algoId or clientAlgoId, with its fill once it has fired."""
-        algo_id = key.get("algoId")
         params: dict[str, Any] = {"trigger": True}
         if "clientOrderId" in key:
             params["clientOrderId"] = key["clientOrderId"]
+        algo_id = key.get("algoId")
         try:
-            raw = await self._call(lambda: self.client.fetch_order(algo_id, unified, params))
-        except ccxt.OrderNotFound:
-            return None
-        except ccxt.BaseError as error:
-            raise query_failure(self._venue, error) from error
-        info = raw["info"]
-        self._algo_ids.add(str(info.get("algoId")))
+            info = await self._query(
+                lambda: self.client.fetch_order(algo_id, unified, params), lambda raw: raw["info"]
+            )
+        except ExchangeUnavailable as error:
+            if isinstance(error.__cause__, ccxt.OrderNotFound):
+                return None
+            raise
         actual = str(info.get("actualOrderId") or "")
-        fill = None
-        if actual:
-            fill = await self._maybe(lambda: self.client.fetch_order(actual, unified))
-        return parse.binance_algo(info, fill)
+        fill = (
+            await self._maybe(lambda: self.client.fetch_order(actual, unified)) if actual else None
+        )
+        order = await self._query(_ready(info), lambda raw: parse.binance_algo(raw, fill))
+        self._algo_ids.add(order.order_id)
+        return order
 
     async def fetch_mark_price(self, symbol: str) -> Decimal:
         unified = to_venue(symbol)
+        read = lambda raw: parse.dec(raw["info"].get("markPrice"), name="markPrice")  # noqa: E731
         if self._binance:
-            raw = await self._query(lambda: self.client.fetch_mark_price(unified))
-        else:
-            raw = await self._query(lambda: self.client.fetch_ticker(unified))
-        return parse.dec(raw["info"].get("markPrice"), name="markPrice")
+            return await self._query(lambda: self.client.fetch_mark_price(unified), read)
+        return await self._query(lambda: self.client.fetch_ticker(unified), read)
 
     async def _poll_marks(self, symbols: Sequence[str]) -> dict[str, Decimal]:
-        marks = {}
-        for symbol in symbols:
-            marks[symbol] = await self.fetch_mark_price(symbol)
-        return marks
+        return {symbol: await self.fetch_mark_price(symbol) for symbol in symbols}
 
     def watch_mark_prices(self, symbols: Sequence[str]) -> AsyncIterator[MarkTick]:
         feed = MarkFeed(
@@ -394,7 +428,7 @@ class CcxtExchange:
             list(symbols),
             clock=self._clock,
             poll=self._poll_marks,
-            watch=None,
+            watch=self._watch_marks if self._use_websockets and self._can_watch() else None,
             on_status=self._on_stream_status,
             poll_interval=self._poll_interval,
             silence_limit=self._silence_limit,
@@ -403,7 +437,33 @@ class CcxtExchange:
         feed.start()
         return feed
 
+    def _can_watch(self) -> bool:
+        has = self.client.has
+        return bool(has.get("watchMarkPrices") if self._binance else has.get("watchTickers"))
+
+    async def _watch_marks(self, symbols: Sequence[str]) -> Mapping[str, Decimal]:
+        """One update of the venue's stream: Binance markPrice, Bybit tickers (markPrice)."""
+        unified = [to_venue(symbol) for symbol in symbols]
+        if self._binance:
+            tickers = await self.client.watch_mark_prices(unified)
+            field = "p"
+        else:
+            tickers = await self.client.watch_tickers(unified)
+            field = "markPrice"
+        marks: dict[str, Decimal] = {}
+        for ticker in tickers.values():
+            raw = ticker.get("info", {}).get(field)
+            if raw not in (None, ""):  # a Bybit delta may not carry the mark
+                marks[to_plain(ticker["symbol"])] = parse.dec(raw, name="markPrice")
+        return marks
+
     # ----------------------------------------------------------------- commands
+
+    def _order_params(self, client_order_id: str) -> dict[str, Any]:
+        params: dict[str, Any] = {"clientOrderId": client_order_id}
+        if not self._binance:
+            params["positionIdx"] = 0  # one-way mode, sent explicitly
+        return params
 
     async def create_market_order(
         self,
@@ -420,19 +480,15 @@ class CcxtExchange:
         qty = self._quantity(rules, quantity)
         if isinstance(qty, Rejected):
             return qty
-        params: dict[str, Any] = {"clientOrderId": client_order_id}
+        params = self._order_params(client_order_id)
         if reduce_only:
             params["reduceOnly"] = True
-        if not self._binance:
-            params["positionIdx"] = 0
         return await self._command(
             client_order_id,
-            lambda: self._placed(
-                symbol,
-                self.client.create_order(
-                    to_venue(symbol), "market", side.value, _text(qty), None, params
-                ),
+            lambda: self.client.create_order(
+                to_venue(symbol), "market", side.value, _text(qty), None, params
             ),
+            lambda raw: self._placed(symbol, raw),
         )
 
     async def create_limit_order(
@@ -454,17 +510,13 @@ class CcxtExchange:
         limit = self._price(rules, price, stop=False)
         if isinstance(limit, Rejected):
             return limit
-        params: dict[str, Any] = {"clientOrderId": client_order_id, "reduceOnly": reduce_only}
-        if not self._binance:
-            params["positionIdx"] = 0
+        params = {**self._order_params(client_order_id), "reduceOnly": reduce_only}
         return await self._command(
             client_order_id,
-            lambda: self._placed(
-                symbol,
-                self.client.create_order(
-                    to_venue(symbol), "limit", side.value, _text(qty), _text(limit), params
-                ),
+            lambda: self.client.create_order(
+                to_venue(symbol), "limit", side.value, _text(qty), _text(limit), params
             ),
+            lambda raw: self._placed(symbol, raw),
         )
 
     async def create_stop_order(
@@ -485,28 +537,25 @@ class CcxtExchange:
         trigger = self._price(rules, trigger_price, stop=True)
         if isinstance(trigger, Rejected):
             return trigger
-        params: dict[str, Any] = {
+        params = {
+            **self._order_params(client_order_id),
             "stopLossPrice": _text(trigger),
             "reduceOnly": True,
-            "clientOrderId": client_order_id,
         }
         if self._binance:
-            params["workingType"] = "MARK_PRICE"
+            params["workingType"] = "MARK_PRICE"  # ccxt routes it to /fapi/v1/algoOrder
         else:
-            params.update({"triggerBy": "MarkPrice", "positionIdx": 0})
+            params["triggerBy"] = "MarkPrice"  # ccxt sets triggerDirection from the side
         return await self._command(
             client_order_id,
-            lambda: self._placed(
-                symbol,
-                self.client.create_order(
-                    to_venue(symbol), "market", side.value, _text(qty), None, params
-                ),
+            lambda: self.client.create_order(
+                to_venue(symbol), "market", side.value, _text(qty), None, params
             ),
+            lambda raw: self._placed(symbol, raw),
         )
 
-    async def _placed(self, symbol: str, request: Awaitable[dict[str, Any]]) -> Order:
+    async def _placed(self, symbol: str, raw: Mapping[str, Any]) -> Order:
         """The order as the venue holds it right after the command."""
-        raw = await request
         info = raw["info"]
         if self._binance:
             order = self._read_order(info)
@@ -517,7 +566,9 @@ class CcxtExchange:
 
     async def _bybit_order(self, symbol: str, order_id: str) -> Order:
         """Bybit answers a command with ids only: read the order back."""
-        raw = await self.client.fetch_order(order_id, to_venue(symbol), {"acknowledged": True})
+        raw = await self._call(
+            lambda: self.client.fetch_order(order_id, to_venue(symbol), {"acknowledged": True})
+        )
         return parse.bybit_order(raw["info"])
 
     async def set_position_stop(self, symbol: str, trigger_price: Decimal | None) -> Outcome:
@@ -536,32 +587,38 @@ class CcxtExchange:
             if isinstance(checked, Rejected):
                 return checked
             trigger = checked
-        request = {
+        request: dict[str, Any] = {
             "category": "linear",
             "symbol": symbol,
             "tpslMode": "Full",
-            "positionIdx": 0,
-            "stopLoss": "0" if trigger is None else _text(trigger),
+            "positionIdx": 0,  # required by the venue; ccxt adds it only in hedge mode
+            "stopLoss": "0" if trigger is None else _text(trigger),  # "0" removes it
         }
         if trigger is not None:
             request.update({"slTriggerBy": "MarkPrice", "slOrderType": "Market"})
-        before = await self._position_stop(symbol) if trigger is None else None
+        try:
+            before = await self._position_stop(symbol) if trigger is None else None
+        except ccxt.BaseError as error:
+            return command_outcome(self._venue, error)
+        if trigger is None and before is None:
+            return Rejected(reason=R.NOT_MODIFIED, message="the position has no stop to remove")
 
-        async def attach() -> Order:
-            await self.client.privatePostV5PositionTradingStop(request)
-            if trigger is None:
-                if before is None:
-                    raise ccxt.ExchangeError('bybit {"retCode":34040,"retMsg":"not modified"}')
+        async def after(_: object) -> Order:
+            if before is not None:
                 return attrs.evolve(before, status=OrderStatus.CANCELED)
-            after = await self._position_stop(symbol)
-            if after is None:  # fired in between: the venue says what became of it
-                raise ccxt.BadResponse("trading-stop accepted but no position stop is listed")
-            return after
+            placed = await self._position_stop(symbol)
+            if placed is None:  # fired or removed in between: the venue has no such stop now
+                raise parse.Unreadable("trading-stop accepted but no position stop is listed")
+            return placed
 
-        return await self._command(None, attach)
+        return await self._command(
+            None, lambda: self.client.privatePostV5PositionTradingStop(request), after
+        )
 
     async def _position_stop(self, symbol: str) -> Order | None:
-        stops = await self.client.fetch_open_orders(to_venue(symbol), None, None, {"trigger": True})
+        stops = await self._call(
+            lambda: self.client.fetch_open_orders(to_venue(symbol), None, None, {"trigger": True})
+        )
         for item in stops:
             order = parse.bybit_order(item["info"])
             if order.type is OrderType.POSITION_STOP:
@@ -581,8 +638,9 @@ class CcxtExchange:
             return rules
         try:
             current = await self.fetch_order(symbol, order_id)
-        except Exception as error:
-            return Rejected(reason=R.NETWORK_ERROR, message=str(error), retryable=True)
+        except ExchangeUnavailable as error:
+            reason = R.RATE_LIMITED if error.rate_limited else R.VENUE_UNAVAILABLE
+            return Rejected(reason=reason, message=str(error), retryable=error.retryable)
         if current is None or not current.is_open:
             code, text = (
                 ("-2013", "Order does not exist.")
@@ -599,21 +657,20 @@ class CcxtExchange:
         if isinstance(limit, Rejected):
             return limit
         unified = to_venue(symbol)
+        quantity = _text(current.quantity)
 
-        async def move() -> Order:
-            raw = await self.client.edit_order(
-                order_id,
-                unified,
-                "limit",
-                current.side.value,
-                _text(current.quantity),
-                _text(limit),
-            )
+        async def read(raw: Mapping[str, Any]) -> Order:
             if self._binance:
                 return parse.binance_order(raw["info"])
             return await self._bybit_order(symbol, order_id)
 
-        return await self._command(current.client_order_id, move)
+        return await self._command(
+            current.client_order_id,
+            lambda: self.client.edit_order(
+                order_id, unified, "limit", current.side.value, quantity, _text(limit)
+            ),
+            read,
+        )
 
     async def _amend_stop(
         self, rules: MarketRules, current: Order, trigger_price: Decimal | None
@@ -629,21 +686,20 @@ class CcxtExchange:
         trigger = self._price(rules, trigger_price, stop=True)
         if isinstance(trigger, Rejected):
             return trigger
-        unified = to_venue(current.symbol)
-
-        async def move() -> Order:
-            await self.client.edit_order(
+        params = {"triggerPrice": _text(trigger), "triggerBy": "MarkPrice"}  # else LastPrice
+        return await self._command(
+            current.client_order_id,
+            lambda: self.client.edit_order(
                 current.order_id,
-                unified,
+                to_venue(current.symbol),
                 "market",
                 current.side.value,
                 None,
                 None,
-                {"triggerPrice": _text(trigger), "triggerBy": "MarkPrice"},
-            )
-            return await self._bybit_order(current.symbol, current.order_id)
-
-        return await self._command(current.client_order_id, move)
+                params,
+            ),
+            lambda _: self._bybit_order(current.symbol, current.order_id),
+        )
 
     async def cancel_order(self, symbol: str, order_id: str) -> Outcome:
         rules = await self._market_rules(symbol)
@@ -651,28 +707,27 @@ class CcxtExchange:
             return rules
         unified = to_venue(symbol)
         if not self._binance:
+            return await self._command(
+                None,
+                lambda: self.client.cancel_order(order_id, unified),
+                lambda _: self._bybit_order(symbol, order_id),
+            )
+        algo = order_id in self._algo_ids or await self._is_open_algo(unified, order_id)
+        params = {"trigger": True} if algo else {}
+        return await self._command(
+            None,
+            lambda: self.client.cancel_order(order_id, unified, params),
+            lambda raw: _ready(self._read_order(raw["info"], algo=algo))(),
+        )
 
-            async def cancel() -> Order:
-                await self.client.cancel_order(order_id, unified)
-                return await self._bybit_order(symbol, order_id)
-
-            return await self._command(None, cancel)
-        algo = order_id in self._algo_ids or await self._is_open_algo(symbol, order_id)
-
-        async def cancel_binance() -> Order:
-            params = {"trigger": True} if algo else {}
-            raw = await self.client.cancel_order(order_id, unified, params)
-            return self._read_order(raw["info"], algo=algo)
-
-        return await self._command(None, cancel_binance)
-
-    async def _is_open_algo(self, symbol: str, order_id: str) -> bool:
+    async def _is_open_algo(self, unified: str, order_id: str) -> bool:
+        """Whether an id this process has not seen is one of the open algo (stop) orders."""
         try:
-            stops = await self.client.fetch_open_orders(
-                to_venue(symbol), None, None, {"trigger": True}
+            stops = await self._call(
+                lambda: self.client.fetch_open_orders(unified, None, None, {"trigger": True})
             )
         except ccxt.BaseError:
-            return False
+            return False  # the plain cancel then answers for itself
         return any(str(item["info"].get("algoId")) == order_id for item in stops)
 
     async def close(self) -> None:
@@ -682,5 +737,27 @@ class CcxtExchange:
         await self.client.close()
 
 
-def plain(unified: str) -> str:
-    return to_plain(unified)
+def _ready(value: T) -> Callable[[], Awaitable[T]]:
+    """An awaitable factory for a value already in hand."""
+
+    async def give() -> T:
+        return value
+
+    return give
+
+
+def _linear_usdt(markets: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        unified: market
+        for unified, market in markets.items()
+        if market.get("swap") and market.get("linear") and market.get("settle") == "USDT"
+    }
+
+
+def _binance_rules(markets: Mapping[str, Any], tiers: Mapping[str, Any]) -> list[MarketRules]:
+    rules = []
+    for unified, market in markets.items():
+        leverages = [parse.dec(t["info"]["initialLeverage"]) for t in tiers.get(unified) or []]
+        top = max(leverages) if leverages else Decimal(1)
+        rules.append(parse.binance_rules(market["info"], top))
+    return rules

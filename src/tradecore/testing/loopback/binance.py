@@ -7,7 +7,8 @@ FINISHED and names the market order it became (`actualOrderId`), which `/fapi/v1
 then serves with its fill. Errors are HTTP 400 with `{"code": -2021, "msg": ...}`.
 """
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -112,6 +113,17 @@ class BinanceDialect:
             path == "/fapi/v1/premiumIndex"
         )
 
+    def stale(self, headers: Mapping[str, str], params: Params, now_ms: int) -> Reply | None:
+        """-1021 when `timestamp` is ahead by over 1 s or older than `recvWindow`."""
+        try:
+            stamp = int(params.get("timestamp", ""))
+            window = int(params.get("recvWindow", "5000"))
+        except ValueError:
+            return _error(-1102, "Mandatory parameter 'timestamp' was not sent, was empty/null.")
+        if stamp - now_ms > 1000 or now_ms - stamp > window:
+            return _error(-1021, "Timestamp for this request is outside of the recvWindow.")
+        return None
+
     def rate_limited(self) -> Reply:
         return _error(
             -1003,
@@ -134,7 +146,8 @@ class BinanceDialect:
     # ----------------------------------------------------------------- market data
 
     def _time(self, _: Params) -> Reply:
-        return 200, {"serverTime": _ms(self.engine.now())}
+        # the venue's clock is the wall clock (signatures are checked against it)
+        return 200, {"serverTime": int(time.time() * 1000)}
 
     def _exchange_info(self, _: Params) -> Reply:
         symbols = []

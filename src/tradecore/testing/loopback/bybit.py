@@ -7,7 +7,8 @@ with an `orderId` or `orderLinkId` finds an order of any status (the venue keeps
 500), without one it lists open orders only.
 """
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -72,6 +73,21 @@ class BybitDialect:
     def public(self, path: str) -> bool:
         return path.startswith("/v5/market/")
 
+    def stale(self, headers: Mapping[str, str], params: Params, now_ms: int) -> Reply | None:
+        """10002 when X-BAPI-TIMESTAMP is ahead by over 1 s or older than the recv window."""
+        try:
+            stamp = int(headers.get("X-BAPI-TIMESTAMP", ""))
+            window = int(headers.get("X-BAPI-RECV-WINDOW", "5000"))
+        except ValueError:
+            return self._error("10004", "error sign! missing X-BAPI-TIMESTAMP")
+        if stamp - now_ms > 1000 or now_ms - stamp > window:
+            return self._error(
+                "10002",
+                "invalid request, please check your server timestamp or recv_window param. "
+                f"req_timestamp[{stamp}],server_timestamp[{now_ms}],recv_window[{window}]",
+            )
+        return None
+
     def rate_limited(self) -> Reply:
         return self._error("10006", "Too many visits!")
 
@@ -111,8 +127,6 @@ class BybitDialect:
     # ----------------------------------------------------------------- market data
 
     def _time(self, _: Params) -> Reply:
-        import time
-
         now = time.time()
         return self._ok({"timeSecond": str(int(now)), "timeNano": str(int(now * 1e9))})
 
@@ -375,12 +389,18 @@ class BybitDialect:
         if "orderId" in p or "orderLinkId" in p:
             found = self._find(symbol or "", p, any_status=True)
             orders = [] if found is None else [found]
+            cursor = ""
         else:
             orders = self.engine.open_orders(symbol)
             stops = p.get("orderFilter") == "StopOrder"
             orders = [o for o in orders if o.is_stop == stops] if "orderFilter" in p else orders
+            orders, cursor = _page(orders, p)
         return self._ok(
-            {"category": "linear", "list": [self._order(o) for o in orders], "nextPageCursor": ""}
+            {
+                "category": "linear",
+                "list": [self._order(o) for o in orders],
+                "nextPageCursor": cursor,
+            }
         )
 
     def _history(self, p: Params) -> Reply:
@@ -458,6 +478,17 @@ class BybitDialect:
             "createdTime": _ms(order.created_at),
             "updatedTime": _ms(order.updated_at),
         }
+
+
+def _page(orders: list[Order], p: Params) -> tuple[list[Order], str]:
+    """One page of a listing (limit 1-50, default 20) and the cursor of the next, or ""."""
+    try:
+        limit = min(50, max(1, int(p.get("limit", "20"))))
+        start = int(p.get("cursor") or "0")
+    except ValueError:
+        return [], ""
+    end = start + limit
+    return orders[start:end], (str(end) if end < len(orders) else "")
 
 
 def _exponent(value: Decimal) -> int:

@@ -10,6 +10,7 @@ and an answer that never comes (the venue acted, the response is lost).
 import asyncio
 import json
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -46,6 +47,10 @@ class Dialect(Protocol):
     def not_found(self, path: str) -> Reply: ...
 
     def public(self, path: str) -> bool: ...
+
+    def stale(self, headers: Mapping[str, str], params: Params, now_ms: int) -> Reply | None:
+        """The venue's clock-skew refusal when the signed timestamp is outside its window."""
+        ...
 
 
 class LoopbackServer:
@@ -104,8 +109,12 @@ class LoopbackServer:
         params = await _params(request)
         path = request.path
         self.requests.append((request.method, path, params))
-        if not self.dialect.public(path) and not request.headers.get(self.dialect.api_key_header):
-            return _json(*self.dialect.unauthorized())
+        if not self.dialect.public(path):
+            if not request.headers.get(self.dialect.api_key_header):
+                return _json(*self.dialect.unauthorized())
+            skewed = self.dialect.stale(request.headers, params, int(time.time() * 1000))
+            if skewed is not None:
+                return _json(*skewed)
         routed = self.dialect.route(request.method, path, params)
         if routed is None:
             return _json(*self.dialect.not_found(path))
