@@ -130,7 +130,7 @@ class Progress:
         self._span = max((end - start).total_seconds(), 1.0)
         self._enabled = enabled
         self._shown = -1
-        self._tty = stream.isatty()
+        self._tty = enabled and stream.isatty()
 
     def update(self, now: datetime, detail: str) -> None:
         if not self._enabled:
@@ -196,7 +196,14 @@ def session_database_url(config: Config, options: PaperOptions, now: datetime) -
         return config.paper.database_url
     folder = options.workdir / "paper"
     folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / f'session-{now:%Y%m%dT%H%M%S}.db'}"
+    stem = f"session-{now:%Y%m%dT%H%M%S}"
+    path = folder / f"{stem}.db"
+    number = 1
+    while path.exists():  # a fresh database each session: its waves are not yet processed
+        number += 1
+        path = folder / f"{stem}-{number}.db"
+    path.touch()
+    return f"sqlite:///{path}"
 
 
 async def run_paper(
@@ -204,7 +211,7 @@ async def run_paper(
     secrets: Secrets,
     options: PaperOptions,
     *,
-    err: TextIO = sys.stderr,
+    err: TextIO | None = None,
     container: Container | None = None,
 ) -> Summary:
     """Run one paper session to its end and return its summary."""
@@ -236,7 +243,8 @@ async def run_paper(
     work = ThreadWork()
     restore = work.watch_loop(asyncio.get_running_loop())
     try:
-        return await _session(container, engine, market, prepared, clock, work, options, err)
+        stream = err or sys.stderr
+        return await _session(container, engine, market, prepared, clock, work, options, stream)
     finally:
         restore()
 

@@ -1,0 +1,172 @@
+"""The command line: help on every command, exit codes, and bad input refused in one line.
+
+Each case runs `runner.__main__.main` in-process, as `python -m runner` would, inside a
+temporary working directory (the runner writes under ./var/).
+"""
+
+import asyncio
+import logging
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+from runner.__main__ import COMMANDS, main
+from tradecore.adapters.sqlite.lock import FileInstanceLock
+
+NO_ENV: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    # the runner owns loguru's and logging's sinks while it runs; give them back
+    logger.remove()
+    logger.add(sys.stderr)
+    logging.basicConfig(handlers=[logging.StreamHandler()], force=True)
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_help_is_available_for_the_runner_and_every_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--help"], env=NO_ENV) == 0
+    overview = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in overview
+        assert main([command, "--help"], env=NO_ENV) == 0
+        assert "usage:" in capsys.readouterr().out
+
+
+def test_an_unknown_option_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["paper", "--no-such-option"], env=NO_ENV) == 2
+    assert "--no-such-option" in capsys.readouterr().err
+
+
+def test_an_unknown_command_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fly"], env=NO_ENV) == 2
+    assert "fly" in capsys.readouterr().err
+
+
+def test_check_config_accepts_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config"], env=NO_ENV) == 0
+    assert "configuration OK" in capsys.readouterr().out
+
+
+def test_a_wrong_config_is_one_line_naming_the_key_and_exit_2(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "bad.toml").write_text("[trading.stops]\nstop_loss_percent = -3\n")
+    assert main(["check-config", "--config", "bad.toml"], env=NO_ENV) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "stop_loss_percent" in line and "-3" in line
+
+
+def test_a_wrong_config_stops_a_paper_session_before_it_starts(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "bad.toml").write_text('venue = "kraken"\n')
+    assert main(["--config", "bad.toml", "--no-progress"], env=NO_ENV) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "venue" in line and "kraken" in line and "binance" in line
+
+
+def test_a_bad_environment_override_is_refused_at_start(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = {"TRADECORE_TRADING__SIZING__LEVERAGE": "lots"}
+    assert main(["--hours", "1", "--no-progress"], env=env) == 2
+    assert "trading.sizing.leverage" in one_line_error(capsys.readouterr().err)
+
+
+def test_live_trading_needs_the_flag_and_the_config_to_agree(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["trade", "--live"], env=NO_ENV) == 2
+    assert 'mode = "live"' in one_line_error(capsys.readouterr().err)
+
+
+def test_trading_without_api_keys_says_which_variables_to_set(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "live.toml").write_text('mode = "live"\nvenue = "bybit"\n')
+    assert main(["trade", "--live", "--config", "live.toml"], env=NO_ENV) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "TRADECORE_BYBIT_API_KEY" in line and "TRADECORE_BYBIT_API_SECRET" in line
+    assert main(["check-config", "--config", "live.toml"], env=NO_ENV) == 2
+    assert "TRADECORE_BYBIT_API_KEY" in one_line_error(capsys.readouterr().err)
+
+
+def test_an_unreachable_database_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"postgresql://tradecore@127.0.0.1:{free_port()}/tradecore"
+    assert main(["--hours", "1", "--no-progress", "--database-url", url], env=NO_ENV) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "cannot open the database" in line and "database.url" in line
+    assert main(["migrate", "--database-url", url], env=NO_ENV) == 2
+    assert "cannot open the database" in one_line_error(capsys.readouterr().err)
+
+
+def test_a_malformed_database_url_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate", "--database-url", "mysql://x/y"], env=NO_ENV) == 2
+    assert "mysql" in one_line_error(capsys.readouterr().err)
+
+
+def test_migrate_creates_the_schema_once(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{workdir / 'fresh.db'}"
+    assert main(["migrate", "--database-url", url], env=NO_ENV) == 0
+    assert "0001" in capsys.readouterr().out
+    assert main(["migrate", "--database-url", url], env=NO_ENV) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_a_busy_health_port_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["--hours", "1", "--no-progress", "--health-port", str(port)], env=NO_ENV)
+    assert code == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert f"127.0.0.1:{port}" in line and "health.port" in line
+
+
+def test_a_second_instance_on_the_same_sqlite_file_refuses_with_exit_2(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = workdir / "shared.db"
+    first = FileInstanceLock(workdir, stem=database.name)  # what the first instance holds
+    asyncio.run(first.acquire("binance:default"))
+    try:
+        code = main(
+            ["--hours", "1", "--no-progress", "--database-url", f"sqlite:///{database}"],
+            env=NO_ENV,
+        )
+    finally:
+        asyncio.run(first.release())
+    assert code == 2
+    assert "already running" in one_line_error(capsys.readouterr().err)
+
+
+def test_a_missing_signals_file_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--signals", "nowhere.jsonl", "--no-progress"], env=NO_ENV) == 2
+    assert "nowhere.jsonl" in one_line_error(capsys.readouterr().err)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
