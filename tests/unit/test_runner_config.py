@@ -129,7 +129,7 @@ def test_environment_overrides_reach_nested_keys_and_win_over_the_file(tmp_path:
 
 
 def test_a_misspelt_environment_override_is_refused_like_a_misspelt_key() -> None:
-    with pytest.raises(ConfigError, match="trading.sizing.levrage"):
+    with pytest.raises(ConfigError, match=r"trading\.sizing\.levrage"):
         load_config(None, {"TRADECORE_TRADING__SIZING__LEVRAGE": "5"})
 
 
