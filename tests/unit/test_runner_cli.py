@@ -123,9 +123,7 @@ def test_a_malformed_database_url_is_refused(capsys: pytest.CaptureFixture[str])
     assert "mysql" in one_line_error(capsys.readouterr().err)
 
 
-def test_migrate_creates_the_schema_once(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_migrate_creates_the_schema_once(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{workdir / 'fresh.db'}"
     assert main(["migrate", "--database-url", url], env=NO_ENV) == 0
     assert "0001" in capsys.readouterr().out
