@@ -337,6 +337,10 @@ def _bool(value: Any, _: type) -> bool:
 
 
 def _str(value: Any, _: type) -> str:
+    # A whole number is taken as text too: chat ids and account names are often digits, and
+    # an environment override `=42` reads as the TOML integer 42.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     if not isinstance(value, str):
         raise _Invalid(value, "use a string in quotes")
     return value

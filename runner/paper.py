@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import attrs
+from loguru import logger
 
 from tradecore.adapters.clock import SystemClock, VirtualClock, settle
 from tradecore.adapters.paper import PROFILES, PaperExchange, PathPlayer, VenueEngine
@@ -279,6 +280,15 @@ async def _session(
                 f"opened {telemetry.count(E.SIGNAL_EXECUTED)}",
             )
 
+        logger.info(
+            "paper session on simulated {}: {} symbols, {} to {}, {} time, database {}",
+            engine.venue.value,
+            len(market.rules),
+            market.start.isoformat(),
+            prepared.end.isoformat(),
+            "virtual" if isinstance(clock, VirtualClock) else "wall-clock",
+            container.database_url(),
+        )
         if isinstance(clock, VirtualClock):
             await run_driven(clock, work, kernel.start(), pause=pause)
             await drive(
@@ -292,7 +302,7 @@ async def _session(
             await kernel.stop("paper session ended")
         player.stop()
         progress.finish()
-        return summarize(
+        summary = summarize(
             telemetry=telemetry,
             reports=kernel.services.waves.reports,
             engine=engine,
@@ -301,6 +311,8 @@ async def _session(
             starting_balance=Decimal(container.config().paper.balance),
             database=container.database_url(),
         )
+        logger.info("paper session ended: {}", summary.as_dict())
+        return summary
     finally:
         await shutdown(container)
 

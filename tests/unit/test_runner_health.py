@@ -1,0 +1,143 @@
+"""`/health` and `/metrics` over real HTTP, on a free port, wired by the runner's container with
+the simulated venue in place of a real one (a provider override, as an operator's test would)."""
+
+import socket
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import attrs
+import pytest
+
+from runner.config import Config, HealthSettings, LoggingSettings, Secrets
+from runner.container import Container
+from runner.paper import resolve, shutdown
+from tradecore.app.kernel import Kernel
+from tradecore.domain.events import EventType, Severity
+from tradecore.domain.model import OrderSide, Side
+from tradecore.testing import FakeVenue
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@attrs.define
+class Running:
+    container: Container
+    kernel: Kernel
+    venue: FakeVenue
+    port: int
+
+    async def get(self, path: str) -> tuple[int, str]:
+        async with (
+            aiohttp.ClientSession() as client,
+            client.get(f"http://127.0.0.1:{self.port}{path}") as answer,
+        ):
+            return answer.status, await answer.text()
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        async with (
+            aiohttp.ClientSession() as client,
+            client.get(f"http://127.0.0.1:{self.port}/health") as answer,
+        ):
+            return answer.status, await answer.json()
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    port = free_port()
+    venue = FakeVenue.binance()
+    config = Config(
+        health=HealthSettings(port=port),
+        logging=LoggingSettings(file=""),
+    )
+    container = Container()
+    container.config.override(config)
+    container.secrets.override(Secrets())
+    container.clock.override(venue.clock)
+    container.paper_exchange.override(venue.exchange)
+    container.database_url.override(f"sqlite:///{tmp_path / 'health.db'}")
+    container.spool_path.override(str(tmp_path / "health.spool"))
+    kernel = await resolve(container.kernel())
+    await resolve(container.health_server())
+    await kernel.start(loops=False)
+    try:
+        yield Running(container=container, kernel=kernel, venue=venue, port=port)
+    finally:
+        await kernel.stop()
+        await shutdown(container)
+
+
+async def test_health_is_200_with_every_part_while_the_kernel_runs(running: Running) -> None:
+    status, body = await running.health()
+    assert status == 200
+    assert body["status"] == "ok" and body["running"] is True
+    assert body["database"]["ok"] is True
+    assert body["venues"] == {"binance": {"ok": True, "last_failure": None}}
+    assert body["signal_stream"]["kind"] == "websocket"
+    assert body["positions"] == 0 and body["unprotected"] == 0
+    assert body["last_signal"] is None
+    assert body["uptime_seconds"] == 0.0  # virtual time has not moved
+    await running.venue.advance(90)
+    _, later = await running.health()
+    assert later["uptime_seconds"] == 90.0
+
+
+async def test_health_counts_positions_from_the_journal(running: Running) -> None:
+    await running.venue.open_position("BTCUSDT", Side.LONG, "0.01")
+    await running.venue.place_stop("BTCUSDT", OrderSide.SELL, "0.01", "48000")
+    await running.kernel.services.sync.sync()  # adopts the position the venue reports
+    _, body = await running.health()
+    assert body["positions"] == 1
+
+
+async def test_health_is_503_when_a_protection_pass_found_unprotected_positions(
+    running: Running,
+) -> None:
+    running.kernel.services.recorder.record(
+        EventType.PROTECTION_CHECK_COMPLETED, data={"positions": 3, "unprotected": 2}
+    )
+    status, body = await running.health()
+    assert status == 503 and body["unprotected"] == 2
+    _, metrics = await running.get("/metrics")
+    assert "tradecore_positions_unprotected 2.0" in metrics
+
+
+async def test_health_is_503_after_the_kernel_stops(running: Running) -> None:
+    await running.kernel.stop()
+    status, body = await running.health()
+    assert status == 503 and body["running"] is False
+
+
+async def test_metrics_are_prometheus_text_with_the_promised_series(running: Running) -> None:
+    running.kernel.services.recorder.record(
+        EventType.CRITICAL_ERROR, severity=Severity.CRITICAL, error="test"
+    )
+    await running.kernel.parts.events.flush()
+    status, text = await running.get("/metrics")
+    assert status == 200
+    for series in (
+        "tradecore_positions_open 0.0",
+        "tradecore_positions_unprotected 0.0",
+        "tradecore_stop_moves_total 0.0",
+        "tradecore_trailing_activations_total 0.0",
+        "tradecore_up 1.0",
+        'tradecore_events_total{type="bot_started"} 1.0',
+        'tradecore_errors_total{kind="critical_error"} 1.0',
+        'tradecore_order_latency_seconds_count{operation="entry"} 0.0',
+    ):
+        assert series in text
+    written = next(
+        line for line in text.splitlines() if line.startswith("tradecore_events_written_total")
+    )
+    assert Decimal(written.split()[-1]) >= 2  # bot_started and the recovery events at least
+
+
+async def test_an_unknown_path_is_404(running: Running) -> None:
+    status, _ = await running.get("/admin")
+    assert status == 404
