@@ -1,6 +1,7 @@
 """The application on the simulated venue, in virtual time, on a real database."""
 
 import asyncio
+import itertools
 from collections.abc import Coroutine
 from datetime import timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ from tradecore.app.zombies import ZombieSweeper
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import Side
 from tradecore.domain.precision import MarketRules
+from tradecore.ports.exchange import Exchange
 from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
 
@@ -118,6 +120,7 @@ class App:
         return await self.run(self.opener.open(request))
 
 
+_PROCESSES = itertools.count(1)
 SETTINGS = TradingSettings(keeper=KeeperSettings(attempts=3, retry_delay_seconds=0.2, lookups=3))
 
 
@@ -127,15 +130,19 @@ def build_app(
     *,
     settings: TradingSettings = SETTINGS,
     sink: ListSink | None = None,
+    exchange: Exchange | None = None,
 ) -> App:
-    """The application's use cases on `venue` and `store`, wired as the kernel wires them."""
+    """The application's use cases on `venue` and `store`, wired as the kernel wires them.
+
+    `exchange` replaces the venue's own port (e.g. by one that crashes on cue).
+    """
     sink = sink or ListSink()
     parts = KernelParts(
-        exchange=venue.exchange,
+        exchange=exchange or venue.exchange,
         store=store,
         events=sink,
         clock=venue.clock,
-        ids=SequentialIds("p"),
+        ids=SequentialIds(f"p{next(_PROCESSES)}x"),  # each process its own id space
         lock=FreeLock(),
         account="test",
         settings=settings,

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
-from tradecore.domain.orders import OrderType
+from tradecore.domain.orders import MarkTick, OrderType
 from tradecore.domain.positions import Operation, OperationKind, PositionState, StopOwner
 from tradecore.testing import Accepted
 
@@ -168,9 +168,7 @@ async def test_zombie_orders_are_cancelled_but_an_entry_in_flight_is_left_alone(
     assert app.zombies.interval_seconds == 120  # nothing found: the sweeps slow down
 
 
-def _tick(app: App, symbol: str, price: str):  # type: ignore[no-untyped-def]
-    from tradecore.domain.orders import MarkTick
-
+def _tick(app: App, symbol: str, price: str) -> MarkTick:
     return MarkTick(
         venue=app.venue.exchange.venue, symbol=symbol, mark=Decimal(price), at=app.clock.now()
     )

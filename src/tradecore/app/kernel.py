@@ -233,14 +233,7 @@ class Kernel:
                     resumed += 1
                     if result.opened and result.position is not None:
                         await svc.trailing.start_for(result.position)
-        interrupted = 0
-        for operation in await self.parts.store.operations.in_flight():
-            if operation.kind is OperationKind.REPLACE_STOP:
-                # Whichever stop stands, the guard below leaves exactly one.
-                await self.parts.store.operations.finish(
-                    operation.id, at=self.parts.clock.now(), outcome="interrupted"
-                )
-                interrupted += 1
+        interrupted = await self._settle_operations()
         synced = await svc.sync.sync()
         protected = await svc.guard.check()
         await svc.zombies.sweep()
@@ -256,6 +249,29 @@ class Kernel:
         )
         svc.recorder.record(EventType.POSITION_RECOVERY_COMPLETED, data=attrs.asdict(report))
         return report
+
+    async def _settle_operations(self) -> int:
+        """End every operation a crash left in flight whose subject is now at a safe point.
+
+        An open whose position has left the opening states has ended (the crash came between
+        the last state change and the operation's end); an interrupted stop move has ended
+        too — whichever stop stands, the protection pass that follows leaves exactly one.
+        """
+        store, now = self.parts.store, self.parts.clock.now()
+        interrupted = 0
+        for operation in await store.operations.in_flight():
+            if operation.venue is not self.parts.exchange.venue:
+                continue
+            if operation.kind is OperationKind.OPEN and operation.position_id is not None:
+                position = await store.positions.get(operation.position_id)
+                if position is not None and position.state.is_opening:
+                    continue  # still opening: drive() ends it
+                outcome = position.state.value if position else "abandoned"
+            else:
+                outcome = "interrupted"
+                interrupted += operation.kind is OperationKind.REPLACE_STOP
+            await store.operations.finish(operation.id, at=now, outcome=outcome)
+        return interrupted
 
     # -- loops ------------------------------------------------------------------------------
 
