@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import aiohttp
 import attrs
 import ccxt.async_support as ccxt
+import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt import parse
 from tradecore.adapters.ccxt.errors import clock_skew, command_outcome, query_failure
@@ -73,8 +74,9 @@ def build_client(
     session: aiohttp.ClientSession | None = None,
     timeout_ms: int = 10_000,
     client_class: type[ccxt.Exchange] | None = None,
+    rate_limit_ms: float | None = None,
 ) -> ccxt.Exchange:
-    """A ccxt client for `venue` with its rate limiter on, on demo unless told otherwise."""
+    """A ccxt.pro client (REST and websockets) for `venue`, rate limiter on, demo by default."""
     config: dict[str, Any] = {
         "apiKey": api_key,
         "secret": secret,
@@ -83,19 +85,21 @@ def build_client(
     }
     if session is not None:
         config["session"] = session
+    if rate_limit_ms is not None:  # ccxt's per-venue default otherwise (the venue's own limits)
+        config["rateLimit"] = rate_limit_ms
     client: ccxt.Exchange
     if venue is Venue.BINANCE:
         config["options"] = {
             "fetchCurrencies": False,
             "warnOnFetchOpenOrdersWithoutSymbol": False,
         }
-        client = (client_class or ccxt.binanceusdm)(config)
+        client = (client_class or ccxt_pro.binanceusdm)(config)
     else:
         config["options"] = {
             "enableUnifiedAccount": True,
             "fetchMarkets": {"types": ["linear"]},
         }
-        client = (client_class or ccxt.bybit)(config)
+        client = (client_class or ccxt_pro.bybit)(config)
         client.has["fetchCurrencies"] = False
     if environment is Environment.DEMO:
         client.enable_demo_trading(True)

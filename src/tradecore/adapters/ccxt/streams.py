@@ -86,6 +86,11 @@ class MarkFeed:
         if self._watch is not None:
             self._tasks.append(asyncio.ensure_future(self._watcher()))
 
+    @property
+    def watching(self) -> bool:
+        """True when a stream (not only REST polling) feeds this."""
+        return self._watch is not None
+
     def last(self, symbol: str) -> Decimal | None:
         return self._last.get(symbol)
 

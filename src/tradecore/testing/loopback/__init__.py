@@ -9,8 +9,9 @@
 The server speaks the venue's wire format over the paper engine (`VenueEngine`), so the
 books, faults and controls of `FakeVenue` work unchanged. A network error is a refused TCP
 connect (the request provably never left); the other transport faults are carried over
-HTTP by the server. Mark streams poll REST here (ccxt.pro websockets are not served), and
-`set_mark` advances the clock one poll interval when a stream watches the symbol.
+HTTP by the server. Mark prices stream over the venue's own websocket messages (ccxt.pro:
+Binance `markPriceUpdate`, Bybit `tickers.*`); with `websockets=False` the adapter polls REST
+and `set_mark` advances the clock one poll interval for it.
 """
 
 import asyncio
@@ -25,6 +26,7 @@ from urllib.parse import parse_qsl
 
 import aiohttp
 import ccxt.async_support as ccxt
+import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt.exchange import CcxtExchange, Environment, build_client
 from tradecore.adapters.clock import VirtualClock, settle
@@ -51,12 +53,26 @@ __all__ = ["BinanceDialect", "BybitDialect", "LoopbackServer", "LoopbackVenue", 
 _NETWORK = frozenset({FaultKind.NETWORK_ERROR})
 
 
+def _client_class(venue: Venue, *, websockets: bool) -> type[ccxt.Exchange]:
+    if websockets:
+        return ccxt_pro.binanceusdm if venue is Venue.BINANCE else ccxt_pro.bybit
+    return ccxt.binanceusdm if venue is Venue.BINANCE else ccxt.bybit
+
+
+def _rewrite(value: Any, http: str, ws: str) -> Any:
+    if isinstance(value, dict):
+        return {key: _rewrite(item, http, ws) for key, item in value.items()}
+    if isinstance(value, str):
+        if value.startswith(("ws://", "wss://")):
+            return re.sub(r"^wss?://[^/]+", ws, value)
+        return re.sub(r"^https?://[^/]+", http, value)
+    return value
+
+
 def point_at(client: ccxt.Exchange, base_url: str) -> None:
-    """Send every REST call of `client` to `base_url`, keeping each endpoint's path."""
-    client.urls["api"] = {
-        key: re.sub(r"^https?://[^/]+", base_url, value) if isinstance(value, str) else value
-        for key, value in client.urls["api"].items()
-    }
+    """Send every REST and websocket call of `client` to `base_url`, keeping the paths."""
+    ws_url = base_url.replace("http://", "ws://", 1)
+    client.urls["api"] = _rewrite(client.urls["api"], base_url, ws_url)
     if client.id == "binanceusdm":
         # off binance.com ccxt maps codes through its generic table; use the futures one
         client.exceptions["exact"].update(client.exceptions["linear"]["exact"])
@@ -101,6 +117,7 @@ class LoopbackVenue:
         clock: VirtualClock | None = None,
         timeout_ms: int = 400,
         poll_interval: float = 1.0,
+        websockets: bool = True,
         **engine_options: Any,
     ) -> None:
         self.clock = clock or VirtualClock()
@@ -128,9 +145,17 @@ class LoopbackVenue:
         self.server = LoopbackServer(self.engine, self.dialect)
         self._started = False
         self._lock: asyncio.Lock | None = None
-        venue = self
+        self._timeout_ms = timeout_ms
+        self._poll_interval = poll_interval
+        self._websockets = websockets
+        self._connections: list[CcxtExchange] = []
+        self._exchange = self.connect()
 
-        base = ccxt.binanceusdm if profile.venue is Venue.BINANCE else ccxt.bybit
+    def connect(self, **options: Any) -> CcxtExchange:
+        """Another ccxt client and adapter on this venue (e.g. a process after a restart)."""
+        venue = self
+        websockets = options.pop("websockets", self._websockets)
+        base = _client_class(self.engine.venue, websockets=websockets)
 
         class _Client(base):  # type: ignore[misc, valid-type]
             def open(self, lazy: bool = False) -> None:
@@ -141,17 +166,22 @@ class LoopbackVenue:
                 super().open(lazy)
 
         client = build_client(
-            profile.venue,
+            self.engine.venue,
             api_key="loopback-key",
             secret="loopback-secret",
             environment=Environment.DEMO,
-            timeout_ms=timeout_ms,
+            timeout_ms=self._timeout_ms,
             client_class=_Client,
+            rate_limit_ms=1,  # the limiter stays on; a loopback venue needs no spacing
         )
         point_at(client, f"http://127.0.0.1:{self.port}")
-        self._exchange = CcxtExchange(
-            client, profile.venue, clock=self.clock, poll_interval=poll_interval
+        client.timeout_on_exit = 0  # ccxt waits for TLS shutdowns; plain loopback has none
+        options.setdefault("poll_interval", self._poll_interval)
+        exchange = CcxtExchange(
+            client, self.engine.venue, clock=self.clock, use_websockets=websockets, **options
         )
+        self._connections.append(exchange)
+        return exchange
 
     @classmethod
     def binance(cls, **options: Any) -> "LoopbackVenue":
@@ -185,17 +215,25 @@ class LoopbackVenue:
         return self.clock.now()
 
     async def set_mark(self, symbol: str, mark: Decimal | str | int) -> None:
+        """Move the mark; wait until every stream watching `symbol` has seen it.
+
+        A stream first reads its baseline; a websocket feed then gets the push, a polling
+        feed sees it after one poll interval of the clock.
+        """
         value = to_decimal(mark, name="mark")
-        watching = [f for f in self._exchange.feeds if symbol in f.symbols]
-        for feed in watching:  # the stream's baseline is read before the mark moves
+        feeds = [f for c in self._connections for f in c.feeds if symbol in f.symbols]
+        pushed = [f for f in feeds if f.watching]
+        for feed in feeds:
             await _until(lambda f=feed: f.polls > 0 and f.idle.is_set())
+        if pushed:
+            await _until(lambda: self.server.subscriptions.get(symbol, 0) >= len(pushed))
         self.engine.set_mark(symbol, value)
         await settle()
-        if watching:
-            interval = max(f.poll_interval for f in watching)
-            await self.clock.advance(interval)
-            for feed in watching:
-                await _until(lambda f=feed: f.last(symbol) == value and f.idle.is_set())
+        polled = [f for f in feeds if not f.watching]
+        if polled:
+            await self.clock.advance(max(f.poll_interval for f in polled))
+        for feed in feeds:
+            await _until(lambda f=feed: f.last(symbol) == value and f.idle.is_set())
 
     async def advance(self, seconds: float) -> None:
         await self.clock.advance(seconds)
@@ -206,8 +244,13 @@ class LoopbackVenue:
     def rules(self, symbol: str) -> MarketRules:
         return self.engine.markets[symbol]
 
+    async def drop_websockets(self) -> None:
+        """Cut every stream connection, as a venue restart or a network cut does."""
+        await self.server.drop_websockets()
+
     async def close(self) -> None:
-        await self._exchange.close()
+        for exchange in self._connections:
+            await exchange.close()
         await self.server.close()
         self._socket.close()
 

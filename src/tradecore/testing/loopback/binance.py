@@ -124,6 +124,36 @@ class BinanceDialect:
             return _error(-1021, "Timestamp for this request is outside of the recvWindow.")
         return None
 
+    def ws_request(self, message: Any) -> tuple[list[Any], list[str]]:
+        """`{"method": "SUBSCRIBE", "params": ["btcusdt@markPrice@1s"], "id": 1}`."""
+        if not isinstance(message, dict) or message.get("method") not in (
+            "SUBSCRIBE",
+            "UNSUBSCRIBE",
+        ):
+            return [{"error": {"code": 2, "msg": "Invalid request"}, "id": None}], []
+        reply = [{"result": None, "id": message.get("id")}]
+        if message["method"] == "UNSUBSCRIBE":
+            return reply, []
+        symbols = []
+        for stream in message.get("params", []):
+            name, _, channel = str(stream).partition("@")
+            if channel.startswith("markPrice") and name.upper() in self.engine.markets:
+                symbols.append(name.upper())
+        return reply, symbols
+
+    def ws_tick(self, symbol: str, mark: Decimal, at: datetime) -> Any:
+        stamp = _ms(at)
+        return {
+            "e": "markPriceUpdate",
+            "E": stamp,
+            "s": symbol,
+            "p": _num(mark),
+            "i": _num(mark),
+            "P": _num(mark),
+            "r": "0.00010000",
+            "T": stamp + 8 * 3600 * 1000,
+        }
+
     def rate_limited(self) -> Reply:
         return _error(
             -1003,

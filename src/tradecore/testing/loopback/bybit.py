@@ -47,6 +47,7 @@ class BybitDialect:
 
     def __init__(self, engine: VenueEngine) -> None:
         self.engine = engine
+        self._sequence = 0
         self._routes: dict[tuple[str, str], Callable[[Params], tuple[Op | None, Handler]]] = {
             ("GET", "/v5/market/time"): lambda p: (None, self._time),
             ("GET", "/v5/market/instruments-info"): lambda p: (Op.FETCH_MARKETS, self._instruments),
@@ -87,6 +88,58 @@ class BybitDialect:
                 f"req_timestamp[{stamp}],server_timestamp[{now_ms}],recv_window[{window}]",
             )
         return None
+
+    def ws_request(self, message: Any) -> tuple[list[Any], list[str]]:
+        """`{"op": "subscribe", "args": ["tickers.BTCUSDT"], "req_id": "1"}`, and pings."""
+        if not isinstance(message, dict):
+            return [{"success": False, "ret_msg": "invalid request", "op": ""}], []
+        op = message.get("op")
+        reply = {
+            "success": True,
+            "ret_msg": "pong" if op == "ping" else "",
+            "conn_id": "loopback",
+            "req_id": message.get("req_id", ""),
+            "op": op,
+        }
+        if op != "subscribe":
+            return [reply], []
+        symbols = []
+        for topic in message.get("args", []):
+            channel, _, symbol = str(topic).partition(".")
+            if channel == "tickers" and symbol in self.engine.markets:
+                symbols.append(symbol)
+        return [reply], symbols
+
+    def ws_tick(self, symbol: str, mark: Decimal, at: datetime) -> Any:
+        self._sequence += 1
+        return {
+            "topic": f"tickers.{symbol}",
+            "type": "snapshot",
+            "data": {
+                "symbol": symbol,
+                "tickDirection": "ZeroPlusTick",
+                "price24hPcnt": "0",
+                "lastPrice": _num(mark),
+                "prevPrice24h": _num(mark),
+                "highPrice24h": _num(mark),
+                "lowPrice24h": _num(mark),
+                "prevPrice1h": _num(mark),
+                "markPrice": _num(mark),
+                "indexPrice": _num(mark),
+                "openInterest": "0",
+                "openInterestValue": "0",
+                "turnover24h": "0",
+                "volume24h": "0",
+                "nextFundingTime": "0",
+                "fundingRate": "0.0001",
+                "bid1Price": _num(mark),
+                "bid1Size": "1",
+                "ask1Price": _num(mark),
+                "ask1Size": "1",
+            },
+            "cs": self._sequence,
+            "ts": int(_ms(at)),
+        }
 
     def rate_limited(self) -> Reply:
         return self._error("10006", "Too many visits!")

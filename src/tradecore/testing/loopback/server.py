@@ -12,10 +12,12 @@ import json
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import FaultKind, Op
@@ -52,6 +54,14 @@ class Dialect(Protocol):
         """The venue's clock-skew refusal when the signed timestamp is outside its window."""
         ...
 
+    def ws_request(self, message: Any) -> tuple[list[Any], list[str]]:
+        """Replies to one websocket request and the symbols it subscribes to."""
+        ...
+
+    def ws_tick(self, symbol: str, mark: Decimal, at: datetime) -> Any:
+        """The venue's mark-price push for one tick."""
+        ...
+
 
 class LoopbackServer:
     """An aiohttp server on 127.0.0.1 speaking one venue's REST dialect over an engine."""
@@ -71,6 +81,8 @@ class LoopbackServer:
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self.port = 0
+        self.subscriptions: dict[str, int] = {}  # symbol -> live websocket subscribers
+        self._sockets: set[web.WebSocketResponse] = set()
 
     @property
     def base_url(self) -> str:
@@ -99,13 +111,21 @@ class LoopbackServer:
         self.port = sock.getsockname()[1]
         return self.base_url
 
+    async def drop_websockets(self) -> None:
+        """Close every websocket connection, as a venue does on maintenance or a network cut."""
+        for ws in tuple(self._sockets):
+            await ws.close(code=1006, message=b"dropped by the loopback venue")
+
     async def close(self) -> None:
         self._closing.set()
+        await self.drop_websockets()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._websocket(request)
         params = await _params(request)
         path = request.path
         self.requests.append((request.method, path, params))
@@ -132,6 +152,45 @@ class LoopbackServer:
             handler(params)  # the venue acts; only the answer never arrives
         await self._closing.wait()  # hold the request until the client gives up
         raise web.HTTPServiceUnavailable()
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        """Public mark-price streams: subscribe requests in, one push per engine tick out."""
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        outbox: asyncio.Queue[Any] = asyncio.Queue()
+        symbols: list[str] = []
+
+        def on_tick(symbol: str, mark: Decimal, at: datetime) -> None:
+            outbox.put_nowait(self.dialect.ws_tick(symbol, mark, at))
+
+        async def writer() -> None:
+            while True:
+                await ws.send_json(await outbox.get())
+
+        sending = asyncio.ensure_future(writer())
+        unsubscribers = []
+        try:
+            async for message in ws:
+                if message.type is not WSMsgType.TEXT:
+                    continue
+                replies, wanted = self.dialect.ws_request(json.loads(message.data))
+                for reply in replies:
+                    outbox.put_nowait(reply)
+                fresh = [s for s in wanted if s not in symbols]
+                if fresh:
+                    unsubscribers.append(self.engine.subscribe(fresh, on_tick))
+                    symbols.extend(fresh)
+                    for symbol in fresh:
+                        self.subscriptions[symbol] = self.subscriptions.get(symbol, 0) + 1
+        finally:
+            for unsubscribe in unsubscribers:
+                unsubscribe()
+            for symbol in symbols:
+                self.subscriptions[symbol] -= 1
+            sending.cancel()
+            self._sockets.discard(ws)
+        return ws
 
 
 async def _params(request: web.Request) -> Params:
