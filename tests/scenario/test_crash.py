@@ -6,9 +6,10 @@ is left in flight, the journal agrees with the venue — within 5 s of virtual t
 """
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
+from typing import cast
 
 import pytest
 
@@ -16,6 +17,8 @@ from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.app.kernel import Kernel
 from tradecore.domain.model import Side
 from tradecore.domain.positions import StopOwner
+from tradecore.ports.exchange import Exchange
+from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
 
 from .conftest import ROUND_TRIP
@@ -38,8 +41,9 @@ async def fresh(profile: str) -> tuple[FakeVenue, SqliteDatabase]:
 
 
 def tripped(venue: FakeVenue, database: SqliteDatabase, wire: Tripwire) -> App:
-    store = TrippedStore(database.store, wire)
-    return build_app(venue, store, exchange=TrippedExchange(venue.exchange, wire))
+    store = cast(Store, TrippedStore(database.store, wire))
+    exchange = cast(Exchange, TrippedExchange(venue.exchange, wire))
+    return build_app(venue, store, exchange=exchange)
 
 
 async def recover_and_check(venue: FakeVenue, database: SqliteDatabase) -> None:
@@ -53,7 +57,10 @@ async def recover_and_check(venue: FakeVenue, database: SqliteDatabase) -> None:
     assert entries_sent(venue, "BTCUSDT") <= Decimal(QTY)  # nothing opened twice
 
 
-async def crash_points(profile: str, scenario) -> AsyncIterator[int]:  # type: ignore[no-untyped-def]
+Scenario = Callable[[FakeVenue, SqliteDatabase, Tripwire], Awaitable[None]]
+
+
+async def crash_points(profile: str, scenario: Scenario) -> AsyncIterator[int]:
     """Run `scenario` with a crash at await 1, 2, … (before and after) until it completes."""
     for at in range(1, MAX_AWAITS):
         completed = True
