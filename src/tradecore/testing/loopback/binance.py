@@ -4,7 +4,7 @@ Conditional orders live on the algo endpoints (`/fapi/v1/algoOrder`, `openAlgoOr
 on the real venue since 2025-12-09: a STOP_MARKET sent to `/fapi/v1/order` is refused with
 -4120, and the plain open-order listing does not show stops. A fired stop's algo order is
 FINISHED and names the market order it became (`actualOrderId`), which `/fapi/v1/order`
-then serves with its fill. Errors are HTTP 400 with `{"code": -2021, "msg": ...}`.
+then serves with its fill; algo ids and order ids are separate sequences, as on the venue. Errors are HTTP 400 with `{"code": -2021, "msg": ...}`.
 """
 
 import time
@@ -39,6 +39,18 @@ _STATUS = {
     OrderStatus.TRIGGERED: "NEW",
 }
 _CONDITIONAL = {"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"}
+
+
+# Algo ids and order ids are separate sequences on the venue: a stop's algoId never equals
+# the orderId of the market order it becomes, so an adapter that mixes them up is caught.
+_ALGO_OFFSET = 3_000_000_000
+
+
+def _engine_id(algo_id: str) -> str:
+    try:
+        return str(int(algo_id) + _ALGO_OFFSET)
+    except ValueError:
+        return ""
 
 
 def _ms(at: datetime | None) -> int:
@@ -487,7 +499,7 @@ class BinanceDialect:
 
     def _find_algo(self, p: Params) -> Order | None:
         if "algoId" in p:
-            order = self.engine.order(p["algoId"])
+            order = self.engine.order(_engine_id(p["algoId"]))
         else:
             order = None
             for candidate in self.engine.all_orders():
@@ -561,7 +573,7 @@ class BinanceDialect:
         else:
             status = "CANCELED" if order.status is OrderStatus.CANCELED else "EXPIRED"
         return {
-            "algoId": int(order.order_id),
+            "algoId": int(order.order_id) - _ALGO_OFFSET,
             "clientAlgoId": order.client_order_id or "",
             "algoType": "CONDITIONAL",
             "orderType": "STOP_MARKET",
