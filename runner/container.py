@@ -172,7 +172,7 @@ def signal_source(
 def kernel_parts(
     *,
     exchange: Exchange,
-    database: Database,
+    store: Store,
     events: EventSink,
     clock: Clock,
     ids: IdGenerator,
@@ -184,7 +184,7 @@ def kernel_parts(
     account = f"{config.venue.value}:{config.account}"
     return KernelParts(
         exchange=exchange,
-        store=database.store,
+        store=store,
         events=events,
         clock=clock,
         ids=ids,
@@ -258,6 +258,7 @@ class Container(containers.DeclarativeContainer):
 
     ids = providers.Singleton(RandomIds)
     database = providers.Resource(open_database, database_url)
+    store = providers.Callable(lambda db: db.store, database)
     journal = providers.Resource(open_events, database, spool_path, clock)
     telemetry = providers.Singleton(Telemetry)
     events = providers.Singleton(TeeSink, journal, telemetry)
@@ -274,7 +275,7 @@ class Container(containers.DeclarativeContainer):
     parts = providers.Singleton(
         kernel_parts,
         exchange=exchange,
-        database=database,
+        store=store,
         events=events,
         clock=clock,
         ids=ids,

@@ -10,19 +10,21 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import attrs
+from dependency_injector import providers
 from loguru import logger
 
 from tradecore.adapters.clock import SystemClock, VirtualClock, settle
 from tradecore.adapters.paper import PROFILES, PaperExchange, PathPlayer, VenueEngine
 from tradecore.domain.events import EventType
 from tradecore.ports.clock import Clock
+from tradecore.ports.repositories import Store
 
 from .config import Config, Secrets
 from .container import Container, SignalSpec
@@ -84,23 +86,18 @@ def prepare(config: Config, options: PaperOptions, now: datetime | None) -> Prep
 
 
 class ThreadWork:
-    """Counts awaits on worker threads (aiosqlite's thread, the default executor), so the
-    virtual clock is never moved while one is outstanding."""
+    """Counts awaits on work outside the event loop — database calls through the store, file
+    reads on the default executor — so the virtual clock never moves while one is pending."""
 
     def __init__(self) -> None:
         self.pending = 0
 
-    def watch_connection(self, connection: Any) -> None:
-        original = connection._execute
-
-        async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
-            self.pending += 1
-            try:
-                return await original(fn, *args, **kwargs)
-            finally:
-                self.pending -= 1
-
-        connection._execute = counted
+    async def counted(self, call: Awaitable[T]) -> T:
+        self.pending += 1
+        try:
+            return await call
+        finally:
+            self.pending -= 1
 
     def watch_loop(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
         original = loop.run_in_executor
@@ -120,6 +117,52 @@ class ThreadWork:
 
     def _done(self, _: object) -> None:
         self.pending -= 1
+
+
+class _CountedRepository:
+    def __init__(self, inner: Any, work: ThreadWork) -> None:
+        self._inner = inner
+        self._work = work
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._work.counted(method(*args, **kwargs))
+
+        return call
+
+
+class CountedStore:
+    """The `Store` port with every repository call counted as work in flight (the journal's
+    own writes are not: they never decide what the application does next)."""
+
+    def __init__(self, inner: Store, work: ThreadWork) -> None:
+        self._inner = inner
+        self._work = work
+        self.positions = _CountedRepository(inner.positions, work)
+        self.operations = _CountedRepository(inner.operations, work)
+        self.orders = _CountedRepository(inner.orders, work)
+        self.trailing = _CountedRepository(inner.trailing, work)
+        self.waves = _CountedRepository(inner.waves, work)
+        self.signals = _CountedRepository(inner.signals, work)
+        self.alerts = _CountedRepository(inner.alerts, work)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator["CountedStore"]:
+        opened = self._inner.transaction()
+        inner = await self._work.counted(opened.__aenter__())
+        try:
+            yield CountedStore(inner, self._work)
+        except BaseException as error:
+            if not await self._work.counted(
+                opened.__aexit__(type(error), error, error.__traceback__)
+            ):
+                raise
+        else:
+            await self._work.counted(opened.__aexit__(None, None, None))
 
 
 class Progress:
@@ -158,17 +201,14 @@ async def drive(
     *,
     until: Callable[[], bool],
     end: datetime | None = None,
-    pause: float = 0.0,
     on_step: Callable[[], None] | None = None,
 ) -> None:
     """Move `clock` deadline by deadline until `until()` or `end`, never past thread work."""
     while not until():
         await settle()
         if work.pending:
-            await asyncio.sleep(0.0002)  # real time: the worker thread is busy for us
+            await asyncio.sleep(0.0002)  # real time: a thread or a socket is working for us
             continue
-        if pause:
-            await asyncio.sleep(pause)  # a socket database: give its replies a moment
         deadline = clock.next_deadline()
         if deadline is None or (end is not None and deadline > end):
             if end is not None and clock.now() < end:
@@ -179,12 +219,10 @@ async def drive(
             on_step()
 
 
-async def run_driven(
-    clock: VirtualClock, work: ThreadWork, coroutine: Coroutine[Any, Any, T], *, pause: float
-) -> T:
+async def run_driven(clock: VirtualClock, work: ThreadWork, coroutine: Coroutine[Any, Any, T]) -> T:
     task = asyncio.ensure_future(coroutine)
     while not task.done():
-        await drive(clock, work, until=task.done, pause=pause)
+        await drive(clock, work, until=task.done)
         if not task.done():
             await asyncio.sleep(0.001)  # only real work (a thread, a socket) is left
     return task.result()
@@ -237,11 +275,14 @@ async def run_paper(
     container.spool_path.override(_spool_for(url, config))
     container.paper_exchange.override(exchange)
     container.signal_spec.override(SignalSpec(kind="replay", path=prepared.signals_path))
+    work = ThreadWork()
+    container.store.override(
+        providers.Callable(lambda db: CountedStore(db.store, work), container.database)
+    )
     if options.health_port is not None:
         container.health_port.override(options.health_port)
     elif not config.health.in_paper:
         container.health_port.override(0)
-    work = ThreadWork()
     restore = work.watch_loop(asyncio.get_running_loop())
     try:
         stream = err or sys.stderr
@@ -261,16 +302,12 @@ async def _session(
     err: TextIO,
 ) -> Summary:
     try:
-        database = await resolve(container.database())
-        connection = getattr(database, "connection", None)
-        if connection is not None:
-            work.watch_connection(connection)
-        pause = 0.0 if connection is not None else 0.001
         kernel = await resolve(container.kernel())
         await resolve(container.health_server())
         telemetry = container.telemetry()
+        # The market moves once the bot is up: start-up's own I/O (the instance lock, the
+        # migrations) is not something the clock can wait for.
         player = PathPlayer(engine, clock, market.list_paths())
-        player.start()
         progress = Progress(err, market.start, prepared.end, options.progress)
 
         def show() -> None:
@@ -290,14 +327,14 @@ async def _session(
             container.database_url(),
         )
         if isinstance(clock, VirtualClock):
-            await run_driven(clock, work, kernel.start(), pause=pause)
-            await drive(
-                clock, work, until=lambda: False, end=prepared.end, pause=pause, on_step=show
-            )
+            await run_driven(clock, work, kernel.start())
+            player.start()
+            await drive(clock, work, until=lambda: False, end=prepared.end, on_step=show)
             show()
-            await run_driven(clock, work, kernel.stop("paper session ended"), pause=pause)
+            await run_driven(clock, work, kernel.stop("paper session ended"))
         else:
             await kernel.start()
+            player.start()
             await wait_for_end(clock, prepared.end, show)
             await kernel.stop("paper session ended")
         player.stop()

@@ -8,7 +8,7 @@ import json
 import logging
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -141,3 +141,14 @@ def test_a_prices_file_with_a_bad_row_is_refused_naming_the_line(
     assert main(["--prices", str(prices), "--no-progress"], env={}) == 2
     err = capsys.readouterr().err
     assert "prices.csv:2" in err and "Traceback" not in err
+
+
+def test_a_session_on_postgresql_trades_exactly_as_on_sqlite(
+    postgres_database: Callable[[], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("--hours", "1", "--symbols", "8")
+    on_postgres = session(capsys, *args, "--database-url", postgres_database())
+    on_sqlite = session(capsys, *args)
+    assert on_postgres.pop("database").startswith("postgresql://")
+    on_sqlite.pop("database")
+    assert on_postgres == on_sqlite
