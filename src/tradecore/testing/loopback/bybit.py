@@ -159,7 +159,7 @@ class BybitDialect:
             "retMsg": "OK",
             "result": result,
             "retExtInfo": {},
-            "time": int(_ms(self.engine.now())),
+            "time": int(time.time() * 1000),  # the venue's wall clock
         }
 
     def _error(self, code: str | None, message: str) -> Reply:
@@ -168,7 +168,7 @@ class BybitDialect:
             "retMsg": message,
             "result": {},
             "retExtInfo": {},
-            "time": int(_ms(self.engine.now())),
+            "time": int(time.time() * 1000),  # the venue's wall clock
         }
 
     def _answer(self, result: Accepted | Rejected) -> Reply:

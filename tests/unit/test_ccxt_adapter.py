@@ -1,0 +1,192 @@
+"""The ccxt adapter over loopback venues: what the contract suite does not reach.
+
+Clock drift is resynced and the order sent once; Bybit listings follow the cursor past one
+page; a restarted process still finds and cancels Binance stops (algo orders) it never saw;
+a dropped mark stream is reported, resubscribed and its recovery reported.
+"""
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from tradecore.adapters.ccxt.streams import event_status
+from tradecore.domain.events import Event, EventType
+from tradecore.domain.model import OrderSide, Side, Venue
+from tradecore.domain.orders import OrderStatus
+from tradecore.ports.exchange import Accepted
+from tradecore.testing.loopback import LoopbackVenue
+
+SYMBOL = "BTCUSDT"
+QTY = Decimal("0.01")
+MAKERS: dict[str, Callable[[], LoopbackVenue]] = {
+    "binance": lambda: LoopbackVenue.binance(marks={SYMBOL: "50000"}),
+    "bybit": lambda: LoopbackVenue.bybit(marks={SYMBOL: "50000"}),
+}
+
+
+@pytest.fixture(params=sorted(MAKERS))
+async def venue(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    made = MAKERS[request.param]()
+    yield made
+    await made.close()
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for something real I/O does (a socket closing), bounded."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition never held"
+        await asyncio.sleep(0.005)
+
+
+async def test_a_drifted_clock_is_resynced_and_the_order_is_placed_exactly_once(
+    venue: LoopbackVenue,
+) -> None:
+    exchange = venue.exchange
+    await exchange.load_markets()
+    exchange.client.options["timeDifference"] = 3_600_000  # our clock an hour behind
+    outcome = await exchange.create_market_order(
+        SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-skew-e0"
+    )
+    assert isinstance(outcome, Accepted), outcome
+    placed = [o for o in venue.books.orders if o.client_order_id == "tc-skew-e0"]
+    assert len(placed) == 1
+    assert abs(exchange.client.options["timeDifference"]) < 60_000
+
+
+async def test_a_query_with_a_drifted_clock_is_resynced_too(venue: LoopbackVenue) -> None:
+    await venue.exchange.load_markets()
+    venue.exchange.client.options["timeDifference"] = -3_600_000  # an hour ahead
+    assert await venue.exchange.fetch_positions() == []
+
+
+async def test_bybit_open_orders_are_listed_across_pages() -> None:
+    venue = LoopbackVenue.bybit(marks={SYMBOL: "50000"})
+    try:
+        venue.engine.place_market(SYMBOL, OrderSide.BUY, Decimal("0.12"))
+        for n in range(120):  # two and a half pages of 50
+            venue.engine.place_limit(
+                SYMBOL, OrderSide.SELL, Decimal("0.001"), Decimal(51000 + n), reduce_only=True
+            )
+        listed = await venue.exchange.fetch_open_orders(SYMBOL)
+        assert sorted(o.price for o in listed) == [Decimal(51000 + n) for n in range(120)]
+    finally:
+        await venue.close()
+
+
+async def test_after_a_restart_a_binance_stop_placed_earlier_is_found_and_cancelled() -> None:
+    venue = LoopbackVenue.binance(marks={SYMBOL: "50000"})
+    try:
+        before = venue.exchange
+        assert isinstance(
+            await before.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-r-e0"),
+            Accepted,
+        )
+        placed = await before.create_stop_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal("49000"), client_order_id="tc-r-s0"
+        )
+        assert isinstance(placed, Accepted)
+        after = venue.connect()  # a new process: it has never seen this stop
+        found = await after.fetch_order(SYMBOL, placed.order.order_id)
+        assert found is not None and found.is_stop and found.is_open
+        cancelled = await after.cancel_order(SYMBOL, placed.order.order_id)
+        assert isinstance(cancelled, Accepted), cancelled
+        assert venue.engine.open_orders(SYMBOL) == []
+    finally:
+        await venue.close()
+
+
+async def test_after_a_restart_a_fired_binance_stop_reports_its_fill() -> None:
+    venue = LoopbackVenue.binance(marks={SYMBOL: "50000"})
+    try:
+        first = venue.exchange
+        await first.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-f-e0")
+        placed = await first.create_stop_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal("49000"), client_order_id="tc-f-s0"
+        )
+        assert isinstance(placed, Accepted)
+        await venue.set_mark(SYMBOL, "48950")
+        again = venue.connect()
+        by_id = await again.fetch_order(SYMBOL, placed.order.order_id)
+        by_client = await again.fetch_order_by_client_id(SYMBOL, "tc-f-s0")
+        for fired in (by_id, by_client):
+            assert fired is not None and fired.status is OrderStatus.FILLED
+            assert (fired.filled, fired.average_price) == (QTY, Decimal("48950"))
+    finally:
+        await venue.close()
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def flush(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class CountingIds:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def new_id(self) -> str:
+        self.count += 1
+        return f"id{self.count}"
+
+    def new_uuid(self):  # type: ignore[no-untyped-def]
+        import uuid
+
+        self.count += 1
+        return uuid.UUID(int=self.count)
+
+
+async def test_a_dropped_mark_stream_is_an_event_and_recovers_after_resubscribing(
+    venue: LoopbackVenue,
+) -> None:
+    sink = ListSink()
+    exchange = venue.connect(
+        on_stream_status=event_status(sink, venue.clock, CountingIds(), venue.engine.venue)
+    )
+    kinds = lambda: [e.type for e in sink.events]  # noqa: E731
+    stream = exchange.watch_mark_prices([SYMBOL])
+    await venue.set_mark(SYMBOL, "50100")
+    assert (await anext(stream)).mark == Decimal("50100")
+    assert kinds() == [EventType.WEBSOCKET_CONNECTED]
+
+    await venue.drop_websockets()
+    await eventually(lambda: kinds()[-1] is EventType.WEBSOCKET_DISCONNECTED)
+    await venue.advance(1)  # the reconnect backoff, on the clock
+    await venue.set_mark(SYMBOL, "50200")
+    assert (await anext(stream)).mark == Decimal("50200")
+    assert kinds() == [
+        EventType.WEBSOCKET_CONNECTED,
+        EventType.WEBSOCKET_DISCONNECTED,
+        EventType.WEBSOCKET_CONNECTED,
+    ]
+    assert {e.exchange for e in sink.events} == {venue.engine.venue.value}
+
+
+async def test_positions_read_through_ccxt_keep_exact_quantities_and_sides(
+    venue: LoopbackVenue,
+) -> None:
+    ex = venue.exchange
+    await ex.create_market_order(
+        SYMBOL, OrderSide.SELL, Decimal("0.013"), client_order_id="tc-s-e0"
+    )
+    (position,) = await ex.fetch_positions()
+    assert (position.side, position.quantity, position.entry_price) == (
+        Side.SHORT,
+        Decimal("0.013"),
+        Decimal("50000"),
+    )
+    balance = await ex.fetch_balance()
+    assert balance.total == venue.engine.balance().total
+    assert venue.engine.venue in (Venue.BINANCE, Venue.BYBIT)
