@@ -4,7 +4,9 @@ Conditional orders live on the algo endpoints (`/fapi/v1/algoOrder`, `openAlgoOr
 on the real venue since 2025-12-09: a STOP_MARKET sent to `/fapi/v1/order` is refused with
 -4120, and the plain open-order listing does not show stops. A fired stop's algo order is
 FINISHED and names the market order it became (`actualOrderId`), which `/fapi/v1/order`
-then serves with its fill; algo ids and order ids are separate sequences, as on the venue. Errors are HTTP 400 with `{"code": -2021, "msg": ...}`.
+then serves with its fill; algo ids and order ids are separate sequences, as on the venue.
+Errors are HTTP 400 with `{"code": -2021, "msg": ...}`; a signed request whose `timestamp`
+is outside `recvWindow` of the wall clock is refused with -1021.
 """
 
 import time
