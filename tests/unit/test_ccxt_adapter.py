@@ -16,7 +16,7 @@ from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.orders import OrderStatus
 from tradecore.ports.exchange import Accepted
-from tradecore.testing.loopback import LoopbackVenue
+from tradecore.testing.loopback import BybitDialect, LoopbackVenue
 
 SYMBOL = "BTCUSDT"
 QTY = Decimal("0.01")
@@ -190,3 +190,42 @@ async def test_positions_read_through_ccxt_keep_exact_quantities_and_sides(
     balance = await ex.fetch_balance()
     assert balance.total == venue.engine.balance().total
     assert venue.engine.venue in (Venue.BINANCE, Venue.BYBIT)
+
+
+async def test_bybit_orders_closed_before_a_venue_restart_are_found_in_the_history() -> None:
+    venue = LoopbackVenue.bybit(marks={SYMBOL: "50000"})
+    try:
+        assert isinstance(venue.dialect, BybitDialect)
+        venue.dialect.realtime_keeps_closed = False
+        opened = await venue.exchange.create_market_order(
+            SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-h-e0"
+        )
+        assert isinstance(opened, Accepted) and opened.order.status is OrderStatus.FILLED
+        by_id = await venue.exchange.fetch_order(SYMBOL, opened.order.order_id)
+        by_client = await venue.exchange.fetch_order_by_client_id(SYMBOL, "tc-h-e0")
+        assert by_id == by_client == opened.order
+    finally:
+        await venue.close()
+
+
+async def test_stops_are_sent_to_trigger_on_the_mark_price(venue: LoopbackVenue) -> None:
+    ex = venue.exchange
+    await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-m-e0")
+    placed = await ex.create_stop_order(
+        SYMBOL, OrderSide.SELL, QTY, Decimal("49000"), client_order_id="tc-m-s0"
+    )
+    assert isinstance(placed, Accepted)
+    if ex.capabilities.amend_stop:
+        assert isinstance(
+            await ex.amend_order(SYMBOL, placed.order.order_id, trigger_price=Decimal("49100")),
+            Accepted,
+        )
+    if ex.capabilities.position_stop:
+        assert isinstance(await ex.set_position_stop(SYMBOL, Decimal("48000")), Accepted)
+    sent = [params for method, _, params in venue.server.requests if method == "POST"]
+    stop_requests = [p for p in sent if "triggerPrice" in p or "stopLoss" in p]
+    assert stop_requests
+    for params in stop_requests:
+        on_mark = {params.get("workingType"), params.get("triggerBy"), params.get("slTriggerBy")}
+        assert on_mark & {"MARK_PRICE", "MarkPrice"}, params
+        assert "LastPrice" not in on_mark and "CONTRACT_PRICE" not in on_mark, params

@@ -220,6 +220,10 @@ class CcxtExchange:
             return command_outcome(self._venue, error, client_order_id=cid)
         try:
             return Accepted(order=await read(raw))
+        except ExchangeUnavailable as error:
+            return Unknown(
+                message=f"accepted, but reading it back failed: {error}", client_order_id=cid
+            )
         except ccxt.BaseError as error:
             outcome = command_outcome(self._venue, error, client_order_id=cid)
             if isinstance(outcome, Rejected) and outcome.reason is R.NOT_MODIFIED:
@@ -353,17 +357,18 @@ class CcxtExchange:
             return await self._maybe(
                 lambda: self.client.fetch_order(None, unified, {"clientOrderId": client_order_id})
             )
-        by_link = {"orderLinkId": client_order_id}
-        first = await self._query(
-            lambda: self.client.fetch_open_orders(unified, None, None, dict(by_link)),
-            self._first,
+        return await self._bybit_find(unified, {"orderLinkId": client_order_id})
+
+    async def _bybit_find(self, unified: str, key: Mapping[str, str]) -> Order | None:
+        """A Bybit order by orderId or orderLinkId: the live list keeps the last 500 of any
+        status, but after a venue restart closed ones are only in the history."""
+        live = await self._query(
+            lambda: self.client.fetch_open_orders(unified, None, None, dict(key)), self._first
         )
-        if first is not None:
-            return first
+        if live is not None:
+            return live
         return await self._query(
-            lambda: self.client.fetch_canceled_and_closed_orders(
-                unified, None, None, dict(by_link)
-            ),
+            lambda: self.client.fetch_canceled_and_closed_orders(unified, None, None, dict(key)),
             self._first,
         )
 
@@ -373,9 +378,7 @@ class CcxtExchange:
     async def fetch_order(self, symbol: str, order_id: str) -> Order | None:
         unified = to_venue(symbol)
         if not self._binance:
-            return await self._maybe(
-                lambda: self.client.fetch_order(order_id, unified, {"acknowledged": True})
-            )
+            return await self._bybit_find(unified, {"orderId": order_id})
         if not isinstance(order_id, str) or not order_id.isdigit():
             return None  # Binance ids are integers: no such order can exist
         if order_id in self._algo_ids:
@@ -570,10 +573,10 @@ class CcxtExchange:
 
     async def _bybit_order(self, symbol: str, order_id: str) -> Order:
         """Bybit answers a command with ids only: read the order back."""
-        raw = await self._call(
-            lambda: self.client.fetch_order(order_id, to_venue(symbol), {"acknowledged": True})
-        )
-        return parse.bybit_order(raw["info"])
+        order = await self._bybit_find(to_venue(symbol), {"orderId": order_id})
+        if order is None:
+            raise ccxt.OrderNotFound(f"bybit accepted order {order_id} but does not list it")
+        return order
 
     async def set_position_stop(self, symbol: str, trigger_price: Decimal | None) -> Outcome:
         if not self.capabilities.position_stop:

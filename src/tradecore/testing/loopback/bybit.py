@@ -48,6 +48,8 @@ class BybitDialect:
     def __init__(self, engine: VenueEngine) -> None:
         self.engine = engine
         self._sequence = 0
+        # False: as after a venue restart, the live list no longer shows closed orders
+        self.realtime_keeps_closed = True
         self._routes: dict[tuple[str, str], Callable[[Params], tuple[Op | None, Handler]]] = {
             ("GET", "/v5/market/time"): lambda p: (None, self._time),
             ("GET", "/v5/market/instruments-info"): lambda p: (Op.FETCH_MARKETS, self._instruments),
@@ -440,7 +442,7 @@ class BybitDialect:
     def _realtime(self, p: Params) -> Reply:
         symbol = p.get("symbol")
         if "orderId" in p or "orderLinkId" in p:
-            found = self._find(symbol or "", p, any_status=True)
+            found = self._find(symbol or "", p, any_status=self.realtime_keeps_closed)
             orders = [] if found is None else [found]
             cursor = ""
         else:
