@@ -354,9 +354,14 @@ async def _session(
         await shutdown(container)
 
 
-async def wait_for_end(clock: Clock, end: datetime | None, show: Callable[[], None]) -> None:
-    """Until `end` on the wall clock (forever if None), or until SIGINT / SIGTERM."""
-    stop = asyncio.Event()
+async def wait_for_end(
+    clock: Clock,
+    end: datetime | None,
+    show: Callable[[], None],
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Until `end` on the wall clock (forever if None), SIGINT / SIGTERM, or `stop` is set."""
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):

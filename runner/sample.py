@@ -124,7 +124,7 @@ def generate(
 ) -> Sample:
     """The bundled sample: `hours` of waves and marks for `symbols` symbols (at most 30)."""
     rng = random.Random(seed)
-    start = start.replace(second=0, microsecond=0)
+    start = start.replace(microsecond=0)
     end = start + timedelta(hours=hours)
     universe = [(AGED_SYMBOL, "25"), *_UNIVERSE][: max(1, min(symbols, len(_UNIVERSE) + 1))]
     crash_at = start + timedelta(hours=hours * 0.55)
@@ -195,7 +195,7 @@ def _signals(
     aged: str | None = None,
 ) -> list[str]:
     lines: list[str] = []
-    wave = start
+    wave = first_wave = start.replace(minute=start.minute - start.minute % 15, second=0)
     number = 0
     last_wave = end - timedelta(minutes=25)  # the last wave is still checked before the end
     while wave <= last_wave:
@@ -206,12 +206,12 @@ def _signals(
             if number % 23 == 0:
                 symbol = UNKNOWN_SYMBOL
             body = _signal(rng, number, symbol, wave, venue)
-            if aged is not None and wave == start and i == 0:
+            if aged is not None and wave == first_wave and i == 0:
                 body.update(symbol=aged, action="BUY", score_week=100, score_month=100)
             lines.append(json.dumps(body))
             if number % 31 == 0:
                 lines.append(json.dumps(body))  # the service sent it twice
-        if wave == start + WAVE:
+        if wave == first_wave + WAVE:
             lines.append('{"id": "broken", "symbol": "BTCUSDT", "action": ')  # cut short
         wave += WAVE
     return lines
@@ -360,6 +360,4 @@ def market_for_signals(
 def synthetic_signals(market: Market, *, seed: int, venue: Venue) -> tuple[str, ...]:
     """Sample waves over a prices file's symbols and time span."""
     rng = random.Random(seed)
-    start = market.start.replace(second=0, microsecond=0)
-    start -= timedelta(minutes=start.minute % 15)
-    return tuple(_signals(rng, sorted(market.marks), start, market.end, venue))
+    return tuple(_signals(rng, sorted(market.marks), market.start, market.end, venue))

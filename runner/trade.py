@@ -5,6 +5,8 @@ trailing state persisted, events flushed, the instance lock released. Open posit
 the venue, protected by their stops.
 """
 
+import asyncio
+
 from loguru import logger
 
 from tradecore.adapters.clock import SystemClock
@@ -15,8 +17,13 @@ from .paper import resolve, shutdown, wait_for_end
 
 
 async def run_trade(
-    config: Config, secrets: Secrets, *, container: Container | None = None
+    config: Config,
+    secrets: Secrets,
+    *,
+    container: Container | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
+    """Trade until SIGINT / SIGTERM (or `stop` is set), then stop gracefully."""
     clock = SystemClock()
     container = container or Container()
     container.config.override(config)
@@ -34,7 +41,7 @@ async def run_trade(
             config.account,
             report,
         )
-        await wait_for_end(clock, None, lambda: None)
+        await wait_for_end(clock, None, lambda: None, stop)
         logger.info("stopping: no new signals, finishing opens in flight")
         await kernel.stop("signal")
     finally:

@@ -15,6 +15,7 @@ from runner.config import Config, HealthSettings, LoggingSettings, Secrets
 from runner.container import Container
 from runner.paper import resolve, shutdown
 from tradecore.app.kernel import Kernel
+from tradecore.app.open_position import OpenRequest
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import OrderSide, Side
 from tradecore.testing import FakeVenue
@@ -141,3 +142,16 @@ async def test_metrics_are_prometheus_text_with_the_promised_series(running: Run
 async def test_an_unknown_path_is_404(running: Running) -> None:
     status, _ = await running.get("/admin")
     assert status == 404
+
+
+async def test_an_open_shows_in_positions_and_in_the_order_latencies(running: Running) -> None:
+    rules = running.venue.rules("BTCUSDT")
+    request = OpenRequest(symbol="BTCUSDT", side=Side.LONG, quantity=Decimal("0.01"), rules=rules)
+    result = await running.kernel.services.opener.open(request)
+    assert result.opened
+    _, body = await running.health()
+    assert body["positions"] == 1 and body["unprotected"] == 0
+    _, text = await running.get("/metrics")
+    assert "tradecore_positions_open 1.0" in text
+    assert 'tradecore_order_latency_seconds_count{operation="entry"} 1.0' in text
+    assert 'tradecore_order_latency_seconds_count{operation="stop"} 1.0' in text

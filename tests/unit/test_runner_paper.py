@@ -152,3 +152,19 @@ def test_a_session_on_postgresql_trades_exactly_as_on_sqlite(
     assert on_postgres.pop("database").startswith("postgresql://")
     on_sqlite.pop("database")
     assert on_postgres == on_sqlite
+
+
+def test_a_realtime_session_runs_on_the_wall_clock_until_its_end(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    began = datetime.now(UTC)
+    summary = session(capsys, "--realtime", "--hours", "0.0005", "--symbols", "3")  # 1.8 s
+    ended = datetime.now(UTC)
+    with sqlite3.connect(summary["database"].removeprefix("sqlite:///")) as db:
+        rows = db.execute(
+            "SELECT created_at FROM events WHERE event_type IN ('bot_started', 'bot_stopped') "
+            "ORDER BY seq"
+        ).fetchall()
+    started, stopped = (datetime.fromisoformat(row[0]) for row in rows)
+    assert began <= started < stopped <= ended  # stamped by the wall clock, not a sample's
+    assert (stopped - started).total_seconds() >= 0.5

@@ -1,0 +1,73 @@
+"""`trade`: the runner's container on a venue (here the simulated one, put in place of ccxt's by
+a provider override), on the wall clock, until it is told to stop."""
+
+import asyncio
+import socket
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from dependency_injector import providers
+
+from runner.config import Config, HealthSettings, LoggingSettings, Mode, Secrets
+from runner.container import Container, SignalSpec
+from runner.trade import run_trade
+from tradecore.adapters.sqlite.lock import FileInstanceLock
+from tradecore.domain.model import Side
+from tradecore.testing import FakeVenue
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def healthy(port: int, *, within: float = 20.0) -> dict[str, Any]:
+    """Poll /health until it answers 200 (the kernel is up and everything is protected)."""
+    deadline = asyncio.get_running_loop().time() + within
+    async with aiohttp.ClientSession() as client:
+        while True:
+            try:
+                async with client.get(f"http://127.0.0.1:{port}/health") as answer:
+                    if answer.status == 200:
+                        body: dict[str, Any] = await answer.json()
+                        return body
+            except aiohttp.ClientConnectionError:
+                pass
+            assert asyncio.get_running_loop().time() < deadline, "never became healthy"
+            await asyncio.sleep(0.05)
+
+
+async def test_trade_adopts_and_protects_what_it_finds_then_stops_leaving_it_protected(
+    tmp_path: Path,
+) -> None:
+    venue = FakeVenue.binance()
+    await venue.open_position("ETHUSDT", Side.LONG, "0.5")  # opened by hand, no stop
+    port = free_port()
+    database = tmp_path / "trade.db"
+    container = Container()
+    container.venue.override(providers.Object(venue.exchange))
+    container.database_url.override(f"sqlite:///{database}")
+    container.spool_path.override(str(tmp_path / "trade.spool"))
+    container.signal_spec.override(SignalSpec(kind="none"))
+    config = Config(
+        mode=Mode.DEMO, health=HealthSettings(port=port), logging=LoggingSettings(file="")
+    )
+    stop = asyncio.Event()
+    trading = asyncio.create_task(run_trade(config, Secrets(), container=container, stop=stop))
+    body = await healthy(port)
+    assert body["positions"] == 1 and body["unprotected"] == 0
+    assert len(venue.stops("ETHUSDT")) == 1
+
+    stop.set()
+    await asyncio.wait_for(trading, 30)
+    assert venue.position("ETHUSDT") is not None  # stopping never closes a position…
+    assert len(venue.stops("ETHUSDT")) == 1  # …nor takes its stop away
+    lock = FileInstanceLock(tmp_path, stem=database.name)
+    await lock.acquire("binance:default")  # released on the way out
+    await lock.release()
+    with sqlite3.connect(database) as db:
+        kinds = [row[0] for row in db.execute("SELECT event_type FROM events ORDER BY seq")]
+    assert "missing_position_added" in kinds and kinds[-1] == "bot_stopped"
