@@ -229,3 +229,26 @@ async def test_stops_are_sent_to_trigger_on_the_mark_price(venue: LoopbackVenue)
         on_mark = {params.get("workingType"), params.get("triggerBy"), params.get("slTriggerBy")}
         assert on_mark & {"MARK_PRICE", "MarkPrice"}, params
         assert "LastPrice" not in on_mark and "CONTRACT_PRICE" not in on_mark, params
+
+
+async def test_without_a_symbol_the_open_orders_of_every_symbol_are_listed(
+    venue: LoopbackVenue,
+) -> None:
+    ex = venue.exchange
+    for symbol, qty, trigger in (("BTCUSDT", "0.01", "49000"), ("ETHUSDT", "0.1", "2900")):
+        await ex.create_market_order(
+            symbol, OrderSide.BUY, Decimal(qty), client_order_id=f"tc-{symbol}-e0"
+        )
+        placed = await ex.create_stop_order(
+            symbol,
+            OrderSide.SELL,
+            Decimal(qty),
+            Decimal(trigger),
+            client_order_id=f"tc-{symbol}-s0",
+        )
+        assert isinstance(placed, Accepted)
+    listed = await ex.fetch_open_orders()
+    assert sorted((o.symbol, o.trigger_price) for o in listed if o.is_stop) == [
+        ("BTCUSDT", Decimal("49000")),
+        ("ETHUSDT", Decimal("2900")),
+    ]
