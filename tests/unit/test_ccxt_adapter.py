@@ -15,7 +15,8 @@ from tradecore.adapters.ccxt.streams import event_status
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.orders import OrderStatus
-from tradecore.ports.exchange import Accepted
+from tradecore.ports.exchange import Accepted, Rejected, RejectReason
+from tradecore.testing import Fault, Op
 from tradecore.testing.loopback import BybitDialect, LoopbackVenue
 
 SYMBOL = "BTCUSDT"
@@ -252,3 +253,19 @@ async def test_without_a_symbol_the_open_orders_of_every_symbol_are_listed(
         ("BTCUSDT", Decimal("49000")),
         ("ETHUSDT", Decimal("2900")),
     ]
+
+
+async def test_a_command_whose_market_rules_cannot_load_is_refused_not_raised(
+    venue: LoopbackVenue,
+) -> None:
+    venue.inject(Fault.rate_limit(Op.FETCH_MARKETS))
+    outcome = await venue.exchange.create_market_order(
+        SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-l-e0"
+    )
+    assert isinstance(outcome, Rejected), outcome
+    assert (outcome.reason, outcome.retryable) == (RejectReason.RATE_LIMITED, True)
+    assert venue.books.orders == []
+    retried = await venue.exchange.create_market_order(
+        SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-l-e0"
+    )
+    assert isinstance(retried, Accepted), retried

@@ -225,9 +225,6 @@ class CcxtExchange:
                 message=f"accepted, but reading it back failed: {error}", client_order_id=cid
             )
         except ccxt.BaseError as error:
-            outcome = command_outcome(self._venue, error, client_order_id=cid)
-            if isinstance(outcome, Rejected) and outcome.reason is R.NOT_MODIFIED:
-                return outcome
             return Unknown(
                 message=f"accepted, but reading it back failed: {error}", client_order_id=cid
             )
@@ -243,8 +240,13 @@ class CcxtExchange:
     # ----------------------------------------------------------------- checks before sending
 
     async def _market_rules(self, symbol: object) -> MarketRules | Rejected:
+        """The rules an order is checked against (markets load on first use)."""
         if not self._rules:
-            await self.load_markets()
+            try:
+                await self.load_markets()
+            except ExchangeUnavailable as error:  # a command refuses, it never raises
+                reason = R.RATE_LIMITED if error.rate_limited else R.VENUE_UNAVAILABLE
+                return Rejected(reason=reason, message=str(error), retryable=error.retryable)
         rules = self._rules.get(symbol) if isinstance(symbol, str) else None
         if rules is None:
             if self._binance:
