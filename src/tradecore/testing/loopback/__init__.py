@@ -88,6 +88,8 @@ class _FaultConnector(aiohttp.TCPConnector):
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
         await self._venue.start()
         params: dict[str, str] = dict(req.url.query)
+        # aiohttp keeps a bytes body on the payload's `_value`; reading it here is the only
+        # way a connector (which runs before anything is sent) can tell which command it is
         raw = getattr(req.body, "_value", b"") or b""
         if raw:
             text = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -106,7 +108,12 @@ class _FaultConnector(aiohttp.TCPConnector):
 
 
 class LoopbackVenue:
-    """A `VenueHarness`: the ccxt adapter, a loopback server, and the engine behind it."""
+    """A `VenueHarness`: the ccxt adapter, a loopback server, and the engine behind it.
+
+    The constructor binds the server's socket (so the client's URLs know the port and the
+    contract suite's factories stay synchronous); the server starts serving on the first
+    request. `close()` closes every adapter made by `connect()` and the server.
+    """
 
     def __init__(
         self,
