@@ -185,8 +185,8 @@ def _paper(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         config = attrs.evolve(config, venue=Venue(args.venue))
     config = attrs.evolve(config, mode=Mode.PAPER)
     _check_numbers(args)
-    # The progress bar owns stderr below WARNING; the log file keeps everything.
-    redactor = configure_logging(config.logging, secrets.values(), stderr_level="WARNING")
+    # The progress bar owns stderr below ERROR; the log file keeps everything.
+    redactor = configure_logging(config.logging, secrets.values(), stderr_level="ERROR")
     if args.database_url:
         parse_database_url(args.database_url)
     options = PaperOptions(

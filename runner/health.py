@@ -30,13 +30,6 @@ VENUE_GRACE = timedelta(minutes=5)  # a venue failure this recent makes the bot 
 _BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
-class JournalView:
-    """What health needs of the journal (the real `Journal` has these)."""
-
-    available: bool
-    stats: Any
-
-
 @attrs.define(kw_only=True)
 class HealthSources:
     telemetry: Telemetry
@@ -47,7 +40,7 @@ class HealthSources:
     running: Callable[[], bool]
     started_at: Callable[[], datetime | None]
     open_positions: Callable[[], Awaitable[int]]
-    journal: Any = None  # JournalView; None before the journal opens
+    journal: Any = None  # the Journal (`available`, `stats`); None before it opens
     positions: int | None = None  # the last count read
 
 
@@ -69,6 +62,7 @@ class Health:
         now = s.clock.now()
         database_ok = s.positions is not None and (s.journal is None or s.journal.available)
         venue_ok = t.last_venue_failure is None or now - t.last_venue_failure > VENUE_GRACE
+        venue_ok = venue_ok and t.marks_connected is not False
         stream_ok = t.stream_connected is not False
         healthy = s.running() and database_ok and venue_ok and stream_ok
         healthy = healthy and t.unprotected_last_check == 0
@@ -79,7 +73,11 @@ class Health:
             "running": s.running(),
             "database": {"ok": database_ok, **_journal_figures(s.journal)},
             "venues": {
-                s.venue: {"ok": venue_ok, "last_failure": _iso(t.last_venue_failure)},
+                s.venue: {
+                    "ok": venue_ok,
+                    "last_failure": _iso(t.last_venue_failure),
+                    "marks_connected": t.marks_connected,
+                },
             },
             "signal_stream": {"kind": s.stream, "connected": t.stream_connected},
             "last_signal": _iso(t.last_signal_at),

@@ -9,6 +9,8 @@ between an operation's events. Nothing here decides anything.
 from collections import Counter, deque
 from datetime import datetime
 
+from loguru import logger
+
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.ports.events import EventSink
 
@@ -34,6 +36,7 @@ class Telemetry:
         }
         self.last_signal_at: datetime | None = None
         self.stream_connected: bool | None = None  # None: no websocket in this session
+        self.marks_connected: bool | None = None  # the venue's mark-price stream
         self.last_venue_failure: datetime | None = None
         self.last_protection_check: datetime | None = None
         self.unprotected_last_check = 0
@@ -48,10 +51,12 @@ class Telemetry:
             self.errors[kind.value] += 1
         if kind is E.SIGNAL_RECEIVED:
             self.last_signal_at = event.created_at
-        elif kind is E.WEBSOCKET_CONNECTED:
-            self.stream_connected = True
-        elif kind is E.WEBSOCKET_DISCONNECTED:
-            self.stream_connected = False
+        elif kind is E.WEBSOCKET_CONNECTED or kind is E.WEBSOCKET_DISCONNECTED:
+            connected = kind is E.WEBSOCKET_CONNECTED
+            if event.data.get("stream") == "mark_price":  # the venue's price feed
+                self.marks_connected = connected
+            else:  # the signal service
+                self.stream_connected = connected
         elif kind is E.HEALTH_CHECK_FAILED or kind is E.RATE_LIMIT_HIT:
             self.last_venue_failure = event.created_at
         elif kind is E.PROTECTION_CHECK_COMPLETED:
@@ -88,7 +93,8 @@ class Telemetry:
 
 
 class TeeSink:
-    """An `EventSink` that lets telemetry see each event, then hands it to the journal."""
+    """An `EventSink` that lets telemetry see each event (and logs the WARNING and worse
+    ones), then hands it to the journal."""
 
     def __init__(self, inner: EventSink, telemetry: Telemetry) -> None:
         self._inner = inner
@@ -96,6 +102,14 @@ class TeeSink:
 
     def emit(self, event: Event) -> None:
         self.telemetry.observe(event)
+        if event.severity >= Severity.WARNING:  # what an operator tailing the log must see
+            logger.log(
+                event.severity.name,
+                "{} {} {}",
+                event.type.value,
+                event.symbol or event.exchange or "",
+                event.error_message or "",
+            )
         self._inner.emit(event)
 
     async def flush(self) -> None:

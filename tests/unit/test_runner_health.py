@@ -79,7 +79,9 @@ async def test_health_is_200_with_every_part_while_the_kernel_runs(running: Runn
     assert status == 200
     assert body["status"] == "ok" and body["running"] is True
     assert body["database"]["ok"] is True
-    assert body["venues"] == {"binance": {"ok": True, "last_failure": None}}
+    assert body["venues"] == {
+        "binance": {"ok": True, "last_failure": None, "marks_connected": None}
+    }
     assert body["signal_stream"]["kind"] == "websocket"
     assert body["positions"] == 0 and body["unprotected"] == 0
     assert body["last_signal"] is None
