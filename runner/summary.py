@@ -15,6 +15,8 @@ from tradecore.domain.events import EventType
 from .telemetry import Telemetry
 
 E = EventType
+# The venue books who closed a position by the origin of the last fill.
+_CLOSERS = {"api": "bot's order", "manual": "by hand"}
 
 
 @attrs.frozen(kw_only=True)
@@ -103,7 +105,7 @@ def render(summary: Summary) -> str:
         ("positions opened", str(s.opened)),
     ]
     rows += [(f"  rejected: {reason}", str(n)) for reason, n in s.rejected.items()]
-    closed = ", ".join(f"{k} {v}" for k, v in s.closed_by.items()) or "none"
+    closed = ", ".join(f"{_CLOSERS.get(k, k)} {v}" for k, v in s.closed_by.items()) or "none"
     rows += [
         (
             "positions on the venue",
