@@ -1,13 +1,18 @@
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import asyncpg
 import pytest
 
+from tradecore.adapters.postgres.database import PostgresDatabase
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.testing import FakeVenue
 
 from .harness import App, build_app
 
 ROUND_TRIP = 0.05  # seconds of virtual time per venue request
+
+Database = SqliteDatabase | PostgresDatabase
+Opener = Callable[[], Awaitable[Database]]
 
 
 @pytest.fixture(params=["binance", "bybit"])
@@ -16,13 +21,42 @@ def venue(request: pytest.FixtureRequest) -> FakeVenue:
     return maker(latency=ROUND_TRIP)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_database(request: pytest.FixtureRequest) -> Opener:
+    """Opens an empty, migrated database: SQLite in memory, or the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return lambda: SqliteDatabase.connect(":memory:")
+    url = request.getfixturevalue("postgres_url")
+
+    async def fresh_postgres() -> Database:
+        db = await PostgresDatabase.connect(url)
+        await empty(db)
+        return db
+
+    return fresh_postgres
+
+
 @pytest.fixture
-async def database() -> AsyncIterator[SqliteDatabase]:
-    db = await SqliteDatabase.connect(":memory:")
+async def database(open_database: Opener) -> AsyncIterator[Database]:
+    """Every scenario runs on both databases."""
+    db = await open_database()
     yield db
     await db.close()
 
 
+async def empty(db: PostgresDatabase) -> None:
+    connection = await asyncpg.connect(db.dsn)
+    try:
+        tables = await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'schema_migrations'"
+        )
+        names = ", ".join(f'"{row["tablename"]}"' for row in tables)
+        await connection.execute(f"TRUNCATE {names} CASCADE")
+    finally:
+        await connection.close()
+
+
 @pytest.fixture
-def app(venue: FakeVenue, database: SqliteDatabase) -> App:
+def app(venue: FakeVenue, database: Database) -> App:
     return build_app(venue, database.store)

@@ -5,10 +5,10 @@ chosen one it raises `Crash` — before the call (the request never left) or aft
 venue or the database did it, the process died before it could act on the answer).
 """
 
-import contextlib
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from .proxy import Proxy, StoreProxy
 
 
 class Crash(BaseException):
@@ -35,44 +35,9 @@ class Tripwire:
         return result
 
 
-class _Tripped:
-    """Wraps every coroutine method of `target` in the tripwire."""
-
-    def __init__(self, target: Any, wire: Tripwire) -> None:
-        self._target = target
-        self._wire = wire
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._target, name)
-        if not callable(value) or name.startswith("_") or name in _SYNC:
-            return value
-
-        if not inspect.iscoroutinefunction(value):
-            return value
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return self._wire.around(lambda: value(*args, **kwargs))
-
-        return call
+def tripped_exchange(exchange: Any, wire: Tripwire) -> Proxy:
+    return Proxy(exchange, wire.around)
 
 
-_SYNC = {"watch_mark_prices"}
-
-
-class TrippedExchange(_Tripped):
-    pass
-
-
-class TrippedStore:
-    """A store whose repositories (and transactions) go through the tripwire."""
-
-    def __init__(self, store: Any, wire: Tripwire) -> None:
-        self._store = store
-        self._wire = wire
-        for name in ("positions", "operations", "orders", "trailing", "waves", "signals", "alerts"):
-            setattr(self, name, _Tripped(getattr(store, name), wire))
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator["TrippedStore"]:
-        async with self._store.transaction() as tx:
-            yield TrippedStore(tx, self._wire)
+def tripped_store(store: Any, wire: Tripwire) -> StoreProxy:
+    return StoreProxy(store, wire.around)

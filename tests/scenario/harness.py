@@ -5,11 +5,11 @@ import itertools
 from collections.abc import Coroutine
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 
-from tradecore.adapters.clock import SequentialIds, VirtualClock
+from tradecore.adapters.clock import SequentialIds, VirtualClock, settle
 from tradecore.app.aged import AgedManager
 from tradecore.app.kernel import KernelParts, Services, build_services
 from tradecore.app.open_position import OpenPosition, OpenRequest, OpenResult
@@ -26,6 +26,8 @@ from tradecore.domain.precision import MarketRules
 from tradecore.ports.exchange import Exchange
 from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
+
+from .proxy import IoGauge, StoreProxy
 
 T = TypeVar("T")
 
@@ -72,6 +74,7 @@ class App:
     sink: ListSink
     parts: KernelParts
     services: Services
+    gauge: IoGauge
 
     @property
     def clock(self) -> VirtualClock:
@@ -111,7 +114,7 @@ class App:
 
     async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run `coroutine` to its end, moving virtual time only while it waits on the clock."""
-        return await drive(self.clock, coroutine)
+        return await drive(self.clock, coroutine, self.gauge)
 
     async def open(self, symbol: str, side: Side, quantity: str) -> OpenResult:
         request = OpenRequest(
@@ -137,9 +140,10 @@ def build_app(
     `exchange` replaces the venue's own port (e.g. by one that crashes on cue).
     """
     sink = sink or ListSink()
+    gauge = IoGauge()
     parts = KernelParts(
         exchange=exchange or venue.exchange,
-        store=store,
+        store=cast(Store, StoreProxy(store, gauge.around)),
         events=sink,
         clock=venue.clock,
         ids=SequentialIds(f"p{next(_PROCESSES)}x"),  # each process its own id space
@@ -148,38 +152,48 @@ def build_app(
         settings=settings,
     )
     services = build_services(parts, venue.engine.markets)
-    return App(venue=venue, store=store, sink=sink, parts=parts, services=services)
+    return App(venue=venue, store=store, sink=sink, parts=parts, services=services, gauge=gauge)
 
 
-async def drive(clock: VirtualClock, coroutine: Coroutine[Any, Any, T]) -> T:
-    """Await `coroutine`, advancing the virtual clock whenever it is only waiting on time.
+async def quiet(gauge: IoGauge) -> None:
+    """Return once every ready task has run and no store call is in flight.
 
-    Database calls run in a thread (aiosqlite) or on a socket: a short real pause lets them
-    finish before virtual time moves on.
+    Database calls run in a thread (aiosqlite) or on a socket: virtual time must not move
+    while one is pending, or the application would see time pass that a database round
+    trip never takes in production.
     """
+    await settle()
+    while gauge.in_flight:
+        await asyncio.sleep(0.0005)
+        await settle()
+
+
+async def drive(clock: VirtualClock, coroutine: Coroutine[Any, Any, T], gauge: IoGauge) -> T:
+    """Await `coroutine`, advancing the virtual clock whenever it is only waiting on time."""
     task = asyncio.ensure_future(coroutine)
     while not task.done():
-        await asyncio.sleep(0.002)
+        await quiet(gauge)
         if task.done():
             break
         deadline = clock.next_deadline()
-        if deadline is not None:
-            await clock.run_until(deadline)
+        if deadline is None:
+            await asyncio.sleep(0.001)  # waiting on something outside the store: let it land
+            continue
+        await clock.run_until(deadline)
     return task.result()
 
 
 async def pass_time(app: App, seconds: float) -> None:
-    """Let `seconds` of virtual time pass, letting every task (and DB thread) catch up."""
+    """Let `seconds` of virtual time pass, every task (and store call) catching up on the way."""
     end = app.clock.now() + timedelta(seconds=seconds)
-    for _ in range(10_000):
-        await asyncio.sleep(0.002)
+    while True:
+        await quiet(app.gauge)
         deadline = app.clock.next_deadline()
-        if deadline is not None and deadline <= end:
-            await app.clock.run_until(deadline)
-        elif not app.trailing.busy:
+        if deadline is None or deadline > end:
             break
+        await app.clock.run_until(deadline)
     await app.clock.run_until(end)
-    await asyncio.sleep(0.002)
+    await quiet(app.gauge)
 
 
 async def follow_marks(app: App, symbols: list[str]) -> None:

@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 
-from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.app.settings import AgedSettings, TradingSettings
 from tradecore.domain.aged import AgedParams, AgedPhase
 from tradecore.domain.events import EventType
@@ -15,16 +14,16 @@ from tradecore.domain.positions import PositionState
 from tradecore.domain.stops import StopParams
 from tradecore.testing import FakeVenue, Fault, Op, RejectReason
 
-from .conftest import ROUND_TRIP
+from .conftest import ROUND_TRIP, Opener
 from .harness import SETTINGS, App, build_app
 
 HOUR = 3600.0
 
 
 @pytest.fixture(params=["binance", "bybit"])
-async def aged_app(request: pytest.FixtureRequest) -> AsyncIterator[App]:
+async def aged_app(request: pytest.FixtureRequest, open_database: Opener) -> AsyncIterator[App]:
     maker = FakeVenue.bybit if request.param == "bybit" else FakeVenue.binance
-    database = await SqliteDatabase.connect(":memory:")
+    database = await open_database()
     # A wide stop, so the position can sit 12 % under water and age all the way to the cap.
     settings = TradingSettings(keeper=SETTINGS.keeper, stops=StopParams(stop_loss_percent=15))
     venue = maker(latency=ROUND_TRIP, leverage=5)  # 5x: 12 % under water is no liquidation

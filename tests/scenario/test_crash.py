@@ -13,7 +13,6 @@ from typing import cast
 
 import pytest
 
-from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.app.kernel import Kernel
 from tradecore.domain.model import Side
 from tradecore.domain.positions import StopOwner
@@ -21,8 +20,8 @@ from tradecore.ports.exchange import Exchange
 from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
 
-from .conftest import ROUND_TRIP
-from .crash import Crash, TrippedExchange, TrippedStore, Tripwire
+from .conftest import ROUND_TRIP, Database, Opener
+from .crash import Crash, Tripwire, tripped_exchange, tripped_store
 from .harness import App, build_app
 from .invariants import entries_sent, journal_problems, stop_problems
 
@@ -35,18 +34,18 @@ def profile(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def fresh(profile: str) -> tuple[FakeVenue, SqliteDatabase]:
+async def fresh(profile: str, open_database: Opener) -> tuple[FakeVenue, Database]:
     venue = (FakeVenue.bybit if profile == "bybit" else FakeVenue.binance)(latency=ROUND_TRIP)
-    return venue, await SqliteDatabase.connect(":memory:")
+    return venue, await open_database()
 
 
-def tripped(venue: FakeVenue, database: SqliteDatabase, wire: Tripwire) -> App:
-    store = cast(Store, TrippedStore(database.store, wire))
-    exchange = cast(Exchange, TrippedExchange(venue.exchange, wire))
+def tripped(venue: FakeVenue, database: Database, wire: Tripwire) -> App:
+    store = cast(Store, tripped_store(database.store, wire))
+    exchange = cast(Exchange, tripped_exchange(venue.exchange, wire))
     return build_app(venue, store, exchange=exchange)
 
 
-async def recover_and_check(venue: FakeVenue, database: SqliteDatabase) -> None:
+async def recover_and_check(venue: FakeVenue, database: Database) -> None:
     survivor = build_app(venue, database.store)
     started = venue.clock.now()
     await survivor.run(Kernel(survivor.parts).start(loops=False))
@@ -57,15 +56,17 @@ async def recover_and_check(venue: FakeVenue, database: SqliteDatabase) -> None:
     assert entries_sent(venue, "BTCUSDT") <= Decimal(QTY)  # nothing opened twice
 
 
-Scenario = Callable[[FakeVenue, SqliteDatabase, Tripwire], Awaitable[None]]
+Scenario = Callable[[FakeVenue, Database, Tripwire], Awaitable[None]]
 
 
-async def crash_points(profile: str, scenario: Scenario) -> AsyncIterator[int]:
+async def crash_points(
+    profile: str, open_database: Opener, scenario: Scenario
+) -> AsyncIterator[int]:
     """Run `scenario` with a crash at await 1, 2, … (before and after) until it completes."""
     for at in range(1, MAX_AWAITS):
         completed = True
         for after in (False, True):
-            venue, database = await fresh(profile)
+            venue, database = await fresh(profile, open_database)
             wire = Tripwire(at, after=after)
             with contextlib.suppress(Crash):
                 await scenario(venue, database, wire)
@@ -79,18 +80,20 @@ async def crash_points(profile: str, scenario: Scenario) -> AsyncIterator[int]:
 
 
 async def test_a_crash_anywhere_in_an_open_recovers_protected_and_never_doubled(
-    profile: str,
+    profile: str, open_database: Opener
 ) -> None:
-    async def open_once(venue: FakeVenue, database: SqliteDatabase, wire: Tripwire) -> None:
+    async def open_once(venue: FakeVenue, database: Database, wire: Tripwire) -> None:
         app = tripped(venue, database, wire)
         await app.open("BTCUSDT", Side.LONG, QTY)
 
-    points = [at async for at in crash_points(profile, open_once)]
+    points = [at async for at in crash_points(profile, open_database, open_once)]
     assert len(points) >= 10  # the open really has that many awaits, each one crashed
 
 
-async def test_a_crash_anywhere_in_a_stop_move_recovers_with_one_stop(profile: str) -> None:
-    async def move_once(venue: FakeVenue, database: SqliteDatabase, wire: Tripwire) -> None:
+async def test_a_crash_anywhere_in_a_stop_move_recovers_with_one_stop(
+    profile: str, open_database: Opener
+) -> None:
+    async def move_once(venue: FakeVenue, database: Database, wire: Tripwire) -> None:
         setup = build_app(venue, database.store)
         result = await setup.open("BTCUSDT", Side.LONG, QTY)
         assert result.position is not None
@@ -101,5 +104,5 @@ async def test_a_crash_anywhere_in_a_stop_move_recovers_with_one_stop(profile: s
             )
         )
 
-    points = [at async for at in crash_points(profile, move_once)]
+    points = [at async for at in crash_points(profile, open_database, move_once)]
     assert len(points) >= 4

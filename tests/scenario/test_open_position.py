@@ -3,14 +3,13 @@
 import asyncio
 from decimal import Decimal
 
-from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
 from tradecore.domain.orders import OrderType
 from tradecore.domain.positions import PositionState, StopOwner
 from tradecore.testing import FakeVenue, Fault, Op, RejectReason
 
-from .conftest import ROUND_TRIP
+from .conftest import ROUND_TRIP, Database
 from .harness import App
 
 
@@ -68,7 +67,7 @@ async def test_a_lost_entry_response_is_found_by_client_id_and_not_sent_twice(ap
     assert len(entries) == 1
 
 
-async def test_a_partial_fill_is_protected_for_the_filled_size(database: SqliteDatabase) -> None:
+async def test_a_partial_fill_is_protected_for_the_filled_size(database: Database) -> None:
     from .harness import build_app
 
     venue = FakeVenue.binance(latency=ROUND_TRIP, partial_fill_ratio=Decimal("0.5"))

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 
 from tradecore.adapters.clock import VirtualClock
-from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.app.settings import TradingSettings, WaveSettings
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side, Venue
@@ -16,7 +15,7 @@ from tradecore.domain.positions import PositionState
 from tradecore.domain.signals import Signal
 from tradecore.testing import FakeVenue, Fault, Op, RejectReason
 
-from .conftest import ROUND_TRIP
+from .conftest import ROUND_TRIP, Opener
 from .harness import SETTINGS, App, build_app, many_markets
 
 WAVE = datetime(2026, 1, 1, 8, 45, tzinfo=UTC)
@@ -44,14 +43,14 @@ def wave_of_signals(venue: Venue, count: int = 85, seed: int = 7) -> list[Signal
 
 
 @pytest.fixture
-async def wave_app(request: pytest.FixtureRequest) -> AsyncIterator[App]:
+async def wave_app(request: pytest.FixtureRequest, open_database: Opener) -> AsyncIterator[App]:
     markets, marks = many_markets(30)
     maker = (
         FakeVenue.binance if getattr(request, "param", "binance") == "binance" else FakeVenue.bybit
     )
     clock = VirtualClock(WAVE + timedelta(minutes=20))  # past the 09:05 check: process by hand
     venue = maker(markets=markets, marks=marks, latency=ROUND_TRIP, balance="100000", clock=clock)
-    database = await SqliteDatabase.connect(":memory:")
+    database = await open_database()
     settings = TradingSettings(
         keeper=SETTINGS.keeper,
         waves=WaveSettings(min_score_week=Decimal(20), stop_list=frozenset({"S03USDT"})),
