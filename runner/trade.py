@@ -10,9 +10,11 @@ import asyncio
 from loguru import logger
 
 from tradecore.adapters.clock import SystemClock
+from tradecore.ports.exchange import ExchangeUnavailable
 
 from .config import Config, Mode, Secrets
 from .container import Container
+from .errors import StartupError
 from .paper import resolve, shutdown, wait_for_end
 
 
@@ -32,7 +34,13 @@ async def run_trade(
     try:
         kernel = await resolve(container.kernel())
         await resolve(container.health_server())
-        report = await kernel.start()
+        try:
+            report = await kernel.start()
+        except ExchangeUnavailable as exc:
+            raise StartupError(
+                f"cannot reach {config.venue.value} at start-up ({exc}); check the network, "
+                "and that the keys belong to the account mode asks for (demo keys for demo)"
+            ) from None
         where = "LIVE (real money)" if config.mode is Mode.LIVE else "demo"
         logger.info(
             "trading on {} {} as account {!r}; recovery: {}",
