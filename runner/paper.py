@@ -22,6 +22,7 @@ from loguru import logger
 
 from tradecore.adapters.clock import SystemClock, VirtualClock, settle
 from tradecore.adapters.paper import PROFILES, PaperExchange, PathPlayer, VenueEngine
+from tradecore.app.kernel import Kernel
 from tradecore.domain.events import EventType
 from tradecore.ports.clock import Clock
 from tradecore.ports.repositories import Store
@@ -305,38 +306,21 @@ async def _session(
         kernel = await resolve(container.kernel())
         await resolve(container.health_server())
         telemetry = container.telemetry()
-        # The market moves once the bot is up: start-up's own I/O (the instance lock, the
-        # migrations) is not something the clock can wait for.
-        player = PathPlayer(engine, clock, market.list_paths())
         progress = Progress(err, market.start, prepared.end, options.progress)
 
         def show() -> None:
-            progress.update(
-                clock.now(),
-                f"waves {telemetry.count(E.WAVE_COMPLETED, E.WAVE_NOT_FOUND)}  "
-                f"opened {telemetry.count(E.SIGNAL_EXECUTED)}",
-            )
+            waves = telemetry.count(E.WAVE_COMPLETED, E.WAVE_NOT_FOUND)
+            opened = telemetry.count(E.SIGNAL_EXECUTED)
+            progress.update(clock.now(), f"waves {waves}  opened {opened}")
 
-        logger.info(
-            "paper session on simulated {}: {} symbols, {} to {}, {} time, database {}",
-            engine.venue.value,
-            len(market.rules),
-            market.start.isoformat(),
-            prepared.end.isoformat(),
-            "virtual" if isinstance(clock, VirtualClock) else "wall-clock",
-            container.database_url(),
-        )
+        _announce(engine, market, prepared, clock, container.database_url())
+        # The market moves once the bot is up: start-up's own I/O (the instance lock, the
+        # migrations) is not something the clock can wait for.
+        player = PathPlayer(engine, clock, market.list_paths())
         if isinstance(clock, VirtualClock):
-            await run_driven(clock, work, kernel.start())
-            player.start()
-            await drive(clock, work, until=lambda: False, end=prepared.end, on_step=show)
-            show()
-            await run_driven(clock, work, kernel.stop("paper session ended"))
+            await _run_virtual(kernel, player, clock, work, prepared.end, show)
         else:
-            await kernel.start()
-            player.start()
-            await wait_for_end(clock, prepared.end, show)
-            await kernel.stop("paper session ended")
+            await _run_wall(kernel, player, clock, prepared.end, show)
         player.stop()
         progress.finish()
         summary = summarize(
@@ -352,6 +336,44 @@ async def _session(
         return summary
     finally:
         await shutdown(container)
+
+
+async def _run_virtual(
+    kernel: Kernel,
+    player: PathPlayer,
+    clock: VirtualClock,
+    work: ThreadWork,
+    end: datetime,
+    show: Callable[[], None],
+) -> None:
+    await run_driven(clock, work, kernel.start())
+    player.start()
+    await drive(clock, work, until=lambda: False, end=end, on_step=show)
+    show()
+    await run_driven(clock, work, kernel.stop("paper session ended"))
+
+
+async def _run_wall(
+    kernel: Kernel, player: PathPlayer, clock: SystemClock, end: datetime, show: Callable[[], None]
+) -> None:
+    await kernel.start()
+    player.start()
+    await wait_for_end(clock, end, show)
+    await kernel.stop("paper session ended")
+
+
+def _announce(
+    engine: VenueEngine, market: Market, prepared: Prepared, clock: Clock, database: str
+) -> None:
+    logger.info(
+        "paper session on simulated {}: {} symbols, {} to {}, {} time, database {}",
+        engine.venue.value,
+        len(market.rules),
+        market.start.isoformat(),
+        prepared.end.isoformat(),
+        "virtual" if isinstance(clock, VirtualClock) else "wall-clock",
+        database,
+    )
 
 
 async def wait_for_end(
