@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
+import attrs
+
 from tradecore.adapters.database import migrate
 from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
 from tradecore.adapters.signals import WebSocketSettings
@@ -174,8 +176,6 @@ def _database_url(args: argparse.Namespace, config: Config) -> str:
 
 
 def _paper(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    import attrs
-
     from .logging import configure_logging
     from .paper import PaperOptions, run_paper
     from .summary import render
@@ -280,8 +280,6 @@ def require_keys(config: Config, secrets: Secrets) -> None:
 
 
 def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    import attrs
-
     from .logging import configure_logging
     from .trade import run_trade
 
