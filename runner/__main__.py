@@ -253,10 +253,7 @@ def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config, secrets = _load(args, env)
     url = _database_url(args, config)
     shown = parse_database_url(url).redacted()
-    try:
-        WebSocketSettings(url=config.signals.url, token=secrets.signals_token)
-    except ValueError as exc:
-        raise ConfigError(f"signals.url = {config.signals.url!r}: {exc}") from None
+    check_signals(config, secrets)
     if config.mode is Mode.LIVE:
         require_keys(config, secrets)
     keys = "set" if all(secrets.keys_for(config.venue)) else "not set"
@@ -266,6 +263,13 @@ def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         f"{config.health.host}:{config.health.port}, API keys {keys}"
     )
     return OK
+
+
+def check_signals(config: Config, secrets: Secrets) -> None:
+    try:
+        WebSocketSettings(url=config.signals.url, token=secrets.signals_token)
+    except ValueError as exc:
+        raise ConfigError(f"signals.url = {config.signals.url!r} is not allowed: {exc}") from None
 
 
 def require_keys(config: Config, secrets: Secrets) -> None:
@@ -300,6 +304,7 @@ def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     _database_url(args, config)
     parse_database_url(config.database.url)
     require_keys(config, secrets)
+    check_signals(config, secrets)
     redactor = configure_logging(config.logging, secrets.values())
     try:
         asyncio.run(run_trade(config, secrets))

@@ -168,3 +168,17 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_a_signal_service_url_that_is_not_a_websocket_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = {
+        "TRADECORE_SIGNALS__URL": "http://signals.example.test",
+        "TRADECORE_BINANCE_API_KEY": "k",
+        "TRADECORE_BINANCE_API_SECRET": "s",
+    }
+    assert main(["check-config"], env=env) == 2
+    assert "signals.url" in one_line_error(capsys.readouterr().err)
+    assert main(["trade"], env=env) == 2
+    assert "signals.url" in one_line_error(capsys.readouterr().err)
