@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -165,6 +166,12 @@ def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, Sec
     return config, secrets
 
 
+def _log_secrets(secrets: Secrets, database_url: str | None) -> tuple[str, ...]:
+    """Every secret, and the database password when the URL holds one."""
+    password = urlsplit(database_url).password if database_url else None
+    return (*secrets.values(), *((password,) if password else ()))
+
+
 def _database_url(args: argparse.Namespace, config: Config) -> str:
     url = getattr(args, "database_url", None) or config.database.url
     if url == DEFAULT_DATABASE:
@@ -186,7 +193,9 @@ def _paper(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = attrs.evolve(config, mode=Mode.PAPER)
     _check_numbers(args)
     # The progress bar owns stderr below ERROR; the log file keeps everything.
-    redactor = configure_logging(config.logging, secrets.values(), stderr_level="ERROR")
+    redactor = configure_logging(
+        config.logging, _log_secrets(secrets, args.database_url), stderr_level="ERROR"
+    )
     if args.database_url:
         parse_database_url(args.database_url)
     options = PaperOptions(
@@ -305,7 +314,7 @@ def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     parse_database_url(config.database.url)
     require_keys(config, secrets)
     check_signals(config, secrets)
-    redactor = configure_logging(config.logging, secrets.values())
+    redactor = configure_logging(config.logging, _log_secrets(secrets, config.database.url))
     try:
         asyncio.run(run_trade(config, secrets))
     except (ConfigError, StartupError, InvalidDatabaseUrl, LockHeld):

@@ -21,6 +21,7 @@ from dependency_injector import providers
 from loguru import logger
 
 from tradecore.adapters.clock import SystemClock, VirtualClock, settle
+from tradecore.adapters.dburl import parse_database_url
 from tradecore.adapters.paper import PROFILES, PaperExchange, PathPlayer, VenueEngine
 from tradecore.app.kernel import Kernel
 from tradecore.domain.events import EventType
@@ -313,7 +314,8 @@ async def _session(
             opened = telemetry.count(E.SIGNAL_EXECUTED)
             progress.update(clock.now(), f"waves {waves}  opened {opened}")
 
-        _announce(engine, market, prepared, clock, container.database_url())
+        shown = parse_database_url(container.database_url()).redacted()  # no password
+        _announce(engine, market, prepared, clock, shown)
         # The market moves once the bot is up: start-up's own I/O (the instance lock, the
         # migrations) is not something the clock can wait for.
         player = PathPlayer(engine, clock, market.list_paths())
@@ -330,7 +332,7 @@ async def _session(
             now=clock.now(),
             start=market.start,
             starting_balance=Decimal(container.config().paper.balance),
-            database=container.database_url(),
+            database=shown,
         )
         logger.info("paper session ended: {}", summary.as_dict())
         return summary
