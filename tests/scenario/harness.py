@@ -23,6 +23,7 @@ from tradecore.app.zombies import ZombieSweeper
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import Side
 from tradecore.domain.precision import MarketRules
+from tradecore.ports.alerts import Alerter
 from tradecore.ports.exchange import Exchange
 from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
@@ -134,6 +135,7 @@ def build_app(
     settings: TradingSettings = SETTINGS,
     sink: ListSink | None = None,
     exchange: Exchange | None = None,
+    alerter: Alerter | None = None,
 ) -> App:
     """The application's use cases on `venue` and `store`, wired as the kernel wires them.
 
@@ -150,6 +152,7 @@ def build_app(
         lock=FreeLock(),
         account="test",
         settings=settings,
+        alerter=alerter,
     )
     services = build_services(parts, venue.engine.markets)
     return App(venue=venue, store=store, sink=sink, parts=parts, services=services, gauge=gauge)

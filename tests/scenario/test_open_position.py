@@ -3,14 +3,15 @@
 import asyncio
 from decimal import Decimal
 
-from tradecore.domain.events import EventType
+from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import Side
 from tradecore.domain.orders import OrderType
 from tradecore.domain.positions import PositionState, StopOwner
+from tradecore.ports.alerts import Alert
 from tradecore.testing import FakeVenue, Fault, Op, RejectReason
 
 from .conftest import ROUND_TRIP, Database
-from .harness import App
+from .harness import App, build_app
 
 
 def stops_on_venue(venue: FakeVenue, symbol: str) -> list[Decimal | None]:
@@ -113,3 +114,50 @@ async def test_two_opens_on_one_symbol_at_once_open_one_position(app: App) -> No
     held = app.venue.position("SOLUSDT")
     assert held is not None and held.quantity == Decimal("1")
     assert app.sink.of(EventType.POSITION_DUPLICATE_PREVENTED)
+
+
+class RecordingAlerter:
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    async def send(self, alert: Alert) -> bool:
+        self.alerts.append(alert)
+        return True
+
+
+def stop_op(app: App) -> Op:
+    return Op.POSITION_STOP if app.venue.exchange.capabilities.position_stop else Op.STOP_ORDER
+
+
+async def test_when_the_rollback_fails_too_an_emergency_stop_protects_the_position(
+    app: App,
+) -> None:
+    # Three stops fail, then the market order closing the fill (the second market order).
+    app.venue.inject(Fault.reject(RejectReason.OTHER, stop_op(app), times=3))
+    app.venue.inject(Fault.reject(RejectReason.OTHER, Op.MARKET_ORDER, skip=1))
+
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    assert result.state is PositionState.ACTIVE
+    [emergency] = app.sink.of(EventType.EMERGENCY_STOP_PLACED)
+    [stop] = app.venue.stops("BTCUSDT")
+    assert stop.trigger_price == Decimal("45000.0")  # 10 % under the 50000 fill
+    assert emergency.data["price"] == stop.trigger_price
+    assert app.sink.of(EventType.POSITION_ROLLBACK)[0].severity is Severity.ERROR
+
+
+async def test_when_even_the_emergency_stop_fails_a_critical_alert_goes_out(
+    venue: FakeVenue, database: Database
+) -> None:
+    alerter = RecordingAlerter()
+    app = build_app(venue, database.store, alerter=alerter)
+    app.venue.inject(Fault.reject(RejectReason.OTHER, stop_op(app), times=20))
+    app.venue.inject(Fault.reject(RejectReason.OTHER, Op.MARKET_ORDER, skip=1, times=20))
+
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    assert result.state is PositionState.PENDING_SL  # left in flight: recovery retries it
+    [critical] = app.sink.of(EventType.CRITICAL_ERROR)
+    assert critical.severity is Severity.CRITICAL
+    assert [a.severity for a in alerter.alerts] == [Severity.CRITICAL]
+    assert "WITHOUT a stop" in alerter.alerts[0].title

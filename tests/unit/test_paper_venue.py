@@ -411,3 +411,19 @@ async def test_a_venue_configured_for_partial_fills_fills_every_market_order_par
     )
     assert outcome.order.filled == Decimal("0.03")
     assert outcome.order.status is OrderStatus.EXPIRED
+
+
+async def test_a_fault_can_let_the_first_matching_requests_through() -> None:
+    venue = FakeVenue.binance()
+    venue.inject(Fault.reject(RejectReason.OTHER, Op.MARKET_ORDER, skip=1))
+    exchange = venue.exchange
+
+    first = await exchange.create_market_order(
+        "BTCUSDT", OrderSide.BUY, Decimal("0.01"), client_order_id="skip-1"
+    )
+    second = await exchange.create_market_order(
+        "BTCUSDT", OrderSide.BUY, Decimal("0.01"), client_order_id="skip-2"
+    )
+
+    assert isinstance(first, Accepted)
+    assert isinstance(second, Rejected) and second.reason is RejectReason.OTHER

@@ -66,10 +66,13 @@ class Fault:
     times: int = 1
     reason: RejectReason | None = None
     fill_ratio: Decimal | None = None
+    skip: int = 0  # let this many matching requests through before firing
 
     def __attrs_post_init__(self) -> None:
         if self.times < 1:
             raise ValueError(f"a fault fires at least once, got times={self.times}")
+        if self.skip < 0:
+            raise ValueError(f"skip counts requests and cannot be negative, got {self.skip}")
         if self.kind is FaultKind.REJECT and self.reason is None:
             raise ValueError("a REJECT fault needs the reason the venue gives")
         if self.kind is FaultKind.PARTIAL_FILL and not (
@@ -115,8 +118,11 @@ class Fault:
         *,
         symbol: str | None = None,
         times: int = 1,
+        skip: int = 0,
     ) -> "Fault":
-        return cls(kind=FaultKind.REJECT, reason=reason, op=op, symbol=symbol, times=times)
+        return cls(
+            kind=FaultKind.REJECT, reason=reason, op=op, symbol=symbol, times=times, skip=skip
+        )
 
     @classmethod
     def partial_fill(cls, ratio: Decimal | str, *, symbol: str | None = None) -> "Fault":
@@ -132,6 +138,7 @@ class Fault:
 class _Armed:
     fault: Fault
     remaining: int
+    skips: int = 0
 
 
 class FaultPlan:
@@ -143,7 +150,7 @@ class FaultPlan:
 
     def add(self, *faults: Fault) -> None:
         for fault in faults:
-            self._pending.append(_Armed(fault=fault, remaining=fault.times))
+            self._pending.append(_Armed(fault=fault, remaining=fault.times, skips=fault.skip))
 
     def clear(self) -> None:
         self._pending.clear()
@@ -158,6 +165,9 @@ class FaultPlan:
             return None
         for armed in self._pending:
             if armed.fault.kind in kinds and armed.fault.matches(op, symbol):
+                if armed.skips > 0:
+                    armed.skips -= 1
+                    continue
                 armed.remaining -= 1
                 if armed.remaining <= 0:
                     self._pending.remove(armed)
