@@ -323,7 +323,6 @@ async def _session(
             await _run_virtual(kernel, player, clock, work, prepared.end, show)
         else:
             await _run_wall(kernel, player, clock, prepared.end, show)
-        player.stop()
         progress.finish()
         summary = summarize(
             telemetry=telemetry,
@@ -352,6 +351,7 @@ async def _run_virtual(
     player.start()
     await drive(clock, work, until=lambda: False, end=end, on_step=show)
     show()
+    player.stop()  # the market ends with the session: nothing moves while the bot stops
     await run_driven(clock, work, kernel.stop("paper session ended"))
 
 
@@ -361,6 +361,7 @@ async def _run_wall(
     await kernel.start()
     player.start()
     await wait_for_end(clock, end, show)
+    player.stop()
     await kernel.stop("paper session ended")
 
 
