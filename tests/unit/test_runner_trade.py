@@ -2,6 +2,7 @@
 a provider override), on the wall clock, until it is told to stop."""
 
 import asyncio
+import json
 import socket
 import sqlite3
 from pathlib import Path
@@ -14,7 +15,9 @@ from dependency_injector import providers
 from runner.config import Config, HealthSettings, LoggingSettings, Mode, Secrets
 from runner.container import Container, SignalSpec
 from runner.errors import StartupError
+from runner.paper import resolve, shutdown
 from runner.trade import run_trade
+from tradecore.adapters.clock import SystemClock
 from tradecore.adapters.sqlite.lock import FileInstanceLock
 from tradecore.domain.model import Side, Venue
 from tradecore.testing import FakeVenue, Fault, Op
@@ -97,3 +100,43 @@ async def test_a_venue_unreachable_at_start_is_a_startup_error_and_releases_the_
     lock = FileInstanceLock(tmp_path, stem=database.name)
     await lock.acquire("bybit:default")
     await lock.release()
+
+
+def urls_of(exchange: Any) -> str:
+    return json.dumps(exchange.client.urls["api"])
+
+
+@pytest.mark.parametrize("venue", [Venue.BINANCE, Venue.BYBIT])
+async def test_the_container_trades_on_the_demo_account_unless_the_mode_is_live(
+    tmp_path: Path, venue: Venue
+) -> None:
+    keys = Secrets(
+        binance_api_key="k", binance_api_secret="s", bybit_api_key="k", bybit_api_secret="s"
+    )
+    found = {}
+    for mode in (Mode.DEMO, Mode.LIVE):
+        container = Container()
+        container.config.override(Config(mode=mode, venue=venue))
+        container.secrets.override(keys)
+        container.clock.override(SystemClock())
+        container.database_url.override(f"sqlite:///{tmp_path / f'{mode.value}.db'}")
+        container.spool_path.override(str(tmp_path / f"{mode.value}.spool"))
+        try:
+            exchange = await resolve(container.exchange())  # no request is sent yet
+            found[mode] = urls_of(exchange)
+            assert exchange.venue is venue
+        finally:
+            await shutdown(container)
+    assert "demo" in found[Mode.DEMO]
+    assert "demo" not in found[Mode.LIVE]
+
+
+async def test_the_container_refuses_to_build_a_venue_without_keys(tmp_path: Path) -> None:
+    container = Container()
+    container.config.override(Config(mode=Mode.DEMO))
+    container.secrets.override(Secrets())
+    container.clock.override(SystemClock())
+    container.database_url.override(f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(StartupError, match="TRADECORE_BINANCE_API_KEY"):
+        await resolve(container.exchange())
+    await shutdown(container)
