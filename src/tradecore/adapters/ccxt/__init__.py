@@ -2,10 +2,15 @@
 
 from tradecore.adapters.ccxt.errors import command_outcome, query_failure, reason_for, venue_answer
 from tradecore.adapters.ccxt.exchange import CAPABILITIES, CcxtExchange, Environment, build_client
+from tradecore.adapters.ccxt.profiles import BINANCE, BYBIT, PROFILES, CcxtProfile
 from tradecore.adapters.ccxt.streams import MarkFeed, event_status
 
 __all__ = [
+    "BINANCE",
+    "BYBIT",
     "CAPABILITIES",
+    "PROFILES",
+    "CcxtProfile",
     "CcxtExchange",
     "Environment",
     "MarkFeed",

@@ -26,9 +26,15 @@ import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt import parse
 from tradecore.adapters.ccxt.errors import clock_skew, command_outcome, query_failure
+from tradecore.adapters.ccxt.profiles import (
+    PROFILES,
+    check_price,
+    check_quantity,
+    order_not_found,
+    unknown_symbol,
+)
 from tradecore.adapters.ccxt.streams import MarkFeed, StatusCallback
 from tradecore.domain.model import OrderSide, Venue
-from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance, MarkTick, Order, OrderStatus, OrderType, VenuePosition
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.symbols import to_plain, to_venue
@@ -55,14 +61,7 @@ class Environment(StrEnum):
     LIVE = "live"
 
 
-CAPABILITIES = {
-    Venue.BINANCE: Capabilities(
-        amend_stop=False, position_stop=False, amend_limit=True, max_conditional_orders=200
-    ),
-    Venue.BYBIT: Capabilities(
-        amend_stop=True, position_stop=True, amend_limit=True, max_conditional_orders=10
-    ),
-}
+CAPABILITIES = {venue: profile.capabilities for venue, profile in PROFILES.items()}
 
 
 def build_client(
@@ -87,20 +86,11 @@ def build_client(
         config["session"] = session
     if rate_limit_ms is not None:  # ccxt's per-venue default otherwise (the venue's own limits)
         config["rateLimit"] = rate_limit_ms
-    client: ccxt.Exchange
-    if venue is Venue.BINANCE:
-        config["options"] = {
-            "fetchCurrencies": False,
-            "warnOnFetchOpenOrdersWithoutSymbol": False,
-        }
-        client = (client_class or ccxt_pro.binanceusdm)(config)
-    else:
-        config["options"] = {
-            "enableUnifiedAccount": True,
-            "fetchMarkets": {"types": ["linear"]},
-        }
-        client = (client_class or ccxt_pro.bybit)(config)
-        client.has["fetchCurrencies"] = False
+    config["options"] = dict(PROFILES[venue].options)
+    default = ccxt_pro.binanceusdm if venue is Venue.BINANCE else ccxt_pro.bybit
+    client: ccxt.Exchange = (client_class or default)(config)
+    if venue is Venue.BYBIT:
+        client.has["fetchCurrencies"] = False  # no wallet endpoints needed (and none offline)
     if environment is Environment.DEMO:
         client.enable_demo_trading(True)
     elif environment is Environment.TESTNET:
@@ -114,21 +104,6 @@ def build_client(
 
 def _text(value: Decimal) -> str:
     return format(value, "f")
-
-
-def _exponent(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return exponent if isinstance(exponent, int) else 0
-
-
-def _finite(value: object) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
-        return None
-    try:
-        result = Decimal(value)
-    except ArithmeticError:
-        return None
-    return result if result.is_finite() else None
 
 
 class CcxtExchange:
@@ -147,6 +122,7 @@ class CcxtExchange:
     ) -> None:
         self.client = client
         self._venue = venue
+        self._profile = PROFILES[venue]
         self._clock = clock
         self._rules: dict[str, MarketRules] = {}
         self._algo_ids: set[str] = set()
@@ -162,7 +138,7 @@ class CcxtExchange:
 
     @property
     def capabilities(self) -> Capabilities:
-        return CAPABILITIES[self._venue]
+        return self._profile.capabilities
 
     @property
     def feeds(self) -> tuple[MarkFeed, ...]:
@@ -234,9 +210,6 @@ class CcxtExchange:
                 client_order_id=cid,
             )
 
-    def _refuse(self, reason: RejectReason, code: str, message: str) -> Rejected:
-        return Rejected(reason=reason, message=f"refused before sending: {message}", code=code)
-
     # ----------------------------------------------------------------- checks before sending
 
     async def _market_rules(self, symbol: object) -> MarketRules | Rejected:
@@ -248,50 +221,13 @@ class CcxtExchange:
                 reason = R.RATE_LIMITED if error.rate_limited else R.VENUE_UNAVAILABLE
                 return Rejected(reason=reason, message=str(error), retryable=error.retryable)
         rules = self._rules.get(symbol) if isinstance(symbol, str) else None
-        if rules is None:
-            if self._binance:
-                return self._refuse(R.UNKNOWN_SYMBOL, "-1121", "Invalid symbol.")
-            return self._refuse(R.UNKNOWN_SYMBOL, "10001", "params error: symbol invalid")
-        return rules
+        return unknown_symbol(self._profile.refusals) if rules is None else rules
 
     def _quantity(self, rules: MarketRules, raw: object) -> Decimal | Rejected:
-        qty = _finite(raw)
-        b = self._binance
-        if qty is None:
-            return self._refuse(R.INVALID_QUANTITY, "-1100" if b else "10001", f"quantity {raw!r}")
-        if qty <= ZERO:
-            return self._refuse(R.INVALID_QUANTITY, "-4003" if b else "10001", f"quantity {qty}")
-        if qty % rules.step_size != ZERO:
-            code = "-1111" if _exponent(qty) < _exponent(rules.step_size) else "-4023"
-            return self._refuse(
-                R.INVALID_QUANTITY,
-                code if b else "10001",
-                f"quantity {qty} is not a multiple of the step {rules.step_size}",
-            )
-        if qty < rules.min_quantity:
-            return self._refuse(
-                R.INVALID_QUANTITY,
-                "-4004" if b else "10001",
-                f"quantity {qty} is below the minimum {rules.min_quantity}",
-            )
-        return qty
+        return check_quantity(self._profile.refusals, rules, raw)
 
     def _price(self, rules: MarketRules, raw: object, *, stop: bool) -> Decimal | Rejected:
-        price = _finite(raw)
-        b = self._binance
-        if price is None:
-            return self._refuse(R.INVALID_PRICE, "-1100" if b else "10001", f"price {raw!r}")
-        if price <= ZERO:
-            code = ("-4006" if stop else "-4001") if b else "10001"
-            return self._refuse(R.INVALID_PRICE, code, f"price {price}")
-        if price % rules.tick_size != ZERO:
-            code = "-1111" if _exponent(price) < _exponent(rules.tick_size) else "-4014"
-            return self._refuse(
-                R.INVALID_PRICE,
-                code if b else "10001",
-                f"price {price} is not a multiple of the tick {rules.tick_size}",
-            )
-        return price
+        return check_price(self._profile.refusals, rules, raw, stop=stop)
 
     # ----------------------------------------------------------------- queries
 
@@ -308,11 +244,11 @@ class CcxtExchange:
         return dict(self._rules)
 
     async def fetch_balance(self) -> Balance:
-        read = parse.binance_balance if self._binance else parse.bybit_balance
+        read = self._profile.read_balance
         return await self._query(lambda: self.client.fetch_balance(), lambda raw: read(raw["info"]))
 
     async def fetch_positions(self) -> Sequence[VenuePosition]:
-        read = parse.binance_position if self._binance else parse.bybit_position
+        read = self._profile.read_position
         return await self._query(
             lambda: self.client.fetch_positions(),
             lambda raw: [p for p in (read(item["info"]) for item in raw) if p is not None],
@@ -346,9 +282,9 @@ class CcxtExchange:
         return list({order.order_id: order for order in [*plain, *stops]}.values())
 
     def _read_order(self, info: Mapping[str, Any], *, algo: bool = False) -> Order:
-        if not self._binance:
-            return parse.bybit_order(info)
-        return parse.binance_algo(info) if algo or "algoId" in info else parse.binance_order(info)
+        if algo and self._binance:
+            return parse.binance_algo(info)
+        return self._profile.read_order(info)
 
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
         unified = to_venue(symbol)
@@ -455,10 +391,9 @@ class CcxtExchange:
         unified = [to_venue(symbol) for symbol in symbols]
         if self._binance:
             tickers = await self.client.watch_mark_prices(unified)
-            field = "p"
         else:
             tickers = await self.client.watch_tickers(unified)
-            field = "markPrice"
+        field = self._profile.mark_field
         marks: dict[str, Decimal] = {}
         for ticker in tickers.values():
             raw = ticker.get("info", {}).get(field)
@@ -469,10 +404,7 @@ class CcxtExchange:
     # ----------------------------------------------------------------- commands
 
     def _order_params(self, client_order_id: str) -> dict[str, Any]:
-        params: dict[str, Any] = {"clientOrderId": client_order_id}
-        if not self._binance:
-            params["positionIdx"] = 0  # one-way mode, sent explicitly
-        return params
+        return {**self._profile.order_params, "clientOrderId": client_order_id}
 
     async def create_market_order(
         self,
@@ -548,13 +480,10 @@ class CcxtExchange:
             return trigger
         params = {
             **self._order_params(client_order_id),
+            **self._profile.stop_params,
             "stopLossPrice": _text(trigger),
             "reduceOnly": True,
         }
-        if self._binance:
-            params["workingType"] = "MARK_PRICE"  # ccxt routes it to /fapi/v1/algoOrder
-        else:
-            params["triggerBy"] = "MarkPrice"  # ccxt sets triggerDirection from the side
         return await self._command(
             client_order_id,
             lambda: self.client.create_order(
@@ -651,15 +580,7 @@ class CcxtExchange:
             reason = R.RATE_LIMITED if error.rate_limited else R.VENUE_UNAVAILABLE
             return Rejected(reason=reason, message=str(error), retryable=error.retryable)
         if current is None or not current.is_open:
-            code, text = (
-                ("-2013", "Order does not exist.")
-                if self._binance
-                else (
-                    "110001",
-                    "order not exists or too late to cancel",
-                )
-            )
-            return Rejected(reason=R.ORDER_NOT_FOUND, message=text, code=code)
+            return order_not_found(self._profile.refusals)
         if current.is_stop:
             return await self._amend_stop(rules, current, trigger_price)
         limit = self._price(rules, price, stop=False)
