@@ -24,6 +24,7 @@ from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import Side
 from tradecore.domain.precision import MarketRules
 from tradecore.ports.alerts import Alerter
+from tradecore.ports.events import EventSink
 from tradecore.ports.exchange import Exchange
 from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
@@ -40,6 +41,7 @@ class ListSink:
         self.events: list[Event] = []
 
     def emit(self, event: Event) -> None:
+        EMITTED.add(event.type)
         self.events.append(event)
 
     async def flush(self) -> None:
@@ -219,3 +221,26 @@ def many_markets(count: int, *, mark: str = "100") -> tuple[list[MarketRules], d
         for i in range(count)
     ]
     return rules, {r.symbol: mark for r in rules}
+
+
+class RecordingSink:
+    """Passes events on to a real sink (the journal) and keeps them for the test to read."""
+
+    def __init__(self, inner: EventSink) -> None:
+        self.inner = inner
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        EMITTED.add(event.type)
+        self.events.append(event)
+        self.inner.emit(event)
+
+    async def flush(self) -> None:
+        await self.inner.flush()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+EMITTED: set[EventType] = set()
+"""Every event type any scenario emitted in this session (for the coverage check)."""

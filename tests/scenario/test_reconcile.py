@@ -7,7 +7,7 @@ from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.orders import MarkTick, OrderType
 from tradecore.domain.positions import Operation, OperationKind, PositionState, StopOwner
-from tradecore.testing import Accepted
+from tradecore.testing import Accepted, Fault, Op
 
 from .harness import App
 
@@ -172,3 +172,37 @@ def _tick(app: App, symbol: str, price: str) -> MarkTick:
     return MarkTick(
         venue=app.venue.exchange.venue, symbol=symbol, mark=Decimal(price), at=app.clock.now()
     )
+
+
+async def test_a_position_reduced_by_hand_is_corrected_and_its_stop_resized(app: App) -> None:
+    position_id = await opened(app, "ETHUSDT", "0.2")
+    reduced = app.venue.manual_order("ETHUSDT", OrderSide.SELL, "0.05", reduce_only=True)
+    assert isinstance(reduced, Accepted)
+
+    report = await app.run(app.sync.sync())
+    await app.run(app.guard.check())
+
+    assert report.corrected == 1
+    stored = await app.store.positions.get(position_id)
+    assert stored is not None and stored.quantity == Decimal("0.15")
+    [mismatch] = app.sink.of(EventType.QUANTITY_MISMATCH_DETECTED)
+    assert (mismatch.data["journal"], mismatch.data["venue"]) == (Decimal("0.2"), Decimal("0.15"))
+    [stop] = app.venue.stops("ETHUSDT")
+    held = app.venue.position("ETHUSDT")
+    assert held is not None
+    assert stop.type is OrderType.POSITION_STOP or stop.quantity == held.quantity
+
+
+async def test_a_venue_that_cannot_be_read_is_reported_and_nothing_is_concluded(
+    app: App,
+) -> None:
+    position_id = await opened(app)
+    app.venue.inject(Fault.server_error(Op.FETCH_POSITIONS, times=2))
+
+    guarded = await app.run(app.guard.check())
+    synced = await app.run(app.sync.sync())
+
+    assert guarded.skipped and synced.skipped
+    assert app.sink.of(EventType.HEALTH_CHECK_FAILED)
+    stored = await app.store.positions.get(position_id)
+    assert stored is not None and stored.state is PositionState.ACTIVE  # no phantom

@@ -3,12 +3,16 @@
 import asyncio
 from decimal import Decimal
 
+import attrs
+
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
 from tradecore.domain.positions import StopOwner
-from tradecore.domain.trailing import TrailingPhase
+from tradecore.domain.trailing import TrailingParams, TrailingPhase
+from tradecore.testing import FakeVenue, Fault, Op
 
-from .harness import App, follow_marks, pass_time
+from .conftest import Database
+from .harness import SETTINGS, App, build_app, follow_marks, pass_time
 
 
 async def open_and_trail(app: App, symbol: str, side: Side, quantity: str) -> str:
@@ -101,3 +105,37 @@ async def test_trailing_state_survives_a_restart(app: App) -> None:
         before.stop_price,
         before.update_count,
     )
+
+
+async def test_a_rate_limited_stop_move_is_retried_and_the_limit_recorded(app: App) -> None:
+    follower = asyncio.create_task(follow_marks(app, ["BTCUSDT"]))
+    position_id = await open_and_trail(app, "BTCUSDT", Side.LONG, "0.004")
+    stop_op = Op.POSITION_STOP if app.venue.exchange.capabilities.position_stop else Op.STOP_ORDER
+    app.venue.inject(Fault.rate_limit(stop_op))
+
+    await mark(app, "BTCUSDT", "50800")  # activates: the move meets the rate limit once
+
+    state = app.trailing.state(position_id)
+    [stop] = app.venue.stops("BTCUSDT")
+    assert state is not None and stop.trigger_price == state.stop_price
+    assert stop.trigger_price is not None and stop.trigger_price > Decimal("50000")
+    assert app.sink.of(EventType.RATE_LIMIT_HIT)
+    follower.cancel()
+
+
+async def test_breakeven_moves_the_stop_to_the_entry_before_trailing_starts(
+    venue: FakeVenue, database: Database
+) -> None:
+    settings = attrs.evolve(SETTINGS, trailing=TrailingParams(breakeven_percent=Decimal("0.5")))
+    app = build_app(venue, database.store, settings=settings)
+    follower = asyncio.create_task(follow_marks(app, ["BTCUSDT"]))
+    position_id = await open_and_trail(app, "BTCUSDT", Side.LONG, "0.004")
+
+    await mark(app, "BTCUSDT", "50300")  # +0.6 %: past breakeven, short of activation
+
+    state = app.trailing.state(position_id)
+    assert state is not None and state.phase is TrailingPhase.WAITING
+    [stop] = app.venue.stops("BTCUSDT")
+    assert stop.trigger_price is not None and stop.trigger_price >= Decimal("50000")
+    assert app.sink.of(EventType.TRAILING_STOP_BREAKEVEN)
+    follower.cancel()

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from tradecore.adapters.clock import VirtualClock
@@ -121,3 +122,38 @@ async def test_a_wave_is_processed_once_even_by_a_restarted_bot(wave_app: App) -
     report = await restarted.run(restarted.waves.process(WAVE))
 
     assert report.duplicate
+
+
+async def test_signals_the_account_cannot_carry_are_refused_with_their_reason(
+    open_database: Opener,
+) -> None:
+    # S01 trades in steps of 10 at a mark of 100: 200 USDT buys less than one step.
+    markets, marks = many_markets(3)
+    markets[1] = attrs.evolve(markets[1], step_size=Decimal(10), min_quantity=Decimal(10))
+    clock = VirtualClock(WAVE + timedelta(minutes=20))
+    venue = FakeVenue.binance(markets=markets, marks=marks, balance="25", clock=clock)
+    database = await open_database()
+    app = build_app(venue, database.store)
+    for i, symbol in enumerate(("S00USDT", "S01USDT", "S02USDT")):
+        app.services.inbox.put(
+            Signal(
+                id=f"s{i}",
+                symbol=symbol,
+                venue=Venue.BINANCE,
+                side=Side.LONG,
+                score_week=Decimal(90 - i),
+                score_month=Decimal(50),
+                wave=WAVE,
+                created_at=WAVE,
+            ),
+            at=clock.now(),
+        )
+
+    report = await app.run(app.waves.process(WAVE))
+
+    # 25 USDT free: the first 200 USDT position at 10x takes 20 of it, the third finds 5.
+    assert (report.opened, report.failed) == (1, 2)
+    assert report.rejections == {"below_min_quantity": 1, "insufficient_balance": 1}
+    assert app.sink.of(EventType.ORDER_BELOW_MINIMUM)
+    assert app.sink.of(EventType.RISK_LIMITS_EXCEEDED)
+    await database.close()

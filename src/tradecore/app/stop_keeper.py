@@ -313,6 +313,13 @@ class StopKeeper:
                 continue
             if isinstance(outcome, Accepted) or not outcome.retryable:
                 return outcome
+            if outcome.reason is RejectReason.RATE_LIMITED:
+                self._recorder.record(
+                    EventType.RATE_LIMIT_HIT,
+                    exchange=self._exchange.venue.value,
+                    error=outcome.message,
+                    data={"code": outcome.code, "attempt": attempt + 1},
+                )
         return outcome
 
     async def _resolve(self, verify: Callable[[], Awaitable[Order | None]]) -> Order | None:
