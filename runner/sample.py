@@ -199,8 +199,8 @@ def _signals(
     number = 0
     last_wave = end - timedelta(minutes=25)  # the last wave is still checked before the end
     while wave <= last_wave:
-        count = rng.randint(8, 20)
-        for i in range(count):
+        bodies = []
+        for i in range(rng.randint(8, 20)):
             number += 1
             symbol = rng.choice(symbols) if symbols else UNKNOWN_SYMBOL
             if number % 23 == 0:
@@ -208,9 +208,11 @@ def _signals(
             body = _signal(rng, number, symbol, wave, venue)
             if aged is not None and wave == first_wave and i == 0:
                 body.update(symbol=aged, action="BUY", score_week=100, score_month=100)
-            lines.append(json.dumps(body))
+            bodies.append(body)
             if number % 31 == 0:
-                lines.append(json.dumps(body))  # the service sent it twice
+                bodies.append(body)  # the service sent it twice
+        # The service sends signals as it produces them.
+        lines += [json.dumps(b) for b in sorted(bodies, key=lambda b: str(b["created_at"]))]
         if wave == first_wave + WAVE:
             lines.append('{"id": "broken", "symbol": "BTCUSDT", "action": ')  # cut short
         wave += WAVE

@@ -90,9 +90,14 @@ def test_the_sample_is_a_few_hours_of_waves_for_thirty_symbols() -> None:
     assert len(sample.market.rules) == 30
     first = sample.market.start
     assert sample.market.end - first == timedelta(hours=4)
-    assert AGED_SYMBOL in sample.signal_lines[0]
-    waves = {json.loads(line)["timestamp"] for line in sample.signal_lines if "}" in line}
-    assert len(waves) == 15
+    signals = [json.loads(line) for line in sample.signal_lines if line.endswith("}")]
+    assert len({signal["timestamp"] for signal in signals}) == 15
+    aged = [signal for signal in signals if signal["symbol"] == AGED_SYMBOL]
+    assert len(aged) == 1 and aged[0]["timestamp"] == signals[0]["timestamp"]  # first wave
+    assert aged[0]["score_week"] == max(signal["score_week"] for signal in signals)
+    for wave in {signal["timestamp"] for signal in signals}:  # sent as they are produced
+        created = [signal["created_at"] for signal in signals if signal["timestamp"] == wave]
+        assert created == sorted(created)
     assert sample.flash_crash_at is not None and first < sample.flash_crash_at < sample.market.end
 
 
