@@ -232,9 +232,21 @@ def on_mark(
     """
     if mark.__class__ is not Decimal or not mark.is_finite() or mark <= ZERO:
         mark = positive(mark, name="mark")
-    if state.side is _LONG:
-        return _long(state, mark, now, params, tick_size)
-    return _short(state, mark, now, params, tick_size)
+    step = _long if state.side is _LONG else _short
+    new, commands = step(state, mark, now, params, tick_size)
+    if new is state:
+        return new, commands
+    # One mark can satisfy two rules (breakeven, then activation by age): settle both now,
+    # so the same mark again never changes anything.
+    for _ in range(_MAX_RULES):
+        again, more = step(new, mark, now, params, tick_size)
+        if again is new:
+            break
+        new, commands = again, (*commands, *more)
+    return new, commands
+
+
+_MAX_RULES = 3  # breakeven -> activation -> a held-back move: the longest chain
 
 
 # The two hot paths mirror each other; they only compare, so an unchanged tick is cheap.
