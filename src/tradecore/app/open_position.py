@@ -181,7 +181,9 @@ class OpenPosition:
 
     async def _enter(self, position: Position, *, send: bool) -> Position:
         cid = client_order_id(position.id, OrderRole.ENTRY)
-        order = await self._lookup(position, cid)  # a restart may find it already sent
+        # A resumed open looks for the entry it may have sent before the restart; a fresh
+        # one has sent nothing yet, and asking would cost a round trip.
+        order = None if send else await self._lookup(position, cid)
         if order is None and not send:
             return await self._fail(position, "the entry was never sent before the restart")
         if order is None:
