@@ -1,10 +1,12 @@
 """Prices and quantities cross ccxt and the wire exactly: Decimal in, Decimal out."""
 
+import contextlib
 from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tradecore.adapters.ccxt import parse
 from tradecore.adapters.ccxt.parse import dec
 from tradecore.domain.model import OrderSide, Side
 from tradecore.ports.exchange import Accepted, Rejected, RejectReason
@@ -64,3 +66,56 @@ async def test_an_off_tick_price_is_refused_rather_than_rounded_by_ccxt() -> Non
         assert venue.engine.open_orders(PEPE) == []
     finally:
         await venue.close()
+
+
+JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(["", "0", "NaN", "-1", "1e400", "0.1", "Buy", "Sell", "BUY", "FILLED"]),
+)
+JSON = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+FIELDS = st.sampled_from(
+    [
+        "symbol", "side", "positionAmt", "entryPrice", "markPrice", "size", "avgPrice",
+        "orderId", "algoId", "status", "algoStatus", "orderStatus", "origQty", "qty",
+        "executedQty", "cumExecQty", "quantity", "triggerPrice", "price", "assets",
+        "result", "filters", "lotSizeFilter", "priceFilter", "leverageFilter",
+    ]
+)  # fmt: skip
+READERS = [
+    parse.binance_order,
+    parse.binance_algo,
+    parse.binance_position,
+    parse.binance_balance,
+    parse.bybit_order,
+    parse.bybit_position,
+    parse.bybit_balance,
+    parse.bybit_rules,
+    lambda info: parse.binance_rules(info, Decimal(10)),
+]
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(FIELDS, JSON, max_size=10), st.sampled_from(READERS))
+def test_a_hostile_venue_answer_is_read_or_refused_as_unreadable_never_a_crash(
+    info: dict, read: object
+) -> None:
+    # the adapter turns these into ExchangeUnavailable / Unknown with the payload
+    with contextlib.suppress(parse.Unreadable, KeyError, TypeError, ValueError):
+        read(info)  # type: ignore[operator]
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_float_from_the_venue_is_refused_rather_than_guessed(value: float) -> None:
+    try:
+        dec(value)
+    except parse.Unreadable:
+        return
+    raise AssertionError("a float must never become a price")

@@ -42,6 +42,24 @@ def opt_dec(value: object) -> Decimal | None:
     return None if result == ZERO else result
 
 
+def _obj(value: object, name: str) -> Mapping[str, Any]:
+    """A JSON object the venue must have sent; a missing one reads as empty."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise Unreadable(f"{name}: expected an object, got {str(value)[:200]!r}")
+    return value
+
+
+def _objects(value: object, name: str) -> list[Mapping[str, Any]]:
+    """A JSON list of objects; a missing one reads as empty."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Unreadable(f"{name}: expected a list, got {str(value)[:200]!r}")
+    return [_obj(item, name) for item in value]
+
+
 def _time(ms: object) -> datetime | None:
     try:
         stamp = int(str(ms))
@@ -61,7 +79,7 @@ def _side(raw: object) -> OrderSide:
 
 
 def binance_rules(info: Raw, max_leverage: Decimal) -> MarketRules:
-    filters = {f.get("filterType"): f for f in info.get("filters", [])}
+    filters = {f.get("filterType"): f for f in _objects(info.get("filters"), "filters")}
     lot = filters.get("LOT_SIZE", {})
     return MarketRules(
         symbol=str(info["symbol"]),
@@ -170,7 +188,7 @@ def binance_position(info: Raw) -> VenuePosition | None:
 
 
 def binance_balance(info: Raw) -> Balance:
-    for asset in info.get("assets", []):
+    for asset in _objects(info.get("assets"), "assets"):
         if asset.get("asset") == "USDT":
             return Balance(
                 total=dec(asset.get("marginBalance"), name="marginBalance"),
@@ -184,14 +202,16 @@ def binance_balance(info: Raw) -> Balance:
 
 
 def bybit_rules(info: Raw) -> MarketRules:
-    lot = info.get("lotSizeFilter", {})
+    lot = _obj(info.get("lotSizeFilter"), "lotSizeFilter")
     return MarketRules(
         symbol=str(info["symbol"]),
-        tick_size=dec(info.get("priceFilter", {}).get("tickSize"), name="tickSize"),
+        tick_size=dec(_obj(info.get("priceFilter"), "priceFilter").get("tickSize"), name="tick"),
         step_size=dec(lot.get("qtyStep"), name="qtyStep"),
         min_quantity=dec(lot.get("minOrderQty"), name="minOrderQty"),
         min_notional=dec(lot.get("minNotionalValue") or "0", name="minNotionalValue"),
-        max_leverage=dec(info.get("leverageFilter", {}).get("maxLeverage"), name="maxLeverage"),
+        max_leverage=dec(
+            _obj(info.get("leverageFilter"), "leverageFilter").get("maxLeverage"), name="leverage"
+        ),
         active=info.get("status") == "Trading",
     )
 
@@ -261,8 +281,8 @@ def bybit_position(info: Raw) -> VenuePosition | None:
 
 
 def bybit_balance(info: Raw) -> Balance:
-    for account in info.get("result", {}).get("list", []):
-        for coin in account.get("coin", []):
+    for account in _objects(_obj(info.get("result"), "result").get("list"), "list"):
+        for coin in _objects(account.get("coin"), "coin"):
             if coin.get("coin") == "USDT":
                 total = dec(coin.get("equity") or "0", name="equity")
                 used = dec(coin.get("totalPositionIM") or "0", name="totalPositionIM")
