@@ -1,6 +1,5 @@
 """The application on the simulated venue, in virtual time, on a real database."""
 
-import asyncio
 import itertools
 from collections.abc import Coroutine
 from datetime import timedelta
@@ -9,7 +8,9 @@ from typing import Any, TypeVar, cast
 
 import attrs
 
-from tradecore.adapters.clock import SequentialIds, VirtualClock, settle
+from tradecore.adapters.clock import SequentialIds, VirtualClock
+from tradecore.adapters.virtual_time import CountedStore, ThreadWork, run_driven
+from tradecore.adapters.virtual_time import drive as drive_clock
 from tradecore.app.aged import AgedManager
 from tradecore.app.kernel import KernelParts, Services, build_services
 from tradecore.app.open_position import OpenPosition, OpenRequest, OpenResult
@@ -28,8 +29,6 @@ from tradecore.ports.events import EventSink
 from tradecore.ports.exchange import Exchange
 from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
-
-from .proxy import IoGauge, StoreProxy
 
 T = TypeVar("T")
 
@@ -77,7 +76,7 @@ class App:
     sink: ListSink
     parts: KernelParts
     services: Services
-    gauge: IoGauge
+    work: ThreadWork
 
     @property
     def clock(self) -> VirtualClock:
@@ -117,7 +116,7 @@ class App:
 
     async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run `coroutine` to its end, moving virtual time only while it waits on the clock."""
-        return await drive(self.clock, coroutine, self.gauge)
+        return await run_driven(self.clock, self.work, coroutine)
 
     async def open(self, symbol: str, side: Side, quantity: str) -> OpenResult:
         request = OpenRequest(
@@ -144,10 +143,10 @@ def build_app(
     `exchange` replaces the venue's own port (e.g. by one that crashes on cue).
     """
     sink = sink or ListSink()
-    gauge = IoGauge()
+    work = ThreadWork()
     parts = KernelParts(
         exchange=exchange or venue.exchange,
-        store=cast(Store, StoreProxy(store, gauge.around)),
+        store=cast(Store, CountedStore(store, work)),
         events=sink,
         clock=venue.clock,
         ids=SequentialIds(f"p{next(_PROCESSES)}x"),  # each process its own id space
@@ -157,48 +156,18 @@ def build_app(
         alerter=alerter,
     )
     services = build_services(parts, venue.engine.markets)
-    return App(venue=venue, store=store, sink=sink, parts=parts, services=services, gauge=gauge)
+    return App(venue=venue, store=store, sink=sink, parts=parts, services=services, work=work)
 
 
-async def quiet(gauge: IoGauge) -> None:
-    """Return once every ready task has run and no store call is in flight.
-
-    Database calls run in a thread (aiosqlite) or on a socket: virtual time must not move
-    while one is pending, or the application would see time pass that a database round
-    trip never takes in production.
-    """
-    await settle()
-    while gauge.in_flight:
-        await asyncio.sleep(0.0005)
-        await settle()
-
-
-async def drive(clock: VirtualClock, coroutine: Coroutine[Any, Any, T], gauge: IoGauge) -> T:
-    """Await `coroutine`, advancing the virtual clock whenever it is only waiting on time."""
-    task = asyncio.ensure_future(coroutine)
-    while not task.done():
-        await quiet(gauge)
-        if task.done():
-            break
-        deadline = clock.next_deadline()
-        if deadline is None:
-            await asyncio.sleep(0.001)  # waiting on something outside the store: let it land
-            continue
-        await clock.run_until(deadline)
-    return task.result()
+async def drive(clock: VirtualClock, coroutine: Coroutine[Any, Any, T], work: ThreadWork) -> T:
+    """Await `coroutine`, moving the virtual clock only while it waits on time alone."""
+    return await run_driven(clock, work, coroutine)
 
 
 async def pass_time(app: App, seconds: float) -> None:
     """Let `seconds` of virtual time pass, every task (and store call) catching up on the way."""
     end = app.clock.now() + timedelta(seconds=seconds)
-    while True:
-        await quiet(app.gauge)
-        deadline = app.clock.next_deadline()
-        if deadline is None or deadline > end:
-            break
-        await app.clock.run_until(deadline)
-    await app.clock.run_until(end)
-    await quiet(app.gauge)
+    await drive_clock(app.clock, app.work, until=lambda: False, end=end)
 
 
 async def follow_marks(app: App, symbols: list[str]) -> None:

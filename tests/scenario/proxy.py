@@ -1,8 +1,4 @@
-"""Wrapping every coroutine method of a port in an `around(call)` hook.
-
-Used to count the store's real I/O in flight (so virtual time only moves when none is
-pending) and to kill the application at a chosen await (crash tests).
-"""
+"""Wrapping every coroutine method of a port in an `around(call)` hook (crash tests)."""
 
 import contextlib
 import inspect
@@ -42,17 +38,3 @@ class StoreProxy:
     async def transaction(self) -> AsyncIterator["StoreProxy"]:
         async with self._store.transaction() as tx:
             yield StoreProxy(tx, self._around)
-
-
-class IoGauge:
-    """How many store calls are in flight right now."""
-
-    def __init__(self) -> None:
-        self.in_flight = 0
-
-    async def around(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        self.in_flight += 1
-        try:
-            return await call()
-        finally:
-            self.in_flight -= 1

@@ -81,7 +81,7 @@ async def test_the_kernel_trades_a_session_keeps_every_position_protected_and_st
         migrate=database.migrate,
     )
     kernel = Kernel(parts)
-    report = await drive(venue.clock, kernel.start(), app.gauge)
+    report = await drive(venue.clock, kernel.start(), app.work)
     assert report.unprotected == 0
 
     for _minute in range(50):
@@ -91,10 +91,10 @@ async def test_the_kernel_trades_a_session_keeps_every_position_protected_and_st
 
     opened = [e for e in sink.events if e.type is EventType.SIGNAL_EXECUTED]
     assert len(opened) >= 3
-    await drive(venue.clock, kernel.services.sync.sync(), app.gauge)
+    await drive(venue.clock, kernel.services.sync.sync(), app.work)
     assert await journal_problems(venue, database.store) == []
 
-    await drive(venue.clock, kernel.stop("test over"), app.gauge)
+    await drive(venue.clock, kernel.stop("test over"), app.work)
 
     types = {e.type for e in sink.events}
     assert {

@@ -3,6 +3,7 @@
 import asyncio
 from decimal import Decimal
 
+from tradecore.app.open_position import OpenRequest, OpenResult
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import Side
 from tradecore.domain.orders import OrderType
@@ -105,10 +106,14 @@ async def test_a_stop_that_cannot_be_placed_is_rolled_back_and_verified_flat(app
 
 
 async def test_two_opens_on_one_symbol_at_once_open_one_position(app: App) -> None:
-    first = app.open("SOLUSDT", Side.LONG, "1")
-    second = app.open("SOLUSDT", Side.LONG, "1")
+    request = OpenRequest(
+        symbol="SOLUSDT", side=Side.LONG, quantity=Decimal(1), rules=app.venue.rules("SOLUSDT")
+    )
 
-    results = await asyncio.gather(first, second)
+    async def both() -> list[OpenResult]:
+        return list(await asyncio.gather(app.opener.open(request), app.opener.open(request)))
+
+    results = await app.run(both())
 
     assert sorted(r.opened for r in results) == [False, True]
     held = app.venue.position("SOLUSDT")

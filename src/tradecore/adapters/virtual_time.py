@@ -1,0 +1,132 @@
+"""Virtual time for an application whose store does real I/O.
+
+The virtual clock moves only when every task waits on it. A database call (a thread for
+aiosqlite, a socket for asyncpg) or other executor work in flight holds the clock still, so
+the time a test, a paper session or a benchmark sees between two venue events is the venue's
+round trips, never our I/O. `CountedStore` wraps the `Store` port to count its calls;
+`ThreadWork.watch_loop` counts executor work; `drive`/`run_driven` move the clock.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from datetime import datetime
+from typing import Any, TypeVar
+
+from tradecore.adapters.clock import VirtualClock, settle
+from tradecore.ports.repositories import Store
+
+T = TypeVar("T")
+
+
+class ThreadWork:
+    """Counts awaits on work outside the event loop — database calls through the store, file
+    reads on the default executor — so the virtual clock never moves while one is pending."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+
+    async def counted(self, call: Awaitable[T]) -> T:
+        self.pending += 1
+        try:
+            return await call
+        finally:
+            self.pending -= 1
+
+    def watch_loop(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        original = loop.run_in_executor
+
+        def counted(executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+            future = original(executor, func, *args)
+            self.pending += 1
+            future.add_done_callback(self._done)
+            return future
+
+        loop.run_in_executor = counted  # type: ignore[assignment,method-assign]
+
+        def restore() -> None:
+            loop.run_in_executor = original  # type: ignore[method-assign]
+
+        return restore
+
+    def _done(self, _: object) -> None:
+        self.pending -= 1
+
+
+class _CountedRepository:
+    def __init__(self, inner: Any, work: ThreadWork) -> None:
+        self._inner = inner
+        self._work = work
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._work.counted(method(*args, **kwargs))
+
+        return call
+
+
+class CountedStore:
+    """The `Store` port with every repository call counted as work in flight (the journal's
+    own writes are not: they never decide what the application does next)."""
+
+    def __init__(self, inner: Store, work: ThreadWork) -> None:
+        self._inner = inner
+        self._work = work
+        self.positions = _CountedRepository(inner.positions, work)
+        self.operations = _CountedRepository(inner.operations, work)
+        self.orders = _CountedRepository(inner.orders, work)
+        self.trailing = _CountedRepository(inner.trailing, work)
+        self.waves = _CountedRepository(inner.waves, work)
+        self.signals = _CountedRepository(inner.signals, work)
+        self.alerts = _CountedRepository(inner.alerts, work)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator["CountedStore"]:
+        opened = self._inner.transaction()
+        inner = await self._work.counted(opened.__aenter__())
+        try:
+            yield CountedStore(inner, self._work)
+        except BaseException as error:
+            if not await self._work.counted(
+                opened.__aexit__(type(error), error, error.__traceback__)
+            ):
+                raise
+        else:
+            await self._work.counted(opened.__aexit__(None, None, None))
+
+
+async def drive(
+    clock: VirtualClock,
+    work: ThreadWork,
+    *,
+    until: Callable[[], bool],
+    end: datetime | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> None:
+    """Move `clock` deadline by deadline until `until()` or `end`, never past thread work."""
+    while not until():
+        await settle()
+        if work.pending:
+            await asyncio.sleep(0.0002)  # real time: a thread or a socket is working for us
+            continue
+        deadline = clock.next_deadline()
+        if deadline is None or (end is not None and deadline > end):
+            if end is not None and clock.now() < end:
+                await clock.run_until(end)
+            return
+        await clock.run_until(deadline)
+        if on_step is not None:
+            on_step()
+
+
+async def run_driven(clock: VirtualClock, work: ThreadWork, coroutine: Coroutine[Any, Any, T]) -> T:
+    task = asyncio.ensure_future(coroutine)
+    while not task.done():
+        await drive(clock, work, until=task.done)
+        if not task.done():
+            await asyncio.sleep(0.001)  # only real work (a thread, a socket) is left
+    return task.result()
