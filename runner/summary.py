@@ -81,8 +81,10 @@ def summarize(
         positions=len(books.positions),
         closed_by=dict(sorted(closed_by.items())),
         open_at_end=len(engine.positions()),
-        coverage_percent=100.0 if held == 0 else 100.0 * (held - unprotected) / held,
-        unprotected_seconds=unprotected,
+        # Sums of float seconds: reported to the microsecond, so the order they were added in
+        # (which differs between databases) cannot show.
+        coverage_percent=100.0 if held == 0 else round(100.0 * (held - unprotected) / held, 6),
+        unprotected_seconds=round(unprotected, 6),
         longest_unprotected_seconds=books.longest_unprotected(now),
         max_stops=books.max_stops(),
         stop_moves=t.stop_moves,
