@@ -192,16 +192,15 @@ def many_markets(count: int, *, mark: str = "100") -> tuple[list[MarketRules], d
     return rules, {r.symbol: mark for r in rules}
 
 
-class RecordingSink:
+class RecordingSink(ListSink):
     """Passes events on to a real sink (the journal) and keeps them for the test to read."""
 
     def __init__(self, inner: EventSink) -> None:
+        super().__init__()
         self.inner = inner
-        self.events: list[Event] = []
 
     def emit(self, event: Event) -> None:
-        EMITTED.add(event.type)
-        self.events.append(event)
+        super().emit(event)
         self.inner.emit(event)
 
     async def flush(self) -> None:

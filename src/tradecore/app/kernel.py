@@ -26,7 +26,7 @@ from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.events import EventSink
 from tradecore.ports.exchange import Exchange, ExchangeUnavailable
 from tradecore.ports.lock import InstanceLock
-from tradecore.ports.repositories import Store
+from tradecore.ports.repositories import Store, StoreUnavailable
 from tradecore.ports.signals import SignalSource
 
 from .aged import AgedManager
@@ -34,6 +34,7 @@ from .closing import PositionCloser
 from .open_position import OpenPosition
 from .protection import ProtectionGuard
 from .recorder import Recorder
+from .resilient_store import ResilientStore
 from .settings import TradingSettings
 from .stop_keeper import StopKeeper
 from .sync import Synchronizer
@@ -63,6 +64,7 @@ class KernelParts:
 class Services:
     """The use cases, wired to one venue and one store."""
 
+    store: ResilientStore
     recorder: Recorder
     keeper: StopKeeper
     opener: OpenPosition
@@ -78,7 +80,8 @@ class Services:
 
 
 def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Services:
-    ex, store, clock, ids, s = parts.exchange, parts.store, parts.clock, parts.ids, parts.settings
+    ex, clock, ids, s = parts.exchange, parts.clock, parts.ids, parts.settings
+    store = ResilientStore(parts.store)
     recorder = Recorder(parts.events, clock, ids)
     keeper = StopKeeper(ex, store, recorder, clock, ids, s.keeper)
     opener = OpenPosition(
@@ -149,6 +152,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         ex, store, opener, recorder, clock, rules, s, inbox, on_opened=trailing.start_for
     )
     return Services(
+        store=store,
         recorder=recorder,
         keeper=keeper,
         opener=opener,
@@ -171,6 +175,9 @@ class RecoveryReport:
     adopted: int
     closed: int
     unprotected: int
+
+
+CATCH_UP_SECONDS = 5.0  # how often writes held back by a database outage are retried
 
 
 class Kernel:
@@ -308,6 +315,12 @@ class Kernel:
                 return
             try:
                 await action()
+            except StoreUnavailable as error:
+                self.services.recorder.record(
+                    EventType.HEALTH_CHECK_FAILED,
+                    error=f"database unavailable: {error}",
+                    data={"writes_waiting": self.services.store.behind},
+                )
             except ExchangeUnavailable as error:
                 self.services.recorder.record(
                     EventType.RATE_LIMIT_HIT

@@ -37,7 +37,7 @@ from tradecore.ports.exchange import (
     RejectReason,
     Unknown,
 )
-from tradecore.ports.repositories import Store
+from tradecore.ports.repositories import Store, StoreUnavailable
 
 from .recorder import Recorder
 from .stop_keeper import StopKeeper
@@ -109,10 +109,18 @@ class OpenPosition:
         if lock.locked():
             return self._duplicate(request, "an open on this symbol is in flight")
         async with lock:
-            existing = await self._store.positions.open_for(self._exchange.venue, request.symbol)
-            if existing is not None:
-                return self._duplicate(request, f"position {existing.id} is {existing.state}")
-            position = await self._intent(request)
+            try:
+                existing = await self._store.positions.open_for(
+                    self._exchange.venue, request.symbol
+                )
+                if existing is not None:
+                    return self._duplicate(request, f"position {existing.id} is {existing.state}")
+                position = await self._intent(request)
+            except StoreUnavailable as error:
+                # Without the intent on disk a crash could open this twice: refuse instead.
+                return OpenResult(
+                    position=None, opened=False, reason=f"database unavailable: {error}"
+                )
             return await self.drive(position, request.rules)
 
     async def drive(

@@ -84,7 +84,7 @@ class ProtectionGuard:
             self._recorder.record(
                 EventType.HEALTH_CHECK_FAILED,
                 exchange=self._exchange.venue.value,
-                error="protection check skipped: the venue could not be read",
+                error="protection check skipped: the venue or the database could not be read",
             )
             return ProtectionReport(checked=0, unprotected=0, fixed=0, failed=0, skipped=True)
         journal = {p.id: p for p in snapshot.positions}

@@ -12,7 +12,7 @@ from tradecore.domain.positions import Operation, OperationKind, Position
 from tradecore.domain.reconcile import Snapshot
 from tradecore.ports.clock import Clock
 from tradecore.ports.exchange import Exchange, ExchangeUnavailable
-from tradecore.ports.repositories import Store
+from tradecore.ports.repositories import Store, StoreUnavailable
 
 Heartbeats = Callable[[], Mapping[str, datetime]]
 
@@ -20,15 +20,15 @@ Heartbeats = Callable[[], Mapping[str, datetime]]
 async def take_snapshot(
     exchange: Exchange, store: Store, clock: Clock, heartbeats: Heartbeats | None = None
 ) -> Snapshot | None:
-    """The journal and the venue side by side; None when the venue could not be read."""
+    """The journal and the venue side by side; None when either could not be read."""
     venue = exchange.venue
-    before = await _journal(store, venue)
     try:
+        before = await _journal(store, venue)
         held = await exchange.fetch_positions()
         orders = await exchange.fetch_open_orders()
-    except ExchangeUnavailable:
+        after = await _journal(store, venue)
+    except (ExchangeUnavailable, StoreUnavailable):
         return None
-    after = await _journal(store, venue)
     now = clock.now()
     operations = {op.id: op for op in (*before[1], *after[1])}
     for position in _changed(before[0], after[0]):

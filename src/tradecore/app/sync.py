@@ -75,7 +75,7 @@ class Synchronizer:
             self._recorder.record(
                 EventType.SYNCHRONIZATION_COMPLETED,
                 exchange=venue,
-                error="the venue could not be read; nothing concluded",
+                error="the venue or the database could not be read; nothing concluded",
                 data={"skipped": True},
             )
             return SyncReport(skipped=True)

@@ -32,7 +32,7 @@ from tradecore.domain.waves import (
 )
 from tradecore.ports.clock import Clock
 from tradecore.ports.exchange import Exchange
-from tradecore.ports.repositories import Store
+from tradecore.ports.repositories import Store, StoreUnavailable
 
 from .open_position import OpenPosition, OpenRequest
 from .recorder import Recorder
@@ -110,7 +110,17 @@ class WaveProcessor:
             await self._clock.sleep((check - self._clock.now()).total_seconds())
             if stopping.is_set():
                 return
-            await self.process(due_wave(check))
+            wave = due_wave(check)
+            try:
+                await self.process(wave)
+            except StoreUnavailable as error:
+                # The wave cannot be claimed (processed once, ever) without the database.
+                self._event(
+                    EventType.HEALTH_CHECK_FAILED,
+                    f"wave-{wave:%Y%m%dT%H%M}",
+                    wave=wave,
+                    error=f"wave skipped, database unavailable: {error}",
+                )
 
     async def idle(self) -> None:
         """Return once no wave is being processed (a stop lets the wave's opens finish)."""

@@ -21,6 +21,11 @@ from tradecore.domain.trailing import TrailingState
 from tradecore.ports.alerts import Alert
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be reached right now (connection refused or lost, server down,
+    file locked). Nothing was written by the call that raised it; retrying later may help."""
+
+
 class RepositoryError(Exception):
     """A write the store refuses because of what is already stored."""
 

@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from tradecore.adapters.sql.executor import Executor, Row, UniqueViolation
+from tradecore.ports.repositories import StoreUnavailable
 
 
 def _count(status: str) -> int:
@@ -15,18 +16,40 @@ def _count(status: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+# What an unreachable or lost server looks like through asyncpg.
+UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
+
+@asynccontextmanager
+async def reachable() -> AsyncIterator[None]:
+    """Turn the driver's connection failures into the port's `StoreUnavailable`."""
+    try:
+        yield
+    except UNREACHABLE as exc:
+        raise StoreUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}: {exc}") from exc
+
+
 class PgExecutor:
     def __init__(self, target: "asyncpg.Pool[Any] | asyncpg.Connection[Any]"):
         self._target = target
 
     async def execute(self, sql: str, *args: Any) -> int:
-        try:
-            return _count(await self._target.execute(sql, *args))
-        except asyncpg.UniqueViolationError as exc:
-            raise UniqueViolation(exc.constraint_name or str(exc)) from exc
+        async with reachable():
+            try:
+                return _count(await self._target.execute(sql, *args))
+            except asyncpg.UniqueViolationError as exc:
+                raise UniqueViolation(exc.constraint_name or str(exc)) from exc
 
     async def fetch(self, sql: str, *args: Any) -> Sequence[Row]:
-        return await self._target.fetch(sql, *args)
+        async with reachable():
+            return await self._target.fetch(sql, *args)
 
 
 def transaction_factory(pool: "asyncpg.Pool[Any]") -> Any:
@@ -34,7 +57,7 @@ def transaction_factory(pool: "asyncpg.Pool[Any]") -> Any:
 
     @asynccontextmanager
     async def begin() -> AsyncIterator[Executor]:
-        async with pool.acquire() as connection, connection.transaction():
+        async with reachable(), pool.acquire() as connection, connection.transaction():
             yield PgExecutor(connection)
 
     return begin

@@ -15,6 +15,7 @@ from typing import Any
 import aiosqlite
 
 from tradecore.adapters.sql.executor import Executor, Row, UniqueViolation
+from tradecore.ports.repositories import StoreUnavailable
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _translated: dict[str, str] = {}
@@ -39,7 +40,7 @@ class SqliteExecutor:
         return self._lock if self._lock is not None else nullcontext()
 
     async def execute(self, sql: str, *args: Any) -> int:
-        async with self._turn():
+        async with self._turn(), reachable():
             try:
                 cursor = await self._connection.execute(sqlite_sql(sql), args)
             except sqlite3.IntegrityError as exc:
@@ -49,9 +50,24 @@ class SqliteExecutor:
             return cursor.rowcount
 
     async def fetch(self, sql: str, *args: Any) -> Sequence[Row]:
-        async with self._turn():
+        async with self._turn(), reachable():
             rows = await self._connection.execute_fetchall(sqlite_sql(sql), args)
         return rows  # type: ignore[return-value]  # sqlite3.Row reads by column name
+
+
+# SQLite's way of saying "not now": the file is locked, gone or unreadable.
+_UNREACHABLE = ("locked", "busy", "unable to open", "disk i/o error", "readonly")
+
+
+@asynccontextmanager
+async def reachable() -> AsyncIterator[None]:
+    """Turn SQLite's "cannot get at the file" errors into the port's `StoreUnavailable`."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if any(word in str(exc).lower() for word in _UNREACHABLE):
+            raise StoreUnavailable(f"SQLite unavailable: {exc}") from exc
+        raise
 
 
 def transaction_factory(connection: aiosqlite.Connection, lock: asyncio.Lock) -> Any:
