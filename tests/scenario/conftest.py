@@ -8,6 +8,7 @@ from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.testing import FakeVenue
 
 from .harness import App, build_app
+from .invariants import gap_problems, stop_problems
 
 ROUND_TRIP = 0.05  # seconds of virtual time per venue request
 
@@ -58,5 +59,10 @@ async def empty(db: PostgresDatabase) -> None:
 
 
 @pytest.fixture
-def app(venue: FakeVenue, database: Database) -> App:
-    return build_app(venue, database.store)
+async def app(venue: FakeVenue, database: Database) -> AsyncIterator[App]:
+    """The application on `venue` and `database`; when the scenario is over, the invariants
+    must hold: every open position on exactly one full stop, no gap over one round trip."""
+    application = build_app(venue, database.store)
+    yield application
+    assert stop_problems(venue) == []
+    assert gap_problems(venue, round_trip=ROUND_TRIP, allowed=application.gaps_allowed) == []

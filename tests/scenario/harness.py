@@ -77,6 +77,7 @@ class App:
     parts: KernelParts
     services: Services
     work: ThreadWork
+    gaps_allowed: int = 0  # gaps a scenario makes on purpose (see invariants.gap_problems)
 
     @property
     def clock(self) -> VirtualClock:

@@ -26,14 +26,18 @@ def stop_problems(venue: FakeVenue) -> list[str]:
     return problems
 
 
-def gap_problems(venue: FakeVenue, *, round_trip: float) -> list[str]:
-    """No interval without a stop longer than one round trip (the entry -> stop window)."""
+def gap_problems(venue: FakeVenue, *, round_trip: float, allowed: int = 0) -> list[str]:
+    """No interval without a stop longer than one round trip (the entry -> stop window).
+
+    `allowed`: how many longer gaps the scenario made on purpose (a stop removed by hand,
+    a stop that could not be placed)."""
     now = venue.clock.now()
-    return [
+    long_gaps = [
         f"unprotected for {gap.seconds(now):.3f} s from {gap.start}"
         for gap in venue.unprotected_intervals()
         if gap.seconds(now) > round_trip + 1e-9
     ]
+    return long_gaps[allowed:]
 
 
 async def journal_problems(venue: FakeVenue, store: Store) -> list[str]:

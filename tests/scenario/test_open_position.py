@@ -58,6 +58,7 @@ async def test_the_events_tell_the_story_of_the_open(app: App) -> None:
 
 
 async def test_a_lost_entry_response_is_found_by_client_id_and_not_sent_twice(app: App) -> None:
+    app.gaps_allowed = 1  # the lookup that finds the entry is one more round trip bare
     app.venue.inject(Fault.lost_response(Op.MARKET_ORDER))
 
     result = await app.open("BTCUSDT", Side.LONG, "0.004")
@@ -94,6 +95,7 @@ async def test_a_rejected_entry_fails_the_open_and_says_why(app: App) -> None:
 
 
 async def test_a_stop_that_cannot_be_placed_is_rolled_back_and_verified_flat(app: App) -> None:
+    app.gaps_allowed = 1  # bare while the refused stops are tried, until the rollback
     stop_op = Op.POSITION_STOP if app.venue.exchange.capabilities.position_stop else Op.STOP_ORDER
     app.venue.inject(Fault.reject(RejectReason.OTHER, stop_op, times=10))
 
@@ -137,6 +139,7 @@ def stop_op(app: App) -> Op:
 async def test_when_the_rollback_fails_too_an_emergency_stop_protects_the_position(
     app: App,
 ) -> None:
+    app.gaps_allowed = 1  # bare from the fill until the emergency stop stands
     # Three stops fail, then the market order closing the fill (the second market order).
     app.venue.inject(Fault.reject(RejectReason.OTHER, stop_op(app), times=3))
     app.venue.inject(Fault.reject(RejectReason.OTHER, Op.MARKET_ORDER, skip=1))
