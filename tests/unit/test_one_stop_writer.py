@@ -1,0 +1,29 @@
+"""One writer per stop, checked on the source: only the stop keeper calls the stop commands."""
+
+import ast
+from pathlib import Path
+
+import tradecore.app
+
+STOP_COMMANDS = {"create_stop_order", "set_position_stop"}
+APP = Path(tradecore.app.__file__).parent
+
+
+def calls_in(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+
+
+def test_no_use_case_but_the_stop_keeper_places_or_moves_a_stop() -> None:
+    writers = {path.name for path in APP.glob("*.py") if calls_in(path) & STOP_COMMANDS}
+    assert writers == {"stop_keeper.py"}
+
+
+def test_amending_orders_is_the_stop_keepers_or_the_aged_exit_orders_only() -> None:
+    # The aged manager amends its own limit exit orders (never a stop): see app/aged.py.
+    amenders = {path.name for path in APP.glob("*.py") if "amend_order" in calls_in(path)}
+    assert amenders <= {"stop_keeper.py", "aged.py"}
