@@ -29,6 +29,7 @@ from tradecore.adapters.database import Database, connect_store, open_journal
 from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
 from tradecore.adapters.journal import Journal
 from tradecore.adapters.signals import ReplaySignalSource, WebSocketSettings, WebSocketSignalSource
+from tradecore.app.alerting import AlertingSink
 from tradecore.app.kernel import Kernel, KernelParts
 from tradecore.ports.alerts import Alerter
 from tradecore.ports.clock import Clock, IdGenerator
@@ -271,12 +272,15 @@ class Container(containers.DeclarativeContainer):
     alerter = providers.Resource(
         open_alerter, mode, config, secrets, clock, events, database.provided.store
     )
-    signals = providers.Singleton(signal_source, signal_spec, config, secrets, events, clock, ids)
+    # The signal client's and the kernel's events pass the alert rules on their way (the
+    # alerter itself reports its own failures straight to `events`).
+    alerting = providers.Singleton(AlertingSink, events, alerter)
+    signals = providers.Singleton(signal_source, signal_spec, config, secrets, alerting, clock, ids)
     parts = providers.Singleton(
         kernel_parts,
         exchange=exchange,
         store=store,
-        events=events,
+        events=alerting,
         clock=clock,
         ids=ids,
         lock=lock,
