@@ -36,7 +36,7 @@ async def run_monitor(
 ) -> int:
     """Watch until `iterations` snapshots are taken (forever if None) or until interrupted.
 
-    0 when it ran, 2 for bad arguments, 1 when the database cannot be opened at all. A
+    0 when it ran, 2 for bad arguments or a database that cannot be opened at all. A
     database that goes away later is reported as a CRITICAL anomaly and the monitor carries on.
     """
     if interval <= 0 or (iterations is not None and iterations < 1):
@@ -48,8 +48,12 @@ async def run_monitor(
     try:
         reader = await open_reader(database_url)
     except Exception as exc:  # one line, no traceback
-        print(f"monitor: cannot open the database: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        print(
+            f"monitor: cannot open the database: {type(exc).__name__}: {exc} "
+            "(check the URL and that the server is running)",
+            file=sys.stderr,
+        )
+        return 2  # a wrong URL or a server that is down: the operator's to fix
     snapshots: list[Snapshot] = []
     try:
         await _watch(reader, interval, jsonl_path, iterations, out, spool_path, clock, snapshots)

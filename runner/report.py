@@ -29,7 +29,8 @@ async def run_report(
     chart_dir: str | None = None,
     out: TextIO = sys.stdout,
 ) -> int:
-    """Print the report (or one position's story); 0 ok, 2 bad usage, 1 runtime failure."""
+    """Print the report (or one position's story); 0 ok, 2 bad usage or an unreachable
+    database, 1 a failure while reading."""
     if fmt not in FORMATS:
         print(f"report: --format must be one of {', '.join(FORMATS)}, not {fmt!r}", file=sys.stderr)
         return 2
@@ -40,8 +41,12 @@ async def run_report(
     try:
         reader = await open_reader(database_url)
     except Exception as exc:  # one line, no traceback: the URL or the server is wrong
-        print(f"report: cannot open the database: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        print(
+            f"report: cannot open the database: {type(exc).__name__}: {exc} "
+            "(check the URL and that the server is running)",
+            file=sys.stderr,
+        )
+        return 2  # a wrong URL or a server that is down: the operator's to fix
     try:
         if position_id is not None:
             return await _story(reader, position_id, fmt, charts, out)

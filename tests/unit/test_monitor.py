@@ -221,12 +221,12 @@ async def test_a_growing_spool_is_a_warning(busy, tmp_path):
     assert lines[1]["spool_bytes"] > 0
 
 
-async def test_bad_arguments_exit_2_and_an_unopenable_database_exits_1(busy, tmp_path):
+async def test_bad_arguments_and_an_unopenable_database_exit_2(busy, tmp_path):
     out = io.StringIO()
     assert await run_monitor(busy, interval=0, jsonl_path=None, iterations=1, out=out) == 2
     assert await run_monitor(busy, interval=60, jsonl_path=None, iterations=0, out=out) == 2
     missing = f"sqlite:///{tmp_path / 'no' / 'such.db'}"
-    assert await run_monitor(missing, jsonl_path=None, iterations=1, out=out) == 1
+    assert await run_monitor(missing, jsonl_path=None, iterations=1, out=out) == 2
 
 
 async def test_postgresql_gives_the_same_snapshot_as_sqlite(postgres_database, busy, tmp_path):

@@ -308,16 +308,16 @@ async def test_charts_of_equity_and_of_a_position_are_written_as_png(sqlite_url,
         assert data.startswith(b"\x89PNG") and len(data) > 1000
 
 
-async def test_bad_usage_exits_2_and_an_unopenable_database_exits_1(sqlite_url, tmp_path):
+async def test_bad_usage_and_an_unopenable_database_exit_2(sqlite_url, tmp_path):
     assert (await report_of(sqlite_url, fmt="yaml"))[0] == 2
     assert (await report_of(sqlite_url, position_id="nope"))[0] == 2
     assert (await report_of(sqlite_url, chart_dir=str(tmp_path / "missing")))[0] == 2
-    assert (await report_of(f"sqlite:///{tmp_path / 'no' / 'such.db'}"))[0] == 1
-    assert (await report_of(f"sqlite:///{tmp_path / 'typo.db'}"))[0] == 1
+    assert (await report_of(f"sqlite:///{tmp_path / 'no' / 'such.db'}"))[0] == 2
+    assert (await report_of(f"sqlite:///{tmp_path / 'typo.db'}"))[0] == 2
     assert not (tmp_path / "typo.db").exists()  # a mistyped path creates no empty database
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")
-    assert (await report_of(f"sqlite:///{empty}"))[0] == 1  # not a tradecore database
+    assert (await report_of(f"sqlite:///{empty}"))[0] == 2  # not a tradecore database
 
 
 async def test_postgresql_gives_the_same_report_as_sqlite(postgres_database, sqlite_url, tmp_path):
