@@ -24,6 +24,7 @@ from tradecore.adapters.alerts import (
     TelegramChannel,
     WebhookChannel,
 )
+from tradecore.adapters.alerts.http import Channel
 from tradecore.adapters.clock import RandomIds
 from tradecore.adapters.database import Database, connect_store, open_journal
 from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
@@ -125,8 +126,7 @@ async def open_alerter(
     policy = AlertPolicy(
         dedupe_seconds=config.alerts.dedupe_seconds, per_minute=config.alerts.per_minute
     )
-    # Any: the channels' `name` is a frozen attribute, the Channel protocol declares it settable
-    channels: list[Any] = []
+    channels: list[Channel] = []
     if secrets.telegram_token and config.alerts.telegram_chat_id:
         channels.append(
             TelegramChannel(token=secrets.telegram_token, chat_id=config.alerts.telegram_chat_id)

@@ -25,7 +25,8 @@ from tradecore.ports.repositories import Store
 
 
 class Channel(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def request(self, alert: Alert) -> httpx.Request: ...
 
