@@ -28,32 +28,17 @@ from tradecore.ports.alerts import Alerter
 from tradecore.ports.events import EventSink
 from tradecore.ports.exchange import Exchange
 from tradecore.ports.repositories import Store
-from tradecore.testing import FakeVenue
+from tradecore.testing import EventLog, FakeVenue
 
 T = TypeVar("T")
 
 
-class ListSink:
-    """An event sink that keeps every event in memory (the journal's contract, minus the DB)."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
+class ListSink(EventLog):
+    """The public in-memory event sink, also noting each type for the coverage check."""
 
     def emit(self, event: Event) -> None:
         EMITTED.add(event.type)
-        self.events.append(event)
-
-    async def flush(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    def of(self, event_type: EventType) -> list[Event]:
-        return [e for e in self.events if e.type is event_type]
-
-    def types(self) -> list[EventType]:
-        return [e.type for e in self.events]
+        super().emit(event)
 
 
 class FreeLock:

@@ -6,24 +6,13 @@ from datetime import UTC, datetime
 from tradecore.app.alerting import AlertingSink, alert_for
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.ports.alerts import Alert
+from tradecore.testing import EventLog
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def event(kind: EventType, *, error: str | None = None, **data: object) -> Event:
     return Event(id=uuid.uuid4(), type=kind, created_at=NOW, error_message=error, data=data)
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def emit(self, e: Event) -> None:
-        self.events.append(e)
-
-    async def flush(self) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 class Alerter:
@@ -57,7 +46,7 @@ def test_a_venue_hiccup_is_not_a_database_alert() -> None:
 
 
 async def test_the_sink_passes_every_event_on_and_alerts_once_per_event_that_calls_for_it() -> None:
-    inner, alerter = Sink(), Alerter()
+    inner, alerter = EventLog(), Alerter()
     sink = AlertingSink(inner, alerter)
     events = [event(EventType.BOT_STARTED), event(EventType.WEBSOCKET_DISCONNECTED)]
 

@@ -1,10 +1,8 @@
 """The websocket signal client against a real websockets server on 127.0.0.1."""
 
 import asyncio
-import itertools
 import json
 import random
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,10 +22,11 @@ from tradecore.adapters.signals.websocket import (
     WebSocketSignalSource,
     backoff_delay,
 )
-from tradecore.domain.events import Event, EventType
+from tradecore.domain.events import EventType
 from tradecore.domain.model import Side, Venue
 from tradecore.domain.signals import Signal
 from tradecore.ports.signals import SignalSource
+from tradecore.testing import EventLog, SequentialIds
 
 # ---------------------------------------------------------------------------------- fakes
 
@@ -46,34 +45,6 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.current += timedelta(seconds=seconds)
         await asyncio.sleep(seconds)
-
-
-class CountingIds:
-    def __init__(self) -> None:
-        self._count = itertools.count(1)
-
-    def new_id(self) -> str:
-        return f"id{next(self._count)}"
-
-    def new_uuid(self) -> uuid.UUID:
-        return uuid.UUID(int=next(self._count))
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    async def flush(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    def of(self, event_type: EventType) -> list[Event]:
-        return [event for event in self.events if event.type is event_type]
 
 
 Handler = Callable[[ServerConnection, int], Awaitable[None]]
@@ -146,9 +117,9 @@ def fast(url: str, **overrides: Any) -> WebSocketSettings:
     return WebSocketSettings(**values)
 
 
-def client(settings: WebSocketSettings) -> tuple[WebSocketSignalSource, RecordingSink, FakeClock]:
-    sink, clock = RecordingSink(), FakeClock()
-    source = WebSocketSignalSource(settings, events=sink, clock=clock, ids=CountingIds())
+def client(settings: WebSocketSettings) -> tuple[WebSocketSignalSource, EventLog, FakeClock]:
+    sink, clock = EventLog(), FakeClock()
+    source = WebSocketSignalSource(settings, events=sink, clock=clock, ids=SequentialIds("id"))
     return source, sink, clock
 
 

@@ -2,9 +2,7 @@
 the client, and a good signal sent after the whole corpus still arrives."""
 
 import asyncio
-import itertools
 import json
-import uuid
 from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,8 +16,9 @@ from websockets.exceptions import ConnectionClosed
 from tradecore.adapters.signals.intake import Intake
 from tradecore.adapters.signals.journal import SignalJournal
 from tradecore.adapters.signals.websocket import WebSocketSettings, WebSocketSignalSource
-from tradecore.domain.events import Event, EventType
+from tradecore.domain.events import EventType
 from tradecore.domain.signals import Signal
+from tradecore.testing import EventLog, SequentialIds
 
 
 class FixedClock:
@@ -28,34 +27,6 @@ class FixedClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)  # reconnects after a closing frame: a real (tiny) wait
-
-
-class CountingIds:
-    def __init__(self) -> None:
-        self._count = itertools.count(1)
-
-    def new_id(self) -> str:
-        return f"id{next(self._count)}"
-
-    def new_uuid(self) -> uuid.UUID:
-        return uuid.UUID(int=next(self._count))
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    async def flush(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    def of(self, event_type: EventType) -> list[Event]:
-        return [event for event in self.events if event.type is event_type]
 
 
 GOOD: dict[str, Any] = {
@@ -346,14 +317,14 @@ async def test_each_hostile_frame_is_rejected_with_its_reason_and_a_good_one_sti
                 return
         await socket.wait_closed()
 
-    sink = RecordingSink()
+    sink = EventLog()
     async with serve(handler, "127.0.0.1", 0, max_size=None) as server:
         port = server.sockets[0].getsockname()[1]
         source = WebSocketSignalSource(
             WebSocketSettings(url=f"ws://127.0.0.1:{port}", initial_backoff=0.01, jitter=0.0),
             events=sink,
             clock=FixedClock(),
-            ids=CountingIds(),
+            ids=SequentialIds("id"),
         )
         try:
             signal = await asyncio.wait_for(anext(source.signals()), 30)
@@ -390,9 +361,9 @@ def storable(raw: str) -> bool:
     return "\x00" not in raw and len(raw) <= 512
 
 
-def intake_with_sink() -> tuple[Intake, RecordingSink]:
-    sink = RecordingSink()
-    journal = SignalJournal(events=sink, clock=FixedClock(), ids=CountingIds(), source="test")
+def intake_with_sink() -> tuple[Intake, EventLog]:
+    sink = EventLog()
+    journal = SignalJournal(events=sink, clock=FixedClock(), ids=SequentialIds("id"), source="test")
     return Intake(journal=journal), sink
 
 

@@ -1,9 +1,7 @@
 """The JSONL replay source that feeds paper runs."""
 
 import asyncio
-import itertools
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,9 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradecore.adapters.signals.replay import ReplaySignalSource
-from tradecore.domain.events import Event, EventType
+from tradecore.domain.events import EventType
 from tradecore.domain.signals import Signal
 from tradecore.ports.signals import SignalSource
+from tradecore.testing import EventLog, SequentialIds
 
 START = datetime(2026, 1, 1, 8, 45, tzinfo=UTC)
 
@@ -33,34 +32,6 @@ class VirtualClock:
         self.sleeps.append(seconds)
         self.current += timedelta(seconds=seconds)
         await asyncio.sleep(0)
-
-
-class CountingIds:
-    def __init__(self) -> None:
-        self._count = itertools.count(1)
-
-    def new_id(self) -> str:
-        return f"id{next(self._count)}"
-
-    def new_uuid(self) -> uuid.UUID:
-        return uuid.UUID(int=next(self._count))
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    async def flush(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    def of(self, event_type: EventType) -> list[Event]:
-        return [event for event in self.events if event.type is event_type]
 
 
 def line(
@@ -82,10 +53,10 @@ def line(
 
 def replay(
     path: Path, *, pace: bool = False, clock: VirtualClock | None = None, **options: Any
-) -> tuple[ReplaySignalSource, RecordingSink, VirtualClock]:
-    sink, clock = RecordingSink(), clock or VirtualClock()
+) -> tuple[ReplaySignalSource, EventLog, VirtualClock]:
+    sink, clock = EventLog(), clock or VirtualClock()
     source = ReplaySignalSource(
-        path, events=sink, clock=clock, ids=CountingIds(), pace=pace, **options
+        path, events=sink, clock=clock, ids=SequentialIds("id"), pace=pace, **options
     )
     return source, sink, clock
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from tradecore.adapters.clock import VirtualClock, settle
+from tradecore.adapters.clock import SequentialIds, VirtualClock, settle
 from tradecore.adapters.paper import (
     BINANCE,
     BYBIT,
@@ -35,6 +35,7 @@ from tradecore.adapters.paper import (
     VenueEngine,
     default_markets,
 )
+from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.numbers import to_decimal
 from tradecore.domain.orders import Order, VenuePosition
@@ -43,6 +44,7 @@ from tradecore.ports.exchange import Accepted, Exchange, Outcome, Rejected, Reje
 
 __all__ = [
     "Accepted",
+    "EventLog",
     "FakeVenue",
     "Fault",
     "FaultKind",
@@ -52,10 +54,34 @@ __all__ = [
     "RandomWalk",
     "RejectReason",
     "Rejected",
+    "SequentialIds",
     "Unknown",
     "VenueHarness",
     "VirtualClock",
 ]
+
+
+class EventLog:
+    """An `EventSink` that keeps every event in memory, for tests to read back."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def flush(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def of(self, event_type: EventType) -> list[Event]:
+        """The events of one type, in the order they were emitted."""
+        return [event for event in self.events if event.type is event_type]
+
+    def types(self) -> list[EventType]:
+        return [event.type for event in self.events]
 
 
 @runtime_checkable
