@@ -208,3 +208,42 @@ async def test_a_venue_that_cannot_be_read_is_reported_and_nothing_is_concluded(
     assert app.sink.of(EventType.HEALTH_CHECK_FAILED)
     stored = await app.store.positions.get(position_id)
     assert stored is not None and stored.state is PositionState.ACTIVE  # no phantom
+
+
+async def test_zombies_of_every_kind_a_one_way_venue_allows_are_cancelled(app: App) -> None:
+    # (A foreign positionIdx cannot exist on a one-way account: the venue refuses it. The
+    # domain's own tests cover that kind.)
+    await opened(app, "BTCUSDT", "0.004")
+    engine = app.venue.engine
+    [ours] = app.venue.stops("BTCUSDT")
+    placed = [
+        # a stop-loss protecting nothing: SOL is flat
+        app.venue.manual_stop("SOLUSDT", OrderSide.SELL, "1", "100"),
+        # a plain order resting on a flat symbol
+        engine.place_limit(
+            "ETHUSDT",
+            OrderSide.BUY,
+            Decimal("0.1"),
+            Decimal("2000"),
+            reduce_only=False,
+            origin="manual",
+        ),
+        # an opposite order 2.5x the long: filled, it would flip the position to a short
+        engine.place_limit(
+            "BTCUSDT",
+            OrderSide.SELL,
+            Decimal("0.01"),
+            Decimal("60000"),
+            reduce_only=False,
+            origin="manual",
+        ),
+    ]
+    assert all(isinstance(outcome, Accepted) for outcome in placed)
+
+    report = await app.run(app.zombies.sweep())
+
+    assert (report.found, report.cancelled) == (3, 3)
+    kinds = {z["kind"] for z in app.sink.of(EventType.ZOMBIE_ORDERS_DETECTED)[0].data["orders"]}
+    assert kinds == {"zombie_reduce_only", "zombie_no_position", "zombie_would_flip"}
+    assert engine.open_orders("SOLUSDT") == [] and engine.open_orders("ETHUSDT") == []
+    assert [o.order_id for o in engine.open_orders("BTCUSDT")] == [ours.order_id]  # ours stays
