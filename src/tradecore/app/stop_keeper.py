@@ -288,6 +288,12 @@ class StopKeeper:
             )
             if isinstance(outcome, Rejected) and outcome.reason is not RejectReason.NO_POSITION:
                 return self._failed(position, outcome, price=None, reason=reason)
+            self._recorder.record(
+                EventType.STOP_LOSS_CANCELLED,
+                position=position,
+                order_id=position.stop_order_id,
+                data={"reason": reason, "cancelled": True, "attached": True},
+            )
         elif position.stop_order_id is not None:
             await self._cancel(position, position.stop_order_id, reason=reason)
         stored = await self._saved(position.with_stop(price=None, order_id=None, owner=None))
