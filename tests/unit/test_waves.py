@@ -9,6 +9,7 @@ from tradecore.domain.errors import DomainError
 from tradecore.domain.model import Side, Venue
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.signals import Signal
+from tradecore.domain.sizing import SizingParams
 from tradecore.domain.waves import (
     REQUIRED_FIELDS,
     FilterParams,
@@ -342,9 +343,7 @@ PARAMS = FilterParams(
     min_score_month=Decimal(40),
     stop_list=frozenset({"LUNAUSDT"}),
     enabled_venues=frozenset({Venue.BINANCE}),
-    position_size_usd=Decimal(200),
-    max_open_positions=20,
-    max_exposure_usd=Decimal(2000),
+    sizing=SizingParams(max_exposure_usd=Decimal(2000)),
 )
 FACTS = TradingFacts(
     markets={(Venue.BINANCE, "BTCUSDT"): market(), (Venue.BINANCE, "LUNAUSDT"): market("LUNAUSDT")}

@@ -353,15 +353,13 @@ class WaveProcessor:
         return account, known
 
     def _filter_params(self) -> FilterParams:
-        waves, sized = self._settings.waves, self._settings.sizing
+        waves = self._settings.waves
         return FilterParams(
             min_score_week=waves.min_score_week,
             min_score_month=waves.min_score_month,
             stop_list=waves.stop_list,
             enabled_venues=frozenset({self._exchange.venue}),
-            position_size_usd=sized.position_size_usd,
-            max_open_positions=sized.max_open_positions,
-            max_exposure_usd=sized.max_exposure_usd,
+            sizing=self._settings.sizing,
         )
 
     async def _complete(self, wave: datetime, summary: dict[str, int]) -> None:

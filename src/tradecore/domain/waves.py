@@ -22,6 +22,7 @@ from tradecore.domain.model import Side, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.signals import Signal
+from tradecore.domain.sizing import SizingParams
 from tradecore.domain.symbols import to_plain, to_venue
 
 WAVE_LENGTH = timedelta(minutes=15)
@@ -390,9 +391,8 @@ class FilterParams:
     min_score_month: Decimal = ZERO
     stop_list: frozenset[str] = frozenset()
     enabled_venues: frozenset[Venue] = frozenset(Venue)
-    position_size_usd: Decimal = Decimal(200)
-    max_open_positions: int = 20
-    max_exposure_usd: Decimal = Decimal(2000)
+    # The size and the account limits are sizing's, not a second copy with its own defaults.
+    sizing: SizingParams = attrs.Factory(SizingParams)
 
 
 @attrs.frozen(kw_only=True)
@@ -460,22 +460,24 @@ def _market_filters(signal: Signal, params: FilterParams, facts: TradingFacts) -
             reason=FilterReason.POSITION_ALREADY_OPEN,
             detail=f"a position on {where} is already open",
         )
-    if params.position_size_usd < market.min_notional:
+    size = params.sizing.position_size_usd
+    if size < market.min_notional:
         return Filtered(
             signal=signal,
             reason=FilterReason.BELOW_MIN_NOTIONAL,
-            detail=f"{params.position_size_usd} USD < minimum notional {market.min_notional}",
+            detail=f"{size} USD < minimum notional {market.min_notional}",
         )
     return None
 
 
 def _risk_filters(signal: Signal, params: FilterParams, facts: TradingFacts) -> Filtered | None:
-    if facts.open_positions >= params.max_open_positions:
-        detail = f"{facts.open_positions} positions open (max {params.max_open_positions})"
-    elif facts.exposure_usd + params.position_size_usd > params.max_exposure_usd:
+    limits = params.sizing
+    if facts.open_positions >= limits.max_open_positions:
+        detail = f"{facts.open_positions} positions open (max {limits.max_open_positions})"
+    elif facts.exposure_usd + limits.position_size_usd > limits.max_exposure_usd:
         detail = (
-            f"exposure {facts.exposure_usd} + {params.position_size_usd} USD "
-            f"> max {params.max_exposure_usd}"
+            f"exposure {facts.exposure_usd} + {limits.position_size_usd} USD "
+            f"> max {limits.max_exposure_usd}"
         )
     else:
         return None
