@@ -10,6 +10,7 @@ from tradecore.domain.errors import DomainError, IllegalTransition
 from tradecore.domain.model import Side, Venue
 from tradecore.domain.orders import (
     OrderRole,
+    attempt_of,
     client_order_id,
     operation_of,
     role_of,
@@ -177,6 +178,7 @@ def test_a_client_id_is_valid_on_both_venues_and_decodes_back():
     assert VALID_CLIENT_ID.match(cid)
     assert role_of(cid) is OrderRole.EXIT
     assert operation_of(cid) == "a1b2c3"
+    assert attempt_of(cid) == 1
 
 
 def test_a_thirty_character_operation_id_still_fits_in_thirty_six():
@@ -201,6 +203,7 @@ def test_foreign_orders_are_never_mistaken_for_tradecores():
     for cid in (None, "", "web_12345", "tc", "tc-", "tcx-op1-e0", "tc-op1-q0", "TC-op1-e0"):
         assert role_of(cid) is OrderRole.FOREIGN
         assert operation_of(cid) is None
+        assert attempt_of(cid) is None
 
 
 def test_tradecore_places_no_orders_of_the_foreign_role_and_no_negative_attempts():
@@ -224,3 +227,4 @@ def test_every_client_id_is_short_valid_and_decodes_to_its_role_and_operation(op
     assert VALID_CLIENT_ID.match(cid)
     assert role_of(cid) is role
     assert operation_of(cid) == op
+    assert attempt_of(cid) == attempt

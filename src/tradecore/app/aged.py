@@ -18,6 +18,7 @@ from tradecore.domain.orders import (
     Order,
     OrderRole,
     OrderType,
+    attempt_of,
     client_order_id,
     operation_of,
     role_of,
@@ -153,7 +154,7 @@ class AgedManager:
             and operation_of(o.client_order_id) == position.id
             and o.type is OrderType.LIMIT
         ]
-        return sorted(mine, key=lambda o: _attempt_of(o.client_order_id))
+        return sorted(mine, key=lambda o: attempt_of(o.client_order_id) or 0)
 
     async def _settled(self, position: Position, cid: str, outcome: Outcome) -> str | None:
         if isinstance(outcome, Accepted):
@@ -266,11 +267,6 @@ class AgedManager:
         self._phases.pop(position_id, None)
 
 
-def _attempt_of(cid: str | None) -> int:
-    tail = (cid or "").rsplit("-", 1)[-1]
-    return int(tail[1:]) if tail[1:].isdigit() else 0
-
-
 def _next_attempt(position: Position, exits: list[Order]) -> int:
-    used = [_attempt_of(o.client_order_id) for o in exits]
+    used = [attempt_of(o.client_order_id) or 0 for o in exits]
     return (max(used) + 1) if used else position.version

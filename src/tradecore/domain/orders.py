@@ -151,3 +151,11 @@ def operation_of(client_id: str | None) -> str | None:
     if role_of(client_id) is OrderRole.FOREIGN or client_id is None:
         return None
     return client_id[len(CLIENT_ID_PREFIX) + 1 :].rsplit("-", 1)[0]
+
+
+def attempt_of(client_id: str | None) -> int | None:
+    """The attempt number encoded in a tradecore client id (`tc-op-s3` -> 3), or None."""
+    if role_of(client_id) is OrderRole.FOREIGN or client_id is None:
+        return None
+    digits = client_id.rsplit("-", 1)[-1][1:]
+    return int(digits) if digits.isdigit() else None
