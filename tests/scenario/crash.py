@@ -8,7 +8,9 @@ venue or the database did it, the process died before it could act on the answer
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .proxy import Proxy, StoreProxy
+from tradecore.adapters.virtual_time import AroundPort
+
+from .proxy import StoreProxy
 
 
 class Crash(BaseException):
@@ -35,8 +37,8 @@ class Tripwire:
         return result
 
 
-def tripped_exchange(exchange: Any, wire: Tripwire) -> Proxy:
-    return Proxy(exchange, wire.around)
+def tripped_exchange(exchange: Any, wire: Tripwire) -> AroundPort:
+    return AroundPort(exchange, wire.around)
 
 
 def tripped_store(store: Any, wire: Tripwire) -> StoreProxy:

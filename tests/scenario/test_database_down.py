@@ -18,6 +18,7 @@ import asyncpg
 from tradecore.adapters.journal import BatchWriter, Journal
 from tradecore.adapters.postgres.database import PostgresDatabase
 from tradecore.adapters.sqlite.database import SqliteDatabase
+from tradecore.adapters.virtual_time import AroundPort
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
 from tradecore.ports.repositories import Store, StoreUnavailable
@@ -26,7 +27,7 @@ from tradecore.testing import FakeVenue
 from .conftest import Database
 from .harness import RecordingSink, build_app, follow_marks, pass_time
 from .invariants import journal_problems, stop_problems
-from .proxy import Proxy, StoreProxy
+from .proxy import StoreProxy
 
 
 class Outage:
@@ -73,7 +74,7 @@ async def test_sixty_seconds_without_the_database_lose_nothing_and_leave_nothing
     venue: FakeVenue, database: Database, tmp_path: Path
 ) -> None:
     outage = Outage()
-    cable = cast(BatchWriter, Proxy(database.event_writer(), outage.journal_call))
+    cable = cast(BatchWriter, AroundPort(database.event_writer(), outage.journal_call))
     journal = Journal(cable, str(tmp_path / "events.spool"))
     journal.start()
     sink = RecordingSink(journal)

@@ -9,6 +9,7 @@ round trips, never our I/O. `CountedStore` wraps the `Store` port to count its c
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any, TypeVar
@@ -33,6 +34,10 @@ class ThreadWork:
         finally:
             self.pending -= 1
 
+    async def around(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`counted` in the form `AroundPort` takes."""
+        return await self.counted(call())
+
     def watch_loop(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
         original = loop.run_in_executor
 
@@ -53,20 +58,28 @@ class ThreadWork:
         self.pending -= 1
 
 
-class _CountedRepository:
-    def __init__(self, inner: Any, work: ThreadWork) -> None:
-        self._inner = inner
-        self._work = work
+Around = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
+class AroundPort:
+    """A port whose every coroutine method runs through `around(call)` (counting, faults)."""
+
+    def __init__(self, target: Any, around: Around) -> None:
+        self._target = target
+        self._around = around
 
     def __getattr__(self, name: str) -> Any:
-        method = getattr(self._inner, name)
-        if not callable(method):
-            return method
+        value = getattr(self._target, name)
+        if name.startswith("_") or not inspect.iscoroutinefunction(value):
+            return value
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return self._work.counted(method(*args, **kwargs))
+        def call(*args: Any, **kwargs: Any) -> Awaitable[Any]:
+            return self._around(lambda: value(*args, **kwargs))
 
         return call
+
+
+REPOSITORIES = ("positions", "operations", "orders", "trailing", "waves", "signals", "alerts")
 
 
 class CountedStore:
@@ -76,13 +89,8 @@ class CountedStore:
     def __init__(self, inner: Store, work: ThreadWork) -> None:
         self._inner = inner
         self._work = work
-        self.positions = _CountedRepository(inner.positions, work)
-        self.operations = _CountedRepository(inner.operations, work)
-        self.orders = _CountedRepository(inner.orders, work)
-        self.trailing = _CountedRepository(inner.trailing, work)
-        self.waves = _CountedRepository(inner.waves, work)
-        self.signals = _CountedRepository(inner.signals, work)
-        self.alerts = _CountedRepository(inner.alerts, work)
+        for name in REPOSITORIES:
+            setattr(self, name, AroundPort(getattr(inner, name), work.around))
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator["CountedStore"]:
