@@ -20,25 +20,11 @@ from tradecore.app.open_position import OpenRequest
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.positions import StopOwner
 from tradecore.ports.exchange import Accepted
-from tradecore.testing import FakeVenue
+from tradecore.testing import EventLog, FakeVenue, FreeLock
 
 MOVES = 1_000
 ROUND_TRIP = 0.05
 SYMBOL = "BTCUSDT"
-
-
-class NullSink:
-    def emit(self, event: object) -> None: ...
-
-    async def flush(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class NoLock:
-    async def acquire(self, account: str) -> None: ...
-
-    async def release(self) -> None: ...
 
 
 def gap_since(venue: FakeVenue, mark: float) -> float:
@@ -56,10 +42,10 @@ async def keeper_moves(venue: FakeVenue) -> float:
     parts = KernelParts(
         exchange=venue.exchange,
         store=CountedStore(database.store, work),
-        events=NullSink(),
+        events=EventLog(),
         clock=venue.clock,
         ids=RandomIds(),
-        lock=NoLock(),
+        lock=FreeLock(),
         account="bench",
     )
     services = build_services(parts, venue.engine.markets)

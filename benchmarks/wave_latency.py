@@ -22,25 +22,11 @@ from tradecore.domain.model import Side, Venue
 from tradecore.domain.positions import PositionState
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.signals import Signal
-from tradecore.testing import FakeVenue
+from tradecore.testing import EventLog, FakeVenue, FreeLock
 
 ROUND_TRIP = 0.05
 WAVE = datetime(2026, 1, 1, 8, 45, tzinfo=UTC)
 SYMBOLS = [f"S{i:02d}USDT" for i in range(30)]
-
-
-class NullSink:
-    def emit(self, event: object) -> None: ...
-
-    async def flush(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class NoLock:
-    async def acquire(self, account: str) -> None: ...
-
-    async def release(self) -> None: ...
 
 
 def markets() -> list[MarketRules]:
@@ -88,10 +74,10 @@ async def setup() -> tuple[FakeVenue, ThreadWork, KernelParts, SqliteDatabase]:
     parts = KernelParts(
         exchange=venue.exchange,
         store=CountedStore(database.store, work),
-        events=NullSink(),
+        events=EventLog(),
         clock=clock,
         ids=RandomIds(),
-        lock=NoLock(),
+        lock=FreeLock(),
         account="bench",
     )
     return venue, work, parts, database

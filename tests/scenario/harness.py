@@ -28,7 +28,7 @@ from tradecore.ports.alerts import Alerter
 from tradecore.ports.events import EventSink
 from tradecore.ports.exchange import Exchange
 from tradecore.ports.repositories import Store
-from tradecore.testing import EventLog, FakeVenue
+from tradecore.testing import EventLog, FakeVenue, FreeLock
 
 T = TypeVar("T")
 
@@ -39,19 +39,6 @@ class ListSink(EventLog):
     def emit(self, event: Event) -> None:
         EMITTED.add(event.type)
         super().emit(event)
-
-
-class FreeLock:
-    """An instance lock nobody else holds (tests that are not about locking)."""
-
-    def __init__(self) -> None:
-        self.held_by: str | None = None
-
-    async def acquire(self, account: str) -> None:
-        self.held_by = account
-
-    async def release(self) -> None:
-        self.held_by = None
 
 
 @attrs.define
@@ -143,11 +130,6 @@ def build_app(
     )
     services = build_services(parts, venue.engine.markets)
     return App(venue=venue, store=store, sink=sink, parts=parts, services=services, work=work)
-
-
-async def drive(clock: VirtualClock, coroutine: Coroutine[Any, Any, T], work: ThreadWork) -> T:
-    """Await `coroutine`, moving the virtual clock only while it waits on time alone."""
-    return await run_driven(clock, work, coroutine)
 
 
 async def pass_time(app: App, seconds: float) -> None:

@@ -14,12 +14,13 @@ from tradecore.adapters.clock import RandomIds
 from tradecore.adapters.database import open_journal
 from tradecore.adapters.paper import RandomWalk
 from tradecore.adapters.signals.replay import ReplaySignalSource
+from tradecore.adapters.virtual_time import run_driven
 from tradecore.app.kernel import Kernel
 from tradecore.domain.events import EventType
 from tradecore.testing import FakeVenue
 
 from .conftest import ROUND_TRIP, Database
-from .harness import RecordingSink, build_app, drive, pass_time
+from .harness import RecordingSink, build_app, pass_time
 from .invariants import gap_problems, journal_problems, stop_problems
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -81,7 +82,7 @@ async def test_the_kernel_trades_a_session_keeps_every_position_protected_and_st
         migrate=database.migrate,
     )
     kernel = Kernel(parts)
-    report = await drive(venue.clock, kernel.start(), app.work)
+    report = await run_driven(venue.clock, app.work, kernel.start())
     assert report.unprotected == 0
 
     for _minute in range(50):
@@ -91,10 +92,10 @@ async def test_the_kernel_trades_a_session_keeps_every_position_protected_and_st
 
     opened = [e for e in sink.events if e.type is EventType.SIGNAL_EXECUTED]
     assert len(opened) >= 3
-    await drive(venue.clock, kernel.services.sync.sync(), app.work)
+    await run_driven(venue.clock, app.work, kernel.services.sync.sync())
     assert await journal_problems(venue, database.store) == []
 
-    await drive(venue.clock, kernel.stop("test over"), app.work)
+    await run_driven(venue.clock, app.work, kernel.stop("test over"))
 
     types = {e.type for e in sink.events}
     assert {

@@ -48,6 +48,7 @@ __all__ = [
     "FakeVenue",
     "Fault",
     "FaultKind",
+    "FreeLock",
     "Interval",
     "ListPath",
     "Op",
@@ -59,6 +60,19 @@ __all__ = [
     "VenueHarness",
     "VirtualClock",
 ]
+
+
+class FreeLock:
+    """An `InstanceLock` nobody else holds, for tests and notebooks that run one instance."""
+
+    def __init__(self) -> None:
+        self.held_by: str | None = None
+
+    async def acquire(self, account: str) -> None:
+        self.held_by = account
+
+    async def release(self) -> None:
+        self.held_by = None
 
 
 class EventLog:
