@@ -173,13 +173,23 @@ class ProtectionGuard:
         return False
 
     async def _stop_price(self, position: Position) -> Decimal | None:
-        rules = self._rules.get(position.symbol)
-        if rules is None or position.entry_price is None:
-            return None
-        try:
-            mark = await self._exchange.fetch_mark_price(position.symbol)
-        except ExchangeUnavailable:
-            mark = position.entry_price
-        return initial_stop(
-            position.side, position.entry_price, mark, rules.tick_size, self._stops
-        ).price
+        return await protective_stop(self._exchange, self._rules, position, self._stops)
+
+
+async def protective_stop(
+    exchange: Exchange,
+    rules: Mapping[str, MarketRules],
+    position: Position,
+    stops: StopParams,
+) -> Decimal | None:
+    """Where a position found without a stop gets one (SPEC §5): `stop_loss_percent` from its
+    entry, moved past the current mark if it would trigger at once; None if it cannot be
+    priced (no market rules or no entry price)."""
+    market = rules.get(position.symbol)
+    if market is None or position.entry_price is None:
+        return None
+    try:
+        mark = await exchange.fetch_mark_price(position.symbol)
+    except ExchangeUnavailable:
+        mark = position.entry_price
+    return initial_stop(position.side, position.entry_price, mark, market.tick_size, stops).price

@@ -20,12 +20,13 @@ from tradecore.domain.reconcile import (
     CorrectQuantity,
     synchronize,
 )
-from tradecore.domain.stops import StopParams, initial_stop
+from tradecore.domain.stops import StopParams
 from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.exchange import Exchange, ExchangeUnavailable
 from tradecore.ports.repositories import Store
 
 from .closing import PositionCloser
+from .protection import protective_stop
 from .recorder import Recorder
 from .snapshot import Heartbeats, take_snapshot
 from .stop_keeper import StopKeeper
@@ -155,16 +156,11 @@ class Synchronizer:
         await self._protect(position)
 
     async def _protect(self, position: Position) -> None:
-        rules = self._rules.get(position.symbol)
-        if rules is None or position.entry_price is None:
+        price = await protective_stop(self._exchange, self._rules, position, self._stops)
+        if price is None:
             return  # the guard reports it unprotected on its next pass
-        try:
-            mark = await self._exchange.fetch_mark_price(position.symbol)
-        except ExchangeUnavailable:
-            mark = position.entry_price
-        plan = initial_stop(position.side, position.entry_price, mark, rules.tick_size, self._stops)
         await self._keeper.apply(
-            position, plan.price, owner=StopOwner.PROTECTION, reason="adopted position"
+            position, price, owner=StopOwner.PROTECTION, reason="adopted position"
         )
 
     async def _correct(self, position: Position, action: CorrectQuantity) -> None:
