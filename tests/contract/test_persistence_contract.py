@@ -110,6 +110,9 @@ class Backend:
             async with _sqlite_locked(self.path, seconds):
                 yield
             return
+        if os.environ.get("TRADECORE_TEST_PG_THROWAWAY") != "1":
+            # Never stop a server this test session did not start (the machine's own cluster).
+            pytest.skip("the PostgreSQL outage needs a throwaway server started by the tests")
         try:
             await asyncio.to_thread(_pg_ctl, "stop")
             await asyncio.sleep(seconds)
