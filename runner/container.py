@@ -32,6 +32,7 @@ from tradecore.adapters.journal import Journal
 from tradecore.adapters.signals import ReplaySignalSource, WebSocketSettings, WebSocketSignalSource
 from tradecore.app.alerting import AlertingSink
 from tradecore.app.kernel import Kernel, KernelParts
+from tradecore.domain.waves import SignalLimits
 from tradecore.ports.alerts import Alerter
 from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.events import EventSink
@@ -158,15 +159,19 @@ def signal_source(
     clock: Clock,
     ids: IdGenerator,
 ) -> SignalSource | None:
+    # a signal's timestamp must begin a wave of the configured schedule
+    limits = SignalLimits(schedule=config.trading.waves.schedule)
     if spec.kind == "replay" and spec.path is not None:
-        return ReplaySignalSource(spec.path, events=events, clock=clock, ids=ids, pace=True)
+        return ReplaySignalSource(
+            spec.path, events=events, clock=clock, ids=ids, pace=True, limits=limits
+        )
     if spec.kind == "websocket":
         settings = WebSocketSettings(
             url=config.signals.url,
             token=secrets.signals_token,
             auth_message=config.signals.auth_message,
         )
-        return WebSocketSignalSource(settings, events=events, clock=clock, ids=ids)
+        return WebSocketSignalSource(settings, events=events, clock=clock, ids=ids, limits=limits)
     return None
 
 

@@ -184,3 +184,41 @@ def test_every_configuration_key_is_documented() -> None:
     documented = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)*)`", text))
     missing = [key for key in config_keys() if key not in documented]
     assert missing == []
+
+
+def test_a_short_wave_schedule_for_a_test_run_is_accepted(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            "[trading.waves]\nlength_seconds = 5\ncheck_offset_seconds = 1\n"
+            "monitoring_window_seconds = 2\npoll_seconds = 0.2\n",
+        ),
+        {},
+    )
+    schedule = config.trading.waves.schedule
+    assert schedule.length.total_seconds() == 5 and schedule.check_offset.total_seconds() == 1
+
+
+def test_the_default_wave_schedule_is_quarter_hours_checked_at_minute_five() -> None:
+    waves = load_config(None, {}).trading.waves
+    assert (waves.length_seconds, waves.check_offset_seconds) == (900, 300)
+    assert waves.monitoring_window_seconds == 240
+
+
+@pytest.mark.parametrize(
+    ("waves", "named"),
+    [
+        ("length_seconds = 7", "divides a day"),
+        ("length_seconds = 0", "length_seconds = 0"),
+        ("check_offset_seconds = 900", "below the wave length"),
+        ("monitoring_window_seconds = 900", "monitoring_window_seconds = 900"),
+        ("poll_seconds = 0", "poll_seconds = 0"),
+        ("poll_seconds = 300", "at most monitoring_window_seconds"),
+    ],
+)
+def test_a_wave_schedule_that_cannot_work_is_refused_naming_the_key(
+    tmp_path: Path, waves: str, named: str
+) -> None:
+    message = refusal(tmp_path, f"[trading.waves]\n{waves}\n")
+    assert "trading.waves" in message and named in message
+

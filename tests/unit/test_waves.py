@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradecore.domain.errors import DomainError
@@ -15,9 +15,11 @@ from tradecore.domain.waves import (
     FilterParams,
     FilterReason,
     RejectionReason,
+    SignalLimits,
     SignalRejection,
     TradingFacts,
     WaveClaim,
+    WaveSchedule,
     candidate_count,
     claim_wave,
     due_wave,
@@ -80,6 +82,59 @@ def test_every_check_processes_a_wave_that_closed_at_least_five_minutes_earlier(
     assert timedelta(0) < check - now <= timedelta(minutes=15)
     assert wave.minute % 15 == 0 and wave.second == 0 and wave.microsecond == 0
     assert check - wave == timedelta(minutes=20)
+
+
+FIVE_SECONDS = WaveSchedule(length=timedelta(seconds=5), check_offset=timedelta(seconds=2))
+
+
+def test_a_five_second_schedule_checks_two_seconds_into_each_wave_for_the_wave_before():
+    check = next_check_after(utc(9, 0, 3), FIVE_SECONDS)
+    assert check == utc(9, 0, 7)
+    assert due_wave(check, FIVE_SECONDS) == utc(9, 0, 0)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    now=st.datetimes(
+        min_value=datetime(2016, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(UTC)
+    ),
+    length=st.sampled_from([1, 2, 3, 4, 5, 10, 60, 300, 900, 3600]),
+    offset_fraction=st.floats(0, 0.99),
+)
+def test_any_schedule_checks_once_per_wave_for_the_wave_just_ended(now, length, offset_fraction):
+    offset = timedelta(seconds=int(length * offset_fraction))
+    schedule = WaveSchedule(length=timedelta(seconds=length), check_offset=offset)
+    check = next_check_after(now, schedule)
+    wave = due_wave(check, schedule)
+    assert timedelta(0) < check - now <= schedule.length
+    assert check - wave == schedule.length + offset
+    signal = parse_signal(raw_signal(timestamp=wave.isoformat()), SignalLimits(schedule=schedule))
+    assert isinstance(signal, Signal) and signal.wave == wave
+
+
+@pytest.mark.parametrize(
+    ("length", "offset", "complaint"),
+    [
+        (0, 0, "wave length 0 s"),
+        (7, 1, "divides a day"),
+        (2.5, 1, "whole number of seconds"),
+        (5, 5, "below the wave length"),
+        (5, -1, "0 or more"),
+    ],
+)
+def test_a_schedule_that_cannot_work_is_refused_saying_why(length, offset, complaint):
+    with pytest.raises(DomainError, match=complaint):
+        WaveSchedule(length=timedelta(seconds=length), check_offset=timedelta(seconds=offset))
+
+
+def test_a_signal_off_a_short_schedule_is_not_on_a_wave():
+    limits = SignalLimits(schedule=FIVE_SECONDS)
+    signal = parse_signal(raw_signal(timestamp="2026-01-01T08:45:05Z"), limits)
+    assert isinstance(signal, Signal)
+    assert signal.wave == datetime(2026, 1, 1, 8, 45, 5, tzinfo=UTC)
+    refused = parse_signal(raw_signal(timestamp="2026-01-01T08:45:07Z"), limits)
+    assert isinstance(refused, SignalRejection)
+    assert refused.reason is RejectionReason.NOT_ON_WAVE
 
 
 def test_wave_times_must_be_timezone_aware():

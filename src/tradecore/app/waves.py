@@ -1,6 +1,7 @@
 """Wave processor (SPEC §2): at each check time, the due wave's signals become positions.
 
-At minutes 5, 20, 35, 50 the due wave is the quarter hour before the current one. The
+At minutes 5, 20, 35, 50 the due wave is the quarter hour before the current one (the
+defaults of `settings.waves.schedule`; a test run may have a wave every few seconds). The
 processor claims it in the journal (so a wave is processed once, across restarts), waits up
 to the monitoring window for its signals, filters them (every refusal an event with its
 reason), ranks them and takes trades plus a 50 % reserve, sizes each, and opens them
@@ -39,6 +40,11 @@ from .recorder import Recorder
 from .settings import TradingSettings
 
 Opened = Callable[[Position], Awaitable[None]]
+
+
+def _correlation(wave: datetime) -> str:
+    """One id per wave; seconds appear only for waves shorter than a minute (test runs)."""
+    return f"wave-{wave:%Y%m%dT%H%M}" + (f"{wave:%S}" if wave.second else "")
 
 
 class SignalInbox:
@@ -105,19 +111,20 @@ class WaveProcessor:
 
     async def run(self, *, stopping: asyncio.Event) -> None:
         """Process each due wave at its check time until `stopping` is set."""
+        schedule = self._settings.waves.schedule
         while not stopping.is_set():
-            check = next_check_after(self._clock.now())
+            check = next_check_after(self._clock.now(), schedule)
             await self._clock.sleep((check - self._clock.now()).total_seconds())
             if stopping.is_set():
                 return
-            wave = due_wave(check)
+            wave = due_wave(check, schedule)
             try:
                 await self.process(wave)
             except StoreUnavailable as error:
                 # The wave cannot be claimed (processed once, ever) without the database.
                 self._event(
                     EventType.HEALTH_CHECK_FAILED,
-                    f"wave-{wave:%Y%m%dT%H%M}",
+                    _correlation(wave),
                     wave=wave,
                     error=f"wave skipped, database unavailable: {error}",
                 )
@@ -134,7 +141,7 @@ class WaveProcessor:
             self._processing.set()
 
     async def _process(self, wave: datetime) -> WaveReport:
-        correlation = f"wave-{wave:%Y%m%dT%H%M}"
+        correlation = _correlation(wave)
         if not await self._store.waves.claim(wave, at=self._clock.now()):
             self._event(EventType.WAVE_DUPLICATE_DETECTED, correlation, wave=wave)
             return self._done(WaveReport(wave=wave, duplicate=True))

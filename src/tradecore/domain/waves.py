@@ -2,7 +2,9 @@
 
 Signals belong to quarter-hour waves (:00 :15 :30 :45 UTC). The bot checks at minutes
 5, 20, 35 and 50; at check time `t` the due wave is `floor_15min(t) - 15 min`, so the
-signals of a wave have had 20 minutes to arrive (09:07 -> the 08:45 wave).
+signals of a wave have had 20 minutes to arrive (09:07 -> the 08:45 wave). Those are the
+defaults of a `WaveSchedule`: a wave begins every `length` from midnight UTC and the check
+comes `check_offset` after a wave begins (a test run may have a wave every few seconds).
 
 `parse_signal` turns one raw JSON object into a `Signal` or a `SignalRejection`; it never
 raises, whatever it is given. `filter_signal` applies the trading filters to a valid
@@ -27,8 +29,49 @@ from tradecore.domain.symbols import to_plain, to_venue
 
 WAVE_LENGTH = timedelta(minutes=15)
 CHECK_MINUTES = (5, 20, 35, 50)
+_DAY = timedelta(days=1)
 
 # ---------------------------------------------------------------------------- wave timing
+
+
+def _whole_seconds(value: timedelta) -> bool:
+    return value.microseconds == 0
+
+
+def _check_length(_: object, attribute: "attrs.Attribute[timedelta]", value: timedelta) -> None:
+    if value < timedelta(seconds=1) or not _whole_seconds(value) or _DAY % value:
+        raise DomainError(
+            f"wave length {value.total_seconds():g} s is not allowed; use a whole number of "
+            "seconds that divides a day (86400 s), e.g. 900 for quarter hours or 5 for a test run"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class WaveSchedule:
+    """When waves begin and when the bot checks them.
+
+    A wave begins every `length` from midnight UTC; a check `check_offset` after a wave
+    begins processes the wave before it. The defaults are the SPEC's: quarter-hour waves,
+    checks at minutes 5, 20, 35 and 50.
+    """
+
+    length: timedelta = attrs.field(default=WAVE_LENGTH, validator=_check_length)
+    check_offset: timedelta = timedelta(minutes=CHECK_MINUTES[0])
+
+    def __attrs_post_init__(self) -> None:
+        if not timedelta(0) <= self.check_offset < self.length:
+            raise DomainError(
+                f"check offset {self.check_offset.total_seconds():g} s is not allowed; it must "
+                f"be 0 or more and below the wave length ({self.length.total_seconds():g} s)"
+            )
+
+    def describe(self) -> str:
+        if self.length == WAVE_LENGTH:
+            return "a quarter hour (:00 :15 :30 :45, second 0)"
+        return f"a multiple of {self.length.total_seconds():g} s after midnight UTC"
+
+
+QUARTER_HOURS = WaveSchedule()
 
 
 def _utc(moment: datetime) -> datetime:
@@ -37,10 +80,21 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def floor_wave(moment: datetime, schedule: WaveSchedule = QUARTER_HOURS) -> datetime:
+    """The beginning of the wave `moment` falls in (a quarter hour by default)."""
+    utc = _utc(moment)
+    midnight = utc.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight + ((utc - midnight) // schedule.length) * schedule.length
+
+
 def floor_quarter(moment: datetime) -> datetime:
     """The quarter hour (:00 :15 :30 :45 UTC) at or before `moment`."""
-    utc = _utc(moment)
-    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+    return floor_wave(moment, QUARTER_HOURS)
+
+
+def is_wave_start(moment: datetime, schedule: WaveSchedule = QUARTER_HOURS) -> bool:
+    """True when `moment` is exactly the beginning of a wave."""
+    return floor_wave(moment, schedule) == moment
 
 
 def is_quarter_hour(moment: datetime) -> bool:
@@ -48,21 +102,21 @@ def is_quarter_hour(moment: datetime) -> bool:
     return floor_quarter(moment) == moment
 
 
-def due_wave(check_time: datetime) -> datetime:
-    """The wave a check at `check_time` processes: `floor_15min(t) - 15 min`.
+def due_wave(check_time: datetime, schedule: WaveSchedule = QUARTER_HOURS) -> datetime:
+    """The wave a check at `check_time` processes: `floor_15min(t) - 15 min` by default.
 
     >>> due_wave(datetime(2025, 10, 15, 9, 7, tzinfo=UTC)).time()
     datetime.time(8, 45)
     """
-    return floor_quarter(check_time) - WAVE_LENGTH
+    return floor_wave(check_time, schedule) - schedule.length
 
 
-def next_check_after(moment: datetime) -> datetime:
-    """The first check time (minute 5, 20, 35 or 50, second 0) strictly after `moment`."""
-    quarter = floor_quarter(moment)
-    candidate = quarter + timedelta(minutes=CHECK_MINUTES[0])
+def next_check_after(moment: datetime, schedule: WaveSchedule = QUARTER_HOURS) -> datetime:
+    """The first check time (minute 5, 20, 35 or 50, second 0 by default) strictly after
+    `moment`."""
+    candidate = floor_wave(moment, schedule) + schedule.check_offset
     if candidate <= _utc(moment):
-        candidate += WAVE_LENGTH
+        candidate += schedule.length
     return candidate
 
 
@@ -112,6 +166,7 @@ class SignalLimits:
     max_abs_score: Decimal = Decimal(1_000_000)
     earliest: datetime = datetime(2015, 1, 1, tzinfo=UTC)
     latest: datetime = datetime(2100, 1, 1, tzinfo=UTC)
+    schedule: WaveSchedule = QUARTER_HOURS  # a signal's `timestamp` is a wave's beginning
 
 
 REQUIRED_FIELDS = (
@@ -304,11 +359,11 @@ def _timestamp(raw: Mapping[str, object], field: str, limits: SignalLimits) -> d
 
 def _wave(raw: Mapping[str, object], limits: SignalLimits) -> datetime:
     moment = _timestamp(raw, "timestamp", limits)
-    if not is_quarter_hour(moment):
+    if not is_wave_start(moment, limits.schedule):
         raise _Invalid(
             RejectionReason.NOT_ON_WAVE,
             "timestamp",
-            f"timestamp {moment.isoformat()} is not a quarter hour (:00 :15 :30 :45, second 0)",
+            f"timestamp {moment.isoformat()} is not {limits.schedule.describe()}",
         )
     return moment
 
@@ -544,11 +599,13 @@ class WaveClaim(StrEnum):
     DUPLICATE = "duplicate"  # already processed: emit wave_duplicate_detected, do nothing
 
 
-def claim_wave(wave: datetime, processed: Set[datetime]) -> WaveClaim:
+def claim_wave(
+    wave: datetime, processed: Set[datetime], schedule: WaveSchedule = QUARTER_HOURS
+) -> WaveClaim:
     """Whether `wave` may be processed, given every wave already processed (across restarts).
 
     Aware datetimes compare by instant, so the same wave in another timezone is a duplicate.
     """
-    if not is_quarter_hour(wave):
-        raise DomainError(f"{wave.isoformat()} is not a wave (quarter hour)")
+    if not is_wave_start(wave, schedule):
+        raise DomainError(f"{wave.isoformat()} is not a wave ({schedule.describe()})")
     return WaveClaim.DUPLICATE if wave in processed else WaveClaim.PROCESS
