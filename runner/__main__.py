@@ -24,7 +24,16 @@ from tradecore.adapters.signals import WebSocketSettings
 from tradecore.domain.model import Venue
 from tradecore.ports.lock import LockHeld
 
-from .config import CONFIG_ENV, Config, ConfigError, Mode, Secrets, load_config, read_secrets
+from .config import (
+    CONFIG_ENV,
+    Config,
+    ConfigError,
+    Mode,
+    Secrets,
+    TestingSettings,
+    load_config,
+    read_secrets,
+)
 from .errors import StartupError
 from .sample import DataFileError
 
@@ -103,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     trade.add_argument("--live", action="store_true", help="real money (config must agree)")
     trade.add_argument("--database-url", metavar="URL", help="instead of database.url")
     trade.add_argument("--health-port", type=int, metavar="PORT", help="instead of health.port")
+    trade.add_argument(
+        "--testing-exchange-url",
+        metavar="URL",
+        help="TESTS ONLY: trade against this loopback exchange (python -m "
+        "tradecore.testing.loopback) instead of the venue; refused with --live",
+    )
     monitor = commands.add_parser(
         "monitor",
         help="live monitor of a running bot, from its database",
@@ -263,6 +278,7 @@ def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     url = _database_url(args, config)
     shown = parse_database_url(url).redacted()
     check_signals(config, secrets)
+    refuse_testing_in_live(config)
     if config.mode is Mode.LIVE:
         require_keys(config, secrets)
     keys = "set" if all(secrets.keys_for(config.venue)) else "not set"
@@ -279,6 +295,16 @@ def check_signals(config: Config, secrets: Secrets) -> None:
         WebSocketSettings(url=config.signals.url, token=secrets.signals_token)
     except ValueError as exc:
         raise ConfigError(f"signals.url = {config.signals.url!r} is not allowed: {exc}") from None
+
+
+def refuse_testing_in_live(config: Config) -> None:
+    """A loopback exchange is for tests: real money never goes there, nor a test to a venue."""
+    if config.mode is Mode.LIVE and config.testing.exchange_url:
+        raise ConfigError(
+            f"testing.exchange_url = {config.testing.exchange_url!r} is refused in live mode: "
+            "a test exchange never trades real money; remove it (or --testing-exchange-url), "
+            "or run without --live"
+        )
 
 
 def require_keys(config: Config, secrets: Secrets) -> None:
@@ -310,6 +336,11 @@ def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         config = attrs.evolve(config, health=attrs.evolve(config.health, port=args.health_port))
     if args.database_url:
         config = attrs.evolve(config, database=attrs.evolve(config.database, url=args.database_url))
+    if args.testing_exchange_url is not None:
+        config = attrs.evolve(
+            config, testing=TestingSettings(exchange_url=args.testing_exchange_url)
+        )
+    refuse_testing_in_live(config)
     _database_url(args, config)
     parse_database_url(config.database.url)
     require_keys(config, secrets)

@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 import cattrs
@@ -122,6 +123,26 @@ class PaperSettings:
     database_url: str = ""  # "": a new SQLite file per session under var/paper/
 
 
+def _exchange_url(_: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    parts = urlsplit(value)
+    if value and (
+        parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/")
+    ):
+        raise ConfigError(
+            f'testing.exchange_url = {value!r} is not allowed; use "" (off) or the base URL '
+            'of a loopback exchange, e.g. "http://127.0.0.1:8901" (no path)'
+        )
+
+
+@attrs.frozen(kw_only=True)
+class TestingSettings:
+    """Only for tests: trade against a loopback exchange (refused in live mode)."""
+
+    __test__ = False  # not a pytest class
+
+    exchange_url: str = attrs.field(default="", validator=_exchange_url)
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     mode: Mode = Mode.PAPER
@@ -134,6 +155,7 @@ class Config:
     alerts: AlertSettings = attrs.Factory(AlertSettings)
     paper: PaperSettings = attrs.Factory(PaperSettings)
     trading: TradingSettings = attrs.Factory(TradingSettings)
+    testing: TestingSettings = attrs.Factory(TestingSettings)
 
 
 # -- secrets ---------------------------------------------------------------------------------

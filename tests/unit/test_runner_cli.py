@@ -96,6 +96,36 @@ def test_live_trading_needs_the_flag_and_the_config_to_agree(
     assert 'mode = "live"' in one_line_error(capsys.readouterr().err)
 
 
+KEYS = {"TRADECORE_BINANCE_API_KEY": "k", "TRADECORE_BINANCE_API_SECRET": "s"}
+
+
+@pytest.mark.parametrize("where", ["flag", "config", "environment"])
+def test_live_trading_refuses_a_testing_exchange_before_touching_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.setblocking(False)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        config = 'mode = "live"\n' + (f'[testing]\nexchange_url = "{url}"\n' * (where == "config"))
+        (workdir / "live.toml").write_text(config)
+        argv = ["trade", "--live", "--config", "live.toml"]
+        env = dict(KEYS)
+        if where == "flag":
+            argv += ["--testing-exchange-url", url]
+        if where == "environment":
+            env["TRADECORE_TESTING__EXCHANGE_URL"] = url
+        assert main(argv, env=env) == 2
+        line = one_line_error(capsys.readouterr().err)
+        assert "testing.exchange_url" in line and "live" in line
+        with pytest.raises(BlockingIOError):  # nothing ever connected to the test exchange
+            listener.accept()
+        if where != "flag":
+            assert main(["check-config", "--config", "live.toml"], env=env) == 2
+            assert "testing.exchange_url" in one_line_error(capsys.readouterr().err)
+
+
 def test_trading_without_api_keys_says_which_variables_to_set(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -222,3 +222,10 @@ def test_a_wave_schedule_that_cannot_work_is_refused_naming_the_key(
     message = refusal(tmp_path, f"[trading.waves]\n{waves}\n")
     assert "trading.waves" in message and named in message
 
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:1", "127.0.0.1:8901", "http://h:1/fapi"])
+def test_a_testing_exchange_url_that_is_not_a_base_url_is_refused(
+    tmp_path: Path, url: str
+) -> None:
+    message = refusal(tmp_path, f'[testing]\nexchange_url = "{url}"\n')
+    assert "testing.exchange_url" in message and "http://127.0.0.1" in message
