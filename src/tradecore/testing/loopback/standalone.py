@@ -6,8 +6,8 @@ venue's books for tests that watch a real runner from outside.
 
 The runner trades against it with `trade --testing-exchange-url http://127.0.0.1:8901`
 (refused in live mode). `GET /__loopback/state` answers the venue's whole state as JSON:
-marks, positions, every order ever placed with its status and times, every position's
-stop counts and unprotected intervals, and the refusals (docs/testing.md).
+marks, positions, every order ever placed with its status and times, every amendment, every
+position's stop counts and unprotected intervals, and the refusals (docs/testing.md).
 """
 
 import asyncio
@@ -150,6 +150,16 @@ def state_of(engine: VenueEngine) -> dict[str, Any]:
             for p in engine.positions()
         ],
         "orders": [_order(o, origin) for o, origin in _with_origin(engine)],
+        "amendments": [
+            {
+                "at": _iso(a.at),
+                "order_id": a.order_id,
+                "symbol": a.symbol,
+                "old_trigger": _num(a.old_trigger),
+                "new_trigger": _num(a.new_trigger),
+            }
+            for a in engine.books.amendments
+        ],
         "position_records": [_record(r) for r in engine.books.positions],
         "refusals": [
             {

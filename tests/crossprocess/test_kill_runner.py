@@ -1,0 +1,199 @@
+"""SIGKILL the real runner at seeded random moments while it trades on a loopback exchange
+process, restart it on the same SQLite file, and check the promises on the exchange after
+every recovery and at the end.
+
+Per venue: a loopback exchange process with a random-walk mark feed, a signal service in
+this test sending a wave every 4 seconds, and `python -m runner trade
+--testing-exchange-url …` killed 20 times with SIGKILL: during start-up and recovery, just
+after a wave's check (while its positions open and get their stops), or at any moment of
+trading (trailing moves, guard, sync and zombie passes). The figures are printed
+(`pytest -s`) and the test fails on any invariant break, naming the seed to replay.
+"""
+
+import asyncio
+import os
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tradecore.domain.waves import WaveSchedule, next_check_after
+
+from .exchange_invariants import (
+    Life,
+    double_entry_breaks,
+    entries,
+    full_quantity_breaks,
+    protection_breaks,
+    zombie_breaks,
+)
+from .processes import Loopback, Runner, SignalService, runner_config
+
+pytestmark = [pytest.mark.crossprocess, pytest.mark.timeout(600)]
+
+KILLS = int(os.environ.get("TRADECORE_XPROC_KILLS", "20"))
+SEED = int(os.environ.get("TRADECORE_XPROC_SEED", "20261130"))
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "1000PEPEUSDT"]
+# Wall-clock tolerance for "one round trip" between processes on a loaded 2-core machine.
+ROUND_TRIP = 2.0
+ZOMBIE_INTERVAL = 10.0
+SCHEDULE = WaveSchedule(length=timedelta(seconds=4), check_offset=timedelta(seconds=1))
+SETTINGS = f"""
+[trading]
+sync_interval_seconds = 5
+
+[trading.waves]
+length_seconds = 4
+check_offset_seconds = 1
+monitoring_window_seconds = 1.5
+poll_seconds = 0.2
+max_trades_per_wave = 2
+
+[trading.sizing]
+max_open_positions = 4
+
+[trading.trailing]
+activation_percent = 0.25
+callback_percent = 0.15
+rate_limit_seconds = 1
+min_improvement_percent = 0.05
+
+[trading.protection]
+interval_seconds = 5
+
+[trading.zombies]
+min_interval_seconds = 5
+max_interval_seconds = {ZOMBIE_INTERVAL:g}
+"""
+
+
+# when a kill comes: during start-up and recovery, just after a wave's check (the opens and
+# their stops), or at any moment of trading (trailing moves, guard, sync, zombie passes)
+MOMENTS = ("start-up", "wave check", "wave check", "trading", "trading")
+
+
+def pause_before(moment: str, rng: random.Random) -> float:
+    if moment == "wave check":
+        now = datetime.now(UTC)
+        check = next_check_after(now, SCHEDULE)
+        return (check - now).total_seconds() + rng.uniform(0.0, 0.5)
+    if moment == "trading":
+        return rng.uniform(0.0, 6.0)
+    return 4.0  # the end: trade a little more before the last checks
+
+
+def lives_of(runners: list[Runner]) -> list[Life]:
+    return [
+        Life(spawned=r.spawned_at, recovered=r.recovered_at, ended=r.ended_at)
+        for r in runners
+        if r.spawned_at is not None
+    ]
+
+
+async def snapshot_breaks(loopback: Loopback) -> list[str]:
+    """Every open position has one stop for its full quantity; a second look one round trip
+    later forgives a replacement or an open caught in flight."""
+    breaks: list[str] = []
+    for _ in range(3):
+        breaks = full_quantity_breaks(await loopback.state())
+        if not breaks:
+            return []
+        await asyncio.sleep(ROUND_TRIP / 2)
+    return breaks
+
+
+def history_breaks(state: dict[str, Any], runners: list[Runner]) -> list[str]:
+    lives = lives_of(runners)
+    return [
+        *protection_breaks(state, lives, round_trip=ROUND_TRIP),
+        *double_entry_breaks(state),
+        *zombie_breaks(state, lives, zombie_interval=ZOMBIE_INTERVAL, round_trip=ROUND_TRIP),
+    ]
+
+
+def figures(state: dict[str, Any], runners: list[Runner], kinds: Counter[str]) -> dict[str, Any]:
+    stops = [o for o in state["orders"] if o["origin"] == "api" and o["stop"]]
+    gaps = [
+        (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+        for record in state["position_records"]
+        for start, end in record["unprotected"]
+        if end is not None
+    ]
+    return {
+        "kills": sum(kinds.values()),
+        "kills_by_moment": dict(kinds),
+        "recoveries": sum(1 for r in runners if r.recovered_at is not None),
+        "entries": len(entries(state)),
+        "positions": len(state["position_records"]),
+        "closed_by": dict(Counter(r["close_reason"] for r in state["position_records"])),
+        "stops_placed": len(stops),
+        "stop_amendments": len(state["amendments"]),
+        "refusals": dict(Counter(f"{r['op']}:{r['code']}" for r in state["refusals"])),
+        "longest_gap_s": round(max(gaps, default=0.0), 3),
+    }
+
+
+@pytest.mark.parametrize("venue", ["binance", "bybit"])
+async def test_the_runner_killed_at_random_moments_never_breaks_a_promise_on_the_exchange(
+    venue: str, tmp_path: Path
+) -> None:
+    rng = random.Random(f"{SEED}-{venue}")
+    signals = SignalService(SCHEDULE, SYMBOLS, venue, seed=SEED)
+    await signals.start()
+    runners: list[Runner] = []
+    breaks: list[str] = []
+    kinds: Counter[str] = Counter()
+    try:
+        async with Loopback.running(venue, seed=SEED, symbols=SYMBOLS) as loopback:
+            config = runner_config(
+                tmp_path,
+                venue=venue,
+                exchange_url=loopback.url,
+                signals_url=signals.url,
+                extra=SETTINGS,
+            )
+            startup = 3.0  # seconds from spawn to recovered, measured as the test goes
+            for kill in range(KILLS + 1):
+                runner = Runner(tmp_path, config, venue)
+                runners.append(runner)
+                await runner.spawn()
+                moment = "end" if kill == KILLS else rng.choice(MOMENTS)
+                if moment == "start-up":
+                    await asyncio.sleep(rng.uniform(0.3, 1.0) * startup)
+                elif await runner.recovered(within=60):
+                    assert runner.spawned_at and runner.recovered_at
+                    startup = (runner.recovered_at - runner.spawned_at).total_seconds()
+                    found = await snapshot_breaks(loopback)
+                    breaks += [f"after restart {kill}: {b}" for b in found]
+                    await asyncio.sleep(pause_before(moment, rng))
+                else:
+                    breaks.append(f"restart {kill} did not recover: {runner.lines[-3:]}")
+                if moment == "end":
+                    break
+                await runner.kill()
+                kinds[moment if runner.recovered_at or moment == "start-up" else "start-up"] += 1
+            await runner.recovered(within=60)
+            breaks += [f"at the end: {b}" for b in await snapshot_breaks(loopback)]
+            code = await runner.stop()
+            assert code == 0, runner.lines[-5:]
+            state = await loopback.state()
+            breaks += [f"at the end: {b}" for b in full_quantity_breaks(state)]
+            breaks += history_breaks(state, runners)
+            report = figures(state, runners, kinds)
+    finally:
+        for runner in runners:
+            if runner.alive:
+                await runner.kill()
+        await signals.close()
+    print(f"\n{venue} (seed {SEED}): {report}, invariant breaks: {len(breaks)}")
+    for problem in breaks:
+        print(f"  {problem}")
+    assert report["kills"] >= 20 or KILLS < 20
+    assert report["entries"] > 0 and report["recoveries"] >= KILLS * 0.6
+    assert not breaks, (
+        f"{len(breaks)} invariant breaks on {venue}; replay with TRADECORE_XPROC_SEED={SEED}: "
+        + "; ".join(breaks[:10])
+    )
