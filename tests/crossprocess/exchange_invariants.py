@@ -172,3 +172,27 @@ def zombie_breaks(
             if problem:
                 breaks.append(problem)
     return breaks
+
+
+def market_close_breaks(state: dict[str, Any]) -> list[str]:
+    """No position closed at market by the bot. In a run without aged exits (minutes, not
+    hours) and without a stop the venue truly refuses, nothing calls for it: such a close
+    gives up a protected position (as after an "already done" answer taken for a failure).
+    The refusals the venue gave on that symbol are named."""
+    breaks = []
+    for record in state["position_records"]:
+        if record["close_reason"] != "api":
+            continue
+        codes = sorted(
+            {
+                f"{r['op']} {r['code']}"
+                for r in state["refusals"]
+                if r["symbol"] == record["symbol"]
+                and record["opened_at"] <= r["at"] <= record["closed_at"]
+            }
+        )
+        breaks.append(
+            f"{record['symbol']} position {record['position_id']} closed at market by the bot "
+            f"at {record['closed_at']} (venue refusals before: {', '.join(codes) or 'none'})"
+        )
+    return breaks

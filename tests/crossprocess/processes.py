@@ -77,6 +77,21 @@ class Loopback:
                 process.kill()
                 await process.wait()
 
+    async def inject(self, **fault: Any) -> None:
+        """Script a fault on the exchange (`kind`, `op`, `symbol`, `times`, as `Fault`)."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{self.url}/__loopback/faults", json=fault) as answer,
+        ):
+            assert answer.status == 200, await answer.text()
+
+    async def clear_faults(self) -> None:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.delete(f"{self.url}/__loopback/faults") as answer,
+        ):
+            assert answer.status == 200
+
     async def state(self) -> dict[str, Any]:
         async with (
             aiohttp.ClientSession() as session,

@@ -7,6 +7,7 @@ from .exchange_invariants import (
     Life,
     double_entry_breaks,
     full_quantity_breaks,
+    market_close_breaks,
     protection_breaks,
     zombie_breaks,
 )
@@ -138,3 +139,13 @@ def test_a_stop_outliving_its_position_beyond_the_zombie_interval_is_a_break() -
     zombie = state(30, position_records=[closed], orders=[order()])
     assert zombie_breaks(swept, ALWAYS_UP, zombie_interval=5, round_trip=1) == []
     assert zombie_breaks(zombie, ALWAYS_UP, zombie_interval=5, round_trip=1)
+
+
+def test_a_position_the_bot_closed_at_market_is_a_break_naming_the_refusals() -> None:
+    closed = record([(0, 0.1)], [(0, 0), (0.1, 1)])
+    closed.update(closed_at=at(5), close_reason="api")
+    refusal = {"at": at(3), "op": "create_stop_order", "symbol": "BTCUSDT", "code": "-4116"}
+    [problem] = market_close_breaks(state(9, position_records=[closed], refusals=[refusal]))
+    assert "-4116" in problem
+    closed["close_reason"] = "stop"
+    assert market_close_breaks(state(9, position_records=[closed])) == []

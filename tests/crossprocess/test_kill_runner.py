@@ -27,6 +27,7 @@ from .exchange_invariants import (
     double_entry_breaks,
     entries,
     full_quantity_breaks,
+    market_close_breaks,
     protection_breaks,
     zombie_breaks,
 )
@@ -70,9 +71,16 @@ max_interval_seconds = {ZOMBIE_INTERVAL:g}
 """
 
 
-# when a kill comes: during start-up and recovery, just after a wave's check (the opens and
-# their stops), or at any moment of trading (trailing moves, guard, sync, zombie passes)
-MOMENTS = ("start-up", "wave check", "wave check", "trading", "trading")
+# When a kill comes: during start-up and recovery; just after a wave's check (the opens and
+# their stops); at any moment of trading (trailing moves, guard, sync, zombie passes); or
+# right after the exchange acted on a command whose answer it holds back (an entry, a stop,
+# a cancel or an amendment the bot never heard of) - the instants where a restart must
+# resolve by client id and neither lose nor repeat what was done.
+MOMENTS = ("start-up", "wave check", "wave check", "trading", "answer lost", "answer lost")
+HELD = {
+    "binance": ("create_market_order", "create_stop_order", "cancel_order"),
+    "bybit": ("create_market_order", "create_stop_order", "amend_order", "cancel_order"),
+}
 
 
 def pause_before(moment: str, rng: random.Random) -> float:
@@ -83,6 +91,19 @@ def pause_before(moment: str, rng: random.Random) -> float:
     if moment == "trading":
         return rng.uniform(0.0, 6.0)
     return 4.0  # the end: trade a little more before the last checks
+
+
+async def hold_an_answer(loopback: Loopback, op: str, rng: random.Random) -> str:
+    """Let the exchange act on the next `op` but hold its answer back, then return soon
+    after it did (or give up after a while); the moment's name for the figures."""
+    await loopback.inject(kind="lost_response", op=op)
+    for _ in range(200):
+        if (await loopback.state())["pending_faults"] == 0:
+            await asyncio.sleep(rng.uniform(0.0, 0.3))
+            return f"answer lost: {op}"
+        await asyncio.sleep(0.05)
+    await loopback.clear_faults()
+    return "trading"
 
 
 def lives_of(runners: list[Runner]) -> list[Life]:
@@ -110,6 +131,7 @@ def history_breaks(state: dict[str, Any], runners: list[Runner]) -> list[str]:
     return [
         *protection_breaks(state, lives, round_trip=ROUND_TRIP),
         *double_entry_breaks(state),
+        *market_close_breaks(state),
         *zombie_breaks(state, lives, zombie_interval=ZOMBIE_INTERVAL, round_trip=ROUND_TRIP),
     ]
 
@@ -168,7 +190,10 @@ async def test_the_runner_killed_at_random_moments_never_breaks_a_promise_on_the
                     startup = (runner.recovered_at - runner.spawned_at).total_seconds()
                     found = await snapshot_breaks(loopback)
                     breaks += [f"after restart {kill}: {b}" for b in found]
-                    await asyncio.sleep(pause_before(moment, rng))
+                    if moment == "answer lost":
+                        moment = await hold_an_answer(loopback, rng.choice(HELD[venue]), rng)
+                    else:
+                        await asyncio.sleep(pause_before(moment, rng))
                 else:
                     breaks.append(f"restart {kill} did not recover: {runner.lines[-3:]}")
                 if moment == "end":

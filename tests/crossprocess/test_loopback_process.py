@@ -9,7 +9,7 @@ import pytest
 from tradecore.adapters.ccxt import CcxtExchange, Environment, build_client
 from tradecore.adapters.clock import SystemClock
 from tradecore.domain.model import OrderSide, Side, Venue
-from tradecore.ports.exchange import Accepted
+from tradecore.ports.exchange import Accepted, Unknown
 from tradecore.testing.loopback import point_at
 
 from .processes import Loopback
@@ -55,3 +55,23 @@ async def test_a_loopback_process_trades_over_http_and_shows_its_books(venue: st
         [record] = state["position_records"]
         assert record["closed_at"] is None and record["stop_counts"][-1][1] == 1
         assert len(record["unprotected"]) == 1  # the instant between the fill and the stop
+
+
+async def test_a_fault_scripted_over_http_acts_and_holds_the_answer_back() -> None:
+    async with Loopback.running("binance", seed=4, symbols=["ETHUSDT"]) as loopback:
+        client = build_client(
+            Venue.BINANCE, api_key="k", secret="s", environment=Environment.DEMO, timeout_ms=500
+        )
+        point_at(client, loopback.url)
+        exchange = CcxtExchange(client, Venue.BINANCE, clock=SystemClock())
+        try:
+            await loopback.inject(kind="lost_response", op="create_market_order")
+            outcome = await exchange.create_market_order(
+                "ETHUSDT", OrderSide.SELL, Decimal("0.1"), client_order_id="tc-held-1"
+            )
+            assert isinstance(outcome, Unknown)
+        finally:
+            await exchange.close()
+        state = await loopback.state()
+        assert state["pending_faults"] == 0
+        assert [p["side"] for p in state["positions"]] == [Side.SHORT.value]  # it did act

@@ -91,7 +91,7 @@ class LoopbackServer:
     async def _runner_ready(self) -> web.AppRunner:
         app = web.Application(client_max_size=1024**2)
         for path, handler in self._extra.items():
-            app.router.add_get(path, handler)
+            app.router.add_route("*", path, handler)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()

@@ -5,7 +5,8 @@ venue's books for tests that watch a real runner from outside.
     python -m tradecore.testing.loopback --venue binance --port 8901 --seed 7
 
 The runner trades against it with `trade --testing-exchange-url http://127.0.0.1:8901`
-(refused in live mode). `GET /__loopback/state` answers the venue's whole state as JSON:
+(refused in live mode). `POST /__loopback/faults` scripts a fault as `FakeVenue.inject` does
+(`DELETE` drops them). `GET /__loopback/state` answers the venue's whole state as JSON:
 marks, positions, every order ever placed with its status and times, every amendment, every
 position's stop counts and unprotected intervals, and the refusals (docs/testing.md).
 """
@@ -25,7 +26,10 @@ from tradecore.adapters.paper import (
     BINANCE,
     BYBIT,
     DEFAULT_MARKS,
+    Fault,
+    FaultKind,
     Interval,
+    Op,
     PositionRecord,
     RandomWalk,
     VenueEngine,
@@ -33,11 +37,13 @@ from tradecore.adapters.paper import (
 )
 from tradecore.domain.model import Venue
 from tradecore.domain.orders import Order
+from tradecore.ports.exchange import RejectReason
 from tradecore.testing.loopback.binance import BinanceDialect
 from tradecore.testing.loopback.bybit import BybitDialect
 from tradecore.testing.loopback.server import Dialect, LoopbackServer
 
 STATE_PATH = "/__loopback/state"
+FAULTS_PATH = "/__loopback/faults"
 
 
 @attrs.frozen(kw_only=True)
@@ -87,7 +93,9 @@ class StandaloneExchange:
             BinanceDialect(self.engine) if venue is Venue.BINANCE else BybitDialect(self.engine)
         )
         self.server = LoopbackServer(
-            self.engine, self.dialect, extra_routes={STATE_PATH: self._state}
+            self.engine,
+            self.dialect,
+            extra_routes={STATE_PATH: self._state, FAULTS_PATH: self._faults},
         )
         self._feed: asyncio.Task[None] | None = None
 
@@ -133,6 +141,36 @@ class StandaloneExchange:
     async def _state(self, _: web.Request) -> web.Response:
         return web.json_response(state_of(self.engine))
 
+    async def _faults(self, request: web.Request) -> web.Response:
+        """POST a fault to script (JSON: kind, op, symbol, times, skip, reason, fill_ratio);
+        DELETE drops every pending one. A network error cannot be carried over HTTP."""
+        if request.method == "DELETE":
+            self.engine.faults.clear()
+        elif request.method == "POST":
+            try:
+                self.engine.faults.add(fault_from(await request.json()))
+            except (ValueError, KeyError, TypeError) as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+        elif request.method != "GET":
+            return web.json_response({"error": "GET, POST or DELETE"}, status=405)
+        return web.json_response({"pending": len(self.engine.faults.pending)})
+
+
+def fault_from(body: dict[str, Any]) -> Fault:
+    kind = FaultKind(body["kind"])
+    if kind is FaultKind.NETWORK_ERROR:
+        raise ValueError("a network error is a refused connect; script it in-process")
+    ratio = body.get("fill_ratio")
+    return Fault(
+        kind=kind,
+        op=Op(body["op"]) if body.get("op") else None,
+        symbol=body.get("symbol"),
+        times=int(body.get("times", 1)),
+        skip=int(body.get("skip", 0)),
+        reason=RejectReason(body["reason"]) if body.get("reason") else None,
+        fill_ratio=None if ratio is None else Decimal(str(ratio)),
+    )
+
 
 def state_of(engine: VenueEngine) -> dict[str, Any]:
     """Everything a test may check on the venue, as JSON (times ISO, numbers as strings)."""
@@ -161,6 +199,7 @@ def state_of(engine: VenueEngine) -> dict[str, Any]:
             for a in engine.books.amendments
         ],
         "position_records": [_record(r) for r in engine.books.positions],
+        "pending_faults": len(engine.faults.pending),
         "refusals": [
             {
                 "at": _iso(r.at),
