@@ -76,11 +76,20 @@ max_interval_seconds = {ZOMBIE_INTERVAL:g}
 # right after the exchange acted on a command whose answer it holds back (an entry, a stop,
 # a cancel or an amendment the bot never heard of) - the instants where a restart must
 # resolve by client id and neither lose nor repeat what was done.
-MOMENTS = ("start-up", "wave check", "wave check", "trading", "answer lost", "answer lost")
 HELD = {
     "binance": ("create_market_order", "create_stop_order", "cancel_order"),
     "bybit": ("create_market_order", "create_stop_order", "amend_order", "cancel_order"),
 }
+
+
+def kill_plan(venue: str, kills: int, rng: random.Random) -> list[str]:
+    """The moments of the kills, in a seeded order: of every 20, 3 during start-up, 5 after
+    a wave's check, 4 while trading, and 8 after a held answer, cycling through the ops."""
+    held = [f"answer lost: {HELD[venue][i % len(HELD[venue])]}" for i in range(8)]
+    twenty = ["start-up"] * 3 + ["wave check"] * 5 + ["trading"] * 4 + held
+    plan = (twenty * (kills // 20 + 1))[:kills]
+    rng.shuffle(plan)
+    return plan
 
 
 def pause_before(moment: str, rng: random.Random) -> float:
@@ -163,6 +172,7 @@ async def test_the_runner_killed_at_random_moments_never_breaks_a_promise_on_the
     venue: str, tmp_path: Path
 ) -> None:
     rng = random.Random(f"{SEED}-{venue}")
+    plan = kill_plan(venue, KILLS, rng)
     signals = SignalService(SCHEDULE, SYMBOLS, venue, seed=SEED)
     await signals.start()
     runners: list[Runner] = []
@@ -182,7 +192,7 @@ async def test_the_runner_killed_at_random_moments_never_breaks_a_promise_on_the
                 runner = Runner(tmp_path, config, venue)
                 runners.append(runner)
                 await runner.spawn()
-                moment = "end" if kill == KILLS else rng.choice(MOMENTS)
+                moment = "end" if kill == KILLS else plan[kill]
                 if moment == "start-up":
                     await asyncio.sleep(rng.uniform(0.3, 1.0) * startup)
                 elif await runner.recovered(within=60):
@@ -190,8 +200,9 @@ async def test_the_runner_killed_at_random_moments_never_breaks_a_promise_on_the
                     startup = (runner.recovered_at - runner.spawned_at).total_seconds()
                     found = await snapshot_breaks(loopback)
                     breaks += [f"after restart {kill}: {b}" for b in found]
-                    if moment == "answer lost":
-                        moment = await hold_an_answer(loopback, rng.choice(HELD[venue]), rng)
+                    if moment.startswith("answer lost: "):
+                        op = moment.removeprefix("answer lost: ")
+                        moment = await hold_an_answer(loopback, op, rng)
                     else:
                         await asyncio.sleep(pause_before(moment, rng))
                 else:
@@ -199,7 +210,7 @@ async def test_the_runner_killed_at_random_moments_never_breaks_a_promise_on_the
                 if moment == "end":
                     break
                 await runner.kill()
-                kinds[moment if runner.recovered_at or moment == "start-up" else "start-up"] += 1
+                kinds[moment if runner.recovered_at else "start-up"] += 1
             await runner.recovered(within=60)
             breaks += [f"at the end: {b}" for b in await snapshot_breaks(loopback)]
             code = await runner.stop()
