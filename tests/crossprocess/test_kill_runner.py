@@ -73,12 +73,13 @@ max_interval_seconds = {ZOMBIE_INTERVAL:g}
 
 # When a kill comes: during start-up and recovery; just after a wave's check (the opens and
 # their stops); at any moment of trading (trailing moves, guard, sync, zombie passes); or
-# right after the exchange acted on a command whose answer it holds back (an entry, a stop,
-# a cancel or an amendment the bot never heard of) - the instants where a restart must
+# right after the exchange acted on a command whose answer it holds back (an entry, a stop
+# placed or moved, a cancel the bot never heard of) - the instants where a restart must
 # resolve by client id and neither lose nor repeat what was done.
 HELD = {
     "binance": ("create_market_order", "create_stop_order", "cancel_order"),
-    "bybit": ("create_market_order", "create_stop_order", "amend_order", "cancel_order"),
+    # the bot protects and trails a Bybit position with its position-attached stop
+    "bybit": ("create_market_order", "set_position_stop"),
 }
 
 
