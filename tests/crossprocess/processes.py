@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -289,7 +289,3 @@ exchange_url = "{exchange_url}"
         encoding="utf-8",
     )
     return path
-
-
-def since(moment: datetime, seconds: float) -> datetime:
-    return moment + timedelta(seconds=seconds)
