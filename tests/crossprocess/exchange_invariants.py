@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from tradecore.domain.orders import operation_of
+from tradecore.domain.positions import Position, PositionState
 
 
 @attrs.frozen(kw_only=True)
@@ -195,4 +196,45 @@ def market_close_breaks(state: dict[str, Any]) -> list[str]:
             f"{record['symbol']} position {record['position_id']} closed at market by the bot "
             f"at {record['closed_at']} (venue refusals before: {', '.join(codes) or 'none'})"
         )
+    return breaks
+
+
+def journal_breaks(
+    state: dict[str, Any], journal: Sequence[Position], *, stopped: datetime, lag: float
+) -> list[str]:
+    """After the last runner stopped gracefully, its journal holds the exchange's positions:
+    same symbols, sides and quantities, each ACTIVE. A position the exchange closed (a stop
+    fired) less than `lag` seconds (one sync interval plus a round trip) before the stop, or
+    after it, may still be open in the journal: the next start's sync closes it."""
+    held = {p["symbol"]: p for p in state["positions"]}
+    mine = {p.symbol: p for p in journal}
+    since = stopped - timedelta(seconds=lag)
+    late = {
+        r["symbol"]
+        for r in state["position_records"]
+        if r["closed_at"] is not None and datetime.fromisoformat(r["closed_at"]) > since
+    }
+    breaks = []
+    for symbol in sorted(held.keys() | mine.keys()):
+        venue, journaled = held.get(symbol), mine.get(symbol)
+        if venue is None and journaled is not None and symbol not in late:
+            breaks.append(
+                f"{symbol}: the journal has {journaled.state} {journaled.quantity}, "
+                "the exchange is flat"
+            )
+        elif venue is not None and journaled is None:
+            breaks.append(f"{symbol}: the exchange holds {venue['quantity']}, the journal nothing")
+        elif (
+            venue is not None
+            and journaled is not None
+            and (
+                journaled.state is not PositionState.ACTIVE
+                or journaled.side.value != venue["side"]
+                or journaled.quantity != Decimal(venue["quantity"])
+            )
+        ):
+            breaks.append(
+                f"{symbol}: the journal has {journaled.state} {journaled.side} "
+                f"{journaled.quantity}, the exchange {venue['side']} {venue['quantity']}"
+            )
     return breaks

@@ -1,12 +1,18 @@
 """The cross-process checker catches each break it is there for (synthetic exchange states)."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
+
+from tradecore.domain.model import Side
+from tradecore.domain.positions import PositionState
 
 from .exchange_invariants import (
     Life,
     double_entry_breaks,
     full_quantity_breaks,
+    journal_breaks,
     market_close_breaks,
     protection_breaks,
     zombie_breaks,
@@ -149,3 +155,21 @@ def test_a_position_the_bot_closed_at_market_is_a_break_naming_the_refusals() ->
     assert "-4116" in problem
     closed["close_reason"] = "stop"
     assert market_close_breaks(state(9, position_records=[closed])) == []
+
+
+def test_a_journal_that_disagrees_with_the_exchange_after_the_stop_is_a_break() -> None:
+    position = {"symbol": "BTCUSDT", "side": "long", "quantity": "0.01", "entry_price": "1"}
+    active = SimpleNamespace(
+        symbol="BTCUSDT", state=PositionState.ACTIVE, side=Side.LONG, quantity=Decimal("0.01")
+    )
+    agreed = state(9, positions=[position])
+    assert journal_breaks(agreed, [active], stopped=T0 + timedelta(seconds=8), lag=2) == []
+    assert journal_breaks(agreed, [], stopped=T0 + timedelta(seconds=8), lag=2)
+    halved = SimpleNamespace(**{**vars(active), "quantity": Decimal("0.005")})
+    assert journal_breaks(agreed, [halved], stopped=T0 + timedelta(seconds=8), lag=2)
+    closed = record([(0, 0.1)], [(0, 0), (0.1, 1)])
+    closed.update(closed_at=at(7), close_reason="stop")
+    flat = state(9, position_records=[closed])
+    # the stop fired a second before the runner stopped: the next start's sync closes it
+    assert journal_breaks(flat, [active], stopped=T0 + timedelta(seconds=8), lag=2) == []
+    assert journal_breaks(flat, [active], stopped=T0 + timedelta(seconds=20), lag=2)

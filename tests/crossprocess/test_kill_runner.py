@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tradecore.adapters.database import connect_store
+from tradecore.domain.positions import Position
 from tradecore.domain.waves import WaveSchedule, next_check_after
 
 from .exchange_invariants import (
@@ -27,6 +29,7 @@ from .exchange_invariants import (
     double_entry_breaks,
     entries,
     full_quantity_breaks,
+    journal_breaks,
     market_close_breaks,
     protection_breaks,
     zombie_breaks,
@@ -41,10 +44,11 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "1000PEPEUSDT"]
 # Wall-clock tolerance for "one round trip" between processes on a loaded 2-core machine.
 ROUND_TRIP = 2.0
 ZOMBIE_INTERVAL = 10.0
+SYNC_INTERVAL = 5.0
 SCHEDULE = WaveSchedule(length=timedelta(seconds=4), check_offset=timedelta(seconds=1))
 SETTINGS = f"""
 [trading]
-sync_interval_seconds = 5
+sync_interval_seconds = {SYNC_INTERVAL:g}
 
 [trading.waves]
 length_seconds = 4
@@ -114,6 +118,15 @@ async def hold_an_answer(loopback: Loopback, op: str, rng: random.Random) -> str
         await asyncio.sleep(0.05)
     await loopback.clear_faults()
     return "trading"
+
+
+async def journaled(path: Path) -> list[Position]:
+    """The positions the runner's journal holds open (read after it stopped)."""
+    database = await connect_store(f"sqlite:///{path}", apply_migrations=False)
+    try:
+        return list(await database.store.positions.open_positions())
+    finally:
+        await database.close()
 
 
 def lives_of(runners: list[Runner]) -> list[Life]:
@@ -217,6 +230,16 @@ async def test_the_runner_killed_at_random_moments_never_breaks_a_promise_on_the
             code = await runner.stop()
             assert code == 0, runner.lines[-5:]
             state = await loopback.state()
+            assert runner.ended_at is not None
+            breaks += [
+                f"at the end: {b}"
+                for b in journal_breaks(
+                    state,
+                    await journaled(tmp_path / "bot.db"),
+                    stopped=runner.ended_at,
+                    lag=SYNC_INTERVAL + ROUND_TRIP,
+                )
+            ]
             breaks += [f"at the end: {b}" for b in full_quantity_breaks(state)]
             breaks += history_breaks(state, runners)
             report = figures(state, runners, kinds)
