@@ -63,4 +63,3 @@ async def busy_until(done: Callable[[], bool], limit: float = 5.0) -> None:
     began = time.monotonic()
     while not done() and time.monotonic() - began < limit:
         await asyncio.sleep(0)
-
