@@ -4,6 +4,7 @@ The figures are checked against what the venue's books and the database say, not
 numbers copied from a previous run.
 """
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -83,6 +84,47 @@ def test_the_same_seed_gives_the_same_session_and_another_seed_another(
 
     assert run("11") == run("11")
     assert generate(seed=11).signal_lines != generate(seed=12).signal_lines
+
+
+def journal_digest(url: str) -> str:
+    """SHA-256 of the events table: every column (ids, times, data), in insertion order."""
+    path = url.removeprefix("sqlite:///")
+    digest = hashlib.sha256()
+    with sqlite3.connect(path) as db:
+        for row in db.execute("SELECT * FROM events ORDER BY seq"):
+            digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+CONCURRENT = """
+[paper]
+balance = 100000
+
+[trading.sizing]
+position_size_usd = 100
+max_open_positions = 40
+max_exposure_usd = 100000
+
+[trading.waves]
+max_trades_per_wave = 12
+"""
+
+
+def test_the_same_inputs_and_seed_give_the_same_journal_byte_for_byte(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Twelve opens at once per wave, each with its database writes, trailing on every mark:
+    # the order of what happens at one instant must not depend on threads or on chance.
+    config = workdir / "concurrent.toml"
+    config.write_text(CONCURRENT, encoding="utf-8")
+
+    def run() -> tuple[str, int]:
+        summary = session(capsys, "--config", str(config), "--hours", "2", "--seed", "5")
+        return journal_digest(summary["database"]), summary["positions"]
+
+    first, positions = run()
+    assert positions >= 30
+    assert run() == (first, positions)
 
 
 def test_the_sample_is_a_few_hours_of_waves_for_thirty_symbols() -> None:
