@@ -7,7 +7,9 @@ numbers copied from a previous run.
 import hashlib
 import json
 import logging
+import os
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -110,21 +112,30 @@ max_trades_per_wave = 12
 """
 
 
-def test_the_same_inputs_and_seed_give_the_same_journal_byte_for_byte(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_same_inputs_and_seed_give_the_same_journal_byte_for_byte(workdir: Path) -> None:
     # Twelve opens at once per wave, each with its database writes, trailing on every mark:
-    # the order of what happens at one instant must not depend on threads or on chance.
+    # the order of what happens at one instant must not depend on threads, on chance or on
+    # the process (each run is its own interpreter, with its own string-hash seed).
     config = workdir / "concurrent.toml"
     config.write_text(CONCURRENT, encoding="utf-8")
 
-    def run() -> tuple[str, int]:
-        summary = session(capsys, "--config", str(config), "--hours", "2", "--seed", "5")
-        return journal_digest(summary["database"]), summary["positions"]
+    def run(number: int) -> tuple[bytes, str, int]:
+        database = workdir / f"run{number}.db"
+        command = [
+            sys.executable, "-m", "runner", "paper", "--config", str(config), "--hours", "2",
+            "--seed", "5", "--database-url", f"sqlite:///{database}", "--no-progress", "--json",
+        ]  # fmt: skip
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": str(number)}
+        done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        summary = json.loads(done.stdout)
+        return database.read_bytes(), journal_digest(f"sqlite:///{database}"), summary["positions"]
 
-    first, positions = run()
+    first_file, first, positions = run(1)
+    second_file, second, again = run(2)
     assert positions >= 30
-    assert run() == (first, positions)
+    assert (second, again) == (first, positions)
+    assert second_file == first_file  # the whole SQLite file, not only the events
 
 
 def test_the_sample_is_a_few_hours_of_waves_for_thirty_symbols() -> None:
