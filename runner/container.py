@@ -52,9 +52,11 @@ class SignalSpec:
     path: Path | None = None
 
 
-async def open_database(url: str) -> AsyncIterator[Database]:
+async def open_database(
+    url: str, clock: Clock | None = None, in_loop: bool = False
+) -> AsyncIterator[Database]:
     try:
-        database = await connect_store(url)
+        database = await connect_store(url, in_loop=in_loop, clock=clock)
     except InvalidDatabaseUrl as exc:
         raise StartupError(f"database.url: {exc}") from None
     except Exception as exc:
@@ -110,9 +112,11 @@ def missing_keys(config: Config) -> str:
     )
 
 
-async def open_events(database: Database, spool_path: str, clock: Clock) -> AsyncIterator[Journal]:
+async def open_events(
+    database: Database, spool_path: str, clock: Clock, ids: IdGenerator
+) -> AsyncIterator[Journal]:
     Path(spool_path).parent.mkdir(parents=True, exist_ok=True)
-    journal = open_journal(database, spool_path, clock=clock)
+    journal = open_journal(database, spool_path, clock=clock, ids=ids)
     journal.start()
     try:
         yield journal
@@ -258,9 +262,11 @@ class Container(containers.DeclarativeContainer):
     signal_spec = providers.Object(SignalSpec(kind="websocket"))
 
     ids = providers.Singleton(RandomIds)
-    database = providers.Resource(open_database, database_url)
+    # SQLite on the loop's own thread: virtual time overrides it (docs/testing.md)
+    database_in_loop = providers.Object(False)
+    database = providers.Resource(open_database, database_url, clock, database_in_loop)
     store = providers.Callable(lambda db: db.store, database)
-    journal = providers.Resource(open_events, database, spool_path, clock)
+    journal = providers.Resource(open_events, database, spool_path, clock, ids)
     telemetry = providers.Singleton(Telemetry)
     events = providers.Singleton(TeeSink, journal, telemetry)
 

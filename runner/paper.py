@@ -20,7 +20,7 @@ import attrs
 from dependency_injector import providers
 from loguru import logger
 
-from tradecore.adapters.clock import SystemClock, VirtualClock
+from tradecore.adapters.clock import SeededIds, SystemClock, VirtualClock
 from tradecore.adapters.dburl import parse_database_url
 from tradecore.adapters.paper import PROFILES, PaperExchange, PathPlayer, VenueEngine
 from tradecore.adapters.virtual_time import CountedStore, ThreadWork, drive, run_driven
@@ -62,6 +62,7 @@ class Prepared:
     market: Market
     signals_path: Path
     end: datetime
+    seed: int
 
 
 def prepare(config: Config, options: PaperOptions, now: datetime | None) -> Prepared:
@@ -72,19 +73,19 @@ def prepare(config: Config, options: PaperOptions, now: datetime | None) -> Prep
     prices = read_prices(options.prices) if options.prices else None
     if options.signals is not None:
         market, end = market_for_signals(options.signals, seed=seed, venue=venue, prices=prices)
-        return Prepared(market=market, signals_path=options.signals, end=end)
+        return Prepared(market=market, signals_path=options.signals, end=end, seed=seed)
     if prices is not None:
         lines = synthetic_signals(prices, seed=seed, venue=venue)
         path = sample_dir / "signals.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-        return Prepared(market=prices, signals_path=path, end=prices.end)
+        return Prepared(market=prices, signals_path=path, end=prices.end, seed=seed)
     hours = config.paper.hours if options.hours is None else options.hours
     symbols = config.paper.symbols if options.symbols is None else options.symbols
     kwargs: dict[str, Any] = {"start": now} if now is not None else {}
     sample = generate(seed=seed, hours=hours, symbols=symbols, venue=venue, **kwargs)
     path = sample.write_signals(sample_dir / "signals.jsonl")
-    return Prepared(market=sample.market, signals_path=path, end=sample.market.end)
+    return Prepared(market=sample.market, signals_path=path, end=sample.market.end, seed=seed)
 
 
 class Progress:
@@ -164,6 +165,11 @@ async def run_paper(
     container.spool_path.override(_spool_for(url, config))
     container.paper_exchange.override(exchange)
     container.signal_spec.override(SignalSpec(kind="replay", path=prepared.signals_path))
+    if isinstance(clock, VirtualClock):
+        # Same inputs, same seed -> the same journal (docs/testing.md, determinism): ids from
+        # the seed, and SQLite answering inside the loop instead of from a worker thread.
+        container.ids.override(SeededIds(prepared.seed))
+        container.database_in_loop.override(True)
     work = ThreadWork()
     container.store.override(
         providers.Callable(lambda db: CountedStore(db.store, work), container.database)

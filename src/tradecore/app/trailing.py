@@ -59,7 +59,9 @@ class TrailingService:
         self._rules = rules
         self._alerter = alerter
         self._states: dict[str, TrailingState] = {}
-        self._by_symbol: dict[str, set[str]] = {}
+        # position ids per symbol, in the order they were tracked: a set of strings would be
+        # walked in an order that changes with each interpreter's hash seed
+        self._by_symbol: dict[str, dict[str, None]] = {}
         self._heartbeats: dict[str, datetime] = {}
         self._wanted: dict[str, MoveStop] = {}
         self._movers: dict[str, asyncio.Task[None]] = {}
@@ -115,7 +117,7 @@ class TrailingService:
         self._heartbeats.pop(position_id, None)
         if state is None:
             return
-        self._by_symbol.get(state.symbol, set()).discard(position_id)
+        self._by_symbol.get(state.symbol, {}).pop(position_id, None)
         await self._store.trailing.delete(position_id)
         note = end_trailing(state, reason)
         self._recorder.record(
@@ -247,4 +249,4 @@ class TrailingService:
 
     def _track(self, state: TrailingState) -> None:
         self._states[state.position_id] = state
-        self._by_symbol.setdefault(state.symbol, set()).add(state.position_id)
+        self._by_symbol.setdefault(state.symbol, {})[state.position_id] = None
