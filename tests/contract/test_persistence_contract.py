@@ -63,12 +63,16 @@ class Backend:
     kind: str
     url: str
     path: str | None = None  # SQLite file
+    in_loop: bool = False  # SQLite on the loop's thread (virtual time's InLoopConnection)
 
     async def open(self, *, apply_migrations: bool = True) -> Database:
         if self.path is not None:
             # A short busy timeout so a locked file fails writes quickly (the outage analogue).
             return await SqliteDatabase.connect(
-                self.path, apply_migrations=apply_migrations, busy_timeout_ms=200
+                self.path,
+                apply_migrations=apply_migrations,
+                busy_timeout_ms=200,
+                in_loop=self.in_loop,
             )
         return await connect_store(self.url, apply_migrations=apply_migrations)
 
@@ -159,12 +163,17 @@ async def _wait_for_postgres(url: str, timeout: float = 60.0) -> None:
 
 
 @pytest.fixture(
-    params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
+    params=[
+        pytest.param("sqlite"),
+        pytest.param("sqlite-in-loop"),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
 )
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "sqlite":
+    if request.param.startswith("sqlite"):
         path = str(tmp_path / "tradecore.db")
-        return Backend(kind="sqlite", url=f"sqlite:///{path}", path=path)
+        in_loop = request.param == "sqlite-in-loop"
+        return Backend(kind="sqlite", url=f"sqlite:///{path}", path=path, in_loop=in_loop)
     return Backend(kind="postgres", url=request.getfixturevalue("postgres_url"))
 
 
