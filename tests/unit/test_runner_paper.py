@@ -138,6 +138,18 @@ def test_the_same_inputs_and_seed_give_the_same_journal_byte_for_byte(workdir: P
     assert second_file == first_file  # the whole SQLite file, not only the events
 
 
+def test_a_second_session_on_the_same_database_loses_none_of_its_events(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Ids from the seed repeat with the seed; the journal skips an id it already holds, so a
+    # session on a database that already has one must not draw the same ids again.
+    url = f"sqlite:///{workdir / 'kept.db'}"
+    for _ in range(2):
+        session(capsys, "--hours", "1", "--symbols", "5", "--database-url", url)
+    kinds = [kind for kind, _ in events_in(url)]
+    assert kinds.count("bot_started") == 2 and kinds.count("bot_stopped") == 2
+
+
 def test_the_sample_is_a_few_hours_of_waves_for_thirty_symbols() -> None:
     sample = generate()
     assert len(sample.market.rules) == 30
