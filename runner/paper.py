@@ -9,6 +9,7 @@ task is waiting on it. A database call in flight holds the clock still, so time 
 import asyncio
 import contextlib
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -20,13 +21,13 @@ import attrs
 from dependency_injector import providers
 from loguru import logger
 
-from tradecore.adapters.clock import SeededIds, SystemClock, VirtualClock
+from tradecore.adapters.clock import RandomIds, SeededIds, SystemClock, VirtualClock
 from tradecore.adapters.dburl import parse_database_url
 from tradecore.adapters.paper import PROFILES, PaperExchange, PathPlayer, VenueEngine
 from tradecore.adapters.virtual_time import CountedStore, ThreadWork, drive, run_driven
 from tradecore.app.kernel import Kernel
 from tradecore.domain.events import EventType
-from tradecore.ports.clock import Clock
+from tradecore.ports.clock import Clock, IdGenerator
 
 from .config import Config, Secrets
 from .container import Container, SignalSpec
@@ -135,6 +136,28 @@ def session_database_url(config: Config, options: PaperOptions, now: datetime) -
     return f"sqlite:///{path}"
 
 
+def session_ids(seed: int, url: str) -> IdGenerator:
+    """Ids from the seed on a fresh SQLite database, so a rerun journals the same ids; random
+    ones on a database that already holds events (a repeated seed would draw ids it holds,
+    and the journal skips an id it has) or on PostgreSQL (outside the guarantee)."""
+    parsed = parse_database_url(url)
+    if parsed.path is None:
+        return RandomIds()
+    if parsed.is_memory or _holds_no_events(Path(parsed.path)):
+        return SeededIds(seed)
+    return RandomIds()
+
+
+def _holds_no_events(path: Path) -> bool:
+    if not path.exists() or path.stat().st_size == 0:
+        return True
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None
+    except sqlite3.OperationalError:  # no events table yet: never migrated
+        return True
+
+
 async def run_paper(
     config: Config,
     secrets: Secrets,
@@ -168,7 +191,7 @@ async def run_paper(
     if isinstance(clock, VirtualClock):
         # Same inputs, same seed -> the same journal (docs/testing.md, determinism): ids from
         # the seed, and SQLite answering inside the loop instead of from a worker thread.
-        container.ids.override(SeededIds(prepared.seed))
+        container.ids.override(session_ids(prepared.seed, url))
         container.database_in_loop.override(True)
     work = ThreadWork()
     container.store.override(
