@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tradecore.testing.pgserver import PostgresServer
+from tradecore.testing.pgserver import PostgresServer, reap_orphans
 
 HOLDER = textwrap.dedent(
     """
     import time
-    from tradecore.testing.pgserver import PostgresServer
+    from tradecore.testing.pgserver import PostgresServer, reap_orphans
 
     server = PostgresServer.start()
     print(server.root, server.postmaster_pid(), flush=True)
@@ -50,21 +50,40 @@ def test_the_session_server_is_its_own_on_a_free_port_with_its_socket_in_its_dir
     assert postgres_server.root.name.startswith("tradecore-pg-")
 
 
+def start_holder() -> tuple[subprocess.Popen[str], Path, int]:
+    """Another process that starts a server and waits; its server's directory and pid."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    root, pid = holder.stdout.readline().split()
+    assert alive(int(pid)) and Path(root, "data").is_dir()
+    return holder, Path(root), int(pid)
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_an_interrupted_session_stops_its_server_and_removes_its_directory(
     postgres_server: PostgresServer, stop_signal: signal.Signals
 ) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    holder, root, pid = start_holder()
     try:
-        assert holder.stdout is not None
-        root, pid = holder.stdout.readline().split()
-        assert alive(int(pid)) and Path(root, "data").is_dir()
         holder.send_signal(stop_signal)
         holder.wait(timeout=120)
     finally:
         if holder.poll() is None:
             holder.kill()
-    assert not alive(int(pid)), "the interrupted session left its PostgreSQL running"
-    assert not Path(root).exists(), "the interrupted session left its directory behind"
+    assert not alive(pid), "the interrupted session left its PostgreSQL running"
+    assert not root.exists(), "the interrupted session left its directory behind"
+
+
+def test_the_server_of_a_killed_session_is_stopped_and_removed_by_the_next_one(
+    postgres_server: PostgresServer,
+) -> None:
+    holder, root, pid = start_holder()
+    holder.kill()  # SIGKILL: no atexit, no handler; its server keeps running
+    holder.wait(timeout=60)
+    assert alive(pid)
+    reaped = reap_orphans(postgres_server.bindir, root.parent)  # what the next start() does
+    assert root in reaped
+    assert not alive(pid) and not root.exists()
+    assert postgres_server.psql("SELECT 1").strip() == "1"  # a live session's server is kept

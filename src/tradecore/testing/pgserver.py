@@ -11,6 +11,10 @@ socket directory, no port chosen in advance, no `pg_ctlcluster`. PostgreSQL refu
 root, so under root initdb and the server run as the unprivileged user `nobody`, owner of the
 directory. The binaries are looked up in `$TRADECORE_PG_BINDIR` if set (and only there), else on
 PATH, then `pg_config --bindir`, then the newest `/usr/lib/postgresql/*/bin`.
+
+The server is stopped and its directory removed by `close()`, at exit, and on SIGTERM. A process
+killed outright (SIGKILL, `os._exit`) cannot clean up: each directory names the process that
+made it, and the next `start()` stops and removes the servers of processes that are gone.
 """
 
 import atexit
@@ -21,9 +25,9 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +37,9 @@ BINDIR_VARIABLE = "TRADECORE_PG_BINDIR"
 SUPERUSER = "postgres"
 HOST = "127.0.0.1"
 UNPRIVILEGED_USER = "nobody"
+PREFIX = "tradecore-pg-"
+OWNER_FILE = "owner"  # "<pid> <start time>" of the process that made the directory
+UNCLAIMED_GRACE = 600.0  # seconds a directory without an owner file may be someone starting
 _TOOLS = ("initdb", "pg_ctl")
 # A test server's data is thrown away: skip the disk flushes that make a loaded machine crawl.
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
@@ -101,7 +108,9 @@ class PostgresServer:
         benchmarks that measure writes pass `durable=True` to keep PostgreSQL's defaults."""
         bindir = find_bindir()
         settings = {} if durable else dict(FAST_SETTINGS)
-        root = _make_root()
+        base = _base_dir()
+        reap_orphans(bindir, base)
+        root = _make_root(base)
         server = cls(bindir, root, free_port(), settings)
         _LIVE.add(server)
         try:
@@ -234,12 +243,79 @@ def _unprivileged_owner() -> pwd.struct_passwd | None:
         ) from exc
 
 
-def _make_root() -> Path:
-    """A new directory the server's user can reach (under root, every parent must be o+x)."""
+def _base_dir() -> Path:
+    """Where servers live: the temp dir, or /tmp if the server's user could not reach it."""
     base = Path(tempfile.gettempdir())
     if os.geteuid() == 0 and not _world_traversable(base):
         base = Path("/tmp")
-    return Path(tempfile.mkdtemp(prefix="tradecore-pg-", dir=base))
+    return base
+
+
+def _make_root(base: Path) -> Path:
+    root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base))
+    (root / OWNER_FILE).write_text(_process_identity(os.getpid()) or str(os.getpid()))
+    return root
+
+
+def _process_identity(pid: int) -> str | None:
+    """ "<pid> <start time>" while the process runs (the start time tells a reused pid apart)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return str(pid)  # no /proc: the pid alone
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return f"{pid} {fields[19]}"
+
+
+def reap_orphans(bindir: Path, base: Path) -> list[Path]:
+    """Stop and remove the servers whose making process is gone (killed before it could)."""
+    reaped = []
+    for root in base.glob(f"{PREFIX}*"):
+        if root.is_dir() and _orphaned(root):
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                _stop_immediately(bindir, root)
+            shutil.rmtree(root, ignore_errors=True)
+            reaped.append(root)
+    return reaped
+
+
+def _orphaned(root: Path) -> bool:
+    try:
+        claim = (root / OWNER_FILE).read_text().strip()
+    except FileNotFoundError:
+        try:
+            return time.time() - root.stat().st_mtime > UNCLAIMED_GRACE
+        except OSError:
+            return False
+    except OSError:
+        return False
+    pid = claim.split()[0]
+    return not pid.isdigit() or _process_identity(int(pid)) != claim
+
+
+def _stop_immediately(bindir: Path, root: Path) -> None:
+    data = root / "data"
+    if not (data / "postmaster.pid").exists():
+        return
+    owner = data.stat()
+    as_owner = os.geteuid() == 0 and owner.st_uid != 0
+    subprocess.run(
+        [str(bindir / "pg_ctl"), "stop", "-w", "-t", "30", "-m", "immediate", "-D", str(data)],
+        capture_output=True,
+        timeout=60,
+        cwd=root,
+        user=owner.st_uid if as_owner else None,
+        group=owner.st_gid if as_owner else None,
+        extra_groups=[] if as_owner else None,
+    )
 
 
 def _world_traversable(path: Path) -> bool:
@@ -257,7 +333,7 @@ class _LiveServers:
         if not self._hooked:
             self._hooked = True
             atexit.register(self.close_all)
-            _exit_on_sigterm()
+            _close_on_sigterm()
         self._servers.add(server)
 
     def discard(self, server: PostgresServer) -> None:
@@ -268,18 +344,20 @@ class _LiveServers:
             server.close()
 
 
-def _exit_on_sigterm() -> None:
-    # By default SIGTERM kills Python without running atexit; exit normally instead so the
-    # servers stop. Only when nobody else handles SIGTERM, and only from the main thread.
+def _close_on_sigterm() -> None:
+    # By default SIGTERM kills Python without running atexit: close the servers first, then die
+    # of the signal as before. Only when nobody else handles SIGTERM, only from the main thread.
     if threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return
 
-    def exit_now(signum: int, frame: FrameType | None) -> None:
-        sys.exit(128 + signum)
+    def close_then_die(signum: int, frame: FrameType | None) -> None:
+        _LIVE.close_all()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
-    signal.signal(signal.SIGTERM, exit_now)
+    signal.signal(signal.SIGTERM, close_then_die)
 
 
 _LIVE = _LiveServers()
