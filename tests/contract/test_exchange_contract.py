@@ -198,22 +198,44 @@ async def test_transport_failures_are_retryable_rejections_and_nothing_is_placed
 ) -> None:
     ex = venue.exchange
     await open_long(ex)
-    venue.inject(
-        Fault.network_error(Op.STOP_ORDER),
-        Fault.rate_limit(Op.STOP_ORDER),
-        Fault.server_error(Op.STOP_ORDER),
-    )
+    venue.inject(Fault.network_error(Op.STOP_ORDER), Fault.rate_limit(Op.STOP_ORDER))
     reasons = []
-    for _ in range(3):
+    for _ in range(2):
         outcome = await stop(ex, "49000", "tc-op1-s0")
         assert isinstance(outcome, Rejected) and outcome.retryable, outcome
         reasons.append(outcome.reason)
-    assert reasons == [
-        RejectReason.NETWORK_ERROR,
-        RejectReason.RATE_LIMITED,
-        RejectReason.VENUE_UNAVAILABLE,
-    ]
+    assert reasons == [RejectReason.NETWORK_ERROR, RejectReason.RATE_LIMITED]
     assert await ex.fetch_open_orders(SYMBOL) == []
+
+
+async def test_a_5xx_answer_to_a_command_is_unknown_and_the_look_up_tells_what_happened(
+    venue: VenueHarness,
+) -> None:
+    """Story 9: a venue's 5xx on an order command leaves the execution status unknown."""
+    ex = venue.exchange
+    venue.inject(Fault.server_error(Op.MARKET_ORDER, acted=True))
+    entry = await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-e-e0")
+    assert isinstance(entry, Unknown), entry
+    assert entry.client_order_id == "tc-e-e0"
+    filled = await ex.fetch_order_by_client_id(SYMBOL, "tc-e-e0")
+    assert filled is not None and filled.filled == QTY
+    venue.inject(Fault.server_error(Op.STOP_ORDER))
+    refused = await stop(ex, "49000", "tc-e-s0")
+    assert isinstance(refused, Unknown), refused
+    assert await ex.fetch_order_by_client_id(SYMBOL, "tc-e-s0") is None
+    placed = accepted(await stop(ex, "49000", "tc-e-s1")).order
+    venue.inject(Fault.server_error(Op.CANCEL, acted=True))
+    assert isinstance(await ex.cancel_order(SYMBOL, placed.order_id), Unknown)
+    assert [o for o in await ex.fetch_open_orders(SYMBOL) if o.is_stop] == []
+
+
+async def test_a_5xx_answer_to_a_query_is_the_venue_unavailable_worth_retrying(
+    venue: VenueHarness,
+) -> None:
+    venue.inject(Fault.server_error(Op.FETCH_POSITIONS))
+    with pytest.raises(ExchangeUnavailable) as raised:
+        await venue.exchange.fetch_positions()
+    assert raised.value.retryable and not raised.value.rate_limited
 
 
 async def test_query_during_an_outage_raises_exchange_unavailable(venue: VenueHarness) -> None:

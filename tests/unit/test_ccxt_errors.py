@@ -187,3 +187,56 @@ def test_a_query_refused_for_bad_credentials_is_not_worth_retrying() -> None:
     body = 'binanceusdm {"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}'
     failure = query_failure(Venue.BINANCE, ccxt.AuthenticationError(body))
     assert not failure.retryable and not failure.rate_limited
+
+
+# Story 9: an order command the venue answered with a server failure may have been executed.
+# Binance: "HTTP 5XX return codes are used for internal errors; the issue is on Binance's
+# side. It is important to NOT treat this as a failure operation; the execution status is
+# UNKNOWN and could have been a success." (developers.binance.com, HTTP return codes); its
+# -1006 / -1007 say "execution status unknown" in their own text.
+SERVER_FAILURES = [
+    (Venue.BINANCE, ccxt.OperationFailed, '{"code":-1000,"msg":"An unknown error occured."}'),
+    (
+        Venue.BINANCE,
+        ccxt.OperationFailed,
+        '{"code":-1001,"msg":"Internal error; unable to process your request. Please try again."}',
+    ),
+    (
+        Venue.BINANCE,
+        ccxt.OperationFailed,
+        '{"code":-1006,"msg":"An unexpected response was received from the message bus. '
+        'Execution status unknown."}',
+    ),
+    (Venue.BYBIT, ccxt.ExchangeError, '{"retCode":10000,"retMsg":"Server Timeout"}'),
+    (Venue.BYBIT, ccxt.ExchangeError, '{"retCode":10016,"retMsg":"System error."}'),
+]
+
+
+@pytest.mark.parametrize(("venue", "kind", "body"), SERVER_FAILURES, ids=lambda v: str(v)[:24])
+def test_a_server_failure_answer_to_an_order_command_is_unknown_not_a_refusal(
+    venue: Venue, kind: type[Exception], body: str
+) -> None:
+    outcome = command_outcome(venue, kind(f"{venue.value} {body}"), client_order_id="tc-op1-e0")
+    assert isinstance(outcome, Unknown), outcome
+    assert outcome.client_order_id == "tc-op1-e0"
+
+
+@pytest.mark.parametrize(("venue", "kind", "body"), SERVER_FAILURES, ids=lambda v: str(v)[:24])
+def test_a_server_failure_answer_to_a_query_is_the_venue_unavailable_worth_retrying(
+    venue: Venue, kind: type[Exception], body: str
+) -> None:
+    failure = query_failure(venue, kind(f"{venue.value} {body}"))
+    assert failure.retryable and not failure.rate_limited
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "binanceusdm POST http://127.0.0.1:1/fapi/v1/order 503 Service Unavailable <html></html>",
+        "bybit POST http://127.0.0.1:1/v5/order/create 502 Bad Gateway <html></html>",
+    ],
+)
+def test_an_http_5xx_to_an_order_command_is_unknown(message: str) -> None:
+    venue = Venue.BINANCE if message.startswith("binance") else Venue.BYBIT
+    outcome = command_outcome(venue, ccxt.ExchangeNotAvailable(message), client_order_id="tc-x")
+    assert isinstance(outcome, Unknown), outcome
