@@ -775,7 +775,12 @@ class VenueEngine:
                 if self._binance:
                     return self._reason(R.OTHER, code="-4015", what="Client order id is not valid.")
                 return self._reason(R.OTHER, code="10001", what="params error: orderLinkId invalid")
-            if client_order_id in self._open_client_ids:
+            used = (
+                self._open_client_ids
+                if self.profile.client_ids_free_once_closed
+                else self._by_client
+            )
+            if client_order_id in used:
                 return self._reason(R.DUPLICATE_CLIENT_ID)
         if position_idx != 0 and not self._binance:
             return self._reason(R.OTHER, code="10001", what="position idx not match position mode")

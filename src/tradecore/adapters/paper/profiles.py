@@ -111,6 +111,10 @@ class Profile:
     conditional_cap: int
     conditional_cap_per_symbol: bool
     close_position_stops: bool  # Binance closePosition=true stops (one per direction)
+    # Binance: newClientOrderId is "a unique id among open orders" (USDⓈ-M New Order), so a
+    # closed order's id is free again (-4116 only while it is open). Bybit: orderLinkId
+    # "should be unique" (v5 Place Order): any id used before is refused with 110072.
+    client_ids_free_once_closed: bool
     taker_fee: Decimal
     order_id_start: int
 
@@ -148,6 +152,7 @@ BINANCE = Profile(
     conditional_cap=200,
     conditional_cap_per_symbol=False,
     close_position_stops=True,
+    client_ids_free_once_closed=True,
     taker_fee=Decimal("0.0005"),
     order_id_start=4_000_000_000,
 )
@@ -161,6 +166,7 @@ BYBIT = Profile(
     conditional_cap=10,
     conditional_cap_per_symbol=True,
     close_position_stops=False,
+    client_ids_free_once_closed=False,
     taker_fee=Decimal("0.00055"),
     order_id_start=0,
 )
