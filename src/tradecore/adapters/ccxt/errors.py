@@ -45,8 +45,10 @@ BINANCE_CODES: dict[str, RejectReason] = {
     "-4140": R.SYMBOL_UNAVAILABLE,
     "-4045": R.TOO_MANY_CONDITIONAL_ORDERS,
     "-4130": R.STOP_ALREADY_EXISTS,
+    "-1111": R.INVALID_PRICE,  # "Precision is over the maximum": told apart by its text
+    "-5027": R.NOT_MODIFIED,  # "No need to modify the order."
     "-1003": R.RATE_LIMITED,
-    "-1001": R.VENUE_UNAVAILABLE,
+    "-1008": R.VENUE_UNAVAILABLE,  # overloaded: refused, try again later
     "-2015": R.AUTHENTICATION,
     "-2014": R.AUTHENTICATION,
     "451": R.REGION_RESTRICTED,
@@ -64,7 +66,7 @@ BYBIT_CODES: dict[str, RejectReason] = {
     "170209": R.REGION_RESTRICTED,
     "34040": R.NOT_MODIFIED,
     "10006": R.RATE_LIMITED,
-    "10016": R.VENUE_UNAVAILABLE,
+    "429": R.VENUE_UNAVAILABLE,  # "high server load. Please retry"
     "10003": R.AUTHENTICATION,
     "10004": R.AUTHENTICATION,
     "10005": R.AUTHENTICATION,
@@ -110,8 +112,8 @@ def reason_for(venue: Venue, code: str | None, message: str) -> RejectReason | N
             if pattern.search(message):
                 return reason
         return R.OTHER
-    if venue is Venue.BINANCE and code == "-1100":
-        return R.INVALID_QUANTITY if "quantity" in message else R.INVALID_PRICE
+    if venue is Venue.BINANCE and code in ("-1100", "-1111"):
+        return R.INVALID_QUANTITY if "quantity" in message.lower() else R.INVALID_PRICE
     return _CODES[venue].get(code)
 
 

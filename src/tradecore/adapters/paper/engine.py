@@ -680,7 +680,14 @@ class VenueEngine:
         if origin == "api":
             forced = self.faults.take(op, symbol, _REJECT_KINDS)
             if forced is not None and forced.reason is not None:
-                return self._reason(forced.reason, symbol=symbol, trigger="?", mark="?")
+                return self._reason(
+                    forced.reason,
+                    code=forced.code,
+                    message=forced.message,
+                    symbol=symbol,
+                    trigger="?",
+                    mark="?",
+                )
         if not isinstance(symbol, str) or symbol not in self._markets:
             return self._reason(R.UNKNOWN_SYMBOL, symbol=symbol)
         if symbol in self._restricted:

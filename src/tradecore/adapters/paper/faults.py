@@ -71,6 +71,8 @@ class Fault:
     fill_ratio: Decimal | None = None
     skip: int = 0  # let this many matching requests through before firing
     acted: bool = False  # SERVER_ERROR only: the venue executed the command before failing
+    code: str | None = None  # REJECT only: the venue's code (default: the profile's for reason)
+    message: str | None = None  # REJECT only: the venue's text (default: the profile's)
 
     def __attrs_post_init__(self) -> None:
         if self.times < 1:
@@ -126,9 +128,20 @@ class Fault:
         symbol: str | None = None,
         times: int = 1,
         skip: int = 0,
+        code: str | None = None,
+        message: str | None = None,
     ) -> "Fault":
+        """The venue refuses with `reason`; `code` and `message` default to the profile's
+        (a simulator takes them from `Profile.rejections` to play every code)."""
         return cls(
-            kind=FaultKind.REJECT, reason=reason, op=op, symbol=symbol, times=times, skip=skip
+            kind=FaultKind.REJECT,
+            reason=reason,
+            op=op,
+            symbol=symbol,
+            times=times,
+            skip=skip,
+            code=code,
+            message=message,
         )
 
     @classmethod
