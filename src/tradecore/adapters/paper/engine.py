@@ -834,7 +834,8 @@ class VenueEngine:
             if self.profile.conditional_cap_per_symbol
             else (self._stops_total)
         )
-        if stops >= self.profile.conditional_cap:
+        cap = self.profile.conditional_cap
+        if cap is not None and stops >= cap:
             return self._reason(R.TOO_MANY_CONDITIONAL_ORDERS)
         return None
 

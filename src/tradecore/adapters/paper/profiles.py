@@ -248,9 +248,6 @@ class Profile:
     errors: Mapping[RejectReason, tuple[str | None, str]]
     # every refusal the venue answers and the ccxt adapter maps (see BINANCE_REJECTIONS)
     rejections: tuple[VenueRejection, ...]
-    # conditional orders allowed per account (Binance) or per symbol (Bybit)
-    conditional_cap: int
-    conditional_cap_per_symbol: bool
     close_position_stops: bool  # Binance closePosition=true stops (one per direction)
     # Binance: newClientOrderId is "a unique id among open orders" (USDⓈ-M New Order), so a
     # closed order's id is free again (-4116 only while it is open). Bybit: orderLinkId
@@ -258,6 +255,15 @@ class Profile:
     client_ids_free_once_closed: bool
     taker_fee: Decimal
     order_id_start: int
+
+    @property
+    def conditional_cap(self) -> int | None:
+        """Open conditional orders allowed per account (Binance) or per symbol (Bybit)."""
+        return self.capabilities.max_conditional_orders
+
+    @property
+    def conditional_cap_per_symbol(self) -> bool:
+        return self.capabilities.conditional_cap_per_symbol
 
     def refusal(
         self,
@@ -291,8 +297,6 @@ BINANCE = Profile(
     ),
     errors=_BINANCE_ERRORS,
     rejections=BINANCE_REJECTIONS,
-    conditional_cap=200,
-    conditional_cap_per_symbol=False,
     close_position_stops=True,
     client_ids_free_once_closed=True,
     taker_fee=Decimal("0.0005"),
@@ -302,12 +306,14 @@ BINANCE = Profile(
 BYBIT = Profile(
     venue=Venue.BYBIT,
     capabilities=Capabilities(
-        amend_stop=True, position_stop=True, amend_limit=True, max_conditional_orders=10
+        amend_stop=True,
+        position_stop=True,
+        amend_limit=True,
+        max_conditional_orders=10,
+        conditional_cap_per_symbol=True,
     ),
     errors=_BYBIT_ERRORS,
     rejections=BYBIT_REJECTIONS,
-    conditional_cap=10,
-    conditional_cap_per_symbol=True,
     close_position_stops=False,
     client_ids_free_once_closed=False,
     taker_fee=Decimal("0.00055"),
