@@ -5,7 +5,12 @@ import ccxt.async_support as ccxt
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
-from tradecore.adapters.ccxt.errors import command_outcome, query_failure
+from tradecore.adapters.ccxt.errors import (
+    ServerFailure,
+    command_outcome,
+    query_failure,
+    watch_server_failures,
+)
 from tradecore.domain.model import Venue
 from tradecore.ports.exchange import Rejected, RejectReason, Unknown
 
@@ -240,3 +245,17 @@ def test_an_http_5xx_to_an_order_command_is_unknown(message: str) -> None:
     venue = Venue.BINANCE if message.startswith("binance") else Venue.BYBIT
     outcome = command_outcome(venue, ccxt.ExchangeNotAvailable(message), client_order_id="tc-x")
     assert isinstance(outcome, Unknown), outcome
+
+
+def test_a_5xx_is_unknown_whatever_code_its_body_carries() -> None:
+    """ccxt maps a body by its code before it looks at the status; the adapter's watch does
+    not let a 503 carrying a refusal code pass for a refusal."""
+    client = ccxt.binanceusdm()
+    watch_server_failures(client)
+    body = '{"code":-4164,"msg":"Order\'s notional must be no smaller than 100"}'
+    url = "https://fapi.binance.com/fapi/v1/order"
+    with pytest.raises(ServerFailure) as raised:
+        client.on_rest_response(503, "Service Unavailable", url, "POST", {}, body, {}, "")
+    outcome = command_outcome(Venue.BINANCE, raised.value, client_order_id="tc-op1-e0")
+    assert isinstance(outcome, Unknown)
+    assert client.on_rest_response(400, "Bad Request", url, "POST", {}, body, {}, "") == body
