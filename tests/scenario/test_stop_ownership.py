@@ -1,0 +1,115 @@
+"""Who may touch a position's stop: the keeper alone, deciding on what the venue holds now.
+
+Issue 10, stories 1-3: the guard acted on a venue read that was stale by the time it acted,
+the keeper answered "unchanged" from the journal without looking at the venue, and a
+restored stop went back to the initial distance instead of the last stop the bot set.
+"""
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from tradecore.domain.model import OrderSide, Side
+from tradecore.domain.orders import OrderType
+from tradecore.domain.positions import StopOwner
+from tradecore.testing import Accepted, FakeVenue
+
+from .conftest import ROUND_TRIP, Database
+from .harness import App, build_app
+from .invariants import stop_problems
+
+
+async def opened(app: App, symbol: str = "BTCUSDT", quantity: str = "0.004") -> str:
+    result = await app.open(symbol, Side.LONG, quantity)
+    assert result.opened and result.position is not None
+    return result.position.id
+
+
+async def remove_stops_by_hand(app: App, symbol: str) -> None:
+    exchange = app.venue.exchange
+    for stop in app.venue.stops(symbol):
+        if stop.type is OrderType.POSITION_STOP:
+            assert isinstance(await app.run(exchange.set_position_stop(symbol, None)), Accepted)
+        else:
+            assert isinstance(await app.run(exchange.cancel_order(symbol, stop.order_id)), Accepted)
+
+
+async def move_stop_by_hand(app: App, symbol: str, price: str) -> None:
+    """A person moves the stop on the venue's website (Binance: cancel it, place another)."""
+    held = app.venue.position(symbol)
+    assert held is not None
+    if app.venue.exchange.capabilities.position_stop:
+        outcome = await app.run(app.venue.exchange.set_position_stop(symbol, Decimal(price)))
+        assert isinstance(outcome, Accepted)
+        return
+    await remove_stops_by_hand(app, symbol)
+    assert isinstance(app.venue.manual_stop(symbol, held.side.exit, held.quantity, price), Accepted)
+
+
+def trigger(app: App, symbol: str) -> Decimal | None:
+    held = app.venue.position(symbol)
+    if held is not None and held.stop_price is not None:
+        return held.stop_price
+    [stop] = app.venue.stops(symbol)
+    return stop.trigger_price
+
+
+async def trailed_to(app: App, position_id: str, price: str) -> None:
+    """The bot's trailing stop moved the position's stop to `price`."""
+    position = await app.store.positions.get(position_id)
+    assert position is not None
+    result = await app.run(
+        app.keeper.apply(position, Decimal(price), owner=StopOwner.TRAILING, reason="trailing")
+    )
+    assert result.ok
+
+
+# ------------------------------------------------------------------------------ story 1
+
+
+class _MovesDuringTheGuard:
+    """The exchange port, except that the first stop order on `cue` lets `meanwhile` run to
+    its end first: something else changes the venue after the guard read it."""
+
+    def __init__(self, inner: Any, cue: str) -> None:
+        self._inner = inner
+        self._cue = cue
+        self.meanwhile: Callable[[], Awaitable[object]] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def create_stop_order(self, symbol: str, *args: Any, **kwargs: Any) -> Any:
+        if symbol == self._cue and self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await meanwhile()
+        return await self._inner.create_stop_order(symbol, *args, **kwargs)
+
+
+async def test_the_guard_acts_on_the_venue_as_it_is_when_it_acts_not_as_it_read_it(
+    database: Database,
+) -> None:
+    venue = FakeVenue.binance(latency=ROUND_TRIP)
+    port = _MovesDuringTheGuard(venue.exchange, cue="BTCUSDT")
+    app = build_app(venue, database.store, exchange=port)
+    await opened(app, "BTCUSDT")
+    eth = await opened(app, "ETHUSDT", "0.2")
+    # ETH is half closed by hand: its stop (for 0.2) must be replaced by one for 0.1.
+    assert isinstance(
+        venue.manual_order("ETHUSDT", OrderSide.SELL, "0.1", reduce_only=True), Accepted
+    )
+    await remove_stops_by_hand(app, "BTCUSDT")  # BTC's stop removed: the guard places it first
+    eth_position = await app.store.positions.get(eth)
+    assert eth_position is not None
+    # While the guard places BTC's stop, the bot trails ETH's stop up to 3000.
+    port.meanwhile = lambda: app.keeper.apply(
+        eth_position, Decimal("3000"), owner=StopOwner.TRAILING, reason="trailing"
+    )
+
+    report = await app.run(app.guard.check())
+
+    assert stop_problems(venue) == []  # one stop each, for the full quantity
+    [eth_stop] = venue.stops("ETHUSDT")
+    assert eth_stop.trigger_price == Decimal("3000")  # the trailed level, not the stale one
+    assert eth_stop.quantity == Decimal("0.1")
+    assert report.unprotected == 1
