@@ -113,3 +113,30 @@ async def test_the_guard_acts_on_the_venue_as_it_is_when_it_acts_not_as_it_read_
     assert eth_stop.trigger_price == Decimal("3000")  # the trailed level, not the stale one
     assert eth_stop.quantity == Decimal("0.1")
     assert report.unprotected == 1
+
+
+# ------------------------------------------------------------------------------ story 2
+
+
+async def test_a_stop_removed_by_hand_twice_is_put_back_twice(app: App) -> None:
+    app.gaps_allowed = 2  # each removal by hand, until the guard's pass
+    await opened(app)
+    for _ in range(2):
+        await remove_stops_by_hand(app, "BTCUSDT")
+
+        report = await app.run(app.guard.check())
+
+        assert report.unprotected == 1 and report.fixed == 1
+        assert len(app.venue.stops("BTCUSDT")) == 1 or app.venue.position("BTCUSDT").stop_price
+
+
+async def test_an_adopted_position_whose_stop_is_removed_gets_it_back(app: App) -> None:
+    app.gaps_allowed = 2  # opened by hand without a stop; the stop removed by hand
+    assert isinstance(app.venue.manual_order("ETHUSDT", OrderSide.SELL, "0.5"), Accepted)
+    await app.run(app.sync.sync())
+    await remove_stops_by_hand(app, "ETHUSDT")
+
+    report = await app.run(app.guard.check())
+
+    assert report.unprotected == 1 and report.fixed == 1
+    assert trigger(app, "ETHUSDT") is not None
