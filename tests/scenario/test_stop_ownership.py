@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.orders import OrderType
-from tradecore.domain.positions import StopOwner
+from tradecore.domain.positions import PositionState, StopOwner
 from tradecore.testing import Accepted, FakeVenue
 
 from .conftest import ROUND_TRIP, Database
@@ -140,3 +141,70 @@ async def test_an_adopted_position_whose_stop_is_removed_gets_it_back(app: App) 
 
     assert report.unprotected == 1 and report.fixed == 1
     assert trigger(app, "ETHUSDT") is not None
+
+
+# ------------------------------------------------------------------------------ story 3
+
+
+async def test_a_removed_trailed_stop_comes_back_at_the_trailed_level(app: App) -> None:
+    app.gaps_allowed = 1
+    position_id = await opened(app)
+    await app.venue.set_mark("BTCUSDT", "52000")
+    await trailed_to(app, position_id, "51740")
+    await remove_stops_by_hand(app, "BTCUSDT")
+
+    await app.run(app.guard.check())
+
+    assert trigger(app, "BTCUSDT") == Decimal("51740")  # never the initial 48500
+
+
+async def test_a_stop_loosened_by_hand_is_put_back_at_the_bots_level(app: App) -> None:
+    app.gaps_allowed = 1  # Binance: between the person's cancel and their new stop
+    position_id = await opened(app)
+    await app.venue.set_mark("BTCUSDT", "52000")
+    await trailed_to(app, position_id, "51740")
+    await move_stop_by_hand(app, "BTCUSDT", "45000")
+
+    await app.run(app.guard.check())
+
+    assert trigger(app, "BTCUSDT") == Decimal("51740")
+    stored = await app.store.positions.get(position_id)
+    assert stored is not None and stored.stop_price == Decimal("51740")
+
+
+async def test_a_stop_tightened_by_hand_becomes_the_bots_level(app: App) -> None:
+    app.gaps_allowed = 1
+    position_id = await opened(app)
+    await app.venue.set_mark("BTCUSDT", "52000")
+    await trailed_to(app, position_id, "51740")
+    await move_stop_by_hand(app, "BTCUSDT", "51900")
+
+    await app.run(app.guard.check())
+
+    assert trigger(app, "BTCUSDT") == Decimal("51900")
+    stored = await app.store.positions.get(position_id)
+    assert stored is not None and stored.stop_price == Decimal("51900")
+    changes = [
+        e
+        for e in app.sink.of(EventType.STOP_LOSS_REPLACED)
+        if e.data.get("reason") == "manual change"
+    ]
+    assert changes and changes[-1].data["price"] == Decimal("51900")
+
+
+async def test_a_removed_stop_whose_level_the_mark_has_crossed_closes_the_position(
+    app: App,
+) -> None:
+    app.gaps_allowed = 1
+    position_id = await opened(app)
+    await app.venue.set_mark("BTCUSDT", "52000")
+    await trailed_to(app, position_id, "51740")
+    await remove_stops_by_hand(app, "BTCUSDT")
+    await app.venue.set_mark("BTCUSDT", "51500")  # below the bot's level, no stop to fire
+
+    await app.run(app.guard.check())
+
+    assert app.venue.position("BTCUSDT") is None  # closed at market
+    await app.run(app.sync.sync())
+    stored = await app.store.positions.get(position_id)
+    assert stored is not None and stored.state is PositionState.CLOSED
