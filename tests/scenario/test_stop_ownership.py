@@ -102,16 +102,16 @@ async def test_the_guard_acts_on_the_venue_as_it_is_when_it_acts_not_as_it_read_
     await remove_stops_by_hand(app, "BTCUSDT")  # BTC's stop removed: the guard places it first
     eth_position = await app.store.positions.get(eth)
     assert eth_position is not None
-    # While the guard places BTC's stop, the bot trails ETH's stop up to 3000.
+    # While the guard places BTC's stop, the bot trails ETH's stop up to 2990.
     port.meanwhile = lambda: app.keeper.apply(
-        eth_position, Decimal("3000"), owner=StopOwner.TRAILING, reason="trailing"
+        eth_position, Decimal("2990"), owner=StopOwner.TRAILING, reason="trailing"
     )
 
     report = await app.run(app.guard.check())
 
     assert stop_problems(venue) == []  # one stop each, for the full quantity
     [eth_stop] = venue.stops("ETHUSDT")
-    assert eth_stop.trigger_price == Decimal("3000")  # the trailed level, not the stale one
+    assert eth_stop.trigger_price == Decimal("2990")  # the trailed level, not the stale one
     assert eth_stop.quantity == Decimal("0.1")
     assert report.unprotected == 1
 
