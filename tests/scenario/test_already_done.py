@@ -3,12 +3,13 @@ create-then-cancel. An earlier request that worked is adopted, never rolled back
 replacement a crash interrupted is finished by its client id; no client id is used twice."""
 
 import contextlib
+from decimal import Decimal
 from typing import Any, cast
 
 from tradecore.app.kernel import Kernel
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
-from tradecore.domain.positions import PositionState
+from tradecore.domain.positions import PositionState, StopOwner
 from tradecore.ports.exchange import Exchange
 from tradecore.testing import FakeVenue, Fault, Op
 
@@ -86,3 +87,42 @@ async def test_a_restart_right_after_the_initial_stop_was_accepted_keeps_the_pos
     assert stop_problems(venue) == []
     position = await database.store.positions.open_for(venue.exchange.venue, "BTCUSDT")
     assert position is not None and position.state is PositionState.ACTIVE
+
+
+# ------------------------------------------------------------------------------ story 8
+
+
+async def test_a_crash_between_creating_the_new_stop_and_recording_it_adopts_the_new_stop(
+    database: Database,
+) -> None:
+    venue = FakeVenue.binance(latency=ROUND_TRIP)
+    first = build_app(venue, database.store)
+    opened = await first.open("BTCUSDT", Side.LONG, "0.004")
+    assert opened.position is not None
+    dying = build_app(venue, database.store, exchange=cast(Exchange, _DiesAfter(venue.exchange)))
+    with contextlib.suppress(Crash):
+        await dying.run(
+            dying.keeper.apply(
+                opened.position, Decimal("49000"), owner=StopOwner.TRAILING, reason="trailing"
+            )
+        )
+    assert len(venue.stops("BTCUSDT")) == 2  # the new stop stands, the old one too
+
+    survivor = await restart(venue, database)
+
+    [stop] = venue.stops("BTCUSDT")
+    assert stop.trigger_price == Decimal("49000")  # the move is finished, not undone
+    position = await database.store.positions.get(opened.position.id)
+    assert position is not None and position.stop_price == Decimal("49000")
+    # Later moves never reuse a client id the venue has seen.
+    for price in ("49200", "49400"):
+        result = await survivor.run(
+            survivor.keeper.apply(
+                position, Decimal(price), owner=StopOwner.TRAILING, reason="trailing"
+            )
+        )
+        assert result.ok, result.detail
+    [stop] = venue.stops("BTCUSDT")
+    assert stop.trigger_price == Decimal("49400")
+    ids = [o.client_order_id for o in venue.books.orders_for("BTCUSDT") if o.client_order_id]
+    assert len(ids) == len(set(ids))
