@@ -100,8 +100,7 @@ class AgedManager:
             if decision.close_at_market:
                 await self._close_at_cap(position, decision)
             else:
-                async with self._keeper.exclusive(position.id):
-                    await self._keep_one_exit(position, decision)
+                await self._keep_one_exit(position, decision)
         return aged
 
     # -- the exit order ---------------------------------------------------------------------
@@ -203,23 +202,11 @@ class AgedManager:
     # -- at the cap -------------------------------------------------------------------------
 
     async def _close_at_cap(self, position: Position, decision: AgedDecision) -> None:
-        async with self._keeper.exclusive(position.id):
-            for order in await self._exit_orders(position) or []:
-                await self._exchange.cancel_order(position.symbol, order.order_id)
-            cid = client_order_id(position.id, OrderRole.EXIT, 99)
-            outcome = await self._exchange.create_market_order(
-                position.symbol,
-                position.side.exit,
-                position.quantity,
-                client_order_id=cid,
-                reduce_only=True,
-            )
-            if isinstance(outcome, Unknown):
-                found = await self._exchange.fetch_order_by_client_id(position.symbol, cid)
-                outcome = Accepted(order=found) if found is not None else outcome
-        if not isinstance(outcome, Accepted):
+        for order in await self._exit_orders(position) or []:
+            await self._exchange.cancel_order(position.symbol, order.order_id)
+        # The keeper owns every order that protects or exits a position: it sends the close.
+        if not await self._keeper.close_at_market(position, reason="aged: loss cap"):
             return  # tried again next pass; the stop still protects the position
-        await self._store.orders.record(outcome.order, role=OrderRole.EXIT, position_id=position.id)
         self.closed_at_cap += 1
         if self._alerter is not None:
             await self._alerter.send(

@@ -231,6 +231,9 @@ class Kernel:
         svc = self.services
         svc.recorder.record(EventType.POSITION_RECOVERY_STARTED)
         await svc.trailing.restore()
+        # A stop replacement a crash interrupted is finished first, by its client id: the
+        # opens driven next then see the stop that stands (issue 10, story 8).
+        replaced = await svc.keeper.resume()
         resumed = 0
         for position in await self.parts.store.positions.open_positions():
             if position.venue is self.parts.exchange.venue and position.state.is_opening:
@@ -249,7 +252,7 @@ class Kernel:
                 await svc.trailing.start_for(position)
         report = RecoveryReport(
             resumed_opens=resumed,
-            interrupted_stop_moves=interrupted,
+            interrupted_stop_moves=replaced + interrupted,
             adopted=synced.adopted,
             closed=synced.closed,
             unprotected=protected.unprotected,
