@@ -2,10 +2,10 @@
 
 from decimal import Decimal
 
-from tradecore.domain.model import Side
+from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.orders import MarkTick
 from tradecore.domain.trailing import TrailingPhase
-from tradecore.testing import Fault, Op, RejectReason
+from tradecore.testing import Accepted, Fault, Op, RejectReason
 
 from .harness import App, build_app, pass_time
 
@@ -73,3 +73,18 @@ async def test_a_restart_never_brings_back_a_frozen_trailing_state(app: App) -> 
 
     state = fresh.trailing.state(result.position.id)
     assert state is not None and state.phase is not TrailingPhase.TRIGGERED
+
+
+async def test_a_position_opened_by_hand_is_trailed_while_the_bot_runs(app: App) -> None:
+    app.gaps_allowed = 1  # opened by hand without a stop, until the synchronizer adopts it
+    assert isinstance(app.venue.manual_order("BTCUSDT", OrderSide.BUY, "0.004"), Accepted)
+    await app.run(app.sync.sync())
+    adopted = await app.store.positions.open_for(app.venue.exchange.venue, "BTCUSDT")
+    assert adopted is not None
+
+    for price in ("50800", "51500", "52500"):
+        await mark(app, "BTCUSDT", price)
+
+    assert app.trailing.state(adopted.id) is not None
+    stop = venue_stop(app, "BTCUSDT")
+    assert stop is not None and stop > Decimal("50000")
