@@ -125,6 +125,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         heartbeats=beats,
         stops=s.stops,
         interval_seconds=s.sync_interval_seconds,
+        on_adopted=trailing.start_for,
     )
     zombies = ZombieSweeper(
         ex,
