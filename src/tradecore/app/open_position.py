@@ -142,7 +142,7 @@ class OpenPosition:
         await self._finish_operation(position)
         return OpenResult(
             position=position,
-            opened=position.state is PositionState.ACTIVE,
+            opened=position.state is PositionState.ACTIVE and position.stop_price is not None,
             reason=position.close_reason or "",
         )
 
@@ -307,7 +307,9 @@ class OpenPosition:
             )
             return await self._advance(result.position, PositionState.ACTIVE)
         await self._critical(position, f"rollback and emergency stop failed: {result.detail}")
-        return position
+        # The open ends here (story 4): the position is ACTIVE without a stop, so the
+        # protection guard — which leaves opens in flight alone — retries every pass.
+        return await self._advance(result.position, PositionState.ACTIVE)
 
     async def _close_at_market(self, position: Position) -> bool:
         """Close the filled quantity reduce-only and verify on the venue that it is gone."""

@@ -71,6 +71,12 @@ class ProtectionGuard:
         self._params = params or ReconcileParams()
         self.settings = settings or ProtectionSettings()
         self._alerter = alerter
+        self._bare: set[str] = set()
+
+    @property
+    def unprotected(self) -> int:
+        """Positions the last pass left without a stop (for /health, metrics, the monitor)."""
+        return len(self._bare)
 
     async def check(self) -> ProtectionReport:
         snapshot = await take_snapshot(self._exchange, self._store, self._clock, self._heartbeats)
@@ -96,6 +102,11 @@ class ProtectionGuard:
             unprotected += found.unprotected
             fixed += found.fixed
             failed += found.failed
+            if found.failed and found.unprotected:
+                await self._still_bare(position, found.detail)
+            elif not found.busy:
+                self._bare.discard(position.id)
+        self._bare &= set(suspects)  # not suspected this pass: protected
         self._recorder.record(
             EventType.PROTECTION_CHECK_COMPLETED,
             exchange=self._exchange.venue.value,
@@ -104,6 +115,7 @@ class ProtectionGuard:
                 "unprotected": unprotected,
                 "fixed": fixed,
                 "failed": failed,
+                "still_unprotected": self.unprotected,  # left bare after this pass
             },
         )
         if unprotected > self.settings.alert_threshold and self._alerter is not None:
@@ -121,6 +133,19 @@ class ProtectionGuard:
             fixed=fixed,
             failed=failed,
         )
+
+    async def _still_bare(self, position: Position, detail: str) -> None:
+        """Alert, once per position (the alert key deduplicates), and keep counting it."""
+        self._bare.add(position.id)
+        if self._alerter is not None:
+            await self._alerter.send(
+                Alert(
+                    key=f"unprotected:{position.id}",
+                    severity=Severity.CRITICAL,
+                    title=f"{position.symbol} open WITHOUT a stop",
+                    text=f"the guard retries every pass: {detail}",
+                )
+            )
 
     async def _stop_price(self, position: Position) -> Decimal | None:
         return await protective_stop(self._exchange, self._rules, position, self._stops)
