@@ -208,3 +208,25 @@ async def test_a_removed_stop_whose_level_the_mark_has_crossed_closes_the_positi
     await app.run(app.sync.sync())
     stored = await app.store.positions.get(position_id)
     assert stored is not None and stored.state is PositionState.CLOSED
+
+
+async def test_the_trailing_stop_never_loosens_a_level_a_person_tightened(app: App) -> None:
+    app.gaps_allowed = 1
+    position_id = await opened(app)
+    position = await app.store.positions.get(position_id)
+    assert position is not None
+    await app.trailing.start(position)
+    await app.venue.set_mark("BTCUSDT", "52000")
+    await trailed_to(app, position_id, "51000")
+    await move_stop_by_hand(app, "BTCUSDT", "51900")
+    await app.run(app.guard.check())  # the person's level becomes the bot's
+    stored = await app.store.positions.get(position_id)
+    assert stored is not None and stored.stop_price == Decimal("51900")
+
+    # The trailing stop, which last set 51000, now wants 51500: looser than 51900.
+    result = await app.run(
+        app.keeper.apply(stored, Decimal("51500"), owner=StopOwner.TRAILING, reason="trailing")
+    )
+
+    assert trigger(app, "BTCUSDT") == Decimal("51900")
+    assert result.position.stop_price == Decimal("51900")
