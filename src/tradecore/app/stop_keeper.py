@@ -50,6 +50,7 @@ from tradecore.domain.reconcile import (
     judge_level,
     protect,
     standing_level,
+    tighter,
 )
 from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.exchange import (
@@ -384,6 +385,14 @@ class StopKeeper:
         """`verified`: the caller has just read the venue and knows the stop must be set."""
         if price is None:
             return await self._remove(current, reason=reason)
+        if (
+            owner is StopOwner.TRAILING
+            and current.stop_price is not None
+            and tighter(current.side, current.stop_price, price)
+        ):
+            # The trailing stop only ever tightens: a level a person tightened (now the
+            # bot's) is never given back (issue 10, story 3).
+            return StopResult(ok=True, position=current, detail="kept the tighter stop")
         unchanged = current.stop_price == price and current.stop_owner is owner
         if unchanged and replacing is None and not verified and await self._stands(current):
             return StopResult(ok=True, position=current, detail="unchanged")

@@ -215,6 +215,11 @@ class TrailingService:
         result = await self._keeper.apply(
             position, command.new_stop, owner=StopOwner.TRAILING, reason=command.reason.value
         )
+        if result.ok and result.position.stop_price != command.new_stop:
+            # The keeper kept a tighter stop (a person's, now the bot's): trail from there.
+            self._failures.pop(position_id, None)
+            await self._revert(position_id, result.position.stop_price)
+            return
         if result.ok:
             self._failures.pop(position_id, None)
             self._recorder.record(
