@@ -7,7 +7,7 @@ answer here, so a new rejection code is handled once:
 - `Unknown` (the answer was lost) is resolved by looking the order up (by its client id, or
   by what the venue now holds), never by sending blind; a look-up that finds nothing lets
   the command be sent again — with the *same* client id, so the venue itself refuses a
-  second order.
+  second order (not for a market order: see `settle`'s `resend_unknown`).
 - "Already done" answers mean an earlier attempt worked: Binance -4116 and Bybit 110072
   (this client id was already used, `DUPLICATE_CLIENT_ID`), Bybit 34040 (the stop is
   already exactly this, `NOT_MODIFIED`). They are looked up like `Unknown` and taken as
@@ -57,8 +57,13 @@ async def settle(
     clock: Clock,
     settling: Settling,
     on_retry: Callable[[Rejected, int], None] | None = None,
+    resend_unknown: bool = True,
 ) -> Outcome:
-    """Send up to `attempts` times and settle the answer (see the module docstring)."""
+    """Send up to `attempts` times and settle the answer (see the module docstring).
+
+    `resend_unknown=False` for an order that may not stay open (a market order): Binance
+    keeps a client id unique only among open orders, so a filled market order sent again
+    under the same id would fill twice; an unresolved Unknown is returned as Unknown."""
     outcome: Outcome = Rejected(reason=RejectReason.OTHER, message="not sent")
     for attempt in range(settling.attempts):
         if attempt:
@@ -70,14 +75,18 @@ async def settle(
             found = await look_up(lookup, clock=clock, settling=settling)
             if found is not None:
                 return Accepted(order=found)
+            if not resend_unknown:
+                return outcome if isinstance(outcome, Unknown) else _unresolved(outcome)
             continue
         if not outcome.retryable:
             return outcome
         if on_retry is not None:
             on_retry(outcome, attempt)
-    if already_done(outcome):
-        return Unknown(message=f"the venue says it is done, but it was not found: {outcome}")
-    return outcome
+    return _unresolved(outcome) if already_done(outcome) else outcome
+
+
+def _unresolved(outcome: Outcome) -> Unknown:
+    return Unknown(message=f"the venue says it is done, but it was not found: {outcome}")
 
 
 async def look_up(lookup: Lookup, *, clock: Clock, settling: Settling) -> Order | None:

@@ -9,6 +9,7 @@ position is gone; if that fails, a wide emergency stop; if that fails, a CRITICA
 """
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
 
@@ -33,12 +34,14 @@ from tradecore.ports.exchange import (
     Accepted,
     Exchange,
     ExchangeUnavailable,
+    Outcome,
     Rejected,
     RejectReason,
     Unknown,
 )
 from tradecore.ports.repositories import Store, StoreUnavailable
 
+from .commands import Settling, settle
 from .recorder import Recorder
 from .stop_keeper import StopKeeper
 
@@ -103,6 +106,9 @@ class OpenPosition:
         self._stop_tries = stop_tries
         self._retry_delay = retry_delay_seconds
         self._symbol_locks: dict[str, asyncio.Lock] = {}
+        self._settling = Settling(
+            attempts=stop_tries, lookups=lookups, retry_delay_seconds=retry_delay_seconds
+        )
 
     async def open(self, request: OpenRequest) -> OpenResult:
         lock = self._symbol_locks.setdefault(request.symbol, asyncio.Lock())
@@ -195,20 +201,32 @@ class OpenPosition:
         if order is None and not send:
             return await self._fail(position, "the entry was never sent before the restart")
         if order is None:
-            outcome = await self._exchange.create_market_order(
-                position.symbol,
-                position.side.entry,
-                position.requested_quantity,
-                client_order_id=cid,
+
+            def send_entry() -> Awaitable[Outcome]:
+                return self._exchange.create_market_order(
+                    position.symbol,
+                    position.side.entry,
+                    position.requested_quantity,
+                    client_order_id=cid,
+                )
+
+            async def lookup() -> Order | None:
+                return await self._exchange.fetch_order_by_client_id(position.symbol, cid)
+
+            # The one place answers are settled: Unknown and "already done" are looked up;
+            # a market order is never re-sent after an Unknown (it could fill twice).
+            outcome = await settle(
+                send_entry,
+                lookup,
+                clock=self._clock,
+                settling=self._settling,
+                resend_unknown=False,
             )
             if isinstance(outcome, Unknown):
-                order = await self._lookup(position, cid)
-                if order is None:
-                    return await self._fail(position, "entry outcome unknown and not found by id")
-            elif isinstance(outcome, Rejected):
+                return await self._fail(position, "entry outcome unknown and not found by id")
+            if isinstance(outcome, Rejected):
                 return await self._fail(position, _describe(outcome), rejection=outcome)
-            else:
-                order = outcome.order
+            order = outcome.order
         await self._store.orders.record(order, role=OrderRole.ENTRY, position_id=position.id)
         self._recorder.record(
             EventType.ENTRY_ORDER_PLACED,
@@ -315,12 +333,21 @@ class OpenPosition:
         """Close the filled quantity reduce-only and verify on the venue that it is gone."""
         cid = client_order_id(position.id, OrderRole.EXIT)
         if await self._lookup(position, cid) is None:
-            outcome = await self._exchange.create_market_order(
-                position.symbol,
-                position.side.exit,
-                position.quantity,
-                client_order_id=cid,
-                reduce_only=True,
+
+            def send() -> Awaitable[Outcome]:
+                return self._exchange.create_market_order(
+                    position.symbol,
+                    position.side.exit,
+                    position.quantity,
+                    client_order_id=cid,
+                    reduce_only=True,
+                )
+
+            async def lookup() -> Order | None:
+                return await self._exchange.fetch_order_by_client_id(position.symbol, cid)
+
+            outcome = await settle(
+                send, lookup, clock=self._clock, settling=self._settling, resend_unknown=False
             )
             if isinstance(outcome, Accepted):
                 await self._store.orders.record(

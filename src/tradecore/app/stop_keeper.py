@@ -486,7 +486,14 @@ class StopKeeper:
         async def lookup() -> Order | None:
             return await self._exchange.fetch_order_by_client_id(position.symbol, cid)
 
-        outcome = await self._send(send, lookup)
+        outcome = await settle(
+            send,
+            lookup,
+            clock=self._clock,
+            settling=self._settings.settling,
+            on_retry=self._note_retry,
+            resend_unknown=False,  # a market order: never twice
+        )
         accepted = isinstance(outcome, Accepted)
         if isinstance(outcome, Accepted):
             await self._store.orders.record(
