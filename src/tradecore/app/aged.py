@@ -32,12 +32,12 @@ from tradecore.ports.exchange import (
     Exchange,
     ExchangeUnavailable,
     Outcome,
-    Rejected,
     RejectReason,
     Unknown,
 )
 from tradecore.ports.repositories import Store
 
+from .commands import Settling, settle
 from .recorder import Recorder
 from .settings import AgedSettings
 from .stop_keeper import StopKeeper
@@ -115,26 +115,41 @@ class AgedManager:
             await self._exchange.cancel_order(position.symbol, extra.order_id)
         if keep is not None and keep.price == decision.target_price:
             return
+        target = decision.target_price
         if keep is not None and self._exchange.capabilities.amend_limit:
-            outcome = await self._exchange.amend_order(
-                position.symbol, keep.order_id, price=decision.target_price
-            )
-            if isinstance(outcome, Accepted) or (
-                isinstance(outcome, Rejected) and outcome.reason is RejectReason.NOT_MODIFIED
-            ):
+            kept = keep
+
+            def amend() -> Awaitable[Outcome]:
+                return self._exchange.amend_order(position.symbol, kept.order_id, price=target)
+
+            async def amended() -> Order | None:
+                found = await self._exit_orders(position) or []
+                return next(
+                    (o for o in found if o.order_id == kept.order_id and o.price == target), None
+                )
+
+            # One place settles answers: "not modified" (34040) is done, Unknown looked up.
+            if isinstance(await self._settle(amend, amended), Accepted):
                 self._placed(position, decision, keep.order_id, moved=True)
                 return
         attempt = _next_attempt(position, exits)
         cid = client_order_id(position.id, OrderRole.EXIT, attempt)
-        outcome = await self._exchange.create_limit_order(
-            position.symbol,
-            position.side.exit,
-            position.quantity,
-            decision.target_price,
-            client_order_id=cid,
-            reduce_only=True,
-        )
-        order_id = await self._settled(position, cid, outcome)
+
+        def create() -> Awaitable[Outcome]:
+            return self._exchange.create_limit_order(
+                position.symbol,
+                position.side.exit,
+                position.quantity,
+                target,
+                client_order_id=cid,
+                reduce_only=True,
+            )
+
+        async def created() -> Order | None:
+            found = await self._exchange.fetch_order_by_client_id(position.symbol, cid)
+            return found if found is not None and found.is_open else None
+
+        order_id = await self._settled(position, cid, await self._settle(create, created))
         if order_id is None:
             return
         if keep is not None:  # replaced: the new order stands, the old one goes
@@ -162,11 +177,7 @@ class AgedManager:
             )
             return outcome.order.order_id
         if isinstance(outcome, Unknown):
-            try:
-                found = await self._exchange.fetch_order_by_client_id(position.symbol, cid)
-            except ExchangeUnavailable:
-                return None
-            return found.order_id if found is not None and found.is_open else None
+            return None  # settled already: not found; the next pass looks again
         if outcome.reason is RejectReason.REGION_RESTRICTED:
             self._skip_until[position.symbol] = self._clock.now() + timedelta(
                 hours=self._settings.region_skip_hours
@@ -182,6 +193,17 @@ class AgedManager:
                 },
             )
         return None
+
+    async def _settle(
+        self, send: Callable[[], Awaitable[Outcome]], lookup: Callable[[], Awaitable[Order | None]]
+    ) -> Outcome:
+        return await settle(
+            send,
+            lookup,
+            clock=self._clock,
+            settling=Settling(attempts=1, lookups=1),
+            resend_unknown=False,
+        )
 
     def _placed(
         self, position: Position, decision: AgedDecision, order_id: str, *, moved: bool
