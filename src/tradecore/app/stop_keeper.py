@@ -140,10 +140,6 @@ class StopKeeper:
     def _lock(self, symbol: str) -> asyncio.Lock:
         return self._locks.setdefault(symbol, asyncio.Lock())
 
-    def forget(self, position_id: str) -> None:
-        """A position closed. Locks are per symbol and outlive it (the next position uses
-        the same one), so there is nothing to drop; kept for the callers' sake."""
-
     async def apply(
         self,
         position: Position,
