@@ -275,7 +275,7 @@ class StopKeeper:
                 position=position,
                 data={"reason": "missing_stop", "detail": "no stop on the venue"},
             )
-        ok = True
+        ok, detail = True, ""
         current = position
         for action in mine:
             if isinstance(action, TakeOverStop):
@@ -297,8 +297,9 @@ class StopKeeper:
         level_changed = next((a for a in mine if isinstance(a, StopLevelChanged)), None)
         if placing is not None or level_changed is not None:
             current = await self._store.positions.get(current.id) or current
-            ok &= await self._restore(current, snapshot, placing, initial)
-        return Protection(unprotected=unprotected, fixed=ok, failed=not ok)
+            restored, detail = await self._restore(current, snapshot, placing, initial)
+            ok &= restored
+        return Protection(unprotected=unprotected, fixed=ok, failed=not ok, detail=detail)
 
     async def _restore(
         self,
@@ -306,7 +307,7 @@ class StopKeeper:
         snapshot: Snapshot,
         placing: PlaceStop | ReplaceStop | None,
         initial: InitialStop,
-    ) -> bool:
+    ) -> tuple[bool, str]:
         """Put the stop at the bot's level (story 3): a person's tighter stop becomes the
         bot's level; a missing or looser one is put back; past the mark, close instead."""
         [held] = [v for v in snapshot.venue_positions if v.side is position.side]
@@ -327,7 +328,8 @@ class StopKeeper:
         if isinstance(placing, ReplaceStop) and position.stop_owner is not None:
             owner = position.stop_owner  # only resized: whoever owned it still does
         if verdict is LevelVerdict.CLOSE:
-            return await self._close_at_market(position, reason="the mark crossed the stop level")
+            closed = await self._close_at_market(position, reason="the mark crossed the stop level")
+            return closed, "closed at market: the mark crossed the stop level"
         if verdict is LevelVerdict.ADOPT and replacing is None:
             assert found is not None
             _, order = standing_level(snapshot.orders, held, position)
@@ -345,14 +347,14 @@ class StopKeeper:
                 reason="manual change",
                 method="adopted",
             )
-            return True
+            return True, "a person's tighter stop is the bot's level now"
         price = position.stop_price if verdict is not LevelVerdict.ADOPT else found
         if verdict is LevelVerdict.KEEP and replacing is not None:
             price = found
         if price is None:
             price = await initial(position)
             if price is None:
-                return False
+                return False, "no stop price: no market rules or no entry price"
         if found is not None and replacing is None and verdict is LevelVerdict.RESTORE:
             _, order = standing_level(snapshot.orders, held, position)
             replacing = order.order_id if order is not None else None
@@ -364,7 +366,7 @@ class StopKeeper:
             replacing=replacing,
             verified=True,
         )
-        return result.ok
+        return result.ok, result.detail
 
     # -- applying ---------------------------------------------------------------------------
 
