@@ -230,3 +230,49 @@ async def test_the_trailing_stop_never_loosens_a_level_a_person_tightened(app: A
 
     assert trigger(app, "BTCUSDT") == Decimal("51900")
     assert result.position.stop_price == Decimal("51900")
+
+
+# ----------------------------------------------------------------- the zombie pass, too
+
+
+class _OpensDuringTheSweep:
+    """The exchange port, except that a person opens `symbol` by hand just before the zombie
+    pass acts on it: its read of the symbol as flat is stale by then."""
+
+    def __init__(self, inner: Any, venue: FakeVenue, symbol: str) -> None:
+        self._inner = inner
+        self._venue = venue
+        self._symbol = symbol
+        self._armed = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _person_opens(self, symbol: str | None) -> None:
+        if self._armed and symbol == self._symbol:
+            self._armed = False
+            assert isinstance(self._venue.manual_order(symbol, OrderSide.BUY, "0.004"), Accepted)
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> Any:
+        self._person_opens(symbol)
+        return await self._inner.fetch_open_orders(symbol)
+
+    async def cancel_order(self, symbol: str, order_id: str) -> Any:
+        self._person_opens(symbol)
+        return await self._inner.cancel_order(symbol, order_id)
+
+
+async def test_the_zombie_pass_never_cancels_a_stop_that_protects_a_position_by_then(
+    database: Database,
+) -> None:
+    venue = FakeVenue.binance(latency=ROUND_TRIP)
+    app = build_app(
+        venue, database.store, exchange=_OpensDuringTheSweep(venue.exchange, venue, "BTCUSDT")
+    )
+    # A sell stop rests on a flat BTCUSDT: a zombie, as the sweep reads it.
+    assert isinstance(venue.manual_stop("BTCUSDT", OrderSide.SELL, "0.004", "48000"), Accepted)
+
+    await app.run(app.zombies.sweep())
+
+    assert venue.position("BTCUSDT") is not None
+    assert len(venue.stops("BTCUSDT")) == 1  # it protects the position now: kept
