@@ -18,12 +18,20 @@ def calls_in(path: Path) -> set[str]:
     }
 
 
+def names_in(path: Path) -> set[str]:
+    return {node.id for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Name)}
+
+
 def test_no_use_case_but_the_stop_keeper_places_or_moves_a_stop() -> None:
+    # The keeper's writes live in stop_writer.py (its hands, unlocked), which only the
+    # keeper builds and calls, under the symbol's lock.
     writers = {path.name for path in APP.glob("*.py") if calls_in(path) & STOP_COMMANDS}
-    assert writers == {"stop_keeper.py"}
+    assert writers == {"stop_writer.py"}
+    users = {path.name for path in APP.glob("*.py") if "StopWriter" in names_in(path)}
+    assert users == {"stop_keeper.py"}
 
 
 def test_amending_orders_is_the_stop_keepers_or_the_aged_exit_orders_only() -> None:
     # The aged manager amends its own limit exit orders (never a stop): see app/aged.py.
     amenders = {path.name for path in APP.glob("*.py") if "amend_order" in calls_in(path)}
-    assert amenders <= {"stop_keeper.py", "aged.py"}
+    assert amenders <= {"stop_writer.py", "aged.py"}

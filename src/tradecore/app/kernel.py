@@ -189,6 +189,7 @@ class Kernel:
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._lock_held = False
+        self._recovered = False
         self.started_at: datetime | None = None
         self.last_error: str | None = None
 
@@ -200,7 +201,9 @@ class Kernel:
 
     @property
     def running(self) -> bool:
-        return self.started_at is not None and not self._stopped.is_set()
+        """Started and recovered: until recovery has reconciled with the venue, a position
+        may still be bare, so nothing should call the bot healthy."""
+        return self._recovered and not self._stopped.is_set()
 
     # -- start ------------------------------------------------------------------------------
 
@@ -220,6 +223,7 @@ class Kernel:
                 data={"account": self.parts.account, "markets": len(rules)},
             )
             report = await self.recover()
+            self._recovered = True
         except BaseException:
             await self._release()
             raise

@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from tradecore.app import commands, protection, stop_keeper
+from tradecore.app import commands, protection, stop_keeper, stop_writer
 from tradecore.domain.orders import OrderRole, client_order_id
 from tradecore.domain.positions import Operation, OperationKind, Position
 from tradecore.domain.reconcile import Snapshot
@@ -72,18 +72,18 @@ def _stale_reads() -> list[tuple[Any, str, Any]]:
 
 
 def _journal_only() -> list[tuple[Any, str, Any]]:
-    apply = stop_keeper.StopKeeper._apply
+    apply = stop_writer.StopWriter.apply
 
-    async def trusting(self: stop_keeper.StopKeeper, *args: Any, **kwargs: Any) -> Any:
+    async def trusting(self: stop_writer.StopWriter, *args: Any, **kwargs: Any) -> Any:
         kwargs["verified"] = False
         return await apply(self, *args, **kwargs)
 
-    async def stands(self: stop_keeper.StopKeeper, position: Position) -> bool:
+    async def stands(self: stop_writer.StopWriter, position: Position) -> bool:
         return True
 
     return [
-        (stop_keeper.StopKeeper, "_apply", trusting),
-        (stop_keeper.StopKeeper, "_stands", stands),
+        (stop_writer.StopWriter, "apply", trusting),
+        (stop_writer.StopWriter, "_stands", stands),
     ]
 
 
@@ -93,7 +93,7 @@ def _done_is_failure() -> list[tuple[Any, str, Any]]:
 
 def _reused_ids() -> list[tuple[Any, str, Any]]:
     async def start(
-        self: stop_keeper.StopKeeper, position: Position, kind: OperationKind, role: OrderRole
+        self: stop_writer.StopWriter, position: Position, kind: OperationKind, role: OrderRole
     ) -> Operation:
         operation = Operation(
             id=self._ids.new_id(),
@@ -107,12 +107,12 @@ def _reused_ids() -> list[tuple[Any, str, Any]]:
         await self._store.operations.start(operation)
         return operation
 
-    async def not_adopted(self: stop_keeper.StopKeeper, operation: Operation) -> str:
+    async def not_adopted(self: stop_writer.StopWriter, operation: Operation) -> str:
         return "interrupted"
 
     return [
-        (stop_keeper.StopKeeper, "_start", start),
-        (stop_keeper.StopKeeper, "_adopt_interrupted", not_adopted),
+        (stop_writer.StopWriter, "_start", start),
+        (stop_writer.StopWriter, "_adopt_interrupted", not_adopted),
     ]
 
 
