@@ -34,4 +34,16 @@ def test_no_use_case_but_the_stop_keeper_places_or_moves_a_stop() -> None:
 def test_amending_orders_is_the_stop_keepers_or_the_aged_exit_orders_only() -> None:
     # The aged manager amends its own limit exit orders (never a stop): see app/aged.py.
     amenders = {path.name for path in APP.glob("*.py") if "amend_order" in calls_in(path)}
-    assert amenders <= {"stop_writer.py", "aged.py"}
+    assert amenders <= {"stop_writer.py", "exit_writer.py"}
+
+
+def test_only_the_keepers_writers_send_anything_but_an_entry() -> None:
+    # The keeper owns every order that protects or exits a position (issue 10, design 5):
+    # the open sends its entry; every stop, exit order, market close and cancel is the
+    # keeper's, under the symbol's lock.
+    orders = {"create_market_order", "create_limit_order", "cancel_order", "amend_order"}
+    senders = {path.name for path in APP.glob("*.py") if calls_in(path) & orders}
+    assert senders == {"stop_writer.py", "exit_writer.py", "open_position.py"}
+    writers = {"StopWriter", "ExitWriter"}
+    users = {path.name for path in APP.glob("*.py") if names_in(path) & writers}
+    assert users == {"stop_keeper.py"}

@@ -31,7 +31,6 @@ from tradecore.domain.stops import StopParams, emergency_stop, initial_stop
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.exchange import (
-    Accepted,
     Exchange,
     ExchangeUnavailable,
     Outcome,
@@ -330,29 +329,11 @@ class OpenPosition:
         return await self._advance(result.position, PositionState.ACTIVE)
 
     async def _close_at_market(self, position: Position) -> bool:
-        """Close the filled quantity reduce-only and verify on the venue that it is gone."""
-        cid = client_order_id(position.id, OrderRole.EXIT)
-        if await self._lookup(position, cid) is None:
+        """Close the filled quantity reduce-only and verify on the venue that it is gone.
 
-            def send() -> Awaitable[Outcome]:
-                return self._exchange.create_market_order(
-                    position.symbol,
-                    position.side.exit,
-                    position.quantity,
-                    client_order_id=cid,
-                    reduce_only=True,
-                )
-
-            async def lookup() -> Order | None:
-                return await self._exchange.fetch_order_by_client_id(position.symbol, cid)
-
-            outcome = await settle(
-                send, lookup, clock=self._clock, settling=self._settling, resend_unknown=False
-            )
-            if isinstance(outcome, Accepted):
-                await self._store.orders.record(
-                    outcome.order, role=OrderRole.EXIT, position_id=position.id
-                )
+        The keeper sends the close (it owns every order that exits a position); a resumed
+        open first reads what the venue holds, so an earlier close is never sent twice."""
+        await self._keeper.close_at_market(position, reason="rollback: no stop could be placed")
         for attempt in range(self._lookups):
             if attempt:
                 await self._clock.sleep(self._retry_delay * attempt)

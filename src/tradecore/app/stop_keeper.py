@@ -50,10 +50,11 @@ from tradecore.ports.exchange import (
 from tradecore.ports.repositories import Store
 
 from .commands import Settling
+from .exit_writer import ExitResult, ExitWriter
 from .recorder import Recorder
 from .stop_writer import StopResult, StopWriter
 
-__all__ = ["KeeperSettings", "Protection", "StopKeeper", "StopResult"]
+__all__ = ["ExitResult", "KeeperSettings", "Protection", "StopKeeper", "StopResult"]
 
 InitialStop = Callable[[Position], Awaitable[Decimal | None]]
 
@@ -108,6 +109,7 @@ class StopKeeper:
         self._settings = settings or KeeperSettings()
         self._locks: dict[str, asyncio.Lock] = {}
         self._writer = StopWriter(exchange, store, recorder, clock, ids, self._settings.settling)
+        self._exits = ExitWriter(exchange, store, clock)
 
     def _lock(self, symbol: str) -> asyncio.Lock:
         return self._locks.setdefault(symbol, asyncio.Lock())
@@ -191,7 +193,7 @@ class StopKeeper:
                 return True, "already gone"
             if order.is_stop and any(order.side is v.side.exit for v in held):
                 return False, "not cancelled: it protects the position the venue holds"
-            return await self._writer.cancel_order(symbol, order_id)
+            return await self._writer.cancel_by_id(symbol, order_id)
 
     async def take_over(self, position: Position, owner: StopOwner) -> Position:
         """Make `owner` the owner of the position's stop, as it stands."""
@@ -343,7 +345,15 @@ class StopKeeper:
         return result.ok, result.detail
 
     async def close_at_market(self, position: Position, *, reason: str) -> bool:
-        """Close the position reduce-only at market (the aged manager at its loss cap); True
-        once the venue took the order. The synchronizer records the close."""
+        """Close the position reduce-only at market (the aged manager at its loss cap), its
+        exit orders cancelled first; True once the venue took the order. The synchronizer
+        records the close."""
         async with self._lock(position.symbol):
+            await self._exits.cancel_all(position)
             return await self._writer.market_close(position, reason=reason)
+
+    async def keep_exit(self, position: Position, price: Decimal) -> ExitResult:
+        """Keep exactly one reduce-only limit exit order for the position at `price` (the
+        aged manager's target), under the symbol's lock."""
+        async with self._lock(position.symbol):
+            return await self._exits.keep(position, price)

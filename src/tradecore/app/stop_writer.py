@@ -404,7 +404,7 @@ class StopWriter:
         return operation
 
     async def cancel(self, position: Position, order_id: str, *, reason: str) -> bool:
-        gone, detail = await self.cancel_order(position.symbol, order_id)
+        gone, detail = await self.cancel_by_id(position.symbol, order_id)
         self._recorder.record(
             EventType.STOP_LOSS_CANCELLED,
             position=position,
@@ -415,7 +415,7 @@ class StopWriter:
         )
         return gone
 
-    async def cancel_order(self, symbol: str, order_id: str) -> tuple[bool, str]:
+    async def cancel_by_id(self, symbol: str, order_id: str) -> tuple[bool, str]:
         """Cancel with retries; "not found" counts as gone, an Unknown is settled by listing."""
         outcome: Outcome = Rejected(reason=RejectReason.OTHER, message="not sent")
         for attempt in range(self._settling.attempts):
