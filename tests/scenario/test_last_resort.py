@@ -52,3 +52,16 @@ async def test_the_guard_retries_every_pass_while_the_venue_refuses_the_stop(app
 
     assert (first.failed, second.failed, third.failed) == (1, 1, 0)
     assert third.fixed == 1 and app.guard.unprotected == 0
+
+
+async def test_a_position_the_guard_protected_after_a_failed_open_is_trailed(app: App) -> None:
+    app.gaps_allowed = 1
+    app.venue.inject(
+        Fault.reject(RejectReason.INVALID_PRICE, stop_op(app), times=4),
+        Fault.reject(RejectReason.INVALID_QUANTITY, Op.MARKET_ORDER, skip=1),
+    )
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.run(app.guard.check())  # protected now
+
+    assert app.trailing.state(result.position.id) is not None  # and trailed from now on
