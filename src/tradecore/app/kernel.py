@@ -112,6 +112,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         params=s.reconcile,
         settings=s.protection,
         alerter=parts.alerter,
+        on_protected=trailing.start_for,
     )
     sync = Synchronizer(
         ex,

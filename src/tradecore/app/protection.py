@@ -9,7 +9,7 @@ wrong cancel. Positions with an operation in flight (an open, a stop replacement
 to it by the domain's rule. The pass counts what the keeper found, not what it guessed.
 """
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 
 import attrs
@@ -59,6 +59,7 @@ class ProtectionGuard:
         params: ReconcileParams | None = None,
         settings: ProtectionSettings | None = None,
         alerter: Alerter | None = None,
+        on_protected: Callable[[Position], Awaitable[None]] | None = None,
     ) -> None:
         self._exchange = exchange
         self._store = store
@@ -72,6 +73,7 @@ class ProtectionGuard:
         self.settings = settings or ProtectionSettings()
         self._alerter = alerter
         self._bare: set[str] = set()
+        self._on_protected = on_protected
 
     @property
     def unprotected(self) -> int:
@@ -106,6 +108,10 @@ class ProtectionGuard:
                 await self._still_bare(position, found.detail)
             elif not found.busy:
                 self._bare.discard(position.id)
+            if found.unprotected and found.fixed and self._on_protected is not None:
+                protected = await self._store.positions.get(position.id)
+                if protected is not None and protected.stop_price is not None:
+                    await self._on_protected(protected)  # e.g. trailed from now on
         self._bare &= set(suspects)  # not suspected this pass: protected
         self._recorder.record(
             EventType.PROTECTION_CHECK_COMPLETED,
