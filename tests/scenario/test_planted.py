@@ -31,7 +31,9 @@ async def test_story_7_fails_again_under_its_plant(database: Database) -> None:
 
 
 async def test_story_8_fails_again_under_its_plant(database: Database) -> None:
-    story_8 = story_7_8.test_a_crash_between_creating_the_new_stop_and_recording_it_adopts_the_new_stop  # noqa: E501
+    story_8 = (
+        story_7_8.test_a_crash_between_creating_the_new_stop_and_recording_it_adopts_the_new_stop
+    )
     with planted(8), pytest.raises(AssertionError):
         await story_8(database)
 
