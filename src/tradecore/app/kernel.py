@@ -112,6 +112,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         params=s.reconcile,
         settings=s.protection,
         alerter=parts.alerter,
+        on_protected=trailing.start_for,
     )
     sync = Synchronizer(
         ex,
@@ -125,6 +126,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         heartbeats=beats,
         stops=s.stops,
         interval_seconds=s.sync_interval_seconds,
+        on_adopted=trailing.start_for,
     )
     zombies = ZombieSweeper(
         ex,
@@ -188,6 +190,7 @@ class Kernel:
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._lock_held = False
+        self._recovered = False
         self.started_at: datetime | None = None
         self.last_error: str | None = None
 
@@ -199,7 +202,9 @@ class Kernel:
 
     @property
     def running(self) -> bool:
-        return self.started_at is not None and not self._stopped.is_set()
+        """Started and recovered: until recovery has reconciled with the venue, a position
+        may still be bare, so nothing should call the bot healthy."""
+        return self._recovered and not self._stopped.is_set()
 
     # -- start ------------------------------------------------------------------------------
 
@@ -219,6 +224,7 @@ class Kernel:
                 data={"account": self.parts.account, "markets": len(rules)},
             )
             report = await self.recover()
+            self._recovered = True
         except BaseException:
             await self._release()
             raise
@@ -231,6 +237,9 @@ class Kernel:
         svc = self.services
         svc.recorder.record(EventType.POSITION_RECOVERY_STARTED)
         await svc.trailing.restore()
+        # A stop replacement a crash interrupted is finished first, by its client id: the
+        # opens driven next then see the stop that stands (issue 10, story 8).
+        replaced = await svc.keeper.resume()
         resumed = 0
         for position in await self.parts.store.positions.open_positions():
             if position.venue is self.parts.exchange.venue and position.state.is_opening:
@@ -249,7 +258,7 @@ class Kernel:
                 await svc.trailing.start_for(position)
         report = RecoveryReport(
             resumed_opens=resumed,
-            interrupted_stop_moves=interrupted,
+            interrupted_stop_moves=replaced + interrupted,
             adopted=synced.adopted,
             closed=synced.closed,
             unprotected=protected.unprotected,
