@@ -1,0 +1,44 @@
+"""The runner as a real process, killed and restarted as an operator's worst day would
+(issue 10, story 11): it comes back after a crash on the same health port, and waits for a
+database that is not there yet instead of exiting."""
+
+import asyncio
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .processes import events, exit_code, free_port, paper, probe, spawning
+
+spawn = pytest.fixture(name="spawn")(spawning)
+
+
+async def test_a_bot_killed_right_after_a_health_probe_comes_back_on_the_same_port(
+    spawn: Callable[..., object], tmp_path: Path
+) -> None:
+    database, port = tmp_path / "paper.db", free_port()
+    first = await spawn(*paper(database, port))  # type: ignore[misc]
+    await probe(port, first)  # the server closed the probe's connection: TIME_WAIT on its side
+    first.kill()  # a crash
+    await first.wait()
+
+    again = await spawn(*paper(database, port))  # type: ignore[misc]
+    await probe(port, again, within=30)  # within seconds, not after TIME_WAIT's minute
+    again.send_signal(signal.SIGTERM)
+    assert await exit_code(again) == 0
+
+
+async def test_a_database_unreachable_at_start_up_is_waited_for_and_the_bot_proceeds(
+    spawn: Callable[..., object], tmp_path: Path
+) -> None:
+    mount = tmp_path / "mnt"  # a database file on a volume not mounted yet
+    database, port = mount / "paper.db", free_port()
+    child = await spawn(*paper(database, port))  # type: ignore[misc]
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(child.wait()), 4)  # it waits, it does not exit
+    mount.mkdir()
+    await probe(port, child)  # …and proceeds once the database is there
+    child.send_signal(signal.SIGTERM)
+    assert await exit_code(child) == 0
+    assert events(database)[-1] == "bot_stopped"
