@@ -1,11 +1,12 @@
 """Runner processes for the lifecycle tests: spawn, probe, signal, read their journal."""
 
 import asyncio
+import contextlib
 import os
 import socket
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -121,3 +122,21 @@ async def wait_for_event(database: Path, kind: str, child: asyncio.subprocess.Pr
             pass  # not created yet, or busy
         assert asyncio.get_running_loop().time() < deadline, f"no {kind} event"
         await asyncio.sleep(0.05)
+
+
+@contextlib.contextmanager
+def locked(database: Path) -> Iterator[Callable[[], None]]:
+    """Hold `database` exclusively from this process (as a backup tool would) until the
+    returned function is called: the runner cannot open it meanwhile."""
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+
+    def release() -> None:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+
+    try:
+        yield release
+    finally:
+        release()
+        holder.close()

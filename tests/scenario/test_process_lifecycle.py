@@ -1,6 +1,6 @@
 """The runner as a real process, killed and restarted as an operator's worst day would
 (issue 10, story 11): it comes back after a crash on the same health port, and waits for a
-database that is not there yet instead of exiting."""
+database it cannot open yet (locked by another process) instead of exiting."""
 
 import asyncio
 import signal
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .processes import events, exit_code, free_port, paper, probe, spawning
+from .processes import events, exit_code, free_port, locked, paper, probe, spawning
 
 spawn = pytest.fixture(name="spawn")(spawning)
 
@@ -32,13 +32,13 @@ async def test_a_bot_killed_right_after_a_health_probe_comes_back_on_the_same_po
 async def test_a_database_unreachable_at_start_up_is_waited_for_and_the_bot_proceeds(
     spawn: Callable[..., object], tmp_path: Path
 ) -> None:
-    mount = tmp_path / "mnt"  # a database file on a volume not mounted yet
-    database, port = mount / "paper.db", free_port()
-    child = await spawn(*paper(database, port))  # type: ignore[misc]
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(child.wait()), 4)  # it waits, it does not exit
-    mount.mkdir()
-    await probe(port, child)  # …and proceeds once the database is there
+    database, port = tmp_path / "paper.db", free_port()
+    with locked(database) as release:
+        child = await spawn(*paper(database, port))  # type: ignore[misc]
+        with pytest.raises(TimeoutError):  # it waits (one line per attempt), it does not exit
+            await asyncio.wait_for(asyncio.shield(child.wait()), 8)
+        release()
+        await probe(port, child)  # …and proceeds once the database can be opened
     child.send_signal(signal.SIGTERM)
     assert await exit_code(child) == 0
     assert events(database)[-1] == "bot_stopped"

@@ -15,6 +15,7 @@ from .processes import (
     free_port,
     in_flight,
     lock_is_free,
+    locked,
     paper,
     spawning,
     wait_for_event,
@@ -26,12 +27,14 @@ spawn = pytest.fixture(name="spawn")(spawning)
 async def test_sigterm_during_start_up_stops_cleanly_with_exit_0(
     spawn: Callable[..., object], tmp_path: Path
 ) -> None:
-    database = tmp_path / "mnt" / "paper.db"
-    child = await spawn(*paper(database, free_port()))  # type: ignore[misc]
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(child.wait()), 3)  # still starting: no database
-    child.send_signal(signal.SIGTERM)
-    assert await exit_code(child, within=20) == 0
+    database = tmp_path / "paper.db"
+    with locked(database):  # start-up waits for the database
+        child = await spawn(*paper(database, free_port()))  # type: ignore[misc]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(child.wait()), 8)
+        child.send_signal(signal.SIGTERM)
+        assert await exit_code(child, within=20) == 0
+    assert await lock_is_free(database)
 
 
 async def test_ctrl_c_twice_mid_wave_finishes_the_opens_and_journals_bot_stopped(

@@ -20,6 +20,7 @@ from runner.telemetry import Telemetry
 from runner.trade import run_trade
 from tradecore.adapters.clock import SystemClock
 from tradecore.adapters.database import connect_store
+from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.adapters.sqlite.lock import FileInstanceLock
 from tradecore.domain.model import Venue
 from tradecore.ports.repositories import StoreUnavailable
@@ -106,9 +107,18 @@ async def test_a_database_server_that_refuses_connections_is_unreachable_not_mis
         await connect_store(f"postgresql://tradecore@127.0.0.1:{free_port()}/tradecore")
 
 
-async def test_a_database_file_whose_folder_is_not_there_yet_is_unreachable(tmp_path: Path) -> None:
-    with pytest.raises(StoreUnavailable):
-        await connect_store(f"sqlite:///{tmp_path / 'not-mounted' / 'tradecore.db'}")
+async def test_a_database_file_locked_by_another_process_is_unreachable(tmp_path: Path) -> None:
+    database = tmp_path / "tradecore.db"
+    backup = sqlite3.connect(database, isolation_level=None)  # e.g. a backup holding the file
+    backup.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await SqliteDatabase.connect(str(database), busy_timeout_ms=50)
+    finally:
+        backup.execute("ROLLBACK")
+        backup.close()
+    opened = await SqliteDatabase.connect(str(database), busy_timeout_ms=50)
+    await opened.close()
 
 
 def trade_container(venue: FakeVenue, database: Path) -> Container:
