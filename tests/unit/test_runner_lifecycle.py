@@ -211,3 +211,33 @@ def test_the_runbook_lists_every_exit_code() -> None:
     assert table is not None, "operations.md has a table of exit codes"
     codes = set(re.findall(r"^\| \*\*(\d)\*\* \|", table.group(0), flags=re.M))
     assert codes == {"0", "1", "2", "3"}
+
+
+async def test_a_stop_while_start_up_waits_for_the_venue_ends_at_once_and_frees_the_lock(
+    tmp_path: Path,
+) -> None:
+    venue = FakeVenue.binance()
+    venue.inject(Fault.server_error(Op.FETCH_MARKETS, times=1000))  # down for good
+    database = tmp_path / "trade.db"
+    config = Config(mode=Mode.DEMO, health=HealthSettings(port=0), logging=LoggingSettings(file=""))
+    stop = asyncio.Event()
+    container = trade_container(venue, database)
+    trading = asyncio.create_task(run_trade(config, Secrets(), container=container, stop=stop))
+    deadline = asyncio.get_running_loop().time() + 20
+    while not database.exists() or "health_check_failed" not in kinds_in(database):
+        assert not trading.done(), "trading ended instead of waiting for the venue"
+        assert asyncio.get_running_loop().time() < deadline, "no attempt was journaled"
+        await asyncio.sleep(0.05)
+    stop.set()  # SIGTERM while it waits
+    await asyncio.wait_for(trading, 5)  # no exception: a clean stop, exit 0
+    lock = FileInstanceLock(tmp_path, stem=database.name)
+    await lock.acquire("binance:default")
+    await lock.release()
+
+
+def kinds_in(database: Path) -> list[str]:
+    try:
+        with sqlite3.connect(database) as db:
+            return [row[0] for row in db.execute("SELECT event_type FROM events ORDER BY seq")]
+    except sqlite3.Error:
+        return []
