@@ -28,7 +28,8 @@ async def spawning(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     children: list[asyncio.subprocess.Process] = []
 
     async def start(*args: str, module: str = "runner") -> asyncio.subprocess.Process:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "TRADECORE_LOGGING__FILE": ""}
+        path = os.pathsep.join((str(REPO / "src"), str(REPO)))  # this checkout, not another
+        env = {**os.environ, "PYTHONPATH": path, "TRADECORE_LOGGING__FILE": ""}
         log = (tmp_path / f"process-{len(children)}.log").open("wb")  # a pipe could fill up
         child = await asyncio.create_subprocess_exec(
             sys.executable,
