@@ -26,7 +26,16 @@ from tradecore.adapters.signals import WebSocketSettings
 from tradecore.domain.model import Venue
 from tradecore.ports.lock import LockHeld
 
-from .config import CONFIG_ENV, Config, ConfigError, Mode, Secrets, load_config, read_secrets
+from .config import (
+    CONFIG_ENV,
+    Config,
+    ConfigError,
+    Mode,
+    Secrets,
+    check_venue_fit,
+    load_config,
+    read_secrets,
+)
 from .errors import StartupError, StoppedEarly
 from .sample import DataFileError
 
@@ -198,6 +207,7 @@ def _paper(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.venue:
         config = attrs.evolve(config, venue=Venue(args.venue))
     config = attrs.evolve(config, mode=Mode.PAPER)
+    check_venue_fit(config)
     _check_numbers(args)
     # The progress bar owns stderr below ERROR; the log file keeps everything.
     redactor = configure_logging(
@@ -270,6 +280,7 @@ def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     url = _database_url(args, config)
     shown = parse_database_url(url).redacted()
     check_signals(config, secrets)
+    check_venue_fit(config)
     if config.mode is Mode.LIVE:
         require_keys(config, secrets)
     keys = "set" if all(secrets.keys_for(config.venue)) else "not set"
@@ -313,6 +324,7 @@ def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         )
     mode = Mode.LIVE if args.live else Mode.DEMO
     config = attrs.evolve(config, mode=mode)
+    check_venue_fit(config)
     if args.health_port is not None:
         config = attrs.evolve(config, health=attrs.evolve(config.health, port=args.health_port))
     if args.database_url:

@@ -180,3 +180,42 @@ def test_a_signal_service_url_that_is_not_a_websocket_is_refused(
     assert "signals.url" in one_line_error(capsys.readouterr().err)
     assert main(["trade"], env=env) == 2
     assert "signals.url" in one_line_error(capsys.readouterr().err)
+
+
+# Story 10: Binance holds at most 200 open conditional (algo) orders per account; a trailing
+# stop moves by create-then-cancel, so each position needs two slots at worst.
+TOO_MANY_FOR_BINANCE = 'venue = "binance"\n[trading.sizing]\nmax_open_positions = 101\n'
+
+
+def test_check_config_refuses_positions_whose_stops_cannot_fit_the_venues_cap(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "many.toml").write_text(TOO_MANY_FOR_BINANCE)
+    assert main(["check-config", "--config", "many.toml"], env=NO_ENV) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "trading.sizing.max_open_positions = 101" in line
+    assert "200" in line and "202" in line  # the cap, and what the worst case needs
+    assert "100 or less" in line  # how to fix it
+
+
+def test_trade_refuses_positions_whose_stops_cannot_fit_the_venues_cap(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "many.toml").write_text(TOO_MANY_FOR_BINANCE)
+    env = {"TRADECORE_BINANCE_API_KEY": "k", "TRADECORE_BINANCE_API_SECRET": "s"}
+    assert main(["trade", "--config", "many.toml"], env=env) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "trading.sizing.max_open_positions = 101" in line and "100 or less" in line
+
+
+def test_the_most_positions_that_fit_are_accepted(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "fits.toml").write_text(TOO_MANY_FOR_BINANCE.replace("101", "100"))
+    assert main(["check-config", "--config", "fits.toml"], env=NO_ENV) == 0
+    # Bybit caps conditional orders per symbol (10) and moves a stop in place: any count fits
+    (workdir / "bybit.toml").write_text(
+        TOO_MANY_FOR_BINANCE.replace("binance", "bybit").replace("101", "500")
+    )
+    assert main(["check-config", "--config", "bybit.toml"], env=NO_ENV) == 0
+    assert "configuration OK" in capsys.readouterr().out
