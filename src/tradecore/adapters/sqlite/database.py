@@ -16,6 +16,7 @@ from tradecore.adapters.sqlite.executor import (
     Connection,
     SqliteExecutor,
     immediate,
+    reachable,
     transaction_factory,
 )
 from tradecore.adapters.sqlite.in_loop import InLoopConnection
@@ -45,9 +46,9 @@ def statements(script: str) -> list[str]:
 
 
 class SqliteDatabase:
-    """Open with `connect`; constructors do no I/O."""
+    """Open with `connect`; constructors do no I/O.
 
-    """`clock`: what stamps `updated_at`, `recorded_at` and `applied_at` (SQLite's wall clock
+    `clock`: what stamps `updated_at`, `recorded_at` and `applied_at` (SQLite's wall clock
     when None); the application's own, so a paper session's file holds virtual times only."""
 
     def __init__(self, path: str, connection: Connection, clock: Clock | None = None):
@@ -74,24 +75,27 @@ class SqliteDatabase:
     ) -> "SqliteDatabase":
         """`in_loop`: run every statement on the event loop's thread (`InLoopConnection`),
         for virtual time, where the order of events must not depend on a worker thread."""
-        connection: Connection
-        if in_loop:
-            connection = InLoopConnection.connect(path)
-        else:
-            connection = await cls._threaded(path)
-        try:
-            connection.row_factory = sqlite3.Row
-            if path != MEMORY:
-                await connection.execute("PRAGMA journal_mode = WAL")
-            await connection.execute("PRAGMA synchronous = FULL")
-            await connection.execute("PRAGMA foreign_keys = ON")
-            await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            database = cls(path, connection, clock)
-            if apply_migrations:
-                await database.migrate()
-        except BaseException:
-            await connection.close()
-            raise
+        # A file that cannot be opened or is locked by another process (a backup holding it)
+        # is `StoreUnavailable`, as it is for every later query: the runner waits for it.
+        async with reachable():
+            connection: Connection
+            if in_loop:
+                connection = InLoopConnection.connect(path)
+            else:
+                connection = await cls._threaded(path)
+            try:
+                connection.row_factory = sqlite3.Row
+                await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                if path != MEMORY:
+                    await connection.execute("PRAGMA journal_mode = WAL")
+                await connection.execute("PRAGMA synchronous = FULL")
+                await connection.execute("PRAGMA foreign_keys = ON")
+                database = cls(path, connection, clock)
+                if apply_migrations:
+                    await database.migrate()
+            except BaseException:
+                await connection.close()
+                raise
         return database
 
     @staticmethod
