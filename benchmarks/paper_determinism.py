@@ -94,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=150)
     parser.add_argument("--hours", type=float, default=30)
-    parser.add_argument("--open-positions", type=int, default=120)
+    parser.add_argument("--open-positions", type=int, default=100)  # Binance cap (story 10)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="keep the databases in this folder")
