@@ -8,7 +8,7 @@ task is waiting on it. A database call in flight holds the clock still, so time 
 
 import asyncio
 import contextlib
-import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -20,16 +20,18 @@ import attrs
 from dependency_injector import providers
 from loguru import logger
 
-from tradecore.adapters.clock import SystemClock, VirtualClock
+from tradecore.adapters.clock import RandomIds, SeededIds, SystemClock, VirtualClock
 from tradecore.adapters.dburl import parse_database_url
 from tradecore.adapters.paper import PROFILES, PaperExchange, PathPlayer, VenueEngine
 from tradecore.adapters.virtual_time import CountedStore, ThreadWork, drive, run_driven
 from tradecore.app.kernel import Kernel
 from tradecore.domain.events import EventType
-from tradecore.ports.clock import Clock
+from tradecore.ports.clock import Clock, IdGenerator
 
 from .config import Config, Secrets
 from .container import Container, SignalSpec
+from .errors import StoppedEarly
+from .lifecycle import start_unless_stopped, stop_on_signals
 from .sample import (
     Market,
     generate,
@@ -62,6 +64,7 @@ class Prepared:
     market: Market
     signals_path: Path
     end: datetime
+    seed: int
 
 
 def prepare(config: Config, options: PaperOptions, now: datetime | None) -> Prepared:
@@ -72,19 +75,19 @@ def prepare(config: Config, options: PaperOptions, now: datetime | None) -> Prep
     prices = read_prices(options.prices) if options.prices else None
     if options.signals is not None:
         market, end = market_for_signals(options.signals, seed=seed, venue=venue, prices=prices)
-        return Prepared(market=market, signals_path=options.signals, end=end)
+        return Prepared(market=market, signals_path=options.signals, end=end, seed=seed)
     if prices is not None:
         lines = synthetic_signals(prices, seed=seed, venue=venue)
         path = sample_dir / "signals.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-        return Prepared(market=prices, signals_path=path, end=prices.end)
+        return Prepared(market=prices, signals_path=path, end=prices.end, seed=seed)
     hours = config.paper.hours if options.hours is None else options.hours
     symbols = config.paper.symbols if options.symbols is None else options.symbols
     kwargs: dict[str, Any] = {"start": now} if now is not None else {}
     sample = generate(seed=seed, hours=hours, symbols=symbols, venue=venue, **kwargs)
     path = sample.write_signals(sample_dir / "signals.jsonl")
-    return Prepared(market=sample.market, signals_path=path, end=sample.market.end)
+    return Prepared(market=sample.market, signals_path=path, end=sample.market.end, seed=seed)
 
 
 class Progress:
@@ -134,6 +137,28 @@ def session_database_url(config: Config, options: PaperOptions, now: datetime) -
     return f"sqlite:///{path}"
 
 
+def session_ids(seed: int, url: str) -> IdGenerator:
+    """Ids from the seed on a fresh SQLite database, so a rerun journals the same ids; random
+    ones on a database that already holds events (a repeated seed would draw ids it holds,
+    and the journal skips an id it has) or on PostgreSQL (outside the guarantee)."""
+    parsed = parse_database_url(url)
+    if parsed.path is None:
+        return RandomIds()
+    if parsed.is_memory or _holds_no_events(Path(parsed.path)):
+        return SeededIds(seed)
+    return RandomIds()
+
+
+def _holds_no_events(path: Path) -> bool:
+    if not path.exists() or path.stat().st_size == 0:
+        return True
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None
+    except sqlite3.OperationalError:  # no events table yet: never migrated
+        return True
+
+
 async def run_paper(
     config: Config,
     secrets: Secrets,
@@ -164,6 +189,11 @@ async def run_paper(
     container.spool_path.override(_spool_for(url, config))
     container.paper_exchange.override(exchange)
     container.signal_spec.override(SignalSpec(kind="replay", path=prepared.signals_path))
+    if isinstance(clock, VirtualClock):
+        # Same inputs, same seed -> the same journal (docs/testing.md, determinism): ids from
+        # the seed, and SQLite answering inside the loop instead of from a worker thread.
+        container.ids.override(session_ids(prepared.seed, url))
+        container.database_in_loop.override(True)
     work = ThreadWork()
     container.store.override(
         providers.Callable(lambda db: CountedStore(db.store, work), container.database)
@@ -173,9 +203,14 @@ async def run_paper(
     elif not config.health.in_paper:
         container.health_port.override(0)
     restore = work.watch_loop(asyncio.get_running_loop())
+    stop = asyncio.Event()
+    container.stopping.override(providers.Object(stop))
     try:
         stream = err or sys.stderr
-        return await _session(container, engine, market, prepared, clock, work, options, stream)
+        with stop_on_signals(stop):  # Ctrl-C ends the session early, with its summary
+            return await _session(
+                container, engine, market, prepared, clock, work, options, stream, stop
+            )
     finally:
         restore()
 
@@ -189,9 +224,10 @@ async def _session(
     work: ThreadWork,
     options: PaperOptions,
     err: TextIO,
+    stop: asyncio.Event,
 ) -> Summary:
     try:
-        kernel = await resolve(container.kernel())
+        kernel = await resolve(container.kernel())  # StoppedEarly if stopped while waiting
         await resolve(container.health_server())
         telemetry = container.telemetry()
         progress = Progress(err, market.start, prepared.end, options.progress)
@@ -207,9 +243,9 @@ async def _session(
         # migrations) is not something the clock can wait for.
         player = PathPlayer(engine, clock, market.list_paths())
         if isinstance(clock, VirtualClock):
-            await _run_virtual(kernel, player, clock, work, prepared.end, show)
+            await _run_virtual(kernel, player, clock, work, prepared.end, show, stop)
         else:
-            await _run_wall(kernel, player, clock, prepared.end, show)
+            await _run_wall(kernel, player, clock, prepared.end, show, stop)
         progress.finish()
         summary = summarize(
             telemetry=telemetry,
@@ -233,21 +269,28 @@ async def _run_virtual(
     work: ThreadWork,
     end: datetime,
     show: Callable[[], None],
+    stop: asyncio.Event,
 ) -> None:
     await run_driven(clock, work, kernel.start())
     player.start()
-    await drive(clock, work, until=lambda: False, end=end, on_step=show)
+    await drive(clock, work, until=stop.is_set, end=end, on_step=show)
     show()
     player.stop()  # the market ends with the session: nothing moves while the bot stops
     await run_driven(clock, work, kernel.stop("paper session ended"))
 
 
 async def _run_wall(
-    kernel: Kernel, player: PathPlayer, clock: SystemClock, end: datetime, show: Callable[[], None]
+    kernel: Kernel,
+    player: PathPlayer,
+    clock: SystemClock,
+    end: datetime,
+    show: Callable[[], None],
+    stop: asyncio.Event,
 ) -> None:
-    await kernel.start()
+    if await start_unless_stopped(kernel, stop, "signal during start-up") is None:
+        raise StoppedEarly("stopped during start-up")
     player.start()
-    await wait_for_end(clock, end, show)
+    await wait_for_end(clock, end, show, stop)
     player.stop()
     await kernel.stop("paper session ended")
 
@@ -267,27 +310,15 @@ def _announce(
 
 
 async def wait_for_end(
-    clock: Clock,
-    end: datetime | None,
-    show: Callable[[], None],
-    stop: asyncio.Event | None = None,
+    clock: Clock, end: datetime | None, show: Callable[[], None], stop: asyncio.Event
 ) -> None:
-    """Until `end` on the wall clock (forever if None), SIGINT / SIGTERM, or `stop` is set."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        while (end is None or clock.now() < end) and not stop.is_set():
-            show()
-            left = 5.0 if end is None else min(5.0, (end - clock.now()).total_seconds())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(left, 0.0))
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
+    """Until `end` on the wall clock (forever if None) or `stop` is set (SIGINT / SIGTERM:
+    see `lifecycle.stop_on_signals`)."""
+    while (end is None or clock.now() < end) and not stop.is_set():
+        show()
+        left = 5.0 if end is None else min(5.0, (end - clock.now()).total_seconds())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(left, 0.0))
 
 
 def _spool_for(url: str, config: Config) -> str:

@@ -2,13 +2,20 @@
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradecore.adapters.clock import RandomIds, SequentialIds, SystemClock, VirtualClock
+from tradecore.adapters.clock import (
+    RandomIds,
+    SeededIds,
+    SequentialIds,
+    SystemClock,
+    VirtualClock,
+)
 from tradecore.ports.clock import Clock, IdGenerator
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -19,6 +26,7 @@ def test_clocks_and_id_generators_satisfy_their_ports() -> None:
     assert isinstance(SystemClock(), Clock)
     assert isinstance(RandomIds(), IdGenerator)
     assert isinstance(SequentialIds(), IdGenerator)
+    assert isinstance(SeededIds(1), IdGenerator)
 
 
 async def test_virtual_time_stands_still_until_advanced() -> None:
@@ -149,6 +157,19 @@ def test_random_ids_are_short_alphanumeric_and_distinct() -> None:
     assert len(made) == 1000
     assert all(len(i) == 12 and i.isalnum() for i in made)
     assert ids.new_uuid() != ids.new_uuid()
+
+
+def test_seeded_ids_look_random_and_repeat_only_for_the_same_seed() -> None:
+    def draw(seed: int) -> list[str]:
+        ids = SeededIds(seed)
+        return [ids.new_id() for _ in range(500)] + [str(ids.new_uuid()) for _ in range(500)]
+
+    first = draw(7)
+    assert draw(7) == first
+    assert set(draw(8)).isdisjoint(first)
+    assert len(set(first)) == 1000
+    assert all(len(i) == 12 and i.isalnum() for i in first[:500])
+    assert all(uuid.UUID(u).version == 4 for u in first[500:])
 
 
 def test_sequential_ids_are_predictable() -> None:

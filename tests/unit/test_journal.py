@@ -12,6 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tradecore.adapters.clock import SequentialIds, VirtualClock, settle
 from tradecore.adapters.journal import EventRow, Journal
 from tradecore.adapters.serialization import dumps
 from tradecore.domain.events import Event, EventType
@@ -305,3 +306,42 @@ async def test_events_wait_in_memory_while_neither_database_nor_spool_can_take_t
     await until(lambda: j.available and not j.spool_pending)
     await j.close()
     assert db.ids_of(EventType.SIGNAL_RECEIVED) == [e.id for e in events]
+
+
+async def test_on_a_virtual_clock_the_journal_writes_at_instants_the_events_decide(
+    tmp_path: Path,
+) -> None:
+    # Determinism (docs/testing.md): no real timer decides when a batch is written, and an
+    # idle journal leaves no deadline for the virtual clock to step through.
+    clock = VirtualClock(T0)
+    db = FakeDatabase()
+    j = Journal(db, str(tmp_path / "journal.spool"), clock=clock, flush_interval=0.1)
+    j.start()
+    await settle()
+    assert clock.next_deadline() is None  # idle: no timer at all
+    j.emit(event(1))
+    j.emit(event(2))
+    await settle()
+    assert clock.next_deadline() == T0 + timedelta(seconds=0.1)
+    await asyncio.sleep(0.05)  # real time passes: nothing is written before the clock moves
+    assert db.writes == 0
+    await clock.advance(0.1)
+    assert db.writes == 1 and len(db.rows) == 2  # one batch, written at T0 + 0.1 s
+    assert clock.next_deadline() is None
+    await j.close()
+
+
+async def test_a_journal_given_ids_names_its_own_events_with_them(tmp_path: Path) -> None:
+    db = FakeDatabase()
+    ids = SequentialIds("j")
+    j = Journal(db, str(tmp_path / "journal.spool"), ids=ids, flush_interval=0.001)
+    j.start()
+    db.down = True
+    j.emit(event(1))
+    await j.flush()
+    db.down = False
+    j.emit(event(2))
+    await until(lambda: j.available and not j.spool_pending)
+    await j.close()
+    own = db.ids_of(EventType.DATABASE_UNAVAILABLE) + db.ids_of(EventType.DATABASE_RESTORED)
+    assert sorted(u.int for u in own) == [1, 2]

@@ -224,8 +224,6 @@ def test_a_wave_schedule_that_cannot_work_is_refused_naming_the_key(
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1:1", "127.0.0.1:8901", "http://h:1/fapi"])
-def test_a_testing_exchange_url_that_is_not_a_base_url_is_refused(
-    tmp_path: Path, url: str
-) -> None:
+def test_a_testing_exchange_url_that_is_not_a_base_url_is_refused(tmp_path: Path, url: str) -> None:
     message = refusal(tmp_path, f'[testing]\nexchange_url = "{url}"\n')
     assert "testing.exchange_url" in message and "http://127.0.0.1" in message

@@ -4,9 +4,12 @@ The figures are checked against what the venue's books and the database say, not
 numbers copied from a previous run.
 """
 
+import hashlib
 import json
 import logging
+import os
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -83,6 +86,68 @@ def test_the_same_seed_gives_the_same_session_and_another_seed_another(
 
     assert run("11") == run("11")
     assert generate(seed=11).signal_lines != generate(seed=12).signal_lines
+
+
+def journal_digest(url: str) -> str:
+    """SHA-256 of the events table: every column (ids, times, data), in insertion order."""
+    path = url.removeprefix("sqlite:///")
+    digest = hashlib.sha256()
+    with sqlite3.connect(path) as db:
+        for row in db.execute("SELECT * FROM events ORDER BY seq"):
+            digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+CONCURRENT = """
+[paper]
+balance = 100000
+
+[trading.sizing]
+position_size_usd = 100
+max_open_positions = 40
+max_exposure_usd = 100000
+
+[trading.waves]
+max_trades_per_wave = 12
+"""
+
+
+def test_the_same_inputs_and_seed_give_the_same_journal_byte_for_byte(workdir: Path) -> None:
+    # Twelve opens at once per wave, each with its database writes, trailing on every mark:
+    # the order of what happens at one instant must not depend on threads, on chance or on
+    # the process (each run is its own interpreter, with its own string-hash seed).
+    config = workdir / "concurrent.toml"
+    config.write_text(CONCURRENT, encoding="utf-8")
+
+    def run(number: int) -> tuple[bytes, str, int]:
+        database = workdir / f"run{number}.db"
+        command = [
+            sys.executable, "-m", "runner", "paper", "--config", str(config), "--hours", "2",
+            "--seed", "5", "--database-url", f"sqlite:///{database}", "--no-progress", "--json",
+        ]  # fmt: skip
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": str(number)}
+        done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        summary = json.loads(done.stdout)
+        return database.read_bytes(), journal_digest(f"sqlite:///{database}"), summary["positions"]
+
+    first_file, first, positions = run(1)
+    second_file, second, again = run(2)
+    assert positions >= 30
+    assert (second, again) == (first, positions)
+    assert second_file == first_file  # the whole SQLite file, not only the events
+
+
+def test_a_second_session_on_the_same_database_loses_none_of_its_events(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Ids from the seed repeat with the seed; the journal skips an id it already holds, so a
+    # session on a database that already has one must not draw the same ids again.
+    url = f"sqlite:///{workdir / 'kept.db'}"
+    for _ in range(2):
+        session(capsys, "--hours", "1", "--symbols", "5", "--database-url", url)
+    kinds = [kind for kind, _ in events_in(url)]
+    assert kinds.count("bot_started") == 2 and kinds.count("bot_stopped") == 2
 
 
 def test_the_sample_is_a_few_hours_of_waves_for_thirty_symbols() -> None:

@@ -10,6 +10,7 @@ virtual time.
 import asyncio
 import heapq
 import itertools
+import random
 import secrets
 import uuid
 from collections.abc import Callable
@@ -173,6 +174,26 @@ class RandomIds:
 
     def new_uuid(self) -> uuid.UUID:
         return uuid.uuid4()
+
+
+class SeededIds:
+    """Ids shaped like `RandomIds`' (base62, uuid4s), drawn from `random.Random(seed)`: one
+    seed, one sequence. For runs in virtual time that must journal the same ids every time
+    (paper sessions, simulations); never for a real account, whose ids must not repeat
+    across runs."""
+
+    def __init__(self, seed: int, length: int = 12) -> None:
+        if not 1 <= length <= 16:
+            raise ValueError(f"id length must be 1..16, got {length}")
+        self._rng = random.Random(f"tradecore-ids-{seed}")
+        self._length = length
+
+    def new_id(self) -> str:
+        choice = self._rng.choice
+        return "".join(choice(_BASE62) for _ in range(self._length))
+
+    def new_uuid(self) -> uuid.UUID:
+        return uuid.UUID(int=self._rng.getrandbits(128), version=4)
 
 
 class SequentialIds:

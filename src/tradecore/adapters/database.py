@@ -7,7 +7,7 @@ from tradecore.adapters.postgres.database import PostgresDatabase
 from tradecore.adapters.sql.migrations import Migration
 from tradecore.adapters.sqlite import FileInstanceLock, SqliteEventWriter
 from tradecore.adapters.sqlite.database import SqliteDatabase
-from tradecore.ports.clock import Clock
+from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.events import EventSink
 from tradecore.ports.lock import InstanceLock
 
@@ -15,18 +15,27 @@ Database = PostgresDatabase | SqliteDatabase
 
 
 async def connect_store(
-    url: str | DatabaseUrl, *, apply_migrations: bool = True
+    url: str | DatabaseUrl,
+    *,
+    apply_migrations: bool = True,
+    in_loop: bool = False,
+    clock: Clock | None = None,
 ) -> PostgresDatabase | SqliteDatabase:
     """Open the database at `url` (migrated unless told otherwise).
 
     The result has `.store` (the `Store` port), `.event_writer()` (for a `Journal`),
     `.instance_lock()` (the `InstanceLock` port), `.purge_events()` and `.close()`.
+    `in_loop` (virtual time): SQLite runs on the event loop's thread, so the order of what
+    happens at one instant never depends on a worker thread; `clock` stamps SQLite's
+    bookkeeping times (`updated_at`, `recorded_at`) — docs/testing.md, determinism.
     """
     parsed = url if isinstance(url, DatabaseUrl) else parse_database_url(url)
     if parsed.dialect is Dialect.POSTGRESQL:
         return await PostgresDatabase.connect(parsed.url, apply_migrations=apply_migrations)
     assert parsed.path is not None
-    return await SqliteDatabase.connect(parsed.path, apply_migrations=apply_migrations)
+    return await SqliteDatabase.connect(
+        parsed.path, apply_migrations=apply_migrations, in_loop=in_loop, clock=clock
+    )
 
 
 async def migrate(url: str | DatabaseUrl) -> tuple[Migration, ...]:
@@ -43,9 +52,15 @@ def open_journal(
     spool_path: str,
     *,
     clock: Clock | None = None,
+    ids: IdGenerator | None = None,
 ) -> Journal:
     """A journal writing to `database`, spooling to `spool_path`; call `start()` in the loop."""
-    return Journal(database.event_writer(), spool_path, clock=clock)
+    writer: BatchWriter
+    if isinstance(database, SqliteDatabase):
+        writer = database.event_writer(clock)  # recorded_at on the journal's clock
+    else:
+        writer = database.event_writer()  # PostgreSQL's now()
+    return Journal(writer, spool_path, clock=clock, ids=ids)
 
 
 def _conformance(

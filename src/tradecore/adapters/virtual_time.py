@@ -5,6 +5,12 @@ aiosqlite, a socket for asyncpg) or other executor work in flight holds the cloc
 the time a test, a paper session or a benchmark sees between two venue events is the venue's
 round trips, never our I/O. `CountedStore` wraps the `Store` port to count its calls;
 `ThreadWork.watch_loop` counts executor work; `drive`/`run_driven` move the clock.
+
+Holding the clock keeps time right but not order: a thread answers whenever the machine gets
+to it, so other tasks' work of the same instant may run before or after. Where the order
+must be the same on every run, SQLite runs on the loop's own thread instead
+(`SqliteDatabase.connect(…, in_loop=True)`; docs/testing.md, "Same inputs, same seed, same
+journal").
 """
 
 import asyncio
@@ -26,6 +32,7 @@ class ThreadWork:
 
     def __init__(self) -> None:
         self.pending = 0
+        self._watched: set[asyncio.AbstractEventLoop] = set()
 
     async def counted(self, call: Awaitable[T]) -> T:
         self.pending += 1
@@ -39,6 +46,10 @@ class ThreadWork:
         return await self.counted(call())
 
     def watch_loop(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        """Count every `run_in_executor` on `loop` (`asyncio.to_thread` included) until the
+        returned function is called. Watching a loop this instance already watches is a no-op."""
+        if loop in self._watched:
+            return lambda: None
         original = loop.run_in_executor
 
         def counted(executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
@@ -48,9 +59,11 @@ class ThreadWork:
             return future
 
         loop.run_in_executor = counted  # type: ignore[assignment,method-assign]
+        self._watched.add(loop)
 
         def restore() -> None:
             loop.run_in_executor = original  # type: ignore[method-assign]
+            self._watched.discard(loop)
 
         return restore
 
@@ -115,23 +128,37 @@ async def drive(
     end: datetime | None = None,
     on_step: Callable[[], None] | None = None,
 ) -> None:
-    """Move `clock` deadline by deadline until `until()` or `end`, never past thread work."""
-    while not until():
-        await settle()
-        if work.pending:
-            await asyncio.sleep(0.0002)  # real time: a thread or a socket is working for us
-            continue
-        deadline = clock.next_deadline()
-        if deadline is None or (end is not None and deadline > end):
-            if end is not None and clock.now() < end:
-                await clock.run_until(end)
-            return
-        await clock.run_until(deadline)
-        if on_step is not None:
-            on_step()
+    """Move `clock` deadline by deadline until `until()` or `end`, never past thread work.
+
+    Time moves only at a point where the loop has nothing ready, no thread works for us and
+    `until()` is still false, all three checked after the loop settled: a coroutine that
+    finishes while the loop settles (its last thread call answered meanwhile) ends the drive
+    at the instant it finished, not one deadline later. Executor work (`asyncio.to_thread`)
+    is counted while the drive runs, whether or not the caller watches the loop."""
+    restore = work.watch_loop(asyncio.get_running_loop())
+    try:
+        while True:
+            await settle()
+            if until():
+                return
+            if work.pending:
+                await asyncio.sleep(0.0002)  # real time: a thread or a socket is working for us
+                continue
+            deadline = clock.next_deadline()
+            if deadline is None or (end is not None and deadline > end):
+                if end is not None and clock.now() < end:
+                    await clock.run_until(end)
+                return
+            await clock.run_until(deadline)
+            if on_step is not None:
+                on_step()
+    finally:
+        restore()
 
 
 async def run_driven(clock: VirtualClock, work: ThreadWork, coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to its end, moving `clock` only while it (and every other task) waits
+    on it; the clock is left at the instant the coroutine finished."""
     task = asyncio.ensure_future(coroutine)
     while not task.done():
         await drive(clock, work, until=task.done)

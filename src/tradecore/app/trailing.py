@@ -23,10 +23,12 @@ from tradecore.domain.trailing import (
     MoveStop,
     TrailingActivated,
     TrailingParams,
+    TrailingPhase,
     TrailingState,
     end_trailing,
     on_mark,
     prime,
+    resume_trailing,
     start_trailing,
 )
 from tradecore.ports.alerts import Alert, Alerter
@@ -59,7 +61,9 @@ class TrailingService:
         self._rules = rules
         self._alerter = alerter
         self._states: dict[str, TrailingState] = {}
-        self._by_symbol: dict[str, set[str]] = {}
+        # position ids per symbol, in the order they were tracked: a set of strings would be
+        # walked in an order that changes with each interpreter's hash seed
+        self._by_symbol: dict[str, dict[str, None]] = {}
         self._heartbeats: dict[str, datetime] = {}
         self._wanted: dict[str, MoveStop] = {}
         self._movers: dict[str, asyncio.Task[None]] = {}
@@ -102,7 +106,9 @@ class TrailingService:
     async def restore(self) -> int:
         """Load every persisted trailing state (after a restart)."""
         for state in await self._store.trailing.all():
-            self._track(prime(state, self._params))
+            # A TRIGGERED state is a stop that may have fired: if it did, the synchronizer
+            # ends the trailing stop; if not, it must trail on, never stay frozen (story 5).
+            self._track(prime(resume_trailing(state), self._params))
         return len(self._states)
 
     async def end(self, position_id: str, *, reason: str) -> None:
@@ -115,7 +121,7 @@ class TrailingService:
         self._heartbeats.pop(position_id, None)
         if state is None:
             return
-        self._by_symbol.get(state.symbol, set()).discard(position_id)
+        self._by_symbol.get(state.symbol, {}).pop(position_id, None)
         await self._store.trailing.delete(position_id)
         note = end_trailing(state, reason)
         self._recorder.record(
@@ -211,6 +217,11 @@ class TrailingService:
         result = await self._keeper.apply(
             position, command.new_stop, owner=StopOwner.TRAILING, reason=command.reason.value
         )
+        if result.ok and result.position.stop_price != command.new_stop:
+            # The keeper kept a tighter stop (a person's, now the bot's): trail from there.
+            self._failures.pop(position_id, None)
+            await self._revert(position_id, result.position.stop_price)
+            return
         if result.ok:
             self._failures.pop(position_id, None)
             self._recorder.record(
@@ -239,12 +250,16 @@ class TrailingService:
     async def _revert(self, position_id: str, actual_stop: Decimal | None) -> None:
         """The venue kept the old stop: the state must say so, or it trails a stop that isn't."""
         state = self._states.get(position_id)
-        if state is None or state.stop_price == actual_stop:
+        if state is None or (
+            state.stop_price == actual_stop and state.phase is not TrailingPhase.TRIGGERED
+        ):
             return
-        reverted = attrs.evolve(state, stop_price=actual_stop)
+        # The wanted stop never reached the venue: if the mark "triggered" it, nothing fired —
+        # trailing resumes at the last accepted stop on the next mark (story 5).
+        reverted = attrs.evolve(resume_trailing(state), stop_price=actual_stop)
         self._states[position_id] = reverted
         await self._store.trailing.save(reverted)
 
     def _track(self, state: TrailingState) -> None:
         self._states[state.position_id] = state
-        self._by_symbol.setdefault(state.symbol, set()).add(state.position_id)
+        self._by_symbol.setdefault(state.symbol, {})[state.position_id] = None

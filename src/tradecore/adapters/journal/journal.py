@@ -9,7 +9,6 @@ everything. Replay is idempotent: every event carries a UUID the writer deduplic
 """
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections import deque
@@ -24,7 +23,7 @@ from tradecore.adapters.journal.spool import Spool
 from tradecore.adapters.journal.writer import BatchWriter
 from tradecore.adapters.serialization import JSON, dumps
 from tradecore.domain.events import Event, EventType
-from tradecore.ports.clock import Clock
+from tradecore.ports.clock import Clock, IdGenerator
 
 
 @attrs.define
@@ -47,6 +46,7 @@ class Journal:
         spool_path: str,
         *,
         clock: Clock | None = None,
+        ids: IdGenerator | None = None,
         batch_size: int = 500,
         flush_interval: float = 0.1,
         max_queue: int = 100_000,
@@ -58,6 +58,7 @@ class Journal:
         self._writer = writer
         self._spool = Spool(spool_path)
         self._clock = clock
+        self._ids = ids
         self._batch_size = batch_size
         self._interval = flush_interval
         self._max_queue = max_queue
@@ -93,8 +94,8 @@ class Journal:
         size = len(queue)
         if size >= self._max_queue:
             self._spill()
-        elif size >= self._batch_size:
-            self._wake.set()
+        elif size >= self._batch_size or size == 1:
+            self._wake.set()  # a full batch, or the first event for an idle writer
 
     async def flush(self) -> None:
         """Return when every event emitted so far is written or spooled."""
@@ -155,15 +156,54 @@ class Journal:
                 return
 
     async def _wait_for_work(self) -> None:
-        busy = self._closing or self._waiters or len(self._queue) >= self._batch_size
-        if busy and not self._stalled:
+        """Until there is something to do: a full batch, a flush, the close; else events
+        (at most `flush_interval` after the first), a probe or a retry that is due.
+
+        Every wait is on the journal's clock and an idle writer (nothing queued, nothing to
+        probe or replay) waits on no timer at all, so in virtual time the writer runs at
+        instants that follow from the events alone — the same on every run — and adds no
+        deadline while nothing happens."""
+        if self._busy() and not self._stalled:
             return
         self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self._interval)
+        idle = self._available and not self._stalled and not self._spool.pending()
+        if idle and not self._queue:
+            await self._wake.wait()
+            if self._busy():
+                return
+            self._wake.clear()
+        wait = self._interval
+        if not self._available and not self._queue:
+            wait = max(self._interval, self._next_probe - self._seconds())
+        await self._sleep_or_wake(wait)
+
+    def _busy(self) -> bool:
+        return bool(self._closing or self._waiters or len(self._queue) >= self._batch_size)
+
+    async def _sleep_or_wake(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        woken = loop.create_task(self._wake.wait())
+        slept = loop.create_task(self._sleep(seconds))
+        try:
+            await asyncio.wait((woken, slept), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            slept.cancel()
+
+    async def _sleep(self, seconds: float) -> None:
+        if self._clock is not None:
+            await self._clock.sleep(seconds)
+        else:
+            await asyncio.sleep(seconds)
+
+    def _seconds(self) -> float:
+        """Now, in seconds on the journal's clock (the loop's when it has none)."""
+        if self._clock is not None:
+            return self._clock.now().timestamp()
+        return asyncio.get_running_loop().time()
 
     async def _cycle(self) -> None:
-        now = asyncio.get_running_loop().time()
+        now = self._seconds()
         last_chance = self._closing and not self._probed_at_close
         if not self._available and (last_chance or now >= self._next_probe):
             self._probed_at_close = self._closing
@@ -202,7 +242,7 @@ class Journal:
         try:
             await self._writer.ping()
         except Exception:
-            self._next_probe = asyncio.get_running_loop().time() + self._retry
+            self._next_probe = self._seconds() + self._retry
             self._retry = min(self._retry * 2, self._retry_max)
             return
         self._available = True
@@ -241,7 +281,7 @@ class Journal:
             return None
 
     def _went_down(self, exc: BaseException) -> None:
-        loop_time = asyncio.get_running_loop().time()
+        loop_time = self._seconds()
         if not self._available or self._restoring:
             # Still the same outage (the probe answered but the replay did not get through):
             # one database_unavailable, one database_restored per outage.
@@ -337,4 +377,5 @@ class Journal:
         return self._clock.now() if self._clock is not None else datetime.now(UTC)
 
     def _own_event(self, event_type: EventType, **data: Any) -> Event:
-        return Event(id=uuid.uuid4(), type=event_type, created_at=self._now(), data=data)
+        id_ = self._ids.new_uuid() if self._ids is not None else uuid.uuid4()
+        return Event(id=id_, type=event_type, created_at=self._now(), data=data)

@@ -12,16 +12,21 @@ from tradecore.adapters.paper.faults import Fault, FaultKind, FaultPlan, Op
 from tradecore.adapters.paper.paths import ListPath, PathPlayer, PricePath, RandomWalk
 from tradecore.adapters.paper.profiles import (
     BINANCE,
+    BINANCE_REJECTIONS,
     BYBIT,
+    BYBIT_REJECTIONS,
     DEFAULT_MARKS,
     PROFILES,
     Profile,
+    VenueRejection,
     default_markets,
 )
 
 __all__ = [
     "BINANCE",
+    "BINANCE_REJECTIONS",
     "BYBIT",
+    "BYBIT_REJECTIONS",
     "DEFAULT_MARKS",
     "PROFILES",
     "Books",
@@ -40,5 +45,6 @@ __all__ = [
     "Profile",
     "RandomWalk",
     "VenueEngine",
+    "VenueRejection",
     "default_markets",
 ]

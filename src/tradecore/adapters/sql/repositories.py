@@ -5,7 +5,7 @@ Each takes an `Executor` (a pool, a connection, or a connection inside a transac
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -35,10 +35,17 @@ _POSITION_COLUMNS = (
 )
 
 
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 class SqlPositions:
-    def __init__(self, db: Executor, codec: Codec):
+    """`now` stamps `updated_at` (the store's clock: virtual time in a paper session)."""
+
+    def __init__(self, db: Executor, codec: Codec, now: Callable[[], datetime] = wall_clock):
         self._db = db
         self._c = codec
+        self._now = now
 
     def _values(self, p: Position) -> tuple[Any, ...]:
         c = self._c
@@ -94,11 +101,12 @@ class SqlPositions:
         )
 
     async def add(self, position: Position) -> None:
-        placeholders = ", ".join(f"${i}" for i in range(1, 22))
+        placeholders = ", ".join(f"${i}" for i in range(1, 23))
         try:
             await self._db.execute(
-                f"INSERT INTO positions ({_POSITION_COLUMNS}) VALUES ({placeholders})",
+                f"INSERT INTO positions ({_POSITION_COLUMNS}, updated_at) VALUES ({placeholders})",
                 *self._values(position),
+                self._c.time(self._now()),
             )
         except UniqueViolation as exc:
             if "symbol" in exc.detail or "one_open" in exc.detail:
@@ -118,7 +126,7 @@ class SqlPositions:
             changed = await self._db.execute(
                 f"UPDATE positions SET {sets}, updated_at = $22 WHERE id = $1 AND version < $21",
                 *self._values(position),
-                self._c.time(datetime.now(UTC)),
+                self._c.time(self._now()),
             )
         except UniqueViolation:
             raise DuplicateOpenPosition(
@@ -300,9 +308,10 @@ class SqlOrders:
 class SqlTrailing:
     """Trailing state stored whole as JSON, so fields added to TrailingState need no migration."""
 
-    def __init__(self, db: Executor, codec: Codec):
+    def __init__(self, db: Executor, codec: Codec, now: Callable[[], datetime] = wall_clock):
         self._db = db
         self._c = codec
+        self._now = now
 
     async def save(self, state: TrailingState) -> None:
         await self._db.execute(
@@ -315,7 +324,7 @@ class SqlTrailing:
             state.symbol,
             state.phase.value,
             dumps(state),
-            self._c.time(datetime.now(UTC)),
+            self._c.time(self._now()),
         )
 
     async def get(self, position_id: str) -> TrailingState | None:

@@ -3,6 +3,7 @@ and how a transaction begins."""
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
 
 from tradecore.adapters.sql.executor import Codec, Executor
 from tradecore.adapters.sql.repositories import (
@@ -13,6 +14,7 @@ from tradecore.adapters.sql.repositories import (
     SqlSignals,
     SqlTrailing,
     SqlWaves,
+    wall_clock,
 )
 from tradecore.ports.repositories import (
     AlertRepository,
@@ -28,16 +30,25 @@ BeginTransaction = Callable[[], AbstractAsyncContextManager[Executor]]
 
 
 class SqlStore:
-    """The repositories on one executor. `begin` is None inside a transaction (nested joins)."""
+    """The repositories on one executor. `begin` is None inside a transaction (nested joins).
+    `now` stamps the rows' `updated_at` (the application's clock, so virtual time in a paper
+    session: no wall-clock read in a journal that must be the same on every run)."""
 
-    def __init__(self, db: Executor, codec: Codec, begin: BeginTransaction | None):
+    def __init__(
+        self,
+        db: Executor,
+        codec: Codec,
+        begin: BeginTransaction | None,
+        now: Callable[[], datetime] = wall_clock,
+    ):
         self._codec = codec
         self._begin = begin
+        self._now = now
         # Annotated with the ports so mypy checks every repository against its protocol.
-        self.positions: PositionRepository = SqlPositions(db, codec)
+        self.positions: PositionRepository = SqlPositions(db, codec, now)
         self.operations: OperationRepository = SqlOperations(db, codec)
         self.orders: OrderRepository = SqlOrders(db, codec)
-        self.trailing: TrailingRepository = SqlTrailing(db, codec)
+        self.trailing: TrailingRepository = SqlTrailing(db, codec, now)
         self.waves: WaveRepository = SqlWaves(db, codec)
         self.signals: SignalRepository = SqlSignals(db, codec)
         self.alerts: AlertRepository = SqlAlerts(db, codec)
@@ -48,4 +59,4 @@ class SqlStore:
             yield self
             return
         async with self._begin() as tx:
-            yield SqlStore(tx, self._codec, None)
+            yield SqlStore(tx, self._codec, None, self._now)

@@ -10,10 +10,19 @@ import aiosqlite
 
 from tradecore.adapters.sql.executor import SqliteCodec, sqlite_time
 from tradecore.adapters.sql.migrations import Migration, load_migrations, pending
+from tradecore.adapters.sql.repositories import wall_clock
 from tradecore.adapters.sql.store import SqlStore
-from tradecore.adapters.sqlite.executor import SqliteExecutor, immediate, transaction_factory
-from tradecore.adapters.sqlite.journal import SqliteEventWriter
+from tradecore.adapters.sqlite.executor import (
+    Connection,
+    SqliteExecutor,
+    immediate,
+    reachable,
+    transaction_factory,
+)
+from tradecore.adapters.sqlite.in_loop import InLoopConnection
+from tradecore.adapters.sqlite.journal import SqliteEventWriter, recorded_text
 from tradecore.adapters.sqlite.lock import FileInstanceLock
+from tradecore.ports.clock import Clock
 from tradecore.ports.repositories import Store
 
 MEMORY = ":memory:"
@@ -37,22 +46,60 @@ def statements(script: str) -> list[str]:
 
 
 class SqliteDatabase:
-    """Open with `connect`; constructors do no I/O."""
+    """Open with `connect`; constructors do no I/O.
 
-    def __init__(self, path: str, connection: aiosqlite.Connection):
+    `clock`: what stamps `updated_at`, `recorded_at` and `applied_at` (SQLite's wall clock
+    when None); the application's own, so a paper session's file holds virtual times only."""
+
+    def __init__(self, path: str, connection: Connection, clock: Clock | None = None):
         self.path = path
         self.connection = connection
         self.lock = asyncio.Lock()
+        self.clock = clock
         self.store: Store = SqlStore(
             SqliteExecutor(connection, self.lock),
             SqliteCodec(),
             transaction_factory(connection, self.lock),
+            clock.now if clock is not None else wall_clock,
         )
 
     @classmethod
     async def connect(
-        cls, path: str, *, apply_migrations: bool = True, busy_timeout_ms: int = 5000
+        cls,
+        path: str,
+        *,
+        apply_migrations: bool = True,
+        busy_timeout_ms: int = 5000,
+        in_loop: bool = False,
+        clock: Clock | None = None,
     ) -> "SqliteDatabase":
+        """`in_loop`: run every statement on the event loop's thread (`InLoopConnection`),
+        for virtual time, where the order of events must not depend on a worker thread."""
+        # A file that cannot be opened or is locked by another process (a backup holding it)
+        # is `StoreUnavailable`, as it is for every later query: the runner waits for it.
+        async with reachable():
+            connection: Connection
+            if in_loop:
+                connection = InLoopConnection.connect(path)
+            else:
+                connection = await cls._threaded(path)
+            try:
+                connection.row_factory = sqlite3.Row
+                await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                if path != MEMORY:
+                    await connection.execute("PRAGMA journal_mode = WAL")
+                await connection.execute("PRAGMA synchronous = FULL")
+                await connection.execute("PRAGMA foreign_keys = ON")
+                database = cls(path, connection, clock)
+                if apply_migrations:
+                    await database.migrate()
+            except BaseException:
+                await connection.close()
+                raise
+        return database
+
+    @staticmethod
+    async def _threaded(path: str) -> aiosqlite.Connection:
         pending_connection = aiosqlite.connect(path, isolation_level=None)
         # aiosqlite's worker thread is not a daemon: a process that dies of an exception
         # before closing the database would hang at exit instead of exiting (and never be
@@ -61,21 +108,7 @@ class SqliteDatabase:
         worker = getattr(pending_connection, "_thread", None)
         if worker is not None and not worker.is_alive():
             worker.daemon = True
-        connection = await pending_connection
-        try:
-            connection.row_factory = sqlite3.Row
-            if path != MEMORY:
-                await connection.execute("PRAGMA journal_mode = WAL")
-            await connection.execute("PRAGMA synchronous = FULL")
-            await connection.execute("PRAGMA foreign_keys = ON")
-            await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            database = cls(path, connection)
-            if apply_migrations:
-                await database.migrate()
-        except BaseException:
-            await connection.close()
-            raise
-        return database
+        return await pending_connection
 
     async def migrate(self) -> tuple[Migration, ...]:
         """Apply the pending migrations in one transaction; the ones applied, in order."""
@@ -92,13 +125,14 @@ class SqliteDatabase:
                 )
                 applied = {r["version"]: r["checksum"] for r in rows}
             todo = pending(available, applied)
+            applied_at = None if self.clock is None else recorded_text(self.clock.now())
             for migration in todo:
                 for statement in statements(migration.sql):
                     await connection.execute(statement)
                 await connection.execute(
                     "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
-                    "VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%f', 'now'))",
-                    (migration.version, migration.name, migration.checksum),
+                    "VALUES (?, ?, ?, coalesce(?, strftime('%Y-%m-%dT%H:%M:%f', 'now')))",
+                    (migration.version, migration.name, migration.checksum, applied_at),
                 )
         return todo
 
@@ -109,8 +143,9 @@ class SqliteDatabase:
             )
         return [(r["version"], r["name"]) for r in rows]
 
-    def event_writer(self) -> SqliteEventWriter:
-        return SqliteEventWriter(self)
+    def event_writer(self, clock: Clock | None = None) -> SqliteEventWriter:
+        """The journal's writer; `recorded_at` on `clock` (else the database's own)."""
+        return SqliteEventWriter(self, clock or self.clock)
 
     def instance_lock(self) -> FileInstanceLock:
         """A lock file next to the database file (in the temp dir for `:memory:`)."""

@@ -1,4 +1,4 @@
-"""The shared repositories' `Executor` over one aiosqlite connection.
+"""The shared repositories' `Executor` over one aiosqlite connection (or an `InLoopConnection`).
 
 SQLite has one writer at a time and a `:memory:` database exists only on its own connection,
 so the store and the journal share one connection and take turns through an asyncio lock.
@@ -15,7 +15,11 @@ from typing import Any
 import aiosqlite
 
 from tradecore.adapters.sql.executor import Executor, Row, UniqueViolation
+from tradecore.adapters.sqlite.in_loop import InLoopConnection
 from tradecore.ports.repositories import StoreUnavailable
+
+# aiosqlite's, on a worker thread; or one on the event loop's thread, for virtual time
+Connection = aiosqlite.Connection | InLoopConnection
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _translated: dict[str, str] = {}
@@ -32,7 +36,7 @@ def sqlite_sql(sql: str) -> str:
 class SqliteExecutor:
     """`lock` is None inside a transaction, which already holds it."""
 
-    def __init__(self, connection: aiosqlite.Connection, lock: asyncio.Lock | None):
+    def __init__(self, connection: Connection, lock: asyncio.Lock | None):
         self._connection = connection
         self._lock = lock
 
@@ -70,7 +74,7 @@ async def reachable() -> AsyncIterator[None]:
         raise
 
 
-def transaction_factory(connection: aiosqlite.Connection, lock: asyncio.Lock) -> Any:
+def transaction_factory(connection: Connection, lock: asyncio.Lock) -> Any:
     """A `BeginTransaction` for SqlStore: BEGIN IMMEDIATE ... COMMIT under the lock."""
 
     @asynccontextmanager
@@ -82,7 +86,7 @@ def transaction_factory(connection: aiosqlite.Connection, lock: asyncio.Lock) ->
 
 
 @asynccontextmanager
-async def immediate(connection: aiosqlite.Connection) -> AsyncIterator[None]:
+async def immediate(connection: Connection) -> AsyncIterator[None]:
     """A write transaction; rolled back on any exception, including a failing COMMIT
     (a deferred foreign key), which SQLite would otherwise leave open."""
     await connection.execute("BEGIN IMMEDIATE")
