@@ -13,22 +13,30 @@ end once the venue is quiet, the promises must hold:
 """
 
 import asyncio
+import contextlib
+import os
 import random
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any, cast
 
 import attrs
 import pytest
 
+from tradecore.app.kernel import Kernel
 from tradecore.domain.model import Side
 from tradecore.domain.orders import OrderType
 from tradecore.domain.trailing import TrailingParams
-from tradecore.testing import Accepted, FakeVenue, Fault, Op, RejectReason
+from tradecore.ports.exchange import Exchange
+from tradecore.ports.repositories import Store
+from tradecore.testing import FakeVenue, Fault, Op, RejectReason
 
-from .conftest import ROUND_TRIP, Opener
+from .conftest import ROUND_TRIP, Database, Opener
+from .crash import Crash, Tripwire, tripped_exchange, tripped_store
 from .harness import SETTINGS, App, build_app, follow_marks, pass_time
-from .invariants import journal_problems, stop_problems
+from .invariants import entries_sent, journal_problems, stop_problems
 
-SEEDS = 12
+SEEDS = int(os.environ.get("ATTACK_SEEDS", "12"))
 STEPS = 60
 QTY = "0.008"
 SETTINGS_FAST = attrs.evolve(
@@ -98,58 +106,109 @@ async def _person(rng: random.Random, app: App, symbol: str) -> str:
     return f"closed {half} by hand"
 
 
-@pytest.mark.parametrize("seed", range(SEEDS))
-@pytest.mark.parametrize("profile", ["binance", "bybit"])
-async def test_random_interleavings_keep_the_position_protected(
-    profile: str, seed: int, open_database: Opener
-) -> None:
-    rng = random.Random(f"{profile}-{seed}")
+class _Dies(Tripwire):
+    """Crashes at await `at` and at every await after it: the process is dead."""
+
+    async def around(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        if self.fired:
+            raise Crash("dead")
+        return await super().around(call)
+
+
+@attrs.define
+class _Process:
+    app: App
+    follower: asyncio.Task[None]
+    wire: _Dies | None = None
+
+
+async def _start(
+    venue: FakeVenue, database: Database, rng: random.Random, *, crash: bool
+) -> _Process:
+    """A process on `venue` and `database`: recovered by the kernel, following the marks;
+    with `crash`, it dies at a random await of the exchange or the store."""
+    wire = _Dies(rng.randrange(5, 120), after=rng.random() < 0.5) if crash else None
+    store = database.store if wire is None else cast(Store, tripped_store(database.store, wire))
+    exchange = None if wire is None else cast(Exchange, tripped_exchange(venue.exchange, wire))
+    app = build_app(venue, store, settings=SETTINGS_FAST, exchange=exchange)
+    kernel = Kernel(app.parts)
+    with contextlib.suppress(Crash):
+        await app.run(kernel.start(loops=False))
+    if kernel._services is not None:
+        app = attrs.evolve(app, services=kernel.services)
+    follower = asyncio.create_task(follow_marks(app, ["BTCUSDT"]))
+    return _Process(app=app, follower=follower, wire=wire)
+
+
+async def _step(rng: random.Random, app: App, step: int, story: list[str]) -> None:
+    venue, symbol = app.venue, "BTCUSDT"
+    what = rng.randrange(11)
+    if what <= 3:
+        mark = venue.mark(symbol) * Decimal(str(1 + rng.uniform(-0.006, 0.012)))
+        await venue.set_mark(symbol, mark.quantize(Decimal("0.1")))
+        story.append(f"{step}: mark {mark:.1f}")
+        if rng.random() < 0.3:  # a person acts while the move it caused is in flight
+            await pass_time(app, rng.uniform(0, 0.2))
+            story.append(f"{step}: meanwhile, person {await _person(rng, app, symbol)}")
+    elif what == 4:
+        story.append(f"{step}: person {await _person(rng, app, symbol)}")
+    elif what == 5:
+        fault = _fault(rng, venue)
+        venue.inject(fault)
+        story.append(f"{step}: fault {fault.kind} {fault.op} {fault.reason}")
+    elif what == 6:
+        await app.run(app.sync.sync())
+        story.append(f"{step}: sync")
+    elif what == 7:
+        await app.run(app.zombies.sweep())
+        story.append(f"{step}: zombies")
+    else:
+        fired = len(venue.engine.faults.fired)
+        await app.run(app.guard.check())
+        story.append(f"{step}: guard")
+        quiet = not venue.engine.faults.pending and len(venue.engine.faults.fired) == fired
+        if quiet and venue.position(symbol) is not None:
+            assert venue.stops(symbol), "\n".join(story)  # never bare after a pass
+
+
+async def _schedule(profile: str, seed: int, open_database: Opener, *, crashes: bool) -> None:
+    rng = random.Random(f"{profile}-{seed}-{crashes}")
     venue = (FakeVenue.bybit if profile == "bybit" else FakeVenue.binance)(latency=ROUND_TRIP)
     database = await open_database()
-    app = build_app(venue, database.store, settings=SETTINGS_FAST)
     symbol = "BTCUSDT"
-    follower = asyncio.create_task(follow_marks(app, [symbol]))
     story: list[str] = []
+    process = await _start(venue, database, rng, crash=False)
     try:
-        result = await app.open(symbol, Side.LONG, QTY)
+        result = await process.app.open(symbol, Side.LONG, QTY)
         assert result.opened and result.position is not None
-        await app.trailing.start(result.position)
+        await process.app.trailing.start(result.position)
+        if crashes:
+            process.follower.cancel()
+            process = await _start(venue, database, rng, crash=True)
         levels: list[Decimal] = []
         for step in range(STEPS):
-            what = rng.randrange(10)
-            if what <= 3:
-                mark = venue.mark(symbol) * Decimal(str(1 + rng.uniform(-0.006, 0.012)))
-                await venue.set_mark(symbol, mark.quantize(Decimal("0.1")))
-                story.append(f"{step}: mark {mark:.1f}")
-            elif what == 4:
-                story.append(f"{step}: person {await _person(rng, app, symbol)}")
-            elif what == 5:
-                fault = _fault(rng, venue)
-                venue.inject(fault)
-                story.append(f"{step}: fault {fault.kind} {fault.op} {fault.reason}")
-            elif what == 6:
-                await app.run(app.sync.sync())
-                story.append(f"{step}: sync")
-            elif what == 7:
-                await app.run(app.zombies.sweep())
-                story.append(f"{step}: zombies")
-            else:
-                await app.run(app.guard.check())
-                story.append(f"{step}: guard")
-                if not venue.engine.faults.pending and venue.position(symbol) is not None:
-                    assert venue.stops(symbol), "\n".join(story)  # never bare after a pass
-            await pass_time(app, rng.uniform(0, 3))
+            with contextlib.suppress(Crash):
+                await _step(rng, process.app, step, story)
+                await pass_time(process.app, rng.uniform(0, 3))
+            if process.wire is not None and process.wire.fired:
+                story.append(f"{step}: crash at await {process.wire.at}, restart")
+                process.follower.cancel()
+                process = await _start(venue, database, rng, crash=rng.random() < 0.5)
             journaled = await database.store.positions.get(result.position.id)
-            if journaled is not None and journaled.state.is_open_on_venue:
-                if journaled.stop_price is not None:
-                    levels.append(journaled.stop_price)
+            alive = journaled is not None and journaled.state.is_open_on_venue
+            if alive and journaled is not None and journaled.stop_price is not None:
+                levels.append(journaled.stop_price)
             if venue.position(symbol) is None:
                 story.append(f"{step}: flat")
                 break
         # the bot's level never loosens while the position lives (a long: never lower)
         assert levels == sorted(levels), "\n".join(story)
         venue.engine.faults.clear()
-        await app.trailing.drain()
+        process.follower.cancel()
+        with contextlib.suppress(Crash):  # one instance at a time: the old one stops first
+            await process.app.run(process.app.trailing.drain())
+        process = await _start(venue, database, rng, crash=False)  # a clean restart
+        app = process.app
         await pass_time(app, 5)
         await app.run(app.sync.sync())
         await app.run(app.guard.check())
@@ -158,6 +217,23 @@ async def test_random_interleavings_keep_the_position_protected(
         assert stop_problems(venue) == [], "\n".join(story)
         assert await journal_problems(venue, database.store) == [], "\n".join(story)
         assert await database.store.operations.in_flight() == [], "\n".join(story)
+        assert entries_sent(venue, symbol) <= Decimal(QTY), "\n".join(story)
     finally:
-        follower.cancel()
+        process.follower.cancel()
         await database.close()
+
+
+@pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.parametrize("profile", ["binance", "bybit"])
+async def test_random_interleavings_keep_the_position_protected(
+    profile: str, seed: int, open_database: Opener
+) -> None:
+    await _schedule(profile, seed, open_database, crashes=False)
+
+
+@pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.parametrize("profile", ["binance", "bybit"])
+async def test_random_interleavings_with_crashes_recover_protected(
+    profile: str, seed: int, open_database: Opener
+) -> None:
+    await _schedule(profile, seed, open_database, crashes=True)
