@@ -6,6 +6,7 @@ and the journal does not are adopted and then protected; quantity mismatches are
 A symbol with an operation in flight is never touched (the domain's rule).
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 import attrs
@@ -69,8 +70,19 @@ class Synchronizer:
         self._stops = stops or StopParams()
         self.interval_seconds = interval_seconds
         self._on_adopted = on_adopted
+        self._passing = asyncio.Lock()
 
     async def sync(self) -> SyncReport:
+        """One pass; passes never overlap (the guard may ask for one between two)."""
+        async with self._passing:
+            return await self._sync()
+
+    async def adopt_missing(self) -> int:
+        """A pass for the guard, which found a bare position the journal lacks: how many
+        positions were adopted (each protected by the keeper as it is adopted)."""
+        return (await self.sync()).adopted
+
+    async def _sync(self) -> SyncReport:
         venue = self._exchange.venue.value
         self._recorder.record(EventType.SYNCHRONIZATION_STARTED, exchange=venue)
         snapshot = await take_snapshot(self._exchange, self._store, self._clock, self._heartbeats)
