@@ -1,15 +1,21 @@
-"""Random interleavings: trailing, the guard, sync and zombie passes, a person, and faults.
+"""Random interleavings: trailing, the guard, sync, zombie and aged passes, people, faults.
 
-A seeded schedule (one seed fixes every choice) drives one position through random marks
-(the trailing service moving its stop in the background), protection / sync / zombie
-passes, a person's hands (remove, tighten or loosen the stop, close part of the position)
-and venue faults on the next command (a lost answer, a 5xx that did or did not act, a
-timeout, an "already done" answer). After every guard pass with no fault pending, and at the
-end once the venue is quiet, the promises must hold:
+A seeded schedule (one seed fixes every choice; ids aside, a run replays) drives one
+position through random marks (the trailing service moving its stop in the background),
+protection / sync / zombie / aged passes, a person's hands (remove, tighten or loosen the
+stop, add a second one, close part or all of it, open or close another symbol — also while
+a stop move is in flight), venue faults (see `_fault`) and, in the `_with_crashes_`
+variant, crashes at a random await followed by a kernel recovery. The promises checked:
 
-- the venue holds a stop for the position's full quantity (never none after a guard pass);
+- after every guard pass no fault touched, every position on the venue has a stop;
 - the bot's level (the journaled stop) never loosens while the position lives;
-- at quiescence the journal agrees with the venue and nothing is left in flight.
+- at quiescence one stop per position for its full quantity, the journal agrees with the
+  venue, nothing is in flight and nothing was entered twice.
+
+It found (each fixed, with its own test): extra stops and a wrong quantity left beside a
+healthy trailing stop (`test_healthy_trailing_extras`), the synchronizer's quantity
+correction racing a stop move (`test_quantity_race`), a position opened by hand left bare
+by the guard until the next sync (`test_guard_adopts`). `ATTACK_SEEDS=400` hunts longer.
 """
 
 import asyncio
