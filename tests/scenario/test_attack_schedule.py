@@ -24,6 +24,7 @@ import itertools
 import os
 import random
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -240,7 +241,9 @@ async def _schedule(profile: str, seed: int, open_database: Opener, *, crashes: 
             process.follower.cancel()
             process = await _start(venue, database, rng, crash=True)
         levels: list[Decimal] = []
+        steps: list[tuple[datetime, datetime, bool]] = []  # (from, to, disturbed)
         for step in range(STEPS):
+            began, told, fired = venue.clock.now(), len(story), len(venue.engine.faults.fired)
             with contextlib.suppress(Crash):
                 await _step(rng, process.app, step, story)
                 await pass_time(process.app, rng.uniform(0, 3))
@@ -248,6 +251,10 @@ async def _schedule(profile: str, seed: int, open_database: Opener, *, crashes: 
                 story.append(f"{step}: crash at await {process.wire.at}, restart")
                 process.follower.cancel()
                 process = await _start(venue, database, rng, crash=rng.random() < 0.5)
+            disturbed = len(venue.engine.faults.fired) > fired or any(
+                "person" in line or "crash" in line for line in story[told:]
+            )
+            steps.append((began, venue.clock.now(), disturbed))
             journaled = await database.store.positions.get(result.position.id)
             alive = journaled is not None and journaled.state.is_open_on_venue
             if alive and journaled is not None and journaled.stop_price is not None:
@@ -255,6 +262,14 @@ async def _schedule(profile: str, seed: int, open_database: Opener, *, crashes: 
             if venue.position(symbol) is None:
                 story.append(f"{step}: flat")
                 break
+        # a gap longer than a round trip starts only in a step where a person, a fault or a
+        # crash did something: the bot itself never takes a position's stop away
+        for gap in venue.unprotected_intervals():
+            if gap.seconds(venue.clock.now()) <= ROUND_TRIP + 1e-9:
+                continue
+            margin = timedelta(seconds=ROUND_TRIP)
+            during = [d for a, b, d in steps if a <= gap.start <= b + margin]
+            assert any(during), f"bare from {gap.start}\n" + "\n".join(story)
         # the bot's level never loosens while the position lives
         loosened = [(a, b) for a, b in itertools.pairwise(levels) if _tighter(side, a, b)]
         assert not loosened, "\n".join(story)
