@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from tradecore.app.kernel import Kernel
-from tradecore.domain.model import Side
+from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.positions import StopOwner
 from tradecore.testing import FakeVenue
 
@@ -97,4 +97,16 @@ async def test_a_crash_anywhere_in_resuming_an_interrupted_move_recovers(
         await app.run(Kernel(app.parts).start(loops=False))
 
     points = [at async for at in crash_points(profile, open_database, resume)]
+    assert len(points) >= 4
+
+
+async def test_a_crash_anywhere_in_the_guards_adoption_recovers_protected(
+    profile: str, open_database: Opener
+) -> None:
+    async def adopt(venue: FakeVenue, database: Database, wire: Tripwire) -> None:
+        venue.manual_order("BTCUSDT", OrderSide.SELL, QTY)  # opened by hand, bare
+        app = tripped(venue, database, wire)
+        await app.run(app.guard.check())
+
+    points = [at async for at in crash_points(profile, open_database, adopt)]
     assert len(points) >= 4
