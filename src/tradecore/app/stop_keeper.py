@@ -170,6 +170,27 @@ class StopKeeper:
             actions = protect(snapshot, params or ReconcileParams())
             return await self._carry_out(current, snapshot, actions, initial)
 
+    async def record_closed(self, position: Position, *, reason: str) -> Position | None:
+        """The venue no longer holds `position`: its stop removed, the journal row CLOSED —
+        under the symbol's lock on a fresh read, so two use cases noticing the same close
+        (the synchronizer, the aged manager) record it once. None if it already was."""
+        async with self._lock(position.symbol):
+            current = await self._store.positions.get(position.id) or position
+            if current.state not in (PositionState.ACTIVE, PositionState.CLOSING):
+                return None
+            if current.stop_price is not None:
+                owner = current.stop_owner or StopOwner.PROTECTION
+                result = await self._writer.apply(
+                    current, None, owner=owner, reason="position closed"
+                )
+                current = result.position
+            closed = current.advance(
+                PositionState.CLOSED, closed_at=self._clock.now(), close_reason=reason
+            )
+            return await self._writer.saved(
+                attrs.evolve(closed, stop_price=None, stop_order_id=None, stop_owner=None)
+            )
+
     async def correct_quantity(self, position: Position) -> Position | None:
         """Make the journal's quantity the venue's (the synchronizer found them apart), under
         the symbol's lock on a fresh read: a stop move writing the same row meanwhile is
