@@ -78,8 +78,17 @@ def _fault(rng: random.Random, venue: FakeVenue) -> Fault:
         return Fault.server_error(op, times=rng.randint(3, 8), acted=False)
     if kind == 7:
         return Fault.rate_limit(op, times=rng.randint(1, 3))
-    if kind == 8:
-        return Fault.reject(RejectReason.WOULD_TRIGGER_IMMEDIATELY, op)
+    if kind == 8:  # a refusal, maybe for a while (the conditional-order cap, …)
+        reason = rng.choice(
+            [
+                RejectReason.WOULD_TRIGGER_IMMEDIATELY,
+                RejectReason.TOO_MANY_CONDITIONAL_ORDERS,
+                RejectReason.STOP_ALREADY_EXISTS,
+                RejectReason.REDUCE_ONLY_WOULD_INCREASE,
+                RejectReason.NO_POSITION,
+            ]
+        )
+        return Fault.reject(reason, op, times=rng.randint(1, 4))
     reason = rng.choice([RejectReason.DUPLICATE_CLIENT_ID, RejectReason.NOT_MODIFIED])
     return Fault.reject(reason, op)
 
