@@ -325,13 +325,20 @@ def trailing_position() -> Position:
     return journal(owner=StopOwner.TRAILING, stop_order_id="s1")
 
 
-def test_a_healthy_trailing_stop_is_left_alone_even_with_an_extra_stop():
+def test_a_healthy_trailing_stop_keeps_its_stop_and_the_extra_one_is_cancelled():
     state = snap(
         [trailing_position()],
         [held()],
         [order("s1"), order("s2", trigger="90")],
         beats={"p1": NOW - timedelta(minutes=4, seconds=59)},
     )
+    cancel = only(protect(state))  # no take-over: the trailing stop keeps its stop
+    assert isinstance(cancel, CancelOrder)
+    assert cancel.order_id == "s2"
+
+
+def test_a_healthy_trailing_stop_with_one_exact_stop_is_left_alone():
+    state = snap([trailing_position()], [held()], [order("s1")], beats={"p1": NOW})
     assert protect(state) == ()
 
 

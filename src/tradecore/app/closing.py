@@ -2,13 +2,12 @@
 
 The synchronizer (a phantom, a filled stop), the aged manager (closed at the cap) and the
 kernel all end here. It is idempotent: a position already closed in the journal is left as
-it is. Its leftover stop is removed through the stop keeper, its trailing stop ends.
+it is. The keeper removes its leftover stop and writes the row CLOSED under the symbol's
+lock (two use cases noticing the same close at once record it once); its trailing stop ends.
 """
 
-import attrs
-
 from tradecore.domain.events import EventType
-from tradecore.domain.positions import Position, PositionState, StopOwner
+from tradecore.domain.positions import Position
 from tradecore.ports.clock import Clock
 from tradecore.ports.repositories import Store
 
@@ -35,22 +34,9 @@ class PositionCloser:
 
     async def closed_on_venue(self, position: Position, reason: str) -> Position | None:
         """Record that the venue no longer holds `position`; None if it was already closed."""
-        current = await self._store.positions.get(position.id) or position
-        if current.state not in (PositionState.ACTIVE, PositionState.CLOSING):
+        closed = await self._keeper.record_closed(position, reason=reason)
+        if closed is None:
             return None
-        if current.stop_price is not None:
-            result = await self._keeper.apply(
-                current,
-                None,
-                owner=current.stop_owner or StopOwner.PROTECTION,
-                reason="position closed",
-            )
-            current = result.position
-        closed = current.advance(
-            PositionState.CLOSED, closed_at=self._clock.now(), close_reason=reason
-        )
-        closed = attrs.evolve(closed, stop_price=None, stop_order_id=None, stop_owner=None)
-        await self._store.positions.save(closed)
         if self._trailing is not None:
             await self._trailing.end(position.id, reason=reason)
         self.closed += 1

@@ -103,20 +103,6 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
     )
     beats = trailing.heartbeats
     closer = PositionCloser(store, keeper, recorder, clock, trailing)
-    guard = ProtectionGuard(
-        ex,
-        store,
-        keeper,
-        recorder,
-        clock,
-        rules,
-        heartbeats=beats,
-        stops=s.stops,
-        params=s.reconcile,
-        settings=s.protection,
-        alerter=parts.alerter,
-        on_protected=trailing.start_for,
-    )
     sync = Synchronizer(
         ex,
         store,
@@ -130,6 +116,21 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         stops=s.stops,
         interval_seconds=s.sync_interval_seconds,
         on_adopted=trailing.start_for,
+    )
+    guard = ProtectionGuard(
+        ex,
+        store,
+        keeper,
+        recorder,
+        clock,
+        rules,
+        heartbeats=beats,
+        stops=s.stops,
+        params=s.reconcile,
+        settings=s.protection,
+        alerter=parts.alerter,
+        on_protected=trailing.start_for,
+        adopt=sync.adopt_missing,
     )
     zombies = ZombieSweeper(
         ex,

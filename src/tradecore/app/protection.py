@@ -17,7 +17,7 @@ import attrs
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.positions import Position
 from tradecore.domain.precision import MarketRules
-from tradecore.domain.reconcile import ReconcileParams, protect
+from tradecore.domain.reconcile import PlaceStop, ReconcileParams, protect
 from tradecore.domain.stops import StopParams, initial_stop
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
@@ -60,6 +60,7 @@ class ProtectionGuard:
         settings: ProtectionSettings | None = None,
         alerter: Alerter | None = None,
         on_protected: Callable[[Position], Awaitable[None]] | None = None,
+        adopt: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self._exchange = exchange
         self._store = store
@@ -74,6 +75,7 @@ class ProtectionGuard:
         self._alerter = alerter
         self._bare: set[str] = set()
         self._on_protected = on_protected
+        self._adopt = adopt
 
     @property
     def unprotected(self) -> int:
@@ -90,12 +92,20 @@ class ProtectionGuard:
             )
             return ProtectionReport(checked=0, unprotected=0, fixed=0, failed=0, skipped=True)
         journal = {p.id: p for p in snapshot.positions}
+        actions = protect(snapshot, self._params)
         suspects = {
             pid: journal[pid]
-            for action in protect(snapshot, self._params)
+            for action in actions
             if (pid := getattr(action, "position_id", None)) in journal
-        }  # a venue position not in the journal yet: the synchronizer adopts it first
+        }
         unprotected = fixed = failed = 0
+        strangers = [a for a in actions if isinstance(a, PlaceStop) and a.position_id is None]
+        if strangers and self._adopt is not None:
+            # Bare and unknown to the journal (opened by hand): adopted — and so protected —
+            # in this pass, not left bare until the synchronizer's next one.
+            adopted = await self._adopt()
+            unprotected += len(strangers)
+            fixed += min(adopted, len(strangers))
         beats = self._heartbeats() if self._heartbeats else None
         for position in suspects.values():
             found = await self._keeper.ensure_protected(

@@ -165,17 +165,61 @@ class StopKeeper:
             if any(op.in_flight for op in snapshot.operations):
                 return Protection(busy=True, detail="an operation is in flight")
             if held[0].quantity != current.quantity:  # the venue is the truth
-                self._recorder.record(
-                    EventType.QUANTITY_MISMATCH_DETECTED,
-                    position=current,
-                    data={"journal": current.quantity, "venue": held[0].quantity},
-                )
-                current = await self._writer.saved(
-                    attrs.evolve(current, quantity=held[0].quantity, version=current.version + 1)
-                )
+                current = await self._follow_quantity(current, held[0].quantity)
                 snapshot = attrs.evolve(snapshot, positions=(current,))
             actions = protect(snapshot, params or ReconcileParams())
             return await self._carry_out(current, snapshot, actions, initial)
+
+    async def record_closed(self, position: Position, *, reason: str) -> Position | None:
+        """The venue no longer holds `position`: its stop removed, the journal row CLOSED —
+        under the symbol's lock on a fresh read, so two use cases noticing the same close
+        (the synchronizer, the aged manager) record it once. None if it already was."""
+        async with self._lock(position.symbol):
+            current = await self._store.positions.get(position.id) or position
+            if current.state not in (PositionState.ACTIVE, PositionState.CLOSING):
+                return None
+            if current.stop_price is not None:
+                owner = current.stop_owner or StopOwner.PROTECTION
+                result = await self._writer.apply(
+                    current, None, owner=owner, reason="position closed"
+                )
+                current = result.position
+            closed = current.advance(
+                PositionState.CLOSED, closed_at=self._clock.now(), close_reason=reason
+            )
+            return await self._writer.saved(
+                attrs.evolve(closed, stop_price=None, stop_order_id=None, stop_owner=None)
+            )
+
+    async def correct_quantity(self, position: Position) -> Position | None:
+        """Make the journal's quantity the venue's (the synchronizer found them apart), under
+        the symbol's lock on a fresh read: a stop move writing the same row meanwhile is
+        never overwritten nor made to fail. None if the venue holds no such position now."""
+        async with self._lock(position.symbol):
+            current = await self._store.positions.get(position.id) or position
+            try:
+                held = [
+                    v
+                    for v in await self._exchange.fetch_positions()
+                    if v.symbol == current.symbol and v.side is current.side
+                ]
+            except ExchangeUnavailable:
+                return None
+            if not held:
+                return None
+            if held[0].quantity == current.quantity:
+                return current
+            return await self._follow_quantity(current, held[0].quantity)
+
+    async def _follow_quantity(self, position: Position, quantity: Decimal) -> Position:
+        self._recorder.record(
+            EventType.QUANTITY_MISMATCH_DETECTED,
+            position=position,
+            data={"journal": position.quantity, "venue": quantity},
+        )
+        return await self._writer.saved(
+            attrs.evolve(position, quantity=quantity, version=position.version + 1)
+        )
 
     async def cancel_orphan(self, symbol: str, order_id: str) -> tuple[bool, str]:
         """Cancel an order that belongs to no position (a zombie): (gone, what happened).

@@ -6,6 +6,7 @@ and the journal does not are adopted and then protected; quantity mismatches are
 A symbol with an operation in flight is never touched (the domain's rule).
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 import attrs
@@ -69,8 +70,19 @@ class Synchronizer:
         self._stops = stops or StopParams()
         self.interval_seconds = interval_seconds
         self._on_adopted = on_adopted
+        self._passing = asyncio.Lock()
 
     async def sync(self) -> SyncReport:
+        """One pass; passes never overlap (the guard may ask for one between two)."""
+        async with self._passing:
+            return await self._sync()
+
+    async def adopt_missing(self) -> int:
+        """A pass for the guard, which found a bare position the journal lacks: how many
+        positions were adopted (each protected by the keeper as it is adopted)."""
+        return (await self.sync()).adopted
+
+    async def _sync(self) -> SyncReport:
         venue = self._exchange.venue.value
         self._recorder.record(EventType.SYNCHRONIZATION_STARTED, exchange=venue)
         snapshot = await take_snapshot(self._exchange, self._store, self._clock, self._heartbeats)
@@ -92,8 +104,7 @@ class Synchronizer:
                 await self._adopt(action)
                 adopted += 1
             elif isinstance(action, CorrectQuantity) and action.position_id in journal:
-                await self._correct(journal[action.position_id], action)
-                corrected += 1
+                corrected += await self._correct(journal[action.position_id])
         report = SyncReport(closed=closed, adopted=adopted, corrected=corrected)
         self._recorder.record(
             EventType.SYNCHRONIZATION_COMPLETED,
@@ -167,13 +178,10 @@ class Synchronizer:
         if result.ok and self._on_adopted is not None:
             await self._on_adopted(result.position)  # trailed from now on (story 6)
 
-    async def _correct(self, position: Position, action: CorrectQuantity) -> None:
-        corrected = attrs.evolve(
-            position, quantity=action.venue_quantity, version=position.version + 1
-        )
-        await self._store.positions.save(corrected)
-        self._recorder.record(
-            EventType.QUANTITY_MISMATCH_DETECTED,
-            position=position,
-            data={"journal": action.journal_quantity, "venue": action.venue_quantity},
-        )
+    async def _correct(self, position: Position) -> bool:
+        """The keeper writes the venue's quantity, under the symbol's lock on a fresh read
+        (a stop move may be writing the same row meanwhile; the snapshot may be stale by
+        now): True if the journal's quantity changed."""
+        before = position.quantity
+        corrected = await self._keeper.correct_quantity(position)
+        return corrected is not None and corrected.quantity != before

@@ -17,6 +17,9 @@ class OrderType(StrEnum):
     LIMIT = "limit"
     STOP_MARKET = "stop_market"
     POSITION_STOP = "position_stop"  # Bybit trading-stop, attached to the position
+    # A conditional exit that triggers when the price moves the position's way: a person's
+    # take-profit. Never a stop-loss, so never counted as a position's protection.
+    TAKE_PROFIT = "take_profit"
 
 
 class OrderStatus(StrEnum):

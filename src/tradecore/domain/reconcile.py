@@ -517,9 +517,10 @@ def _protect_one(
                 detail=f"the stop stands at {level}, the bot set {owner.stop_price}",
             )
         )
-    if _trailing_healthy(owner, snapshot, params):
-        return prefix
-    if owner is not None and trailing:
+    # A healthy trailing stop keeps its stop (no take-over), but extras and a wrong quantity
+    # are fixed all the same: the keeper decides under the symbol's lock, so a fix can no
+    # longer race the trailing move it used to be kept away from.
+    if owner is not None and trailing and not _trailing_healthy(owner, snapshot, params):
         detail = f"no trailing heartbeat for {params.trailing_silence}"
         prefix.append(_take_over(owner, ReconcileReason.TRAILING_SILENT, detail))
     return prefix + _fix_stops(stops, held, owner)

@@ -158,7 +158,7 @@ def binance_algo(info: Raw, fill: Order | None = None) -> Order:
         order_id=str(info["algoId"]),
         client_order_id=info.get("clientAlgoId") or None,
         side=_side(info.get("side")),
-        type=OrderType.STOP_MARKET,
+        type=_binance_algo_type(info),
         quantity=quantity,
         status=status,
         filled=filled,
@@ -169,6 +169,15 @@ def binance_algo(info: Raw, fill: Order | None = None) -> Order:
         created_at=_time(info.get("createTime")),
         updated_at=_time(info.get("updateTime")),
     )
+
+
+def _binance_algo_type(info: Raw) -> OrderType:
+    """An algo order's `orderType` is one of STOP_MARKET, STOP, TAKE_PROFIT,
+    TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET (Binance USDⓈ-M "New Algo Order",
+    POST /fapi/v1/algoOrder): a take-profit is no stop-loss."""
+    if str(info.get("orderType", "")).upper().startswith("TAKE_PROFIT"):
+        return OrderType.TAKE_PROFIT
+    return OrderType.STOP_MARKET
 
 
 def binance_position(info: Raw) -> VenuePosition | None:
@@ -236,6 +245,8 @@ def bybit_order(info: Raw) -> Order:
     stop_type = str(info.get("stopOrderType") or "")
     if stop_type in ("StopLoss", "tpslOrder") and info.get("tpslMode") == "Full":
         kind = OrderType.POSITION_STOP
+    elif _bybit_take_profit(info, stop_type):
+        kind = OrderType.TAKE_PROFIT
     elif stop_type:
         kind = OrderType.STOP_MARKET
     else:
@@ -260,6 +271,20 @@ def bybit_order(info: Raw) -> Order:
         created_at=_time(info.get("createdTime")),
         updated_at=_time(info.get("updatedTime")),
     )
+
+
+def _bybit_take_profit(info: Raw, stop_type: str) -> bool:
+    """A take-profit: `stopOrderType` TakeProfit or PartialTakeProfit, or a conditional
+    order that triggers when the price moves its position's way — a sell when it rises to
+    the trigger, a buy when it falls to it (`triggerDirection` 1 = rises to, 2 = falls to;
+    Bybit v5 "Place Order" and its enums)."""
+    if stop_type in ("TakeProfit", "PartialTakeProfit"):
+        return True
+    if stop_type != "Stop":
+        return False
+    direction = str(info.get("triggerDirection") or "")
+    side = str(info.get("side") or "")
+    return (side, direction) in (("Sell", "1"), ("Buy", "2"))
 
 
 def bybit_position(info: Raw) -> VenuePosition | None:
