@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+import asyncpg
 import attrs
 from dependency_injector import providers
 from loguru import logger
@@ -137,16 +138,30 @@ def session_database_url(config: Config, options: PaperOptions, now: datetime) -
     return f"sqlite:///{path}"
 
 
-def session_ids(seed: int, url: str) -> IdGenerator:
-    """Ids from the seed on a fresh SQLite database, so a rerun journals the same ids; random
-    ones on a database that already holds events (a repeated seed would draw ids it holds,
-    and the journal skips an id it has) or on PostgreSQL (outside the guarantee)."""
+async def session_ids(seed: int, url: str) -> IdGenerator:
+    """Ids from the seed on a database without events, so a rerun journals the same ids (on
+    PostgreSQL too: rows of one instant are read back in id order, so ids decide the order);
+    random ones on a database that already holds events (a repeated seed would draw ids it
+    holds, and the journal skips an id it has) or that cannot be asked now."""
     parsed = parse_database_url(url)
     if parsed.path is None:
-        return RandomIds()
-    if parsed.is_memory or _holds_no_events(Path(parsed.path)):
-        return SeededIds(seed)
-    return RandomIds()
+        fresh = await _pg_holds_no_events(parsed.url)
+    else:
+        fresh = parsed.is_memory or _holds_no_events(Path(parsed.path))
+    return SeededIds(seed) if fresh else RandomIds()
+
+
+async def _pg_holds_no_events(url: str) -> bool:
+    try:
+        connection = await asyncpg.connect(url, timeout=5.0)
+    except Exception:  # unreachable now: the session waits for it; random ids are safe
+        return False
+    try:
+        if await connection.fetchval("SELECT to_regclass('events') IS NULL"):
+            return True  # never migrated
+        return bool(await connection.fetchval("SELECT NOT EXISTS (SELECT 1 FROM events)"))
+    finally:
+        await connection.close()
 
 
 def _holds_no_events(path: Path) -> bool:
@@ -191,8 +206,9 @@ async def run_paper(
     container.signal_spec.override(SignalSpec(kind="replay", path=prepared.signals_path))
     if isinstance(clock, VirtualClock):
         # Same inputs, same seed -> the same journal (docs/testing.md, determinism): ids from
-        # the seed, and SQLite answering inside the loop instead of from a worker thread.
-        container.ids.override(session_ids(prepared.seed, url))
+        # the seed, and the database answering within the awaiting task's step (SQLite on the
+        # loop's thread, PostgreSQL on a side loop) instead of whenever a thread or socket does.
+        container.ids.override(await session_ids(prepared.seed, url))
         container.database_in_loop.override(True)
     work = ThreadWork()
     container.store.override(

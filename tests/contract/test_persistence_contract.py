@@ -63,7 +63,7 @@ class Backend:
     kind: str
     url: str
     path: str | None = None  # SQLite file
-    in_loop: bool = False  # SQLite on the loop's thread (virtual time's InLoopConnection)
+    in_loop: bool = False  # virtual time's: SQLite on the loop's thread, PostgreSQL in step
     server: PostgresServer | None = None  # the session's own PostgreSQL, which we may stop
 
     async def open(self, *, apply_migrations: bool = True) -> Database:
@@ -75,7 +75,9 @@ class Backend:
                 busy_timeout_ms=200,
                 in_loop=self.in_loop,
             )
-        return await connect_store(self.url, apply_migrations=apply_migrations)
+        return await connect_store(
+            self.url, apply_migrations=apply_migrations, in_loop=self.in_loop
+        )
 
     async def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Rows through a raw driver connection (SQL with `$1` placeholders)."""
@@ -156,6 +158,7 @@ async def _wait_for_postgres(url: str, timeout: float = 60.0) -> None:
         pytest.param("sqlite"),
         pytest.param("sqlite-in-loop"),
         pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("postgres-in-loop", marks=pytest.mark.postgres),
     ]
 )
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
@@ -164,7 +167,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         in_loop = request.param == "sqlite-in-loop"
         return Backend(kind="sqlite", url=f"sqlite:///{path}", path=path, in_loop=in_loop)
     server = request.getfixturevalue("postgres_server")
-    return Backend(kind="postgres", url=request.getfixturevalue("postgres_url"), server=server)
+    url = request.getfixturevalue("postgres_url")
+    in_loop = request.param == "postgres-in-loop"
+    return Backend(kind="postgres", url=url, server=server, in_loop=in_loop)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ The figures are checked against what the venue's books and the database say, not
 numbers copied from a previous run.
 """
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from loguru import logger
 
@@ -219,9 +221,40 @@ def test_a_session_on_postgresql_trades_exactly_as_on_sqlite(
     args = ("--hours", "1", "--symbols", "8")
     on_postgres = session(capsys, *args, "--database-url", postgres_database())
     on_sqlite = session(capsys, *args)
-    assert on_postgres.pop("database").startswith("postgresql://")
-    on_sqlite.pop("database")
+    postgres_url = on_postgres.pop("database")
+    assert postgres_url.startswith("postgresql://")
+    sqlite_url = on_sqlite.pop("database")
     assert on_postgres == on_sqlite
+    # the same events, in the same order, at the same instants, with the same ids: the order
+    # of one instant's work does not depend on which database answers, nor how fast
+    assert journal_on_postgres(postgres_url) == journal_on_sqlite(sqlite_url)
+    assert on_sqlite["longest_unprotected_seconds"] == ROUND_TRIP  # a stop a round trip on
+
+
+Journal = list[tuple[str, datetime, str | None, str | None, str | None]]
+JOURNAL = "SELECT id, event_type, created_at, position_id, symbol FROM events ORDER BY seq"
+
+
+def journal_on_sqlite(url: str) -> Journal:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        rows = db.execute(JOURNAL).fetchall()
+    return [(i, kind, _utc(datetime.fromisoformat(at)), p, s) for i, kind, at, p, s in rows]
+
+
+def journal_on_postgres(url: str) -> Journal:
+    async def read() -> Journal:
+        connection = await asyncpg.connect(url)
+        try:
+            rows = await connection.fetch(JOURNAL)
+        finally:
+            await connection.close()
+        return [(str(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+    return asyncio.run(read())
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def test_a_realtime_session_runs_on_the_wall_clock_until_its_end(

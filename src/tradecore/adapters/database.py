@@ -25,13 +25,16 @@ async def connect_store(
 
     The result has `.store` (the `Store` port), `.event_writer()` (for a `Journal`),
     `.instance_lock()` (the `InstanceLock` port), `.purge_events()` and `.close()`.
-    `in_loop` (virtual time): SQLite runs on the event loop's thread, so the order of what
-    happens at one instant never depends on a worker thread; `clock` stamps SQLite's
-    bookkeeping times (`updated_at`, `recorded_at`) — docs/testing.md, determinism.
+    `in_loop` (virtual time): SQLite runs on the event loop's thread, PostgreSQL answers
+    within the caller's step (`postgres.in_loop`), so the order of what happens at one
+    instant never depends on a worker thread or the server's speed; `clock` stamps the
+    bookkeeping times (`updated_at`; SQLite's `recorded_at`) — docs/testing.md, determinism.
     """
     parsed = url if isinstance(url, DatabaseUrl) else parse_database_url(url)
     if parsed.dialect is Dialect.POSTGRESQL:
-        return await PostgresDatabase.connect(parsed.url, apply_migrations=apply_migrations)
+        return await PostgresDatabase.connect(
+            parsed.url, apply_migrations=apply_migrations, in_loop=in_loop, clock=clock
+        )
     assert parsed.path is not None
     return await SqliteDatabase.connect(
         parsed.path, apply_migrations=apply_migrations, in_loop=in_loop, clock=clock

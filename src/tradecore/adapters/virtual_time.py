@@ -6,11 +6,12 @@ the time a test, a paper session or a benchmark sees between two venue events is
 round trips, never our I/O. `CountedStore` wraps the `Store` port to count its calls;
 `ThreadWork.watch_loop` counts executor work; `drive`/`run_driven` move the clock.
 
-Holding the clock keeps time right but not order: a thread answers whenever the machine gets
-to it, so other tasks' work of the same instant may run before or after. Where the order
-must be the same on every run, SQLite runs on the loop's own thread instead
-(`SqliteDatabase.connect(…, in_loop=True)`; docs/testing.md, "Same inputs, same seed, same
-journal").
+Holding the clock keeps time right but not order: a thread (or the server, for asyncpg)
+answers whenever the machine gets to it, so other tasks' work of the same instant may run
+before or after. Where the order must be the same on every run and on either database, the
+database answers within the awaiting task's step instead (`connect_store(…, in_loop=True)`:
+SQLite on the loop's own thread, PostgreSQL on a side loop the caller blocks on;
+docs/testing.md, "Same inputs, same seed, same journal").
 """
 
 import asyncio
