@@ -275,6 +275,11 @@ class VenueEngine:
         position = self._positions.get(symbol)
         return None if position is None else self._report(position)
 
+    def position_record(self, symbol: str) -> PositionRecord | None:
+        """The books' record of the position open on `symbol` now (None when flat)."""
+        position = self._positions.get(symbol)
+        return None if position is None else position.record
+
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         symbols = self._open if symbol is None else {symbol: self._open.get(symbol, {})}
         return [o.snapshot(self.venue) for orders in symbols.values() for o in orders.values()]
