@@ -1233,6 +1233,8 @@ class VenueEngine:
         assert position.record is not None
         position.record.close(self.now(), reason)
         for order in tuple(self._open[symbol].values()):
+            if order.type is OrderType.MARKET:
+                continue  # the order closing it, still being filled
             if order.type is OrderType.POSITION_STOP or (
                 order.reduce_only and self.cancel_reduce_only_when_flat
             ):
