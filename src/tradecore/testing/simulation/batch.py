@@ -197,3 +197,73 @@ def counts_table(counts: Counter[str], *, title: str) -> str:
         if name not in expected_kinds():
             lines.append(f"  {count:6d}  {name}")
     return "\n".join(lines)
+
+
+@attrs.frozen(kw_only=True)
+class Summary:
+    """What a worker process sends back about one seed (picklable, small)."""
+
+    seed: int
+    venue: Venue
+    hours: float
+    violations: tuple[str, ...]
+    invariants: tuple[str, ...]
+    counts: dict[str, int]
+    digest: str
+    wall_seconds: float
+    cpu_seconds: float
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.violations)
+
+
+def _run_chunk(job: tuple[tuple[int, ...], Venue, float | None, int | None]) -> list[Summary]:
+    import asyncio
+
+    seeds, venue, hours, plant = job
+    options = SimOptions(venue=venue, hours=hours, plant=plant, reduce=False)
+
+    async def run() -> list[Summary]:
+        done = []
+        for seed in seeds:
+            result = await simulate_seed(seed, options)
+            done.append(
+                Summary(
+                    seed=seed,
+                    venue=venue,
+                    hours=result.world.hours,
+                    violations=tuple(str(v) for v in result.violations),
+                    invariants=tuple(dict.fromkeys(v.invariant for v in result.violations)),
+                    counts=dict(result.counts),
+                    digest=result.digest,
+                    wall_seconds=result.wall_seconds,
+                    cpu_seconds=result.cpu_seconds,
+                )
+            )
+        return done
+
+    return asyncio.run(run())
+
+
+def run_many(
+    seeds: Sequence[int],
+    venue: Venue,
+    *,
+    hours: float | None = None,
+    plant: int | None = None,
+    workers: int = 2,
+) -> list[Summary]:
+    """Run `seeds` on `venue` in `workers` processes (1: in this one); summaries in seed order."""
+    chunks = [tuple(seeds[i::workers]) for i in range(workers) if seeds[i::workers]]
+    jobs = [(chunk, venue, hours, plant) for chunk in chunks]
+    if workers <= 1:
+        results = [_run_chunk(job) for job in jobs]
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(len(jobs), mp_context=context) as pool:
+            results = list(pool.map(_run_chunk, jobs))
+    return sorted((s for chunk in results for s in chunk), key=lambda s: s.seed)

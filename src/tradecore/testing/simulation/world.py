@@ -117,7 +117,6 @@ class MarkStyle:
     seed: int
     start: Decimal
     tick: Decimal
-    step_seconds: tuple[float, float]  # a tick every U(a, b) seconds of virtual time
     volatility: float  # per step, as a fraction of the price
     jump_probability: float  # a 1-6 % jump (a gap through stops)
     crash_probability: float  # a 6-15 % flash crash up or down, back within minutes
@@ -134,6 +133,7 @@ class World:
     signals: tuple[Signal, ...]  # each delivered at its created_at
     incidents: tuple[Incident, ...]
     latency: float  # seconds of virtual time per round trip
+    tick_seconds: tuple[float, float]  # the marks move every U(a, b) seconds
     zombies_left_by_venue: bool  # reduce-only orders survive a flat position (zombies)
 
     @property
@@ -214,17 +214,16 @@ def plan_world(
         signals=signals,
         incidents=incidents,
         latency=rng.choice((0.02, 0.05, 0.1, 0.2, 0.3)),
+        tick_seconds=rng.choice(((5.0, 15.0), (10.0, 20.0), (15.0, 30.0))),
         zombies_left_by_venue=rng.random() < 0.5,
     )
 
 
 def _mark_style(rng: random.Random, rules: MarketRules) -> MarkStyle:
-    low = rng.choice((10.0, 20.0, 30.0))
     return MarkStyle(
         seed=rng.getrandbits(48),
         start=_STARTS[rules.symbol],
         tick=rules.tick_size,
-        step_seconds=(low, low + rng.choice((5.0, 10.0, 15.0))),
         volatility=rng.choice((0.0005, 0.001, 0.002, 0.004)),
         jump_probability=rng.choice((0.0005, 0.002, 0.005)),
         crash_probability=rng.choice((0.0, 0.0002, 0.001)),
@@ -232,17 +231,17 @@ def _mark_style(rng: random.Random, rules: MarketRules) -> MarkStyle:
     )
 
 
-def mark_path(style: MarkStyle) -> Iterator[tuple[float, Decimal | None]]:
-    """(seconds to wait, next mark or None for "no tick") forever, from the style's own seed."""
+def mark_path(style: MarkStyle) -> Iterator[Decimal | None]:
+    """The mark at each step of the world's tick clock (None: no tick this step), forever,
+    from the style's own seed."""
     rng = random.Random(style.seed)
     price = float(style.start)
     anchor: float | None = None  # where a flash crash comes back to
     recover = 0
     while True:
-        wait = rng.uniform(*style.step_seconds)
         roll = rng.random()
-        if roll < style.flat_probability:
-            yield rng.uniform(300, 2400), None
+        if roll < style.flat_probability:  # a flat stretch: 5-40 minutes without a tick
+            yield from [None] * rng.randint(15, 120)
             continue
         if recover > 0 and anchor is not None:
             price += (anchor - price) / recover
@@ -256,7 +255,15 @@ def mark_path(style: MarkStyle) -> Iterator[tuple[float, Decimal | None]]:
         else:
             price *= 1 + rng.gauss(0, style.volatility)
         price = max(price, float(style.tick) * 100)
-        yield wait, _quantize(price, style.tick)
+        yield _quantize(price, style.tick)
+
+
+def tick_times(world: "World") -> Iterator[float]:
+    """Seconds between two steps of the marks (all symbols move on the same steps: one
+    wake-up of the clock per step, not one per symbol), U(a, b) from the world's seed."""
+    rng = random.Random(f"ticks:{world.seed}")
+    while True:
+        yield rng.uniform(*world.tick_seconds)
 
 
 def _quantize(price: float, tick: Decimal) -> Decimal:
@@ -361,7 +368,7 @@ def _incident(
         )
     roll = rng.random()
     queries = kind in TRANSPORT_FAULTS and roll < 0.3
-    op = None if roll > 0.6 else rng.choice(_QUERIES if queries else _COMMANDS[venue])
+    op = None if roll > 0.5 else rng.choice(_QUERIES if queries else _COMMANDS[venue])
     return Incident(
         number=number,
         at=at,
