@@ -56,6 +56,7 @@ __all__ = [
     "RejectReason",
     "Rejected",
     "SequentialIds",
+    "TradingApp",
     "Unknown",
     "VenueHarness",
     "VirtualClock",
@@ -348,3 +349,11 @@ def _accepted(outcome: Outcome) -> Order:
     if not isinstance(outcome, Accepted):
         raise AssertionError(f"the venue did not accept the order: {outcome!r}")
     return outcome.order
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TradingApp":  # imported on first use: it needs the application layer
+        from tradecore.testing.app import TradingApp
+
+        return TradingApp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
