@@ -5,6 +5,7 @@ that a crash can hit any await and the database can go away; the signal stream; 
 import asyncio
 import contextlib
 import functools
+import hashlib
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -285,3 +286,13 @@ class CheckedSink:
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+async def journal_digest(database: SqliteDatabase) -> tuple[str, int]:
+    """sha256 over every column of every row of the events table, in insertion order."""
+    rows = list(await database.connection.execute_fetchall("SELECT * FROM events ORDER BY seq"))
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(repr(tuple(row)).encode())
+        digest.update(b"\n")
+    return digest.hexdigest(), len(rows)

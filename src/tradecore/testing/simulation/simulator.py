@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import hashlib
 import importlib
 import tempfile
 import time
@@ -20,18 +19,17 @@ import attrs
 
 from tradecore.adapters.clock import VirtualClock, settle
 from tradecore.adapters.journal import Journal
-from tradecore.adapters.paper import PROFILES, Fault, FaultKind
+from tradecore.adapters.paper import PROFILES
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.adapters.virtual_time import ThreadWork
 from tradecore.app.kernel import Kernel, KernelParts
 from tradecore.app.settings import TradingSettings
 from tradecore.domain.signals import Signal
-from tradecore.ports.exchange import RejectReason
 from tradecore.testing import FakeVenue, FreeLock
 
 from .explain import timeline
 from .invariants import Checker, Excuse, Violation, Windows
-from .people import act
+from .incidents import act, fault_of
 from .process import (
     CheckedSink,
     Crash,
@@ -42,20 +40,13 @@ from .process import (
     SimIds,
     SimStore,
     inline_sqlite,
+    journal_digest,
     sim_exchange,
 )
-from .world import Incident, MarkStyle, World, mark_path, tick_times
+from .world import FAULT_KINDS, Incident, MarkStyle, World, mark_path, tick_times
 
 T = TypeVar("T")
 
-_TRANSPORT = {
-    "lost_request": FaultKind.TIMEOUT,
-    "lost_answer": FaultKind.LOST_RESPONSE,
-    "server_error_5xx": FaultKind.SERVER_ERROR,
-    "rate_limit_429": FaultKind.RATE_LIMIT,
-    "ban_418": FaultKind.RATE_LIMIT,
-    "network_error": FaultKind.NETWORK_ERROR,
-}
 LIFE: contextvars.ContextVar[int] = contextvars.ContextVar("simulated_process", default=0)
 RESTART_AFTER_FAILED_START = 5.0  # seconds: a start-up that failed (database down) retries
 FLUSH_SECONDS = 30.0  # how often (virtual) the simulator writes the journal
@@ -216,7 +207,7 @@ class Simulation:
         await self._drive(until=None, end=self.world.end)
         await self._quiesce()
         await self.journal.flush()
-        return await _digest(database)
+        return await journal_digest(database)
 
     async def _drive(self, *, until: Callable[[], bool] | None, end: datetime | None) -> None:
         """Move virtual time deadline by deadline, never while the store is working, reaping a
@@ -364,7 +355,7 @@ class Simulation:
             self._database_outage(incident)
         elif kind == "signal_outage":
             self._signal_outage(incident)
-        elif kind.startswith(("reject:",)) or kind in _TRANSPORT or kind == "partial_fill":
+        elif kind in FAULT_KINDS:
             self._fault(incident)
         else:
             self._person(incident)
@@ -399,7 +390,7 @@ class Simulation:
 
     def _fault(self, incident: Incident) -> None:
         symbol = self._symbol_for(incident) or incident.symbol  # aimed where the bot trades
-        fault = attrs.evolve(_fault_of(incident), symbol=symbol)
+        fault = attrs.evolve(fault_of(incident), symbol=symbol)
         self._fault_kinds[id(fault)] = incident
         self.venue.inject(fault)
         end = self.clock.now() + timedelta(seconds=incident.duration)
@@ -472,39 +463,6 @@ class Simulation:
         self.counts["fault:(scheduled, never fired)"] += sum(
             1 for i in self._fault_kinds.values() if i.number not in fired
         )
-
-
-def _fault_of(incident: Incident) -> Fault:
-    kind = incident.kind
-    if kind == "partial_fill":
-        return Fault(
-            kind=FaultKind.PARTIAL_FILL,
-            op=incident.op,
-            symbol=incident.symbol,
-            fill_ratio=incident.fraction,
-            times=incident.times,
-        )
-    if kind.startswith("reject:"):
-        return Fault(
-            kind=FaultKind.REJECT,
-            reason=RejectReason(kind.split(":", 1)[1]),
-            op=incident.op,
-            symbol=incident.symbol,
-            times=incident.times,
-        )
-    return Fault(
-        kind=_TRANSPORT[kind], op=incident.op, symbol=incident.symbol, times=incident.times
-    )
-
-
-async def _digest(database: SqliteDatabase) -> tuple[str, int]:
-    """sha256 over every column of every row of the events table, in insertion order."""
-    rows = list(await database.connection.execute_fetchall("SELECT * FROM events ORDER BY seq"))
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(repr(tuple(row)).encode())
-        digest.update(b"\n")
-    return digest.hexdigest(), len(rows)
 
 
 async def run_world(

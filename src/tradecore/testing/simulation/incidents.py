@@ -1,13 +1,23 @@
-"""People acting on the account by hand, as the simulator's incidents ask them to."""
+"""What an incident does to the venue: a fault to inject, or a person acting by hand."""
 
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
+from tradecore.adapters.paper import Fault, FaultKind
 from tradecore.domain.model import Side
-from tradecore.ports.exchange import Accepted
+from tradecore.ports.exchange import Accepted, RejectReason
 from tradecore.testing import FakeVenue
 
 from .invariants import tighter
 from .world import Incident
+
+_TRANSPORT = {
+    "lost_request": FaultKind.TIMEOUT,
+    "lost_answer": FaultKind.LOST_RESPONSE,
+    "server_error_5xx": FaultKind.SERVER_ERROR,
+    "rate_limit_429": FaultKind.RATE_LIMIT,
+    "ban_418": FaultKind.RATE_LIMIT,
+    "network_error": FaultKind.NETWORK_ERROR,
+}
 
 
 def act(venue: FakeVenue, incident: Incident, symbol: str) -> bool:
@@ -61,3 +71,26 @@ def _quantity(raw: Decimal, step: Decimal, minimum: Decimal, rounding: str) -> D
 
 def _tick(price: Decimal, tick: Decimal) -> Decimal:
     return (price / tick).quantize(Decimal(1)) * tick
+
+
+def fault_of(incident: Incident) -> Fault:
+    kind = incident.kind
+    if kind == "partial_fill":
+        return Fault(
+            kind=FaultKind.PARTIAL_FILL,
+            op=incident.op,
+            symbol=incident.symbol,
+            fill_ratio=incident.fraction,
+            times=incident.times,
+        )
+    if kind.startswith("reject:"):
+        return Fault(
+            kind=FaultKind.REJECT,
+            reason=RejectReason(kind.split(":", 1)[1]),
+            op=incident.op,
+            symbol=incident.symbol,
+            times=incident.times,
+        )
+    return Fault(
+        kind=_TRANSPORT[kind], op=incident.op, symbol=incident.symbol, times=incident.times
+    )
