@@ -28,8 +28,8 @@ from tradecore.domain.signals import Signal
 from tradecore.testing import FakeVenue, FreeLock
 
 from .explain import timeline
-from .invariants import Checker, Excuse, Violation, Windows
 from .incidents import act, fault_of
+from .invariants import Checker, Excuse, Violation, Windows
 from .process import (
     CheckedSink,
     Crash,
