@@ -305,7 +305,9 @@ class Checker:
             return
         state.reported = True
         seconds = (now - state.since).total_seconds()
-        self._violate(invariant, now, symbol, f"{detail()} for {seconds:.3f} s", state.since)
+        allowed = (state.deadline - state.since).total_seconds()
+        text = f"{detail()} for {seconds:.3f} s already (allowed {allowed:.3f} s)"
+        self._violate(invariant, now, symbol, text, state.since)
 
     # ----------------------------------------------------------------- the books, incrementally
 
