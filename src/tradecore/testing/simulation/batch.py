@@ -4,8 +4,8 @@ command that replays it, and count how often each fault, person action and crash
 
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from typing import TextIO
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TextIO, TypeVar
 
 import attrs
 
@@ -14,6 +14,8 @@ from tradecore.domain.model import Venue
 
 from .simulator import SeedResult, run_world
 from .world import CRASH_POINTS, FAULT_KINDS, OUTAGES, PERSON_ACTIONS, Incident, World, plan_world
+
+T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
@@ -65,23 +67,36 @@ async def reduce_incidents(
     removing any single one of them makes the run pass that invariant (delta debugging)."""
     assert result.first is not None
     target = result.first.invariant
-    runs = 0
 
     async def fails(kept: Sequence[Incident]) -> bool:
-        nonlocal runs
-        runs += 1
         world = attrs.evolve(result.world, incidents=tuple(kept))
         again = await run_world(world, options.settings, plant=options.plant)
         return any(v.invariant == target for v in again.violations)
 
-    current = list(result.world.incidents)
+    return tuple(await minimize(result.world.incidents, fails, budget=budget))
+
+
+async def minimize(
+    items: Sequence[T], fails: Callable[[Sequence[T]], Awaitable[bool]], *, budget: int = 200
+) -> list[T]:
+    """Delta debugging (ddmin): a subset of `items` on which `fails` still holds and from
+    which no single item can be removed with `fails` still holding (1-minimal), within
+    `budget` runs of `fails` (past it: the smallest failing subset found so far)."""
+    runs = 0
+
+    async def still(kept: Sequence[T]) -> bool:
+        nonlocal runs
+        runs += 1
+        return await fails(kept)
+
+    current = list(items)
     chunks = 2
-    while len(current) >= 2 and runs < budget:  # ddmin: drop complements of chunks
+    while len(current) >= 2 and runs < budget:  # drop whole chunks while it still fails
         size = max(1, len(current) // chunks)
         pieces = [current[i : i + size] for i in range(0, len(current), size)]
         for piece in pieces:
             rest = [i for i in current if i not in piece]
-            if await fails(rest):
+            if await still(rest):
                 current = rest
                 chunks = max(chunks - 1, 2)
                 break
@@ -92,14 +107,12 @@ async def reduce_incidents(
     changed = True
     while changed and runs < budget:  # then one at a time, until no single one can go
         changed = False
-        for incident in list(current):
-            rest = [i for i in current if i is not incident]
-            if await fails(rest):
+        for item in list(current):
+            rest = [i for i in current if i is not item]
+            if await still(rest):
                 current = rest
                 changed = True
-    if len(current) == 1 and runs < budget and await fails([]):
-        current = []
-    return tuple(current)
+    return current
 
 
 @attrs.define
