@@ -176,3 +176,33 @@ async def test_at_quiescence_a_position_the_journal_does_not_know_is_a_mismatch(
 
 def _s(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
+
+
+async def test_a_stop_that_does_not_follow_a_mark_far_in_profit_is_trailing_stuck() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    for mark in ("50500", "51000", "51500", "52000"):  # 4 % up: trailing is active
+        await venue.set_mark(BTC, mark)
+        await venue.advance(20)
+    await venue.advance(60)
+    await venue.set_mark(BTC, "52010")
+    await venue.advance(30)
+    assert broken(checker) == []  # late is allowed (one more rate-limit period) ...
+    await venue.advance(40)
+    assert broken(checker) == ["trailing_stuck"]  # ... frozen is not
+
+
+async def test_a_stop_that_follows_the_mark_is_not_stuck() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    first = stop(venue, "48500", "tc-pos1-s0")
+    for mark in ("50500", "51000", "51500", "52000"):
+        await venue.set_mark(BTC, mark)
+        await venue.advance(20)
+    stop(venue, "51740", "tc-pos1-s1")  # 52000 less the 0.5 % callback
+    venue.engine.cancel(BTC, first)
+    await venue.advance(60)
+    await venue.set_mark(BTC, "52010")
+    await venue.advance(120)
+    assert broken(checker) == []

@@ -12,7 +12,7 @@ without a (full, tight enough) stop for one round trip, or until the excuse that
 ends. docs/testing.md lists each invariant.
 """
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,6 +32,7 @@ from tradecore.domain.orders import (
     role_of,
 )
 from tradecore.domain.positions import PositionState
+from tradecore.domain.trailing import TrailingParams
 from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
 
@@ -40,6 +41,7 @@ INVARIANTS = (
     "unprotected",  # no stop for longer than the allowed window
     "guard_blind",  # the guard's report counts fewer unprotected positions than there are
     "loosened",  # the bot set a looser stop, or the venue's stop stayed looser too long
+    "trailing_stuck",  # the mark ran far enough in profit, the bot's stop did not follow
     "entered_twice",  # one operation's entry filled by two orders
     "zombie",  # an order of ours outlived its position too long
     "journal_mismatch",  # at quiescence the journal disagrees with the venue
@@ -72,6 +74,13 @@ class Windows:
     sync_interval: float = 120.0
     zombie_interval: float = 300.0
     slack: float = 2.0  # the reads a pass makes before it acts (a few round trips) and retries
+    trailing: TrailingParams = attrs.Factory(TrailingParams)
+
+    @property
+    def trailing_lag(self) -> timedelta:
+        """How long a stop may trail behind a new best mark: the move rate limit + slack."""
+        seconds = self.trailing.rate_limit_seconds + 4 * self.round_trip + self.slack
+        return timedelta(seconds=seconds)
 
     @property
     def bare(self) -> timedelta:
@@ -126,6 +135,9 @@ class _Watch:
     bare: _Clock = attrs.Factory(_Clock)
     double: _Clock = attrs.Factory(_Clock)
     loose: _Clock = attrs.Factory(_Clock)
+    trail: _Clock = attrs.Factory(_Clock)
+    marks: deque[tuple[datetime, Decimal]] = attrs.Factory(deque)  # newer than the lag
+    best: Decimal | None = None  # the best mark in the position's favour, older than the lag
 
 
 def tighter(side: Side, a: Decimal, b: Decimal) -> bool:
@@ -250,6 +262,9 @@ class Checker:
         watch.bare.clear()
         watch.double.clear()
         watch.loose.clear()
+        watch.trail.clear()
+        watch.marks.clear()
+        watch.best = None
 
     def _check_stops(self, symbol: str, watch: _Watch, now: datetime) -> None:
         held = self.engine.position(symbol)
@@ -282,6 +297,53 @@ class Checker:
             "loosened",
             lambda: f"the venue's stop {best} is looser than the bot's level {watch.level}",
         )
+        expected, ticked = self._trailed(watch, held, now)
+        stuck = (
+            expected is not None
+            and watch.level is not None
+            and tighter(held.side, expected, watch.level)
+            and (ticked or watch.trail.since is not None)  # the service moves on a tick
+        )
+        self._track(
+            symbol,
+            watch.trail,
+            stuck,
+            now,
+            "trailing_stuck",
+            lambda: (
+                f"the best mark {watch.best} wants a stop at {expected} or tighter; "
+                f"the bot's stop is {watch.level}"
+            ),
+            # a frozen trailing stop (stories 5, 6), not a late one: one more rate-limit period
+            grace=timedelta(seconds=self.windows.trailing.rate_limit_seconds + self.windows.slack),
+        )
+
+    def _trailed(
+        self, watch: _Watch, held: VenuePosition, now: datetime
+    ) -> tuple[Decimal | None, bool]:
+        """Where the trailing stop should be by now at the least (None: not activated yet),
+        and whether the mark just moved (the trailing service acts on a tick)."""
+        mark = held.mark_price
+        if mark is None:
+            return None, False
+        marks = watch.marks
+        ticked = not marks or marks[-1][1] != mark
+        if ticked:
+            marks.append((now, mark))
+        horizon = now - self.windows.trailing_lag
+        while marks and marks[0][0] <= horizon:
+            _, old = marks.popleft()
+            if watch.best is None or tighter(held.side, old, watch.best):
+                watch.best = old
+        if watch.best is None:
+            return None, ticked
+        params = self.windows.trailing
+        sign = 1 if held.side is Side.LONG else -1
+        activation = held.entry_price * (1 + sign * params.activation_percent / 100)
+        if not tighter(held.side, watch.best, activation):
+            return None, ticked
+        give = (params.callback_percent + 2 * params.min_improvement_percent) / 100
+        return watch.best * (1 - sign * give), ticked
 
     def _track(
         self,
@@ -291,6 +353,7 @@ class Checker:
         now: datetime,
         invariant: str,
         detail: Describe,
+        grace: timedelta | None = None,
     ) -> None:
         if not bad:
             state.clear()
@@ -298,6 +361,8 @@ class Checker:
         if state.since is None:
             state.since = now
             state.deadline = self._deadline(symbol, now)
+            if state.deadline is not None and grace is not None:
+                state.deadline = max(state.deadline, now + grace)
             if state.deadline is not None:
                 self._wake(symbol, state.deadline)
             return

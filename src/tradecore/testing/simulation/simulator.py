@@ -90,6 +90,7 @@ def windows_for(settings: TradingSettings, round_trip: float) -> Windows:
         sync_interval=settings.sync_interval_seconds,
         zombie_interval=settings.zombies.max_interval_seconds,
         slack=retries + 10 * round_trip + 1.0,
+        trailing=settings.trailing,
     )
 
 
