@@ -122,7 +122,12 @@ class Simulation:
         self._quiet = False
         self._tasks: dict[int, list[asyncio.Future[Any]]] = {}  # by the life that made them
         self._fault_kinds: dict[int, Incident] = {}
-        self._fired: set[int] = set()
+        self._pending_restart: object | None = None
+        self._downtime = 0.0  # how long the next crash keeps the process down
+        self._booting: asyncio.Future[None] | None = None
+        self._flushed = 0  # events written so far
+        self._flush_at = datetime.min.replace(tzinfo=UTC)
+        self._waits = 0
 
     def _styles(self) -> Iterator[tuple[str, MarkStyle]]:
         return zip(self.world.symbols, self.world.marks, strict=True)
@@ -241,10 +246,6 @@ class Simulation:
                 return
             await self.clock.run_until(deadline)
 
-    _flushed = 0
-    _waits = 0
-    _flush_at = datetime.min.replace(tzinfo=UTC)
-
     async def _until_done(self, coroutine: Coroutine[Any, Any, T]) -> T:
         task = asyncio.ensure_future(coroutine)
         await self._drive(until=task.done, end=None)
@@ -308,9 +309,6 @@ class Simulation:
             self._down = self.checker.excuse(None, "crash", until=None)
         if not self._restart_due and self._pending_restart is None:
             self._restart_after(self._downtime)
-
-    _pending_restart: object | None = None
-    _downtime = 0.0
 
     def _restart_after(self, seconds: float) -> None:
         def due() -> None:
