@@ -13,8 +13,11 @@ creating the Event values is the caller's cost and happens before the clock star
                    (SQLite: executemany INSERT .. ON CONFLICT DO NOTHING)
   journal e2e      `emit` every event from a producer that yields to the loop every 500
                    events, until `close()` has written everything: the sustained rate
-and the caller's `emit` latency (p50/p99/p99.9/max). PostgreSQL runs in a temporary database
-on 127.0.0.1:5432 (created and dropped here); SQLite in a temporary file (WAL, synchronous=FULL).
+and the caller's `emit` latency (p50/p99/p99.9/max). PostgreSQL runs on a throwaway server started
+here from the machine's binaries (tradecore.testing.pgserver; PostgreSQL's default durability,
+fsync on) and removed at the end; `TRADECORE_BENCH_PG=postgresql://…/postgres` names a server of
+yours instead (a temporary database is created and dropped there). SQLite runs in a temporary file
+(WAL, synchronous=FULL).
 """
 
 import argparse
@@ -23,6 +26,7 @@ import gc
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -37,8 +41,8 @@ from tradecore.adapters.postgres import PostgresDatabase
 from tradecore.adapters.sql.executor import sqlite_time
 from tradecore.adapters.sqlite import SqliteDatabase
 from tradecore.domain.events import Event, EventType
+from tradecore.testing.pgserver import PostgresServer, PostgresUnavailable
 
-ADMIN = os.environ.get("TRADECORE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BATCH = 500
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 _COLUMNS = ", ".join(EVENT_COLUMNS)
@@ -118,11 +122,11 @@ def report(name: str, figures: dict[str, float], latencies: list[int]) -> None:
     )
 
 
-async def bench_postgres(count: int, baseline: int, spool: str) -> None:
-    admin = await asyncpg.connect(ADMIN)
+async def bench_postgres(admin_url: str, count: int, baseline: int, spool: str) -> None:
+    admin = await asyncpg.connect(admin_url)
     name = f"tradecore_bench_{uuid.uuid4().hex[:10]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = ADMIN.rsplit("/", 1)[0] + "/" + name
+    dsn = admin_url.rsplit("/", 1)[0] + "/" + name
     try:
         database = await PostgresDatabase.connect(dsn)
         conn = await asyncpg.connect(dsn)
@@ -236,15 +240,25 @@ async def main() -> None:
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
     directory = tempfile.mkdtemp(prefix="tradecore-bench-")
+    server: PostgresServer | None = None
     try:
         if not args.skip_postgres:
-            await bench_postgres(
-                args.events, args.baseline_events, os.path.join(directory, "pg.spool")
-            )
+            admin_url = os.environ.get("TRADECORE_BENCH_PG")
+            if admin_url is None:
+                try:
+                    server = await asyncio.to_thread(PostgresServer.start, durable=True)
+                    admin_url = server.admin_url
+                except PostgresUnavailable as exc:
+                    print(f"PostgreSQL skipped: {exc}", file=sys.stderr)
+            if admin_url is not None:
+                spool = os.path.join(directory, "pg.spool")
+                await bench_postgres(admin_url, args.events, args.baseline_events, spool)
         await bench_sqlite(
             args.events, args.baseline_events, directory, os.path.join(directory, "sq.spool")
         )
     finally:
+        if server is not None:
+            await asyncio.to_thread(server.close)
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from tradecore.app.trailing import TrailingService
 from tradecore.domain.model import Side, Venue
 from tradecore.domain.orders import MarkTick
@@ -58,7 +60,7 @@ class Keeper:
 
     async def apply(self, position: Position, price: Decimal, **_: object) -> Any:
         self.reached.append(time.perf_counter())
-        return _Ok(position)
+        return _Ok(attrs.evolve(position, stop_price=price))  # the stop now stands there
 
 
 class _Ok:

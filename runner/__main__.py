@@ -2,9 +2,11 @@
 
 Commands: `paper` (the default), `trade`, `migrate`, `check-config`, `monitor`, `report`,
 `simulate` (stress-test a configuration in the deterministic simulator; 1 when it breaks).
-Exit codes:
-0 done, 2 bad usage or configuration (one line on stderr saying what and how to fix it),
-1 a failure at run time.
+Exit codes (docs/operations.md; the runbook's unit restarts on all but 2 and 3):
+0 done or stopped by SIGINT / SIGTERM, 1 a failure at run time, 2 bad usage or configuration
+(one line on stderr saying what and how to fix it), 3 another instance holds this account's
+lock. What can heal — the database or the venue unreachable at start-up, a busy health port —
+is waited for inside the process, never an exit.
 """
 
 import argparse
@@ -25,11 +27,20 @@ from tradecore.adapters.signals import WebSocketSettings
 from tradecore.domain.model import Venue
 from tradecore.ports.lock import LockHeld
 
-from .config import CONFIG_ENV, Config, ConfigError, Mode, Secrets, load_config, read_secrets
-from .errors import StartupError
+from .config import (
+    CONFIG_ENV,
+    Config,
+    ConfigError,
+    Mode,
+    Secrets,
+    check_venue_fit,
+    load_config,
+    read_secrets,
+)
+from .errors import StartupError, StoppedEarly
 from .sample import DataFileError
 
-OK, RUNTIME_FAILURE, BAD_USAGE = 0, 1, 2
+OK, RUNTIME_FAILURE, BAD_USAGE, LOCK_HELD = 0, 1, 2, 3
 COMMANDS = ("paper", "trade", "migrate", "check-config", "monitor", "report", "simulate")
 DEFAULT_DATABASE = "sqlite:///var/tradecore.db"
 
@@ -189,7 +200,12 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     }
     try:
         return handlers[args.command](args, environment)
-    except (ConfigError, StartupError, DataFileError, InvalidDatabaseUrl, LockHeld) as exc:
+    except LockHeld as exc:
+        return _fail(LOCK_HELD, str(exc))
+    except StoppedEarly as exc:
+        print(f"tradecore: {exc}", file=sys.stderr)
+        return OK
+    except (ConfigError, StartupError, DataFileError, InvalidDatabaseUrl) as exc:
         return _fail(BAD_USAGE, str(exc))
     except KeyboardInterrupt:
         return _fail(RUNTIME_FAILURE, "interrupted")
@@ -232,6 +248,7 @@ def _paper(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.venue:
         config = attrs.evolve(config, venue=Venue(args.venue))
     config = attrs.evolve(config, mode=Mode.PAPER)
+    check_venue_fit(config)
     _check_numbers(args)
     # The progress bar owns stderr below ERROR; the log file keeps everything.
     redactor = configure_logging(
@@ -252,7 +269,7 @@ def _paper(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
     try:
         summary = asyncio.run(run_paper(config, secrets, options))
-    except (ConfigError, StartupError, DataFileError, InvalidDatabaseUrl, LockHeld):
+    except (ConfigError, StartupError, DataFileError, InvalidDatabaseUrl, LockHeld, StoppedEarly):
         raise
     except Exception as exc:
         from loguru import logger
@@ -304,6 +321,7 @@ def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     url = _database_url(args, config)
     shown = parse_database_url(url).redacted()
     check_signals(config, secrets)
+    check_venue_fit(config)
     if config.mode is Mode.LIVE:
         require_keys(config, secrets)
     keys = "set" if all(secrets.keys_for(config.venue)) else "not set"
@@ -347,6 +365,7 @@ def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         )
     mode = Mode.LIVE if args.live else Mode.DEMO
     config = attrs.evolve(config, mode=mode)
+    check_venue_fit(config)
     if args.health_port is not None:
         config = attrs.evolve(config, health=attrs.evolve(config.health, port=args.health_port))
     if args.database_url:

@@ -26,7 +26,7 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
-from tradecore.app.settings import TradingSettings
+from tradecore.app.settings import TradingSettings, conditional_orders_problem
 from tradecore.domain.model import Venue
 
 ENV_PREFIX = "TRADECORE_"
@@ -446,3 +446,19 @@ def config_keys(cls: type = Config, prefix: str = "") -> list[str]:
         else:
             keys.append(name)
     return keys
+
+
+def check_venue_fit(config: Config) -> None:
+    """Refuse settings the venue cannot hold, e.g. more stops than its conditional-order cap."""
+    if config.mode is Mode.PAPER:
+        from tradecore.adapters.paper import PROFILES as PAPER
+
+        capabilities = PAPER[config.venue].capabilities
+    else:
+        from tradecore.adapters.ccxt import CAPABILITIES
+
+        capabilities = CAPABILITIES[config.venue]
+    name = "Binance USDⓈ-M" if config.venue is Venue.BINANCE else "Bybit linear"
+    problem = conditional_orders_problem(config.trading, capabilities, name)
+    if problem is not None:
+        raise ConfigError(problem)

@@ -9,6 +9,7 @@ live get ccxt's. A test overrides any provider with a fake
 (`container.paper_exchange.override(...)`, `container.database.override(...)`).
 """
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import attrs
 from dependency_injector import containers, providers
+from loguru import logger
 
 from tradecore.adapters.alerts import (
     AlertPolicy,
@@ -31,17 +33,18 @@ from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
 from tradecore.adapters.journal import Journal
 from tradecore.adapters.signals import ReplaySignalSource, WebSocketSettings, WebSocketSignalSource
 from tradecore.app.alerting import AlertingSink
+from tradecore.app.backoff import backoff_seconds
 from tradecore.app.kernel import Kernel, KernelParts
 from tradecore.ports.alerts import Alerter
 from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.events import EventSink
 from tradecore.ports.exchange import Exchange
 from tradecore.ports.lock import InstanceLock
-from tradecore.ports.repositories import Store
+from tradecore.ports.repositories import Store, StoreUnavailable
 from tradecore.ports.signals import SignalSource
 
 from .config import Config, Mode, Secrets
-from .errors import StartupError
+from .errors import StartupError, StoppedEarly
 from .health import Health, HealthServer, HealthSources
 from .telemetry import TeeSink, Telemetry
 
@@ -52,13 +55,35 @@ class SignalSpec:
     path: Path | None = None
 
 
-async def open_database(url: str) -> AsyncIterator[Database]:
-    try:
-        database = await connect_store(url)
-    except InvalidDatabaseUrl as exc:
-        raise StartupError(f"database.url: {exc}") from None
-    except Exception as exc:
-        raise StartupError(database_problem(url, exc)) from None
+async def open_database(url: str, stopping: asyncio.Event) -> AsyncIterator[Database]:
+    """The database, waited for while it is unreachable (a server down or refusing, a file
+    another process holds): one line per attempt, backoff capped at 30 s, until it answers
+    or `stopping` is set (StoppedEarly). A wrong URL, password or database name is exit 2."""
+    attempt = 0
+    while True:
+        try:
+            database = await connect_store(url)
+            break
+        except InvalidDatabaseUrl as exc:
+            raise StartupError(f"database.url: {exc}") from None
+        except StoreUnavailable as exc:
+            attempt += 1
+            delay = backoff_seconds(attempt)
+            logger.warning(
+                "start-up: {}; trying again in {:.0f} s (attempt {})",
+                database_problem(url, exc.__cause__ or exc),
+                delay,
+                attempt,
+            )
+            # Real time: the database is outside the bot's clock.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+            if stopping.is_set():
+                raise StoppedEarly(
+                    "stopped during start-up, while waiting for the database"
+                ) from None
+        except Exception as exc:
+            raise StartupError(database_problem(url, exc)) from None
     try:
         yield database
     finally:
@@ -231,14 +256,7 @@ async def serve_health(health: Health, host: str, port: int) -> AsyncIterator[He
         yield None
         return
     server = HealthServer(health, host=host, port=port)
-    try:
-        await server.start()
-    except OSError as exc:
-        raise StartupError(
-            f"the health endpoint cannot listen on {host}:{port} ({exc.strerror or exc}); "
-            "stop whatever uses that port, or set health.port (TRADECORE_HEALTH__PORT, "
-            "--health-port; 0 turns the endpoint off)"
-        ) from None
+    await server.start()  # a busy port is retried in the background, never an exit
     try:
         yield server
     finally:
@@ -258,7 +276,9 @@ class Container(containers.DeclarativeContainer):
     signal_spec = providers.Object(SignalSpec(kind="websocket"))
 
     ids = providers.Singleton(RandomIds)
-    database = providers.Resource(open_database, database_url)
+    # Set by SIGINT / SIGTERM (runner/lifecycle.py): ends the start-up's waits.
+    stopping = providers.Singleton(asyncio.Event)
+    database = providers.Resource(open_database, database_url, stopping)
     store = providers.Callable(lambda db: db.store, database)
     journal = providers.Resource(open_events, database, spool_path, clock)
     telemetry = providers.Singleton(Telemetry)

@@ -3,3 +3,7 @@
 
 class StartupError(Exception):
     """The message says what is wrong and how to fix it; no traceback is shown."""
+
+
+class StoppedEarly(Exception):
+    """SIGINT / SIGTERM arrived during start-up; everything was closed cleanly (exit 0)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 from aiohttp import web
+from loguru import logger
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -21,6 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from tradecore.app.backoff import FIRST_SECONDS, backoff_seconds
 from tradecore.domain.events import EventType
 from tradecore.ports.clock import Clock
 
@@ -167,29 +169,77 @@ def _latencies(t: Telemetry) -> HistogramMetricFamily:
 
 
 class HealthServer:
-    """The aiohttp app on host:port; `start` raises OSError when the port is taken."""
+    """The aiohttp app on host:port.
 
-    def __init__(self, health: Health, *, host: str, port: int) -> None:
+    The socket is bound with SO_REUSEADDR, so a restart right after a crash takes the port
+    back although the last probe's connection is still in TIME_WAIT (about a minute). A port
+    held by another process is tried again in the background, one log line per attempt,
+    backoff capped at 30 s: the bot trades meanwhile, `/health` is simply not there yet.
+    """
+
+    def __init__(
+        self, health: Health, *, host: str, port: int, retry_seconds: float = FIRST_SECONDS
+    ) -> None:
         self.health = health
         self.host = host
         self.port = port
+        self._retry_seconds = retry_seconds
         self._runner: web.AppRunner | None = None
+        self._retrying: asyncio.Task[None] | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self._runner is not None
 
     async def start(self) -> None:
+        """Listen now if the port is free, else keep trying in the background."""
+        error = await self._listen()
+        if error is not None:
+            self._retrying = asyncio.create_task(self._retry(error), name="tradecore-health")
+
+    async def _listen(self) -> OSError | None:
         app = web.Application()
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self.port, reuse_address=False)
+            site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
             await site.start()
+        except OSError as error:
+            await runner.cleanup()
+            return error
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
+        return None
+
+    async def _retry(self, error: OSError) -> None:
+        attempt = 0
+        failure: OSError | None = error
+        while failure is not None:
+            attempt += 1
+            delay = backoff_seconds(attempt, first=self._retry_seconds)
+            logger.warning(
+                "the health endpoint cannot listen on {}:{} ({}); trying again in {:.0f} s "
+                "(attempt {}); trading goes on. Stop whatever holds the port, or set "
+                "health.port (0 turns the endpoint off)",
+                self.host,
+                self.port,
+                failure.strerror or failure,
+                delay,
+                attempt,
+            )
+            await asyncio.sleep(delay)
+            failure = await self._listen()
+        logger.info("the health endpoint listens on {}:{}", self.host, self.port)
 
     async def stop(self) -> None:
+        retrying, self._retrying = self._retrying, None
+        if retrying is not None:
+            retrying.cancel()
+            await asyncio.gather(retrying, return_exceptions=True)
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

@@ -8,7 +8,6 @@ task is waiting on it. A database call in flight holds the clock still, so time 
 
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -30,6 +29,8 @@ from tradecore.ports.clock import Clock
 
 from .config import Config, Secrets
 from .container import Container, SignalSpec
+from .errors import StoppedEarly
+from .lifecycle import start_unless_stopped, stop_on_signals
 from .sample import (
     Market,
     generate,
@@ -173,9 +174,14 @@ async def run_paper(
     elif not config.health.in_paper:
         container.health_port.override(0)
     restore = work.watch_loop(asyncio.get_running_loop())
+    stop = asyncio.Event()
+    container.stopping.override(providers.Object(stop))
     try:
         stream = err or sys.stderr
-        return await _session(container, engine, market, prepared, clock, work, options, stream)
+        with stop_on_signals(stop):  # Ctrl-C ends the session early, with its summary
+            return await _session(
+                container, engine, market, prepared, clock, work, options, stream, stop
+            )
     finally:
         restore()
 
@@ -189,9 +195,10 @@ async def _session(
     work: ThreadWork,
     options: PaperOptions,
     err: TextIO,
+    stop: asyncio.Event,
 ) -> Summary:
     try:
-        kernel = await resolve(container.kernel())
+        kernel = await resolve(container.kernel())  # StoppedEarly if stopped while waiting
         await resolve(container.health_server())
         telemetry = container.telemetry()
         progress = Progress(err, market.start, prepared.end, options.progress)
@@ -207,9 +214,9 @@ async def _session(
         # migrations) is not something the clock can wait for.
         player = PathPlayer(engine, clock, market.list_paths())
         if isinstance(clock, VirtualClock):
-            await _run_virtual(kernel, player, clock, work, prepared.end, show)
+            await _run_virtual(kernel, player, clock, work, prepared.end, show, stop)
         else:
-            await _run_wall(kernel, player, clock, prepared.end, show)
+            await _run_wall(kernel, player, clock, prepared.end, show, stop)
         progress.finish()
         summary = summarize(
             telemetry=telemetry,
@@ -233,21 +240,28 @@ async def _run_virtual(
     work: ThreadWork,
     end: datetime,
     show: Callable[[], None],
+    stop: asyncio.Event,
 ) -> None:
     await run_driven(clock, work, kernel.start())
     player.start()
-    await drive(clock, work, until=lambda: False, end=end, on_step=show)
+    await drive(clock, work, until=stop.is_set, end=end, on_step=show)
     show()
     player.stop()  # the market ends with the session: nothing moves while the bot stops
     await run_driven(clock, work, kernel.stop("paper session ended"))
 
 
 async def _run_wall(
-    kernel: Kernel, player: PathPlayer, clock: SystemClock, end: datetime, show: Callable[[], None]
+    kernel: Kernel,
+    player: PathPlayer,
+    clock: SystemClock,
+    end: datetime,
+    show: Callable[[], None],
+    stop: asyncio.Event,
 ) -> None:
-    await kernel.start()
+    if await start_unless_stopped(kernel, stop, "signal during start-up") is None:
+        raise StoppedEarly("stopped during start-up")
     player.start()
-    await wait_for_end(clock, end, show)
+    await wait_for_end(clock, end, show, stop)
     player.stop()
     await kernel.stop("paper session ended")
 
@@ -267,27 +281,15 @@ def _announce(
 
 
 async def wait_for_end(
-    clock: Clock,
-    end: datetime | None,
-    show: Callable[[], None],
-    stop: asyncio.Event | None = None,
+    clock: Clock, end: datetime | None, show: Callable[[], None], stop: asyncio.Event
 ) -> None:
-    """Until `end` on the wall clock (forever if None), SIGINT / SIGTERM, or `stop` is set."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        while (end is None or clock.now() < end) and not stop.is_set():
-            show()
-            left = 5.0 if end is None else min(5.0, (end - clock.now()).total_seconds())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(left, 0.0))
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
+    """Until `end` on the wall clock (forever if None) or `stop` is set (SIGINT / SIGTERM:
+    see `lifecycle.stop_on_signals`)."""
+    while (end is None or clock.now() < end) and not stop.is_set():
+        show()
+        left = 5.0 if end is None else min(5.0, (end - clock.now()).total_seconds())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(left, 0.0))
 
 
 def _spool_for(url: str, config: Config) -> str:

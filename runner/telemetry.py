@@ -61,7 +61,9 @@ class Telemetry:
             self.last_venue_failure = event.created_at
         elif kind is E.PROTECTION_CHECK_COMPLETED:
             self.last_protection_check = event.created_at
-            self.unprotected_last_check = int(event.data.get("unprotected", 0) or 0)
+            # Positions the pass left bare (story 4); older events only had "unprotected".
+            bare = event.data.get("still_unprotected", event.data.get("unprotected", 0))
+            self.unprotected_last_check = int(bare or 0)
         elif kind in (E.SIGNAL_FILTERED, E.RISK_LIMITS_EXCEEDED, E.ORDER_BELOW_MINIMUM):
             self.rejections[str(event.data.get("reason", kind.value))] += 1
         elif kind is E.POSITION_CLOSED:

@@ -2,20 +2,24 @@
 
 SIGINT or SIGTERM stops it gracefully: no new signals, opens in flight finish, stop and
 trailing state persisted, events flushed, the instance lock released. Open positions stay on
-the venue, protected by their stops.
+the venue, protected by their stops. A second signal does not cut that short
+(runner/lifecycle.py); a database or venue unreachable at start-up is waited for.
 """
 
 import asyncio
 
+from dependency_injector import providers
 from loguru import logger
 
 from tradecore.adapters.clock import SystemClock
+from tradecore.app.kernel import Kernel, RecoveryReport
 from tradecore.ports.exchange import ExchangeUnavailable
 
 from .config import Config, Mode, Secrets
 from .container import Container
-from .errors import StartupError
-from .paper import resolve, shutdown, wait_for_end
+from .errors import StartupError, StoppedEarly
+from .lifecycle import start_unless_stopped, stop_on_signals
+from .paper import resolve, shutdown
 
 
 async def run_trade(
@@ -25,32 +29,49 @@ async def run_trade(
     container: Container | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Trade until SIGINT / SIGTERM (or `stop` is set), then stop gracefully."""
+    """Trade until SIGINT / SIGTERM (or `stop` is set), then stop gracefully.
+
+    The signals are handled from the first instruction: during start-up (waiting for the
+    database or the venue, recovering) a signal is a clean stop too, exit 0.
+    """
     clock = SystemClock()
+    stop = stop or asyncio.Event()
     container = container or Container()
     container.config.override(config)
     container.secrets.override(secrets)
     container.clock.override(clock)
-    try:
-        kernel = await resolve(container.kernel())
-        await resolve(container.health_server())
+    container.stopping.override(providers.Object(stop))
+    with stop_on_signals(stop):
         try:
-            report = await kernel.start()
-        except ExchangeUnavailable as exc:
-            raise StartupError(
-                f"cannot reach {config.venue.value} at start-up ({exc}); check the network, "
-                "and that the keys belong to the account mode asks for (demo keys for demo)"
-            ) from None
-        where = "LIVE (real money)" if config.mode is Mode.LIVE else "demo"
-        logger.info(
-            "trading on {} {} as account {!r}; recovery: {}",
-            config.venue.value,
-            where,
-            config.account,
-            report,
-        )
-        await wait_for_end(clock, None, lambda: None, stop)
-        logger.info("stopping: no new signals, finishing opens in flight")
-        await kernel.stop("signal")
-    finally:
-        await shutdown(container)
+            try:
+                kernel = await resolve(container.kernel())
+            except StoppedEarly as early:
+                logger.info("{}", early)
+                return
+            await resolve(container.health_server())
+            report = await _start(kernel, stop, config)
+            if report is None:
+                return
+            where = "LIVE (real money)" if config.mode is Mode.LIVE else "demo"
+            logger.info(
+                "trading on {} {} as account {!r}; recovery: {}",
+                config.venue.value,
+                where,
+                config.account,
+                report,
+            )
+            await stop.wait()
+            logger.info("stopping: no new signals, finishing opens in flight")
+            await kernel.stop("signal")
+        finally:
+            await shutdown(container)
+
+
+async def _start(kernel: Kernel, stop: asyncio.Event, config: Config) -> RecoveryReport | None:
+    try:
+        return await start_unless_stopped(kernel, stop, "signal during start-up")
+    except ExchangeUnavailable as exc:  # only what waiting cannot mend: keys, permissions
+        raise StartupError(
+            f"{config.venue.value} refused the bot at start-up ({exc}); check that the keys "
+            "belong to the account mode asks for (demo keys for demo) and may trade futures"
+        ) from None

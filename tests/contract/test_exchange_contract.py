@@ -198,22 +198,44 @@ async def test_transport_failures_are_retryable_rejections_and_nothing_is_placed
 ) -> None:
     ex = venue.exchange
     await open_long(ex)
-    venue.inject(
-        Fault.network_error(Op.STOP_ORDER),
-        Fault.rate_limit(Op.STOP_ORDER),
-        Fault.server_error(Op.STOP_ORDER),
-    )
+    venue.inject(Fault.network_error(Op.STOP_ORDER), Fault.rate_limit(Op.STOP_ORDER))
     reasons = []
-    for _ in range(3):
+    for _ in range(2):
         outcome = await stop(ex, "49000", "tc-op1-s0")
         assert isinstance(outcome, Rejected) and outcome.retryable, outcome
         reasons.append(outcome.reason)
-    assert reasons == [
-        RejectReason.NETWORK_ERROR,
-        RejectReason.RATE_LIMITED,
-        RejectReason.VENUE_UNAVAILABLE,
-    ]
+    assert reasons == [RejectReason.NETWORK_ERROR, RejectReason.RATE_LIMITED]
     assert await ex.fetch_open_orders(SYMBOL) == []
+
+
+async def test_a_5xx_answer_to_a_command_is_unknown_and_the_look_up_tells_what_happened(
+    venue: VenueHarness,
+) -> None:
+    """Story 9: a venue's 5xx on an order command leaves the execution status unknown."""
+    ex = venue.exchange
+    venue.inject(Fault.server_error(Op.MARKET_ORDER, acted=True))
+    entry = await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-e-e0")
+    assert isinstance(entry, Unknown), entry
+    assert entry.client_order_id == "tc-e-e0"
+    filled = await ex.fetch_order_by_client_id(SYMBOL, "tc-e-e0")
+    assert filled is not None and filled.filled == QTY
+    venue.inject(Fault.server_error(Op.STOP_ORDER))
+    refused = await stop(ex, "49000", "tc-e-s0")
+    assert isinstance(refused, Unknown), refused
+    assert await ex.fetch_order_by_client_id(SYMBOL, "tc-e-s0") is None
+    placed = accepted(await stop(ex, "49000", "tc-e-s1")).order
+    venue.inject(Fault.server_error(Op.CANCEL, acted=True))
+    assert isinstance(await ex.cancel_order(SYMBOL, placed.order_id), Unknown)
+    assert [o for o in await ex.fetch_open_orders(SYMBOL) if o.is_stop] == []
+
+
+async def test_a_5xx_answer_to_a_query_is_the_venue_unavailable_worth_retrying(
+    venue: VenueHarness,
+) -> None:
+    venue.inject(Fault.server_error(Op.FETCH_POSITIONS))
+    with pytest.raises(ExchangeUnavailable) as raised:
+        await venue.exchange.fetch_positions()
+    assert raised.value.retryable and not raised.value.rate_limited
 
 
 async def test_query_during_an_outage_raises_exchange_unavailable(venue: VenueHarness) -> None:
@@ -336,17 +358,63 @@ async def test_values_off_the_step_or_tick_are_rejected_with_the_venues_reason(
     assert await ex.fetch_open_orders(SYMBOL) == []
 
 
-async def test_duplicate_client_id_among_open_orders_is_rejected_and_free_again_once_closed(
+async def test_a_client_id_of_an_open_order_is_refused_as_already_used_not_retryable(
     venue: VenueHarness,
 ) -> None:
+    """Story 7: "already done" is -4116 / 110072, and retrying it cannot help."""
     ex = venue.exchange
     await open_long(ex)
-    first = accepted(await stop(ex, "49000", "tc-op1-s0")).order
-    rejected_by_venue(
+    accepted(await stop(ex, "49000", "tc-op1-s0"))
+    again = rejected_by_venue(
         await stop(ex, "48000", "tc-op1-s0"), RejectReason.DUPLICATE_CLIENT_ID, ex.venue
     )
+    assert not again.retryable
+    assert len([o for o in await ex.fetch_open_orders(SYMBOL) if o.is_stop]) == 1
+
+
+async def test_a_client_id_of_a_closed_order_is_free_on_binance_and_used_for_good_on_bybit(
+    venue: VenueHarness,
+) -> None:
+    """Binance: newClientOrderId is "a unique id among open orders" (USDⓈ-M New Order), so a
+    filled entry's id opens a second position if re-sent. Bybit: orderLinkId "should be
+    unique" (v5 Place Order) and a re-used one is refused with 110072."""
+    ex = venue.exchange
+    await open_long(ex, cid="tc-op1-e0")
+    first = accepted(await stop(ex, "49000", "tc-op1-s0")).order
     accepted(await ex.cancel_order(SYMBOL, first.order_id))
-    accepted(await stop(ex, "48000", "tc-op1-s0"))
+    resent_stop = await stop(ex, "48000", "tc-op1-s0")
+    resent_entry = await ex.create_market_order(
+        SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-op1-e0"
+    )
+    (position,) = await ex.fetch_positions()
+    if ex.venue is Venue.BINANCE:
+        accepted(resent_stop)
+        accepted(resent_entry)
+        assert position.quantity == 2 * QTY
+    else:
+        rejected_by_venue(resent_stop, RejectReason.DUPLICATE_CLIENT_ID, ex.venue)
+        rejected_by_venue(resent_entry, RejectReason.DUPLICATE_CLIENT_ID, ex.venue)
+        assert position.quantity == QTY
+
+
+async def test_setting_the_same_position_stop_again_is_not_modified_and_not_retryable(
+    venue: VenueHarness,
+) -> None:
+    """Story 7: Bybit answers 34040 "not modified" when the stop is already there."""
+    ex = venue.exchange
+    if not ex.capabilities.position_stop:
+        pytest.skip(f"{ex.venue} has no position-attached stop")
+    await open_long(ex)
+    accepted(await ex.set_position_stop(SYMBOL, Decimal("48000")))
+    again = await ex.set_position_stop(SYMBOL, Decimal("48000"))
+    assert isinstance(again, Rejected), again
+    assert (again.reason, again.code, again.retryable) == (
+        RejectReason.NOT_MODIFIED,
+        "34040",
+        False,
+    )
+    (position,) = await ex.fetch_positions()
+    assert position.stop_price == Decimal("48000")
 
 
 async def test_below_minimum_notional_and_insufficient_margin_are_rejected(

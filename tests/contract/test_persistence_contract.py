@@ -2,16 +2,15 @@
 
 What is stored is read back through a raw connection of the database's own driver, not
 through the adapter under test. Outages are real: PostgreSQL has the journal's connection
-terminated and the server stopped and started again; SQLite (no server) has its file locked
-by another connection, which makes every write fail just as an unreachable server does.
+terminated and the server stopped and started again — the session's own throwaway server
+(tests/conftest.py), never another; SQLite (no server) has its file locked by another
+connection, which makes every write fail just as an unreachable server does.
 """
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import textwrap
 import uuid
@@ -48,6 +47,7 @@ from tradecore.domain.trailing import TrailingPhase, TrailingState
 from tradecore.ports.alerts import Alert
 from tradecore.ports.lock import LockHeld
 from tradecore.ports.repositories import DuplicateOpenPosition, StaleVersion
+from tradecore.testing.pgserver import PostgresServer
 
 T0 = datetime(2026, 11, 21, 9, 0, 0, 123456, tzinfo=UTC)
 TINY = Decimal("0.00000001234")
@@ -63,6 +63,7 @@ class Backend:
     kind: str
     url: str
     path: str | None = None  # SQLite file
+    server: PostgresServer | None = None  # the session's own PostgreSQL, which we may stop
 
     async def open(self, *, apply_migrations: bool = True) -> Database:
         if self.path is not None:
@@ -110,15 +111,13 @@ class Backend:
             async with _sqlite_locked(self.path, seconds):
                 yield
             return
-        if os.environ.get("TRADECORE_TEST_PG_THROWAWAY") != "1":
-            # Never stop a server this test session did not start (the machine's own cluster).
-            pytest.skip("the PostgreSQL outage needs a throwaway server started by the tests")
+        assert self.server is not None, "only the session's own server may be stopped"
         try:
-            await asyncio.to_thread(_pg_ctl, "stop")
+            await asyncio.to_thread(self.server.stop)
             await asyncio.sleep(seconds)
             yield
         finally:
-            await asyncio.to_thread(_pg_ctl, "start")
+            await asyncio.to_thread(self.server.restart)
             await _wait_for_postgres(self.url)
 
 
@@ -133,16 +132,6 @@ async def _sqlite_locked(path: str, seconds: float) -> AsyncIterator[None]:
     finally:
         await asyncio.to_thread(holder.execute, "ROLLBACK")
         holder.close()
-
-
-def _pg_ctl(action: str) -> None:
-    version = sorted(os.listdir("/etc/postgresql"))[0]
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
-        check=True,
-        timeout=120,
-        capture_output=True,
-    )
 
 
 async def _wait_for_postgres(url: str, timeout: float = 60.0) -> None:
@@ -165,7 +154,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "sqlite":
         path = str(tmp_path / "tradecore.db")
         return Backend(kind="sqlite", url=f"sqlite:///{path}", path=path)
-    return Backend(kind="postgres", url=request.getfixturevalue("postgres_url"))
+    server = request.getfixturevalue("postgres_server")
+    return Backend(kind="postgres", url=request.getfixturevalue("postgres_url"), server=server)
 
 
 @pytest.fixture

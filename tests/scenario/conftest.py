@@ -22,7 +22,7 @@ def venue(request: pytest.FixtureRequest) -> FakeVenue:
     return maker(latency=ROUND_TRIP)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def open_database(request: pytest.FixtureRequest) -> Opener:
     """Opens an empty, migrated database: SQLite in memory, or the session's PostgreSQL."""
     if request.param == "sqlite":

@@ -19,7 +19,7 @@ from tradecore.domain.orders import MarkTick, Order, VenuePosition
 from tradecore.domain.positions import PositionState
 from tradecore.domain.precision import MarketRules
 from tradecore.ports.exchange import Exchange
-from tradecore.testing import FakeVenue
+from tradecore.testing import FakeVenue, Fault, Op
 from tradecore.testing.loopback import LoopbackVenue
 
 from .conftest import Database
@@ -81,6 +81,23 @@ async def test_an_open_over_ccxt_ends_protected_for_the_filled_quantity(
 
     assert result.opened and result.state is PositionState.ACTIVE
     venue = cast(FakeVenue, OnTheWire(wire))
+    assert stop_problems(venue) == []
+    assert await journal_problems(venue, database.store) == []
+
+
+async def test_an_entry_answered_with_a_5xx_after_it_filled_is_found_and_protected(
+    wire: LoopbackVenue, database: Database
+) -> None:
+    """Story 9: the venue filled the entry, then answered 503; the open must not fail."""
+    app = on(wire, database)
+    app.gaps_allowed = 1  # the look-up that finds the entry is one more round trip bare
+    wire.inject(Fault.server_error(Op.MARKET_ORDER, acted=True))
+
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    assert result.opened and result.state is PositionState.ACTIVE
+    venue = cast(FakeVenue, OnTheWire(wire))
+    assert entries_sent(venue, "BTCUSDT") == Decimal("0.004")  # found, not sent again
     assert stop_problems(venue) == []
     assert await journal_problems(venue, database.store) == []
 

@@ -164,7 +164,10 @@ async def test_when_even_the_emergency_stop_fails_a_critical_alert_goes_out(
 
     result = await app.open("BTCUSDT", Side.LONG, "0.004")
 
-    assert result.state is PositionState.PENDING_SL  # left in flight: recovery retries it
+    # The open ends (issue 10, story 4): ACTIVE without a stop, so the guard retries it
+    # every pass; it did not open protected.
+    assert result.state is PositionState.ACTIVE and not result.opened
+    assert await app.store.operations.in_flight() == []
     [critical] = app.sink.of(EventType.CRITICAL_ERROR)
     assert critical.severity is Severity.CRITICAL
     assert [a.severity for a in alerter.alerts] == [Severity.CRITICAL]

@@ -56,3 +56,15 @@ async def test_the_sink_passes_every_event_on_and_alerts_once_per_event_that_cal
 
     assert inner.events == events
     assert [a.key for a in alerter.sent] == ["signal-stream-down"]
+
+
+def test_a_bot_that_cannot_start_because_the_venue_does_not_answer_pages_a_human() -> None:
+    waiting = event(
+        EventType.HEALTH_CHECK_FAILED,
+        error="start-up cannot load the venue's markets (503); trying again in 4 s",
+        during="start-up",
+        attempt=3,
+    )
+    alert = alert_for(waiting)
+    assert alert is not None and alert.key == "start-up-waiting"
+    assert alert.severity is Severity.ERROR  # the bot is not running: nothing guards the stops

@@ -3,7 +3,7 @@
 import contextlib
 from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradecore.adapters.ccxt import parse
@@ -15,7 +15,7 @@ from tradecore.testing.loopback import LoopbackVenue
 PEPE = "1000PEPEUSDT"
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.decimals(allow_nan=False, allow_infinity=False, places=12, min_value=0, max_value=10**9))
 def test_any_decimal_the_venue_writes_is_read_back_unchanged(value: Decimal) -> None:
     assert dec(format(value, "f")) == value
@@ -102,7 +102,7 @@ READERS = [
 ]
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(FIELDS, JSON, max_size=10), st.sampled_from(READERS))
 def test_a_hostile_venue_answer_is_read_or_refused_as_unreadable_never_a_crash(
     info: dict, read: object

@@ -5,7 +5,12 @@ import ccxt.async_support as ccxt
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
-from tradecore.adapters.ccxt.errors import command_outcome, query_failure
+from tradecore.adapters.ccxt.errors import (
+    ServerFailure,
+    command_outcome,
+    query_failure,
+    watch_server_failures,
+)
 from tradecore.domain.model import Venue
 from tradecore.ports.exchange import Rejected, RejectReason, Unknown
 
@@ -187,3 +192,70 @@ def test_a_query_refused_for_bad_credentials_is_not_worth_retrying() -> None:
     body = 'binanceusdm {"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}'
     failure = query_failure(Venue.BINANCE, ccxt.AuthenticationError(body))
     assert not failure.retryable and not failure.rate_limited
+
+
+# Story 9: an order command the venue answered with a server failure may have been executed.
+# Binance: "HTTP 5XX return codes are used for internal errors; the issue is on Binance's
+# side. It is important to NOT treat this as a failure operation; the execution status is
+# UNKNOWN and could have been a success." (developers.binance.com, HTTP return codes); its
+# -1006 / -1007 say "execution status unknown" in their own text.
+SERVER_FAILURES = [
+    (Venue.BINANCE, ccxt.OperationFailed, '{"code":-1000,"msg":"An unknown error occured."}'),
+    (
+        Venue.BINANCE,
+        ccxt.OperationFailed,
+        '{"code":-1001,"msg":"Internal error; unable to process your request. Please try again."}',
+    ),
+    (
+        Venue.BINANCE,
+        ccxt.OperationFailed,
+        '{"code":-1006,"msg":"An unexpected response was received from the message bus. '
+        'Execution status unknown."}',
+    ),
+    (Venue.BYBIT, ccxt.ExchangeError, '{"retCode":10000,"retMsg":"Server Timeout"}'),
+    (Venue.BYBIT, ccxt.ExchangeError, '{"retCode":10016,"retMsg":"System error."}'),
+]
+
+
+@pytest.mark.parametrize(("venue", "kind", "body"), SERVER_FAILURES, ids=lambda v: str(v)[:24])
+def test_a_server_failure_answer_to_an_order_command_is_unknown_not_a_refusal(
+    venue: Venue, kind: type[Exception], body: str
+) -> None:
+    outcome = command_outcome(venue, kind(f"{venue.value} {body}"), client_order_id="tc-op1-e0")
+    assert isinstance(outcome, Unknown), outcome
+    assert outcome.client_order_id == "tc-op1-e0"
+
+
+@pytest.mark.parametrize(("venue", "kind", "body"), SERVER_FAILURES, ids=lambda v: str(v)[:24])
+def test_a_server_failure_answer_to_a_query_is_the_venue_unavailable_worth_retrying(
+    venue: Venue, kind: type[Exception], body: str
+) -> None:
+    failure = query_failure(venue, kind(f"{venue.value} {body}"))
+    assert failure.retryable and not failure.rate_limited
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "binanceusdm POST http://127.0.0.1:1/fapi/v1/order 503 Service Unavailable <html></html>",
+        "bybit POST http://127.0.0.1:1/v5/order/create 502 Bad Gateway <html></html>",
+    ],
+)
+def test_an_http_5xx_to_an_order_command_is_unknown(message: str) -> None:
+    venue = Venue.BINANCE if message.startswith("binance") else Venue.BYBIT
+    outcome = command_outcome(venue, ccxt.ExchangeNotAvailable(message), client_order_id="tc-x")
+    assert isinstance(outcome, Unknown), outcome
+
+
+def test_a_5xx_is_unknown_whatever_code_its_body_carries() -> None:
+    """ccxt maps a body by its code before it looks at the status; the adapter's watch does
+    not let a 503 carrying a refusal code pass for a refusal."""
+    client = ccxt.binanceusdm()
+    watch_server_failures(client)
+    body = '{"code":-4164,"msg":"Order\'s notional must be no smaller than 100"}'
+    url = "https://fapi.binance.com/fapi/v1/order"
+    with pytest.raises(ServerFailure) as raised:
+        client.on_rest_response(503, "Service Unavailable", url, "POST", {}, body, {}, "")
+    outcome = command_outcome(Venue.BINANCE, raised.value, client_order_id="tc-op1-e0")
+    assert isinstance(outcome, Unknown)
+    assert client.on_rest_response(400, "Bad Request", url, "POST", {}, body, {}, "") == body

@@ -236,3 +236,28 @@ async def test_postgresql_gives_the_same_snapshot_as_sqlite(postgres_database, b
     (on_sqlite,), _, _ = await monitor(busy, tmp_path / "lite", iterations=1)
 
     assert on_postgres == on_sqlite
+
+
+async def test_a_position_the_guard_last_found_bare_is_shown_unprotected(tmp_path):
+    # Issue 10, story 2/4: the journal still holds the bot's stop level, but the venue had no
+    # stop at the guard's last look and nothing has been placed since.
+    e = EventType
+    positions = [
+        position("P1", Venue.BINANCE, "BTCUSDT", PositionState.ACTIVE, created_at=ago(7200),
+                 opened_at=ago(7200), stop_price=Decimal("98"), stop_order_id="s1"),
+        position("P5", Venue.BINANCE, "ETHUSDT", PositionState.ACTIVE, created_at=ago(7200),
+                 opened_at=ago(7200), stop_price=Decimal("97"), stop_order_id="s5"),
+    ]  # fmt: skip
+    events = [
+        event(e.STOP_LOSS_PLACED, ago(7000), position_id="P1"),
+        event(e.UNPROTECTED_POSITION_FOUND, ago(600), position_id="P1"),
+        event(e.STOP_LOSS_PLACED, ago(599), position_id="P1"),  # put back: protected
+        event(e.STOP_LOSS_PLACED, ago(7000), position_id="P5"),
+        event(e.UNPROTECTED_POSITION_FOUND, ago(600), position_id="P5"),
+        event(e.STOP_LOSS_FAILED, ago(599), position_id="P5"),  # could not put it back
+    ]
+    url = await write(f"sqlite:///{tmp_path / 'bare.db'}", tmp_path / "b.spool", positions, events)
+
+    (snapshot,), _, _ = await monitor(url, tmp_path, iterations=1)
+
+    assert snapshot["unprotected_ids"] == ["P5"]

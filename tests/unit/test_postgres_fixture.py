@@ -1,5 +1,5 @@
-"""The PostgreSQL fixture: without a server, tests that need one are skipped with a reason,
-except under CI=true, where they fail — CI must never go green by skipping the database."""
+"""The PostgreSQL fixture: without the server binaries, tests that need one are skipped with a
+reason, except under CI=true, where they fail — CI must never go green by skipping the database."""
 
 import os
 import shutil
@@ -12,10 +12,12 @@ NEEDS_POSTGRES = "def test_needs_postgres(postgres_url):\n    assert postgres_ur
 
 
 def run_without_server(tmp_path: Path, *, ci: str) -> subprocess.CompletedProcess[str]:
+    empty = tmp_path / "no-postgres-here"
+    empty.mkdir()
     shutil.copy(CONFTEST, tmp_path / "conftest.py")
     (tmp_path / "test_needs_postgres.py").write_text(NEEDS_POSTGRES)
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    postgres: real PostgreSQL\n")
-    env = {**os.environ, "CI": ci, "TRADECORE_TEST_PGPORT": "1"}  # nothing listens on port 1
+    env = {**os.environ, "CI": ci, "TRADECORE_PG_BINDIR": str(empty)}  # no initdb, no pg_ctl
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-rs", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,
@@ -30,7 +32,7 @@ def test_without_a_server_postgres_tests_are_skipped_with_the_reason(tmp_path: P
     result = run_without_server(tmp_path, ci="")
     assert result.returncode == 0, result.stdout
     assert "1 skipped" in result.stdout
-    assert "PostgreSQL is not reachable at 127.0.0.1:1" in result.stdout
+    assert "PostgreSQL server binaries (initdb and pg_ctl) were not found" in result.stdout
 
 
 def test_under_ci_a_missing_server_fails_instead_of_skipping(tmp_path: Path) -> None:

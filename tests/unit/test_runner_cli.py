@@ -107,13 +107,12 @@ def test_trading_without_api_keys_says_which_variables_to_set(
     assert "TRADECORE_BYBIT_API_KEY" in one_line_error(capsys.readouterr().err)
 
 
-def test_an_unreachable_database_is_one_line_and_exit_2(
+def test_migrate_on_an_unreachable_database_is_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # `migrate` is a one-shot tool run by hand. The bot itself waits for the database
+    # (tests/scenario/test_process_lifecycle.py).
     url = f"postgresql://tradecore@127.0.0.1:{free_port()}/tradecore"
-    assert main(["--hours", "1", "--no-progress", "--database-url", url], env=NO_ENV) == 2
-    line = one_line_error(capsys.readouterr().err)
-    assert "cannot open the database" in line and "database.url" in line
     assert main(["migrate", "--database-url", url], env=NO_ENV) == 2
     assert "cannot open the database" in one_line_error(capsys.readouterr().err)
 
@@ -131,18 +130,17 @@ def test_migrate_creates_the_schema_once(workdir: Path, capsys: pytest.CaptureFi
     assert "up to date" in capsys.readouterr().out
 
 
-def test_a_busy_health_port_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_busy_health_port_does_not_stop_the_session(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         code = main(["--hours", "1", "--no-progress", "--health-port", str(port)], env=NO_ENV)
-    assert code == 2
-    line = one_line_error(capsys.readouterr().err)
-    assert f"127.0.0.1:{port}" in line and "health.port" in line
+    assert code == 0  # the endpoint is retried in the background; trading goes on
+    assert "waves" in capsys.readouterr().out
 
 
-def test_a_second_instance_on_the_same_sqlite_file_refuses_with_exit_2(
+def test_a_second_instance_on_the_same_sqlite_file_refuses_with_exit_3(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     database = workdir / "shared.db"
@@ -155,7 +153,7 @@ def test_a_second_instance_on_the_same_sqlite_file_refuses_with_exit_2(
         )
     finally:
         asyncio.run(first.release())
-    assert code == 2
+    assert code == 3
     assert "already running" in one_line_error(capsys.readouterr().err)
 
 
@@ -182,3 +180,42 @@ def test_a_signal_service_url_that_is_not_a_websocket_is_refused(
     assert "signals.url" in one_line_error(capsys.readouterr().err)
     assert main(["trade"], env=env) == 2
     assert "signals.url" in one_line_error(capsys.readouterr().err)
+
+
+# Story 10: Binance holds at most 200 open conditional (algo) orders per account; a trailing
+# stop moves by create-then-cancel, so each position needs two slots at worst.
+TOO_MANY_FOR_BINANCE = 'venue = "binance"\n[trading.sizing]\nmax_open_positions = 101\n'
+
+
+def test_check_config_refuses_positions_whose_stops_cannot_fit_the_venues_cap(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "many.toml").write_text(TOO_MANY_FOR_BINANCE)
+    assert main(["check-config", "--config", "many.toml"], env=NO_ENV) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "trading.sizing.max_open_positions = 101" in line
+    assert "200" in line and "202" in line  # the cap, and what the worst case needs
+    assert "100 or less" in line  # how to fix it
+
+
+def test_trade_refuses_positions_whose_stops_cannot_fit_the_venues_cap(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "many.toml").write_text(TOO_MANY_FOR_BINANCE)
+    env = {"TRADECORE_BINANCE_API_KEY": "k", "TRADECORE_BINANCE_API_SECRET": "s"}
+    assert main(["trade", "--config", "many.toml"], env=env) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "trading.sizing.max_open_positions = 101" in line and "100 or less" in line
+
+
+def test_the_most_positions_that_fit_are_accepted(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "fits.toml").write_text(TOO_MANY_FOR_BINANCE.replace("101", "100"))
+    assert main(["check-config", "--config", "fits.toml"], env=NO_ENV) == 0
+    # Bybit caps conditional orders per symbol (10) and moves a stop in place: any count fits
+    (workdir / "bybit.toml").write_text(
+        TOO_MANY_FOR_BINANCE.replace("binance", "bybit").replace("101", "500")
+    )
+    assert main(["check-config", "--config", "bybit.toml"], env=NO_ENV) == 0
+    assert "configuration OK" in capsys.readouterr().out

@@ -157,3 +157,17 @@ async def test_an_open_shows_in_positions_and_in_the_order_latencies(running: Ru
     assert "tradecore_positions_open 1.0" in text
     assert 'tradecore_order_latency_seconds_count{operation="entry"} 1.0' in text
     assert 'tradecore_order_latency_seconds_count{operation="stop"} 1.0' in text
+
+
+async def test_health_shows_what_the_protection_pass_left_bare_not_what_it_fixed(
+    running: Running,
+) -> None:
+    # Issue 10, story 4: one found bare and fixed, one the guard could not protect.
+    running.kernel.services.recorder.record(
+        EventType.PROTECTION_CHECK_COMPLETED,
+        data={"positions": 3, "unprotected": 2, "fixed": 1, "still_unprotected": 1},
+    )
+    status, body = await running.health()
+    assert status == 503 and body["unprotected"] == 1
+    _, metrics = await running.get("/metrics")
+    assert "tradecore_positions_unprotected 1.0" in metrics

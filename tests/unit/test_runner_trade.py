@@ -20,7 +20,7 @@ from runner.trade import run_trade
 from tradecore.adapters.clock import SystemClock
 from tradecore.adapters.sqlite.lock import FileInstanceLock
 from tradecore.domain.model import Side, Venue
-from tradecore.testing import FakeVenue, Fault, Op
+from tradecore.testing import FakeVenue
 
 
 def free_port() -> int:
@@ -76,30 +76,6 @@ async def test_trade_adopts_and_protects_what_it_finds_then_stops_leaving_it_pro
     with sqlite3.connect(database) as db:
         kinds = [row[0] for row in db.execute("SELECT event_type FROM events ORDER BY seq")]
     assert "missing_position_added" in kinds and kinds[-1] == "bot_stopped"
-
-
-async def test_a_venue_unreachable_at_start_is_a_startup_error_and_releases_the_lock(
-    tmp_path: Path,
-) -> None:
-    venue = FakeVenue.bybit()
-    venue.inject(Fault.server_error(Op.FETCH_MARKETS))
-    database = tmp_path / "trade.db"
-    container = Container()
-    container.venue.override(providers.Object(venue.exchange))
-    container.database_url.override(f"sqlite:///{database}")
-    container.spool_path.override(str(tmp_path / "trade.spool"))
-    container.signal_spec.override(SignalSpec(kind="none"))
-    config = Config(
-        mode=Mode.DEMO,
-        venue=Venue.BYBIT,
-        health=HealthSettings(port=0),
-        logging=LoggingSettings(file=""),
-    )
-    with pytest.raises(StartupError, match="cannot reach bybit"):
-        await run_trade(config, Secrets(), container=container)
-    lock = FileInstanceLock(tmp_path, stem=database.name)
-    await lock.acquire("bybit:default")
-    await lock.release()
 
 
 def urls_of(exchange: Any) -> str:

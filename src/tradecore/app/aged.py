@@ -1,11 +1,11 @@
 """Aged position manager (SPEC §7): one exit order per aged position, moved as its target moves.
 
 The domain says, from the position's age alone, which phase it is in and at what price it
-should be offered (`aged.decide_aged`). This use case keeps exactly one reduce-only limit
-exit order at that price — found on the venue by its client id after a restart, extras
-cancelled, moved in place where the venue can amend — and at the loss cap closes the position
-at market. The stop stays where it is throughout; exit-order changes hold the position's
-writer lock so they never interleave with a stop change. Symbols refused for region reasons
+should be offered (`aged.decide_aged`). This use case decides; the stop keeper — which owns
+every order that protects or exits a position — keeps exactly one reduce-only limit exit
+order at that price (`keep_exit`, see `exit_writer`) and at the loss cap closes the position
+at market (`close_at_market`), both under the symbol's lock, so they never interleave with a
+stop change. The stop stays where it is throughout. Symbols refused for region reasons
 (Bybit 170209) are skipped for 24 h.
 """
 
@@ -14,28 +14,11 @@ from datetime import datetime, timedelta
 
 from tradecore.domain.aged import AgedDecision, AgedPhase, decide_aged
 from tradecore.domain.events import EventType, Severity
-from tradecore.domain.orders import (
-    Order,
-    OrderRole,
-    OrderType,
-    attempt_of,
-    client_order_id,
-    operation_of,
-    role_of,
-)
 from tradecore.domain.positions import Position, PositionState
 from tradecore.domain.precision import MarketRules
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
-from tradecore.ports.exchange import (
-    Accepted,
-    Exchange,
-    ExchangeUnavailable,
-    Outcome,
-    Rejected,
-    RejectReason,
-    Unknown,
-)
+from tradecore.ports.exchange import Exchange, Rejected, RejectReason
 from tradecore.ports.repositories import Store
 
 from .recorder import Recorder
@@ -100,89 +83,37 @@ class AgedManager:
             if decision.close_at_market:
                 await self._close_at_cap(position, decision)
             else:
-                async with self._keeper.exclusive(position.id):
-                    await self._keep_one_exit(position, decision)
+                await self._keep_one_exit(position, decision)
         return aged
 
     # -- the exit order ---------------------------------------------------------------------
 
     async def _keep_one_exit(self, position: Position, decision: AgedDecision) -> None:
         assert decision.target_price is not None
-        exits = await self._exit_orders(position)
-        if exits is None:
+        # The keeper owns every order that protects or exits a position: it keeps the one
+        # exit order, under the symbol's lock, so it never interleaves with a stop change.
+        result = await self._keeper.keep_exit(position, decision.target_price)
+        if result.rejection is not None:
+            self._refused(position, result.rejection)
+        elif result.order_id is not None:
+            self._placed(position, decision, result.order_id, moved=result.moved)
+
+    def _refused(self, position: Position, rejection: Rejected) -> None:
+        if rejection.reason is not RejectReason.REGION_RESTRICTED:
             return
-        keep, extras = (exits[-1], exits[:-1]) if exits else (None, [])
-        for extra in extras:
-            await self._exchange.cancel_order(position.symbol, extra.order_id)
-        if keep is not None and keep.price == decision.target_price:
-            return
-        if keep is not None and self._exchange.capabilities.amend_limit:
-            outcome = await self._exchange.amend_order(
-                position.symbol, keep.order_id, price=decision.target_price
-            )
-            if isinstance(outcome, Accepted) or (
-                isinstance(outcome, Rejected) and outcome.reason is RejectReason.NOT_MODIFIED
-            ):
-                self._placed(position, decision, keep.order_id, moved=True)
-                return
-        attempt = _next_attempt(position, exits)
-        cid = client_order_id(position.id, OrderRole.EXIT, attempt)
-        outcome = await self._exchange.create_limit_order(
-            position.symbol,
-            position.side.exit,
-            position.quantity,
-            decision.target_price,
-            client_order_id=cid,
-            reduce_only=True,
+        self._skip_until[position.symbol] = self._clock.now() + timedelta(
+            hours=self._settings.region_skip_hours
         )
-        order_id = await self._settled(position, cid, outcome)
-        if order_id is None:
-            return
-        if keep is not None:  # replaced: the new order stands, the old one goes
-            await self._exchange.cancel_order(position.symbol, keep.order_id)
-        self._placed(position, decision, order_id, moved=keep is not None)
-
-    async def _exit_orders(self, position: Position) -> list[Order] | None:
-        try:
-            orders = await self._exchange.fetch_open_orders(position.symbol)
-        except ExchangeUnavailable:
-            return None
-        mine = [
-            o
-            for o in orders
-            if role_of(o.client_order_id) is OrderRole.EXIT
-            and operation_of(o.client_order_id) == position.id
-            and o.type is OrderType.LIMIT
-        ]
-        return sorted(mine, key=lambda o: attempt_of(o.client_order_id) or 0)
-
-    async def _settled(self, position: Position, cid: str, outcome: Outcome) -> str | None:
-        if isinstance(outcome, Accepted):
-            await self._store.orders.record(
-                outcome.order, role=OrderRole.EXIT, position_id=position.id
-            )
-            return outcome.order.order_id
-        if isinstance(outcome, Unknown):
-            try:
-                found = await self._exchange.fetch_order_by_client_id(position.symbol, cid)
-            except ExchangeUnavailable:
-                return None
-            return found.order_id if found is not None and found.is_open else None
-        if outcome.reason is RejectReason.REGION_RESTRICTED:
-            self._skip_until[position.symbol] = self._clock.now() + timedelta(
-                hours=self._settings.region_skip_hours
-            )
-            self._recorder.record(
-                EventType.SYMBOL_UNAVAILABLE,
-                position=position,
-                error=outcome.message,
-                data={
-                    "reason": outcome.reason.value,
-                    "code": outcome.code,
-                    "skipped_hours": self._settings.region_skip_hours,
-                },
-            )
-        return None
+        self._recorder.record(
+            EventType.SYMBOL_UNAVAILABLE,
+            position=position,
+            error=rejection.message,
+            data={
+                "reason": rejection.reason.value,
+                "code": rejection.code,
+                "skipped_hours": self._settings.region_skip_hours,
+            },
+        )
 
     def _placed(
         self, position: Position, decision: AgedDecision, order_id: str, *, moved: bool
@@ -203,23 +134,9 @@ class AgedManager:
     # -- at the cap -------------------------------------------------------------------------
 
     async def _close_at_cap(self, position: Position, decision: AgedDecision) -> None:
-        async with self._keeper.exclusive(position.id):
-            for order in await self._exit_orders(position) or []:
-                await self._exchange.cancel_order(position.symbol, order.order_id)
-            cid = client_order_id(position.id, OrderRole.EXIT, 99)
-            outcome = await self._exchange.create_market_order(
-                position.symbol,
-                position.side.exit,
-                position.quantity,
-                client_order_id=cid,
-                reduce_only=True,
-            )
-            if isinstance(outcome, Unknown):
-                found = await self._exchange.fetch_order_by_client_id(position.symbol, cid)
-                outcome = Accepted(order=found) if found is not None else outcome
-        if not isinstance(outcome, Accepted):
+        # The keeper cancels the exit orders and sends the close, under the symbol's lock.
+        if not await self._keeper.close_at_market(position, reason="aged: loss cap"):
             return  # tried again next pass; the stop still protects the position
-        await self._store.orders.record(outcome.order, role=OrderRole.EXIT, position_id=position.id)
         self.closed_at_cap += 1
         if self._alerter is not None:
             await self._alerter.send(
@@ -265,8 +182,3 @@ class AgedManager:
 
     def forget(self, position_id: str) -> None:
         self._phases.pop(position_id, None)
-
-
-def _next_attempt(position: Position, exits: list[Order]) -> int:
-    used = [attempt_of(o.client_order_id) or 0 for o in exits]
-    return (max(used) + 1) if used else position.version

@@ -27,6 +27,14 @@ def alert_for(event: Event) -> Alert | None:
             "in memory until it returns; new positions are refused meanwhile. "
             f"{event.error_message or ''}".strip(),
         )
+    if event.type is EventType.HEALTH_CHECK_FAILED and event.data.get("during") == "start-up":
+        return Alert(
+            key="start-up-waiting",
+            severity=Severity.ERROR,
+            title="the bot cannot start: it waits for the venue or the database",
+            text="nothing guards the positions' stops until it starts; it tries again with "
+            f"backoff (at most every 30 s). {event.error_message or ''}".strip(),
+        )
     if event.type is EventType.WEBSOCKET_DISCONNECTED and event.data.get("stream") != "mark_price":
         return Alert(
             key="signal-stream-down",

@@ -53,7 +53,6 @@ class PositionCloser:
         await self._store.positions.save(closed)
         if self._trailing is not None:
             await self._trailing.end(position.id, reason=reason)
-        self._keeper.forget(position.id)
         self.closed += 1
         self._recorder.record(
             EventType.POSITION_CLOSED,

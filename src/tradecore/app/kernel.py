@@ -14,7 +14,7 @@ import asyncio
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -30,6 +30,7 @@ from tradecore.ports.repositories import Store, StoreUnavailable
 from tradecore.ports.signals import SignalSource
 
 from .aged import AgedManager
+from .backoff import backoff_seconds
 from .closing import PositionCloser
 from .open_position import OpenPosition
 from .protection import ProtectionGuard
@@ -41,6 +42,8 @@ from .sync import Synchronizer
 from .trailing import TrailingService
 from .waves import SignalInbox, WaveProcessor
 from .zombies import ZombieSweeper
+
+T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
@@ -112,6 +115,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         params=s.reconcile,
         settings=s.protection,
         alerter=parts.alerter,
+        on_protected=trailing.start_for,
     )
     sync = Synchronizer(
         ex,
@@ -125,6 +129,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         heartbeats=beats,
         stops=s.stops,
         interval_seconds=s.sync_interval_seconds,
+        on_adopted=trailing.start_for,
     )
     zombies = ZombieSweeper(
         ex,
@@ -177,6 +182,10 @@ class RecoveryReport:
     unprotected: int
 
 
+class StartAbandoned(Exception):
+    """`stop()` was called while the start-up was waiting for the venue or the database."""
+
+
 CATCH_UP_SECONDS = 5.0  # how often writes held back by a database outage are retried
 
 
@@ -187,7 +196,10 @@ class Kernel:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
+        self._start_done = asyncio.Event()
+        self._start_done.set()  # no start in progress
         self._lock_held = False
+        self._recovered = False
         self.started_at: datetime | None = None
         self.last_error: str | None = None
 
@@ -199,38 +211,92 @@ class Kernel:
 
     @property
     def running(self) -> bool:
-        return self.started_at is not None and not self._stopped.is_set()
+        """Started and recovered: until recovery has reconciled with the venue, a position
+        may still be bare, so nothing should call the bot healthy."""
+        return self._recovered and not self._stopped.is_set()
 
     # -- start ------------------------------------------------------------------------------
 
     async def start(self, *, loops: bool = True) -> RecoveryReport:
-        """Lock, migrate, reconcile and recover; then start the loops (unless `loops=False`)."""
-        await self.parts.lock.acquire(self.parts.account)
-        self._lock_held = True
+        """Lock, migrate, reconcile and recover; then start the loops (unless `loops=False`).
+
+        A venue or database that does not answer is waited for (one `health_check_failed`
+        event per attempt, backoff capped at 30 s), never a reason to give up: the bot must
+        come back while a position may be bare. `stop()` during start-up ends those waits
+        (StartAbandoned) or, once recovery runs, lets it finish and starts no loop.
+        """
+        self._start_done.clear()
         try:
-            if self.parts.migrate is not None:
-                await self.parts.migrate()
-            rules = await self.parts.exchange.load_markets()
-            self._services = build_services(self.parts, rules)
-            self.started_at = self.parts.clock.now()
-            self.services.recorder.record(
-                EventType.BOT_STARTED,
-                exchange=self.parts.exchange.venue.value,
-                data={"account": self.parts.account, "markets": len(rules)},
-            )
-            report = await self.recover()
-        except BaseException:
-            await self._release()
-            raise
-        if loops:
-            self._start_loops()
+            await self.parts.lock.acquire(self.parts.account)
+            self._lock_held = True
+            try:
+                report = await self._start_up()
+            except BaseException:
+                await self._release()
+                raise
+            if loops and not self._stopping.is_set():
+                self._start_loops()
+            return report
+        finally:
+            self._start_done.set()
+
+    async def _start_up(self) -> RecoveryReport:
+        if self.parts.migrate is not None:
+            await self._patiently("migrate the database", self.parts.migrate)
+        rules = await self._patiently("load the venue's markets", self.parts.exchange.load_markets)
+        self._services = build_services(self.parts, rules)
+        self.started_at = self.parts.clock.now()
+        self.services.recorder.record(
+            EventType.BOT_STARTED,
+            exchange=self.parts.exchange.venue.value,
+            data={"account": self.parts.account, "markets": len(rules)},
+        )
+        # Recovery is safe to run again from the top: it is what a restart after a crash
+        # at any instruction runs.
+        report = await self._patiently("recover", self.recover)
+        self._recovered = True
         return report
+
+    async def _patiently(self, what: str, action: Callable[[], Awaitable[T]]) -> T:
+        """`action()`, tried again after each venue or database outage until it answers."""
+        recorder = Recorder(self.parts.events, self.parts.clock, self.parts.ids)
+        attempt = 0
+        while True:
+            if self._stopping.is_set():
+                raise StartAbandoned(f"stopped during start-up, before it could {what}")
+            try:
+                return await action()
+            except (ExchangeUnavailable, StoreUnavailable) as error:
+                if isinstance(error, ExchangeUnavailable) and not error.retryable:
+                    raise
+                attempt += 1
+                delay = backoff_seconds(attempt)
+                recorder.record(
+                    EventType.HEALTH_CHECK_FAILED,
+                    exchange=self.parts.exchange.venue.value,
+                    error=f"start-up cannot {what} ({error}); trying again in {delay:.0f} s",
+                    data={"attempt": attempt, "retry_in_seconds": delay, "during": "start-up"},
+                )
+                await self._sleep_unless_stopping(delay)
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        sleeping = asyncio.ensure_future(self.parts.clock.sleep(seconds))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (sleeping, stopping):
+                waiter.cancel()
+            await asyncio.gather(sleeping, stopping, return_exceptions=True)
 
     async def recover(self) -> RecoveryReport:
         """Drive every operation left half-done to a safe end, then reconcile with the venue."""
         svc = self.services
         svc.recorder.record(EventType.POSITION_RECOVERY_STARTED)
         await svc.trailing.restore()
+        # A stop replacement a crash interrupted is finished first, by its client id: the
+        # opens driven next then see the stop that stands (issue 10, story 8).
+        replaced = await svc.keeper.resume()
         resumed = 0
         for position in await self.parts.store.positions.open_positions():
             if position.venue is self.parts.exchange.venue and position.state.is_opening:
@@ -249,7 +315,7 @@ class Kernel:
                 await svc.trailing.start_for(position)
         report = RecoveryReport(
             resumed_opens=resumed,
-            interrupted_stop_moves=interrupted,
+            interrupted_stop_moves=replaced + interrupted,
             adopted=synced.adopted,
             closed=synced.closed,
             unprotected=protected.unprotected,
@@ -365,6 +431,7 @@ class Kernel:
         if self._stopped.is_set():
             return
         self._stopping.set()
+        await self._start_done.wait()  # a start in progress gives up its waits, or finishes
         if self.parts.signals is not None:
             await self.parts.signals.close()
         if self._services is not None:

@@ -9,6 +9,7 @@ position is gone; if that fails, a wide emergency stop; if that fails, a CRITICA
 """
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
 
@@ -30,15 +31,16 @@ from tradecore.domain.stops import StopParams, emergency_stop, initial_stop
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.exchange import (
-    Accepted,
     Exchange,
     ExchangeUnavailable,
+    Outcome,
     Rejected,
     RejectReason,
     Unknown,
 )
 from tradecore.ports.repositories import Store, StoreUnavailable
 
+from .commands import Settling, settle
 from .recorder import Recorder
 from .stop_keeper import StopKeeper
 
@@ -103,6 +105,9 @@ class OpenPosition:
         self._stop_tries = stop_tries
         self._retry_delay = retry_delay_seconds
         self._symbol_locks: dict[str, asyncio.Lock] = {}
+        self._settling = Settling(
+            attempts=stop_tries, lookups=lookups, retry_delay_seconds=retry_delay_seconds
+        )
 
     async def open(self, request: OpenRequest) -> OpenResult:
         lock = self._symbol_locks.setdefault(request.symbol, asyncio.Lock())
@@ -142,7 +147,7 @@ class OpenPosition:
         await self._finish_operation(position)
         return OpenResult(
             position=position,
-            opened=position.state is PositionState.ACTIVE,
+            opened=position.state is PositionState.ACTIVE and position.stop_price is not None,
             reason=position.close_reason or "",
         )
 
@@ -195,20 +200,32 @@ class OpenPosition:
         if order is None and not send:
             return await self._fail(position, "the entry was never sent before the restart")
         if order is None:
-            outcome = await self._exchange.create_market_order(
-                position.symbol,
-                position.side.entry,
-                position.requested_quantity,
-                client_order_id=cid,
+
+            def send_entry() -> Awaitable[Outcome]:
+                return self._exchange.create_market_order(
+                    position.symbol,
+                    position.side.entry,
+                    position.requested_quantity,
+                    client_order_id=cid,
+                )
+
+            async def lookup() -> Order | None:
+                return await self._exchange.fetch_order_by_client_id(position.symbol, cid)
+
+            # The one place answers are settled: Unknown and "already done" are looked up;
+            # a market order is never re-sent after an Unknown (it could fill twice).
+            outcome = await settle(
+                send_entry,
+                lookup,
+                clock=self._clock,
+                settling=self._settling,
+                resend_unknown=False,
             )
             if isinstance(outcome, Unknown):
-                order = await self._lookup(position, cid)
-                if order is None:
-                    return await self._fail(position, "entry outcome unknown and not found by id")
-            elif isinstance(outcome, Rejected):
+                return await self._fail(position, "entry outcome unknown and not found by id")
+            if isinstance(outcome, Rejected):
                 return await self._fail(position, _describe(outcome), rejection=outcome)
-            else:
-                order = outcome.order
+            order = outcome.order
         await self._store.orders.record(order, role=OrderRole.ENTRY, position_id=position.id)
         self._recorder.record(
             EventType.ENTRY_ORDER_PLACED,
@@ -307,23 +324,16 @@ class OpenPosition:
             )
             return await self._advance(result.position, PositionState.ACTIVE)
         await self._critical(position, f"rollback and emergency stop failed: {result.detail}")
-        return position
+        # The open ends here (story 4): the position is ACTIVE without a stop, so the
+        # protection guard — which leaves opens in flight alone — retries every pass.
+        return await self._advance(result.position, PositionState.ACTIVE)
 
     async def _close_at_market(self, position: Position) -> bool:
-        """Close the filled quantity reduce-only and verify on the venue that it is gone."""
-        cid = client_order_id(position.id, OrderRole.EXIT)
-        if await self._lookup(position, cid) is None:
-            outcome = await self._exchange.create_market_order(
-                position.symbol,
-                position.side.exit,
-                position.quantity,
-                client_order_id=cid,
-                reduce_only=True,
-            )
-            if isinstance(outcome, Accepted):
-                await self._store.orders.record(
-                    outcome.order, role=OrderRole.EXIT, position_id=position.id
-                )
+        """Close the filled quantity reduce-only and verify on the venue that it is gone.
+
+        The keeper sends the close (it owns every order that exits a position); a resumed
+        open first reads what the venue holds, so an earlier close is never sent twice."""
+        await self._keeper.close_at_market(position, reason="rollback: no stop could be placed")
         for attempt in range(self._lookups):
             if attempt:
                 await self._clock.sleep(self._retry_delay * attempt)

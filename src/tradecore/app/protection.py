@@ -1,29 +1,23 @@
 """Protection guard (SPEC §5): every position has exactly one stop for its full quantity.
 
-Each pass reads the journal and the venue (see `snapshot`), asks the domain what is wrong
-(`reconcile.protect`) and has the stop keeper — the only stop writer — put it right: place a
-missing stop, replace one of the wrong quantity (new first), cancel duplicates, take over
-from a trailing stop that has gone silent. Positions with an operation in flight are left
-alone by the domain's rule, so the guard never races an open or a stop move.
+Each pass reads the journal and the venue once (see `snapshot`) only to find *suspects*:
+positions the domain (`reconcile.protect`) says are wrong. It decides nothing about their
+stops itself. For each suspect it asks the stop keeper — the only stop writer —
+`ensure_protected`, and the keeper reads that symbol again under its lock and decides on
+what the venue holds then (issue 10, story 1): a stale read can cost an extra look, never a
+wrong cancel. Positions with an operation in flight (an open, a stop replacement) are left
+to it by the domain's rule. The pass counts what the keeper found, not what it guessed.
 """
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 
 import attrs
 
 from tradecore.domain.events import EventType, Severity
-from tradecore.domain.positions import Position, StopOwner
+from tradecore.domain.positions import Position
 from tradecore.domain.precision import MarketRules
-from tradecore.domain.reconcile import (
-    CancelOrder,
-    ClearPositionStop,
-    PlaceStop,
-    ReconcileParams,
-    ReplaceStop,
-    TakeOverStop,
-    protect,
-)
+from tradecore.domain.reconcile import ReconcileParams, protect
 from tradecore.domain.stops import StopParams, initial_stop
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
@@ -65,6 +59,7 @@ class ProtectionGuard:
         params: ReconcileParams | None = None,
         settings: ProtectionSettings | None = None,
         alerter: Alerter | None = None,
+        on_protected: Callable[[Position], Awaitable[None]] | None = None,
     ) -> None:
         self._exchange = exchange
         self._store = store
@@ -77,6 +72,13 @@ class ProtectionGuard:
         self._params = params or ReconcileParams()
         self.settings = settings or ProtectionSettings()
         self._alerter = alerter
+        self._bare: set[str] = set()
+        self._on_protected = on_protected
+
+    @property
+    def unprotected(self) -> int:
+        """Positions the last pass left without a stop (for /health, metrics, the monitor)."""
+        return len(self._bare)
 
     async def check(self) -> ProtectionReport:
         snapshot = await take_snapshot(self._exchange, self._store, self._clock, self._heartbeats)
@@ -88,22 +90,29 @@ class ProtectionGuard:
             )
             return ProtectionReport(checked=0, unprotected=0, fixed=0, failed=0, skipped=True)
         journal = {p.id: p for p in snapshot.positions}
+        suspects = {
+            pid: journal[pid]
+            for action in protect(snapshot, self._params)
+            if (pid := getattr(action, "position_id", None)) in journal
+        }  # a venue position not in the journal yet: the synchronizer adopts it first
         unprotected = fixed = failed = 0
-        for action in protect(snapshot, self._params):
-            position_id = getattr(action, "position_id", None)
-            position = journal.get(position_id) if position_id else None
-            if position is None:
-                continue  # not in the journal yet: the synchronizer adopts it first
-            if isinstance(action, PlaceStop):
-                unprotected += 1
-                self._recorder.record(
-                    EventType.UNPROTECTED_POSITION_FOUND,
-                    position=position,
-                    data={"reason": action.reason.value, "detail": action.detail},
-                )
-            ok = await self._carry_out(action, position)
-            fixed += ok
-            failed += not ok
+        beats = self._heartbeats() if self._heartbeats else None
+        for position in suspects.values():
+            found = await self._keeper.ensure_protected(
+                position, initial=self._stop_price, heartbeats=beats, params=self._params
+            )
+            unprotected += found.unprotected
+            fixed += found.fixed
+            failed += found.failed
+            if found.failed and found.unprotected:
+                await self._still_bare(position, found.detail)
+            elif not found.busy:
+                self._bare.discard(position.id)
+            if found.unprotected and found.fixed and self._on_protected is not None:
+                protected = await self._store.positions.get(position.id)
+                if protected is not None and protected.stop_price is not None:
+                    await self._on_protected(protected)  # e.g. trailed from now on
+        self._bare &= set(suspects)  # not suspected this pass: protected
         self._recorder.record(
             EventType.PROTECTION_CHECK_COMPLETED,
             exchange=self._exchange.venue.value,
@@ -112,6 +121,7 @@ class ProtectionGuard:
                 "unprotected": unprotected,
                 "fixed": fixed,
                 "failed": failed,
+                "still_unprotected": self.unprotected,  # left bare after this pass
             },
         )
         if unprotected > self.settings.alert_threshold and self._alerter is not None:
@@ -130,47 +140,18 @@ class ProtectionGuard:
             failed=failed,
         )
 
-    async def _carry_out(
-        self,
-        action: PlaceStop | ReplaceStop | CancelOrder | ClearPositionStop | TakeOverStop | object,
-        position: Position,
-    ) -> bool:
-        if isinstance(action, TakeOverStop):
-            await self._keeper.take_over(position, StopOwner.PROTECTION)
-            self._recorder.record(
-                EventType.PROTECTION_TOOK_OVER,
-                position=position,
-                data={
-                    "from": position.stop_owner.value if position.stop_owner else None,
-                    "detail": action.detail,
-                },
+    async def _still_bare(self, position: Position, detail: str) -> None:
+        """Alert, once per position (the alert key deduplicates), and keep counting it."""
+        self._bare.add(position.id)
+        if self._alerter is not None:
+            await self._alerter.send(
+                Alert(
+                    key=f"unprotected:{position.id}",
+                    severity=Severity.CRITICAL,
+                    title=f"{position.symbol} open WITHOUT a stop",
+                    text=f"the guard retries every pass: {detail}",
+                )
             )
-            return True
-        if isinstance(action, PlaceStop):
-            price = await self._stop_price(position)
-            if price is None:
-                return False
-            result = await self._keeper.apply(
-                position, price, owner=StopOwner.PROTECTION, reason="missing stop"
-            )
-            return result.ok
-        if isinstance(action, ReplaceStop):
-            price = action.trigger_price or await self._stop_price(position)
-            if price is None:
-                return False
-            result = await self._keeper.apply(
-                position,
-                price,
-                owner=position.stop_owner or StopOwner.PROTECTION,
-                reason="wrong stop quantity",
-                replacing=action.order_id,
-            )
-            return result.ok
-        if isinstance(action, CancelOrder):
-            return await self._keeper.cancel(position, action.order_id, reason="duplicate stop")
-        if isinstance(action, ClearPositionStop):
-            return await self._keeper.clear_attached(position, reason="duplicate attached stop")
-        return False
 
     async def _stop_price(self, position: Position) -> Decimal | None:
         return await protective_stop(self._exchange, self._rules, position, self._stops)

@@ -12,6 +12,7 @@ from tradecore.domain.reconcile import ReconcileParams
 from tradecore.domain.sizing import SizingParams
 from tradecore.domain.stops import StopParams
 from tradecore.domain.trailing import TrailingParams
+from tradecore.ports.exchange import Capabilities
 
 from .protection import ProtectionSettings
 from .stop_keeper import KeeperSettings
@@ -48,3 +49,37 @@ class TradingSettings:
     reconcile: ReconcileParams = attrs.Factory(ReconcileParams)
     keeper: KeeperSettings = attrs.Factory(KeeperSettings)
     sync_interval_seconds: float = 120
+
+
+def conditional_orders_problem(
+    settings: TradingSettings, capabilities: Capabilities, venue: str
+) -> str | None:
+    """Why these settings cannot fit the venue's cap on open conditional orders, or None.
+
+    At worst every open position holds its stop-loss and, while the stop moves on a venue
+    that cannot move it in place, the new stop too (create, then cancel: the move needs a
+    free slot). Aged exits are reduce-only limit orders, not conditional ones, on both
+    venues, and entries are market orders, so neither counts. One position per symbol
+    (one-way mode), so a cap per symbol only has to hold one position's stops.
+    """
+    cap = capabilities.max_conditional_orders
+    if cap is None:
+        return None
+    per_position = 1 if capabilities.amend_stop or capabilities.position_stop else 2
+    key = "trading.sizing.max_open_positions"
+    positions = settings.sizing.max_open_positions
+    if capabilities.conditional_cap_per_symbol:
+        if per_position <= cap:
+            return None
+        return (
+            f"{venue} allows {cap} open conditional orders per symbol and a position needs "
+            f"{per_position} (its stop and the one replacing it); tradecore cannot trade there"
+        )
+    needed = positions * per_position
+    if needed <= cap:
+        return None
+    return (
+        f"{key} = {positions} cannot fit {venue}'s cap of {cap} open conditional orders per "
+        f"account: at worst each position holds its stop plus the new one of a move in flight "
+        f"(create, then cancel), {needed} in all; set {key} to {cap // per_position} or less"
+    )

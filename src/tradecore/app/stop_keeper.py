@@ -1,58 +1,77 @@
 """The stop keeper: the single writer of every position's stop.
 
-Every change to a stop — initial, trailing, protection, aged, removal on close — goes through
-`StopKeeper.apply`, which serialises changes per position (one asyncio lock each) and applies
-them the venue's safe way:
+Every change to a stop — initial, trailing, protection, aged, removal on close — and every
+market close of a position goes through the keeper, which serialises them per symbol (one
+position per symbol: one asyncio lock each, shared with the zombie pass) and has its
+`StopWriter` apply them the venue's safe way (see `stop_writer`). It lends its lock to
+nobody.
 
-- a venue that can attach a stop to the position (`position_stop`, Bybit) moves it in place;
-- a venue that can amend a resting stop (`amend_stop`) moves its trigger in place;
-- otherwise (Binance) the new reduce-only stop is created and confirmed first, and only then is
-  the old one cancelled — never cancel-then-create, so there is no window without a stop.
-
-An `Unknown` outcome is resolved by looking the deterministic client id up, never by sending a
-second order. Before a replacement is sent, an operation naming both client ids is written, so
-a restart finds a half-done replacement and finishes it.
+Every decision is taken under the symbol's lock on a fresh read of the venue (issue 10,
+story 1): the protection guard only names suspects; `ensure_protected` reads the symbol's
+position and orders, asks the domain (`reconcile.protect`, `reconcile.judge_level`) what
+is wrong and fixes it. "Unchanged" is answered only after the venue confirms it (story 2).
+A restored stop is the last stop the bot set (story 3); a trailing move never loosens it.
+A stop replacement a crash interrupted is finished by its client id (`resume`, story 8).
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 
 import attrs
 
-from tradecore.domain.events import EventType, Severity
-from tradecore.domain.orders import Order, OrderRole, OrderStatus, OrderType, client_order_id
-from tradecore.domain.positions import Operation, OperationKind, Position, StopOwner
+from tradecore.domain.events import EventType
+from tradecore.domain.positions import (
+    OperationKind,
+    Position,
+    PositionState,
+    StopOwner,
+)
+from tradecore.domain.reconcile import (
+    CancelOrder,
+    ClearPositionStop,
+    LevelVerdict,
+    PlaceStop,
+    ReconcileParams,
+    ReplaceStop,
+    Snapshot,
+    StopLevelChanged,
+    TakeOverStop,
+    judge_level,
+    protect,
+    standing_level,
+)
 from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.exchange import (
-    Accepted,
     Exchange,
     ExchangeUnavailable,
-    Outcome,
-    Rejected,
-    RejectReason,
-    Unknown,
 )
 from tradecore.ports.repositories import Store
 
+from .commands import Settling
+from .exit_writer import ExitResult, ExitWriter
 from .recorder import Recorder
+from .stop_writer import StopResult, StopWriter
+
+__all__ = ["ExitResult", "KeeperSettings", "Protection", "StopKeeper", "StopResult"]
+
+InitialStop = Callable[[Position], Awaitable[Decimal | None]]
 
 
 @attrs.frozen(kw_only=True)
-class StopResult:
-    """What `apply` did: the position as now stored, or why the stop could not be set."""
+class Protection:
+    """What `ensure_protected` found and did for one position."""
 
-    ok: bool
-    position: Position
-    rejection: Rejected | None = None
+    unprotected: bool = False  # the venue held it without a stop when the keeper looked
+    fixed: bool = False  # something was wrong and is put right
+    failed: bool = False  # something was wrong and could not be put right
+    busy: bool = False  # an operation is in flight on the symbol: left to it
     detail: str = ""
 
     @property
-    def would_trigger(self) -> bool:
-        return (
-            self.rejection is not None
-            and self.rejection.reason is RejectReason.WOULD_TRIGGER_IMMEDIATELY
-        )
+    def protected(self) -> bool:
+        return not self.failed and (not self.unprotected or self.fixed)
 
 
 @attrs.frozen(kw_only=True)
@@ -60,6 +79,14 @@ class KeeperSettings:
     attempts: int = 3
     retry_delay_seconds: float = 0.5
     lookups: int = 3
+
+    @property
+    def settling(self) -> Settling:
+        return Settling(
+            attempts=self.attempts,
+            lookups=self.lookups,
+            retry_delay_seconds=self.retry_delay_seconds,
+        )
 
 
 class StopKeeper:
@@ -81,18 +108,11 @@ class StopKeeper:
         self._ids = ids
         self._settings = settings or KeeperSettings()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._writer = StopWriter(exchange, store, recorder, clock, ids, self._settings.settling)
+        self._exits = ExitWriter(exchange, store, clock)
 
-    def _lock(self, position_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(position_id, asyncio.Lock())
-
-    def forget(self, position_id: str) -> None:
-        """Drop the lock of a closed position."""
-        self._locks.pop(position_id, None)
-
-    def exclusive(self, position_id: str) -> asyncio.Lock:
-        """The position's writer lock, for a use case (aged exits) that must not interleave
-        with stop changes. Never call `apply` while holding it."""
-        return self._lock(position_id)
+    def _lock(self, symbol: str) -> asyncio.Lock:
+        return self._locks.setdefault(symbol, asyncio.Lock())
 
     async def apply(
         self,
@@ -108,362 +128,232 @@ class StopKeeper:
         `replacing` names a stop order to retire once the new stop stands (a stop of the wrong
         quantity found by the guard); by default it is the position's recorded stop.
         """
-        async with self._lock(position.id):
+        async with self._lock(position.symbol):
             current = await self._store.positions.get(position.id) or position
-            if price is None:
-                return await self._remove(current, reason=reason)
-            unchanged = current.stop_price == price and current.stop_owner is owner
-            if unchanged and replacing is None:
-                return StopResult(ok=True, position=current, detail="unchanged")
-            if self._exchange.capabilities.position_stop:
-                result = await self._set_attached(current, price, owner=owner, reason=reason)
-                if result.ok and replacing is not None:
-                    await self._cancel(result.position, replacing, reason=reason)
-                return result
-            if (
-                replacing is None
-                and current.stop_order_id
-                and self._exchange.capabilities.amend_stop
-            ):
-                result = await self._amend(current, price, owner=owner, reason=reason)
-                if result.ok or result.rejection is None:
-                    return result
-                if result.rejection.reason is not RejectReason.ORDER_NOT_FOUND:
-                    return result
-                current = await self._saved(
-                    current.with_stop(price=None, order_id=None, owner=None)
+            return await self._writer.apply(
+                current, price, owner=owner, reason=reason, replacing=replacing
+            )
+
+    async def ensure_protected(
+        self,
+        position: Position,
+        *,
+        initial: InitialStop,
+        heartbeats: Mapping[str, datetime] | None = None,
+        params: ReconcileParams | None = None,
+    ) -> Protection:
+        """Make sure the venue holds one stop for the position's full quantity, at the level
+        the bot last set — deciding on what the venue holds now, under the symbol's lock.
+
+        `initial` prices a stop for a position the bot never set one for."""
+        async with self._lock(position.symbol):
+            current = await self._store.positions.get(position.id) or position
+            if current.state not in (PositionState.ACTIVE, PositionState.CLOSING):
+                return Protection(busy=current.state.is_opening, detail=current.state.value)
+            try:
+                snapshot = await self._read(current, heartbeats or {})
+                if any(op.kind is OperationKind.REPLACE_STOP for op in snapshot.operations):
+                    # Under this lock nothing of ours is in flight: a dead process's move.
+                    await self._writer.settle_interrupted(current.symbol)
+                    current = await self._store.positions.get(current.id) or current
+                    snapshot = await self._read(current, heartbeats or {})
+            except ExchangeUnavailable as error:
+                return Protection(failed=True, detail=f"the venue could not be read: {error}")
+            held = [v for v in snapshot.venue_positions if v.side is current.side]
+            if not held:
+                return Protection(detail="the venue holds no position: the synchronizer's job")
+            if any(op.in_flight for op in snapshot.operations):
+                return Protection(busy=True, detail="an operation is in flight")
+            if held[0].quantity != current.quantity:  # the venue is the truth
+                self._recorder.record(
+                    EventType.QUANTITY_MISMATCH_DETECTED,
+                    position=current,
+                    data={"journal": current.quantity, "venue": held[0].quantity},
                 )
-            return await self._create_then_cancel(
-                current,
-                price,
-                owner=owner,
-                reason=reason,
-                old_id=replacing or current.stop_order_id,
-            )
-
-    async def cancel(self, position: Position, order_id: str, *, reason: str) -> bool:
-        """Cancel one of the position's stop orders (a duplicate); True once it is gone."""
-        async with self._lock(position.id):
-            current = await self._store.positions.get(position.id) or position
-            gone = await self._cancel(current, order_id, reason=reason)
-            if gone and current.stop_order_id == order_id:
-                await self._saved(current.with_stop(price=None, order_id=None, owner=None))
-            return gone
-
-    async def clear_attached(self, position: Position, *, reason: str) -> bool:
-        """Remove a venue-attached stop that duplicates the position's stop order."""
-        async with self._lock(position.id):
-            outcome = await self._send(
-                lambda: self._exchange.set_position_stop(position.symbol, None), _nothing
-            )
-            cleared = isinstance(outcome, Accepted)
-            self._recorder.record(
-                EventType.STOP_LOSS_CANCELLED,
-                position=position,
-                severity=None if cleared else Severity.ERROR,
-                error=None if cleared else _describe(outcome),
-                data={"reason": reason, "cancelled": cleared, "attached": True},
-            )
-            return cleared
+                current = await self._writer.saved(
+                    attrs.evolve(current, quantity=held[0].quantity, version=current.version + 1)
+                )
+                snapshot = attrs.evolve(snapshot, positions=(current,))
+            actions = protect(snapshot, params or ReconcileParams())
+            return await self._carry_out(current, snapshot, actions, initial)
 
     async def cancel_orphan(self, symbol: str, order_id: str) -> tuple[bool, str]:
-        """Cancel an order that belongs to no position (a zombie): (gone, what happened)."""
-        async with self._lock(f"orphan:{symbol}"):
-            return await self._cancel_order(symbol, order_id)
+        """Cancel an order that belongs to no position (a zombie): (gone, what happened).
+
+        A stop-loss is cancelled only if, read again under the symbol's lock, the venue
+        holds no position it could protect: no other component removes a stop-loss."""
+        async with self._lock(symbol):
+            try:
+                orders = await self._exchange.fetch_open_orders(symbol)
+                held = [v for v in await self._exchange.fetch_positions() if v.symbol == symbol]
+            except ExchangeUnavailable as error:
+                return False, f"not cancelled: the venue could not be read ({error})"
+            order = next((o for o in orders if o.order_id == order_id), None)
+            if order is None:
+                return True, "already gone"
+            if order.is_stop and any(order.side is v.side.exit for v in held):
+                return False, "not cancelled: it protects the position the venue holds"
+            return await self._writer.cancel_by_id(symbol, order_id)
 
     async def take_over(self, position: Position, owner: StopOwner) -> Position:
         """Make `owner` the owner of the position's stop, as it stands."""
-        async with self._lock(position.id):
+        async with self._lock(position.symbol):
             current = await self._store.positions.get(position.id) or position
-            return await self._saved(
-                current.with_stop(
-                    price=current.stop_price, order_id=current.stop_order_id, owner=owner
-                )
-            )
+            return await self._writer.take_over(current, owner)
 
-    # -- the three ways to set a stop -------------------------------------------------------
+    async def resume(self) -> int:
+        """After a restart: finish every stop replacement a crash interrupted (story 8)."""
+        resumed = 0
+        for operation in await self._store.operations.in_flight():
+            if operation.kind is OperationKind.REPLACE_STOP and (
+                operation.venue is self._exchange.venue
+            ):
+                async with self._lock(operation.symbol):
+                    resumed += await self._writer.settle_interrupted(operation.symbol)
+        return resumed
 
-    async def _set_attached(
-        self, position: Position, price: Decimal, *, owner: StopOwner, reason: str
-    ) -> StopResult:
-        def send() -> Awaitable[Outcome]:
-            return self._exchange.set_position_stop(position.symbol, price)
+    # -- deciding on a fresh read -----------------------------------------------------------
 
-        async def verify() -> Order | None:
-            return await self._attached_stop_at(position, price)
-
-        outcome = await self._send(send, verify)
-        if not isinstance(outcome, Accepted):
-            return self._failed(position, outcome, price=price, reason=reason)
-        await self._store.orders.record(outcome.order, role=OrderRole.STOP, position_id=position.id)
-        return await self._stored_stop(
-            position,
-            price,
-            order_id=outcome.order.order_id,
-            owner=owner,
-            reason=reason,
-            method="position_stop",
+    async def _read(self, position: Position, heartbeats: Mapping[str, datetime]) -> Snapshot:
+        held = [v for v in await self._exchange.fetch_positions() if v.symbol == position.symbol]
+        orders = await self._exchange.fetch_open_orders(position.symbol)
+        operations = [
+            op
+            for op in await self._store.operations.in_flight()
+            if op.venue is position.venue and op.symbol == position.symbol
+        ]
+        return Snapshot(
+            venues=frozenset({position.venue}),
+            positions=(position,),
+            venue_positions=tuple(held),
+            orders=tuple(orders),
+            now=self._clock.now(),
+            operations=tuple(operations),
+            trailing_heartbeats=dict(heartbeats),
         )
 
-    async def _amend(
-        self, position: Position, price: Decimal, *, owner: StopOwner, reason: str
-    ) -> StopResult:
-        order_id = position.stop_order_id
-        assert order_id is not None
-
-        def send() -> Awaitable[Outcome]:
-            return self._exchange.amend_order(position.symbol, order_id, trigger_price=price)
-
-        async def verify() -> Order | None:
-            order = await self._find_open_stop(position, order_id=order_id)
-            return order if order is not None and order.trigger_price == price else None
-
-        outcome = await self._send(send, verify)
-        if not isinstance(outcome, Accepted):
-            return self._failed(position, outcome, price=price, reason=reason)
-        return await self._stored_stop(
-            position,
-            price,
-            order_id=outcome.order.order_id,
-            owner=owner,
-            reason=reason,
-            method="amend",
-        )
-
-    async def _create_then_cancel(
+    async def _carry_out(
         self,
         position: Position,
-        price: Decimal,
-        *,
-        owner: StopOwner,
-        reason: str,
-        old_id: str | None,
-    ) -> StopResult:
-        cid = client_order_id(position.id, OrderRole.STOP, position.version)
-        operation = Operation(
-            id=self._ids.new_id(),
-            kind=OperationKind.REPLACE_STOP,
-            venue=position.venue,
-            symbol=position.symbol,
-            position_id=position.id,
-            started_at=self._clock.now(),
-            client_order_ids=(cid,),
-        )
-        await self._store.operations.start(operation)
-
-        def send() -> Awaitable[Outcome]:
-            return self._exchange.create_stop_order(
-                position.symbol,
-                position.side.exit,
-                position.quantity,
-                price,
-                client_order_id=cid,
-            )
-
-        async def verify() -> Order | None:
-            found = await self._exchange.fetch_order_by_client_id(position.symbol, cid)
-            return found if found is not None and found.is_open else None
-
-        outcome = await self._send(send, verify)
-        if not isinstance(outcome, Accepted):
-            await self._finish(operation, "failed")
-            return self._failed(position, outcome, price=price, reason=reason)
-        await self._store.orders.record(outcome.order, role=OrderRole.STOP, position_id=position.id)
-        if old_id is not None:
-            await self._cancel(position, old_id, reason="replaced")
-        await self._finish(operation, "done")
-        return await self._stored_stop(
-            position,
-            price,
-            order_id=outcome.order.order_id,
-            owner=owner,
-            reason=reason,
-            method="create_then_cancel" if old_id else "create",
-        )
-
-    async def _remove(self, position: Position, *, reason: str) -> StopResult:
-        if self._exchange.capabilities.position_stop and position.stop_price is not None:
-            outcome = await self._send(
-                lambda: self._exchange.set_position_stop(position.symbol, None), _nothing
-            )
-            if isinstance(outcome, Rejected) and outcome.reason is not RejectReason.NO_POSITION:
-                return self._failed(position, outcome, price=None, reason=reason)
+        snapshot: Snapshot,
+        actions: tuple[object, ...],
+        initial: InitialStop,
+    ) -> Protection:
+        mine = [a for a in actions if getattr(a, "position_id", None) == position.id]
+        if not mine:
+            return Protection(detail="protected")
+        unprotected = any(isinstance(a, PlaceStop) for a in mine)
+        if unprotected:
             self._recorder.record(
-                EventType.STOP_LOSS_CANCELLED,
+                EventType.UNPROTECTED_POSITION_FOUND,
                 position=position,
-                order_id=position.stop_order_id,
-                data={"reason": reason, "cancelled": True, "attached": True},
+                data={"reason": "missing_stop", "detail": "no stop on the venue"},
             )
-        elif position.stop_order_id is not None:
-            await self._cancel(position, position.stop_order_id, reason=reason)
-        stored = await self._saved(position.with_stop(price=None, order_id=None, owner=None))
-        return StopResult(ok=True, position=stored, detail="removed")
-
-    # -- sending, verifying, recording ------------------------------------------------------
-
-    async def _send(
-        self,
-        send: Callable[[], Awaitable[Outcome]],
-        verify: Callable[[], Awaitable[Order | None]],
-    ) -> Outcome:
-        """Send up to `attempts` times; resolve Unknown by verifying, never by sending blind."""
-        outcome: Outcome = Rejected(reason=RejectReason.OTHER, message="not sent")
-        for attempt in range(self._settings.attempts):
-            if attempt:
-                await self._clock.sleep(self._settings.retry_delay_seconds * attempt)
-            outcome = await send()
-            if isinstance(outcome, Unknown):
-                found = await self._resolve(verify)
-                if found is not None:
-                    return Accepted(order=found)
-                continue
-            if isinstance(outcome, Accepted) or not outcome.retryable:
-                return outcome
-            if outcome.reason is RejectReason.RATE_LIMITED:
+        ok, detail = True, ""
+        current = position
+        for action in mine:
+            if isinstance(action, TakeOverStop):
+                current = await self._writer.take_over(current, StopOwner.PROTECTION)
                 self._recorder.record(
-                    EventType.RATE_LIMIT_HIT,
-                    exchange=self._exchange.venue.value,
-                    error=outcome.message,
-                    data={"code": outcome.code, "attempt": attempt + 1},
+                    EventType.PROTECTION_TOOK_OVER,
+                    position=current,
+                    data={
+                        "from": position.stop_owner.value if position.stop_owner else None,
+                        "detail": action.detail,
+                    },
                 )
-        return outcome
+            elif isinstance(action, CancelOrder):
+                gone = await self._writer.cancel(current, action.order_id, reason="duplicate stop")
+                ok &= gone
+            elif isinstance(action, ClearPositionStop):
+                ok &= await self._writer.clear_attached(current, reason="duplicate attached stop")
+        placing = next((a for a in mine if isinstance(a, PlaceStop | ReplaceStop)), None)
+        level_changed = next((a for a in mine if isinstance(a, StopLevelChanged)), None)
+        if placing is not None or level_changed is not None:
+            current = await self._store.positions.get(current.id) or current
+            restored, detail = await self._restore(current, snapshot, placing, initial)
+            ok &= restored
+        return Protection(unprotected=unprotected, fixed=ok, failed=not ok, detail=detail)
 
-    async def _resolve(self, verify: Callable[[], Awaitable[Order | None]]) -> Order | None:
-        for attempt in range(self._settings.lookups):
-            if attempt:
-                await self._clock.sleep(self._settings.retry_delay_seconds * attempt)
-            try:
-                return await verify()
-            except ExchangeUnavailable:
-                continue
-        return None
-
-    async def _cancel(self, position: Position, order_id: str, *, reason: str) -> bool:
-        gone, detail = await self._cancel_order(position.symbol, order_id)
-        self._recorder.record(
-            EventType.STOP_LOSS_CANCELLED,
-            position=position,
-            order_id=order_id,
-            severity=None if gone else Severity.ERROR,
-            error=None if gone else detail,
-            data={"reason": reason, "cancelled": gone},
-        )
-        return gone
-
-    async def _cancel_order(self, symbol: str, order_id: str) -> tuple[bool, str]:
-        """Cancel with retries; "not found" counts as gone, an Unknown is settled by listing."""
-        outcome: Outcome = Rejected(reason=RejectReason.OTHER, message="not sent")
-        for attempt in range(self._settings.attempts):
-            if attempt:
-                await self._clock.sleep(self._settings.retry_delay_seconds * attempt)
-            outcome = await self._exchange.cancel_order(symbol, order_id)
-            if isinstance(outcome, Unknown):
-                if await self._is_gone(symbol, order_id):
-                    return True, "gone after an unknown outcome"
-                continue
-            if isinstance(outcome, Accepted):
-                return True, "cancelled"
-            if outcome.reason is RejectReason.ORDER_NOT_FOUND:
-                return True, "already gone"
-            if not outcome.retryable:
-                break
-        return False, _describe(outcome)
-
-    async def _is_gone(self, symbol: str, order_id: str) -> bool:
-        try:
-            orders = await self._exchange.fetch_open_orders(symbol)
-        except ExchangeUnavailable:
-            return False
-        return all(order.order_id != order_id for order in orders)
-
-    async def _find_open_stop(self, position: Position, *, order_id: str) -> Order | None:
-        for order in await self._exchange.fetch_open_orders(position.symbol):
-            if order.order_id == order_id:
-                return order
-        return None
-
-    async def _attached_stop_at(self, position: Position, price: Decimal) -> Order | None:
-        for order in await self._exchange.fetch_open_orders(position.symbol):
-            if order.type is OrderType.POSITION_STOP and order.trigger_price == price:
-                return order
-        for held in await self._exchange.fetch_positions():
-            if held.symbol == position.symbol and held.stop_price == price:
-                return _attached_order(position, price)
-        return None
-
-    async def _stored_stop(
+    async def _restore(
         self,
         position: Position,
-        price: Decimal,
-        *,
-        order_id: str | None,
-        owner: StopOwner,
-        reason: str,
-        method: str,
-    ) -> StopResult:
-        previous = position.stop_price
-        stored = await self._saved(position.with_stop(price=price, order_id=order_id, owner=owner))
-        self._recorder.record(
-            EventType.STOP_LOSS_PLACED if previous is None else EventType.STOP_LOSS_REPLACED,
-            position=stored,
-            order_id=order_id,
-            data={
-                "price": price,
-                "previous_price": previous,
-                "quantity": position.quantity,
-                "owner": owner.value,
-                "reason": reason,
-                "method": method,
-            },
+        snapshot: Snapshot,
+        placing: PlaceStop | ReplaceStop | None,
+        initial: InitialStop,
+    ) -> tuple[bool, str]:
+        """Put the stop at the bot's level (story 3): a person's tighter stop becomes the
+        bot's level; a missing or looser one is put back; past the mark, close instead."""
+        [held] = [v for v in snapshot.venue_positions if v.side is position.side]
+        found = (
+            None
+            if isinstance(placing, PlaceStop)
+            else standing_level(snapshot.orders, held, position)[0]
         )
-        return StopResult(ok=True, position=stored)
-
-    def _failed(
-        self, position: Position, outcome: Outcome, *, price: Decimal | None, reason: str
-    ) -> StopResult:
-        rejection = outcome if isinstance(outcome, Rejected) else None
-        self._recorder.record(
-            EventType.STOP_LOSS_FAILED,
-            position=position,
-            error=_describe(outcome),
-            data={"price": price, "reason": reason},
+        mark = held.mark_price
+        if mark is None:
+            try:
+                mark = await self._exchange.fetch_mark_price(position.symbol)
+            except ExchangeUnavailable:
+                mark = None
+        verdict = judge_level(position.side, position.stop_price, found, mark)
+        replacing = placing.order_id if isinstance(placing, ReplaceStop) else None
+        owner = StopOwner.PROTECTION  # the guard put it right: its stop now
+        if isinstance(placing, ReplaceStop) and position.stop_owner is not None:
+            owner = position.stop_owner  # only resized: whoever owned it still does
+        if verdict is LevelVerdict.CLOSE:
+            closed = await self._writer.close_at_market(
+                position, reason="the mark crossed the stop level"
+            )
+            return closed, "closed at market: the mark crossed the stop level"
+        if verdict is LevelVerdict.ADOPT and replacing is None:
+            assert found is not None
+            _, order = standing_level(snapshot.orders, held, position)
+            stored = await self._writer.saved(
+                position.with_stop(
+                    price=found,
+                    order_id=order.order_id if order is not None else position.stop_order_id,
+                    owner=owner,
+                )
+            )
+            self._writer.record_stop(
+                stored,
+                found,
+                previous=position.stop_price,
+                reason="manual change",
+                method="adopted",
+            )
+            return True, "a person's tighter stop is the bot's level now"
+        price = position.stop_price if verdict is not LevelVerdict.ADOPT else found
+        if verdict is LevelVerdict.KEEP and replacing is not None:
+            price = found
+        if price is None:
+            price = await initial(position)
+            if price is None:
+                return False, "no stop price: no market rules or no entry price"
+        if found is not None and replacing is None and verdict is LevelVerdict.RESTORE:
+            _, order = standing_level(snapshot.orders, held, position)
+            replacing = order.order_id if order is not None else None
+        result = await self._writer.apply(
+            position,
+            price,
+            owner=owner,
+            reason="missing stop" if found is None else "stop moved by hand",
+            replacing=replacing,
+            verified=True,
         )
-        return StopResult(
-            ok=False, position=position, rejection=rejection, detail=_describe(outcome)
-        )
+        return result.ok, result.detail
 
-    async def _saved(self, position: Position) -> Position:
-        await self._store.positions.save(position)
-        return position
+    async def close_at_market(self, position: Position, *, reason: str) -> bool:
+        """Close the position reduce-only at market (the aged manager at its loss cap), its
+        exit orders cancelled first; True once the venue took the order. The synchronizer
+        records the close."""
+        async with self._lock(position.symbol):
+            await self._exits.cancel_all(position)
+            return await self._writer.market_close(position, reason=reason)
 
-    async def _finish(self, operation: Operation, outcome: str) -> None:
-        await self._store.operations.finish(operation.id, at=self._clock.now(), outcome=outcome)
-
-
-async def _nothing() -> Order | None:
-    return None
-
-
-def _describe(outcome: Outcome) -> str:
-    if isinstance(outcome, Rejected):
-        code = f" [{outcome.code}]" if outcome.code else ""
-        return f"{outcome.reason.value}{code}: {outcome.message}"
-    if isinstance(outcome, Unknown):
-        return f"unknown outcome: {outcome.message}"
-    return "accepted"
-
-
-def _attached_order(position: Position, price: Decimal) -> Order:
-    return Order(
-        venue=position.venue,
-        symbol=position.symbol,
-        order_id=f"position-stop-{position.symbol}",
-        client_order_id=None,
-        side=position.side.exit,
-        type=OrderType.POSITION_STOP,
-        quantity=position.quantity,
-        status=OrderStatus.OPEN,
-        trigger_price=price,
-        reduce_only=True,
-        close_position=True,
-    )
+    async def keep_exit(self, position: Position, price: Decimal) -> ExitResult:
+        """Keep exactly one reduce-only limit exit order for the position at `price` (the
+        aged manager's target), under the symbol's lock."""
+        async with self._lock(position.symbol):
+            return await self._exits.keep(position, price)

@@ -6,7 +6,7 @@ and the journal does not are adopted and then protected; quantity mismatches are
 A symbol with an operation in flight is never touched (the domain's rule).
 """
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import attrs
 
@@ -55,6 +55,7 @@ class Synchronizer:
         heartbeats: Heartbeats | None = None,
         stops: StopParams | None = None,
         interval_seconds: float = 120,
+        on_adopted: Callable[[Position], Awaitable[None]] | None = None,
     ) -> None:
         self._exchange = exchange
         self._store = store
@@ -67,6 +68,7 @@ class Synchronizer:
         self._heartbeats = heartbeats
         self._stops = stops or StopParams()
         self.interval_seconds = interval_seconds
+        self._on_adopted = on_adopted
 
     async def sync(self) -> SyncReport:
         venue = self._exchange.venue.value
@@ -159,9 +161,11 @@ class Synchronizer:
         price = await protective_stop(self._exchange, self._rules, position, self._stops)
         if price is None:
             return  # the guard reports it unprotected on its next pass
-        await self._keeper.apply(
+        result = await self._keeper.apply(
             position, price, owner=StopOwner.PROTECTION, reason="adopted position"
         )
+        if result.ok and self._on_adopted is not None:
+            await self._on_adopted(result.position)  # trailed from now on (story 6)
 
     async def _correct(self, position: Position, action: CorrectQuantity) -> None:
         corrected = attrs.evolve(

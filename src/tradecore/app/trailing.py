@@ -23,10 +23,12 @@ from tradecore.domain.trailing import (
     MoveStop,
     TrailingActivated,
     TrailingParams,
+    TrailingPhase,
     TrailingState,
     end_trailing,
     on_mark,
     prime,
+    resume_trailing,
     start_trailing,
 )
 from tradecore.ports.alerts import Alert, Alerter
@@ -102,7 +104,9 @@ class TrailingService:
     async def restore(self) -> int:
         """Load every persisted trailing state (after a restart)."""
         for state in await self._store.trailing.all():
-            self._track(prime(state, self._params))
+            # A TRIGGERED state is a stop that may have fired: if it did, the synchronizer
+            # ends the trailing stop; if not, it must trail on, never stay frozen (story 5).
+            self._track(prime(resume_trailing(state), self._params))
         return len(self._states)
 
     async def end(self, position_id: str, *, reason: str) -> None:
@@ -211,6 +215,11 @@ class TrailingService:
         result = await self._keeper.apply(
             position, command.new_stop, owner=StopOwner.TRAILING, reason=command.reason.value
         )
+        if result.ok and result.position.stop_price != command.new_stop:
+            # The keeper kept a tighter stop (a person's, now the bot's): trail from there.
+            self._failures.pop(position_id, None)
+            await self._revert(position_id, result.position.stop_price)
+            return
         if result.ok:
             self._failures.pop(position_id, None)
             self._recorder.record(
@@ -239,9 +248,13 @@ class TrailingService:
     async def _revert(self, position_id: str, actual_stop: Decimal | None) -> None:
         """The venue kept the old stop: the state must say so, or it trails a stop that isn't."""
         state = self._states.get(position_id)
-        if state is None or state.stop_price == actual_stop:
+        if state is None or (
+            state.stop_price == actual_stop and state.phase is not TrailingPhase.TRIGGERED
+        ):
             return
-        reverted = attrs.evolve(state, stop_price=actual_stop)
+        # The wanted stop never reached the venue: if the mark "triggered" it, nothing fired —
+        # trailing resumes at the last accepted stop on the next mark (story 5).
+        reverted = attrs.evolve(resume_trailing(state), stop_price=actual_stop)
         self._states[position_id] = reverted
         await self._store.trailing.save(reverted)
 

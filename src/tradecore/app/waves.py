@@ -102,9 +102,11 @@ class WaveProcessor:
         self.reports: list[WaveReport] = []
         self._processing = asyncio.Event()
         self._processing.set()  # set = idle
+        self._stopping: asyncio.Event | None = None  # the kernel's, while `run` runs
 
     async def run(self, *, stopping: asyncio.Event) -> None:
         """Process each due wave at its check time until `stopping` is set."""
+        self._stopping = stopping
         while not stopping.is_set():
             check = next_check_after(self._clock.now())
             await self._clock.sleep((check - self._clock.now()).total_seconds())
@@ -140,6 +142,10 @@ class WaveProcessor:
             return self._done(WaveReport(wave=wave, duplicate=True))
         self._event(EventType.WAVE_MONITORING_STARTED, correlation, wave=wave)
         signals = await self._await_signals(wave)
+        if not signals and self._stop_requested():
+            # The bot stops and takes no more signals: waiting out the window would only
+            # hold the stop up. The wave stays claimed and unfinished, as a crash leaves it.
+            return self._done(WaveReport(wave=wave, found=False))
         if not signals:
             self._event(
                 EventType.WAVE_NOT_FOUND,
@@ -180,9 +186,14 @@ class WaveProcessor:
         poll = self._settings.waves.poll_seconds
         waited = 0.0
         while not (signals := self._inbox.of(wave)) and waited < window:
+            if self._stop_requested():
+                return []
             await self._clock.sleep(poll)
             waited += poll
         return signals
+
+    def _stop_requested(self) -> bool:
+        return self._stopping is not None and self._stopping.is_set()
 
     async def _trade(self, wave: datetime, signals: list[Signal], correlation: str) -> WaveReport:
         facts = await self._facts()

@@ -44,6 +44,7 @@ class ReconcileReason(StrEnum):
     DUPLICATE_STOP = "duplicate_stop"
     WRONG_STOP_QUANTITY = "wrong_stop_quantity"
     TRAILING_SILENT = "trailing_silent"
+    STOP_LEVEL_CHANGED = "stop_level_changed"
     ZOMBIE_REDUCE_ONLY = "zombie_reduce_only"
     ZOMBIE_CONDITIONAL = "zombie_conditional"  # TP/SL with no position
     ZOMBIE_CLOSE_ON_TRIGGER = "zombie_close_on_trigger"
@@ -166,6 +167,19 @@ class ClearPositionStop:
     detail: str
 
 
+@attrs.frozen(kw_only=True)
+class StopLevelChanged:
+    """The stop standing is not at the level the bot last set (someone moved it by hand)."""
+
+    venue: Venue
+    symbol: str
+    position_id: str
+    found: Decimal | None
+    journal: Decimal
+    reason: ReconcileReason
+    detail: str
+
+
 Action = (
     ClosePhantom
     | AdoptPosition
@@ -175,6 +189,7 @@ Action = (
     | ReplaceStop
     | CancelOrder
     | ClearPositionStop
+    | StopLevelChanged
 )
 
 
@@ -488,9 +503,22 @@ def _protect_one(
             detail = "the trailing stop left the position without a stop"
             actions.append(_take_over(owner, ReconcileReason.MISSING_STOP, detail))
         return [*actions, _place(held, owner)]
-    if _trailing_healthy(owner, snapshot, params):
-        return []
     prefix: list[Action] = []
+    level, _ = standing_level(stops, held, owner)
+    if owner is not None and owner.stop_price is not None and level != owner.stop_price:
+        prefix.append(
+            StopLevelChanged(
+                venue=held.venue,
+                symbol=held.symbol,
+                position_id=owner.id,
+                found=level,
+                journal=owner.stop_price,
+                reason=ReconcileReason.STOP_LEVEL_CHANGED,
+                detail=f"the stop stands at {level}, the bot set {owner.stop_price}",
+            )
+        )
+    if _trailing_healthy(owner, snapshot, params):
+        return prefix
     if owner is not None and trailing:
         detail = f"no trailing heartbeat for {params.trailing_silence}"
         prefix.append(_take_over(owner, ReconcileReason.TRAILING_SILENT, detail))
@@ -567,3 +595,59 @@ def reconcile(snapshot: Snapshot, params: ReconcileParams | None = None) -> tupl
 def unprotected_count(actions: Iterable[Action]) -> int:
     """How many positions this pass found without a stop (alert above 5, SPEC §5)."""
     return sum(1 for action in actions if isinstance(action, PlaceStop))
+
+
+# ------------------------------------------------------------------------- the stop level
+
+
+class LevelVerdict(StrEnum):
+    """What to do about the level of the stop found on the venue, against the bot's own."""
+
+    KEEP = "keep"  # the venue's stop is at the bot's level
+    ADOPT = "adopt"  # a person tightened it: their level becomes the bot's
+    RESTORE = "restore"  # missing or loosened: put back at the bot's level
+    CLOSE = "close"  # missing or loosened and the mark has crossed the bot's level
+
+
+def crossed(side: Side, level: Decimal, mark: Decimal) -> bool:
+    """The mark is at or beyond a stop at `level`: such a stop would fire at once."""
+    return mark <= level if side is Side.LONG else mark >= level
+
+
+def tighter(side: Side, a: Decimal, b: Decimal) -> bool:
+    """`a` is a tighter stop than `b` (closer to the mark on the losing side)."""
+    return a > b if side is Side.LONG else a < b
+
+
+def judge_level(
+    side: Side, bot: Decimal | None, found: Decimal | None, mark: Decimal | None
+) -> LevelVerdict:
+    """The rule of issue 10: the venue's stop never loosens against the last stop the bot set.
+
+    A person's tighter stop becomes the bot's level; a looser or missing one is put back at
+    the bot's level, unless the mark has already crossed it — then the position is closed.
+    Without a level of its own (never set one) the bot keeps what stands."""
+    if bot is None:
+        return LevelVerdict.KEEP if found is not None else LevelVerdict.RESTORE
+    if found is not None and found == bot:
+        return LevelVerdict.KEEP
+    if found is not None and tighter(side, found, bot):
+        return LevelVerdict.ADOPT
+    if mark is not None and crossed(side, bot, mark):
+        return LevelVerdict.CLOSE
+    return LevelVerdict.RESTORE
+
+
+def standing_level(
+    stops: Sequence[Order], held: VenuePosition, owner: Position | None
+) -> tuple[Decimal | None, Order | None]:
+    """The level of the stop reconciliation keeps for `held`, and its order (None: attached)."""
+    guarding = sorted((o for o in stops if _guards(o, held)), key=lambda o: o.order_id)
+    if held.stop_price is not None:
+        guarding = [o for o in guarding if o.type is not OrderType.POSITION_STOP]
+    if not guarding:
+        return held.stop_price, None
+    kept = _keeper(guarding, held, owner)
+    if kept is None:
+        return held.stop_price, None
+    return kept.trigger_price, kept

@@ -96,12 +96,15 @@ class Capabilities:
     `amend_stop`: a resting stop's trigger can be moved in place (Bybit amend).
     `position_stop`: a stop can be attached to the position and moved in place (Bybit
     trading-stop). Without either, a stop is replaced by create-confirm-cancel (Binance).
+    `max_conditional_orders`: the venue's cap on open conditional (stop) orders, per account,
+    or per symbol when `conditional_cap_per_symbol`; None when it has none.
     """
 
     amend_stop: bool
     position_stop: bool
     amend_limit: bool = True
     max_conditional_orders: int | None = None
+    conditional_cap_per_symbol: bool = False
     hedge_mode: bool = False
 
 

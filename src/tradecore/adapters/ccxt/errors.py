@@ -3,13 +3,18 @@
 The venue's own code decides the reason where the venue answered (ccxt puts the response
 body in the exception text: `binanceusdm {"code":-2021,...}`, `bybit {"retCode":110093,...}`);
 the exception class decides the rest. Whether a request can have reached the venue decides
-between a retryable rejection and `Unknown`:
+between a retryable rejection and `Unknown`. A server failure (an HTTP 5xx, or a code the
+venue uses for its own internal failure) answering an order command is `Unknown`: Binance's
+docs say of 5xx "It is important to NOT treat this as a failure operation; the execution
+status is UNKNOWN and could have been a success" (developers.binance.com, USDⓈ-M futures,
+General Info / HTTP return codes). The same answer to a query is the venue unavailable.
 
 The whole table (ccxt class -> command outcome / query error) is in docs/venues.md.
 """
 
 import json
 import re
+from typing import Any
 
 import aiohttp
 import ccxt.async_support as ccxt
@@ -40,8 +45,10 @@ BINANCE_CODES: dict[str, RejectReason] = {
     "-4140": R.SYMBOL_UNAVAILABLE,
     "-4045": R.TOO_MANY_CONDITIONAL_ORDERS,
     "-4130": R.STOP_ALREADY_EXISTS,
+    "-1111": R.INVALID_PRICE,  # "Precision is over the maximum": told apart by its text
+    "-5027": R.NOT_MODIFIED,  # "No need to modify the order."
     "-1003": R.RATE_LIMITED,
-    "-1001": R.VENUE_UNAVAILABLE,
+    "-1008": R.VENUE_UNAVAILABLE,  # overloaded: refused, try again later
     "-2015": R.AUTHENTICATION,
     "-2014": R.AUTHENTICATION,
     "451": R.REGION_RESTRICTED,
@@ -59,7 +66,7 @@ BYBIT_CODES: dict[str, RejectReason] = {
     "170209": R.REGION_RESTRICTED,
     "34040": R.NOT_MODIFIED,
     "10006": R.RATE_LIMITED,
-    "10016": R.VENUE_UNAVAILABLE,
+    "429": R.VENUE_UNAVAILABLE,  # "high server load. Please retry"
     "10003": R.AUTHENTICATION,
     "10004": R.AUTHENTICATION,
     "10005": R.AUTHENTICATION,
@@ -105,12 +112,60 @@ def reason_for(venue: Venue, code: str | None, message: str) -> RejectReason | N
             if pattern.search(message):
                 return reason
         return R.OTHER
-    if venue is Venue.BINANCE and code == "-1100":
-        return R.INVALID_QUANTITY if "quantity" in message else R.INVALID_PRICE
+    if venue is Venue.BINANCE and code in ("-1100", "-1111"):
+        return R.INVALID_QUANTITY if "quantity" in message.lower() else R.INVALID_PRICE
     return _CODES[venue].get(code)
 
 
 CLOCK_SKEW_CODES = frozenset({"-1021", "10002"})
+
+# The venues' codes for their own internal failure, after which an order command may or may
+# not have been executed. Binance USDⓈ-M (error-code page): -1000 UNKNOWN "An unknown error
+# occurred while processing the request", -1001 DISCONNECTED "Internal error; unable to process
+# your request", -1006 UNEXPECTED_RESP "... Execution status unknown", -1007 TIMEOUT "Timeout
+# waiting for response from backend server. Send status unknown; execution status unknown".
+# Bybit v5 (bybit-exchange.github.io/docs/v5/error): 10000 "Server Timeout", 10016 "Server
+# error" / "internal server error; Service is restarting". Bybit's docs do not say whether an
+# order survives these; a wrong `Unknown` costs one look-up, a wrong refusal a bare position.
+EXECUTION_UNKNOWN_CODES: dict[Venue, frozenset[str]] = {
+    Venue.BINANCE: frozenset({"-1000", "-1001", "-1006", "-1007"}),
+    Venue.BYBIT: frozenset({"10000", "10016"}),
+}
+
+
+class ServerFailure(ccxt.ExchangeNotAvailable):
+    """The venue answered with an HTTP 5xx (raised by `watch_server_failures`)."""
+
+
+# ccxt's own text for an HTTP error it maps by status: "<id> <METHOD> <url> <status> <reason>"
+_HTTP_STATUS = re.compile(r"^\S+ (?:GET|POST|PUT|DELETE|PATCH) \S+ (\d{3}) ")
+
+
+def watch_server_failures(client: ccxt.Exchange) -> None:
+    """Make every HTTP 5xx answer of `client` a `ServerFailure`, whatever its body says.
+
+    ccxt maps an error body by its code before it looks at the HTTP status, so without this
+    a Binance 503 carrying `{"code":-1001}` would read as a plain refusal.
+    """
+    original = client.on_rest_response
+
+    def on_rest_response(code: int, reason: str, url: str, method: str, *rest: Any) -> Any:
+        body = original(code, reason, url, method, *rest)
+        if isinstance(code, int) and code >= 500:
+            raise ServerFailure(f"{client.id} {method} {url} {code} {reason} {body}")
+        return body
+
+    client.on_rest_response = on_rest_response
+
+
+def server_failed(venue: Venue, error: Exception) -> bool:
+    """True when the venue (not the network) failed while handling the request."""
+    if isinstance(error, ServerFailure):
+        return True
+    status = _HTTP_STATUS.match(str(error))
+    if isinstance(error, ccxt.ExchangeNotAvailable) and status and status[1].startswith("5"):
+        return True
+    return venue_answer(error)[0] in EXECUTION_UNKNOWN_CODES[venue]
 
 
 def clock_skew(error: Exception) -> bool:
@@ -154,6 +209,11 @@ def command_outcome(
     """What a failed command means: refused (and whether retrying may help) or unknown."""
     if isinstance(error, ccxt.RequestTimeout) or _dropped(error):
         return Unknown(message=f"no answer: {error}", client_order_id=client_order_id)
+    if server_failed(venue, error):
+        return Unknown(
+            message=f"server failure, execution status unknown: {error}",
+            client_order_id=client_order_id,
+        )
     if isinstance(error, ccxt.ExchangeNotAvailable) and _connect_failed(error):
         return Rejected(
             reason=R.NETWORK_ERROR, message=f"connection failed: {error}", retryable=True
@@ -183,7 +243,11 @@ def query_failure(venue: Venue, error: Exception) -> ExchangeUnavailable:
     rate_limited = isinstance(error, (ccxt.RateLimitExceeded, ccxt.DDoSProtection))
     code, message = venue_answer(error)
     rate_limited = rate_limited or reason_for(venue, code, message) is R.RATE_LIMITED
-    retryable = isinstance(error, (ccxt.OperationFailed, ccxt.NetworkError)) or rate_limited
+    retryable = (
+        isinstance(error, (ccxt.OperationFailed, ccxt.NetworkError))
+        or rate_limited
+        or server_failed(venue, error)
+    )
     return ExchangeUnavailable(
         f"{venue.value}: {type(error).__name__}: {message}",
         retryable=retryable,

@@ -25,7 +25,12 @@ import ccxt.async_support as ccxt
 import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt import parse
-from tradecore.adapters.ccxt.errors import clock_skew, command_outcome, query_failure
+from tradecore.adapters.ccxt.errors import (
+    clock_skew,
+    command_outcome,
+    query_failure,
+    watch_server_failures,
+)
 from tradecore.adapters.ccxt.profiles import (
     PROFILES,
     check_price,
@@ -121,6 +126,7 @@ class CcxtExchange:
         use_websockets: bool = True,
     ) -> None:
         self.client = client
+        watch_server_failures(client)
         self._venue = venue
         self._profile = PROFILES[venue]
         self._clock = clock

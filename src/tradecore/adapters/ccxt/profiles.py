@@ -89,7 +89,11 @@ _BYBIT_PARAMS = "10001"  # Bybit answers every malformed value with "params erro
 BYBIT = CcxtProfile(
     venue=Venue.BYBIT,
     capabilities=Capabilities(
-        amend_stop=True, position_stop=True, amend_limit=True, max_conditional_orders=10
+        amend_stop=True,
+        position_stop=True,
+        amend_limit=True,
+        max_conditional_orders=10,
+        conditional_cap_per_symbol=True,
     ),
     refusals=Refusals(
         unknown_symbol=(_BYBIT_PARAMS, "params error: symbol invalid"),

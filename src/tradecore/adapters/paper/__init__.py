@@ -20,16 +20,21 @@ from tradecore.adapters.paper.faults import Fault, FaultKind, FaultPlan, Op
 from tradecore.adapters.paper.paths import ListPath, PathPlayer, PricePath, RandomWalk
 from tradecore.adapters.paper.profiles import (
     BINANCE,
+    BINANCE_REJECTIONS,
     BYBIT,
+    BYBIT_REJECTIONS,
     DEFAULT_MARKS,
     PROFILES,
     Profile,
+    VenueRejection,
     default_markets,
 )
 
 __all__ = [
     "BINANCE",
+    "BINANCE_REJECTIONS",
     "BYBIT",
+    "BYBIT_REJECTIONS",
     "DEFAULT_MARKS",
     "PROFILES",
     "Amendment",
@@ -51,5 +56,6 @@ __all__ = [
     "Profile",
     "RandomWalk",
     "VenueEngine",
+    "VenueRejection",
     "default_markets",
 ]

@@ -698,7 +698,14 @@ class VenueEngine:
         if origin == "api":
             forced = self.faults.take(op, symbol, _REJECT_KINDS)
             if forced is not None and forced.reason is not None:
-                return self._reason(forced.reason, symbol=symbol, trigger="?", mark="?")
+                return self._reason(
+                    forced.reason,
+                    code=forced.code,
+                    message=forced.message,
+                    symbol=symbol,
+                    trigger="?",
+                    mark="?",
+                )
         if not isinstance(symbol, str) or symbol not in self._markets:
             return self._reason(R.UNKNOWN_SYMBOL, symbol=symbol)
         if symbol in self._restricted:
@@ -793,7 +800,12 @@ class VenueEngine:
                 if self._binance:
                     return self._reason(R.OTHER, code="-4015", what="Client order id is not valid.")
                 return self._reason(R.OTHER, code="10001", what="params error: orderLinkId invalid")
-            if client_order_id in self._open_client_ids:
+            used = (
+                self._open_client_ids
+                if self.profile.client_ids_free_once_closed
+                else self._by_client
+            )
+            if client_order_id in used:
                 return self._reason(R.DUPLICATE_CLIENT_ID)
         if position_idx != 0 and not self._binance:
             return self._reason(R.OTHER, code="10001", what="position idx not match position mode")
@@ -840,7 +852,8 @@ class VenueEngine:
             if self.profile.conditional_cap_per_symbol
             else (self._stops_total)
         )
-        if stops >= self.profile.conditional_cap:
+        cap = self.profile.conditional_cap
+        if cap is not None and stops >= cap:
             return self._reason(R.TOO_MANY_CONDITIONAL_ORDERS)
         return None
 

@@ -236,6 +236,13 @@ class PaperExchange:
                 message="response lost after the venue accepted the request",
                 client_order_id=client_order_id,
             )
+        elif fault.kind is FaultKind.SERVER_ERROR:
+            if fault.acted:
+                act()
+            result = Unknown(
+                message="HTTP 503 from the venue: the execution status is unknown",
+                client_order_id=client_order_id,
+            )
         else:
             result = self._transport_failure(fault, client_order_id)
         await self._travel()
@@ -250,8 +257,6 @@ class PaperExchange:
             )
         if fault.kind is FaultKind.RATE_LIMIT:
             return profile.refusal(RejectReason.RATE_LIMITED)
-        if fault.kind is FaultKind.SERVER_ERROR:
-            return profile.refusal(RejectReason.VENUE_UNAVAILABLE)
         return Rejected(
             reason=RejectReason.NETWORK_ERROR,
             message="connection failed before the request was sent",

@@ -42,7 +42,10 @@ class FaultKind(StrEnum):
     TIMEOUT = "timeout"  # the request vanished before the venue; the caller cannot tell -> Unknown
     NETWORK_ERROR = "network_error"  # provably never sent (connect failed) -> retryable reject
     RATE_LIMIT = "rate_limit"  # -1003 / 10006, nothing done
-    SERVER_ERROR = "server_error"  # a 5xx, nothing done
+    # a 5xx: to a command the execution status is unknown (Binance's docs: "could have been a
+    # success"), so it is `Unknown`; `acted` says whether the venue did it; to a query, the
+    # venue is unavailable
+    SERVER_ERROR = "server_error"
     REJECT = "reject"  # the venue refuses with `reason`, nothing done
     PARTIAL_FILL = "partial_fill"  # a market order fills only `fill_ratio` of its quantity
 
@@ -67,6 +70,9 @@ class Fault:
     reason: RejectReason | None = None
     fill_ratio: Decimal | None = None
     skip: int = 0  # let this many matching requests through before firing
+    acted: bool = False  # SERVER_ERROR only: the venue executed the command before failing
+    code: str | None = None  # REJECT only: the venue's code (default: the profile's for reason)
+    message: str | None = None  # REJECT only: the venue's text (default: the profile's)
 
     def __attrs_post_init__(self) -> None:
         if self.times < 1:
@@ -79,6 +85,8 @@ class Fault:
             self.fill_ratio is not None and 0 <= self.fill_ratio < 1
         ):
             raise ValueError("a PARTIAL_FILL fault needs 0 <= fill_ratio < 1")
+        if self.acted and self.kind is not FaultKind.SERVER_ERROR:
+            raise ValueError("only a SERVER_ERROR fault can have acted=True")
 
     def matches(self, op: Op, symbol: str | None) -> bool:
         op_ok = self.op is None or self.op is op
@@ -106,9 +114,10 @@ class Fault:
 
     @classmethod
     def server_error(
-        cls, op: Op | None = None, *, symbol: str | None = None, times: int = 1
+        cls, op: Op | None = None, *, symbol: str | None = None, times: int = 1, acted: bool = False
     ) -> "Fault":
-        return cls(kind=FaultKind.SERVER_ERROR, op=op, symbol=symbol, times=times)
+        """A 5xx answer; with `acted` the venue executed the command before answering it."""
+        return cls(kind=FaultKind.SERVER_ERROR, op=op, symbol=symbol, times=times, acted=acted)
 
     @classmethod
     def reject(
@@ -119,9 +128,20 @@ class Fault:
         symbol: str | None = None,
         times: int = 1,
         skip: int = 0,
+        code: str | None = None,
+        message: str | None = None,
     ) -> "Fault":
+        """The venue refuses with `reason`; `code` and `message` default to the profile's
+        (a simulator takes them from `Profile.rejections` to play every code)."""
         return cls(
-            kind=FaultKind.REJECT, reason=reason, op=op, symbol=symbol, times=times, skip=skip
+            kind=FaultKind.REJECT,
+            reason=reason,
+            op=op,
+            symbol=symbol,
+            times=times,
+            skip=skip,
+            code=code,
+            message=message,
         )
 
     @classmethod

@@ -5,7 +5,7 @@ from typing import Any
 
 import asyncpg
 
-from tradecore.adapters.postgres.executor import PgExecutor, transaction_factory
+from tradecore.adapters.postgres.executor import PgExecutor, reachable, transaction_factory
 from tradecore.adapters.postgres.journal import PostgresEventWriter
 from tradecore.adapters.postgres.lock import PostgresInstanceLock, advisory_key
 from tradecore.adapters.sql.executor import PostgresCodec
@@ -52,17 +52,20 @@ class PostgresDatabase:
     async def connect(
         cls, dsn: str, *, apply_migrations: bool = True, min_size: int = 1, max_size: int = 5
     ) -> "PostgresDatabase":
-        pool = await asyncpg.create_pool(
-            dsn,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=5.0,
-            command_timeout=30.0,
-            server_settings={"application_name": "tradecore"},
-        )
+        # A server that is down or refusing connections is `StoreUnavailable` (the runner
+        # waits for it); a wrong password or database name is not, and stays the driver's.
+        async with reachable():
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=5.0,
+                command_timeout=30.0,
+                server_settings={"application_name": "tradecore"},
+            )
         try:
             if apply_migrations:
-                async with pool.acquire() as connection:
+                async with reachable(), pool.acquire() as connection:
                     await migrate_postgres(connection)
         except BaseException:
             await pool.close()

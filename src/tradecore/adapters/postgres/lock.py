@@ -38,7 +38,8 @@ class PostgresInstanceLock:
                 holder = await _holder(connection, key)
                 raise LockHeld(
                     f"another tradecore instance is already running for account {account!r} "
-                    f"({holder}); stop it first, or use a different account"
+                    f"({holder}; PostgreSQL advisory lock {key}); stop it first, or use a "
+                    "different account"
                 )
         except BaseException:
             await connection.close()

@@ -90,7 +90,8 @@ async def take_snapshot(
     last_event = await reader.last_event_at()
     outage = await _outage_open(reader)
     held = [p for p in positions if p.state in OPEN_ON_VENUE]
-    unprotected = [p for p in held if p.stop_price is None]
+    bare = await reader.found_bare()  # the guard's last look: the venue had no stop
+    unprotected = [p for p in held if p.stop_price is None or p.id in bare]
     figures = {name: sum(counts.get(t, 0) for t in types) for name, types in COUNTED.items()}
     anomalies = [
         *_unprotected_anomalies(unprotected, now, settings),

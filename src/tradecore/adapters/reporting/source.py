@@ -167,6 +167,25 @@ class Reader:
         )
         return self._c.time_out(rows[0]["at"]) if rows else None
 
+    async def found_bare(self) -> set[str]:
+        """Positions whose latest `unprotected_position_found` is later than their latest
+        stop placed or replaced: the guard last saw them bare and nothing has fixed it."""
+        rows = await self._db.fetch(
+            "SELECT position_id, event_type, MAX(seq) AS seq FROM events "
+            "WHERE event_type IN ($1, $2, $3) AND position_id IS NOT NULL "
+            "GROUP BY position_id, event_type",
+            "unprotected_position_found",
+            "stop_loss_placed",
+            "stop_loss_replaced",
+        )
+        found: dict[str, int] = {}
+        placed: dict[str, int] = {}
+        for r in rows:
+            into = found if r["event_type"] == "unprotected_position_found" else placed
+            pid = str(r["position_id"])
+            into[pid] = max(into.get(pid, 0), int(r["seq"]))
+        return {pid for pid, seq in found.items() if seq > placed.get(pid, 0)}
+
     async def last_event_at(self) -> datetime | None:
         rows = await self._db.fetch("SELECT MAX(created_at) AS at FROM events")
         return self._c.time_out(rows[0]["at"]) if rows else None

@@ -11,7 +11,12 @@ import aiosqlite
 from tradecore.adapters.sql.executor import SqliteCodec, sqlite_time
 from tradecore.adapters.sql.migrations import Migration, load_migrations, pending
 from tradecore.adapters.sql.store import SqlStore
-from tradecore.adapters.sqlite.executor import SqliteExecutor, immediate, transaction_factory
+from tradecore.adapters.sqlite.executor import (
+    SqliteExecutor,
+    immediate,
+    reachable,
+    transaction_factory,
+)
 from tradecore.adapters.sqlite.journal import SqliteEventWriter
 from tradecore.adapters.sqlite.lock import FileInstanceLock
 from tradecore.ports.repositories import Store
@@ -61,20 +66,23 @@ class SqliteDatabase:
         worker = getattr(pending_connection, "_thread", None)
         if worker is not None and not worker.is_alive():
             worker.daemon = True
-        connection = await pending_connection
-        try:
-            connection.row_factory = sqlite3.Row
-            if path != MEMORY:
-                await connection.execute("PRAGMA journal_mode = WAL")
-            await connection.execute("PRAGMA synchronous = FULL")
-            await connection.execute("PRAGMA foreign_keys = ON")
-            await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            database = cls(path, connection)
-            if apply_migrations:
-                await database.migrate()
-        except BaseException:
-            await connection.close()
-            raise
+        # A file that cannot be opened or is locked by another process (a backup holding it)
+        # is `StoreUnavailable`, as it is for every later query: the runner waits for it.
+        async with reachable():
+            connection = await pending_connection
+            try:
+                connection.row_factory = sqlite3.Row
+                await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                if path != MEMORY:
+                    await connection.execute("PRAGMA journal_mode = WAL")
+                await connection.execute("PRAGMA synchronous = FULL")
+                await connection.execute("PRAGMA foreign_keys = ON")
+                database = cls(path, connection)
+                if apply_migrations:
+                    await database.migrate()
+            except BaseException:
+                await connection.close()
+                raise
         return database
 
     async def migrate(self) -> tuple[Migration, ...]:

@@ -71,10 +71,15 @@ def _error(code: str | int, msg: str, status: int = 400) -> Reply:
     return status, {"code": int(code), "msg": msg}
 
 
+# A refusal the venue has no code of its own for goes out as -1102 (a malformed request):
+# -1000 would say "unknown error", which leaves an order's execution unknown (story 9).
+_NO_CODE = "-1102"
+
+
 def _refusal(rejected: Rejected) -> Reply:
-    code = rejected.code if rejected.code is not None else "-1000"
+    code = rejected.code if rejected.code is not None else _NO_CODE
     status = 403 if code == "451" else 400
-    return _error(code if code.lstrip("-").isdigit() else "-1000", rejected.message, status)
+    return _error(code if code.lstrip("-").isdigit() else _NO_CODE, rejected.message, status)
 
 
 class BinanceDialect:

@@ -3,8 +3,9 @@
 A dialect (Binance fapi, Bybit v5) turns a request into an operation on the engine and the
 engine's answer into the venue's JSON; this shell carries the engine's scripted transport
 faults over HTTP the way the real venues show them: a rate limit (Binance 429 with -1003,
-Bybit retCode 10006), a 5xx, a request that never gets an answer (the venue never saw it),
-and an answer that never comes (the venue acted, the response is lost).
+Bybit retCode 10006), a 5xx (the venue acted first or not), a request that never gets an
+answer (the venue never saw it), and an answer that never comes (the venue acted, the
+response is lost).
 """
 
 import asyncio
@@ -147,6 +148,8 @@ class LoopbackServer:
         if fault.kind is FaultKind.RATE_LIMIT:
             return _json(*self.dialect.rate_limited())
         if fault.kind is FaultKind.SERVER_ERROR:
+            if fault.acted:
+                handler(params)  # the venue acted, then failed to answer (a 5xx)
             return _json(*self.dialect.server_error())
         if fault.kind is FaultKind.LOST_RESPONSE:
             handler(params)  # the venue acts; only the answer never arrives

@@ -1,0 +1,544 @@
+"""How the stop keeper writes: the venue's safe way to set, move, remove or resume a stop.
+
+Nothing here takes a lock: the `StopKeeper` calls it under the symbol's lock, and nothing
+else may (the keeper is the single writer of every stop). Three ways to set a stop:
+
+- a venue that can attach a stop to the position (`position_stop`, Bybit) moves it in place;
+- a venue that can amend a resting stop (`amend_stop`) moves its trigger in place;
+- otherwise (Binance) the new reduce-only stop is created and confirmed first, and only then is
+  the old one cancelled — never cancel-then-create, so there is no window without a stop.
+
+Answers are settled by `commands.settle`. Before a replacement is sent, an operation is
+journaled whose fresh id makes the new stop's client id (issue 10, story 8).
+"""
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+import attrs
+
+from tradecore.domain.events import EventType, Severity
+from tradecore.domain.orders import Order, OrderRole, OrderStatus, OrderType, client_order_id
+from tradecore.domain.positions import Operation, OperationKind, Position, StopOwner
+from tradecore.domain.reconcile import tighter
+from tradecore.ports.clock import Clock, IdGenerator
+from tradecore.ports.exchange import (
+    Accepted,
+    Exchange,
+    ExchangeUnavailable,
+    Outcome,
+    Rejected,
+    RejectReason,
+    Unknown,
+)
+from tradecore.ports.repositories import Store
+
+from .commands import Settling, look_up, settle
+from .recorder import Recorder
+
+
+@attrs.frozen(kw_only=True)
+class StopResult:
+    """What a stop change did: the position as now stored, or why the stop could not be set."""
+
+    ok: bool
+    position: Position
+    rejection: Rejected | None = None
+    detail: str = ""
+
+    @property
+    def would_trigger(self) -> bool:
+        return (
+            self.rejection is not None
+            and self.rejection.reason is RejectReason.WOULD_TRIGGER_IMMEDIATELY
+        )
+
+
+class StopWriter:
+    """The keeper's hands: every venue write of a stop, unlocked (the keeper holds the lock)."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        store: Store,
+        recorder: Recorder,
+        clock: Clock,
+        ids: IdGenerator,
+        settling: Settling,
+    ) -> None:
+        self._exchange = exchange
+        self._store = store
+        self._recorder = recorder
+        self._clock = clock
+        self._ids = ids
+        self._settling = settling
+
+    # -- applying ---------------------------------------------------------------------------
+
+    async def apply(
+        self,
+        current: Position,
+        price: Decimal | None,
+        *,
+        owner: StopOwner,
+        reason: str,
+        replacing: str | None = None,
+        verified: bool = False,
+    ) -> StopResult:
+        """`verified`: the caller has just read the venue and knows the stop must be set."""
+        if price is None:
+            return await self._remove(current, reason=reason)
+        if (
+            owner is StopOwner.TRAILING
+            and current.stop_price is not None
+            and tighter(current.side, current.stop_price, price)
+        ):
+            # The trailing stop only ever tightens: a level a person tightened (now the
+            # bot's) is never given back (issue 10, story 3).
+            return StopResult(ok=True, position=current, detail="kept the tighter stop")
+        unchanged = current.stop_price == price and current.stop_owner is owner
+        if unchanged and replacing is None and not verified and await self._stands(current):
+            return StopResult(ok=True, position=current, detail="unchanged")
+        if self._exchange.capabilities.position_stop:
+            result = await self._set_attached(current, price, owner=owner, reason=reason)
+            if result.ok and replacing is not None:
+                await self.cancel(result.position, replacing, reason=reason)
+            return result
+        if replacing is None and current.stop_order_id and self._exchange.capabilities.amend_stop:
+            result = await self._amend(current, price, owner=owner, reason=reason)
+            if result.ok or result.rejection is None:
+                return result
+            if result.rejection.reason is not RejectReason.ORDER_NOT_FOUND:
+                return result
+            current = await self.saved(current.with_stop(price=None, order_id=None, owner=None))
+        return await self._create_then_cancel(
+            current,
+            price,
+            owner=owner,
+            reason=reason,
+            old_id=replacing or current.stop_order_id,
+        )
+
+    async def _stands(self, position: Position) -> bool:
+        """The venue holds the position's recorded stop at its recorded level (story 2).
+        A venue that cannot be read is taken at the journal's word: nothing is sent blind."""
+        try:
+            orders = await self._exchange.fetch_open_orders(position.symbol)
+            if self._exchange.capabilities.position_stop:
+                for held in await self._exchange.fetch_positions():
+                    if held.symbol == position.symbol and held.stop_price == position.stop_price:
+                        return True
+        except ExchangeUnavailable:
+            return True
+        return any(
+            o.is_stop and o.trigger_price == position.stop_price and o.side is position.side.exit
+            for o in orders
+        )
+
+    async def take_over(self, current: Position, owner: StopOwner) -> Position:
+        return await self.saved(
+            current.with_stop(price=current.stop_price, order_id=current.stop_order_id, owner=owner)
+        )
+
+    async def clear_attached(self, position: Position, *, reason: str) -> bool:
+        """Remove a venue-attached stop that duplicates the position's stop order."""
+        outcome = await self._send(
+            lambda: self._exchange.set_position_stop(position.symbol, None), _nothing
+        )
+        cleared = isinstance(outcome, Accepted)
+        self._recorder.record(
+            EventType.STOP_LOSS_CANCELLED,
+            position=position,
+            severity=None if cleared else Severity.ERROR,
+            error=None if cleared else _describe(outcome),
+            data={"reason": reason, "cancelled": cleared, "attached": True},
+        )
+        return cleared
+
+    async def close_at_market(self, position: Position, *, reason: str) -> bool:
+        """The stop level is already behind the mark, so a stop there would fire at once:
+        close at market instead, and say so."""
+        closed = await self.market_close(position, reason=reason)
+        self._recorder.record(
+            EventType.POSITION_ROLLBACK,
+            position=position,
+            severity=Severity.WARNING if closed else Severity.ERROR,
+            data={"cause": reason, "closed": closed, "quantity": position.quantity},
+        )
+        return closed
+
+    async def market_close(self, position: Position, *, reason: str) -> bool:
+        operation = await self._start(position, OperationKind.CLOSE, OrderRole.EXIT)
+        cid = operation.client_order_ids[0]
+
+        def send() -> Awaitable[Outcome]:
+            return self._exchange.create_market_order(
+                position.symbol,
+                position.side.exit,
+                position.quantity,
+                client_order_id=cid,
+                reduce_only=True,
+            )
+
+        async def lookup() -> Order | None:
+            return await self._exchange.fetch_order_by_client_id(position.symbol, cid)
+
+        outcome = await settle(
+            send,
+            lookup,
+            clock=self._clock,
+            settling=self._settling,
+            on_retry=self._note_retry,
+            resend_unknown=False,  # a market order: never twice
+        )
+        accepted = isinstance(outcome, Accepted)
+        if isinstance(outcome, Accepted):
+            await self._store.orders.record(
+                outcome.order, role=OrderRole.EXIT, position_id=position.id
+            )
+        await self._finish(operation, "done" if accepted else f"failed: {_describe(outcome)}")
+        return accepted
+
+    # -- interrupted replacements (story 8) -------------------------------------------------
+
+    async def settle_interrupted(self, symbol: str) -> int:
+        """Finish the stop replacements on `symbol` a crash left in flight.
+
+        Under the symbol's lock nothing of this process is in flight, so any REPLACE_STOP
+        operation found is a dead process's: if its new stop stands, it becomes the
+        position's stop and the old one is cancelled; if not, the old one still stands."""
+        settled = 0
+        for operation in await self._store.operations.in_flight():
+            if (
+                operation.kind is not OperationKind.REPLACE_STOP
+                or operation.venue is not self._exchange.venue
+                or operation.symbol != symbol
+            ):
+                continue
+            outcome = await self._adopt_interrupted(operation)
+            await self._finish(operation, outcome)
+            settled += 1
+        return settled
+
+    async def _adopt_interrupted(self, operation: Operation) -> str:
+        position = (
+            await self._store.positions.get(operation.position_id)
+            if operation.position_id
+            else None
+        )
+        if position is None or not operation.client_order_ids:
+            return "interrupted"
+        cid = operation.client_order_ids[0]
+
+        async def lookup() -> Order | None:
+            return await self._exchange.fetch_order_by_client_id(operation.symbol, cid)
+
+        found = await look_up(lookup, clock=self._clock, settling=self._settling)
+        if found is None or not found.is_open or found.trigger_price is None:
+            return "interrupted: the new stop is not on the venue"
+        if position.stop_order_id == found.order_id:
+            return "done"
+        await self._store.orders.record(found, role=OrderRole.STOP, position_id=position.id)
+        old = position.stop_order_id
+        if old is not None:
+            await self.cancel(position, old, reason="replaced (resumed)")
+        await self._stored_stop(
+            position,
+            found.trigger_price,
+            order_id=found.order_id,
+            owner=position.stop_owner or StopOwner.PROTECTION,
+            reason="resumed after a restart",
+            method="create_then_cancel",
+        )
+        return "adopted after a restart"
+
+    # -- the three ways to set a stop -------------------------------------------------------
+
+    async def _set_attached(
+        self, position: Position, price: Decimal, *, owner: StopOwner, reason: str
+    ) -> StopResult:
+        def send() -> Awaitable[Outcome]:
+            return self._exchange.set_position_stop(position.symbol, price)
+
+        async def verify() -> Order | None:
+            return await self._attached_stop_at(position, price)
+
+        outcome = await self._send(send, verify)
+        if not isinstance(outcome, Accepted):
+            return self._failed(position, outcome, price=price, reason=reason)
+        await self._store.orders.record(outcome.order, role=OrderRole.STOP, position_id=position.id)
+        return await self._stored_stop(
+            position,
+            price,
+            order_id=outcome.order.order_id,
+            owner=owner,
+            reason=reason,
+            method="position_stop",
+        )
+
+    async def _amend(
+        self, position: Position, price: Decimal, *, owner: StopOwner, reason: str
+    ) -> StopResult:
+        order_id = position.stop_order_id
+        assert order_id is not None
+
+        def send() -> Awaitable[Outcome]:
+            return self._exchange.amend_order(position.symbol, order_id, trigger_price=price)
+
+        async def verify() -> Order | None:
+            order = await self._find_open_stop(position, order_id=order_id)
+            return order if order is not None and order.trigger_price == price else None
+
+        outcome = await self._send(send, verify)
+        if not isinstance(outcome, Accepted):
+            return self._failed(position, outcome, price=price, reason=reason)
+        return await self._stored_stop(
+            position,
+            price,
+            order_id=outcome.order.order_id,
+            owner=owner,
+            reason=reason,
+            method="amend",
+        )
+
+    async def _create_then_cancel(
+        self,
+        position: Position,
+        price: Decimal,
+        *,
+        owner: StopOwner,
+        reason: str,
+        old_id: str | None,
+    ) -> StopResult:
+        operation = await self._start(position, OperationKind.REPLACE_STOP, OrderRole.STOP)
+        cid = operation.client_order_ids[0]
+
+        def send() -> Awaitable[Outcome]:
+            return self._exchange.create_stop_order(
+                position.symbol,
+                position.side.exit,
+                position.quantity,
+                price,
+                client_order_id=cid,
+            )
+
+        async def verify() -> Order | None:
+            found = await self._exchange.fetch_order_by_client_id(position.symbol, cid)
+            return found if found is not None and found.is_open else None
+
+        outcome = await self._send(send, verify)
+        if not isinstance(outcome, Accepted):
+            await self._finish(operation, "failed")
+            return self._failed(position, outcome, price=price, reason=reason)
+        await self._store.orders.record(outcome.order, role=OrderRole.STOP, position_id=position.id)
+        if old_id is not None:
+            await self.cancel(position, old_id, reason="replaced")
+        await self._finish(operation, "done")
+        return await self._stored_stop(
+            position,
+            price,
+            order_id=outcome.order.order_id,
+            owner=owner,
+            reason=reason,
+            method="create_then_cancel" if old_id else "create",
+        )
+
+    async def _remove(self, position: Position, *, reason: str) -> StopResult:
+        if self._exchange.capabilities.position_stop and position.stop_price is not None:
+            outcome = await self._send(
+                lambda: self._exchange.set_position_stop(position.symbol, None), _nothing
+            )
+            if isinstance(outcome, Rejected) and outcome.reason is not RejectReason.NO_POSITION:
+                return self._failed(position, outcome, price=None, reason=reason)
+            self._recorder.record(
+                EventType.STOP_LOSS_CANCELLED,
+                position=position,
+                order_id=position.stop_order_id,
+                data={"reason": reason, "cancelled": True, "attached": True},
+            )
+        elif position.stop_order_id is not None:
+            await self.cancel(position, position.stop_order_id, reason=reason)
+        stored = await self.saved(position.with_stop(price=None, order_id=None, owner=None))
+        return StopResult(ok=True, position=stored, detail="removed")
+
+    # -- sending, verifying, recording ------------------------------------------------------
+
+    async def _send(
+        self,
+        send: Callable[[], Awaitable[Outcome]],
+        verify: Callable[[], Awaitable[Order | None]],
+    ) -> Outcome:
+        """Send and settle the answer (`commands.settle`): Unknown and "already done" are
+        resolved by verifying, never by sending blind."""
+        return await settle(
+            send,
+            verify,
+            clock=self._clock,
+            settling=self._settling,
+            on_retry=self._note_retry,
+        )
+
+    def _note_retry(self, rejection: Rejected, attempt: int) -> None:
+        if rejection.reason is RejectReason.RATE_LIMITED:
+            self._recorder.record(
+                EventType.RATE_LIMIT_HIT,
+                exchange=self._exchange.venue.value,
+                error=rejection.message,
+                data={"code": rejection.code, "attempt": attempt + 1},
+            )
+
+    async def _start(self, position: Position, kind: OperationKind, role: OrderRole) -> Operation:
+        """Journal an operation before its order is sent; the order's client id is made
+        from the operation's fresh id, so no two attempts ever share one."""
+        operation_id = self._ids.new_id()
+        operation = Operation(
+            id=operation_id,
+            kind=kind,
+            venue=position.venue,
+            symbol=position.symbol,
+            position_id=position.id,
+            started_at=self._clock.now(),
+            client_order_ids=(client_order_id(operation_id, role),),
+        )
+        await self._store.operations.start(operation)
+        return operation
+
+    async def cancel(self, position: Position, order_id: str, *, reason: str) -> bool:
+        gone, detail = await self.cancel_by_id(position.symbol, order_id)
+        self._recorder.record(
+            EventType.STOP_LOSS_CANCELLED,
+            position=position,
+            order_id=order_id,
+            severity=None if gone else Severity.ERROR,
+            error=None if gone else detail,
+            data={"reason": reason, "cancelled": gone},
+        )
+        return gone
+
+    async def cancel_by_id(self, symbol: str, order_id: str) -> tuple[bool, str]:
+        """Cancel with retries; "not found" counts as gone, an Unknown is settled by listing."""
+        outcome: Outcome = Rejected(reason=RejectReason.OTHER, message="not sent")
+        for attempt in range(self._settling.attempts):
+            if attempt:
+                await self._clock.sleep(self._settling.retry_delay_seconds * attempt)
+            outcome = await self._exchange.cancel_order(symbol, order_id)
+            if isinstance(outcome, Unknown):
+                if await self._is_gone(symbol, order_id):
+                    return True, "gone after an unknown outcome"
+                continue
+            if isinstance(outcome, Accepted):
+                return True, "cancelled"
+            if outcome.reason is RejectReason.ORDER_NOT_FOUND:
+                return True, "already gone"
+            if not outcome.retryable:
+                break
+        return False, _describe(outcome)
+
+    async def _is_gone(self, symbol: str, order_id: str) -> bool:
+        try:
+            orders = await self._exchange.fetch_open_orders(symbol)
+        except ExchangeUnavailable:
+            return False
+        return all(order.order_id != order_id for order in orders)
+
+    async def _find_open_stop(self, position: Position, *, order_id: str) -> Order | None:
+        for order in await self._exchange.fetch_open_orders(position.symbol):
+            if order.order_id == order_id:
+                return order
+        return None
+
+    async def _attached_stop_at(self, position: Position, price: Decimal) -> Order | None:
+        for order in await self._exchange.fetch_open_orders(position.symbol):
+            if order.type is OrderType.POSITION_STOP and order.trigger_price == price:
+                return order
+        for held in await self._exchange.fetch_positions():
+            if held.symbol == position.symbol and held.stop_price == price:
+                return _attached_order(position, price)
+        return None
+
+    async def _stored_stop(
+        self,
+        position: Position,
+        price: Decimal,
+        *,
+        order_id: str | None,
+        owner: StopOwner,
+        reason: str,
+        method: str,
+    ) -> StopResult:
+        stored = await self.saved(position.with_stop(price=price, order_id=order_id, owner=owner))
+        self.record_stop(stored, price, previous=position.stop_price, reason=reason, method=method)
+        return StopResult(ok=True, position=stored)
+
+    def record_stop(
+        self,
+        stored: Position,
+        price: Decimal,
+        *,
+        previous: Decimal | None,
+        reason: str,
+        method: str,
+    ) -> None:
+        self._recorder.record(
+            EventType.STOP_LOSS_PLACED if previous is None else EventType.STOP_LOSS_REPLACED,
+            position=stored,
+            order_id=stored.stop_order_id,
+            data={
+                "price": price,
+                "previous_price": previous,
+                "quantity": stored.quantity,
+                "owner": stored.stop_owner.value if stored.stop_owner else None,
+                "reason": reason,
+                "method": method,
+            },
+        )
+
+    def _failed(
+        self, position: Position, outcome: Outcome, *, price: Decimal | None, reason: str
+    ) -> StopResult:
+        rejection = outcome if isinstance(outcome, Rejected) else None
+        self._recorder.record(
+            EventType.STOP_LOSS_FAILED,
+            position=position,
+            error=_describe(outcome),
+            data={"price": price, "reason": reason},
+        )
+        return StopResult(
+            ok=False, position=position, rejection=rejection, detail=_describe(outcome)
+        )
+
+    async def saved(self, position: Position) -> Position:
+        await self._store.positions.save(position)
+        return position
+
+    async def _finish(self, operation: Operation, outcome: str) -> None:
+        await self._store.operations.finish(operation.id, at=self._clock.now(), outcome=outcome)
+
+
+async def _nothing() -> Order | None:
+    return None
+
+
+def _describe(outcome: Outcome) -> str:
+    if isinstance(outcome, Rejected):
+        code = f" [{outcome.code}]" if outcome.code else ""
+        return f"{outcome.reason.value}{code}: {outcome.message}"
+    if isinstance(outcome, Unknown):
+        return f"unknown outcome: {outcome.message}"
+    return "accepted"
+
+
+def _attached_order(position: Position, price: Decimal) -> Order:
+    return Order(
+        venue=position.venue,
+        symbol=position.symbol,
+        order_id=f"position-stop-{position.symbol}",
+        client_order_id=None,
+        side=position.side.exit,
+        type=OrderType.POSITION_STOP,
+        quantity=position.quantity,
+        status=OrderStatus.OPEN,
+        trigger_price=price,
+        reduce_only=True,
+        close_position=True,
+    )

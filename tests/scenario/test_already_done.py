@@ -1,0 +1,144 @@
+"""Issue 10, stories 7 and 8: answers that mean "already done", and a crash inside a
+create-then-cancel. An earlier request that worked is adopted, never rolled back; a stop
+replacement a crash interrupted is finished by its client id; no client id is used twice."""
+
+import contextlib
+from decimal import Decimal
+from typing import Any, cast
+
+from tradecore.app.kernel import Kernel
+from tradecore.domain.events import EventType
+from tradecore.domain.model import Side
+from tradecore.domain.positions import PositionState, StopOwner
+from tradecore.ports.exchange import Exchange
+from tradecore.testing import FakeVenue, Fault, Op
+
+from .conftest import ROUND_TRIP, Database
+from .crash import Crash
+from .harness import App, build_app
+from .invariants import stop_problems
+
+
+class _DiesAfter:
+    """The exchange port of a process killed (`kill -9`) right after the venue took the
+    `nth` stop order: the order stands, the process never heard of it."""
+
+    def __init__(self, inner: Any, nth: int = 1) -> None:
+        self._inner = inner
+        self._left = nth
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def create_stop_order(self, *args: Any, **kwargs: Any) -> Any:
+        outcome = await self._inner.create_stop_order(*args, **kwargs)
+        self._left -= 1
+        if self._left == 0:
+            raise Crash("killed right after the venue took the stop")
+        return outcome
+
+
+def stop_op(venue: FakeVenue) -> Op:
+    return Op.POSITION_STOP if venue.exchange.capabilities.position_stop else Op.STOP_ORDER
+
+
+def lookup_op(venue: FakeVenue) -> Op:
+    return Op.FETCH_OPEN_ORDERS if venue.exchange.capabilities.position_stop else Op.FETCH_ORDER
+
+
+async def restart(venue: FakeVenue, database: Database) -> App:
+    survivor = build_app(venue, database.store)
+    await survivor.run(Kernel(survivor.parts).start(loops=False))
+    return survivor
+
+
+# ------------------------------------------------------------------------------ story 7
+
+
+async def test_a_stop_the_venue_already_has_is_taken_as_placed_not_rolled_back(app: App) -> None:
+    # The stop's answer is lost and every look-up fails: the keeper sends again and the
+    # venue answers "already done" (Binance -4116 / Bybit 34040).
+    app.venue.inject(
+        Fault.lost_response(stop_op(app.venue)),
+        Fault.network_error(lookup_op(app.venue), times=3),
+    )
+
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    assert result.opened and result.position is not None
+    assert app.venue.position("BTCUSDT") is not None  # never closed at market
+    assert not app.sink.of(EventType.POSITION_ROLLBACK)
+    assert stop_problems(app.venue) == []
+
+
+async def test_a_restart_right_after_the_initial_stop_was_accepted_keeps_the_position(
+    database: Database,
+) -> None:
+    venue = FakeVenue.binance(latency=ROUND_TRIP)
+    dying = build_app(venue, database.store, exchange=cast(Exchange, _DiesAfter(venue.exchange)))
+    with contextlib.suppress(Crash):
+        await dying.open("BTCUSDT", Side.LONG, "0.004")
+    assert len(venue.stops("BTCUSDT")) == 1  # the venue took the stop
+
+    survivor = await restart(venue, database)
+
+    assert venue.position("BTCUSDT") is not None  # not closed at market
+    assert not survivor.sink.of(EventType.POSITION_ROLLBACK)
+    assert stop_problems(venue) == []
+    position = await database.store.positions.open_for(venue.exchange.venue, "BTCUSDT")
+    assert position is not None and position.state is PositionState.ACTIVE
+
+
+# ------------------------------------------------------------------------------ story 8
+
+
+async def test_a_crash_between_creating_the_new_stop_and_recording_it_adopts_the_new_stop(
+    database: Database,
+) -> None:
+    venue = FakeVenue.binance(latency=ROUND_TRIP)
+    first = build_app(venue, database.store)
+    opened = await first.open("BTCUSDT", Side.LONG, "0.004")
+    assert opened.position is not None
+    dying = build_app(venue, database.store, exchange=cast(Exchange, _DiesAfter(venue.exchange)))
+    with contextlib.suppress(Crash):
+        await dying.run(
+            dying.keeper.apply(
+                opened.position, Decimal("49000"), owner=StopOwner.TRAILING, reason="trailing"
+            )
+        )
+    assert len(venue.stops("BTCUSDT")) == 2  # the new stop stands, the old one too
+
+    survivor = await restart(venue, database)
+
+    [stop] = venue.stops("BTCUSDT")
+    assert stop.trigger_price == Decimal("49000")  # the move is finished, not undone
+    position = await database.store.positions.get(opened.position.id)
+    assert position is not None and position.stop_price == Decimal("49000")
+    # Later moves never reuse a client id the venue has seen.
+    for price in ("49200", "49400"):
+        result = await survivor.run(
+            survivor.keeper.apply(
+                position, Decimal(price), owner=StopOwner.TRAILING, reason="trailing"
+            )
+        )
+        assert result.ok, result.detail
+    [stop] = venue.stops("BTCUSDT")
+    assert stop.trigger_price == Decimal("49400")
+    ids = [o.client_order_id for o in venue.books.orders_for("BTCUSDT") if o.client_order_id]
+    assert len(ids) == len(set(ids))
+
+
+async def test_an_entry_whose_answer_and_look_ups_are_lost_is_never_sent_twice(app: App) -> None:
+    # Binance keeps a client id unique only among *open* orders: a market entry that filled
+    # can be sent again under the same id and fill twice. After an unresolved Unknown the
+    # entry is never re-sent (the paper venue behaves the same way).
+    app.gaps_allowed = 1  # the filled entry is bare until the synchronizer adopts it
+    app.venue.inject(
+        Fault.lost_response(Op.MARKET_ORDER), Fault.network_error(Op.FETCH_ORDER, times=3)
+    )
+
+    await app.open("BTCUSDT", Side.LONG, "0.004")
+    await app.run(app.sync.sync())
+
+    held = app.venue.position("BTCUSDT")
+    assert held is not None and held.quantity == Decimal("0.004")  # one entry, not two

@@ -1,0 +1,90 @@
+"""Issue 10, stories 5 and 6: trailing never freezes, and hand-opened positions are trailed."""
+
+from decimal import Decimal
+
+from tradecore.domain.model import OrderSide, Side
+from tradecore.domain.orders import MarkTick
+from tradecore.domain.trailing import TrailingPhase
+from tradecore.testing import Accepted, Fault, Op, RejectReason
+
+from .harness import App, build_app, pass_time
+
+
+def tick(app: App, symbol: str, price: str) -> MarkTick:
+    return MarkTick(
+        venue=app.venue.exchange.venue, symbol=symbol, mark=Decimal(price), at=app.clock.now()
+    )
+
+
+async def mark(app: App, symbol: str, price: str) -> None:
+    await app.venue.set_mark(symbol, price)
+    await app.trailing.on_tick(tick(app, symbol, price))
+    await pass_time(app, 61)
+
+
+def venue_stop(app: App, symbol: str) -> Decimal | None:
+    held = app.venue.position(symbol)
+    if held is not None and held.stop_price is not None:
+        return held.stop_price
+    [stop] = app.venue.stops(symbol)
+    return stop.trigger_price
+
+
+async def test_trailing_resumes_after_the_venue_refused_a_stop_the_mark_had_crossed(
+    app: App,
+) -> None:
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    stop_op = Op.POSITION_STOP if app.venue.exchange.capabilities.position_stop else Op.STOP_ORDER
+    # The mark runs up, and falls back through the wanted stop before it reaches the venue:
+    # the venue refuses it (it would trigger at once).
+    app.venue.inject(Fault.reject(RejectReason.WOULD_TRIGGER_IMMEDIATELY, stop_op, times=3))
+    await app.venue.set_mark("BTCUSDT", "50800")
+    await app.trailing.on_tick(tick(app, "BTCUSDT", "50800"))
+    await app.venue.set_mark("BTCUSDT", "50300")
+    await app.trailing.on_tick(tick(app, "BTCUSDT", "50300"))
+    await pass_time(app, 61)
+    assert app.venue.position("BTCUSDT") is not None  # the real stop (48500) did not fire
+
+    for price in ("51500", "52500", "53500"):
+        await mark(app, "BTCUSDT", price)
+
+    state = app.trailing.state(result.position.id)
+    assert state is not None and state.phase is TrailingPhase.ACTIVE
+    stop = venue_stop(app, "BTCUSDT")
+    assert stop is not None and stop > Decimal("52000")  # it trailed the mark up again
+
+
+async def test_a_restart_never_brings_back_a_frozen_trailing_state(app: App) -> None:
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    stop_op = Op.POSITION_STOP if app.venue.exchange.capabilities.position_stop else Op.STOP_ORDER
+    app.venue.inject(Fault.reject(RejectReason.WOULD_TRIGGER_IMMEDIATELY, stop_op, times=3))
+    await app.venue.set_mark("BTCUSDT", "50800")
+    await app.trailing.on_tick(tick(app, "BTCUSDT", "50800"))
+    await app.venue.set_mark("BTCUSDT", "50300")
+    await app.trailing.on_tick(tick(app, "BTCUSDT", "50300"))
+    await pass_time(app, 61)
+
+    fresh = build_app(app.venue, app.store)
+    await fresh.trailing.restore()
+
+    state = fresh.trailing.state(result.position.id)
+    assert state is not None and state.phase is not TrailingPhase.TRIGGERED
+
+
+async def test_a_position_opened_by_hand_is_trailed_while_the_bot_runs(app: App) -> None:
+    app.gaps_allowed = 1  # opened by hand without a stop, until the synchronizer adopts it
+    assert isinstance(app.venue.manual_order("BTCUSDT", OrderSide.BUY, "0.004"), Accepted)
+    await app.run(app.sync.sync())
+    adopted = await app.store.positions.open_for(app.venue.exchange.venue, "BTCUSDT")
+    assert adopted is not None
+
+    for price in ("50800", "51500", "52500"):
+        await mark(app, "BTCUSDT", price)
+
+    assert app.trailing.state(adopted.id) is not None
+    stop = venue_stop(app, "BTCUSDT")
+    assert stop is not None and stop > Decimal("50000")
