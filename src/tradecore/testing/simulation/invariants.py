@@ -12,6 +12,7 @@ without a (full, tight enough) stop for one round trip, or until the excuse that
 ends. docs/testing.md lists each invariant.
 """
 
+import bisect
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -530,21 +531,26 @@ class Checker:
                     Violation(invariant="journal_mismatch", at=now, symbol=symbol, detail=problem)
                 )
         mentioned = _mentioned(events)
+        times = _event_times(events)
+        soon = timedelta(seconds=self.windows.slack)
         for record in self.engine.books.orders:
             if record.origin != "api":
                 continue
             names = {record.order_id, record.client_order_id, operation_of(record.client_order_id)}
-            if not names & mentioned:
-                found.append(
-                    Violation(
-                        invariant="journal_mismatch",
-                        at=now,
-                        symbol=record.symbol,
-                        detail=f"no event for our {record.type.value} order "
-                        f"{record.client_order_id or record.order_id} placed at {record.at} "
-                        "(none names the order or its operation)",
-                    )
+            if names & mentioned or _any_between(
+                times.get(record.symbol, []), record.at, record.at + soon
+            ):
+                continue
+            found.append(
+                Violation(
+                    invariant="journal_mismatch",
+                    at=now,
+                    symbol=record.symbol,
+                    detail=f"no event for our {record.type.value} order "
+                    f"{record.client_order_id or record.order_id} placed at {record.at} "
+                    "(none names it or its operation, none on its symbol right after it)",
                 )
+            )
         self.violations.extend(found)
         return found
 
@@ -581,3 +587,18 @@ def _mentioned(events: Iterable[Event]) -> set[str | None]:
             elif isinstance(value, list | tuple):
                 names.update(v for v in value if isinstance(v, str))
     return names
+
+
+def _event_times(events: Iterable[Event]) -> dict[str | None, list[datetime]]:
+    """When each symbol's events were emitted, in order."""
+    times: dict[str | None, list[datetime]] = defaultdict(list)
+    for event in events:
+        times[event.symbol].append(event.created_at)
+    for moments in times.values():
+        moments.sort()
+    return times
+
+
+def _any_between(moments: list[datetime], start: datetime, end: datetime) -> bool:
+    index = bisect.bisect_left(moments, start)
+    return index < len(moments) and moments[index] <= end
