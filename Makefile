@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check bench clean
+.PHONY: run test check bench soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tradecore needs Python >= 3.11")'
@@ -26,6 +26,10 @@ check: $(STAMP)
 ## test: the whole suite (lint, layer contracts, types, unit, contract tests)
 test: check
 	$(BIN)/python -m pytest
+
+## soak: the simulator on 10,000 seeds (5,000 per venue; hours of wall time; fails on any break)
+soak: $(STAMP)
+	TRADECORE_SIM_SEEDS=5000 $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/simulation/test_seeds.py -k "ci"
 
 ## bench: every benchmark, printing its figures
 bench: $(STAMP)

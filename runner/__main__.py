@@ -1,6 +1,7 @@
 """`python -m runner` (or `tradecore`): parse, load the configuration, wire, start.
 
-Commands: `paper` (the default), `trade`, `migrate`, `check-config`, `monitor`, `report`.
+Commands: `paper` (the default), `trade`, `migrate`, `check-config`, `monitor`, `report`,
+`simulate` (stress-test a configuration in the deterministic simulator; 1 when it breaks).
 Exit codes (docs/operations.md; the runbook's unit restarts on all but 2 and 3):
 0 done or stopped by SIGINT / SIGTERM, 1 a failure at run time, 2 bad usage or configuration
 (one line on stderr saying what and how to fix it), 3 another instance holds this account's
@@ -41,7 +42,7 @@ from .errors import StartupError, StoppedEarly
 from .sample import DataFileError
 
 OK, RUNTIME_FAILURE, BAD_USAGE, LOCK_HELD = 0, 1, 2, 3
-COMMANDS = ("paper", "trade", "migrate", "check-config", "monitor", "report")
+COMMANDS = ("paper", "trade", "migrate", "check-config", "monitor", "report", "simulate")
 DEFAULT_DATABASE = "sqlite:///var/tradecore.db"
 
 
@@ -143,7 +144,46 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("text", "json"), default="text")
     report.add_argument("--position", metavar="ID", help="one position's whole life")
     report.add_argument("--charts", metavar="DIR", help="write PNG charts into this directory")
+    _simulate_parser(commands)
     return parser
+
+
+def _simulate_parser(commands: "argparse._SubParsersAction[_Parser]") -> None:
+    sim = commands.add_parser(
+        "simulate",
+        help="attack a configuration in the deterministic simulator (docs/testing.md)",
+        description="Run seeds of the simulated world (faults, people, crashes, outages) against "
+        "the whole kernel in virtual time; exit 1 when any seed breaks an invariant.",
+    )
+    _config_option(sim)
+    sim.add_argument("--venue", choices=[v.value for v in Venue], default="binance")
+    sim.add_argument("--seeds", type=int, default=10, help="how many seeds (default 10)")
+    sim.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
+    sim.add_argument("--seed", type=int, help="run this one seed only (a replay)")
+    sim.add_argument("--hours", type=float, help="virtual hours per seed (default: drawn 1-24)")
+    sim.add_argument("--plant", type=int, metavar="STORY", help="re-introduce a fixed bug")
+    sim.add_argument("--incidents", metavar="N,N", help="keep only these incidents (a replay)")
+    sim.add_argument("--no-reduce", action="store_true", help="do not reduce failing seeds")
+
+
+def _simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from tradecore.testing.simulation.command import parse_incidents, run_simulation
+
+    settings = None
+    if args.config or env.get(CONFIG_ENV):
+        settings = load_config(args.config or env.get(CONFIG_ENV), env).trading
+    return run_simulation(
+        venue=Venue(args.venue),
+        seeds=args.seeds,
+        seed=args.seed,
+        first_seed=args.first_seed,
+        hours=args.hours,
+        settings=settings,
+        config=args.config,
+        plant=args.plant,
+        incidents=parse_incidents(args.incidents),
+        reduce=not args.no_reduce,
+    )
 
 
 def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None) -> int:
@@ -163,6 +203,7 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
         "report": _report,
         "migrate": _migrate,
         "check-config": _check_config,
+        "simulate": _simulate,
     }
     try:
         return handlers[args.command](args, environment)

@@ -38,7 +38,7 @@ from tradecore.adapters.paper import (
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.numbers import to_decimal
-from tradecore.domain.orders import Order, VenuePosition
+from tradecore.domain.orders import Order, OrderType, VenuePosition
 from tradecore.domain.precision import MarketRules
 from tradecore.ports.exchange import Accepted, Exchange, Outcome, Rejected, RejectReason, Unknown
 
@@ -56,6 +56,7 @@ __all__ = [
     "RejectReason",
     "Rejected",
     "SequentialIds",
+    "TradingApp",
     "Unknown",
     "VenueHarness",
     "VirtualClock",
@@ -273,6 +274,73 @@ class FakeVenue:
     def liquidate(self, symbol: str) -> bool:
         return self.engine.liquidate(symbol)
 
+    # ----------------------------------------------------------------- a person on the website
+    # What someone with the account's login does by hand; each returns the venue's answer
+    # (`Accepted` or its `Rejected`), and the books record it with origin "manual".
+
+    def cancel_stop(self, symbol: str) -> list[Outcome]:
+        """Someone cancels every stop protecting `symbol` (a position stop is removed)."""
+        results: list[Outcome] = []
+        for stop in self.stops(symbol):
+            if stop.type is OrderType.POSITION_STOP:
+                results.append(self.engine.set_position_stop(symbol, None, origin="manual"))
+            else:
+                results.append(self.engine.cancel(symbol, stop.order_id, origin="manual"))
+        return results
+
+    def move_stop(self, symbol: str, trigger: Decimal | str) -> list[Outcome]:
+        """Someone drags every stop of `symbol` to `trigger` (tighter or looser)."""
+        level = Decimal(trigger)
+        results: list[Outcome] = []
+        for stop in self.stops(symbol):
+            if stop.type is OrderType.POSITION_STOP:
+                results.append(self.engine.set_position_stop(symbol, level, origin="manual"))
+            else:
+                results.append(
+                    self.engine.amend(symbol, stop.order_id, trigger_price=level, origin="manual")
+                    if self.engine.profile.capabilities.amend_stop
+                    else self._replace_by_hand(stop, level)
+                )
+        return results
+
+    def _replace_by_hand(self, stop: Order, level: Decimal) -> Outcome:
+        """Where the website cannot amend a stop (Binance), a person cancels and re-places."""
+        self.engine.cancel(stop.symbol, stop.order_id, origin="manual")
+        return self.engine.place_stop(
+            stop.symbol,
+            stop.side,
+            stop.quantity,
+            level,
+            close_position=stop.close_position,
+            origin="manual",
+        )
+
+    def add_take_profit(self, symbol: str, price: Decimal | str) -> Outcome:
+        """Someone adds a reduce-only take-profit limit for the whole position."""
+        held = self.position(symbol)
+        if held is None:
+            return self.engine.profile.refusal(RejectReason.NO_POSITION, symbol=symbol)
+        return self.engine.place_limit(
+            symbol, held.side.exit, held.quantity, Decimal(price), origin="manual"
+        )
+
+    def open_by_hand(self, symbol: str, side: Side, quantity: Decimal | str) -> Outcome:
+        """Someone opens (or adds to) a position by hand, with no stop."""
+        return self.engine.place_market(symbol, side.entry, Decimal(quantity), origin="manual")
+
+    def close_by_hand(self, symbol: str) -> Outcome:
+        """Someone closes the whole position at market."""
+        return self.engine.manual_close(symbol)
+
+    def partly_close_by_hand(self, symbol: str, quantity: Decimal | str) -> Outcome:
+        """Someone closes `quantity` of the position at market (reduce-only)."""
+        held = self.position(symbol)
+        if held is None:
+            return self.engine.profile.refusal(RejectReason.NO_POSITION, symbol=symbol)
+        return self.engine.place_market(
+            symbol, held.side.exit, Decimal(quantity), reduce_only=True, origin="manual"
+        )
+
     def unprotected_intervals(self, symbol: str | None = None) -> tuple[Interval, ...]:
         return self.books.unprotected_intervals(symbol)
 
@@ -281,3 +349,11 @@ def _accepted(outcome: Outcome) -> Order:
     if not isinstance(outcome, Accepted):
         raise AssertionError(f"the venue did not accept the order: {outcome!r}")
     return outcome.order
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TradingApp":  # imported on first use: it needs the application layer
+        from tradecore.testing.app import TradingApp
+
+        return TradingApp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

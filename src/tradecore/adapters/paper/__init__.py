@@ -5,7 +5,15 @@ port in front of it; `books` prove what was protected when; `faults` script misb
 `paths` move the mark.
 """
 
-from tradecore.adapters.paper.books import Books, Interval, OrderRecord, PositionRecord
+from tradecore.adapters.paper.books import (
+    Amendment,
+    Books,
+    Fill,
+    Interval,
+    OrderClosed,
+    OrderRecord,
+    PositionRecord,
+)
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.exchange import MarkStream, PaperExchange
 from tradecore.adapters.paper.faults import Fault, FaultKind, FaultPlan, Op
@@ -29,14 +37,17 @@ __all__ = [
     "BYBIT_REJECTIONS",
     "DEFAULT_MARKS",
     "PROFILES",
+    "Amendment",
     "Books",
     "Fault",
     "FaultKind",
     "FaultPlan",
+    "Fill",
     "Interval",
     "ListPath",
     "MarkStream",
     "Op",
+    "OrderClosed",
     "OrderRecord",
     "PaperExchange",
     "PathPlayer",

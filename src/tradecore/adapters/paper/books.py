@@ -11,7 +11,7 @@ from decimal import Decimal
 import attrs
 
 from tradecore.domain.model import OrderSide, Side
-from tradecore.domain.orders import OrderType
+from tradecore.domain.orders import OrderStatus, OrderType
 from tradecore.ports.exchange import Rejected
 
 
@@ -53,6 +53,33 @@ class Amendment:
     new_trigger: Decimal | None
     old_price: Decimal | None
     new_price: Decimal | None
+    origin: str = "api"  # "api" or "manual"
+
+
+@attrs.frozen(kw_only=True)
+class OrderClosed:
+    """An order left the book without (fully) filling: cancelled, expired or rejected."""
+
+    at: datetime
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    status: OrderStatus
+    origin: str  # "api" or "manual" (a cancel request), "venue" (the venue did it)
+
+
+@attrs.frozen(kw_only=True)
+class Fill:
+    """A (partial) fill of an order at one moment."""
+
+    at: datetime
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: OrderSide
+    quantity: Decimal
+    price: Decimal
+    reason: str  # "api", "manual", "stop", "liquidation"
 
 
 @attrs.frozen(kw_only=True)
@@ -125,11 +152,34 @@ class Books:
     def __init__(self) -> None:
         self.orders: list[OrderRecord] = []
         self.amendments: list[Amendment] = []
+        self.closes: list[OrderClosed] = []
+        self.fills: list[Fill] = []
+        self.log: list[OrderRecord | Amendment | OrderClosed | Fill] = []  # all, in order
         self.refusals: list[Refusal] = []
         self.positions: list[PositionRecord] = []
 
+    def add_orders(self, record: OrderRecord) -> None:
+        self.orders.append(record)
+        self.log.append(record)
+
+    def add_amendments(self, record: Amendment) -> None:
+        self.amendments.append(record)
+        self.log.append(record)
+
+    def add_closes(self, record: OrderClosed) -> None:
+        self.closes.append(record)
+        self.log.append(record)
+
+    def add_fills(self, record: Fill) -> None:
+        self.fills.append(record)
+        self.log.append(record)
+
     def orders_for(self, symbol: str) -> tuple[OrderRecord, ...]:
         return tuple(order for order in self.orders if order.symbol == symbol)
+
+    def history(self, symbol: str) -> list[OrderRecord | Amendment | OrderClosed | Fill]:
+        """Every placement, amendment, cancel (or expiry) and fill on `symbol`, in order."""
+        return [entry for entry in self.log if entry.symbol == symbol]
 
     def positions_for(self, symbol: str) -> tuple[PositionRecord, ...]:
         return tuple(record for record in self.positions if record.symbol == symbol)

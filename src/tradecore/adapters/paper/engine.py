@@ -18,7 +18,15 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
 from sortedcontainers import SortedList
 
-from tradecore.adapters.paper.books import Amendment, Books, OrderRecord, PositionRecord, Refusal
+from tradecore.adapters.paper.books import (
+    Amendment,
+    Books,
+    Fill,
+    OrderClosed,
+    OrderRecord,
+    PositionRecord,
+    Refusal,
+)
 from tradecore.adapters.paper.faults import FaultKind, FaultPlan, Op
 from tradecore.adapters.paper.profiles import Profile
 from tradecore.domain.model import OrderSide, Side, Venue
@@ -214,6 +222,9 @@ class VenueEngine:
         self.now = now
         self.faults = FaultPlan()
         self.books = Books()
+        # called with a symbol after every change of that symbol's orders, position or mark
+        self.observers: list[Callable[[str], None]] = []
+        self._acting = "venue"  # who cancels: "api" or "manual" by request, else the venue
         self.slippage = slippage
         self.partial_fill_ratio = partial_fill_ratio
         self.maintenance_margin_rate = maintenance_margin_rate
@@ -264,6 +275,11 @@ class VenueEngine:
         position = self._positions.get(symbol)
         return None if position is None else self._report(position)
 
+    def position_record(self, symbol: str) -> PositionRecord | None:
+        """The books' record of the position open on `symbol` now (None when flat)."""
+        position = self._positions.get(symbol)
+        return None if position is None else position.record
+
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         symbols = self._open if symbol is None else {symbol: self._open.get(symbol, {})}
         return [o.snapshot(self.venue) for orders in symbols.values() for o in orders.values()]
@@ -305,6 +321,8 @@ class VenueEngine:
             position = self._positions.get(symbol)
             if position is not None and self._beyond_liquidation(position, mark):
                 self.liquidate(symbol)
+        if self.observers:
+            self._notify(symbol)
         subscribers = self._subscribers.get(symbol)
         if subscribers:
             now = self.now()
@@ -536,7 +554,7 @@ class VenueEngine:
         if trigger_price is None:
             if existing is None:
                 return self._refuse(op, symbol, self._reason(R.NOT_MODIFIED))
-            self._cancel(existing)
+            self._cancel_by(existing, origin)
             return Accepted(order=existing.snapshot(self.venue))
         trigger = self._check_price(self._markets[symbol], trigger_price, "stopLoss")
         if isinstance(trigger, Rejected):
@@ -547,7 +565,7 @@ class VenueEngine:
         if problem is not None:
             return self._refuse(op, symbol, problem)
         if existing is not None:
-            self._move(existing, trigger=trigger)
+            self._move(existing, trigger=trigger, origin=origin)
             return Accepted(order=existing.snapshot(self.venue))
         order = self._new_order(
             symbol=symbol,
@@ -587,8 +605,8 @@ class VenueEngine:
         if order.type is OrderType.POSITION_STOP:
             return self.set_position_stop(symbol, trigger_price, origin=origin)
         if order.type is OrderType.STOP_MARKET:
-            return self._amend_stop(order, trigger_price)
-        return self._amend_limit(order, price)
+            return self._amend_stop(order, trigger_price, origin)
+        return self._amend_limit(order, price, origin)
 
     def cancel(self, symbol: str, order_id: str, *, origin: str = "api") -> Result:
         op = Op.CANCEL
@@ -599,7 +617,7 @@ class VenueEngine:
         if problem is not None:
             return self._refuse(op, symbol, problem)
         assert order is not None
-        self._cancel(order)
+        self._cancel_by(order, origin)
         return Accepted(order=order.snapshot(self.venue))
 
     def _open_order(self, symbol: str, order_id: object) -> _Order | None:
@@ -890,7 +908,7 @@ class VenueEngine:
 
     # ----------------------------------------------------------------- amend
 
-    def _amend_stop(self, order: _Order, raw_trigger: object | None) -> Result:
+    def _amend_stop(self, order: _Order, raw_trigger: object | None, origin: str) -> Result:
         op = Op.AMEND
         if not self.profile.capabilities.amend_stop:
             return self._refuse(
@@ -919,24 +937,29 @@ class VenueEngine:
                     "match the existing ones.",
                 ),
             )
-        self._move(order, trigger=trigger)
+        self._move(order, trigger=trigger, origin=origin)
         return Accepted(order=order.snapshot(self.venue))
 
-    def _amend_limit(self, order: _Order, raw_price: object | None) -> Result:
+    def _amend_limit(self, order: _Order, raw_price: object | None, origin: str) -> Result:
         op = Op.AMEND
         if not self.profile.capabilities.amend_limit:
             return self._refuse(op, order.symbol, self._reason(R.NOT_SUPPORTED, what="amend"))
         price = self._check_price(self._markets[order.symbol], raw_price, "price")
         if isinstance(price, Rejected):
             return self._refuse(op, order.symbol, price)
-        self._move(order, price=price)
+        self._move(order, price=price, origin=origin)
         mark = self._marks[order.symbol]
         if (price >= mark) if order.side is OrderSide.BUY else (price <= mark):
             self._fill_limits(order.symbol, self._index[order.symbol], mark)
         return Accepted(order=order.snapshot(self.venue))
 
     def _move(
-        self, order: _Order, *, trigger: Decimal | None = None, price: Decimal | None = None
+        self,
+        order: _Order,
+        *,
+        trigger: Decimal | None = None,
+        price: Decimal | None = None,
+        origin: str = "api",
     ) -> None:
         """Re-key a resting order in place: it never leaves the book, so no gap opens."""
         old_trigger, old_price = order.trigger_price, order.price
@@ -952,7 +975,7 @@ class VenueEngine:
         order.key = (new_level, order.key[1], order.order_id)
         lane.add(order.key)
         order.updated_at = self.now()
-        self.books.amendments.append(
+        self.books.add_amendments(
             Amendment(
                 at=order.updated_at,
                 order_id=order.order_id,
@@ -961,8 +984,10 @@ class VenueEngine:
                 new_trigger=order.trigger_price,
                 old_price=old_price,
                 new_price=order.price,
+                origin=origin,
             )
         )
+        self._notify(order.symbol)
 
     # ----------------------------------------------------------------- order life
 
@@ -1002,7 +1027,7 @@ class VenueEngine:
         if client_order_id is not None:
             self._open_client_ids[client_order_id] = order.order_id
             self._by_client.setdefault(client_order_id, []).append(order.order_id)
-        self.books.orders.append(
+        self.books.add_orders(
             OrderRecord(
                 at=now,
                 order_id=order.order_id,
@@ -1048,10 +1073,28 @@ class VenueEngine:
         self._detach(order)
         order.status = status
         order.updated_at = order.closed_at = self.now()
+        if status is not OrderStatus.FILLED:  # a fill is in `books.fills` already
+            self.books.add_closes(
+                OrderClosed(
+                    at=order.closed_at,
+                    order_id=order.order_id,
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    status=status,
+                    origin=self._acting,
+                )
+            )
         self._touch(order.symbol)
 
     def _cancel(self, order: _Order) -> None:
         self._close_order(order, OrderStatus.CANCELED)
+
+    def _cancel_by(self, order: _Order, origin: str) -> None:
+        self._acting = origin
+        try:
+            self._cancel(order)
+        finally:
+            self._acting = "venue"
 
     # ----------------------------------------------------------------- ticks
 
@@ -1139,6 +1182,18 @@ class VenueEngine:
         return price * (ONE + self.slippage if side is OrderSide.BUY else ONE - self.slippage)
 
     def _fill(self, order: _Order, quantity: Decimal, price: Decimal, *, reason: str) -> None:
+        self.books.add_fills(
+            Fill(
+                at=self.now(),
+                order_id=order.order_id,
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                side=order.side,
+                quantity=quantity,
+                price=price,
+                reason=reason,
+            )
+        )
         previous = order.filled
         order.filled = previous + quantity
         paid = (order.average_price or ZERO) * previous + price * quantity
@@ -1191,6 +1246,8 @@ class VenueEngine:
         assert position.record is not None
         position.record.close(self.now(), reason)
         for order in tuple(self._open[symbol].values()):
+            if order.type is OrderType.MARKET:
+                continue  # the order closing it, still being filled
             if order.type is OrderType.POSITION_STOP or (
                 order.reduce_only and self.cancel_reduce_only_when_flat
             ):
@@ -1203,12 +1260,19 @@ class VenueEngine:
 
     def _touch(self, symbol: str) -> None:
         """Record how many stops protect the symbol's position right now."""
+        if self.observers:
+            self._notify(symbol)
         position = self._positions.get(symbol)
         if position is None or position.record is None:
             return
         index = self._index[symbol]
         count = len(index.sell_stops if position.qty > 0 else index.buy_stops)
         position.record.observe(self.now(), count)
+
+    def _notify(self, symbol: str) -> None:
+        """Tell every observer that `symbol`'s state on the venue changed (cheap when none)."""
+        for observer in self.observers:
+            observer(symbol)
 
     def _unrealized(self, position: _Position) -> Decimal:
         mark = self._marks.get(position.symbol, position.entry)

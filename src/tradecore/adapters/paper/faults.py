@@ -175,6 +175,10 @@ class FaultPlan:
     def clear(self) -> None:
         self._pending.clear()
 
+    def remove(self, fault: Fault) -> None:
+        """Disarm `fault` (a window of faults that ended) if it has not fired out yet."""
+        self._pending = [armed for armed in self._pending if armed.fault is not fault]
+
     @property
     def pending(self) -> tuple[Fault, ...]:
         return tuple(armed.fault for armed in self._pending)

@@ -1,0 +1,604 @@
+"""The promises, checked after every venue event (not at the end of a run).
+
+`Checker` hooks the paper engine's observers: every order placed, amended, cancelled or
+filled and every mark move calls `on_change(symbol)`, which reads only that symbol's new
+entries in the books and its open orders (incremental and cheap). Time limits are checked
+by timers on the virtual clock, so a gap that nothing else interrupts is still caught the
+instant it becomes too long.
+
+Allowed windows come from the run's settings (`Windows`) and from `Excuse`s the simulator
+registers as it injects faults, people's actions, crashes and outages: a position may be
+without a (full, tight enough) stop for one round trip, or until the excuse that covers it
+ends. docs/testing.md lists each invariant.
+"""
+
+import bisect
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import attrs
+
+from tradecore.adapters.paper import Amendment, Fill, OrderClosed, OrderRecord
+from tradecore.adapters.paper.books import PositionRecord
+from tradecore.domain.events import Event, EventType, Severity
+from tradecore.domain.model import OrderSide, Side
+from tradecore.domain.orders import (
+    Order,
+    OrderRole,
+    OrderType,
+    VenuePosition,
+    operation_of,
+    role_of,
+)
+from tradecore.domain.positions import PositionState
+from tradecore.domain.trailing import TrailingParams
+from tradecore.ports.repositories import Store
+from tradecore.testing import FakeVenue
+
+INVARIANTS = (
+    "one_stop",  # more than one stop (or a stop for less than the position) for too long
+    "unprotected",  # no stop for longer than the allowed window
+    "guard_blind",  # the guard's report counts fewer unprotected positions than there are
+    "loosened",  # the bot set a looser stop, or the venue's stop stayed looser too long
+    "trailing_stuck",  # the mark ran far enough in profit, the bot's stop did not follow
+    "entered_twice",  # one operation's entry filled by two orders
+    "zombie",  # an order of ours outlived its position too long
+    "journal_mismatch",  # at quiescence the journal disagrees with the venue
+    "unexplained_critical",  # a CRITICAL event with no injected fault to explain it
+)
+
+
+Describe = Callable[[], str]
+
+
+@attrs.frozen(kw_only=True)
+class Violation:
+    invariant: str
+    at: datetime
+    symbol: str | None
+    detail: str
+    since: datetime | None = None  # when the state it complains about began
+
+    def __str__(self) -> str:
+        where = f" {self.symbol}" if self.symbol else ""
+        return f"{self.invariant}{where} at {self.at:%Y-%m-%d %H:%M:%S.%f}: {self.detail}"
+
+
+@attrs.frozen(kw_only=True)
+class Windows:
+    """The allowed windows, in seconds of virtual time, from the run's settings."""
+
+    round_trip: float
+    guard_interval: float = 60.0
+    sync_interval: float = 120.0
+    zombie_interval: float = 300.0
+    slack: float = 2.0  # the reads a pass makes before it acts (a few round trips) and retries
+    trailing: TrailingParams = attrs.Factory(TrailingParams)
+
+    @property
+    def trailing_lag(self) -> timedelta:
+        """How long a stop may trail behind a new best mark: the move rate limit + slack."""
+        seconds = self.trailing.rate_limit_seconds + 4 * self.round_trip + self.slack
+        return timedelta(seconds=seconds)
+
+    @property
+    def bare(self) -> timedelta:
+        """What a position may spend without a stop with no excuse: one round trip."""
+        return timedelta(seconds=self.round_trip + 0.001)
+
+    def after_person(self, action: str) -> timedelta:
+        """A person acted: one guard pass (a sync pass for a hand-opened position) + a trip."""
+        passes = self.guard_interval + (self.sync_interval if action == "open_by_hand" else 0)
+        return timedelta(seconds=passes + self.round_trip + self.slack)
+
+    def after_fault(self) -> timedelta:
+        """A fault window ended: one guard pass and a round trip to repair what it left."""
+        return timedelta(seconds=self.guard_interval + self.round_trip + self.slack)
+
+    def zombie(self) -> timedelta:
+        return timedelta(seconds=self.zombie_interval + self.round_trip + self.slack)
+
+
+@attrs.define(kw_only=True)
+class Excuse:
+    """Something injected that may leave `symbol` (None: every symbol) less protected."""
+
+    symbol: str | None
+    start: datetime
+    end: datetime | None  # None while it lasts (a crashed process not yet back)
+    cause: str
+    fault: bool = True  # a fault (explains a CRITICAL) rather than a person's action
+
+    def covers(self, symbol: str | None, moment: datetime) -> bool:
+        mine = self.symbol is None or symbol is None or self.symbol == symbol
+        return mine and self.start <= moment and (self.end is None or moment <= self.end)
+
+
+@attrs.define
+class _Clock:
+    """A deadline state (a gap, a double stop, a loose stop) of one symbol."""
+
+    since: datetime | None = None
+    deadline: datetime | None = None  # None: an open excuse holds it
+    reported: bool = False
+
+    def clear(self) -> None:
+        self.since, self.deadline, self.reported = None, None, False
+
+
+@attrs.define
+class _Watch:
+    record: PositionRecord | None = None
+    side: Side | None = None
+    level: Decimal | None = None  # the last (tightest) stop the bot set for this position
+    bare: _Clock = attrs.Factory(_Clock)
+    double: _Clock = attrs.Factory(_Clock)
+    loose: _Clock = attrs.Factory(_Clock)
+    trail: _Clock = attrs.Factory(_Clock)
+    marks: deque[tuple[datetime, Decimal]] = attrs.Factory(deque)  # newer than the lag
+    best: Decimal | None = None  # the best mark in the position's favour, older than the lag
+
+
+def tighter(side: Side, a: Decimal, b: Decimal) -> bool:
+    """Whether stop trigger `a` is tighter (closer to the mark side) than `b` for `side`."""
+    return a > b if side is Side.LONG else a < b
+
+
+class Checker:
+    """Checks every invariant on one venue after every venue event; collects violations."""
+
+    def __init__(self, venue: FakeVenue, windows: Windows) -> None:
+        self.venue = venue
+        self.engine = venue.engine
+        self.clock = venue.clock
+        self.windows = windows
+        self.excuses: list[Excuse] = []
+        self.violations: list[Violation] = []
+        self._watch: dict[str, _Watch] = defaultdict(_Watch)
+        self._seen = 0  # how much of the books' log has been read
+        self._entries: dict[str, set[str]] = defaultdict(set)  # operation -> entry order ids
+        self._zombies: dict[str, datetime] = {}  # order id -> when it became orphaned
+        self._attached = False
+
+    def attach(self) -> "Checker":
+        if not self._attached:
+            self.engine.observers.append(self.on_change)
+            self._attached = True
+        return self
+
+    def detach(self) -> None:
+        if self._attached:
+            self.engine.observers.remove(self.on_change)
+            self._attached = False
+
+    # ----------------------------------------------------------------- excuses
+
+    def excuse(
+        self,
+        symbol: str | None,
+        cause: str,
+        *,
+        until: datetime | None,
+        fault: bool = True,
+        start: datetime | None = None,
+    ) -> Excuse:
+        """Register an allowed window from now (or `start`) to `until` (None: open)."""
+        excuse = Excuse(
+            symbol=symbol, start=start or self.clock.now(), end=until, cause=cause, fault=fault
+        )
+        self.excuses.append(excuse)
+        self._extend(excuse)
+        return excuse
+
+    def close_excuse(self, excuse: Excuse, until: datetime) -> None:
+        excuse.end = until
+        self._extend(excuse)
+
+    def _extend(self, excuse: Excuse) -> None:
+        """An excuse that starts while a symbol is in a deadline state moves its deadline."""
+        for symbol, watch in self._watch.items():
+            if excuse.symbol is not None and excuse.symbol != symbol:
+                continue
+            for state in (watch.bare, watch.double, watch.loose):
+                if state.since is None or state.reported:
+                    continue
+                if excuse.end is None:
+                    state.deadline = None
+                elif state.deadline is not None and excuse.end > state.deadline:
+                    state.deadline = excuse.end
+                    self._wake(symbol, excuse.end)
+                elif state.deadline is None:
+                    state.deadline = self._deadline(symbol, state.since)
+                    if state.deadline is not None:
+                        self._wake(symbol, state.deadline)
+
+    def _deadline(self, symbol: str, since: datetime) -> datetime | None:
+        """The end of the window that starts at `since`: one round trip, extended by every
+        excuse on the symbol that was already on, or began while the window was still open."""
+        deadline = since + self.windows.bare
+        for excuse in self.excuses:  # in the order they began
+            if excuse.symbol not in (None, symbol) or excuse.start > deadline:
+                continue
+            if excuse.end is None:
+                return None
+            if excuse.end >= since:
+                deadline = max(deadline, excuse.end)
+        return deadline
+
+    def _wake(self, symbol: str, at: datetime) -> None:
+        self.clock.call_at(at + timedelta(milliseconds=1), lambda: self.on_change(symbol))
+
+    def _adopting(self, symbol: str, moment: datetime) -> bool:
+        """A position opened by hand is unknown to the journal until a sync pass adopts it."""
+        return any(e.cause == "open_by_hand" and e.covers(symbol, moment) for e in self.excuses)
+
+    def faulted(self, symbol: str | None, moment: datetime) -> bool:
+        return any(e.fault and e.covers(symbol, moment) for e in self.excuses)
+
+    # ----------------------------------------------------------------- the continuous check
+
+    def on_change(self, symbol: str) -> None:
+        now = self.clock.now()
+        self._read_log(now)
+        watch = self._watch[symbol]
+        record = self.engine.position_record(symbol)
+        if record is not watch.record:
+            self._new_position(symbol, watch, record, now)
+        if record is not None:
+            self._check_stops(symbol, watch, now)
+        self._check_zombies(now)
+
+    def _new_position(
+        self, symbol: str, watch: _Watch, record: PositionRecord | None, now: datetime
+    ) -> None:
+        if watch.record is not None:  # the previous one closed: its orders must go
+            for order in self.engine.open_orders(symbol):
+                if _ours(order) and order.order_id not in self._zombies:
+                    self._orphan(symbol, order.order_id, now)
+        watch.record = record
+        watch.side = record.side if record is not None else None
+        watch.level = None
+        watch.bare.clear()
+        watch.double.clear()
+        watch.loose.clear()
+        watch.trail.clear()
+        watch.marks.clear()
+        watch.best = None
+
+    def _check_stops(self, symbol: str, watch: _Watch, now: datetime) -> None:
+        held = self.engine.position(symbol)
+        if held is None:
+            return
+        exit_side = held.side.exit
+        full = 0
+        best: Decimal | None = None
+        for order in self.engine.open_orders(symbol):
+            if not order.is_stop or order.side is not exit_side or order.trigger_price is None:
+                continue
+            whole = (
+                order.type is OrderType.POSITION_STOP
+                or order.close_position
+                or order.quantity >= held.quantity
+            )
+            full += whole
+            if best is None or tighter(held.side, order.trigger_price, best):
+                best = order.trigger_price
+        self._track(symbol, watch.bare, full == 0, now, "unprotected", lambda: _no_stop(held))
+        self._track(symbol, watch.double, full > 1, now, "one_stop", lambda: f"{full} full stops")
+        loose = (
+            watch.level is not None and best is not None and tighter(held.side, watch.level, best)
+        )
+        self._track(
+            symbol,
+            watch.loose,
+            loose,
+            now,
+            "loosened",
+            lambda: f"the venue's stop {best} is looser than the bot's level {watch.level}",
+        )
+        expected, ticked = self._trailed(watch, held, now)
+        stuck = (
+            expected is not None
+            and watch.level is not None
+            and tighter(held.side, expected, watch.level)
+            and (ticked or watch.trail.since is not None)  # the service moves on a tick
+        )
+        self._track(
+            symbol,
+            watch.trail,
+            stuck,
+            now,
+            "trailing_stuck",
+            lambda: (
+                f"the best mark {watch.best} wants a stop at {expected} or tighter; "
+                f"the bot's stop is {watch.level}"
+            ),
+            # a frozen trailing stop (stories 5, 6), not a late one: one more rate-limit period
+            grace=timedelta(seconds=self.windows.trailing.rate_limit_seconds + self.windows.slack),
+        )
+
+    def _trailed(
+        self, watch: _Watch, held: VenuePosition, now: datetime
+    ) -> tuple[Decimal | None, bool]:
+        """Where the trailing stop should be by now at the least (None: not activated yet),
+        and whether the mark just moved (the trailing service acts on a tick)."""
+        mark = held.mark_price
+        if mark is None:
+            return None, False
+        marks = watch.marks
+        ticked = not marks or marks[-1][1] != mark
+        if ticked:
+            marks.append((now, mark))
+        horizon = now - self.windows.trailing_lag
+        while marks and marks[0][0] <= horizon:
+            _, old = marks.popleft()
+            if watch.best is None or tighter(held.side, old, watch.best):
+                watch.best = old
+        if watch.best is None:
+            return None, ticked
+        params = self.windows.trailing
+        sign = 1 if held.side is Side.LONG else -1
+        activation = held.entry_price * (1 + sign * params.activation_percent / 100)
+        if not tighter(held.side, watch.best, activation):
+            return None, ticked
+        give = (params.callback_percent + 2 * params.min_improvement_percent) / 100
+        return watch.best * (1 - sign * give), ticked
+
+    def _track(
+        self,
+        symbol: str,
+        state: _Clock,
+        bad: bool,
+        now: datetime,
+        invariant: str,
+        detail: Describe,
+        grace: timedelta | None = None,
+    ) -> None:
+        if not bad:
+            state.clear()
+            return
+        if state.since is None:
+            state.since = now
+            state.deadline = self._deadline(symbol, now)
+            if state.deadline is not None and grace is not None:
+                state.deadline = max(state.deadline, now + grace)
+            if state.deadline is not None:
+                self._wake(symbol, state.deadline)
+            return
+        if state.reported or state.deadline is None or now <= state.deadline:
+            return
+        state.reported = True
+        seconds = (now - state.since).total_seconds()
+        allowed = (state.deadline - state.since).total_seconds()
+        text = f"{detail()} for {seconds:.3f} s already (allowed {allowed:.3f} s)"
+        self._violate(invariant, now, symbol, text, state.since)
+
+    # ----------------------------------------------------------------- the books, incrementally
+
+    def _read_log(self, now: datetime) -> None:
+        log = self.engine.books.log
+        while self._seen < len(log):
+            entry = log[self._seen]
+            self._seen += 1
+            if isinstance(entry, OrderRecord):
+                self._placed(entry, now)
+            elif isinstance(entry, Amendment):
+                self._amended(entry, now)
+            elif isinstance(entry, Fill):
+                self._filled(entry, now)
+            elif isinstance(entry, OrderClosed):
+                self._zombies.pop(entry.order_id, None)
+
+    def _placed(self, record: OrderRecord, now: datetime) -> None:
+        flat = self.engine.position_record(record.symbol) is None
+        resting = record.type is not OrderType.MARKET or record.reduce_only
+        if record.origin == "api" and flat and resting:
+            self._orphan(record.symbol, record.order_id, now)
+        if record.type in (OrderType.STOP_MARKET, OrderType.POSITION_STOP):
+            self._stop_level(record.symbol, record.side, record.trigger_price, record.origin, now)
+
+    def _amended(self, amendment: Amendment, now: datetime) -> None:
+        if amendment.new_trigger is None or amendment.new_trigger == amendment.old_trigger:
+            return
+        order = self.engine.order(amendment.order_id)
+        if order is not None and order.is_stop:
+            self._stop_level(
+                amendment.symbol, order.side, amendment.new_trigger, amendment.origin, now
+            )
+
+    def _stop_level(
+        self, symbol: str, side: OrderSide, trigger: Decimal | None, origin: str, now: datetime
+    ) -> None:
+        watch = self._watch[symbol]
+        record = self.engine.position_record(symbol)
+        if record is not watch.record:
+            self._new_position(symbol, watch, record, now)
+        if trigger is None or watch.side is None or side is not watch.side.exit:
+            return
+        if watch.level is None or tighter(watch.side, trigger, watch.level):
+            watch.level = trigger  # the bot's new level, or a person's tighter stop
+        elif origin == "api" and trigger != watch.level:
+            self._violate(
+                "loosened",
+                now,
+                symbol,
+                f"the bot set a stop at {trigger}, looser than its last level {watch.level}",
+            )
+
+    def _filled(self, fill: Fill, now: datetime) -> None:
+        if role_of(fill.client_order_id) is not OrderRole.ENTRY:
+            return
+        operation = operation_of(fill.client_order_id) or ""
+        orders = self._entries[operation]
+        orders.add(fill.order_id)
+        if len(orders) == 2:
+            self._violate(
+                "entered_twice",
+                now,
+                fill.symbol,
+                f"operation {operation} entered by orders {sorted(orders)}",
+            )
+
+    # ----------------------------------------------------------------- zombies
+
+    def _orphan(self, symbol: str, order_id: str, now: datetime) -> None:
+        self._zombies[order_id] = now
+        self._wake(symbol, now + self.windows.zombie())
+
+    def _check_zombies(self, now: datetime) -> None:
+        if not self._zombies:
+            return
+        for order_id, since in tuple(self._zombies.items()):
+            order = self.engine.order(order_id)
+            if order is None or not order.is_open:
+                del self._zombies[order_id]
+                continue
+            deadline = self._deadline(order.symbol, since)
+            if deadline is None:
+                continue
+            deadline = max(deadline, since + self.windows.zombie())
+            if now > deadline:
+                del self._zombies[order_id]
+                self._violate(
+                    "zombie",
+                    now,
+                    order.symbol,
+                    f"order {order.client_order_id or order_id} ({order.type.value}) open "
+                    f"{(now - since).total_seconds():.0f} s after its position closed",
+                )
+
+    # ----------------------------------------------------------------- events
+
+    def on_event(self, event: Event) -> None:
+        """Called for every event the application emits, as it emits it."""
+        now = event.created_at
+        if event.severity is Severity.CRITICAL and not self.faulted(event.symbol, now):
+            self._violate(
+                "unexplained_critical",
+                now,
+                event.symbol,
+                f"{event.type.value}: {event.error_message or event.data}",
+            )
+        if event.type is EventType.PROTECTION_CHECK_COMPLETED:
+            reported = int(event.data.get("unprotected", 0))
+            bare = [
+                symbol
+                for symbol, watch in self._watch.items()
+                if watch.bare.since is not None
+                and now - watch.bare.since > self.windows.bare
+                and self.engine.position(symbol) is not None
+                and not self._adopting(symbol, now)
+            ]
+            if reported < len(bare):
+                self._violate(
+                    "guard_blind",
+                    now,
+                    None,
+                    f"the guard reported {reported} unprotected; bare: {', '.join(bare)}",
+                )
+
+    # ----------------------------------------------------------------- quiescence
+
+    async def quiescent(self, store: Store, events: Sequence[Event]) -> list[Violation]:
+        """Nothing injected, nothing in flight, a guard and a sync pass done: the journal
+        must equal the venue, and every order the bot placed must have its event."""
+        now = self.clock.now()
+        found: list[Violation] = []
+        venue = self.venue.exchange.venue
+        journal = {p.symbol: p for p in await store.positions.open_positions() if p.venue is venue}
+        for symbol in sorted(set(journal) | set(self.engine.markets)):
+            held = self.engine.position(symbol)
+            mine = journal.get(symbol)
+            problem = None
+            if held is None and mine is not None:
+                problem = f"journal has {mine.state.value} {mine.quantity}, the venue is flat"
+            elif held is not None and (mine is None or mine.state is not PositionState.ACTIVE):
+                state = "nothing" if mine is None else mine.state.value
+                problem = f"the venue holds {held.side.value} {held.quantity}, journal: {state}"
+            elif held is not None and mine is not None:
+                stops = [o.trigger_price for o in self.venue.stops(symbol)]
+                if (mine.side, mine.quantity) != (held.side, held.quantity):
+                    problem = (
+                        f"journal {mine.side.value} {mine.quantity}, "
+                        f"venue {held.side.value} {held.quantity}"
+                    )
+                elif mine.stop_price not in stops:
+                    problem = f"journal stop {mine.stop_price}, venue stops {stops}"
+            if problem is not None:
+                found.append(
+                    Violation(invariant="journal_mismatch", at=now, symbol=symbol, detail=problem)
+                )
+        mentioned = _mentioned(events)
+        times = _event_times(events)
+        soon = timedelta(seconds=self.windows.slack)
+        for record in self.engine.books.orders:
+            if record.origin != "api":
+                continue
+            names = {record.order_id, record.client_order_id, operation_of(record.client_order_id)}
+            if names & mentioned or _any_between(
+                times.get(record.symbol, []), record.at, record.at + soon
+            ):
+                continue
+            found.append(
+                Violation(
+                    invariant="journal_mismatch",
+                    at=now,
+                    symbol=record.symbol,
+                    detail=f"no event for our {record.type.value} order "
+                    f"{record.client_order_id or record.order_id} placed at {record.at} "
+                    "(none names it or its operation, none on its symbol right after it)",
+                )
+            )
+        self.violations.extend(found)
+        return found
+
+    def _violate(
+        self,
+        invariant: str,
+        at: datetime,
+        symbol: str | None,
+        detail: str,
+        since: datetime | None = None,
+    ) -> None:
+        self.violations.append(
+            Violation(invariant=invariant, at=at, symbol=symbol, detail=detail, since=since)
+        )
+
+
+def _no_stop(held: VenuePosition) -> str:
+    return f"no full stop for {held.side.value} {held.quantity}"
+
+
+def _ours(order: Order) -> bool:
+    return role_of(order.client_order_id) is not OrderRole.FOREIGN
+
+
+def _mentioned(events: Iterable[Event]) -> set[str | None]:
+    """Every order id, client id and position or operation id any event names (its own
+    fields or a string in its data)."""
+    names: set[str | None] = set()
+    for event in events:
+        names.update((event.order_id, event.position_id, event.correlation_id))
+        for value in event.data.values():
+            if isinstance(value, str):
+                names.add(value)
+            elif isinstance(value, list | tuple):
+                names.update(v for v in value if isinstance(v, str))
+    return names
+
+
+def _event_times(events: Iterable[Event]) -> dict[str | None, list[datetime]]:
+    """When each symbol's events were emitted, in order."""
+    times: dict[str | None, list[datetime]] = defaultdict(list)
+    for event in events:
+        times[event.symbol].append(event.created_at)
+    for moments in times.values():
+        moments.sort()
+    return times
+
+
+def _any_between(moments: list[datetime], start: datetime, end: datetime) -> bool:
+    index = bisect.bisect_left(moments, start)
+    return index < len(moments) and moments[index] <= end

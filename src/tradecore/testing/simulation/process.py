@@ -1,0 +1,298 @@
+"""The parts of the simulated world around the application: the ports it is given, wrapped so
+that a crash can hit any await and the database can go away; the signal stream; the journal.
+"""
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import aiosqlite
+
+from tradecore.adapters.clock import VirtualClock
+from tradecore.adapters.journal.rows import EVENT_COLUMNS, EventRow
+from tradecore.adapters.sql.executor import sqlite_time
+from tradecore.adapters.sqlite.database import SqliteDatabase
+from tradecore.adapters.sqlite.executor import immediate
+from tradecore.adapters.virtual_time import REPOSITORIES, ThreadWork
+from tradecore.domain.events import Event
+from tradecore.domain.signals import Signal
+from tradecore.ports.events import EventSink
+from tradecore.ports.repositories import StoreUnavailable
+
+
+class Crash(BaseException):
+    """The process dies here. A BaseException: no `except Exception` in the app catches it."""
+
+
+# Store methods that change the journal (the rest read it).
+_WRITES = (
+    "add",
+    "save",
+    "finish",
+    "start",
+    "record",
+    "put",
+    "set",
+    "claim",
+    "upsert",
+    "delete",
+    "remove",
+    "mark",
+    "update",
+    "begin",
+    "end",
+    "store",
+    "replace",
+    "clear",
+)
+
+
+class Process:
+    """One life of the application: its crash trigger, its calls in flight, its id space."""
+
+    def __init__(self, number: int, work: ThreadWork) -> None:
+        self.number = number
+        self.work = work
+        self.dead = False
+        self.armed: tuple[str, int] | None = None  # (crash point, matching calls left)
+        self.crash_point: str | None = None
+        self.on_crash: Callable[[str], None] = lambda point: None
+
+    def arm(self, point: str, after_calls: int) -> None:
+        """Die at the `after_calls`-th await matching `point` (`exchange.command:after`, ...)."""
+        self.armed = (point, after_calls)
+
+    async def around(self, port: str, name: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        if self.dead:
+            raise Crash("the process is dead")
+        hit = False
+        where = f"{port}.{_kind(port, name)}"
+        if self.armed is not None and self.armed[0].startswith(where + ":"):
+            point, left = self.armed
+            hit = left <= 1
+            self.armed = None if hit else (point, left - 1)
+            if hit and point.endswith(":before"):
+                self._die(point)
+        result = await call()
+        if hit:
+            self._die(f"{where}:after")
+        if self.dead:
+            raise Crash("the process is dead")
+        return result
+
+    def _die(self, point: str) -> None:
+        self.dead = True
+        self.crash_point = point
+        self.on_crash(point)
+        raise Crash(point)
+
+
+def _kind(port: str, name: str) -> str:
+    if port == "exchange":
+        return "query" if name.startswith(("fetch", "load", "watch")) else "command"
+    return "command" if name.startswith(_WRITES) else "query"
+
+
+class _Named:
+    """A port whose coroutine methods go through `around(port, name, call)`."""
+
+    def __init__(self, target: Any, port: str, around: Callable[..., Awaitable[Any]]) -> None:
+        self._target = target
+        self._port = port
+        self._around = around
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if name.startswith("_") or not asyncio.iscoroutinefunction(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Awaitable[Any]:
+            return self._around(self._port, name, lambda: value(*args, **kwargs))
+
+        return call
+
+
+class Outage:
+    """The database switch: while `down`, every store call raises StoreUnavailable."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def check(self) -> None:
+        if self.down:
+            raise StoreUnavailable("the simulator cut the database")
+
+
+class SimStore:
+    """The `Store` port as one process sees it: counted (virtual time waits for it), cut
+    during an outage, and crashable at any call (a transaction's begin and commit too)."""
+
+    def __init__(self, inner: Any, process: Process, outage: Outage) -> None:
+        self._inner = inner
+        self._process = process
+        self._outage = outage
+        for name in REPOSITORIES:
+            setattr(self, name, _Named(getattr(inner, name), "store", self._around))
+
+    async def _around(self, port: str, name: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        self._outage.check()
+        return await self._process.around(port, name, lambda: self._process.work.counted(call()))
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator["SimStore"]:
+        self._outage.check()
+        if self._process.dead:
+            raise Crash("the process is dead")
+        opened = self._inner.transaction()
+        inner = await self._process.work.counted(opened.__aenter__())
+        try:
+            yield SimStore(inner, self._process, self._outage)
+        except BaseException as error:
+            if not await self._process.work.counted(
+                opened.__aexit__(type(error), error, error.__traceback__)
+            ):
+                raise
+        else:
+            await self._process.work.counted(opened.__aexit__(None, None, None))
+
+
+def sim_exchange(exchange: Any, process: Process) -> Any:
+    return _Named(exchange, "exchange", process.around)
+
+
+class SimIds:
+    """Deterministic ids, a separate space per process (so no two lives collide)."""
+
+    def __init__(self, process: int) -> None:
+        self._process = process
+        self._next = 0
+
+    def new_id(self) -> str:
+        self._next += 1
+        return f"p{self._process}x{self._next}"
+
+    def new_uuid(self) -> uuid.UUID:
+        self._next += 1
+        return uuid.UUID(int=(self._process << 64) | self._next)
+
+
+class SignalStream:
+    """The signal service: delivers each signal at its `created_at`, drops them in an outage."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Signal | None] = asyncio.Queue()
+        self.down = False
+        self.dropped = 0
+
+    def deliver(self, signal: Signal) -> None:
+        if self.down:
+            self.dropped += 1
+        else:
+            self._queue.put_nowait(signal)
+
+    async def signals(self) -> AsyncIterator[Signal]:
+        while True:
+            signal = await self._queue.get()
+            if signal is None:
+                return
+            yield signal
+
+    async def close(self) -> None:
+        self._queue.put_nowait(None)
+
+    def reconnect(self) -> "SignalStream":
+        """A new process connects afresh: what the old one had not taken is gone."""
+        fresh = SignalStream()
+        fresh.down = self.down
+        fresh.dropped = self.dropped
+        return fresh
+
+
+async def inline_sqlite() -> SqliteDatabase:
+    """The real SQLite store (same SQL, same sqlite3) in memory, its calls run on the event
+    loop's thread instead of aiosqlite's worker: no thread hop per call (the simulator's
+    main cost otherwise) and no real-time race between a query and the next task. Each call
+    still yields to the loop once, so tasks interleave at every store call."""
+    connection = aiosqlite.Connection(
+        functools.partial(
+            sqlite3.connect, ":memory:", isolation_level=None, check_same_thread=False
+        ),
+        64,
+    )
+    worker = getattr(connection, "_thread", None)
+    if worker is not None:
+        worker.daemon = True
+    await connection
+
+    async def inline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0)
+        return fn(*args, **kwargs)
+
+    connection._execute = inline  # type: ignore[method-assign]
+    connection.row_factory = sqlite3.Row
+    await connection.execute("PRAGMA foreign_keys = ON")
+    database = SqliteDatabase(":memory:", connection)
+    await database.migrate()
+    return database
+
+
+class SimEventWriter:
+    """The journal's SQLite writer, stamping `recorded_at` from the virtual clock so the
+    events table is the same, byte for byte, on every run of a seed."""
+
+    def __init__(self, database: SqliteDatabase, clock: VirtualClock) -> None:
+        self._database = database
+        self._clock = clock
+        columns = (*EVENT_COLUMNS, "recorded_at")
+        self._insert = (
+            f"INSERT INTO events ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT (id) DO NOTHING"
+        )
+
+    async def write(self, rows: Sequence[EventRow]) -> None:
+        at = sqlite_time(self._clock.now())
+        params = [(str(r[0]), *r[1:11], sqlite_time(r[11]), at) for r in rows]
+        connection = self._database.connection
+        async with self._database.lock, immediate(connection):
+            await connection.executemany(self._insert, params)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class CheckedSink:
+    """Passes every event to the journal and to the checker as it is emitted."""
+
+    def __init__(self, inner: EventSink, on_event: Callable[[Event], None]) -> None:
+        self.inner = inner
+        self.on_event = on_event
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+        self.on_event(event)
+        self.inner.emit(event)
+
+    async def flush(self) -> None:
+        await self.inner.flush()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def journal_digest(database: SqliteDatabase) -> tuple[str, int]:
+    """sha256 over every column of every row of the events table, in insertion order."""
+    rows = list(await database.connection.execute_fetchall("SELECT * FROM events ORDER BY seq"))
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(repr(tuple(row)).encode())
+        digest.update(b"\n")
+    return digest.hexdigest(), len(rows)

@@ -1,0 +1,492 @@
+"""One seed, run: the whole kernel (all loops) on the paper venue and a real SQLite store, in
+virtual time, while the world of the seed happens to it and the checker watches every event.
+"""
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import importlib
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import attrs
+
+from tradecore.adapters.clock import VirtualClock, settle
+from tradecore.adapters.journal import Journal
+from tradecore.adapters.paper import PROFILES
+from tradecore.adapters.sqlite.database import SqliteDatabase
+from tradecore.adapters.virtual_time import ThreadWork
+from tradecore.app.kernel import Kernel, KernelParts
+from tradecore.app.settings import TradingSettings
+from tradecore.domain.signals import Signal
+from tradecore.testing import FakeVenue, FreeLock
+
+from .explain import timeline
+from .incidents import act, fault_of
+from .invariants import Checker, Excuse, Violation, Windows
+from .process import (
+    CheckedSink,
+    Crash,
+    Outage,
+    Process,
+    SignalStream,
+    SimEventWriter,
+    SimIds,
+    SimStore,
+    inline_sqlite,
+    journal_digest,
+    sim_exchange,
+)
+from .world import FAULT_KINDS, Incident, MarkStyle, World, mark_path, tick_times
+
+T = TypeVar("T")
+
+LIFE: contextvars.ContextVar[int] = contextvars.ContextVar("simulated_process", default=0)
+RESTART_AFTER_FAILED_START = 5.0  # seconds: a start-up that failed (database down) retries
+FLUSH_SECONDS = 30.0  # how often (virtual) the simulator writes the journal
+
+
+@attrs.frozen(kw_only=True)
+class SeedResult:
+    seed: int
+    world: World
+    violations: tuple[Violation, ...]
+    counts: Counter[str]
+    digest: str  # sha256 of the events table, every column of every row
+    events: int
+    wall_seconds: float
+    cpu_seconds: float = 0.0  # this process's CPU time (the box may be shared)
+    story: tuple[str, ...] = ()  # the books and events around the first violation
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.violations)
+
+    @property
+    def first(self) -> Violation | None:
+        return self.violations[0] if self.violations else None
+
+
+def sim_settings() -> TradingSettings:
+    """The settings of the simulated world: the defaults (aged: 3 h + 8 h grace, guard 60 s,
+    sync 120 s, zombies 60-300 s) except that a wave's window looks for signals every 15 s
+    instead of 5 s (fewer wake-ups; signals still arrive in time). `--config` replaces them."""
+    defaults = TradingSettings()
+    return attrs.evolve(defaults, waves=attrs.evolve(defaults.waves, poll_seconds=15))
+
+
+def windows_for(settings: TradingSettings, round_trip: float) -> Windows:
+    keeper = settings.keeper
+    retries = keeper.attempts * keeper.retry_delay_seconds
+    return Windows(
+        round_trip=round_trip,
+        guard_interval=settings.protection.interval_seconds,
+        sync_interval=settings.sync_interval_seconds,
+        zombie_interval=settings.zombies.max_interval_seconds,
+        slack=retries + 10 * round_trip + 1.0,
+        trailing=settings.trailing,
+    )
+
+
+class Simulation:
+    def __init__(self, world: World, settings: TradingSettings | None = None) -> None:
+        self.world = world
+        self.settings = settings or sim_settings()
+        self.clock = VirtualClock(world.start)
+        self.venue = FakeVenue(
+            PROFILES[world.venue],
+            markets=world.markets,
+            marks={style_symbol: style.start for style_symbol, style in self._styles()},
+            clock=self.clock,
+            latency=world.latency,
+            cancel_reduce_only_when_flat=not world.zombies_left_by_venue,
+        )
+        self.windows = windows_for(self.settings, world.latency)
+        self.checker = Checker(self.venue, self.windows).attach()
+        self.counts: Counter[str] = Counter()
+        self.work = ThreadWork()
+        self.outage = Outage()
+        self.stream = SignalStream()
+        self.kernel: Kernel | None = None
+        self.process: Process | None = None
+        self._lives = 0
+        self._reaped = True
+        self._restart_due = False
+        self._down: Excuse | None = None
+        self._quiet = False
+        self._tasks: dict[int, list[asyncio.Future[Any]]] = {}  # by the life that made them
+        self._fault_kinds: dict[int, Incident] = {}
+        self._pending_restart: object | None = None
+        self._downtime = 0.0  # how long the next crash keeps the process down
+        self._booting: asyncio.Future[None] | None = None
+        self._flushed = 0  # events written so far
+        self._flush_at = datetime.min.replace(tzinfo=UTC)
+        self._waits = 0
+
+    def _styles(self) -> Iterator[tuple[str, MarkStyle]]:
+        return zip(self.world.symbols, self.world.marks, strict=True)
+
+    # ----------------------------------------------------------------- the run
+
+    async def run(self) -> SeedResult:
+        started, cpu = time.perf_counter(), time.process_time()
+        database = await inline_sqlite()
+        with tempfile.TemporaryDirectory(prefix="tradecore-sim-") as folder:
+            self.journal = Journal(
+                SimEventWriter(database, self.clock),
+                f"{folder}/events.spool",
+                clock=self.clock,
+                batch_size=100_000,
+                max_queue=1_000_000,
+                flush_interval=1e9,  # written when the simulator flushes: the same every run
+            )
+            self.journal.start()
+            self.sink = CheckedSink(self.journal, self.checker.on_event)
+            self.database = database
+            try:
+                digest, events = await self._run(database)
+            finally:
+                await self.journal.close()
+                await database.close()
+        first = self.checker.violations[0] if self.checker.violations else None
+        story = () if first is None else tuple(timeline(self.venue.books, self.sink.events, first))
+        return SeedResult(
+            story=story,
+            seed=self.world.seed,
+            world=self.world,
+            violations=tuple(self.checker.violations),
+            counts=self.counts,
+            digest=digest,
+            events=events,
+            wall_seconds=time.perf_counter() - started,
+            cpu_seconds=time.process_time() - cpu,
+        )
+
+    async def _run(self, database: SqliteDatabase) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        previous = loop.get_exception_handler()
+
+        def quiet_crashes(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            if isinstance(context.get("exception"), Crash):
+                return  # a task of a crashed process: dying was its job
+            if previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+        factory = loop.get_task_factory()
+
+        def marked(loop: asyncio.AbstractEventLoop, coro: Any, **options: Any) -> Any:
+            task = (
+                factory(loop, coro, **options)
+                if factory is not None
+                else asyncio.Task(coro, loop=loop, **options)
+            )
+            life = LIFE.get()
+            if life:
+                self._tasks.setdefault(life, []).append(task)
+            return task
+
+        loop.set_exception_handler(quiet_crashes)
+        loop.set_task_factory(marked)
+        try:
+            return await self._world(database)
+        finally:
+            loop.set_task_factory(factory)
+            loop.set_exception_handler(previous)
+
+    async def _world(self, database: SqliteDatabase) -> tuple[str, int]:
+        paths = [(symbol, mark_path(style)) for symbol, style in self._styles()]
+        self._next_marks(paths, tick_times(self.world))
+        for signal in self.world.signals:
+            self.clock.call_at(signal.created_at, functools.partial(self._deliver, signal))
+        for incident in self.world.incidents:
+            at = self.world.start + timedelta(seconds=incident.at)
+            self.clock.call_at(at, functools.partial(self._happen, incident))
+        self._boot()
+        await self._drive(until=None, end=self.world.end)
+        await self._quiesce()
+        await self.journal.flush()
+        return await journal_digest(database)
+
+    async def _drive(self, *, until: Callable[[], bool] | None, end: datetime | None) -> None:
+        """Move virtual time deadline by deadline, never while the store is working, reaping a
+        crashed process and restarting it when its downtime is over."""
+        while until is None or not until():
+            await settle()
+            if self.process is not None and self.process.dead and not self._reaped:
+                await self._reap()
+                continue
+            if self._restart_due:
+                self._restart_due = False
+                self._boot()
+                continue
+            if self.work.pending:  # a store call is under way (inline: one more loop pass)
+                self._waits += 1
+                await asyncio.sleep(0 if self._waits < 1000 else 0.0002)
+                continue
+            self._waits = 0
+            if self.clock.now() >= self._flush_at and self.journal.stats.emitted > self._flushed:
+                # written every FLUSH_SECONDS of virtual time: the same rows, the same
+                # recorded_at, on every run of the seed
+                self._flushed = self.journal.stats.emitted
+                self._flush_at = self.clock.now() + timedelta(seconds=FLUSH_SECONDS)
+                await self.journal.flush()
+                continue
+            deadline = self.clock.next_deadline()
+            if deadline is None or (end is not None and deadline > end):
+                if end is not None and self.clock.now() < end:
+                    await self.clock.run_until(end)
+                return
+            await self.clock.run_until(deadline)
+
+    async def _until_done(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        task = asyncio.ensure_future(coroutine)
+        await self._drive(until=task.done, end=None)
+        return task.result()
+
+    # ----------------------------------------------------------------- processes
+
+    def _boot(self) -> None:
+        self._lives += 1
+        process = Process(self._lives, self.work)
+        process.on_crash = self._crashed
+        self.process = process
+        self._reaped = False
+        self.stream = self.stream.reconnect()
+        parts = KernelParts(
+            exchange=sim_exchange(self.venue.exchange, process),
+            store=SimStore(self.database.store, process, self.outage),  # type: ignore[arg-type]
+            events=self.sink,
+            clock=self.clock,
+            ids=SimIds(process.number),
+            lock=FreeLock(),
+            account=f"simulation-{self.world.venue.value}",
+            settings=self.settings,
+            signals=self.stream,
+        )
+        self.kernel = Kernel(parts)
+        token = LIFE.set(process.number)  # every task this life creates is marked with it
+        try:
+            self._booting = asyncio.ensure_future(self._start(self.kernel, process))
+        finally:
+            LIFE.reset(token)
+
+    async def _start(self, kernel: Kernel, process: Process) -> None:
+        try:
+            await kernel.start()
+        except Crash:
+            return
+        except Exception as error:  # the start-up could not finish (e.g. the database is down)
+            self.counts[f"start_failed:{type(error).__name__}"] += 1
+            process.dead = True  # this life is over; the reaper starts a new one shortly
+            self._downtime = RESTART_AFTER_FAILED_START
+            return
+        if self._down is not None and not process.dead:
+            up = self.clock.now() + timedelta(seconds=self.windows.round_trip + self.windows.slack)
+            self.checker.close_excuse(self._down, up)
+            self._down = None
+
+    def _crashed(self, point: str) -> None:
+        self.counts[f"crash:{point}"] += 1
+
+    async def _reap(self) -> None:
+        """Drop the dead process: cancel every task it had, close its mark streams."""
+        self._reaped = True
+        assert self.process is not None
+        doomed = self._tasks.pop(self.process.number, [])
+        for task in doomed:
+            task.cancel()
+        await asyncio.gather(*doomed, return_exceptions=True)  # also retrieves their Crash
+        await self.venue.exchange.close()
+        if self._down is None:
+            self._down = self.checker.excuse(None, "crash", until=None)
+        if not self._restart_due and self._pending_restart is None:
+            self._restart_after(self._downtime)
+
+    def _restart_after(self, seconds: float) -> None:
+        def due() -> None:
+            self._pending_restart = None
+            self._restart_due = True
+
+        if self._down is None:
+            self._down = self.checker.excuse(None, "restart", until=None)
+        self._pending_restart = self.clock.call_at(
+            self.clock.now() + timedelta(seconds=seconds), due
+        )
+
+    # ----------------------------------------------------------------- the world happening
+
+    def _next_marks(
+        self, paths: list[tuple[str, Iterator[Decimal | None]]], waits: Iterator[float]
+    ) -> None:
+        at = self.clock.now() + timedelta(seconds=next(waits))
+        if at > self.world.end:
+            return
+
+        def tick() -> None:
+            if self._quiet:
+                return
+            for symbol, path in paths:
+                mark = next(path)
+                if mark is not None:
+                    self.venue.engine.set_mark(symbol, mark)
+            self._next_marks(paths, waits)
+
+        self.clock.call_at(at, tick)
+
+    def _deliver(self, signal: Signal) -> None:
+        self.stream.deliver(signal)
+
+    def _happen(self, incident: Incident) -> None:
+        if self._quiet:
+            return
+        kind = incident.kind
+        if kind == "crash":
+            self._crash(incident)
+        elif kind == "database_outage":
+            self._database_outage(incident)
+        elif kind == "signal_outage":
+            self._signal_outage(incident)
+        elif kind in FAULT_KINDS:
+            self._fault(incident)
+        else:
+            self._person(incident)
+
+    def _crash(self, incident: Incident) -> None:
+        process = self.process
+        if process is None or process.dead or self._down is not None:
+            self.counts["crash:missed (already down)"] += 1
+            return
+        self._downtime = incident.duration
+        process.arm(incident.crash_point, incident.crash_after)
+
+    def _database_outage(self, incident: Incident) -> None:
+        self.counts["outage:database"] += 1
+        self.outage.down = True
+        end = self.clock.now() + timedelta(seconds=incident.duration)
+        self.checker.excuse(None, "database outage", until=end + self.windows.after_fault())
+
+        def back() -> None:
+            self.outage.down = False
+
+        self.clock.call_at(end, back)
+
+    def _signal_outage(self, incident: Incident) -> None:
+        self.counts["outage:signals"] += 1
+        self.stream.down = True
+
+        def back() -> None:
+            self.stream.down = False
+
+        self.clock.call_at(self.clock.now() + timedelta(seconds=incident.duration), back)
+
+    def _fault(self, incident: Incident) -> None:
+        symbol = self._symbol_for(incident) or incident.symbol  # aimed where the bot trades
+        fault = attrs.evolve(fault_of(incident), symbol=symbol)
+        self._fault_kinds[id(fault)] = incident
+        self.venue.inject(fault)
+        end = self.clock.now() + timedelta(seconds=incident.duration)
+        self.checker.excuse(symbol, incident.kind, until=end + self.windows.after_fault())
+        self.clock.call_at(end, lambda: self.venue.engine.faults.remove(fault))
+
+    def _person(self, incident: Incident) -> None:
+        symbol = self._symbol_for(incident)
+        if symbol is None:
+            self.counts[f"person:{incident.kind} (missed: no position)"] += 1
+            return
+        done = act(self.venue, incident, symbol)
+        window = self.windows.after_person(incident.kind)
+        self.checker.excuse(symbol, incident.kind, until=self.clock.now() + window, fault=False)
+        self.counts[f"person:{incident.kind}" + ("" if done else " (refused)")] += 1
+
+    def _symbol_for(self, incident: Incident) -> str | None:
+        assert incident.symbol is not None
+        if incident.kind == "open_by_hand":
+            return incident.symbol
+        held = [s for s in self.world.symbols if self.venue.position(s) is not None]
+        if incident.symbol in held:
+            return incident.symbol
+        return held[0] if held else None
+
+    # ----------------------------------------------------------------- the end
+
+    async def _quiesce(self) -> None:
+        """Nothing injected, nothing in flight, a guard and a sync pass: then compare."""
+        self._quiet = True
+        self.venue.engine.faults.clear()
+        self.outage.down = False
+        self.stream.down = False
+        if self.process is not None:
+            self.process.armed = None
+        settle_for = (
+            self.windows.guard_interval + self.windows.sync_interval + self.windows.slack + 5
+        )
+        await self._drive(until=None, end=self.clock.now() + timedelta(seconds=settle_for))
+        if self.process is not None and self.process.dead:
+            await self._drive(until=lambda: not self._dead(), end=None)
+        self._count_faults()
+        kernel = self.kernel
+        assert kernel is not None
+        if kernel.running:
+            services = kernel.services
+            await self._until_done(services.guard.check())
+            await self._until_done(services.sync.sync())
+            await self._until_done(services.zombies.sweep())
+            await self.journal.flush()
+            await self.checker.quiescent(self.database.store, self.sink.events)
+            await self._until_done(kernel.stop("simulation over"))
+        self.checker.detach()
+
+    def _dead(self) -> bool:
+        return (
+            self.process is None
+            or self.process.dead
+            or not (self.kernel is not None and self.kernel.running)
+        )
+
+    def _count_faults(self) -> None:
+        fired: dict[int, Incident] = {}
+        for fault, _op, _symbol in self.venue.engine.faults.fired:
+            incident = self._fault_kinds.get(id(fault))
+            if incident is not None:
+                fired[incident.number] = incident
+        for incident in fired.values():
+            self.counts[f"fault:{incident.kind}"] += 1
+        self.counts["fault:(scheduled, never fired)"] += sum(
+            1 for i in self._fault_kinds.values() if i.number not in fired
+        )
+
+
+async def run_world(
+    world: World, settings: TradingSettings | None = None, *, plant: int | None = None
+) -> SeedResult:
+    """Run one world; under a planted bug (`plant`: a story number) when asked."""
+    with planted(plant):
+        return await Simulation(world, settings).run()
+
+
+@contextlib.contextmanager
+def planted(story: int | None) -> Iterator[None]:
+    """Re-introduce a fixed bug for the run (`tradecore.testing.planted`, imported lazily)."""
+    if story is None:
+        yield
+        return
+    try:
+        module = importlib.import_module("tradecore.testing.planted")
+    except ImportError as error:
+        raise RuntimeError(
+            "planted bugs need tradecore.testing.planted, which this checkout does not have"
+        ) from error
+    switch = module.planted(story)
+    if hasattr(switch, "__enter__"):  # a context manager: the bug is back inside it only
+        with switch:
+            yield
+    else:  # a plain call that re-introduced it
+        yield

@@ -1,0 +1,208 @@
+"""The simulator's checker catches each invariant's violation in a hand-made venue history
+(and stays quiet on the same history done right)."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from tradecore.adapters.clock import SequentialIds
+from tradecore.adapters.sqlite.database import SqliteDatabase
+from tradecore.app.recorder import Recorder
+from tradecore.domain.events import EventType, Severity
+from tradecore.domain.model import OrderSide
+from tradecore.testing import EventLog, FakeVenue
+from tradecore.testing.simulation import Checker, Windows
+
+BTC = "BTCUSDT"
+TRIP = 0.05
+
+
+def watched(**options: object) -> tuple[FakeVenue, Checker]:
+    venue = FakeVenue.binance(marks={BTC: "50000"}, **options)  # type: ignore[arg-type]
+    return venue, Checker(venue, Windows(round_trip=TRIP)).attach()
+
+
+def open_long(venue: FakeVenue, cid: str = "tc-pos1-e0", quantity: str = "0.01") -> None:
+    venue.engine.place_market(BTC, OrderSide.BUY, Decimal(quantity), client_order_id=cid)
+
+
+def stop(venue: FakeVenue, trigger: str, cid: str, quantity: str = "0.01") -> str:
+    result = venue.engine.place_stop(
+        BTC, OrderSide.SELL, Decimal(quantity), Decimal(trigger), client_order_id=cid
+    )
+    return result.order.order_id  # type: ignore[union-attr]
+
+
+def broken(checker: Checker) -> list[str]:
+    return [v.invariant for v in checker.violations]
+
+
+async def test_a_position_left_without_a_stop_beyond_one_round_trip_is_unprotected() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    await venue.advance(TRIP / 2)
+    assert broken(checker) == []
+    await venue.advance(5)  # nothing else happens: the checker's own timer catches it
+    assert broken(checker) == ["unprotected"]
+
+
+async def test_a_stop_placed_within_one_round_trip_is_fine() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    await venue.advance(TRIP)
+    stop(venue, "48500", "tc-pos1-s0")
+    await venue.advance(600)
+    assert broken(checker) == []
+
+
+async def test_a_gap_inside_an_injected_fault_window_is_allowed_until_it_ends() -> None:
+    venue, checker = watched()
+    checker.excuse(BTC, "reject:too_many_conditional_orders", until=venue.now() + _s(120))
+    open_long(venue)
+    await venue.advance(100)
+    assert broken(checker) == []
+    await venue.advance(30)
+    assert broken(checker) == ["unprotected"]
+
+
+async def test_two_stops_for_longer_than_a_round_trip_break_one_stop() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    stop(venue, "48600", "tc-pos1-s1")
+    await venue.advance(1)
+    assert broken(checker) == ["one_stop"]
+
+
+async def test_a_stop_for_less_than_the_position_does_not_protect_it() -> None:
+    venue, checker = watched()
+    open_long(venue, quantity="0.02")
+    stop(venue, "48500", "tc-pos1-s0", quantity="0.01")
+    await venue.advance(1)
+    assert broken(checker) == ["unprotected"]
+
+
+async def test_the_bot_setting_a_looser_stop_than_its_last_one_is_loosened() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    first = stop(venue, "49000", "tc-pos1-s0")
+    stop(venue, "48500", "tc-pos1-s1")  # the restore at the initial distance (story 3)
+    venue.engine.cancel(BTC, first)
+    assert broken(checker) == ["loosened"]
+
+
+async def test_a_persons_looser_stop_not_put_back_within_a_guard_pass_is_loosened() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "49000", "tc-pos1-s0")
+    checker.excuse(
+        BTC, "move_stop_looser", until=venue.now() + checker.windows.after_person(""), fault=False
+    )
+    venue.move_stop(BTC, "47000")
+    await venue.advance(30)
+    assert broken(checker) == []
+    await venue.advance(60)
+    assert broken(checker) == ["loosened"]
+
+
+async def test_a_persons_tighter_stop_becomes_the_level_the_bot_must_not_undercut() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "49000", "tc-pos1-s0")
+    venue.move_stop(BTC, "49500")  # tighter by hand: the bot's level now
+    stop(venue, "49000", "tc-pos1-s1")  # the guard "repairs" it back to its own
+    assert broken(checker) == ["loosened"]
+
+
+async def test_one_operation_entering_twice_is_caught() -> None:
+    venue, checker = watched()
+    open_long(venue, cid="tc-pos1-e0")
+    stop(venue, "48500", "tc-pos1-s0")
+    open_long(venue, cid="tc-pos1-e1")  # a retry after a lost answer, sent blind
+    assert broken(checker) == ["entered_twice"]
+
+
+async def test_our_order_outliving_its_position_is_a_zombie() -> None:
+    venue, checker = watched(cancel_reduce_only_when_flat=False)
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    venue.close_by_hand(BTC)
+    await venue.advance(300)
+    assert broken(checker) == []
+    await venue.advance(60)
+    assert broken(checker) == ["zombie"]
+
+
+async def test_the_guard_reporting_no_unprotected_position_while_one_is_bare_is_blind() -> None:
+    venue, checker = watched()
+    recorder = Recorder(EventLog(), venue.clock, SequentialIds("e"))
+    checker.excuse(BTC, "network_error", until=venue.now() + _s(600))  # a long allowed gap
+    open_long(venue)
+    await venue.advance(60)
+    checker.on_event(recorder.record(EventType.PROTECTION_CHECK_COMPLETED, data={"unprotected": 0}))
+    assert broken(checker) == ["guard_blind"]
+    checker.on_event(recorder.record(EventType.PROTECTION_CHECK_COMPLETED, data={"unprotected": 1}))
+    assert broken(checker) == ["guard_blind"]
+
+
+async def test_a_critical_without_an_injected_fault_is_unexplained() -> None:
+    venue, checker = watched()
+    recorder = Recorder(EventLog(), venue.clock, SequentialIds("e"))
+    checker.excuse(BTC, "reject:region_restricted", until=venue.now() + _s(60))
+    checker.on_event(
+        recorder.record(EventType.CRITICAL_ERROR, symbol=BTC, severity=Severity.CRITICAL)
+    )
+    assert broken(checker) == []
+    await venue.advance(120)
+    checker.on_event(
+        recorder.record(EventType.CRITICAL_ERROR, symbol=BTC, severity=Severity.CRITICAL)
+    )
+    assert broken(checker) == ["unexplained_critical"]
+
+
+async def test_at_quiescence_a_position_the_journal_does_not_know_is_a_mismatch() -> None:
+    venue, checker = watched()
+    open_long(venue, cid="tc-pos1-e0")
+    stop(venue, "48500", "tc-pos1-s0")
+    database = await SqliteDatabase.connect(":memory:")
+    try:
+        found = await checker.quiescent(database.store, [])
+    finally:
+        await database.close()
+    assert {v.invariant for v in found} == {"journal_mismatch"}
+    details = " ".join(v.detail for v in found)
+    assert "journal: nothing" in details  # the position
+    assert "no event for our" in details  # and the orders nobody journaled
+
+
+def _s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+async def test_a_stop_that_does_not_follow_a_mark_far_in_profit_is_trailing_stuck() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    for mark in ("50500", "51000", "51500", "52000"):  # 4 % up: trailing is active
+        await venue.set_mark(BTC, mark)
+        await venue.advance(20)
+    await venue.advance(60)
+    await venue.set_mark(BTC, "52010")
+    await venue.advance(30)
+    assert broken(checker) == []  # late is allowed (one more rate-limit period) ...
+    await venue.advance(40)
+    assert broken(checker) == ["trailing_stuck"]  # ... frozen is not
+
+
+async def test_a_stop_that_follows_the_mark_is_not_stuck() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    first = stop(venue, "48500", "tc-pos1-s0")
+    for mark in ("50500", "51000", "51500", "52000"):
+        await venue.set_mark(BTC, mark)
+        await venue.advance(20)
+    stop(venue, "51740", "tc-pos1-s1")  # 52000 less the 0.5 % callback
+    venue.engine.cancel(BTC, first)
+    await venue.advance(60)
+    await venue.set_mark(BTC, "52010")
+    await venue.advance(120)
+    assert broken(checker) == []
