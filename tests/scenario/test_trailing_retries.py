@@ -1,0 +1,72 @@
+"""Issue 10, story 5 found again by the simulator (`trailing_stuck`): a trailing move that
+never reached the venue — refused, or cut off by a crash — must be tried again on the next
+mark, not wait for a new best price that may never come."""
+
+from decimal import Decimal
+
+from tradecore.domain.model import Side
+from tradecore.domain.orders import MarkTick
+from tradecore.testing import Fault, Op, RejectReason
+
+from .harness import App, build_app, pass_time
+
+
+def tick(app: App, symbol: str, price: str) -> MarkTick:
+    return MarkTick(
+        venue=app.venue.exchange.venue, symbol=symbol, mark=Decimal(price), at=app.clock.now()
+    )
+
+
+async def mark(app: App, symbol: str, price: str, then: float = 20) -> None:
+    await app.venue.set_mark(symbol, price)
+    await app.trailing.on_tick(tick(app, symbol, price))
+    await pass_time(app, then)
+
+
+def venue_stop(app: App, symbol: str) -> Decimal | None:
+    held = app.venue.position(symbol)
+    if held is not None and held.stop_price is not None:
+        return held.stop_price
+    [stop] = app.venue.stops(symbol)
+    return stop.trigger_price
+
+
+async def test_a_refused_trailing_move_is_tried_again_on_the_next_mark(app: App) -> None:
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    stop_op = Op.POSITION_STOP if app.venue.exchange.capabilities.position_stop else Op.STOP_ORDER
+    # The symbol stops trading for a moment: the activation's stop is refused.
+    app.venue.inject(Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, stop_op, times=3))
+    await mark(app, "BTCUSDT", "50900")  # activation (+1.8 %): wants 50645
+    assert venue_stop(app, "BTCUSDT") == Decimal("48500")
+
+    # The fault is over; the mark wanders below its best: no new best price, but the
+    # activation's stop is still owed.
+    for price in ("50850", "50870", "50860", "50880"):
+        await mark(app, "BTCUSDT", price)
+
+    stop = venue_stop(app, "BTCUSDT")
+    assert stop is not None and stop >= Decimal("50600"), stop
+
+
+async def test_a_trailing_move_a_crash_cut_off_is_made_after_the_restart(app: App) -> None:
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    # The tick is judged and its state saved, then the process dies before the stop moves.
+    await app.venue.set_mark("BTCUSDT", "50900")
+    await app.trailing.on_tick(tick(app, "BTCUSDT", "50900"))
+    for mover in list(app.trailing._movers.values()):
+        mover.cancel()
+    assert venue_stop(app, "BTCUSDT") == Decimal("48500")
+
+    fresh = build_app(app.venue, app.store)
+    await fresh.run(fresh.trailing.restore())
+    for price in ("50850", "50870", "50860", "50880"):
+        await fresh.venue.set_mark("BTCUSDT", price)
+        await fresh.trailing.on_tick(tick(fresh, "BTCUSDT", price))
+        await pass_time(fresh, 20)
+
+    stop = venue_stop(fresh, "BTCUSDT")
+    assert stop is not None and stop >= Decimal("50600"), stop
