@@ -30,6 +30,7 @@ from tradecore.domain.trailing import (
     prime,
     resume_trailing,
     start_trailing,
+    stop_not_moved,
 )
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
@@ -108,7 +109,16 @@ class TrailingService:
         for state in await self._store.trailing.all():
             # A TRIGGERED state is a stop that may have fired: if it did, the synchronizer
             # ends the trailing stop; if not, it must trail on, never stay frozen (story 5).
-            self._track(prime(resume_trailing(state), self._params))
+            state = resume_trailing(state)
+            position = await self._store.positions.get(state.position_id)
+            if position is not None and position.stop_price != state.stop_price:
+                # A crash cut the last move off: the state was saved with the wanted stop, the
+                # journal holds the one the venue took. Trail from that, moving on the next mark.
+                state = stop_not_moved(
+                    state, position.stop_price, last_update_at=state.last_update_at
+                )
+                await self._store.trailing.save(state)
+            self._track(prime(state, self._params))
         return len(self._states)
 
     async def end(self, position_id: str, *, reason: str) -> None:
@@ -234,7 +244,7 @@ class TrailingService:
                 },
             )
             return
-        await self._revert(position_id, result.position.stop_price)
+        await self._not_moved(position_id, result.position.stop_price, command)
         failures = self._failures.get(position_id, 0) + 1
         self._failures[position_id] = failures
         if failures >= FAILURES_BEFORE_ALERT and self._alerter is not None:
@@ -259,6 +269,22 @@ class TrailingService:
         reverted = attrs.evolve(resume_trailing(state), stop_price=actual_stop)
         self._states[position_id] = reverted
         await self._store.trailing.save(reverted)
+
+    async def _not_moved(
+        self, position_id: str, actual_stop: Decimal | None, command: MoveStop
+    ) -> None:
+        """The venue refused the move: the state says so, and the move is tried again on the
+        next mark (not on the next best price, which may never come)."""
+        state = self._states.get(position_id)
+        if state is None:
+            return
+        if self._wanted.get(position_id) is not None:
+            # a newer move is queued: it carries the attempt on; only the stop is corrected
+            await self._revert(position_id, actual_stop)
+            return
+        retried = stop_not_moved(state, actual_stop, last_update_at=command.previous_update_at)
+        self._states[position_id] = retried
+        await self._store.trailing.save(retried)
 
     def _track(self, state: TrailingState) -> None:
         self._states[state.position_id] = state

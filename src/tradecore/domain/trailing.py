@@ -82,6 +82,9 @@ class MoveStop:
     new_stop: Decimal
     previous_stop: Decimal | None
     reason: StopMoveReason
+    # The last move before this one, for the rate limit should this one never reach the venue
+    # (bookkeeping: two commands that move the same stop the same way are equal).
+    previous_update_at: datetime | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -204,6 +207,25 @@ def resume_trailing(state: TrailingState) -> TrailingState:
         return state
     return attrs.evolve(
         state, phase=state.triggered_from or TrailingPhase.INACTIVE, triggered_from=None
+    )
+
+
+def stop_not_moved(
+    state: TrailingState, actual_stop: Decimal | None, *, last_update_at: datetime | None
+) -> TrailingState:
+    """The stop the state wants never reached the venue (refused, or a crash cut the move off):
+    the state takes back the stop that stands, and the move is due again on the next mark —
+    not on the next best price, which may never come (issue 10, story 5).
+
+    `last_update_at` is the last move that did reach the venue, for the rate limit.
+    """
+    resumed = resume_trailing(state)
+    return attrs.evolve(
+        resumed,
+        stop_price=actual_stop,
+        last_update_at=last_update_at,
+        # due at once: any later mark re-judges the move (the attempt's own time is past)
+        next_update_at=state.last_update_at or state.opened_at,
     )
 
 
@@ -399,7 +421,11 @@ def _move(
         **changes,
     )
     command = MoveStop(
-        position_id=state.position_id, new_stop=target, previous_stop=previous, reason=reason
+        position_id=state.position_id,
+        new_stop=target,
+        previous_stop=previous,
+        reason=reason,
+        previous_update_at=last,
     )
     return moved, (command,)
 
