@@ -206,3 +206,40 @@ async def test_a_stop_that_follows_the_mark_is_not_stuck() -> None:
     await venue.set_mark(BTC, "52010")
     await venue.advance(120)
     assert broken(checker) == []
+
+
+async def test_a_stop_trailing_from_a_mark_that_fell_through_the_trailing_level_is_fine() -> None:
+    """The rate limit held the move to the best mark (52000) back, and the mark fell through
+    52000 less the callback (51740) before it was due: no stop can stand at 51740 any more,
+    so trailing resumes from the mark (issue 10, story 5) — 51700 less the callback."""
+    venue, checker = watched()
+    open_long(venue)
+    first = stop(venue, "48500", "tc-pos1-s0")
+    for mark in ("50500", "51000", "51500"):
+        await venue.set_mark(BTC, mark)
+        await venue.advance(20)
+    second = stop(venue, "51242", "tc-pos1-s1")  # 51500 less the callback
+    venue.engine.cancel(BTC, first)
+    await venue.set_mark(BTC, "52000")  # inside the rate limit: the move waits
+    await venue.advance(20)
+    await venue.set_mark(BTC, "51700")  # through 51740 before the move was due
+    await venue.advance(25)
+    stop(venue, "51441", "tc-pos1-s2")  # due: trailed from the mark
+    venue.engine.cancel(BTC, second)
+    for mark in ("51710", "51690", "51705", "51700", "51695", "51710", "51700"):
+        await venue.set_mark(BTC, mark)
+        await venue.advance(30)
+    assert broken(checker) == []
+
+
+async def test_a_stop_left_behind_after_the_mark_fell_back_and_stayed_is_still_stuck() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    for mark in ("50500", "51000", "51500", "52000", "51700"):
+        await venue.set_mark(BTC, mark)
+        await venue.advance(20)
+    for mark in ("51710", "51690", "51705", "51700", "51695", "51710", "51700"):
+        await venue.set_mark(BTC, mark)
+        await venue.advance(30)
+    assert broken(checker) == ["trailing_stuck"]
