@@ -139,6 +139,7 @@ class _Watch:
     trail: _Clock = attrs.Factory(_Clock)
     marks: deque[tuple[datetime, Decimal]] = attrs.Factory(deque)  # newer than the lag
     best: Decimal | None = None  # the best mark in the position's favour, older than the lag
+    worst: Decimal | None = None  # the worst mark since that best (older than the lag too)
 
 
 def tighter(side: Side, a: Decimal, b: Decimal) -> bool:
@@ -265,7 +266,7 @@ class Checker:
         watch.loose.clear()
         watch.trail.clear()
         watch.marks.clear()
-        watch.best = None
+        watch.best = watch.worst = None
 
     def _check_stops(self, symbol: str, watch: _Watch, now: datetime) -> None:
         held = self.engine.position(symbol)
@@ -312,7 +313,8 @@ class Checker:
             now,
             "trailing_stuck",
             lambda: (
-                f"the best mark {watch.best} wants a stop at {expected} or tighter; "
+                f"the best mark {watch.best} (the worst since {watch.worst}) wants a stop at "
+                f"{expected} or tighter; "
                 f"the bot's stop is {watch.level}"
             ),
             # a frozen trailing stop (stories 5, 6), not a late one: one more rate-limit period
@@ -335,16 +337,25 @@ class Checker:
         while marks and marks[0][0] <= horizon:
             _, old = marks.popleft()
             if watch.best is None or tighter(held.side, old, watch.best):
-                watch.best = old
+                watch.best = watch.worst = old
+            elif watch.worst is None or tighter(held.side, watch.worst, old):
+                watch.worst = old
         if watch.best is None:
             return None, ticked
         params = self.windows.trailing
         sign = 1 if held.side is Side.LONG else -1
+        reference = watch.best
+        trailing_level = watch.best * (1 - sign * params.callback_percent / 100)
+        if watch.worst is not None and not tighter(held.side, watch.worst, trailing_level):
+            # The mark fell through the best mark's trailing level before the stop got there
+            # (the move rate limit held it back): no stop can stand at that level any more, and
+            # the rule is that trailing resumes from the mark (issue 10, story 5), not a close.
+            reference = watch.worst
         activation = held.entry_price * (1 + sign * params.activation_percent / 100)
-        if not tighter(held.side, watch.best, activation):
+        if not tighter(held.side, reference, activation):
             return None, ticked
         give = (params.callback_percent + 2 * params.min_improvement_percent) / 100
-        return watch.best * (1 - sign * give), ticked
+        return reference * (1 - sign * give), ticked
 
     def _track(
         self,
