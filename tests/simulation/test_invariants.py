@@ -243,3 +243,27 @@ async def test_a_stop_left_behind_after_the_mark_fell_back_and_stayed_is_still_s
         await venue.set_mark(BTC, mark)
         await venue.advance(30)
     assert broken(checker) == ["trailing_stuck"]
+
+
+async def test_a_fall_through_the_trailing_level_counts_at_once_not_a_lag_later() -> None:
+    """The mark falls through the newest best's trailing level (52000 less the callback)
+    before the move was due; the fall counts from the moment it happens, though the best
+    itself only counts once the rate limit let the bot see it."""
+    venue, checker = watched()
+    open_long(venue)
+    first = stop(venue, "48500", "tc-pos1-s0")
+    for mark in ("50500", "51000", "51678"):
+        await venue.set_mark(BTC, mark)
+        await venue.advance(20)
+    stop(venue, "51420", "tc-pos1-s1")  # 51678 less the callback
+    venue.engine.cancel(BTC, first)
+    await venue.advance(10)
+    await venue.set_mark(BTC, "51800")  # a better best: due after the rate limit
+    await venue.advance(49)
+    await venue.set_mark(BTC, "52000")  # better again, just before the move is due
+    await venue.advance(24)
+    await venue.set_mark(BTC, "51700")  # through 51740: 51700 less the callback gains < 0.1 %
+    for mark in ("51705", "51710", "51700", "51706", "51702", "51708", "51700", "51704"):
+        await venue.advance(10)
+        await venue.set_mark(BTC, mark)
+    assert broken(checker) == []
