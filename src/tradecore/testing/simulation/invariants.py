@@ -346,11 +346,15 @@ class Checker:
         sign = 1 if held.side is Side.LONG else -1
         reference = watch.best
         trailing_level = watch.best * (1 - sign * params.callback_percent / 100)
-        if watch.worst is not None and not tighter(held.side, watch.worst, trailing_level):
+        worst = watch.worst  # the fall counts when it happens: the marks not yet a lag old too
+        for _, recent in marks:
+            if worst is None or tighter(held.side, worst, recent):
+                worst = recent
+        if worst is not None and not tighter(held.side, worst, trailing_level):
             # The mark fell through the best mark's trailing level before the stop got there
             # (the move rate limit held it back): no stop can stand at that level any more, and
             # the rule is that trailing resumes from the mark (issue 10, story 5), not a close.
-            reference = watch.worst
+            reference = worst
         activation = held.entry_price * (1 + sign * params.activation_percent / 100)
         if not tighter(held.side, reference, activation):
             return None, ticked
