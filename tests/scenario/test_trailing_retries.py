@@ -70,3 +70,26 @@ async def test_a_trailing_move_a_crash_cut_off_is_made_after_the_restart(app: Ap
 
     stop = venue_stop(fresh, "BTCUSDT")
     assert stop is not None and stop >= Decimal("50600"), stop
+
+
+async def test_trailing_activates_from_the_entry_the_venue_shows_after_a_person_added(
+    app: App,
+) -> None:
+    """A person adds to the position lower down: the venue's entry is now the average, and
+    the trailing stop activates 1.5 % above that, not above the bot's own fill."""
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    await app.venue.set_mark("BTCUSDT", "49000")
+    app.venue.open_by_hand("BTCUSDT", Side.LONG, "0.004")  # the entry is now 49500
+    await app.run(app.sync.sync())
+    await app.run(app.guard.check())
+
+    for price in ("50300", "50310", "50320"):  # +1.6 % over 49500, +0.6 % over 50000
+        await mark(app, "BTCUSDT", price, then=61)
+
+    stops = [s.trigger_price for s in app.venue.stops("BTCUSDT") if s.trigger_price]
+    held = app.venue.position("BTCUSDT")
+    if held is not None and held.stop_price is not None:
+        stops.append(held.stop_price)
+    assert max(stops) >= Decimal("50000"), stops
