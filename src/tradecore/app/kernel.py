@@ -101,6 +101,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
     trailing = TrailingService(
         store, keeper, recorder, clock, s.trailing, rules, alerter=parts.alerter
     )
+    keeper.on_followed = trailing.follow
     beats = trailing.heartbeats
     closer = PositionCloser(store, keeper, recorder, clock, trailing)
     sync = Synchronizer(

@@ -22,6 +22,7 @@ from decimal import Decimal
 import attrs
 
 from tradecore.domain.events import EventType
+from tradecore.domain.orders import VenuePosition
 from tradecore.domain.positions import (
     OperationKind,
     Position,
@@ -108,6 +109,8 @@ class StopKeeper:
         self._ids = ids
         self._settings = settings or KeeperSettings()
         self._locks: dict[str, asyncio.Lock] = {}
+        # told when the journal took the venue's quantity and entry (the trailing stop follows)
+        self.on_followed: Callable[[Position], Awaitable[None]] | None = None
         self._writer = StopWriter(exchange, store, recorder, clock, ids, self._settings.settling)
         self._exits = ExitWriter(exchange, store, clock)
 
@@ -165,7 +168,7 @@ class StopKeeper:
             if any(op.in_flight for op in snapshot.operations):
                 return Protection(busy=True, detail="an operation is in flight")
             if held[0].quantity != current.quantity:  # the venue is the truth
-                current = await self._follow_quantity(current, held[0].quantity)
+                current = await self._follow_quantity(current, held[0])
                 snapshot = attrs.evolve(snapshot, positions=(current,))
             actions = protect(snapshot, params or ReconcileParams())
             return await self._carry_out(current, snapshot, actions, initial)
@@ -209,17 +212,28 @@ class StopKeeper:
                 return None
             if held[0].quantity == current.quantity:
                 return current
-            return await self._follow_quantity(current, held[0].quantity)
+            return await self._follow_quantity(current, held[0])
 
-    async def _follow_quantity(self, position: Position, quantity: Decimal) -> Position:
+    async def _follow_quantity(self, position: Position, held: VenuePosition) -> Position:
+        """The venue is the truth: its quantity, and its entry (an average once a person
+        added to the position), become the journal's; the trailing stop follows them."""
         self._recorder.record(
             EventType.QUANTITY_MISMATCH_DETECTED,
             position=position,
-            data={"journal": position.quantity, "venue": quantity},
+            data={"journal": position.quantity, "venue": held.quantity},
         )
-        return await self._writer.saved(
-            attrs.evolve(position, quantity=quantity, version=position.version + 1)
+        entry = held.entry_price if held.entry_price is not None else position.entry_price
+        followed = await self._writer.saved(
+            attrs.evolve(
+                position,
+                quantity=held.quantity,
+                entry_price=entry,
+                version=position.version + 1,
+            )
         )
+        if self.on_followed is not None:
+            await self.on_followed(followed)
+        return followed
 
     async def cancel_orphan(self, symbol: str, order_id: str) -> tuple[bool, str]:
         """Cancel an order that belongs to no position (a zombie): (gone, what happened).

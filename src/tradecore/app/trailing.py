@@ -26,6 +26,7 @@ from tradecore.domain.trailing import (
     TrailingPhase,
     TrailingState,
     end_trailing,
+    follow_position,
     on_mark,
     prime,
     resume_trailing,
@@ -103,6 +104,18 @@ class TrailingService:
         """Trail `position` unless it already is (the form the other use cases call)."""
         if position.id not in self._states and position.entry_price is not None:
             await self.start(position)
+
+    async def follow(self, position: Position) -> None:
+        """The journal took the venue's entry and quantity (a person added to the position or
+        closed part of it): activation and breakeven are measured from the new entry."""
+        state = self._states.get(position.id)
+        if state is None or position.entry_price is None or position.quantity <= 0:
+            return
+        if (state.entry_price, state.quantity) == (position.entry_price, position.quantity):
+            return
+        followed = follow_position(state, position.entry_price, position.quantity, self._params)
+        self._states[position.id] = followed
+        await self._store.trailing.save(followed)
 
     async def restore(self) -> int:
         """Load every persisted trailing state (after a restart)."""

@@ -229,6 +229,19 @@ def stop_not_moved(
     )
 
 
+def follow_position(
+    state: TrailingState, entry_price: Decimal, quantity: Decimal, params: TrailingParams
+) -> TrailingState:
+    """The position changed on the venue (a person added to it or closed part of it): its
+    entry and quantity are the venue's, and so are the thresholds measured from the entry."""
+    followed = attrs.evolve(
+        state,
+        entry_price=positive(entry_price, name="entry_price"),
+        quantity=positive(quantity, name="quantity"),
+    )
+    return prime(followed, params)
+
+
 def end_trailing(state: TrailingState, reason: str) -> TrailingEnded:
     """The note that ends a position's trailing stop when the position closes for any reason."""
     return TrailingEnded(
