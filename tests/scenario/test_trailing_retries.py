@@ -93,3 +93,25 @@ async def test_trailing_activates_from_the_entry_the_venue_shows_after_a_person_
     if held is not None and held.stop_price is not None:
         stops.append(held.stop_price)
     assert max(stops) >= Decimal("50000"), stops
+
+
+async def test_trailing_resumes_after_the_guard_put_back_a_stop_the_mark_crossed_while_bare(
+    app: App,
+) -> None:
+    """A person removes the trailing stop; the mark crosses its level while the position is
+    bare (nothing fires); the guard puts the stop back. The trailing stop is no longer
+    'triggered': it trails the mark on."""
+    app.gaps_allowed = 1  # the person's removal, until the guard's pass
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    await mark(app, "BTCUSDT", "50900", then=61)  # activation: the stop goes to 50645
+    app.venue.cancel_stop("BTCUSDT")
+    await mark(app, "BTCUSDT", "50600")  # through 50645 while bare: nothing fires
+    await mark(app, "BTCUSDT", "50700")
+    await app.run(app.guard.check())  # the stop is back at 50645
+    for price in ("51500", "52000", "52500"):
+        await mark(app, "BTCUSDT", price, then=61)
+
+    stop = venue_stop(app, "BTCUSDT")
+    assert stop is not None and stop >= Decimal("52000"), stop
