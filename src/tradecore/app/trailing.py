@@ -101,9 +101,22 @@ class TrailingService:
         return state
 
     async def start_for(self, position: Position) -> None:
-        """Trail `position` unless it already is (the form the other use cases call)."""
-        if position.id not in self._states and position.entry_price is not None:
-            await self.start(position)
+        """Trail `position` unless it already is (the form the other use cases call).
+
+        Called once a stop stands on the venue for it (the guard placed one, the synchronizer
+        adopted it): a state TRIGGERED meanwhile — the mark crossed a stop that was not on the
+        venue, so nothing fired — trails on from the stop that stands (story 5)."""
+        state = self._states.get(position.id)
+        if state is None:
+            if position.entry_price is not None:
+                await self.start(position)
+            return
+        if state.phase is TrailingPhase.TRIGGERED and position.stop_price is not None:
+            resumed = stop_not_moved(
+                state, position.stop_price, last_update_at=state.last_update_at
+            )
+            self._states[position.id] = resumed
+            await self._store.trailing.save(resumed)
 
     async def follow(self, position: Position) -> None:
         """The journal took the venue's entry and quantity (a person added to the position or
