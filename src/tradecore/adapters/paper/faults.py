@@ -7,6 +7,7 @@ HTTP server later) consumes the ones that are transport behaviour (a lost respon
 network error, a rate limit, a 5xx, a timeout).
 """
 
+from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
 
@@ -167,6 +168,8 @@ class FaultPlan:
     def __init__(self) -> None:
         self._pending: list[_Armed] = []
         self.fired: list[tuple[Fault, Op, str | None]] = []
+        # called with (fault, op, the request's symbol) each time a fault fires
+        self.listeners: list[Callable[[Fault, Op, str | None], None]] = []
 
     def add(self, *faults: Fault) -> None:
         for fault in faults:
@@ -196,5 +199,7 @@ class FaultPlan:
                 if armed.remaining <= 0:
                     self._pending.remove(armed)
                 self.fired.append((armed.fault, op, symbol))
+                for listener in self.listeners:
+                    listener(armed.fault, op, symbol)
                 return armed.fault
         return None

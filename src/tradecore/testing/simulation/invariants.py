@@ -160,7 +160,9 @@ class Checker:
         self._seen = 0  # how much of the books' log has been read
         self._entries: dict[str, set[str]] = defaultdict(set)  # operation -> entry order ids
         self._zombies: dict[str, datetime] = {}  # order id -> when it became orphaned
+        self._zombie_wakes: dict[str, datetime] = {}  # order id -> its timer's deadline
         self._attached = False
+        self._blind: Excuse | None = None  # the excuse of the last refused account-wide read
 
     def attach(self) -> "Checker":
         if not self._attached:
@@ -196,6 +198,19 @@ class Checker:
         excuse.end = until
         self._extend(excuse)
 
+    def blinded(self, cause: str) -> None:
+        """A read of the whole account (positions, balance, every symbol's orders) was refused
+        by an injected fault, whatever symbol it was aimed at: no pass can judge any symbol, so
+        every symbol is excused until one guard pass after it (consecutive refusals extend one
+        excuse)."""
+        now = self.clock.now()
+        until = now + self.windows.after_fault()
+        last = self._blind
+        if last is not None and last.end is not None and last.end >= now:
+            self.close_excuse(last, until)
+        else:
+            self._blind = self.excuse(None, cause, until=until)
+
     def _extend(self, excuse: Excuse) -> None:
         """An excuse that starts while a symbol is in a deadline state moves its deadline."""
         for symbol, watch in self._watch.items():
@@ -214,17 +229,28 @@ class Checker:
                     if state.deadline is not None:
                         self._wake(symbol, state.deadline)
 
-    def _deadline(self, symbol: str, since: datetime) -> datetime | None:
+    def _deadline(
+        self,
+        symbol: str,
+        since: datetime,
+        *,
+        window: timedelta | None = None,
+        later: timedelta = timedelta(0),
+    ) -> datetime | None:
         """The end of the window that starts at `since`: one round trip, extended by every
-        excuse on the symbol that was already on, or began while the window was still open."""
-        deadline = since + self.windows.bare
+        excuse on the symbol that was already on, or began while the window was still open.
+        `window` replaces the round trip (the zombie window); `later` moves the end of every
+        fault's excuse (one guard pass after the fault) for a repair made by a slower pass (the
+        zombie pass)."""
+        deadline = since + (self.windows.bare if window is None else window)
         for excuse in self.excuses:  # in the order they began
             if excuse.symbol not in (None, symbol) or excuse.start > deadline:
                 continue
             if excuse.end is None:
                 return None
-            if excuse.end >= since:
-                deadline = max(deadline, excuse.end)
+            end = excuse.end + later if excuse.fault else excuse.end
+            if end >= since:
+                deadline = max(deadline, end)
         return deadline
 
     def _wake(self, symbol: str, at: datetime) -> None:
@@ -455,10 +481,16 @@ class Checker:
             if order is None or not order.is_open:
                 del self._zombies[order_id]
                 continue
-            deadline = self._deadline(order.symbol, since)
+            # after a fault, the zombie pass that cleans up may be one zombie interval away
+            later = timedelta(seconds=self.windows.zombie_interval - self.windows.guard_interval)
+            deadline = self._deadline(
+                order.symbol, since, window=self.windows.zombie(), later=max(later, timedelta(0))
+            )
             if deadline is None:
                 continue
-            deadline = max(deadline, since + self.windows.zombie())
+            if now <= deadline and self._zombie_wakes.get(order_id) != deadline:
+                self._zombie_wakes[order_id] = deadline  # an excuse moved it: look again then
+                self._wake(order.symbol, deadline)
             if now > deadline:
                 del self._zombies[order_id]
                 self._violate(
