@@ -15,7 +15,7 @@ from decimal import Decimal
 import attrs
 
 from tradecore.domain.events import EventType, Severity
-from tradecore.domain.positions import Position
+from tradecore.domain.positions import Position, PositionState
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.reconcile import PlaceStop, ReconcileParams, protect
 from tradecore.domain.stops import StopParams, initial_stop
@@ -98,6 +98,16 @@ class ProtectionGuard:
             for action in actions
             if (pid := getattr(action, "position_id", None)) in journal
         }
+        held = {(v.symbol, v.side) for v in snapshot.venue_positions}
+        for position in snapshot.positions:
+            # the journal knows no stop for it at all: the keeper records what stands
+            if (
+                position.state is PositionState.ACTIVE
+                and position.stop_price is None
+                and position.stop_order_id is None
+                and (position.symbol, position.side) in held
+            ):
+                suspects.setdefault(position.id, position)
         unprotected = fixed = failed = 0
         strangers = [a for a in actions if isinstance(a, PlaceStop) and a.position_id is None]
         if strangers and self._adopt is not None:
