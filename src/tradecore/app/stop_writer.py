@@ -287,7 +287,26 @@ class StopWriter:
             return await self._exchange.fetch_order_by_client_id(operation.symbol, cid)
 
         found = await look_up(lookup, clock=self._clock, settling=self._settling)
-        if found is None or not found.is_open or found.trigger_price is None:
+        if found is not None and not found.is_open:
+            # The venue took the new stop and it is gone already (it fired while the process
+            # was down, or a person cancelled it): the journal still gets the bot's order.
+            await self._store.orders.record(found, role=OrderRole.STOP, position_id=position.id)
+            self._recorder.record(
+                EventType.STOP_LOSS_REPLACED,
+                position=position,
+                order_id=found.order_id,
+                data={
+                    "price": found.trigger_price,
+                    "previous_price": position.stop_price,
+                    "quantity": found.quantity,
+                    "reason": "resumed after a restart",
+                    "method": "create_then_cancel",
+                    "status": found.status.value,
+                    "client_order_id": cid,
+                },
+            )
+            return f"the new stop was placed and is {found.status.value} already"
+        if found is None or found.trigger_price is None:
             return "interrupted: the new stop is not on the venue"
         if position.stop_order_id == found.order_id:
             return "done"
