@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import attrs
 
-from tradecore.adapters.paper import Amendment, Fill, OrderClosed, OrderRecord
+from tradecore.adapters.paper import Amendment, Fault, Fill, Op, OrderClosed, OrderRecord
 from tradecore.adapters.paper.books import PositionRecord
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.model import OrderSide, Side
@@ -165,12 +165,14 @@ class Checker:
     def attach(self) -> "Checker":
         if not self._attached:
             self.engine.observers.append(self.on_change)
+            self.engine.faults.observers.append(self.on_fault)
             self._attached = True
         return self
 
     def detach(self) -> None:
         if self._attached:
             self.engine.observers.remove(self.on_change)
+            self.engine.faults.observers.remove(self.on_fault)
             self._attached = False
 
     # ----------------------------------------------------------------- excuses
@@ -192,6 +194,14 @@ class Checker:
         self._extend(excuse)
         return excuse
 
+    def on_fault(self, fault: Fault, op: Op, symbol: str | None) -> None:
+        """A fault fired on a request. One on a request for the whole account (the position
+        list: the venue has no other) refuses every symbol's protection, whatever symbol it
+        was aimed at: every symbol is excused until a guard pass and a round trip after it."""
+        if symbol is None:
+            until = self.clock.now() + self.windows.after_fault()
+            self.excuse(None, f"{fault.kind.value} on {op.value} (the whole account)", until=until)
+
     def close_excuse(self, excuse: Excuse, until: datetime) -> None:
         excuse.end = until
         self._extend(excuse)
@@ -204,6 +214,8 @@ class Checker:
             for state in (watch.bare, watch.double, watch.loose):
                 if state.since is None or state.reported:
                     continue
+                if state.deadline is not None and state.deadline < excuse.start:
+                    continue  # over before the excuse began (its timer has yet to report it)
                 if excuse.end is None:
                     state.deadline = None
                 elif state.deadline is not None and excuse.end > state.deadline:
