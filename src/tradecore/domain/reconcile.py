@@ -542,6 +542,24 @@ def protect(snapshot: Snapshot, params: ReconcileParams | None = None) -> tuple[
     return tuple(actions)
 
 
+def bare_in_flight(snapshot: Snapshot) -> tuple[VenuePosition, ...]:
+    """Positions `protect` leaves to the operation in flight on their symbol that the venue
+    holds without any stop: unprotected all the same, so a pass counts them (issue 10: while
+    a position has no stop, the guard's events count it) though it acts only on the rest."""
+    busy = _busy(snapshot)
+    venue = _venue_by_key(snapshot)
+    bare = []
+    for key in sorted(venue.keys() & busy.keys):
+        for held in venue[key]:
+            guarded = any(
+                o.is_open and o.venue is held.venue and o.symbol == held.symbol and _guards(o, held)
+                for o in snapshot.orders
+            )
+            if held.stop_price is None and not guarded:
+                bare.append(held)
+    return tuple(bare)
+
+
 # -------------------------------------------------------------------------------- zombies
 
 
