@@ -93,6 +93,16 @@ async def test_a_refused_read_of_another_symbol_excuses_nothing_here() -> None:
     assert broken(checker) == ["unprotected"]
 
 
+async def test_a_refused_balance_stops_no_protection_pass_and_excuses_nothing() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    venue.inject(Fault.rate_limit(Op.FETCH_BALANCE, symbol="ETHUSDT"))
+    with pytest.raises(ExchangeUnavailable):
+        await venue.exchange.fetch_balance()
+    await venue.advance(5)
+    assert broken(checker) == ["unprotected"]
+
+
 async def test_two_stops_for_longer_than_a_round_trip_break_one_stop() -> None:
     venue, checker = watched()
     open_long(venue)

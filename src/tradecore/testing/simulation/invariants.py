@@ -195,10 +195,11 @@ class Checker:
         return excuse
 
     def on_fault(self, fault: Fault, op: Op, symbol: str | None) -> None:
-        """A fault fired on a request. One on a request for the whole account (the position
-        list: the venue has no other) refuses every symbol's protection, whatever symbol it
-        was aimed at: every symbol is excused until a guard pass and a round trip after it."""
-        if symbol is None:
+        """A fault fired on a request. One on a read of the whole account that the guard's,
+        the synchronizer's and the zombie sweep's passes need (the position list: the venue
+        has no other; every open order) refuses every symbol's protection, whatever symbol
+        it was aimed at: every symbol is excused until a guard pass and a round trip after."""
+        if symbol is None and op in _ACCOUNT_READS:
             until = self.clock.now() + self.windows.after_fault()
             self.excuse(None, f"{fault.kind.value} on {op.value} (the whole account)", until=until)
 
@@ -577,6 +578,11 @@ class Checker:
         self.violations.append(
             Violation(invariant=invariant, at=at, symbol=symbol, detail=detail, since=since)
         )
+
+
+# The reads of the whole account a protection pass cannot do without (a refused balance or
+# market list stops no pass).
+_ACCOUNT_READS = frozenset({Op.FETCH_POSITIONS, Op.FETCH_OPEN_ORDERS})
 
 
 def _no_stop(held: VenuePosition) -> str:
