@@ -20,6 +20,15 @@ SEEDS = int(os.environ.get("TRADECORE_SIM_SEEDS", "100"))
 WORKERS = max(1, min(2, os.cpu_count() or 1))
 AT_LEAST = 20
 
+# Seeds that still break an invariant on this checkout: each is a hole the simulator found and
+# that is not closed yet (listed in issue 10's note, replayable with the printed command). The
+# test fails on any other seed that breaks, and on a listed seed that no longer breaks, so the
+# list can only shrink.
+KNOWN_BROKEN: dict[Venue, dict[int, str]] = {
+    Venue.BINANCE: {},
+    Venue.BYBIT: {},
+}
+
 
 @pytest.fixture(scope="module")
 def ci_seeds() -> dict[Venue, list[Summary]]:
@@ -53,7 +62,8 @@ def test_every_fault_person_action_and_crash_point_happens_often_across_the_ci_s
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("venue", [Venue.BINANCE, Venue.BYBIT], ids=["binance", "bybit"])
 def test_no_ci_seed_breaks_an_invariant(ci_seeds: dict[Venue, list[Summary]], venue: Venue) -> None:
-    failed = [s for s in ci_seeds[venue] if s.failed]
+    known = KNOWN_BROKEN[venue] if SEEDS == 100 else {}
+    failed = [s for s in ci_seeds[venue] if s.failed and s.seed not in known]
     lines = [
         f"seed {s.seed} ({s.hours:g} h): {s.violations[0]}  "
         f"replay: python -m runner simulate --seed {s.seed} --hours {s.hours:g} "
@@ -61,6 +71,8 @@ def test_no_ci_seed_breaks_an_invariant(ci_seeds: dict[Venue, list[Summary]], ve
         for s in failed
     ]
     assert not failed, f"{len(failed)} of {len(ci_seeds[venue])} seeds broke:\n" + "\n".join(lines)
+    healed = sorted(s.seed for s in ci_seeds[venue] if s.seed in known and not s.failed)
+    assert not healed, f"seeds {healed} no longer break: take them off KNOWN_BROKEN"
 
 
 def test_the_same_seed_writes_the_same_journal_byte_for_byte() -> None:
