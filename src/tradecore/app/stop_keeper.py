@@ -39,6 +39,7 @@ from tradecore.domain.reconcile import (
     StopLevelChanged,
     TakeOverStop,
     judge_level,
+    leaves_unprotected,
     protect,
     standing_level,
 )
@@ -288,12 +289,19 @@ class StopKeeper:
             return await self._record_standing(position, snapshot)
         if not mine:
             return Protection(detail="protected")
-        unprotected = any(isinstance(a, PlaceStop) for a in mine)
-        if unprotected:
+        bare = next((a for a in mine if leaves_unprotected(a)), None)
+        unprotected = bare is not None
+        if isinstance(bare, PlaceStop):
             self._recorder.record(
                 EventType.UNPROTECTED_POSITION_FOUND,
                 position=position,
                 data={"reason": "missing_stop", "detail": "no stop on the venue"},
+            )
+        elif isinstance(bare, ReplaceStop):  # a stop for part of it: the rest has none
+            self._recorder.record(
+                EventType.UNPROTECTED_POSITION_FOUND,
+                position=position,
+                data={"reason": "partial_stop", "detail": bare.detail},
             )
         ok, detail = True, ""
         current = position

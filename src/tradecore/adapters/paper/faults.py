@@ -168,8 +168,9 @@ class FaultPlan:
     def __init__(self) -> None:
         self._pending: list[_Armed] = []
         self.fired: list[tuple[Fault, Op, str | None]] = []
-        # called with (fault, op, the request's symbol) each time a fault fires
-        self.listeners: list[Callable[[Fault, Op, str | None], None]] = []
+        # callables f(fault, op, symbol) called as a fault fires on a request (`symbol` is
+        # the request's: None for an account-wide one such as fetch_positions)
+        self.observers: list[Callable[[Fault, Op, str | None], None]] = []
 
     def add(self, *faults: Fault) -> None:
         for fault in faults:
@@ -199,7 +200,7 @@ class FaultPlan:
                 if armed.remaining <= 0:
                     self._pending.remove(armed)
                 self.fired.append((armed.fault, op, symbol))
-                for listener in self.listeners:
-                    listener(armed.fault, op, symbol)
+                for observer in self.observers:
+                    observer(armed.fault, op, symbol)
                 return armed.fault
         return None

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import attrs
 
-from tradecore.adapters.paper import Amendment, Fill, OrderClosed, OrderRecord
+from tradecore.adapters.paper import Amendment, Fault, Fill, Op, OrderClosed, OrderRecord
 from tradecore.adapters.paper.books import PositionRecord
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.model import OrderSide, Side
@@ -162,17 +162,18 @@ class Checker:
         self._zombies: dict[str, datetime] = {}  # order id -> when it became orphaned
         self._zombie_wakes: dict[str, datetime] = {}  # order id -> its timer's deadline
         self._attached = False
-        self._blind: Excuse | None = None  # the excuse of the last refused account-wide read
 
     def attach(self) -> "Checker":
         if not self._attached:
             self.engine.observers.append(self.on_change)
+            self.engine.faults.observers.append(self.on_fault)
             self._attached = True
         return self
 
     def detach(self) -> None:
         if self._attached:
             self.engine.observers.remove(self.on_change)
+            self.engine.faults.observers.remove(self.on_fault)
             self._attached = False
 
     # ----------------------------------------------------------------- excuses
@@ -194,22 +195,18 @@ class Checker:
         self._extend(excuse)
         return excuse
 
+    def on_fault(self, fault: Fault, op: Op, symbol: str | None) -> None:
+        """A fault fired on a request. One on a read of the whole account that the guard's,
+        the synchronizer's and the zombie sweep's passes need (the position list: the venue
+        has no other; every open order) refuses every symbol's protection, whatever symbol
+        it was aimed at: every symbol is excused until a guard pass and a round trip after."""
+        if symbol is None and op in _ACCOUNT_READS:
+            until = self.clock.now() + self.windows.after_fault()
+            self.excuse(None, f"{fault.kind.value} on {op.value} (the whole account)", until=until)
+
     def close_excuse(self, excuse: Excuse, until: datetime) -> None:
         excuse.end = until
         self._extend(excuse)
-
-    def blinded(self, cause: str) -> None:
-        """A read of the whole account (positions, balance, every symbol's orders) was refused
-        by an injected fault, whatever symbol it was aimed at: no pass can judge any symbol, so
-        every symbol is excused until one guard pass after it (consecutive refusals extend one
-        excuse)."""
-        now = self.clock.now()
-        until = now + self.windows.after_fault()
-        last = self._blind
-        if last is not None and last.end is not None and last.end >= now:
-            self.close_excuse(last, until)
-        else:
-            self._blind = self.excuse(None, cause, until=until)
 
     def _extend(self, excuse: Excuse) -> None:
         """An excuse that starts while a symbol is in a deadline state moves its deadline."""
@@ -219,6 +216,8 @@ class Checker:
             for state in (watch.bare, watch.double, watch.loose):
                 if state.since is None or state.reported:
                     continue
+                if state.deadline is not None and state.deadline < excuse.start:
+                    continue  # over before the excuse began (its timer has yet to report it)
                 if excuse.end is None:
                     state.deadline = None
                 elif state.deadline is not None and excuse.end > state.deadline:
@@ -597,6 +596,11 @@ class Checker:
         self.violations.append(
             Violation(invariant=invariant, at=at, symbol=symbol, detail=detail, since=since)
         )
+
+
+# The reads of the whole account a protection pass cannot do without (a refused balance or
+# market list stops no pass).
+_ACCOUNT_READS = frozenset({Op.FETCH_POSITIONS, Op.FETCH_OPEN_ORDERS})
 
 
 def _no_stop(held: VenuePosition) -> str:

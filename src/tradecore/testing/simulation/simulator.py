@@ -19,7 +19,7 @@ import attrs
 
 from tradecore.adapters.clock import VirtualClock, settle
 from tradecore.adapters.journal import Journal
-from tradecore.adapters.paper import PROFILES, Fault, Op
+from tradecore.adapters.paper import PROFILES
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.adapters.virtual_time import ThreadWork
 from tradecore.app.kernel import Kernel, KernelParts
@@ -109,7 +109,6 @@ class Simulation:
         )
         self.windows = windows_for(self.settings, world.latency)
         self.checker = Checker(self.venue, self.windows).attach()
-        self.venue.engine.faults.listeners.append(self._fault_fired)
         self.counts: Counter[str] = Counter()
         self.work = ThreadWork()
         self.outage = Outage()
@@ -396,12 +395,6 @@ class Simulation:
         end = self.clock.now() + timedelta(seconds=incident.duration)
         self.checker.excuse(symbol, incident.kind, until=end + self.windows.after_fault())
         self.clock.call_at(end, lambda: self.venue.engine.faults.remove(fault))
-
-    def _fault_fired(self, fault: Fault, op: Op, symbol: str | None) -> None:
-        """A fault aimed at one symbol also refuses the account-wide reads (the paper venue
-        matches a request without a symbol to a fault on any symbol): every symbol is blind."""
-        if symbol is None and fault.symbol is not None:
-            self.checker.blinded(f"{fault.kind.value} on {op.value}")
 
     def _person(self, incident: Incident) -> None:
         symbol = self._symbol_for(incident)
