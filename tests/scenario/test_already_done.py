@@ -128,6 +128,38 @@ async def test_a_crash_between_creating_the_new_stop_and_recording_it_adopts_the
     assert len(ids) == len(set(ids))
 
 
+async def test_a_new_stop_that_fired_before_the_restart_is_journaled_by_the_resume(
+    database: Database,
+) -> None:
+    # Found by the simulator (binance seeds 25, 50): killed between creating the new stop and
+    # recording it; the mark crossed the new stop before the process came back. The resume
+    # found it filled, called the move "interrupted" and no event ever named the order the
+    # bot placed — the journal lacked a venue action of the bot's.
+    venue = FakeVenue.binance(latency=ROUND_TRIP)
+    first = build_app(venue, database.store)
+    opened = await first.open("BTCUSDT", Side.LONG, "0.004")
+    assert opened.position is not None
+    dying = build_app(venue, database.store, exchange=cast(Exchange, _DiesAfter(venue.exchange)))
+    with contextlib.suppress(Crash):
+        await dying.run(
+            dying.keeper.apply(
+                opened.position, Decimal("49000"), owner=StopOwner.TRAILING, reason="trailing"
+            )
+        )
+    new = next(s for s in venue.stops("BTCUSDT") if s.trigger_price == Decimal("49000"))
+    await venue.set_mark("BTCUSDT", "48900")  # the new stop fires while the process is down
+    assert venue.position("BTCUSDT") is None
+
+    survivor = await restart(venue, database)
+
+    named = [
+        e
+        for e in survivor.sink.events
+        if e.order_id == new.order_id or new.client_order_id in e.data.values()
+    ]
+    assert [e.type for e in named][:1] == [EventType.STOP_LOSS_REPLACED]
+
+
 async def test_an_entry_whose_answer_and_look_ups_are_lost_is_never_sent_twice(app: App) -> None:
     # Binance keeps a client id unique only among *open* orders: a market entry that filled
     # can be sent again under the same id and fill twice. After an unresolved Unknown the

@@ -4,12 +4,16 @@
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+
 from tradecore.adapters.clock import SequentialIds
+from tradecore.adapters.paper import FaultKind
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.app.recorder import Recorder
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import OrderSide
-from tradecore.testing import EventLog, FakeVenue
+from tradecore.ports.exchange import ExchangeUnavailable
+from tradecore.testing import EventLog, FakeVenue, Fault, Op
 from tradecore.testing.simulation import Checker, Windows
 
 BTC = "BTCUSDT"
@@ -61,6 +65,42 @@ async def test_a_gap_inside_an_injected_fault_window_is_allowed_until_it_ends() 
     await venue.advance(100)
     assert broken(checker) == []
     await venue.advance(30)
+    assert broken(checker) == ["unprotected"]
+
+
+async def test_a_refused_read_of_the_whole_account_excuses_every_symbol() -> None:
+    # Rule (issue 10, item 2): a position may be bare "while an injected fault refuses every
+    # protective command on that symbol (then until the fault ends plus one guard interval
+    # plus one round trip)". The venue lists positions only for the whole account, so a
+    # fault aimed at ETH that refuses that list refuses BTC's protection as much as ETH's.
+    venue, checker = watched()
+    open_long(venue)
+    venue.inject(Fault.rate_limit(Op.FETCH_POSITIONS, symbol="ETHUSDT"))
+    with pytest.raises(ExchangeUnavailable):
+        await venue.exchange.fetch_positions()
+    await venue.advance(60)  # the guard's next pass is one interval after the refusal
+    assert broken(checker) == []
+    await venue.advance(10)  # ... and then it had a pass and a round trip to put it right
+    assert broken(checker) == ["unprotected"]
+
+
+async def test_a_refused_read_of_another_symbol_excuses_nothing_here() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    venue.inject(Fault.rate_limit(Op.FETCH_OPEN_ORDERS, symbol="ETHUSDT"))
+    with pytest.raises(ExchangeUnavailable):
+        await venue.exchange.fetch_open_orders("ETHUSDT")
+    await venue.advance(5)
+    assert broken(checker) == ["unprotected"]
+
+
+async def test_a_refused_balance_stops_no_protection_pass_and_excuses_nothing() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    venue.inject(Fault.rate_limit(Op.FETCH_BALANCE, symbol="ETHUSDT"))
+    with pytest.raises(ExchangeUnavailable):
+        await venue.exchange.fetch_balance()
+    await venue.advance(5)
     assert broken(checker) == ["unprotected"]
 
 
@@ -130,6 +170,48 @@ async def test_our_order_outliving_its_position_is_a_zombie() -> None:
     assert broken(checker) == []
     await venue.advance(60)
     assert broken(checker) == ["zombie"]
+
+
+async def test_a_zombie_the_venue_refuses_to_cancel_may_live_one_zombie_pass_past_the_fault() -> (
+    None
+):
+    # the zombie pass runs every zombie interval (300 s): a fault that refused its cancel is
+    # repaired by the pass after it ends, one zombie interval later — not one guard pass later
+    venue, checker = watched(cancel_reduce_only_when_flat=False)
+    checker.excuse(BTC, "reject:no_position", until=venue.now() + _s(600))
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    venue.close_by_hand(BTC)
+    await venue.advance(600 + 300 - 60)
+    assert broken(checker) == []
+    await venue.advance(30)
+    assert broken(checker) == ["zombie"]
+
+
+async def test_a_refused_account_wide_read_blinds_every_symbol() -> None:
+    # a fault aimed at another symbol refuses the positions read every pass needs: the zombie
+    # on BTC cannot be judged while that lasts, and must go one zombie pass after it
+    venue, checker = watched(cancel_reduce_only_when_flat=False)
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    venue.close_by_hand(BTC)
+    for _ in range(10):  # a pass every minute, each one's positions read refused
+        await venue.advance(60)
+        checker.on_fault(Fault.rate_limit(symbol="ETHUSDT"), Op.FETCH_POSITIONS, None)
+    assert broken(checker) == []
+    await venue.advance(60 + 300 - 60 - 10)
+    assert broken(checker) == []
+    await venue.advance(30)
+    assert broken(checker) == ["zombie"]
+
+
+def test_a_fault_plan_tells_its_observers_each_time_a_fault_fires() -> None:
+    venue = FakeVenue.binance()
+    heard: list[tuple[Op, str | None]] = []
+    venue.engine.faults.observers.append(lambda _fault, op, symbol: heard.append((op, symbol)))
+    venue.inject(Fault.rate_limit(symbol="ETHUSDT", times=2))
+    assert venue.engine.faults.take(Op.FETCH_POSITIONS, None, frozenset({FaultKind.RATE_LIMIT}))
+    assert heard == [(Op.FETCH_POSITIONS, None)]
 
 
 async def test_the_guard_reporting_no_unprotected_position_while_one_is_bare_is_blind() -> None:

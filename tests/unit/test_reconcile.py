@@ -462,6 +462,14 @@ def test_the_number_of_unprotected_positions_is_counted_for_the_alert():
     assert unprotected_count(reconcile(snap([], venue, []))) == 6
 
 
+def test_a_stop_for_less_than_the_position_counts_as_unprotected_one_for_more_does_not():
+    short = reconcile(snap([journal(qty="2")], [held(qty="2")], [order("s1", qty="1.5")]))
+    over = reconcile(snap([journal(qty="2")], [held(qty="2")], [order("s1", qty="2.5")]))
+    assert [type(a) for a in short] == [ReplaceStop] == [type(a) for a in over]
+    assert unprotected_count(short) == 1  # 0.5 of the position has no stop
+    assert unprotected_count(over) == 0  # resized, but all of it is covered meanwhile
+
+
 def test_a_naive_time_is_refused():
     with pytest.raises(DomainError, match="timezone-aware"):
         Snapshot(

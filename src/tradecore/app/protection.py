@@ -15,9 +15,10 @@ from decimal import Decimal
 import attrs
 
 from tradecore.domain.events import EventType, Severity
-from tradecore.domain.positions import Position
+from tradecore.domain.orders import VenuePosition
+from tradecore.domain.positions import Position, PositionState
 from tradecore.domain.precision import MarketRules
-from tradecore.domain.reconcile import PlaceStop, ReconcileParams, protect
+from tradecore.domain.reconcile import PlaceStop, ReconcileParams, bare_in_flight, protect
 from tradecore.domain.stops import StopParams, initial_stop
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
@@ -98,7 +99,20 @@ class ProtectionGuard:
             for action in actions
             if (pid := getattr(action, "position_id", None)) in journal
         }
+        held = {(v.symbol, v.side) for v in snapshot.venue_positions}
+        for position in snapshot.positions:
+            # the journal knows no stop for it at all: the keeper records what stands
+            if (
+                position.state is PositionState.ACTIVE
+                and position.stop_price is None
+                and position.stop_order_id is None
+                and (position.symbol, position.side) in held
+            ):
+                suspects.setdefault(position.id, position)
         unprotected = fixed = failed = 0
+        # Left to the open (or replacement) in flight on their symbol, but bare: counted.
+        waiting = {_key(held) for held in bare_in_flight(snapshot)}
+        unprotected += len(waiting)
         strangers = [a for a in actions if isinstance(a, PlaceStop) and a.position_id is None]
         if strangers and self._adopt is not None:
             # Bare and unknown to the journal (opened by hand): adopted — and so protected —
@@ -122,7 +136,8 @@ class ProtectionGuard:
                 protected = await self._store.positions.get(position.id)
                 if protected is not None and protected.stop_price is not None:
                     await self._on_protected(protected)  # e.g. trailed from now on
-        self._bare &= set(suspects)  # not suspected this pass: protected
+        # not suspected this pass: protected (or still left to its operation, and bare)
+        self._bare = (self._bare & set(suspects)) | waiting
         self._recorder.record(
             EventType.PROTECTION_CHECK_COMPLETED,
             exchange=self._exchange.venue.value,
@@ -134,7 +149,7 @@ class ProtectionGuard:
                 "still_unprotected": self.unprotected,  # left bare after this pass
             },
         )
-        if unprotected > self.settings.alert_threshold and self._alerter is not None:
+        if unprotected - len(waiting) > self.settings.alert_threshold and self._alerter is not None:
             await self._alerter.send(
                 Alert(
                     key=f"unprotected:{self._exchange.venue.value}",
@@ -165,6 +180,11 @@ class ProtectionGuard:
 
     async def _stop_price(self, position: Position) -> Decimal | None:
         return await protective_stop(self._exchange, self._rules, position, self._stops)
+
+
+def _key(held: VenuePosition) -> str:
+    """How the guard names a bare position it leaves to its operation in flight."""
+    return f"{held.venue.value}:{held.symbol}:{held.side.value}"
 
 
 async def protective_stop(

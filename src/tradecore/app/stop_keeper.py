@@ -40,6 +40,7 @@ from tradecore.domain.reconcile import (
     StopLevelChanged,
     TakeOverStop,
     judge_level,
+    leaves_unprotected,
     protect,
     standing_level,
 )
@@ -298,14 +299,23 @@ class StopKeeper:
         initial: InitialStop,
     ) -> Protection:
         mine = [a for a in actions if getattr(a, "position_id", None) == position.id]
+        if not mine and position.stop_price is None and position.stop_order_id is None:
+            return await self._record_standing(position, snapshot)
         if not mine:
             return Protection(detail="protected")
-        unprotected = any(isinstance(a, PlaceStop) for a in mine)
-        if unprotected:
+        bare = next((a for a in mine if leaves_unprotected(a)), None)
+        unprotected = bare is not None
+        if isinstance(bare, PlaceStop):
             self._recorder.record(
                 EventType.UNPROTECTED_POSITION_FOUND,
                 position=position,
                 data={"reason": "missing_stop", "detail": "no stop on the venue"},
+            )
+        elif isinstance(bare, ReplaceStop):  # a stop for part of it: the rest has none
+            self._recorder.record(
+                EventType.UNPROTECTED_POSITION_FOUND,
+                position=position,
+                data={"reason": "partial_stop", "detail": bare.detail},
             )
         ok, detail = True, ""
         current = position
@@ -332,6 +342,27 @@ class StopKeeper:
             restored, detail = await self._restore(current, snapshot, placing, initial)
             ok &= restored
         return Protection(unprotected=unprotected, fixed=ok, failed=not ok, detail=detail)
+
+    async def _record_standing(self, position: Position, snapshot: Snapshot) -> Protection:
+        """A stop stands that the journal never recorded: the process died between the venue
+        taking it and the journal saving it (a Bybit position stop has no client id to find
+        it by). It is the bot's level from now on, so a person loosening it later is put
+        back (issue 10: the venue's stop never loosens against the last stop the bot set)."""
+        [held] = [v for v in snapshot.venue_positions if v.side is position.side]
+        level, order = standing_level(snapshot.orders, held, position)
+        if level is None:
+            return Protection(detail="protected")
+        stored = await self._writer.saved(
+            position.with_stop(
+                price=level,
+                order_id=order.order_id if order is not None else None,
+                owner=StopOwner.PROTECTION,
+            )
+        )
+        self._writer.record_stop(
+            stored, level, previous=None, reason="standing stop recorded", method="adopted"
+        )
+        return Protection(fixed=True, detail="the stop standing is the bot's level now")
 
     async def _restore(
         self,

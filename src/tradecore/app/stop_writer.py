@@ -96,6 +96,10 @@ class StopWriter:
             # The trailing stop only ever tightens: a level a person tightened (now the
             # bot's) is never given back (issue 10, story 3).
             return StopResult(ok=True, position=current, detail="kept the tighter stop")
+        if current.stop_price is not None and price != current.stop_price and not verified:
+            tighter_standing = await self._adopt_tighter(current, price, owner=owner)
+            if tighter_standing is not None:
+                return tighter_standing
         unchanged = current.stop_price == price and current.stop_owner is owner
         if unchanged and replacing is None and not verified and await self._stands(current):
             return StopResult(ok=True, position=current, detail="unchanged")
@@ -117,6 +121,55 @@ class StopWriter:
             owner=owner,
             reason=reason,
             old_id=replacing or current.stop_order_id,
+        )
+
+    async def _adopt_tighter(
+        self, position: Position, price: Decimal, *, owner: StopOwner
+    ) -> StopResult | None:
+        """Before a move from the journal's level: a person may have tightened the stop by
+        hand since the keeper last looked. A full stop standing tighter than `price` becomes
+        the bot's level (journaled as a manual change) and the bot's own looser stop goes;
+        the bot never sets a stop looser than it (issue 10, story 3's rule). None: move on.
+        A venue that cannot be read fails the move (it is tried again), never blind."""
+        try:
+            orders = await self._exchange.fetch_open_orders(position.symbol)
+        except ExchangeUnavailable as error:
+            return self._failed(
+                position,
+                Unknown(message=f"the venue's stops could not be read: {error}"),
+                price=price,
+                reason="move",
+            )
+        best: tuple[Decimal, Order] | None = None
+        for order in orders:
+            trigger = order.trigger_price
+            full = (
+                order.close_position
+                or order.type is OrderType.POSITION_STOP
+                or order.remaining >= position.quantity
+            )
+            if not order.is_stop or order.side is not position.side.exit or not full:
+                continue
+            if trigger is not None and (best is None or tighter(position.side, trigger, best[0])):
+                best = (trigger, order)
+        if best is None or not tighter(position.side, best[0], price):
+            return None
+        level, standing = best
+        old = position.stop_order_id
+        if old is not None and old != standing.order_id and any(o.order_id == old for o in orders):
+            await self.cancel(position, old, reason="a tighter stop set by hand stands")
+        stored = await self.saved(
+            position.with_stop(price=level, order_id=standing.order_id, owner=owner)
+        )
+        self.record_stop(
+            stored,
+            level,
+            previous=position.stop_price,
+            reason="manual change",
+            method="adopted",
+        )
+        return StopResult(
+            ok=True, position=stored, detail="a person's tighter stop is the bot's level now"
         )
 
     async def _stands(self, position: Position) -> bool:
@@ -234,7 +287,26 @@ class StopWriter:
             return await self._exchange.fetch_order_by_client_id(operation.symbol, cid)
 
         found = await look_up(lookup, clock=self._clock, settling=self._settling)
-        if found is None or not found.is_open or found.trigger_price is None:
+        if found is not None and not found.is_open:
+            # The venue took the new stop and it is gone already (it fired while the process
+            # was down, or a person cancelled it): the journal still gets the bot's order.
+            await self._store.orders.record(found, role=OrderRole.STOP, position_id=position.id)
+            self._recorder.record(
+                EventType.STOP_LOSS_REPLACED,
+                position=position,
+                order_id=found.order_id,
+                data={
+                    "price": found.trigger_price,
+                    "previous_price": position.stop_price,
+                    "quantity": found.quantity,
+                    "reason": "resumed after a restart",
+                    "method": "create_then_cancel",
+                    "status": found.status.value,
+                    "client_order_id": cid,
+                },
+            )
+            return f"the new stop was placed and is {found.status.value} already"
+        if found is None or found.trigger_price is None:
             return "interrupted: the new stop is not on the venue"
         if position.stop_order_id == found.order_id:
             return "done"

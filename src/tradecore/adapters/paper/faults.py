@@ -7,6 +7,7 @@ HTTP server later) consumes the ones that are transport behaviour (a lost respon
 network error, a rate limit, a 5xx, a timeout).
 """
 
+from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
 
@@ -167,6 +168,9 @@ class FaultPlan:
     def __init__(self) -> None:
         self._pending: list[_Armed] = []
         self.fired: list[tuple[Fault, Op, str | None]] = []
+        # callables f(fault, op, symbol) called as a fault fires on a request (`symbol` is
+        # the request's: None for an account-wide one such as fetch_positions)
+        self.observers: list[Callable[[Fault, Op, str | None], None]] = []
 
     def add(self, *faults: Fault) -> None:
         for fault in faults:
@@ -196,5 +200,7 @@ class FaultPlan:
                 if armed.remaining <= 0:
                     self._pending.remove(armed)
                 self.fired.append((armed.fault, op, symbol))
+                for observer in self.observers:
+                    observer(armed.fault, op, symbol)
                 return armed.fault
         return None

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import attrs
 
-from tradecore.adapters.paper import Amendment, Fill, OrderClosed, OrderRecord
+from tradecore.adapters.paper import Amendment, Fault, Fill, Op, OrderClosed, OrderRecord
 from tradecore.adapters.paper.books import PositionRecord
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.model import OrderSide, Side
@@ -161,17 +161,20 @@ class Checker:
         self._seen = 0  # how much of the books' log has been read
         self._entries: dict[str, set[str]] = defaultdict(set)  # operation -> entry order ids
         self._zombies: dict[str, datetime] = {}  # order id -> when it became orphaned
+        self._zombie_wakes: dict[str, datetime] = {}  # order id -> its timer's deadline
         self._attached = False
 
     def attach(self) -> "Checker":
         if not self._attached:
             self.engine.observers.append(self.on_change)
+            self.engine.faults.observers.append(self.on_fault)
             self._attached = True
         return self
 
     def detach(self) -> None:
         if self._attached:
             self.engine.observers.remove(self.on_change)
+            self.engine.faults.observers.remove(self.on_fault)
             self._attached = False
 
     # ----------------------------------------------------------------- excuses
@@ -193,6 +196,15 @@ class Checker:
         self._extend(excuse)
         return excuse
 
+    def on_fault(self, fault: Fault, op: Op, symbol: str | None) -> None:
+        """A fault fired on a request. One on a read of the whole account that the guard's,
+        the synchronizer's and the zombie sweep's passes need (the position list: the venue
+        has no other; every open order) refuses every symbol's protection, whatever symbol
+        it was aimed at: every symbol is excused until a guard pass and a round trip after."""
+        if symbol is None and op in _ACCOUNT_READS:
+            until = self.clock.now() + self.windows.after_fault()
+            self.excuse(None, f"{fault.kind.value} on {op.value} (the whole account)", until=until)
+
     def close_excuse(self, excuse: Excuse, until: datetime) -> None:
         excuse.end = until
         self._extend(excuse)
@@ -205,6 +217,8 @@ class Checker:
             for state in (watch.bare, watch.double, watch.loose):
                 if state.since is None or state.reported:
                     continue
+                if state.deadline is not None and state.deadline < excuse.start:
+                    continue  # over before the excuse began (its timer has yet to report it)
                 if excuse.end is None:
                     state.deadline = None
                 elif state.deadline is not None and excuse.end > state.deadline:
@@ -215,17 +229,28 @@ class Checker:
                     if state.deadline is not None:
                         self._wake(symbol, state.deadline)
 
-    def _deadline(self, symbol: str, since: datetime) -> datetime | None:
+    def _deadline(
+        self,
+        symbol: str,
+        since: datetime,
+        *,
+        window: timedelta | None = None,
+        later: timedelta = timedelta(0),
+    ) -> datetime | None:
         """The end of the window that starts at `since`: one round trip, extended by every
-        excuse on the symbol that was already on, or began while the window was still open."""
-        deadline = since + self.windows.bare
+        excuse on the symbol that was already on, or began while the window was still open.
+        `window` replaces the round trip (the zombie window); `later` moves the end of every
+        fault's excuse (one guard pass after the fault) for a repair made by a slower pass (the
+        zombie pass)."""
+        deadline = since + (self.windows.bare if window is None else window)
         for excuse in self.excuses:  # in the order they began
             if excuse.symbol not in (None, symbol) or excuse.start > deadline:
                 continue
             if excuse.end is None:
                 return None
-            if excuse.end >= since:
-                deadline = max(deadline, excuse.end)
+            end = excuse.end + later if excuse.fault else excuse.end
+            if end >= since:
+                deadline = max(deadline, end)
         return deadline
 
     def _wake(self, symbol: str, at: datetime) -> None:
@@ -470,10 +495,16 @@ class Checker:
             if order is None or not order.is_open:
                 del self._zombies[order_id]
                 continue
-            deadline = self._deadline(order.symbol, since)
+            # after a fault, the zombie pass that cleans up may be one zombie interval away
+            later = timedelta(seconds=self.windows.zombie_interval - self.windows.guard_interval)
+            deadline = self._deadline(
+                order.symbol, since, window=self.windows.zombie(), later=max(later, timedelta(0))
+            )
             if deadline is None:
                 continue
-            deadline = max(deadline, since + self.windows.zombie())
+            if now <= deadline and self._zombie_wakes.get(order_id) != deadline:
+                self._zombie_wakes[order_id] = deadline  # an excuse moved it: look again then
+                self._wake(order.symbol, deadline)
             if now > deadline:
                 del self._zombies[order_id]
                 self._violate(
@@ -580,6 +611,11 @@ class Checker:
         self.violations.append(
             Violation(invariant=invariant, at=at, symbol=symbol, detail=detail, since=since)
         )
+
+
+# The reads of the whole account a protection pass cannot do without (a refused balance or
+# market list stops no pass).
+_ACCOUNT_READS = frozenset({Op.FETCH_POSITIONS, Op.FETCH_OPEN_ORDERS})
 
 
 def _no_stop(held: VenuePosition) -> str:

@@ -439,10 +439,24 @@ class Simulation:
             await self._until_done(services.guard.check())
             await self._until_done(services.sync.sync())
             await self._until_done(services.zombies.sweep())
+            await self._nothing_in_flight()
             await self.journal.flush()
             await self.checker.quiescent(self.database.store, self.sink.events)
             await self._until_done(kernel.stop("simulation over"))
         self.checker.detach()
+
+    async def _nothing_in_flight(self, *, patience: float = 120.0) -> None:
+        """The loops still run: a wave may be opening positions right now. Quiescence is
+        "nothing in flight" (issue 10), so time moves on until no operation is in flight and
+        no position is still opening (within `patience`; past it the comparison says why)."""
+        store = self.database.store
+        end = self.clock.now() + timedelta(seconds=patience)
+        while self.clock.now() < end:
+            flying = await store.operations.in_flight()
+            opening = [p for p in await store.positions.open_positions() if p.state.is_opening]
+            if not flying and not opening:
+                return
+            await self._drive(until=None, end=self.clock.now() + timedelta(seconds=1))
 
     def _dead(self) -> bool:
         return (

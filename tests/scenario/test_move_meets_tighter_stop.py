@@ -1,0 +1,54 @@
+"""A stop move never undercuts a person's tighter stop the keeper has not seen yet.
+
+Found by the simulator (binance seeds 79 and 82): a person tightened a trailed short's stop
+by hand; before a guard pass noticed, the trailing stop moved from the journal's level and
+placed the bot's new stop looser than the person's. The rule (issue 10): a person's tighter
+stop becomes the bot's level and the bot never sets a looser one. The keeper now reads the
+venue's stops before a move: a tighter full stop standing is adopted, not undercut.
+"""
+
+from decimal import Decimal
+
+import pytest
+
+from tradecore.domain.model import Side
+from tradecore.domain.positions import StopOwner
+from tradecore.testing import FakeVenue, TradingApp
+
+
+def venues() -> list[FakeVenue]:
+    return [
+        FakeVenue.binance(marks={"BTCUSDT": "50000"}, latency=0.05),
+        FakeVenue.bybit(marks={"BTCUSDT": "50000"}, latency=0.05),
+    ]
+
+
+@pytest.mark.parametrize("venue", venues(), ids=["binance", "bybit"])
+async def test_a_trailing_move_adopts_a_persons_tighter_stop_instead_of_undercutting_it(
+    venue: FakeVenue,
+) -> None:
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    opened = await app.open("BTCUSDT", Side.LONG, "0.01")
+    assert opened.opened and opened.position is not None
+    first = [s.trigger_price for s in venue.stops("BTCUSDT")]
+    assert first == [Decimal("48500")]
+
+    venue.move_stop("BTCUSDT", Decimal("49500"))  # a person tightens it by hand
+    position = await app.store.positions.get(opened.position.id)
+    assert position is not None
+    result = await app.run(
+        app.services.keeper.apply(
+            position, Decimal("49000"), owner=StopOwner.TRAILING, reason="trail"
+        )
+    )
+
+    placed = [
+        r.trigger_price
+        for r in venue.books.orders_for("BTCUSDT")
+        if r.origin == "api" and r.trigger_price is not None
+    ]
+    assert placed == [Decimal("48500")]  # no stop of the bot's looser than the person's
+    assert [s.trigger_price for s in venue.stops("BTCUSDT")] == [Decimal("49500")]
+    assert result.ok and result.position.stop_price == Decimal("49500")  # the bot's level now
+    await app.close()
