@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from tradecore.domain.model import Side
+from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.positions import StopOwner
 from tradecore.testing import FakeVenue, TradingApp
 
@@ -51,4 +51,33 @@ async def test_a_trailing_move_adopts_a_persons_tighter_stop_instead_of_undercut
     assert placed == [Decimal("48500")]  # no stop of the bot's looser than the person's
     assert [s.trigger_price for s in venue.stops("BTCUSDT")] == [Decimal("49500")]
     assert result.ok and result.position.stop_price == Decimal("49500")  # the bot's level now
+    await app.close()
+
+
+@pytest.mark.parametrize("venue", venues(), ids=["binance", "bybit"])
+async def test_a_move_past_a_persons_stop_leaves_one_stop_not_the_persons_too(
+    venue: FakeVenue,
+) -> None:
+    """Simulator binance seed 51 (one_stop): a person replaced the bot's stop with a tighter
+    one of their own; the next trailing move wants a stop tighter still. The bot's journaled
+    stop is gone, so the bot places its own — and left the person's standing: two full stops
+    for good. Every other full stop the keeper saw on its fresh read goes once the new one
+    stands."""
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    opened = await app.open("BTCUSDT", Side.LONG, "0.01")
+    assert opened.opened and opened.position is not None
+    venue.cancel_stop("BTCUSDT")  # a person swaps the bot's stop for a tighter one by hand
+    venue.manual_stop("BTCUSDT", OrderSide.SELL, "0.01", "49500")
+    position = await app.store.positions.get(opened.position.id)
+    assert position is not None
+
+    result = await app.run(
+        app.services.keeper.apply(
+            position, Decimal("49800"), owner=StopOwner.TRAILING, reason="trail"
+        )
+    )
+
+    assert result.ok and result.position.stop_price == Decimal("49800")
+    assert [s.trigger_price for s in venue.stops("BTCUSDT")] == [Decimal("49800")]
     await app.close()
