@@ -96,13 +96,28 @@ class StopWriter:
             # The trailing stop only ever tightens: a level a person tightened (now the
             # bot's) is never given back (issue 10, story 3).
             return StopResult(ok=True, position=current, detail="kept the tighter stop")
+        others: tuple[str, ...] = ()
         if current.stop_price is not None and price != current.stop_price and not verified:
-            tighter_standing = await self._adopt_tighter(current, price, owner=owner)
+            tighter_standing, others = await self._adopt_tighter(current, price, owner=owner)
             if tighter_standing is not None:
                 return tighter_standing
         unchanged = current.stop_price == price and current.stop_owner is owner
         if unchanged and replacing is None and not verified and await self._stands(current):
             return StopResult(ok=True, position=current, detail="unchanged")
+        result = await self._set(current, price, owner=owner, reason=reason, replacing=replacing)
+        if result.ok:
+            await self._retire_others(result.position, others, keep=(replacing,))
+        return result
+
+    async def _set(
+        self,
+        current: Position,
+        price: Decimal,
+        *,
+        owner: StopOwner,
+        reason: str,
+        replacing: str | None,
+    ) -> StopResult:
         if self._exchange.capabilities.position_stop:
             result = await self._set_attached(current, price, owner=owner, reason=reason)
             if result.ok and replacing is not None:
@@ -125,22 +140,26 @@ class StopWriter:
 
     async def _adopt_tighter(
         self, position: Position, price: Decimal, *, owner: StopOwner
-    ) -> StopResult | None:
+    ) -> tuple[StopResult | None, tuple[str, ...]]:
         """Before a move from the journal's level: a person may have tightened the stop by
         hand since the keeper last looked. A full stop standing tighter than `price` becomes
         the bot's level (journaled as a manual change) and the bot's own looser stop goes;
-        the bot never sets a stop looser than it (issue 10, story 3's rule). None: move on.
+        the bot never sets a stop looser than it (issue 10, story 3's rule). None: move on,
+        with the ids of the full stop orders standing besides the recorded one (a person's),
+        which go once the new stop stands (one stop per position).
         A venue that cannot be read fails the move (it is tried again), never blind."""
         try:
             orders = await self._exchange.fetch_open_orders(position.symbol)
         except ExchangeUnavailable as error:
-            return self._failed(
+            failed = self._failed(
                 position,
                 Unknown(message=f"the venue's stops could not be read: {error}"),
                 price=price,
                 reason="move",
             )
+            return failed, ()
         best: tuple[Decimal, Order] | None = None
+        others: list[str] = []
         for order in orders:
             trigger = order.trigger_price
             full = (
@@ -150,10 +169,14 @@ class StopWriter:
             )
             if not order.is_stop or order.side is not position.side.exit or not full:
                 continue
+            if order.type is not OrderType.POSITION_STOP and order.order_id != (
+                position.stop_order_id
+            ):
+                others.append(order.order_id)
             if trigger is not None and (best is None or tighter(position.side, trigger, best[0])):
                 best = (trigger, order)
         if best is None or not tighter(position.side, best[0], price):
-            return None
+            return None, tuple(others)
         level, standing = best
         old = position.stop_order_id
         if old is not None and old != standing.order_id and any(o.order_id == old for o in orders):
@@ -168,9 +191,20 @@ class StopWriter:
             reason="manual change",
             method="adopted",
         )
-        return StopResult(
+        adopted = StopResult(
             ok=True, position=stored, detail="a person's tighter stop is the bot's level now"
         )
+        return adopted, ()
+
+    async def _retire_others(
+        self, position: Position, others: tuple[str, ...], *, keep: tuple[str | None, ...]
+    ) -> None:
+        """The new stop stands: every other full stop the fresh read showed (a person's, the
+        journal's gone) is cancelled, so the position keeps one stop (issue 10: one stop-loss
+        for its full quantity). Only the keeper's writer cancels a stop-loss."""
+        for order_id in others:
+            if order_id != position.stop_order_id and order_id not in keep:
+                await self.cancel(position, order_id, reason="a second full stop stood")
 
     async def _stands(self, position: Position) -> bool:
         """The venue holds the position's recorded stop at its recorded level (story 2).
