@@ -144,13 +144,79 @@ async def test_a_persons_looser_stop_not_put_back_within_a_guard_pass_is_loosene
     assert broken(checker) == ["loosened"]
 
 
+def person(checker: Checker, action: str) -> None:
+    """What the simulator does as a person acts: the symbol is excused for a guard pass."""
+    until = checker.clock.now() + checker.windows.after_person(action)
+    checker.excuse(BTC, action, until=until, fault=False)
+
+
 async def test_a_persons_tighter_stop_becomes_the_level_the_bot_must_not_undercut() -> None:
     venue, checker = watched()
     open_long(venue)
     stop(venue, "49000", "tc-pos1-s0")
-    venue.move_stop(BTC, "49500")  # tighter by hand: the bot's level now
+    person(checker, "move_stop_tighter")
+    venue.move_stop(BTC, "49500")  # tighter by hand ...
+    await venue.advance(checker.windows.after_person("").total_seconds() + 1)
+    [persons] = venue.stops(BTC)  # ... stood a guard pass: the bot's level now
     stop(venue, "49000", "tc-pos1-s1")  # the guard "repairs" it back to its own
+    venue.engine.cancel(BTC, persons.order_id)
     assert broken(checker) == ["loosened"]
+
+
+async def test_a_persons_tighter_stop_the_bot_journaled_is_its_level_at_once() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "49000", "tc-pos1-s0")
+    person(checker, "move_stop_tighter")
+    venue.move_stop(BTC, "49500")
+    recorder = Recorder(EventLog(), venue.clock, SequentialIds("e"))
+    checker.on_event(  # the keeper adopted it: a manual change
+        recorder.record(
+            EventType.STOP_LOSS_REPLACED,
+            symbol=BTC,
+            data={"price": Decimal("49500"), "reason": "manual change", "method": "adopted"},
+        )
+    )
+    stop(venue, "49000", "tc-pos1-s1")
+    assert broken(checker) == ["loosened"]
+
+
+async def test_a_persons_tighter_stop_gone_before_a_guard_pass_saw_it_is_not_the_level() -> None:
+    """Simulator binance 54: a person tightened the stop, then cancelled it within a second;
+    no guard pass could have seen it, so the bot rightly puts back the last stop it set."""
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "49000", "tc-pos1-s0")
+    person(checker, "move_stop_tighter")
+    venue.move_stop(BTC, "49500")
+    await venue.advance(1)
+    person(checker, "cancel_stop")
+    venue.cancel_stop(BTC)
+    await venue.advance(40)
+    stop(venue, "49000", "tc-pos1-s1")  # the guard's repair: the bot's own level
+    await venue.advance(600)
+    assert broken(checker) == []
+
+
+async def test_a_persons_tighter_stop_a_fault_hid_from_the_guard_is_not_the_level_yet() -> None:
+    """Simulator binance 75: a person's tighter stop stood while a fault kept every guard
+    pass from reading the venue; then the person moved it looser than the bot's level. The
+    bot puts back its own level once the fault is over: not a loosening."""
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "49000", "tc-pos1-s0")
+    checker.excuse(BTC, "ban_418", until=venue.now() + _s(600) + checker.windows.after_fault())
+    person(checker, "move_stop_tighter")
+    venue.move_stop(BTC, "49500")
+    await venue.advance(300)
+    person(checker, "move_stop_looser")
+    venue.move_stop(BTC, "48000")
+    await venue.advance(360)
+    [persons] = venue.stops(BTC)
+    stop(venue, "49000", "tc-pos1-s1")  # the guard, the fault over: the bot's own level
+    venue.engine.cancel(BTC, persons.order_id)
+    await venue.advance(600)
+    assert broken(checker) == []
 
 
 async def test_one_operation_entering_twice_is_caught() -> None:
