@@ -93,6 +93,11 @@ class Windows:
         passes = self.guard_interval + (self.sync_interval if action == "open_by_hand" else 0)
         return timedelta(seconds=passes + self.round_trip + self.slack)
 
+    def adoption(self) -> timedelta:
+        """How long a person's tighter stop may stand before it is the bot's level even if the
+        bot never journaled it: one guard pass (which adopts it) and a round trip."""
+        return timedelta(seconds=self.guard_interval + self.round_trip + self.slack)
+
     def after_fault(self) -> timedelta:
         """A fault window ended: one guard pass and a round trip to repair what it left."""
         return timedelta(seconds=self.guard_interval + self.round_trip + self.slack)
@@ -133,6 +138,9 @@ class _Watch:
     record: PositionRecord | None = None
     side: Side | None = None
     level: Decimal | None = None  # the last (tightest) stop the bot set for this position
+    # A person's stop tighter than the level, not the bot's level yet: order id -> (its
+    # trigger, since when it stands, the deadline its timer was set for)
+    pending: dict[str, tuple[Decimal, datetime, datetime | None]] = attrs.Factory(dict)
     bare: _Clock = attrs.Factory(_Clock)
     double: _Clock = attrs.Factory(_Clock)
     loose: _Clock = attrs.Factory(_Clock)
@@ -214,6 +222,8 @@ class Checker:
         for symbol, watch in self._watch.items():
             if excuse.symbol is not None and excuse.symbol != symbol:
                 continue
+            if watch.pending:  # a person's tighter stop becomes the level later now
+                self._wake(symbol, self.clock.now())
             for state in (watch.bare, watch.double, watch.loose):
                 if state.since is None or state.reported:
                     continue
@@ -286,6 +296,7 @@ class Checker:
         watch.record = record
         watch.side = record.side if record is not None else None
         watch.level = None
+        watch.pending.clear()
         watch.bare.clear()
         watch.double.clear()
         watch.loose.clear()
@@ -297,6 +308,7 @@ class Checker:
         held = self.engine.position(symbol)
         if held is None:
             return
+        self._adopt_pending(symbol, watch, now)
         exit_side = held.side.exit
         full = 0
         best: Decimal | None = None
@@ -437,7 +449,14 @@ class Checker:
         if record.origin == "api" and flat and resting:
             self._orphan(record.symbol, record.order_id, now)
         if record.type in (OrderType.STOP_MARKET, OrderType.POSITION_STOP):
-            self._stop_level(record.symbol, record.side, record.trigger_price, record.origin, now)
+            self._stop_level(
+                record.symbol,
+                record.side,
+                record.trigger_price,
+                record.origin,
+                now,
+                order_id=record.order_id,
+            )
 
     def _amended(self, amendment: Amendment, now: datetime) -> None:
         if amendment.new_trigger is None or amendment.new_trigger == amendment.old_trigger:
@@ -445,27 +464,73 @@ class Checker:
         order = self.engine.order(amendment.order_id)
         if order is not None and order.is_stop:
             self._stop_level(
-                amendment.symbol, order.side, amendment.new_trigger, amendment.origin, now
+                amendment.symbol,
+                order.side,
+                amendment.new_trigger,
+                amendment.origin,
+                now,
+                order_id=amendment.order_id,
             )
 
     def _stop_level(
-        self, symbol: str, side: OrderSide, trigger: Decimal | None, origin: str, now: datetime
+        self,
+        symbol: str,
+        side: OrderSide,
+        trigger: Decimal | None,
+        origin: str,
+        now: datetime,
+        *,
+        order_id: str,
     ) -> None:
-        watch = self._watch[symbol]
-        record = self.engine.position_record(symbol)
-        if record is not watch.record:
-            self._new_position(symbol, watch, record, now)
+        watch = self._watch_current(symbol, now)
         if trigger is None or watch.side is None or side is not watch.side.exit:
             return
-        if watch.level is None or tighter(watch.side, trigger, watch.level):
-            watch.level = trigger  # the bot's new level, or a person's tighter stop
-        elif origin == "api" and trigger != watch.level:
+        tightens = watch.level is None or tighter(watch.side, trigger, watch.level)
+        if origin != "api":
+            # A person's tighter stop becomes the bot's level once the bot journals it (a
+            # manual change, `on_event`) or once it stood a guard pass and a round trip (and
+            # the excuses that kept the guard from seeing it): one gone sooner was never seen.
+            if tightens:
+                watch.pending[order_id] = (trigger, now, None)
+                self._adopt_pending(symbol, watch, now)
+            return
+        if tightens:
+            watch.level = trigger  # the bot's new level
+        elif trigger != watch.level:
             self._violate(
                 "loosened",
                 now,
                 symbol,
                 f"the bot set a stop at {trigger}, looser than its last level {watch.level}",
             )
+
+    def _watch_current(self, symbol: str, now: datetime) -> _Watch:
+        watch = self._watch[symbol]
+        record = self.engine.position_record(symbol)
+        if record is not watch.record:
+            self._new_position(symbol, watch, record, now)
+        return watch
+
+    def _adopt_pending(self, symbol: str, watch: _Watch, now: datetime) -> None:
+        """A person's tighter stop that has stood long enough is the bot's level now."""
+        for order_id, (trigger, since, woken) in tuple(watch.pending.items()):
+            order = self.engine.order(order_id)
+            if order is None or not order.is_open or order.trigger_price != trigger:
+                del watch.pending[order_id]  # gone (or moved) before the bot had to see it
+                continue
+            deadline = self._deadline(symbol, since, window=self.windows.adoption())
+            if deadline is not None and now > deadline:
+                del watch.pending[order_id]
+                self._raise_level(watch, trigger)
+            elif deadline != woken:
+                watch.pending[order_id] = (trigger, since, deadline)
+                if deadline is not None:
+                    self._wake(symbol, deadline)
+
+    def _raise_level(self, watch: _Watch, trigger: Decimal) -> None:
+        assert watch.side is not None
+        if watch.level is None or tighter(watch.side, trigger, watch.level):
+            watch.level = trigger
 
     def _filled(self, fill: Fill, now: datetime) -> None:
         if role_of(fill.client_order_id) is not OrderRole.ENTRY:
@@ -520,6 +585,8 @@ class Checker:
     def on_event(self, event: Event) -> None:
         """Called for every event the application emits, as it emits it."""
         now = event.created_at
+        if event.data.get("method") == "adopted" and event.symbol is not None:
+            self._adopted(event.symbol, event.data.get("price"), now)
         if event.severity is Severity.CRITICAL and not self.faulted(event.symbol, now):
             self._violate(
                 "unexplained_critical",
@@ -544,6 +611,20 @@ class Checker:
                     None,
                     f"the guard reported {reported} unprotected; bare: {', '.join(bare)}",
                 )
+
+    def _adopted(self, symbol: str, price: object, now: datetime) -> None:
+        """The bot journaled a stop standing on the venue as its level (a person's tighter
+        stop adopted as a manual change, or a standing stop recorded)."""
+        if price is None:
+            return
+        watch = self._watch_current(symbol, now)
+        if watch.side is None:
+            return
+        level = Decimal(str(price))
+        for order_id, (trigger, _, _) in tuple(watch.pending.items()):
+            if trigger == level:
+                del watch.pending[order_id]
+        self._raise_level(watch, level)
 
     # ----------------------------------------------------------------- quiescence
 
