@@ -115,3 +115,40 @@ async def test_trailing_resumes_after_the_guard_put_back_a_stop_the_mark_crossed
 
     stop = venue_stop(app, "BTCUSDT")
     assert stop is not None and stop >= Decimal("52000"), stop
+
+
+RETRY_WITHIN = 30  # seconds: a refused move is tried again this soon with no new mark
+
+
+async def test_a_refused_trailing_move_is_tried_again_while_no_mark_comes(app: App) -> None:
+    """Simulator binance 27, bybit 1 (trailing_stuck): the move is refused, then the marks
+    stay flat for twenty minutes. Waiting for the next mark leaves the stop behind all that
+    time; the move is tried again on a timer."""
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    stop_op = Op.POSITION_STOP if app.venue.exchange.capabilities.position_stop else Op.STOP_ORDER
+    app.venue.inject(Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, stop_op))
+    await mark(app, "BTCUSDT", "50900", then=0)  # activation (+1.8 %): wants 50645, refused
+    assert venue_stop(app, "BTCUSDT") == Decimal("48500")
+
+    await pass_time(app, RETRY_WITHIN)  # not one mark
+
+    stop = venue_stop(app, "BTCUSDT")
+    assert stop is not None and stop >= Decimal("50600"), stop
+
+
+async def test_a_move_the_venue_rate_limits_is_tried_again_once_the_limit_is_over(
+    app: App,
+) -> None:
+    """While the venue answers 429/418 the move backs off longer, but it is still made
+    within the longest back-off once the venue answers again, with no new mark."""
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    app.venue.inject(Fault.rate_limit(Op.FETCH_OPEN_ORDERS, symbol="BTCUSDT", times=4))
+    await mark(app, "BTCUSDT", "50900", then=0)
+    await pass_time(app, 240)  # the limit runs out somewhere in here
+
+    stop = venue_stop(app, "BTCUSDT")
+    assert stop is not None and stop >= Decimal("50600"), stop
