@@ -45,6 +45,7 @@ class StopResult:
     position: Position
     rejection: Rejected | None = None
     detail: str = ""
+    rate_limited: bool = False  # the venue answered 429/418: whoever tries again backs off more
 
     @property
     def would_trigger(self) -> bool:
@@ -156,6 +157,7 @@ class StopWriter:
                 Unknown(message=f"the venue's stops could not be read: {error}"),
                 price=price,
                 reason="move",
+                rate_limited=error.rate_limited,
             )
             return failed, ()
         best: tuple[Decimal, Order] | None = None
@@ -600,9 +602,17 @@ class StopWriter:
         )
 
     def _failed(
-        self, position: Position, outcome: Outcome, *, price: Decimal | None, reason: str
+        self,
+        position: Position,
+        outcome: Outcome,
+        *,
+        price: Decimal | None,
+        reason: str,
+        rate_limited: bool = False,
     ) -> StopResult:
         rejection = outcome if isinstance(outcome, Rejected) else None
+        if rejection is not None and rejection.reason is RejectReason.RATE_LIMITED:
+            rate_limited = True
         self._recorder.record(
             EventType.STOP_LOSS_FAILED,
             position=position,
@@ -610,7 +620,11 @@ class StopWriter:
             data={"price": price, "reason": reason},
         )
         return StopResult(
-            ok=False, position=position, rejection=rejection, detail=_describe(outcome)
+            ok=False,
+            position=position,
+            rejection=rejection,
+            detail=_describe(outcome),
+            rate_limited=rate_limited,
         )
 
     async def saved(self, position: Position) -> Position:

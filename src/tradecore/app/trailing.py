@@ -3,8 +3,10 @@
 A tick never waits for the venue: a `MoveStop` starts (or updates) one mover task per
 position, which hands the latest wanted stop to the stop keeper; moves that arrive while one
 is in flight are coalesced into the newest. State is persisted on every change and restored
-on start. `heartbeat(position_id)` tells the protection guard when this service last looked
-at a position, so a silent trailing stop can be taken over.
+on start. A move the venue did not take is tried again on the next mark and, should no mark
+come (flat marks), on a timer (`RetrySettings`), through the keeper like every stop write.
+`heartbeat(position_id)` tells the protection guard when this service last looked at a
+position, so a silent trailing stop can be taken over.
 """
 
 import asyncio
@@ -37,10 +39,38 @@ from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
 from tradecore.ports.repositories import Store
 
+from .backoff import backoff_seconds
 from .recorder import Recorder
 from .stop_keeper import StopKeeper
 
 FAILURES_BEFORE_ALERT = 3
+
+
+@attrs.frozen(kw_only=True)
+class RetrySettings:
+    """When a trailing move the venue did not take is tried again if no mark comes first:
+    doubling from `first_seconds` up to `cap_seconds`, and from the `rate_limited_` pair
+    while the venue answers 429/418. Binance asks a client that got a 429 to back off, and
+    bans an IP that does not (418, 2 minutes to 3 days); Bybit's limit (10006) resets per
+    second or minute (developers.binance.com/docs/binance-spot-api-docs/rest-api/limits,
+    bybit-exchange.github.io/docs/v5/rate-limit). A retry reads the venue once before it
+    writes: one request per position per back-off."""
+
+    first_seconds: float = 5.0
+    cap_seconds: float = 30.0
+    rate_limited_first_seconds: float = 15.0
+    rate_limited_cap_seconds: float = 60.0
+
+    def delay(self, failures: int, *, rate_limited: bool) -> float:
+        if rate_limited:
+            return backoff_seconds(
+                failures, first=self.rate_limited_first_seconds, cap=self.rate_limited_cap_seconds
+            )
+        return backoff_seconds(failures, first=self.first_seconds, cap=self.cap_seconds)
+
+    @property
+    def longest_seconds(self) -> float:
+        return max(self.cap_seconds, self.rate_limited_cap_seconds)
 
 
 class TrailingService:
@@ -54,6 +84,7 @@ class TrailingService:
         rules: Mapping[str, MarketRules],
         *,
         alerter: Alerter | None = None,
+        retry: RetrySettings | None = None,
     ) -> None:
         self._store = store
         self._keeper = keeper
@@ -70,6 +101,9 @@ class TrailingService:
         self._wanted: dict[str, MoveStop] = {}
         self._movers: dict[str, asyncio.Task[None]] = {}
         self._failures: dict[str, int] = {}
+        self._retry = retry or RetrySettings()
+        self._retries: dict[str, asyncio.Task[None]] = {}
+        self._marks: dict[str, MarkTick] = {}  # the last mark per symbol, for a retry
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -153,6 +187,9 @@ class TrailingService:
         mover = self._movers.pop(position_id, None)
         if mover is not None:
             mover.cancel()
+        retry = self._retries.pop(position_id, None)
+        if retry is not None:
+            retry.cancel()
         self._wanted.pop(position_id, None)
         self._heartbeats.pop(position_id, None)
         if state is None:
@@ -174,7 +211,12 @@ class TrailingService:
         )
 
     async def drain(self) -> None:
-        """Wait for every stop move in flight (graceful shutdown)."""
+        """Wait for every stop move in flight (graceful shutdown); a retry not yet due is
+        dropped (the next start trails from the journal's stop)."""
+        retries = list(self._retries.values())
+        for retry in retries:
+            retry.cancel()
+        await asyncio.gather(*retries, return_exceptions=True)
         while self._movers:
             await asyncio.gather(*list(self._movers.values()), return_exceptions=True)
 
@@ -197,6 +239,7 @@ class TrailingService:
         return self._heartbeats.get(position_id)
 
     async def on_tick(self, tick: MarkTick) -> None:
+        self._marks[tick.symbol] = tick
         ids = self._by_symbol.get(tick.symbol)
         if not ids:
             return
@@ -273,6 +316,9 @@ class TrailingService:
         await self._not_moved(position_id, result.position.stop_price, command)
         failures = self._failures.get(position_id, 0) + 1
         self._failures[position_id] = failures
+        if self._wanted.get(position_id) is None:  # else a newer move carries the attempt on
+            delay = self._retry.delay(failures, rate_limited=result.rate_limited)
+            self._retry_after(position_id, delay)
         if failures >= FAILURES_BEFORE_ALERT and self._alerter is not None:
             await self._alerter.send(
                 Alert(
@@ -311,6 +357,42 @@ class TrailingService:
         retried = stop_not_moved(state, actual_stop, last_update_at=command.previous_update_at)
         self._states[position_id] = retried
         await self._store.trailing.save(retried)
+
+    def _retry_after(self, position_id: str, seconds: float) -> None:
+        """Judge the position again in `seconds` on the last mark, as a tick would: a move the
+        venue did not take is owed even if the marks stay flat (issue 10, story 5)."""
+        earlier = self._retries.pop(position_id, None)
+        if earlier is not None:
+            earlier.cancel()
+        self._retries[position_id] = asyncio.create_task(
+            self._retry_move(position_id, seconds), name=f"trailing-retry-{position_id}"
+        )
+
+    async def _retry_move(self, position_id: str, seconds: float) -> None:
+        try:
+            await self._clock.sleep(seconds)
+            while (state := self._states.get(position_id)) is not None:
+                due = state.next_update_at
+                tick = self._marks.get(state.symbol)
+                rules = self._rules.get(state.symbol)
+                if due is None or tick is None or rules is None or position_id in self._movers:
+                    return  # nothing owed, nothing to judge it on, or a move is in flight
+                now = self._clock.now()
+                if now < due:  # the move rate limit holds it back until then
+                    await self._clock.sleep((due - now).total_seconds())
+                    continue
+                new, commands = on_mark(state, tick.mark, now, self._params, rules.tick_size)
+                if new is state:
+                    return
+                self._states[position_id] = new
+                await self._store.trailing.save(new)
+                for command in commands:
+                    self._carry_out(new, command)
+                if any(isinstance(command, MoveStop) for command in commands):
+                    return  # the mover has it; a refusal schedules the next retry
+        finally:
+            if self._retries.get(position_id) is asyncio.current_task():
+                del self._retries[position_id]
 
     def _track(self, state: TrailingState) -> None:
         self._states[state.position_id] = state
