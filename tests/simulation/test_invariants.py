@@ -415,3 +415,26 @@ async def test_a_fall_through_the_trailing_level_counts_at_once_not_a_lag_later(
         await venue.advance(10)
         await venue.set_mark(BTC, mark)
     assert broken(checker) == []
+
+
+async def test_a_fault_that_begins_while_the_stop_lags_excuses_it_until_a_retry_after_it() -> None:
+    """The stop lags a mark far in profit; before it is late, a fault begins that refuses
+    every move, and the marks then stay flat. Once the fault's excuse is over the bot has its
+    retry interval and a round trip to move the stop (no mark comes to prompt it), no more."""
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    for mark in ("50500", "51000", "51500", "52000"):
+        await venue.set_mark(BTC, mark)
+        await venue.advance(20)
+    await venue.advance(60)
+    await venue.set_mark(BTC, "52010")  # the move is owed from here on
+    await venue.advance(10)
+    windows = checker.windows
+    until = venue.now() + _s(300) + windows.after_fault()
+    checker.excuse(BTC, "reject:symbol_unavailable", until=until)
+    retry = windows.trailing_retry + windows.round_trip
+    await venue.advance((until - venue.now()).total_seconds() + retry - 1)
+    assert broken(checker) == []
+    await venue.advance(2)
+    assert broken(checker) == ["trailing_stuck"]

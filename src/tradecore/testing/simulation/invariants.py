@@ -22,6 +22,7 @@ import attrs
 
 from tradecore.adapters.paper import Amendment, Fault, Fill, Op, OrderClosed, OrderRecord
 from tradecore.adapters.paper.books import PositionRecord
+from tradecore.app.trailing import RetrySettings
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.orders import (
@@ -76,6 +77,8 @@ class Windows:
     zombie_interval: float = 300.0
     slack: float = 2.0  # the reads a pass makes before it acts (a few round trips) and retries
     trailing: TrailingParams = attrs.Factory(TrailingParams)
+    # the longest pause before the trailing service tries a refused move again with no mark
+    trailing_retry: float = attrs.field(factory=lambda: RetrySettings().longest_seconds)
 
     @property
     def trailing_lag(self) -> timedelta:
