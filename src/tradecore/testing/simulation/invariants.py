@@ -101,6 +101,12 @@ class Windows:
         bot never journaled it: one guard pass (which adopts it) and a round trip."""
         return timedelta(seconds=self.guard_interval + self.round_trip + self.slack)
 
+    @property
+    def after_refused_move(self) -> timedelta:
+        """A trailing move refused to the end of a fault is made again by the service's retry
+        timer (no mark need come): its longest back-off and a round trip after the excuse."""
+        return timedelta(seconds=self.trailing_retry + self.round_trip)
+
     def after_fault(self) -> timedelta:
         """A fault window ended: one guard pass and a round trip to repair what it left."""
         return timedelta(seconds=self.guard_interval + self.round_trip + self.slack)
@@ -227,18 +233,27 @@ class Checker:
                 continue
             if watch.pending:  # a person's tighter stop becomes the level later now
                 self._wake(symbol, self.clock.now())
-            for state in (watch.bare, watch.double, watch.loose):
+            nothing = timedelta(0)
+            for state, later in (
+                (watch.bare, nothing),
+                (watch.double, nothing),
+                (watch.loose, nothing),
+                (watch.trail, self.windows.after_refused_move),
+            ):
                 if state.since is None or state.reported:
                     continue
                 if state.deadline is not None and state.deadline < excuse.start:
                     continue  # over before the excuse began (its timer has yet to report it)
-                if excuse.end is None:
+                end = excuse.end
+                if end is not None and excuse.fault:
+                    end += later
+                if end is None:
                     state.deadline = None
-                elif state.deadline is not None and excuse.end > state.deadline:
-                    state.deadline = excuse.end
-                    self._wake(symbol, excuse.end)
+                elif state.deadline is not None and end > state.deadline:
+                    state.deadline = end
+                    self._wake(symbol, end)
                 elif state.deadline is None:
-                    state.deadline = self._deadline(symbol, state.since)
+                    state.deadline = self._deadline(symbol, state.since, later=later)
                     if state.deadline is not None:
                         self._wake(symbol, state.deadline)
 
@@ -359,6 +374,8 @@ class Checker:
             ),
             # a frozen trailing stop (stories 5, 6), not a late one: one more rate-limit period
             grace=timedelta(seconds=self.windows.trailing.rate_limit_seconds + self.windows.slack),
+            # after a fault that refused the move, the retry timer makes it (no mark need come)
+            later=self.windows.after_refused_move,
         )
 
     def _trailed(
@@ -410,13 +427,14 @@ class Checker:
         invariant: str,
         detail: Describe,
         grace: timedelta | None = None,
+        later: timedelta = timedelta(0),
     ) -> None:
         if not bad:
             state.clear()
             return
         if state.since is None:
             state.since = now
-            state.deadline = self._deadline(symbol, now)
+            state.deadline = self._deadline(symbol, now, later=later)
             if state.deadline is not None and grace is not None:
                 state.deadline = max(state.deadline, now + grace)
             if state.deadline is not None:
