@@ -81,3 +81,35 @@ async def test_a_move_past_a_persons_stop_leaves_one_stop_not_the_persons_too(
     assert result.ok and result.position.stop_price == Decimal("49800")
     assert [s.trigger_price for s in venue.stops("BTCUSDT")] == [Decimal("49800")]
     await app.close()
+
+
+@pytest.mark.parametrize("venue", venues(), ids=["binance", "bybit"])
+async def test_a_move_leaves_a_persons_order_that_is_no_stop_loss_alone(venue: FakeVenue) -> None:
+    """Only what the guard counts as the position's stop-loss (reduce-only, close-position or
+    attached) is retired as a second stop: a person's plain stop order, which could open a
+    position the other way, is not the keeper's to cancel."""
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    opened = await app.open("BTCUSDT", Side.LONG, "0.01")
+    assert opened.opened and opened.position is not None
+    plain = venue.engine.place_stop(
+        "BTCUSDT",
+        OrderSide.SELL,
+        Decimal("0.02"),
+        Decimal("48000"),
+        reduce_only=False,
+        origin="manual",
+    )
+    position = await app.store.positions.get(opened.position.id)
+    assert position is not None
+
+    result = await app.run(
+        app.services.keeper.apply(
+            position, Decimal("49800"), owner=StopOwner.TRAILING, reason="trail"
+        )
+    )
+
+    assert result.ok and result.position.stop_price == Decimal("49800")
+    standing = {s.order_id for s in venue.engine.open_orders("BTCUSDT")}
+    assert plain.order.order_id in standing  # type: ignore[union-attr]
+    await app.close()
