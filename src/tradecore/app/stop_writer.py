@@ -171,8 +171,11 @@ class StopWriter:
             )
             if not order.is_stop or order.side is not position.side.exit or not full:
                 continue
-            if order.type is not OrderType.POSITION_STOP and order.order_id != (
-                position.stop_order_id
+            stop_loss = order.reduce_only or order.close_position  # what the guard counts
+            if (
+                stop_loss
+                and order.type is not OrderType.POSITION_STOP
+                and order.order_id != position.stop_order_id
             ):
                 others.append(order.order_id)
             if trigger is not None and (best is None or tighter(position.side, trigger, best[0])):
