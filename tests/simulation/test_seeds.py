@@ -25,15 +25,8 @@ AT_LEAST = 20
 # test fails on any other seed that breaks, and on a listed seed that no longer breaks, so the
 # list can only shrink.
 KNOWN_BROKEN: dict[Venue, dict[int, str]] = {
-    Venue.BINANCE: {
-        27: "trailing_stuck",
-        51: "one_stop",
-        54: "loosened",
-        75: "loosened",
-    },
-    Venue.BYBIT: {
-        1: "trailing_stuck",  # a refused move is retried only on the next mark (flat marks)
-    },
+    Venue.BINANCE: {},
+    Venue.BYBIT: {},
 }
 
 
