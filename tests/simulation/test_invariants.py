@@ -349,3 +349,56 @@ async def test_a_fall_through_the_trailing_level_counts_at_once_not_a_lag_later(
         await venue.advance(10)
         await venue.set_mark(BTC, mark)
     assert broken(checker) == []
+
+
+def close_at_market(venue: FakeVenue, cid: str = "tc-op9-x0", quantity: str = "0.01") -> None:
+    """The bot's reduce-only market close (what `StopWriter.market_close` sends)."""
+    venue.engine.place_market(
+        BTC, OrderSide.SELL, Decimal(quantity), client_order_id=cid, reduce_only=True
+    )
+
+
+async def test_the_bot_closing_a_protected_position_at_market_is_caught() -> None:
+    # story 7: the stop stood, an "already done" answer was taken as a failure, and the
+    # open rolled back: the position was closed at market though a stop protected it
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    await venue.advance(5)
+    close_at_market(venue)
+    assert broken(checker) == ["closed_protected"]
+
+
+async def test_closing_a_bare_position_at_market_is_the_last_resort() -> None:
+    venue, checker = watched()
+    checker.excuse(BTC, "reject:too_many_conditional_orders", until=venue.now() + _s(60))
+    open_long(venue)
+    await venue.advance(5)  # every stop refused: no stop on the venue
+    close_at_market(venue)
+    await venue.advance(120)
+    assert broken(checker) == []
+
+
+async def test_closing_at_market_once_the_mark_crossed_the_bots_level_is_allowed() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "49000", "tc-pos1-s0")
+    checker.excuse(BTC, "move_stop_looser", until=venue.now() + _s(120), fault=False)
+    venue.move_stop(BTC, "47000")  # a person loosened it ...
+    await venue.set_mark(BTC, "48900")  # ... and the mark went past the bot's level
+    await venue.advance(1)
+    close_at_market(venue)
+    await venue.advance(120)
+    assert broken(checker) == []
+
+
+async def test_closing_a_protected_position_at_the_aged_cap_is_allowed() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    await venue.advance(3600 * 20)  # aged (3 h + 8 h grace), conceding, not at the cap yet
+    close_at_market(venue, quantity="0.005")
+    assert broken(checker) == ["closed_protected"]
+    await venue.advance(3600 * 8)  # 10 % conceded 16.4 h past the grace: the cap
+    close_at_market(venue, cid="tc-op9-x1", quantity="0.005")
+    assert broken(checker) == ["closed_protected"]  # the first one only
