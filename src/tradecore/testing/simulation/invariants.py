@@ -22,6 +22,7 @@ import attrs
 
 from tradecore.adapters.paper import Amendment, Fault, Fill, Op, OrderClosed, OrderRecord
 from tradecore.adapters.paper.books import PositionRecord
+from tradecore.domain.aged import AgedParams, AgedPhase, decide_aged
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.orders import (
@@ -33,6 +34,7 @@ from tradecore.domain.orders import (
     role_of,
 )
 from tradecore.domain.positions import PositionState
+from tradecore.domain.reconcile import crossed
 from tradecore.domain.trailing import TrailingParams
 from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
@@ -47,6 +49,7 @@ INVARIANTS = (
     "zombie",  # an order of ours outlived its position too long
     "journal_mismatch",  # at quiescence the journal disagrees with the venue
     "unexplained_critical",  # a CRITICAL event with no injected fault to explain it
+    "closed_protected",  # the bot closed a position at market that a stop protected
 )
 
 
@@ -76,6 +79,7 @@ class Windows:
     zombie_interval: float = 300.0
     slack: float = 2.0  # the reads a pass makes before it acts (a few round trips) and retries
     trailing: TrailingParams = attrs.Factory(TrailingParams)
+    aged: AgedParams = attrs.Factory(AgedParams)
 
     @property
     def trailing_lag(self) -> timedelta:
@@ -436,6 +440,8 @@ class Checker:
         resting = record.type is not OrderType.MARKET or record.reduce_only
         if record.origin == "api" and flat and resting:
             self._orphan(record.symbol, record.order_id, now)
+        if record.origin == "api" and record.type is OrderType.MARKET and record.reduce_only:
+            self._closed_at_market(record, now)
         if record.type in (OrderType.STOP_MARKET, OrderType.POSITION_STOP):
             self._stop_level(record.symbol, record.side, record.trigger_price, record.origin, now)
 
@@ -480,6 +486,64 @@ class Checker:
                 fill.symbol,
                 f"operation {operation} entered by orders {sorted(orders)}",
             )
+
+    # ----------------------------------------------------------------- market closes
+
+    def _closed_at_market(self, record: OrderRecord, now: datetime) -> None:
+        """The bot sent a reduce-only market order: it closed (part of) a position. Every
+        market close the application makes goes through `StopWriter.market_close`, for one
+        of three reasons (app/aged.py, app/stop_keeper.py, app/open_position.py; there is no
+        signal or strategy exit): the aged manager at its loss cap, the mark past the bot's
+        stop level (`judge_level` says CLOSE), or an open's rollback after its stop could
+        not be placed. A rollback of a position a full stop protects is never a last resort
+        (story 7: an "already done" answer taken as a failure), so at the instant of the
+        close the position must have been bare, past the aged cap, or past the bot's level.
+        The watch still holds the state before the close: the books log is read before the
+        symbol is checked again."""
+        watch = self._watch[record.symbol]
+        held = watch.record
+        if held is None or watch.side is None or record.side is not watch.side.exit:
+            return
+        if watch.bare.since is not None:
+            return  # bare: the last resort, or a stop-less position closed past its level
+        if self._aged_cap(held, now):
+            return
+        if self._crossed_level(record.symbol, watch, now):
+            return
+        self._violate(
+            "closed_protected",
+            now,
+            record.symbol,
+            f"the bot closed {watch.side.value} at market ({record.client_order_id}) while a "
+            f"full stop protected it: not at the aged cap, the mark "
+            f"{self.engine.mark(record.symbol)} not past the bot's level {watch.level}",
+        )
+
+    def _aged_cap(self, held: PositionRecord, now: datetime) -> bool:
+        """The position is old enough for the aged manager's loss cap (a function of its
+        age alone; the venue's open is never later than the journal's)."""
+        decision = decide_aged(
+            entry_price=Decimal(1),
+            side=held.side,
+            quantity=Decimal(1),
+            opened_at=held.opened_at,
+            now=now,
+            params=self.windows.aged,
+            tick_size=Decimal("0.00000001"),
+        )
+        return decision.phase is AgedPhase.CAP
+
+    def _crossed_level(self, symbol: str, watch: _Watch, now: datetime) -> bool:
+        """A mark the bot may have read for this close (within the slack before it) is at
+        or past the bot's level."""
+        if watch.level is None or watch.side is None:
+            return False
+        since = now - timedelta(seconds=self.windows.slack + 4 * self.windows.round_trip)
+        marks = [mark for at, mark in watch.marks if at >= since]
+        current = self.engine.mark(symbol)  # no tick since: the last mark still stands
+        if current is not None:
+            marks.append(current)
+        return any(crossed(watch.side, watch.level, mark) for mark in marks)
 
     # ----------------------------------------------------------------- zombies
 
