@@ -9,6 +9,7 @@ import pytest
 from tradecore.adapters.clock import SequentialIds
 from tradecore.adapters.paper import FaultKind
 from tradecore.adapters.sqlite.database import SqliteDatabase
+from tradecore.app.protection import ProtectionView
 from tradecore.app.recorder import Recorder
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import OrderSide
@@ -402,3 +403,38 @@ async def test_closing_a_protected_position_at_the_aged_cap_is_allowed() -> None
     await venue.advance(3600 * 8)  # 10 % conceded 16.4 h past the grace: the cap
     close_at_market(venue, cid="tc-op9-x1", quantity="0.005")
     assert broken(checker) == ["closed_protected"]  # the first one only
+
+
+async def test_a_health_view_that_shows_no_bare_position_while_one_is_bare_is_blind() -> None:
+    # issue 10: while a fault refuses the repair, the position may stay bare — and for that
+    # whole time /health, the metrics and the guard's events must count it as unprotected
+    venue, checker = watched()
+    recorder = Recorder(EventLog(), venue.clock, SequentialIds("e"))
+    shown: set[str] = set()
+    checker.health = lambda: ProtectionView(
+        read_at=venue.now() - _s(1), checked_at=venue.now(), symbols=frozenset(shown)
+    )
+    checker.excuse(BTC, "reject:too_many_conditional_orders", until=venue.now() + _s(600))
+    open_long(venue)
+    await venue.advance(60)
+    pass_over = {"unprotected": 1, "still_unprotected": 1}
+    shown.add(BTC)
+    checker.on_event(recorder.record(EventType.PROTECTION_CHECK_COMPLETED, data=pass_over))
+    assert broken(checker) == []
+    shown.clear()  # /health says 0 while the position is still bare
+    await venue.advance(60)
+    checker.on_event(recorder.record(EventType.PROTECTION_CHECK_COMPLETED, data=pass_over))
+    assert broken(checker) == ["health_blind"]
+
+
+async def test_a_position_that_became_bare_after_the_pass_read_the_venue_is_not_yet_due() -> None:
+    venue, checker = watched()
+    recorder = Recorder(EventLog(), venue.clock, SequentialIds("e"))
+    read_at = venue.now()
+    checker.health = lambda: ProtectionView(read_at=read_at, checked_at=venue.now())
+    checker.excuse(BTC, "cancel_stop", until=venue.now() + _s(600), fault=False)
+    await venue.advance(1)
+    open_long(venue)  # after the pass's read: the next pass must count it
+    await venue.advance(1)
+    checker.on_event(recorder.record(EventType.PROTECTION_CHECK_COMPLETED, data={"unprotected": 1}))
+    assert broken(checker) == []
