@@ -9,7 +9,8 @@ wrong cancel. Positions with an operation in flight (an open, a stop replacement
 to it by the domain's rule. The pass counts what the keeper found, not what it guessed.
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 
 import attrs
@@ -45,6 +46,22 @@ class ProtectionReport:
     skipped: bool = False  # the venue could not be read
 
 
+@attrs.frozen(kw_only=True)
+class ProtectionView:
+    """What the application reports as unprotected: the positions the last protection pass
+    left without a stop. `/health`, the Prometheus gauge and the guard's event all show
+    this one view (the runner serves it, it computes nothing); the simulator compares it
+    with the venue after every pass."""
+
+    read_at: datetime | None = None  # when the last pass began reading the venue
+    checked_at: datetime | None = None  # when it ended (None: no pass has ended yet)
+    symbols: frozenset[str] = frozenset()  # the symbols it left bare
+
+    @property
+    def unprotected(self) -> int:
+        return len(self.symbols)
+
+
 class ProtectionGuard:
     def __init__(
         self,
@@ -75,6 +92,7 @@ class ProtectionGuard:
         self.settings = settings or ProtectionSettings()
         self._alerter = alerter
         self._bare: set[str] = set()
+        self.view = ProtectionView()
         self._on_protected = on_protected
         self._adopt = adopt
 
@@ -84,6 +102,7 @@ class ProtectionGuard:
         return len(self._bare)
 
     async def check(self) -> ProtectionReport:
+        read_at = self._clock.now()
         snapshot = await take_snapshot(self._exchange, self._store, self._clock, self._heartbeats)
         if snapshot is None:
             self._recorder.record(
@@ -138,6 +157,7 @@ class ProtectionGuard:
                     await self._on_protected(protected)  # e.g. trailed from now on
         # not suspected this pass: protected (or still left to its operation, and bare)
         self._bare = (self._bare & set(suspects)) | waiting
+        self.view = _view(read_at, self._clock.now(), self._bare, journal, bare_in_flight(snapshot))
         self._recorder.record(
             EventType.PROTECTION_CHECK_COMPLETED,
             exchange=self._exchange.venue.value,
@@ -180,6 +200,18 @@ class ProtectionGuard:
 
     async def _stop_price(self, position: Position) -> Decimal | None:
         return await protective_stop(self._exchange, self._rules, position, self._stops)
+
+
+def _view(
+    read_at: datetime,
+    now: datetime,
+    bare: set[str],
+    journal: Mapping[str, Position],
+    waiting: Sequence[VenuePosition],
+) -> ProtectionView:
+    symbols = {journal[key].symbol for key in bare if key in journal}
+    symbols |= {held.symbol for held in waiting if _key(held) in bare}
+    return ProtectionView(read_at=read_at, checked_at=now, symbols=frozenset(symbols))
 
 
 def _key(held: VenuePosition) -> str:

@@ -22,6 +22,7 @@ import attrs
 
 from tradecore.adapters.paper import Amendment, Fault, Fill, Op, OrderClosed, OrderRecord
 from tradecore.adapters.paper.books import PositionRecord
+from tradecore.app.protection import ProtectionView
 from tradecore.domain.aged import AgedParams, AgedPhase, decide_aged
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.model import OrderSide, Side
@@ -50,6 +51,7 @@ INVARIANTS = (
     "journal_mismatch",  # at quiescence the journal disagrees with the venue
     "unexplained_critical",  # a CRITICAL event with no injected fault to explain it
     "closed_protected",  # the bot closed a position at market that a stop protected
+    "health_blind",  # /health, metrics, the guard's view: a bare position not unprotected
 )
 
 
@@ -167,6 +169,9 @@ class Checker:
         self._zombies: dict[str, datetime] = {}  # order id -> when it became orphaned
         self._zombie_wakes: dict[str, datetime] = {}  # order id -> its timer's deadline
         self._attached = False
+        # what the application reports as unprotected (/health, metrics): compared with
+        # the venue after every protection pass (None: not checked)
+        self.health: Callable[[], ProtectionView | None] | None = None
 
     def attach(self) -> "Checker":
         if not self._attached:
@@ -608,6 +613,36 @@ class Checker:
                     None,
                     f"the guard reported {reported} unprotected; bare: {', '.join(bare)}",
                 )
+            self._check_health(now)
+
+    def _check_health(self, now: datetime) -> None:
+        """After a protection pass, the application's unprotected view (what `/health`,
+        the metrics gauge and the pass's `still_unprotected` say) must name every symbol the
+        venue held bare from before the pass read the venue until now — excused or not:
+        while a fault refuses the repair, the position is bare and must be shown as such
+        (issue 10). A hand-opened position is exempt until a sync pass could adopt it."""
+        view = self.health() if self.health is not None else None
+        if view is None or view.read_at is None:
+            return
+        missing = [
+            symbol
+            for symbol, watch in sorted(self._watch.items())
+            if watch.bare.since is not None
+            and watch.bare.since < view.read_at
+            and self.engine.position(symbol) is not None
+            and symbol not in view.symbols
+            and not self._adopting(symbol, now)
+        ]
+        if missing:
+            shown = ", ".join(sorted(view.symbols)) or "none"
+            self._violate(
+                "health_blind",
+                now,
+                missing[0],
+                f"bare on the venue since before the pass read it: {', '.join(missing)}; "
+                f"the application reports unprotected: {shown}",
+                since=self._watch[missing[0]].bare.since,
+            )
 
     # ----------------------------------------------------------------- quiescence
 
