@@ -19,7 +19,13 @@ from tradecore.domain.events import EventType, Severity
 from tradecore.domain.orders import VenuePosition
 from tradecore.domain.positions import Position, PositionState
 from tradecore.domain.precision import MarketRules
-from tradecore.domain.reconcile import PlaceStop, ReconcileParams, bare_in_flight, protect
+from tradecore.domain.reconcile import (
+    PlaceStop,
+    ReconcileParams,
+    bare_in_flight,
+    leaves_unprotected,
+    protect,
+)
 from tradecore.domain.stops import StopParams, initial_stop
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
@@ -140,10 +146,15 @@ class ProtectionGuard:
             unprotected += len(strangers)
             fixed += min(adopted, len(strangers))
         beats = self._heartbeats() if self._heartbeats else None
+        seen_bare = {getattr(a, "position_id", None) for a in actions if leaves_unprotected(a)}
         for position in suspects.values():
             found = await self._keeper.ensure_protected(
                 position, initial=self._stop_price, heartbeats=beats, params=self._params
             )
+            if found.failed and not found.unprotected and position.id in seen_bare:
+                # The keeper could not look again (the venue refused its read): the pass saw
+                # the position bare and nothing was put right, so it is counted as seen.
+                found = attrs.evolve(found, unprotected=True)
             unprotected += found.unprotected
             fixed += found.fixed
             failed += found.failed
