@@ -270,6 +270,7 @@ def health_of(
             started_at=lambda: kernel.started_at,
             open_positions=open_positions,
             journal=journal,
+            protection=kernel.protection_view,
         )
     )
 

@@ -23,6 +23,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from tradecore.app.backoff import FIRST_SECONDS, backoff_seconds
+from tradecore.app.protection import ProtectionView
 from tradecore.domain.events import EventType
 from tradecore.ports.clock import Clock
 
@@ -44,6 +45,17 @@ class HealthSources:
     open_positions: Callable[[], Awaitable[int]]
     journal: Any = None  # the Journal (`available`, `stats`); None before it opens
     positions: int | None = None  # the last count read
+    # the application's view of what is unprotected (the kernel's); the runner serves it
+    protection: Callable[[], ProtectionView] | None = None
+
+    def unprotected(self) -> tuple[int, datetime | None, list[str]]:
+        """How many positions are unprotected, as of which pass, and their symbols: the
+        application's view once a pass ended, else what the guard's last event said."""
+        view = self.protection() if self.protection is not None else None
+        if view is not None and view.checked_at is not None:
+            return view.unprotected, view.checked_at, sorted(view.symbols)
+        t = self.telemetry
+        return t.unprotected_last_check, t.last_protection_check, []
 
 
 class Health:
@@ -67,7 +79,8 @@ class Health:
         venue_ok = venue_ok and t.marks_connected is not False
         stream_ok = t.stream_connected is not False
         healthy = s.running() and database_ok and venue_ok and stream_ok
-        healthy = healthy and t.unprotected_last_check == 0
+        unprotected, checked_at, bare = s.unprotected()
+        healthy = healthy and unprotected == 0
         started = s.started_at()
         body = {
             "status": "ok" if healthy else "unhealthy",
@@ -84,8 +97,9 @@ class Health:
             "signal_stream": {"kind": s.stream, "connected": t.stream_connected},
             "last_signal": _iso(t.last_signal_at),
             "positions": s.positions,
-            "unprotected": t.unprotected_last_check,
-            "last_protection_check": _iso(t.last_protection_check),
+            "unprotected": unprotected,
+            "unprotected_symbols": bare,
+            "last_protection_check": _iso(checked_at),
             "uptime_seconds": (now - started).total_seconds() if started else 0.0,
         }
         return (200 if healthy else 503), body
@@ -116,8 +130,8 @@ class _Collector(Collector):
         yield _gauge("tradecore_positions_open", "Open positions in the journal", s.positions or 0)
         yield _gauge(
             "tradecore_positions_unprotected",
-            "Positions the last protection pass found without a stop",
-            t.unprotected_last_check,
+            "Positions the last protection pass left without a stop",
+            s.unprotected()[0],
         )
         yield _counter("tradecore_stop_moves", "Stops replaced or moved", t.stop_moves)
         yield _counter(

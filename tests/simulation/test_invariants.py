@@ -9,6 +9,7 @@ import pytest
 from tradecore.adapters.clock import SequentialIds
 from tradecore.adapters.paper import FaultKind
 from tradecore.adapters.sqlite.database import SqliteDatabase
+from tradecore.app.protection import ProtectionView
 from tradecore.app.recorder import Recorder
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import OrderSide
@@ -438,3 +439,91 @@ async def test_a_fault_that_begins_while_the_stop_lags_excuses_it_until_a_retry_
     assert broken(checker) == []
     await venue.advance(2)
     assert broken(checker) == ["trailing_stuck"]
+
+
+def close_at_market(venue: FakeVenue, cid: str = "tc-op9-x0", quantity: str = "0.01") -> None:
+    """The bot's reduce-only market close (what `StopWriter.market_close` sends)."""
+    venue.engine.place_market(
+        BTC, OrderSide.SELL, Decimal(quantity), client_order_id=cid, reduce_only=True
+    )
+
+
+async def test_the_bot_closing_a_protected_position_at_market_is_caught() -> None:
+    # story 7: the stop stood, an "already done" answer was taken as a failure, and the
+    # open rolled back: the position was closed at market though a stop protected it
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    await venue.advance(5)
+    close_at_market(venue)
+    assert broken(checker) == ["closed_protected"]
+
+
+async def test_closing_a_bare_position_at_market_is_the_last_resort() -> None:
+    venue, checker = watched()
+    checker.excuse(BTC, "reject:too_many_conditional_orders", until=venue.now() + _s(60))
+    open_long(venue)
+    await venue.advance(5)  # every stop refused: no stop on the venue
+    close_at_market(venue)
+    await venue.advance(120)
+    assert broken(checker) == []
+
+
+async def test_closing_at_market_once_the_mark_crossed_the_bots_level_is_allowed() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "49000", "tc-pos1-s0")
+    checker.excuse(BTC, "move_stop_looser", until=venue.now() + _s(120), fault=False)
+    venue.move_stop(BTC, "47000")  # a person loosened it ...
+    await venue.set_mark(BTC, "48900")  # ... and the mark went past the bot's level
+    await venue.advance(1)
+    close_at_market(venue)
+    await venue.advance(120)
+    assert broken(checker) == []
+
+
+async def test_closing_a_protected_position_at_the_aged_cap_is_allowed() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    await venue.advance(3600 * 20)  # aged (3 h + 8 h grace), conceding, not at the cap yet
+    close_at_market(venue, quantity="0.005")
+    assert broken(checker) == ["closed_protected"]
+    await venue.advance(3600 * 8)  # 10 % conceded 16.4 h past the grace: the cap
+    close_at_market(venue, cid="tc-op9-x1", quantity="0.005")
+    assert broken(checker) == ["closed_protected"]  # the first one only
+
+
+async def test_a_health_view_that_shows_no_bare_position_while_one_is_bare_is_blind() -> None:
+    # issue 10: while a fault refuses the repair, the position may stay bare — and for that
+    # whole time /health, the metrics and the guard's events must count it as unprotected
+    venue, checker = watched()
+    recorder = Recorder(EventLog(), venue.clock, SequentialIds("e"))
+    shown: set[str] = set()
+    checker.health = lambda: ProtectionView(
+        read_at=venue.now() - _s(1), checked_at=venue.now(), symbols=frozenset(shown)
+    )
+    checker.excuse(BTC, "reject:too_many_conditional_orders", until=venue.now() + _s(600))
+    open_long(venue)
+    await venue.advance(60)
+    pass_over = {"unprotected": 1, "still_unprotected": 1}
+    shown.add(BTC)
+    checker.on_event(recorder.record(EventType.PROTECTION_CHECK_COMPLETED, data=pass_over))
+    assert broken(checker) == []
+    shown.clear()  # /health says 0 while the position is still bare
+    await venue.advance(60)
+    checker.on_event(recorder.record(EventType.PROTECTION_CHECK_COMPLETED, data=pass_over))
+    assert broken(checker) == ["health_blind"]
+
+
+async def test_a_position_that_became_bare_after_the_pass_read_the_venue_is_not_yet_due() -> None:
+    venue, checker = watched()
+    recorder = Recorder(EventLog(), venue.clock, SequentialIds("e"))
+    read_at = venue.now()
+    checker.health = lambda: ProtectionView(read_at=read_at, checked_at=venue.now())
+    checker.excuse(BTC, "cancel_stop", until=venue.now() + _s(600), fault=False)
+    await venue.advance(1)
+    open_long(venue)  # after the pass's read: the next pass must count it
+    await venue.advance(1)
+    checker.on_event(recorder.record(EventType.PROTECTION_CHECK_COMPLETED, data={"unprotected": 1}))
+    assert broken(checker) == []

@@ -6,8 +6,8 @@ from decimal import Decimal
 from tradecore.adapters.paper import Amendment, Fill, OrderClosed, OrderRecord
 from tradecore.domain.model import Side
 from tradecore.domain.orders import OrderType
-from tradecore.ports.exchange import Accepted
-from tradecore.testing import FakeVenue, TradingApp
+from tradecore.ports.exchange import Accepted, RejectReason
+from tradecore.testing import FakeVenue, Fault, Op, TradingApp
 
 BTC = "BTCUSDT"
 
@@ -72,3 +72,22 @@ async def test_a_crashed_app_restarts_on_the_same_store_and_keeps_the_position_p
         assert sync.adopted == 0 and sync.closed == 0  # the journal knew the position
     finally:
         await app.close()
+
+
+async def test_the_apps_unprotected_view_names_what_the_guard_left_bare() -> None:
+    # what /health and the metrics serve, reachable without the runner
+    venue = FakeVenue.binance(marks={BTC: "50000"}, latency=0.05)
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    assert app.protection_view().symbols == frozenset()
+    assert (await app.open(BTC, Side.LONG, "0.01")).opened
+    venue.inject(Fault.reject(RejectReason.TOO_MANY_CONDITIONAL_ORDERS, Op.STOP_ORDER, times=99))
+    venue.cancel_stop(BTC)
+    await app.guard_pass()  # every stop refused: left bare
+    view = app.protection_view()
+    assert view.symbols == frozenset({BTC}) and view.unprotected == 1
+    assert view.checked_at == venue.now()
+    venue.engine.faults.clear()
+    await app.guard_pass()
+    assert app.protection_view().symbols == frozenset()
+    await app.close()

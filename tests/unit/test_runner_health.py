@@ -18,7 +18,8 @@ from tradecore.app.kernel import Kernel
 from tradecore.app.open_position import OpenRequest
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import OrderSide, Side
-from tradecore.testing import FakeVenue
+from tradecore.ports.exchange import RejectReason
+from tradecore.testing import FakeVenue, Fault, Op
 
 
 def free_port() -> int:
@@ -99,16 +100,24 @@ async def test_health_counts_positions_from_the_journal(running: Running) -> Non
     assert body["positions"] == 1
 
 
-async def test_health_is_503_when_a_protection_pass_found_unprotected_positions(
+async def test_health_is_503_while_a_protection_pass_left_a_position_bare(
     running: Running,
 ) -> None:
-    running.kernel.services.recorder.record(
-        EventType.PROTECTION_CHECK_COMPLETED, data={"positions": 3, "unprotected": 2}
-    )
+    # the application's view (the last pass's), served: not a count the runner keeps
+    venue, services = running.venue, running.kernel.services
+    await venue.open_position("BTCUSDT", Side.LONG, "0.01")  # by hand: no stop
+    venue.inject(Fault.reject(RejectReason.TOO_MANY_CONDITIONAL_ORDERS, Op.STOP_ORDER, times=99))
+    await services.sync.sync()
+    await services.guard.check()  # every stop refused: left bare
     status, body = await running.health()
-    assert status == 503 and body["unprotected"] == 2
+    assert status == 503
+    assert body["unprotected"] == 1 and body["unprotected_symbols"] == ["BTCUSDT"]
     _, metrics = await running.get("/metrics")
-    assert "tradecore_positions_unprotected 2.0" in metrics
+    assert "tradecore_positions_unprotected 1.0" in metrics
+    venue.engine.faults.clear()
+    await services.guard.check()  # the stop is placed: protected again
+    status, body = await running.health()
+    assert status == 200 and body["unprotected"] == 0 and body["unprotected_symbols"] == []
 
 
 async def test_health_is_503_after_the_kernel_stops(running: Running) -> None:
@@ -163,11 +172,18 @@ async def test_health_shows_what_the_protection_pass_left_bare_not_what_it_fixed
     running: Running,
 ) -> None:
     # Issue 10, story 4: one found bare and fixed, one the guard could not protect.
-    running.kernel.services.recorder.record(
-        EventType.PROTECTION_CHECK_COMPLETED,
-        data={"positions": 3, "unprotected": 2, "fixed": 1, "still_unprotected": 1},
+    venue, services = running.venue, running.kernel.services
+    await venue.open_position("BTCUSDT", Side.LONG, "0.01")
+    await venue.open_position("ETHUSDT", Side.LONG, "0.1")
+    venue.inject(
+        Fault.reject(
+            RejectReason.TOO_MANY_CONDITIONAL_ORDERS, Op.STOP_ORDER, symbol="ETHUSDT", times=99
+        )
     )
+    await services.sync.sync()
+    await services.guard.check()
     status, body = await running.health()
     assert status == 503 and body["unprotected"] == 1
+    assert body["unprotected_symbols"] == ["ETHUSDT"]
     _, metrics = await running.get("/metrics")
     assert "tradecore_positions_unprotected 1.0" in metrics

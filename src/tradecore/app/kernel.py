@@ -33,7 +33,7 @@ from .aged import AgedManager
 from .backoff import backoff_seconds
 from .closing import PositionCloser
 from .open_position import OpenPosition
-from .protection import ProtectionGuard
+from .protection import ProtectionGuard, ProtectionView
 from .recorder import Recorder
 from .resilient_store import ResilientStore
 from .settings import TradingSettings
@@ -210,6 +210,13 @@ class Kernel:
         if self._services is None:
             raise RuntimeError("the kernel has not started")
         return self._services
+
+    def protection_view(self) -> ProtectionView:
+        """What the application reports as unprotected (`/health`, metrics): the positions
+        the last protection pass left without a stop; empty before the first pass."""
+        if self._services is None:
+            return ProtectionView()
+        return self._services.guard.view
 
     @property
     def running(self) -> bool:

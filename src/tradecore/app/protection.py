@@ -9,7 +9,8 @@ wrong cancel. Positions with an operation in flight (an open, a stop replacement
 to it by the domain's rule. The pass counts what the keeper found, not what it guessed.
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 
 import attrs
@@ -18,7 +19,13 @@ from tradecore.domain.events import EventType, Severity
 from tradecore.domain.orders import VenuePosition
 from tradecore.domain.positions import Position, PositionState
 from tradecore.domain.precision import MarketRules
-from tradecore.domain.reconcile import PlaceStop, ReconcileParams, bare_in_flight, protect
+from tradecore.domain.reconcile import (
+    PlaceStop,
+    ReconcileParams,
+    bare_in_flight,
+    leaves_unprotected,
+    protect,
+)
 from tradecore.domain.stops import StopParams, initial_stop
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
@@ -43,6 +50,22 @@ class ProtectionReport:
     fixed: int
     failed: int
     skipped: bool = False  # the venue could not be read
+
+
+@attrs.frozen(kw_only=True)
+class ProtectionView:
+    """What the application reports as unprotected: the positions the last protection pass
+    left without a stop. `/health`, the Prometheus gauge and the guard's event all show
+    this one view (the runner serves it, it computes nothing); the simulator compares it
+    with the venue after every pass."""
+
+    read_at: datetime | None = None  # when the last pass began reading the venue
+    checked_at: datetime | None = None  # when it ended (None: no pass has ended yet)
+    symbols: frozenset[str] = frozenset()  # the symbols it left bare
+
+    @property
+    def unprotected(self) -> int:
+        return len(self.symbols)
 
 
 class ProtectionGuard:
@@ -75,6 +98,7 @@ class ProtectionGuard:
         self.settings = settings or ProtectionSettings()
         self._alerter = alerter
         self._bare: set[str] = set()
+        self.view = ProtectionView()
         self._on_protected = on_protected
         self._adopt = adopt
 
@@ -84,6 +108,7 @@ class ProtectionGuard:
         return len(self._bare)
 
     async def check(self) -> ProtectionReport:
+        read_at = self._clock.now()
         snapshot = await take_snapshot(self._exchange, self._store, self._clock, self._heartbeats)
         if snapshot is None:
             self._recorder.record(
@@ -121,10 +146,15 @@ class ProtectionGuard:
             unprotected += len(strangers)
             fixed += min(adopted, len(strangers))
         beats = self._heartbeats() if self._heartbeats else None
+        seen_bare = {getattr(a, "position_id", None) for a in actions if leaves_unprotected(a)}
         for position in suspects.values():
             found = await self._keeper.ensure_protected(
                 position, initial=self._stop_price, heartbeats=beats, params=self._params
             )
+            if found.failed and not found.unprotected and position.id in seen_bare:
+                # The keeper could not look again (the venue refused its read): the pass saw
+                # the position bare and nothing was put right, so it is counted as seen.
+                found = attrs.evolve(found, unprotected=True)
             unprotected += found.unprotected
             fixed += found.fixed
             failed += found.failed
@@ -138,6 +168,7 @@ class ProtectionGuard:
                     await self._on_protected(protected)  # e.g. trailed from now on
         # not suspected this pass: protected (or still left to its operation, and bare)
         self._bare = (self._bare & set(suspects)) | waiting
+        self.view = _view(read_at, self._clock.now(), self._bare, journal, bare_in_flight(snapshot))
         self._recorder.record(
             EventType.PROTECTION_CHECK_COMPLETED,
             exchange=self._exchange.venue.value,
@@ -180,6 +211,18 @@ class ProtectionGuard:
 
     async def _stop_price(self, position: Position) -> Decimal | None:
         return await protective_stop(self._exchange, self._rules, position, self._stops)
+
+
+def _view(
+    read_at: datetime,
+    now: datetime,
+    bare: set[str],
+    journal: Mapping[str, Position],
+    waiting: Sequence[VenuePosition],
+) -> ProtectionView:
+    symbols = {journal[key].symbol for key in bare if key in journal}
+    symbols |= {held.symbol for held in waiting if _key(held) in bare}
+    return ProtectionView(read_at=read_at, checked_at=now, symbols=frozenset(symbols))
 
 
 def _key(held: VenuePosition) -> str:

@@ -22,7 +22,7 @@ from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.adapters.virtual_time import CountedStore, ThreadWork, drive, run_driven
 from tradecore.app.kernel import Kernel, KernelParts, RecoveryReport, Services
 from tradecore.app.open_position import OpenRequest, OpenResult
-from tradecore.app.protection import ProtectionReport
+from tradecore.app.protection import ProtectionReport, ProtectionView
 from tradecore.app.settings import TradingSettings
 from tradecore.app.sync import SyncReport
 from tradecore.app.zombies import SweepReport
@@ -88,6 +88,11 @@ class TradingApp:
         if self.kernel is None:
             raise RuntimeError("start the app first")
         return self.kernel.services
+
+    def protection_view(self) -> ProtectionView:
+        """What `/health` and the metrics report as unprotected: the symbols the last
+        protection pass left without a stop (empty before the first pass)."""
+        return self.kernel.protection_view() if self.kernel is not None else ProtectionView()
 
     # ----------------------------------------------------------------- life
 

@@ -2,6 +2,7 @@
 command that replays it, and count how often each fault, person action and crash happened.
 """
 
+import collections
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -280,3 +281,69 @@ def run_many(
         with concurrent.futures.ProcessPoolExecutor(len(jobs), mp_context=context) as pool:
             results = list(pool.map(_run_chunk, jobs))
     return sorted((s for chunk in results for s in chunk), key=lambda s: s.seed)
+
+
+@attrs.frozen(kw_only=True)
+class Caught:
+    """A seed that breaks, under a planted bug, an invariant it keeps without it."""
+
+    seed: int
+    venue: Venue
+    invariants: tuple[str, ...]  # broken under the plant only
+    violation: str  # the first violation of one of them
+
+
+def hunt(
+    plant: int,
+    seeds: Sequence[int],
+    venues: Sequence[Venue] = (Venue.BINANCE, Venue.BYBIT),
+    *,
+    workers: int = 2,
+) -> Caught | None:
+    """Run `seeds` (each on every venue, in seed order) under planted bug `plant` in
+    `workers` processes, and stop at the first that catches it: a seed that breaks an
+    invariant under the plant that the same seed without it does not break. The seed
+    without the plant is run only for a seed that broke under it. None: no seed caught it.
+    """
+    import concurrent.futures
+    import multiprocessing
+
+    planted = collections.deque((seed, venue) for seed in seeds for venue in venues)
+    clean_wanted: collections.deque[tuple[int, Venue]] = collections.deque()
+    suspects: dict[tuple[int, Venue], Summary] = {}
+    context = multiprocessing.get_context("spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(max(1, workers), mp_context=context)
+    running: dict[concurrent.futures.Future[list[Summary]], int | None] = {}
+    try:
+        while planted or clean_wanted or running:
+            while len(running) < max(1, workers) and (clean_wanted or planted):
+                # a clean run settles a suspect: it goes before the next planted seed
+                with_plant = not clean_wanted
+                seed, venue = (planted if with_plant else clean_wanted).popleft()
+                job = ((seed,), venue, None, plant if with_plant else None)
+                running[pool.submit(_run_chunk, job)] = plant if with_plant else None
+            done, _ = concurrent.futures.wait(
+                running, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in done:
+                ran_with = running.pop(future)
+                [summary] = future.result()
+                key = (summary.seed, summary.venue)
+                if ran_with is not None:
+                    if summary.failed:
+                        suspects[key] = summary
+                        clean_wanted.append(key)
+                    continue
+                under = suspects.pop(key)
+                new = [i for i in under.invariants if i not in summary.invariants]
+                if new:
+                    first = next(v for v in under.violations if v.split(" ", 1)[0] in new)
+                    return Caught(
+                        seed=summary.seed,
+                        venue=summary.venue,
+                        invariants=tuple(new),
+                        violation=first,
+                    )
+        return None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

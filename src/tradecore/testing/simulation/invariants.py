@@ -22,7 +22,9 @@ import attrs
 
 from tradecore.adapters.paper import Amendment, Fault, Fill, Op, OrderClosed, OrderRecord
 from tradecore.adapters.paper.books import PositionRecord
+from tradecore.app.protection import ProtectionView
 from tradecore.app.trailing import RetrySettings
+from tradecore.domain.aged import AgedParams, AgedPhase, decide_aged
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.orders import (
@@ -34,6 +36,7 @@ from tradecore.domain.orders import (
     role_of,
 )
 from tradecore.domain.positions import PositionState
+from tradecore.domain.reconcile import crossed
 from tradecore.domain.trailing import TrailingParams
 from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
@@ -48,6 +51,8 @@ INVARIANTS = (
     "zombie",  # an order of ours outlived its position too long
     "journal_mismatch",  # at quiescence the journal disagrees with the venue
     "unexplained_critical",  # a CRITICAL event with no injected fault to explain it
+    "closed_protected",  # the bot closed a position at market that a stop protected
+    "health_blind",  # /health, metrics, the guard's view: a bare position not unprotected
 )
 
 
@@ -79,6 +84,7 @@ class Windows:
     trailing: TrailingParams = attrs.Factory(TrailingParams)
     # the longest pause before the trailing service tries a refused move again with no mark
     trailing_retry: float = attrs.field(factory=lambda: RetrySettings().longest_seconds)
+    aged: AgedParams = attrs.Factory(AgedParams)
 
     @property
     def trailing_lag(self) -> timedelta:
@@ -180,6 +186,9 @@ class Checker:
         self._zombies: dict[str, datetime] = {}  # order id -> when it became orphaned
         self._zombie_wakes: dict[str, datetime] = {}  # order id -> its timer's deadline
         self._attached = False
+        # what the application reports as unprotected (/health, metrics): compared with
+        # the venue after every protection pass (None: not checked)
+        self.health: Callable[[], ProtectionView | None] | None = None
 
     def attach(self) -> "Checker":
         if not self._attached:
@@ -469,6 +478,8 @@ class Checker:
         resting = record.type is not OrderType.MARKET or record.reduce_only
         if record.origin == "api" and flat and resting:
             self._orphan(record.symbol, record.order_id, now)
+        if record.origin == "api" and record.type is OrderType.MARKET and record.reduce_only:
+            self._closed_at_market(record, now)
         if record.type in (OrderType.STOP_MARKET, OrderType.POSITION_STOP):
             self._stop_level(
                 record.symbol,
@@ -567,6 +578,64 @@ class Checker:
                 f"operation {operation} entered by orders {sorted(orders)}",
             )
 
+    # ----------------------------------------------------------------- market closes
+
+    def _closed_at_market(self, record: OrderRecord, now: datetime) -> None:
+        """The bot sent a reduce-only market order: it closed (part of) a position. Every
+        market close the application makes goes through `StopWriter.market_close`, for one
+        of three reasons (app/aged.py, app/stop_keeper.py, app/open_position.py; there is no
+        signal or strategy exit): the aged manager at its loss cap, the mark past the bot's
+        stop level (`judge_level` says CLOSE), or an open's rollback after its stop could
+        not be placed. A rollback of a position a full stop protects is never a last resort
+        (story 7: an "already done" answer taken as a failure), so at the instant of the
+        close the position must have been bare, past the aged cap, or past the bot's level.
+        The watch still holds the state before the close: the books log is read before the
+        symbol is checked again."""
+        watch = self._watch[record.symbol]
+        held = watch.record
+        if held is None or watch.side is None or record.side is not watch.side.exit:
+            return
+        if watch.bare.since is not None:
+            return  # bare: the last resort, or a stop-less position closed past its level
+        if self._aged_cap(held, now):
+            return
+        if self._crossed_level(record.symbol, watch, now):
+            return
+        self._violate(
+            "closed_protected",
+            now,
+            record.symbol,
+            f"the bot closed {watch.side.value} at market ({record.client_order_id}) while a "
+            f"full stop protected it: not at the aged cap, the mark "
+            f"{self.engine.mark(record.symbol)} not past the bot's level {watch.level}",
+        )
+
+    def _aged_cap(self, held: PositionRecord, now: datetime) -> bool:
+        """The position is old enough for the aged manager's loss cap (a function of its
+        age alone; the venue's open is never later than the journal's)."""
+        decision = decide_aged(
+            entry_price=Decimal(1),
+            side=held.side,
+            quantity=Decimal(1),
+            opened_at=held.opened_at,
+            now=now,
+            params=self.windows.aged,
+            tick_size=Decimal("0.00000001"),
+        )
+        return decision.phase is AgedPhase.CAP
+
+    def _crossed_level(self, symbol: str, watch: _Watch, now: datetime) -> bool:
+        """A mark the bot may have read for this close (within the slack before it) is at
+        or past the bot's level."""
+        if watch.level is None or watch.side is None:
+            return False
+        since = now - timedelta(seconds=self.windows.slack + 4 * self.windows.round_trip)
+        marks = [mark for at, mark in watch.marks if at >= since]
+        current = self.engine.mark(symbol)  # no tick since: the last mark still stands
+        if current is not None:
+            marks.append(current)
+        return any(crossed(watch.side, watch.level, mark) for mark in marks)
+
     # ----------------------------------------------------------------- zombies
 
     def _orphan(self, symbol: str, order_id: str, now: datetime) -> None:
@@ -632,6 +701,36 @@ class Checker:
                     None,
                     f"the guard reported {reported} unprotected; bare: {', '.join(bare)}",
                 )
+            self._check_health(now)
+
+    def _check_health(self, now: datetime) -> None:
+        """After a protection pass, the application's unprotected view (what `/health`,
+        the metrics gauge and the pass's `still_unprotected` say) must name every symbol the
+        venue held bare from before the pass read the venue until now — excused or not:
+        while a fault refuses the repair, the position is bare and must be shown as such
+        (issue 10). A hand-opened position is exempt until a sync pass could adopt it."""
+        view = self.health() if self.health is not None else None
+        if view is None or view.read_at is None:
+            return
+        missing = [
+            symbol
+            for symbol, watch in sorted(self._watch.items())
+            if watch.bare.since is not None
+            and watch.bare.since < view.read_at
+            and self.engine.position(symbol) is not None
+            and symbol not in view.symbols
+            and not self._adopting(symbol, now)
+        ]
+        if missing:
+            shown = ", ".join(sorted(view.symbols)) or "none"
+            self._violate(
+                "health_blind",
+                now,
+                missing[0],
+                f"bare on the venue since before the pass read it: {', '.join(missing)}; "
+                f"the application reports unprotected: {shown}",
+                since=self._watch[missing[0]].bare.since,
+            )
 
     def _adopted(self, symbol: str, price: object, now: datetime) -> None:
         """The bot journaled a stop standing on the venue as its level (a person's tighter

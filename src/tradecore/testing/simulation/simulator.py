@@ -23,6 +23,7 @@ from tradecore.adapters.paper import PROFILES
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.adapters.virtual_time import ThreadWork
 from tradecore.app.kernel import Kernel, KernelParts
+from tradecore.app.protection import ProtectionView
 from tradecore.app.settings import TradingSettings
 from tradecore.domain.signals import Signal
 from tradecore.testing import FakeVenue, FreeLock
@@ -91,6 +92,7 @@ def windows_for(settings: TradingSettings, round_trip: float) -> Windows:
         zombie_interval=settings.zombies.max_interval_seconds,
         slack=retries + 10 * round_trip + 1.0,
         trailing=settings.trailing,
+        aged=settings.aged.params,
     )
 
 
@@ -109,6 +111,7 @@ class Simulation:
         )
         self.windows = windows_for(self.settings, world.latency)
         self.checker = Checker(self.venue, self.windows).attach()
+        self.checker.health = self._protection_view
         self.counts: Counter[str] = Counter()
         self.work = ThreadWork()
         self.outage = Outage()
@@ -128,6 +131,10 @@ class Simulation:
         self._flushed = 0  # events written so far
         self._flush_at = datetime.min.replace(tzinfo=UTC)
         self._waits = 0
+
+    def _protection_view(self) -> ProtectionView | None:
+        """What the running application reports as unprotected (`/health`, metrics)."""
+        return self.kernel.protection_view() if self.kernel is not None else None
 
     def _styles(self) -> Iterator[tuple[str, MarkStyle]]:
         return zip(self.world.symbols, self.world.marks, strict=True)
