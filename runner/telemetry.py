@@ -42,11 +42,15 @@ class Telemetry:
         self.unprotected_last_check = 0
         self.rejections: Counter[str] = Counter()
         self.aged_exits = 0
+        self.fates: Counter[str] = Counter()  # each received signal's one fate (issue 12)
         self._started: dict[tuple[str, str], datetime] = {}
 
     def observe(self, event: Event) -> None:
         kind = event.type
         self.by_type[kind.value] += 1
+        fate = event.data.get("fate")
+        if fate is not None:
+            self.fates[str(fate)] += 1
         if event.severity >= Severity.ERROR:
             self.errors[kind.value] += 1
         if kind is E.SIGNAL_RECEIVED:

@@ -152,7 +152,7 @@ def test_a_second_session_on_the_same_database_loses_none_of_its_events(
     assert kinds.count("bot_started") == 2 and kinds.count("bot_stopped") == 2
 
 
-def test_every_signal_received_has_exactly_one_fate_in_the_summary_and_a_rerun_says_why_it_traded_nothing(
+def test_every_signal_has_one_fate_in_the_summary_and_a_rerun_says_its_waves_were_done(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"sqlite:///{workdir / 'rerun.db'}"

@@ -10,7 +10,7 @@ reached. One correlation id per wave ties its events together.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,14 +22,18 @@ from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance
 from tradecore.domain.positions import Position, PositionState
 from tradecore.domain.precision import MarketRules
-from tradecore.domain.signals import Signal
+from tradecore.domain.signals import Fate, Signal
 from tradecore.domain.waves import (
+    QUARTER_HOURS,
+    ArrivalRefusal,
     FilterParams,
     TradingFacts,
+    WaveSchedule,
     due_wave,
     filter_signal,
     next_check_after,
-    select_candidates,
+    refuse_arrival,
+    select,
 )
 from tradecore.ports.clock import Clock
 from tradecore.ports.exchange import Exchange
@@ -48,25 +52,110 @@ def _correlation(wave: datetime) -> str:
 
 
 class SignalInbox:
-    """Signals as they arrive, kept by wave until the wave is processed."""
+    """Signals as they arrive, kept by wave until the wave is taken.
 
-    def __init__(self) -> None:
+    What it holds is bounded (`domain.waves.refuse_arrival`): a signal for a wave already
+    taken expires, one for a wave more than one wave ahead is refused, and taking a wave
+    expires whatever an older wave still held (its check never ran). Each of those is the
+    signal's fate, recorded here; the wave processor records the fates of the signals it
+    takes.
+    """
+
+    def __init__(self, recorder: Recorder, schedule: WaveSchedule = QUARTER_HOURS) -> None:
+        self._recorder = recorder
+        self._schedule = schedule
         self._by_wave: dict[datetime, dict[str, Signal]] = {}
+        self._taken_through: datetime | None = None
         self.last_signal_at: datetime | None = None
         self.received = 0
 
-    def put(self, signal: Signal, *, at: datetime) -> None:
-        self._by_wave.setdefault(signal.wave, {}).setdefault(signal.id, signal)
+    def put(self, signal: Signal, *, at: datetime) -> ArrivalRefusal | None:
+        """Hold `signal` for its wave, or record its fate and say why not."""
         self.last_signal_at = at
         self.received += 1
+        held = self._by_wave.get(signal.wave, {})
+        refusal = refuse_arrival(
+            signal.wave,
+            now=at,
+            taken_through=self._taken_through,
+            held=len(held),
+            schedule=self._schedule,
+        )
+        if refusal is not None:
+            event = EventType.SIGNAL_EXPIRED if refusal.fate is Fate.EXPIRED else None
+            record_fate(
+                self._recorder,
+                event or EventType.SIGNAL_FILTERED,
+                signal,
+                refusal.fate,
+                reason=refusal.reason,
+                detail=refusal.detail,
+            )
+            return refusal
+        self._by_wave.setdefault(signal.wave, {}).setdefault(signal.id, signal)
+        return None
 
     def of(self, wave: datetime) -> list[Signal]:
         return list(self._by_wave.get(wave, {}).values())
 
-    def drop(self, wave: datetime) -> None:
-        """Forget the wave and every older one (they can no longer be processed)."""
-        for old in [w for w in self._by_wave if w <= wave]:
-            del self._by_wave[old]
+    def take(self, wave: datetime) -> list[Signal]:
+        """The wave's signals, for its processor to give each a fate. The wave and every
+        older one are closed: a signal an older wave still held expires (its check never
+        read it), and one arriving later for them expires on arrival."""
+        signals = list(self._by_wave.pop(wave, {}).values())
+        for old in sorted(w for w in self._by_wave if w < wave):
+            self._expire(self._by_wave.pop(old).values(), "wave_never_processed")
+        if self._taken_through is None or wave > self._taken_through:
+            self._taken_through = wave
+        return signals
+
+    def expire_all(self, reason: str) -> int:
+        """Give every signal still held the fate `expired` (the bot stops: nothing will read
+        them; the signal service does not send them again)."""
+        held = [s for wave in sorted(self._by_wave) for s in self._by_wave[wave].values()]
+        self._by_wave.clear()
+        self._expire(held, reason)
+        return len(held)
+
+    @property
+    def held(self) -> int:
+        return sum(len(signals) for signals in self._by_wave.values())
+
+    def _expire(self, signals: Iterable[Signal], reason: str) -> None:
+        for signal in signals:
+            record_fate(
+                self._recorder,
+                EventType.SIGNAL_EXPIRED,
+                signal,
+                Fate.EXPIRED,
+                reason=reason,
+                detail=f"wave {signal.wave.isoformat()} was not processed",
+            )
+
+
+def record_fate(
+    recorder: Recorder,
+    event_type: EventType,
+    signal: Signal,
+    fate: Fate,
+    *,
+    correlation: str | None = None,
+    **data: object,
+) -> None:
+    """The one event that says how `signal` ended."""
+    position_id = data.pop("position_id", None)
+    recorder.record(
+        event_type,
+        correlation_id=correlation or _correlation(signal.wave),
+        symbol=signal.symbol,
+        exchange=signal.venue.value,
+        data={
+            "signal_id": signal.id,
+            "fate": fate.value,
+            **data,
+            **({"position_id": position_id} if position_id else {}),
+        },
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -109,6 +198,7 @@ class WaveProcessor:
         self._processing = asyncio.Event()
         self._processing.set()  # set = idle
         self._stopping: asyncio.Event | None = None  # the kernel's, while `run` runs
+        self._settled: set[str] = set()  # ids of the wave in progress given their fate
 
     async def run(self, *, stopping: asyncio.Event) -> None:
         """Process each due wave at its check time until `stopping` is set."""
@@ -145,10 +235,23 @@ class WaveProcessor:
     async def _process(self, wave: datetime) -> WaveReport:
         correlation = _correlation(wave)
         if not await self._store.waves.claim(wave, at=self._clock.now()):
-            self._event(EventType.WAVE_DUPLICATE_DETECTED, correlation, wave=wave)
-            return self._done(WaveReport(wave=wave, duplicate=True))
+            signals = self._inbox.take(wave)
+            self._event(
+                EventType.WAVE_DUPLICATE_DETECTED, correlation, wave=wave, signals=len(signals)
+            )
+            for signal in signals:  # a second session on the same database: seen before
+                self._fate(
+                    EventType.SIGNAL_FILTERED,
+                    signal,
+                    Fate.DUPLICATE,
+                    correlation,
+                    reason="wave_already_processed",
+                    detail=f"wave {wave.isoformat()} was processed before",
+                )
+            return self._done(WaveReport(wave=wave, duplicate=True, signals=len(signals)))
         self._event(EventType.WAVE_MONITORING_STARTED, correlation, wave=wave)
-        signals = await self._await_signals(wave)
+        await self._await_signals(wave)
+        signals = self._inbox.take(wave)
         if not signals and self._stop_requested():
             # The bot stops and takes no more signals: waiting out the window would only
             # hold the stop up. The wave stays claimed and unfinished, as a crash leaves it.
@@ -163,7 +266,7 @@ class WaveProcessor:
             await self._complete(wave, {"signals": 0})
             return self._done(WaveReport(wave=wave, found=False))
         self._event(EventType.WAVE_DETECTED, correlation, wave=wave, signals=len(signals))
-        report = await self._trade(wave, signals, correlation)
+        report = await self._trade_each_to_its_fate(wave, signals, correlation)
         self._event(
             EventType.WAVE_COMPLETED,
             correlation,
@@ -183,24 +286,42 @@ class WaveProcessor:
                 "failed": report.failed,
             },
         )
-        self._inbox.drop(wave)
         return self._done(report)
 
     # -- steps ------------------------------------------------------------------------------
 
-    async def _await_signals(self, wave: datetime) -> list[Signal]:
+    async def _await_signals(self, wave: datetime) -> None:
         window = self._settings.waves.monitoring_window_seconds
         poll = self._settings.waves.poll_seconds
         waited = 0.0
-        while not (signals := self._inbox.of(wave)) and waited < window:
+        while not self._inbox.of(wave) and waited < window:
             if self._stop_requested():
-                return []
+                return
             await self._clock.sleep(poll)
             waited += poll
-        return signals
 
     def _stop_requested(self) -> bool:
         return self._stopping is not None and self._stopping.is_set()
+
+    async def _trade_each_to_its_fate(
+        self, wave: datetime, signals: list[Signal], correlation: str
+    ) -> WaveReport:
+        """`_trade`; a signal it had not settled when it failed expires, with the error."""
+        self._settled.clear()
+        try:
+            return await self._trade(wave, signals, correlation)
+        except BaseException as error:
+            for signal in signals:
+                if signal.id not in self._settled:
+                    self._fate(
+                        EventType.SIGNAL_EXPIRED,
+                        signal,
+                        Fate.EXPIRED,
+                        correlation,
+                        reason="wave_interrupted",
+                        detail=f"the wave stopped: {type(error).__name__}: {error}"[:300],
+                    )
+            raise
 
     async def _trade(self, wave: datetime, signals: list[Signal], correlation: str) -> WaveReport:
         facts = await self._facts()
@@ -212,17 +333,30 @@ class WaveProcessor:
                 passed.append(signal)
                 continue
             rejections[refusal.reason.value] = rejections.get(refusal.reason.value, 0) + 1
-            self._event(
+            self._fate(
                 EventType.SIGNAL_FILTERED,
+                signal,
+                Fate.FILTERED,
                 correlation,
-                symbol=signal.symbol,
-                signal_id=signal.id,
                 reason=refusal.reason.value,
                 detail=refusal.detail,
             )
         waves = self._settings.waves
-        candidates = select_candidates(passed, waves.max_trades_per_wave, waves.reserve_percent)
-        opened, failed = await self._open_until_target(candidates, facts, correlation, rejections)
+        chosen = select(passed, waves.max_trades_per_wave, waves.reserve_percent)
+        candidates = chosen.candidates
+        self._cut(chosen.duplicates, chosen.ranked_out, len(candidates), correlation)
+        opened, failed, unused = await self._open_until_target(
+            candidates, facts, correlation, rejections
+        )
+        for signal in unused:
+            self._fate(
+                EventType.SIGNAL_RANKED_OUT,
+                signal,
+                Fate.RESERVE_UNUSED,
+                correlation,
+                reason="reserve_not_needed",
+                detail=f"the wave reached {waves.max_trades_per_wave} positions without it",
+            )
         return WaveReport(
             wave=wave,
             signals=len(signals),
@@ -233,14 +367,42 @@ class WaveProcessor:
             rejections=rejections,
         )
 
+    def _cut(
+        self,
+        duplicates: Iterable[Signal],
+        ranked_out: Iterable[Signal],
+        candidates: int,
+        correlation: str,
+    ) -> None:
+        for signal in duplicates:
+            self._fate(
+                EventType.SIGNAL_FILTERED,
+                signal,
+                Fate.DUPLICATE,
+                correlation,
+                reason="duplicate_symbol",
+                detail=f"a better-ranked signal for {signal.symbol} is in this wave",
+            )
+        for signal in ranked_out:
+            self._fate(
+                EventType.SIGNAL_RANKED_OUT,
+                signal,
+                Fate.RANKED_OUT,
+                correlation,
+                reason="ranked_out",
+                detail=f"ranked below the wave's {candidates} candidates",
+            )
+
     async def _open_until_target(
         self,
         candidates: tuple[Signal, ...],
         facts: TradingFacts,
         correlation: str,
         rejections: dict[str, int],
-    ) -> tuple[int, int]:
-        """Open the best candidates concurrently; each failure starts the next in reserve."""
+    ) -> tuple[int, int, list[Signal]]:
+        """Open the best candidates concurrently; each failure starts the next in reserve.
+
+        Returns the opened and failed counts and the reserve the wave did not need."""
         target = self._settings.waves.max_trades_per_wave
         queue = list(candidates)
         account, marks = await self._account_and_marks(facts, candidates)
@@ -263,7 +425,7 @@ class WaveProcessor:
                     opened += 1
                 else:
                     failed += 1
-        return opened, failed
+        return opened, failed, queue
 
     def _size(
         self,
@@ -283,11 +445,11 @@ class WaveProcessor:
                 sizing.RiskReason.BELOW_MIN_NOTIONAL,
                 sizing.RiskReason.BELOW_MIN_QUANTITY,
             )
-            self._event(
+            self._fate(
                 EventType.ORDER_BELOW_MINIMUM if below else EventType.RISK_LIMITS_EXCEEDED,
+                signal,
+                Fate.OPEN_FAILED,
                 correlation,
-                symbol=signal.symbol,
-                signal_id=signal.id,
                 reason=reason,
                 detail=decision.detail if decision else "no mark price for the symbol",
             )
@@ -311,22 +473,22 @@ class WaveProcessor:
     async def _open(self, signal: Signal, request: OpenRequest, correlation: str) -> bool:
         result = await self._opener.open(request)
         if result.opened and result.position is not None:
-            self._event(
+            self._fate(
                 EventType.SIGNAL_EXECUTED,
+                signal,
+                Fate.OPENED,
                 correlation,
-                symbol=signal.symbol,
-                signal_id=signal.id,
                 position_id=result.position.id,
                 quantity=result.position.quantity,
             )
             if self._on_opened is not None:
                 await self._on_opened(result.position)
             return True
-        self._event(
+        self._fate(
             EventType.SIGNAL_EXECUTION_FAILED,
+            signal,
+            Fate.OPEN_FAILED,
             correlation,
-            symbol=signal.symbol,
-            signal_id=signal.id,
             reason=result.reason,
             state=result.state.value if result.state else None,
         )
@@ -393,6 +555,17 @@ class WaveProcessor:
             exchange=self._exchange.venue.value,
             data={**data, **({"position_id": position_id} if position_id else {})},
         )
+
+    def _fate(
+        self,
+        event_type: EventType,
+        signal: Signal,
+        fate: Fate,
+        correlation: str,
+        **data: object,
+    ) -> None:
+        self._settled.add(signal.id)
+        record_fate(self._recorder, event_type, signal, fate, correlation=correlation, **data)
 
     def _done(self, report: WaveReport) -> WaveReport:
         self.reports.append(report)
