@@ -15,7 +15,9 @@ from tradecore.domain.events import Event, EventType, Severity
 from tradecore.ports.events import EventSink
 
 E = EventType
-STOP_MOVES = frozenset({E.STOP_LOSS_REPLACED, E.TRAILING_STOP_UPDATED})
+# A stop move is one `stop_loss_replaced` (the keeper's record of what the venue took); the
+# trailing service's `trailing_stop_updated` for the same move is its reason, not a second move.
+STOP_MOVES = frozenset({E.STOP_LOSS_REPLACED})
 # (name, from, to): seconds between two events of one operation (one correlation id).
 LATENCIES = (
     ("entry", E.POSITION_OPEN_STARTED, E.ENTRY_ORDER_FILLED),

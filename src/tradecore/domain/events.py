@@ -42,6 +42,7 @@ class EventType(StrEnum):
     STOP_LOSS_FAILED = "stop_loss_failed"
     STOP_LOSS_REPLACED = "stop_loss_replaced"
     STOP_LOSS_CANCELLED = "stop_loss_cancelled"
+    STOP_LOSS_FILLED = "stop_loss_filled"  # the stop triggered and filled on the venue
     POSITION_ROLLBACK = "position_rollback"
     EMERGENCY_STOP_PLACED = "emergency_stop_placed"
     POSITION_DUPLICATE_PREVENTED = "position_duplicate_prevented"
