@@ -32,6 +32,7 @@ from tradecore.ports.signals import SignalSource
 from .aged import AgedManager
 from .backoff import backoff_seconds
 from .closing import PositionCloser
+from .inbox import SignalInbox
 from .open_position import OpenPosition
 from .protection import ProtectionGuard
 from .recorder import Recorder
@@ -40,7 +41,7 @@ from .settings import TradingSettings
 from .stop_keeper import StopKeeper
 from .sync import Synchronizer
 from .trailing import TrailingService
-from .waves import SignalInbox, WaveProcessor
+from .waves import WaveProcessor
 from .zombies import ZombieSweeper
 
 T = TypeVar("T")
