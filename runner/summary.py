@@ -11,6 +11,7 @@ import attrs
 from tradecore.adapters.paper import VenueEngine
 from tradecore.app.waves import WaveReport
 from tradecore.domain.events import EventType
+from tradecore.domain.signals import Fate
 
 from .telemetry import Telemetry
 
@@ -23,8 +24,10 @@ _CLOSERS = {"api": "bot's order", "manual": "by hand"}
 class Summary:
     waves: int
     waves_with_signals: int
+    waves_duplicate: int  # already processed (a second session on the same database)
     signals: int
     malformed: int
+    fates: Mapping[str, int]  # every signal received and every malformed message, once
     opened: int
     rejected: Mapping[str, int]
     positions: int
@@ -74,8 +77,10 @@ def summarize(
     return Summary(
         waves=len(processed),
         waves_with_signals=sum(1 for r in processed if r.found),
+        waves_duplicate=len(reports) - len(processed),
         signals=t.count(E.SIGNAL_RECEIVED),
         malformed=t.count(E.SIGNAL_REJECTED),
+        fates={fate.value: t.fates[fate.value] for fate in Fate if t.fates[fate.value]},
         opened=sum(r.opened for r in processed),
         rejected=dict(sorted(t.rejections.items(), key=lambda kv: (-kv[1], kv[0]))),
         positions=len(books.positions),
@@ -99,13 +104,37 @@ def summarize(
     )
 
 
+_FATES = {
+    Fate.OPENED: "opened",
+    Fate.OPEN_FAILED: "open failed",
+    Fate.FILTERED: "filtered",
+    Fate.RANKED_OUT: "ranked out",
+    Fate.RESERVE_UNUSED: "reserve not needed",
+    Fate.DUPLICATE: "duplicate",
+    Fate.EXPIRED: "expired",
+    Fate.REJECTED: "malformed, refused",
+}
+
+
+def _fate_rows(s: Summary) -> list[tuple[str, str]]:
+    """Where every signal ended: the fates add up to what was received (issue 12)."""
+    rows = [(f"  fate: {_FATES[Fate(k)]}", str(n)) for k, n in s.fates.items()]
+    accounted = sum(s.fates.values())
+    received = s.signals + s.malformed
+    balance = "all accounted for" if accounted == received else f"{received - accounted} missing"
+    rows.append(("  fates recorded", f"{accounted} of {received} ({balance})"))
+    return rows
+
+
 def render(summary: Summary) -> str:
     s = summary
+    duplicates = f"; {s.waves_duplicate} already processed, skipped" if s.waves_duplicate else ""
     rows: list[tuple[str, str]] = [
-        ("waves processed", f"{s.waves} ({s.waves_with_signals} with signals)"),
+        ("waves processed", f"{s.waves} ({s.waves_with_signals} with signals{duplicates})"),
         ("signals received", f"{s.signals} (+{s.malformed} malformed, refused)"),
-        ("positions opened", str(s.opened)),
     ]
+    rows += _fate_rows(s)
+    rows += [("positions opened", str(s.opened))]
     rows += [(f"  rejected: {reason}", str(n)) for reason, n in s.rejected.items()]
     closed = ", ".join(f"{_CLOSERS.get(k, k)} {v}" for k, v in s.closed_by.items()) or "none"
     rows += [

@@ -15,7 +15,9 @@ from tradecore.domain.events import Event, EventType, Severity
 from tradecore.ports.events import EventSink
 
 E = EventType
-STOP_MOVES = frozenset({E.STOP_LOSS_REPLACED, E.TRAILING_STOP_UPDATED})
+# A stop move is one `stop_loss_replaced` (the keeper's record of what the venue took); the
+# trailing service's `trailing_stop_updated` for the same move is its reason, not a second move.
+STOP_MOVES = frozenset({E.STOP_LOSS_REPLACED})
 # (name, from, to): seconds between two events of one operation (one correlation id).
 LATENCIES = (
     ("entry", E.POSITION_OPEN_STARTED, E.ENTRY_ORDER_FILLED),
@@ -42,11 +44,15 @@ class Telemetry:
         self.unprotected_last_check = 0
         self.rejections: Counter[str] = Counter()
         self.aged_exits = 0
+        self.fates: Counter[str] = Counter()  # each received signal's one fate (issue 12)
         self._started: dict[tuple[str, str], datetime] = {}
 
     def observe(self, event: Event) -> None:
         kind = event.type
         self.by_type[kind.value] += 1
+        fate = event.data.get("fate")
+        if fate is not None:
+            self.fates[str(fate)] += 1
         if event.severity >= Severity.ERROR:
             self.errors[kind.value] += 1
         if kind is E.SIGNAL_RECEIVED:

@@ -152,6 +152,21 @@ def test_a_second_session_on_the_same_database_loses_none_of_its_events(
     assert kinds.count("bot_started") == 2 and kinds.count("bot_stopped") == 2
 
 
+def test_every_signal_has_one_fate_in_the_summary_and_a_rerun_says_its_waves_were_done(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{workdir / 'rerun.db'}"
+    first = session(capsys, "--hours", "1", "--symbols", "10", "--database-url", url)
+    assert first["fates"]["opened"] == first["opened"] > 0
+    assert sum(first["fates"].values()) == first["signals"] + first["malformed"]
+
+    again = session(capsys, "--hours", "1", "--symbols", "10", "--database-url", url)
+
+    assert (again["waves"], again["waves_duplicate"]) == (0, first["waves"])
+    assert sum(again["fates"].values()) == again["signals"] + again["malformed"]
+    assert again["fates"]["duplicate"] > 0 and "opened" not in again["fates"]
+
+
 def test_the_sample_is_a_few_hours_of_waves_for_thirty_symbols() -> None:
     sample = generate()
     assert len(sample.market.rules) == 30

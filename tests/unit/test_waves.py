@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from tradecore.domain.errors import DomainError
 from tradecore.domain.model import Side, Venue
 from tradecore.domain.precision import MarketRules
-from tradecore.domain.signals import Signal
+from tradecore.domain.signals import Fate, Signal
 from tradecore.domain.sizing import SizingParams
 from tradecore.domain.waves import (
     REQUIRED_FIELDS,
@@ -26,6 +26,8 @@ from tradecore.domain.waves import (
     filter_signal,
     next_check_after,
     parse_signal,
+    refuse_arrival,
+    select,
     select_candidates,
 )
 
@@ -537,6 +539,40 @@ def test_selection_is_unique_ranked_bounded_and_keeps_each_symbols_best(signals,
     left_out = [s for s in signals if (s.venue, s.symbol) not in set(keys)]
     if chosen and len(chosen) == trades + trades // 2:
         assert all(s.score_week <= chosen[-1].score_week for s in left_out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(signal_lists, st.integers(0, 10))
+def test_every_signal_of_a_selection_ends_in_exactly_one_place(signals, trades):
+    chosen = select(signals, max_trades_per_wave=trades)
+    places = [*chosen.candidates, *chosen.duplicates, *chosen.ranked_out]
+    assert sorted(map(id, places)) == sorted(map(id, signals))  # each once, none lost
+    assert chosen.candidates == select_candidates(signals, max_trades_per_wave=trades)
+    duplicates = {id(s) for s in chosen.duplicates}
+    kept = [s for s in places if id(s) not in duplicates]
+    for dup in chosen.duplicates:  # a duplicate's symbol is ranked with a better signal
+        assert any((s.venue, s.symbol) == (dup.venue, dup.symbol) for s in kept)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(-8, 8),
+    st.integers(0, 899),
+    st.one_of(st.none(), st.integers(-8, 8)),
+    st.integers(0, 3),
+)
+def test_the_inbox_holds_only_waves_after_the_last_taken_and_up_to_the_next(
+    wave_offset, seconds, taken_offset, held
+):
+    now = utc(9, 0) + timedelta(seconds=seconds)
+    wave = utc(9, 0) + wave_offset * timedelta(minutes=15)
+    taken = None if taken_offset is None else utc(9, 0) + taken_offset * timedelta(minutes=15)
+    refusal = refuse_arrival(wave, now=now, taken_through=taken, held=held, max_per_wave=3)
+    admitted = (taken is None or wave > taken) and wave <= utc(9, 15) and held < 3
+    assert (refusal is None) == admitted
+    if refusal is not None:
+        assert refusal.reason and refusal.detail
+        assert refusal.fate in (Fate.EXPIRED, Fate.FILTERED)
 
 
 # ----------------------------------------------------------------------------- once a wave

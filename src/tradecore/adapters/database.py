@@ -63,7 +63,10 @@ def open_journal(
         writer = database.event_writer(clock)  # recorded_at on the journal's clock
     else:
         writer = database.event_writer()  # PostgreSQL's now()
-    return Journal(writer, spool_path, clock=clock, ids=ids)
+    journal = Journal(writer, spool_path, clock=clock, ids=ids)
+    # An outage begins and ends when the store finds it, not at the journal's next write.
+    database.reachability.listen(journal.database_down, journal.database_answered)
+    return journal
 
 
 def _conformance(

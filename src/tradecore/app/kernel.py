@@ -32,6 +32,7 @@ from tradecore.ports.signals import SignalSource
 from .aged import AgedManager
 from .backoff import backoff_seconds
 from .closing import PositionCloser
+from .inbox import SignalInbox
 from .open_position import OpenPosition
 from .protection import ProtectionGuard, ProtectionView
 from .recorder import Recorder
@@ -40,7 +41,7 @@ from .settings import TradingSettings
 from .stop_keeper import StopKeeper
 from .sync import Synchronizer
 from .trailing import TrailingService
-from .waves import SignalInbox, WaveProcessor
+from .waves import WaveProcessor
 from .zombies import ZombieSweeper
 
 T = TypeVar("T")
@@ -154,7 +155,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         on_closed=closer.on_closed,
         alerter=parts.alerter,
     )
-    inbox = SignalInbox()
+    inbox = SignalInbox(recorder, s.waves.schedule)
     waves = WaveProcessor(
         ex, store, opener, recorder, clock, rules, s, inbox, on_opened=trailing.start_for
     )
@@ -419,9 +420,10 @@ class Kernel:
     async def _take_signals(self, source: SignalSource) -> None:
         inbox, store, clock = self.services.inbox, self.parts.store, self.parts.clock
         async for signal in source.signals():
+            if inbox.put(signal, at=clock.now()) is not None:
+                continue  # refused on arrival, with its fate
             if self._stopping.is_set():
-                return
-            inbox.put(signal, at=clock.now())
+                return  # held: the stop gives it its fate (expired)
             await store.signals.add(signal, received_at=clock.now())
 
     def _critical(self, message: str, error: BaseException) -> None:
@@ -450,6 +452,7 @@ class Kernel:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._services is not None:
             await self.services.trailing.drain()
+            self.services.inbox.expire_all("bot_stopped")  # nothing will read them now
             self.services.recorder.record(
                 EventType.BOT_STOPPED,
                 exchange=self.parts.exchange.venue.value,

@@ -350,17 +350,19 @@ class StopWriter:
         if position.stop_order_id == found.order_id:
             return "done"
         await self._store.orders.record(found, role=OrderRole.STOP, position_id=position.id)
-        old = position.stop_order_id
-        if old is not None:
-            await self.cancel(position, old, reason="replaced (resumed)")
-        await self._stored_stop(
-            position,
+        owner = position.stop_owner or StopOwner.PROTECTION
+        moved = position.with_stop(price=found.trigger_price, order_id=found.order_id, owner=owner)
+        self.record_stop(
+            moved,
             found.trigger_price,
-            order_id=found.order_id,
-            owner=position.stop_owner or StopOwner.PROTECTION,
+            previous=position.stop_price,
             reason="resumed after a restart",
             method="create_then_cancel",
         )
+        old = position.stop_order_id
+        if old is not None:
+            await self.cancel(position, old, reason="replaced (resumed)")
+        await self.saved(moved)
         return "adopted after a restart"
 
     # -- the three ways to set a stop -------------------------------------------------------
@@ -442,17 +444,14 @@ class StopWriter:
             await self._finish(operation, "failed")
             return self._failed(position, outcome, price=price, reason=reason)
         await self._store.orders.record(outcome.order, role=OrderRole.STOP, position_id=position.id)
+        # Journaled in the venue's order: the new stop stands, then the old one goes.
+        moved = position.with_stop(price=price, order_id=outcome.order.order_id, owner=owner)
+        method = "create_then_cancel" if old_id else "create"
+        self.record_stop(moved, price, previous=position.stop_price, reason=reason, method=method)
         if old_id is not None:
             await self.cancel(position, old_id, reason="replaced")
         await self._finish(operation, "done")
-        return await self._stored_stop(
-            position,
-            price,
-            order_id=outcome.order.order_id,
-            owner=owner,
-            reason=reason,
-            method="create_then_cancel" if old_id else "create",
-        )
+        return StopResult(ok=True, position=await self.saved(moved))
 
     async def _remove(self, position: Position, *, reason: str) -> StopResult:
         if self._exchange.capabilities.position_stop and position.stop_price is not None:
@@ -461,12 +460,20 @@ class StopWriter:
             )
             if isinstance(outcome, Rejected) and outcome.reason is not RejectReason.NO_POSITION:
                 return self._failed(position, outcome, price=None, reason=reason)
-            self._recorder.record(
-                EventType.STOP_LOSS_CANCELLED,
-                position=position,
-                order_id=position.stop_order_id,
-                data={"reason": reason, "cancelled": True, "attached": True},
+            filled = (
+                await self._filled(position.symbol, position.stop_order_id)
+                if isinstance(outcome, Rejected) and position.stop_order_id is not None
+                else None
             )
+            if filled is not None:  # the position is gone because its stop fired
+                self._record_filled(position, filled, reason=reason)
+            else:
+                self._recorder.record(
+                    EventType.STOP_LOSS_CANCELLED,
+                    position=position,
+                    order_id=position.stop_order_id,
+                    data={"reason": reason, "cancelled": True, "attached": True},
+                )
         elif position.stop_order_id is not None:
             await self.cancel(position, position.stop_order_id, reason=reason)
         stored = await self.saved(position.with_stop(price=None, order_id=None, owner=None))
@@ -516,6 +523,11 @@ class StopWriter:
 
     async def cancel(self, position: Position, order_id: str, *, reason: str) -> bool:
         gone, detail = await self.cancel_by_id(position.symbol, order_id)
+        if gone and detail != _CANCELLED:  # gone before the cancel came: how?
+            filled = await self._filled(position.symbol, order_id)
+            if filled is not None:
+                self._record_filled(position, filled, reason=reason)
+                return True
         self._recorder.record(
             EventType.STOP_LOSS_CANCELLED,
             position=position,
@@ -538,12 +550,37 @@ class StopWriter:
                     return True, "gone after an unknown outcome"
                 continue
             if isinstance(outcome, Accepted):
-                return True, "cancelled"
+                return True, _CANCELLED
             if outcome.reason is RejectReason.ORDER_NOT_FOUND:
                 return True, "already gone"
             if not outcome.retryable:
                 break
         return False, _describe(outcome)
+
+    async def _filled(self, symbol: str, order_id: str) -> Order | None:
+        """The order, if the venue says it triggered and filled (a stop that fired is a
+        fill, not a cancellation); None if it did not or the venue cannot say."""
+        try:
+            order = await self._exchange.fetch_order(symbol, order_id)
+        except ExchangeUnavailable:
+            return None
+        if order is None or order.status not in (OrderStatus.FILLED, OrderStatus.TRIGGERED):
+            return None
+        return order
+
+    def _record_filled(self, position: Position, order: Order, *, reason: str) -> None:
+        self._recorder.record(
+            EventType.STOP_LOSS_FILLED,
+            position=position,
+            order_id=order.order_id,
+            data={
+                "trigger_price": order.trigger_price,
+                "average_price": order.average_price,
+                "filled": order.filled,
+                "status": order.status.value,
+                "reason": reason,  # what the bot was doing when it found the stop filled
+            },
+        )
 
     async def _is_gone(self, symbol: str, order_id: str) -> bool:
         try:
@@ -636,6 +673,9 @@ class StopWriter:
 
     async def _finish(self, operation: Operation, outcome: str) -> None:
         await self._store.operations.finish(operation.id, at=self._clock.now(), outcome=outcome)
+
+
+_CANCELLED = "cancelled"  # cancel_by_id's word for "our cancel took it"
 
 
 async def _nothing() -> Order | None:

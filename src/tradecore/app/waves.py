@@ -10,7 +10,7 @@ reached. One correlation id per wave ties its events together.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,51 +22,26 @@ from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance
 from tradecore.domain.positions import Position, PositionState
 from tradecore.domain.precision import MarketRules
-from tradecore.domain.signals import Signal
+from tradecore.domain.signals import Fate, Signal
 from tradecore.domain.waves import (
     FilterParams,
     TradingFacts,
     due_wave,
     filter_signal,
     next_check_after,
-    select_candidates,
+    select,
 )
 from tradecore.ports.clock import Clock
 from tradecore.ports.exchange import Exchange
 from tradecore.ports.repositories import Store, StoreUnavailable
 
+from .inbox import SignalInbox, record_fate
+from .inbox import wave_correlation as _correlation
 from .open_position import OpenPosition, OpenRequest
 from .recorder import Recorder
 from .settings import TradingSettings
 
 Opened = Callable[[Position], Awaitable[None]]
-
-
-def _correlation(wave: datetime) -> str:
-    """One id per wave; seconds appear only for waves shorter than a minute (test runs)."""
-    return f"wave-{wave:%Y%m%dT%H%M}" + (f"{wave:%S}" if wave.second else "")
-
-
-class SignalInbox:
-    """Signals as they arrive, kept by wave until the wave is processed."""
-
-    def __init__(self) -> None:
-        self._by_wave: dict[datetime, dict[str, Signal]] = {}
-        self.last_signal_at: datetime | None = None
-        self.received = 0
-
-    def put(self, signal: Signal, *, at: datetime) -> None:
-        self._by_wave.setdefault(signal.wave, {}).setdefault(signal.id, signal)
-        self.last_signal_at = at
-        self.received += 1
-
-    def of(self, wave: datetime) -> list[Signal]:
-        return list(self._by_wave.get(wave, {}).values())
-
-    def drop(self, wave: datetime) -> None:
-        """Forget the wave and every older one (they can no longer be processed)."""
-        for old in [w for w in self._by_wave if w <= wave]:
-            del self._by_wave[old]
 
 
 @attrs.frozen(kw_only=True)
@@ -109,6 +84,7 @@ class WaveProcessor:
         self._processing = asyncio.Event()
         self._processing.set()  # set = idle
         self._stopping: asyncio.Event | None = None  # the kernel's, while `run` runs
+        self._settled: set[str] = set()  # ids of the wave in progress given their fate
 
     async def run(self, *, stopping: asyncio.Event) -> None:
         """Process each due wave at its check time until `stopping` is set."""
@@ -145,10 +121,23 @@ class WaveProcessor:
     async def _process(self, wave: datetime) -> WaveReport:
         correlation = _correlation(wave)
         if not await self._store.waves.claim(wave, at=self._clock.now()):
-            self._event(EventType.WAVE_DUPLICATE_DETECTED, correlation, wave=wave)
-            return self._done(WaveReport(wave=wave, duplicate=True))
+            signals = self._inbox.take(wave)
+            self._event(
+                EventType.WAVE_DUPLICATE_DETECTED, correlation, wave=wave, signals=len(signals)
+            )
+            for signal in signals:  # a second session on the same database: seen before
+                self._fate(
+                    EventType.SIGNAL_FILTERED,
+                    signal,
+                    Fate.DUPLICATE,
+                    correlation,
+                    reason="wave_already_processed",
+                    detail=f"wave {wave.isoformat()} was processed before",
+                )
+            return self._done(WaveReport(wave=wave, duplicate=True, signals=len(signals)))
         self._event(EventType.WAVE_MONITORING_STARTED, correlation, wave=wave)
-        signals = await self._await_signals(wave)
+        await self._await_signals(wave)
+        signals = self._inbox.take(wave)
         if not signals and self._stop_requested():
             # The bot stops and takes no more signals: waiting out the window would only
             # hold the stop up. The wave stays claimed and unfinished, as a crash leaves it.
@@ -163,7 +152,7 @@ class WaveProcessor:
             await self._complete(wave, {"signals": 0})
             return self._done(WaveReport(wave=wave, found=False))
         self._event(EventType.WAVE_DETECTED, correlation, wave=wave, signals=len(signals))
-        report = await self._trade(wave, signals, correlation)
+        report = await self._trade_each_to_its_fate(wave, signals, correlation)
         self._event(
             EventType.WAVE_COMPLETED,
             correlation,
@@ -183,24 +172,42 @@ class WaveProcessor:
                 "failed": report.failed,
             },
         )
-        self._inbox.drop(wave)
         return self._done(report)
 
     # -- steps ------------------------------------------------------------------------------
 
-    async def _await_signals(self, wave: datetime) -> list[Signal]:
+    async def _await_signals(self, wave: datetime) -> None:
         window = self._settings.waves.monitoring_window_seconds
         poll = self._settings.waves.poll_seconds
         waited = 0.0
-        while not (signals := self._inbox.of(wave)) and waited < window:
+        while not self._inbox.of(wave) and waited < window:
             if self._stop_requested():
-                return []
+                return
             await self._clock.sleep(poll)
             waited += poll
-        return signals
 
     def _stop_requested(self) -> bool:
         return self._stopping is not None and self._stopping.is_set()
+
+    async def _trade_each_to_its_fate(
+        self, wave: datetime, signals: list[Signal], correlation: str
+    ) -> WaveReport:
+        """`_trade`; a signal it had not settled when it failed expires, with the error."""
+        self._settled.clear()
+        try:
+            return await self._trade(wave, signals, correlation)
+        except BaseException as error:
+            for signal in signals:
+                if signal.id not in self._settled:
+                    self._fate(
+                        EventType.SIGNAL_EXPIRED,
+                        signal,
+                        Fate.EXPIRED,
+                        correlation,
+                        reason="wave_interrupted",
+                        detail=f"the wave stopped: {type(error).__name__}: {error}"[:300],
+                    )
+            raise
 
     async def _trade(self, wave: datetime, signals: list[Signal], correlation: str) -> WaveReport:
         facts = await self._facts()
@@ -212,17 +219,30 @@ class WaveProcessor:
                 passed.append(signal)
                 continue
             rejections[refusal.reason.value] = rejections.get(refusal.reason.value, 0) + 1
-            self._event(
+            self._fate(
                 EventType.SIGNAL_FILTERED,
+                signal,
+                Fate.FILTERED,
                 correlation,
-                symbol=signal.symbol,
-                signal_id=signal.id,
                 reason=refusal.reason.value,
                 detail=refusal.detail,
             )
         waves = self._settings.waves
-        candidates = select_candidates(passed, waves.max_trades_per_wave, waves.reserve_percent)
-        opened, failed = await self._open_until_target(candidates, facts, correlation, rejections)
+        chosen = select(passed, waves.max_trades_per_wave, waves.reserve_percent)
+        candidates = chosen.candidates
+        self._cut(chosen.duplicates, chosen.ranked_out, len(candidates), correlation)
+        opened, failed, unused = await self._open_until_target(
+            candidates, facts, correlation, rejections
+        )
+        for signal in unused:
+            self._fate(
+                EventType.SIGNAL_RANKED_OUT,
+                signal,
+                Fate.RESERVE_UNUSED,
+                correlation,
+                reason="reserve_not_needed",
+                detail=f"the wave reached {waves.max_trades_per_wave} positions without it",
+            )
         return WaveReport(
             wave=wave,
             signals=len(signals),
@@ -233,14 +253,42 @@ class WaveProcessor:
             rejections=rejections,
         )
 
+    def _cut(
+        self,
+        duplicates: Iterable[Signal],
+        ranked_out: Iterable[Signal],
+        candidates: int,
+        correlation: str,
+    ) -> None:
+        for signal in duplicates:
+            self._fate(
+                EventType.SIGNAL_FILTERED,
+                signal,
+                Fate.DUPLICATE,
+                correlation,
+                reason="duplicate_symbol",
+                detail=f"a better-ranked signal for {signal.symbol} is in this wave",
+            )
+        for signal in ranked_out:
+            self._fate(
+                EventType.SIGNAL_RANKED_OUT,
+                signal,
+                Fate.RANKED_OUT,
+                correlation,
+                reason="ranked_out",
+                detail=f"ranked below the wave's {candidates} candidates",
+            )
+
     async def _open_until_target(
         self,
         candidates: tuple[Signal, ...],
         facts: TradingFacts,
         correlation: str,
         rejections: dict[str, int],
-    ) -> tuple[int, int]:
-        """Open the best candidates concurrently; each failure starts the next in reserve."""
+    ) -> tuple[int, int, list[Signal]]:
+        """Open the best candidates concurrently; each failure starts the next in reserve.
+
+        Returns the opened and failed counts and the reserve the wave did not need."""
         target = self._settings.waves.max_trades_per_wave
         queue = list(candidates)
         account, marks = await self._account_and_marks(facts, candidates)
@@ -263,7 +311,7 @@ class WaveProcessor:
                     opened += 1
                 else:
                     failed += 1
-        return opened, failed
+        return opened, failed, queue
 
     def _size(
         self,
@@ -283,11 +331,11 @@ class WaveProcessor:
                 sizing.RiskReason.BELOW_MIN_NOTIONAL,
                 sizing.RiskReason.BELOW_MIN_QUANTITY,
             )
-            self._event(
+            self._fate(
                 EventType.ORDER_BELOW_MINIMUM if below else EventType.RISK_LIMITS_EXCEEDED,
+                signal,
+                Fate.OPEN_FAILED,
                 correlation,
-                symbol=signal.symbol,
-                signal_id=signal.id,
                 reason=reason,
                 detail=decision.detail if decision else "no mark price for the symbol",
             )
@@ -311,22 +359,22 @@ class WaveProcessor:
     async def _open(self, signal: Signal, request: OpenRequest, correlation: str) -> bool:
         result = await self._opener.open(request)
         if result.opened and result.position is not None:
-            self._event(
+            self._fate(
                 EventType.SIGNAL_EXECUTED,
+                signal,
+                Fate.OPENED,
                 correlation,
-                symbol=signal.symbol,
-                signal_id=signal.id,
                 position_id=result.position.id,
                 quantity=result.position.quantity,
             )
             if self._on_opened is not None:
                 await self._on_opened(result.position)
             return True
-        self._event(
+        self._fate(
             EventType.SIGNAL_EXECUTION_FAILED,
+            signal,
+            Fate.OPEN_FAILED,
             correlation,
-            symbol=signal.symbol,
-            signal_id=signal.id,
             reason=result.reason,
             state=result.state.value if result.state else None,
         )
@@ -393,6 +441,17 @@ class WaveProcessor:
             exchange=self._exchange.venue.value,
             data={**data, **({"position_id": position_id} if position_id else {})},
         )
+
+    def _fate(
+        self,
+        event_type: EventType,
+        signal: Signal,
+        fate: Fate,
+        correlation: str,
+        **data: object,
+    ) -> None:
+        self._settled.add(signal.id)
+        record_fate(self._recorder, event_type, signal, fate, correlation=correlation, **data)
 
     def _done(self, report: WaveReport) -> WaveReport:
         self.reports.append(report)

@@ -26,6 +26,8 @@ class EventType(StrEnum):
     SIGNAL_FILTERED = "signal_filtered"
     SIGNAL_EXECUTED = "signal_executed"
     SIGNAL_EXECUTION_FAILED = "signal_execution_failed"
+    SIGNAL_RANKED_OUT = "signal_ranked_out"  # passed the filters, not opened: ranked out
+    SIGNAL_EXPIRED = "signal_expired"  # its wave was taken before it came, or never will be
     WAVE_MONITORING_STARTED = "wave_monitoring_started"
     WAVE_DETECTED = "wave_detected"
     WAVE_COMPLETED = "wave_completed"
@@ -40,6 +42,7 @@ class EventType(StrEnum):
     STOP_LOSS_FAILED = "stop_loss_failed"
     STOP_LOSS_REPLACED = "stop_loss_replaced"
     STOP_LOSS_CANCELLED = "stop_loss_cancelled"
+    STOP_LOSS_FILLED = "stop_loss_filled"  # the stop triggered and filled on the venue
     POSITION_ROLLBACK = "position_rollback"
     EMERGENCY_STOP_PLACED = "emergency_stop_placed"
     POSITION_DUPLICATE_PREVENTED = "position_duplicate_prevented"
@@ -89,6 +92,7 @@ class EventType(StrEnum):
 _WARNING = {
     EventType.SIGNAL_REJECTED,
     EventType.SIGNAL_EXECUTION_FAILED,
+    EventType.SIGNAL_EXPIRED,
     EventType.WAVE_NOT_FOUND,
     EventType.WAVE_DUPLICATE_DETECTED,
     EventType.ENTRY_ORDER_FAILED,

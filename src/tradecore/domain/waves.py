@@ -23,7 +23,7 @@ from tradecore.domain.errors import DomainError
 from tradecore.domain.model import Side, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.precision import MarketRules
-from tradecore.domain.signals import Signal
+from tradecore.domain.signals import Fate, Signal
 from tradecore.domain.sizing import SizingParams
 from tradecore.domain.symbols import to_plain, to_venue
 
@@ -588,7 +588,85 @@ def select_candidates(
 
     The caller opens them in order until `max_trades_per_wave` succeed.
     """
-    return rank(signals)[: candidate_count(max_trades_per_wave, reserve_percent)]
+    return select(signals, max_trades_per_wave, reserve_percent).candidates
+
+
+@attrs.frozen(kw_only=True)
+class Selection:
+    """A wave's signals that passed the filters, each in exactly one place."""
+
+    candidates: tuple[Signal, ...]  # best first: trades, then the reserve
+    duplicates: tuple[Signal, ...]  # a better signal of the same (exchange, symbol) is ranked
+    ranked_out: tuple[Signal, ...]  # ranked below the candidates
+
+
+def select(
+    signals: Iterable[Signal],
+    max_trades_per_wave: int = 5,
+    reserve_percent: Decimal = Decimal(50),
+) -> Selection:
+    """`select_candidates`, and what became of every other signal (each has a fate)."""
+    given = tuple(signals)
+    ranked = rank(given)
+    kept = {id(s) for s in ranked}
+    cut = candidate_count(max_trades_per_wave, reserve_percent)
+    return Selection(
+        candidates=ranked[:cut],
+        duplicates=tuple(s for s in given if id(s) not in kept),
+        ranked_out=ranked[cut:],
+    )
+
+
+# ------------------------------------------------------------------------------- arrival
+
+MAX_SIGNALS_PER_WAVE = 10_000
+
+
+@attrs.frozen(kw_only=True)
+class ArrivalRefusal:
+    """A valid signal the inbox will not hold: its fate, the reason and the numbers."""
+
+    fate: Fate
+    reason: str
+    detail: str
+
+
+def refuse_arrival(
+    wave: datetime,
+    *,
+    now: datetime,
+    taken_through: datetime | None,
+    held: int,
+    schedule: WaveSchedule = QUARTER_HOURS,
+    max_per_wave: int = MAX_SIGNALS_PER_WAVE,
+) -> ArrivalRefusal | None:
+    """Why a signal of `wave` arriving at `now` is not held for its wave, or None.
+
+    A wave already taken (its check has read its signals) will never read it: expired. A
+    wave more than one wave ahead of `now` is refused, and so is a wave already holding
+    `max_per_wave` signals, so what waits in memory is bounded: at most the waves from the
+    last one taken to the next one, each at most `max_per_wave` signals.
+    """
+    if taken_through is not None and wave <= taken_through:
+        return ArrivalRefusal(
+            fate=Fate.EXPIRED,
+            reason="wave_already_taken",
+            detail=f"wave {wave.isoformat()} was taken before the signal came",
+        )
+    latest = floor_wave(now, schedule) + schedule.length
+    if wave > latest:
+        return ArrivalRefusal(
+            fate=Fate.FILTERED,
+            reason="wave_too_far_ahead",
+            detail=f"wave {wave.isoformat()} is after the next one ({latest.isoformat()})",
+        )
+    if held >= max_per_wave:
+        return ArrivalRefusal(
+            fate=Fate.FILTERED,
+            reason="wave_full",
+            detail=f"wave {wave.isoformat()} already holds {held} signals (max {max_per_wave})",
+        )
+    return None
 
 
 # --------------------------------------------------------------------------- once per wave

@@ -79,6 +79,7 @@ class Journal:
         self._restoring = False
         self._next_probe = 0.0
         self._down_at: datetime | None = None
+        self._back_at: datetime | None = None  # when the store found the database back
         self.stats = JournalStats()
 
     # --- the caller's side -------------------------------------------------------------
@@ -125,6 +126,22 @@ class Journal:
             await self._writer.close()
         except Exception as exc:
             logger.warning("journal: closing the database writer failed: {}", exc)
+
+    def database_down(self, error: BaseException) -> None:
+        """The store found the database gone: the outage begins now, not at the journal's
+        next write (which may come a quiet minute later)."""
+        if not self._closed and (self._available or self._restoring):
+            self._went_down(error)
+
+    def database_answered(self) -> None:
+        """The store found the database back: the outage ends now; probe and replay at once
+        instead of at the end of the probe's backoff."""
+        if self._closed or self._available:
+            return
+        self._back_at = self._now()
+        self._retry = self._retry_initial
+        self._next_probe = self._seconds()
+        self._wake.set()
 
     @property
     def available(self) -> bool:
@@ -286,6 +303,7 @@ class Journal:
             # Still the same outage (the probe answered but the replay did not get through):
             # one database_unavailable, one database_restored per outage.
             self._available = False
+            self._back_at = None
             self._next_probe = loop_time + self._retry
             self._retry = min(self._retry * 2, self._retry_max)
             return
@@ -306,13 +324,16 @@ class Journal:
 
     def _restored(self) -> None:
         self._restoring = False
-        down_at = self._down_at
-        outage = (self._now() - down_at).total_seconds() if down_at else None
+        down_at, back_at = self._down_at, self._back_at or self._now()
+        self._back_at = None
+        outage = (back_at - down_at).total_seconds() if down_at else None
         logger.info("journal: database restored, spool replayed")
         self.emit(
             self._own_event(
                 EventType.DATABASE_RESTORED,
                 outage_seconds=outage,
+                down_at=down_at.isoformat() if down_at else None,
+                back_at=back_at.isoformat(),
                 replayed_total=self.stats.replayed,
             )
         )

@@ -17,6 +17,7 @@ from tradecore.adapters.postgres.journal import PostgresEventWriter
 from tradecore.adapters.postgres.lock import PostgresInstanceLock, advisory_key
 from tradecore.adapters.sql.executor import PostgresCodec
 from tradecore.adapters.sql.migrations import Migration, load_migrations, pending
+from tradecore.adapters.sql.reachability import Reachability
 from tradecore.adapters.sql.repositories import wall_clock
 from tradecore.adapters.sql.store import SqlStore
 from tradecore.ports.clock import Clock
@@ -70,14 +71,18 @@ class PostgresDatabase:
         self._pool = pool
         self._side = side
         now = clock.now if clock is not None else wall_clock
+        self.reachability = reached = Reachability()  # the journal hears an outage from it
         if side is None:
-            store = SqlStore(PgExecutor(pool), PostgresCodec(), transaction_factory(pool), now)
+            store = SqlStore(
+                PgExecutor(pool), PostgresCodec(), transaction_factory(pool), now, reached
+            )
         else:
             store = SqlStore(
                 InStepExecutor(PgExecutor(pool), side),
                 PostgresCodec(),
                 in_step_transactions(transaction_factory(pool), side),
                 now,
+                reached,
             )
         self.store: Store = store
 

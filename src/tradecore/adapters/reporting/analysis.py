@@ -3,8 +3,8 @@ trailing, PnL and errors. Pure functions over rows already read; no I/O, no cloc
 
 Stop liveness is rebuilt from the stop events: `stop_loss_placed`/`stop_loss_replaced` add
 their order id to the position's live stops (an amend keeps the same id), a successful
-`stop_loss_cancelled` removes it. A position is unprotected while it is open on the venue (from
-its entry fill until it is closed) and has no live stop.
+`stop_loss_cancelled` (or a `stop_loss_filled`) removes it. A position is unprotected while it
+is open on the venue (from its entry fill until it is closed) and has no live stop.
 """
 
 from collections import Counter, defaultdict
@@ -159,10 +159,13 @@ def coverage_of(
                 )
             last_write = event
             live.add(_stop_id(event))
-        elif event.type == "stop_loss_cancelled" and event.data.get("cancelled") is not False:
+        elif event.type == "stop_loss_filled" or (
+            event.type == "stop_loss_cancelled" and event.data.get("cancelled") is not False
+        ):
             _drop(live, event)
             if not live and bare_since is None and at >= filled_at:
-                bare_since, bare_cause = at, f"stop cancelled ({event.data.get('reason', '?')})"
+                what = "filled" if event.type == "stop_loss_filled" else "cancelled"
+                bare_since, bare_cause = at, f"stop {what} ({event.data.get('reason', '?')})"
         else:
             continue
         if live and bare_since is not None:

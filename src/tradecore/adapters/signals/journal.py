@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tradecore.domain.events import Event, EventType
-from tradecore.domain.signals import Signal
+from tradecore.domain.signals import Fate, Signal
 from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.events import EventSink
 
@@ -35,26 +35,42 @@ class SignalJournal:
         )
 
     def rejected(self, reason: str, detail: str, raw: str, **where: Any) -> None:
-        """A frame or line that did not decode or validate; `raw` is already truncated."""
+        """A frame or line that did not decode or validate; `raw` is already truncated.
+
+        Its fate is `rejected` (a message that never became a signal has no other event)."""
         signal_id = where.get("signal_id")
         self._emit(
             EventType.SIGNAL_REJECTED,
-            {"reason": str(reason), "detail": detail, "raw": raw, **where},
+            {
+                "reason": str(reason),
+                "detail": detail,
+                "raw": raw,
+                "fate": Fate.REJECTED.value,
+                **where,
+            },
             error_message=detail,
             correlation_id=signal_id,
         )
 
     def dropped(self, signal: Signal, reason: str) -> None:
-        """A valid signal that will not be delivered (duplicate, buffer full, client closed)."""
+        """A received signal that will not be delivered (buffer full, client closed): its
+        fate is `filtered`, with the reason."""
         self._emit(
             EventType.SIGNAL_FILTERED,
-            {"signal_id": signal.id, "reason": reason, "score_week": f"{signal.score_week:f}"},
+            {
+                "signal_id": signal.id,
+                "fate": Fate.FILTERED.value,
+                "reason": reason,
+                "score_week": f"{signal.score_week:f}",
+            },
             correlation_id=signal.id,
             symbol=signal.symbol,
             exchange=signal.venue.value,
         )
 
     def duplicate(self, signal_id: str) -> None:
+        """The same id again: the signal was received (and has its fate) already, so this
+        repeat carries no fate of its own."""
         self._emit(
             EventType.SIGNAL_FILTERED,
             {"signal_id": signal_id, "reason": "duplicate"},

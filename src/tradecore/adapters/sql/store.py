@@ -6,6 +6,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 
 from tradecore.adapters.sql.executor import Codec, Executor
+from tradecore.adapters.sql.reachability import Reachability, WatchedExecutor
 from tradecore.adapters.sql.repositories import (
     SqlAlerts,
     SqlOperations,
@@ -22,6 +23,7 @@ from tradecore.ports.repositories import (
     OrderRepository,
     PositionRepository,
     SignalRepository,
+    StoreUnavailable,
     TrailingRepository,
     WaveRepository,
 )
@@ -32,7 +34,8 @@ BeginTransaction = Callable[[], AbstractAsyncContextManager[Executor]]
 class SqlStore:
     """The repositories on one executor. `begin` is None inside a transaction (nested joins).
     `now` stamps the rows' `updated_at` (the application's clock, so virtual time in a paper
-    session: no wall-clock read in a journal that must be the same on every run)."""
+    session: no wall-clock read in a journal that must be the same on every run).
+    `reachability` hears every call that finds the database gone or back (the journal)."""
 
     def __init__(
         self,
@@ -40,7 +43,10 @@ class SqlStore:
         codec: Codec,
         begin: BeginTransaction | None,
         now: Callable[[], datetime] = wall_clock,
+        reachability: Reachability | None = None,
     ):
+        self.reachability = reachability = reachability or Reachability()
+        db = WatchedExecutor(db, reachability)
         self._codec = codec
         self._begin = begin
         self._now = now
@@ -58,5 +64,9 @@ class SqlStore:
         if self._begin is None:
             yield self
             return
-        async with self._begin() as tx:
-            yield SqlStore(tx, self._codec, None, self._now)
+        try:
+            async with self._begin() as tx:
+                yield SqlStore(tx, self._codec, None, self._now, self.reachability)
+        except StoreUnavailable as error:
+            self.reachability.failed(error)
+            raise

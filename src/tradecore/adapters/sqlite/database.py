@@ -10,6 +10,7 @@ import aiosqlite
 
 from tradecore.adapters.sql.executor import SqliteCodec, sqlite_time
 from tradecore.adapters.sql.migrations import Migration, load_migrations, pending
+from tradecore.adapters.sql.reachability import Reachability
 from tradecore.adapters.sql.repositories import wall_clock
 from tradecore.adapters.sql.store import SqlStore
 from tradecore.adapters.sqlite.executor import (
@@ -56,11 +57,13 @@ class SqliteDatabase:
         self.connection = connection
         self.lock = asyncio.Lock()
         self.clock = clock
+        self.reachability = Reachability()  # the journal hears an outage from the store
         self.store: Store = SqlStore(
             SqliteExecutor(connection, self.lock),
             SqliteCodec(),
             transaction_factory(connection, self.lock),
             clock.now if clock is not None else wall_clock,
+            self.reachability,
         )
 
     @classmethod

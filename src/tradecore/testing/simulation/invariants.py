@@ -50,6 +50,7 @@ INVARIANTS = (
     "entered_twice",  # one operation's entry filled by two orders
     "zombie",  # an order of ours outlived its position too long
     "journal_mismatch",  # at quiescence the journal disagrees with the venue
+    "stop_history",  # replaying the journal does not give the books' stop history (stop_history.py)
     "unexplained_critical",  # a CRITICAL event with no injected fault to explain it
     "closed_protected",  # the bot closed a position at market that a stop protected
     "health_blind",  # /health, metrics, the guard's view: a bare position not unprotected

@@ -44,6 +44,7 @@ from .process import (
     journal_digest,
     sim_exchange,
 )
+from .stop_history import stop_history_problems
 from .world import FAULT_KINDS, Incident, MarkStyle, World, mark_path, tick_times
 
 T = TypeVar("T")
@@ -449,6 +450,11 @@ class Simulation:
             await self._nothing_in_flight()
             await self.journal.flush()
             await self.checker.quiescent(self.database.store, self.sink.events)
+            self.checker.violations.extend(  # the journal replays the books' stop history
+                stop_history_problems(
+                    self.sink.events, self.venue.books, self.checker.excuses, at=self.clock.now()
+                )
+            )
             await self._until_done(kernel.stop("simulation over"))
         self.checker.detach()
 

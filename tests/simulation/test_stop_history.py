@@ -1,0 +1,96 @@
+"""The `stop_history` property: the journal alone replays each position's stop history as
+the venue's books hold it — and a journal that misorders, misnames or misses a step fails."""
+
+import uuid
+from decimal import Decimal
+
+from tradecore.domain.events import Event, EventType
+from tradecore.testing import FakeVenue
+from tradecore.testing.simulation import INVARIANTS, Excuse
+from tradecore.testing.simulation.stop_history import STOP_HISTORY, stop_history_problems
+
+from .test_invariants import BTC, open_long, stop
+
+ids = iter(range(1, 1_000_000))
+
+
+def journaled(venue: FakeVenue, kind: EventType, order_id: str, **data: object) -> Event:
+    return Event(
+        id=uuid.UUID(int=next(ids)),
+        type=kind,
+        created_at=venue.clock.now(),
+        position_id="pos1",
+        symbol=BTC,
+        order_id=order_id,
+        data=data,
+    )
+
+
+def replaced_on_binance() -> tuple[FakeVenue, str, str]:
+    """The venue's books: the first stop placed, the new one placed, the first cancelled."""
+    venue = FakeVenue.binance(marks={BTC: "50000"})
+    open_long(venue)
+    old = stop(venue, "49000", "tc-op1-s0")
+    new = stop(venue, "49500", "tc-op2-s0")
+    venue.engine.cancel(BTC, old)
+    return venue, old, new
+
+
+def problems(venue: FakeVenue, events: list[Event]) -> list[str]:
+    found = stop_history_problems(events, venue.engine.books, at=venue.clock.now())
+    assert all(v.invariant == STOP_HISTORY for v in found)
+    return [v.detail for v in found]
+
+
+def test_the_property_is_one_of_the_simulators_invariants() -> None:
+    assert STOP_HISTORY in INVARIANTS
+
+
+def test_a_journal_in_the_venues_order_replays_its_history() -> None:
+    venue, old, new = replaced_on_binance()
+    events = [
+        journaled(venue, EventType.STOP_LOSS_PLACED, old, price=Decimal("49000")),
+        journaled(venue, EventType.STOP_LOSS_REPLACED, new, price=Decimal("49500")),
+        journaled(venue, EventType.STOP_LOSS_CANCELLED, old, cancelled=True),
+    ]
+
+    assert problems(venue, events) == []
+
+
+def test_a_journal_that_writes_the_cancel_before_the_new_stop_is_caught() -> None:
+    venue, old, new = replaced_on_binance()
+    events = [
+        journaled(venue, EventType.STOP_LOSS_PLACED, old, price=Decimal("49000")),
+        journaled(venue, EventType.STOP_LOSS_CANCELLED, old, cancelled=True),
+        journaled(venue, EventType.STOP_LOSS_REPLACED, new, price=Decimal("49500")),
+    ]
+
+    [detail] = problems(venue, events)
+    assert f"cancelled {old}, placed {new}" in detail  # the journal's misordered replay
+
+
+def test_a_fill_journaled_as_a_cancellation_is_caught() -> None:
+    venue = FakeVenue.binance(marks={BTC: "50000"})
+    open_long(venue)
+    order = stop(venue, "49000", "tc-op1-s0")
+    venue.engine.set_mark(BTC, Decimal("48900"))  # the stop fires and fills
+    placed = journaled(venue, EventType.STOP_LOSS_PLACED, order, price=Decimal("49000"))
+
+    wrong = problems(
+        venue, [placed, journaled(venue, EventType.STOP_LOSS_CANCELLED, order, cancelled=True)]
+    )
+    right = problems(venue, [placed, journaled(venue, EventType.STOP_LOSS_FILLED, order)])
+
+    assert len(wrong) == 1 and right == []
+
+
+def test_a_missed_move_is_caught_and_a_person_on_the_symbol_excuses_the_position() -> None:
+    venue = FakeVenue.bybit(marks={BTC: "50000"})
+    open_long(venue)
+    order = stop(venue, "49000", "tc-op1-s0")
+    venue.engine.amend(BTC, order, trigger_price=Decimal("49500"))
+    events = [journaled(venue, EventType.STOP_LOSS_PLACED, order, price=Decimal("49000"))]
+
+    assert len(problems(venue, events)) == 1
+    person = Excuse(symbol=BTC, start=venue.clock.now(), end=None, cause="move_stop_tighter")
+    assert stop_history_problems(events, venue.engine.books, [person], at=venue.clock.now()) == []
