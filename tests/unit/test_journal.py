@@ -248,7 +248,7 @@ async def test_close_with_the_database_down_leaves_everything_in_the_spool_for_n
 @settings(
     max_examples=40,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     steps=st.lists(
