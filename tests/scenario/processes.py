@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import sqlite3
 import sys
@@ -50,6 +51,29 @@ async def spawning(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
         if child.returncode is None:
             child.kill()
             await child.wait()
+
+
+async def handling(
+    child: asyncio.subprocess.Process, sig: signal.Signals, *, within: float = 120.0
+) -> None:
+    """Wait until the child has its own handler for `sig` — its start-up got that far, however
+    long a loaded machine took to start the interpreter and import the runner (a signal that
+    comes before kills it the default way) — failing if it exits first (Linux: the caught
+    signals' mask in /proc/PID/status)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not _catches(child.pid, sig):
+        if child.returncode is not None:
+            pytest.fail(f"the process exited {child.returncode} before handling {sig.name}")
+        assert asyncio.get_running_loop().time() < deadline, f"never handled {sig.name}"
+        await asyncio.sleep(0.05)
+
+
+def _catches(pid: int, sig: signal.Signals) -> bool:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
 
 
 async def probe(port: int, child: asyncio.subprocess.Process, *, within: float = 60.0) -> int:

@@ -13,6 +13,7 @@ from .processes import (
     events,
     exit_code,
     free_port,
+    handling,
     in_flight,
     lock_is_free,
     locked,
@@ -30,8 +31,7 @@ async def test_sigterm_during_start_up_stops_cleanly_with_exit_0(
     database = tmp_path / "paper.db"
     with locked(database):  # start-up waits for the database
         child = await spawn(*paper(database, free_port()))  # type: ignore[misc]
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(child.wait()), 3)
+        await handling(child, signal.SIGTERM)  # the runner's first instructions have run
         child.send_signal(signal.SIGTERM)
         assert await exit_code(child, within=20) == 0
     assert await lock_is_free(database)
