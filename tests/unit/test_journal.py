@@ -68,7 +68,7 @@ def journal(db: FakeDatabase, tmp_path: Path, **options: float) -> Journal:
     return j
 
 
-async def until(condition: "object", timeout: float = 5.0) -> None:
+async def until(condition: "object", timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():  # type: ignore[operator]
         assert asyncio.get_running_loop().time() < deadline, "condition never became true"
