@@ -42,7 +42,7 @@ async def test_ctrl_c_twice_mid_wave_finishes_the_opens_and_journals_bot_stopped
 ) -> None:
     database, port = tmp_path / "trade.db", free_port()
     child = await spawn(  # type: ignore[misc]
-        str(database), str(port), "12", "0.3", module="tests.scenario.trading_process"
+        str(database), str(port), "3", "0.3", module="tests.scenario.trading_process"
     )
     await wait_for_event(database, "position_open_started", child)
     child.send_signal(signal.SIGINT)
