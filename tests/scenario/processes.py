@@ -25,12 +25,16 @@ def free_port() -> int:
 
 
 async def spawning(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
-    """Start `python -m <module> args…` in tmp_path; every process is killed at the end."""
+    """Start `python -m <module> args…` in tmp_path (its stderr in a file; `log_file=` turns
+    the runner's log file on); every process is killed at the end."""
     children: list[asyncio.subprocess.Process] = []
 
-    async def start(*args: str, module: str = "runner") -> asyncio.subprocess.Process:
+    async def start(
+        *args: str, module: str = "runner", log_file: Path | None = None
+    ) -> asyncio.subprocess.Process:
         path = os.pathsep.join((str(REPO / "src"), str(REPO)))  # this checkout, not another
-        env = {**os.environ, "PYTHONPATH": path, "TRADECORE_LOGGING__FILE": ""}
+        logs = "" if log_file is None else str(log_file)  # the runner's own log, every level
+        env = {**os.environ, "PYTHONPATH": path, "TRADECORE_LOGGING__FILE": logs}
         log = (tmp_path / f"process-{len(children)}.log").open("wb")  # a pipe could fill up
         child = await asyncio.create_subprocess_exec(
             sys.executable,
