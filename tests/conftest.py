@@ -11,22 +11,49 @@ created on it for the session; `postgres_database` creates further ones. Without
 binaries those tests are skipped with a message saying so, except under `CI=true`, where they
 fail: CI must never pass by skipping the database. Every test that uses these fixtures is marked
 `postgres` automatically.
+
+Property tests (Hypothesis) run under the `tradecore` settings profile, loaded here before any
+test module is imported: no per-example deadline and no `too_slow` health check, because on a
+loaded machine another process can hold the CPU for seconds in the middle of an example or of
+drawing one, and none of these tests is about time (performance lives in `benchmarks/`). A test
+that lists its own `suppress_health_check` replaces the profile's list, so it must name
+`HealthCheck.too_slow` again; collection refuses one that does not, or that sets a deadline.
+`HYPOTHESIS_PROFILE` picks another registered profile.
 """
 
 import os
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tradecore.testing.pgserver import PostgresServer, PostgresUnavailable
 
 _POSTGRES_FIXTURES = {"postgres_server", "postgres_admin_url", "postgres_url", "postgres_database"}
+
+settings.register_profile(
+    "tradecore", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tradecore"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)
+    timed = [item.nodeid for item in items if _timed_by_hypothesis(item)]
+    if timed:
+        raise pytest.UsageError(
+            "property tests that a busy machine can fail (a deadline, or a suppress_health_check "
+            "list without HealthCheck.too_slow; tests/conftest.py says why): " + ", ".join(timed)
+        )
+
+
+def _timed_by_hypothesis(item: pytest.Item) -> bool:
+    chosen = getattr(getattr(item, "obj", None), "_hypothesis_internal_use_settings", None)
+    if chosen is None or settings.default.deadline is not None:
+        return False  # not a property test, or another profile was asked for
+    return chosen.deadline is not None or HealthCheck.too_slow not in chosen.suppress_health_check
 
 
 @pytest.fixture(scope="session")

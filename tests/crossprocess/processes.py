@@ -7,7 +7,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -20,12 +19,6 @@ from aiohttp import web
 from tradecore.domain.waves import WaveSchedule, floor_wave
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -115,7 +108,7 @@ class SignalService:
         self.venue = venue
         self.rng = random.Random(seed)
         self.sent: list[dict[str, Any]] = []
-        self.port = free_port()
+        self.port = 0  # the one the system gives at start (a probed free port can be taken)
         self._clients: set[web.WebSocketResponse] = set()
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task[None] | None = None
@@ -129,7 +122,8 @@ class SignalService:
         app.router.add_get("/", self._client)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = int(self._runner.addresses[0][1])
         self._task = asyncio.create_task(self._waves())
 
     async def close(self) -> None:

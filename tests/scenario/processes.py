@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import sqlite3
 import sys
@@ -24,12 +25,16 @@ def free_port() -> int:
 
 
 async def spawning(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
-    """Start `python -m <module> args…` in tmp_path; every process is killed at the end."""
+    """Start `python -m <module> args…` in tmp_path (its stderr in a file; `log_file=` turns
+    the runner's log file on); every process is killed at the end."""
     children: list[asyncio.subprocess.Process] = []
 
-    async def start(*args: str, module: str = "runner") -> asyncio.subprocess.Process:
+    async def start(
+        *args: str, module: str = "runner", log_file: Path | None = None
+    ) -> asyncio.subprocess.Process:
         path = os.pathsep.join((str(REPO / "src"), str(REPO)))  # this checkout, not another
-        env = {**os.environ, "PYTHONPATH": path, "TRADECORE_LOGGING__FILE": ""}
+        logs = "" if log_file is None else str(log_file)  # the runner's own log, every level
+        env = {**os.environ, "PYTHONPATH": path, "TRADECORE_LOGGING__FILE": logs}
         log = (tmp_path / f"process-{len(children)}.log").open("wb")  # a pipe could fill up
         child = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -50,6 +55,29 @@ async def spawning(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
         if child.returncode is None:
             child.kill()
             await child.wait()
+
+
+async def handling(
+    child: asyncio.subprocess.Process, sig: signal.Signals, *, within: float = 120.0
+) -> None:
+    """Wait until the child has its own handler for `sig` — its start-up got that far, however
+    long a loaded machine took to start the interpreter and import the runner (a signal that
+    comes before kills it the default way) — failing if it exits first (Linux: the caught
+    signals' mask in /proc/PID/status)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not _catches(child.pid, sig):
+        if child.returncode is not None:
+            pytest.fail(f"the process exited {child.returncode} before handling {sig.name}")
+        assert asyncio.get_running_loop().time() < deadline, f"never handled {sig.name}"
+        await asyncio.sleep(0.05)
+
+
+def _catches(pid: int, sig: signal.Signals) -> bool:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
 
 
 async def probe(port: int, child: asyncio.subprocess.Process, *, within: float = 60.0) -> int:

@@ -13,6 +13,7 @@ from .processes import (
     events,
     exit_code,
     free_port,
+    handling,
     in_flight,
     lock_is_free,
     locked,
@@ -30,8 +31,7 @@ async def test_sigterm_during_start_up_stops_cleanly_with_exit_0(
     database = tmp_path / "paper.db"
     with locked(database):  # start-up waits for the database
         child = await spawn(*paper(database, free_port()))  # type: ignore[misc]
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(child.wait()), 3)
+        await handling(child, signal.SIGTERM)  # the runner's first instructions have run
         child.send_signal(signal.SIGTERM)
         assert await exit_code(child, within=20) == 0
     assert await lock_is_free(database)
@@ -42,7 +42,7 @@ async def test_ctrl_c_twice_mid_wave_finishes_the_opens_and_journals_bot_stopped
 ) -> None:
     database, port = tmp_path / "trade.db", free_port()
     child = await spawn(  # type: ignore[misc]
-        str(database), str(port), "12", "0.3", module="tests.scenario.trading_process"
+        str(database), str(port), "3", "0.3", module="tests.scenario.trading_process"
     )
     await wait_for_event(database, "position_open_started", child)
     child.send_signal(signal.SIGINT)

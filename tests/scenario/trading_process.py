@@ -6,8 +6,10 @@ The real entry point (`runner.__main__.main`: configuration, logging, signal han
 codes) with two seams replaced, as the container's docs allow: the venue is a `FakeVenue`
 whose round trips take LATENCY seconds of wall time, and the wall clock is shifted so that a
 wave's check falls WAVE_IN seconds after start (with five signals waiting for it), so a test
-can signal the process while that wave's opens are in flight. MARKETS_DOWN: the venue
-answers that many requests for its markets with a 5xx first (unreachable at start-up).
+can signal the process while that wave's opens are in flight. A start-up slower than that
+does not miss the check: the clock waits a second before it for the bot (`ShiftedClock`).
+MARKETS_DOWN: the venue answers that many requests for its markets with a 5xx first
+(unreachable at start-up).
 """
 
 import json
@@ -24,17 +26,34 @@ from tradecore.adapters.clock import SystemClock
 from tradecore.domain.waves import next_check_after
 from tradecore.testing import FakeVenue, Fault, Op
 
+HOLD = timedelta(seconds=1)
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "1000PEPEUSDT", "BTCUSDT")
 
 
 class ShiftedClock(SystemClock):
-    """The wall clock moved by a fixed offset; sleeps last as long as on the wall."""
+    """The wall clock moved by an offset so that `check` comes `wave_in` seconds after start;
+    sleeps last as long as on the wall.
 
-    def __init__(self, offset: timedelta) -> None:
-        self._offset = offset
+    However long start-up takes (many seconds on a loaded machine), the check is not missed:
+    should the clock reach one second before it while the bot is still starting, it stands
+    still there until the wave loop sleeps towards the check (the bot is up), and moves with
+    the wall from then on."""
+
+    def __init__(self, check: datetime, wave_in: timedelta) -> None:
+        self._check = check
+        self._hold: datetime | None = check - min(wave_in, HOLD)
+        self._offset = check - wave_in - super().now()
 
     def now(self) -> datetime:
-        return super().now() + self._offset
+        shifted = super().now() + self._offset
+        return shifted if self._hold is None else min(shifted, self._hold)
+
+    async def sleep(self, seconds: float) -> None:
+        until = self.now() + timedelta(seconds=seconds)
+        if self._hold is not None and abs(until - self._check) < timedelta(milliseconds=1):
+            self._offset = self.now() - super().now()  # the wave loop waits: time moves on
+            self._hold = None
+        await super().sleep(seconds)
 
 
 def write_signals(path: Path, wave: datetime) -> None:
@@ -55,9 +74,8 @@ def write_signals(path: Path, wave: datetime) -> None:
 
 
 def run(database: Path, port: int, wave_in: float, latency: float, markets_down: int = 0) -> int:
-    wall = SystemClock().now()
-    check = next_check_after(wall)
-    clock = ShiftedClock(check - wall - timedelta(seconds=wave_in))
+    check = next_check_after(SystemClock().now())
+    clock = ShiftedClock(check, timedelta(seconds=wave_in))
     write_signals(database.with_suffix(".signals.jsonl"), check - timedelta(minutes=20))
     venue = FakeVenue.binance(clock=clock, latency=latency)  # type: ignore[arg-type]
     if markets_down:

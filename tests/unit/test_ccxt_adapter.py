@@ -34,7 +34,7 @@ async def venue(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     await made.close()
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def eventually(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     """Wait for something real I/O does (a socket closing), bounded."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -68,7 +68,7 @@ def journal(db: FakeDatabase, tmp_path: Path, **options: float) -> Journal:
     return j
 
 
-async def until(condition: "object", timeout: float = 5.0) -> None:
+async def until(condition: "object", timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():  # type: ignore[operator]
         assert asyncio.get_running_loop().time() < deadline, "condition never became true"
@@ -248,7 +248,7 @@ async def test_close_with_the_database_down_leaves_everything_in_the_spool_for_n
 @settings(
     max_examples=40,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     steps=st.lists(

@@ -52,7 +52,7 @@ def health_server(port: int, **options: float) -> HealthServer:
     return HealthServer(Health(sources), host="127.0.0.1", port=port, **options)
 
 
-async def answers(port: int, *, within: float = 10.0) -> int:
+async def answers(port: int, *, within: float = 60.0) -> int:
     """Poll /health until the endpoint answers; its status. The server closes the connection
     (the client asks it to), so the server's side of it is left in TIME_WAIT."""
     deadline = asyncio.get_running_loop().time() + within
@@ -146,7 +146,7 @@ async def test_a_venue_unreachable_at_start_up_is_waited_for_and_trading_starts_
     stop = asyncio.Event()
     container = trade_container(venue, database)
     trading = asyncio.create_task(run_trade(config, Secrets(), container=container, stop=stop))
-    deadline = asyncio.get_running_loop().time() + 20
+    deadline = asyncio.get_running_loop().time() + 120
     async with aiohttp.ClientSession() as client:
         while True:
             assert not trading.done(), "trading ended instead of waiting for the venue"
@@ -223,7 +223,7 @@ async def test_a_stop_while_start_up_waits_for_the_venue_ends_at_once_and_frees_
     stop = asyncio.Event()
     container = trade_container(venue, database)
     trading = asyncio.create_task(run_trade(config, Secrets(), container=container, stop=stop))
-    deadline = asyncio.get_running_loop().time() + 20
+    deadline = asyncio.get_running_loop().time() + 120
     while not database.exists() or "health_check_failed" not in kinds_in(database):
         assert not trading.done(), "trading ended instead of waiting for the venue"
         assert asyncio.get_running_loop().time() < deadline, "no attempt was journaled"

@@ -29,7 +29,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def healthy(port: int, *, within: float = 20.0) -> dict[str, Any]:
+async def healthy(port: int, *, within: float = 120.0) -> dict[str, Any]:
     """Poll /health until it answers 200 (the kernel is up and everything is protected)."""
     deadline = asyncio.get_running_loop().time() + within
     async with aiohttp.ClientSession() as client:

@@ -195,7 +195,9 @@ blank_lines = st.sampled_from(["", "   ", "\t"]).map(lambda text: ("blank", text
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(rows=st.lists(good_lines | junk_lines | blank_lines, max_size=40))
 def test_any_mix_of_lines_yields_the_good_ones_in_order_and_rejects_each_bad_one(
