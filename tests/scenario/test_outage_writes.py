@@ -174,6 +174,7 @@ async def test_signal_intake_goes_on_through_an_outage_and_the_catch_up_stores_i
     await pass_time(app, 6)  # one catch-up period (5 s) and a little
     source.queue.put_nowait(signal(3, later))
     await pass_time(app, 1)
+    await app.run(asyncio.sleep(0.05))  # real time: the signals loop takes it off the queue
 
     stored = sorted(s.id for s in await database.store.signals.for_wave(later))
     assert stored == ["sig1", "sig2", "sig3"]
@@ -210,6 +211,19 @@ def wave_app(database: Database, outage: Outage, alerts: Alerts) -> Any:
     return build_app(venue, store, settings=settings, alerter=alerts)
 
 
+async def waves_for(app: Any, *, seconds: float, outage: Outage, back_after: float) -> None:
+    """The wave loop for `seconds` of virtual time, the database back after `back_after`."""
+    stopping = asyncio.Event()
+    loop = asyncio.create_task(app.waves.run(stopping=stopping))
+    await app.clock.sleep(back_after)
+    outage.down = False
+    await app.clock.sleep(seconds - back_after)
+    stopping.set()
+    await app.waves.idle()
+    loop.cancel()
+    await asyncio.gather(loop, return_exceptions=True)
+
+
 async def test_a_wave_whose_check_meets_an_outage_runs_when_the_database_returns_in_its_window(
     database: Database,
 ) -> None:
@@ -218,19 +232,17 @@ async def test_a_wave_whose_check_meets_an_outage_runs_when_the_database_returns
     wave = T0  # checked at T0 + 65 s (the wave before the minute that begins at T0 + 60 s)
     for number in range(3):
         app.services.inbox.put(signal(number, wave, symbol=f"S0{number}USDT"), at=app.clock.now())
-    stopping = asyncio.Event()
-    task = asyncio.create_task(app.waves.run(stopping=stopping))
     outage.down = True
-    await pass_time(app, 70)  # the check at T0 + 65 s meets the outage
-    outage.down = False
-    await pass_time(app, 20)  # back at T0 + 71 s, inside the 30 s window
+    # the check at T0 + 65 s meets the outage; the database is back at T0 + 71 s, inside
+    # the wave's 30 s window
+    await app.run(waves_for(app, seconds=90, outage=outage, back_after=70))
 
     kinds = [e.type.value for e in app.sink.events]
-    assert "wave_completed" in kinds
-    assert "wave_skipped" not in kinds
+    assert [e.data["wave"] for e in app.sink.events if e.type.value == "wave_completed"] == [wave]
+    # the check at T0 + 5 s (the wave before) had no database in its whole window
+    skipped = [e.data["wave"] for e in app.sink.events if e.type.value == "wave_skipped"]
+    assert skipped == [wave - timedelta(minutes=1)]
     assert kinds.count("signal_executed") == 3
-    stopping.set()
-    task.cancel()
 
 
 async def test_a_wave_whose_window_passes_in_an_outage_is_skipped_with_an_event_and_an_alert(
@@ -239,17 +251,14 @@ async def test_a_wave_whose_window_passes_in_an_outage_is_skipped_with_an_event_
     outage, alerts = Outage(), Alerts()
     app = wave_app(database, outage, alerts)
     app.services.inbox.put(signal(1, T0), at=app.clock.now())
-    stopping = asyncio.Event()
-    task = asyncio.create_task(app.waves.run(stopping=stopping))
     outage.down = True
-    await pass_time(app, 110)  # the check at T0 + 65 s and its whole 30 s window
-    outage.down = False
-    await pass_time(app, 10)
+    # the check at T0 + 65 s and its whole 30 s window pass without the database
+    await app.run(waves_for(app, seconds=120, outage=outage, back_after=110))
 
-    skipped = [e for e in app.sink.events if e.type.value == "wave_skipped"]
+    skipped = [
+        e for e in app.sink.events if e.type.value == "wave_skipped" and e.data["wave"] == T0
+    ]
     assert len(skipped) == 1
     assert skipped[0].data["wave"] == T0 and "database" in skipped[0].data["reason"]
     assert [a.key for a in alerts.sent].count(f"wave-skipped-{T0:%Y%m%dT%H%M}") == 1
     assert not [e for e in app.sink.events if e.type.value == "signal_executed"]
-    stopping.set()
-    task.cancel()
