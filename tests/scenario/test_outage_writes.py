@@ -81,7 +81,7 @@ def operation(number: int) -> Operation:
 async def alert_rows(database: Database) -> int:
     if isinstance(database, SqliteDatabase):
         rows = await database.connection.execute_fetchall("SELECT count(*) FROM alerts")
-        return int(list(rows)[0][0])
+        return int(next(iter(rows))[0])
     import asyncpg
 
     connection = await asyncpg.connect(database.dsn)

@@ -7,17 +7,22 @@ to the monitoring window for its signals, filters them (every refusal an event w
 reason), ranks them and takes trades plus a 50 % reserve, sizes each, and opens them
 concurrently — starting a reserve candidate whenever one fails — until the wave's target is
 reached. One correlation id per wave ties its events together.
+
+A check the database keeps from running (the wave cannot be claimed, the open positions
+cannot be read) is tried again every `poll_seconds` until the wave's monitoring window has
+passed; then the wave is given up with a `wave_skipped` event naming the reason, and an
+alert. Meanwhile nothing else waits: trailing, protection and closes go on.
 """
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import attrs
 
 from tradecore.domain import sizing
-from tradecore.domain.events import EventType
+from tradecore.domain.events import EventType, Severity
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance
 from tradecore.domain.positions import Position, PositionState
@@ -31,6 +36,7 @@ from tradecore.domain.waves import (
     next_check_after,
     select_candidates,
 )
+from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
 from tradecore.ports.exchange import Exchange
 from tradecore.ports.repositories import Store, StoreUnavailable
@@ -79,6 +85,7 @@ class WaveReport:
     failed: int = 0
     duplicate: bool = False
     found: bool = True
+    skipped: bool = False  # its check could not run within its window (the database)
     rejections: Mapping[str, int] = attrs.Factory(dict)
 
 
@@ -95,6 +102,7 @@ class WaveProcessor:
         inbox: SignalInbox,
         *,
         on_opened: Opened | None = None,
+        alerter: Alerter | None = None,
     ) -> None:
         self._exchange = exchange
         self._store = store
@@ -105,6 +113,8 @@ class WaveProcessor:
         self._settings = settings
         self._inbox = inbox
         self._on_opened = on_opened
+        self._alerter = alerter
+        self._claimed: set[datetime] = set()  # claimed by this process, not yet finished
         self.reports: list[WaveReport] = []
         self._processing = asyncio.Event()
         self._processing.set()  # set = idle
@@ -119,17 +129,59 @@ class WaveProcessor:
             await self._clock.sleep((check - self._clock.now()).total_seconds())
             if stopping.is_set():
                 return
-            wave = due_wave(check, schedule)
+            await self._check(due_wave(check, schedule), check)
+
+    async def _check(self, wave: datetime, check: datetime) -> None:
+        """Process `wave`, trying again while the database keeps it from running, until its
+        window has passed; then skip it with an event and an alert."""
+        waves = self._settings.waves
+        deadline = check + timedelta(seconds=waves.monitoring_window_seconds)
+        attempts = 0
+        while True:
             try:
                 await self.process(wave)
+                return
             except StoreUnavailable as error:
-                # The wave cannot be claimed (processed once, ever) without the database.
+                attempts += 1
+                reason = f"database unavailable: {error}"
+            if self._stop_requested() or self._clock.now() >= deadline:
+                await self._skip(wave, check, reason, attempts)
+                return
+            if attempts == 1:
                 self._event(
                     EventType.HEALTH_CHECK_FAILED,
                     _correlation(wave),
                     wave=wave,
-                    error=f"wave skipped, database unavailable: {error}",
+                    component="database",
+                    error=f"wave check waits for the database (until {deadline:%H:%M:%S}): "
+                    f"{reason}",
                 )
+            await self._clock.sleep(waves.poll_seconds)
+
+    async def _skip(self, wave: datetime, check: datetime, reason: str, attempts: int) -> None:
+        self._claimed.discard(wave)
+        self._inbox.drop(wave)
+        window = self._settings.waves.monitoring_window_seconds
+        self._event(
+            EventType.WAVE_SKIPPED,
+            _correlation(wave),
+            wave=wave,
+            check=check,
+            window_seconds=window,
+            attempts=attempts,
+            reason=reason,
+        )
+        self._done(WaveReport(wave=wave, found=False, skipped=True))
+        if self._alerter is not None:
+            await self._alerter.send(
+                Alert(
+                    key=f"wave-skipped-{wave:%Y%m%dT%H%M}" + (f"{wave:%S}" if wave.second else ""),
+                    severity=Severity.ERROR,
+                    title=f"wave {wave:%H:%M} skipped",
+                    text=f"its check at {check:%H:%M:%S} could not run within the {window:g} s "
+                    f"window ({attempts} attempts): {reason}",
+                )
+            )
 
     async def idle(self) -> None:
         """Return once no wave is being processed (a stop lets the wave's opens finish)."""
@@ -144,10 +196,13 @@ class WaveProcessor:
 
     async def _process(self, wave: datetime) -> WaveReport:
         correlation = _correlation(wave)
-        if not await self._store.waves.claim(wave, at=self._clock.now()):
-            self._event(EventType.WAVE_DUPLICATE_DETECTED, correlation, wave=wave)
-            return self._done(WaveReport(wave=wave, duplicate=True))
-        self._event(EventType.WAVE_MONITORING_STARTED, correlation, wave=wave)
+        retried = wave in self._claimed  # claimed before the database failed this check
+        if not retried:
+            if not await self._store.waves.claim(wave, at=self._clock.now()):
+                self._event(EventType.WAVE_DUPLICATE_DETECTED, correlation, wave=wave)
+                return self._done(WaveReport(wave=wave, duplicate=True))
+            self._claimed.add(wave)
+            self._event(EventType.WAVE_MONITORING_STARTED, correlation, wave=wave)
         signals = await self._await_signals(wave)
         if not signals and self._stop_requested():
             # The bot stops and takes no more signals: waiting out the window would only
@@ -161,6 +216,7 @@ class WaveProcessor:
                 window_seconds=self._settings.waves.monitoring_window_seconds,
             )
             await self._complete(wave, {"signals": 0})
+            self._claimed.discard(wave)
             return self._done(WaveReport(wave=wave, found=False))
         self._event(EventType.WAVE_DETECTED, correlation, wave=wave, signals=len(signals))
         report = await self._trade(wave, signals, correlation)
@@ -184,6 +240,7 @@ class WaveProcessor:
             },
         )
         self._inbox.drop(wave)
+        self._claimed.discard(wave)
         return self._done(report)
 
     # -- steps ------------------------------------------------------------------------------
