@@ -338,3 +338,36 @@ def test_the_gate_never_lets_more_than_the_limit_through_in_any_minute(per_minut
     for i, (at, key, _) in enumerate(sent):
         later = [s for s in sent[i + 1 :] if s[1] == key]
         assert all(s[0] - at >= timedelta(seconds=120) for s in later)
+
+
+@respx.mock
+async def test_a_failing_delivery_is_retried_and_the_alert_arrives_once():
+    route = respx.post(SEND_URL).mock(
+        side_effect=[
+            httpx.ConnectError("connection refused"),
+            httpx.Response(502, text="bad gateway"),
+            httpx.Response(200, json={"ok": True}),
+        ]
+    )
+    sink = ListSink()
+    store_db = await connect_store("sqlite:///:memory:")
+    clock = StepClock()
+    alerter = HttpAlerter(
+        [TelegramChannel(token=TOKEN, chat_id="-100200")],
+        clock=clock,
+        events=sink,
+        store=store_db.store,
+        timeout_seconds=0.5,
+    )
+    try:
+        delivered = await alerter.send(alert())
+        again = await alerter.send(alert())  # the same alert raised again: a duplicate
+        rows = await store_db.connection.execute_fetchall("SELECT delivered FROM alerts")
+    finally:
+        await alerter.aclose()
+        await store_db.close()
+
+    assert delivered and again
+    assert route.call_count == 3  # two failed attempts, one delivery, nothing more
+    assert [tuple(r) for r in rows] == [(1,)]  # one alert, stored once, as delivered
+    assert clock.at > START  # the retries waited
