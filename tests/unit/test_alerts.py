@@ -64,13 +64,16 @@ def alert(key: str = "unprotected", severity: Severity = Severity.ERROR) -> Aler
     return Alert(key=key, severity=severity, title="6 positions unprotected", text="BTCUSDT, …")
 
 
-def telegram(clock: StepClock, sink: ListSink | None = None, **policy: float) -> HttpAlerter:
+def telegram(
+    clock: StepClock, sink: ListSink | None = None, *, attempts: int = 3, **policy: float
+) -> HttpAlerter:
     return HttpAlerter(
         [TelegramChannel(token=TOKEN, chat_id="-100200")],
         clock=clock,
         events=sink,
         policy=AlertPolicy(**policy),  # type: ignore[arg-type]
         timeout_seconds=0.5,
+        attempts=attempts,
     )
 
 
@@ -195,7 +198,7 @@ async def test_a_service_that_is_down_returns_false_and_records_an_event_instead
 async def test_a_failed_alert_is_not_treated_as_delivered_so_the_next_try_goes_out():
     route = respx.post(SEND_URL)
     route.side_effect = [httpx.Response(503), httpx.Response(200)]
-    alerter = telegram(StepClock())
+    alerter = telegram(StepClock(), attempts=1)  # one try per send
 
     assert await alerter.send(alert()) is False
     assert await alerter.send(alert()) is True
@@ -218,7 +221,7 @@ async def test_the_bot_token_never_appears_in_events_logs_or_reprs(caplog):
     sink_id = logger.add(lines.append, level="DEBUG")
     caplog.set_level(logging.DEBUG)
     channel = TelegramChannel(token=TOKEN, chat_id="-100200")
-    alerter = HttpAlerter([channel], clock=StepClock(), events=sink)
+    alerter = HttpAlerter([channel], clock=StepClock(), events=sink, attempts=1)
     try:
         for _ in range(3):
             await alerter.send(alert())
