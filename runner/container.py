@@ -271,6 +271,8 @@ def health_of(
             started_at=lambda: kernel.started_at,
             open_positions=open_positions,
             journal=journal,
+            loops=lambda: kernel.loops,
+            writes_waiting=lambda: kernel.services.store.behind if kernel.running else 0,
         )
     )
 
