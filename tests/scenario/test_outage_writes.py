@@ -262,3 +262,39 @@ async def test_a_wave_whose_window_passes_in_an_outage_is_skipped_with_an_event_
     assert skipped[0].data["wave"] == T0 and "database" in skipped[0].data["reason"]
     assert [a.key for a in alerts.sent].count(f"wave-skipped-{T0:%Y%m%dT%H%M}") == 1
     assert not [e for e in app.sink.events if e.type.value == "signal_executed"]
+
+
+class PickySignals:
+    """The signals repository of a database that refuses one signal for good."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def add(self, signal: Signal, *, received_at: datetime) -> None:
+        if signal.id == "sig2":
+            raise ValueError("a check constraint refuses it")
+        await self._inner.add(signal, received_at=received_at)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def test_a_held_write_the_database_refuses_for_good_is_reported_and_blocks_nothing(
+    database: Database, tmp_path: Path
+) -> None:
+    outage = Outage()
+    proxy = StoreProxy(database.store, outage.call)
+    proxy.signals = PickySignals(proxy.signals)  # type: ignore[attr-defined]
+    from tradecore.adapters.journal import WriteSpoolFile
+
+    store = ResilientStore(cast(Store, proxy), spool=WriteSpoolFile(tmp_path / "w.spool"))
+    refused: list[str] = []
+    store.backlog.on_refused = lambda write, error: refused.append(write.arguments["signal"].id)
+    outage.down = True
+    for number in (1, 2, 3):
+        await store.signals.add(signal(number, T0), received_at=T0)
+    outage.down = False
+
+    assert await store.catch_up()
+    assert refused == ["sig2"]
+    assert sorted(s.id for s in await database.store.signals.for_wave(T0)) == ["sig1", "sig3"]
