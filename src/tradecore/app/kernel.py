@@ -87,6 +87,12 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
     ex, clock, ids, s = parts.exchange, parts.clock, parts.ids, parts.settings
     store = resilient(parts.store)  # every write of every service takes the one path
     recorder = Recorder(parts.events, clock, ids)
+    store.backlog.on_refused = lambda write, error: recorder.record(
+        EventType.CRITICAL_ERROR,
+        severity=Severity.CRITICAL,
+        error=f"a write held through a database outage was refused when replayed and is "
+        f"dropped: {write.repository}.{write.method}: {error!r}"[:1000],
+    )
     keeper = StopKeeper(ex, store, recorder, clock, ids, s.keeper)
     opener = OpenPosition(
         ex,

@@ -50,6 +50,9 @@ from tradecore.ports.repositories import (
 CATCH_UP_SECONDS = 5.0  # how often writes held back by a database outage are replayed
 
 
+Refused = Callable[[HeldWrite, Exception], object]
+
+
 class Backlog:
     """Writes the database could not take yet, held in order (durably with a spool)."""
 
@@ -59,6 +62,8 @@ class Backlog:
         self._writes: list[HeldWrite] | None = None  # read from the spool on first use
         self._flushing = asyncio.Lock()
         self.landed = 0  # writes replayed since this process started
+        self.refused = 0  # writes the database refused for good when replayed
+        self.on_refused: Refused | None = None  # told of each (the kernel records an event)
 
     def _held(self) -> list[HeldWrite]:
         if self._writes is None:
@@ -68,17 +73,8 @@ class Backlog:
     def __len__(self) -> int:
         return len(self._held())
 
-    async def write(self, write: HeldWrite) -> None:
-        """Write now if nothing is waiting and the database answers; else hold it."""
-        if self._held():
-            self._hold(write)  # behind what waits: the catch-up replays it in order
-            return
-        try:
-            await self._apply(write)
-        except StoreUnavailable:
-            self._hold(write)
-
-    def _hold(self, write: HeldWrite) -> None:
+    def hold(self, write: HeldWrite) -> None:
+        """Hold `write` behind whatever waits (on disk first, with a spool)."""
         if self._spool is not None:
             self._spool.hold(write)  # on disk before it counts as held
         self._held().append(write)
@@ -103,6 +99,16 @@ class Backlog:
                     logger.info(
                         "catch-up: {}.{} not replayed: {!r}", write.repository, write.method, error
                     )
+                except Exception as error:  # refused for good: never block what follows
+                    self.refused += 1
+                    logger.error(
+                        "catch-up: {}.{} refused by the database: {!r}",
+                        write.repository,
+                        write.method,
+                        error,
+                    )
+                    if self.on_refused is not None:
+                        self.on_refused(write, error)
                 writes.pop(0)
                 self.landed += 1
                 if self._spool is not None:
@@ -130,13 +136,19 @@ class _Repository:
 
     def _deferred(self, method: str) -> Callable[..., Awaitable[None]]:
         signature = inspect.signature(getattr(self._port, method))
-        name, backlog = self._name, self._backlog
+        itself = next(iter(signature.parameters))
+        name, backlog, target = self._name, self._backlog, getattr(self._inner, method)
 
         async def deferred(*args: Any, **kwargs: Any) -> None:
-            bound = signature.bind(None, *args, **kwargs)  # None stands for `self`
-            arguments = dict(bound.arguments)
-            arguments.pop(next(iter(signature.parameters)))
-            await backlog.write(HeldWrite(repository=name, method=method, arguments=arguments))
+            if not len(backlog):  # the usual case: straight to the database
+                try:
+                    await target(*args, **kwargs)
+                    return
+                except StoreUnavailable:
+                    pass
+            arguments = dict(signature.bind(None, *args, **kwargs).arguments)
+            del arguments[itself]  # None stood for the repository itself
+            backlog.hold(HeldWrite(repository=name, method=method, arguments=arguments))
 
         return deferred
 
