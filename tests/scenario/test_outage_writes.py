@@ -174,9 +174,13 @@ async def test_signal_intake_goes_on_through_an_outage_and_the_catch_up_stores_i
     await pass_time(app, 6)  # one catch-up period (5 s) and a little
     source.queue.put_nowait(signal(3, later))
     await pass_time(app, 1)
-    await app.run(asyncio.sleep(0.05))  # real time: the signals loop takes it off the queue
 
-    stored = sorted(s.id for s in await database.store.signals.for_wave(later))
+    stored: list[str] = []
+    for _ in range(200):  # real time: the signals loop takes it off the queue and writes it
+        stored = sorted(s.id for s in await database.store.signals.for_wave(later))
+        if len(stored) == 3:
+            break
+        await app.run(asyncio.sleep(0.025))
     assert stored == ["sig1", "sig2", "sig3"]
     assert kernel.services.store.behind == 0
     assert sorted(s.id for s in kernel.services.inbox.of(later)) == ["sig1", "sig2", "sig3"]

@@ -442,10 +442,24 @@ class Kernel:
 
     async def _follow_marks(self) -> None:
         symbols = sorted(self.services.rules)
+        said_at: datetime | None = None  # the last time the database's absence was recorded
         async for tick in self.parts.exchange.watch_mark_prices(symbols):
             if self._stopping.is_set():
                 return
-            await self.services.trailing.on_tick(tick)
+            try:  # one tick the database or a bug spoils must not stop the trailing of all
+                await self.services.trailing.on_tick(tick)
+            except StoreUnavailable as error:
+                now = self.parts.clock.now()
+                if said_at is None or (now - said_at).total_seconds() >= 60:
+                    said_at = now
+                    self.services.recorder.record(
+                        EventType.HEALTH_CHECK_FAILED,
+                        symbol=tick.symbol,
+                        error=f"database unavailable: a mark tick could not be followed: {error}",
+                        data={"component": "database"},
+                    )
+            except Exception as error:
+                self._critical(f"following the mark of {tick.symbol} failed: {error!r}", error)
 
     async def _take_signals(self, source: SignalSource) -> None:
         inbox, store, clock = self.services.inbox, self.services.store, self.parts.clock

@@ -129,7 +129,17 @@ class WaveProcessor:
             await self._clock.sleep((check - self._clock.now()).total_seconds())
             if stopping.is_set():
                 return
-            await self._check(due_wave(check, schedule), check)
+            wave = due_wave(check, schedule)
+            try:
+                await self._check(wave, check)
+            except Exception as error:  # a bug in one wave must not end every later one
+                self._claimed.discard(wave)
+                self._event(
+                    EventType.CRITICAL_ERROR,
+                    _correlation(wave),
+                    wave=wave,
+                    error=f"the wave check failed: {error!r}"[:1000],
+                )
 
     async def _check(self, wave: datetime, check: datetime) -> None:
         """Process `wave`, trying again while the database keeps it from running, until its
