@@ -238,7 +238,11 @@ async def test_sixty_seconds_without_postgresql_lose_nothing_and_health_tells_th
     assert any(p.status == 200 for p in before), before
     assert len(during) >= OUTAGE_SECONDS * 0.8, during
     assert all(p.status == 503 and not p.database_ok for p in during), during
-    assert after and after[0].status == 200 and after[0].database_ok, after[:3]
+    assert after and after[0].status == 200 and after[0].database_ok, (
+        after[:3],
+        after[0].body if after else None,
+        runner.lines[-20:],
+    )
 
     # the loops lived through it, and nothing waits any more
     assert final.status == 200, final.body
