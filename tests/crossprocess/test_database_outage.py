@@ -287,6 +287,13 @@ async def test_sixty_seconds_without_postgresql_lose_nothing_and_health_tells_th
         check += SCHEDULE.length
     assert lost == [], f"waves neither processed nor skipped: {lost}"
 
+    # nothing broke on the way
+    criticals = await rows(
+        database_url,
+        "SELECT created_at, error_message FROM events WHERE event_type = 'critical_error'",
+    )
+    assert criticals == [], [dict(r) for r in criticals]
+
     # each event once; the outage is in the journal
     kinds = await rows(
         database_url,
