@@ -75,9 +75,10 @@ class Backlog:
 
     def hold(self, write: HeldWrite) -> None:
         """Hold `write` behind whatever waits (on disk first, with a spool)."""
+        writes = self._held()  # what a previous run left is read before this joins it
         if self._spool is not None:
             self._spool.hold(write)  # on disk before it counts as held
-        self._held().append(write)
+        writes.append(write)
 
     async def _apply(self, write: HeldWrite) -> None:
         repository = getattr(self._store, write.repository)
