@@ -213,7 +213,11 @@ async def test_sixty_seconds_without_postgresql_lose_nothing_and_health_tells_th
             await asyncio.sleep(20)  # the catch-up (every 5 s) and the journal's replay
             await poller.stop()
             async with aiohttp.ClientSession() as session:
-                final = await poller.once(session)
+                for _ in range(4):  # a protection pass (every 5 s) may catch an open in flight
+                    final = await poller.once(session)
+                    if final.status == 200:
+                        break
+                    await asyncio.sleep(5)
             state = await loopback.state()
             stopped_at = datetime.now(UTC)
             code = await runner.stop()
@@ -238,14 +242,14 @@ async def test_sixty_seconds_without_postgresql_lose_nothing_and_health_tells_th
     assert any(p.status == 200 for p in before), before
     assert len(during) >= OUTAGE_SECONDS * 0.8, during
     assert all(p.status == 503 and not p.database_ok for p in during), during
-    assert after and after[0].status == 200 and after[0].database_ok, (
-        after[:3],
-        after[0].body if after else None,
-        runner.lines[-20:],
-    )
+    # (the only other red allowed there: a protection pass that caught an open between its
+    # entry and its stop, which is the truth for that moment, not the database's doing)
+    assert after and after[0].database_ok, (after[:3], runner.lines[-20:])
+    assert all(r.startswith("unprotected") for r in after[0].red), (after[:3], after[0].body)
+    assert after[0].status == 200 or after[0].red, after[0].body
 
     # the loops lived through it, and nothing waits any more
-    assert final.status == 200, final.body
+    assert final.status == 200, (final.red, final.body)
     assert set(final.body["loops"].values()) == {"running"}, final.body["loops"]
     assert final.body["database"]["writes_waiting"] == 0, final.body["database"]
     assert final.body["database"]["spool_pending"] is False, final.body["database"]
