@@ -30,11 +30,12 @@ from tradecore.adapters.alerts.http import Channel
 from tradecore.adapters.clock import RandomIds
 from tradecore.adapters.database import Database, connect_store, open_journal
 from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
-from tradecore.adapters.journal import Journal
+from tradecore.adapters.journal import Journal, WriteSpoolFile
 from tradecore.adapters.signals import ReplaySignalSource, WebSocketSettings, WebSocketSignalSource
 from tradecore.app.alerting import AlertingSink
 from tradecore.app.backoff import backoff_seconds
 from tradecore.app.kernel import Kernel, KernelParts
+from tradecore.app.resilient_store import ResilientStore
 from tradecore.domain.waves import SignalLimits
 from tradecore.ports.alerts import Alerter
 from tradecore.ports.clock import Clock, IdGenerator
@@ -271,6 +272,8 @@ def health_of(
             open_positions=open_positions,
             journal=journal,
             protection=kernel.protection_view,
+            loops=lambda: kernel.loops,
+            writes_waiting=lambda: kernel.services.store.behind if kernel.running else 0,
         )
     )
 
@@ -305,7 +308,13 @@ class Container(containers.DeclarativeContainer):
     # SQLite on the loop's own thread: virtual time overrides it (docs/testing.md)
     database_in_loop = providers.Object(False)
     database = providers.Resource(open_database, database_url, stopping, clock, database_in_loop)
-    store = providers.Callable(lambda db: db.store, database)
+    # The one write path (app/resilient_store.py) for the kernel and the alerter alike: what
+    # waits for the database is spooled beside the events (`<database.spool_path>.writes`).
+    store = providers.Singleton(
+        lambda db, path: ResilientStore(db.store, spool=WriteSpoolFile(path)),
+        database,
+        providers.Callable(lambda c: f"{c.database.spool_path}.writes", config),
+    )
     journal = providers.Resource(open_events, database, spool_path, clock, ids)
     telemetry = providers.Singleton(Telemetry)
     events = providers.Singleton(TeeSink, journal, telemetry)
@@ -315,9 +324,7 @@ class Container(containers.DeclarativeContainer):
     venue = providers.Resource(open_venue, mode, config, secrets, clock, events, ids)
     exchange = providers.Selector(mode, paper=paper_exchange, demo=venue, live=venue)
     lock = providers.Singleton(lambda db: db.instance_lock(), database)
-    alerter = providers.Resource(
-        open_alerter, mode, config, secrets, clock, events, database.provided.store
-    )
+    alerter = providers.Resource(open_alerter, mode, config, secrets, clock, events, store)
     # The signal client's and the kernel's events pass the alert rules on their way (the
     # alerter itself reports its own failures straight to `events`).
     alerting = providers.Singleton(AlertingSink, events, alerter)

@@ -1,13 +1,15 @@
 """`/health` (200 or 503, JSON) and `/metrics` (Prometheus text) over aiohttp.
 
 Both read what the process already knows — the kernel, the journal's counters and the event
-tee (`telemetry.py`) — plus one count of open positions from the store. Nothing here calls the
-venue: a health probe must not spend the account's rate limit.
+tee (`telemetry.py`) — plus one count of open positions from the database, made for each
+check. What is healthy is decided in the library (`tradecore.app.health.judge`); this module
+gathers the facts and serves the answer. Nothing here calls the venue: a health probe must
+not spend the account's rate limit.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -23,13 +25,13 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from tradecore.app.backoff import FIRST_SECONDS, backoff_seconds
+from tradecore.app.health import HealthFacts, judge, probe
 from tradecore.app.protection import ProtectionView
 from tradecore.domain.events import EventType
 from tradecore.ports.clock import Clock
 
 from .telemetry import Telemetry
 
-VENUE_GRACE = timedelta(minutes=5)  # a venue failure this recent makes the bot unhealthy
 _BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -44,6 +46,8 @@ class HealthSources:
     started_at: Callable[[], datetime | None]
     open_positions: Callable[[], Awaitable[int]]
     journal: Any = None  # the Journal (`available`, `stats`); None before it opens
+    loops: Callable[[], Mapping[str, str]] = dict  # the kernel's loops and their states
+    writes_waiting: Callable[[], int] = lambda: 0  # store writes held for the database
     positions: int | None = None  # the last count read
     # the application's view of what is unprotected (the kernel's); the runner serves it
     protection: Callable[[], ProtectionView] | None = None
@@ -65,58 +69,49 @@ class Health:
         self.registry.register(_Collector(sources))
 
     async def refresh(self) -> None:
-        try:
-            self.sources.positions = await asyncio.wait_for(self.sources.open_positions(), 2.0)
-        except Exception:  # the database is down: the report says so below
-            self.sources.positions = None
+        """Ask the database, now: its answer is what this check says about it."""
+        self.sources.positions = await probe(self.sources.open_positions)
 
     async def report(self) -> tuple[int, dict[str, Any]]:
         await self.refresh()
         s, t = self.sources, self.sources.telemetry
-        now = s.clock.now()
-        database_ok = s.positions is not None and (s.journal is None or s.journal.available)
-        venue_ok = t.last_venue_failure is None or now - t.last_venue_failure > VENUE_GRACE
-        venue_ok = venue_ok and t.marks_connected is not False
-        stream_ok = t.stream_connected is not False
-        healthy = s.running() and database_ok and venue_ok and stream_ok
         unprotected, checked_at, bare = s.unprotected()
-        healthy = healthy and unprotected == 0
-        started = s.started_at()
-        body = {
-            "status": "ok" if healthy else "unhealthy",
-            "mode": s.mode,
-            "running": s.running(),
-            "database": {"ok": database_ok, **_journal_figures(s.journal)},
-            "venues": {
-                s.venue: {
-                    "ok": venue_ok,
-                    "last_failure": _iso(t.last_venue_failure),
-                    "marks_connected": t.marks_connected,
-                },
-            },
-            "signal_stream": {"kind": s.stream, "connected": t.stream_connected},
-            "last_signal": _iso(t.last_signal_at),
-            "positions": s.positions,
-            "unprotected": unprotected,
-            "unprotected_symbols": bare,
-            "last_protection_check": _iso(checked_at),
-            "uptime_seconds": (now - started).total_seconds() if started else 0.0,
-        }
-        return (200 if healthy else 503), body
+        facts = HealthFacts(
+            now=s.clock.now(),
+            mode=s.mode,
+            venue=s.venue,
+            running=s.running(),
+            started_at=s.started_at(),
+            loops=s.loops(),
+            positions=s.positions,
+            writes_waiting=s.writes_waiting(),
+            journal=_journal_figures(s.journal),
+            venue_failure=t.last_venue_failure,
+            venue_read_ok=t.last_venue_read,
+            marks_connected=t.marks_connected,
+            stream=s.stream,
+            stream_connected=t.stream_connected,
+            last_signal_at=t.last_signal_at,
+            unprotected=unprotected,
+            last_protection_check=checked_at,
+            unprotected_symbols=bare,
+        )
+        return judge(facts)
 
     async def metrics(self) -> bytes:
         await self.refresh()
         return generate_latest(self.registry)
 
 
-def _journal_figures(journal: Any) -> dict[str, int]:
+def _journal_figures(journal: Any) -> dict[str, Any]:
     if journal is None:
         return {}
-    return {"events_written": journal.stats.written, "events_spooled": journal.stats.spooled}
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+    return {
+        "events_written": journal.stats.written,
+        "events_spooled": journal.stats.spooled,
+        "events_replayed": journal.stats.replayed,
+        "spool_pending": journal.spool_pending,
+    }
 
 
 class _Collector(Collector):

@@ -3,6 +3,7 @@ and appended to a JSONL file, and a final JSON report on exit (wiring and printi
 figures are computed in `tradecore.adapters.reporting.monitor`)."""
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -37,7 +38,9 @@ async def run_monitor(
     """Watch until `iterations` snapshots are taken (forever if None) or until interrupted.
 
     0 when it ran, 2 for bad arguments or a database that cannot be opened at all. A
-    database that goes away later is reported as a CRITICAL anomaly and the monitor carries on.
+    database that goes away later is reported as a CRITICAL anomaly and the monitor carries on:
+    it drops the broken connection and opens a new one for the next snapshot, so the first
+    snapshot after the database is back reads it again.
     """
     if interval <= 0 or (iterations is not None and iterations < 1):
         print("monitor: --interval must be > 0 and --iterations >= 1", file=sys.stderr)
@@ -55,19 +58,45 @@ async def run_monitor(
         )
         return 2  # a wrong URL or a server that is down: the operator's to fix
     snapshots: list[Snapshot] = []
+    connection = _Connection(database_url, reader)
     try:
-        await _watch(reader, interval, jsonl_path, iterations, out, spool_path, clock, snapshots)
+        await _watch(
+            connection, interval, jsonl_path, iterations, out, spool_path, clock, snapshots
+        )
     except (asyncio.CancelledError, KeyboardInterrupt):
         pass  # Ctrl-C: still print the final report below
     finally:
-        await reader.close()
+        await connection.close()
         out.write(json.dumps({"final_report": final_report(snapshots)}, indent=2) + "\n")
         out.flush()
     return 0
 
 
+class _Connection:
+    """The reader, reopened after the database failed a snapshot."""
+
+    def __init__(self, url: str, reader: Reader) -> None:
+        self._url = url
+        self._reader: Reader | None = reader
+
+    async def reader(self) -> Reader:
+        if self._reader is None:
+            self._reader = await open_reader(self._url)
+        return self._reader
+
+    async def drop(self) -> None:
+        """Forget a connection the database broke; the next snapshot opens a new one."""
+        await self.close()
+
+    async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                await reader.close()
+
+
 async def _watch(
-    reader: Reader,
+    connection: _Connection,
     interval: float,
     jsonl_path: str | None,
     iterations: int | None,
@@ -86,7 +115,7 @@ async def _watch(
         size = _size(spool_path)
         try:
             snapshot = await take_snapshot(
-                reader,
+                await connection.reader(),
                 now=now,
                 since=since,
                 settings=settings,
@@ -95,6 +124,7 @@ async def _watch(
             )
         except Exception as exc:  # the database went away: say so and keep watching
             snapshot = failed_snapshot(now, since, f"{type(exc).__name__}: {exc}")
+            await connection.drop()
         snapshots.append(snapshot)
         since, spool = now, size
         out.write(snapshot_text(snapshot))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar, cast
 
 import asyncpg
 import attrs
@@ -23,11 +23,14 @@ from loguru import logger
 
 from tradecore.adapters.clock import RandomIds, SeededIds, SystemClock, VirtualClock
 from tradecore.adapters.dburl import parse_database_url
+from tradecore.adapters.journal import WriteSpoolFile
 from tradecore.adapters.paper import PROFILES, PaperExchange, PathPlayer, VenueEngine
 from tradecore.adapters.virtual_time import CountedStore, ThreadWork, drive, run_driven
 from tradecore.app.kernel import Kernel
+from tradecore.app.resilient_store import ResilientStore
 from tradecore.domain.events import EventType
 from tradecore.ports.clock import Clock, IdGenerator
+from tradecore.ports.repositories import Store
 
 from .config import Config, Secrets
 from .container import Container, SignalSpec
@@ -211,8 +214,14 @@ async def run_paper(
         container.ids.override(await session_ids(prepared.seed, url))
         container.database_in_loop.override(True)
     work = ThreadWork()
-    container.store.override(
-        providers.Callable(lambda db: CountedStore(db.store, work), container.database)
+    container.store.override(  # the one write path, over the store virtual time counts
+        providers.Singleton(
+            lambda db, path: ResilientStore(
+                cast(Store, CountedStore(db.store, work)), spool=WriteSpoolFile(f"{path}.writes")
+            ),
+            container.database,
+            container.spool_path,
+        )
     )
     if options.health_port is not None:
         container.health_port.override(options.health_port)

@@ -40,6 +40,7 @@ class Telemetry:
         self.stream_connected: bool | None = None  # None: no websocket in this session
         self.marks_connected: bool | None = None  # the venue's mark-price stream
         self.last_venue_failure: datetime | None = None
+        self.last_venue_read: datetime | None = None  # a pass that read the venue completed
         self.last_protection_check: datetime | None = None
         self.unprotected_last_check = 0
         self.rejections: Counter[str] = Counter()
@@ -63,9 +64,19 @@ class Telemetry:
                 self.marks_connected = connected
             else:  # the signal service
                 self.stream_connected = connected
-        elif kind is E.HEALTH_CHECK_FAILED or kind is E.RATE_LIMIT_HIT:
+        elif kind is E.RATE_LIMIT_HIT or (
+            kind is E.HEALTH_CHECK_FAILED and event.data.get("component") == "venue"
+        ):
+            # Only the venue's own failures: a pass the database kept from running is the
+            # database's (it has its own probe), never blamed on the venue.
             self.last_venue_failure = event.created_at
+        elif kind is E.SYNCHRONIZATION_COMPLETED:
+            if not event.data.get("skipped"):
+                self.last_venue_read = event.created_at
+            elif event.data.get("component") == "venue":
+                self.last_venue_failure = event.created_at
         elif kind is E.PROTECTION_CHECK_COMPLETED:
+            self.last_venue_read = event.created_at
             self.last_protection_check = event.created_at
             # Positions the pass left bare (story 4); older events only had "unprotected".
             bare = event.data.get("still_unprotected", event.data.get("unprotected", 0))

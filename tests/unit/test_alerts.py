@@ -64,13 +64,16 @@ def alert(key: str = "unprotected", severity: Severity = Severity.ERROR) -> Aler
     return Alert(key=key, severity=severity, title="6 positions unprotected", text="BTCUSDT, …")
 
 
-def telegram(clock: StepClock, sink: ListSink | None = None, **policy: float) -> HttpAlerter:
+def telegram(
+    clock: StepClock, sink: ListSink | None = None, *, attempts: int = 3, **policy: float
+) -> HttpAlerter:
     return HttpAlerter(
         [TelegramChannel(token=TOKEN, chat_id="-100200")],
         clock=clock,
         events=sink,
         policy=AlertPolicy(**policy),  # type: ignore[arg-type]
         timeout_seconds=0.5,
+        attempts=attempts,
     )
 
 
@@ -195,7 +198,7 @@ async def test_a_service_that_is_down_returns_false_and_records_an_event_instead
 async def test_a_failed_alert_is_not_treated_as_delivered_so_the_next_try_goes_out():
     route = respx.post(SEND_URL)
     route.side_effect = [httpx.Response(503), httpx.Response(200)]
-    alerter = telegram(StepClock())
+    alerter = telegram(StepClock(), attempts=1)  # one try per send
 
     assert await alerter.send(alert()) is False
     assert await alerter.send(alert()) is True
@@ -218,7 +221,7 @@ async def test_the_bot_token_never_appears_in_events_logs_or_reprs(caplog):
     sink_id = logger.add(lines.append, level="DEBUG")
     caplog.set_level(logging.DEBUG)
     channel = TelegramChannel(token=TOKEN, chat_id="-100200")
-    alerter = HttpAlerter([channel], clock=StepClock(), events=sink)
+    alerter = HttpAlerter([channel], clock=StepClock(), events=sink, attempts=1)
     try:
         for _ in range(3):
             await alerter.send(alert())
@@ -338,3 +341,36 @@ def test_the_gate_never_lets_more_than_the_limit_through_in_any_minute(per_minut
     for i, (at, key, _) in enumerate(sent):
         later = [s for s in sent[i + 1 :] if s[1] == key]
         assert all(s[0] - at >= timedelta(seconds=120) for s in later)
+
+
+@respx.mock
+async def test_a_failing_delivery_is_retried_and_the_alert_arrives_once():
+    route = respx.post(SEND_URL).mock(
+        side_effect=[
+            httpx.ConnectError("connection refused"),
+            httpx.Response(502, text="bad gateway"),
+            httpx.Response(200, json={"ok": True}),
+        ]
+    )
+    sink = ListSink()
+    store_db = await connect_store("sqlite:///:memory:")
+    clock = StepClock()
+    alerter = HttpAlerter(
+        [TelegramChannel(token=TOKEN, chat_id="-100200")],
+        clock=clock,
+        events=sink,
+        store=store_db.store,
+        timeout_seconds=0.5,
+    )
+    try:
+        delivered = await alerter.send(alert())
+        again = await alerter.send(alert())  # the same alert raised again: a duplicate
+        rows = await store_db.connection.execute_fetchall("SELECT delivered FROM alerts")
+    finally:
+        await alerter.aclose()
+        await store_db.close()
+
+    assert delivered and again
+    assert route.call_count == 3  # two failed attempts, one delivery, nothing more
+    assert [tuple(r) for r in rows] == [(1,)]  # one alert, stored once, as delivered
+    assert clock.at > START  # the retries waited

@@ -261,3 +261,27 @@ async def test_a_position_the_guard_last_found_bare_is_shown_unprotected(tmp_pat
     (snapshot,), _, _ = await monitor(url, tmp_path, iterations=1)
 
     assert snapshot["unprotected_ids"] == ["P5"]
+
+
+async def test_the_monitor_reconnects_once_the_database_is_back(
+    postgres_server, postgres_database, tmp_path
+):
+    # Issue 12, item 6: it kept its one connection and reported the database unreachable
+    # long after it was back. Only this session's own throwaway server is stopped.
+    url = await write(postgres_database(), tmp_path / "r.spool", busy_positions(), busy_events())
+    sleeps = 0
+
+    def outage() -> None:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps == 1:
+            postgres_server.stop()
+        elif sleeps == 2:
+            postgres_server.restart()
+
+    lines, _, _ = await monitor(url, tmp_path, iterations=3, clock=StepClock(on_sleep=outage))
+
+    codes = [{a["code"] for a in line["anomalies"]} for line in lines]
+    assert "database_unreachable" not in codes[0]
+    assert "database_unreachable" in codes[1]
+    assert "database_unreachable" not in codes[2]

@@ -1,6 +1,8 @@
 """`/health` and `/metrics` over real HTTP, on a free port, wired by the runner's container with
 the simulated venue in place of a real one (a provider override, as an operator's test would)."""
 
+import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -10,6 +12,7 @@ from typing import Any
 import aiohttp
 import attrs
 import pytest
+from dependency_injector import providers
 
 from runner.config import Config, HealthSettings, LoggingSettings, Secrets
 from runner.container import Container
@@ -52,6 +55,14 @@ class Running:
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    async with started(tmp_path) as ready:
+        yield ready
+
+
+@contextlib.asynccontextmanager
+async def started(
+    tmp_path: Path, *, signals: Any = None, loops: bool = False
+) -> AsyncIterator[Running]:
     port = free_port()
     venue = FakeVenue.binance()
     config = Config(
@@ -65,9 +76,11 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
     container.paper_exchange.override(venue.exchange)
     container.database_url.override(f"sqlite:///{tmp_path / 'health.db'}")
     container.spool_path.override(str(tmp_path / "health.spool"))
+    if signals is not None:
+        container.signals.override(providers.Object(signals))
     kernel = await resolve(container.kernel())
     await resolve(container.health_server())
-    await kernel.start(loops=False)
+    await kernel.start(loops=loops)
     try:
         yield Running(container=container, kernel=kernel, venue=venue, port=port)
     finally:
@@ -187,3 +200,41 @@ async def test_health_shows_what_the_protection_pass_left_bare_not_what_it_fixed
     assert body["unprotected_symbols"] == ["ETHUSDT"]
     _, metrics = await running.get("/metrics")
     assert "tradecore_positions_unprotected 1.0" in metrics
+
+
+async def test_a_database_outage_noticed_by_a_loop_is_not_blamed_on_the_venue(
+    running: Running,
+) -> None:
+    # What the kernel records when a pass could not read the journal (issue 12, item 6):
+    # once the database answers again, /health is green at once, not 5 minutes later.
+    running.kernel.services.recorder.record(
+        EventType.HEALTH_CHECK_FAILED,
+        error="database unavailable: connection refused",
+        data={"component": "database", "writes_waiting": 3},
+    )
+    status, body = await running.health()
+    assert status == 200, body
+    assert body["venues"]["binance"]["ok"] is True and body["database"]["ok"] is True
+
+
+class BrokenSource:
+    """A signal source whose stream fails: the signals loop dies."""
+
+    async def signals(self) -> AsyncIterator[Any]:
+        raise RuntimeError("the stream broke")
+        yield  # an async generator
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_health_is_503_and_names_the_loop_when_a_loop_died(tmp_path: Path) -> None:
+    async with started(tmp_path, signals=BrokenSource(), loops=True) as ready:
+        for _ in range(100):
+            status, body = await ready.health()
+            if status == 503:
+                break
+            await asyncio.sleep(0.02)
+        assert status == 503, body
+        assert body["loops"]["signals"] == "died"
+        assert body["loops"]["protection"] == "running"

@@ -478,3 +478,24 @@ def test_the_buffer_keeps_the_best_distinct_signals_and_yields_them_best_first(
     )
     assert delivered == [signal for _, signal in ranked[:capacity]]
     assert len(delivered) + len(evicted) == len(first_of)  # every drop was reported
+
+
+async def test_a_graceful_close_is_not_reported_as_the_signal_stream_down() -> None:
+    from tradecore.app.alerting import alert_for
+
+    async def handler(socket: ServerConnection, _: int) -> None:
+        await hold_open(socket)
+
+    service = SignalService(handler)
+    await service.start()
+    source, sink, _ = client(fast(service.url))
+    source.start()
+    try:
+        await eventually(lambda: source.connected)
+        await source.close()
+    finally:
+        await service.stop()
+
+    closed = sink.of(EventType.WEBSOCKET_DISCONNECTED)
+    assert len(closed) == 1
+    assert [alert_for(e) for e in closed] == [None]  # nobody is paged for our own stop

@@ -35,7 +35,11 @@ def alert_for(event: Event) -> Alert | None:
             text="nothing guards the positions' stops until it starts; it tries again with "
             f"backoff (at most every 30 s). {event.error_message or ''}".strip(),
         )
-    if event.type is EventType.WEBSOCKET_DISCONNECTED and event.data.get("stream") != "mark_price":
+    if (
+        event.type is EventType.WEBSOCKET_DISCONNECTED
+        and event.data.get("stream") != "mark_price"
+        and not event.data.get("graceful")  # the bot closed it on its way down
+    ):
         return Alert(
             key="signal-stream-down",
             severity=Severity.WARNING,

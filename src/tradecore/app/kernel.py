@@ -2,7 +2,8 @@
 
 Start: take the instance lock -> migrate -> load markets -> reconcile with the venue and
 drive every operation left half-done to a safe end -> start the loops (signals, waves, mark
-prices -> trailing, protection, sync, zombies, aged). Stop: stop taking signals, let a wave
+prices -> trailing, protection, sync, zombies, aged, and the catch-up that replays every
+`CATCH_UP_SECONDS` the writes a database outage held back). Stop: stop taking signals, let a wave
 in progress finish its opens, wait for stop moves in flight, flush the journal, release the
 lock. Positions stay open, protected by their stops on the venue.
 
@@ -36,7 +37,7 @@ from .inbox import SignalInbox
 from .open_position import OpenPosition
 from .protection import ProtectionGuard, ProtectionView
 from .recorder import Recorder
-from .resilient_store import ResilientStore
+from .resilient_store import CATCH_UP_SECONDS, ResilientStore, resilient
 from .settings import TradingSettings
 from .stop_keeper import StopKeeper
 from .sync import Synchronizer
@@ -85,8 +86,14 @@ class Services:
 
 def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Services:
     ex, clock, ids, s = parts.exchange, parts.clock, parts.ids, parts.settings
-    store = ResilientStore(parts.store)
+    store = resilient(parts.store)  # every write of every service takes the one path
     recorder = Recorder(parts.events, clock, ids)
+    store.backlog.on_refused = lambda write, error: recorder.record(
+        EventType.CRITICAL_ERROR,
+        severity=Severity.CRITICAL,
+        error=f"a write held through a database outage was refused when replayed and is "
+        f"dropped: {write.repository}.{write.method}: {error!r}"[:1000],
+    )
     keeper = StopKeeper(ex, store, recorder, clock, ids, s.keeper)
     opener = OpenPosition(
         ex,
@@ -157,7 +164,16 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
     )
     inbox = SignalInbox(recorder, s.waves.schedule)
     waves = WaveProcessor(
-        ex, store, opener, recorder, clock, rules, s, inbox, on_opened=trailing.start_for
+        ex,
+        store,
+        opener,
+        recorder,
+        clock,
+        rules,
+        s,
+        inbox,
+        on_opened=trailing.start_for,
+        alerter=parts.alerter,
     )
     return Services(
         store=store,
@@ -189,14 +205,12 @@ class StartAbandoned(Exception):
     """`stop()` was called while the start-up was waiting for the venue or the database."""
 
 
-CATCH_UP_SECONDS = 5.0  # how often writes held back by a database outage are retried
-
-
 class Kernel:
     def __init__(self, parts: KernelParts) -> None:
         self.parts = parts
         self._services: Services | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._loops: dict[str, str] = {}  # loop name -> "running", "finished" or "died"
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._start_done = asyncio.Event()
@@ -285,7 +299,14 @@ class Kernel:
                     EventType.HEALTH_CHECK_FAILED,
                     exchange=self.parts.exchange.venue.value,
                     error=f"start-up cannot {what} ({error}); trying again in {delay:.0f} s",
-                    data={"attempt": attempt, "retry_in_seconds": delay, "during": "start-up"},
+                    data={
+                        "attempt": attempt,
+                        "retry_in_seconds": delay,
+                        "during": "start-up",
+                        "component": "venue"
+                        if isinstance(error, ExchangeUnavailable)
+                        else "database",
+                    },
                 )
                 await self._sleep_unless_stopping(delay)
 
@@ -303,12 +324,15 @@ class Kernel:
         """Drive every operation left half-done to a safe end, then reconcile with the venue."""
         svc = self.services
         svc.recorder.record(EventType.POSITION_RECOVERY_STARTED)
+        # Writes a crash left waiting for the database land first: recovery reads the journal.
+        if not await svc.store.catch_up():
+            raise StoreUnavailable(f"{svc.store.behind} writes from before wait for the database")
         await svc.trailing.restore()
         # A stop replacement a crash interrupted is finished first, by its client id: the
         # opens driven next then see the stop that stands (issue 10, story 8).
         replaced = await svc.keeper.resume()
         resumed = 0
-        for position in await self.parts.store.positions.open_positions():
+        for position in await svc.store.positions.open_positions():
             if position.venue is self.parts.exchange.venue and position.state.is_opening:
                 rules = svc.rules.get(position.symbol)
                 if rules is not None:
@@ -320,7 +344,7 @@ class Kernel:
         synced = await svc.sync.sync()
         protected = await svc.guard.check()
         await svc.zombies.sweep()
-        for position in await self.parts.store.positions.open_positions():
+        for position in await svc.store.positions.open_positions():
             if position.state is PositionState.ACTIVE and svc.trailing.state(position.id) is None:
                 await svc.trailing.start_for(position)
         report = RecoveryReport(
@@ -340,7 +364,7 @@ class Kernel:
         the last state change and the operation's end); an interrupted stop move has ended
         too — whichever stop stands, the protection pass that follows leaves exactly one.
         """
-        store, now = self.parts.store, self.parts.clock.now()
+        store, now = self.services.store, self.parts.clock.now()
         interrupted = 0
         for operation in await store.operations.in_flight():
             if operation.venue is not self.parts.exchange.venue:
@@ -368,17 +392,30 @@ class Kernel:
         self._spawn("sync", self._every(lambda: s.sync_interval_seconds, svc.sync.sync))
         self._spawn("zombies", self._every(lambda: svc.zombies.interval_seconds, svc.zombies.sweep))
         self._spawn("aged", self._every(lambda: s.aged.check_interval_seconds, svc.aged.check))
+        self._spawn("catch-up", self._every(lambda: CATCH_UP_SECONDS, svc.store.catch_up))
         if self.parts.signals is not None:
             self._spawn("signals", self._take_signals(self.parts.signals))
 
+    @property
+    def loops(self) -> dict[str, str]:
+        """Each loop's state: "running", "finished" (its source ended, or the bot stops) or
+        "died" (it raised: what it did is no longer done — /health turns red)."""
+        return dict(self._loops)
+
     def _spawn(self, name: str, work: Awaitable[Any]) -> None:
+        self._loops[name] = "running"
+
         async def guarded() -> None:
             try:
                 await work
             except asyncio.CancelledError:
+                self._loops[name] = "finished"
                 raise
             except Exception as error:  # a loop must never take the bot down silently
+                self._loops[name] = "died"
                 self._critical(f"the {name} loop stopped: {error!r}", error)
+            else:
+                self._loops[name] = "finished"
 
         self._tasks.append(asyncio.create_task(guarded(), name=f"tradecore-{name}"))
 
@@ -395,7 +432,7 @@ class Kernel:
                 self.services.recorder.record(
                     EventType.HEALTH_CHECK_FAILED,
                     error=f"database unavailable: {error}",
-                    data={"writes_waiting": self.services.store.behind},
+                    data={"component": "database", "writes_waiting": self.services.store.behind},
                 )
             except ExchangeUnavailable as error:
                 self.services.recorder.record(
@@ -404,6 +441,7 @@ class Kernel:
                     else EventType.HEALTH_CHECK_FAILED,
                     exchange=self.parts.exchange.venue.value,
                     error=str(error),
+                    data={"component": "venue"},
                 )
             except Exception as error:
                 self._critical(
@@ -412,19 +450,36 @@ class Kernel:
 
     async def _follow_marks(self) -> None:
         symbols = sorted(self.services.rules)
+        said_at: datetime | None = None  # the last time the database's absence was recorded
         async for tick in self.parts.exchange.watch_mark_prices(symbols):
             if self._stopping.is_set():
                 return
-            await self.services.trailing.on_tick(tick)
+            try:  # one tick the database or a bug spoils must not stop the trailing of all
+                await self.services.trailing.on_tick(tick)
+            except StoreUnavailable as error:
+                now = self.parts.clock.now()
+                if said_at is None or (now - said_at).total_seconds() >= 60:
+                    said_at = now
+                    self.services.recorder.record(
+                        EventType.HEALTH_CHECK_FAILED,
+                        symbol=tick.symbol,
+                        error=f"database unavailable: a mark tick could not be followed: {error}",
+                        data={"component": "database"},
+                    )
+            except Exception as error:
+                self._critical(f"following the mark of {tick.symbol} failed: {error!r}", error)
 
     async def _take_signals(self, source: SignalSource) -> None:
-        inbox, store, clock = self.services.inbox, self.parts.store, self.parts.clock
+        inbox, store, clock = self.services.inbox, self.services.store, self.parts.clock
         async for signal in source.signals():
             if inbox.put(signal, at=clock.now()) is not None:
                 continue  # refused on arrival, with its fate
             if self._stopping.is_set():
                 return  # held: the stop gives it its fate (expired)
-            await store.signals.add(signal, received_at=clock.now())
+            try:  # held by the store while the database is down; intake never stops
+                await store.signals.add(signal, received_at=clock.now())
+            except Exception as error:  # e.g. the disk refuses the spool: say so, go on
+                self._critical(f"signal {signal.id} not recorded: {error!r}", error)
 
     def _critical(self, message: str, error: BaseException) -> None:
         self.last_error = message

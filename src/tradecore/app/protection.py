@@ -109,12 +109,17 @@ class ProtectionGuard:
 
     async def check(self) -> ProtectionReport:
         read_at = self._clock.now()
-        snapshot = await take_snapshot(self._exchange, self._store, self._clock, self._heartbeats)
+        refused: list[str] = []
+        snapshot = await take_snapshot(
+            self._exchange, self._store, self._clock, self._heartbeats, refused=refused
+        )
         if snapshot is None:
+            component = refused[0] if refused else "venue or database"
             self._recorder.record(
                 EventType.HEALTH_CHECK_FAILED,
                 exchange=self._exchange.venue.value,
-                error="protection check skipped: the venue or the database could not be read",
+                error=f"protection check skipped: the {component} could not be read",
+                data={"component": component},
             )
             return ProtectionReport(checked=0, unprotected=0, fixed=0, failed=0, skipped=True)
         journal = {p.id: p for p in snapshot.positions}

@@ -1,80 +1,164 @@
-"""Trading through a database outage: the journal catches up, the venue never waits.
+"""Trading through a database outage: one path for every write, the venue never waits.
 
-The exchange is the source of truth and the database the journal. When the database cannot
-be reached (`StoreUnavailable`), the writes that record what already happened on the venue —
-a position's new state, a moved stop, a trailing state, an order, an operation's start or
-end, a signal, an alert — are kept in order in memory and replayed, in that order, as soon
-as the database answers again. Reads fall back to the last state this process wrote, so the
-stop keeper and the trailing service keep working on what they know.
+The exchange is the source of truth and the database the journal. Every write of the
+application goes through this store. Whether a write may wait is part of the port's contract:
+the writes marked `@may_wait` in `ports/repositories.py` record what already happened on the
+venue or outside — a position's new state, a moved stop, a trailing state, an order, an
+operation's start or end, a wave's summary, a signal, an alert. When the database cannot be
+reached (`StoreUnavailable`) they are held in order: kept in memory and, when the store has a
+`WriteSpool`, on disk first, so a crash during an outage loses none of them. Once one write
+waits, every later one waits behind it (the order is kept), and `catch_up` — which the
+kernel runs every `CATCH_UP_SECONDS` — replays them in that order as soon as the database
+answers. A process that starts with writes left in the spool by one that crashed lands them
+before it recovers. Reads fall back to the last state this process wrote, so the stop keeper
+and the trailing service keep working on what they know.
 
-What cannot be deferred refuses: a new position (its intent must be on disk before the venue
-is asked, or a crash could open it twice), claiming a wave (it must be processed once, ever),
-and reads of state this process never wrote. Those raise `StoreUnavailable`, and their
-callers refuse or skip with an event.
+What may not wait refuses: a new position (its intent must be on disk before the venue is
+asked, or a crash could open it twice), claiming a wave (it must be processed once, ever),
+a transaction, and reads of state this process never wrote. Those raise `StoreUnavailable`,
+and their callers refuse, retry or skip with an event.
 """
 
+import asyncio
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
+
+from loguru import logger
 
 from tradecore.domain.model import Venue
 from tradecore.domain.positions import Position
 from tradecore.domain.trailing import TrailingState
 from tradecore.ports.repositories import (
     AlertRepository,
+    HeldWrite,
     OperationRepository,
     OrderRepository,
     PositionRepository,
+    RecordMissing,
     SignalRepository,
     StaleVersion,
     Store,
     StoreUnavailable,
     TrailingRepository,
     WaveRepository,
+    WriteSpool,
+    waits,
 )
 
-Write = Callable[[], Awaitable[None]]
+CATCH_UP_SECONDS = 5.0  # how often writes held back by a database outage are replayed
+
+
+Refused = Callable[[HeldWrite, Exception], object]
 
 
 class Backlog:
-    """Writes the database could not take yet, replayed in order."""
+    """Writes the database could not take yet, held in order (durably with a spool)."""
 
-    def __init__(self) -> None:
-        self._writes: list[Write] = []
+    def __init__(self, store: Store, spool: WriteSpool | None = None) -> None:
+        self._store = store
+        self._spool = spool
+        self._writes: list[HeldWrite] | None = None  # read from the spool on first use
+        self._flushing = asyncio.Lock()
+        self.landed = 0  # writes replayed since this process started
+        self.refused = 0  # writes the database refused for good when replayed
+        self.on_refused: Refused | None = None  # told of each (the kernel records an event)
+
+    def _held(self) -> list[HeldWrite]:
+        if self._writes is None:
+            self._writes = list(self._spool.held()) if self._spool is not None else []
+        return self._writes
 
     def __len__(self) -> int:
-        return len(self._writes)
+        return len(self._held())
 
-    async def write(self, call: Write) -> None:
-        """Write now if nothing is waiting and the database answers; else queue it."""
-        if self._writes:
-            await self.flush()
-        if self._writes:
-            self._writes.append(call)
-            return
-        try:
-            await call()
-        except StoreUnavailable:
-            self._writes.append(call)
+    def hold(self, write: HeldWrite) -> None:
+        """Hold `write` behind whatever waits (on disk first, with a spool)."""
+        writes = self._held()  # what a previous run left is read before this joins it
+        if self._spool is not None:
+            self._spool.hold(write)  # on disk before it counts as held
+        writes.append(write)
+
+    async def _apply(self, write: HeldWrite) -> None:
+        repository = getattr(self._store, write.repository)
+        await getattr(repository, write.method)(**write.arguments)
 
     async def flush(self) -> bool:
         """Replay what is waiting, in order; True when nothing is left."""
-        while self._writes:
-            try:
-                await self._writes[0]()
-            except StoreUnavailable:
-                return False
-            except StaleVersion:
-                pass  # a later state of the same position already reached the database
-            self._writes.pop(0)
-        return True
+        async with self._flushing:  # one replay at a time, or a write could land twice
+            writes = self._held()
+            while writes:
+                write = writes[0]
+                try:
+                    await self._apply(write)
+                except StoreUnavailable:
+                    return False
+                except (StaleVersion, RecordMissing) as error:
+                    # A later state of the same record is already stored (a position saved
+                    # by another path), or the record is gone: replaying it changes nothing.
+                    logger.info(
+                        "catch-up: {}.{} not replayed: {!r}", write.repository, write.method, error
+                    )
+                except Exception as error:  # refused for good: never block what follows
+                    self.refused += 1
+                    logger.error(
+                        "catch-up: {}.{} refused by the database: {!r}",
+                        write.repository,
+                        write.method,
+                        error,
+                    )
+                    if self.on_refused is not None:
+                        self.on_refused(write, error)
+                writes.pop(0)
+                self.landed += 1
+                if self._spool is not None:
+                    self._spool.landed(1)
+            return True
 
 
-class _Positions:
-    def __init__(self, inner: Any, backlog: Backlog) -> None:
+class _Repository:
+    """A repository port whose `@may_wait` writes go through the backlog; everything else
+    (reads, writes that may not wait) goes straight to the database."""
+
+    def __init__(self, name: str, port: type, inner: Any, backlog: Backlog) -> None:
+        self._name = name
+        self._port = port
         self._inner = inner
         self._backlog = backlog
+
+    def __getattr__(self, method: str) -> Any:
+        found = getattr(self._inner, method)
+        if not waits(self._port, method):
+            return found
+        deferred = self._deferred(method)
+        setattr(self, method, deferred)  # built once per method
+        return deferred
+
+    def _deferred(self, method: str) -> Callable[..., Awaitable[None]]:
+        signature = inspect.signature(getattr(self._port, method))
+        itself = next(iter(signature.parameters))
+        name, backlog, target = self._name, self._backlog, getattr(self._inner, method)
+
+        async def deferred(*args: Any, **kwargs: Any) -> None:
+            if not len(backlog):  # the usual case: straight to the database
+                try:
+                    await target(*args, **kwargs)
+                    return
+                except StoreUnavailable:
+                    pass
+            arguments = dict(signature.bind(None, *args, **kwargs).arguments)
+            del arguments[itself]  # None stood for the repository itself
+            backlog.hold(HeldWrite(repository=name, method=method, arguments=arguments))
+
+        return deferred
+
+
+class _Positions(_Repository):
+    def __init__(self, inner: Any, backlog: Backlog) -> None:
+        super().__init__("positions", PositionRepository, inner, backlog)
         self._known: dict[str, Position] = {}
+        self._save = self._deferred("save")
 
     async def add(self, position: Position) -> None:
         await self._inner.add(position)  # never deferred: the intent must be on disk
@@ -82,7 +166,7 @@ class _Positions:
 
     async def save(self, position: Position) -> None:
         self._known[position.id] = position
-        await self._backlog.write(lambda: self._inner.save(position))
+        await self._save(position)
 
     async def get(self, position_id: str) -> Position | None:
         known = self._known.get(position_id)
@@ -107,37 +191,20 @@ class _Positions:
         return result
 
 
-class _Deferred:
-    """A repository whose writes may wait in the backlog and whose reads go straight through."""
-
-    def __init__(self, inner: Any, backlog: Backlog, writes: frozenset[str]) -> None:
-        self._inner = inner
-        self._backlog = backlog
-        self._writes = writes
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._inner, name)
-        if name not in self._writes:
-            return method
-
-        async def deferred(*args: Any, **kwargs: Any) -> None:
-            await self._backlog.write(lambda: method(*args, **kwargs))
-
-        return deferred
-
-
-class _Trailing(_Deferred):
+class _Trailing(_Repository):
     def __init__(self, inner: Any, backlog: Backlog) -> None:
-        super().__init__(inner, backlog, frozenset({"save", "delete"}))
+        super().__init__("trailing", TrailingRepository, inner, backlog)
         self._known: dict[str, TrailingState | None] = {}
+        self._save = self._deferred("save")
+        self._delete = self._deferred("delete")
 
     async def save(self, state: TrailingState) -> None:
         self._known[state.position_id] = state
-        await self._backlog.write(lambda: self._inner.save(state))
+        await self._save(state)
 
     async def delete(self, position_id: str) -> None:
         self._known[position_id] = None
-        await self._backlog.write(lambda: self._inner.delete(position_id))
+        await self._delete(position_id)
 
     async def get(self, position_id: str) -> TrailingState | None:
         if position_id in self._known and len(self._backlog):
@@ -147,23 +214,34 @@ class _Trailing(_Deferred):
 
 
 class ResilientStore:
-    """A `Store` that keeps trading state through a database outage (see the module doc)."""
+    """A `Store` that keeps trading state through a database outage (see the module doc).
 
-    def __init__(self, inner: Store) -> None:
+    `spool` keeps the writes that wait on disk; without one they wait in memory only (a
+    test, or a caller that accepts losing them to a crash)."""
+
+    def __init__(self, inner: Store, *, spool: WriteSpool | None = None) -> None:
         self._inner = inner
-        self.backlog = backlog = Backlog()
-        # The wrappers forward every method of the repository they wrap (`_Deferred` by
-        # `__getattr__`), so each stands for its port.
+        self.backlog = backlog = Backlog(inner, spool)
+        # Each wrapper forwards every method of the repository it wraps, so it stands for
+        # its port; which writes may wait is read from the port (`@may_wait`).
         self.positions: PositionRepository = _Positions(inner.positions, backlog)
         self.operations = cast(
             OperationRepository,
-            _Deferred(inner.operations, backlog, frozenset({"start", "finish"})),
+            _Repository("operations", OperationRepository, inner.operations, backlog),
         )
-        self.orders = cast(OrderRepository, _Deferred(inner.orders, backlog, frozenset({"record"})))
+        self.orders = cast(
+            OrderRepository, _Repository("orders", OrderRepository, inner.orders, backlog)
+        )
         self.trailing = cast(TrailingRepository, _Trailing(inner.trailing, backlog))
-        self.waves: WaveRepository = inner.waves  # claiming a wave can never be deferred
-        self.signals = cast(SignalRepository, _Deferred(inner.signals, backlog, frozenset({"add"})))
-        self.alerts = cast(AlertRepository, _Deferred(inner.alerts, backlog, frozenset({"add"})))
+        self.waves = cast(
+            WaveRepository, _Repository("waves", WaveRepository, inner.waves, backlog)
+        )
+        self.signals = cast(
+            SignalRepository, _Repository("signals", SignalRepository, inner.signals, backlog)
+        )
+        self.alerts = cast(
+            AlertRepository, _Repository("alerts", AlertRepository, inner.alerts, backlog)
+        )
 
     @property
     def behind(self) -> int:
@@ -177,3 +255,8 @@ class ResilientStore:
     def transaction(self) -> AbstractAsyncContextManager[Store]:
         # A transaction is the all-or-nothing write of a new intent: never deferred.
         return self._inner.transaction()
+
+
+def resilient(store: Store, *, spool: WriteSpool | None = None) -> ResilientStore:
+    """`store` itself when it already is the resilient path, else that path around it."""
+    return store if isinstance(store, ResilientStore) else ResilientStore(store, spool=spool)

@@ -18,16 +18,24 @@ Heartbeats = Callable[[], Mapping[str, datetime]]
 
 
 async def take_snapshot(
-    exchange: Exchange, store: Store, clock: Clock, heartbeats: Heartbeats | None = None
+    exchange: Exchange,
+    store: Store,
+    clock: Clock,
+    heartbeats: Heartbeats | None = None,
+    *,
+    refused: list[str] | None = None,
 ) -> Snapshot | None:
-    """The journal and the venue side by side; None when either could not be read."""
+    """The journal and the venue side by side; None when either could not be read (and then
+    "venue" or "database" is appended to `refused`, when given, to say which)."""
     venue = exchange.venue
     try:
         before = await _journal(store, venue)
         held = await exchange.fetch_positions()
         orders = await exchange.fetch_open_orders()
         after = await _journal(store, venue)
-    except (ExchangeUnavailable, StoreUnavailable):
+    except (ExchangeUnavailable, StoreUnavailable) as error:
+        if refused is not None:
+            refused.append("venue" if isinstance(error, ExchangeUnavailable) else "database")
         return None
     now = clock.now()
     operations = {op.id: op for op in (*before[1], *after[1])}

@@ -85,13 +85,17 @@ class Synchronizer:
     async def _sync(self) -> SyncReport:
         venue = self._exchange.venue.value
         self._recorder.record(EventType.SYNCHRONIZATION_STARTED, exchange=venue)
-        snapshot = await take_snapshot(self._exchange, self._store, self._clock, self._heartbeats)
+        refused: list[str] = []
+        snapshot = await take_snapshot(
+            self._exchange, self._store, self._clock, self._heartbeats, refused=refused
+        )
         if snapshot is None:
+            component = refused[0] if refused else "venue or database"
             self._recorder.record(
                 EventType.SYNCHRONIZATION_COMPLETED,
                 exchange=venue,
-                error="the venue or the database could not be read; nothing concluded",
-                data={"skipped": True},
+                error=f"the {component} could not be read; nothing concluded",
+                data={"skipped": True, "component": component},
             )
             return SyncReport(skipped=True)
         journal = {p.id: p for p in snapshot.positions}

@@ -7,17 +7,22 @@ to the monitoring window for its signals, filters them (every refusal an event w
 reason), ranks them and takes trades plus a 50 % reserve, sizes each, and opens them
 concurrently — starting a reserve candidate whenever one fails — until the wave's target is
 reached. One correlation id per wave ties its events together.
+
+A check the database keeps from running (the wave cannot be claimed, the open positions
+cannot be read) is tried again every `poll_seconds` until the wave's monitoring window has
+passed; then the wave is given up with a `wave_skipped` event naming the reason, and an
+alert. Meanwhile nothing else waits: trailing, protection and closes go on.
 """
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import attrs
 
 from tradecore.domain import sizing
-from tradecore.domain.events import EventType
+from tradecore.domain.events import EventType, Severity
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance
 from tradecore.domain.positions import Position, PositionState
@@ -31,6 +36,7 @@ from tradecore.domain.waves import (
     next_check_after,
     select,
 )
+from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
 from tradecore.ports.exchange import Exchange
 from tradecore.ports.repositories import Store, StoreUnavailable
@@ -54,6 +60,7 @@ class WaveReport:
     failed: int = 0
     duplicate: bool = False
     found: bool = True
+    skipped: bool = False  # its check could not run within its window (the database)
     rejections: Mapping[str, int] = attrs.Factory(dict)
 
 
@@ -70,6 +77,7 @@ class WaveProcessor:
         inbox: SignalInbox,
         *,
         on_opened: Opened | None = None,
+        alerter: Alerter | None = None,
     ) -> None:
         self._exchange = exchange
         self._store = store
@@ -80,6 +88,10 @@ class WaveProcessor:
         self._settings = settings
         self._inbox = inbox
         self._on_opened = on_opened
+        self._alerter = alerter
+        self._claimed: set[datetime] = set()  # claimed by this process, not yet finished
+        self._taken: dict[datetime, list[Signal]] = {}  # taken from the inbox, not yet settled
+        self._traded: dict[datetime, WaveReport] = {}  # traded, its completion not yet written
         self.reports: list[WaveReport] = []
         self._processing = asyncio.Event()
         self._processing.set()  # set = idle
@@ -97,15 +109,80 @@ class WaveProcessor:
                 return
             wave = due_wave(check, schedule)
             try:
+                await self._check(wave, check)
+            except Exception as error:  # a bug in one wave must not end every later one
+                self._claimed.discard(wave)
+                self._event(
+                    EventType.CRITICAL_ERROR,
+                    _correlation(wave),
+                    wave=wave,
+                    error=f"the wave check failed: {error!r}"[:1000],
+                )
+
+    async def _check(self, wave: datetime, check: datetime) -> None:
+        """Process `wave`, trying again while the database keeps it from running, until its
+        window has passed; then skip it with an event and an alert."""
+        waves = self._settings.waves
+        deadline = check + timedelta(seconds=waves.monitoring_window_seconds)
+        attempts = 0
+        while True:
+            try:
                 await self.process(wave)
+                return
             except StoreUnavailable as error:
-                # The wave cannot be claimed (processed once, ever) without the database.
+                attempts += 1
+                reason = f"database unavailable: {error}"
+            if self._stop_requested() or self._clock.now() >= deadline:
+                await self._skip(wave, check, reason, attempts)
+                return
+            if attempts == 1:
                 self._event(
                     EventType.HEALTH_CHECK_FAILED,
                     _correlation(wave),
                     wave=wave,
-                    error=f"wave skipped, database unavailable: {error}",
+                    component="database",
+                    error=f"wave check waits for the database (until {deadline:%H:%M:%S}): "
+                    f"{reason}",
                 )
+            await self._clock.sleep(waves.poll_seconds)
+
+    async def _skip(self, wave: datetime, check: datetime, reason: str, attempts: int) -> None:
+        self._claimed.discard(wave)
+        self._traded.pop(wave, None)
+        held = self._taken.pop(wave, None)
+        if held is None:
+            held = self._inbox.take(wave)
+        for signal in held:  # those the failed attempts had not yet settled
+            if signal.id not in self._settled:
+                self._fate(
+                    EventType.SIGNAL_EXPIRED,
+                    signal,
+                    Fate.EXPIRED,
+                    _correlation(wave),
+                    reason="wave_skipped",
+                    detail=f"its wave's check could not run: {reason}"[:300],
+                )
+        window = self._settings.waves.monitoring_window_seconds
+        self._event(
+            EventType.WAVE_SKIPPED,
+            _correlation(wave),
+            wave=wave,
+            check=check,
+            window_seconds=window,
+            attempts=attempts,
+            reason=reason,
+        )
+        self._done(WaveReport(wave=wave, found=False, skipped=True))
+        if self._alerter is not None:
+            await self._alerter.send(
+                Alert(
+                    key=f"wave-skipped-{wave:%Y%m%dT%H%M}" + (f"{wave:%S}" if wave.second else ""),
+                    severity=Severity.ERROR,
+                    title=f"wave {wave:%H:%M} skipped",
+                    text=f"its check at {check:%H:%M:%S} could not run within the {window:g} s "
+                    f"window ({attempts} attempts): {reason}",
+                )
+            )
 
     async def idle(self) -> None:
         """Return once no wave is being processed (a stop lets the wave's opens finish)."""
@@ -120,24 +197,32 @@ class WaveProcessor:
 
     async def _process(self, wave: datetime) -> WaveReport:
         correlation = _correlation(wave)
-        if not await self._store.waves.claim(wave, at=self._clock.now()):
-            signals = self._inbox.take(wave)
-            self._event(
-                EventType.WAVE_DUPLICATE_DETECTED, correlation, wave=wave, signals=len(signals)
-            )
-            for signal in signals:  # a second session on the same database: seen before
-                self._fate(
-                    EventType.SIGNAL_FILTERED,
-                    signal,
-                    Fate.DUPLICATE,
-                    correlation,
-                    reason="wave_already_processed",
-                    detail=f"wave {wave.isoformat()} was processed before",
+        retried = wave in self._claimed  # claimed before the database failed this check
+        if not retried:
+            if not await self._store.waves.claim(wave, at=self._clock.now()):
+                signals = self._inbox.take(wave)
+                self._event(
+                    EventType.WAVE_DUPLICATE_DETECTED, correlation, wave=wave, signals=len(signals)
                 )
-            return self._done(WaveReport(wave=wave, duplicate=True, signals=len(signals)))
-        self._event(EventType.WAVE_MONITORING_STARTED, correlation, wave=wave)
-        await self._await_signals(wave)
-        signals = self._inbox.take(wave)
+                for signal in signals:  # a second session on the same database: seen before
+                    self._fate(
+                        EventType.SIGNAL_FILTERED,
+                        signal,
+                        Fate.DUPLICATE,
+                        correlation,
+                        reason="wave_already_processed",
+                        detail=f"wave {wave.isoformat()} was processed before",
+                    )
+                return self._done(WaveReport(wave=wave, duplicate=True, signals=len(signals)))
+            self._claimed.add(wave)
+            self._event(EventType.WAVE_MONITORING_STARTED, correlation, wave=wave)
+        if wave in self._traded:  # traded; only its completion met the database down
+            return await self._finish(wave, self._traded[wave], correlation)
+        held = self._taken.get(wave)
+        if held is None:
+            await self._await_signals(wave)
+            held = self._taken[wave] = self._inbox.take(wave)
+        signals = held
         if not signals and self._stop_requested():
             # The bot stops and takes no more signals: waiting out the window would only
             # hold the stop up. The wave stays claimed and unfinished, as a crash leaves it.
@@ -150,9 +235,15 @@ class WaveProcessor:
                 window_seconds=self._settings.waves.monitoring_window_seconds,
             )
             await self._complete(wave, {"signals": 0})
+            self._taken.pop(wave, None)
+            self._claimed.discard(wave)
             return self._done(WaveReport(wave=wave, found=False))
         self._event(EventType.WAVE_DETECTED, correlation, wave=wave, signals=len(signals))
         report = await self._trade_each_to_its_fate(wave, signals, correlation)
+        self._traded[wave] = report
+        return await self._finish(wave, report, correlation)
+
+    async def _finish(self, wave: datetime, report: WaveReport, correlation: str) -> WaveReport:
         self._event(
             EventType.WAVE_COMPLETED,
             correlation,
@@ -172,6 +263,9 @@ class WaveProcessor:
                 "failed": report.failed,
             },
         )
+        self._traded.pop(wave, None)
+        self._taken.pop(wave, None)
+        self._claimed.discard(wave)
         return self._done(report)
 
     # -- steps ------------------------------------------------------------------------------
@@ -196,6 +290,11 @@ class WaveProcessor:
         self._settled.clear()
         try:
             return await self._trade(wave, signals, correlation)
+        except StoreUnavailable:
+            # the check is tried again inside its window (`_check`): what is not settled yet
+            # waits for it, and expires with the wave if the window passes
+            self._taken[wave] = [s for s in signals if s.id not in self._settled]
+            raise
         except BaseException as error:
             for signal in signals:
                 if signal.id not in self._settled:

@@ -33,6 +33,7 @@ class EventType(StrEnum):
     WAVE_COMPLETED = "wave_completed"
     WAVE_NOT_FOUND = "wave_not_found"
     WAVE_DUPLICATE_DETECTED = "wave_duplicate_detected"
+    WAVE_SKIPPED = "wave_skipped"  # its check could not run within its window
     # opening
     POSITION_OPEN_STARTED = "position_open_started"
     ENTRY_ORDER_PLACED = "entry_order_placed"
@@ -113,6 +114,7 @@ _WARNING = {
     EventType.RATE_LIMIT_HIT,
 }
 _ERROR = {
+    EventType.WAVE_SKIPPED,
     EventType.UNPROTECTED_POSITION_FOUND,
     EventType.EMERGENCY_STOP_PLACED,
     EventType.DATABASE_UNAVAILABLE,

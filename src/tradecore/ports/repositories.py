@@ -8,10 +8,12 @@ Money is stored exactly (Decimal in, the same Decimal out). Errors a caller can 
 `RepositoryError`s below; database trouble surfaces as the driver's own exception.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import attrs
 
 from tradecore.domain.model import Venue
 from tradecore.domain.orders import Order, OrderRole
@@ -19,6 +21,52 @@ from tradecore.domain.positions import Operation, Position
 from tradecore.domain.signals import Signal
 from tradecore.domain.trailing import TrailingState
 from tradecore.ports.alerts import Alert
+
+_Write = TypeVar("_Write", bound=Callable[..., Any])
+
+
+def may_wait(write: _Write) -> _Write:
+    """Marks a write of the port as one that may wait for the database.
+
+    Such a write records what already happened on the venue or outside (a position's new
+    state, a stop, an order, a signal, an alert): while the database is down it is held in
+    order — spooled to disk, so a crash loses nothing — and replayed when the database
+    returns. It must be safe to replay: a write that already landed, applied again, changes
+    nothing. A write without the mark (a new position's intent, claiming a wave) must reach
+    the database before its caller goes on, or raise `StoreUnavailable`.
+    """
+    write.may_wait = True  # type: ignore[attr-defined]
+    return write
+
+
+def waits(port: type, name: str) -> bool:
+    """Whether the write `name` of the repository port `port` may wait (see `may_wait`)."""
+    return getattr(getattr(port, name, None), "may_wait", False) is True
+
+
+@attrs.frozen(kw_only=True)
+class HeldWrite:
+    """A write that waits for the database: `Store.<repository>.<method>(**arguments)`."""
+
+    repository: str
+    method: str
+    arguments: Mapping[str, Any]
+
+
+class WriteSpool(Protocol):
+    """Where writes that wait for the database are kept durably, oldest first, until they land.
+
+    `hold` returns once the write is on disk. `held` gives every write still waiting — from
+    this process and from one that crashed before they landed — in the order they were held.
+    `landed(n)` records that the oldest `n` of them reached the database; a crash between a
+    write landing and `landed` replays that write once more (writes that wait are idempotent).
+    """
+
+    def hold(self, write: HeldWrite) -> None: ...
+
+    def held(self) -> Sequence[HeldWrite]: ...
+
+    def landed(self, count: int) -> None: ...
 
 
 class StoreUnavailable(Exception):
@@ -47,6 +95,7 @@ class PositionRepository(Protocol):
         """Insert a new position; DuplicateOpenPosition if one is still open on its symbol."""
         ...
 
+    @may_wait
     async def save(self, position: Position) -> None:
         """Store the new state of an existing position.
 
@@ -66,8 +115,13 @@ class PositionRepository(Protocol):
 
 
 class OperationRepository(Protocol):
-    async def start(self, operation: Operation) -> None: ...
+    @may_wait
+    async def start(self, operation: Operation) -> None:
+        """Record the operation as started; one already stored under its id is left as it is
+        (a start replayed after an outage changes nothing)."""
+        ...
 
+    @may_wait
     async def finish(self, operation_id: str, *, at: datetime, outcome: str) -> None:
         """Mark the operation finished; RecordMissing if there is no such operation."""
         ...
@@ -76,6 +130,7 @@ class OperationRepository(Protocol):
 
 
 class OrderRepository(Protocol):
+    @may_wait
     async def record(self, order: Order, *, role: OrderRole, position_id: str | None) -> None:
         """Insert or update the order (keyed by venue and exchange order id)."""
         ...
@@ -88,6 +143,7 @@ class OrderRepository(Protocol):
 
 
 class TrailingRepository(Protocol):
+    @may_wait
     async def save(self, state: TrailingState) -> None:
         """Insert or replace the trailing state of `state.position_id`."""
         ...
@@ -96,6 +152,7 @@ class TrailingRepository(Protocol):
 
     async def all(self) -> Sequence[TrailingState]: ...
 
+    @may_wait
     async def delete(self, position_id: str) -> None: ...
 
 
@@ -104,10 +161,12 @@ class WaveRepository(Protocol):
         """Record the wave as processed; False if it already was (processed once, ever)."""
         ...
 
+    @may_wait
     async def complete(self, wave: datetime, *, at: datetime, summary: dict[str, int]) -> None: ...
 
 
 class SignalRepository(Protocol):
+    @may_wait
     async def add(self, signal: Signal, *, received_at: datetime) -> None:
         """Record the signal; a signal id seen before is ignored."""
         ...
@@ -116,6 +175,7 @@ class SignalRepository(Protocol):
 
 
 class AlertRepository(Protocol):
+    @may_wait
     async def add(self, alert: Alert, *, at: datetime, delivered: bool) -> None: ...
 
 

@@ -1,7 +1,10 @@
 """Alerters: over HTTP to Telegram and webhooks, log-only for paper mode, and a fan-out.
 
-`send` never raises. False means no channel took the alert; that failure is also recorded as
-an `alert_delivery_failed` event (with the channel and the reason, never a secret), and every
+`send` never raises. A channel that does not take the alert is tried again (`attempts` times
+in all, waiting `retry_seconds`, then twice that, …); a channel that took it is never sent it
+again, so a retry never multiplies the alert. False means no channel took it in the end; each
+channel that never took it is recorded once as an `alert_delivery_failed` event (with the
+channel, the reason and the attempts, never a secret), and every
 attempted alert is stored in the `alerts` table when a store is given. A duplicate or a
 rate-limited alert returns True: it was handled on purpose (see `gate.py`).
 """
@@ -46,9 +49,15 @@ class HttpAlerter:
         policy: AlertPolicy | None = None,
         timeout_seconds: float = 10.0,
         client: httpx.AsyncClient | None = None,
+        attempts: int = 3,
+        retry_seconds: float = 2.0,
     ) -> None:
         if not channels:
             raise ValueError("an HttpAlerter needs at least one channel")
+        if attempts < 1:
+            raise ValueError("an HttpAlerter needs attempts >= 1")
+        self._attempts = attempts
+        self._retry_seconds = retry_seconds
         self._channels = tuple(channels)
         self._clock = clock
         self._events = events
@@ -70,25 +79,40 @@ class HttpAlerter:
         outgoing = _with_suppressed(alert, suppressed)
         # Marked before the await, so the same alert raised meanwhile is a duplicate.
         self._gate.delivered(alert.key, now)
-        results = await asyncio.gather(*(self._deliver(c, outgoing) for c in self._channels))
-        delivered = any(results)
+        delivered = await self._deliver_all(outgoing)
         if not delivered:
             self._gate.forget(alert.key)
             self._gate.give_back_suppressed(suppressed)
         await _store(self._store, outgoing, self._clock, delivered)
         return delivered
 
-    async def _deliver(self, channel: Channel, alert: Alert) -> bool:
+    async def _deliver_all(self, alert: Alert) -> bool:
+        """Every channel until it takes `alert` or the attempts are spent; True if one did."""
+        waiting = list(self._channels)
+        delivered = False
+        for attempt in range(1, self._attempts + 1):
+            if attempt > 1:
+                await self._clock.sleep(self._retry_seconds * 2 ** (attempt - 2))
+            failures = await asyncio.gather(*(self._deliver(c, alert) for c in waiting))
+            delivered = delivered or any(f is None for f in failures)
+            still = [(c, f) for c, f in zip(waiting, failures, strict=True) if f is not None]
+            if attempt == self._attempts:
+                for channel, reason in still:
+                    self._failed(channel, alert, f"{reason} (after {attempt} attempts)")
+            waiting = [c for c, _ in still]
+            if not waiting:
+                break
+        return delivered
+
+    async def _deliver(self, channel: Channel, alert: Alert) -> str | None:
+        """None once `channel` took `alert`, else why not."""
         try:
             response = await self._client.send(channel.request(alert))
         except Exception as exc:  # a channel down must never stop the bot
-            self._failed(channel, alert, f"{type(exc).__name__}: {channel.redact(str(exc))}")
-            return False
+            return f"{type(exc).__name__}: {channel.redact(str(exc))}"
         if response.is_success:
-            return True
-        body = channel.redact(response.text[:300])
-        self._failed(channel, alert, f"HTTP {response.status_code}: {body}")
-        return False
+            return None
+        return f"HTTP {response.status_code}: {channel.redact(response.text[:300])}"
 
     def _failed(self, channel: Channel, alert: Alert, reason: str) -> None:
         _record_failure(self._events, self._clock, channel.name, alert, reason)

@@ -32,6 +32,10 @@ class Spool:
                 f.flush()
                 os.fsync(f.fileno())
 
+    def resume_at(self, offset: int) -> None:
+        """Read on from `offset` (a line start a previous run recorded as written)."""
+        self._offset = min(max(offset, 0), self.size())
+
     def append(self, lines: list[str]) -> None:
         """Append `lines` (each one JSON document without newlines) and fsync once."""
         if not lines:

@@ -157,7 +157,8 @@ class WebSocketSignalSource:
                 await self._task
         if self._connected:
             self._connected = False
-            self._journal.disconnected("closed by the client")
+            # our own stop, not the stream failing: nobody is paged for it (graceful)
+            self._journal.disconnected("closed by the client", graceful=True)
         for signal in self._buffer.drain():
             self._journal.dropped(signal, "client_closed")
         self._ready.set()

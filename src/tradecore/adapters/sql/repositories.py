@@ -180,7 +180,8 @@ class SqlOperations:
         c = self._c
         await self._db.execute(
             f"INSERT INTO operations ({_OPERATION_COLUMNS}) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "ON CONFLICT (id) DO NOTHING",  # a replayed start (a write that waited) is a no-op
             operation.id,
             operation.kind.value,
             operation.venue.value,
