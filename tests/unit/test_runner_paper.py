@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +272,34 @@ def test_a_realtime_session_runs_on_the_wall_clock_until_its_end(
     started, stopped = (datetime.fromisoformat(row[0]) for row in rows)
     assert began <= started < stopped <= ended  # stamped by the wall clock, not a sample's
     assert (stopped - started).total_seconds() >= 0.5
+
+
+def closed_positions(url: str) -> list[dict[str, Any]]:
+    path = url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute(
+            "SELECT * FROM positions WHERE closed_at IS NOT NULL AND CAST(quantity AS REAL) > 0"
+        )
+        return [dict(row) for row in rows]
+
+
+def test_every_closed_position_has_its_exit_price_fees_and_pnl_and_report_equals_summary(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    summary = session(capsys, "--hours", "2", "--symbols", "10")
+    closed = closed_positions(summary["database"])
+    assert closed, "the session closed no position: nothing shown"
+    missing = [
+        p["id"]
+        for p in closed
+        if p["exit_price"] is None or p.get("fees") is None or p["realized_pnl"] is None
+    ]
+    assert missing == [], f"{len(missing)} of {len(closed)} closed positions lack exit/fees/PnL"
+    assert main(["report", "--database-url", summary["database"], "--format", "json"], env={}) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pnl"]["unknown"] == 0
+    assert Decimal(report["pnl"]["total"]) != 0
+    assert Decimal(summary["realized_pnl"]) == Decimal(report["pnl"]["total"]).quantize(
+        Decimal("0.01")
+    )
