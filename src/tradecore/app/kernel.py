@@ -37,6 +37,7 @@ from .protection import ProtectionGuard
 from .recorder import Recorder
 from .resilient_store import ResilientStore
 from .settings import TradingSettings
+from .settlement import Settlement
 from .stop_keeper import StopKeeper
 from .sync import Synchronizer
 from .trailing import TrailingService
@@ -87,6 +88,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
     store = ResilientStore(parts.store)
     recorder = Recorder(parts.events, clock, ids)
     keeper = StopKeeper(ex, store, recorder, clock, ids, s.keeper)
+    settlement = Settlement(ex, store, recorder)
     opener = OpenPosition(
         ex,
         store,
@@ -97,13 +99,14 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         stops=s.stops,
         alerter=parts.alerter,
         retry_delay_seconds=s.keeper.retry_delay_seconds,
+        settlement=settlement,
     )
     trailing = TrailingService(
         store, keeper, recorder, clock, s.trailing, rules, alerter=parts.alerter
     )
     keeper.on_followed = trailing.follow
     beats = trailing.heartbeats
-    closer = PositionCloser(store, keeper, recorder, clock, trailing)
+    closer = PositionCloser(store, keeper, recorder, clock, trailing, settlement)
     sync = Synchronizer(
         ex,
         store,
@@ -117,6 +120,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         stops=s.stops,
         interval_seconds=s.sync_interval_seconds,
         on_adopted=trailing.start_for,
+        settlement=settlement,
     )
     guard = ProtectionGuard(
         ex,
