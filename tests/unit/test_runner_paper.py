@@ -6,6 +6,7 @@ numbers copied from a previous run.
 
 import asyncio
 import hashlib
+import io
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ import pytest
 from loguru import logger
 
 from runner.__main__ import main
+from runner.report import run_report
 from runner.sample import AGED_SYMBOL, generate, read_prices
 
 ROUND_TRIP = 0.05  # paper.latency_seconds
@@ -296,8 +298,9 @@ def test_every_closed_position_has_its_exit_price_fees_and_pnl_and_report_equals
         if p["exit_price"] is None or p.get("fees") is None or p["realized_pnl"] is None
     ]
     assert missing == [], f"{len(missing)} of {len(closed)} closed positions lack exit/fees/PnL"
-    assert main(["report", "--database-url", summary["database"], "--format", "json"], env={}) == 0
-    report = json.loads(capsys.readouterr().out)
+    printed = io.StringIO()
+    assert asyncio.run(run_report(summary["database"], fmt="json", out=printed)) == 0
+    report = json.loads(printed.getvalue())
     assert report["pnl"]["unknown"] == 0
     assert Decimal(report["pnl"]["total"]) != 0
     assert Decimal(summary["realized_pnl"]) == Decimal(report["pnl"]["total"]).quantize(
