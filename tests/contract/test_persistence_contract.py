@@ -711,11 +711,16 @@ async def test_migrations_run_once_and_are_recorded(
         fresh = Backend(kind="sqlite", url=f"sqlite:///{path}", path=path)
     first = await migrate(fresh.url)
     second = await migrate(fresh.url)
-    assert [m.version for m in first] == [1]
+    assert [m.version for m in first] == [1, 2]
     assert second == ()
-    rows = await fresh.query("SELECT version, name, checksum FROM schema_migrations")
-    assert [(r["version"], r["name"]) for r in rows] == [(1, "initial_schema")]
-    assert rows[0]["checksum"] == first[0].checksum
+    rows = await fresh.query(
+        "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
+    )
+    assert [(r["version"], r["name"]) for r in rows] == [
+        (1, "initial_schema"),
+        (2, "position_fees_funding"),
+    ]
+    assert [r["checksum"] for r in rows] == [m.checksum for m in first]
     reopened = await fresh.open()  # start-up migrates too: nothing left to do
     try:
         assert await reopened.migrate() == ()
