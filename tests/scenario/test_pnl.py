@@ -2,16 +2,21 @@
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
+
+import attrs
 
 from tradecore.adapters.paper.engine import DEFAULT_FUNDING_RATE
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
+from tradecore.domain.pnl import Fill
 from tradecore.domain.positions import Position, PositionState
-from tradecore.testing import Fault, Op
+from tradecore.testing import FakeVenue, Fault, Op
 
-from .harness import App
+from .harness import App, build_app
 
 QTY = Decimal("0.004")
+BEHIND = timedelta(seconds=2)
 
 
 async def opened(app: App, symbol: str = "BTCUSDT") -> Position:
@@ -83,3 +88,32 @@ async def test_a_close_whose_fills_cannot_be_read_is_settled_by_the_next_pass(ap
     assert settled.fees == venue_fees(app, "BTCUSDT")
     assert await app.store.positions.unsettled() == []
     assert len(app.sink.of(EventType.POSITION_PNL_RECORDED)) == 1
+
+
+class _ClockBehind:
+    """The venue's port, its trade history stamped on a clock two seconds behind ours."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def fetch_fills(self, symbol: str, **kwargs: Any) -> list[Fill]:
+        kwargs["since"] = kwargs["since"] + BEHIND  # asked on its clock, answered on its own
+        fills = await self._inner.fetch_fills(symbol, **kwargs)
+        return [attrs.evolve(f, at=f.at - BEHIND) for f in fills]
+
+
+async def test_fills_stamped_by_a_venue_clock_behind_ours_still_settle_the_position(
+    venue: FakeVenue, database: Any
+) -> None:
+    app = build_app(venue, database.store, exchange=_ClockBehind(venue.exchange))
+    position = await opened(app)
+    app.venue.manual_close("BTCUSDT")
+
+    await app.run(app.sync.sync())
+
+    stored = await app.store.positions.get(position.id)
+    assert stored is not None and stored.state is PositionState.CLOSED
+    assert stored.realized_pnl is not None and stored.fees == venue_fees(app, "BTCUSDT")
