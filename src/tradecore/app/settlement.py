@@ -9,6 +9,7 @@ outage between the close and its figures loses nothing.
 """
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import attrs
@@ -16,12 +17,17 @@ import attrs
 from tradecore.domain.errors import DomainError
 from tradecore.domain.events import EventType
 from tradecore.domain.numbers import ZERO
+from tradecore.domain.orders import OrderRole, role_of
 from tradecore.domain.pnl import Fill, RealizedPnl, position_fills, realized_pnl
 from tradecore.domain.positions import Position
 from tradecore.ports.exchange import Exchange, ExchangeUnavailable
 from tradecore.ports.repositories import StaleVersion, Store, StoreUnavailable
 
 from .recorder import Recorder
+
+# Fills are asked for from this long before the position was created: the venue stamps them
+# on its own clock, which may run behind ours (docs/venues.md, Clock drift).
+CLOCK_MARGIN = timedelta(minutes=1)
 
 
 class Settlement:
@@ -84,6 +90,16 @@ class Settlement:
         )
         return settled
 
+    async def _start(self, position: Position, fills: Sequence[Fill]) -> datetime:
+        """Where the position's fills begin: its entry order's first fill (the venue's clock
+        may run behind ours), else the moment it was created (or adopted)."""
+        if not position.adopted:
+            entries = await _entry_ids(self._store, position)
+            first = [f.at for f in fills if f.order_id in entries]
+            if first:
+                return min(first)
+        return position.created_at
+
     async def settle_unsettled(self) -> int:
         """Settle every closed position still lacking its figures; how many were settled."""
         try:
@@ -96,13 +112,12 @@ class Settlement:
         return settled
 
     async def _figures(self, position: Position) -> RealizedPnl | None:
-        since = position.created_at
         held = position.requested_quantity if position.adopted else ZERO
+        fetched = await self._exchange.fetch_fills(
+            position.symbol, since=position.created_at - CLOCK_MARGIN
+        )
         fills = position_fills(
-            await self._exchange.fetch_fills(position.symbol, since=since),
-            position.side,
-            since=since,
-            held=held,
+            fetched, position.side, since=await self._start(position, fetched), held=held
         )
         if not _flat(fills, position, held) or not any(f.side is position.side.exit for f in fills):
             return None  # the venue's history does not show the whole position yet
@@ -119,6 +134,14 @@ class Settlement:
             entry_price=position.entry_price if held else None,
             entry_quantity=held,
         )
+
+
+async def _entry_ids(store: Store, position: Position) -> set[str]:
+    return {
+        order.order_id
+        for order in await store.orders.for_position(position.id)
+        if role_of(order.client_order_id) is OrderRole.ENTRY
+    }
 
 
 def _flat(fills: Sequence[Fill], position: Position, held: Decimal) -> bool:
