@@ -319,7 +319,11 @@ class VenueEngine:
 
     def settle_funding(self) -> None:
         """Charge (or pay) funding on every position held at each 8-hour mark passed since
-        the last call: longs pay shorts `size * mark * rate` when the rate is positive."""
+        the last call: longs pay shorts `size * mark * rate` when the rate is positive.
+
+        The engine has no timer: this runs before every fill (so a position is charged before
+        it changes) and every account read, never on the tick path (a tick reads no clock).
+        A payment is stamped at its 8-hour mark and priced at the mark current when it runs."""
         now = self.now()
         while now >= self._next_funding:
             at = self._next_funding
@@ -390,13 +394,20 @@ class VenueEngine:
     def set_mark(self, symbol: str, mark: Decimal) -> None:
         """A new mark price: fires crossed stops, fills crossed limits, liquidates, notifies."""
         index = self._index[symbol]
-        if self._positions:
+        sells, buys = index.sell_stops, index.buy_stops
+        bids, asks = index.buy_limits, index.sell_limits
+        if (
+            (sells and sells[-1][0] >= mark)
+            or (buys and buys[0][0] <= mark)
+            or (bids and bids[-1][0] >= mark)
+            or (asks and asks[0][0] <= mark)
+            or self._liquidating(symbol, mark)
+        ):
+            # this tick may fill: funding due first, at the marks before it
             self.settle_funding()
         self._marks[symbol] = mark
-        sells, buys = index.sell_stops, index.buy_stops
         if (sells and sells[-1][0] >= mark) or (buys and buys[0][0] <= mark):
             self._fire_stops(symbol, index, mark)
-        bids, asks = index.buy_limits, index.sell_limits
         if (bids and bids[-1][0] >= mark) or (asks and asks[0][0] <= mark):
             self._fill_limits(symbol, index, mark)
         if self.liquidations:
@@ -1230,6 +1241,10 @@ class VenueEngine:
             self._close_order(
                 order, OrderStatus.FILLED if order.filled >= order.quantity else OrderStatus.EXPIRED
             )
+
+    def _liquidating(self, symbol: str, mark: Decimal) -> bool:
+        position = self._positions.get(symbol) if self.liquidations else None
+        return position is not None and self._beyond_liquidation(position, mark)
 
     def _beyond_liquidation(self, position: _Position, mark: Decimal) -> bool:
         if position.qty > 0:
