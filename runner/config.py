@@ -70,6 +70,14 @@ def _positive(_: object, attribute: "attrs.Attribute[Any]", value: Any) -> None:
         raise ConfigError(f"{attribute.name} = {value!r} is not allowed; it must be above 0")
 
 
+def _a_rate(_: object, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+    if not -1 < value < 1:
+        raise ConfigError(
+            f"paper.{attribute.name} = {value} is not allowed; use a rate per 8 hours "
+            "between -1 and 1, e.g. 0.0001 (0.01 %)"
+        )
+
+
 def _not_negative(_: object, attribute: "attrs.Attribute[Any]", value: Any) -> None:
     if value < 0:
         raise ConfigError(f"{attribute.name} = {value!r} is not allowed; it must be 0 or more")
@@ -121,6 +129,9 @@ class PaperSettings:
     # virtual seconds per venue round trip
     latency_seconds: float = attrs.field(default=0.05, validator=_not_negative)
     database_url: str = ""  # "": a new SQLite file per session under var/paper/
+    # charged every 8 hours (00:00, 08:00, 16:00 UTC) on each open position's value: longs
+    # pay shorts when positive; 0.0001 = 0.01 %, the venues' baseline rate
+    funding_rate: Decimal = attrs.field(default=Decimal("0.0001"), validator=_a_rate)
 
 
 def _exchange_url(_: object, attribute: "attrs.Attribute[str]", value: str) -> None:

@@ -25,6 +25,8 @@ from tradecore.adapters.clock import RandomIds, SeededIds, SystemClock, VirtualC
 from tradecore.adapters.dburl import parse_database_url
 from tradecore.adapters.journal import WriteSpoolFile
 from tradecore.adapters.paper import PROFILES, PaperExchange, PathPlayer, VenueEngine
+from tradecore.adapters.reporting.analysis import Pnl, pnl
+from tradecore.adapters.reporting.source import open_reader
 from tradecore.adapters.virtual_time import CountedStore, ThreadWork, drive, run_driven
 from tradecore.app.kernel import Kernel
 from tradecore.app.resilient_store import ResilientStore
@@ -196,6 +198,7 @@ async def run_paper(
         markets=market.rules,
         marks=dict(market.marks),
         balance=config.paper.balance,
+        funding_rate=config.paper.funding_rate,
     )
     exchange = PaperExchange(engine, clock=clock, latency=config.paper.latency_seconds)
     url = session_database_url(config, options, wall.now())
@@ -272,6 +275,7 @@ async def _session(
         else:
             await _run_wall(kernel, player, clock, prepared.end, show, stop)
         progress.finish()
+        journal = await journal_pnl(container.database_url())
         summary = summarize(
             telemetry=telemetry,
             reports=kernel.services.waves.reports,
@@ -280,6 +284,7 @@ async def _session(
             start=market.start,
             starting_balance=Decimal(container.config().paper.balance),
             database=shown,
+            journal=journal,
         )
         logger.info("paper session ended: {}", summary.as_dict())
         return summary
@@ -344,6 +349,19 @@ async def wait_for_end(
         left = 5.0 if end is None else min(5.0, (end - clock.now()).total_seconds())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), max(left, 0.0))
+
+
+async def journal_pnl(url: str) -> Pnl | None:
+    """Realized PnL as the journal holds it, read as `report` reads it (so the two agree to
+    the cent); None for an in-memory database, which no second connection can see."""
+    parsed = parse_database_url(url)
+    if parsed.is_memory:
+        return None
+    reader = await open_reader(url)
+    try:
+        return pnl(await reader.positions())
+    finally:
+        await reader.close()
 
 
 def _spool_for(url: str, config: Config) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from tradecore.adapters.paper import VenueEngine
+from tradecore.adapters.reporting.analysis import Pnl
 from tradecore.app.waves import WaveReport
 from tradecore.domain.events import EventType
 from tradecore.domain.signals import Fate
@@ -46,6 +47,8 @@ class Summary:
     pnl: Decimal
     realized_pnl: Decimal
     database: str
+    # closed positions whose realized PnL the journal lacks (0 once every close is settled)
+    unsettled: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self, value_serializer=lambda _, __, v: _plain(v))
@@ -66,7 +69,11 @@ def summarize(
     start: datetime,
     starting_balance: Decimal,
     database: str,
+    journal: Pnl | None = None,
 ) -> Summary:
+    """The session's table. `journal` is the realized PnL as journaled (the report's own
+    figures, from the venue's fills and funding); without it (an in-memory database no
+    reader can open) realized PnL is the venue's wallet change less what is still open."""
     t, books = telemetry, engine.books
     held = sum(((r.closed_at or now) - r.opened_at).total_seconds() for r in books.positions)
     unprotected = books.unprotected_seconds(now)
@@ -99,8 +106,11 @@ def summarize(
         zombies=t.count(E.ZOMBIE_ORDER_CANCELLED),
         critical_errors=t.count(E.CRITICAL_ERROR),
         pnl=(balance.total - starting_balance).quantize(Decimal("0.01")),
-        realized_pnl=(balance.total - unrealized - starting_balance).quantize(Decimal("0.01")),
+        realized_pnl=(
+            journal.total if journal is not None else balance.total - unrealized - starting_balance
+        ).quantize(Decimal("0.01")),
         database=database,
+        unsettled=0 if journal is None else journal.unknown,
     )
 
 
@@ -154,7 +164,12 @@ def render(summary: Summary) -> str:
         ("aged positions / aged exits", f"{s.aged_positions} / {s.aged_exits}"),
         ("zombie orders cancelled", str(s.zombies)),
         ("critical errors", str(s.critical_errors)),
-        ("PnL (equity change)", f"{s.pnl} USDT (realized {s.realized_pnl})"),
+        ("PnL (equity change)", f"{s.pnl} USDT"),
+        (
+            "realized PnL (journal)",
+            f"{s.realized_pnl} USDT, from the venue's fills and funding"
+            + (f" ({s.unsettled} closed positions not settled)" if s.unsettled else ""),
+        ),
         ("events", s.database),
     ]
     width = max(len(label) for label, _ in rows)

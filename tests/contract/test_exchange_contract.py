@@ -7,12 +7,15 @@ join through loopback servers wrapping the same engine by adding a harness facto
 """
 
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
+from tradecore.adapters.paper.engine import DEFAULT_FUNDING_RATE
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.orders import OrderStatus, OrderType
+from tradecore.domain.pnl import position_fills, realized_pnl
 from tradecore.ports.exchange import (
     Accepted,
     Exchange,
@@ -572,3 +575,75 @@ async def test_an_order_is_found_by_its_exchange_id_while_open_and_after_it_fill
     fired = await exchange.fetch_order(SYMBOL, stop.order_id)
     assert fired is not None and not fired.is_open and fired.filled == QTY
     assert await exchange.fetch_order(SYMBOL, "no-such-order") is None
+
+
+# -- fills and funding: the figures a closed position's realized PnL is made of ------------
+
+
+async def test_the_fills_of_an_open_and_its_stop_come_back_with_price_quantity_and_fee(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    since = venue.now()
+    entry = accepted(
+        await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-f-e0")
+    ).order
+    accepted(await stop(ex, "49000", "tc-f-s0"))
+    await venue.set_mark(SYMBOL, "48990")
+    assert await ex.fetch_positions() == []
+    fills = await ex.fetch_fills(SYMBOL, since=since)
+    assert [(f.side, f.quantity) for f in fills] == [(OrderSide.BUY, QTY), (OrderSide.SELL, QTY)]
+    assert fills[0].order_id == entry.order_id and fills[0].price == MARK
+    assert fills[1].price == Decimal("48990")
+    # (the stop's fill names the order that filled: on Binance the market order the algo
+    # order became, its `actualOrderId`, not the algo id)
+    assert all(f.fee > 0 and f.fee_asset == "USDT" for f in fills)
+    assert fills[0].at <= fills[1].at
+    pnl = realized_pnl(Side.LONG, position_fills(fills, Side.LONG, since=since))
+    assert pnl.gross == (Decimal("48990") - MARK) * QTY
+    assert pnl.realized == pnl.gross - fills[0].fee - fills[1].fee
+
+
+async def test_fills_can_be_asked_for_by_order_and_from_a_time(venue: VenueHarness) -> None:
+    ex = venue.exchange
+    first = accepted(
+        await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-g-e0")
+    ).order
+    await venue.advance(5)
+    later = venue.now()
+    second = accepted(
+        await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-g-e1")
+    ).order
+    assert [f.order_id for f in await ex.fetch_fills(SYMBOL, since=later)] == [second.order_id]
+    chosen = await ex.fetch_fills(
+        SYMBOL, since=later - timedelta(hours=1), order_ids=[first.order_id]
+    )
+    assert [f.order_id for f in chosen] == [first.order_id]
+
+
+async def test_a_position_held_over_a_funding_time_pays_funding_and_the_venue_reports_it(
+    venue: VenueHarness,
+) -> None:
+    ex = venue.exchange
+    since = venue.now()
+    await open_long(ex)
+    assert await ex.fetch_funding(SYMBOL, since=since) == []
+    await venue.advance(8 * 3600 + 1)
+    await venue.set_mark(SYMBOL, MARK)
+    (payment,) = await ex.fetch_funding(SYMBOL, since=since)
+    assert payment.symbol == SYMBOL and payment.asset == "USDT"
+    assert payment.amount == -QTY * MARK * DEFAULT_FUNDING_RATE  # a long pays a positive rate
+    assert since < payment.at <= venue.now()
+
+
+async def test_a_trade_history_that_cannot_be_read_is_exchange_unavailable(
+    venue: VenueHarness,
+) -> None:
+    # (ccxt's paginated calls retry a failed page up to 3 times: the venue refuses them all)
+    venue.inject(
+        Fault.rate_limit(Op.FETCH_FILLS, times=5), Fault.network_error(Op.FETCH_FUNDING, times=5)
+    )
+    with pytest.raises(ExchangeUnavailable):
+        await venue.exchange.fetch_fills(SYMBOL, since=venue.now())
+    with pytest.raises(ExchangeUnavailable):
+        await venue.exchange.fetch_funding(SYMBOL, since=venue.now())

@@ -201,6 +201,8 @@ def position(pid: str = "p1", symbol: str = "BTCUSDT", money: Decimal = LARGE) -
         stop_price=money,
         exit_price=money,
         realized_pnl=-money,
+        fees=money,
+        funding=-money,
         created_at=T0,
         wave=T0.replace(minute=0, second=0, microsecond=0),
         stop_owner=StopOwner.INITIAL,
@@ -275,7 +277,7 @@ async def test_money_comes_back_exactly_from_every_money_column(
     assert stored is not None
     for name in ("requested_quantity", "quantity", "entry_price", "stop_price", "exit_price"):
         assert getattr(stored, name) == money, name
-    assert stored.realized_pnl == -money
+    assert (stored.realized_pnl, stored.fees, stored.funding) == (-money, money, -money)
     [stored_order] = await store.orders.for_position("p1")
     for name in ("quantity", "filled", "price", "trigger_price", "average_price"):
         assert getattr(stored_order, name) == money, name
@@ -283,9 +285,32 @@ async def test_money_comes_back_exactly_from_every_money_column(
     assert (stored_signal.score_week, stored_signal.score_month) == (money, money)
     assert await store.trailing.get("p1") == trailing
 
-    raw = await backend.query("SELECT entry_price, realized_pnl FROM positions")
+    raw = await backend.query("SELECT entry_price, realized_pnl, fees, funding FROM positions")
     assert Decimal(str(raw[0]["entry_price"])) == money
     assert Decimal(str(raw[0]["realized_pnl"])) == -money
+    assert Decimal(str(raw[0]["fees"])) == money
+    assert Decimal(str(raw[0]["funding"])) == -money
+
+
+async def test_closed_positions_lacking_their_pnl_are_listed_until_it_is_written(
+    db: Database,
+) -> None:
+    store = db.store
+    unfilled = attrs.evolve(position("p0", symbol="ETHUSDT"), realized_pnl=None, fees=None)
+    await store.positions.add(unfilled)
+    await store.positions.save(unfilled.advance(PositionState.FAILED, closed_at=T0))
+    filled = attrs.evolve(position(), opened_at=T0, realized_pnl=None, fees=None)
+    await store.positions.add(filled)
+    await store.positions.save(filled.advance(PositionState.ENTRY_PLACED))
+    assert await store.positions.unsettled() == []  # still open
+    active = attrs.evolve(filled, state=PositionState.ACTIVE, version=5)
+    await store.positions.save(active)
+    closed = active.advance(PositionState.CLOSED, closed_at=T0)
+    await store.positions.save(closed)
+    assert [p.id for p in await store.positions.unsettled()] == ["p1"]
+    settled = attrs.evolve(closed, realized_pnl=Decimal("-1.5"), fees=Decimal("0.1"), version=9)
+    await store.positions.save(settled)
+    assert await store.positions.unsettled() == []
 
 
 @settings(
@@ -688,11 +713,16 @@ async def test_migrations_run_once_and_are_recorded(
         fresh = Backend(kind="sqlite", url=f"sqlite:///{path}", path=path)
     first = await migrate(fresh.url)
     second = await migrate(fresh.url)
-    assert [m.version for m in first] == [1]
+    assert [m.version for m in first] == [1, 2]
     assert second == ()
-    rows = await fresh.query("SELECT version, name, checksum FROM schema_migrations")
-    assert [(r["version"], r["name"]) for r in rows] == [(1, "initial_schema")]
-    assert rows[0]["checksum"] == first[0].checksum
+    rows = await fresh.query(
+        "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
+    )
+    assert [(r["version"], r["name"]) for r in rows] == [
+        (1, "initial_schema"),
+        (2, "position_fees_funding"),
+    ]
+    assert [r["checksum"] for r in rows] == [m.checksum for m in first]
     reopened = await fresh.open()  # start-up migrates too: nothing left to do
     try:
         assert await reopened.migrate() == ()

@@ -227,3 +227,11 @@ def test_a_wave_schedule_that_cannot_work_is_refused_naming_the_key(
 def test_a_testing_exchange_url_that_is_not_a_base_url_is_refused(tmp_path: Path, url: str) -> None:
     message = refusal(tmp_path, f'[testing]\nexchange_url = "{url}"\n')
     assert "testing.exchange_url" in message and "http://127.0.0.1" in message
+
+
+def test_the_paper_funding_rate_is_an_exact_rate_per_eight_hours(tmp_path: Path) -> None:
+    assert load_config(None, {}).paper.funding_rate == Decimal("0.0001")
+    config = load_config(write(tmp_path, "[paper]\nfunding_rate = -0.00025\n"), {})
+    assert config.paper.funding_rate == Decimal("-0.00025")
+    message = refusal(tmp_path, "[paper]\nfunding_rate = 1.5\n")
+    assert "paper.funding_rate" in message and "between -1 and 1" in message

@@ -6,6 +6,7 @@ numbers copied from a previous run.
 
 import asyncio
 import hashlib
+import io
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ import pytest
 from loguru import logger
 
 from runner.__main__ import main
+from runner.report import run_report
 from runner.sample import AGED_SYMBOL, generate, read_prices
 
 ROUND_TRIP = 0.05  # paper.latency_seconds
@@ -286,3 +289,35 @@ def test_a_realtime_session_runs_on_the_wall_clock_until_its_end(
     started, stopped = (datetime.fromisoformat(row[0]) for row in rows)
     assert began <= started < stopped <= ended  # stamped by the wall clock, not a sample's
     assert (stopped - started).total_seconds() >= 0.5
+
+
+def closed_positions(url: str) -> list[dict[str, Any]]:
+    path = url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute(
+            "SELECT * FROM positions WHERE closed_at IS NOT NULL AND CAST(quantity AS REAL) > 0"
+        )
+        return [dict(row) for row in rows]
+
+
+def test_every_closed_position_has_its_exit_price_fees_and_pnl_and_report_equals_summary(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    summary = session(capsys, "--hours", "2", "--symbols", "10")
+    closed = closed_positions(summary["database"])
+    assert closed, "the session closed no position: nothing shown"
+    missing = [
+        p["id"]
+        for p in closed
+        if p["exit_price"] is None or p.get("fees") is None or p["realized_pnl"] is None
+    ]
+    assert missing == [], f"{len(missing)} of {len(closed)} closed positions lack exit/fees/PnL"
+    printed = io.StringIO()
+    assert asyncio.run(run_report(summary["database"], fmt="json", out=printed)) == 0
+    report = json.loads(printed.getvalue())
+    assert report["pnl"]["unknown"] == 0
+    assert Decimal(report["pnl"]["total"]) != 0
+    assert Decimal(summary["realized_pnl"]) == Decimal(report["pnl"]["total"]).quantize(
+        Decimal("0.01")
+    )

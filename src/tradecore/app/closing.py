@@ -3,7 +3,9 @@
 The synchronizer (a phantom, a filled stop), the aged manager (closed at the cap) and the
 kernel all end here. It is idempotent: a position already closed in the journal is left as
 it is. The keeper removes its leftover stop and writes the row CLOSED under the symbol's
-lock (two use cases noticing the same close at once record it once); its trailing stop ends.
+lock (two use cases noticing the same close at once record it once); its trailing stop ends;
+then its exit price, fees, funding and realized PnL are read from the venue's fills
+(`Settlement`).
 """
 
 from tradecore.domain.events import EventType
@@ -12,6 +14,7 @@ from tradecore.ports.clock import Clock
 from tradecore.ports.repositories import Store
 
 from .recorder import Recorder
+from .settlement import Settlement
 from .stop_keeper import StopKeeper
 from .trailing import TrailingService
 
@@ -24,12 +27,14 @@ class PositionCloser:
         recorder: Recorder,
         clock: Clock,
         trailing: TrailingService | None = None,
+        settlement: Settlement | None = None,
     ) -> None:
         self._store = store
         self._keeper = keeper
         self._recorder = recorder
         self._clock = clock
         self._trailing = trailing
+        self._settlement = settlement
         self.closed = 0
 
     async def closed_on_venue(self, position: Position, reason: str) -> Position | None:
@@ -45,6 +50,8 @@ class PositionCloser:
             position=closed,
             data={"reason": reason, "quantity": position.quantity},
         )
+        if self._settlement is not None:  # its figures from the venue's fills, or next sync
+            return await self._settlement.settle(closed) or closed
         return closed
 
     async def on_closed(self, position: Position, reason: str) -> None:

@@ -39,6 +39,7 @@ from .protection import ProtectionGuard, ProtectionView
 from .recorder import Recorder
 from .resilient_store import CATCH_UP_SECONDS, ResilientStore, resilient
 from .settings import TradingSettings
+from .settlement import Settlement
 from .stop_keeper import StopKeeper
 from .sync import Synchronizer
 from .trailing import TrailingService
@@ -95,6 +96,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         f"dropped: {write.repository}.{write.method}: {error!r}"[:1000],
     )
     keeper = StopKeeper(ex, store, recorder, clock, ids, s.keeper)
+    settlement = Settlement(ex, store, recorder)
     opener = OpenPosition(
         ex,
         store,
@@ -105,13 +107,14 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         stops=s.stops,
         alerter=parts.alerter,
         retry_delay_seconds=s.keeper.retry_delay_seconds,
+        settlement=settlement,
     )
     trailing = TrailingService(
         store, keeper, recorder, clock, s.trailing, rules, alerter=parts.alerter
     )
     keeper.on_followed = trailing.follow
     beats = trailing.heartbeats
-    closer = PositionCloser(store, keeper, recorder, clock, trailing)
+    closer = PositionCloser(store, keeper, recorder, clock, trailing, settlement)
     sync = Synchronizer(
         ex,
         store,
@@ -125,6 +128,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         stops=s.stops,
         interval_seconds=s.sync_interval_seconds,
         on_adopted=trailing.start_for,
+        settlement=settlement,
     )
     guard = ProtectionGuard(
         ex,

@@ -42,6 +42,7 @@ from tradecore.ports.repositories import Store, StoreUnavailable
 
 from .commands import Settling, settle
 from .recorder import Recorder
+from .settlement import Settlement
 from .stop_keeper import StopKeeper
 
 _REJECTION_EVENTS = {
@@ -92,8 +93,10 @@ class OpenPosition:
         lookups: int = 3,
         stop_tries: int = 3,
         retry_delay_seconds: float = 0.5,
+        settlement: Settlement | None = None,
     ) -> None:
         self._exchange = exchange
+        self._settlement = settlement
         self._store = store
         self._keeper = keeper
         self._recorder = recorder
@@ -263,12 +266,14 @@ class OpenPosition:
         if not fresh_fill:
             held = await self._held_quantity(position)
             if held is not None and held == ZERO:
-                return await self._advance(
-                    position,
-                    PositionState.CLOSED,
-                    quantity=ZERO,
-                    closed_at=self._clock.now(),
-                    close_reason="closed on the venue before its stop was placed",
+                return await self._settled(
+                    await self._advance(
+                        position,
+                        PositionState.CLOSED,
+                        quantity=ZERO,
+                        closed_at=self._clock.now(),
+                        close_reason="closed on the venue before its stop was placed",
+                    )
                 )
             if held is not None and held != position.quantity:
                 position = await self._saved(
@@ -293,6 +298,13 @@ class OpenPosition:
             mark = await self._mark(position)
         return await self._roll_back(position, rules, cause=detail)
 
+    async def _settled(self, position: Position) -> Position:
+        """The closed position with its figures from the venue's fills (or as it is: the
+        synchronizer settles it on its next pass)."""
+        if self._settlement is None:
+            return position
+        return await self._settlement.settle(position) or position
+
     async def _roll_back(self, position: Position, rules: MarketRules, *, cause: str) -> Position:
         closed = await self._close_at_market(position)
         self._recorder.record(
@@ -302,11 +314,13 @@ class OpenPosition:
             data={"cause": cause, "closed": closed, "quantity": position.quantity},
         )
         if closed:
-            return await self._advance(
-                position,
-                PositionState.ROLLED_BACK,
-                closed_at=self._clock.now(),
-                close_reason=f"stop could not be placed: {cause}",
+            return await self._settled(
+                await self._advance(
+                    position,
+                    PositionState.ROLLED_BACK,
+                    closed_at=self._clock.now(),
+                    close_reason=f"stop could not be placed: {cause}",
+                )
             )
         assert position.entry_price is not None
         mark = await self._mark(position)

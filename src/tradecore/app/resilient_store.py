@@ -190,6 +190,14 @@ class _Positions(_Repository):
         result: Position | None = await self._inner.open_for(venue, symbol)
         return result
 
+    async def unsettled(self) -> Sequence[Position]:
+        found: Sequence[Position] = await self._inner.unsettled()
+        if not len(self._backlog):
+            return found
+        # the database is behind this process: what it still lacks counts as written
+        latest = [self._known.get(p.id, p) for p in found]
+        return [p for p in latest if p.awaits_settlement]
+
 
 class _Trailing(_Repository):
     def __init__(self, inner: Any, backlog: Backlog) -> None:

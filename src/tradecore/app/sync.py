@@ -2,7 +2,8 @@
 
 Positions the journal has and the venue does not are closed in the journal (`phantom`, or
 plainly `position_closed` when our own stop or exit order filled); positions the venue has
-and the journal does not are adopted and then protected; quantity mismatches are corrected.
+and the journal does not are adopted and then protected; quantity mismatches are corrected;
+closed positions still lacking their realized PnL are settled from the venue's fills.
 A symbol with an operation in flight is never touched (the domain's rule).
 """
 
@@ -29,6 +30,7 @@ from tradecore.ports.repositories import Store
 from .closing import PositionCloser
 from .protection import protective_stop
 from .recorder import Recorder
+from .settlement import Settlement
 from .snapshot import Heartbeats, take_snapshot
 from .stop_keeper import StopKeeper
 
@@ -38,6 +40,7 @@ class SyncReport:
     closed: int = 0
     adopted: int = 0
     corrected: int = 0
+    settled: int = 0
     skipped: bool = False
 
 
@@ -57,6 +60,7 @@ class Synchronizer:
         stops: StopParams | None = None,
         interval_seconds: float = 120,
         on_adopted: Callable[[Position], Awaitable[None]] | None = None,
+        settlement: Settlement | None = None,
     ) -> None:
         self._exchange = exchange
         self._store = store
@@ -70,6 +74,7 @@ class Synchronizer:
         self._stops = stops or StopParams()
         self.interval_seconds = interval_seconds
         self._on_adopted = on_adopted
+        self._settlement = settlement
         self._passing = asyncio.Lock()
 
     async def sync(self) -> SyncReport:
@@ -109,11 +114,14 @@ class Synchronizer:
                 adopted += 1
             elif isinstance(action, CorrectQuantity) and action.position_id in journal:
                 corrected += await self._correct(journal[action.position_id])
-        report = SyncReport(closed=closed, adopted=adopted, corrected=corrected)
+        # closed positions whose figures the venue could not give at their close (an outage,
+        # a crash, a rollback): their exit price, fees, funding and realized PnL now
+        settled = 0 if self._settlement is None else await self._settlement.settle_unsettled()
+        report = SyncReport(closed=closed, adopted=adopted, corrected=corrected, settled=settled)
         self._recorder.record(
             EventType.SYNCHRONIZATION_COMPLETED,
             exchange=venue,
-            data={"closed": closed, "adopted": adopted, "corrected": corrected},
+            data={"closed": closed, "adopted": adopted, "corrected": corrected, "settled": settled},
         )
         return report
 

@@ -51,6 +51,8 @@ class EventType(StrEnum):
     SYMBOL_UNAVAILABLE = "symbol_unavailable"
     ORDER_BELOW_MINIMUM = "order_below_minimum"
     POSITION_CLOSED = "position_closed"
+    # exit price, fees, funding and realized PnL from the venue's own fills (app/settlement.py)
+    POSITION_PNL_RECORDED = "position_pnl_recorded"
     # trailing
     TRAILING_STOP_CREATED = "trailing_stop_created"
     TRAILING_STOP_ACTIVATED = "trailing_stop_activated"

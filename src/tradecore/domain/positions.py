@@ -116,6 +116,23 @@ class Position:
     close_reason: str | None = None
     adopted: bool = False  # found on the venue, not opened by tradecore
     version: int = 0
+    # from the venue's fills and funding once closed (domain.pnl); None until settled
+    fees: Decimal | None = None
+    funding: Decimal | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Its exit price, fees, funding and realized PnL are journaled."""
+        return self.realized_pnl is not None and self.fees is not None
+
+    @property
+    def awaits_settlement(self) -> bool:
+        """Closed (or rolled back) after something filled, its figures not journaled yet."""
+        return (
+            self.state in (PositionState.CLOSED, PositionState.ROLLED_BACK)
+            and self.opened_at is not None
+            and not self.settled
+        )
 
     def advance(self, target: PositionState, **changes: object) -> "Position":
         """The position in state `target` (with `changes`), or IllegalTransition."""

@@ -8,6 +8,7 @@ sending again.
 """
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -16,6 +17,7 @@ import attrs
 
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.orders import Balance, MarkTick, Order, VenuePosition
+from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules
 
 
@@ -142,6 +144,20 @@ class Exchange(Protocol):
         ...
 
     async def fetch_mark_price(self, symbol: str) -> Decimal: ...
+
+    async def fetch_fills(
+        self, symbol: str, *, since: datetime, order_ids: Sequence[str] | None = None
+    ) -> Sequence[Fill]:
+        """The account's own fills (trades) on `symbol` at or after `since`, oldest first, all
+        pages; with `order_ids`, only those orders' fills. Binance `GET /fapi/v1/userTrades`,
+        Bybit `GET /v5/execution/list` (ccxt `fetch_my_trades`)."""
+        ...
+
+    async def fetch_funding(self, symbol: str, *, since: datetime) -> Sequence[FundingPayment]:
+        """Funding paid or received on `symbol` at or after `since`, oldest first. Binance
+        `GET /fapi/v1/income` (incomeType FUNDING_FEE), Bybit `/v5/execution/list`
+        (execType Funding) (ccxt `fetch_funding_history`)."""
+        ...
 
     def watch_mark_prices(self, symbols: Sequence[str]) -> AsyncIterator[MarkTick]:
         """Mark prices as they change, for the given plain symbols."""

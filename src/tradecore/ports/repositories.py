@@ -113,6 +113,11 @@ class PositionRepository(Protocol):
 
     async def open_for(self, venue: Venue, symbol: str) -> Position | None: ...
 
+    async def unsettled(self) -> Sequence[Position]:
+        """Positions closed (or rolled back) after a fill whose exit price, fees and realized
+        PnL are not journaled yet (`Position.awaits_settlement`), oldest close first."""
+        ...
+
 
 class OperationRepository(Protocol):
     @may_wait

@@ -15,6 +15,7 @@ strings (`info`), never from ccxt's floats.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -41,6 +42,7 @@ from tradecore.adapters.ccxt.profiles import (
 from tradecore.adapters.ccxt.streams import MarkFeed, StatusCallback
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.orders import Balance, MarkTick, Order, OrderStatus, OrderType, VenuePosition
+from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.symbols import to_plain, to_venue
 from tradecore.ports.clock import Clock
@@ -105,6 +107,14 @@ def build_client(
             )
         client.set_sandbox_mode(True)
     return client
+
+
+_BINANCE_PAGE = 1000  # userTrades' maximum limit
+_BYBIT_LOG_PAGES = 20  # of 50 rows: a position's settlements over far more than 7 days
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
 
 
 def _text(value: Decimal) -> str:
@@ -362,6 +372,78 @@ class CcxtExchange:
         order = await self._query(_ready(info), lambda raw: parse.binance_algo(raw, fill))
         self._algo_ids.add(order.order_id)
         return order
+
+    async def fetch_fills(
+        self, symbol: str, *, since: datetime, order_ids: Sequence[str] | None = None
+    ) -> Sequence[Fill]:
+        """Through ccxt `fetch_my_trades`: Binance `GET /fapi/v1/userTrades` (oldest first,
+        1000 a page, paged here by time), Bybit `GET /v5/execution/list` (newest first, paged
+        by ccxt along `nextPageCursor`). Both answer at most 7 days from `since`."""
+        unified = to_venue(symbol)
+        start = _ms(since)
+        found: dict[str, Fill] = {}
+        if self._binance:
+            while True:
+                page = await self._binance_trades(unified, start)
+                fresh = [f for f in page if (f.trade_id or "") not in found]
+                found.update({f.trade_id or f"{f.order_id}@{f.at}": f for f in page})
+                if len(page) < _BINANCE_PAGE or not fresh:
+                    break
+                start = max(_ms(f.at) for f in page)  # the same ms again: ids dedupe it
+        else:
+            rows = await self._query(
+                lambda: self.client.fetch_my_trades(unified, start, None, {"paginate": True}),
+                lambda raw: [parse.bybit_fill(item["info"]) for item in raw],
+            )
+            found = {f.trade_id or f"{f.order_id}@{f.at}": f for f in rows if f is not None}
+        fills = sorted(found.values(), key=lambda f: f.at)
+        if order_ids is not None:
+            wanted = set(order_ids)
+            fills = [f for f in fills if f.order_id in wanted]
+        return fills
+
+    async def fetch_funding(self, symbol: str, *, since: datetime) -> Sequence[FundingPayment]:
+        """Binance: ccxt `fetch_funding_history` (`GET /fapi/v1/income`, incomeType
+        FUNDING_FEE). Bybit: `GET /v5/account/transaction-log` type SETTLEMENT, whose
+        `funding` is signed as received (ccxt's `fetch_funding_history` reads Bybit's
+        execution list, whose funding `execFee` sign the docs do not state)."""
+        start = _ms(since)
+        if self._binance:
+            rows = await self._query(
+                lambda: self.client.fetch_funding_history(to_venue(symbol), start, 1000),
+                lambda raw: [parse.binance_funding(item["info"]) for item in raw],
+            )
+        else:
+            rows = []
+            cursor = ""
+            for _ in range(_BYBIT_LOG_PAGES):
+                params = {
+                    "accountType": "UNIFIED",
+                    "category": "linear",
+                    "type": "SETTLEMENT",
+                    "startTime": start,
+                    "limit": 50,
+                    **({"cursor": cursor} if cursor else {}),
+                }
+                result = await self._bybit_log(params)
+                rows += [parse.bybit_funding(item) for item in result.get("list") or []]
+                cursor = str(result.get("nextPageCursor") or "")
+                if not cursor:
+                    break
+        payments = [p for p in rows if p is not None and p.symbol == symbol]
+        return sorted(payments, key=lambda p: p.at)
+
+    async def _binance_trades(self, unified: str, start: int) -> list[Fill]:
+        return await self._query(
+            lambda: self.client.fetch_my_trades(unified, start, _BINANCE_PAGE),
+            lambda raw: [parse.binance_fill(item["info"]) for item in raw],
+        )
+
+    async def _bybit_log(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        return await self._query(
+            lambda: self.client.privateGetV5AccountTransactionLog(dict(params)),
+            lambda raw: dict(raw["result"]),
+        )
 
     async def fetch_mark_price(self, symbol: str) -> Decimal:
         unified = to_venue(symbol)

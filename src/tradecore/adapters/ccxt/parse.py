@@ -12,6 +12,7 @@ from typing import Any
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance, Order, OrderStatus, OrderType, VenuePosition
+from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules
 
 Raw = Mapping[str, Any]
@@ -315,3 +316,82 @@ def bybit_balance(info: Raw) -> Balance:
                 free = dec(account.get("totalAvailableBalance") or "0", name="available")
                 return Balance(total=total, free=free, used=used)
     return Balance(total=ZERO, free=ZERO, used=ZERO)
+
+
+# ----------------------------------------------------------------- fills and funding
+
+
+def _required_time(ms: object, name: str) -> datetime:
+    at = _time(ms)
+    if at is None:
+        raise Unreadable(f"{name}: not a time in ms: {ms!r}")
+    return at
+
+
+def binance_fill(info: Raw) -> Fill:
+    """One row of `GET /fapi/v1/userTrades` (Account Trade List): `commission` in
+    `commissionAsset`, taken as ccxt's unified trade takes it (`fee.cost`), paid when positive.
+    The venue names no client id on a trade (match by `orderId`)."""
+    return Fill(
+        symbol=str(info["symbol"]),
+        order_id=str(info["orderId"]),
+        client_order_id=None,
+        side=_side(info["side"]),
+        price=dec(info["price"], name="price"),
+        quantity=dec(info["qty"], name="qty"),
+        fee=dec(info.get("commission", "0"), name="commission"),
+        fee_asset=str(info.get("commissionAsset") or "USDT"),
+        at=_required_time(info["time"], "time"),
+        trade_id=str(info["id"]),
+    )
+
+
+def binance_funding(info: Raw) -> FundingPayment | None:
+    """One row of `GET /fapi/v1/income`; a FUNDING_FEE's `income` is negative when paid."""
+    if info.get("incomeType") != "FUNDING_FEE":
+        return None
+    return FundingPayment(
+        symbol=str(info["symbol"]),
+        amount=dec(info["income"], name="income"),
+        asset=str(info.get("asset") or "USDT"),
+        at=_required_time(info["time"], "time"),
+        payment_id=str(info.get("tranId", "")) or None,
+    )
+
+
+# Executions that move the position (Bybit v5 enum execType): a trade, an auto-deleverage,
+# a liquidation takeover (BustTrade), a delivery or settlement; "Funding" rows are not fills.
+_BYBIT_FILL_TYPES = frozenset({"Trade", "AdlTrade", "BustTrade", "Delivery", "Settle"})
+
+
+def bybit_fill(info: Raw) -> Fill | None:
+    """One row of `GET /v5/execution/list` (Get Trade History); `execFee` is paid when
+    positive (a maker rebate is negative); None for a row that is no fill (funding)."""
+    if str(info.get("execType", "Trade")) not in _BYBIT_FILL_TYPES:
+        return None
+    return Fill(
+        symbol=str(info["symbol"]),
+        order_id=str(info["orderId"]),
+        client_order_id=str(info.get("orderLinkId") or "") or None,
+        side=_side(info["side"]),
+        price=dec(info["execPrice"], name="execPrice"),
+        quantity=dec(info["execQty"], name="execQty"),
+        fee=dec(info.get("execFee") or "0", name="execFee"),
+        fee_asset=str(info.get("feeCurrency") or "USDT"),
+        at=_required_time(info["execTime"], "execTime"),
+        trade_id=str(info.get("execId") or "") or None,
+    )
+
+
+def bybit_funding(info: Raw) -> FundingPayment | None:
+    """One SETTLEMENT row of `GET /v5/account/transaction-log`: `funding` is positive when
+    received, negative when paid (Bybit v5 Get Transaction Log)."""
+    if info.get("type") != "SETTLEMENT" or info.get("funding") in (None, ""):
+        return None
+    return FundingPayment(
+        symbol=str(info["symbol"]),
+        amount=dec(info["funding"], name="funding"),
+        asset=str(info.get("currency") or "USDT"),
+        at=_required_time(info["transactionTime"], "transactionTime"),
+        payment_id=str(info.get("id") or "") or None,
+    )

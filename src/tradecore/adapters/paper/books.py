@@ -80,6 +80,19 @@ class Fill:
     quantity: Decimal
     price: Decimal
     reason: str  # "api", "manual", "stop", "liquidation"
+    fee: Decimal = Decimal(0)  # paid, in USDT (the profile's taker rate)
+    trade_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Funding:
+    """A funding settlement on the position held in `symbol` (received +, paid -)."""
+
+    at: datetime
+    symbol: str
+    amount: Decimal
+    rate: Decimal
+    payment_id: str
 
 
 @attrs.frozen(kw_only=True)
@@ -157,6 +170,7 @@ class Books:
         self.log: list[OrderRecord | Amendment | OrderClosed | Fill] = []  # all, in order
         self.refusals: list[Refusal] = []
         self.positions: list[PositionRecord] = []
+        self.funding: list[Funding] = []
 
     def add_orders(self, record: OrderRecord) -> None:
         self.orders.append(record)

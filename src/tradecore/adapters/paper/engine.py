@@ -22,6 +22,7 @@ from tradecore.adapters.paper.books import (
     Amendment,
     Books,
     Fill,
+    Funding,
     OrderClosed,
     OrderRecord,
     PositionRecord,
@@ -32,6 +33,8 @@ from tradecore.adapters.paper.profiles import Profile
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance, Order, OrderStatus, OrderType, VenuePosition
+from tradecore.domain.pnl import SETTLE_ASSET, FundingPayment
+from tradecore.domain.pnl import Fill as TradeFill
 from tradecore.domain.precision import MarketRules
 from tradecore.ports.exchange import Accepted, Rejected, RejectReason
 
@@ -50,6 +53,12 @@ _LIMIT = Decimal(10) ** 12
 _REJECT_KINDS = frozenset({FaultKind.REJECT})
 _PARTIAL_KINDS = frozenset({FaultKind.PARTIAL_FILL})
 ONE = Decimal(1)
+# Both venues settle USDT perpetual funding every 8 hours at 00:00, 08:00 and 16:00 UTC for
+# most contracts (Binance "Introduction to Binance Futures Funding Rates"; Bybit "Introduction
+# to Funding Rate"). With no premium the rate is the interest component, 0.01 % per 8 hours on
+# Binance: the default here (`paper.funding_rate`, docs/configuration.md).
+FUNDING_INTERVAL = timedelta(hours=8)
+DEFAULT_FUNDING_RATE = Decimal("0.0001")
 
 
 class _Order:
@@ -193,6 +202,13 @@ def _multiple(value: Decimal, unit: Decimal) -> bool:
         return False
 
 
+def _next_funding_time(now: datetime) -> datetime:
+    """The first 8-hour funding mark (00:00, 08:00, 16:00 UTC) after `now`."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    passed = (now - midnight) // FUNDING_INTERVAL
+    return midnight + (passed + 1) * FUNDING_INTERVAL
+
+
 def _exponent(value: Decimal) -> int:
     exponent = value.normalize().as_tuple().exponent
     return exponent if isinstance(exponent, int) else 0
@@ -216,8 +232,10 @@ class VenueEngine:
         closed_order_retention: timedelta = timedelta(days=3),
         cancel_reduce_only_when_flat: bool = True,
         liquidations: bool = True,
+        funding_rate: Decimal = DEFAULT_FUNDING_RATE,
     ) -> None:
         self.profile = profile
+        self.funding_rate = funding_rate
         self.venue = profile.venue
         self.now = now
         self.faults = FaultPlan()
@@ -249,6 +267,8 @@ class VenueEngine:
         self._order_numbers = itertools.count(1)
         self._position_numbers = itertools.count(1)
         self._sequence = itertools.count()
+        self._trade_numbers = itertools.count(1)
+        self._next_funding = _next_funding_time(now())
         for symbol, mark in (marks or {}).items():
             if symbol in self._markets:
                 self._marks[symbol] = Decimal(mark)
@@ -262,13 +282,77 @@ class VenueEngine:
     def mark(self, symbol: str) -> Decimal | None:
         return self._marks.get(symbol)
 
+    def fills(self, symbol: str, since: datetime) -> list[TradeFill]:
+        """The account's fills on `symbol` at or after `since`, oldest first."""
+        self.settle_funding()
+        return [
+            TradeFill(
+                symbol=f.symbol,
+                order_id=f.order_id,
+                client_order_id=f.client_order_id,
+                side=f.side,
+                price=f.price,
+                quantity=f.quantity,
+                fee=f.fee,
+                fee_asset=SETTLE_ASSET,
+                at=f.at,
+                trade_id=f.trade_id,
+            )
+            for f in self.books.fills
+            if f.symbol == symbol and f.at >= since
+        ]
+
+    def funding(self, symbol: str, since: datetime) -> list[FundingPayment]:
+        """Funding settled on `symbol` at or after `since`, oldest first."""
+        self.settle_funding()
+        return [
+            FundingPayment(
+                symbol=f.symbol,
+                amount=f.amount,
+                asset=SETTLE_ASSET,
+                at=f.at,
+                payment_id=f.payment_id,
+            )
+            for f in self.books.funding
+            if f.symbol == symbol and f.at >= since
+        ]
+
+    def settle_funding(self) -> None:
+        """Charge (or pay) funding on every position held at each 8-hour mark passed since
+        the last call: longs pay shorts `size * mark * rate` when the rate is positive.
+
+        The engine has no timer: this runs before every fill (so a position is charged before
+        it changes) and every account read, never on the tick path (a tick reads no clock).
+        A payment is stamped at its 8-hour mark and priced at the mark current when it runs."""
+        now = self.now()
+        while now >= self._next_funding:
+            at = self._next_funding
+            self._next_funding = at + FUNDING_INTERVAL
+            if not self.funding_rate:
+                continue
+            for symbol, position in self._positions.items():
+                mark = self._marks.get(symbol, position.entry)
+                amount = -position.qty * mark * self.funding_rate
+                self._wallet += amount
+                self.books.funding.append(
+                    Funding(
+                        at=at,
+                        symbol=symbol,
+                        amount=amount,
+                        rate=self.funding_rate,
+                        payment_id=f"F{next(self._trade_numbers)}",
+                    )
+                )
+
     def balance(self) -> Balance:
+        self.settle_funding()
         unrealized = sum((self._unrealized(p) for p in self._positions.values()), ZERO)
         used = sum((p.size * p.entry / p.leverage for p in self._positions.values()), ZERO)
         total = self._wallet + unrealized
         return Balance(total=total, free=max(ZERO, total - used), used=used)
 
     def positions(self) -> list[VenuePosition]:
+        self.settle_funding()
         return [self._report(position) for position in self._positions.values()]
 
     def position(self, symbol: str) -> VenuePosition | None:
@@ -310,11 +394,20 @@ class VenueEngine:
     def set_mark(self, symbol: str, mark: Decimal) -> None:
         """A new mark price: fires crossed stops, fills crossed limits, liquidates, notifies."""
         index = self._index[symbol]
-        self._marks[symbol] = mark
         sells, buys = index.sell_stops, index.buy_stops
+        bids, asks = index.buy_limits, index.sell_limits
+        if (
+            (sells and sells[-1][0] >= mark)
+            or (buys and buys[0][0] <= mark)
+            or (bids and bids[-1][0] >= mark)
+            or (asks and asks[0][0] <= mark)
+            or self._liquidating(symbol, mark)
+        ):
+            # this tick may fill: funding due first, at the marks before it
+            self.settle_funding()
+        self._marks[symbol] = mark
         if (sells and sells[-1][0] >= mark) or (buys and buys[0][0] <= mark):
             self._fire_stops(symbol, index, mark)
-        bids, asks = index.buy_limits, index.sell_limits
         if (bids and bids[-1][0] >= mark) or (asks and asks[0][0] <= mark):
             self._fill_limits(symbol, index, mark)
         if self.liquidations:
@@ -1149,6 +1242,10 @@ class VenueEngine:
                 order, OrderStatus.FILLED if order.filled >= order.quantity else OrderStatus.EXPIRED
             )
 
+    def _liquidating(self, symbol: str, mark: Decimal) -> bool:
+        position = self._positions.get(symbol) if self.liquidations else None
+        return position is not None and self._beyond_liquidation(position, mark)
+
     def _beyond_liquidation(self, position: _Position, mark: Decimal) -> bool:
         if position.qty > 0:
             return mark <= position.liquidation
@@ -1182,6 +1279,8 @@ class VenueEngine:
         return price * (ONE + self.slippage if side is OrderSide.BUY else ONE - self.slippage)
 
     def _fill(self, order: _Order, quantity: Decimal, price: Decimal, *, reason: str) -> None:
+        self.settle_funding()  # on the position as it was until now
+        fee = quantity * price * self.profile.taker_fee
         self.books.add_fills(
             Fill(
                 at=self.now(),
@@ -1192,6 +1291,8 @@ class VenueEngine:
                 quantity=quantity,
                 price=price,
                 reason=reason,
+                fee=fee,
+                trade_id=f"T{next(self._trade_numbers)}",
             )
         )
         previous = order.filled
@@ -1199,7 +1300,7 @@ class VenueEngine:
         paid = (order.average_price or ZERO) * previous + price * quantity
         order.average_price = paid / order.filled
         order.updated_at = self.now()
-        self._wallet -= quantity * price * self.profile.taker_fee
+        self._wallet -= fee
         signed = quantity if order.side is OrderSide.BUY else -quantity
         self._apply(order.symbol, signed, price, reason)
 

@@ -16,6 +16,7 @@ from tradecore.adapters.paper.engine import Result, VenueEngine
 from tradecore.adapters.paper.faults import TRANSPORT_KINDS, Fault, FaultKind, Op
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.orders import Balance, MarkTick, Order, VenuePosition
+from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules
 from tradecore.ports.clock import Clock
 from tradecore.ports.exchange import (
@@ -115,6 +116,23 @@ class PaperExchange:
         if mark is None:
             raise ExchangeUnavailable(f"{symbol}: no mark price (unknown symbol)", retryable=False)
         return mark
+
+    async def fetch_fills(
+        self, symbol: str, *, since: datetime, order_ids: Sequence[str] | None = None
+    ) -> Sequence[Fill]:
+        def read() -> list[Fill]:
+            fills = self.engine.fills(symbol, since)
+            if order_ids is None:
+                return fills
+            wanted = set(order_ids)
+            return [f for f in fills if f.order_id in wanted]
+
+        return await self._query(Op.FETCH_FILLS, symbol, read)
+
+    async def fetch_funding(self, symbol: str, *, since: datetime) -> Sequence[FundingPayment]:
+        return await self._query(
+            Op.FETCH_FUNDING, symbol, lambda: self.engine.funding(symbol, since)
+        )
 
     def watch_mark_prices(self, symbols: Sequence[str]) -> AsyncIterator[MarkTick]:
         stream = MarkStream(self.engine, symbols)

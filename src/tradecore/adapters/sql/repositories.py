@@ -31,8 +31,10 @@ _TERMINAL = "('closed', 'failed', 'rolled_back')"
 _POSITION_COLUMNS = (
     "id, exchange, symbol, side, state, requested_quantity, quantity, entry_price, stop_price, "
     "stop_order_id, stop_owner, signal_id, wave, created_at, opened_at, closed_at, exit_price, "
-    "realized_pnl, close_reason, adopted, version"
+    "realized_pnl, close_reason, adopted, version, fees, funding"
 )
+_POSITION_COUNT = len(_POSITION_COLUMNS.split(","))
+_VERSION = _POSITION_COLUMNS.split(", ").index("version") + 1
 
 
 def wall_clock() -> datetime:
@@ -71,6 +73,8 @@ class SqlPositions:
             p.close_reason,
             c.flag(p.adopted),
             p.version,
+            c.money(p.fees),
+            c.money(p.funding),
         )
 
     def _position(self, r: Row) -> Position:
@@ -98,10 +102,12 @@ class SqlPositions:
             close_reason=r["close_reason"],
             adopted=bool(r["adopted"]),
             version=r["version"],
+            fees=c.money_out(r["fees"]),
+            funding=c.money_out(r["funding"]),
         )
 
     async def add(self, position: Position) -> None:
-        placeholders = ", ".join(f"${i}" for i in range(1, 23))
+        placeholders = ", ".join(f"${i}" for i in range(1, _POSITION_COUNT + 2))
         try:
             await self._db.execute(
                 f"INSERT INTO positions ({_POSITION_COLUMNS}, updated_at) VALUES ({placeholders})",
@@ -124,7 +130,8 @@ class SqlPositions:
         )
         try:
             changed = await self._db.execute(
-                f"UPDATE positions SET {sets}, updated_at = $22 WHERE id = $1 AND version < $21",
+                f"UPDATE positions SET {sets}, updated_at = ${_POSITION_COUNT + 1} "
+                f"WHERE id = $1 AND version < ${_VERSION}",
                 *self._values(position),
                 self._c.time(self._now()),
             )
@@ -153,6 +160,14 @@ class SqlPositions:
         rows = await self._db.fetch(
             f"SELECT {_POSITION_COLUMNS} FROM positions WHERE state NOT IN {_TERMINAL} "
             "ORDER BY created_at, id"
+        )
+        return [self._position(r) for r in rows]
+
+    async def unsettled(self) -> Sequence[Position]:
+        rows = await self._db.fetch(
+            f"SELECT {_POSITION_COLUMNS} FROM positions "
+            "WHERE state IN ('closed', 'rolled_back') AND opened_at IS NOT NULL "
+            "AND (realized_pnl IS NULL OR fees IS NULL) ORDER BY closed_at, id"
         )
         return [self._position(r) for r in rows]
 

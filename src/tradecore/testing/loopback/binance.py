@@ -11,12 +11,13 @@ is outside `recvWindow` of the wall clock is refused with -1021.
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import Op
+from tradecore.domain.model import OrderSide
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderStatus
 from tradecore.ports.exchange import Accepted, Rejected, RejectReason
@@ -65,6 +66,11 @@ def _num(value: Decimal | None) -> str:
 
 def _flag(params: Params, name: str) -> bool:
     return params.get(name, "").lower() == "true"
+
+
+def _from_ms(raw: object) -> datetime:
+    """A request's `startTime` (ms) as a time; the epoch when absent."""
+    return datetime.fromtimestamp(int(str(raw or 0)) / 1000, tz=UTC)
 
 
 def _error(code: str | int, msg: str, status: int = 400) -> Reply:
@@ -119,6 +125,8 @@ class BinanceDialect:
                 Op.FETCH_OPEN_ORDERS,
                 self._open_algos,
             ),
+            ("GET", "/fapi/v1/userTrades"): lambda p: (Op.FETCH_FILLS, self._user_trades),
+            ("GET", "/fapi/v1/income"): lambda p: (Op.FETCH_FUNDING, self._income),
         }
 
     # ----------------------------------------------------------------- dialect surface
@@ -469,6 +477,60 @@ class BinanceDialect:
     def _open_orders(self, p: Params) -> Reply:
         orders = self.engine.open_orders(p.get("symbol"))
         return 200, [self._order(o) for o in orders if not o.is_stop]
+
+    def _user_trades(self, p: Params) -> Reply:
+        """Account Trade List (USER_DATA), `GET /fapi/v1/userTrades`: oldest first, at most
+        `limit` (default 500, max 1000) from `startTime`; `orderId` narrows to one order."""
+        symbol = p.get("symbol")
+        if not symbol:
+            return _error(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null.")
+        since = _from_ms(p.get("startTime"))
+        fills = self.engine.fills(symbol, since)
+        if p.get("orderId"):
+            fills = [f for f in fills if f.order_id == str(p["orderId"])]
+        limit = min(int(p.get("limit") or 500), 1000)
+        rows = [
+            {
+                "buyer": f.side is OrderSide.BUY,
+                "commission": _num(f.fee),
+                "commissionAsset": f.fee_asset,
+                "id": int((f.trade_id or "T0").lstrip("TF")),
+                "maker": False,
+                "orderId": int(f.order_id),
+                "price": _num(f.price),
+                "qty": _num(f.quantity),
+                "quoteQty": _num(f.price * f.quantity),
+                "realizedPnl": "0",
+                "side": "BUY" if f.side is OrderSide.BUY else "SELL",
+                "positionSide": "BOTH",
+                "symbol": f.symbol,
+                "time": _ms(f.at),
+            }
+            for f in fills[:limit]
+        ]
+        return 200, rows
+
+    def _income(self, p: Params) -> Reply:
+        """Get Income History (USER_DATA), `GET /fapi/v1/income`: FUNDING_FEE rows only (the
+        only income type this venue simulates), `income` negative when paid."""
+        symbol = p.get("symbol")
+        if p.get("incomeType") not in (None, "FUNDING_FEE") or not symbol:
+            return 200, []
+        payments = self.engine.funding(symbol, _from_ms(p.get("startTime")))
+        limit = min(int(p.get("limit") or 100), 1000)
+        return 200, [
+            {
+                "symbol": f.symbol,
+                "incomeType": "FUNDING_FEE",
+                "income": _num(f.amount),
+                "asset": f.asset,
+                "info": "FUNDING_FEE",
+                "time": _ms(f.at),
+                "tranId": int((f.payment_id or "F0").lstrip("TF")),
+                "tradeId": "",
+            }
+            for f in payments[:limit]
+        ]
 
     def _new_algo(self, p: Params) -> Reply:
         if p.get("algoType") != "CONDITIONAL":

@@ -9,9 +9,9 @@ with an `orderId` or `orderLinkId` finds an order of any status (the venue keeps
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import Op
@@ -20,6 +20,8 @@ from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderStatus, OrderType
 from tradecore.ports.exchange import Accepted, Rejected
 from tradecore.testing.loopback.server import Handler, Params, Reply
+
+T = TypeVar("T")
 
 _STATUS = {
     OrderStatus.OPEN: "New",
@@ -65,6 +67,11 @@ class BybitDialect:
             ),
             ("GET", "/v5/order/history"): lambda p: (Op.FETCH_ORDER, self._history),
             ("POST", "/v5/position/trading-stop"): lambda p: (Op.POSITION_STOP, self._trading_stop),
+            ("GET", "/v5/execution/list"): lambda p: (Op.FETCH_FILLS, self._executions),
+            ("GET", "/v5/account/transaction-log"): lambda p: (
+                Op.FETCH_FUNDING,
+                self._transaction_log,
+            ),
         }
 
     # ----------------------------------------------------------------- dialect surface
@@ -458,6 +465,69 @@ class BybitDialect:
             }
         )
 
+    def _executions(self, p: Params) -> Reply:
+        """Get Trade History, `GET /v5/execution/list`: newest first, `limit` 1-100 (default
+        50) a page with `nextPageCursor`; `startTime` alone gives [startTime, +7 days)."""
+        symbol = p.get("symbol")
+        if p.get("category") != "linear" or not symbol:
+            return self._error("10001", "params error: category linear and symbol required")
+        fills = list(reversed(self.engine.fills(symbol, _from_ms(p.get("startTime")))))
+        if p.get("orderId"):
+            fills = [f for f in fills if f.order_id == p["orderId"]]
+        page, cursor = _rows(fills, p, default=50, most=100)
+        rows = [
+            {
+                "symbol": f.symbol,
+                "orderId": f.order_id,
+                "orderLinkId": f.client_order_id or "",
+                "side": "Buy" if f.side is OrderSide.BUY else "Sell",
+                "execFee": _num(f.fee),
+                "feeCurrency": f.fee_asset,
+                "execId": f.trade_id or "",
+                "execPrice": _num(f.price),
+                "execQty": _num(f.quantity),
+                "execType": "Trade",
+                "execValue": _num(f.price * f.quantity),
+                "execTime": _ms(f.at),
+                "isMaker": False,
+                "closedSize": "0",
+            }
+            for f in page
+        ]
+        return self._ok({"category": "linear", "list": rows, "nextPageCursor": cursor})
+
+    def _transaction_log(self, p: Params) -> Reply:
+        """Get Transaction Log, `GET /v5/account/transaction-log` (UTA): SETTLEMENT rows, the
+        funding settlements, `funding` positive when received; limit 1-50 (default 20)."""
+        if p.get("type") not in (None, "SETTLEMENT"):
+            return self._ok({"list": [], "nextPageCursor": ""})
+        since = _from_ms(p.get("startTime"))
+        payments = [
+            f
+            for symbol in self.engine.markets
+            for f in self.engine.funding(symbol, since)
+            if symbol == p.get("symbol", symbol)
+        ]
+        payments.sort(key=lambda f: f.at, reverse=True)
+        page, cursor = _rows(payments, p, default=20, most=50)
+        rows = [
+            {
+                "id": f.payment_id or "",
+                "symbol": f.symbol,
+                "category": "linear",
+                "side": "None",
+                "transactionTime": _ms(f.at),
+                "type": "SETTLEMENT",
+                "funding": _num(f.amount),
+                "currency": f.asset,
+                "change": _num(f.amount),
+                "cashFlow": "0",
+                "fee": "0",
+            }
+            for f in page
+        ]
+        return self._ok({"list": rows, "nextPageCursor": cursor})
+
     def _history(self, p: Params) -> Reply:
         found = self._find(p.get("symbol", ""), p, any_status=True)
         orders = [] if found is None or found.is_open else [found]
@@ -544,6 +614,22 @@ def _page(orders: list[Order], p: Params) -> tuple[list[Order], str]:
         return [], ""
     end = start + limit
     return orders[start:end], (str(end) if end < len(orders) else "")
+
+
+def _rows(rows: list[T], p: Params, *, default: int, most: int) -> tuple[list[T], str]:
+    """One page of `rows` (`limit` 1-`most`) from `cursor`, and the next cursor or ""."""
+    try:
+        limit = min(most, max(1, int(p.get("limit") or default)))
+        start = int(p.get("cursor") or "0")
+    except ValueError:
+        return [], ""
+    end = start + limit
+    return rows[start:end], (str(end) if end < len(rows) else "")
+
+
+def _from_ms(raw: object) -> datetime:
+    """A request's `startTime` (ms) as a time; the epoch when absent."""
+    return datetime.fromtimestamp(int(str(raw or 0)) / 1000, tz=UTC)
 
 
 def _exponent(value: Decimal) -> int:

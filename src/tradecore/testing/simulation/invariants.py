@@ -751,7 +751,8 @@ class Checker:
 
     async def quiescent(self, store: Store, events: Sequence[Event]) -> list[Violation]:
         """Nothing injected, nothing in flight, a guard and a sync pass done: the journal
-        must equal the venue, and every order the bot placed must have its event."""
+        must equal the venue, every closed position must carry its realized PnL, and every
+        order the bot placed must have its event."""
         now = self.clock.now()
         found: list[Violation] = []
         venue = self.venue.exchange.venue
@@ -777,6 +778,18 @@ class Checker:
             if problem is not None:
                 found.append(
                     Violation(invariant="journal_mismatch", at=now, symbol=symbol, detail=problem)
+                )
+        # a sync pass settled every close: exit price, fees and realized PnL from the venue
+        for position in await store.positions.unsettled():
+            if position.venue is venue:
+                found.append(
+                    Violation(
+                        invariant="journal_mismatch",
+                        at=now,
+                        symbol=position.symbol,
+                        detail=f"{position.state.value} position {position.id} has no realized "
+                        "PnL from the venue's fills after a sync pass",
+                    )
                 )
         mentioned = _mentioned(events)
         times = _event_times(events)

@@ -1,0 +1,141 @@
+"""Realized PnL from the venue's fills and funding (domain, pure)."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tradecore.domain.errors import DomainError
+from tradecore.domain.model import OrderSide, Side
+from tradecore.domain.pnl import Fill, FundingPayment, position_fills, realized_pnl
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+D = Decimal
+
+
+def fill(
+    side: OrderSide,
+    price: str | Decimal,
+    qty: str | Decimal,
+    *,
+    fee: str = "0",
+    at: int = 0,
+    asset: str = "USDT",
+) -> Fill:
+    return Fill(
+        symbol="BTCUSDT",
+        order_id=f"o{at}",
+        client_order_id=None,
+        side=side,
+        price=D(price),
+        quantity=D(qty),
+        fee=D(fee),
+        fee_asset=asset,
+        at=T0 + timedelta(seconds=at),
+    )
+
+
+BUY, SELL = OrderSide.BUY, OrderSide.SELL
+prices = st.decimals(min_value=D("0.01"), max_value=D("100000"), places=2)
+quantities = st.decimals(min_value=D("0.001"), max_value=D("1000"), places=3)
+fees = st.decimals(min_value=D("0"), max_value=D("50"), places=4)
+
+
+def test_a_long_closed_higher_makes_the_move_times_quantity_less_both_fees() -> None:
+    result = realized_pnl(
+        Side.LONG, [fill(BUY, "100", "2", fee="0.1"), fill(SELL, "110", "2", fee="0.11", at=1)]
+    )
+    assert result.exit_price == D("110")
+    assert result.gross == D("20")
+    assert result.fees == D("0.21")
+    assert result.realized == D("19.79")
+
+
+def test_funding_received_adds_and_funding_paid_takes_away() -> None:
+    fills = [fill(SELL, "100", "1"), fill(BUY, "90", "1", at=1)]
+    paid = FundingPayment(symbol="BTCUSDT", amount=D("-0.5"), asset="USDT", at=T0)
+    got = FundingPayment(symbol="BTCUSDT", amount=D("0.2"), asset="USDT", at=T0)
+    assert realized_pnl(Side.SHORT, fills, [paid, got]).realized == D("9.7")
+
+
+def test_fees_in_another_asset_are_kept_apart_not_added_to_usdt() -> None:
+    result = realized_pnl(
+        Side.LONG, [fill(BUY, "100", "1", fee="0.01", asset="BNB"), fill(SELL, "100", "1", at=1)]
+    )
+    assert result.fees == 0 and result.other_fees == (("BNB", D("0.01")),)
+
+
+def test_a_fill_of_no_quantity_is_refused_with_a_clear_error() -> None:
+    with pytest.raises(DomainError, match="quantity and price must be positive"):
+        realized_pnl(Side.LONG, [fill(BUY, "100", "0")])
+
+
+def test_an_adopted_position_prices_its_exits_against_the_venues_entry() -> None:
+    result = realized_pnl(
+        Side.LONG, [fill(SELL, "120", "1", at=1)], entry_price=D("100"), entry_quantity=D("1")
+    )
+    assert result.realized == D("20") and result.entry_price == D("100")
+
+
+def test_the_positions_fills_start_at_its_entry_and_end_when_it_is_flat() -> None:
+    earlier_exit = fill(SELL, "99", "1", at=0)  # the end of the position before
+    entry = fill(BUY, "100", "2", at=1)
+    part = fill(SELL, "101", "1", at=2)
+    rest = fill(SELL, "102", "1", at=3)
+    next_entry = fill(BUY, "103", "1", at=4)  # the next position on the symbol
+    found = position_fills([next_entry, rest, part, entry, earlier_exit], Side.LONG)
+    assert found == (entry, part, rest)
+
+
+@given(entry=prices, exit_=prices, qty=quantities)
+def test_a_long_and_a_short_over_the_same_prices_are_mirror_images(
+    entry: Decimal, exit_: Decimal, qty: Decimal
+) -> None:
+    long = realized_pnl(Side.LONG, [fill(BUY, entry, qty), fill(SELL, exit_, qty, at=1)])
+    short = realized_pnl(Side.SHORT, [fill(SELL, entry, qty), fill(BUY, exit_, qty, at=1)])
+    assert long.gross == -short.gross
+    assert long.realized + short.realized == 0
+
+
+@given(entry=prices, exit_=prices, qty=quantities, fee_in=fees, fee_out=fees, long=st.booleans())
+def test_fees_never_add_to_the_pnl(
+    entry: Decimal, exit_: Decimal, qty: Decimal, fee_in: Decimal, fee_out: Decimal, long: bool
+) -> None:
+    side = Side.LONG if long else Side.SHORT
+    free = realized_pnl(side, [fill(side.entry, entry, qty), fill(side.exit, exit_, qty, at=1)])
+    paid = realized_pnl(
+        side,
+        [
+            fill(side.entry, entry, qty, fee=str(fee_in)),
+            fill(side.exit, exit_, qty, fee=str(fee_out), at=1),
+        ],
+    )
+    assert paid.realized == free.realized - fee_in - fee_out
+    assert paid.realized <= free.realized
+
+
+@given(
+    entry=prices,
+    exits=st.lists(st.tuples(prices, quantities), min_size=1, max_size=6),
+    long=st.booleans(),
+)
+def test_partial_closes_add_up_to_the_whole(
+    entry: Decimal, exits: list[tuple[Decimal, Decimal]], long: bool
+) -> None:
+    side = Side.LONG if long else Side.SHORT
+    total = sum((q for _, q in exits), D(0))
+    opened = fill(side.entry, entry, total)
+    closes = [fill(side.exit, p, q, at=i + 1) for i, (p, q) in enumerate(exits)]
+    whole = realized_pnl(side, [opened, *closes])
+    pieces = sum(
+        (
+            realized_pnl(side, [fill(side.entry, entry, q), c]).realized
+            for (_, q), c in zip(exits, closes, strict=True)
+        ),
+        D(0),
+    )
+    assert whole.realized == pieces
+    assert whole.exit_quantity == total
+    assert position_fills([opened, *closes], side) == (opened, *closes)
