@@ -18,7 +18,9 @@ def config_in(workdir: Path, *, venue: str, exchange_url: str, signals_url: str,
     path = runner_config(
         workdir, venue=venue, exchange_url=exchange_url, signals_url=signals_url, extra=SETTINGS
     )
-    text = path.read_text(encoding="utf-8").replace("[health]\nport = 0", f"[health]\nport = {port}")
+    text = path.read_text(encoding="utf-8").replace(
+        "[health]\nport = 0", f"[health]\nport = {port}"
+    )
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -47,6 +49,7 @@ async def test_a_second_runner_on_the_same_account_with_another_database_exits_3
             code = await asyncio.wait_for(second.process.wait(), 60)
             await second.kill()  # reaps the reader
             errors = [line for line in second.lines if line.startswith("tradecore: error:")]
+            print(f"\n{venue}: exit {code}: {errors}")
             assert code == 3, second.lines[-5:]
             assert len(errors) == 1, second.lines[-5:]
             assert "already running" in errors[0] and "lock" in errors[0], errors
