@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import pytest
 
+from tradecore.adapters.virtual_time import ThreadWork
 from tradecore.domain.model import Side
 from tradecore.domain.orders import MarkTick
 from tradecore.domain.trailing import TrailingState
@@ -22,8 +23,9 @@ from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
 
 from .conftest import ROUND_TRIP, Database, Opener
-from .crash import Crash, Tripwire, tripped_exchange, tripped_store
+from .crash import Crash, Tripwire, tripped_exchange
 from .harness import App, build_app, pass_time
+from .proxy import StoreProxy
 from .test_crash import recover_and_check
 
 QTY = "0.004"
@@ -135,12 +137,20 @@ async def test_a_stop_move_is_sent_while_its_trailing_state_waits_for_the_disk(
 
 class DyingWire(Tripwire):
     """A crash at one await, after which the process is dead: every later await of its
-    tasks (a stop move, a journal write in the background) dies too."""
+    tasks (a stop move, a journal write in the background) dies too. A database call is
+    counted as work in flight (`work`), so the virtual clock waits for its answer."""
+
+    work: ThreadWork | None = None
 
     async def around(self, call: Callable[[], Awaitable[Any]]) -> Any:
         if self.fired:
             raise Crash("the process is dead")
         return await super().around(call)
+
+    async def around_store(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        if self.work is None:
+            return await self.around(call)
+        return await self.work.counted(self.around(call))
 
 
 @contextlib.asynccontextmanager
@@ -170,9 +180,10 @@ async def test_a_crash_anywhere_in_a_tick_s_stop_move_restarts_on_the_venue_s_st
         for after in (False, True):
             async with a_trailed_position(profile, open_database) as (venue, database, pid):
                 wire = DyingWire(0, after=after)  # armed once the process is up
-                store = cast(Store, tripped_store(database.store, wire))
+                store = cast(Store, StoreProxy(database.store, wire.around_store))
                 exchange = cast(Exchange, tripped_exchange(venue.exchange, wire))
                 app = build_app(venue, store, exchange=exchange)
+                wire.work = app.work
                 await app.run(app.trailing.restore())
                 wire.at = wire.count + at
                 await venue.set_mark("BTCUSDT", "51500")
