@@ -158,7 +158,9 @@ class TestingSettings:
 class Config:
     mode: Mode = Mode.PAPER
     venue: Venue = Venue.BINANCE
-    account: str = "default"
+    account: str = "default"  # a label: the lock is keyed by the API key's fingerprint
+    # where the machine's account locks live ("": the temp dir's tradecore-locks/)
+    lock_dir: str = ""
     database: DatabaseSettings = attrs.Factory(DatabaseSettings)
     signals: SignalSettings = attrs.Factory(SignalSettings)
     health: HealthSettings = attrs.Factory(HealthSettings)

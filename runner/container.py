@@ -19,6 +19,7 @@ import attrs
 from dependency_injector import containers, providers
 from loguru import logger
 
+from tradecore.adapters.account_lock import AccountLock, Taken, account_key, machine_lock
 from tradecore.adapters.alerts import (
     AlertPolicy,
     HttpAlerter,
@@ -219,6 +220,34 @@ def signal_source(
     return None
 
 
+def account_of(mode: str, config: Config, secrets: Secrets) -> str:
+    """What the instance lock is keyed by. A paper session's simulated account is its own
+    database (`venue:account`); a venue account is its API key's fingerprint, never the key
+    (a loopback exchange for tests: its address and key)."""
+    if mode == Mode.PAPER:
+        return f"{config.venue.value}:{config.account}"
+    key, _ = secrets.keys_for(config.venue)
+    return account_key(config.venue.value, mode, key, exchange_url=config.testing.exchange_url)
+
+
+async def take_lock(
+    mode: str, config: Config, database: Database, account: str
+) -> AsyncIterator[InstanceLock]:
+    """The instance lock, taken before anything else opens or binds a port: a second process
+    on the same account is refused here (LockHeld, exit 3). A venue account is locked on the
+    machine (whatever database) and in the database (another machine sharing it); a paper
+    session in its database. Given back at shutdown; the kernel gets it as already taken."""
+    locks: list[InstanceLock] = [database.instance_lock()]
+    if mode != Mode.PAPER:
+        locks.insert(0, machine_lock(config.lock_dir or None))
+    lock = AccountLock(locks)
+    await lock.acquire(account)
+    try:
+        yield Taken(account)
+    finally:
+        await lock.release()
+
+
 def kernel_parts(
     *,
     exchange: Exchange,
@@ -227,11 +256,11 @@ def kernel_parts(
     clock: Clock,
     ids: IdGenerator,
     lock: InstanceLock,
+    account: str,
     config: Config,
     signals: SignalSource | None,
     alerter: Alerter,
 ) -> KernelParts:
-    account = f"{config.venue.value}:{config.account}"
     return KernelParts(
         exchange=exchange,
         store=store,
@@ -323,7 +352,9 @@ class Container(containers.DeclarativeContainer):
     paper_exchange: providers.Dependency[Any] = providers.Dependency()
     venue = providers.Resource(open_venue, mode, config, secrets, clock, events, ids)
     exchange = providers.Selector(mode, paper=paper_exchange, demo=venue, live=venue)
-    lock = providers.Singleton(lambda db: db.instance_lock(), database)
+    account = providers.Callable(account_of, mode, config, secrets)
+    # taken first by the runner (runner/trade.py, runner/paper.py), before a port is bound
+    lock = providers.Resource(take_lock, mode, config, database, account)
     alerter = providers.Resource(open_alerter, mode, config, secrets, clock, events, store)
     # The signal client's and the kernel's events pass the alert rules on their way (the
     # alerter itself reports its own failures straight to `events`).
@@ -337,6 +368,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=ids,
         lock=lock,
+        account=account,
         config=config,
         signals=signals,
         alerter=alerter,

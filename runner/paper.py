@@ -255,6 +255,8 @@ async def _session(
     stop: asyncio.Event,
 ) -> Summary:
     try:
+        # the lock first: a second bot on the account is refused before a port is bound
+        await resolve(container.lock())
         kernel = await resolve(container.kernel())  # StoppedEarly if stopped while waiting
         await resolve(container.health_server())
         telemetry = container.telemetry()

@@ -44,6 +44,8 @@ async def run_trade(
     with stop_on_signals(stop):
         try:
             try:
+                # the lock first: a second bot on the account is refused before a port is bound
+                await resolve(container.lock())
                 kernel = await resolve(container.kernel())
             except StoppedEarly as early:
                 logger.info("{}", early)

@@ -91,6 +91,7 @@ def run(database: Path, port: int, wave_in: float, latency: float, markets_down:
         "TRADECORE_BINANCE_API_KEY": "test",
         "TRADECORE_BINANCE_API_SECRET": "test",
         "TRADECORE_LOGGING__FILE": "",
+        "TRADECORE_LOCK_DIR": str(database.parent / "locks"),
     }
     return main(
         ["trade", "--database-url", f"sqlite:///{database}", "--health-port", str(port)], env=env

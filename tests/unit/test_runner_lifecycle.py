@@ -140,6 +140,7 @@ async def test_a_venue_unreachable_at_start_up_is_waited_for_and_trading_starts_
     config = Config(
         mode=Mode.DEMO,
         venue=Venue.BYBIT,
+        lock_dir=str(tmp_path / "locks"),
         health=HealthSettings(port=port),
         logging=LoggingSettings(file=""),
     )
@@ -219,7 +220,12 @@ async def test_a_stop_while_start_up_waits_for_the_venue_ends_at_once_and_frees_
     venue = FakeVenue.binance()
     venue.inject(Fault.server_error(Op.FETCH_MARKETS, times=1000))  # down for good
     database = tmp_path / "trade.db"
-    config = Config(mode=Mode.DEMO, health=HealthSettings(port=0), logging=LoggingSettings(file=""))
+    config = Config(
+        mode=Mode.DEMO,
+        lock_dir=str(tmp_path / "locks"),
+        health=HealthSettings(port=0),
+        logging=LoggingSettings(file=""),
+    )
     stop = asyncio.Event()
     container = trade_container(venue, database)
     trading = asyncio.create_task(run_trade(config, Secrets(), container=container, stop=stop))

@@ -17,6 +17,7 @@ from runner.container import Container, SignalSpec
 from runner.errors import StartupError
 from runner.paper import resolve, shutdown
 from runner.trade import run_trade
+from tradecore.adapters.account_lock import account_key, machine_lock
 from tradecore.adapters.clock import SystemClock
 from tradecore.adapters.sqlite.lock import FileInstanceLock
 from tradecore.domain.model import Side, Venue
@@ -58,7 +59,10 @@ async def test_trade_adopts_and_protects_what_it_finds_then_stops_leaving_it_pro
     container.spool_path.override(str(tmp_path / "trade.spool"))
     container.signal_spec.override(SignalSpec(kind="none"))
     config = Config(
-        mode=Mode.DEMO, health=HealthSettings(port=port), logging=LoggingSettings(file="")
+        mode=Mode.DEMO,
+        lock_dir=str(tmp_path / "locks"),
+        health=HealthSettings(port=port),
+        logging=LoggingSettings(file=""),
     )
     stop = asyncio.Event()
     trading = asyncio.create_task(run_trade(config, Secrets(), container=container, stop=stop))
@@ -70,9 +74,10 @@ async def test_trade_adopts_and_protects_what_it_finds_then_stops_leaving_it_pro
     await asyncio.wait_for(trading, 30)
     assert venue.position("ETHUSDT") is not None  # stopping never closes a position…
     assert len(venue.stops("ETHUSDT")) == 1  # …nor takes its stop away
-    lock = FileInstanceLock(tmp_path, stem=database.name)
-    await lock.acquire("binance:default")  # released on the way out
-    await lock.release()
+    account = account_key("binance", "demo", None)
+    for lock in (FileInstanceLock(tmp_path, stem=database.name), machine_lock(tmp_path / "locks")):
+        await lock.acquire(account)  # both released on the way out
+        await lock.release()
     with sqlite3.connect(database) as db:
         kinds = [row[0] for row in db.execute("SELECT event_type FROM events ORDER BY seq")]
     assert "missing_position_added" in kinds and kinds[-1] == "bot_stopped"

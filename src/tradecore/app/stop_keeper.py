@@ -138,6 +138,18 @@ class StopKeeper:
                 current, price, owner=owner, reason=reason, replacing=replacing
             )
 
+    async def move_trailing(
+        self, position_id: str, symbol: str, price: Decimal, *, reason: str
+    ) -> StopResult | None:
+        """The trailing stop's move to `price`: the position is read once, under the symbol's
+        lock (the trailing service keeps no copy of it, so a move never waits for a read of
+        its own); None when it is gone or no longer open on the venue."""
+        async with self._lock(symbol):
+            current = await self._store.positions.get(position_id)
+            if current is None or not current.state.is_open_on_venue:
+                return None
+            return await self._writer.apply(current, price, owner=StopOwner.TRAILING, reason=reason)
+
     async def ensure_protected(
         self,
         position: Position,

@@ -1,12 +1,19 @@
 """Trailing service (SPEC §4): mark prices -> the domain transition -> the stop keeper.
 
-A tick never waits for the venue: a `MoveStop` starts (or updates) one mover task per
-position, which hands the latest wanted stop to the stop keeper; moves that arrive while one
-is in flight are coalesced into the newest. State is persisted on every change and restored
-on start. A move the venue did not take is tried again on the next mark and, should no mark
-come (flat marks), on a timer (`RetrySettings`), through the keeper like every stop write.
-`heartbeat(position_id)` tells the protection guard when this service last looked at a
-position, so a silent trailing stop can be taken over.
+A tick never waits for the venue, nor for the database (issue 12, item 8): a `MoveStop`
+starts (or updates) one mover task per position, which hands the latest wanted stop to the
+stop keeper; moves that arrive while one is in flight are coalesced into the newest. The
+changed state is journaled after the move has left, by one writer task that writes each
+position's states in the order they were made (a newer state of a position queued while an
+older one is written goes after it, and replaces any still waiting): the journal may lag the
+venue by a move, never show a later move before an earlier one. Crash-safe because the venue
+is the truth: on restart the stop the journal holds for the position — put right from the
+venue by the keeper's recovery (an interrupted replacement found by its client id, a stop
+standing that the journal never recorded) — is the level trailing resumes from
+(`restore`). A move the venue did not take is tried again on the next mark and, should no
+mark come (flat marks), on a timer (`RetrySettings`), through the keeper like every stop
+write. `heartbeat(position_id)` tells the protection guard when this service last
+looked at a position, so a silent trailing stop can be taken over.
 """
 
 import asyncio
@@ -18,7 +25,7 @@ import attrs
 
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.orders import MarkTick
-from tradecore.domain.positions import Position, StopOwner
+from tradecore.domain.positions import Position
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.trailing import (
     BreakevenReached,
@@ -104,6 +111,10 @@ class TrailingService:
         self._retry = retry or RetrySettings()
         self._retries: dict[str, asyncio.Task[None]] = {}
         self._marks: dict[str, MarkTick] = {}  # the last mark per symbol, for a retry
+        # states (None: a deletion) waiting for the journal, oldest first; one per position
+        self._unsaved: dict[str, TrailingState | None] = {}
+        self._writer: asyncio.Task[None] | None = None
+        self._write_failed = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -121,7 +132,8 @@ class TrailingService:
             stop_price=position.stop_price,
             params=self._params,
         )
-        await self._store.trailing.save(state)
+        self._journal(state.position_id, state)
+        await self.flush()
         self._track(state)
         self._recorder.record(
             EventType.TRAILING_STOP_CREATED,
@@ -150,7 +162,8 @@ class TrailingService:
                 state, position.stop_price, last_update_at=state.last_update_at
             )
             self._states[position.id] = resumed
-            await self._store.trailing.save(resumed)
+            self._journal(position.id, resumed)
+            await self.flush()
 
     async def follow(self, position: Position) -> None:
         """The journal took the venue's entry and quantity (a person added to the position or
@@ -162,7 +175,8 @@ class TrailingService:
             return
         followed = follow_position(state, position.entry_price, position.quantity, self._params)
         self._states[position.id] = followed
-        await self._store.trailing.save(followed)
+        self._journal(position.id, followed)
+        await self.flush()
 
     async def restore(self) -> int:
         """Load every persisted trailing state (after a restart)."""
@@ -177,8 +191,9 @@ class TrailingService:
                 state = stop_not_moved(
                     state, position.stop_price, last_update_at=state.last_update_at
                 )
-                await self._store.trailing.save(state)
+                self._journal(state.position_id, state)
             self._track(prime(state, self._params))
+        await self.flush()
         return len(self._states)
 
     async def end(self, position_id: str, *, reason: str) -> None:
@@ -195,7 +210,8 @@ class TrailingService:
         if state is None:
             return
         self._by_symbol.get(state.symbol, {}).pop(position_id, None)
-        await self._store.trailing.delete(position_id)
+        self._journal(position_id, None)
+        await self.flush()
         note = end_trailing(state, reason)
         self._recorder.record(
             EventType.TRAILING_STOP_REMOVED,
@@ -211,21 +227,67 @@ class TrailingService:
         )
 
     async def drain(self) -> None:
-        """Wait for every stop move in flight (graceful shutdown); a retry not yet due is
-        dropped (the next start trails from the journal's stop)."""
+        """Wait for every stop move in flight, then for the journal (graceful shutdown); a
+        retry not yet due is dropped (the next start trails from the journal's stop)."""
         retries = list(self._retries.values())
         for retry in retries:
             retry.cancel()
         await asyncio.gather(*retries, return_exceptions=True)
         while self._movers:
             await asyncio.gather(*list(self._movers.values()), return_exceptions=True)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until every changed state is in the journal (a crash of the writer — the
+        process dying under it — reaches the one waiting)."""
+        while (writer := self._writer) is not None and not writer.done():
+            await asyncio.shield(writer)
+        if self._unsaved:  # the writer died: what it left is written now, in order
+            self._start_writer()
+            await self.flush()
+
+    # -- the journal ------------------------------------------------------------------------
+
+    def _journal(self, position_id: str, state: TrailingState | None) -> None:
+        """Queue `state` (None: the deletion) for the journal, after what is queued already."""
+        self._unsaved.pop(position_id, None)
+        self._unsaved[position_id] = state
+        if self._writer is None or self._writer.done():
+            self._start_writer()
+
+    def _start_writer(self) -> None:
+        self._writer = asyncio.create_task(self._write_journal(), name="trailing-journal")
+
+    async def _write_journal(self) -> None:
+        while self._unsaved:
+            position_id = next(iter(self._unsaved))
+            state = self._unsaved.pop(position_id)
+            try:
+                if state is None:
+                    await self._store.trailing.delete(position_id)
+                else:
+                    await self._store.trailing.save(state)
+            except Exception as error:  # a bug, not an outage (the store defers those)
+                self._unsaved.setdefault(position_id, state)  # unless a newer one waits
+                if not self._write_failed:
+                    self._write_failed = True
+                    self._recorder.record(
+                        EventType.CRITICAL_ERROR,
+                        severity=Severity.CRITICAL,
+                        correlation_id=position_id,
+                        error=f"the trailing state could not be journaled: {error!r}",
+                        data={"waiting": len(self._unsaved)},
+                    )
+                await self._clock.sleep(1.0)
+                continue
+            self._write_failed = False
 
     # -- ticks ------------------------------------------------------------------------------
 
     @property
     def busy(self) -> bool:
-        """A stop move is in flight."""
-        return bool(self._movers)
+        """A stop move is in flight, or a changed state waits for the journal."""
+        return bool(self._movers) or bool(self._unsaved)
 
     def state(self, position_id: str) -> TrailingState | None:
         return self._states.get(position_id)
@@ -253,9 +315,9 @@ class TrailingService:
             if new is state:
                 continue
             self._states[position_id] = new
-            await self._store.trailing.save(new)
-            for command in commands:
+            for command in commands:  # the move leaves now…
                 self._carry_out(new, command)
+            self._journal(position_id, new)  # …and the journal follows it
 
     def _carry_out(self, state: TrailingState, command: object) -> None:
         if isinstance(command, MoveStop):
@@ -290,12 +352,14 @@ class TrailingService:
             self._movers.pop(position_id, None)
 
     async def _move(self, position_id: str, command: MoveStop) -> None:
-        position = await self._store.positions.get(position_id)
-        if position is None or not position.state.is_open_on_venue:
-            return
-        result = await self._keeper.apply(
-            position, command.new_stop, owner=StopOwner.TRAILING, reason=command.reason.value
+        state = self._states.get(position_id)
+        if state is None:
+            return  # the trailing stop ended meanwhile
+        result = await self._keeper.move_trailing(
+            position_id, state.symbol, command.new_stop, reason=command.reason.value
         )
+        if result is None:  # gone, or no longer open on the venue
+            return
         if result.ok and result.position.stop_price != command.new_stop:
             # The keeper kept a tighter stop (a person's, now the bot's): trail from there.
             self._failures.pop(position_id, None)
@@ -324,7 +388,7 @@ class TrailingService:
                 Alert(
                     key=f"trailing-failing:{position_id}",
                     severity=Severity.ERROR,
-                    title=f"{position.symbol}: trailing stop update failed {failures} times",
+                    title=f"{state.symbol}: trailing stop update failed {failures} times",
                     text=result.detail,
                 )
             )
@@ -340,7 +404,7 @@ class TrailingService:
         # trailing resumes at the last accepted stop on the next mark (story 5).
         reverted = attrs.evolve(resume_trailing(state), stop_price=actual_stop)
         self._states[position_id] = reverted
-        await self._store.trailing.save(reverted)
+        self._journal(position_id, reverted)
 
     async def _not_moved(
         self, position_id: str, actual_stop: Decimal | None, command: MoveStop
@@ -356,7 +420,7 @@ class TrailingService:
             return
         retried = stop_not_moved(state, actual_stop, last_update_at=command.previous_update_at)
         self._states[position_id] = retried
-        await self._store.trailing.save(retried)
+        self._journal(position_id, retried)
 
     def _retry_after(self, position_id: str, seconds: float) -> None:
         """Judge the position again in `seconds` on the last mark, as a tick would: a move the
@@ -385,9 +449,9 @@ class TrailingService:
                 if new is state:
                     return
                 self._states[position_id] = new
-                await self._store.trailing.save(new)
-                for command in commands:
+                for command in commands:  # the move leaves first, the journal follows
                     self._carry_out(new, command)
+                self._journal(position_id, new)
                 if any(isinstance(command, MoveStop) for command in commands):
                     return  # the mover has it; a refusal schedules the next retry
         finally:

@@ -4,6 +4,7 @@ The kernel releases the lock when the process dies, so a crash never leaves it s
 file records who holds it, for the refusal message.
 """
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -22,9 +23,13 @@ def lock_path(directory: str | os.PathLike[str], account: str, *, stem: str = "t
 
 
 class FileInstanceLock:
-    def __init__(self, directory: str | os.PathLike[str], *, stem: str = "tradecore"):
+    def __init__(
+        self, directory: str | os.PathLike[str], *, stem: str = "tradecore", shared: bool = False
+    ):
+        """`shared`: the directory serves every user of the machine (its files anyone's)."""
         self._directory = Path(directory)
         self._stem = stem
+        self._shared = shared
         self._fd: int | None = None
         self._path: Path | None = None
 
@@ -32,7 +37,7 @@ class FileInstanceLock:
         if self._fd is not None:
             raise LockHeld(f"this process already holds the instance lock {self._path}")
         path = lock_path(self._directory, account, stem=self._stem)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open(path, shared=self._shared)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -46,8 +51,9 @@ class FileInstanceLock:
             os.close(fd)
             raise
         since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {since}".encode(), 0)
+        with contextlib.suppress(OSError):  # a file another user made is only readable
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {since}".encode(), 0)
         self._fd = fd
         self._path = path
 
@@ -56,7 +62,8 @@ class FileInstanceLock:
         if fd is None:
             return
         try:
-            os.ftruncate(fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
@@ -64,3 +71,18 @@ class FileInstanceLock:
     @property
     def held(self) -> bool:
         return self._fd is not None
+
+
+def _open(path: Path, *, shared: bool) -> int:
+    """The lock file; in a shared directory made writable by anyone, and one another user
+    made there is still lockable read-only (`flock` needs no write access)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 if shared else 0o644)
+    except PermissionError:
+        if not shared:
+            raise
+        return os.open(path, os.O_RDONLY)
+    if shared:
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o666)
+    return fd
