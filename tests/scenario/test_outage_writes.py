@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import attrs
+import pytest
 
 from tradecore.adapters.clock import VirtualClock
 from tradecore.adapters.sqlite.database import SqliteDatabase
@@ -249,6 +250,35 @@ async def test_a_wave_whose_check_meets_an_outage_runs_when_the_database_returns
     skipped = [e.data["wave"] for e in app.sink.events if e.type.value == "wave_skipped"]
     assert skipped == [wave - timedelta(minutes=1)]
     assert kinds.count("signal_executed") == 3
+
+
+async def test_a_wave_whose_database_dies_after_its_claim_trades_its_signals_when_it_returns(
+    database: Database,
+) -> None:
+    """The claim is written, then the database goes before the open positions are read: the
+    check tried again (as `run` does inside the window) still has the wave's signals — taken
+    from the inbox once — trades them, and gives each exactly one fate."""
+    outage, alerts = Outage(), Alerts()
+    app = wave_app(database, outage, alerts)
+    wave = T0
+    for number in range(3):
+        app.services.inbox.put(signal(number, wave, symbol=f"S0{number}USDT"), at=app.clock.now())
+    outage.fail_after = 1  # the claim passes; the database is gone for what follows
+
+    async def first_try() -> None:
+        with pytest.raises(StoreUnavailable):
+            await app.waves.process(wave)
+
+    await app.run(first_try())
+    outage.down = False
+    report = await app.run(app.waves.process(wave))
+
+    events = app.sink.events
+    assert report.signals == 3 and report.opened == 3
+    assert [e.data["wave"] for e in events if e.type.value == "wave_completed"] == [wave]
+    fates = [e.data.get("signal_id") for e in events if "fate" in e.data]
+    assert sorted(fates) == ["sig0", "sig1", "sig2"]
+    assert [e.type.value for e in events].count("signal_executed") == 3
 
 
 async def test_a_wave_whose_window_passes_in_an_outage_is_skipped_with_an_event_and_an_alert(
