@@ -279,6 +279,7 @@ async def test_a_wave_whose_database_dies_after_its_claim_trades_its_signals_whe
     fates = [e.data.get("signal_id") for e in events if "fate" in e.data]
     assert sorted(fates) == ["sig0", "sig1", "sig2"]
     assert [e.type.value for e in events].count("signal_executed") == 3
+    assert [e.type.value for e in events].count("wave_detected") == 1
 
 
 async def test_a_wave_whose_window_passes_in_an_outage_is_skipped_with_an_event_and_an_alert(

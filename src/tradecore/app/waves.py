@@ -219,6 +219,7 @@ class WaveProcessor:
         if wave in self._traded:  # traded; only its completion met the database down
             return await self._finish(wave, self._traded[wave], correlation)
         held = self._taken.get(wave)
+        first_try = held is None
         if held is None:
             await self._await_signals(wave)
             held = self._taken[wave] = self._inbox.take(wave)
@@ -238,7 +239,8 @@ class WaveProcessor:
             self._taken.pop(wave, None)
             self._claimed.discard(wave)
             return self._done(WaveReport(wave=wave, found=False))
-        self._event(EventType.WAVE_DETECTED, correlation, wave=wave, signals=len(signals))
+        if first_try:  # a check tried again after an outage detected it already
+            self._event(EventType.WAVE_DETECTED, correlation, wave=wave, signals=len(signals))
         report = await self._trade_each_to_its_fate(wave, signals, correlation)
         self._traded[wave] = report
         return await self._finish(wave, report, correlation)
