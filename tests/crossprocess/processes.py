@@ -57,7 +57,7 @@ class Loopback:
         )
         try:
             assert process.stdout is not None
-            line = await asyncio.wait_for(process.stdout.readline(), 60)
+            line = await asyncio.wait_for(process.stdout.readline(), 180)  # a loaded start-up
             url = line.decode().strip().rsplit(" ", 1)[-1]
             assert url.startswith("http://127.0.0.1:"), line
             yield cls(process, url)
