@@ -269,3 +269,41 @@ async def test_a_command_whose_market_rules_cannot_load_is_refused_not_raised(
         SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-l-e0"
     )
     assert isinstance(retried, Accepted), retried
+
+
+async def test_binances_documented_cancel_answer_is_accepted_without_listing_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DELETE /fapi/v1/algoOrder answers `{"algoId", "clientAlgoId", "code": "200", "msg":
+    "success"}` (Binance USDⓈ-M "Cancel Algo Order", Response Example): read as Unknown, it
+    cost two listings per cancel before the stop writer knew the stop was gone."""
+    venue = LoopbackVenue.binance(marks={SYMBOL: "50000"})
+    try:
+        ex = venue.exchange
+        await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-c-e0")
+        placed = await ex.create_stop_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal("49000"), client_order_id="tc-c-s0"
+        )
+        assert isinstance(placed, Accepted)
+        cancel = venue.dialect._cancel_algo  # type: ignore[attr-defined]
+
+        def documented(params: dict[str, str]) -> tuple[int, object]:
+            status, body = cancel(params)
+            if status != 200:
+                return status, body
+            keep = ("algoId", "clientAlgoId")
+            return 200, {**{k: body[k] for k in keep}, "code": "200", "msg": "success"}
+
+        monkeypatch.setattr(venue.dialect, "_cancel_algo", documented)
+        asked = len(venue.server.requests)
+
+        outcome = await ex.cancel_order(SYMBOL, placed.order.order_id)
+
+        assert isinstance(outcome, Accepted), outcome
+        assert outcome.order.status is OrderStatus.CANCELED
+        assert outcome.order.client_order_id == "tc-c-s0"
+        assert [(m, p) for m, p, _ in venue.server.requests[asked:]] == [
+            ("DELETE", "/fapi/v1/algoOrder")
+        ]
+    finally:
+        await venue.close()
