@@ -30,7 +30,14 @@ import attrs
 
 from tradecore.domain.errors import DomainError
 from tradecore.domain.model import Side, Venue
-from tradecore.domain.orders import Order, OrderType, VenuePosition, operation_of
+from tradecore.domain.orders import (
+    Order,
+    OrderRole,
+    OrderType,
+    VenuePosition,
+    operation_of,
+    role_of,
+)
 from tradecore.domain.positions import Operation, Position, PositionState, StopOwner
 
 Key = tuple[Venue, str]
@@ -564,6 +571,8 @@ def bare_in_flight(snapshot: Snapshot) -> tuple[VenuePosition, ...]:
 
 
 def _orphan_reason(order: Order) -> ReconcileReason:
+    if order.is_conditional_exit:  # a take-profit, trailing stop or other kind: no position
+        return ReconcileReason.ZOMBIE_CONDITIONAL
     if order.reduce_only:
         return ReconcileReason.ZOMBIE_REDUCE_ONLY
     if order.is_stop or order.trigger_price is not None:
@@ -581,6 +590,8 @@ def _zombie_reason(
     matching = [v for v in held if order.position_idx in (0, v.position_idx)]
     if not matching:
         return ReconcileReason.ZOMBIE_WRONG_POSITION_IDX, f"positionIdx {order.position_idx}"
+    if order.is_conditional_exit and role_of(order.client_order_id) is OrderRole.FOREIGN:
+        return None  # a person's take-profit or trailing stop on a live position is theirs
     position = matching[0]
     limit = params.flip_ratio * position.quantity
     if not _is_protective(order) and order.side is position.side.exit and order.remaining > limit:
