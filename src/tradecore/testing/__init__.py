@@ -315,9 +315,7 @@ class FakeVenue:
             origin="manual",
         )
 
-    def add_take_profit(
-        self, symbol: str, price: Decimal | str, *, limit: bool = False
-    ) -> Outcome:
+    def add_take_profit(self, symbol: str, price: Decimal | str, *, limit: bool = False) -> Outcome:
         """Someone adds a take-profit for the whole position, as the venues' own TP/SL
         tools do: a reduce-only take-profit-market order that fires when the mark reaches
         `price` the position's way (Binance TAKE_PROFIT_MARKET, Bybit TakeProfit); with
