@@ -307,3 +307,31 @@ async def test_binances_documented_cancel_answer_is_accepted_without_listing_aga
         ]
     finally:
         await venue.close()
+
+
+async def test_a_persons_take_profit_and_trailing_stop_are_listed_as_what_they_are(
+    venue: LoopbackVenue,
+) -> None:
+    """Placed with the person's own ccxt (Binance: TAKE_PROFIT_MARKET and
+    TRAILING_STOP_MARKET algo orders; Bybit: a conditional order rising to its trigger and
+    trading-stop's trailingStop), they come back as a take-profit and a trailing stop."""
+    ex = venue.exchange
+    await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-k-e0")
+    tool = venue.connect().client
+    try:
+        await tool.create_order(
+            "BTC/USDT:USDT", "market", "sell", 0.01, None, {"takeProfitPrice": "55000"}
+        )
+        trailing = (
+            {"trailingPercent": "1", "reduceOnly": True}
+            if venue.engine.venue is Venue.BINANCE
+            else {"trailingAmount": "500", "tpslMode": "Full", "positionIdx": 0}  # both required
+        )
+        await tool.create_order("BTC/USDT:USDT", "market", "sell", 0.01, None, trailing)
+    finally:
+        await tool.close()
+
+    listed = await ex.fetch_open_orders(SYMBOL)
+
+    assert sorted(o.type.value for o in listed) == ["take_profit", "trailing_stop"]
+    assert not any(o.is_stop for o in listed)

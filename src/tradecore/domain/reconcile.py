@@ -2,7 +2,10 @@
 
 Given the journal's positions, the venue's positions and open orders (stops included) and
 the operations in flight, `reconcile` returns the actions that make every position known
-and protected by exactly one stop for its full quantity, and no order orphaned. It decides;
+and protected by exactly one stop for its full quantity, and no order orphaned. A "stop"
+is a stop-loss (`Order.is_stop`): a take-profit, a venue trailing stop or any other
+conditional kind is never protection, never a duplicate stop, and a person's one on a live
+position is never a zombie (docs/venues.md, "Order kinds"). It decides;
 the app carries the actions out and records an event for each.
 
 Two rules hold by construction (and are property-tested):
