@@ -15,7 +15,7 @@ from tradecore.adapters.ccxt.streams import event_status
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.orders import OrderStatus
-from tradecore.ports.exchange import Accepted, Rejected, RejectReason
+from tradecore.ports.exchange import Accepted, ExchangeUnavailable, Rejected, RejectReason
 from tradecore.testing import Fault, Op
 from tradecore.testing.loopback import BybitDialect, LoopbackVenue
 
@@ -335,3 +335,44 @@ async def test_a_persons_take_profit_and_trailing_stop_are_listed_as_what_they_a
 
     assert sorted(o.type.value for o in listed) == ["take_profit", "trailing_stop"]
     assert not any(o.is_stop for o in listed)
+
+
+async def test_an_ip_ban_stops_every_request_until_it_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Binance: "Repeatedly violating rate limits and/or failing to back off after receiving
+    429s will result in an automated IP ban (HTTP status 418)"; "A Retry-After header is
+    sent with a 418 or 429 responses and will give the number of seconds required to wait
+    ... in the case of a 418, until the ban is over" (USDⓈ-M General Info, Limits); the body
+    says it too (-1003 "Way too many requests; IP banned until %s."). A request sent during
+    the ban extends it: nothing goes out until the ban's end."""
+    venue = LoopbackVenue.binance(marks={SYMBOL: "50000"})
+    try:
+        ex = venue.exchange
+        await ex.load_markets()
+        until = int(venue.clock.now().timestamp() * 1000) + 120_000
+
+        def banned() -> tuple[int, object]:
+            message = (
+                f"Way too many requests; IP banned until {until}. Please use the websocket "
+                "for live updates to avoid bans."
+            )
+            return 418, {"code": -1003, "msg": message}
+
+        monkeypatch.setattr(venue.dialect, "rate_limited", banned)
+        venue.inject(Fault.rate_limit(Op.MARKET_ORDER))
+        first = await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-b-e0")
+        assert isinstance(first, Rejected) and first.reason is RejectReason.RATE_LIMITED
+        sent = len(venue.server.requests)
+
+        await venue.advance(60)
+        again = await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-b-e0")
+        assert isinstance(again, Rejected) and again.retryable
+        with pytest.raises(ExchangeUnavailable) as refused:
+            await ex.fetch_positions()
+        assert refused.value.rate_limited
+        assert len(venue.server.requests) == sent  # nothing went out during the ban
+
+        await venue.advance(61)
+        after = await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-b-e0")
+        assert isinstance(after, Accepted), after
+    finally:
+        await venue.close()
