@@ -15,6 +15,7 @@ strings (`info`), never from ccxt's floats.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -26,6 +27,8 @@ import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt import parse
 from tradecore.adapters.ccxt.errors import (
+    IpBanned,
+    ban_end,
     clock_skew,
     command_outcome,
     query_failure,
@@ -139,6 +142,7 @@ class CcxtExchange:
         self._poll_interval = poll_interval
         self._silence_limit = silence_limit
         self._use_websockets = use_websockets
+        self._banned_until: datetime | None = None  # an IP ban (418): nothing is sent
 
     @property
     def venue(self) -> Venue:
@@ -165,13 +169,33 @@ class CcxtExchange:
         -1021 (its linear table), so the venue code decides too. The venue refused the request
         before acting on it, so sending it again is safe.
         """
+        self._refuse_while_banned()
         try:
             return await call()
         except ccxt.BaseError as error:
+            self._note_ban(error)
             if not clock_skew(error):
                 raise
         await self.client.load_time_difference()
         return await call()
+
+    def _refuse_while_banned(self) -> None:
+        """During an IP ban every request is refused here, unsent: one sent extends the
+        ban ("IP bans are tracked and scale in duration for repeat offenders", Binance
+        USDⓈ-M General Info, Limits). Refused before sending, a command is `Rejected`
+        (rate limited, retryable), a query `ExchangeUnavailable(rate_limited)`."""
+        until = self._banned_until
+        if until is None:
+            return
+        if self._clock.now() >= until:
+            self._banned_until = None
+            return
+        raise IpBanned(f"{self._venue.value}: the IP is banned until {until.isoformat()}; not sent")
+
+    def _note_ban(self, error: Exception) -> None:
+        end = ban_end(error, self._clock.now())
+        if end is not None and (self._banned_until is None or end > self._banned_until):
+            self._banned_until = end
 
     async def _query(self, call: Callable[[], Awaitable[Any]], read: Callable[[Any], T]) -> T:
         """A query's answer read into domain values; any failure is `ExchangeUnavailable`."""

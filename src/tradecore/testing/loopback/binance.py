@@ -86,8 +86,10 @@ _NO_CODE = "-1102"
 
 def _refusal(rejected: Rejected) -> Reply:
     code = rejected.code if rejected.code is not None else _NO_CODE
-    status = 403 if code == "451" else 400
-    return _error(code if code.lstrip("-").isdigit() else _NO_CODE, rejected.message, status)
+    if rejected.reason is RejectReason.REGION_RESTRICTED:
+        # HTTP 451 with code 0, as Binance answers a restricted region (ccxt issue #16044)
+        return _error(0, rejected.message, 451)
+    return _error(code if code.lstrip("-").isdigit() else _NO_CODE, rejected.message)
 
 
 class BinanceDialect:
