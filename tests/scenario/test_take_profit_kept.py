@@ -73,6 +73,28 @@ async def test_a_position_with_only_a_take_profit_gets_a_stop(app: App) -> None:
     assert [tp.order_id for tp in take_profits(app)] == [added.order.order_id]
 
 
+async def test_a_users_trailing_stop_is_left_alone_and_never_counted_as_the_stop(
+    app: App,
+) -> None:
+    app.gaps_allowed = 1  # from the person's removal of the stop to the guard's pass
+    opened = await app.open(SYMBOL, Side.LONG, "0.004")
+    assert opened.opened
+    trailing = app.venue.add_trailing_stop(SYMBOL, rate="0.01")  # level 49500, tighter
+    assert isinstance(trailing, Accepted) and trailing.order.type is OrderType.TRAILING_STOP
+    [stop] = app.venue.stops(SYMBOL)
+
+    await every_pass(app)  # the bot's stop is not "looser than a person's": nothing moves
+    assert [s.order_id for s in app.venue.stops(SYMBOL)] == [stop.order_id]
+
+    app.venue.cancel_stop(SYMBOL)  # only the person's trailing stop is left
+    report = await app.run(app.guard.check())
+
+    assert report.unprotected == 1
+    assert stop_problems(app.venue) == []
+    kinds = sorted(o.type.value for o in app.venue.engine.open_orders(SYMBOL))
+    assert "trailing_stop" in kinds
+
+
 # ---------------------------------------------------------------- over ccxt, on the wire
 
 
