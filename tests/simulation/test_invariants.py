@@ -14,7 +14,7 @@ from tradecore.app.recorder import Recorder
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import OrderSide
 from tradecore.ports.exchange import ExchangeUnavailable
-from tradecore.testing import EventLog, FakeVenue, Fault, Op
+from tradecore.testing import Accepted, EventLog, FakeVenue, Fault, Op
 from tradecore.testing.simulation import Checker, Windows
 
 BTC = "BTCUSDT"
@@ -526,4 +526,23 @@ async def test_a_position_that_became_bare_after_the_pass_read_the_venue_is_not_
     open_long(venue)  # after the pass's read: the next pass must count it
     await venue.advance(1)
     checker.on_event(recorder.record(EventType.PROTECTION_CHECK_COMPLETED, data={"unprotected": 1}))
+
+
+async def test_a_take_profit_or_a_trailing_stop_alone_is_no_protection() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    assert isinstance(venue.add_take_profit(BTC, "55000"), Accepted)
+    assert isinstance(venue.add_trailing_stop(BTC, rate="0.01"), Accepted)
+    await venue.advance(5)
+    assert broken(checker) == ["unprotected"]
+
+
+async def test_a_take_profit_beside_the_stop_is_no_second_stop() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    await venue.advance(TRIP)
+    stop(venue, "48500", "tc-pos1-s0")
+    venue.add_take_profit(BTC, "55000")
+    venue.add_trailing_stop(BTC, rate="0.01")
+    await venue.advance(600)
     assert broken(checker) == []

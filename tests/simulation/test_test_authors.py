@@ -37,7 +37,9 @@ async def test_a_persons_actions_are_in_the_books_with_their_time_and_origin() -
     assert len(cancels) == 1  # the stop, cancelled by hand
     fills = [e for e in history if isinstance(e, Fill)]
     assert [f.quantity for f in fills] == [Decimal("0.02"), Decimal("0.01"), Decimal("0.01")]
-    take_profit = [e for e in history if isinstance(e, OrderRecord) and e.type is OrderType.LIMIT]
+    take_profit = [
+        e for e in history if isinstance(e, OrderRecord) and e.type is OrderType.TAKE_PROFIT
+    ]
     assert take_profit[0].origin == "manual" and venue.position(BTC) is None
 
 

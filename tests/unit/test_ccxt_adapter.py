@@ -15,7 +15,7 @@ from tradecore.adapters.ccxt.streams import event_status
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.orders import OrderStatus
-from tradecore.ports.exchange import Accepted, Rejected, RejectReason
+from tradecore.ports.exchange import Accepted, ExchangeUnavailable, Rejected, RejectReason
 from tradecore.testing import Fault, Op
 from tradecore.testing.loopback import BybitDialect, LoopbackVenue
 
@@ -269,3 +269,110 @@ async def test_a_command_whose_market_rules_cannot_load_is_refused_not_raised(
         SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-l-e0"
     )
     assert isinstance(retried, Accepted), retried
+
+
+async def test_binances_documented_cancel_answer_is_accepted_without_listing_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DELETE /fapi/v1/algoOrder answers `{"algoId", "clientAlgoId", "code": "200", "msg":
+    "success"}` (Binance USDⓈ-M "Cancel Algo Order", Response Example): read as Unknown, it
+    cost two listings per cancel before the stop writer knew the stop was gone."""
+    venue = LoopbackVenue.binance(marks={SYMBOL: "50000"})
+    try:
+        ex = venue.exchange
+        await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-c-e0")
+        placed = await ex.create_stop_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal("49000"), client_order_id="tc-c-s0"
+        )
+        assert isinstance(placed, Accepted)
+        cancel = venue.dialect._cancel_algo  # type: ignore[attr-defined]
+
+        def documented(params: dict[str, str]) -> tuple[int, object]:
+            status, body = cancel(params)
+            if status != 200:
+                return status, body
+            keep = ("algoId", "clientAlgoId")
+            return 200, {**{k: body[k] for k in keep}, "code": "200", "msg": "success"}
+
+        monkeypatch.setattr(venue.dialect, "_cancel_algo", documented)
+        asked = len(venue.server.requests)
+
+        outcome = await ex.cancel_order(SYMBOL, placed.order.order_id)
+
+        assert isinstance(outcome, Accepted), outcome
+        assert outcome.order.status is OrderStatus.CANCELED
+        assert outcome.order.client_order_id == "tc-c-s0"
+        assert [(m, p) for m, p, _ in venue.server.requests[asked:]] == [
+            ("DELETE", "/fapi/v1/algoOrder")
+        ]
+    finally:
+        await venue.close()
+
+
+async def test_a_persons_take_profit_and_trailing_stop_are_listed_as_what_they_are(
+    venue: LoopbackVenue,
+) -> None:
+    """Placed with the person's own ccxt (Binance: TAKE_PROFIT_MARKET and
+    TRAILING_STOP_MARKET algo orders; Bybit: a conditional order rising to its trigger and
+    trading-stop's trailingStop), they come back as a take-profit and a trailing stop."""
+    ex = venue.exchange
+    await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-k-e0")
+    tool = venue.connect().client
+    try:
+        await tool.create_order(
+            "BTC/USDT:USDT", "market", "sell", 0.01, None, {"takeProfitPrice": "55000"}
+        )
+        trailing = (
+            {"trailingPercent": "1", "reduceOnly": True}
+            if venue.engine.venue is Venue.BINANCE
+            else {"trailingAmount": "500", "tpslMode": "Full", "positionIdx": 0}  # both required
+        )
+        await tool.create_order("BTC/USDT:USDT", "market", "sell", 0.01, None, trailing)
+    finally:
+        await tool.close()
+
+    listed = await ex.fetch_open_orders(SYMBOL)
+
+    assert sorted(o.type.value for o in listed) == ["take_profit", "trailing_stop"]
+    assert not any(o.is_stop for o in listed)
+
+
+async def test_an_ip_ban_stops_every_request_until_it_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Binance: "Repeatedly violating rate limits and/or failing to back off after receiving
+    429s will result in an automated IP ban (HTTP status 418)"; "A Retry-After header is
+    sent with a 418 or 429 responses and will give the number of seconds required to wait
+    ... in the case of a 418, until the ban is over" (USDⓈ-M General Info, Limits); the body
+    says it too (-1003 "Way too many requests; IP banned until %s."). A request sent during
+    the ban extends it: nothing goes out until the ban's end."""
+    venue = LoopbackVenue.binance(marks={SYMBOL: "50000"})
+    try:
+        ex = venue.exchange
+        await ex.load_markets()
+        until = int(venue.clock.now().timestamp() * 1000) + 120_000
+
+        def banned() -> tuple[int, object]:
+            message = (
+                f"Way too many requests; IP banned until {until}. Please use the websocket "
+                "for live updates to avoid bans."
+            )
+            return 418, {"code": -1003, "msg": message}
+
+        monkeypatch.setattr(venue.dialect, "rate_limited", banned)
+        venue.inject(Fault.rate_limit(Op.MARKET_ORDER))
+        first = await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-b-e0")
+        assert isinstance(first, Rejected) and first.reason is RejectReason.RATE_LIMITED
+        sent = len(venue.server.requests)
+
+        await venue.advance(60)
+        again = await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-b-e0")
+        assert isinstance(again, Rejected) and again.retryable
+        with pytest.raises(ExchangeUnavailable) as refused:
+            await ex.fetch_positions()
+        assert refused.value.rate_limited
+        assert len(venue.server.requests) == sent  # nothing went out during the ban
+
+        await venue.advance(61)
+        after = await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-b-e0")
+        assert isinstance(after, Accepted), after
+    finally:
+        await venue.close()

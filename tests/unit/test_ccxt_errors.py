@@ -259,3 +259,38 @@ def test_a_5xx_is_unknown_whatever_code_its_body_carries() -> None:
     outcome = command_outcome(Venue.BINANCE, raised.value, client_order_id="tc-op1-e0")
     assert isinstance(outcome, Unknown)
     assert client.on_rest_response(400, "Bad Request", url, "POST", {}, body, {}, "") == body
+
+
+# Region blocks and IP bans (issue 11, why 5). Binance answers a request from a restricted
+# region with HTTP 451 and `{"code": 0, "msg": "Service unavailable from a restricted
+# location according to 'b. Eligibility' ..."}` (as seen in ccxt issue #16044: ccxt raises
+# ExchangeNotAvailable "... 451  {"code": 0, ...}"): final, not "venue unavailable, retry".
+_REGION_BODY = (
+    '{"code": 0, "msg": "Service unavailable from a restricted location according to '
+    "'b. Eligibility' in https://www.binance.com/en/terms. Please contact customer service "
+    'if you believe you received this message in error."}'
+)
+
+
+def _ccxt_raises(status: int, body: str) -> Exception:
+    import json
+
+    client = ccxt.binanceusdm()
+    url = "https://fapi.binance.com/fapi/v1/order"
+    try:
+        client.handle_errors(status, "", url, "POST", {}, body, json.loads(body), {}, "")
+        client.handle_http_status_code(status, "", url, "POST", body)
+    except ccxt.BaseError as error:
+        return error
+    raise AssertionError(f"ccxt raised nothing for {status} {body}")
+
+
+def test_binances_region_block_is_final_for_a_command_and_a_query() -> None:
+    error = _ccxt_raises(451, _REGION_BODY)
+
+    outcome = command_outcome(Venue.BINANCE, error)
+    failure = query_failure(Venue.BINANCE, error)
+
+    assert isinstance(outcome, Rejected), outcome
+    assert (outcome.reason, outcome.retryable) == (R.REGION_RESTRICTED, False)
+    assert not failure.retryable and not failure.rate_limited

@@ -427,3 +427,40 @@ async def test_a_fault_can_let_the_first_matching_requests_through() -> None:
 
     assert isinstance(first, Accepted)
     assert isinstance(second, Rejected) and second.reason is RejectReason.OTHER
+
+
+# ------------------------------------------------------------------ kinds a person adds
+
+
+async def test_a_take_profit_rests_as_one_fires_the_positions_way_and_is_no_protection() -> None:
+    venue = FakeVenue.bybit()
+    await venue.open_position(BTC, Side.LONG, QTY)
+    tp = accepted(venue.add_take_profit(BTC, "55000")).order
+    assert not tp.is_stop and tp.is_conditional_exit
+    assert venue.stops(BTC) == []  # not counted as a stop
+    (record,) = venue.books.positions_for(BTC)
+    assert record.stops_at(venue.now()) == 0  # the books count the position bare
+    rejected(venue.add_take_profit(BTC, "49000"), RejectReason.WOULD_TRIGGER_IMMEDIATELY)
+
+    await venue.set_mark(BTC, "54999")
+    assert venue.position(BTC) is not None
+    await venue.set_mark(BTC, "55000")
+    assert venue.position(BTC) is None
+    assert venue.engine.order(tp.order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+
+
+async def test_a_trailing_stop_follows_the_best_mark_and_fires_when_the_mark_comes_back() -> None:
+    venue = FakeVenue.binance()
+    await venue.open_position(BTC, Side.LONG, QTY)
+    trail = accepted(
+        venue.add_trailing_stop(BTC, rate=Decimal("0.01"), activation=Decimal("51000"))
+    ).order
+    assert trail.trigger_price is None and not trail.is_stop  # not active yet
+    await venue.set_mark(BTC, "49000")  # below its activation: nothing happens
+    assert venue.position(BTC) is not None
+    await venue.set_mark(BTC, "52000")
+    await venue.set_mark(BTC, "51600")
+    moved = venue.engine.order(trail.order_id)
+    assert moved is not None and moved.trigger_price == Decimal("51480")  # 52000 less 1 %
+    await venue.set_mark(BTC, "51480")
+    assert venue.position(BTC) is None

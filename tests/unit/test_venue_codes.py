@@ -27,8 +27,9 @@ def _raised_by_ccxt(venue: Venue, code: str, message: str) -> Exception:
     if venue is Venue.BINANCE:
         client: ccxt.Exchange = ccxt.binanceusdm()
         url = "https://fapi.binance.com/fapi/v1/order"
-        body = json.dumps({"code": int(code), "msg": message})
-        status = 403 if code == "451" else 400
+        region = code == "451"  # HTTP 451 with code 0: Binance's region block
+        body = json.dumps({"code": 0 if region else int(code), "msg": message})
+        status = 451 if region else 400
     else:
         client = ccxt.bybit()
         url = "https://api.bybit.com/v5/order/create"

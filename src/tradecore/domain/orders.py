@@ -13,13 +13,35 @@ from tradecore.domain.numbers import ZERO
 
 
 class OrderType(StrEnum):
+    """What an order is, as the venue reports it (docs/venues.md, "Order kinds").
+
+    Only STOP_MARKET and POSITION_STOP are stop-losses: the only kinds counted as a
+    position's protection. Every other conditional kind is a person's exit the bot leaves
+    alone on a live position.
+    """
+
     MARKET = "market"
     LIMIT = "limit"
-    STOP_MARKET = "stop_market"
+    STOP_MARKET = "stop_market"  # a stop-loss: triggers when the price moves against it
     POSITION_STOP = "position_stop"  # Bybit trading-stop, attached to the position
     # A conditional exit that triggers when the price moves the position's way: a person's
     # take-profit. Never a stop-loss, so never counted as a position's protection.
     TAKE_PROFIT = "take_profit"
+    # A venue-side trailing stop (Binance TRAILING_STOP_MARKET, Bybit TrailingStop). Its
+    # level follows the mark and, before activation, it may have none: not counted as
+    # protection; the bot keeps its own stop-loss beside it (docs/venues.md).
+    TRAILING_STOP = "trailing_stop"
+    # A conditional order of a kind tradecore does not know as a stop-loss (Bybit
+    # MmRateClose, an orderType or stopOrderType a venue adds later): never protection.
+    CONDITIONAL = "conditional"
+
+
+_STOP_LOSSES = frozenset({OrderType.STOP_MARKET, OrderType.POSITION_STOP})
+_CONDITIONALS = _STOP_LOSSES | {
+    OrderType.TAKE_PROFIT,
+    OrderType.TRAILING_STOP,
+    OrderType.CONDITIONAL,
+}
 
 
 class OrderStatus(StrEnum):
@@ -69,7 +91,19 @@ class Order:
 
     @property
     def is_stop(self) -> bool:
-        return self.type in (OrderType.STOP_MARKET, OrderType.POSITION_STOP)
+        """A stop-loss: the only kind that counts as a position's protection."""
+        return self.type in _STOP_LOSSES
+
+    @property
+    def is_conditional(self) -> bool:
+        """Rests until a trigger: a stop-loss, take-profit, trailing stop or other kind."""
+        return self.type in _CONDITIONALS
+
+    @property
+    def is_conditional_exit(self) -> bool:
+        """A conditional exit that is not a stop-loss (take-profit, trailing stop, other):
+        the kinds the bot never places and never counts as protection."""
+        return self.is_conditional and not self.is_stop
 
     @property
     def is_open(self) -> bool:

@@ -2,7 +2,10 @@
 
 Given the journal's positions, the venue's positions and open orders (stops included) and
 the operations in flight, `reconcile` returns the actions that make every position known
-and protected by exactly one stop for its full quantity, and no order orphaned. It decides;
+and protected by exactly one stop for its full quantity, and no order orphaned. A "stop"
+is a stop-loss (`Order.is_stop`): a take-profit, a venue trailing stop or any other
+conditional kind is never protection, never a duplicate stop, and a person's one on a live
+position is never a zombie (docs/venues.md, "Order kinds"). It decides;
 the app carries the actions out and records an event for each.
 
 Two rules hold by construction (and are property-tested):
@@ -30,7 +33,14 @@ import attrs
 
 from tradecore.domain.errors import DomainError
 from tradecore.domain.model import Side, Venue
-from tradecore.domain.orders import Order, OrderType, VenuePosition, operation_of
+from tradecore.domain.orders import (
+    Order,
+    OrderRole,
+    OrderType,
+    VenuePosition,
+    operation_of,
+    role_of,
+)
 from tradecore.domain.positions import Operation, Position, PositionState, StopOwner
 
 Key = tuple[Venue, str]
@@ -564,6 +574,8 @@ def bare_in_flight(snapshot: Snapshot) -> tuple[VenuePosition, ...]:
 
 
 def _orphan_reason(order: Order) -> ReconcileReason:
+    if order.is_conditional_exit:  # a take-profit, trailing stop or other kind: no position
+        return ReconcileReason.ZOMBIE_CONDITIONAL
     if order.reduce_only:
         return ReconcileReason.ZOMBIE_REDUCE_ONLY
     if order.is_stop or order.trigger_price is not None:
@@ -581,6 +593,8 @@ def _zombie_reason(
     matching = [v for v in held if order.position_idx in (0, v.position_idx)]
     if not matching:
         return ReconcileReason.ZOMBIE_WRONG_POSITION_IDX, f"positionIdx {order.position_idx}"
+    if order.is_conditional_exit and role_of(order.client_order_id) is OrderRole.FOREIGN:
+        return None  # a person's take-profit or trailing stop on a live position is theirs
     position = matching[0]
     limit = params.flip_ratio * position.quantity
     if not _is_protective(order) and order.side is position.side.exit and order.remaining > limit:

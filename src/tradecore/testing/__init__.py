@@ -315,13 +315,44 @@ class FakeVenue:
             origin="manual",
         )
 
-    def add_take_profit(self, symbol: str, price: Decimal | str) -> Outcome:
-        """Someone adds a reduce-only take-profit limit for the whole position."""
+    def add_take_profit(self, symbol: str, price: Decimal | str, *, limit: bool = False) -> Outcome:
+        """Someone adds a take-profit for the whole position, as the venues' own TP/SL
+        tools do: a reduce-only take-profit-market order that fires when the mark reaches
+        `price` the position's way (Binance TAKE_PROFIT_MARKET, Bybit TakeProfit); with
+        `limit`, a reduce-only limit order at `price` instead."""
         held = self.position(symbol)
         if held is None:
             return self.engine.profile.refusal(RejectReason.NO_POSITION, symbol=symbol)
-        return self.engine.place_limit(
+        if limit:
+            return self.engine.place_limit(
+                symbol, held.side.exit, held.quantity, Decimal(price), origin="manual"
+            )
+        return self.engine.place_take_profit(
             symbol, held.side.exit, held.quantity, Decimal(price), origin="manual"
+        )
+
+    def add_trailing_stop(
+        self,
+        symbol: str,
+        *,
+        rate: Decimal | str | None = None,
+        distance: Decimal | str | None = None,
+        activation: Decimal | str | None = None,
+    ) -> Outcome:
+        """Someone adds the venue's own trailing stop for the whole position: it comes back
+        `rate` (a fraction, Binance) or `distance` (a price, Bybit) from the best mark since
+        `activation` (at once without one). Not a stop-loss: the bot keeps its own."""
+        held = self.position(symbol)
+        if held is None:
+            return self.engine.profile.refusal(RejectReason.NO_POSITION, symbol=symbol)
+        return self.engine.place_trailing_stop(
+            symbol,
+            held.side.exit,
+            held.quantity,
+            rate=None if rate is None else Decimal(rate),
+            distance=None if distance is None else Decimal(distance),
+            activation=None if activation is None else Decimal(activation),
+            origin="manual",
         )
 
     def open_by_hand(self, symbol: str, side: Side, quantity: Decimal | str) -> Outcome:

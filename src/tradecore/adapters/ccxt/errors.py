@@ -14,6 +14,8 @@ The whole table (ccxt class -> command outcome / query error) is in docs/venues.
 
 import json
 import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -51,7 +53,7 @@ BINANCE_CODES: dict[str, RejectReason] = {
     "-1008": R.VENUE_UNAVAILABLE,  # overloaded: refused, try again later
     "-2015": R.AUTHENTICATION,
     "-2014": R.AUTHENTICATION,
-    "451": R.REGION_RESTRICTED,
+    "451": R.REGION_RESTRICTED,  # the HTTP status: Binance's body says code 0 (see below)
 }
 
 BYBIT_CODES: dict[str, RejectReason] = {
@@ -139,6 +141,56 @@ class ServerFailure(ccxt.ExchangeNotAvailable):
 
 # ccxt's own text for an HTTP error it maps by status: "<id> <METHOD> <url> <status> <reason>"
 _HTTP_STATUS = re.compile(r"^\S+ (?:GET|POST|PUT|DELETE|PATCH) \S+ (\d{3}) ")
+# ccxt binance's text for a 418 or 429 it raises itself: "<id> <status> <reason> <body>"
+_BINANCE_STATUS = re.compile(r"^\S+ (4\d\d) ")
+
+
+def http_status(error: Exception) -> int | None:
+    """The HTTP status of the venue's answer, where ccxt's text or our own error keeps it."""
+    if isinstance(error, IpBanned | RegionBlocked):
+        return error.status
+    found = _HTTP_STATUS.match(str(error)) or _BINANCE_STATUS.match(str(error))
+    return int(found[1]) if found else None
+
+
+class RegionBlocked(ccxt.RestrictedLocation):
+    """HTTP 451: Binance serves no request from this region, whatever the body's code (0).
+    "Some regions/areas may be restricted to access some products or services"
+    (dev.binance.vision, "How to deal with HTTP status code at Binance API?")."""
+
+    status = 451
+
+
+class IpBanned(ccxt.DDoSProtection):
+    """HTTP 418: the IP is banned for a while (Binance: "IP bans are tracked and scale in
+    duration for repeat offenders, from 2 minutes to 3 days"; the answer's Retry-After
+    header gives the seconds "until the ban is over", its -1003 text "IP banned until
+    <ms>"). Raised by the adapter, too, for a request it does not send during the ban."""
+
+    status = 418
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds, from the answer's Retry-After header
+
+
+_BANNED_UNTIL = re.compile(r"banned until (\d{12,})")
+# Binance's shortest ban ("from 2 minutes to 3 days"), when an answer names no end
+SHORTEST_BAN = timedelta(minutes=2)
+
+
+def ban_end(error: Exception, now: datetime) -> datetime | None:
+    """When the IP ban `error` reports ends (None: it is no ban): the later of its
+    Retry-After and its text's "banned until <ms>", else the shortest ban from `now`."""
+    if http_status(error) != 418:
+        return None
+    ends = []
+    if isinstance(error, IpBanned) and error.retry_after is not None:
+        ends.append(now + timedelta(seconds=error.retry_after))
+    found = _BANNED_UNTIL.search(str(error))
+    if found is not None:
+        ends.append(datetime.fromtimestamp(int(found[1]) / 1000, tz=now.tzinfo))
+    return max(ends) if ends else now + SHORTEST_BAN
 
 
 def watch_server_failures(client: ccxt.Exchange) -> None:
@@ -153,9 +205,25 @@ def watch_server_failures(client: ccxt.Exchange) -> None:
         body = original(code, reason, url, method, *rest)
         if isinstance(code, int) and code >= 500:
             raise ServerFailure(f"{client.id} {method} {url} {code} {reason} {body}")
+        if code == 451:  # ccxt would raise ExchangeNotAvailable: "retry", forever
+            raise RegionBlocked(f"{client.id} {method} {url} {code} {reason} {body}")
+        if code == 418:
+            headers = rest[0] if rest and isinstance(rest[0], Mapping) else {}
+            raise IpBanned(
+                f"{client.id} {method} {url} {code} {reason} {body}",
+                retry_after=_retry_after(headers),
+            )
         return body
 
     client.on_rest_response = on_rest_response
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float | None:
+    """A 418's Retry-After header: the seconds until the ban is over."""
+    for name, value in headers.items():
+        if name.lower() == "retry-after" and str(value).strip().isdigit():
+            return float(str(value).strip())
+    return None
 
 
 def server_failed(venue: Venue, error: Exception) -> bool:
@@ -218,6 +286,8 @@ def command_outcome(
         return Rejected(
             reason=R.NETWORK_ERROR, message=f"connection failed: {error}", retryable=True
         )
+    if http_status(error) == 451:
+        return Rejected(reason=R.REGION_RESTRICTED, message=str(error), retryable=False, code="451")
     code, message = venue_answer(error)
     reason = reason_for(venue, code, message)
     retryable = False
@@ -247,7 +317,7 @@ def query_failure(venue: Venue, error: Exception) -> ExchangeUnavailable:
         isinstance(error, (ccxt.OperationFailed, ccxt.NetworkError))
         or rate_limited
         or server_failed(venue, error)
-    )
+    ) and http_status(error) != 451
     return ExchangeUnavailable(
         f"{venue.value}: {type(error).__name__}: {message}",
         retryable=retryable,

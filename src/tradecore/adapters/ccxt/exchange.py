@@ -27,6 +27,8 @@ import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt import parse
 from tradecore.adapters.ccxt.errors import (
+    IpBanned,
+    ban_end,
     clock_skew,
     command_outcome,
     query_failure,
@@ -141,12 +143,15 @@ class CcxtExchange:
         self._profile = PROFILES[venue]
         self._clock = clock
         self._rules: dict[str, MarketRules] = {}
-        self._algo_ids: set[str] = set()
+        # Binance algo (conditional) orders as last seen, by algoId: the id says which
+        # endpoint to ask, and the cancel answer names the order without its state.
+        self._algos: dict[str, Order] = {}
         self._feeds: list[MarkFeed] = []
         self._on_stream_status = on_stream_status
         self._poll_interval = poll_interval
         self._silence_limit = silence_limit
         self._use_websockets = use_websockets
+        self._banned_until: datetime | None = None  # an IP ban (418): nothing is sent
 
     @property
     def venue(self) -> Venue:
@@ -173,13 +178,33 @@ class CcxtExchange:
         -1021 (its linear table), so the venue code decides too. The venue refused the request
         before acting on it, so sending it again is safe.
         """
+        self._refuse_while_banned()
         try:
             return await call()
         except ccxt.BaseError as error:
+            self._note_ban(error)
             if not clock_skew(error):
                 raise
         await self.client.load_time_difference()
         return await call()
+
+    def _refuse_while_banned(self) -> None:
+        """During an IP ban every request is refused here, unsent: one sent extends the
+        ban ("IP bans are tracked and scale in duration for repeat offenders", Binance
+        USDⓈ-M General Info, Limits). Refused before sending, a command is `Rejected`
+        (rate limited, retryable), a query `ExchangeUnavailable(rate_limited)`."""
+        until = self._banned_until
+        if until is None:
+            return
+        if self._clock.now() >= until:
+            self._banned_until = None
+            return
+        raise IpBanned(f"{self._venue.value}: the IP is banned until {until.isoformat()}; not sent")
+
+    def _note_ban(self, error: Exception) -> None:
+        end = ban_end(error, self._clock.now())
+        if end is not None and (self._banned_until is None or end > self._banned_until):
+            self._banned_until = end
 
     async def _query(self, call: Callable[[], Awaitable[Any]], read: Callable[[Any], T]) -> T:
         """A query's answer read into domain values; any failure is `ExchangeUnavailable`."""
@@ -294,7 +319,7 @@ class CcxtExchange:
             lambda raw: [self._read_order(item["info"], algo=True) for item in raw],
         )
         if self._binance:
-            self._algo_ids.update(order.order_id for order in stops)
+            self._algos.update((order.order_id, order) for order in stops)
         return list({order.order_id: order for order in [*plain, *stops]}.values())
 
     def _read_order(self, info: Mapping[str, Any], *, algo: bool = False) -> Order:
@@ -335,7 +360,7 @@ class CcxtExchange:
             return await self._bybit_find(unified, {"orderId": order_id})
         if not isinstance(order_id, str) or not order_id.isdigit():
             return None  # Binance ids are integers: no such order can exist
-        if order_id in self._algo_ids:
+        if order_id in self._algos:
             return await self._binance_algo(unified, {"algoId": order_id})
         regular = await self._maybe(lambda: self.client.fetch_order(order_id, unified))
         if regular is not None:
@@ -370,7 +395,7 @@ class CcxtExchange:
             await self._maybe(lambda: self.client.fetch_order(actual, unified)) if actual else None
         )
         order = await self._query(_ready(info), lambda raw: parse.binance_algo(raw, fill))
-        self._algo_ids.add(order.order_id)
+        self._algos[order.order_id] = order
         return order
 
     async def fetch_fills(
@@ -585,8 +610,8 @@ class CcxtExchange:
         info = raw["info"]
         if self._binance:
             order = self._read_order(info)
-            if order.type is OrderType.STOP_MARKET:
-                self._algo_ids.add(order.order_id)
+            if "algoId" in info:
+                self._algos[order.order_id] = order
             return order
         return await self._bybit_order(symbol, str(info["orderId"]))
 
@@ -730,23 +755,40 @@ class CcxtExchange:
                 lambda: self.client.cancel_order(order_id, unified),
                 lambda _: self._bybit_order(symbol, order_id),
             )
-        algo = order_id in self._algo_ids or await self._is_open_algo(unified, order_id)
-        params = {"trigger": True} if algo else {}
+        algo = self._algos.get(order_id) or await self._open_algo(unified, order_id)
+        if algo is None:
+            return await self._command(
+                None,
+                lambda: self.client.cancel_order(order_id, unified),
+                lambda raw: _ready(self._read_order(raw["info"]))(),
+            )
+
+        async def cancelled(raw: Mapping[str, Any]) -> Order:
+            order = _algo_cancelled(raw["info"], algo)
+            self._algos[order.order_id] = order
+            return order
+
         return await self._command(
             None,
-            lambda: self.client.cancel_order(order_id, unified, params),
-            lambda raw: _ready(self._read_order(raw["info"], algo=algo))(),
+            lambda: self.client.cancel_order(order_id, unified, {"trigger": True}),
+            cancelled,
         )
 
-    async def _is_open_algo(self, unified: str, order_id: str) -> bool:
-        """Whether an id this process has not seen is one of the open algo (stop) orders."""
+    async def _open_algo(self, unified: str, order_id: str) -> Order | None:
+        """The open algo (conditional) order of an id this process has not seen, if any."""
         try:
             stops = await self._call(
                 lambda: self.client.fetch_open_orders(unified, None, None, {"trigger": True})
             )
         except ccxt.BaseError:
-            return False  # the plain cancel then answers for itself
-        return any(str(item["info"].get("algoId")) == order_id for item in stops)
+            return None  # the plain cancel then answers for itself
+        for item in stops:
+            if str(item["info"].get("algoId")) == order_id:
+                try:
+                    return parse.binance_algo(item["info"])
+                except parse.Unreadable:
+                    return None
+        return None
 
     async def close(self) -> None:
         for feed in self._feeds:
@@ -762,6 +804,15 @@ def _ready(value: T) -> Callable[[], Awaitable[T]]:
         return value
 
     return give
+
+
+def _algo_cancelled(info: Mapping[str, Any], order: Order) -> Order:
+    """The cancelled algo order from Binance's cancel answer: the documented `{"algoId",
+    "clientAlgoId", "code": "200", "msg": "success"}`, or a whole algo order (with its
+    `algoStatus`) as the websocket API's answer carries it."""
+    if "algoStatus" in info:
+        return parse.binance_algo(info)
+    return parse.binance_algo_cancelled(info, order)
 
 
 def _linear_usdt(markets: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import attrs
+
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance, Order, OrderStatus, OrderType, VenuePosition
@@ -172,13 +174,33 @@ def binance_algo(info: Raw, fill: Order | None = None) -> Order:
     )
 
 
+# Binance USDⓈ-M "New Algo Order" (POST /fapi/v1/algoOrder): "For CONDITIONAL algoType,
+# STOP_MARKET/TAKE_PROFIT_MARKET/STOP/TAKE_PROFIT/TRAILING_STOP_MARKET as order type". STOP
+# and STOP_MARKET trigger against the position (a stop-loss); TAKE_PROFIT(_MARKET) with it;
+# TRAILING_STOP_MARKET follows the price (activatePrice, callbackRate). A kind not listed
+# there is no stop-loss tradecore knows: never counted as protection.
+_BINANCE_ALGO_KINDS = {
+    "STOP_MARKET": OrderType.STOP_MARKET,
+    "STOP": OrderType.STOP_MARKET,
+    "TAKE_PROFIT_MARKET": OrderType.TAKE_PROFIT,
+    "TAKE_PROFIT": OrderType.TAKE_PROFIT,
+    "TRAILING_STOP_MARKET": OrderType.TRAILING_STOP,
+}
+
+
 def _binance_algo_type(info: Raw) -> OrderType:
-    """An algo order's `orderType` is one of STOP_MARKET, STOP, TAKE_PROFIT,
-    TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET (Binance USDⓈ-M "New Algo Order",
-    POST /fapi/v1/algoOrder): a take-profit is no stop-loss."""
-    if str(info.get("orderType", "")).upper().startswith("TAKE_PROFIT"):
-        return OrderType.TAKE_PROFIT
-    return OrderType.STOP_MARKET
+    return _BINANCE_ALGO_KINDS.get(str(info.get("orderType", "")).upper(), OrderType.CONDITIONAL)
+
+
+def binance_algo_cancelled(info: Raw, order: Order) -> Order:
+    """`order` cancelled, from the answer to DELETE /fapi/v1/algoOrder: `{"algoId",
+    "clientAlgoId", "code": "200", "msg": "success"}` (Binance USDⓈ-M "Cancel Algo Order",
+    Response Example; ccxt 4.5.90 binance.py parse_order, "cancelOrder: linear swap
+    conditional"). It names the order but not its state, so the order as last listed is
+    what was cancelled; an answer naming another order, or not "200", is unreadable."""
+    if str(info.get("code")) != "200" or str(info.get("algoId")) != order.order_id:
+        raise Unreadable(f"algo cancel answer for {order.order_id}: {str(dict(info))[:200]}")
+    return attrs.evolve(order, status=OrderStatus.CANCELED)
 
 
 def binance_position(info: Raw) -> VenuePosition | None:
@@ -244,14 +266,7 @@ def bybit_order(info: Raw) -> Order:
     if status is None:
         raise Unreadable(f"order status: {info.get('orderStatus')!r}")
     stop_type = str(info.get("stopOrderType") or "")
-    if stop_type in ("StopLoss", "tpslOrder") and info.get("tpslMode") == "Full":
-        kind = OrderType.POSITION_STOP
-    elif _bybit_take_profit(info, stop_type):
-        kind = OrderType.TAKE_PROFIT
-    elif stop_type:
-        kind = OrderType.STOP_MARKET
-    else:
-        kind = OrderType.LIMIT if info.get("orderType") == "Limit" else OrderType.MARKET
+    kind = _bybit_kind(info, stop_type)
     filled = dec(info.get("cumExecQty") or "0", name="cumExecQty")
     return Order(
         venue=Venue.BYBIT,
@@ -274,15 +289,34 @@ def bybit_order(info: Raw) -> Order:
     )
 
 
-def _bybit_take_profit(info: Raw, stop_type: str) -> bool:
-    """A take-profit: `stopOrderType` TakeProfit or PartialTakeProfit, or a conditional
-    order that triggers when the price moves its position's way — a sell when it rises to
-    the trigger, a buy when it falls to it (`triggerDirection` 1 = rises to, 2 = falls to;
-    Bybit v5 "Place Order" and its enums)."""
-    if stop_type in ("TakeProfit", "PartialTakeProfit"):
-        return True
-    if stop_type != "Stop":
-        return False
+# Bybit v5 `stopOrderType` (bybit-exchange.github.io/docs/v5/enum#stopordertype):
+# TakeProfit, StopLoss, TrailingStop, Stop, PartialTakeProfit, PartialStopLoss, tpslOrder,
+# OcoOrder, BidirectionalTpslOrder (the last three spot only), MmRateClose ("On web or app
+# can set MMR to close position": no price trigger). "" is a plain order.
+_BYBIT_STOP_LOSSES = frozenset({"StopLoss", "PartialStopLoss"})
+_BYBIT_TAKE_PROFITS = frozenset({"TakeProfit", "PartialTakeProfit"})
+
+
+def _bybit_kind(info: Raw, stop_type: str) -> OrderType:
+    if not stop_type:
+        return OrderType.LIMIT if info.get("orderType") == "Limit" else OrderType.MARKET
+    if stop_type == "StopLoss" and info.get("tpslMode") == "Full":
+        return OrderType.POSITION_STOP  # trading-stop's whole-position stop-loss
+    if stop_type in _BYBIT_STOP_LOSSES:
+        return OrderType.STOP_MARKET
+    if stop_type in _BYBIT_TAKE_PROFITS:
+        return OrderType.TAKE_PROFIT
+    if stop_type == "TrailingStop":
+        return OrderType.TRAILING_STOP
+    if stop_type == "Stop":
+        return OrderType.TAKE_PROFIT if _bybit_rises_to_profit(info) else OrderType.STOP_MARKET
+    return OrderType.CONDITIONAL  # MmRateClose, spot kinds, anything added later
+
+
+def _bybit_rises_to_profit(info: Raw) -> bool:
+    """A conditional order that triggers when the price moves its position's way — a sell
+    when it rises to the trigger, a buy when it falls to it (`triggerDirection` 1 = rises
+    to, 2 = falls to; Bybit v5 "Place Order") — is a take-profit."""
     direction = str(info.get("triggerDirection") or "")
     side = str(info.get("side") or "")
     return (side, direction) in (("Sell", "1"), ("Buy", "2"))

@@ -52,6 +52,8 @@ _PRECISION = "Precision is over the maximum defined for this asset."
 _LIMIT = Decimal(10) ** 12
 _REJECT_KINDS = frozenset({FaultKind.REJECT})
 _PARTIAL_KINDS = frozenset({FaultKind.PARTIAL_FILL})
+# conditional orders: each counts against the venue's conditional-order cap
+_CAPPED = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT, OrderType.TRAILING_STOP})
 ONE = Decimal(1)
 # Both venues settle USDT perpetual funding every 8 hours at 00:00, 08:00 and 16:00 UTC for
 # most contracts (Binance "Introduction to Binance Futures Funding Rates"; Bybit "Introduction
@@ -81,6 +83,7 @@ class _Order:
         "side",
         "status",
         "symbol",
+        "trail",
         "trigger_price",
         "type",
         "updated_at",
@@ -122,6 +125,7 @@ class _Order:
         self.updated_at = now
         self.closed_at: datetime | None = None
         self.key: tuple[Decimal, int, str] | None = None  # its entry in a sorted index
+        self.trail: _Trail | None = None  # a trailing stop's rule and best mark
 
     def snapshot(self, venue: Venue) -> Order:
         return Order(
@@ -165,20 +169,58 @@ class _Position:
         return abs(self.qty)
 
 
+class _Trail:
+    """A trailing stop's rule: active from `activation` (at once if None), it fires once the
+    mark comes back from its best by `rate` (Binance callbackRate) or `distance` (Bybit
+    trailingStop)."""
+
+    __slots__ = ("activation", "best", "distance", "rate")
+
+    def __init__(
+        self, activation: Decimal | None, rate: Decimal | None, distance: Decimal | None
+    ) -> None:
+        self.activation = activation
+        self.rate = rate
+        self.distance = distance
+        self.best: Decimal | None = None  # the best mark since activation
+
+    def level(self, side: OrderSide) -> Decimal | None:
+        if self.best is None:
+            return None
+        sign = ONE if side is OrderSide.SELL else -ONE
+        back = self.best * self.rate if self.rate is not None else self.distance or ZERO
+        return self.best - sign * back
+
+
 class _SymbolIndex:
     """Resting orders of one symbol by price: (price, sequence, order id)."""
 
-    __slots__ = ("buy_limits", "buy_stops", "sell_limits", "sell_stops")
+    __slots__ = (
+        "buy_limits",
+        "buy_profits",
+        "buy_stops",
+        "sell_limits",
+        "sell_profits",
+        "sell_stops",
+        "trailing",
+    )
 
     def __init__(self) -> None:
         self.sell_stops: SortedList = SortedList()  # fire when mark <= trigger
         self.buy_stops: SortedList = SortedList()  # fire when mark >= trigger
         self.buy_limits: SortedList = SortedList()  # fill when mark <= price
         self.sell_limits: SortedList = SortedList()  # fill when mark >= price
+        self.sell_profits: SortedList = SortedList()  # take-profits: fire when mark >= trigger
+        self.buy_profits: SortedList = SortedList()  # take-profits: fire when mark <= trigger
+        self.trailing: SortedList = SortedList()  # trailing stops, checked on every tick
 
     def lane(self, order: _Order) -> SortedList:
         if order.type is OrderType.LIMIT:
             return self.buy_limits if order.side is OrderSide.BUY else self.sell_limits
+        if order.type is OrderType.TAKE_PROFIT:
+            return self.buy_profits if order.side is OrderSide.BUY else self.sell_profits
+        if order.type is OrderType.TRAILING_STOP:
+            return self.trailing
         return self.buy_stops if order.side is OrderSide.BUY else self.sell_stops
 
 
@@ -396,11 +438,15 @@ class VenueEngine:
         index = self._index[symbol]
         sells, buys = index.sell_stops, index.buy_stops
         bids, asks = index.buy_limits, index.sell_limits
+        profits_up, profits_down = index.sell_profits, index.buy_profits
         if (
             (sells and sells[-1][0] >= mark)
             or (buys and buys[0][0] <= mark)
             or (bids and bids[-1][0] >= mark)
             or (asks and asks[0][0] <= mark)
+            or (profits_up and profits_up[0][0] <= mark)
+            or (profits_down and profits_down[-1][0] >= mark)
+            or index.trailing
             or self._liquidating(symbol, mark)
         ):
             # this tick may fill: funding due first, at the marks before it
@@ -408,6 +454,12 @@ class VenueEngine:
         self._marks[symbol] = mark
         if (sells and sells[-1][0] >= mark) or (buys and buys[0][0] <= mark):
             self._fire_stops(symbol, index, mark)
+        if (profits_up and profits_up[0][0] <= mark) or (
+            profits_down and profits_down[-1][0] >= mark
+        ):
+            self._fire_take_profits(symbol, index, mark)
+        if index.trailing:
+            self._trail(symbol, index, mark)
         if (bids and bids[-1][0] >= mark) or (asks and asks[0][0] <= mark):
             self._fill_limits(symbol, index, mark)
         if self.liquidations:
@@ -629,6 +681,153 @@ class VenueEngine:
         self._rest(order, trigger)
         return Accepted(order=order.snapshot(self.venue))
 
+    def place_take_profit(
+        self,
+        symbol: str,
+        side: object,
+        quantity: object,
+        trigger_price: object,
+        *,
+        client_order_id: str | None = None,
+        reduce_only: bool = True,
+        close_position: bool = False,
+        position_idx: int = 0,
+        origin: str = "api",
+    ) -> Result:
+        """A take-profit-market order: fires when the mark moves to `trigger_price` the
+        position's way (a sell when it rises to it, a buy when it falls to it)."""
+        return self._place_conditional(
+            OrderType.TAKE_PROFIT,
+            symbol,
+            side,
+            quantity,
+            trigger_price,
+            client_order_id=client_order_id,
+            reduce_only=reduce_only,
+            close_position=close_position,
+            position_idx=position_idx,
+            origin=origin,
+        )
+
+    def place_trailing_stop(
+        self,
+        symbol: str,
+        side: object,
+        quantity: object,
+        *,
+        rate: Decimal | None = None,
+        distance: Decimal | None = None,
+        activation: object | None = None,
+        client_order_id: str | None = None,
+        position_idx: int = 0,
+        origin: str = "api",
+    ) -> Result:
+        """A reduce-only trailing-stop-market order: from `activation` (at once if None) it
+        follows the best mark and fires once the mark comes back by `rate` (a fraction:
+        Binance's callbackRate / 100) or by `distance` (Bybit's trailingStop)."""
+        if (rate is None) == (distance is None) or (rate or distance or ZERO) <= ZERO:
+            return self._refuse(
+                Op.STOP_ORDER,
+                symbol,
+                self._reason(R.OTHER, what="a trailing stop needs one callback rate or distance"),
+            )
+        return self._place_conditional(
+            OrderType.TRAILING_STOP,
+            symbol,
+            side,
+            quantity,
+            activation,
+            client_order_id=client_order_id,
+            reduce_only=True,
+            close_position=False,
+            position_idx=position_idx,
+            origin=origin,
+            trail=(rate, distance),
+        )
+
+    def _place_conditional(
+        self,
+        kind: OrderType,
+        symbol: str,
+        side: object,
+        quantity: object,
+        trigger_price: object | None,
+        *,
+        client_order_id: str | None,
+        reduce_only: bool,
+        close_position: bool,
+        position_idx: int,
+        origin: str,
+        trail: tuple[Decimal | None, Decimal | None] | None = None,
+    ) -> Result:
+        op = Op.STOP_ORDER
+        checked = self._check_order(
+            op,
+            symbol,
+            side,
+            quantity,
+            client_order_id,
+            position_idx,
+            opening=not (reduce_only or close_position),
+            origin=origin,
+            whole_position=close_position,
+        )
+        if isinstance(checked, Rejected):
+            return checked
+        rules, order_side, qty = checked
+        trigger: Decimal | None = None
+        if trigger_price is not None or trail is None:
+            level = self._check_price(rules, trigger_price, "triggerPrice")
+            if isinstance(level, Rejected):
+                return self._refuse(op, symbol, level)
+            trigger = level
+        problem = self._profit_problem(symbol, order_side, trigger, reduce_only or close_position)
+        if problem is not None:
+            return self._refuse(op, symbol, problem)
+        order = self._new_order(
+            symbol=symbol,
+            side=order_side,
+            type=kind,
+            quantity=ZERO if close_position else qty,
+            price=None,
+            trigger=trigger if trail is None else None,
+            client_order_id=client_order_id,
+            reduce_only=reduce_only or close_position,
+            close_position=close_position,
+            position_idx=position_idx,
+            origin=origin,
+        )
+        if trail is not None:
+            order.trail = _Trail(trigger, *trail)
+        self._rest(order, trigger if trail is None and trigger is not None else ZERO)
+        if trail is not None:
+            self._trail(symbol, self._index[symbol], self._marks[symbol])
+        return Accepted(order=order.snapshot(self.venue))
+
+    def _profit_problem(
+        self, symbol: str, side: OrderSide, trigger: Decimal | None, reduce_only: bool
+    ) -> Rejected | None:
+        """A take-profit (or a trailing stop's activation) on the wrong side of the mark
+        would fire at once: refused as the venue refuses a stop past the mark."""
+        mark = self._marks[symbol]
+        if trigger is not None and (
+            (trigger <= mark) if side is OrderSide.SELL else (trigger >= mark)
+        ):
+            opposite = OrderSide.BUY if side is OrderSide.SELL else OrderSide.SELL
+            return self._would_trigger(opposite, trigger, mark)
+        position = self._positions.get(symbol)
+        if reduce_only and position is not None and position.side.entry is side:
+            return self._reason(R.REDUCE_ONLY_WOULD_INCREASE)
+        stops = (
+            self._stops_open[symbol]
+            if self.profile.conditional_cap_per_symbol
+            else (self._stops_total)
+        )
+        cap = self.profile.conditional_cap
+        if cap is not None and stops >= cap:
+            return self._reason(R.TOO_MANY_CONDITIONAL_ORDERS)
+        return None
+
     def set_position_stop(
         self, symbol: str, trigger_price: object | None, *, origin: str = "api"
     ) -> Result:
@@ -699,6 +898,8 @@ class VenueEngine:
             return self.set_position_stop(symbol, trigger_price, origin=origin)
         if order.type is OrderType.STOP_MARKET:
             return self._amend_stop(order, trigger_price, origin)
+        if order.type is not OrderType.LIMIT:
+            return self._refuse(op, symbol, self._reason(R.NOT_SUPPORTED, what="amend"))
         return self._amend_limit(order, price, origin)
 
     def cancel(self, symbol: str, order_id: str, *, origin: str = "api") -> Result:
@@ -1141,7 +1342,7 @@ class VenueEngine:
     def _rest(self, order: _Order, level: Decimal) -> None:
         order.key = (level, next(self._sequence), order.order_id)
         self._index[order.symbol].lane(order).add(order.key)
-        if order.type is OrderType.STOP_MARKET:
+        if order.type in _CAPPED:
             self._stops_open[order.symbol] += 1
             self._stops_total += 1
         self._touch(order.symbol)
@@ -1155,7 +1356,7 @@ class VenueEngine:
         if order.key is not None:
             self._index[order.symbol].lane(order).discard(order.key)
             order.key = None
-            if order.type is OrderType.STOP_MARKET:
+            if order.type in _CAPPED:
                 self._stops_open[order.symbol] -= 1
                 self._stops_total -= 1
         stop_of_position = self._position_stops.get(order.symbol) is order
@@ -1205,6 +1406,49 @@ class VenueEngine:
             order.status = OrderStatus.TRIGGERED
             self._execute_stop(order, mark)
         self._touch(symbol)
+
+    def _fire_take_profits(self, symbol: str, index: _SymbolIndex, mark: Decimal) -> None:
+        fired: list[str] = []
+        ups, downs = index.sell_profits, index.buy_profits
+        while ups and ups[0][0] <= mark:
+            fired.append(ups[0][2])
+            self._detach(self._orders[ups[0][2]])
+        while downs and downs[-1][0] >= mark:
+            fired.append(downs[-1][2])
+            self._detach(self._orders[downs[-1][2]])
+        for order_id in fired:
+            order = self._orders[order_id]
+            order.status = OrderStatus.TRIGGERED
+            self._execute_stop(order, mark)
+        self._touch(symbol)
+
+    def _trail(self, symbol: str, index: _SymbolIndex, mark: Decimal) -> None:
+        """Move every trailing stop of `symbol` with the mark; fire those it came back to."""
+        fired: list[_Order] = []
+        for _, _, order_id in tuple(index.trailing):
+            order = self._orders[order_id]
+            trail = order.trail
+            assert trail is not None
+            selling = order.side is OrderSide.SELL
+            if trail.best is None:
+                start = trail.activation
+                if start is not None and ((mark < start) if selling else (mark > start)):
+                    continue  # not active yet
+                trail.best = mark
+            elif (mark > trail.best) if selling else (mark < trail.best):
+                trail.best = mark
+            level = trail.level(order.side)
+            if level != order.trigger_price:
+                order.trigger_price = level
+                order.updated_at = self.now()
+            if level is not None and ((mark <= level) if selling else (mark >= level)):
+                fired.append(order)
+        for order in fired:
+            self._detach(order)
+            order.status = OrderStatus.TRIGGERED
+            self._execute_stop(order, mark)
+        if fired:
+            self._touch(symbol)
 
     def _execute_stop(self, order: _Order, price: Decimal) -> None:
         """A fired stop becomes a market order filled at the tick's price (a gap fills worse)."""

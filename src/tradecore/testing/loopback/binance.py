@@ -19,7 +19,7 @@ from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import Op
 from tradecore.domain.model import OrderSide
 from tradecore.domain.numbers import ZERO
-from tradecore.domain.orders import Order, OrderStatus
+from tradecore.domain.orders import Order, OrderStatus, OrderType
 from tradecore.ports.exchange import Accepted, Rejected, RejectReason
 from tradecore.testing.loopback.server import Handler, Params, Reply
 
@@ -42,6 +42,14 @@ _STATUS = {
     OrderStatus.TRIGGERED: "NEW",
 }
 _CONDITIONAL = {"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"}
+# The `orderType` an algo order of each kind is listed with when its request did not say
+# (a stop-limit STOP and a TAKE_PROFIT with a limit price rest here as their market forms:
+# the engine has no limit order after a trigger; they are listed as sent).
+_ALGO_TYPES = {
+    OrderType.STOP_MARKET: "STOP_MARKET",
+    OrderType.TAKE_PROFIT: "TAKE_PROFIT_MARKET",
+    OrderType.TRAILING_STOP: "TRAILING_STOP_MARKET",
+}
 
 
 # Algo ids and order ids are separate sequences on the venue: a stop's algoId never equals
@@ -84,8 +92,10 @@ _NO_CODE = "-1102"
 
 def _refusal(rejected: Rejected) -> Reply:
     code = rejected.code if rejected.code is not None else _NO_CODE
-    status = 403 if code == "451" else 400
-    return _error(code if code.lstrip("-").isdigit() else _NO_CODE, rejected.message, status)
+    if rejected.reason is RejectReason.REGION_RESTRICTED:
+        # HTTP 451 with code 0, as Binance answers a restricted region (ccxt issue #16044)
+        return _error(0, rejected.message, 451)
+    return _error(code if code.lstrip("-").isdigit() else _NO_CODE, rejected.message)
 
 
 class BinanceDialect:
@@ -95,6 +105,7 @@ class BinanceDialect:
 
     def __init__(self, engine: VenueEngine) -> None:
         self.engine = engine
+        self._algo_kinds: dict[str, tuple[str, Params]] = {}  # engine id -> (orderType, request)
         self._routes: dict[tuple[str, str], Callable[[Params], tuple[Op | None, Handler]]] = {
             ("GET", "/fapi/v1/time"): lambda p: (None, self._time),
             ("GET", "/fapi/v1/ping"): lambda p: (None, lambda _: (200, {})),
@@ -462,7 +473,7 @@ class BinanceDialect:
             order = self._regular(symbol, p["orderId"])
         else:
             order = self.engine.order_by_client_id(symbol, p.get("origClientOrderId", ""))
-        if order is None or (order.is_stop and order.filled == ZERO):
+        if order is None or (order.is_conditional and order.filled == ZERO):
             return _error(-2013, "Order does not exist.")
         return 200, self._order(order)
 
@@ -470,13 +481,13 @@ class BinanceDialect:
         symbol = p.get("symbol", "")
         order_id = p.get("orderId") or self._open_id(symbol, p.get("origClientOrderId"))
         order = self._regular(symbol, order_id or "")
-        if order is None or order.is_stop:
+        if order is None or order.is_conditional:
             return _error(-2011, "Unknown order sent.")
         return self._answer(self.engine.cancel(symbol, order.order_id), self._order)
 
     def _open_orders(self, p: Params) -> Reply:
         orders = self.engine.open_orders(p.get("symbol"))
-        return 200, [self._order(o) for o in orders if not o.is_stop]
+        return 200, [self._order(o) for o in orders if not o.is_conditional]
 
     def _user_trades(self, p: Params) -> Reply:
         """Account Trade List (USER_DATA), `GET /fapi/v1/userTrades`: oldest first, at most
@@ -535,18 +546,44 @@ class BinanceDialect:
     def _new_algo(self, p: Params) -> Reply:
         if p.get("algoType") != "CONDITIONAL":
             return _error(-1102, "Mandatory parameter 'algoType' was not sent, was empty/null.")
-        if p.get("type") != "STOP_MARKET":
+        kind = p.get("type", "")
+        if kind not in _CONDITIONAL:
             return _error(-1116, "Invalid orderType.")
-        result = self.engine.place_stop(
-            p.get("symbol", ""),
-            p.get("side", ""),
-            p.get("quantity", "0") if not _flag(p, "closePosition") else "0",
-            p.get("triggerPrice"),
-            client_order_id=p.get("clientAlgoId"),
-            reduce_only=_flag(p, "reduceOnly"),
-            close_position=_flag(p, "closePosition"),
-        )
+        if kind in ("STOP", "TAKE_PROFIT") and "price" not in p:
+            return _error(-1102, "Mandatory parameter 'price' was not sent, was empty/null.")
+        result = self._place_algo(kind, p)
+        if isinstance(result, Accepted):
+            self._algo_kinds[result.order.order_id] = (kind, p)
         return self._answer(result, self._algo)
+
+    def _place_algo(self, kind: str, p: Params) -> Accepted | Rejected:
+        symbol, side = p.get("symbol", ""), p.get("side", "")
+        close = _flag(p, "closePosition")
+        quantity = p.get("quantity", "0") if not close else "0"
+        cid = p.get("clientAlgoId")
+        if kind == "TRAILING_STOP_MARKET":
+            try:  # callbackRate: "min 0.1, max 10 where 1 for 1%" (New Algo Order)
+                rate = Decimal(p.get("callbackRate", "")) / 100
+            except ArithmeticError:
+                return self.engine.profile.refusal(RejectReason.OTHER, code="-1102")
+            return self.engine.place_trailing_stop(
+                symbol,
+                side,
+                quantity,
+                rate=rate,
+                activation=p.get("activatePrice"),
+                client_order_id=cid,
+            )
+        place = self.engine.place_take_profit if kind.startswith("TAKE") else self.engine.place_stop
+        return place(
+            symbol,
+            side,
+            quantity,
+            p.get("triggerPrice"),
+            client_order_id=cid,
+            reduce_only=_flag(p, "reduceOnly"),
+            close_position=close,
+        )
 
     def _query_algo(self, p: Params) -> Reply:
         order = self._find_algo(p)
@@ -558,11 +595,22 @@ class BinanceDialect:
         order = self._find_algo(p)
         if order is None or not order.is_open:
             return _error(-2011, "Unknown order sent.")
-        return self._answer(self.engine.cancel(order.symbol, order.order_id), self._algo)
+        result = self.engine.cancel(order.symbol, order.order_id)
+        if isinstance(result, Rejected):
+            return _refusal(result)
+        # the documented answer names the order, not its state (Binance USDⓈ-M "Cancel Algo
+        # Order", Response Example)
+        algo = self._algo(result.order)
+        return 200, {
+            "algoId": algo["algoId"],
+            "clientAlgoId": algo["clientAlgoId"],
+            "code": "200",
+            "msg": "success",
+        }
 
     def _open_algos(self, p: Params) -> Reply:
         orders = self.engine.open_orders(p.get("symbol"))
-        return 200, [self._algo(o) for o in orders if o.is_stop]
+        return 200, [self._algo(o) for o in orders if o.is_conditional]
 
     # ----------------------------------------------------------------- helpers
 
@@ -572,9 +620,9 @@ class BinanceDialect:
         else:
             order = None
             for candidate in self.engine.all_orders():
-                if candidate.client_order_id == p.get("clientAlgoId") and candidate.is_stop:
+                if candidate.client_order_id == p.get("clientAlgoId") and candidate.is_conditional:
                     order = candidate
-        if order is None or not order.is_stop:
+        if order is None or not order.is_conditional:
             return None
         if "symbol" in p and order.symbol != p["symbol"]:
             return None
@@ -600,8 +648,9 @@ class BinanceDialect:
 
     def _order(self, order: Order) -> dict[str, Any]:
         """A regular order; a fired stop appears here as the market order it became."""
-        kind = "MARKET" if order.is_stop else order.type.value.upper()
-        quantity = order.filled if order.is_stop and order.quantity == ZERO else order.quantity
+        conditional = order.is_conditional
+        kind = "MARKET" if conditional else order.type.value.upper()
+        quantity = order.filled if conditional and order.quantity == ZERO else order.quantity
         status = _STATUS[order.status]
         if order.status is OrderStatus.EXPIRED and order.filled > ZERO:
             status = "PARTIALLY_FILLED" if order.is_open else "EXPIRED"
@@ -641,11 +690,21 @@ class BinanceDialect:
             status = "FINISHED"
         else:
             status = "CANCELED" if order.status is OrderStatus.CANCELED else "EXPIRED"
+        kind, request = self._algo_kinds.get(
+            order.order_id, (_ALGO_TYPES.get(order.type, "STOP_MARKET"), {})
+        )
+        trailing: dict[str, Any] = {}
+        if order.type is OrderType.TRAILING_STOP:  # only with trailing orders
+            trailing = {
+                "activatePrice": request.get("activatePrice"),
+                "callbackRate": request.get("callbackRate"),
+            }
         return {
+            **trailing,
             "algoId": int(order.order_id) - _ALGO_OFFSET,
             "clientAlgoId": order.client_order_id or "",
             "algoType": "CONDITIONAL",
-            "orderType": "STOP_MARKET",
+            "orderType": kind,
             "symbol": order.symbol,
             "side": order.side.value.upper(),
             "positionSide": "BOTH",
@@ -655,7 +714,7 @@ class BinanceDialect:
             "actualOrderId": order.order_id if fired else "",
             "actualPrice": _num(order.average_price) if fired else "0.00000",
             "triggerPrice": _num(order.trigger_price),
-            "price": "0",
+            "price": request.get("price", "0"),
             "icebergQuantity": None,
             "tpTriggerPrice": "0.000",
             "tpPrice": "0.000",

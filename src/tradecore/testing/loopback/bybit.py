@@ -52,6 +52,9 @@ class BybitDialect:
         self._sequence = 0
         # False: as after a venue restart, the live list no longer shows closed orders
         self.realtime_keeps_closed = True
+        # orders trading-stop made for a position's take-profit or trailing stop, by symbol
+        # and `stopOrderType` ("TakeProfit", "TrailingStop"); engine order ids
+        self._attached: dict[str, dict[str, str]] = {}
         self._routes: dict[tuple[str, str], Callable[[Params], tuple[Op | None, Handler]]] = {
             ("GET", "/v5/market/time"): lambda p: (None, self._time),
             ("GET", "/v5/market/instruments-info"): lambda p: (Op.FETCH_MARKETS, self._instruments),
@@ -380,11 +383,14 @@ class BybitDialect:
         reduce_only = p.get("reduceOnly", "false") == "true"
         position_idx = int(p.get("positionIdx", "0") or 0)
         if "triggerPrice" in p:
+            # triggerDirection 1: "triggered when market price rises to triggerPrice", 2: falls
+            # to it (v5 Place Order): against the position a stop-loss, with it a take-profit
             direction = p.get("triggerDirection")
-            expected = "2" if side.lower() == "sell" else "1"
-            if direction != expected:
+            falls = "2" if side.lower() == "sell" else "1"
+            if direction not in ("1", "2"):
                 return self._error("10001", "params error: triggerDirection invalid")
-            result = self.engine.place_stop(
+            place = self.engine.place_stop if direction == falls else self.engine.place_take_profit
+            result = place(
                 symbol,
                 side,
                 p.get("qty"),
@@ -434,17 +440,47 @@ class BybitDialect:
         return self._answer(self.engine.cancel(symbol, order.order_id))
 
     def _trading_stop(self, p: Params) -> Reply:
+        """Set Trading Stop: `stopLoss`, `takeProfit`, `trailingStop` (+ `activePrice`),
+        each only if sent, "0" cancelling it (v5 "Set Trading Stop")."""
         if p.get("tpslMode") != "Full" or p.get("positionIdx") is None:
             return self._error("10001", "params error: tpslMode and positionIdx are required")
         symbol = p.get("symbol", "")
-        raw = p.get("stopLoss")
-        trigger = None if raw in (None, "0") else raw
-        if trigger is not None and p.get("slTriggerBy") != "MarkPrice":
-            return self._error("10001", "params error: slTriggerBy must be MarkPrice here")
-        result = self.engine.set_position_stop(symbol, trigger)
+        if "stopLoss" in p:
+            raw = p["stopLoss"]
+            trigger = None if raw == "0" else raw
+            if trigger is not None and p.get("slTriggerBy") != "MarkPrice":
+                return self._error("10001", "params error: slTriggerBy must be MarkPrice here")
+            result = self.engine.set_position_stop(symbol, trigger)
+            if isinstance(result, Rejected):
+                return self._error(result.code, result.message)
+        for field, kind in (("takeProfit", "TakeProfit"), ("trailingStop", "TrailingStop")):
+            if field in p:
+                refused = self._attach(symbol, kind, p[field], p.get("activePrice"))
+                if refused is not None:
+                    return refused
+        return self._ok({})
+
+    def _attach(self, symbol: str, kind: str, raw: str, active: str | None) -> Reply | None:
+        """The position's take-profit or trailing stop set (replacing one) or, "0", removed."""
+        held = self.engine.position(symbol)
+        attached = self._attached.setdefault(symbol, {})
+        old = attached.pop(kind, None)
+        if old is not None:
+            self.engine.cancel(symbol, old)
+        if raw == "0":
+            return None
+        if held is None:
+            return self._error("10001", "can not set tp/sl/ts for zero position")
+        if kind == "TakeProfit":
+            result = self.engine.place_take_profit(symbol, held.side.exit, held.quantity, raw)
+        else:
+            result = self.engine.place_trailing_stop(
+                symbol, held.side.exit, held.quantity, distance=Decimal(raw), activation=active
+            )
         if isinstance(result, Rejected):
             return self._error(result.code, result.message)
-        return self._ok({})
+        attached[kind] = result.order.order_id
+        return None
 
     def _realtime(self, p: Params) -> Reply:
         symbol = p.get("symbol")
@@ -455,7 +491,9 @@ class BybitDialect:
         else:
             orders = self.engine.open_orders(symbol)
             stops = p.get("orderFilter") == "StopOrder"
-            orders = [o for o in orders if o.is_stop == stops] if "orderFilter" in p else orders
+            orders = (
+                [o for o in orders if o.is_conditional == stops] if "orderFilter" in p else orders
+            )
             orders, cursor = _page(orders, p)
         return self._ok(
             {
@@ -548,9 +586,19 @@ class BybitDialect:
             return None
         return order if any_status or order.is_open else None
 
+    def _stop_order_type(self, order: Order) -> str:
+        if order.type is OrderType.POSITION_STOP:
+            return "StopLoss"
+        for kind, order_id in self._attached.get(order.symbol, {}).items():
+            if order_id == order.order_id:
+                return kind
+        return "Stop" if order.is_conditional else ""
+
     def _order(self, order: Order) -> dict[str, Any]:
-        stop = order.is_stop
-        position_stop = order.type is OrderType.POSITION_STOP
+        stop = order.is_conditional
+        stop_order_type = self._stop_order_type(order)
+        attached = stop_order_type in ("StopLoss", "TakeProfit", "TrailingStop")
+        rises = (order.side is OrderSide.SELL) == (order.type is OrderType.TAKE_PROFIT)
         status = _STATUS[order.status]
         if stop and order.is_open:
             status = "Untriggered"
@@ -568,7 +616,7 @@ class BybitDialect:
             "isLeverage": "",
             "positionIdx": order.position_idx,
             "orderStatus": status,
-            "createType": "CreateByStopLoss" if position_stop else "CreateByUser",
+            "createType": f"CreateBy{stop_order_type}" if attached else "CreateByUser",
             "cancelType": "UNKNOWN",
             "rejectReason": "EC_NoError",
             "avgPrice": _num(order.average_price) if order.average_price is not None else "",
@@ -579,19 +627,19 @@ class BybitDialect:
             "cumExecFee": "0",
             "timeInForce": "IOC" if order.type is not OrderType.LIMIT else "GTC",
             "orderType": "Limit" if order.type is OrderType.LIMIT else "Market",
-            "stopOrderType": "StopLoss" if position_stop else ("Stop" if stop else ""),
+            "stopOrderType": stop_order_type,
             "orderIv": "",
             "marketPrice": "",
             "triggerPrice": _num(order.trigger_price) if stop else "0",
             "takeProfit": "0",
             "stopLoss": "0",
-            "tpslMode": "Full" if position_stop else "",
+            "tpslMode": "Full" if attached else "",
             "ocoTriggerBy": "",
             "tpLimitPrice": "0",
             "slLimitPrice": "0",
             "tpTriggerBy": "",
             "slTriggerBy": "",
-            "triggerDirection": (2 if sell else 1) if stop else 0,
+            "triggerDirection": (1 if rises else 2) if stop else 0,
             "triggerBy": "MarkPrice" if stop else "",
             "lastPriceOnCreated": "",
             "reduceOnly": order.reduce_only,
