@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -19,6 +20,14 @@ from aiohttp import web
 from tradecore.domain.waves import WaveSchedule, floor_wave
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A port probed free, for a child process that must be told its port on its command
+    line or in its config (a listener of the test's own binds port 0 instead)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def child_env(**extra: str) -> dict[str, str]:

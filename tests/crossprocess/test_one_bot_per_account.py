@@ -41,12 +41,12 @@ async def test_a_second_runner_on_the_same_account_with_another_database_exits_3
             config_b = config_in(tmp_path / "b", venue=venue, port=port, **urls)
             first = Runner(tmp_path / "a", config_a, venue)
             await first.spawn()
-            assert await first.recovered(within=60), first.lines[-5:]
+            assert await first.recovered(within=180), first.lines[-5:]
 
             second = Runner(tmp_path / "b", config_b, venue)
             await second.spawn()
             assert second.process is not None
-            code = await asyncio.wait_for(second.process.wait(), 60)
+            code = await asyncio.wait_for(second.process.wait(), 180)
             await second.kill()  # reaps the reader
             errors = [line for line in second.lines if line.startswith("tradecore: error:")]
             print(f"\n{venue}: exit {code}: {errors}")
