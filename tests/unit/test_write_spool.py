@@ -164,3 +164,26 @@ def test_a_restart_reads_on_from_what_landed_and_skips_a_torn_line(tmp_path: Pat
     again.landed(2)
     assert (tmp_path / "w.spool").stat().st_size == 0
     assert list(WriteSpoolFile(tmp_path / "w.spool").held()) == []
+
+
+def test_a_crash_after_the_spool_is_emptied_loses_no_write_held_later(tmp_path: Path) -> None:
+    # `landed` empties the file, then records offset 0 beside it. A crash between the two
+    # leaves `.landed` at an old offset over an empty file: the disk as the crash leaves it.
+    writes = every_write()
+    path = tmp_path / "w.spool"
+    landed = tmp_path / "w.spool.landed"
+    first = WriteSpoolFile(path)
+    first.hold(writes[0])
+    first.hold(writes[1])
+    first.landed(1)
+    stale = landed.read_text()
+    first.landed(1)
+    landed.write_text(stale)  # the crash: the file is empty, `.landed` still says line 1's end
+    assert path.stat().st_size == 0
+
+    second = WriteSpoolFile(path)  # restart: nothing to replay; the database is down again
+    assert list(second.held()) == []
+    second.hold(writes[2])
+    second.hold(writes[3])  # ... and this run crashes before either lands
+
+    assert plain(WriteSpoolFile(path).held()) == plain(writes[2:4])
