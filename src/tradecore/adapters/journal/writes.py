@@ -4,7 +4,9 @@ One JSON line per held write — `{"repository", "method", "arguments"}`, each a
 through the JSON converter — appended and fsynced by the same `Spool` the journal uses for
 events. How far the writes have landed is kept beside it (`<spool>.landed`, a byte offset,
 fsynced), so a process that crashes after some of them landed replays only the rest; the
-file is emptied once every write in it has landed. Reading a line back gives each argument
+file is emptied once every write in it has landed. An offset beyond the file's end (a crash
+after the file was emptied, before `.landed` said 0) is set back to 0 when the file is opened,
+before anything new is appended to it. Reading a line back gives each argument
 the type the port declares for it (`typing.get_type_hints`), so a Position comes back a
 Position and a Decimal a Decimal.
 """
@@ -61,8 +63,16 @@ class WriteSpoolFile:
 
     def _opened(self) -> Spool:
         if self._spool is None:
-            self._spool = Spool(self.path)
-            self._spool.resume_at(self._read_landed())
+            spool = Spool(self.path)
+            landed = self._read_landed()
+            if landed > spool.size():
+                # The file was emptied and the process died before `.landed` said 0: the
+                # offset belongs to the old file. Record 0 now, before anything is appended,
+                # or a later restart would resume at the old offset and skip new writes.
+                landed = 0
+                self._write_landed(0)
+            spool.resume_at(landed)
+            self._spool = spool
         return self._spool
 
     def hold(self, write: HeldWrite) -> None:
