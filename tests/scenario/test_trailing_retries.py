@@ -2,6 +2,7 @@
 never reached the venue — refused, or cut off by a crash — must be tried again on the next
 mark, not wait for a new best price that may never come."""
 
+import asyncio
 from decimal import Decimal
 
 from tradecore.domain.model import Side
@@ -152,3 +153,27 @@ async def test_a_move_the_venue_rate_limits_is_tried_again_once_the_limit_is_ove
 
     stop = venue_stop(app, "BTCUSDT")
     assert stop is not None and stop >= Decimal("50600"), stop
+
+
+async def test_a_move_refused_while_draining_leaves_no_retry_behind(app: App) -> None:
+    """Shutdown: drain() waits for the move in flight; the venue refuses it. Nothing of the
+    trailing service may run on after drain (the account lock is released next): no retry
+    timer is left to write a stop later."""
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.run(app.trailing.start(result.position))
+    stop_op = Op.POSITION_STOP if app.venue.exchange.capabilities.position_stop else Op.STOP_ORDER
+    app.venue.inject(Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, stop_op, times=3))
+    await mark(app, "BTCUSDT", "50900", then=0)  # activation: the move leaves, to be refused
+
+    await app.run(app.trailing.drain())
+
+    left = [
+        task.get_name()
+        for task in asyncio.all_tasks()
+        if task.get_name().startswith("trailing-") and not task.done()
+    ]
+    for task in asyncio.all_tasks():
+        if task.get_name().startswith("trailing-"):
+            task.cancel()
+    assert left == []
