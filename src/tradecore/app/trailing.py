@@ -115,6 +115,7 @@ class TrailingService:
         self._unsaved: dict[str, TrailingState | None] = {}
         self._writer: asyncio.Task[None] | None = None
         self._write_failed = False
+        self._draining = False  # shutdown: no new retry timer is started
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -228,7 +229,9 @@ class TrailingService:
 
     async def drain(self) -> None:
         """Wait for every stop move in flight, then for the journal (graceful shutdown); a
-        retry not yet due is dropped (the next start trails from the journal's stop)."""
+        retry not yet due is dropped (the next start trails from the journal's stop), and a
+        move refused meanwhile schedules none."""
+        self._draining = True
         retries = list(self._retries.values())
         for retry in retries:
             retry.cancel()
@@ -428,6 +431,8 @@ class TrailingService:
         earlier = self._retries.pop(position_id, None)
         if earlier is not None:
             earlier.cancel()
+        if self._draining:
+            return  # shutting down: the next start trails from the journal's stop
         self._retries[position_id] = asyncio.create_task(
             self._retry_move(position_id, seconds), name=f"trailing-retry-{position_id}"
         )
