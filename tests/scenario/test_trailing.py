@@ -7,8 +7,9 @@ import attrs
 
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
+from tradecore.domain.orders import MarkTick
 from tradecore.domain.positions import StopOwner
-from tradecore.domain.trailing import TrailingParams, TrailingPhase
+from tradecore.domain.trailing import TrailingParams, TrailingPhase, TrailingState
 from tradecore.testing import FakeVenue, Fault, Op
 
 from .conftest import Database
@@ -139,3 +140,48 @@ async def test_breakeven_moves_the_stop_to_the_entry_before_trailing_starts(
     assert stop.trigger_price is not None and stop.trigger_price >= Decimal("50000")
     assert app.sink.of(EventType.TRAILING_STOP_BREAKEVEN)
     follower.cancel()
+
+
+async def test_a_trailing_state_the_database_refuses_for_good_holds_up_no_other_close(
+    venue: FakeVenue, database: Database
+) -> None:
+    """The database refuses one position's trailing state for good (not an outage: the store
+    holds those). Another position's trailing stop still ends — the close path, and with it
+    shutdown, never waits on the refused write — and the dropped state is a critical_error."""
+    repository = database.store.trailing
+    save = repository.save
+    refused: set[str] = set()
+
+    async def refusing(state: TrailingState) -> None:
+        if state.position_id in refused:
+            raise ValueError("numeric field overflow")
+        await save(state)
+
+    repository.save = refusing  # type: ignore[method-assign]
+    app = build_app(venue, database.store)
+    closing = await open_and_trail(app, "BTCUSDT", Side.LONG, "0.004")
+    poisoned = await open_and_trail(app, "ETHUSDT", Side.LONG, "0.1")
+    refused.add(poisoned)
+    state = app.trailing.state(poisoned)
+    assert state is not None
+    up = state.entry_price * Decimal("1.05")
+    await app.venue.set_mark("ETHUSDT", str(up))
+    await app.trailing.on_tick(
+        MarkTick(venue=app.venue.exchange.venue, symbol="ETHUSDT", mark=up, at=app.clock.now())
+    )  # the state changes (activation); its journal write is refused
+
+    ending = asyncio.create_task(app.trailing.end(closing, reason="closed"))
+    await pass_time(app, 120)
+    done = ending.done()
+    if not done:
+        ending.cancel()
+    for task in asyncio.all_tasks():
+        if task.get_name().startswith("trailing-"):
+            task.cancel()
+    assert done, "the close path waits forever behind another position's refused write"
+    assert app.trailing.state(closing) is None
+    assert [
+        e
+        for e in app.sink.events
+        if e.type is EventType.CRITICAL_ERROR and e.correlation_id == poisoned
+    ]
