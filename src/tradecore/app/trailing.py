@@ -44,13 +44,19 @@ from tradecore.domain.trailing import (
 )
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
-from tradecore.ports.repositories import Store
+from tradecore.ports.repositories import Store, StoreUnavailable
 
 from .backoff import backoff_seconds
 from .recorder import Recorder
 from .stop_keeper import StopKeeper
 
 FAILURES_BEFORE_ALERT = 3
+# How often the journal writer tries one state (1 s apart) before it gives up on it: a state
+# the database refuses for good (not an outage) is dropped with a critical_error event, and
+# one an outage holds back waits for the next pass, so neither holds up `flush()` — the close
+# path and shutdown — beyond these tries (the venue is the truth: the next start trails from
+# the stop the journal holds, put right from the venue by the keeper's recovery).
+JOURNAL_TRIES = 3
 
 
 @attrs.frozen(kw_only=True)
@@ -113,8 +119,9 @@ class TrailingService:
         self._marks: dict[str, MarkTick] = {}  # the last mark per symbol, for a retry
         # states (None: a deletion) waiting for the journal, oldest first; one per position
         self._unsaved: dict[str, TrailingState | None] = {}
+        # states an outage held back after JOURNAL_TRIES: written on the writer's next pass
+        self._held_back: dict[str, TrailingState | None] = {}
         self._writer: asyncio.Task[None] | None = None
-        self._write_failed = False
         self._draining = False  # shutdown: no new retry timer is started
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -242,7 +249,11 @@ class TrailingService:
 
     async def flush(self) -> None:
         """Wait until every changed state is in the journal (a crash of the writer — the
-        process dying under it — reaches the one waiting)."""
+        process dying under it — reaches the one waiting), or the writer gave up on it after
+        `JOURNAL_TRIES`: a state refused for good is dropped, one an outage held back waits
+        for the next pass (started by the next change or flush)."""
+        if self._held_back and (self._writer is None or self._writer.done()):
+            self._start_writer()
         while (writer := self._writer) is not None and not writer.done():
             await asyncio.shield(writer)
         if self._unsaved:  # the writer died: what it left is written now, in order
@@ -254,6 +265,7 @@ class TrailingService:
     def _journal(self, position_id: str, state: TrailingState | None) -> None:
         """Queue `state` (None: the deletion) for the journal, after what is queued already."""
         self._unsaved.pop(position_id, None)
+        self._held_back.pop(position_id, None)  # this newer state replaces it
         self._unsaved[position_id] = state
         if self._writer is None or self._writer.done():
             self._start_writer()
@@ -262,6 +274,10 @@ class TrailingService:
         self._writer = asyncio.create_task(self._write_journal(), name="trailing-journal")
 
     async def _write_journal(self) -> None:
+        for position_id, state in self._held_back.items():  # an outage held them: try again
+            self._unsaved.setdefault(position_id, state)
+        self._held_back.clear()
+        tries: dict[str, int] = {}
         while self._unsaved:
             position_id = next(iter(self._unsaved))
             state = self._unsaved.pop(position_id)
@@ -270,20 +286,25 @@ class TrailingService:
                     await self._store.trailing.delete(position_id)
                 else:
                     await self._store.trailing.save(state)
-            except Exception as error:  # a bug, not an outage (the store defers those)
-                self._unsaved.setdefault(position_id, state)  # unless a newer one waits
-                if not self._write_failed:
-                    self._write_failed = True
+            except Exception as error:
+                tried = tries[position_id] = tries.get(position_id, 0) + 1
+                if tried < JOURNAL_TRIES:
+                    self._unsaved.setdefault(position_id, state)  # unless a newer one waits
+                    await self._clock.sleep(1.0)
+                elif isinstance(error, StoreUnavailable):  # an outage: wait for the next pass
+                    if position_id not in self._unsaved:
+                        self._held_back[position_id] = state
+                else:  # a bug or a value the database refuses for good: never block the rest
                     self._recorder.record(
                         EventType.CRITICAL_ERROR,
                         severity=Severity.CRITICAL,
                         correlation_id=position_id,
-                        error=f"the trailing state could not be journaled: {error!r}",
+                        error=f"the trailing state could not be journaled and is dropped after "
+                        f"{tried} tries: {error!r}"[:1000],
                         data={"waiting": len(self._unsaved)},
                     )
-                await self._clock.sleep(1.0)
                 continue
-            self._write_failed = False
+            tries.pop(position_id, None)
 
     # -- ticks ------------------------------------------------------------------------------
 
