@@ -2,14 +2,17 @@
 
 import asyncio
 from decimal import Decimal
+from typing import cast
 
 import attrs
 
+from tradecore.app.trailing import TrailingService
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
 from tradecore.domain.orders import MarkTick
 from tradecore.domain.positions import StopOwner
 from tradecore.domain.trailing import TrailingParams, TrailingPhase, TrailingState
+from tradecore.ports.repositories import Store, StoreUnavailable
 from tradecore.testing import FakeVenue, Fault, Op
 
 from .conftest import Database
@@ -185,3 +188,51 @@ async def test_a_trailing_state_the_database_refuses_for_good_holds_up_no_other_
         for e in app.sink.events
         if e.type is EventType.CRITICAL_ERROR and e.correlation_id == poisoned
     ]
+
+
+class _Outage:
+    """A store whose trailing writes raise StoreUnavailable while `down` (a store that does
+    not hold writes through an outage, as the resilient one does)."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+        self.down = False
+        self.trailing = self
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner.trailing, name)
+
+    async def save(self, state: TrailingState) -> None:
+        if self.down:
+            raise StoreUnavailable("the database is down")
+        await self._inner.trailing.save(state)
+
+
+async def test_a_trailing_state_an_outage_holds_back_holds_up_no_close_and_lands_later(
+    app: App,
+) -> None:
+    outage = _Outage(app.store)
+    s = app.services
+    trailing = TrailingService(
+        cast(Store, outage),
+        s.keeper,
+        s.recorder,
+        app.clock,
+        SETTINGS.trailing,
+        app.venue.engine.markets,
+    )
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    outage.down = True
+
+    starting = asyncio.create_task(trailing.start(result.position))
+    await pass_time(app, 120)
+    done = starting.done()
+    if not done:
+        starting.cancel()
+    assert done, "start() waits for the database for as long as it is down"
+    assert await app.store.trailing.get(result.position.id) is None
+
+    outage.down = False
+    await app.run(trailing.drain())
+    assert await app.store.trailing.get(result.position.id) is not None
