@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from tradecore.domain.model import OrderSide, Side
+from tradecore.domain.orders import OrderType
 from tradecore.domain.positions import StopOwner
 from tradecore.testing import FakeVenue, TradingApp
 
@@ -112,4 +113,44 @@ async def test_a_move_leaves_a_persons_order_that_is_no_stop_loss_alone(venue: F
     assert result.ok and result.position.stop_price == Decimal("49800")
     standing = {s.order_id for s in venue.engine.open_orders("BTCUSDT")}
     assert plain.order.order_id in standing  # type: ignore[union-attr]
+    await app.close()
+
+
+@pytest.mark.parametrize("venue", venues(), ids=["binance", "bybit"])
+async def test_a_move_never_trades_the_bots_stop_loss_for_a_persons_plain_stop(
+    venue: FakeVenue,
+) -> None:
+    """Review finding 4: a person's plain (not reduce-only) stop, tighter than the move, was
+    adopted as the bot's level and the bot's reduce-only stop cancelled — leaving the position
+    with only an order the guard does not count as a stop-loss. Only a stop-loss as the guard
+    counts it (reduce-only, close-position or attached) may be adopted."""
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    opened = await app.open("BTCUSDT", Side.LONG, "0.01")
+    assert opened.opened and opened.position is not None
+    plain = venue.engine.place_stop(
+        "BTCUSDT",
+        OrderSide.SELL,
+        Decimal("0.01"),
+        Decimal("49900"),
+        reduce_only=False,
+        origin="manual",
+    )
+    position = await app.store.positions.get(opened.position.id)
+    assert position is not None
+
+    result = await app.run(
+        app.services.keeper.apply(
+            position, Decimal("49800"), owner=StopOwner.TRAILING, reason="trail"
+        )
+    )
+
+    assert result.ok and result.position.stop_price == Decimal("49800")
+    assert result.position.stop_order_id != plain.order.order_id  # type: ignore[union-attr]
+    counted = [
+        o.trigger_price
+        for o in venue.stops("BTCUSDT")
+        if o.reduce_only or o.close_position or o.type is OrderType.POSITION_STOP
+    ]
+    assert counted == [Decimal("49800")]  # the bot's stop-loss stands (on Bybit: attached)
     await app.close()

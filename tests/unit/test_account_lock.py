@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tradecore.adapters.account_lock import AccountLock, account_key, machine_lock
 from tradecore.adapters.sqlite.lock import FileInstanceLock
 from tradecore.ports.lock import LockHeld
+from tradecore.ports.repositories import StoreUnavailable
 
 KEYS = st.text(min_size=8, max_size=64)
 
@@ -50,3 +51,29 @@ async def test_a_refusal_by_the_database_gives_the_machine_lock_back(tmp_path: P
     with pytest.raises(LockHeld, match="lock file"):
         await machine_lock(tmp_path / "machine").acquire(account)
     await both.release()
+
+
+class _DatabaseDown:
+    """A database lock whose release fails: the database went down before shutdown."""
+
+    async def acquire(self, account: str) -> None:
+        return None
+
+    async def release(self) -> None:
+        raise StoreUnavailable("PostgreSQL unreachable")
+
+
+async def test_a_database_lock_that_cannot_be_given_back_does_not_keep_the_machine_lock(
+    tmp_path: Path,
+) -> None:
+    """Review finding 8: the failed release ended the loop and the machine's flock stayed
+    held by this process. Every lock is given back, each on its own; the failure is raised
+    after."""
+    account = account_key("binance", "live", "k")
+    both = AccountLock([machine_lock(tmp_path), _DatabaseDown()])
+    await both.acquire(account)
+    with pytest.raises(StoreUnavailable):
+        await both.release()
+    again = machine_lock(tmp_path)
+    await again.acquire(account)  # the machine's lock was given back
+    await again.release()

@@ -74,8 +74,17 @@ class AccountLock:
             raise
 
     async def release(self) -> None:
+        """Every lock held is given back, in reverse, each on its own: one that cannot be
+        given back (the database is down at shutdown) does not keep the others held. The
+        first failure is raised once all were tried."""
+        failure: BaseException | None = None
         while self._held:
-            await self._held.pop().release()
+            try:
+                await self._held.pop().release()
+            except BaseException as error:  # raised again below, after the others
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
 
 class Taken:

@@ -143,7 +143,8 @@ class StopWriter:
         self, position: Position, price: Decimal, *, owner: StopOwner
     ) -> tuple[StopResult | None, tuple[str, ...]]:
         """Before a move from the journal's level: a person may have tightened the stop by
-        hand since the keeper last looked. A full stop standing tighter than `price` becomes
+        hand since the keeper last looked. A full stop-loss (`Order.is_stop_loss`: reduce-only,
+        close-position or attached; a plain stop is never adopted) tighter than `price` becomes
         the bot's level (journaled as a manual change) and the bot's own looser stop goes;
         the bot never sets a stop looser than it (issue 10, story 3's rule). None: move on,
         with the ids of the full stop orders standing besides the recorded one (a person's),
@@ -169,12 +170,13 @@ class StopWriter:
                 or order.type is OrderType.POSITION_STOP
                 or order.remaining >= position.quantity
             )
-            if not order.is_stop or order.side is not position.side.exit or not full:
+            # Only a stop-loss as the guard counts it (`Order.is_stop_loss`) is adopted or
+            # retired: a person's plain stop could open a position the other way, and taking
+            # it as the bot's level would cancel the bot's stop-loss for it (finding 4).
+            if not order.is_stop_loss or order.side is not position.side.exit or not full:
                 continue
-            stop_loss = order.reduce_only or order.close_position  # what the guard counts
             if (
-                stop_loss
-                and order.type is not OrderType.POSITION_STOP
+                order.type is not OrderType.POSITION_STOP
                 and order.order_id != position.stop_order_id
             ):
                 others.append(order.order_id)
@@ -223,7 +225,9 @@ class StopWriter:
         except ExchangeUnavailable:
             return True
         return any(
-            o.is_stop and o.trigger_price == position.stop_price and o.side is position.side.exit
+            o.is_stop_loss
+            and o.trigger_price == position.stop_price
+            and o.side is position.side.exit
             for o in orders
         )
 

@@ -95,6 +95,21 @@ class Order:
         return self.type in _STOP_LOSSES
 
     @property
+    def only_closes(self) -> bool:
+        """Can only shrink a position: reduce-only, close-position, or attached to the
+        position (Bybit's trading-stop). A plain order could open one the other way."""
+        return self.type is OrderType.POSITION_STOP or self.reduce_only or self.close_position
+
+    @property
+    def is_stop_loss(self) -> bool:
+        """A stop that counts as a position's stop-loss — the one definition the guard, the
+        keeper (adopting a person's tighter stop, checking its own stands) and the retiring
+        of a second stop share: a stop-loss kind (`is_stop`) that only closes. A person's
+        plain stop is theirs: never counted, never adopted, never retired (review finding 4).
+        """
+        return self.is_stop and self.only_closes
+
+    @property
     def is_conditional(self) -> bool:
         """Rests until a trigger: a stop-loss, take-profit, trailing stop or other kind."""
         return self.type in _CONDITIONALS

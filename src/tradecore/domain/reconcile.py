@@ -361,15 +361,10 @@ def synchronize(snapshot: Snapshot) -> tuple[Action, ...]:
 # ------------------------------------------------------------------------------- protect
 
 
-def _is_protective(order: Order) -> bool:
-    return order.type is OrderType.POSITION_STOP or order.reduce_only or order.close_position
-
-
 def _guards(order: Order, held: VenuePosition) -> bool:
     """A stop order that closes (part of) `held` when it triggers."""
     return (
-        order.is_stop
-        and _is_protective(order)
+        order.is_stop_loss
         and order.side is held.side.exit
         and order.position_idx in (0, held.position_idx)
     )
@@ -597,7 +592,7 @@ def _zombie_reason(
         return None  # a person's take-profit or trailing stop on a live position is theirs
     position = matching[0]
     limit = params.flip_ratio * position.quantity
-    if not _is_protective(order) and order.side is position.side.exit and order.remaining > limit:
+    if not order.only_closes and order.side is position.side.exit and order.remaining > limit:
         detail = f"{order.side.value} {order.remaining} would flip a {position.quantity} position"
         return ReconcileReason.ZOMBIE_WOULD_FLIP, detail
     return None

@@ -341,7 +341,7 @@ class Checker:
         full = 0
         best: Decimal | None = None
         for order in self.engine.open_orders(symbol):
-            if not order.is_stop or order.side is not exit_side or order.trigger_price is None:
+            if not order.is_stop_loss or order.side is not exit_side or order.trigger_price is None:
                 continue
             whole = (
                 order.type is OrderType.POSITION_STOP
