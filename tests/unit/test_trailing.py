@@ -487,3 +487,34 @@ def test_only_an_active_or_breakeven_trailing_stop_moves_the_stop(scenario):
             assert after.phase in (TrailingPhase.ACTIVE, TrailingPhase.WAITING)
         if before.phase is TrailingPhase.TRIGGERED:
             assert after is before
+
+
+def test_one_mark_that_passes_breakeven_and_activation_moves_the_stop_once():
+    """Hypothesis found it: at 66.69 a long from 66.67 reaches breakeven and, aged 0 minutes,
+    activation too. The venue must get one move from the standing stop to the final level, not
+    two where the second claims a previous stop (66.67) the venue never held."""
+    params = TrailingParams(
+        activation_percent=D("0.03"),
+        callback_percent=D("0.01"),
+        breakeven_percent=D("0.01"),
+        min_position_age_minutes=0,
+        rate_limit_seconds=0,
+        min_improvement_percent=D("0.01"),
+        emergency_improvement_percent=D("0.5"),
+    )
+    state = start(LONG, entry=D("66.67"), stop=D("66.60"), params=params)
+    after, commands = on_mark(state, D("66.69"), T0, params, CENT)
+    assert [type(c) for c in commands if not isinstance(c, MoveStop)] == [
+        BreakevenReached,
+        TrailingActivated,
+    ]
+    assert moves(commands) == [
+        MoveStop(
+            position_id=state.position_id,
+            new_stop=after.stop_price,
+            previous_stop=D("66.60"),
+            reason=StopMoveReason.ACTIVATION,
+            previous_update_at=None,
+        )
+    ]
+    assert after.update_count == 1

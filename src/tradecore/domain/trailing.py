@@ -273,12 +273,30 @@ def on_mark(
         return new, commands
     # One mark can satisfy two rules (breakeven, then activation by age): settle both now,
     # so the same mark again never changes anything.
+    chained = False
     for _ in range(_MAX_RULES):
         again, more = step(new, mark, now, params, tick_size)
         if again is new:
             break
-        new, commands = again, (*commands, *more)
-    return new, commands
+        new, commands, chained = again, (*commands, *more), True
+    return _one_move(state, new, commands) if chained else (new, commands)
+
+
+def _one_move(
+    state: TrailingState, new: TrailingState, commands: tuple[TrailingCommand, ...]
+) -> Transition:
+    """A chain's moves as the venue sees them: one move, from the stop that stood before the
+    mark to the chain's last level, counted once. Intermediate levels were never placed, so
+    no command may name one as the stop it replaces."""
+    moved = [command for command in commands if isinstance(command, MoveStop)]
+    if len(moved) < 2:
+        return new, commands
+    last = moved[-1]
+    one = attrs.evolve(
+        last, previous_stop=state.stop_price, previous_update_at=state.last_update_at
+    )
+    rest = tuple(command for command in commands if not isinstance(command, MoveStop))
+    return attrs.evolve(new, update_count=state.update_count + 1), (*rest, one)
 
 
 _MAX_RULES = 3  # breakeven -> activation -> a held-back move: the longest chain
