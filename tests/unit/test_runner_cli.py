@@ -249,3 +249,22 @@ def test_the_most_positions_that_fit_are_accepted(
     )
     assert main(["check-config", "--config", "bybit.toml"], env=NO_ENV) == 0
     assert "configuration OK" in capsys.readouterr().out
+
+
+def test_check_config_refuses_a_demo_config_that_trade_would_refuse(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-config answers for the mode the file asks for: demo trades with keys too."""
+    (workdir / "demo.toml").write_text('mode = "demo"\nvenue = "binance"\n')
+    assert main(["trade", "--config", "demo.toml"], env=NO_ENV) == 2
+    trade_line = one_line_error(capsys.readouterr().err)
+    assert main(["check-config", "--config", "demo.toml"], env=NO_ENV) == 2
+    assert one_line_error(capsys.readouterr().err) == trade_line
+
+
+def test_more_sample_symbols_than_the_sample_holds_is_refused_not_capped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["paper", "--symbols", "31", "--hours", "1"], env=NO_ENV) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "--symbols" in line and "30" in line

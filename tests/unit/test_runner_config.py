@@ -235,3 +235,27 @@ def test_the_paper_funding_rate_is_an_exact_rate_per_eight_hours(tmp_path: Path)
     assert config.paper.funding_rate == Decimal("-0.00025")
     message = refusal(tmp_path, "[paper]\nfunding_rate = 1.5\n")
     assert "paper.funding_rate" in message and "between -1 and 1" in message
+
+
+def test_a_token_in_the_file_names_the_variable_that_is_read(tmp_path: Path) -> None:
+    """`[signals] token = …` must point at TRADECORE_SIGNALS_TOKEN, the variable the runner
+    reads; TRADECORE_TOKEN is itself refused as an unknown key."""
+    message = refusal(tmp_path, '[signals]\ntoken = "s3cret"\n')
+    assert "TRADECORE_SIGNALS_TOKEN" in message
+    assert "TRADECORE_TOKEN " not in message and "TRADECORE_TOKEN_FILE" not in message
+    assert "s3cret" not in message
+    secrets = read_secrets({"TRADECORE_SIGNALS_TOKEN": "t"})
+    assert secrets.signals_token == "t"
+
+
+def test_a_secret_key_the_runner_does_not_read_says_so(tmp_path: Path) -> None:
+    message = refusal(tmp_path, '[database]\npassword = "pw"\n')
+    assert "database.password" in message and "pw" not in message
+    assert "TRADECORE_DATABASE__URL" in message  # where a database password goes
+
+
+def test_a_wrong_value_names_the_environment_variable_that_sets_it_too(tmp_path: Path) -> None:
+    message = refusal(tmp_path, '[trading.sizing]\nleverage = "ten"\n')
+    assert "TRADECORE_TRADING__SIZING__LEVERAGE" in message
+    env_message = refusal(tmp_path, "", {"TRADECORE_TRADING__SIZING__LEVERAGE": '"ten"'})
+    assert "TRADECORE_TRADING__SIZING__LEVERAGE" in env_message
