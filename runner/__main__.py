@@ -327,11 +327,7 @@ def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config, secrets = _load(args, env)
     url = _database_url(args, config)
     shown = parse_database_url(url).redacted()
-    check_signals(config, secrets)
-    refuse_testing_in_live(config)
-    check_venue_fit(config)
-    if config.mode is Mode.LIVE:
-        require_keys(config, secrets)
+    check_for_trading(config, secrets)
     keys = "set" if all(secrets.keys_for(config.venue)) else "not set"
     print(
         f"configuration OK: mode {config.mode.value}, venue {config.venue.value}, "
@@ -339,6 +335,17 @@ def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         f"{config.health.host}:{config.health.port}, API keys {keys}"
     )
     return OK
+
+
+def check_for_trading(config: Config, secrets: Secrets) -> None:
+    """What `trade` refuses before it starts, in its order; `check-config` asks the same of
+    the mode the file names (paper needs no keys)."""
+    refuse_testing_in_live(config)
+    check_venue_fit(config)
+    parse_database_url(config.database.url)
+    if config.mode is not Mode.PAPER:
+        require_keys(config, secrets)
+    check_signals(config, secrets)
 
 
 def check_signals(config: Config, secrets: Secrets) -> None:
@@ -383,7 +390,6 @@ def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         )
     mode = Mode.LIVE if args.live else Mode.DEMO
     config = attrs.evolve(config, mode=mode)
-    check_venue_fit(config)
     if args.health_port is not None:
         config = attrs.evolve(config, health=attrs.evolve(config.health, port=args.health_port))
     if args.database_url:
@@ -392,11 +398,8 @@ def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         config = attrs.evolve(
             config, testing=TestingSettings(exchange_url=args.testing_exchange_url)
         )
-    refuse_testing_in_live(config)
     _database_url(args, config)
-    parse_database_url(config.database.url)
-    require_keys(config, secrets)
-    check_signals(config, secrets)
+    check_for_trading(config, secrets)
     redactor = configure_logging(config.logging, _log_secrets(secrets, config.database.url))
     try:
         asyncio.run(run_trade(config, secrets))

@@ -326,11 +326,31 @@ def _refuse_secrets(raw: Mapping[str, Any], path: tuple[str, ...]) -> None:
         if isinstance(value, Mapping):
             _refuse_secrets(value, here)
         elif not key.endswith("_file") and any(w in key.lower() for w in _SECRET_WORDS):
-            raise ConfigError(
-                f"{'.'.join(here)}: secrets are not read from the config file; set "
-                f"{ENV_PREFIX}{key.upper()} in the environment (or {ENV_PREFIX}{key.upper()}"
-                "_FILE naming a file that holds it) and remove the key"
+            raise ConfigError(_secret_in_file(here))
+
+
+def _secret_in_file(path: tuple[str, ...]) -> str:
+    """Where the secret at `path` is read from instead: the variable `read_secrets` reads
+    (`[signals] token` -> TRADECORE_SIGNALS_TOKEN), or that no secret has that name."""
+    dotted = ".".join(path)
+    fields = {field.name for field in attrs.fields(Secrets)}
+    for name in (path[-1], "_".join(path[-2:])):
+        if name in fields:
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            return (
+                f"{dotted}: secrets are not read from the config file; set {variable} in the "
+                f"environment (or {variable}_FILE naming a file that holds it) and remove the key"
             )
+    return (
+        f"{dotted}: secrets are not read from the config file, and tradecore reads no secret "
+        f"by that name; remove the key (a database password belongs in the URL, set by "
+        f"{ENV_PREFIX}DATABASE__URL; the secrets read are {', '.join(SECRET_NAMES)})"
+    )
+
+
+def env_variable(path: tuple[str, ...]) -> str:
+    """The environment variable that sets the key at `path` (`TRADECORE_TRADING__SIZING__…`)."""
+    return ENV_PREFIX + "__".join(part.upper() for part in path)
 
 
 # -- structuring with messages that name key, value and what is allowed ----------------------
@@ -431,9 +451,10 @@ def _first_problem(error: BaseException, cls: type, path: tuple[str, ...]) -> st
             child_cls = _field_type(error.cl, name) if name else error.cl
             return _first_problem(inner, child_cls, child)
     dotted = ".".join(path) or "(top level)"
+    source = f" (the key {dotted} in the file, or {env_variable(path)})" if path else ""
     if isinstance(error, _Invalid):
-        return f"{dotted} = {_shown(error.value)} is not allowed; {error.allowed}"
-    return f"{dotted}: {error}"
+        return f"{dotted} = {_shown(error.value)} is not allowed; {error.allowed}{source}"
+    return f"{dotted}: {error}{source}"
 
 
 def _note_name(error: BaseException) -> str | None:

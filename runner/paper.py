@@ -34,11 +34,12 @@ from tradecore.domain.events import EventType
 from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.repositories import Store
 
-from .config import Config, Secrets
+from .config import Config, ConfigError, Secrets
 from .container import Container, SignalSpec
 from .errors import StoppedEarly
 from .lifecycle import start_unless_stopped, stop_on_signals
 from .sample import (
+    SAMPLE_SYMBOLS,
     Market,
     generate,
     market_for_signals,
@@ -90,6 +91,12 @@ def prepare(config: Config, options: PaperOptions, now: datetime | None) -> Prep
         return Prepared(market=prices, signals_path=path, end=prices.end, seed=seed)
     hours = config.paper.hours if options.hours is None else options.hours
     symbols = config.paper.symbols if options.symbols is None else options.symbols
+    if symbols > SAMPLE_SYMBOLS:
+        given = "paper.symbols" if options.symbols is None else "--symbols"
+        raise ConfigError(
+            f"{given} = {symbols} is not allowed; the bundled sample holds {SAMPLE_SYMBOLS} "
+            "symbols: ask for at most that many, or trade your own market with --prices"
+        )
     kwargs: dict[str, Any] = {"start": now} if now is not None else {}
     sample = generate(seed=seed, hours=hours, symbols=symbols, venue=venue, **kwargs)
     path = sample.write_signals(sample_dir / "signals.jsonl")

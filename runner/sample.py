@@ -68,6 +68,7 @@ _UNIVERSE: tuple[tuple[str, str], ...] = (
     ("UNIUSDT", "9.9"),
     ("SEIUSDT", "0.55"),
 )
+SAMPLE_SYMBOLS = len(_UNIVERSE) + 1  # the aged-exit symbol and the universe
 
 
 @attrs.frozen(kw_only=True)
@@ -122,11 +123,14 @@ def generate(
     venue: Venue = Venue.BINANCE,
     start: datetime = DEFAULT_START,
 ) -> Sample:
-    """The bundled sample: `hours` of waves and marks for `symbols` symbols (at most 30)."""
+    """The bundled sample: `hours` of waves and marks for `symbols` symbols (at most
+    `SAMPLE_SYMBOLS`; more is a ValueError, never a silent cap)."""
+    if not 1 <= symbols <= SAMPLE_SYMBOLS:
+        raise ValueError(f"the sample holds 1 to {SAMPLE_SYMBOLS} symbols, not {symbols}")
     rng = random.Random(seed)
     start = start.replace(microsecond=0)
     end = start + timedelta(hours=hours)
-    universe = [(AGED_SYMBOL, "25"), *_UNIVERSE][: max(1, min(symbols, len(_UNIVERSE) + 1))]
+    universe = [(AGED_SYMBOL, "25"), *_UNIVERSE][:symbols]
     crash_at = start + timedelta(hours=hours * 0.55)
     crashed = {s for s, _ in rng.sample(universe[1:], k=min(5, len(universe) - 1))}
     paths: dict[str, tuple[tuple[datetime, Decimal], ...]] = {}
