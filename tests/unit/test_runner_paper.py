@@ -321,3 +321,36 @@ def test_every_closed_position_has_its_exit_price_fees_and_pnl_and_report_equals
     assert Decimal(summary["realized_pnl"]) == Decimal(report["pnl"]["total"]).quantize(
         Decimal("0.01")
     )
+
+
+def test_a_realtime_session_shows_progress_every_minute_and_each_new_wave() -> None:
+    """A --realtime session of 4 hours moves 1 % every 2.4 minutes: the line must still say
+    something each minute (and at once when a wave completes), not stay at 0 % for 20."""
+    from datetime import UTC, datetime, timedelta
+    from io import StringIO
+
+    from runner.paper import Progress
+
+    out = StringIO()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    progress = Progress(out, start, start + timedelta(hours=4), True, realtime=True)
+    for second in range(0, 5 * 60 + 1, 5):
+        waves = 1 if second >= 125 else 0
+        progress.update(start + timedelta(seconds=second), f"waves {waves}  opened 0")
+    lines = out.getvalue().splitlines()
+    assert len(lines) >= 6  # one a minute over five minutes, and the wave
+    assert any("waves 1" in line and "00:02" in line for line in lines)
+
+
+def test_a_virtual_session_written_to_a_file_stays_short() -> None:
+    from datetime import UTC, datetime, timedelta
+    from io import StringIO
+
+    from runner.paper import Progress
+
+    out = StringIO()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    progress = Progress(out, start, start + timedelta(hours=4), True)
+    for second in range(0, 4 * 3600 + 1, 5):
+        progress.update(start + timedelta(seconds=second), "waves 0  opened 0")
+    assert len(out.getvalue().splitlines()) == 11  # 0 %, 10 %, …, 100 %
