@@ -106,22 +106,37 @@ def prepare(config: Config, options: PaperOptions, now: datetime | None) -> Prep
 class Progress:
     """A plain-text progress line on stderr (redrawn in place on a terminal)."""
 
-    def __init__(self, stream: TextIO, start: datetime, end: datetime, enabled: bool) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        start: datetime,
+        end: datetime,
+        enabled: bool,
+        *,
+        realtime: bool = False,
+    ) -> None:
         self._stream = stream
         self._start = start
         self._span = max((end - start).total_seconds(), 1.0)
         self._enabled = enabled
-        self._shown = -1
+        self._realtime = realtime
+        self._shown: tuple[object, ...] = ()
         self._tty = enabled and stream.isatty()
 
     def update(self, now: datetime, detail: str) -> None:
+        """Redraw when the percentage moves (1 % on a terminal, 10 % in a file), when `detail`
+        changes, and in a realtime session each minute too: wall time is slow enough that a
+        percent can take minutes."""
         if not self._enabled:
             return
         share = min(1.0, (now - self._start).total_seconds() / self._span)
         step = int(share * 100) if self._tty else int(share * 10) * 10
-        if step == self._shown:
+        shown: tuple[object, ...] = (step,)
+        if self._realtime:
+            shown = (step, detail, now.replace(second=0, microsecond=0))
+        if shown == self._shown:
             return
-        self._shown = step
+        self._shown = shown
         bar = "#" * (step // 4) + "." * (25 - step // 4)
         line = f"[{bar}] {step:3d}%  {now:%Y-%m-%d %H:%M} UTC  {detail}"
         self._stream.write(f"\r{line}" if self._tty else f"{line}\n")
@@ -267,7 +282,9 @@ async def _session(
         kernel = await resolve(container.kernel())  # StoppedEarly if stopped while waiting
         await resolve(container.health_server())
         telemetry = container.telemetry()
-        progress = Progress(err, market.start, prepared.end, options.progress)
+        progress = Progress(
+            err, market.start, prepared.end, options.progress, realtime=options.realtime
+        )
 
         def show() -> None:
             waves = telemetry.count(E.WAVE_COMPLETED, E.WAVE_NOT_FOUND)
