@@ -23,6 +23,7 @@ import attrs
 
 from tradecore.adapters.database import migrate
 from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
+from tradecore.adapters.paper.sample import DataFileError
 from tradecore.adapters.signals import WebSocketSettings
 from tradecore.domain.model import Venue
 from tradecore.ports.lock import LockHeld
@@ -39,7 +40,6 @@ from .config import (
     read_secrets,
 )
 from .errors import StartupError, StoppedEarly
-from .sample import DataFileError
 
 OK, RUNTIME_FAILURE, BAD_USAGE, LOCK_HELD = 0, 1, 2, 3
 COMMANDS = ("paper", "trade", "migrate", "check-config", "monitor", "report", "simulate")
@@ -247,9 +247,10 @@ def _database_url(args: argparse.Namespace, config: Config) -> str:
 
 
 def _paper(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from tradecore.adapters.reporting.summary import render
+
     from .logging import configure_logging
     from .paper import PaperOptions, run_paper
-    from .summary import render
 
     config, secrets = _load(args, env)
     if args.venue:

@@ -32,6 +32,7 @@ from tradecore.adapters.clock import RandomIds
 from tradecore.adapters.database import Database, connect_store, open_journal
 from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
 from tradecore.adapters.journal import Journal, WriteSpoolFile
+from tradecore.adapters.reporting.telemetry import TeeSink, Telemetry
 from tradecore.adapters.signals import ReplaySignalSource, WebSocketSettings, WebSocketSignalSource
 from tradecore.app.alerting import AlertingSink
 from tradecore.app.backoff import backoff_seconds
@@ -49,7 +50,6 @@ from tradecore.ports.signals import SignalSource
 from .config import Config, Mode, Secrets
 from .errors import StartupError, StoppedEarly
 from .health import Health, HealthServer, HealthSources
-from .telemetry import TeeSink, Telemetry
 
 
 @attrs.frozen(kw_only=True)

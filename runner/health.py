@@ -1,7 +1,7 @@
 """`/health` (200 or 503, JSON) and `/metrics` (Prometheus text) over aiohttp.
 
 Both read what the process already knows — the kernel, the journal's counters and the event
-tee (`telemetry.py`) — plus one count of open positions from the database, made for each
+tee (`tradecore.adapters.reporting.telemetry`) — plus one count of open positions from the database, made for each
 check. What is healthy is decided in the library (`tradecore.app.health.judge`); this module
 gathers the facts and serves the answer. Nothing here calls the venue: a health probe must
 not spend the account's rate limit.
@@ -24,13 +24,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from tradecore.adapters.reporting.telemetry import Telemetry
 from tradecore.app.backoff import FIRST_SECONDS, backoff_seconds
 from tradecore.app.health import HealthFacts, judge, probe
 from tradecore.app.protection import ProtectionView
 from tradecore.domain.events import EventType
 from tradecore.ports.clock import Clock
-
-from .telemetry import Telemetry
 
 _BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

@@ -25,8 +25,17 @@ from tradecore.adapters.clock import RandomIds, SeededIds, SystemClock, VirtualC
 from tradecore.adapters.dburl import parse_database_url
 from tradecore.adapters.journal import WriteSpoolFile
 from tradecore.adapters.paper import PROFILES, PaperExchange, PathPlayer, VenueEngine
+from tradecore.adapters.paper.sample import (
+    SAMPLE_SYMBOLS,
+    Market,
+    generate,
+    market_for_signals,
+    read_prices,
+    synthetic_signals,
+)
 from tradecore.adapters.reporting.analysis import Pnl, pnl
 from tradecore.adapters.reporting.source import open_reader
+from tradecore.adapters.reporting.summary import Summary, summarize
 from tradecore.adapters.virtual_time import CountedStore, ThreadWork, drive, run_driven
 from tradecore.app.kernel import Kernel
 from tradecore.app.resilient_store import ResilientStore
@@ -38,15 +47,6 @@ from .config import Config, ConfigError, Secrets
 from .container import Container, SignalSpec
 from .errors import StoppedEarly
 from .lifecycle import start_unless_stopped, stop_on_signals
-from .sample import (
-    SAMPLE_SYMBOLS,
-    Market,
-    generate,
-    market_for_signals,
-    read_prices,
-    synthetic_signals,
-)
-from .summary import Summary, summarize
 
 T = TypeVar("T")
 E = EventType

@@ -3,7 +3,7 @@ a new stop before the old one's cancel, a stop that filled as filled, a move cou
 
 import asyncio
 
-from runner.telemetry import Telemetry
+from tradecore.adapters.reporting.telemetry import Telemetry
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
 

@@ -16,10 +16,10 @@ from runner.__main__ import main
 from runner.config import Config, HealthSettings, LoggingSettings, Mode, Secrets
 from runner.container import Container, SignalSpec
 from runner.health import Health, HealthServer, HealthSources
-from runner.telemetry import Telemetry
 from runner.trade import run_trade
 from tradecore.adapters.clock import SystemClock
 from tradecore.adapters.database import connect_store
+from tradecore.adapters.reporting.telemetry import Telemetry
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.adapters.sqlite.lock import FileInstanceLock
 from tradecore.domain.model import Venue

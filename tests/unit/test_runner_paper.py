@@ -25,7 +25,7 @@ from loguru import logger
 
 from runner.__main__ import main
 from runner.report import run_report
-from runner.sample import AGED_SYMBOL, generate, read_prices
+from tradecore.adapters.paper.sample import AGED_SYMBOL, generate, read_prices
 
 ROUND_TRIP = 0.05  # paper.latency_seconds
 

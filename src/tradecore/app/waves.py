@@ -19,8 +19,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-import attrs
-
 from tradecore.domain import sizing
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.numbers import ZERO
@@ -31,6 +29,7 @@ from tradecore.domain.signals import Fate, Signal
 from tradecore.domain.waves import (
     FilterParams,
     TradingFacts,
+    WaveReport,
     due_wave,
     filter_signal,
     next_check_after,
@@ -48,20 +47,6 @@ from .recorder import Recorder
 from .settings import TradingSettings
 
 Opened = Callable[[Position], Awaitable[None]]
-
-
-@attrs.frozen(kw_only=True)
-class WaveReport:
-    wave: datetime
-    signals: int = 0
-    filtered: int = 0
-    candidates: int = 0
-    opened: int = 0
-    failed: int = 0
-    duplicate: bool = False
-    found: bool = True
-    skipped: bool = False  # its check could not run within its window (the database)
-    rejections: Mapping[str, int] = attrs.Factory(dict)
 
 
 class WaveProcessor:

@@ -687,3 +687,19 @@ def claim_wave(
     if not is_wave_start(wave, schedule):
         raise DomainError(f"{wave.isoformat()} is not a wave ({schedule.describe()})")
     return WaveClaim.DUPLICATE if wave in processed else WaveClaim.PROCESS
+
+
+@attrs.frozen(kw_only=True)
+class WaveReport:
+    """What one wave's processing did: its counts, as the summary and the reports read them."""
+
+    wave: datetime
+    signals: int = 0
+    filtered: int = 0
+    candidates: int = 0
+    opened: int = 0
+    failed: int = 0
+    duplicate: bool = False
+    found: bool = True
+    skipped: bool = False  # its check could not run within its window (the database)
+    rejections: Mapping[str, int] = attrs.Factory(dict)

@@ -10,11 +10,10 @@ import attrs
 
 from tradecore.adapters.paper import VenueEngine
 from tradecore.adapters.reporting.analysis import Pnl
-from tradecore.app.waves import WaveReport
+from tradecore.adapters.reporting.telemetry import Telemetry
 from tradecore.domain.events import EventType
 from tradecore.domain.signals import Fate
-
-from .telemetry import Telemetry
+from tradecore.domain.waves import WaveReport
 
 E = EventType
 # The venue books who closed a position by the origin of the last fill.
