@@ -26,7 +26,7 @@ from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
 from tradecore.adapters.paper.sample import DataFileError
 from tradecore.adapters.signals import WebSocketSettings
 from tradecore.domain.model import Venue
-from tradecore.ports.lock import LockHeld
+from tradecore.ports.lock import AccountMismatch, LockHeld
 
 from .config import (
     CONFIG_ENV,
@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     except StoppedEarly as exc:
         print(f"tradecore: {exc}", file=sys.stderr)
         return OK
-    except (ConfigError, StartupError, DataFileError, InvalidDatabaseUrl) as exc:
+    except (ConfigError, StartupError, DataFileError, InvalidDatabaseUrl, AccountMismatch) as exc:
         return _fail(BAD_USAGE, str(exc))
     except KeyboardInterrupt:
         return _fail(RUNTIME_FAILURE, "interrupted")
@@ -277,7 +277,15 @@ def _paper(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
     try:
         summary = asyncio.run(run_paper(config, secrets, options))
-    except (ConfigError, StartupError, DataFileError, InvalidDatabaseUrl, LockHeld, StoppedEarly):
+    except (
+        ConfigError,
+        StartupError,
+        DataFileError,
+        InvalidDatabaseUrl,
+        LockHeld,
+        AccountMismatch,
+        StoppedEarly,
+    ):
         raise
     except Exception as exc:
         from loguru import logger
@@ -404,7 +412,7 @@ def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     redactor = configure_logging(config.logging, _log_secrets(secrets, config.database.url))
     try:
         asyncio.run(run_trade(config, secrets))
-    except (ConfigError, StartupError, InvalidDatabaseUrl, LockHeld):
+    except (ConfigError, StartupError, InvalidDatabaseUrl, LockHeld, AccountMismatch):
         raise
     except Exception as exc:
         from loguru import logger

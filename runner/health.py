@@ -1,10 +1,10 @@
 """`/health` (200 or 503, JSON) and `/metrics` (Prometheus text) over aiohttp.
 
 Both read what the process already knows — the kernel, the journal's counters and the event
-tee (`tradecore.adapters.reporting.telemetry`) — plus one count of open positions from the database, made for each
-check. What is healthy is decided in the library (`tradecore.app.health.judge`); this module
-gathers the facts and serves the answer. Nothing here calls the venue: a health probe must
-not spend the account's rate limit.
+tee (`tradecore.adapters.reporting.telemetry`) — plus one count of open positions from the
+database, made for each check. What is healthy is decided in the library
+(`tradecore.app.health.judge`); this module gathers the facts and serves the answer. Nothing
+here calls the venue: a health probe must not spend the account's rate limit.
 """
 
 import asyncio

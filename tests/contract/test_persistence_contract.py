@@ -45,7 +45,7 @@ from tradecore.domain.positions import (
 from tradecore.domain.signals import Signal
 from tradecore.domain.trailing import TrailingPhase, TrailingState
 from tradecore.ports.alerts import Alert
-from tradecore.ports.lock import LockHeld
+from tradecore.ports.lock import AccountMismatch, LockHeld
 from tradecore.ports.repositories import DuplicateOpenPosition, StaleVersion
 from tradecore.testing.pgserver import PostgresServer
 
@@ -177,6 +177,7 @@ async def db(backend: Backend) -> AsyncIterator[Database]:
     database = await backend.open()
     if backend.kind == "postgres":
         await backend.query(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+        await backend.query("DROP TABLE IF EXISTS tradecore_account")  # bound by a lock test
     yield database
     await database.close()
 
@@ -741,8 +742,8 @@ async def test_the_lock_excludes_a_second_holder_until_released(db: Database) ->
         with pytest.raises(LockHeld, match=account):
             await second.acquire(account)
         other = db.instance_lock()
-        await other.acquire(account + "-other")  # another account is not excluded
-        await other.release()
+        with pytest.raises(AccountMismatch, match="own database"):  # the database is the first's
+            await other.acquire(account + "-other")
     finally:
         await first.release()
     await second.acquire(account)

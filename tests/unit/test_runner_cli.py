@@ -268,3 +268,15 @@ def test_more_sample_symbols_than_the_sample_holds_is_refused_not_capped(
     assert main(["paper", "--symbols", "31", "--hours", "1"], env=NO_ENV) == 2
     line = one_line_error(capsys.readouterr().err)
     assert "--symbols" in line and "30" in line
+
+
+def test_a_database_that_journals_another_account_is_refused_in_one_line(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{workdir / 'shared.db'}"
+    base = ["paper", "--hours", "0.5", "--database-url", url, "--no-progress"]
+    assert main([*base, "--venue", "binance"], env=NO_ENV) == 0
+    capsys.readouterr()
+    assert main([*base, "--venue", "bybit"], env=NO_ENV) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "own database" in line and "binance" in line and "bybit" in line

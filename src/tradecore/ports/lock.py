@@ -16,3 +16,7 @@ class InstanceLock(Protocol):
     async def release(self) -> None:
         """Give the lock up (nothing if not held). A process that dies loses it too."""
         ...
+
+
+class AccountMismatch(Exception):
+    """The database journals another account: each account needs a database of its own."""

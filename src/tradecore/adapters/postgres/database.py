@@ -1,8 +1,10 @@
 """The PostgreSQL database: pool, migrations, the store, and what else the runner needs."""
 
+import contextlib
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -15,6 +17,8 @@ from tradecore.adapters.postgres.in_loop import (
 )
 from tradecore.adapters.postgres.journal import PostgresEventWriter
 from tradecore.adapters.postgres.lock import PostgresInstanceLock, advisory_key
+from tradecore.adapters.sql import binding
+from tradecore.adapters.sql.binding import AccountBoundLock
 from tradecore.adapters.sql.executor import PostgresCodec
 from tradecore.adapters.sql.migrations import Migration, load_migrations, pending
 from tradecore.adapters.sql.reachability import Reachability
@@ -160,9 +164,23 @@ class PostgresDatabase:
             writer if self._side is None else cast(PostgresEventWriter, InStep(writer, self._side))
         )
 
-    def instance_lock(self) -> PostgresInstanceLock:
+    def instance_lock(self) -> AccountBoundLock:
+        """The session advisory lock, and the database bound to the first account that takes
+        it (adapters/sql/binding.py)."""
         lock = PostgresInstanceLock(self.dsn)
-        return lock if self._side is None else cast(PostgresInstanceLock, InStep(lock, self._side))
+        inner = lock if self._side is None else cast(PostgresInstanceLock, InStep(lock, self._side))
+        return AccountBoundLock(inner, self._bind_account, _shown(self.dsn))
+
+    async def _bind_account(self, account: str) -> str:
+        return await self._on_pool(self._claim(account))
+
+    async def _claim(self, account: str) -> str:
+        async with self._pool.acquire() as connection:
+            # two first starts at once: the other one may have made the table meanwhile
+            with contextlib.suppress(asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
+                await connection.execute(binding.CREATE)
+            await connection.execute(binding.CLAIM.format(param="$1"), account)
+            return str(await connection.fetchval(binding.OWNER))
 
     async def purge_events(self, *, older_than: datetime, batch_size: int = 10_000) -> int:
         return await self._on_pool(self._purge_events(older_than, batch_size))
@@ -188,3 +206,12 @@ class PostgresDatabase:
         finally:
             if self._side is not None:
                 self._side.close()
+
+
+def _shown(dsn: str) -> str:
+    """The DSN without its password, for a message."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

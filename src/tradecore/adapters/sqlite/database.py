@@ -8,6 +8,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from tradecore.adapters.sql import binding
+from tradecore.adapters.sql.binding import AccountBoundLock
 from tradecore.adapters.sql.executor import SqliteCodec, sqlite_time
 from tradecore.adapters.sql.migrations import Migration, load_migrations, pending
 from tradecore.adapters.sql.reachability import Reachability
@@ -150,12 +152,25 @@ class SqliteDatabase:
         """The journal's writer; `recorded_at` on `clock` (else the database's own)."""
         return SqliteEventWriter(self, clock or self.clock)
 
-    def instance_lock(self) -> FileInstanceLock:
-        """A lock file next to the database file (in the temp dir for `:memory:`)."""
+    def instance_lock(self) -> AccountBoundLock:
+        """A lock file next to the database file (in the temp dir for `:memory:`), and the
+        database bound to the first account that takes it (adapters/sql/binding.py)."""
         if self.path == MEMORY:
-            return FileInstanceLock(tempfile.gettempdir())
+            return AccountBoundLock(
+                FileInstanceLock(tempfile.gettempdir()), self._bind_account, self.path
+            )
         db = Path(self.path).resolve()
-        return FileInstanceLock(db.parent, stem=db.name)
+        return AccountBoundLock(
+            FileInstanceLock(db.parent, stem=db.name), self._bind_account, str(db)
+        )
+
+    async def _bind_account(self, account: str) -> str:
+        connection = self.connection
+        async with self.lock, immediate(connection):
+            await connection.execute(binding.CREATE)
+            await connection.execute(binding.CLAIM.format(param="?"), (account,))
+            rows = list(await connection.execute_fetchall(binding.OWNER))
+        return str(rows[0][0])
 
     async def purge_events(self, *, older_than: datetime, batch_size: int = 10_000) -> int:
         """Delete events created before `older_than`, in batches; the number deleted."""
