@@ -278,6 +278,12 @@ def _ini(text: str) -> None:
         _systemd_values(parser)
 
 
+# systemd's directive table (src/core/load-fragment-gperf.gperf.in) reads these in [Unit]
+# only; in [Service] it logs "Unknown key name" and ignores them ([Service] keeps just the
+# legacy StartLimitInterval/StartLimitBurst).
+_UNIT_ONLY = frozenset({"StartLimitIntervalSec"})
+
+
 def _systemd_values(parser: configparser.ConfigParser) -> None:
     # systemd.syntax(7): "Empty lines and lines starting with "#" or ";" are ignored" — a
     # comment after a value is part of the value (freedesktop.org/software/systemd/man/
@@ -289,6 +295,8 @@ def _systemd_values(parser: configparser.ConfigParser) -> None:
                     f"[{section}] {key}={value!r}: systemd has no comments after a value; "
                     "put the comment on a line of its own"
                 )
+            if key in _UNIT_ONLY and section != "Unit":
+                raise ValueError(f"[{section}] {key}: systemd reads {key} only in [Unit]")
 
 
 def _yaml(text: str) -> None:
@@ -461,8 +469,17 @@ async def test_a_marked_block_is_skipped_only_with_a_reason(tmp_path: Path) -> N
     assert await run_examples(page) == 0
 
 
-def test_a_systemd_unit_with_a_comment_after_a_value_is_refused() -> None:
-    unit = "[Service]\nRestartSec=5   # five seconds\n"
+@pytest.mark.parametrize(
+    ("unit", "problem"),
+    [
+        ("[Service]\nRestartSec=5   # five seconds\n", "no comments after a value"),
+        ("[Service]\nStartLimitIntervalSec=0\n", "only in \\[Unit\\]"),
+    ],
+)
+def test_a_systemd_unit_systemd_would_misread_is_refused(unit: str, problem: str) -> None:
     block = Block(path=ROOT / "x.md", line=3, language="ini", source=unit, not_run=None)
-    with pytest.raises(ExampleFailed, match=r"x.md:3: .*no comments after a value"):
+    with pytest.raises(ExampleFailed, match=rf"x.md:3: .*{problem}"):
         check_data(block)
+    check_data(
+        Block(path=ROOT / "x.md", line=3, language="ini", source="[Unit]\nA=1\n", not_run=None)
+    )
