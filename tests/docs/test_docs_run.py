@@ -204,6 +204,7 @@ def _run_doctest(block: Block, namespace: dict[str, Any]) -> None:
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     report = io.StringIO()
     runner.run(test, out=report.write, clear_globs=False)
+    namespace.update(test.globs)  # DocTest runs on a copy: later blocks see its names
     if runner.failures:
         raise ExampleFailed(f"{block.where}: this >>> example fails:\n{report.getvalue()}")
 
@@ -455,6 +456,16 @@ async def test_a_doctest_block_is_checked_against_its_output(tmp_path: Path) -> 
         await run_examples(page)
     assert f"{page}:2: this >>> example fails" in str(failed.value)
     assert f'File "{page}", line 4' in str(failed.value)
+
+
+async def test_doctest_and_python_blocks_share_one_namespace(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```python\na = 1\n```\n\n```pycon\n>>> b = a + 1\n>>> b\n2\n```\n\n"
+        "```python\nassert b == 2\n```\n",
+        encoding="utf-8",
+    )
+    assert await run_examples(page) == 3
 
 
 async def test_a_marked_block_is_skipped_only_with_a_reason(tmp_path: Path) -> None:
