@@ -136,11 +136,17 @@ def _reason(marker: re.Match[str]) -> str:
 
 
 def not_run_markers(path: Path) -> list[tuple[int, str]]:
-    """Every `<!-- not run … -->` line of a file, with its reason ("" when none is given)."""
+    """Every `<!-- not run … -->` line of a file outside its code blocks, with its reason
+    ("" when none is given)."""
+    inside = {
+        block.line + offset
+        for block in blocks_of(path)
+        for offset in range(len(block.source.splitlines()))
+    }
     found = []
     for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         marker = _NOT_RUN.match(text)
-        if marker is not None:
+        if marker is not None and number not in inside:
             found.append((number, _reason(marker)))
     return found
 
@@ -478,6 +484,9 @@ async def test_a_marked_block_is_skipped_only_with_a_reason(tmp_path: Path) -> N
     assert [block.not_run for block in blocks_of(page)] == ["needs real keys", ""]
     assert not_run_markers(page) == [(1, "needs real keys"), (5, "")]
     assert await run_examples(page) == 0
+    shown = tmp_path / "shown.md"  # a marker shown inside a code block is not a marker
+    shown.write_text("```markdown\n<!-- not run -->\n```\n", encoding="utf-8")
+    assert not_run_markers(shown) == []
 
 
 @pytest.mark.parametrize(
