@@ -503,3 +503,28 @@ def test_a_systemd_unit_systemd_would_misread_is_refused(unit: str, problem: str
     check_data(
         Block(path=ROOT / "x.md", line=3, language="ini", source="[Unit]\nA=1\n", not_run=None)
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("toml", "[trading\nmode = 'paper'\n"),
+        ("json", '{"id": "s1",}\n'),
+        ("ini", "Restart=on-failure\n"),
+        ("yaml", "services:\n\tbot: {}\n"),
+        ("csv", "timestamp,symbol,mark\n2026-05-04T09:00:00Z,XYZUSDT\n"),
+    ],
+)
+def test_a_file_example_that_does_not_parse_is_reported(language: str, text: str) -> None:
+    block = Block(path=ROOT / "x.md", line=7, language=language, source=text, not_run=None)
+    with pytest.raises(ExampleFailed, match=rf"^x.md:7: this {language} example does not parse"):
+        check_data(block)
+
+
+def test_an_untagged_block_of_python_is_found(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```\nimport os\nos.getcwd()\n```\n\n```\npython -m runner --help\n```\n",
+        encoding="utf-8",
+    )
+    assert untagged_python(page) == [f"{page}:2"]
