@@ -10,13 +10,16 @@
 - Then every `test_…` function the file's blocks defined is called (and awaited), as pytest
   would, so a guide's example tests are run, not only defined.
 - Files a user copies are parsed: ```toml (tomllib), ```json, ```ini (configparser; a systemd
-  unit also has no inline comments), ```yaml (PyYAML when installed, else a structural
-  check) and ```csv (every row as wide as the header).
+  unit also as systemd reads it: no comment after a value, StartLimitIntervalSec in [Unit]),
+  ```yaml (PyYAML when installed, else a structural check) and ```csv (every row as wide as
+  the header). Each is its own test.
 - Shell, SQL and output blocks are not run.
 
 A block that is not meant to run on its own is preceded by `<!-- not run: the reason -->`
 on the line before its fence (blank lines between are allowed); the reason is required.
 A failure names the file and the line of the example, and the line inside it that failed.
+One test per file runs its notebook, so the first failing example ends that file's run
+(the blocks after it build on it); every other file still runs.
 """
 
 import ast
