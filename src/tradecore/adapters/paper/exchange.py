@@ -101,13 +101,15 @@ class PaperExchange:
         return await self._query(
             Op.FETCH_ORDER,
             symbol,
-            lambda: self.engine.order_by_client_id(symbol, client_order_id),
+            lambda: self.engine.listed(self.engine.order_by_client_id(symbol, client_order_id)),
         )
 
     async def fetch_order(self, symbol: str, order_id: str) -> Order | None:
         def lookup() -> Order | None:
             order = self.engine.order(order_id) if isinstance(order_id, str) else None
-            return order if order is not None and order.symbol == symbol else None
+            return (
+                self.engine.listed(order) if order is not None and order.symbol == symbol else None
+            )
 
         return await self._query(Op.FETCH_ORDER, symbol, lookup)
 
