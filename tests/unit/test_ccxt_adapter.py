@@ -340,6 +340,38 @@ async def test_binance_looks_a_client_id_up_on_the_endpoint_its_role_letter_name
         await venue.close()
 
 
+async def test_a_binance_market_order_answered_as_new_is_read_back_until_its_fill_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A USDⓈ-M New Order answer can show a market order `NEW` with `executedQty` 0 though it
+    filled (ccxt/node-binance-api issue #444: `status: 'NEW'`, `executedQty: '0'` for a
+    filled futures market buy). Taken as it stands, the open read "filled nothing" and
+    failed while the position stood: the adapter reads it back on the plain order endpoint."""
+    venue = LoopbackVenue.binance(marks={SYMBOL: "50000"})
+    try:
+        new_order = venue.dialect._new_order  # type: ignore[attr-defined]
+
+        def acknowledged(params: dict[str, str]) -> tuple[int, object]:
+            status, body = new_order(params)
+            if status == 200 and isinstance(body, dict) and body.get("type") == "MARKET":
+                zero = {"executedQty": "0", "cumQty": "0", "cumQuote": "0", "avgPrice": "0"}
+                body = {**body, **zero, "status": "NEW"}
+            return status, body
+
+        monkeypatch.setattr(venue.dialect, "_new_order", acknowledged)
+        ex = venue.exchange
+
+        outcome = await ex.create_market_order(
+            SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-n-e0"
+        )
+
+        assert isinstance(outcome, Accepted), outcome
+        assert (outcome.order.status, outcome.order.filled) == (OrderStatus.FILLED, QTY)
+        assert outcome.order.average_price == Decimal("50000")
+    finally:
+        await venue.close()
+
+
 async def test_a_persons_take_profit_and_trailing_stop_are_listed_as_what_they_are(
     venue: LoopbackVenue,
 ) -> None:
