@@ -6,13 +6,16 @@ Adapters skip only what their declared capabilities say they cannot do. The ccxt
 join through loopback servers wrapping the same engine by adding a harness factory below.
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any, TypeVar, cast
 
 import pytest
 
+from tradecore.adapters.clock import VirtualClock
 from tradecore.adapters.paper.engine import DEFAULT_FUNDING_RATE
+from tradecore.adapters.virtual_time import ThreadWork, run_driven
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.orders import OrderStatus, OrderType
 from tradecore.domain.pnl import position_fills, realized_pnl
@@ -26,6 +29,8 @@ from tradecore.ports.exchange import (
 )
 from tradecore.testing import FakeVenue, Fault, Op, VenueHarness
 from tradecore.testing.loopback import LoopbackVenue
+
+T = TypeVar("T")
 
 SYMBOL = "BTCUSDT"
 MARK = Decimal("50000")
@@ -194,6 +199,52 @@ async def test_timed_out_request_that_never_arrived_is_unknown_and_lookup_finds_
     assert await ex.fetch_order_by_client_id(SYMBOL, "tc-op1-s0") is None
     accepted(await stop(ex, "49000", "tc-op1-s0"))
     assert len([o for o in await ex.fetch_open_orders(SYMBOL) if o.is_stop]) == 1
+
+
+async def in_virtual_time(venue: VenueHarness, coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine`, moving the harness's virtual clock while it waits on it (a
+    read-back's pauses between look-ups are on the clock)."""
+    clock: VirtualClock = cast(Any, venue).clock
+    return await run_driven(clock, ThreadWork(), coroutine)
+
+
+async def test_an_order_the_venue_lists_late_is_read_back_until_its_fill_is_proven(
+    venue: VenueHarness,
+) -> None:
+    """Bybit's create only acknowledges and a look-up may miss the order for a while: the
+    adapter reads it back until the venue shows its state, with the quantity filled."""
+    venue.lag_listing(2)
+    ex = venue.exchange
+    outcome = accepted(
+        await in_virtual_time(
+            venue,
+            ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-lag-e0"),
+        )
+    )
+    assert outcome.order.client_order_id == "tc-lag-e0"
+    assert (outcome.order.status, outcome.order.filled) == (OrderStatus.FILLED, QTY)
+
+
+async def test_an_order_not_listed_within_the_read_back_is_unknown_never_refused(
+    venue: VenueHarness,
+) -> None:
+    """Past the read-back's bound the order stays unknown (the caller resolves it by its
+    client id later); where the create's answer carries the order (Binance) it is proven."""
+    venue.lag_listing(3600)
+    ex = venue.exchange
+    outcome = await in_virtual_time(
+        venue, ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-late-e0")
+    )
+    if ex.venue is Venue.BYBIT:
+        assert isinstance(outcome, Unknown), outcome
+        assert outcome.client_order_id == "tc-late-e0"
+    else:
+        assert accepted(outcome).order.filled == QTY
+    (held,) = await ex.fetch_positions()
+    assert held.quantity == QTY  # it did fill: never read as refused
+    await venue.advance(3600)
+    found = await ex.fetch_order_by_client_id(SYMBOL, "tc-late-e0")
+    assert found is not None and (found.status, found.filled) == (OrderStatus.FILLED, QTY)
 
 
 async def test_transport_failures_are_retryable_rejections_and_nothing_is_placed(

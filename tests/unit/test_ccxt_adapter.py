@@ -309,6 +309,69 @@ async def test_binances_documented_cancel_answer_is_accepted_without_listing_aga
         await venue.close()
 
 
+async def test_binance_looks_a_client_id_up_on_the_endpoint_its_role_letter_names() -> None:
+    """An entry (`-e`) is a plain order: `GET /fapi/v1/order` only. A stop (`-s`) is an algo
+    order: `GET /fapi/v1/algoOrder` only. Neither look-up depends on what the other endpoint
+    answers for an id it does not hold (its code for an unknown `clientAlgoId` is not in the
+    sources reachable here)."""
+    venue = LoopbackVenue.binance(marks={SYMBOL: "50000"})
+    try:
+        ex = venue.exchange
+        await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-k-e0")
+        await ex.create_stop_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal("49000"), client_order_id="tc-k-s0"
+        )
+
+        async def asked(cid: str) -> tuple[object, list[tuple[str, str]]]:
+            before = len(venue.server.requests)
+            found = await ex.fetch_order_by_client_id(SYMBOL, cid)
+            return found, [(m, p) for m, p, _ in venue.server.requests[before:]]
+
+        entry, entry_paths = await asked("tc-k-e0")
+        assert entry is not None and entry.filled == QTY  # type: ignore[attr-defined]
+        assert entry_paths == [("GET", "/fapi/v1/order")]
+        stop, stop_paths = await asked("tc-k-s0")
+        assert stop is not None and stop.is_stop  # type: ignore[attr-defined]
+        assert stop_paths == [("GET", "/fapi/v1/algoOrder")]
+        missing, missing_paths = await asked("tc-k2-e0")
+        assert missing is None
+        assert missing_paths == [("GET", "/fapi/v1/order")]
+    finally:
+        await venue.close()
+
+
+async def test_a_binance_market_order_answered_as_new_is_read_back_until_its_fill_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A USDⓈ-M New Order answer can show a market order `NEW` with `executedQty` 0 though it
+    filled (ccxt/node-binance-api issue #444: `status: 'NEW'`, `executedQty: '0'` for a
+    filled futures market buy). Taken as it stands, the open read "filled nothing" and
+    failed while the position stood: the adapter reads it back on the plain order endpoint."""
+    venue = LoopbackVenue.binance(marks={SYMBOL: "50000"})
+    try:
+        new_order = venue.dialect._new_order  # type: ignore[attr-defined]
+
+        def acknowledged(params: dict[str, str]) -> tuple[int, object]:
+            status, body = new_order(params)
+            if status == 200 and isinstance(body, dict) and body.get("type") == "MARKET":
+                zero = {"executedQty": "0", "cumQty": "0", "cumQuote": "0", "avgPrice": "0"}
+                body = {**body, **zero, "status": "NEW"}
+            return status, body
+
+        monkeypatch.setattr(venue.dialect, "_new_order", acknowledged)
+        ex = venue.exchange
+
+        outcome = await ex.create_market_order(
+            SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-n-e0"
+        )
+
+        assert isinstance(outcome, Accepted), outcome
+        assert (outcome.order.status, outcome.order.filled) == (OrderStatus.FILLED, QTY)
+        assert outcome.order.average_price == Decimal("50000")
+    finally:
+        await venue.close()
+
+
 async def test_a_persons_take_profit_and_trailing_stop_are_listed_as_what_they_are(
     venue: LoopbackVenue,
 ) -> None:

@@ -115,6 +115,14 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
     keeper.on_followed = trailing.follow
     beats = trailing.heartbeats
     closer = PositionCloser(store, keeper, recorder, clock, trailing, settlement)
+
+    async def resolve_opens() -> None:
+        """Opens left in flight with their entry unproven, resolved by each guard and sync
+        pass (issue 11, item 5); one that ends protected is trailed from then on."""
+        for result in await opener.resolve_unproven(rules):
+            if result.opened and result.position is not None:
+                await trailing.start_for(result.position)
+
     sync = Synchronizer(
         ex,
         store,
@@ -129,6 +137,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         interval_seconds=s.sync_interval_seconds,
         on_adopted=trailing.start_for,
         settlement=settlement,
+        resolve_opens=resolve_opens,
     )
     guard = ProtectionGuard(
         ex,
@@ -144,6 +153,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         alerter=parts.alerter,
         on_protected=trailing.start_for,
         adopt=sync.adopt_missing,
+        resolve_opens=resolve_opens,
     )
     zombies = ZombieSweeper(
         ex,

@@ -6,10 +6,17 @@ order carries a deterministic client id, so a lost response or a restart finds t
 instead of sending a second one. The stop goes through the stop keeper, for the *filled*
 quantity. If it cannot be placed: close the fill at market and verify on the venue that the
 position is gone; if that fails, a wide emergency stop; if that fails, a CRITICAL alert.
+
+An entry whose state the venue has not proven (the answer lost, or the read-back ran out
+before the venue listed it: Bybit's create only acknowledges) is never taken as failed: the
+open stays in flight, `PENDING_ENTRY`, and `resolve_unproven` — called by every guard and
+sync pass — looks it up again by its client id, without ever sending it again. Found, it is
+protected for what filled; not found while the venue holds a position on its side, that
+position is this entry's fill and is protected; not found on a flat venue, nothing opened.
 """
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -18,7 +25,7 @@ import attrs
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import Side
 from tradecore.domain.numbers import ZERO
-from tradecore.domain.orders import Order, OrderRole, client_order_id
+from tradecore.domain.orders import Order, OrderRole, OrderType, VenuePosition, client_order_id
 from tradecore.domain.positions import (
     Operation,
     OperationKind,
@@ -148,11 +155,34 @@ class OpenPosition:
         if position.state is PositionState.PENDING_SL:
             position = await self._protect(position, rules, fresh_fill=fresh_fill)
         await self._finish_operation(position)
+        unproven = position.state is PositionState.PENDING_ENTRY
         return OpenResult(
             position=position,
             opened=position.state is PositionState.ACTIVE and position.stop_price is not None,
-            reason=position.close_reason or "",
+            reason=_UNPROVEN if unproven else position.close_reason or "",
         )
+
+    async def resolve_unproven(self, rules: Mapping[str, MarketRules]) -> list[OpenResult]:
+        """Drive every open of this venue left in flight that no open of this process is
+        driving now: an entry whose state was not proven, or an open a venue or database
+        outage stopped half-way. Called by each guard and sync pass before it reads the
+        venue, so a position the unproven entry opened is protected by the same pass."""
+        results: list[OpenResult] = []
+        try:
+            for position in await self._store.positions.open_positions():
+                if position.venue is not self._exchange.venue or not position.state.is_opening:
+                    continue
+                symbol_rules = rules.get(position.symbol)
+                lock = self._symbol_locks.setdefault(position.symbol, asyncio.Lock())
+                if symbol_rules is None or lock.locked():
+                    continue  # its open is running in this process: it ends it
+                async with lock:
+                    current = await self._store.positions.get(position.id)
+                    if current is not None and current.state.is_opening:
+                        results.append(await self.drive(current, symbol_rules, resumed=True))
+        except StoreUnavailable:
+            pass  # the journal cannot be read: the next pass tries again; the pass goes on
+        return results
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -201,7 +231,9 @@ class OpenPosition:
         # one has sent nothing yet, and asking would cost a round trip.
         order = None if send else await self._lookup(position, cid)
         if order is None and not send:
-            return await self._fail(position, "the entry was never sent before the restart")
+            return await self._entry_not_found(position, cid)
+        if order is not None and not _entry_proven(order):
+            return self._still_unproven(position, cid, f"entry {order.order_id} is still open")
         if order is None:
 
             def send_entry() -> Awaitable[Outcome]:
@@ -225,7 +257,8 @@ class OpenPosition:
                 resend_unknown=False,
             )
             if isinstance(outcome, Unknown):
-                return await self._fail(position, "entry outcome unknown and not found by id")
+                # Not "failed": the venue may hold the entry, filled (issue 11, item 5).
+                return self._still_unproven(position, cid, outcome.message)
             if isinstance(outcome, Rejected):
                 return await self._fail(position, _describe(outcome), rejection=outcome)
             order = outcome.order
@@ -254,6 +287,50 @@ class OpenPosition:
             PositionState.ENTRY_PLACED,
             quantity=order.filled,
             entry_price=order.average_price or order.price,
+            opened_at=self._clock.now(),
+        )
+
+    def _still_unproven(self, position: Position, cid: str, why: str) -> Position:
+        """The entry's state is not proven: the open stays in flight (`PENDING_ENTRY`), for
+        the next guard or sync pass (`resolve_unproven`) or a restart to resolve."""
+        self._recorder.record(
+            EventType.ENTRY_ORDER_PLACED,
+            position=position,
+            severity=Severity.WARNING,
+            data={"client_order_id": cid, "state": "unknown", "why": why[:500]},
+        )
+        return position
+
+    async def _entry_not_found(self, position: Position, cid: str) -> Position:
+        """The venue has no order under the entry's client id. If it holds a position on the
+        entry's side, that is the entry's fill (the one position a symbol can have; the
+        order is not listed yet, or no longer): protected as this open. A flat venue means
+        nothing opened. A venue that cannot say leaves the open in flight."""
+        held = await self._held(position)
+        if held is None:
+            return self._still_unproven(
+                position, cid, "not found, and the venue's positions unread"
+            )
+        if held.quantity <= ZERO:
+            return await self._fail(
+                position, "nothing opened: the entry is not on the venue and the venue is flat"
+            )
+        self._recorder.record(
+            EventType.ENTRY_ORDER_FILLED,
+            position=position,
+            data={
+                "filled": held.quantity,
+                "requested": position.requested_quantity,
+                "average_price": held.entry_price,
+                "partial": held.quantity < position.requested_quantity,
+                "found_by": "position",
+            },
+        )
+        return await self._advance(
+            position,
+            PositionState.ENTRY_PLACED,
+            quantity=held.quantity,
+            entry_price=held.entry_price,
             opened_at=self._clock.now(),
         )
 
@@ -370,14 +447,26 @@ class OpenPosition:
 
     async def _held_quantity(self, position: Position) -> Decimal | None:
         """The venue's quantity for this symbol on this side (0 if flat); None if unknown."""
+        held = await self._held(position)
+        return None if held is None else held.quantity
+
+    async def _held(self, position: Position) -> VenuePosition | None:
+        """The venue's position for this symbol on this side (quantity 0 if flat); None if
+        the venue cannot say."""
         try:
             held = await self._exchange.fetch_positions()
         except ExchangeUnavailable:
             return None
         for venue_position in held:
             if venue_position.symbol == position.symbol and venue_position.side is position.side:
-                return venue_position.quantity
-        return ZERO
+                return venue_position
+        return VenuePosition(
+            venue=position.venue,
+            symbol=position.symbol,
+            side=position.side,
+            quantity=ZERO,
+            entry_price=ZERO,
+        )
 
     async def _mark(self, position: Position) -> Decimal:
         try:
@@ -444,6 +533,17 @@ class OpenPosition:
         await self._store.operations.finish(
             position.id, at=self._clock.now(), outcome=position.state.value
         )
+
+
+_UNPROVEN = (
+    "the entry's state is not proven yet: the open stays in flight and the next guard or "
+    "sync pass resolves it"
+)
+
+
+def _entry_proven(order: Order) -> bool:
+    """A market entry the venue still shows open has not ended: what filled is not final."""
+    return order.type is not OrderType.MARKET or not order.is_open
 
 
 def _describe(rejection: Rejected) -> str:

@@ -85,7 +85,9 @@ class ProtectionGuard:
         alerter: Alerter | None = None,
         on_protected: Callable[[Position], Awaitable[None]] | None = None,
         adopt: Callable[[], Awaitable[int]] | None = None,
+        resolve_opens: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        self._resolve_opens = resolve_opens
         self._exchange = exchange
         self._store = store
         self._keeper = keeper
@@ -108,6 +110,10 @@ class ProtectionGuard:
         return len(self._bare)
 
     async def check(self) -> ProtectionReport:
+        if self._resolve_opens is not None:
+            # An open left in flight with its entry unproven may hold a bare position: it is
+            # resolved (protected, or failed when nothing opened) before the pass reads.
+            await self._resolve_opens()
         read_at = self._clock.now()
         refused: list[str] = []
         snapshot = await take_snapshot(

@@ -61,7 +61,9 @@ class Synchronizer:
         interval_seconds: float = 120,
         on_adopted: Callable[[Position], Awaitable[None]] | None = None,
         settlement: Settlement | None = None,
+        resolve_opens: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        self._resolve_opens = resolve_opens
         self._exchange = exchange
         self._store = store
         self._keeper = keeper
@@ -88,6 +90,8 @@ class Synchronizer:
         return (await self.sync()).adopted
 
     async def _sync(self) -> SyncReport:
+        if self._resolve_opens is not None:
+            await self._resolve_opens()  # opens whose entry is unproven first (the guard's way)
         venue = self._exchange.venue.value
         self._recorder.record(EventType.SYNCHRONIZATION_STARTED, exchange=venue)
         refused: list[str] = []

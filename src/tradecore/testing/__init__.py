@@ -12,7 +12,7 @@ See docs/testing.md.
 
 import itertools
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -123,6 +123,11 @@ class VenueHarness(Protocol):
 
     def inject(self, *faults: Fault) -> None: ...
 
+    def lag_listing(self, seconds: float) -> None:
+        """Look-ups by id miss an order for `seconds` after its creation (on a venue whose
+        create only acknowledges: Bybit)."""
+        ...
+
     def rules(self, symbol: str) -> MarketRules: ...
 
     async def close(self) -> None: ...
@@ -190,6 +195,11 @@ class FakeVenue:
 
     def inject(self, *faults: Fault) -> None:
         self.engine.faults.add(*faults)
+
+    def lag_listing(self, seconds: float) -> None:
+        """From now on a look-up by id misses an order for `seconds` after its creation, as
+        Bybit's may (its create only acknowledges; see `VenueEngine.listing_lag`)."""
+        self.engine.listing_lag = timedelta(seconds=seconds)
 
     def rules(self, symbol: str) -> MarketRules:
         return self.engine.markets[symbol]

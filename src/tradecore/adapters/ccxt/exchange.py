@@ -42,8 +42,18 @@ from tradecore.adapters.ccxt.profiles import (
     unknown_symbol,
 )
 from tradecore.adapters.ccxt.streams import MarkFeed, StatusCallback
+from tradecore.adapters.readback import NotProven, ReadBack, proven, read_back
 from tradecore.domain.model import OrderSide, Venue
-from tradecore.domain.orders import Balance, MarkTick, Order, OrderStatus, OrderType, VenuePosition
+from tradecore.domain.orders import (
+    Balance,
+    MarkTick,
+    Order,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    VenuePosition,
+    role_of,
+)
 from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.symbols import to_plain, to_venue
@@ -136,8 +146,10 @@ class CcxtExchange:
         poll_interval: float = 1.0,
         silence_limit: float = 60.0,
         use_websockets: bool = True,
+        read_back: ReadBack | None = None,
     ) -> None:
         self.client = client
+        self._read_back = read_back or ReadBack()
         watch_server_failures(client)
         self._venue = venue
         self._profile = PROFILES[venue]
@@ -245,6 +257,8 @@ class CcxtExchange:
             return Unknown(
                 message=f"accepted, but reading it back failed: {error}", client_order_id=cid
             )
+        except NotProven as error:
+            return Unknown(message=str(error), client_order_id=cid)
         except (parse.Unreadable, KeyError, TypeError, ValueError) as error:
             return Unknown(
                 message=f"accepted, but the answer is unreadable ({error}): {str(raw)[:500]}",
@@ -330,13 +344,25 @@ class CcxtExchange:
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
         unified = to_venue(symbol)
         if self._binance:
-            algo = await self._binance_algo(unified, {"clientOrderId": client_order_id})
-            if algo is not None:
-                return algo
-            return await self._maybe(
-                lambda: self.client.fetch_order(None, unified, {"clientOrderId": client_order_id})
-            )
+            return await self._binance_by_client_id(unified, client_order_id)
         return await self._bybit_find(unified, {"orderLinkId": client_order_id})
+
+    async def _binance_by_client_id(self, unified: str, cid: str) -> Order | None:
+        """The role letter of our client id names the endpoint the order lives on: a stop
+        is an algo order (`GET /fapi/v1/algoOrder`, `clientAlgoId`), an entry or an exit a
+        plain one (`GET /fapi/v1/order`, `origClientOrderId`, which answers an unknown id
+        with -2013 "Order does not exist"). Only an id that is not ours is asked on both,
+        the plain endpoint first; no answer depends on what the algo endpoint says of a
+        `clientAlgoId` it does not hold, which the sources reachable here do not document."""
+        role = role_of(cid)
+        if role is OrderRole.STOP:
+            return await self._binance_algo(unified, {"clientOrderId": cid})
+        plain = await self._maybe(
+            lambda: self.client.fetch_order(None, unified, {"clientOrderId": cid})
+        )
+        if plain is not None or role is not OrderRole.FOREIGN:
+            return plain
+        return await self._binance_algo(unified, {"clientOrderId": cid})
 
     async def _bybit_find(self, unified: str, key: Mapping[str, str]) -> Order | None:
         """A Bybit order by orderId or orderLinkId: the live list keeps the last 500 of any
@@ -606,14 +632,37 @@ class CcxtExchange:
         )
 
     async def _placed(self, symbol: str, raw: Mapping[str, Any]) -> Order:
-        """The order as the venue holds it right after the command."""
+        """The order as the venue holds it after the command, its state proven: read back
+        with pauses on the clock while the venue does not show it yet (Bybit answers ids
+        only; a Binance answer that leaves a market order open is read again on the plain
+        order endpoint). Unproven within the bound: `NotProven`, the command `Unknown`."""
         info = raw["info"]
+        unified = to_venue(symbol)
         if self._binance:
             order = self._read_order(info)
             if "algoId" in info:
                 self._algos[order.order_id] = order
-            return order
-        return await self._bybit_order(symbol, str(info["orderId"]))
+            if proven(order):
+                return order
+            placed = order.order_id
+            return await self._proven(
+                lambda: self._maybe(lambda: self.client.fetch_order(placed, unified)),
+                f"binance took order {placed}",
+            )
+        order_id = str(info["orderId"])
+        return await self._proven(
+            lambda: self._bybit_find(unified, {"orderId": order_id}),
+            f"bybit acknowledged order {order_id}",
+        )
+
+    async def _proven(self, find: Callable[[], Awaitable[Order | None]], what: str) -> Order:
+        order = await read_back(find, clock=self._clock, policy=self._read_back)
+        if order is None:
+            raise NotProven(
+                f"{what}, but its state was not proven within {self._read_back.looks} "
+                "look-ups; look it up by its client id"
+            )
+        return order
 
     async def _bybit_order(self, symbol: str, order_id: str) -> Order:
         """Bybit answers a command with ids only: read the order back."""

@@ -275,8 +275,16 @@ class VenueEngine:
         cancel_reduce_only_when_flat: bool = True,
         liquidations: bool = True,
         funding_rate: Decimal = DEFAULT_FUNDING_RATE,
+        listing_lag: timedelta = timedelta(0),
     ) -> None:
         self.profile = profile
+        # How long after its creation a look-up by id or client id may still miss an order,
+        # on a venue whose create only acknowledges (`Profile.acknowledges_only`). Bybit v5
+        # "Get Order History": "As order creation/cancellation is asynchronous, the data
+        # returned from this endpoint may delay"; "Get Open & Closed Orders": after a service
+        # restart closed orders "should only be queried through order history". Zero: listed
+        # at once. Only the look-ups lag (`listed`); the books and the engine never do.
+        self.listing_lag = listing_lag
         self.funding_rate = funding_rate
         self.venue = profile.venue
         self.now = now
@@ -413,6 +421,14 @@ class VenueEngine:
     def order(self, order_id: str) -> Order | None:
         found = self._orders.get(order_id)
         return None if found is None else found.snapshot(self.venue)
+
+    def listed(self, order: Order | None) -> Order | None:
+        """`order` as a look-up by id or client id shows it: missing while `listing_lag` has
+        not passed since its creation on a venue whose create only acknowledges."""
+        if order is None or not self.listing_lag or not self.profile.acknowledges_only:
+            return order
+        created = order.created_at
+        return order if created is None or self.now() - created >= self.listing_lag else None
 
     def all_orders(self) -> list[Order]:
         return [order.snapshot(self.venue) for order in self._orders.values()]

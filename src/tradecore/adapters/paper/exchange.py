@@ -14,12 +14,14 @@ from typing import TypeVar
 
 from tradecore.adapters.paper.engine import Result, VenueEngine
 from tradecore.adapters.paper.faults import TRANSPORT_KINDS, Fault, FaultKind, Op
+from tradecore.adapters.readback import ReadBack, read_back
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.orders import Balance, MarkTick, Order, VenuePosition
 from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules
 from tradecore.ports.clock import Clock
 from tradecore.ports.exchange import (
+    Accepted,
     Capabilities,
     ExchangeUnavailable,
     Outcome,
@@ -67,10 +69,18 @@ class MarkStream:
 class PaperExchange:
     """The `Exchange` port over a `VenueEngine`."""
 
-    def __init__(self, engine: VenueEngine, *, clock: Clock, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        engine: VenueEngine,
+        *,
+        clock: Clock,
+        latency: float = 0.0,
+        read_back: ReadBack | None = None,
+    ) -> None:
         self.engine = engine
         self._clock = clock
         self._latency = latency
+        self._read_back = read_back or ReadBack()
         self._streams: list[MarkStream] = []
 
     @property
@@ -101,13 +111,15 @@ class PaperExchange:
         return await self._query(
             Op.FETCH_ORDER,
             symbol,
-            lambda: self.engine.order_by_client_id(symbol, client_order_id),
+            lambda: self.engine.listed(self.engine.order_by_client_id(symbol, client_order_id)),
         )
 
     async def fetch_order(self, symbol: str, order_id: str) -> Order | None:
         def lookup() -> Order | None:
             order = self.engine.order(order_id) if isinstance(order_id, str) else None
-            return order if order is not None and order.symbol == symbol else None
+            return (
+                self.engine.listed(order) if order is not None and order.symbol == symbol else None
+            )
 
         return await self._query(Op.FETCH_ORDER, symbol, lookup)
 
@@ -264,7 +276,30 @@ class PaperExchange:
         else:
             result = self._transport_failure(fault, client_order_id)
         await self._travel()
+        if isinstance(result, Accepted) and client_order_id is not None:
+            return await self._proven(result, client_order_id)
         return result
+
+    async def _proven(self, accepted: Accepted, client_order_id: str) -> Outcome:
+        """On a venue whose create only acknowledges, once its look-ups lag (the engine's
+        `listing_lag`), the order is read back as the ccxt adapter reads Bybit's: looked up
+        with pauses on the clock until it shows, `Unknown` past the bound. Otherwise the
+        in-process venue's answer already is the order's state."""
+        if not (self.engine.listing_lag and self.engine.profile.acknowledges_only):
+            return accepted
+        symbol = accepted.order.symbol
+        order = await read_back(
+            lambda: self.fetch_order_by_client_id(symbol, client_order_id),
+            clock=self._clock,
+            policy=self._read_back,
+        )
+        if order is None:
+            return Unknown(
+                message=f"acknowledged, but its state was not proven within "
+                f"{self._read_back.looks} look-ups; look it up by its client id",
+                client_order_id=client_order_id,
+            )
+        return Accepted(order=order)
 
     def _transport_failure(self, fault: Fault, client_order_id: str | None) -> Outcome:
         profile = self.engine.profile

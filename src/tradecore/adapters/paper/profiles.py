@@ -253,6 +253,12 @@ class Profile:
     # closed order's id is free again (-4116 only while it is open). Bybit: orderLinkId
     # "should be unique" (v5 Place Order): any id used before is refused with 110072.
     client_ids_free_once_closed: bool
+    # Bybit v5 Place Order answers `orderId` and `orderLinkId` only: "The ack of create order
+    # request indicates that the request is successfully accepted. Please use websocket order
+    # stream to confirm the order status" (bybit-exchange.github.io/docs/v5/order/create-order).
+    # The order's state is then read back, and a look-up may not list it yet (`listing_lag`).
+    # Binance's New Order answers with the order itself.
+    acknowledges_only: bool
     taker_fee: Decimal
     order_id_start: int
 
@@ -299,6 +305,7 @@ BINANCE = Profile(
     rejections=BINANCE_REJECTIONS,
     close_position_stops=True,
     client_ids_free_once_closed=True,
+    acknowledges_only=False,
     taker_fee=Decimal("0.0005"),
     order_id_start=4_000_000_000,
 )
@@ -316,6 +323,7 @@ BYBIT = Profile(
     rejections=BYBIT_REJECTIONS,
     close_position_stops=False,
     client_ids_free_once_closed=False,
+    acknowledges_only=True,
     taker_fee=Decimal("0.00055"),
     order_id_start=0,
 )

@@ -19,7 +19,7 @@ import json
 import re
 import socket
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
@@ -247,6 +247,11 @@ class LoopbackVenue:
 
     def inject(self, *faults: Fault) -> None:
         self.engine.faults.add(*faults)
+
+    def lag_listing(self, seconds: float) -> None:
+        """From now on a look-up by id misses an order for `seconds` after its creation, as
+        Bybit's may (its create only acknowledges; see `VenueEngine.listing_lag`)."""
+        self.engine.listing_lag = timedelta(seconds=seconds)
 
     def rules(self, symbol: str) -> MarketRules:
         return self.engine.markets[symbol]

@@ -485,7 +485,9 @@ class BybitDialect:
     def _realtime(self, p: Params) -> Reply:
         symbol = p.get("symbol")
         if "orderId" in p or "orderLinkId" in p:
-            found = self._find(symbol or "", p, any_status=self.realtime_keeps_closed)
+            found = self._looked_up(
+                self._find(symbol or "", p, any_status=self.realtime_keeps_closed)
+            )
             orders = [] if found is None else [found]
             cursor = ""
         else:
@@ -567,13 +569,21 @@ class BybitDialect:
         return self._ok({"list": rows, "nextPageCursor": cursor})
 
     def _history(self, p: Params) -> Reply:
-        found = self._find(p.get("symbol", ""), p, any_status=True)
+        found = self._looked_up(self._find(p.get("symbol", ""), p, any_status=True))
         orders = [] if found is None or found.is_open else [found]
         return self._ok(
             {"category": "linear", "list": [self._order(o) for o in orders], "nextPageCursor": ""}
         )
 
     # ----------------------------------------------------------------- helpers
+
+    def _looked_up(self, order: Order | None) -> Order | None:
+        """What a look-up by id shows: "/v5/order/create" only acknowledges ("Please use
+        websocket order stream to confirm the order status", v5 Place Order), and "As order
+        creation/cancellation is asynchronous, the data returned from this endpoint may
+        delay" (v5 Get Order History): for `engine.listing_lag` after its creation an
+        order is in neither `order/realtime` nor `order/history`."""
+        return self.engine.listed(order)
 
     def _find(self, symbol: str, p: Params, *, any_status: bool = False) -> Order | None:
         if "orderId" in p:
