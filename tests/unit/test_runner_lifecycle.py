@@ -185,25 +185,30 @@ def test_a_second_instance_on_the_same_account_exits_3_naming_the_lock(
     assert len(err) == 1 and "lock" in err[0] and str(tmp_path) in err[0]
 
 
-def unit_of_the_runbook() -> dict[str, str]:
+def units_of_the_runbook() -> list[dict[str, str]]:
+    """Every systemd unit the runbook shows for `trade` (the single bot's, the template for
+    many accounts), read as systemd reads it: a comment is a whole line starting # or ;."""
     text = (DOCS / "operations.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```ini\n(.*?)```", text, flags=re.S)
     units = [block for block in blocks if "ExecStart=" in block and "runner trade" in block]
-    assert len(units) == 1, "the runbook shows one systemd unit for `trade`"
-    settings: dict[str, str] = {}
-    for line in units[0].splitlines():
-        line = line.split("#", 1)[0].strip()
-        if "=" in line and not line.startswith("["):
-            key, value = line.split("=", 1)
-            settings[key.strip()] = value.strip()
-    return settings
+    assert len(units) == 2, "the runbook shows a unit for one bot and a template for many"
+    found = []
+    for unit in units:
+        settings: dict[str, str] = {}
+        for line in unit.splitlines():
+            line = line.strip()
+            if "=" in line and not line.startswith(("[", "#", ";")):
+                key, value = line.split("=", 1)
+                settings[key.strip()] = value.strip()
+        found.append(settings)
+    return found
 
 
 def test_the_runbooks_unit_restarts_the_bot_unless_the_configuration_or_the_lock_refused() -> None:
-    unit = unit_of_the_runbook()
-    assert unit["Restart"] in ("on-failure", "always")
-    assert set(unit["RestartPreventExitStatus"].split()) == {"2", "3"}
-    assert unit.get("KillSignal", "SIGTERM") in ("SIGTERM", "SIGINT")
+    for unit in units_of_the_runbook():
+        assert unit["Restart"] in ("on-failure", "always")
+        assert set(unit["RestartPreventExitStatus"].split()) == {"2", "3"}
+        assert unit.get("KillSignal", "SIGTERM") in ("SIGTERM", "SIGINT")
 
 
 def test_the_runbook_lists_every_exit_code() -> None:
