@@ -6,6 +6,7 @@ Unprotected time per position is the post-run report's own measure (`analysis.co
 so the page and `report` never disagree.
 """
 
+import functools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -194,6 +195,7 @@ def _aged(p: PositionRow, opened: datetime, inputs: Inputs) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=8)  # the same parameters on every refresh
 def hours_to_cap(params: AgedParams) -> Decimal:
     """Hours past grace until the concession reaches `max_loss_percent` (to the minute)."""
     step = params.loss_step_percent
