@@ -1,7 +1,8 @@
 """`python -m runner` (or `tradecore`): parse, load the configuration, wire, start.
 
 Commands: `paper` (the default), `trade`, `migrate`, `check-config`, `monitor`, `report`,
-`simulate` (stress-test a configuration in the deterministic simulator; 1 when it breaks).
+`dashboard` (the live page, from a database), `simulate` (stress-test a configuration in the
+deterministic simulator; 1 when it breaks).
 Exit codes (docs/operations.md; the runbook's unit restarts on all but 2 and 3):
 0 done or stopped by SIGINT / SIGTERM, 1 a failure at run time, 2 bad usage or configuration
 (one line on stderr saying what and how to fix it), 3 another instance holds this account's
@@ -42,7 +43,16 @@ from .config import (
 from .errors import StartupError, StoppedEarly
 
 OK, RUNTIME_FAILURE, BAD_USAGE, LOCK_HELD = 0, 1, 2, 3
-COMMANDS = ("paper", "trade", "migrate", "check-config", "monitor", "report", "simulate")
+COMMANDS = (
+    "paper",
+    "trade",
+    "migrate",
+    "check-config",
+    "monitor",
+    "report",
+    "dashboard",
+    "simulate",
+)
 DEFAULT_DATABASE = "sqlite:///var/tradecore.db"
 
 
@@ -144,8 +154,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("text", "json"), default="text")
     report.add_argument("--position", metavar="ID", help="one position's whole life")
     report.add_argument("--charts", metavar="DIR", help="write PNG charts into this directory")
+    _dashboard_parser(commands)
     _simulate_parser(commands)
     return parser
+
+
+def _dashboard_parser(commands: "argparse._SubParsersAction[_Parser]") -> None:
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="the live dashboard page, from a database (of a running or a past session)",
+        description="Serve the dashboard (positions, stops, waves, alerts, PnL, health) read "
+        "from the database, pushed to the browser as it changes. 127.0.0.1 by default; "
+        "another address needs TRADECORE_DASHBOARD_TOKEN (docs/operations.md).",
+    )
+    _config_option(dashboard)
+    dashboard.add_argument(
+        "--database-url", "--database", metavar="URL", help="instead of database.url"
+    )
+    dashboard.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8081, help="default 8081")
 
 
 def _simulate_parser(commands: "argparse._SubParsersAction[_Parser]") -> None:
@@ -201,6 +228,7 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
         "trade": _trade,
         "monitor": _monitor,
         "report": _report,
+        "dashboard": _dashboard,
         "migrate": _migrate,
         "check-config": _check_config,
         "simulate": _simulate,
@@ -450,6 +478,25 @@ def _report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     parse_database_url(url)
     return asyncio.run(
         run_report(url, fmt=args.format, position_id=args.position, chart_dir=args.charts)
+    )
+
+
+def _dashboard(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from .dashboard import run_dashboard
+
+    config, secrets = _load(args, env)
+    url = _database_url(args, config)
+    parse_database_url(url)
+    if not 1 <= args.port <= 65535:
+        raise ConfigError(f"--port = {args.port} is not allowed; use 1 to 65535")
+    return asyncio.run(
+        run_dashboard(
+            url,
+            host=args.host,
+            port=args.port,
+            token=secrets.dashboard_token,
+            aged=config.trading.aged.params,
+        )
     )
 
 

@@ -185,6 +185,7 @@ class Secrets:
     signals_token: str | None = attrs.field(default=None, repr=False)
     telegram_token: str | None = attrs.field(default=None, repr=False)
     webhook_url: str | None = attrs.field(default=None, repr=False)
+    dashboard_token: str | None = attrs.field(default=None, repr=False)  # docs/operations.md
 
     def values(self) -> tuple[str, ...]:
         """Every secret that is set (for the log redaction filter)."""

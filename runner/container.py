@@ -29,6 +29,7 @@ from tradecore.adapters.alerts import (
 )
 from tradecore.adapters.alerts.http import Channel
 from tradecore.adapters.clock import RandomIds
+from tradecore.adapters.dashboard import Feed
 from tradecore.adapters.database import Database, connect_store, open_journal
 from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
 from tradecore.adapters.journal import Journal, WriteSpoolFile
@@ -48,6 +49,7 @@ from tradecore.ports.repositories import Store, StoreUnavailable
 from tradecore.ports.signals import SignalSource
 
 from .config import Config, Mode, Secrets
+from .dashboard import dashboard_feed, dashboard_mounts, live_of
 from .errors import StartupError, StoppedEarly
 from .health import Health, HealthServer, HealthSources
 
@@ -307,16 +309,28 @@ def health_of(
     )
 
 
-async def serve_health(health: Health, host: str, port: int) -> AsyncIterator[HealthServer | None]:
+def dashboard_of(kernel: Kernel, health: Health, url: str, clock: Clock, config: Config) -> Feed:
+    """The dashboard the health server serves at /dashboard (runner/dashboard.py)."""
+    return dashboard_feed(
+        url, clock=clock, aged=config.trading.aged.params, live=live_of(kernel, health)
+    )
+
+
+async def serve_health(
+    health: Health, host: str, port: int, dashboard: Feed | None = None, token: str | None = None
+) -> AsyncIterator[HealthServer | None]:
     if port == 0:  # 0 turns the endpoint off
         yield None
         return
-    server = HealthServer(health, host=host, port=port)
+    mounts = dashboard_mounts(dashboard, host, token)
+    server = HealthServer(health, host=host, port=port, mounts=mounts)
     await server.start()  # a busy port is retried in the background, never an exit
     try:
         yield server
     finally:
         await server.stop()
+        if dashboard is not None:
+            await dashboard.stop()
 
 
 class Container(containers.DeclarativeContainer):
@@ -385,4 +399,12 @@ class Container(containers.DeclarativeContainer):
         mode=mode,
         spec=signal_spec,
     )
-    health_server = providers.Resource(serve_health, health, health_host, health_port)
+    dashboard = providers.Singleton(dashboard_of, kernel, health, database_url, clock, config)
+    health_server = providers.Resource(
+        serve_health,
+        health,
+        health_host,
+        health_port,
+        dashboard,
+        providers.Callable(lambda s: s.dashboard_token, secrets),
+    )

@@ -8,7 +8,7 @@ here calls the venue: a health probe must not spend the account's rate limit.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -186,11 +186,18 @@ class HealthServer:
     """
 
     def __init__(
-        self, health: Health, *, host: str, port: int, retry_seconds: float = FIRST_SECONDS
+        self,
+        health: Health | None,
+        *,
+        host: str,
+        port: int,
+        retry_seconds: float = FIRST_SECONDS,
+        mounts: Sequence[Callable[[web.Application], None]] = (),
     ) -> None:
-        self.health = health
+        self.health = health  # None: only what `mounts` adds (the `dashboard` command)
         self.host = host
         self.port = port
+        self._mounts = tuple(mounts)  # more routes on the same server (the dashboard)
         self._retry_seconds = retry_seconds
         self._runner: web.AppRunner | None = None
         self._retrying: asyncio.Task[None] | None = None
@@ -207,8 +214,11 @@ class HealthServer:
 
     async def _listen(self) -> OSError | None:
         app = web.Application()
-        app.router.add_get("/health", self._health)
-        app.router.add_get("/metrics", self._metrics)
+        if self.health is not None:
+            app.router.add_get("/health", self._health)
+            app.router.add_get("/metrics", self._metrics)
+        for mount in self._mounts:
+            mount(app)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
@@ -253,9 +263,11 @@ class HealthServer:
             await runner.cleanup()
 
     async def _health(self, _: web.Request) -> web.Response:
+        assert self.health is not None
         status, body = await self.health.report()
         return web.json_response(body, status=status)
 
     async def _metrics(self, _: web.Request) -> web.Response:
+        assert self.health is not None
         text = await self.health.metrics()
         return web.Response(body=text, headers={"Content-Type": "text/plain; version=0.0.4"})

@@ -27,6 +27,7 @@ SECRETS = {
     "TRADECORE_SIGNALS_TOKEN": "sigTOKENzxcvbnm123",
     "TRADECORE_TELEGRAM_TOKEN": "123456:tgTOKENpoiuytrewq",
     "TRADECORE_WEBHOOK_URL": "https://hooks.example.test/T000/hookSECRETmnbvcxz",
+    "TRADECORE_DASHBOARD_TOKEN": "dashTOKENlkjhgfdsa0987",
 }
 
 

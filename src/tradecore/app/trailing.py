@@ -316,6 +316,10 @@ class TrailingService:
     def state(self, position_id: str) -> TrailingState | None:
         return self._states.get(position_id)
 
+    def marks(self) -> dict[str, Decimal]:
+        """The last mark seen of each symbol (the dashboard shows them)."""
+        return {symbol: tick.mark for symbol, tick in self._marks.items()}
+
     def heartbeats(self) -> Mapping[str, datetime]:
         """When this service last evaluated each position it trails."""
         return self._heartbeats

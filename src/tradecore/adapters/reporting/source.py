@@ -78,6 +78,25 @@ class OperationRow:
     outcome: str | None
 
 
+@attrs.frozen(kw_only=True)
+class TrailingRow:
+    position_id: str
+    phase: str
+    update_count: int
+    best_price: Decimal | None
+    last_update_at: datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class AlertRow:
+    key: str
+    severity: str
+    title: str
+    text: str
+    delivered: bool
+    created_at: datetime
+
+
 _EVENT_COLUMNS = (
     "seq, event_type, created_at, severity, event_data, position_id, correlation_id, "
     "order_id, symbol, exchange, error_message"
@@ -189,6 +208,69 @@ class Reader:
     async def last_event_at(self) -> datetime | None:
         rows = await self._db.fetch("SELECT MAX(created_at) AS at FROM events")
         return self._c.time_out(rows[0]["at"]) if rows else None
+
+    async def events_of_many(self, position_ids: Sequence[str]) -> list[EventRow]:
+        """The events of each of `position_ids` (by position or correlation id), oldest first."""
+        if not position_ids:
+            return []
+        marks = ", ".join(f"${i + 1}" for i in range(len(position_ids)))
+        rows = await self._db.fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position_id IN ({marks}) "
+            f"OR correlation_id IN ({marks}) ORDER BY created_at, seq",
+            *position_ids,
+        )
+        return [self._event(r) for r in rows]
+
+    async def latest_of(self, event_types: Sequence[str], limit: int) -> list[EventRow]:
+        """The last `limit` events of these types, oldest first."""
+        marks = ", ".join(f"${i + 2}" for i in range(len(event_types)))
+        rows = await self._db.fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_type IN ({marks}) "
+            "ORDER BY seq DESC LIMIT $1",
+            limit,
+            *event_types,
+        )
+        return [self._event(r) for r in reversed(rows)]
+
+    async def trailing(self) -> list[TrailingRow]:
+        """Each trailing stop's phase and figures as last journaled."""
+        rows = await self._db.fetch(
+            "SELECT position_id, phase, state FROM trailing_stops ORDER BY position_id"
+        )
+        found = []
+        for r in rows:
+            raw = r["state"]
+            state = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+            best, last = state.get("best_price"), state.get("last_update_at")
+            found.append(
+                TrailingRow(
+                    position_id=r["position_id"],
+                    phase=r["phase"],
+                    update_count=int(state.get("update_count") or 0),
+                    best_price=None if best is None else Decimal(str(best)),
+                    last_update_at=None if last is None else datetime.fromisoformat(last),
+                )
+            )
+        return found
+
+    async def alerts(self, limit: int) -> list[AlertRow]:
+        """The last `limit` alerts raised, oldest first."""
+        rows = await self._db.fetch(
+            "SELECT key, severity, title, text, delivered, created_at FROM alerts "
+            "ORDER BY id DESC LIMIT $1",
+            limit,
+        )
+        return [
+            AlertRow(
+                key=r["key"],
+                severity=r["severity"],
+                title=r["title"],
+                text=r["text"],
+                delivered=bool(r["delivered"]),
+                created_at=self._time(r["created_at"]),
+            )
+            for r in reversed(rows)
+        ]
 
     async def positions(self, *, open_only: bool = False) -> list[PositionRow]:
         rows = await self._db.fetch(
