@@ -27,11 +27,11 @@ from runner.config import Config
 from runner.container import SignalSpec, health_of
 from runner.dashboard import dashboard_feed, dashboard_mounts, live_of
 from runner.health import HealthServer
-from runner.telemetry import Telemetry
 from tradecore.adapters.alerts import AlertPolicy, LogAlerter
 from tradecore.adapters.clock import VirtualClock
 from tradecore.adapters.database import open_journal
 from tradecore.adapters.journal import Journal
+from tradecore.adapters.reporting.telemetry import Telemetry
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.app.settings import TradingSettings, WaveSettings
 from tradecore.domain.events import Event, Severity
