@@ -407,3 +407,63 @@ async def test_the_token_never_appears_in_events_or_logs_of_the_command_loop(cap
     readable = [repr(e) for e in sink.events] + lines + [caplog.text, repr(commands)]
     assert any("Unauthorized" in line for line in lines)  # the failure is logged...
     assert all(TOKEN not in text for text in readable)  # ...without the token
+
+
+# -- the runner wires it -----------------------------------------------------------------------
+
+
+@respx.mock
+async def test_the_trading_runner_answers_positions_in_the_configured_chat(tmp_path):
+    import time
+
+    from dependency_injector import providers
+
+    from runner.config import AlertSettings, Config, HealthSettings, LoggingSettings, Mode
+    from runner.config import Secrets as RunnerSecrets
+    from runner.container import Container, SignalSpec
+    from runner.trade import run_trade
+    from tradecore.testing import FakeVenue
+
+    venue = FakeVenue.binance()
+    await venue.open_position("ETHUSDT", Side.LONG, "0.5")  # opened by hand: adopted
+    served = {"done": False}
+
+    async def poll(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)  # a long poll that comes back empty
+        if served["done"]:
+            return updates()
+        served["done"] = True
+        now = datetime.fromtimestamp(time.time(), UTC)
+        return updates(update(1, "/positions", at=now))
+
+    respx.post(f"{API}/getUpdates").mock(side_effect=poll)
+    sent = respx.post(f"{API}/sendMessage").mock(return_value=httpx.Response(200, json={}))
+    container = Container()
+    container.venue.override(providers.Object(venue.exchange))
+    container.database_url.override(f"sqlite:///{tmp_path / 'trade.db'}")
+    container.spool_path.override(str(tmp_path / "trade.spool"))
+    container.signal_spec.override(SignalSpec(kind="none"))
+    config = Config(
+        mode=Mode.DEMO,
+        lock_dir=str(tmp_path / "locks"),
+        health=HealthSettings(port=0),
+        logging=LoggingSettings(file=""),
+        alerts=AlertSettings(telegram_chat_id=CHAT),
+    )
+    stop = asyncio.Event()
+    trading = asyncio.create_task(
+        run_trade(config, RunnerSecrets(telegram_token=TOKEN), container=container, stop=stop)
+    )
+    try:
+        for _ in range(2400):  # the adoption, then the answer
+            texts = [json.loads(c.request.content)["text"] for c in sent.calls]
+            if any("ETHUSDT" in t for t in texts):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(trading, 30)
+    bodies = [json.loads(c.request.content) for c in sent.calls]
+    (reply,) = [b for b in bodies if "parse_mode" not in b]  # alerts are HTML, answers plain
+    assert reply["chat_id"] == CHAT
+    assert "ETHUSDT long 0.5" in reply["text"]
