@@ -413,7 +413,7 @@ async def test_the_token_never_appears_in_events_or_logs_of_the_command_loop(cap
 
 
 @respx.mock
-async def test_the_trading_runner_answers_positions_in_the_configured_chat(tmp_path):
+async def test_the_trading_runner_answers_positions_and_pnl_in_the_configured_chat(tmp_path):
     import time
 
     from dependency_injector import providers
@@ -434,7 +434,7 @@ async def test_the_trading_runner_answers_positions_in_the_configured_chat(tmp_p
             return updates()
         served["done"] = True
         now = datetime.fromtimestamp(time.time(), UTC)
-        return updates(update(1, "/positions", at=now))
+        return updates(update(1, "/positions", at=now), update(2, "/pnl", at=now))
 
     respx.post(f"{API}/getUpdates").mock(side_effect=poll)
     sent = respx.post(f"{API}/sendMessage").mock(return_value=httpx.Response(200, json={}))
@@ -457,13 +457,14 @@ async def test_the_trading_runner_answers_positions_in_the_configured_chat(tmp_p
     try:
         for _ in range(2400):  # the adoption, then the answer
             texts = [json.loads(c.request.content)["text"] for c in sent.calls]
-            if any("ETHUSDT" in t for t in texts):
+            if any("ETHUSDT" in t for t in texts) and any("PnL" in t for t in texts):
                 break
             await asyncio.sleep(0.05)
     finally:
         stop.set()
         await asyncio.wait_for(trading, 30)
     bodies = [json.loads(c.request.content) for c in sent.calls]
-    (reply,) = [b for b in bodies if "parse_mode" not in b]  # alerts are HTML, answers plain
-    assert reply["chat_id"] == CHAT
-    assert "ETHUSDT long 0.5" in reply["text"]
+    positions, pnl = [b for b in bodies if "parse_mode" not in b]  # alerts are HTML
+    assert positions["chat_id"] == pnl["chat_id"] == CHAT
+    assert "ETHUSDT long 0.5" in positions["text"]
+    assert "all time: 0 over 0" in pnl["text"]  # read from the journal: nothing closed yet
