@@ -106,6 +106,7 @@ def test_every_journaled_event_is_one_log_record_with_the_events_facts(tmp_path:
     assert stop["extra"]["order_id"] == "tc-op-17-s0"
     assert stop["extra"]["symbol"] == "BTCUSDT" and stop["extra"]["exchange"] == "binance"
     assert stop["extra"]["event_id"] == str(placed.id)
+    assert stop["extra"]["created_at"] == "2026-11-30T09:05:00+00:00"
     assert stop["extra"]["data"] == {"stop_price": "0.00001234", "quantity": "12"}
     assert risk["level"]["name"] == "WARNING"  # a warning stays a warning
     assert risk["extra"]["severity"] == "WARNING"

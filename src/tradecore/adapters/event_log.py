@@ -10,11 +10,16 @@ or worse at its own level. Secrets are the log filter's business (runner/logging
 """
 
 import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from loguru import logger
 
-from tradecore.adapters.serialization import dumps
+from tradecore.adapters.serialization import plain_decimal
 from tradecore.domain.events import Event, Severity
 
 # data keys that say why, in the order they are looked for when the event has no error text
@@ -23,10 +28,11 @@ _REASON_KEYS = ("reason", "why", "outcome", "fate")
 
 def event_facts(event: Event) -> dict[str, Any]:
     """The event as plain JSON values: the fields a log record's `extra` carries."""
-    data = json.loads(dumps(event.data)) if event.data else {}
+    data = {str(k): _plain(v) for k, v in event.data.items()}
     return {
         "event_type": event.type.value,
         "event_id": str(event.id),
+        "created_at": event.created_at.isoformat(),  # the bot's clock (virtual in paper)
         "severity": event.severity.name,
         "correlation_id": event.correlation_id,
         "position_id": event.position_id,
@@ -52,7 +58,28 @@ def log_event(event: Event) -> None:
     """One log line for `event` (see the module's docstring)."""
     facts = event_facts(event)
     level = event.severity.name if event.severity >= Severity.WARNING else "INFO"
-    logger.bind(**facts).log(level, "{}", _line(facts))
+    # keyword arguments land in the record's `extra` (cheaper than a bound logger per event)
+    logger.log(level, "{}", _line(facts), **facts)
+
+
+def _plain(value: Any) -> Any:
+    """`value` as the journal's JSON holds it (`adapters/serialization.py`): Decimal as its
+    exact string, datetime ISO 8601, UUID and enums as text; containers walked."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return _plain(value.value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    return str(value)
 
 
 def _line(facts: dict[str, Any]) -> str:
