@@ -95,6 +95,23 @@ async def test_a_429_waits_the_retry_after_telegram_names_then_delivers_once():
     await alerter.aclose()
 
 
+@respx.mock
+async def test_a_429_asking_for_more_than_five_minutes_is_given_up_and_journaled_at_once():
+    route = respx.post(f"{API}/sendMessage").mock(return_value=flood(3600))
+    clock = StepClock()
+    sink = ListSink()
+    alerter = HttpAlerter([TelegramChannel(token=TOKEN, chat_id=CHAT)], clock=clock, events=sink)
+
+    assert await alerter.send(alert()) is False
+
+    assert route.call_count == 1  # no second try into a flood wait of an hour
+    assert clock.at == START  # and the alerts behind it do not wait an hour either
+    (event,) = sink.events
+    assert event.type is EventType.ALERT_DELIVERY_FAILED
+    assert "retry after 3600" in (event.error_message or "")
+    await alerter.aclose()
+
+
 class Hanging:
     """An alerter whose service never answers (a Telegram API that hangs)."""
 
