@@ -2,7 +2,8 @@
 
 `send` never raises. A channel that does not take the alert is tried again (`attempts` times
 in all, waiting `retry_seconds`, then twice that, …, or as long as a 429 asked, when longer:
-Telegram's `retry_after`, a webhook's `Retry-After`); a channel that took it is never sent it
+Telegram's `retry_after`, a webhook's `Retry-After`; a wait over `MAX_RETRY_AFTER_SECONDS` is
+not waited out: the alert is given up at once); a channel that took it is never sent it
 again, so a retry never multiplies the alert. False means no channel took it in the end; each
 channel that never took it is recorded once as an `alert_delivery_failed` event (with the
 channel, the reason and the attempts, never a secret), and every
@@ -26,6 +27,10 @@ from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
 from tradecore.ports.events import EventSink
 from tradecore.ports.repositories import Store
+
+# A flood wait longer than this is not waited out: the alert is journaled as undelivered now,
+# rather than holding every alert behind it (they would meet the same wait).
+MAX_RETRY_AFTER_SECONDS = 300.0
 
 
 class Channel(Protocol):
@@ -101,11 +106,13 @@ class HttpAlerter:
             failures = await asyncio.gather(*(self._deliver(c, alert) for c in waiting))
             delivered = delivered or any(f is None for f in failures)
             still = [(c, f) for c, f in zip(waiting, failures, strict=True) if f is not None]
-            if attempt == self._attempts:
-                for channel, (reason, _) in still:
-                    self._failed(channel, alert, f"{reason} (after {attempt} attempts)")
-            waiting = [c for c, _ in still]
             asked = max((wait or 0.0 for _, (_, wait) in still), default=0.0)
+            if attempt == self._attempts or asked > MAX_RETRY_AFTER_SECONDS:
+                for channel, (reason, wait) in still:
+                    told = f", retry after {wait:g} s" if wait else ""
+                    self._failed(channel, alert, f"{reason} (after {attempt} attempts{told})")
+                break
+            waiting = [c for c, _ in still]
             if not waiting:
                 break
         return delivered
