@@ -430,7 +430,7 @@ async def test_the_token_never_appears_in_events_or_logs_of_the_command_loop(cap
 
 
 @respx.mock
-async def test_the_trading_runner_answers_positions_and_pnl_in_the_configured_chat(tmp_path):
+async def test_the_trading_runner_answers_every_command_in_the_configured_chat(tmp_path):
     import time
 
     from dependency_injector import providers
@@ -451,7 +451,8 @@ async def test_the_trading_runner_answers_positions_and_pnl_in_the_configured_ch
             return updates()
         served["done"] = True
         now = datetime.fromtimestamp(time.time(), UTC)
-        return updates(update(1, "/positions", at=now), update(2, "/pnl", at=now))
+        asked = ("/positions", "/pnl", "/status", "/health")
+        return updates(*(update(n, text, at=now) for n, text in enumerate(asked, 1)))
 
     respx.post(f"{API}/getUpdates").mock(side_effect=poll)
     sent = respx.post(f"{API}/sendMessage").mock(return_value=httpx.Response(200, json={}))
@@ -474,14 +475,16 @@ async def test_the_trading_runner_answers_positions_and_pnl_in_the_configured_ch
     try:
         for _ in range(2400):  # the adoption, then the answer
             texts = [json.loads(c.request.content)["text"] for c in sent.calls]
-            if any("ETHUSDT" in t for t in texts) and any("PnL" in t for t in texts):
+            if len([t for t in texts if "<b>" not in t]) == 4:
                 break
             await asyncio.sleep(0.05)
     finally:
         stop.set()
         await asyncio.wait_for(trading, 30)
     bodies = [json.loads(c.request.content) for c in sent.calls]
-    positions, pnl = [b for b in bodies if "parse_mode" not in b]  # alerts are HTML
-    assert positions["chat_id"] == pnl["chat_id"] == CHAT
+    positions, pnl, status, health = [b for b in bodies if "parse_mode" not in b]  # alerts: HTML
+    assert {b["chat_id"] for b in (positions, pnl, status, health)} == {CHAT}
     assert "ETHUSDT long 0.5" in positions["text"]
     assert "all time: 0 over 0" in pnl["text"]  # read from the journal: nothing closed yet
+    assert "demo on binance" in status["text"] and "unprotected: 0" in status["text"]
+    assert "database: ok" in health["text"]
