@@ -139,6 +139,28 @@ async def test_an_alert_never_holds_up_the_use_case_that_raises_it():
     assert sink.events == []
 
 
+class Recording:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, alert: Alert) -> bool:
+        self.sent.append(alert.key)
+        return True
+
+
+async def test_queued_alerts_go_out_most_severe_first_then_in_the_order_raised():
+    inner = Recording()
+    queued = QueuedAlerter(inner, events=ListSink(), clock=StepClock())
+    await queued.send(alert("aged-cap", Severity.WARNING))
+    await queued.send(alert("trailing-failing", Severity.ERROR))
+    await queued.send(alert("wave-skipped", Severity.ERROR))
+    await queued.send(alert("unprotected", Severity.CRITICAL))
+
+    await queued.aclose(drain_seconds=1)
+
+    assert inner.sent == ["unprotected", "trailing-failing", "wave-skipped", "aged-cap"]
+
+
 async def test_alerts_waiting_at_shutdown_are_journaled_not_lost():
     slow = Hanging()
     sink = ListSink()
@@ -158,12 +180,12 @@ async def test_a_full_alert_queue_journals_what_it_cannot_take():
     slow = Hanging()
     sink = ListSink()
     queued = QueuedAlerter(slow, events=sink, clock=StepClock(), capacity=2)
-    for n in range(5):
-        assert await queued.send(alert(f"k{n}", Severity.WARNING)) is False or n < 3
+    taken = [await queued.send(alert(f"k{n}", Severity.WARNING)) for n in range(5)]
 
+    assert taken == [True, True, False, False, False]  # nothing yielded: nothing delivered yet
     refused = [e for e in sink.events if e.type is EventType.ALERT_DELIVERY_FAILED]
-    assert len(refused) >= 2
-    assert all("queue" in (e.error_message or "") for e in refused)
+    assert [e.data["alert_key"] for e in refused] == ["k2", "k3", "k4"]
+    assert all("queue is full" in (e.error_message or "") for e in refused)
     slow.release.set()
     await queued.aclose(drain_seconds=1)
 
