@@ -366,6 +366,24 @@ async def test_commands_in_the_configured_chat_are_answered_there():
 
 
 @respx.mock
+async def test_an_answer_refused_by_flood_control_is_sent_again_after_retry_after():
+    respx.post(f"{API}/getUpdates").mock(return_value=updates(update(4, "/status")))
+    sent = respx.post(f"{API}/sendMessage").mock(
+        side_effect=[flood(3), httpx.Response(200, json={"ok": True, "result": {}})]
+    )
+    clock = StepClock()
+    commands = TelegramCommands(
+        TelegramChannel(token=TOKEN, chat_id=CHAT), Answers(), events=ListSink(), clock=clock
+    )
+
+    await commands.poll_once()
+
+    assert sent.call_count == 2
+    assert clock.at - START == timedelta(seconds=3)
+    await commands.aclose()
+
+
+@respx.mock
 async def test_a_command_from_another_chat_is_ignored_and_journaled():
     respx.post(f"{API}/getUpdates").mock(return_value=updates(update(9, "/positions", "-999")))
     sent = respx.post(f"{API}/sendMessage").mock(return_value=httpx.Response(200, json={}))
