@@ -19,7 +19,8 @@ WARNING, with the chat's id and the command, never the token). A command sent we
 loop started (`STALE_SECONDS`, e.g. while the bot was down) is confirmed but not answered.
 The loop runs in its own task and never raises: a 429 waits `retry_after`, a 5xx, 409, a
 network failure or an answer that is not the API's waits a backoff (1 s doubling to 60 s),
-each logged with the token redacted. Nothing here touches trading.
+each logged with the token redacted; an answer refused by flood control is sent once more
+after its `retry_after` (up to 30 s). Nothing here touches trading.
 """
 
 import asyncio
@@ -44,6 +45,7 @@ from tradecore.ports.events import EventSink
 POLL_SECONDS = 30  # long polling: Telegram holds the request this long when nothing comes
 STALE_SECONDS = 60
 MAX_BACKOFF_SECONDS = 60.0
+ANSWER_WAIT_SECONDS = 30.0  # an answer is sent again after a flood wait up to this long
 _MESSAGE_LIMIT = 4096
 
 
@@ -151,18 +153,22 @@ class TelegramCommands:
         await self._reply(command, reply)
 
     async def _reply(self, command: str, text: str) -> None:
-        request = self._channel.call(
-            "sendMessage", {"chat_id": self._channel.chat_id, "text": text[:_MESSAGE_LIMIT]}
-        )
-        try:
-            response = await self._client.send(request)
-        except Exception as exc:
-            reason = f"{type(exc).__name__}: {self._channel.redact(str(exc))}"
-        else:
+        """Send the answer; once more after a short flood wait (429), else log why not."""
+        body = {"chat_id": self._channel.chat_id, "text": text[:_MESSAGE_LIMIT]}
+        for attempt in (1, 2):
+            try:
+                response = await self._client.send(self._channel.call("sendMessage", body))
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {self._channel.redact(str(exc))}"
+                break
             if response.is_success:
                 logger.info("telegram commands: answered {}", command)
                 return
             reason = f"HTTP {response.status_code}: {self._channel.redact(response.text[:300])}"
+            wait = telegram_retry_after(response)
+            if attempt == 2 or wait is None or wait > ANSWER_WAIT_SECONDS:
+                break
+            await self._clock.sleep(wait)
         logger.warning("telegram commands: no answer to {} delivered ({})", command, reason)
 
     def _ignored(
