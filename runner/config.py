@@ -115,6 +115,8 @@ class LoggingSettings:
 @attrs.frozen(kw_only=True)
 class AlertSettings:
     telegram_chat_id: str | None = None  # with TRADECORE_TELEGRAM_TOKEN
+    # answer /status /positions /pnl /health in that chat (demo and live; read-only)
+    telegram_commands: bool = True
     dedupe_seconds: float = attrs.field(default=300.0, validator=_not_negative)
     per_minute: int = attrs.field(default=20, validator=_positive)
     timeout_seconds: float = attrs.field(default=10.0, validator=_positive)

@@ -24,20 +24,24 @@ from tradecore.adapters.alerts import (
     AlertPolicy,
     HttpAlerter,
     LogAlerter,
+    QueuedAlerter,
     TelegramChannel,
     WebhookChannel,
 )
 from tradecore.adapters.alerts.http import Channel
+from tradecore.adapters.alerts.telegram import TelegramCommands
 from tradecore.adapters.clock import RandomIds
 from tradecore.adapters.dashboard import Feed
 from tradecore.adapters.database import Database, connect_store, open_journal
 from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
 from tradecore.adapters.journal import Journal, WriteSpoolFile
+from tradecore.adapters.reporting.report import closed_pnl
 from tradecore.adapters.reporting.telemetry import TeeSink, Telemetry
 from tradecore.adapters.signals import ReplaySignalSource, WebSocketSettings, WebSocketSignalSource
 from tradecore.app.alerting import AlertingSink
 from tradecore.app.backoff import backoff_seconds
 from tradecore.app.kernel import Kernel, KernelParts
+from tradecore.app.operator import OperatorCommands, OperatorSources
 from tradecore.app.resilient_store import ResilientStore
 from tradecore.domain.waves import SignalLimits
 from tradecore.ports.alerts import Alerter
@@ -192,10 +196,52 @@ async def open_alerter(
         policy=policy,
         timeout_seconds=config.alerts.timeout_seconds,
     )
+    # the use cases await `send`: it only queues, so a slow Telegram never holds them up
+    queued = QueuedAlerter(alerter, events=events, clock=clock)
     try:
-        yield alerter
+        yield queued
     finally:
+        await queued.aclose()
         await alerter.aclose()
+
+
+async def open_telegram_commands(
+    mode: str,
+    config: Config,
+    secrets: Secrets,
+    clock: Clock,
+    events: EventSink,
+    store: Store,
+    kernel: Kernel,
+    health: Health,
+    database_url: str,
+) -> AsyncIterator[TelegramCommands | None]:
+    """The operator's read-only commands in the alert chat (demo and live, when the token and
+    the chat id are set and `alerts.telegram_commands` is on); polling until shutdown."""
+    chat = config.alerts.telegram_chat_id
+    token = secrets.telegram_token
+    if mode == Mode.PAPER or not token or not chat or not config.alerts.telegram_commands:
+        yield None
+        return
+    queries = OperatorCommands(
+        OperatorSources(
+            clock=clock,
+            mode=mode,
+            venue=config.venue.value,
+            open_positions=store.positions.open_positions,
+            protection=kernel.protection_view,
+            health=health.report,
+            closed_pnl=lambda: closed_pnl(database_url),
+        )
+    )
+    commands = TelegramCommands(
+        TelegramChannel(token=token, chat_id=chat), queries, events=events, clock=clock
+    )
+    commands.start()
+    try:
+        yield commands
+    finally:
+        await commands.aclose()
 
 
 def signal_source(
@@ -407,4 +453,16 @@ class Container(containers.DeclarativeContainer):
         health_port,
         dashboard,
         providers.Callable(lambda s: s.dashboard_token, secrets),
+    )
+    telegram_commands = providers.Resource(
+        open_telegram_commands,
+        mode,
+        config,
+        secrets,
+        clock,
+        events,
+        store,
+        kernel,
+        health,
+        database_url,
     )

@@ -20,7 +20,8 @@ _TEXT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{line} | {message
 
 
 class Redactor:
-    """A loguru filter: rewrites the message (and extra values) without any secret in them."""
+    """A loguru filter: rewrites the message (and extra values, nested ones too) without
+    any secret in them."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         # Longest first, so a secret containing another is replaced whole.
@@ -32,11 +33,20 @@ class Redactor:
                 text = text.replace(secret, REDACTED)
         return text
 
+    def _scrub(self, value: Any) -> Any:
+        """`value` with every secret redacted, nested mappings and lists too (event data)."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrub(v) for v in value]
+        return value
+
     def __call__(self, record: Any) -> bool:
         record["message"] = self.redact(record["message"])
         for key, value in list(record["extra"].items()):
-            if isinstance(value, str):
-                record["extra"][key] = self.redact(value)
+            record["extra"][key] = self._scrub(value)
         exception = record["exception"]
         if exception is not None and exception.value is not None:
             exception.value.args = tuple(

@@ -51,6 +51,7 @@ async def run_trade(
                 logger.info("{}", early)
                 return
             await resolve(container.health_server())
+            await resolve(container.telegram_commands())  # None unless configured
             report = await _start(kernel, stop, config)
             if report is None:
                 return

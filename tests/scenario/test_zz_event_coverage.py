@@ -20,6 +20,7 @@ ADAPTER_EVENTS = {
     EventType.DATABASE_RESTORED: "tests/contract/test_persistence_contract.py",
     EventType.JOURNAL_SPOOL_CORRUPT: "tests/contract/test_persistence_contract.py",
     EventType.ALERT_DELIVERY_FAILED: "tests/unit/test_alerts.py",
+    EventType.OPERATOR_MESSAGE_IGNORED: "tests/unit/test_telegram.py",
 }
 
 

@@ -90,6 +90,8 @@ class EventType(StrEnum):
     CRITICAL_ERROR = "critical_error"
     # operations
     ALERT_DELIVERY_FAILED = "alert_delivery_failed"  # Telegram/webhook did not take an alert
+    # a message to the bot's Telegram commands from a chat other than the configured one
+    OPERATOR_MESSAGE_IGNORED = "operator_message_ignored"
 
 
 _WARNING = {
@@ -114,6 +116,7 @@ _WARNING = {
     EventType.WEBSOCKET_DISCONNECTED,
     EventType.JOURNAL_SPOOL_CORRUPT,
     EventType.RATE_LIMIT_HIT,
+    EventType.OPERATOR_MESSAGE_IGNORED,
 }
 _ERROR = {
     EventType.WAVE_SKIPPED,

@@ -3,6 +3,7 @@
 from tradecore.adapters.alerts.channels import TelegramChannel, WebhookChannel
 from tradecore.adapters.alerts.gate import AlertGate, AlertPolicy, Verdict
 from tradecore.adapters.alerts.http import FanOutAlerter, HttpAlerter, LogAlerter
+from tradecore.adapters.alerts.queue import QueuedAlerter
 
 __all__ = [
     "AlertGate",
@@ -10,6 +11,7 @@ __all__ = [
     "FanOutAlerter",
     "HttpAlerter",
     "LogAlerter",
+    "QueuedAlerter",
     "TelegramChannel",
     "Verdict",
     "WebhookChannel",

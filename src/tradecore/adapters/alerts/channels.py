@@ -42,17 +42,50 @@ class TelegramChannel:
             f"{_ICONS.get(severity, '')} <b>{html.escape(severity)}: {html.escape(alert.title)}"
             f"</b>\n{html.escape(alert.text)}"
         )
-        real = f"{self.api}/bot{self.token}/sendMessage"
-        shown = f"{self.api}/bot{REDACTED}/sendMessage"
-        return httpx.Request(
-            "POST",
-            shown,
-            json={"chat_id": self.chat_id, "text": text[:4096], "parse_mode": "HTML"},
-            extensions={SECRET_URL: real},
+        # sendMessage's text is 1-4096 characters (https://core.telegram.org/bots/api#sendmessage)
+        return self.call(
+            "sendMessage", {"chat_id": self.chat_id, "text": text[:4096], "parse_mode": "HTML"}
         )
+
+    def call(self, method: str, body: dict[str, Any]) -> httpx.Request:
+        """A Bot API request (`https://api.telegram.org/bot<token>/METHOD`, JSON body) whose
+        visible URL holds `***` instead of the token."""
+        real = f"{self.api}/bot{self.token}/{method}"
+        shown = f"{self.api}/bot{REDACTED}/{method}"
+        return httpx.Request("POST", shown, json=body, extensions={SECRET_URL: real})
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """The seconds flood control asks to wait (HTTP 429), else None.
+
+        An unsuccessful answer is `{"ok": false, "error_code", "description", "parameters"}`;
+        `parameters.retry_after` is "the number of seconds left to wait before the request can
+        be repeated" (https://core.telegram.org/bots/api#making-requests, #responseparameters).
+        """
+        return telegram_retry_after(response)
 
     def redact(self, text: str) -> str:
         return str(_redactor(self.token)(text))
+
+
+def telegram_retry_after(response: httpx.Response) -> float | None:
+    if response.status_code != 429:
+        return None
+    try:
+        seconds = response.json().get("parameters", {}).get("retry_after")
+    except (ValueError, AttributeError):
+        seconds = None
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0:
+        return float(seconds)
+    return _retry_after_header(response)
+
+
+def _retry_after_header(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
 
 
 @attrs.frozen(kw_only=True)
@@ -70,6 +103,10 @@ class WebhookChannel:
             "text": alert.text,
         }
         return httpx.Request("POST", _shown(self.url), json=body, extensions={SECRET_URL: self.url})
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """A 429's `Retry-After` in seconds (RFC 9110 §10.2.3), else None."""
+        return _retry_after_header(response) if response.status_code == 429 else None
 
     def redact(self, text: str) -> str:
         url = httpx.URL(self.url)

@@ -1,7 +1,9 @@
 """Alerters: over HTTP to Telegram and webhooks, log-only for paper mode, and a fan-out.
 
 `send` never raises. A channel that does not take the alert is tried again (`attempts` times
-in all, waiting `retry_seconds`, then twice that, …); a channel that took it is never sent it
+in all, waiting `retry_seconds`, then twice that, …, or as long as a 429 asked, when longer:
+Telegram's `retry_after`, a webhook's `Retry-After`; a wait over `MAX_RETRY_AFTER_SECONDS` is
+not waited out: the alert is given up at once); a channel that took it is never sent it
 again, so a retry never multiplies the alert. False means no channel took it in the end; each
 channel that never took it is recorded once as an `alert_delivery_failed` event (with the
 channel, the reason and the attempts, never a secret), and every
@@ -26,12 +28,18 @@ from tradecore.ports.clock import Clock
 from tradecore.ports.events import EventSink
 from tradecore.ports.repositories import Store
 
+# A flood wait longer than this is not waited out: the alert is journaled as undelivered now,
+# rather than holding every alert behind it (they would meet the same wait).
+MAX_RETRY_AFTER_SECONDS = 300.0
+
 
 class Channel(Protocol):
     @property
     def name(self) -> str: ...
 
     def request(self, alert: Alert) -> httpx.Request: ...
+
+    def retry_after(self, response: httpx.Response) -> float | None: ...
 
     def redact(self, text: str) -> str: ...
 
@@ -90,32 +98,38 @@ class HttpAlerter:
         """Every channel until it takes `alert` or the attempts are spent; True if one did."""
         waiting = list(self._channels)
         delivered = False
+        asked = 0.0  # the longest wait a refusing service named (a 429's retry_after)
         for attempt in range(1, self._attempts + 1):
             if attempt > 1:
-                await self._clock.sleep(self._retry_seconds * 2 ** (attempt - 2))
+                backoff = self._retry_seconds * 2 ** (attempt - 2)
+                await self._clock.sleep(max(backoff, asked))
             failures = await asyncio.gather(*(self._deliver(c, alert) for c in waiting))
             delivered = delivered or any(f is None for f in failures)
             still = [(c, f) for c, f in zip(waiting, failures, strict=True) if f is not None]
-            if attempt == self._attempts:
-                for channel, reason in still:
-                    self._failed(channel, alert, f"{reason} (after {attempt} attempts)")
+            asked = max((wait or 0.0 for _, (_, wait) in still), default=0.0)
+            if attempt == self._attempts or asked > MAX_RETRY_AFTER_SECONDS:
+                for channel, (reason, wait) in still:
+                    told = f", retry after {wait:g} s" if wait else ""
+                    self._failed(channel, alert, f"{reason} (after {attempt} attempts{told})")
+                break
             waiting = [c for c, _ in still]
             if not waiting:
                 break
         return delivered
 
-    async def _deliver(self, channel: Channel, alert: Alert) -> str | None:
-        """None once `channel` took `alert`, else why not."""
+    async def _deliver(self, channel: Channel, alert: Alert) -> tuple[str, float | None] | None:
+        """None once `channel` took `alert`, else why not and how long it asked us to wait."""
         try:
             response = await self._client.send(channel.request(alert))
         except Exception as exc:  # a channel down must never stop the bot
-            return f"{type(exc).__name__}: {channel.redact(str(exc))}"
+            return f"{type(exc).__name__}: {channel.redact(str(exc))}", None
         if response.is_success:
             return None
-        return f"HTTP {response.status_code}: {channel.redact(response.text[:300])}"
+        reason = f"HTTP {response.status_code}: {channel.redact(response.text[:300])}"
+        return reason, channel.retry_after(response)
 
     def _failed(self, channel: Channel, alert: Alert, reason: str) -> None:
-        _record_failure(self._events, self._clock, channel.name, alert, reason)
+        record_undelivered(self._events, self._clock, channel.name, alert, reason)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -162,7 +176,7 @@ def _with_suppressed(alert: Alert, count: int) -> Alert:
     return attrs.evolve(alert, text=alert.text + note)
 
 
-def _record_failure(
+def record_undelivered(
     events: EventSink | None, clock: Clock, channel: str, alert: Alert, reason: str
 ) -> None:
     if events is None:

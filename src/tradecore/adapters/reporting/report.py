@@ -1,7 +1,8 @@
 """The post-run report: what happened, from the database alone (events, positions, operations).
 
 `build_report(reader)` gathers it, `report_json`/`report_text` render it, `position_story`
-tells one position's life from its events, and `equity_chart`/`position_chart` draw PNGs.
+tells one position's life from its events, and `equity_chart`/`position_chart` draw PNGs;
+`closed_pnl(url)` is each closed position's realized PnL (the operator's `/pnl`).
 Money stays Decimal and is written as its exact string in JSON.
 """
 
@@ -25,9 +26,10 @@ from tradecore.adapters.reporting.analysis import (
     latency_samples,
     percentiles,
     pnl,
+    pnl_of,
     trailing_stats,
 )
-from tradecore.adapters.reporting.source import EventRow, PositionRow, Reader
+from tradecore.adapters.reporting.source import EventRow, PositionRow, Reader, open_reader
 
 
 @attrs.frozen(kw_only=True)
@@ -95,6 +97,24 @@ async def build_report(reader: Reader, *, now: datetime | None = None) -> Report
         pnl=pnl(positions),
         errors=errors_by_type(events),
     )
+
+
+async def closed_pnl(url: str) -> list[tuple[datetime, Decimal | None]]:
+    """Each closed position's close time and realized PnL (None: not known yet), read on a
+    connection of its own that is closed again at once."""
+    reader = await open_reader(url)
+    try:
+        positions = await reader.positions()
+    finally:
+        await reader.close()
+    found: list[tuple[datetime, Decimal | None]] = []
+    for p in positions:
+        value = pnl_of(p)
+        # as the report counts them (`analysis.pnl`): a rollback that filled nothing is none
+        held = p.state == "closed" and p.quantity > 0
+        if p.closed_at is not None and (value is not None or held):
+            found.append((p.closed_at, value))
+    return found
 
 
 # -- JSON ----------------------------------------------------------------------------------

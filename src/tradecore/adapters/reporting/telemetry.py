@@ -9,8 +9,7 @@ between an operation's events. Nothing here decides anything.
 from collections import Counter, deque
 from datetime import datetime
 
-from loguru import logger
-
+from tradecore.adapters.event_log import log_event
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.ports.events import EventSink
 
@@ -112,8 +111,8 @@ class Telemetry:
 
 
 class TeeSink:
-    """An `EventSink` that lets telemetry see each event (and logs the WARNING and worse
-    ones), then hands it to the journal."""
+    """An `EventSink` that lets telemetry see each event and logs it (one line per event, with
+    its reason and ids: `tradecore.adapters.event_log`), then hands it to the journal."""
 
     def __init__(self, inner: EventSink, telemetry: Telemetry) -> None:
         self._inner = inner
@@ -121,14 +120,7 @@ class TeeSink:
 
     def emit(self, event: Event) -> None:
         self.telemetry.observe(event)
-        if event.severity >= Severity.WARNING:  # what an operator tailing the log must see
-            logger.log(
-                event.severity.name,
-                "{} {} {}",
-                event.type.value,
-                event.symbol or event.exchange or "",
-                event.error_message or "",
-            )
+        log_event(event)
         self._inner.emit(event)
 
     async def flush(self) -> None:
