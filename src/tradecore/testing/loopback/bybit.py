@@ -639,7 +639,6 @@ class BybitDialect:
             "orderType": "Limit" if order.type is OrderType.LIMIT else "Market",
             "stopOrderType": stop_order_type,
             "orderIv": "",
-            "marketPrice": "",
             "triggerPrice": _num(order.trigger_price) if stop else "0",
             "takeProfit": "0",
             "stopLoss": "0",
