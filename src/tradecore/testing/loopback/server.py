@@ -12,6 +12,7 @@ import asyncio
 import json
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -72,7 +73,8 @@ class LoopbackServer:
     """An aiohttp server on 127.0.0.1 speaking one venue's REST dialect over an engine.
 
     `canned[(method, path)]` answers that endpoint with a fixed (status, body) instead (the
-    corpus tests serve documented answers this way); `answers` keeps every REST answer given.
+    corpus tests serve documented answers this way); `answers` keeps the last 10,000 REST
+    answers given.
     """
 
     observers: ClassVar[list[Observer]] = []
@@ -95,7 +97,7 @@ class LoopbackServer:
         self.subscriptions: dict[str, int] = {}  # symbol -> live websocket subscribers
         self._sockets: set[web.WebSocketResponse] = set()
         self.canned: dict[tuple[str, str], Reply] = {}
-        self.answers: list[Answer] = []
+        self.answers: deque[Answer] = deque(maxlen=10_000)  # bounded: a process runs for days
 
     @property
     def base_url(self) -> str:
