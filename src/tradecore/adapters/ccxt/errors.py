@@ -312,10 +312,12 @@ def query_failure(venue: Venue, error: Exception) -> ExchangeUnavailable:
     """A failed query as the port's `ExchangeUnavailable`, saying if retrying may help."""
     rate_limited = isinstance(error, (ccxt.RateLimitExceeded, ccxt.DDoSProtection))
     code, message = venue_answer(error)
-    rate_limited = rate_limited or reason_for(venue, code, message) is R.RATE_LIMITED
+    reason = reason_for(venue, code, message)
+    rate_limited = rate_limited or reason is R.RATE_LIMITED
     retryable = (
         isinstance(error, (ccxt.OperationFailed, ccxt.NetworkError))
         or rate_limited
+        or reason is R.VENUE_UNAVAILABLE  # e.g. Bybit 429 "high server load. Please retry"
         or server_failed(venue, error)
     ) and http_status(error) != 451
     return ExchangeUnavailable(

@@ -266,6 +266,8 @@ def bybit_order(info: Raw) -> Order:
     if status is None:
         raise Unreadable(f"order status: {info.get('orderStatus')!r}")
     stop_type = str(info.get("stopOrderType") or "")
+    if stop_type == _BYBIT_PLAIN:
+        stop_type = ""
     kind = _bybit_kind(info, stop_type)
     filled = dec(info.get("cumExecQty") or "0", name="cumExecQty")
     return Order(
@@ -292,7 +294,10 @@ def bybit_order(info: Raw) -> Order:
 # Bybit v5 `stopOrderType` (bybit-exchange.github.io/docs/v5/enum#stopordertype):
 # TakeProfit, StopLoss, TrailingStop, Stop, PartialTakeProfit, PartialStopLoss, tpslOrder,
 # OcoOrder, BidirectionalTpslOrder (the last three spot only), MmRateClose ("On web or app
-# can set MMR to close position": no price trigger). "" is a plain order.
+# can set MMR to close position": no price trigger). "" is a plain order, and so is
+# "UNKNOWN": the REST examples of a plain Limit order say "stopOrderType": "UNKNOWN" (v5 Get
+# Open & Closed Orders, Get Order History, Get Trade History), the websocket's "".
+_BYBIT_PLAIN = "UNKNOWN"
 _BYBIT_STOP_LOSSES = frozenset({"StopLoss", "PartialStopLoss"})
 _BYBIT_TAKE_PROFITS = frozenset({"TakeProfit", "PartialTakeProfit"})
 

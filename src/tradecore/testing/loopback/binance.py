@@ -64,6 +64,23 @@ def _engine_id(algo_id: str) -> str:
         return ""
 
 
+# What each answer leaves out of the full order, as the venue's examples show them (the answer
+# corpus, src/tradecore/testing/corpus/binance/): a command's answer has no "time" (New Order,
+# Modify Order; a cancel no avgPrice / cumQuote either), a look-up no "cumQty" (Query Order).
+_PLACED_OMITS = frozenset({"time"})
+_CANCELLED_OMITS = frozenset({"time", "avgPrice", "cumQuote"})
+_LOOKED_UP_OMITS = frozenset({"cumQty"})
+# An algo order's answer: New Algo Order shows neither the order it became nor the tp/sl
+# fields; Query Algo Order no tp/sl trigger fields; the open list no actual type / quantity.
+_TP_SL = frozenset({"tpTriggerPrice", "tpPrice", "slTriggerPrice", "slPrice"})
+_ALGO_PLACED_OMITS = frozenset({"actualOrderId", "actualPrice", "tpOrderType"}) | _TP_SL
+_ALGO_LOOKED_UP_OMITS = _TP_SL
+
+
+def _without(answer: dict[str, Any], omitted: frozenset[str]) -> dict[str, Any]:
+    return {key: value for key, value in answer.items() if key not in omitted}
+
+
 def _ms(at: datetime | None) -> int:
     return 0 if at is None else int(at.timestamp() * 1000)
 
@@ -243,7 +260,6 @@ class BinanceDialect:
                     "triggerProtect": "0.0500",
                     "liquidationFee": "0.012500",
                     "marketTakeBound": "0.05",
-                    "maxMoveOrderLimit": 10000,
                     "filters": [
                         {
                             "filterType": "PRICE_FILTER",
@@ -280,7 +296,6 @@ class BinanceDialect:
         return 200, {
             "timezone": "UTC",
             "serverTime": _ms(self.engine.now()),
-            "futuresType": "U_MARGINED",
             "rateLimits": [],
             "exchangeFilters": [],
             "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
@@ -456,7 +471,7 @@ class BinanceDialect:
             )
         else:
             return _error(-1116, "Invalid orderType.")
-        return self._answer(result, self._order)
+        return self._answer(result, self._placed)
 
     def _modify_order(self, p: Params) -> Reply:
         symbol, order_id = p.get("symbol", ""), p.get("orderId", "")
@@ -464,7 +479,7 @@ class BinanceDialect:
         if current is None or not current.is_open:
             return _error(-2013, "Order does not exist.")
         result = self.engine.amend(symbol, order_id, price=p.get("price"))
-        return self._answer(result, self._order)
+        return self._answer(result, self._placed)
 
     def _query_order(self, p: Params) -> Reply:
         symbol = p.get("symbol", "")
@@ -475,7 +490,7 @@ class BinanceDialect:
             order = self.engine.order_by_client_id(symbol, p.get("origClientOrderId", ""))
         if order is None or (order.is_conditional and order.filled == ZERO):
             return _error(-2013, "Order does not exist.")
-        return 200, self._order(order)
+        return 200, _without(self._order(order), _LOOKED_UP_OMITS)
 
     def _cancel_order(self, p: Params) -> Reply:
         symbol = p.get("symbol", "")
@@ -483,11 +498,14 @@ class BinanceDialect:
         order = self._regular(symbol, order_id or "")
         if order is None or order.is_conditional:
             return _error(-2011, "Unknown order sent.")
-        return self._answer(self.engine.cancel(symbol, order.order_id), self._order)
+        cancelled = self.engine.cancel(symbol, order.order_id)
+        return self._answer(cancelled, lambda o: _without(self._order(o), _CANCELLED_OMITS))
 
     def _open_orders(self, p: Params) -> Reply:
         orders = self.engine.open_orders(p.get("symbol"))
-        return 200, [self._order(o) for o in orders if not o.is_conditional]
+        return 200, [
+            _without(self._order(o), _LOOKED_UP_OMITS) for o in orders if not o.is_conditional
+        ]
 
     def _user_trades(self, p: Params) -> Reply:
         """Account Trade List (USER_DATA), `GET /fapi/v1/userTrades`: oldest first, at most
@@ -554,7 +572,7 @@ class BinanceDialect:
         result = self._place_algo(kind, p)
         if isinstance(result, Accepted):
             self._algo_kinds[result.order.order_id] = (kind, p)
-        return self._answer(result, self._algo)
+        return self._answer(result, lambda o: _without(self._algo(o), _ALGO_PLACED_OMITS))
 
     def _place_algo(self, kind: str, p: Params) -> Accepted | Rejected:
         symbol, side = p.get("symbol", ""), p.get("side", "")
@@ -589,7 +607,7 @@ class BinanceDialect:
         order = self._find_algo(p)
         if order is None:
             return _error(-2013, "Order does not exist.")
-        return 200, self._algo(order)
+        return 200, _without(self._algo(order), _ALGO_LOOKED_UP_OMITS)
 
     def _cancel_algo(self, p: Params) -> Reply:
         order = self._find_algo(p)
@@ -646,6 +664,9 @@ class BinanceDialect:
             return _refusal(result)
         return 200, render(result.order)
 
+    def _placed(self, order: Order) -> dict[str, Any]:
+        return _without(self._order(order), _PLACED_OMITS)
+
     def _order(self, order: Order) -> dict[str, Any]:
         """A regular order; a fired stop appears here as the market order it became."""
         conditional = order.is_conditional
@@ -696,8 +717,8 @@ class BinanceDialect:
         trailing: dict[str, Any] = {}
         if order.type is OrderType.TRAILING_STOP:  # only with trailing orders
             trailing = {
-                "activatePrice": request.get("activatePrice"),
-                "callbackRate": request.get("callbackRate"),
+                "activatePrice": request.get("activatePrice", ""),  # "" unsent (New Algo Order)
+                "callbackRate": request.get("callbackRate", ""),
             }
         return {
             **trailing,

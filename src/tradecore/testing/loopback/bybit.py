@@ -637,9 +637,9 @@ class BybitDialect:
             "cumExecFee": "0",
             "timeInForce": "IOC" if order.type is not OrderType.LIMIT else "GTC",
             "orderType": "Limit" if order.type is OrderType.LIMIT else "Market",
-            "stopOrderType": stop_order_type,
+            # a plain order's is "UNKNOWN" in the REST examples (v5 Get Open & Closed Orders)
+            "stopOrderType": stop_order_type or "UNKNOWN",
             "orderIv": "",
-            "marketPrice": "",
             "triggerPrice": _num(order.trigger_price) if stop else "0",
             "takeProfit": "0",
             "stopLoss": "0",

@@ -12,16 +12,18 @@ import asyncio
 import json
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import FaultKind, Op
+from tradecore.testing.corpus import Answer
 
 SERVER_KINDS = frozenset(
     {FaultKind.LOST_RESPONSE, FaultKind.TIMEOUT, FaultKind.RATE_LIMIT, FaultKind.SERVER_ERROR}
@@ -30,6 +32,9 @@ SERVER_KINDS = frozenset(
 Params = dict[str, str]
 Reply = tuple[int, Any]  # HTTP status, JSON body
 Handler = Callable[[Params], Reply]
+# Told of every REST answer of every loopback server: (venue, answer). The contract suite
+# checks each against the documented answers (tests/contract/conftest.py).
+Observer = Callable[[str, Answer], None]
 
 
 class Dialect(Protocol):
@@ -65,7 +70,14 @@ class Dialect(Protocol):
 
 
 class LoopbackServer:
-    """An aiohttp server on 127.0.0.1 speaking one venue's REST dialect over an engine."""
+    """An aiohttp server on 127.0.0.1 speaking one venue's REST dialect over an engine.
+
+    `canned[(method, path)]` answers that endpoint with a fixed (status, body) instead (the
+    corpus tests serve documented answers this way); `answers` keeps the last 10,000 REST
+    answers given.
+    """
+
+    observers: ClassVar[list[Observer]] = []
 
     def __init__(
         self,
@@ -84,13 +96,15 @@ class LoopbackServer:
         self.port = 0
         self.subscriptions: dict[str, int] = {}  # symbol -> live websocket subscribers
         self._sockets: set[web.WebSocketResponse] = set()
+        self.canned: dict[tuple[str, str], Reply] = {}
+        self.answers: deque[Answer] = deque(maxlen=10_000)  # bounded: a process runs for days
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def _runner_ready(self) -> web.AppRunner:
-        app = web.Application(client_max_size=1024**2)
+        app = web.Application(client_max_size=1024**2, middlewares=[self._observed])
         for path, handler in self._extra.items():
             app.router.add_route("*", path, handler)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
@@ -123,6 +137,25 @@ class LoopbackServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    @web.middleware
+    async def _observed(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """A canned answer where one is set; every REST answer recorded and observed."""
+        canned = self.canned.get((request.method, request.path))
+        response = _json(*canned) if canned is not None else await handler(request)
+        if isinstance(response, web.Response):
+            answer = Answer(
+                method=request.method,
+                path=request.path,
+                status=response.status,
+                body=_body(response),
+            )
+            self.answers.append(answer)
+            for observer in self.observers:
+                observer(self.engine.venue.value, answer)
+        return response
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -213,6 +246,13 @@ def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def _body(response: web.Response) -> Any:
+    text = response.text or ""
+    if response.content_type == "application/json":
+        return json.loads(text)
+    return text
 
 
 def _json(status: int, body: Any) -> web.Response:
