@@ -37,7 +37,9 @@ sides = st.sampled_from(Side)
 
 
 def tier(rate: Decimal) -> LeverageTier:
-    return LeverageTier(min_notional=0, max_notional=10**12, max_leverage=125, maintenance_rate=rate)
+    return LeverageTier(
+        min_notional=0, max_notional=10**12, max_leverage=125, maintenance_rate=rate
+    )
 
 
 def test_a_10x_long_is_liquidated_about_ten_percent_below_its_entry() -> None:
