@@ -207,6 +207,9 @@ class OpenPosition:
         at market (and the close verified on the venue) with an event."""
         if position.state is not PositionState.ACTIVE or position.stop_price is None:
             return position
+        if position.stop_owner is not StopOwner.INITIAL:
+            # an emergency stop after a failed rollback: the close was tried and failed
+            return position
         try:
             held = await self._exchange.fetch_positions()
         except ExchangeUnavailable:
