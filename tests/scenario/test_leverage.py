@@ -1,11 +1,13 @@
 """Leverage and margin mode: set on the venue before a symbol's first entry, and a position
 whose liquidation would come before its stop never stays open (issue 11, item 4)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import attrs
 import pytest
 
+from tradecore.adapters.clock import VirtualClock
 from tradecore.adapters.virtual_time import run_driven
 from tradecore.app.kernel import Kernel
 from tradecore.app.leverage import MarginModeMismatch
@@ -14,10 +16,12 @@ from tradecore.domain.events import EventType, Severity
 from tradecore.domain.leverage import MarginMode
 from tradecore.domain.model import Side
 from tradecore.domain.positions import PositionState
+from tradecore.domain.signals import Signal
 from tradecore.testing import FakeVenue, Fault, Op, RejectReason
 
 from .conftest import ROUND_TRIP, Database
-from .harness import SETTINGS, App, build_app
+from .harness import SETTINGS, App, build_app, many_markets
+from .test_waves import WAVE
 
 
 def settings(**sizing: object) -> TradingSettings:
@@ -152,3 +156,52 @@ async def test_an_account_in_another_margin_mode_than_configured_refuses_to_star
     assert event.severity is Severity.CRITICAL
     assert events(app, EventType.BOT_STARTED) == []
     assert venue.engine.books.fills == []
+
+
+async def wave_with_one_signal(app: App, symbol: str) -> None:
+    signal = Signal(
+        id="sig-lev",
+        symbol=symbol,
+        venue=app.venue.exchange.venue,
+        side=Side.LONG,
+        score_week=Decimal(90),
+        score_month=Decimal(90),
+        wave=WAVE,
+        created_at=WAVE + timedelta(seconds=1),
+    )
+    app.services.inbox.put(signal, at=app.clock.now())
+    await app.run(app.waves.process(WAVE))
+
+
+@pytest.mark.parametrize("name", ["binance", "bybit"])
+async def test_a_wave_sizes_with_the_leverage_the_venue_confirms_not_the_configured_one(
+    name: str, database: Database
+) -> None:
+    markets, marks = many_markets(1)  # S00USDT at 100, up to 50x
+    clock = VirtualClock(WAVE + timedelta(minutes=20))
+    # 15 USDT free: a 200 USDT position needs 10 at 20x but 20 at the venue's 10x
+    venue = make_venue(name, markets=markets, marks=marks, balance="15", clock=clock)
+    venue.inject(Fault.timeout(Op.SET_LEVERAGE))  # lost before the venue: it keeps 10x
+    app = build_app(venue, database.store, settings=settings(leverage=Decimal(20)))
+
+    await wave_with_one_signal(app, "S00USDT")
+
+    (leverage,) = events(app, EventType.LEVERAGE_SET)
+    assert (leverage.data["requested"], leverage.data["confirmed"]) == (20, 10)
+    (refused,) = events(app, EventType.RISK_LIMITS_EXCEEDED)
+    assert refused.data["reason"] == "insufficient_balance"
+    assert "at 10x" in refused.data["detail"]
+    assert venue.position("S00USDT") is None
+
+
+async def test_a_venue_holding_more_leverage_than_configured_gets_no_entry(
+    venue: FakeVenue, database: Database
+) -> None:
+    venue.inject(Fault.timeout(Op.SET_LEVERAGE))  # lost: the venue keeps its 10x
+    app = build_app(venue, database.store, settings=settings(leverage=Decimal(5)))
+
+    refused = await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    assert not refused.opened and "above the configured 5x" in refused.reason
+    assert events(app, EventType.LEVERAGE_NOT_SET)
+    assert venue.position("BTCUSDT") is None
