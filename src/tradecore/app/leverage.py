@@ -155,6 +155,12 @@ class MarginDesk:
                 symbol=symbol,
                 detail=f"the venue holds {held_mode.value} margin, not {wanted.value}",
             )
+        if leverage > self._sizing.leverage:  # less is safe (more margin); more is not
+            return NotPrepared(
+                symbol=symbol,
+                detail=f"the venue holds {leverage}x, above the configured "
+                f"{self._sizing.leverage}x",
+            )
         self._recorder.record(
             EventType.LEVERAGE_SET,
             symbol=symbol,
