@@ -49,9 +49,10 @@ BINANCE_CODES: dict[str, RejectReason] = {
     "-4130": R.STOP_ALREADY_EXISTS,
     "-1111": R.INVALID_PRICE,  # "Precision is over the maximum": told apart by its text
     "-5027": R.NOT_MODIFIED,  # "No need to modify the order."
-    # POST /fapi/v1/marginType to the mode the symbol already has: "No need to change margin
-    # type." (ccxt 4.5.90 binance.py, linear exceptions: '-4046': OperationRejected,
-    # NO_NEED_TO_CHANGE_MARGIN_TYPE); the setting holds, so it is done, not refused
+    # POST /fapi/v1/marginType to the mode the symbol already has: -4046
+    # NO_NEED_TO_CHANGE_MARGIN_TYPE "No need to change margin type." (USDⓈ-M "Error Codes",
+    # developers.binance.com/docs/derivatives/usds-margined-futures/error-code; ccxt 4.5.90
+    # binance.py linear exceptions raise OperationRejected); the setting holds: done
     "-4046": R.NOT_MODIFIED,
     "-4028": R.INVALID_LEVERAGE,  # INVALID_LEVERAGE, "Leverage 150 is not valid"
     "-4047": R.MARGIN_MODE_LOCKED,  # "...cannot be changed if there exists open orders."
