@@ -23,6 +23,8 @@ from tradecore.domain.leverage import CONFIGURABLE_MARGIN_MODES, MarginMode
 from tradecore.domain.numbers import non_negative, positive
 from tradecore.domain.precision import MarketRules, quantity_for
 
+MAX_LEVERAGE = Decimal(125)  # Binance USDⓈ-M's highest; Bybit linear's is lower
+
 
 def _size(value: object) -> Decimal:
     return positive(value, name="position_size_usd")
@@ -68,9 +70,6 @@ def _exposure_now(value: object) -> Decimal:
 
 def _free_balance(value: object) -> Decimal:
     return non_negative(value, name="free_balance")
-
-
-MAX_LEVERAGE = Decimal(125)  # Binance USDⓈ-M's highest; Bybit linear's is lower
 
 
 @attrs.frozen(kw_only=True)
