@@ -28,6 +28,7 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from tradecore.app.settings import TradingSettings, conditional_orders_problem
+from tradecore.domain.leverage import CONFIGURABLE_MARGIN_MODES, MarginMode
 from tradecore.domain.model import Venue
 
 ENV_PREFIX = "TRADECORE_"
@@ -416,6 +417,13 @@ def _enum(value: Any, kind: type[Enum]) -> Enum:
     raise _Invalid(value, f"use one of {', '.join(repr(a) for a in allowed)}")
 
 
+def _margin_mode(value: Any, _: type) -> MarginMode:
+    allowed = [m.value for m in CONFIGURABLE_MARGIN_MODES]
+    if isinstance(value, str) and value.strip().lower() in allowed:
+        return MarginMode(value.strip().lower())
+    raise _Invalid(value, f"use one of {', '.join(repr(a) for a in allowed)}")
+
+
 def _symbols(value: Any, _: type) -> frozenset[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _Invalid(value, 'use a list of symbols, e.g. ["BTCUSDT", "ETHUSDT"]')
@@ -436,6 +444,7 @@ def _build_converter() -> cattrs.Converter:
         converter.register_structure_hook(kind, hook)
     for kind in (Mode, Venue, LogFormat, LogLevel):  # before `str`: these are str subclasses
         converter.register_structure_hook(kind, _enum)
+    converter.register_structure_hook(MarginMode, _margin_mode)
     converter.register_structure_hook_func(lambda t: t == frozenset[str], _symbols)
     return converter
 
@@ -453,11 +462,25 @@ def _first_problem(error: BaseException, cls: type, path: tuple[str, ...]) -> st
             child = (*path, name) if name else path
             child_cls = _field_type(error.cl, name) if name else error.cl
             return _first_problem(inner, child_cls, child)
+    named = str(error).split(" ", 1)[0]  # a domain refusal names its field first
+    if not isinstance(error, _Invalid) and named in _field_names(cls):
+        path = (*path, named)
     dotted = ".".join(path) or "(top level)"
-    source = f" (the key {dotted} in the file, or {env_variable(path)})" if path else ""
+    where = _where(path)
     if isinstance(error, _Invalid):
-        return f"{dotted} = {_shown(error.value)} is not allowed; {error.allowed}{source}"
-    return f"{dotted}: {error}{source}"
+        return f"{dotted} = {_shown(error.value)} is not allowed; {error.allowed}{where}"
+    return f"{dotted}: {error}{where}"
+
+
+def _field_names(cls: type) -> set[str]:
+    return {f.name for f in attrs.fields(cls)} if attrs.has(cls) else set()
+
+
+def _where(path: tuple[str, ...]) -> str:
+    """Where the value can be fixed: the file's key, or the environment override."""
+    if not path:
+        return ""
+    return f" (set it in the config file, or with {env_variable(path)})"
 
 
 def _note_name(error: BaseException) -> str | None:
@@ -518,6 +541,14 @@ def check_venue_fit(config: Config) -> None:
 
         capabilities = CAPABILITIES[config.venue]
     name = "Binance USDⓈ-M" if config.venue is Venue.BINANCE else "Bybit linear"
+    leverage = config.trading.sizing.leverage
+    if config.venue is Venue.BINANCE and leverage % 1:
+        raise ConfigError(
+            f"trading.sizing.leverage = {leverage} is not allowed on {name}: its leverage is a "
+            "whole number (POST /fapi/v1/leverage); use e.g. "
+            f"{int(leverage)} (set it in the config file, or with "
+            "TRADECORE_TRADING__SIZING__LEVERAGE)"
+        )
     problem = conditional_orders_problem(config.trading, capabilities, name)
     if problem is not None:
         raise ConfigError(problem)

@@ -221,6 +221,8 @@ async def run_paper(
         marks=dict(market.marks),
         balance=config.paper.balance,
         funding_rate=config.paper.funding_rate,
+        # the simulated account is in the configured margin mode (a real Bybit one must be)
+        margin_mode=config.trading.sizing.margin_mode,
     )
     exchange = PaperExchange(engine, clock=clock, latency=config.paper.latency_seconds)
     url = session_database_url(config, options, wall.now())

@@ -13,6 +13,7 @@ from loguru import logger
 
 from tradecore.adapters.clock import SystemClock
 from tradecore.app.kernel import Kernel, RecoveryReport
+from tradecore.app.leverage import MarginModeMismatch
 from tradecore.ports.exchange import ExchangeUnavailable
 
 from .config import Config, Mode, Secrets
@@ -73,6 +74,8 @@ async def run_trade(
 async def _start(kernel: Kernel, stop: asyncio.Event, config: Config) -> RecoveryReport | None:
     try:
         return await start_unless_stopped(kernel, stop, "signal during start-up")
+    except MarginModeMismatch as exc:  # the account's, not the bot's, to change
+        raise StartupError(str(exc)) from None
     except ExchangeUnavailable as exc:  # only what waiting cannot mend: keys, permissions
         raise StartupError(
             f"{config.venue.value} refused the bot at start-up ({exc}); check that the keys "

@@ -11,6 +11,7 @@ from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
 from tradecore.domain.orders import OrderType
 from tradecore.domain.positions import PositionState
+from tradecore.domain.sizing import SizingParams
 from tradecore.domain.stops import StopParams
 from tradecore.testing import FakeVenue, Fault, Op, RejectReason
 
@@ -25,8 +26,13 @@ async def aged_app(request: pytest.FixtureRequest, open_database: Opener) -> Asy
     maker = FakeVenue.bybit if request.param == "bybit" else FakeVenue.binance
     database = await open_database()
     # A wide stop, so the position can sit 12 % under water and age all the way to the cap.
-    settings = TradingSettings(keeper=SETTINGS.keeper, stops=StopParams(stop_loss_percent=15))
-    venue = maker(latency=ROUND_TRIP, leverage=5)  # 5x: 12 % under water is no liquidation
+    # 5x (set on the symbol by the bot): 12 % under water is no liquidation
+    settings = TradingSettings(
+        keeper=SETTINGS.keeper,
+        stops=StopParams(stop_loss_percent=15),
+        sizing=SizingParams(leverage=5),
+    )
+    venue = maker(latency=ROUND_TRIP, leverage=5)
     yield build_app(venue, database.store, settings=settings)
     await database.close()
 

@@ -130,10 +130,11 @@ async def test_a_trailing_stop_over_ccxt_moves_up_and_the_venue_holds_one_stop(
 async def test_a_crash_after_the_venue_took_the_stop_is_recovered_by_a_new_process(
     wire: LoopbackVenue, database: Database
 ) -> None:
-    # The open's venue calls: the entry (#1), then the stop (#2). Die right after #2.
-    app = on(
-        wire, database, cast(Exchange, tripped_exchange(wire.exchange, Tripwire(2, after=True)))
-    )
+    tripwire = Tripwire(0, after=True)  # armed below
+    app = on(wire, database, cast(Exchange, tripped_exchange(wire.exchange, tripwire)))
+    await app.run(app.services.margin.prepare("BTCUSDT"))  # leverage and margin mode first
+    # Then the open's venue calls: the mark (#1), the entry (#2), the stop (#3). Die after #3.
+    tripwire.at = tripwire.count + 3
     with pytest.raises(Crash):
         await app.open("BTCUSDT", Side.LONG, "0.004")
     assert OnTheWire(wire).stops("BTCUSDT")  # the venue has the stop; the journal does not

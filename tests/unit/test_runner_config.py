@@ -13,11 +13,13 @@ from runner.config import (
     Config,
     ConfigError,
     Mode,
+    check_venue_fit,
     config_keys,
     load_config,
     read_secrets,
 )
 from tradecore.app.settings import TradingSettings
+from tradecore.domain.leverage import MarginMode
 from tradecore.domain.model import Venue
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -259,3 +261,41 @@ def test_a_wrong_value_names_the_environment_variable_that_sets_it_too(tmp_path:
     assert "TRADECORE_TRADING__SIZING__LEVERAGE" in message
     env_message = refusal(tmp_path, "", {"TRADECORE_TRADING__SIZING__LEVERAGE": '"ten"'})
     assert "TRADECORE_TRADING__SIZING__LEVERAGE" in env_message
+
+
+def test_leverage_and_margin_mode_default_to_10x_isolated_and_can_be_set() -> None:
+    assert load_config(None, {}).trading.sizing.margin_mode is MarginMode.ISOLATED
+    env = {
+        "TRADECORE_TRADING__SIZING__MARGIN_MODE": "cross",
+        "TRADECORE_TRADING__SIZING__LEVERAGE": "5",
+    }
+    sizing = load_config(None, env).trading.sizing
+    assert (sizing.margin_mode, sizing.leverage) == (MarginMode.CROSS, Decimal(5))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("MARGIN_MODE", "portfolio", "use one of 'isolated', 'cross'"),
+        ("MARGIN_MODE", "hedged", "use one of 'isolated', 'cross'"),
+        ("LEVERAGE", "0.5", "from 1 to 125"),
+        ("LEVERAGE", "200", "from 1 to 125"),
+        ("LEVERAGE", "lots", "use a number"),
+    ],
+)
+def test_a_bad_leverage_or_margin_mode_names_the_key_the_variable_and_what_is_allowed(
+    name: str, value: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, {f"TRADECORE_TRADING__SIZING__{name}": value})
+    message = str(refused.value)
+    assert f"trading.sizing.{name.lower()}" in message
+    assert f"TRADECORE_TRADING__SIZING__{name}" in message
+    assert says in message
+
+
+def test_binance_is_refused_a_fractional_leverage_bybit_takes_it() -> None:
+    env = {"TRADECORE_TRADING__SIZING__LEVERAGE": "2.5", "TRADECORE_MODE": "demo"}
+    with pytest.raises(ConfigError, match="whole number"):
+        check_venue_fit(load_config(None, {**env, "TRADECORE_VENUE": "binance"}))
+    check_venue_fit(load_config(None, {**env, "TRADECORE_VENUE": "bybit"}))

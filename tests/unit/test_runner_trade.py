@@ -20,6 +20,7 @@ from runner.trade import run_trade
 from tradecore.adapters.account_lock import account_key, machine_lock
 from tradecore.adapters.clock import SystemClock
 from tradecore.adapters.sqlite.lock import FileInstanceLock
+from tradecore.domain.leverage import MarginMode
 from tradecore.domain.model import Side, Venue
 from tradecore.testing import FakeVenue
 
@@ -121,3 +122,29 @@ async def test_the_container_refuses_to_build_a_venue_without_keys(tmp_path: Pat
     with pytest.raises(StartupError, match="TRADECORE_BINANCE_API_KEY"):
         await resolve(container.exchange())
     await shutdown(container)
+
+
+async def test_trade_refuses_to_start_in_one_line_when_the_bybit_accounts_margin_mode_differs(
+    tmp_path: Path,
+) -> None:
+    venue = FakeVenue.bybit(margin_mode=MarginMode.CROSS)  # the account; configured: isolated
+    container = Container()
+    container.venue.override(providers.Object(venue.exchange))
+    container.database_url.override(f"sqlite:///{tmp_path / 'trade.db'}")
+    container.spool_path.override(str(tmp_path / "trade.spool"))
+    container.signal_spec.override(SignalSpec(kind="none"))
+    config = Config(
+        mode=Mode.DEMO,
+        venue=Venue.BYBIT,
+        lock_dir=str(tmp_path / "locks"),
+        health=HealthSettings(port=0),
+        logging=LoggingSettings(file=""),
+    )
+
+    with pytest.raises(StartupError) as refused:
+        await asyncio.wait_for(run_trade(config, Secrets(), container=container), 60)
+
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "margin mode is cross" in message and "switch the account to isolated" in message
+    assert venue.books.fills == []  # nothing traded

@@ -34,6 +34,7 @@ from .aged import AgedManager
 from .backoff import backoff_seconds
 from .closing import PositionCloser
 from .inbox import SignalInbox
+from .leverage import MarginDesk, MarginModeMismatch
 from .open_position import OpenPosition
 from .protection import ProtectionGuard, ProtectionView
 from .recorder import Recorder
@@ -73,6 +74,7 @@ class Services:
     store: ResilientStore
     recorder: Recorder
     keeper: StopKeeper
+    margin: MarginDesk
     opener: OpenPosition
     trailing: TrailingService
     closer: PositionCloser
@@ -97,6 +99,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
     )
     keeper = StopKeeper(ex, store, recorder, clock, ids, s.keeper)
     settlement = Settlement(ex, store, recorder)
+    margin = MarginDesk(ex, recorder, s.sizing)
     opener = OpenPosition(
         ex,
         store,
@@ -108,6 +111,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         alerter=parts.alerter,
         retry_delay_seconds=s.keeper.retry_delay_seconds,
         settlement=settlement,
+        margin=margin,
     )
     trailing = TrailingService(
         store, keeper, recorder, clock, s.trailing, rules, alerter=parts.alerter
@@ -188,11 +192,13 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         inbox,
         on_opened=trailing.start_for,
         alerter=parts.alerter,
+        margin=margin,
     )
     return Services(
         store=store,
         recorder=recorder,
         keeper=keeper,
+        margin=margin,
         opener=opener,
         trailing=trailing,
         closer=closer,
@@ -283,6 +289,7 @@ class Kernel:
             await self._patiently("migrate the database", self.parts.migrate)
         rules = await self._patiently("load the venue's markets", self.parts.exchange.load_markets)
         self._services = build_services(self.parts, rules)
+        await self._check_margin_mode(rules)
         self.started_at = self.parts.clock.now()
         self.services.recorder.record(
             EventType.BOT_STARTED,
@@ -294,6 +301,27 @@ class Kernel:
         report = await self._patiently("recover", self.recover)
         self._recovered = True
         return report
+
+    async def _check_margin_mode(self, rules: Mapping[str, MarketRules]) -> None:
+        """Refuse to start (MarginModeMismatch, with an event) when the account's margin mode
+        — where the venue keeps one for the whole account — is not the configured one."""
+        if not rules:
+            return
+        symbol = next(iter(rules))
+        try:
+            await self._patiently(
+                "read the account's margin mode",
+                lambda: self.services.margin.check_account(symbol),
+            )
+        except MarginModeMismatch as error:
+            self.services.recorder.record(
+                EventType.LEVERAGE_NOT_SET,
+                severity=Severity.CRITICAL,
+                exchange=self.parts.exchange.venue.value,
+                error=str(error),
+                data={"margin_mode": self.parts.settings.sizing.margin_mode.value},
+            )
+            raise
 
     async def _patiently(self, what: str, action: Callable[[], Awaitable[T]]) -> T:
         """`action()`, tried again after each venue or database outage until it answers."""

@@ -23,6 +23,7 @@ from decimal import Decimal
 import attrs
 
 from tradecore.domain.events import EventType, Severity
+from tradecore.domain.leverage import liquidated_before_stop
 from tradecore.domain.model import Side
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderRole, OrderType, VenuePosition, client_order_id
@@ -48,6 +49,7 @@ from tradecore.ports.exchange import (
 from tradecore.ports.repositories import Store, StoreUnavailable
 
 from .commands import Settling, settle
+from .leverage import MarginDesk, NotPrepared
 from .recorder import Recorder
 from .settlement import Settlement
 from .stop_keeper import StopKeeper
@@ -70,6 +72,7 @@ class OpenRequest:
     signal_id: str | None = None
     wave: datetime | None = None
     correlation_id: str | None = None  # the wave's correlation id, carried into event data
+    mark_price: Decimal | None = None  # the mark it was sized at (else the open asks for it)
 
 
 @attrs.frozen(kw_only=True)
@@ -101,8 +104,10 @@ class OpenPosition:
         stop_tries: int = 3,
         retry_delay_seconds: float = 0.5,
         settlement: Settlement | None = None,
+        margin: MarginDesk | None = None,
     ) -> None:
         self._exchange = exchange
+        self._margin = margin
         self._settlement = settlement
         self._store = store
         self._keeper = keeper
@@ -130,6 +135,9 @@ class OpenPosition:
                 )
                 if existing is not None:
                     return self._duplicate(request, f"position {existing.id} is {existing.state}")
+                refused = await self._margin_refusal(request)
+                if refused is not None:
+                    return OpenResult(position=None, opened=False, reason=refused)
                 position = await self._intent(request)
             except StoreUnavailable as error:
                 # Without the intent on disk a crash could open this twice: refuse instead.
@@ -154,6 +162,7 @@ class OpenPosition:
             position = await self._advance(position, PositionState.PENDING_SL)
         if position.state is PositionState.PENDING_SL:
             position = await self._protect(position, rules, fresh_fill=fresh_fill)
+            position = await self._check_liquidation(position)
         await self._finish_operation(position)
         unproven = position.state is PositionState.PENDING_ENTRY
         return OpenResult(
@@ -185,6 +194,97 @@ class OpenPosition:
         return results
 
     # -- steps ------------------------------------------------------------------------------
+
+    async def _margin_refusal(self, request: OpenRequest) -> str | None:
+        """Why not to open: the symbol's leverage and margin mode could not be set (before
+        its first entry), or the estimated liquidation of this isolated open would come
+        before its stop. None to go ahead."""
+        if self._margin is None:
+            return None
+        margin = await self._margin.prepare(request.symbol)
+        if isinstance(margin, NotPrepared):
+            return f"leverage_not_set: {margin.detail}"
+        mark = request.mark_price
+        if mark is None:
+            try:
+                mark = await self._exchange.fetch_mark_price(request.symbol)
+            except ExchangeUnavailable as error:
+                return f"no mark price to estimate the liquidation price: {error}"
+        refusal = margin.refusal(request.side, mark, request.quantity, self._stops)
+        if refusal is None:
+            return None
+        self._recorder.record(
+            EventType.LIQUIDATION_INSIDE_STOP,
+            symbol=request.symbol,
+            exchange=self._exchange.venue.value,
+            error=refusal.detail,
+            data={
+                "when": "before the entry (estimate)",
+                "side": request.side.value,
+                "quantity": request.quantity,
+                "mark_price": mark,
+                "liquidation_price": refusal.liquidation,
+                "stop_price": refusal.stop,
+                "leverage": refusal.leverage,
+                "signal_id": request.signal_id,
+            },
+        )
+        return f"liquidation_inside_stop: {refusal.detail}"
+
+    async def _check_liquidation(self, position: Position) -> Position:
+        """After the fill and its stop: where the venue itself would liquidate the position.
+        One that comes before the stop leaves the stop useless, so the position is closed
+        at market (and the close verified on the venue) with an event."""
+        if position.state is not PositionState.ACTIVE or position.stop_price is None:
+            return position
+        if position.stop_owner is not StopOwner.INITIAL:
+            # an emergency stop after a failed rollback: the close was tried and failed
+            return position
+        try:
+            held = await self._exchange.fetch_positions()
+        except ExchangeUnavailable:
+            return position  # unread: the stop stands; nothing is known to be wrong
+        liquidation = next(
+            (
+                p.liquidation_price
+                for p in held
+                if p.symbol == position.symbol and p.side is position.side
+            ),
+            None,
+        )
+        stop = position.stop_price
+        if liquidation is None or not liquidated_before_stop(position.side, liquidation, stop):
+            return position
+        detail = (
+            f"the venue liquidates at {liquidation}, before the stop at {stop}; "
+            "closed at market (lower trading.sizing.leverage)"
+        )
+        closed = await self._close_at_market(position)
+        self._recorder.record(
+            EventType.LIQUIDATION_INSIDE_STOP,
+            position=position,
+            severity=Severity.ERROR,
+            error=detail,
+            data={
+                "when": "after the fill (the venue's liquidation price)",
+                "liquidation_price": liquidation,
+                "stop_price": stop,
+                "quantity": position.quantity,
+                "closed": closed,
+            },
+        )
+        if not closed:
+            return position  # its stop stands; the synchronizer records a later close
+        reason = f"liquidation before the stop: {detail}"
+        recorded = await self._keeper.record_closed(position, reason=reason)
+        if recorded is None:
+            return await self._store.positions.get(position.id) or position
+        self._recorder.record(
+            EventType.POSITION_CLOSED,
+            position=recorded,
+            data={"reason": reason, "quantity": position.quantity},
+        )
+        return await self._settled(recorded)
 
     async def _intent(self, request: OpenRequest) -> Position:
         now = self._clock.now()

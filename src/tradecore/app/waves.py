@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import attrs
+
 from tradecore.domain import sizing
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.numbers import ZERO
@@ -42,6 +44,7 @@ from tradecore.ports.repositories import Store, StoreUnavailable
 
 from .inbox import SignalInbox, record_fate
 from .inbox import wave_correlation as _correlation
+from .leverage import MarginDesk, NotPrepared, SymbolMargin
 from .open_position import OpenPosition, OpenRequest
 from .recorder import Recorder
 from .settings import TradingSettings
@@ -63,7 +66,9 @@ class WaveProcessor:
         *,
         on_opened: Opened | None = None,
         alerter: Alerter | None = None,
+        margin: MarginDesk | None = None,
     ) -> None:
+        self._margin = margin
         self._exchange = exchange
         self._store = store
         self._opener = opener
@@ -377,13 +382,13 @@ class WaveProcessor:
         Returns the opened and failed counts and the reserve the wave did not need."""
         target = self._settings.waves.max_trades_per_wave
         queue = list(candidates)
-        account, marks = await self._account_and_marks(facts, candidates)
+        account, marks, margins = await self._account_and_marks(facts, candidates)
         running: set[asyncio.Task[bool]] = set()
         opened = failed = 0
         while queue or running:
             while queue and len(running) + opened < target:
                 signal = queue.pop(0)
-                sized = self._size(signal, marks, account, correlation, rejections)
+                sized = self._size(signal, marks, margins, account, correlation, rejections)
                 if sized is None:
                     failed += 1
                     continue
@@ -403,13 +408,29 @@ class WaveProcessor:
         self,
         signal: Signal,
         marks: Mapping[str, Decimal],
+        margins: Mapping[str, SymbolMargin | NotPrepared],
         account: sizing.AccountRisk,
         correlation: str,
         rejections: dict[str, int],
     ) -> tuple[OpenRequest, sizing.AccountRisk] | None:
         rules = self._rules[signal.symbol]
         mark = marks.get(signal.symbol)
-        decision = sizing.decide(self._settings.sizing, rules, mark, account) if mark else None
+        margin = margins.get(signal.symbol)
+        if isinstance(margin, NotPrepared):
+            rejections["leverage_not_set"] = rejections.get("leverage_not_set", 0) + 1
+            self._fate(
+                EventType.RISK_LIMITS_EXCEEDED,
+                signal,
+                Fate.OPEN_FAILED,
+                correlation,
+                reason="leverage_not_set",
+                detail=margin.detail,
+            )
+            return None
+        params = self._settings.sizing
+        if margin is not None:  # the leverage the venue confirmed decides the margin
+            params = attrs.evolve(params, leverage=margin.leverage)
+        decision = sizing.decide(params, rules, mark, account) if mark else None
         if not isinstance(decision, sizing.Accepted):
             reason = decision.reason.value if decision else "no_mark_price"
             rejections[reason] = rejections.get(reason, 0) + 1
@@ -434,6 +455,7 @@ class WaveProcessor:
             signal_id=signal.id,
             wave=signal.wave,
             correlation_id=correlation,
+            mark_price=decision.mark_price,
         )
         reserved = sizing.AccountRisk(
             open_positions=account.open_positions + 1,
@@ -486,14 +508,20 @@ class WaveProcessor:
 
     async def _account_and_marks(
         self, facts: TradingFacts, candidates: tuple[Signal, ...]
-    ) -> tuple[sizing.AccountRisk, dict[str, Decimal]]:
-        """The free balance and every candidate's mark, asked of the venue all at once."""
+    ) -> tuple[sizing.AccountRisk, dict[str, Decimal], dict[str, SymbolMargin | NotPrepared]]:
+        """The free balance, every candidate's mark and its leverage (set on the venue before
+        its first entry), asked of the venue all at once."""
         symbols = sorted({s.symbol for s in candidates})
-        answers = await asyncio.gather(
-            self._exchange.fetch_balance(),
-            *(self._exchange.fetch_mark_price(symbol) for symbol in symbols),
-            return_exceptions=True,
+        desk = self._margin
+        answers, prepared = await asyncio.gather(
+            asyncio.gather(
+                self._exchange.fetch_balance(),
+                *(self._exchange.fetch_mark_price(symbol) for symbol in symbols),
+                return_exceptions=True,
+            ),
+            asyncio.gather(*(desk.prepare(s) for s in symbols)) if desk else _none(),
         )
+        margins = dict(zip(symbols, prepared or (), strict=False))
         balance, marks = answers[0], answers[1:]
         free = balance.free if isinstance(balance, Balance) else ZERO
         account = sizing.AccountRisk(
@@ -502,7 +530,7 @@ class WaveProcessor:
             free_balance=free,
         )
         known = {s: m for s, m in zip(symbols, marks, strict=True) if isinstance(m, Decimal)}
-        return account, known
+        return account, known, margins
 
     def _filter_params(self) -> FilterParams:
         waves = self._settings.waves
@@ -542,3 +570,7 @@ class WaveProcessor:
     def _done(self, report: WaveReport) -> WaveReport:
         self.reports.append(report)
         return report
+
+
+async def _none() -> None:
+    return None

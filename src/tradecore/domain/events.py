@@ -50,6 +50,11 @@ class EventType(StrEnum):
     RISK_LIMITS_EXCEEDED = "risk_limits_exceeded"
     SYMBOL_UNAVAILABLE = "symbol_unavailable"
     ORDER_BELOW_MINIMUM = "order_below_minimum"
+    # leverage and margin mode, set on each symbol before its first entry (app/leverage.py)
+    LEVERAGE_SET = "leverage_set"
+    LEVERAGE_NOT_SET = "leverage_not_set"
+    # an open refused, or a position closed, whose liquidation comes before its stop
+    LIQUIDATION_INSIDE_STOP = "liquidation_inside_stop"
     POSITION_CLOSED = "position_closed"
     # exit price, fees, funding and realized PnL from the venue's own fills (app/settlement.py)
     POSITION_PNL_RECORDED = "position_pnl_recorded"
@@ -107,6 +112,8 @@ _WARNING = {
     EventType.RISK_LIMITS_EXCEEDED,
     EventType.SYMBOL_UNAVAILABLE,
     EventType.ORDER_BELOW_MINIMUM,
+    EventType.LEVERAGE_NOT_SET,
+    EventType.LIQUIDATION_INSIDE_STOP,
     EventType.PHANTOM_POSITION_CLOSED,
     EventType.MISSING_POSITION_ADDED,
     EventType.QUANTITY_MISMATCH_DETECTED,

@@ -18,9 +18,12 @@ from enum import StrEnum
 
 import attrs
 
-from tradecore.domain.errors import BelowMinimum, InvalidNumber
+from tradecore.domain.errors import BelowMinimum, DomainError, InvalidNumber
+from tradecore.domain.leverage import CONFIGURABLE_MARGIN_MODES, MarginMode
 from tradecore.domain.numbers import non_negative, positive
 from tradecore.domain.precision import MarketRules, quantity_for
+
+MAX_LEVERAGE = Decimal(125)  # Binance USDⓈ-M's highest; Bybit linear's is lower
 
 
 def _size(value: object) -> Decimal:
@@ -28,7 +31,23 @@ def _size(value: object) -> Decimal:
 
 
 def _leverage(value: object) -> Decimal:
-    return positive(value, name="leverage")
+    leverage = positive(value, name="leverage")
+    if not 1 <= leverage <= MAX_LEVERAGE:
+        raise InvalidNumber(
+            f"leverage must be from 1 to {MAX_LEVERAGE} (the venues' range), got {value!r}"
+        )
+    return leverage
+
+
+def _margin_mode(value: object) -> MarginMode:
+    allowed = ", ".join(repr(m.value) for m in CONFIGURABLE_MARGIN_MODES)
+    try:
+        mode = MarginMode(str(value).strip().lower())
+    except ValueError:
+        mode = None
+    if mode not in CONFIGURABLE_MARGIN_MODES:
+        raise DomainError(f"margin_mode = {value!r} is not allowed; use one of {allowed}")
+    return mode
 
 
 def _exposure(value: object) -> Decimal:
@@ -58,7 +77,9 @@ class SizingParams:
     """How big a position is and how much risk the account may carry (SPEC §3 defaults)."""
 
     position_size_usd: Decimal = attrs.field(default=Decimal(200), converter=_size)
+    # set on each symbol before its first entry; sizing uses what the venue confirms
     leverage: Decimal = attrs.field(default=Decimal(10), converter=_leverage)
+    margin_mode: MarginMode = attrs.field(default=MarginMode.ISOLATED, converter=_margin_mode)
     max_open_positions: int = attrs.field(default=20, validator=_whole(1))
     # The sum of open notionals; the default lets every allowed position be open at full size.
     max_exposure_usd: Decimal = attrs.field(default=Decimal(4000), converter=_exposure)

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from tradecore.domain.leverage import LeverageTier, MarginMode
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.orders import Balance, MarkTick, Order, VenuePosition
 from tradecore.domain.pnl import Fill, FundingPayment
@@ -38,6 +39,9 @@ class RejectReason(StrEnum):
     NO_POSITION = "no_position"
     NOT_SUPPORTED = "not_supported"
     NOT_MODIFIED = "not_modified"  # the venue already has exactly this (Bybit 34040): done
+    INVALID_LEVERAGE = "invalid_leverage"  # outside the symbol's range (Binance -4028)
+    # a margin mode cannot change while the symbol has a position or open orders (-4048, -4047)
+    MARGIN_MODE_LOCKED = "margin_mode_locked"
     RATE_LIMITED = "rate_limited"
     VENUE_UNAVAILABLE = "venue_unavailable"
     NETWORK_ERROR = "network_error"
@@ -82,6 +86,18 @@ class Unknown:
 Outcome = Accepted | Rejected | Unknown
 
 
+@attrs.frozen(kw_only=True)
+class Applied:
+    """The venue holds the setting (leverage, margin mode) asked for. `changed` is False
+    when it already did: Binance -4046 "No need to change margin type.", Bybit 110043 "Set
+    leverage not modified" are this, not a refusal."""
+
+    changed: bool = True
+
+
+SettingOutcome = Applied | Rejected | Unknown
+
+
 class ExchangeUnavailable(Exception):
     """A query could not be answered (network, rate limit, 5xx). Retrying may help."""
 
@@ -108,6 +124,9 @@ class Capabilities:
     max_conditional_orders: int | None = None
     conditional_cap_per_symbol: bool = False
     hedge_mode: bool = False
+    # False where the margin mode is the account's, not each symbol's (a Bybit unified
+    # account): it is read at start and never set per symbol.
+    margin_mode_per_symbol: bool = True
 
 
 @runtime_checkable
@@ -213,6 +232,31 @@ class Exchange(Protocol):
 
     async def cancel_order(self, symbol: str, order_id: str) -> Outcome:
         """Cancel an order (stops included). A missing order is Rejected(ORDER_NOT_FOUND)."""
+        ...
+
+    async def set_leverage(self, symbol: str, leverage: Decimal) -> SettingOutcome:
+        """Set the symbol's leverage for new positions. Binance `POST /fapi/v1/leverage`,
+        Bybit `POST /v5/position/set-leverage` (ccxt `set_leverage`)."""
+        ...
+
+    async def fetch_leverage(self, symbol: str) -> Decimal:
+        """The leverage the venue holds for the symbol. Binance `GET /fapi/v1/symbolConfig`,
+        Bybit `GET /v5/position/list?symbol=` (ccxt `fetch_leverage`)."""
+        ...
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> SettingOutcome:
+        """Set the symbol's margin mode. Needs `margin_mode_per_symbol` (else Rejected
+        NOT_SUPPORTED). Binance `POST /fapi/v1/marginType` (ccxt `set_margin_mode`)."""
+        ...
+
+    async def fetch_margin_mode(self, symbol: str) -> MarginMode:
+        """The margin mode positions on `symbol` get: the symbol's own (Binance `GET
+        /fapi/v1/symbolConfig`) or the account's (Bybit `GET /v5/account/info`)."""
+        ...
+
+    async def fetch_leverage_tiers(self, symbol: str) -> Sequence[LeverageTier]:
+        """The symbol's risk tiers, smallest first. Binance `GET /fapi/v1/leverageBracket`
+        (ccxt `fetch_leverage_tiers`), Bybit `GET /v5/market/risk-limit?symbol=`."""
         ...
 
     async def close(self) -> None: ...

@@ -49,6 +49,14 @@ BINANCE_CODES: dict[str, RejectReason] = {
     "-4130": R.STOP_ALREADY_EXISTS,
     "-1111": R.INVALID_PRICE,  # "Precision is over the maximum": told apart by its text
     "-5027": R.NOT_MODIFIED,  # "No need to modify the order."
+    # POST /fapi/v1/marginType to the mode the symbol already has: -4046
+    # NO_NEED_TO_CHANGE_MARGIN_TYPE "No need to change margin type." (USDⓈ-M "Error Codes",
+    # developers.binance.com/docs/derivatives/usds-margined-futures/error-code; ccxt 4.5.90
+    # binance.py linear exceptions raise OperationRejected); the setting holds: done
+    "-4046": R.NOT_MODIFIED,
+    "-4028": R.INVALID_LEVERAGE,  # INVALID_LEVERAGE, "Leverage 150 is not valid"
+    "-4047": R.MARGIN_MODE_LOCKED,  # "...cannot be changed if there exists open orders."
+    "-4048": R.MARGIN_MODE_LOCKED,  # "...cannot be changed if there exists position."
     "-1003": R.RATE_LIMITED,
     "-1008": R.VENUE_UNAVAILABLE,  # overloaded: refused, try again later
     "-2015": R.AUTHENTICATION,
@@ -67,6 +75,11 @@ BYBIT_CODES: dict[str, RejectReason] = {
     "110009": R.TOO_MANY_CONDITIONAL_ORDERS,
     "170209": R.REGION_RESTRICTED,
     "34040": R.NOT_MODIFIED,
+    # POST /v5/position/set-leverage to the leverage the symbol already has: 110043 "Set
+    # leverage not modified" (Bybit v5 error codes, bybit-exchange.github.io/docs/v5/error;
+    # ccxt 4.5.90 bybit.py raises BadRequest for it): the leverage holds, so it is done
+    "110043": R.NOT_MODIFIED,
+    "110013": R.INVALID_LEVERAGE,  # "Due to risk limit, cannot set leverage"
     "10006": R.RATE_LIMITED,
     "429": R.VENUE_UNAVAILABLE,  # "high server load. Please retry"
     "10003": R.AUTHENTICATION,

@@ -25,7 +25,7 @@ import attrs
 import ccxt.async_support as ccxt
 import ccxt.pro as ccxt_pro
 
-from tradecore.adapters.ccxt import parse
+from tradecore.adapters.ccxt import margin, parse
 from tradecore.adapters.ccxt.errors import (
     IpBanned,
     ban_end,
@@ -43,6 +43,7 @@ from tradecore.adapters.ccxt.profiles import (
 )
 from tradecore.adapters.ccxt.streams import MarkFeed, StatusCallback
 from tradecore.adapters.readback import NotProven, ReadBack, proven, read_back
+from tradecore.domain.leverage import LeverageTier, MarginMode
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.orders import (
     Balance,
@@ -65,6 +66,7 @@ from tradecore.ports.exchange import (
     Outcome,
     Rejected,
     RejectReason,
+    SettingOutcome,
     Unknown,
 )
 
@@ -838,6 +840,24 @@ class CcxtExchange:
                 except parse.Unreadable:
                     return None
         return None
+
+    # ----------------------------------------------------------------- leverage, margin mode
+    # (adapters/ccxt/margin.py: what ccxt sends for each, per venue)
+
+    async def set_leverage(self, symbol: str, leverage: Decimal) -> SettingOutcome:
+        return await margin.set_leverage(self, symbol, leverage)
+
+    async def fetch_leverage(self, symbol: str) -> Decimal:
+        return await margin.fetch_leverage(self, symbol)
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> SettingOutcome:
+        return await margin.set_margin_mode(self, symbol, mode)
+
+    async def fetch_margin_mode(self, symbol: str) -> MarginMode:
+        return await margin.fetch_margin_mode(self, symbol)
+
+    async def fetch_leverage_tiers(self, symbol: str) -> Sequence[LeverageTier]:
+        return await margin.fetch_leverage_tiers(self, symbol)
 
     async def close(self) -> None:
         for feed in self._feeds:

@@ -94,6 +94,8 @@ BYBIT = CcxtProfile(
         amend_limit=True,
         max_conditional_orders=10,
         conditional_cap_per_symbol=True,
+        # a unified account's margin mode is the account's (GET /v5/account/info marginMode)
+        margin_mode_per_symbol=False,
     ),
     refusals=Refusals(
         unknown_symbol=(_BYBIT_PARAMS, "params error: symbol invalid"),

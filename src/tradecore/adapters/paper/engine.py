@@ -29,14 +29,21 @@ from tradecore.adapters.paper.books import (
     Refusal,
 )
 from tradecore.adapters.paper.faults import FaultKind, FaultPlan, Op
+from tradecore.adapters.paper.margin import MarginSettings
 from tradecore.adapters.paper.profiles import Profile
+from tradecore.domain.leverage import (
+    LeverageTier,
+    MarginMode,
+    isolated_liquidation_price,
+    tier_for,
+)
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance, Order, OrderStatus, OrderType, VenuePosition
 from tradecore.domain.pnl import SETTLE_ASSET, FundingPayment
 from tradecore.domain.pnl import Fill as TradeFill
 from tradecore.domain.precision import MarketRules
-from tradecore.ports.exchange import Accepted, Rejected, RejectReason
+from tradecore.ports.exchange import Accepted, Applied, Rejected, RejectReason
 
 R = RejectReason
 Result = Accepted | Rejected
@@ -276,6 +283,7 @@ class VenueEngine:
         liquidations: bool = True,
         funding_rate: Decimal = DEFAULT_FUNDING_RATE,
         listing_lag: timedelta = timedelta(0),
+        margin_mode: MarginMode = MarginMode.ISOLATED,
     ) -> None:
         self.profile = profile
         # How long after its creation a look-up by id or client id may still miss an order,
@@ -301,7 +309,14 @@ class VenueEngine:
         self.liquidations = liquidations
         self._wallet = balance
         self._markets: dict[str, MarketRules] = {rules.symbol: rules for rules in markets}
-        self._leverage = {s: min(leverage, r.max_leverage) for s, r in self._markets.items()}
+        self.margin = MarginSettings(
+            profile,
+            self._markets,
+            leverage=leverage,
+            maintenance_rate=maintenance_margin_rate,
+            account_mode=margin_mode,
+        )
+        self._leverage = self.margin.leverage  # the same dict: one truth per symbol
         self._marks: dict[str, Decimal] = {}
         self._index = {symbol: _SymbolIndex() for symbol in self._markets}
         self._positions: dict[str, _Position] = {}
@@ -531,6 +546,34 @@ class VenueEngine:
 
     def set_leverage(self, symbol: str, leverage: Decimal) -> None:
         self._leverage[symbol] = min(leverage, self._markets[symbol].max_leverage)
+
+    # ----------------------------------------------------------------- leverage, margin mode
+
+    def change_leverage(self, symbol: str, leverage: Decimal) -> Applied | Rejected:
+        """The account's request to change the symbol's leverage (see `margin.py`)."""
+        forced = self._forced(Op.SET_LEVERAGE, symbol)
+        return forced or self.margin.change_leverage(symbol, leverage)
+
+    def change_margin_mode(self, symbol: str, mode: MarginMode) -> Applied | Rejected:
+        forced = self._forced(Op.SET_MARGIN_MODE, symbol)
+        position_open = symbol in self._positions or bool(self._open.get(symbol))
+        return forced or self.margin.change_mode(symbol, mode, position_open=position_open)
+
+    def _forced(self, op: Op, symbol: str) -> Rejected | None:
+        """A refusal a test scripted for this request (`Fault.reject`), if any."""
+        forced = self.faults.take(op, symbol, _REJECT_KINDS)
+        if forced is None or forced.reason is None:
+            return None
+        return self._reason(forced.reason, code=forced.code, message=forced.message)
+
+    def leverage(self, symbol: str) -> Decimal | None:
+        return self._leverage.get(symbol)
+
+    def margin_mode(self, symbol: str) -> MarginMode | None:
+        return self.margin.mode(symbol) if symbol in self._markets else None
+
+    def leverage_tiers(self, symbol: str) -> tuple[LeverageTier, ...]:
+        return self.margin.tiers(symbol) if symbol in self._markets else ()
 
     # ----------------------------------------------------------------- commands
 
@@ -1615,9 +1658,14 @@ class VenueEngine:
                 self._cancel(order)
 
     def _set_liquidation(self, position: _Position) -> None:
-        margin = ONE / position.leverage - self.maintenance_margin_rate
-        factor = ONE - margin if position.qty > 0 else ONE + margin
-        position.liquidation = position.entry * factor
+        """Where the venue liquidates it: the isolated formula on the symbol's tier (a cross
+        position is simulated as if isolated: the engine holds no account-wide margin)."""
+        tiers = self.margin.tiers(position.symbol)
+        tier = tier_for(tiers, position.size * position.entry)
+        assert tier is not None
+        position.liquidation = isolated_liquidation_price(
+            position.side, position.entry, position.size, position.leverage, tier
+        )
 
     def _touch(self, symbol: str) -> None:
         """Record how many stops protect the symbol's position right now."""

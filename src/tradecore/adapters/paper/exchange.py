@@ -15,6 +15,7 @@ from typing import TypeVar
 from tradecore.adapters.paper.engine import Result, VenueEngine
 from tradecore.adapters.paper.faults import TRANSPORT_KINDS, Fault, FaultKind, Op
 from tradecore.adapters.readback import ReadBack, read_back
+from tradecore.domain.leverage import LeverageTier, MarginMode
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.orders import Balance, MarkTick, Order, VenuePosition
 from tradecore.domain.pnl import Fill, FundingPayment
@@ -22,11 +23,13 @@ from tradecore.domain.precision import MarketRules
 from tradecore.ports.clock import Clock
 from tradecore.ports.exchange import (
     Accepted,
+    Applied,
     Capabilities,
     ExchangeUnavailable,
     Outcome,
     Rejected,
     RejectReason,
+    SettingOutcome,
     Unknown,
 )
 
@@ -240,6 +243,65 @@ class PaperExchange:
         return await self._command(
             Op.CANCEL, symbol, None, lambda: self.engine.cancel(symbol, order_id)
         )
+
+    # ----------------------------------------------------------------- leverage, margin mode
+
+    async def set_leverage(self, symbol: str, leverage: Decimal) -> SettingOutcome:
+        return await self._setting(
+            Op.SET_LEVERAGE, symbol, lambda: self.engine.change_leverage(symbol, leverage)
+        )
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> SettingOutcome:
+        return await self._setting(
+            Op.SET_MARGIN_MODE, symbol, lambda: self.engine.change_margin_mode(symbol, mode)
+        )
+
+    async def fetch_leverage(self, symbol: str) -> Decimal:
+        return self._known(
+            symbol,
+            await self._query(Op.FETCH_LEVERAGE, symbol, lambda: self.engine.leverage(symbol)),
+        )
+
+    async def fetch_margin_mode(self, symbol: str) -> MarginMode:
+        return self._known(
+            symbol,
+            await self._query(Op.FETCH_LEVERAGE, symbol, lambda: self.engine.margin_mode(symbol)),
+        )
+
+    async def fetch_leverage_tiers(self, symbol: str) -> Sequence[LeverageTier]:
+        return self._known(
+            symbol,
+            await self._query(
+                Op.FETCH_LEVERAGE, symbol, lambda: self.engine.leverage_tiers(symbol) or None
+            ),
+        )
+
+    @staticmethod
+    def _known(symbol: str, value: T | None) -> T:
+        if value is None:
+            raise ExchangeUnavailable(f"{symbol}: unknown symbol", retryable=False)
+        return value
+
+    async def _setting(
+        self, op: Op, symbol: str, act: Callable[[], Applied | Rejected]
+    ) -> SettingOutcome:
+        """A setting's command: the venue's "already so" answer is done, not refused."""
+        fault = self.engine.faults.take(op, symbol, TRANSPORT_KINDS)
+        await self._travel()
+        result: SettingOutcome
+        if fault is None:
+            result = act()
+        elif fault.kind in (FaultKind.LOST_RESPONSE, FaultKind.SERVER_ERROR):
+            if fault.kind is FaultKind.LOST_RESPONSE or fault.acted:
+                act()
+            result = Unknown(message=f"{op.value}: no readable answer ({fault.kind.value})")
+        else:
+            failure = self._transport_failure(fault, None)
+            result = failure if isinstance(failure, Rejected | Unknown) else Unknown(message="?")
+        await self._travel()
+        if isinstance(result, Rejected) and result.reason is RejectReason.NOT_MODIFIED:
+            return Applied(changed=False)
+        return result
 
     async def close(self) -> None:
         for stream in self._streams:

@@ -33,6 +33,9 @@ class Op(StrEnum):
     FETCH_MARK = "fetch_mark_price"
     FETCH_FILLS = "fetch_fills"
     FETCH_FUNDING = "fetch_funding"
+    SET_LEVERAGE = "set_leverage"
+    SET_MARGIN_MODE = "set_margin_mode"
+    FETCH_LEVERAGE = "fetch_leverage"  # leverage, margin mode and tiers: the symbol's setup
 
 
 COMMANDS = frozenset(

@@ -46,6 +46,8 @@ _BINANCE_ERRORS: Mapping[RejectReason, tuple[str | None, str]] = {
     R.NO_POSITION: (None, "ReduceOnly Order is rejected."),
     R.NOT_SUPPORTED: (None, "binance does not support {what}"),
     R.NOT_MODIFIED: ("-5027", "No need to modify the order."),
+    R.INVALID_LEVERAGE: ("-4028", "Leverage {leverage} is not valid"),
+    R.MARGIN_MODE_LOCKED: ("-4048", "Margin type cannot be changed if there exists position."),
     R.RATE_LIMITED: (
         "-1003",
         "Too many requests; current limit is 2400 requests per minute. Please use the "
@@ -89,6 +91,7 @@ _BYBIT_ERRORS: Mapping[RejectReason, tuple[str | None, str]] = {
     R.NO_POSITION: ("10001", "can not set tp/sl/ts for zero position"),
     R.NOT_SUPPORTED: (None, "bybit does not support {what}"),
     R.NOT_MODIFIED: ("34040", "not modified"),
+    R.INVALID_LEVERAGE: ("110013", "Due to risk limit, cannot set leverage"),
     R.RATE_LIMITED: ("10006", "Too many visits!"),
     # 10000 / 10016 leave an order's execution unknown (story 9); 429 is Bybit refusing it
     R.VENUE_UNAVAILABLE: (
@@ -155,6 +158,18 @@ BINANCE_REJECTIONS = _catalogue(
         "existing.",
     ),
     (R.NOT_MODIFIED, "-5027", "No need to modify the order."),
+    (R.NOT_MODIFIED, "-4046", "No need to change margin type."),
+    (R.INVALID_LEVERAGE, "-4028", "Leverage 150 is not valid"),
+    (
+        R.MARGIN_MODE_LOCKED,
+        "-4047",
+        "Margin type cannot be changed if there exists open orders.",
+    ),
+    (
+        R.MARGIN_MODE_LOCKED,
+        "-4048",
+        "Margin type cannot be changed if there exists position.",
+    ),
     (
         R.RATE_LIMITED,
         "-1003",
@@ -209,6 +224,8 @@ BYBIT_REJECTIONS = _catalogue(
         "Malaysia,Burma,Philippines,Thailand,Timor-Leste,Vietnam region.",
     ),
     (R.NOT_MODIFIED, "34040", "not modified"),
+    (R.NOT_MODIFIED, "110043", "Set leverage not modified"),
+    (R.INVALID_LEVERAGE, "110013", "Due to risk limit, cannot set leverage"),
     (
         R.NOT_MODIFIED,
         "10001",
@@ -318,6 +335,7 @@ BYBIT = Profile(
         amend_limit=True,
         max_conditional_orders=10,
         conditional_cap_per_symbol=True,
+        margin_mode_per_symbol=False,  # a unified account's margin mode is account-wide
     ),
     errors=_BYBIT_ERRORS,
     rejections=BYBIT_REJECTIONS,

@@ -17,6 +17,7 @@ from typing import Any
 
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import Op
+from tradecore.domain.leverage import MarginMode
 from tradecore.domain.model import OrderSide
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderStatus, OrderType
@@ -155,6 +156,9 @@ class BinanceDialect:
             ),
             ("GET", "/fapi/v1/userTrades"): lambda p: (Op.FETCH_FILLS, self._user_trades),
             ("GET", "/fapi/v1/income"): lambda p: (Op.FETCH_FUNDING, self._income),
+            ("POST", "/fapi/v1/leverage"): lambda p: (Op.SET_LEVERAGE, self._change_leverage),
+            ("POST", "/fapi/v1/marginType"): lambda p: (Op.SET_MARGIN_MODE, self._margin_type),
+            ("GET", "/fapi/v1/symbolConfig"): lambda p: (Op.FETCH_LEVERAGE, self._symbol_config),
         }
 
     # ----------------------------------------------------------------- dialect surface
@@ -329,20 +333,23 @@ class BinanceDialect:
         }
 
     def _leverage_bracket(self, params: Params) -> Reply:
+        """GET /fapi/v1/leverageBracket ("Notional and Leverage Brackets"): the engine's own
+        tiers, in the venue's JSON numbers."""
+
         def brackets(symbol: str) -> dict[str, Any]:
-            rules = self.engine.markets[symbol]
             return {
                 "symbol": symbol,
                 "notionalCoef": 1.0,
                 "brackets": [
                     {
-                        "bracket": 1,
-                        "initialLeverage": int(rules.max_leverage),
-                        "notionalCap": 50000,
-                        "notionalFloor": 0,
-                        "maintMarginRatio": 0.004,
-                        "cum": 0.0,
+                        "bracket": n,
+                        "initialLeverage": int(tier.max_leverage),
+                        "notionalCap": int(tier.max_notional),
+                        "notionalFloor": int(tier.min_notional),
+                        "maintMarginRatio": float(tier.maintenance_rate),
+                        "cum": float(tier.maintenance_amount),
                     }
+                    for n, tier in enumerate(self.engine.leverage_tiers(symbol), start=1)
                 ],
             }
 
@@ -352,6 +359,58 @@ class BinanceDialect:
                 return _error(-1121, "Invalid symbol.")
             return 200, [brackets(symbol)]
         return 200, [brackets(s) for s in self.engine.markets]
+
+    # ----------------------------------------------------------------- leverage, margin type
+
+    def _change_leverage(self, p: Params) -> Reply:
+        """POST /fapi/v1/leverage ("Change Initial Leverage", developers.binance.com/docs/
+        derivatives/usds-margined-futures/trade/rest-api/Change-Initial-Leverage): answers
+        `{"leverage": 21, "maxNotionalValue": "1000000", "symbol": "BTCUSDT"}`."""
+        symbol = p.get("symbol", "")
+        try:
+            leverage = Decimal(p.get("leverage", ""))
+        except ArithmeticError:
+            return _error(-1102, "Mandatory parameter 'leverage' was not sent, was empty/null.")
+        result = self.engine.change_leverage(symbol, leverage)
+        if isinstance(result, Rejected):
+            return _refusal(result)
+        cap = max((t.max_notional for t in self.engine.leverage_tiers(symbol)), default=ZERO)
+        return 200, {"leverage": int(leverage), "maxNotionalValue": _num(cap), "symbol": symbol}
+
+    def _margin_type(self, p: Params) -> Reply:
+        """POST /fapi/v1/marginType ("Change Margin Type"): `{"code": 200, "msg": "success"}`;
+        -4046 "No need to change margin type." when the symbol has it already."""
+        kind = p.get("marginType", "").upper()
+        modes = {"ISOLATED": MarginMode.ISOLATED, "CROSSED": MarginMode.CROSS}
+        if kind not in modes:
+            return _error(-1102, "Mandatory parameter 'marginType' was not sent, was empty/null.")
+        result = self.engine.change_margin_mode(p.get("symbol", ""), modes[kind])
+        if isinstance(result, Rejected):
+            return _refusal(result)
+        return 200, {"code": 200, "msg": "success"}
+
+    def _symbol_config(self, p: Params) -> Reply:
+        """GET /fapi/v1/symbolConfig ("Symbol Configuration", account/rest-api/Symbol-Config):
+        `[{"symbol", "marginType": "CROSSED", "isAutoAddMargin": "false", "leverage": 21,
+        "maxNotionalValue": "1000000"}]`, every symbol without `symbol`."""
+        symbol = p.get("symbol")
+        if symbol is not None and symbol not in self.engine.markets:
+            return _error(-1121, "Invalid symbol.")
+        rows = []
+        for name in [symbol] if symbol else list(self.engine.markets):
+            mode = self.engine.margin_mode(name)
+            leverage = self.engine.leverage(name) or ZERO
+            cap = max((t.max_notional for t in self.engine.leverage_tiers(name)), default=ZERO)
+            rows.append(
+                {
+                    "symbol": name,
+                    "marginType": "ISOLATED" if mode is MarginMode.ISOLATED else "CROSSED",
+                    "isAutoAddMargin": "false",
+                    "leverage": int(leverage),
+                    "maxNotionalValue": _num(cap),
+                }
+            )
+        return 200, rows
 
     # ----------------------------------------------------------------- account
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import Op
+from tradecore.domain.leverage import MarginMode
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderStatus, OrderType
@@ -71,6 +72,12 @@ class BybitDialect:
             ("GET", "/v5/order/history"): lambda p: (Op.FETCH_ORDER, self._history),
             ("POST", "/v5/position/trading-stop"): lambda p: (Op.POSITION_STOP, self._trading_stop),
             ("GET", "/v5/execution/list"): lambda p: (Op.FETCH_FILLS, self._executions),
+            ("POST", "/v5/position/set-leverage"): lambda p: (
+                Op.SET_LEVERAGE,
+                self._set_leverage,
+            ),
+            ("GET", "/v5/account/info"): lambda p: (Op.FETCH_LEVERAGE, self._account_info),
+            ("GET", "/v5/market/risk-limit"): lambda p: (Op.FETCH_LEVERAGE, self._risk_limit),
             ("GET", "/v5/account/transaction-log"): lambda p: (
                 Op.FETCH_FUNDING,
                 self._transaction_log,
@@ -285,9 +292,15 @@ class BybitDialect:
     # ----------------------------------------------------------------- account
 
     def _positions(self, p: Params) -> Reply:
+        """Get Position Info: "If symbol passed, it returns data regardless of having
+        position or not" (v5 /position), a flat one with side "" and size "0"."""
         rows = []
+        symbol = p.get("symbol")
+        known = symbol is not None and symbol in self.engine.markets
+        if known and symbol is not None and self.engine.position(symbol) is None:
+            rows.append(self._flat_position(symbol))
         for position in self.engine.positions():
-            if p.get("symbol") not in (None, position.symbol):
+            if symbol not in (None, position.symbol):
                 continue
             mark = position.mark_price or position.entry_price
             rows.append(
@@ -304,7 +317,7 @@ class BybitDialect:
                     "positionStatus": "Normal",
                     "autoAddMargin": 0,
                     "adlRankIndicator": 2,
-                    "leverage": "10",
+                    "leverage": _num(self.engine.leverage(position.symbol)),
                     "positionBalance": "0",
                     "markPrice": _num(mark),
                     "liqPrice": _num(position.liquidation_price),
@@ -327,6 +340,105 @@ class BybitDialect:
                     "updatedTime": _ms(self.engine.now()),
                 }
             )
+        return self._ok({"category": "linear", "list": rows, "nextPageCursor": ""})
+
+    def _flat_position(self, symbol: str) -> dict[str, Any]:
+        isolated = self.engine.margin_mode(symbol) is MarginMode.ISOLATED
+        return {
+            "positionIdx": 0,
+            "riskId": 1,
+            "riskLimitValue": "2000000",
+            "symbol": symbol,
+            "side": "",
+            "size": "0",
+            "avgPrice": "0",
+            "positionValue": "0",
+            "tradeMode": 1 if isolated else 0,
+            "positionStatus": "Normal",
+            "autoAddMargin": 0,
+            "adlRankIndicator": 0,
+            "leverage": _num(self.engine.leverage(symbol)),
+            "positionBalance": "0",
+            "markPrice": _num(self.engine.mark(symbol)),
+            "liqPrice": "",
+            "bustPrice": "",
+            "positionMM": "0",
+            "positionIM": "0",
+            "tpslMode": "Full",
+            "takeProfit": "0",
+            "stopLoss": "0",
+            "trailingStop": "0",
+            "unrealisedPnl": "0",
+            "curRealisedPnl": "0",
+            "cumRealisedPnl": "0",
+            "seq": -1,
+            "isReduceOnly": False,
+            "mmrSysUpdatedTime": "",
+            "leverageSysUpdatedTime": "",
+            "sessionAvgPrice": "",
+            "createdTime": _ms(self.engine.now()),
+            "updatedTime": _ms(self.engine.now()),
+        }
+
+    # ----------------------------------------------------------------- leverage, margin mode
+
+    def _set_leverage(self, p: Params) -> Reply:
+        """POST /v5/position/set-leverage (v5 "Set Leverage"): `result` is `{}`; the leverage
+        the symbol already has is retCode 110043 "Set leverage not modified" (v5 error
+        codes). One-way mode: buyLeverage and sellLeverage must be equal."""
+        buy, sell = p.get("buyLeverage"), p.get("sellLeverage")
+        if buy is None or buy != sell:
+            return self._error("10001", "params error: buyLeverage must equal sellLeverage")
+        try:
+            leverage = Decimal(str(buy))
+        except ArithmeticError:
+            return self._error("10001", "params error: leverage invalid")
+        result = self.engine.change_leverage(p.get("symbol", ""), leverage)
+        if isinstance(result, Rejected):
+            return self._error(result.code, result.message)
+        return self._ok({})
+
+    def _account_info(self, _: Params) -> Reply:
+        """GET /v5/account/info (v5 "Get Account Info"): the unified account's `marginMode`,
+        ISOLATED_MARGIN, REGULAR_MARGIN (cross) or PORTFOLIO_MARGIN, for the whole account."""
+        names = {
+            MarginMode.ISOLATED: "ISOLATED_MARGIN",
+            MarginMode.CROSS: "REGULAR_MARGIN",
+            MarginMode.PORTFOLIO: "PORTFOLIO_MARGIN",
+        }
+        return self._ok(
+            {
+                "marginMode": names[self.engine.margin.account_mode],
+                "updatedTime": _ms(self.engine.now()),
+                "unifiedMarginStatus": 5,
+                "dcpStatus": "OFF",
+                "timeWindow": 10,
+                "smpGroup": 0,
+                "isMasterTrader": False,
+                "spotHedgingStatus": "OFF",
+            }
+        )
+
+    def _risk_limit(self, p: Params) -> Reply:
+        """GET /v5/market/risk-limit (v5 "Get Risk Limit"): the engine's tiers per symbol,
+        `maintenanceMargin` a rate, `riskLimitValue` the tier's notional cap."""
+        symbol = p.get("symbol")
+        names = [symbol] if symbol else list(self.engine.markets)
+        rows = []
+        for name in names:
+            for n, tier in enumerate(self.engine.leverage_tiers(name), start=1):
+                rows.append(
+                    {
+                        "id": n,
+                        "symbol": name,
+                        "riskLimitValue": _num(tier.max_notional),
+                        "maintenanceMargin": _num(tier.maintenance_rate),
+                        "initialMargin": _num(1 / tier.max_leverage),
+                        "isLowestRisk": 1 if n == 1 else 0,
+                        "maxLeverage": _num(tier.max_leverage),
+                        "mmDeduction": _num(tier.maintenance_amount),
+                    }
+                )
         return self._ok({"category": "linear", "list": rows, "nextPageCursor": ""})
 
     def _wallet(self, _: Params) -> Reply:
