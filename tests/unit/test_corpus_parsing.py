@@ -648,7 +648,8 @@ ERRORS: dict[str, tuple[Any, Any]] = {
         _refused(R.REDUCE_ONLY_WOULD_INCREASE, False),
         QUERY_FINAL,
     ),
-    "bybit/error__r110043_leverage_not_modified": (_refused(R.OTHER, False), None),
+    # the leverage the symbol already has: done, not a refusal (app/leverage.py)
+    "bybit/error__r110043_leverage_not_modified": (_refused(R.NOT_MODIFIED, False), None),
     "bybit/error__r110072_duplicate_order_link_id": (
         _refused(R.DUPLICATE_CLIENT_ID, False),
         QUERY_FINAL,
