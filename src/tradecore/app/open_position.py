@@ -82,6 +82,12 @@ class OpenResult:
     def state(self) -> PositionState | None:
         return None if self.position is None else self.position.state
 
+    @property
+    def unproven(self) -> bool:
+        """The entry was sent and its state is not proven: the open is still in flight and
+        may yet end protected. Not a failure: nothing may be opened in its place."""
+        return self.position is not None and self.position.state.is_opening
+
 
 class OpenPosition:
     """Opens one position atomically. One open per (venue, symbol) at a time."""
