@@ -7,12 +7,19 @@ not list the order yet). So whatever reads the open's answer must not take "not 
 with more positions than `max_trades_per_wave` once the entry proves filled.
 """
 
+import contextlib
+
 import pytest
 
 from tradecore.domain.events import EventType
+from tradecore.domain.model import Side
 from tradecore.domain.positions import PositionState
+from tradecore.testing import FakeVenue
 
+from .conftest import ROUND_TRIP, Opener
+from .crash import Crash, Tripwire
 from .harness import App
+from .test_crash import QTY, recover_and_check, tripped
 from .test_signal_fates import fates
 from .test_waves import WAVE, wave_app, wave_of_signals
 
@@ -43,3 +50,33 @@ async def test_a_wave_whose_entries_are_unproven_opens_no_reserve_in_their_place
     found = fates(app)
     assert {i: len(e) for i, e in found.items() if len(e) != 1} == {}
     assert app.sink.of(EventType.SIGNAL_EXECUTION_FAILED) == []
+
+
+async def test_a_crash_anywhere_in_an_unproven_open_and_its_resolution_recovers_protected(
+    open_database: Opener,
+) -> None:
+    """Bybit lists nothing within the read-back (and, after a restart, only the history
+    knows closed orders): the process dies at every await of the open and of the guard pass
+    that resolves it, before and after; a fresh process recovers with every position
+    protected by one stop, nothing opened twice, nothing left in flight."""
+    for at in range(1, 200):
+        completed = True
+        for after in (False, True):
+            venue = FakeVenue.bybit(latency=ROUND_TRIP)
+            venue.lag_listing(3600)
+            database = await open_database()
+            wire = Tripwire(at, after=after)
+            app = tripped(venue, database, wire)
+            with contextlib.suppress(Crash):
+                await app.open("BTCUSDT", Side.LONG, QTY)
+                await app.run(app.guard.check())
+            completed = completed and not wire.fired
+            await recover_and_check(venue, database)
+            held = venue.position("BTCUSDT")
+            if held is not None:
+                [stored] = await database.store.positions.open_positions()
+                assert stored.stop_price is not None and stored.quantity == held.quantity
+            await database.close()
+        if completed:
+            return
+    raise AssertionError("the scenario still had awaits after 200")
