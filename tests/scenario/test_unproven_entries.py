@@ -19,11 +19,14 @@ from tradecore.testing import FakeVenue
 from .conftest import ROUND_TRIP, Opener
 from .crash import Crash, Tripwire
 from .harness import App
+from .invariants import entries_sent
 from .test_crash import QTY, recover_and_check, tripped
+from .test_read_back import QTY as AMOUNT
+from .test_read_back import app, entry_failures, lag
 from .test_signal_fates import fates
 from .test_waves import WAVE, wave_app, wave_of_signals
 
-__all__ = ["wave_app"]  # the fixture, imported for pytest
+__all__ = ["app", "wave_app"]  # the fixtures, imported for pytest
 
 
 @pytest.mark.parametrize("wave_app", ["bybit"], indirect=True)
@@ -80,3 +83,22 @@ async def test_a_crash_anywhere_in_an_unproven_open_and_its_resolution_recovers_
         if completed:
             return
     raise AssertionError("the scenario still had awaits after 200")
+
+
+async def test_an_unproven_entry_the_venue_holds_is_protected_by_the_open_not_a_pass_later(
+    app: App,
+) -> None:
+    """The read-back runs out (Bybit lists nothing yet) but the position is on the venue:
+    the open takes it as its fill and places the stop itself, one round trip on, instead of
+    leaving it bare until the next guard or sync pass (up to a minute later)."""
+    lag(app, 3600)
+
+    result = await app.open("BTCUSDT", Side.LONG, str(AMOUNT))
+
+    held = app.venue.position("BTCUSDT")
+    assert held is not None and held.quantity == AMOUNT
+    assert result.opened and result.state is PositionState.ACTIVE, result
+    assert result.position is not None and result.position.quantity == AMOUNT
+    assert [o.trigger_price for o in app.venue.stops("BTCUSDT")] == [result.position.stop_price]
+    assert entries_sent(app.venue, "BTCUSDT") == AMOUNT
+    assert entry_failures(app) == []
