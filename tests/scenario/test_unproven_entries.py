@@ -11,10 +11,11 @@ import contextlib
 
 import pytest
 
+from tradecore.adapters.paper.faults import FaultKind
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
 from tradecore.domain.positions import PositionState
-from tradecore.testing import FakeVenue
+from tradecore.testing import FakeVenue, Fault, Op
 
 from .conftest import ROUND_TRIP, Opener
 from .crash import Crash, Tripwire
@@ -39,6 +40,8 @@ async def test_a_wave_whose_entries_are_unproven_opens_no_reserve_in_their_place
     for signal in signals:
         app.services.inbox.put(signal, at=app.clock.now())
     app.venue.lag_listing(3600)  # no entry is listed within the read-back: each is unproven
+    # and no open can read the venue's positions to take what it holds as its fill
+    app.venue.inject(Fault(kind=FaultKind.TIMEOUT, op=Op.FETCH_POSITIONS, times=target))
 
     report = await app.run(app.waves.process(WAVE))
     await app.run(app.guard.check())  # resolves them: every entry did fill
@@ -49,7 +52,7 @@ async def test_a_wave_whose_entries_are_unproven_opens_no_reserve_in_their_place
     held = [p for p in app.venue.engine.positions() if p.quantity > 0]
     assert len(held) <= target, f"{len(held)} positions on the venue, the wave allows {target}"
     assert len(active) == len(held) == target
-    assert report.failed == 0  # nothing the wave sent failed
+    assert (report.opened, report.unproven, report.failed) == (0, target, 0)
     found = fates(app)
     assert {i: len(e) for i, e in found.items() if len(e) != 1} == {}
     assert app.sink.of(EventType.SIGNAL_EXECUTION_FAILED) == []

@@ -8,11 +8,13 @@ quantity. If it cannot be placed: close the fill at market and verify on the ven
 position is gone; if that fails, a wide emergency stop; if that fails, a CRITICAL alert.
 
 An entry whose state the venue has not proven (the answer lost, or the read-back ran out
-before the venue listed it: Bybit's create only acknowledges) is never taken as failed: the
-open stays in flight, `PENDING_ENTRY`, and `resolve_unproven` — called by every guard and
-sync pass — looks it up again by its client id, without ever sending it again. Found, it is
-protected for what filled; not found while the venue holds a position on its side, that
-position is this entry's fill and is protected; not found on a flat venue, nothing opened.
+before the venue listed it: Bybit's create only acknowledges) is never taken as failed. A
+position the venue holds on its side is its fill, protected by the open there and then;
+otherwise the open stays in flight, `PENDING_ENTRY`, and `resolve_unproven` — called by
+every guard and sync pass — looks it up again by its client id, never sending it again.
+Found, it is protected for what filled; not found while the venue holds a position on its
+side, that position is this entry's fill and is protected; not found on a flat venue,
+nothing opened.
 """
 
 import asyncio
@@ -264,7 +266,7 @@ class OpenPosition:
             )
             if isinstance(outcome, Unknown):
                 # Not "failed": the venue may hold the entry, filled (issue 11, item 5).
-                return self._still_unproven(position, cid, outcome.message)
+                return await self._entry_unproven(position, cid, outcome.message)
             if isinstance(outcome, Rejected):
                 return await self._fail(position, _describe(outcome), rejection=outcome)
             order = outcome.order
@@ -307,6 +309,17 @@ class OpenPosition:
         )
         return position
 
+    async def _entry_unproven(self, position: Position, cid: str, why: str) -> Position:
+        """The entry was just sent and the venue did not prove its state. A position the
+        venue holds on the entry's side is its fill (as `_entry_not_found` takes it): it is
+        protected now, one round trip on, not bare until the next guard or sync pass. A flat
+        venue proves nothing yet (the order may still be on its way): the open stays in
+        flight for the resolver."""
+        held = await self._held(position)
+        if held is None or held.quantity <= ZERO:
+            return self._still_unproven(position, cid, why)
+        return await self._held_is_the_fill(position, held)
+
     async def _entry_not_found(self, position: Position, cid: str) -> Position:
         """The venue has no order under the entry's client id. If it holds a position on the
         entry's side, that is the entry's fill (the one position a symbol can have; the
@@ -321,6 +334,9 @@ class OpenPosition:
             return await self._fail(
                 position, "nothing opened: the entry is not on the venue and the venue is flat"
             )
+        return await self._held_is_the_fill(position, held)
+
+    async def _held_is_the_fill(self, position: Position, held: VenuePosition) -> Position:
         self._recorder.record(
             EventType.ENTRY_ORDER_FILLED,
             position=position,
