@@ -12,6 +12,8 @@ import contextlib
 import pytest
 
 from tradecore.adapters.paper.faults import FaultKind
+from tradecore.app.kernel import Kernel
+from tradecore.app.open_position import OpenRequest
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
 from tradecore.domain.positions import PositionState
@@ -20,7 +22,7 @@ from tradecore.testing import FakeVenue, Fault, Op
 from .conftest import ROUND_TRIP, Opener
 from .crash import Crash, Tripwire
 from .harness import App
-from .invariants import entries_sent
+from .invariants import entries_sent, stop_problems
 from .test_crash import QTY, recover_and_check, tripped
 from .test_read_back import QTY as AMOUNT
 from .test_read_back import app, entry_failures, lag
@@ -105,3 +107,27 @@ async def test_an_unproven_entry_the_venue_holds_is_protected_by_the_open_not_a_
     assert [o.trigger_price for o in app.venue.stops("BTCUSDT")] == [result.position.stop_price]
     assert entries_sent(app.venue, "BTCUSDT") == AMOUNT
     assert entry_failures(app) == []
+
+
+async def test_a_stop_with_an_unproven_entry_in_flight_leaves_its_fill_protected(
+    app: App,
+) -> None:
+    """`stop()` lets the wave's opens end, then ends the loops: an open that ended unproven
+    (its look at the positions refused) has no guard or sync pass left to resolve it. The
+    bot stops with "positions stay protected by their stops on the venue" — so the stop
+    resolves it once more before it ends the process."""
+    kernel = Kernel(app.parts)
+    await app.run(kernel.start(loops=False))
+    lag(app, 3600)
+    app.venue.engine.faults.add(Fault.timeout(Op.FETCH_POSITIONS))
+    request = OpenRequest(
+        symbol="BTCUSDT", side=Side.LONG, quantity=AMOUNT, rules=app.venue.rules("BTCUSDT")
+    )
+    result = await app.run(kernel.services.opener.open(request))
+    assert result.unproven, result
+
+    await app.run(kernel.stop("test over"))
+
+    held = app.venue.position("BTCUSDT")
+    assert held is not None and held.quantity == AMOUNT  # it did fill
+    assert stop_problems(app.venue) == []
