@@ -7,6 +7,7 @@ not list the order yet). So whatever reads the open's answer must not take "not 
 with more positions than `max_trades_per_wave` once the entry proves filled.
 """
 
+import asyncio
 import contextlib
 
 import pytest
@@ -131,3 +132,33 @@ async def test_a_stop_with_an_unproven_entry_in_flight_leaves_its_fill_protected
     held = app.venue.position("BTCUSDT")
     assert held is not None and held.quantity == AMOUNT  # it did fill
     assert stop_problems(app.venue) == []
+
+
+async def test_guard_and_sync_passes_during_the_read_back_leave_the_open_its_one_stop(
+    app: App,
+) -> None:
+    """While the open reads its entry back (Bybit lists it late), a guard pass and a sync
+    pass run: the filled position is the open's (its operation is in flight), so neither
+    adopts it nor places a stop of its own; the open ends with the one stop."""
+    lag(app, 3600)
+
+    async def passes() -> None:
+        await app.clock.sleep(1.0)  # inside the read-back's 5.75 s
+        await app.guard.check()
+        await app.sync.sync()
+
+    result, _ = await app.run(
+        asyncio.gather(app.opener.open(request_for(app, "BTCUSDT")), passes())
+    )
+
+    assert result.opened, result
+    [stored] = await app.store.positions.open_positions()
+    assert stored.id == result.position.id if result.position else False
+    assert [o.trigger_price for o in app.venue.stops("BTCUSDT")] == [stored.stop_price]
+    assert app.sink.of(EventType.MISSING_POSITION_ADDED) == []
+
+
+def request_for(app: App, symbol: str) -> OpenRequest:
+    return OpenRequest(
+        symbol=symbol, side=Side.LONG, quantity=AMOUNT, rules=app.venue.rules(symbol)
+    )
