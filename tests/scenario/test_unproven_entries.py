@@ -23,7 +23,7 @@ from tradecore.testing import FakeVenue, Fault, Op
 from .conftest import ROUND_TRIP, Opener
 from .crash import Crash, Tripwire
 from .harness import App
-from .invariants import entries_sent, stop_problems
+from .invariants import entries_sent, gap_problems, stop_problems
 from .test_crash import QTY, recover_and_check, tripped
 from .test_read_back import QTY as AMOUNT
 from .test_read_back import app, entry_failures, lag
@@ -162,3 +162,18 @@ def request_for(app: App, symbol: str) -> OpenRequest:
     return OpenRequest(
         symbol=symbol, side=Side.LONG, quantity=AMOUNT, rules=app.venue.rules(symbol)
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the read-back holds the stop until the entry is listed: a Bybit fill listed "
+    "late is bare for the listing lag (up to the read-back's 5.75 s), not one round trip; "
+    "see the attack report (a stop set on the position right after the acknowledgement)",
+)
+async def test_an_entry_listed_late_is_bare_no_longer_than_one_round_trip(app: App) -> None:
+    lag(app, 2)
+
+    result = await app.open("BTCUSDT", Side.LONG, str(AMOUNT))
+
+    assert result.opened, result
+    assert gap_problems(app.venue, round_trip=ROUND_TRIP) == []
