@@ -17,6 +17,7 @@ from tradecore.app.kernel import Kernel
 from tradecore.app.open_position import OpenRequest
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
+from tradecore.domain.numbers import ZERO
 from tradecore.domain.positions import PositionState
 from tradecore.testing import FakeVenue, Fault, Op
 
@@ -195,3 +196,25 @@ async def test_a_stop_that_fired_while_bybit_lists_late_is_journaled_filled(app:
     assert app.venue.position("BTCUSDT") is None  # the stop fired
     assert app.sink.of(EventType.STOP_LOSS_CANCELLED) == []
     assert len(app.sink.of(EventType.STOP_LOSS_FILLED)) == 1
+
+
+async def test_an_unproven_entry_that_filled_and_was_closed_is_not_journaled_as_never_opened(
+    app: App,
+) -> None:
+    """The entry filled, but no one could prove it (Bybit lists it late; the open's look at
+    the positions refused), and the position was closed by hand before the next pass. The
+    venue is flat and does not list the order: the fills show the entry traded, so the open
+    is journaled closed with its figures — not FAILED, "nothing opened"."""
+    lag(app, 3600)
+    app.venue.engine.faults.add(Fault.timeout(Op.FETCH_POSITIONS))
+    result = await app.open("BTCUSDT", Side.LONG, str(AMOUNT))
+    assert result.unproven and result.position is not None
+    app.venue.engine.manual_close("BTCUSDT")
+
+    await app.run(app.guard.check())
+
+    stored = await app.store.positions.get(result.position.id)
+    assert stored is not None
+    assert stored.state is not PositionState.FAILED, stored.close_reason
+    assert stored.state is PositionState.CLOSED and stored.quantity == ZERO
+    assert entry_failures(app) == []
