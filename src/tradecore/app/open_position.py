@@ -331,10 +331,45 @@ class OpenPosition:
                 position, cid, "not found, and the venue's positions unread"
             )
         if held.quantity <= ZERO:
+            return await self._flat(position, cid)
+        return await self._held_is_the_fill(position, held)
+
+    async def _flat(self, position: Position, cid: str) -> Position:
+        """Not listed, and the venue is flat: nothing opened — unless the venue's fills show
+        the entry traded (then it filled and was closed before anyone could protect it: the
+        open goes on to its end, which finds the venue flat and journals it closed, with its
+        figures). Bybit's fills carry the client id (`orderLinkId`); a venue whose fills do
+        not (Binance) lists its orders at once, so its entry was found by the look-up."""
+        try:
+            fills = await self._exchange.fetch_fills(position.symbol, since=position.created_at)
+        except ExchangeUnavailable:
+            return self._still_unproven(position, cid, "not found, flat, and its fills unread")
+        traded = [f for f in fills if f.client_order_id == cid]
+        filled = sum((f.quantity for f in traded), ZERO)
+        if filled <= ZERO:
             return await self._fail(
                 position, "nothing opened: the entry is not on the venue and the venue is flat"
             )
-        return await self._held_is_the_fill(position, held)
+        price = sum((f.price * f.quantity for f in traded), ZERO) / filled
+        self._recorder.record(
+            EventType.ENTRY_ORDER_FILLED,
+            position=position,
+            order_id=traded[0].order_id,
+            data={
+                "filled": filled,
+                "requested": position.requested_quantity,
+                "average_price": price,
+                "partial": filled < position.requested_quantity,
+                "found_by": "fills",
+            },
+        )
+        return await self._advance(
+            position,
+            PositionState.ENTRY_PLACED,
+            quantity=filled,
+            entry_price=price,
+            opened_at=traded[0].at,
+        )
 
     async def _held_is_the_fill(self, position: Position, held: VenuePosition) -> Position:
         self._recorder.record(
