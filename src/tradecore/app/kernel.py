@@ -4,8 +4,9 @@ Start: take the instance lock -> migrate -> load markets -> reconcile with the v
 drive every operation left half-done to a safe end -> start the loops (signals, waves, mark
 prices -> trailing, protection, sync, zombies, aged, and the catch-up that replays every
 `CATCH_UP_SECONDS` the writes a database outage held back). Stop: stop taking signals, let a wave
-in progress finish its opens, wait for stop moves in flight, flush the journal, release the
-lock. Positions stay open, protected by their stops on the venue.
+in progress finish its opens, end the loops, resolve an open left with its entry unproven, wait
+for stop moves in flight, flush the journal, release the lock. Positions stay open, protected
+by their stops on the venue.
 
 A loop that raises records a `critical_error` and carries on: bad input or a venue hiccup
 never stops the bot.
@@ -548,6 +549,7 @@ class Kernel:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._services is not None:
+            await self._resolve_left_in_flight()
             await self.services.trailing.drain()
             self.services.inbox.expire_all("bot_stopped")  # nothing will read them now
             self.services.recorder.record(
@@ -558,6 +560,15 @@ class Kernel:
         await self.parts.events.flush()
         await self._release()
         self._stopped.set()
+
+    async def _resolve_left_in_flight(self) -> None:
+        """An open that ended with its entry unproven has no guard or sync pass left to
+        resolve it once the loops end: its fill would stay bare until the next start. It is
+        resolved once more here (protected, failed, or left for the restart to resolve)."""
+        try:
+            await self.services.opener.resolve_unproven(self.services.rules)
+        except Exception as error:  # the stop goes on: the restart resolves it
+            self._critical(f"resolving the opens in flight at stop failed: {error!r}", error)
 
     async def wait(self) -> None:
         await self._stopped.wait()

@@ -8,11 +8,13 @@ quantity. If it cannot be placed: close the fill at market and verify on the ven
 position is gone; if that fails, a wide emergency stop; if that fails, a CRITICAL alert.
 
 An entry whose state the venue has not proven (the answer lost, or the read-back ran out
-before the venue listed it: Bybit's create only acknowledges) is never taken as failed: the
-open stays in flight, `PENDING_ENTRY`, and `resolve_unproven` — called by every guard and
-sync pass — looks it up again by its client id, without ever sending it again. Found, it is
-protected for what filled; not found while the venue holds a position on its side, that
-position is this entry's fill and is protected; not found on a flat venue, nothing opened.
+before the venue listed it: Bybit's create only acknowledges) is never taken as failed. A
+position the venue holds on its side is its fill, protected by the open there and then;
+otherwise the open stays in flight, `PENDING_ENTRY`, and `resolve_unproven` — called by
+every guard and sync pass — looks it up again by its client id, never sending it again.
+Found, it is protected for what filled; not found while the venue holds a position on its
+side, that position is this entry's fill and is protected; not found on a flat venue,
+nothing opened.
 """
 
 import asyncio
@@ -84,6 +86,12 @@ class OpenResult:
     @property
     def state(self) -> PositionState | None:
         return None if self.position is None else self.position.state
+
+    @property
+    def unproven(self) -> bool:
+        """The entry was sent and its state is not proven: the open is still in flight and
+        may yet end protected. Not a failure: nothing may be opened in its place."""
+        return self.position is not None and self.position.state.is_opening
 
 
 class OpenPosition:
@@ -358,7 +366,7 @@ class OpenPosition:
             )
             if isinstance(outcome, Unknown):
                 # Not "failed": the venue may hold the entry, filled (issue 11, item 5).
-                return self._still_unproven(position, cid, outcome.message)
+                return await self._entry_unproven(position, cid, outcome.message)
             if isinstance(outcome, Rejected):
                 return await self._fail(position, _describe(outcome), rejection=outcome)
             order = outcome.order
@@ -401,6 +409,17 @@ class OpenPosition:
         )
         return position
 
+    async def _entry_unproven(self, position: Position, cid: str, why: str) -> Position:
+        """The entry was just sent and the venue did not prove its state. A position the
+        venue holds on the entry's side is its fill (as `_entry_not_found` takes it): it is
+        protected now, one round trip on, not bare until the next guard or sync pass. A flat
+        venue proves nothing yet (the order may still be on its way): the open stays in
+        flight for the resolver."""
+        held = await self._held(position)
+        if held is None or held.quantity <= ZERO:
+            return self._still_unproven(position, cid, why)
+        return await self._held_is_the_fill(position, held)
+
     async def _entry_not_found(self, position: Position, cid: str) -> Position:
         """The venue has no order under the entry's client id. If it holds a position on the
         entry's side, that is the entry's fill (the one position a symbol can have; the
@@ -412,9 +431,47 @@ class OpenPosition:
                 position, cid, "not found, and the venue's positions unread"
             )
         if held.quantity <= ZERO:
+            return await self._flat(position, cid)
+        return await self._held_is_the_fill(position, held)
+
+    async def _flat(self, position: Position, cid: str) -> Position:
+        """Not listed, and the venue is flat: nothing opened — unless the venue's fills show
+        the entry traded (then it filled and was closed before anyone could protect it: the
+        open goes on to its end, which finds the venue flat and journals it closed, with its
+        figures). Bybit's fills carry the client id (`orderLinkId`); a venue whose fills do
+        not (Binance) lists its orders at once, so its entry was found by the look-up."""
+        try:
+            fills = await self._exchange.fetch_fills(position.symbol, since=position.created_at)
+        except ExchangeUnavailable:
+            return self._still_unproven(position, cid, "not found, flat, and its fills unread")
+        traded = [f for f in fills if f.client_order_id == cid]
+        filled = sum((f.quantity for f in traded), ZERO)
+        if filled <= ZERO:
             return await self._fail(
                 position, "nothing opened: the entry is not on the venue and the venue is flat"
             )
+        price = sum((f.price * f.quantity for f in traded), ZERO) / filled
+        self._recorder.record(
+            EventType.ENTRY_ORDER_FILLED,
+            position=position,
+            order_id=traded[0].order_id,
+            data={
+                "filled": filled,
+                "requested": position.requested_quantity,
+                "average_price": price,
+                "partial": filled < position.requested_quantity,
+                "found_by": "fills",
+            },
+        )
+        return await self._advance(
+            position,
+            PositionState.ENTRY_PLACED,
+            quantity=filled,
+            entry_price=price,
+            opened_at=traded[0].at,
+        )
+
+    async def _held_is_the_fill(self, position: Position, held: VenuePosition) -> Position:
         self._recorder.record(
             EventType.ENTRY_ORDER_FILLED,
             position=position,

@@ -15,6 +15,7 @@ alert. Meanwhile nothing else waits: trailing, protection and closes go on.
 """
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -245,6 +246,7 @@ class WaveProcessor:
             candidates=report.candidates,
             opened=report.opened,
             failed=report.failed,
+            unproven=report.unproven,
         )
         await self._complete(
             wave,
@@ -253,6 +255,7 @@ class WaveProcessor:
                 "filtered": report.filtered,
                 "opened": report.opened,
                 "failed": report.failed,
+                "unproven": report.unproven,
             },
         )
         self._traded.pop(wave, None)
@@ -322,7 +325,7 @@ class WaveProcessor:
         chosen = select(passed, waves.max_trades_per_wave, waves.reserve_percent)
         candidates = chosen.candidates
         self._cut(chosen.duplicates, chosen.ranked_out, len(candidates), correlation)
-        opened, failed, unused = await self._open_until_target(
+        opened, failed, unproven, unused = await self._open_until_target(
             candidates, facts, correlation, rejections
         )
         for signal in unused:
@@ -341,6 +344,7 @@ class WaveProcessor:
             candidates=len(candidates),
             opened=opened,
             failed=failed,
+            unproven=unproven,
             rejections=rejections,
         )
 
@@ -376,21 +380,23 @@ class WaveProcessor:
         facts: TradingFacts,
         correlation: str,
         rejections: dict[str, int],
-    ) -> tuple[int, int, list[Signal]]:
+    ) -> tuple[int, int, int, list[Signal]]:
         """Open the best candidates concurrently; each failure starts the next in reserve.
 
-        Returns the opened and failed counts and the reserve the wave did not need."""
+        An entry left unproven is not a failure: it may have filled, so it keeps its place
+        (no reserve opens for it) until a guard or sync pass resolves it.
+        Returns the opened, failed and unproven counts and the reserve the wave did not need."""
         target = self._settings.waves.max_trades_per_wave
         queue = list(candidates)
         account, marks, margins = await self._account_and_marks(facts, candidates)
-        running: set[asyncio.Task[bool]] = set()
-        opened = failed = 0
+        running: set[asyncio.Task[Fate]] = set()
+        ended: Counter[Fate] = Counter()
         while queue or running:
-            while queue and len(running) + opened < target:
+            while queue and len(running) + ended[Fate.OPENED] + ended[Fate.OPEN_UNPROVEN] < target:
                 signal = queue.pop(0)
                 sized = self._size(signal, marks, margins, account, correlation, rejections)
                 if sized is None:
-                    failed += 1
+                    ended[Fate.OPEN_FAILED] += 1
                     continue
                 account = sized[1]
                 running.add(asyncio.create_task(self._open(signal, sized[0], correlation)))
@@ -398,11 +404,8 @@ class WaveProcessor:
                 break
             done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                if task.result():
-                    opened += 1
-                else:
-                    failed += 1
-        return opened, failed, queue
+                ended[task.result()] += 1
+        return ended[Fate.OPENED], ended[Fate.OPEN_FAILED], ended[Fate.OPEN_UNPROVEN], queue
 
     def _size(
         self,
@@ -464,7 +467,7 @@ class WaveProcessor:
         )
         return request, reserved
 
-    async def _open(self, signal: Signal, request: OpenRequest, correlation: str) -> bool:
+    async def _open(self, signal: Signal, request: OpenRequest, correlation: str) -> Fate:
         result = await self._opener.open(request)
         if result.opened and result.position is not None:
             self._fate(
@@ -477,7 +480,18 @@ class WaveProcessor:
             )
             if self._on_opened is not None:
                 await self._on_opened(result.position)
-            return True
+            return Fate.OPENED
+        if result.unproven and result.position is not None:
+            self._fate(
+                EventType.SIGNAL_EXECUTED,
+                signal,
+                Fate.OPEN_UNPROVEN,
+                correlation,
+                position_id=result.position.id,
+                reason=result.reason,
+                state=result.position.state.value,
+            )
+            return Fate.OPEN_UNPROVEN
         self._fate(
             EventType.SIGNAL_EXECUTION_FAILED,
             signal,
@@ -486,7 +500,7 @@ class WaveProcessor:
             reason=result.reason,
             state=result.state.value if result.state else None,
         )
-        return False
+        return Fate.OPEN_FAILED
 
     # -- facts ------------------------------------------------------------------------------
 

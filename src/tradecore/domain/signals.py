@@ -29,6 +29,9 @@ class Fate(StrEnum):
 
     OPENED = "opened"  # signal_executed
     OPEN_FAILED = "open_failed"  # signal_execution_failed, or sizing refused it (reason)
+    # signal_executed: the entry was sent, the venue has not proven its state yet; the open
+    # stays in flight and its position's events say how it ended (protected, or failed)
+    OPEN_UNPROVEN = "open_unproven"
     FILTERED = "filtered"  # signal_filtered (reason)
     RANKED_OUT = "ranked_out"  # signal_ranked_out: passed, below the wave's candidates
     RESERVE_UNUSED = "reserve_unused"  # signal_ranked_out: a reserve the wave did not need

@@ -699,6 +699,7 @@ class WaveReport:
     candidates: int = 0
     opened: int = 0
     failed: int = 0
+    unproven: int = 0  # entries sent but not proven: in flight, each holding its place
     duplicate: bool = False
     found: bool = True
     skipped: bool = False  # its check could not run within its window (the database)

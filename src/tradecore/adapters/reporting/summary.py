@@ -116,6 +116,7 @@ def summarize(
 _FATES = {
     Fate.OPENED: "opened",
     Fate.OPEN_FAILED: "open failed",
+    Fate.OPEN_UNPROVEN: "open sent, unproven",
     Fate.FILTERED: "filtered",
     Fate.RANKED_OUT: "ranked out",
     Fate.RESERVE_UNUSED: "reserve not needed",
