@@ -84,6 +84,8 @@ async def test_an_entry_never_proven_in_the_read_back_stays_in_flight_and_the_gu
     lag(app, 3600)  # nothing proves the entry before the read-back gives up
     # and the open's one look at the venue's positions is refused: it cannot take the
     # held position as its fill itself (it does when it can: test_unproven_entries)
+    # the symbol's leverage is set up first, so the fault hits the open's own look
+    await app.run(app.services.margin.prepare("BTCUSDT"))
     app.venue.engine.faults.add(Fault.timeout(Op.FETCH_POSITIONS))
 
     result = await app.open("BTCUSDT", Side.LONG, str(QTY))
@@ -108,6 +110,8 @@ async def test_an_entry_never_proven_in_the_read_back_stays_in_flight_and_the_gu
 
 async def test_the_synchronizer_resolves_an_unproven_entry_too(app: App) -> None:
     lag(app, 3600)
+    # the symbol's leverage is set up first, so the fault hits the open's own look
+    await app.run(app.services.margin.prepare("ETHUSDT"))
     app.venue.engine.faults.add(Fault.timeout(Op.FETCH_POSITIONS))  # the open cannot look
     result = await app.open("ETHUSDT", Side.SHORT, "0.1")
     assert not result.opened and result.position is not None

@@ -121,6 +121,8 @@ async def test_a_stop_with_an_unproven_entry_in_flight_leaves_its_fill_protected
     kernel = Kernel(app.parts)
     await app.run(kernel.start(loops=False))
     lag(app, 3600)
+    # the symbol's leverage is set up first, so the fault hits the open's own look
+    await app.run(kernel.services.margin.prepare("BTCUSDT"))
     app.venue.engine.faults.add(Fault.timeout(Op.FETCH_POSITIONS))
     request = OpenRequest(
         symbol="BTCUSDT", side=Side.LONG, quantity=AMOUNT, rules=app.venue.rules("BTCUSDT")
@@ -206,6 +208,8 @@ async def test_an_unproven_entry_that_filled_and_was_closed_is_not_journaled_as_
     venue is flat and does not list the order: the fills show the entry traded, so the open
     is journaled closed with its figures — not FAILED, "nothing opened"."""
     lag(app, 3600)
+    # the symbol's leverage is set up first, so the fault hits the open's own look
+    await app.run(app.services.margin.prepare("BTCUSDT"))
     app.venue.engine.faults.add(Fault.timeout(Op.FETCH_POSITIONS))
     result = await app.open("BTCUSDT", Side.LONG, str(AMOUNT))
     assert result.unproven and result.position is not None
