@@ -18,12 +18,14 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from tradecore.adapters.ccxt import parse
+from tradecore.adapters.ccxt import margin, parse
 from tradecore.adapters.ccxt.errors import command_outcome
+from tradecore.domain.leverage import MarginMode
 from tradecore.domain.model import OrderSide
 from tradecore.domain.orders import Order
 from tradecore.ports.exchange import (
     Accepted,
+    Applied,
     ExchangeUnavailable,
     Rejected,
     RejectReason,
@@ -68,6 +70,8 @@ def _order(order: Order) -> dict[str, Any]:
 def _outcome(outcome: object) -> dict[str, Any]:
     if isinstance(outcome, Accepted):
         return {"accepted": _order(outcome.order)}
+    if isinstance(outcome, Applied):
+        return {"applied": True, "changed": outcome.changed}
     if isinstance(outcome, Rejected):
         return {"rejected": outcome.reason.value, "retryable": outcome.retryable}
     assert isinstance(outcome, Unknown), outcome
@@ -266,6 +270,43 @@ async def set_position_stop(venue: LoopbackVenue, entry: Entry) -> Any:
     return read
 
 
+async def margin_settings(venue: LoopbackVenue, entry: Entry) -> Any:
+    """The symbol's margin mode and leverage as the adapter reads them."""
+    exchange = venue.exchange
+    return {
+        "mode": await exchange.fetch_margin_mode("BTCUSDT"),
+        "leverage": await exchange.fetch_leverage("BTCUSDT"),
+    }
+
+
+async def margin_mode(venue: LoopbackVenue, entry: Entry) -> Any:
+    return await venue.exchange.fetch_margin_mode("BTCUSDT")
+
+
+async def bybit_tiers(venue: LoopbackVenue, entry: Entry) -> Any:
+    """The doc's example is an inverse symbol (BTCUSD), which the adapter's call does not
+    take: the adapter's tier reader on ccxt's answer, for that symbol."""
+    raw = await venue.exchange.client.publicGetV5MarketRiskLimit({"category": "linear"})
+    return [
+        {
+            "floor": t.min_notional,
+            "cap": t.max_notional,
+            "max_leverage": t.max_leverage,
+            "maintenance_rate": t.maintenance_rate,
+            "maintenance_amount": t.maintenance_amount,
+        }
+        for t in margin._bybit_tiers(raw["result"]["list"], "BTCUSD")
+    ]
+
+
+async def set_isolated(venue: LoopbackVenue, entry: Entry) -> Any:
+    return _outcome(await venue.exchange.set_margin_mode("BTCUSDT", MarginMode.ISOLATED))
+
+
+async def set_leverage_10(venue: LoopbackVenue, entry: Entry) -> Any:
+    return _outcome(await venue.exchange.set_leverage("BTCUSDT", Decimal("10")))
+
+
 BTC = "BTC/USDT:USDT"
 OPEN_ID = "fd4300ae-7847-404e-b947-b46980a4d140"  # the order of Bybit's open-order example
 HISTORY_ID = "14bad3a1-6454-43d8-bcf2-5345896cf74d"  # of its order-history example
@@ -302,6 +343,7 @@ PROBES: dict[str, Probe] = {
     "binance/balance__v3": ccxt_call(lambda c: c.fapiPrivateV3GetBalance()),
     "binance/leverageBracket__usdm": markets,
     "binance/leverageBracket__usdm_with_coef": markets,
+    "binance/symbolConfig__one_symbol": margin_settings,
     "bybit/order_create__ack": create_bybit,
     "bybit/order_amend__ack": amend_bybit,
     "bybit/order_cancel__ack": cancel(OPEN_ID, "ETHUSDT"),
@@ -321,6 +363,8 @@ PROBES: dict[str, Probe] = {
     "bybit/market_instruments-info__linear_perpetual": markets,
     "bybit/market_time__server_time": server_time,
     "bybit/account_wallet-balance__unified": balance,
+    "bybit/account_info__regular_margin": margin_mode,
+    "bybit/market_risk-limit__inverse_one": bybit_tiers,
     "bybit/execution_list__linear_trade": bybit_fills,
     "bybit/account_transaction-log__settlement_and_trades": bybit_funding,
 }
@@ -363,7 +407,10 @@ ERROR_CALLS: dict[str, Probe] = {
     "binance/error__m4046_no_need_to_change_margin_type": ccxt_call(
         lambda c: c.set_margin_mode("isolated", BTC)
     ),
+    "binance/error__m4047_margin_type_open_orders": set_isolated,
+    "binance/error__m4048_margin_type_position": set_isolated,
     "bybit/error__r110043_leverage_not_modified": ccxt_call(lambda c: c.set_leverage(10, BTC)),
+    "bybit/error__r110013_leverage_risk_limit": set_leverage_10,
     "bybit/error__r34040_not_modified": set_position_stop,
 }
 # The endpoints an error any endpoint may answer is served on: an order command and a query.
@@ -503,6 +550,7 @@ EXPECTED: dict[str, Any] = {
         **LOOPBACK_RULES,
         "ETHUSDT": _rules("0.01", "0.001", "0.001", "20", "75"),
     },
+    "binance/symbolConfig__one_symbol": {"mode": MarginMode.CROSS, "leverage": Decimal("21")},
     "bybit/order_create__ack": {"accepted": BYBIT_OPEN},
     "bybit/order_amend__ack": {"accepted": BYBIT_OPEN},
     "bybit/order_cancel__ack": {"accepted": BYBIT_OPEN},  # as the read-back lists it
@@ -534,6 +582,18 @@ EXPECTED: dict[str, Any] = {
         "total": Decimal("0"),
         "free": Decimal("0"),
     },  # BTC only
+    "bybit/account_info__regular_margin": MarginMode.CROSS,  # REGULAR_MARGIN: cross
+    # the doc's one tier (of inverse BTCUSD; linear rows have the same fields): the first
+    # tier starts at 0, mmDeduction "" is no deduction
+    "bybit/market_risk-limit__inverse_one": [
+        {
+            "floor": Decimal("0"),
+            "cap": Decimal("150"),
+            "max_leverage": Decimal("100.00"),
+            "maintenance_rate": Decimal("0.5"),
+            "maintenance_amount": Decimal("0"),
+        }
+    ],
     "bybit/execution_list__linear_trade": [
         {
             "order": "8c065341-7b52-4ca9-ac2c-37e31ac55c94",
@@ -603,6 +663,13 @@ ERRORS: dict[str, tuple[Any, Any]] = {
         QUERY_FINAL,
     ),
     "binance/error__m4046_no_need_to_change_margin_type": (_refused(R.NOT_MODIFIED, False), None),
+    # the adapter's set_margin_mode: the symbol's margin type is held while orders or a
+    # position are open
+    "binance/error__m4047_margin_type_open_orders": (
+        _refused(R.MARGIN_MODE_LOCKED, False),
+        None,
+    ),
+    "binance/error__m4048_margin_type_position": (_refused(R.MARGIN_MODE_LOCKED, False), None),
     "binance/error__m4116_duplicate_client_order_id": (
         _refused(R.DUPLICATE_CLIENT_ID, False),
         QUERY_FINAL,
@@ -648,8 +715,11 @@ ERRORS: dict[str, tuple[Any, Any]] = {
         _refused(R.REDUCE_ONLY_WOULD_INCREASE, False),
         QUERY_FINAL,
     ),
-    # the leverage the symbol already has: done, not a refusal (app/leverage.py)
+    # ccxt raises it; the adapter's mapping reads "already so" (its set_leverage: applied,
+    # unchanged)
     "bybit/error__r110043_leverage_not_modified": (_refused(R.NOT_MODIFIED, False), None),
+    # the adapter's set_leverage, above the risk limit's maximum
+    "bybit/error__r110013_leverage_risk_limit": (_refused(R.INVALID_LEVERAGE, False), None),
     "bybit/error__r110072_duplicate_order_link_id": (
         _refused(R.DUPLICATE_CLIENT_ID, False),
         QUERY_FINAL,

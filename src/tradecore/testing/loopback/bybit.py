@@ -406,8 +406,12 @@ class BybitDialect:
             MarginMode.CROSS: "REGULAR_MARGIN",
             MarginMode.PORTFOLIO: "PORTFOLIO_MARGIN",
         }
-        return self._ok(
-            {
+        # The documented answer (docs/v5/account/account-info.mdx, Response Example) is the
+        # envelope without retExtInfo and time: answered as shown.
+        return 200, {
+            "retCode": 0,
+            "retMsg": "OK",
+            "result": {
                 "marginMode": names[self.engine.margin.account_mode],
                 "updatedTime": _ms(self.engine.now()),
                 "unifiedMarginStatus": 5,
@@ -416,8 +420,8 @@ class BybitDialect:
                 "smpGroup": 0,
                 "isMasterTrader": False,
                 "spotHedgingStatus": "OFF",
-            }
-        )
+            },
+        }
 
     def _risk_limit(self, p: Params) -> Reply:
         """GET /v5/market/risk-limit (v5 "Get Risk Limit"): the engine's tiers per symbol,
