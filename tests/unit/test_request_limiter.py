@@ -18,7 +18,7 @@ from tradecore.adapters.ccxt.limits import (
     BYBIT_IP,
     BYBIT_LIMITS,
 )
-from tradecore.adapters.clock import VirtualClock
+from tradecore.adapters.clock import VirtualClock, settle
 from tradecore.ports.exchange import RequestPriority as P
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -44,7 +44,7 @@ async def served_in_order(
         served.append(label)
 
     tasks = [asyncio.create_task(ask(*a)) for a in asks]
-    await asyncio.sleep(0)
+    await settle()
     await clock.run_all()
     await asyncio.gather(*tasks)
     return served
@@ -95,6 +95,7 @@ async def test_a_heavy_request_waits_until_its_whole_weight_is_back() -> None:
 
     await clock.advance(4)
     task = asyncio.create_task(heavy())
+    await settle()
     await clock.run_all()
     await task
     assert clock_at == [START + timedelta(seconds=10)]  # 3 + 3 > 5 until the first expires
@@ -108,11 +109,12 @@ async def test_a_light_request_never_spends_weight_a_more_urgent_one_waits_for()
 
 
 async def test_a_request_on_other_budgets_is_not_held_up_by_a_waiting_stop() -> None:
-    limits, clock = limiter(one_per_second("orders"), one_per_second("positions"))
-    await limits.acquire(P.ENTRY, {"orders": 1})
-    stop = asyncio.create_task(limits.acquire(P.STOP, {"orders": 1}))
-    await asyncio.sleep(0)
-    await limits.acquire(P.QUERY, {"positions": 1})  # at once
+    ip = one_per_second("ip", limit=600, window=5.0)  # Bybit: per endpoint, and per IP
+    limits, clock = limiter(one_per_second("orders"), one_per_second("positions"), ip)
+    await limits.acquire(P.ENTRY, {"orders": 1, "ip": 1})
+    stop = asyncio.create_task(limits.acquire(P.STOP, {"orders": 1, "ip": 1}))
+    await settle()
+    await limits.acquire(P.QUERY, {"positions": 1, "ip": 1})  # at once
     assert clock.now() == START and not stop.done()
     await clock.run_all()
     await stop
@@ -138,6 +140,7 @@ async def test_a_cancelled_request_frees_its_place_for_the_next() -> None:
     entry = asyncio.create_task(limits.acquire(P.ENTRY, {"b": 1}))
     await asyncio.sleep(0)
     stop.cancel()
+    await settle()
     await clock.run_all()
     await entry
     assert limits.waiting == 0
@@ -211,7 +214,7 @@ def simulate(asks: list[tuple[int, P, dict[str, int]]]) -> list[tuple[int, int, 
 
     async def run() -> None:
         tasks = [asyncio.create_task(ask(i, *a)) for i, a in enumerate(asks)]
-        await asyncio.sleep(0)
+        await settle()
         await clock.run_all()
         await asyncio.gather(*tasks)
 
@@ -235,17 +238,25 @@ def test_no_window_of_any_budget_ever_holds_more_than_its_limit(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(request, min_size=1, max_size=25))
-def test_of_two_requests_waiting_together_on_a_shared_budget_the_more_urgent_goes_first(
+def test_a_less_urgent_request_never_takes_weight_a_more_urgent_waiting_one_needs(
     asks: list[tuple[int, P, dict[str, int]]],
 ) -> None:
-    """Both were waiting at one moment and share a budget: the one with the higher priority
-    (at equal priority, the one asked for first) is served first. Requests on disjoint budgets
-    owe each other nothing."""
+    """Whenever a request B leaves while a more urgent A (higher priority, or equal and asked
+    for first) is waiting, A would still fit, in every budget they share, beside all that was
+    sent in that budget's window, B included. So A never waits because of B; B may go first
+    only on weight A does not need (e.g. A waits for a budget B does not use)."""
     outcome = simulate(asks)
+    windows = {b.name: (int(b.window * 1_000_000), b.limit) for b in BUDGETS}
     for asked_a, served_a, _, a in outcome:
-        for asked_b, served_b, _, b in outcome:
-            shared = asks[a][2].keys() & asks[b][2].keys()
-            together = asked_a < served_b and asked_b < served_a
-            first = (asks[a][1], asked_a) < (asks[b][1], asked_b)
-            if shared and together and first:
-                assert served_a < served_b, (asks[a], asks[b])
+        for _, served_b, at_b, b in outcome:
+            more_urgent = (asks[a][1], asked_a) < (asks[b][1], outcome[b][0])
+            if not (more_urgent and asked_a < served_b < served_a):
+                continue
+            for name in asks[a][2].keys() & asks[b][2].keys():
+                span, limit = windows[name]
+                sent = sum(
+                    asks[i][2].get(name, 0)
+                    for _, seq, at, i in outcome
+                    if seq <= served_b and at_b - span < at <= at_b
+                )
+                assert sent + asks[a][2][name] <= limit, (asks[a], asks[b], name)
