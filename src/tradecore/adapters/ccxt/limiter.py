@@ -137,6 +137,7 @@ class RequestLimiter:
         self._timer: asyncio.Task[None] | None = None
         self._timer_at: int | None = None
         self._banned_until: datetime | None = None
+        self.held = 0  # requests that had to wait for a budget, since start
 
     @property
     def waiting(self) -> int:
@@ -172,6 +173,7 @@ class RequestLimiter:
         if waiter.future.done():
             waiter.future.result()  # served at once (or refused): no suspension
             return
+        self.held += 1
         try:
             await waiter.future
         except asyncio.CancelledError:
