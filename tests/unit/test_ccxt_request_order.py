@@ -6,7 +6,7 @@ place the stop leaves as soon as a budget has room, before the entries still wai
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from tradecore.adapters.ccxt.limiter import NO_LIMITS, VenueLimits
 from tradecore.adapters.ccxt.limits import BINANCE_ORDERS_10S, VENUE_LIMITS
 from tradecore.domain.model import OrderSide, Venue
+from tradecore.ports.exchange import RequestPriority, request_priority
 from tradecore.testing.loopback import LoopbackVenue
 
 SYMBOL = "BTCUSDT"
@@ -104,5 +105,43 @@ async def test_a_stop_leaves_before_the_entries_queued_ahead_of_it(venue_name: s
             await asyncio.sleep(0.01)
         order = arrivals(venue, [*ENTRIES, STOP])
         assert set(order[:2]) <= set(ENTRIES) and order[2] == STOP, order
+    finally:
+        await venue.close()
+
+
+async def test_each_request_carries_its_commands_priority_read_backs_included() -> None:
+    venue = LoopbackVenue.bybit(marks={SYMBOL: "50000"})  # Bybit reads every command back
+    try:
+        exchange = venue.connect()
+        seen: list[RequestPriority] = []
+        acquire = exchange.limiter.acquire
+
+        async def noting(priority: RequestPriority, costs: Mapping[str, int]) -> None:
+            seen.append(priority)
+            await acquire(priority, costs)
+
+        exchange.limiter.acquire = noting  # type: ignore[method-assign]
+
+        async def priorities(call: Awaitable[object]) -> set[RequestPriority]:
+            seen.clear()
+            await call
+            return set(seen)
+
+        P = RequestPriority
+        assert await priorities(exchange.load_markets()) == {P.SWEEP}
+        buy = exchange.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-p-e0")
+        assert await priorities(buy) == {P.ENTRY}
+        stop = exchange.create_stop_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal("48000"), client_order_id="tc-p-s0"
+        )
+        assert await priorities(stop) == {P.STOP}
+        exit_ = exchange.create_limit_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal("52000"), client_order_id="tc-p-x0"
+        )
+        assert await priorities(exit_) == {P.CLOSE}
+        assert await priorities(exchange.fetch_open_orders(SYMBOL)) == {P.QUERY}
+        assert await priorities(exchange.fetch_open_orders()) == {P.SWEEP}
+        with request_priority(P.SWEEP):  # a use case's own declaration wins
+            assert await priorities(exchange.fetch_positions()) == {P.SWEEP}
     finally:
         await venue.close()

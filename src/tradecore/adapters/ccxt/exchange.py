@@ -167,6 +167,11 @@ def _order_priority(*_: object, reduce_only: bool = False, **__: object) -> Requ
     return Q.CLOSE if reduce_only else Q.ENTRY
 
 
+def _limit_priority(*_: object, reduce_only: bool = True, **__: object) -> RequestPriority:
+    """As `_order_priority`, with `create_limit_order`'s default (reduce-only)."""
+    return Q.CLOSE if reduce_only else Q.ENTRY
+
+
 def _amend_priority(*_: object, trigger_price: Decimal | None = None, **__: object) -> Q:
     """Moving a trigger moves a stop; moving a price moves an exit."""
     return Q.STOP if trigger_price is not None else Q.CLOSE
@@ -619,7 +624,7 @@ class CcxtExchange:
             lambda raw: self._placed(symbol, raw),
         )
 
-    @_at(_order_priority)
+    @_at(_limit_priority)
     async def create_limit_order(
         self,
         symbol: str,
