@@ -132,8 +132,6 @@ async def open_venue(
         api_key=key,
         secret=secret,
         environment=environment,
-        # the limiter stays on; a loopback exchange needs no spacing between requests
-        rate_limit_ms=1 if testing_url else None,
     )
     if testing_url:  # a loopback exchange for tests; the runner refuses it in live mode
         from tradecore.testing.loopback import point_at

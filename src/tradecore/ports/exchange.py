@@ -7,10 +7,12 @@ may not have reached the venue: the caller resolves it by looking the client id 
 sending again.
 """
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -47,6 +49,46 @@ class RejectReason(StrEnum):
     NETWORK_ERROR = "network_error"
     AUTHENTICATION = "authentication"
     OTHER = "other"
+
+
+class RequestPriority(IntEnum):
+    """Which request goes first when the venue's rate limits make requests wait (lower first).
+
+    A stop (placing, replacing, the cancel that completes a replacement) before a close, a
+    close before an entry, an entry before a query, a query before a sweep (zombie cleanup,
+    account-wide listings, market loads). docs/venues.md, "Rate limits".
+    """
+
+    STOP = 0
+    CLOSE = 1
+    ENTRY = 2
+    QUERY = 3
+    SWEEP = 4
+
+
+_PRIORITY: ContextVar[RequestPriority | None] = ContextVar("request_priority", default=None)
+
+
+def current_priority() -> RequestPriority | None:
+    """The priority the calls in this context were given, if any."""
+    return _PRIORITY.get()
+
+
+@contextmanager
+def request_priority(priority: RequestPriority) -> Iterator[None]:
+    """Every venue request made inside (and in tasks started inside) has `priority`.
+
+    The outermost scope wins: a use case that declares its work a sweep keeps it a sweep even
+    where an adapter would have judged one of its calls a stop.
+    """
+    if _PRIORITY.get() is not None:
+        yield
+        return
+    token = _PRIORITY.set(priority)
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
 
 
 RETRYABLE_REASONS = frozenset(

@@ -14,11 +14,12 @@ order must be sent exactly as decided or refused. Numbers come back from the ven
 strings (`info`), never from ccxt's floats.
 """
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiohttp
 import attrs
@@ -27,13 +28,13 @@ import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt import margin, parse
 from tradecore.adapters.ccxt.errors import (
-    IpBanned,
-    ban_end,
     clock_skew,
     command_outcome,
     query_failure,
     watch_server_failures,
 )
+from tradecore.adapters.ccxt.limiter import RequestLimiter, VenueLimits
+from tradecore.adapters.ccxt.limits import VENUE_LIMITS
 from tradecore.adapters.ccxt.profiles import (
     PROFILES,
     check_price,
@@ -66,12 +67,17 @@ from tradecore.ports.exchange import (
     Outcome,
     Rejected,
     RejectReason,
+    RequestPriority,
     SettingOutcome,
     Unknown,
+    current_priority,
+    request_priority,
 )
 
 T = TypeVar("T")
+A = ParamSpec("A")
 R = RejectReason
+Q = RequestPriority
 
 
 class Environment(StrEnum):
@@ -96,16 +102,21 @@ def build_client(
     client_class: type[ccxt.Exchange] | None = None,
     rate_limit_ms: float | None = None,
 ) -> ccxt.Exchange:
-    """A ccxt.pro client (REST and websockets) for `venue`, rate limiter on, demo by default."""
+    """A ccxt.pro client (REST and websockets) for `venue`, demo by default.
+
+    ccxt's own rate limiter is off: `CcxtExchange` puts ours in front of every request
+    (`limiter.py`). `rate_limit_ms` is ccxt's spacing should someone switch its limiter back
+    on (the contrast in benchmarks/fill_to_stop.py).
+    """
     config: dict[str, Any] = {
         "apiKey": api_key,
         "secret": secret,
-        "enableRateLimit": True,
+        "enableRateLimit": False,
         "timeout": timeout_ms,
     }
     if session is not None:
         config["session"] = session
-    if rate_limit_ms is not None:  # ccxt's per-venue default otherwise (the venue's own limits)
+    if rate_limit_ms is not None:
         config["rateLimit"] = rate_limit_ms
     config["options"] = dict(PROFILES[venue].options)
     default = ccxt_pro.binanceusdm if venue is Venue.BINANCE else ccxt_pro.bybit
@@ -135,8 +146,82 @@ def _text(value: Decimal) -> str:
     return format(value, "f")
 
 
+def _at(
+    pick: RequestPriority | Callable[..., RequestPriority],
+) -> Callable[
+    [Callable[Concatenate["CcxtExchange", A], Coroutine[Any, Any, T]]],
+    Callable[Concatenate["CcxtExchange", A], Coroutine[Any, Any, T]],
+]:
+    """Every request the port method makes (read-backs and market loads too) waits in the
+    limiter at this priority, unless the caller declared one (`request_priority`)."""
+
+    def wrap(
+        method: Callable[Concatenate["CcxtExchange", A], Coroutine[Any, Any, T]],
+    ) -> Callable[Concatenate["CcxtExchange", A], Coroutine[Any, Any, T]]:
+        @functools.wraps(method)
+        async def run(self: "CcxtExchange", *args: A.args, **kwargs: A.kwargs) -> T:
+            priority = pick if isinstance(pick, RequestPriority) else pick(*args, **kwargs)
+            with request_priority(priority):
+                return await method(self, *args, **kwargs)
+
+        return run
+
+    return wrap
+
+
+def _listing_priority(symbol: str | None = None) -> RequestPriority:
+    """One symbol's orders are a query; every symbol's (the guard's, the zombies') a sweep."""
+    return Q.QUERY if symbol is not None else Q.SWEEP
+
+
+def _order_priority(*_: object, reduce_only: bool = False, **__: object) -> RequestPriority:
+    """A reduce-only order closes (a market close, an aged exit); any other one opens."""
+    return Q.CLOSE if reduce_only else Q.ENTRY
+
+
+def _limit_priority(*_: object, reduce_only: bool = True, **__: object) -> RequestPriority:
+    """As `_order_priority`, with `create_limit_order`'s default (reduce-only)."""
+    return Q.CLOSE if reduce_only else Q.ENTRY
+
+
+def _amend_priority(*_: object, trigger_price: Decimal | None = None, **__: object) -> Q:
+    """Moving a trigger moves a stop; moving a price moves an exit."""
+    return Q.STOP if trigger_price is not None else Q.CLOSE
+
+
+def _limit_requests(client: ccxt.Exchange, limiter: RequestLimiter) -> None:
+    """Put `limiter` in front of every REST request of `client`, in place of ccxt's own.
+
+    ccxt sends each request through `fetch2(path, api, method, params, ...)` (signing comes
+    after, so a request that waited is signed with a fresh timestamp). An IP ban (418) in an
+    answer closes the limiter's gate.
+    """
+    client.enableRateLimit = False
+    original = client.fetch2
+
+    async def fetch2(
+        path: str, api: Any = "public", method: str = "GET", params: Any = None, *rest: Any
+    ) -> Any:
+        params = {} if params is None else params
+        costs = limiter.costs(method, path, api, params if isinstance(params, Mapping) else {})
+        priority = current_priority()  # STOP is 0: never `or` it away
+        await limiter.acquire(Q.QUERY if priority is None else priority, costs)
+        try:
+            return await original(path, api, method, params, *rest)
+        except ccxt.BaseError as error:
+            limiter.note(error)
+            raise
+
+    client.fetch2 = fetch2
+
+
 class CcxtExchange:
-    """One account on Binance USDⓈ-M or Bybit linear, through a ccxt client."""
+    """One account on Binance USDⓈ-M or Bybit linear, through a ccxt client.
+
+    Every REST request of `client` waits in our `RequestLimiter` first (the venue's published
+    budgets, `limits`; stops before closes before entries before queries before sweeps) and
+    ccxt's own limiter is switched off.
+    """
 
     def __init__(
         self,
@@ -149,10 +234,15 @@ class CcxtExchange:
         silence_limit: float = 60.0,
         use_websockets: bool = True,
         read_back: ReadBack | None = None,
+        limits: VenueLimits | None = None,
     ) -> None:
         self.client = client
         self._read_back = read_back or ReadBack()
         watch_server_failures(client)
+        self.limiter = RequestLimiter(
+            clock, VENUE_LIMITS[venue] if limits is None else limits, venue=venue.value
+        )
+        _limit_requests(client, self.limiter)
         self._venue = venue
         self._profile = PROFILES[venue]
         self._clock = clock
@@ -165,7 +255,6 @@ class CcxtExchange:
         self._poll_interval = poll_interval
         self._silence_limit = silence_limit
         self._use_websockets = use_websockets
-        self._banned_until: datetime | None = None  # an IP ban (418): nothing is sent
 
     @property
     def venue(self) -> Venue:
@@ -192,33 +281,13 @@ class CcxtExchange:
         -1021 (its linear table), so the venue code decides too. The venue refused the request
         before acting on it, so sending it again is safe.
         """
-        self._refuse_while_banned()
         try:
             return await call()
         except ccxt.BaseError as error:
-            self._note_ban(error)
             if not clock_skew(error):
                 raise
         await self.client.load_time_difference()
         return await call()
-
-    def _refuse_while_banned(self) -> None:
-        """During an IP ban every request is refused here, unsent: one sent extends the
-        ban ("IP bans are tracked and scale in duration for repeat offenders", Binance
-        USDⓈ-M General Info, Limits). Refused before sending, a command is `Rejected`
-        (rate limited, retryable), a query `ExchangeUnavailable(rate_limited)`."""
-        until = self._banned_until
-        if until is None:
-            return
-        if self._clock.now() >= until:
-            self._banned_until = None
-            return
-        raise IpBanned(f"{self._venue.value}: the IP is banned until {until.isoformat()}; not sent")
-
-    def _note_ban(self, error: Exception) -> None:
-        end = ban_end(error, self._clock.now())
-        if end is not None and (self._banned_until is None or end > self._banned_until):
-            self._banned_until = end
 
     async def _query(self, call: Callable[[], Awaitable[Any]], read: Callable[[Any], T]) -> T:
         """A query's answer read into domain values; any failure is `ExchangeUnavailable`."""
@@ -288,6 +357,7 @@ class CcxtExchange:
 
     # ----------------------------------------------------------------- queries
 
+    @_at(Q.SWEEP)
     async def load_markets(self) -> Mapping[str, MarketRules]:
         markets = await self._query(lambda: self.client.load_markets(True), _linear_usdt)
         if self._binance:
@@ -300,10 +370,12 @@ class CcxtExchange:
         self._rules = {found.symbol: found for found in rules}
         return dict(self._rules)
 
+    @_at(Q.QUERY)
     async def fetch_balance(self) -> Balance:
         read = self._profile.read_balance
         return await self._query(lambda: self.client.fetch_balance(), lambda raw: read(raw["info"]))
 
+    @_at(Q.QUERY)
     async def fetch_positions(self) -> Sequence[VenuePosition]:
         read = self._profile.read_position
         return await self._query(
@@ -319,6 +391,7 @@ class CcxtExchange:
                 params["settleCoin"] = "USDT"
         return params
 
+    @_at(_listing_priority)
     async def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
         """Plain and conditional orders, merged: on Binance the plain list has no stops."""
         unified = None if symbol is None else to_venue(symbol)
@@ -343,6 +416,7 @@ class CcxtExchange:
             return parse.binance_algo(info)
         return self._profile.read_order(info)
 
+    @_at(Q.QUERY)
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
         unified = to_venue(symbol)
         if self._binance:
@@ -382,6 +456,7 @@ class CcxtExchange:
     def _first(self, raw: Sequence[Mapping[str, Any]]) -> Order | None:
         return self._read_order(raw[0]["info"]) if raw else None
 
+    @_at(Q.QUERY)
     async def fetch_order(self, symbol: str, order_id: str) -> Order | None:
         unified = to_venue(symbol)
         if not self._binance:
@@ -426,6 +501,7 @@ class CcxtExchange:
         self._algos[order.order_id] = order
         return order
 
+    @_at(Q.SWEEP)
     async def fetch_fills(
         self, symbol: str, *, since: datetime, order_ids: Sequence[str] | None = None
     ) -> Sequence[Fill]:
@@ -455,6 +531,7 @@ class CcxtExchange:
             fills = [f for f in fills if f.order_id in wanted]
         return fills
 
+    @_at(Q.SWEEP)
     async def fetch_funding(self, symbol: str, *, since: datetime) -> Sequence[FundingPayment]:
         """Binance: ccxt `fetch_funding_history` (`GET /fapi/v1/income`, incomeType
         FUNDING_FEE). Bybit: `GET /v5/account/transaction-log` type SETTLEMENT, whose
@@ -498,6 +575,7 @@ class CcxtExchange:
             lambda raw: dict(raw["result"]),
         )
 
+    @_at(Q.QUERY)
     async def fetch_mark_price(self, symbol: str) -> Decimal:
         unified = to_venue(symbol)
         read = lambda raw: parse.dec(raw["info"].get("markPrice"), name="markPrice")  # noqa: E731
@@ -547,6 +625,7 @@ class CcxtExchange:
     def _order_params(self, client_order_id: str) -> dict[str, Any]:
         return {**self._profile.order_params, "clientOrderId": client_order_id}
 
+    @_at(_order_priority)
     async def create_market_order(
         self,
         symbol: str,
@@ -573,6 +652,7 @@ class CcxtExchange:
             lambda raw: self._placed(symbol, raw),
         )
 
+    @_at(_limit_priority)
     async def create_limit_order(
         self,
         symbol: str,
@@ -601,6 +681,7 @@ class CcxtExchange:
             lambda raw: self._placed(symbol, raw),
         )
 
+    @_at(Q.STOP)
     async def create_stop_order(
         self,
         symbol: str,
@@ -673,6 +754,7 @@ class CcxtExchange:
             raise ccxt.OrderNotFound(f"bybit accepted order {order_id} but does not list it")
         return order
 
+    @_at(Q.STOP)
     async def set_position_stop(self, symbol: str, trigger_price: Decimal | None) -> Outcome:
         if not self.capabilities.position_stop:
             return Rejected(
@@ -727,6 +809,7 @@ class CcxtExchange:
                 return order
         return None
 
+    @_at(_amend_priority)
     async def amend_order(
         self,
         symbol: str,
@@ -795,6 +878,7 @@ class CcxtExchange:
             lambda _: self._bybit_order(current.symbol, current.order_id),
         )
 
+    @_at(Q.STOP)
     async def cancel_order(self, symbol: str, order_id: str) -> Outcome:
         rules = await self._market_rules(symbol)
         if isinstance(rules, Rejected):

@@ -29,6 +29,7 @@ import ccxt.async_support as ccxt
 import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt.exchange import CcxtExchange, Environment, build_client
+from tradecore.adapters.ccxt.limiter import NO_LIMITS
 from tradecore.adapters.clock import VirtualClock, settle
 from tradecore.adapters.paper import (
     BINANCE,
@@ -159,9 +160,17 @@ class LoopbackVenue:
         self._exchange = self.connect()
 
     def connect(self, **options: Any) -> CcxtExchange:
-        """Another ccxt client and adapter on this venue (e.g. a process after a restart)."""
+        """Another ccxt client and adapter on this venue (e.g. a process after a restart).
+
+        Our request limiter has no budgets here unless `limits=` names some (e.g.
+        `VENUE_LIMITS[venue]`): in virtual time nobody moves the clock for a limiter that
+        waits, so only its 418 gate works. `rate_limit_ms` is ccxt's own spacing, used only if
+        a test switches ccxt's limiter back on.
+        """
         venue = self
         websockets = options.pop("websockets", self._websockets)
+        rate_limit_ms = options.pop("rate_limit_ms", 1)
+        options.setdefault("limits", NO_LIMITS)
         base = _client_class(self.engine.venue, websockets=websockets)
 
         class _Client(base):  # type: ignore[misc, valid-type]
@@ -179,7 +188,7 @@ class LoopbackVenue:
             environment=Environment.DEMO,
             timeout_ms=self._timeout_ms,
             client_class=_Client,
-            rate_limit_ms=1,  # the limiter stays on; a loopback venue needs no spacing
+            rate_limit_ms=rate_limit_ms,
         )
         point_at(client, f"http://127.0.0.1:{self.port}")
         client.timeout_on_exit = 0  # ccxt waits for TLS shutdowns; plain loopback has none
