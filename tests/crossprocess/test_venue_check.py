@@ -65,7 +65,9 @@ def _ours(state: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _journal(workdir: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(workdir / "bot.db") as db:
-        return list(db.execute("SELECT event_type, severity FROM events WHERE event_type LIKE 'venue_%'"))
+        return list(
+            db.execute("SELECT event_type, severity FROM events WHERE event_type LIKE 'venue_%'")
+        )
 
 
 @pytest.mark.parametrize("venue", ["binance", "bybit"])
