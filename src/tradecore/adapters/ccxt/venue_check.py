@@ -25,7 +25,7 @@ from tradecore.adapters.ccxt.exchange import CcxtExchange
 from tradecore.adapters.ccxt.profiles import PROFILES
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.model import OrderSide, Venue
-from tradecore.domain.orders import Order, OrderType
+from tradecore.domain.orders import Order, OrderType, VenuePosition
 from tradecore.domain.precision import MarketRules, Rounding, price_for
 from tradecore.domain.symbols import to_venue
 from tradecore.ports.clock import Clock, IdGenerator
@@ -456,7 +456,7 @@ class VenueCheck:
             self.say(f"clean-up failed ({exc}); the next run removes what is left")
             raise
 
-    async def _position(self) -> Any:
+    async def _position(self) -> VenuePosition | None:
         for position in await self.x.fetch_positions():
             if position.symbol == self.symbol:
                 return position
