@@ -2,7 +2,8 @@
 
 Commands: `paper` (the default), `trade`, `migrate`, `check-config`, `monitor`, `report`,
 `dashboard` (the live page, from a database), `simulate` (stress-test a configuration in the
-deterministic simulator; 1 when it breaks).
+deterministic simulator; 1 when it breaks), `venue-check` (the answer corpus's unverified facts
+on a demo account; 1 on any mismatch).
 Exit codes (docs/operations.md; the runbook's unit restarts on all but 2 and 3):
 0 done or stopped by SIGINT / SIGTERM, 1 a failure at run time, 2 bad usage or configuration
 (one line on stderr saying what and how to fix it), 3 another instance holds this account's
@@ -52,6 +53,7 @@ COMMANDS = (
     "report",
     "dashboard",
     "simulate",
+    "venue-check",
 )
 DEFAULT_DATABASE = "sqlite:///var/tradecore.db"
 
@@ -156,7 +158,35 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--charts", metavar="DIR", help="write PNG charts into this directory")
     _dashboard_parser(commands)
     _simulate_parser(commands)
+    _venue_check_parser(commands)
     return parser
+
+
+def _venue_check_parser(commands: "argparse._SubParsersAction[_Parser]") -> None:
+    check = commands.add_parser(
+        "venue-check",
+        help="check the venue's answers the corpus has not verified (demo unless --live)",
+        description="With the smallest order on one symbol, check each fact the answer "
+        "corpus marks unverified on the demo / testnet account, remove everything it opened, "
+        "print a pass/fail table and journal it; exit 1 on any mismatch (docs/venues.md).",
+    )
+    _config_option(check)
+    check.add_argument("--venue", choices=[v.value for v in Venue], help="default: config venue")
+    check.add_argument("--symbol", default="BTCUSDT", help="a liquid symbol (default BTCUSDT)")
+    check.add_argument("--live", action="store_true", help="real money (config must agree)")
+    check.add_argument("--database-url", metavar="URL", help="instead of database.url")
+    check.add_argument(
+        "--hold",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep the check's orders open this long before removing them (to look at them)",
+    )
+    check.add_argument(
+        "--testing-exchange-url",
+        metavar="URL",
+        help="TESTS ONLY: check this loopback exchange instead of the venue; refused with --live",
+    )
 
 
 def _dashboard_parser(commands: "argparse._SubParsersAction[_Parser]") -> None:
@@ -232,6 +262,7 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
         "migrate": _migrate,
         "check-config": _check_config,
         "simulate": _simulate,
+        "venue-check": _venue_check,
     }
     try:
         return handlers[args.command](args, environment)
@@ -417,6 +448,24 @@ def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .logging import configure_logging
     from .trade import run_trade
 
+    config = _trading_config(args, env)
+    secrets = _load(args, env)[1]
+    redactor = configure_logging(config.logging, _log_secrets(secrets, config.database.url))
+    try:
+        asyncio.run(run_trade(config, secrets))
+    except (ConfigError, StartupError, InvalidDatabaseUrl, LockHeld, AccountMismatch):
+        raise
+    except Exception as exc:
+        from loguru import logger
+
+        logger.opt(exception=exc).error("trading stopped by a failure")
+        return _fail(RUNTIME_FAILURE, redactor.redact(f"trading stopped by a failure: {exc!r}"))
+    return OK
+
+
+def _trading_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
+    """The configuration `trade` and `venue-check` run with, refused as `trade` refuses it:
+    demo unless --live and the file's mode both say live, API keys present."""
     config, secrets = _load(args, env)
     if args.venue:
         config = attrs.evolve(config, venue=Venue(args.venue))
@@ -437,17 +486,33 @@ def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         )
     _database_url(args, config)
     check_for_trading(config, secrets)
+    return config
+
+
+def _venue_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from tradecore.adapters.ccxt.venue_check import VenueCheckError
+
+    from .logging import configure_logging
+    from .venue_check import run_venue_check
+
+    args.health_port = None
+    config = _trading_config(args, env)
+    secrets = _load(args, env)[1]
     redactor = configure_logging(config.logging, _log_secrets(secrets, config.database.url))
     try:
-        asyncio.run(run_trade(config, secrets))
-    except (ConfigError, StartupError, InvalidDatabaseUrl, LockHeld, AccountMismatch):
+        passed = asyncio.run(
+            run_venue_check(config, secrets, symbol=args.symbol.upper(), hold=args.hold)
+        )
+    except (ConfigError, StartupError, InvalidDatabaseUrl):
         raise
+    except VenueCheckError as exc:
+        return _fail(BAD_USAGE, str(exc))
     except Exception as exc:
         from loguru import logger
 
-        logger.opt(exception=exc).error("trading stopped by a failure")
-        return _fail(RUNTIME_FAILURE, redactor.redact(f"trading stopped by a failure: {exc!r}"))
-    return OK
+        logger.opt(exception=exc).error("venue-check failed")
+        return _fail(RUNTIME_FAILURE, redactor.redact(f"venue-check failed: {exc!r}"))
+    return OK if passed else RUNTIME_FAILURE
 
 
 # -- monitor, report: the operator tools in runner/monitor.py and runner/report.py ------------

@@ -47,7 +47,13 @@ class Loopback:
     @classmethod
     @contextlib.asynccontextmanager
     async def running(
-        cls, venue: str, *, seed: int, symbols: Sequence[str], interval: float = 0.25
+        cls,
+        venue: str,
+        *,
+        seed: int,
+        symbols: Sequence[str],
+        interval: float = 0.25,
+        alter: Sequence[str] = (),
     ) -> AsyncIterator["Loopback"]:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -59,6 +65,7 @@ class Loopback:
             str(seed),
             "--interval",
             str(interval),
+            *(arg for name in alter for arg in ("--alter", name)),
             "--symbols",
             *symbols,
             stdout=asyncio.subprocess.PIPE,

@@ -21,6 +21,8 @@ ADAPTER_EVENTS = {
     EventType.JOURNAL_SPOOL_CORRUPT: "tests/contract/test_persistence_contract.py",
     EventType.ALERT_DELIVERY_FAILED: "tests/unit/test_alerts.py",
     EventType.OPERATOR_MESSAGE_IGNORED: "tests/unit/test_telegram.py",
+    EventType.VENUE_FACT_CHECKED: "tests/crossprocess/test_venue_check.py",
+    EventType.VENUE_CHECK_COMPLETED: "tests/crossprocess/test_venue_check.py",
 }
 
 

@@ -280,3 +280,17 @@ def test_a_database_that_journals_another_account_is_refused_in_one_line(
     assert main([*base, "--venue", "bybit"], env=NO_ENV) == 2
     line = one_line_error(capsys.readouterr().err)
     assert "own database" in line and "binance" in line and "bybit" in line
+
+
+def test_venue_check_refuses_live_keys_as_trade_does(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["venue-check", "--live"], env=NO_ENV) == 2
+    assert 'mode = "live"' in one_line_error(capsys.readouterr().err)
+    (workdir / "live.toml").write_text('mode = "live"\n')
+    url = "http://127.0.0.1:9"
+    argv = ["venue-check", "--live", "--config", "live.toml", "--testing-exchange-url", url]
+    assert main(argv, env=KEYS) == 2
+    assert "testing.exchange_url" in one_line_error(capsys.readouterr().err)
+    assert main(["venue-check"], env=NO_ENV) == 2
+    assert "TRADECORE_BINANCE_API_KEY" in one_line_error(capsys.readouterr().err)

@@ -97,6 +97,9 @@ class EventType(StrEnum):
     ALERT_DELIVERY_FAILED = "alert_delivery_failed"  # Telegram/webhook did not take an alert
     # a message to the bot's Telegram commands from a chat other than the configured one
     OPERATOR_MESSAGE_IGNORED = "operator_message_ignored"
+    # `venue-check`: one venue fact of the answer corpus checked on a demo account, and the run
+    VENUE_FACT_CHECKED = "venue_fact_checked"
+    VENUE_CHECK_COMPLETED = "venue_check_completed"
 
 
 _WARNING = {

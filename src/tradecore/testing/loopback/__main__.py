@@ -10,7 +10,12 @@ import sys
 from collections.abc import Sequence
 
 from tradecore.domain.model import Venue
-from tradecore.testing.loopback.standalone import StandaloneExchange, WalkSettings, serve
+from tradecore.testing.loopback.standalone import (
+    ALTERATIONS,
+    StandaloneExchange,
+    WalkSettings,
+    serve,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,10 +32,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--volatility", type=float, default=0.002, help="a step's deviation (fraction)"
     )
+    parser.add_argument(
+        "--alter",
+        action="append",
+        default=[],
+        choices=ALTERATIONS,
+        help="answer this corpus fact differently (venue-check's tests)",
+    )
     args = parser.parse_args(argv)
     walk = WalkSettings(seed=args.seed, interval=args.interval, volatility=args.volatility)
     try:
-        exchange = StandaloneExchange(Venue(args.venue), symbols=args.symbols, walk=walk)
+        exchange = StandaloneExchange(
+            Venue(args.venue), symbols=args.symbols, walk=walk, alter=args.alter
+        )
     except ValueError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     asyncio.run(serve(exchange, args.port))

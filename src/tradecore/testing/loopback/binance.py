@@ -123,6 +123,8 @@ class BinanceDialect:
 
     def __init__(self, engine: VenueEngine) -> None:
         self.engine = engine
+        # facts answered differently from the corpus, for venue-check's tests (ALTERATIONS)
+        self.altered: frozenset[str] = frozenset()
         self._algo_kinds: dict[str, tuple[str, Params]] = {}  # engine id -> (orderType, request)
         self._routes: dict[tuple[str, str], Callable[[Params], tuple[Op | None, Handler]]] = {
             ("GET", "/fapi/v1/time"): lambda p: (None, self._time),
@@ -371,7 +373,8 @@ class BinanceDialect:
             leverage = Decimal(p.get("leverage", ""))
         except ArithmeticError:
             return _error(-1102, "Mandatory parameter 'leverage' was not sent, was empty/null.")
-        result = self.engine.change_leverage(symbol, leverage)
+        altered = "leverage_not_applied" in self.altered  # acknowledged, never held
+        result = None if altered else self.engine.change_leverage(symbol, leverage)
         if isinstance(result, Rejected):
             return _refusal(result)
         cap = max((t.max_notional for t in self.engine.leverage_tiers(symbol)), default=ZERO)

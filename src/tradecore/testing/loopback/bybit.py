@@ -50,6 +50,8 @@ class BybitDialect:
 
     def __init__(self, engine: VenueEngine) -> None:
         self.engine = engine
+        # facts answered differently from the corpus, for venue-check's tests (ALTERATIONS)
+        self.altered: frozenset[str] = frozenset()
         self._sequence = 0
         # False: as after a venue restart, the live list no longer shows closed orders
         self.realtime_keeps_closed = True
@@ -393,6 +395,8 @@ class BybitDialect:
             leverage = Decimal(str(buy))
         except ArithmeticError:
             return self._error("10001", "params error: leverage invalid")
+        if "leverage_not_applied" in self.altered:  # acknowledged, never held
+            return self._ok({})
         result = self.engine.change_leverage(p.get("symbol", ""), leverage)
         if isinstance(result, Rejected):
             return self._error(result.code, result.message)

@@ -43,6 +43,11 @@ from tradecore.testing.loopback.bybit import BybitDialect
 from tradecore.testing.loopback.server import Dialect, LoopbackServer
 
 STATE_PATH = "/__loopback/state"
+# Facts the loopback can answer differently from the corpus (`--alter`), so a test sees
+# venue-check flag exactly that one: "leverage_not_applied" acknowledges a set-leverage
+# (Binance `POST /fapi/v1/leverage`, Bybit `POST /v5/position/set-leverage`) and keeps the
+# old leverage.
+ALTERATIONS = ("leverage_not_applied",)
 FAULTS_PATH = "/__loopback/faults"
 
 
@@ -71,6 +76,7 @@ class StandaloneExchange:
         symbols: Sequence[str] | None = None,
         walk: WalkSettings | None = None,
         balance: Decimal = Decimal(10_000),
+        alter: Sequence[str] = (),
     ) -> None:
         markets = [
             rules for rules in default_markets(venue) if not symbols or rules.symbol in set(symbols)
@@ -92,6 +98,10 @@ class StandaloneExchange:
         self.dialect: Dialect = (
             BinanceDialect(self.engine) if venue is Venue.BINANCE else BybitDialect(self.engine)
         )
+        wrong = set(alter) - set(ALTERATIONS)
+        if wrong:
+            raise ValueError(f"unknown alterations {sorted(wrong)}; known: {list(ALTERATIONS)}")
+        self.dialect.altered = frozenset(alter)
         self.server = LoopbackServer(
             self.engine,
             self.dialect,

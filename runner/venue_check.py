@@ -1,0 +1,38 @@
+"""`venue-check`: wire the check (tradecore.adapters.ccxt.venue_check) to the configured
+venue and database, print its table, exit 1 on any mismatch (docs/venues.md)."""
+
+import sys
+
+from tradecore.adapters.clock import SystemClock
+
+from .config import Config, Secrets
+from .container import Container
+from .paper import resolve, shutdown
+
+
+async def run_venue_check(config: Config, secrets: Secrets, *, symbol: str, hold: float) -> bool:
+    """True when every fact is as the corpus documents it. SIGINT cancels the run; the
+    check removes what it opened before the cancellation goes on."""
+    from tradecore.adapters.ccxt.venue_check import VenueCheck, render
+
+    container = Container()
+    container.config.override(config)
+    container.secrets.override(secrets)
+    container.clock.override(SystemClock())
+    try:
+        events = await resolve(container.journal())
+        exchange = await resolve(container.venue())
+        check = VenueCheck(
+            exchange,
+            symbol=symbol,
+            events=events,
+            clock=container.clock(),
+            ids=container.ids(),
+            say=lambda line: print(line, file=sys.stderr, flush=True),
+            hold=hold,
+        )
+        report = await check.run()
+        print(render(report), flush=True)
+        return report.passed
+    finally:
+        await shutdown(container)

@@ -1,0 +1,507 @@
+"""`venue-check`: the facts the answer corpus marks unverified, checked on a demo account.
+
+With the smallest order on one symbol it opens a position, places a stop-loss and a
+take-profit side by side and reads them back, cancels an algo order (Binance), looks up an
+unknown client id, re-sends the same trading stop (Bybit), sets and reads back leverage and
+margin mode, and reads the risk tiers. Each check names the corpus entries it holds to
+(docs/venues.md, "The answer corpus" and "Checking the venue: venue-check"). Everything it
+opens carries the client-id prefix `tcvc-`, never the bot's `tc-`; it is removed before the
+check returns, and what a killed run left is removed by the next run first.
+
+An adapter, not a use case: the take-profit and the cancel-algo answer need the ccxt client's
+raw answers, which the exchange port does not give.
+"""
+
+import asyncio
+import itertools
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+import attrs
+
+from tradecore.adapters.ccxt.exchange import CcxtExchange
+from tradecore.adapters.ccxt.profiles import PROFILES
+from tradecore.domain.events import Event, EventType, Severity
+from tradecore.domain.model import OrderSide, Venue
+from tradecore.domain.orders import Order, OrderType, VenuePosition
+from tradecore.domain.precision import MarketRules, Rounding, price_for
+from tradecore.domain.symbols import to_venue
+from tradecore.ports.clock import Clock, IdGenerator
+from tradecore.ports.events import EventSink
+from tradecore.ports.exchange import Accepted, Applied, Rejected, RejectReason
+from tradecore.testing.corpus import Answer, documenting, load
+
+PREFIX = "tcvc-"  # never the bot's "tc-": the bot reads these orders as someone else's
+
+
+@attrs.frozen(kw_only=True)
+class CheckResult:
+    """One fact: what the corpus says (`expected`), what the venue answered (`seen`)."""
+
+    name: str
+    facts: tuple[str, ...]  # the corpus entries it holds to
+    expected: str
+    seen: str
+    passed: bool
+
+
+@attrs.frozen(kw_only=True)
+class CheckReport:
+    venue: Venue
+    symbol: str
+    run_id: str
+    results: tuple[CheckResult, ...]
+    leftovers_removed: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+
+class VenueCheckError(Exception):
+    """The check cannot run here (the symbol holds someone's position, no such symbol)."""
+
+
+def render(report: CheckReport) -> str:
+    """The table `venue-check` prints."""
+    rows = [("check", "result", "seen", "expected", "corpus")]
+    for r in report.results:
+        rows.append(
+            (r.name, "pass" if r.passed else "FAIL", r.seen, r.expected, ", ".join(r.facts) or "-")
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row))
+        for row in rows
+    ]
+    failed = sum(not r.passed for r in report.results)
+    verdict = "all facts as documented" if failed == 0 else f"{failed} fact(s) differ"
+    head = f"venue-check {report.venue.value} {report.symbol} (run {report.run_id}): {verdict}"
+    return "\n".join([head, *lines])
+
+
+class VenueCheck:
+    """One run of the checks on one symbol; `run()` always cleans up before it returns or
+    raises (a cancelled run too: SIGINT)."""
+
+    def __init__(
+        self,
+        exchange: CcxtExchange,
+        *,
+        symbol: str,
+        events: EventSink,
+        clock: Clock,
+        ids: IdGenerator,
+        say: Callable[[str], None] = lambda _: None,
+        hold: float = 0.0,
+        run_id: str | None = None,
+    ) -> None:
+        self.x = exchange
+        self.symbol = symbol
+        self.events = events
+        self.clock = clock
+        self.ids = ids
+        self.say = say
+        self.hold = hold
+        self.run_id = run_id or secrets.token_hex(4)
+        self.results: list[CheckResult] = []
+        self.opened = False
+        self._leftovers = 0
+
+    # ------------------------------------------------------------------ running
+
+    def cid(self, tag: str) -> str:
+        return f"{PREFIX}{self.run_id}-{tag}"
+
+    async def run(self) -> CheckReport:
+        rules = await self._rules()
+        self._leftovers = await self.remove_leftovers()
+        try:
+            await self._checks(rules)
+        finally:
+            await asyncio.shield(self.clean_up())
+        report = CheckReport(
+            venue=self.x.venue,
+            symbol=self.symbol,
+            run_id=self.run_id,
+            results=tuple(self.results),
+            leftovers_removed=self._leftovers,
+        )
+        self._journal_summary(report)
+        await self.events.flush()
+        return report
+
+    async def _rules(self) -> MarketRules:
+        markets = await self.x.load_markets()
+        if self.symbol not in markets:
+            raise VenueCheckError(
+                f"{self.symbol!r} is not a {self.x.venue.value} linear USDT market; pick a "
+                "liquid one with --symbol (default BTCUSDT)"
+            )
+        return markets[self.symbol]
+
+    async def _checks(self, rules: MarketRules) -> None:
+        await self.check_tiers()
+        await self.check_leverage()
+        await self.check_margin_mode()
+        await self.check_unknown_client_id()
+        entry = await self.open_position(rules)
+        if entry is None:
+            return
+        mark = await self.x.fetch_mark_price(self.symbol)
+        stop = await self.check_stop_and_take_profit(rules, entry, mark)
+        if self.x.venue is Venue.BINANCE:
+            await self.check_cancel_algo(stop)
+        else:
+            await self.check_trading_stop_resend(rules, mark)
+        if self.hold > 0:
+            self.say(f"holding the check's orders for {self.hold:g} s")
+            await asyncio.sleep(self.hold)
+
+    def record(
+        self, name: str, facts: Sequence[str], expected: str, seen: str, passed: bool
+    ) -> None:
+        result = CheckResult(
+            name=name, facts=tuple(facts), expected=expected, seen=seen, passed=passed
+        )
+        self.results.append(result)
+        self.say(f"{'pass' if passed else 'FAIL'}  {name}: {seen}")
+        self.events.emit(
+            Event(
+                id=self.ids.new_uuid(),
+                type=EventType.VENUE_FACT_CHECKED,
+                created_at=self.clock.now(),
+                severity=Severity.INFO if passed else Severity.WARNING,
+                symbol=self.symbol,
+                exchange=self.x.venue.value,
+                correlation_id=f"venue-check-{self.run_id}",
+                data=attrs.asdict(result),
+            )
+        )
+
+    def _journal_summary(self, report: CheckReport) -> None:
+        self.events.emit(
+            Event(
+                id=self.ids.new_uuid(),
+                type=EventType.VENUE_CHECK_COMPLETED,
+                created_at=self.clock.now(),
+                severity=Severity.INFO if report.passed else Severity.WARNING,
+                symbol=self.symbol,
+                exchange=self.x.venue.value,
+                correlation_id=f"venue-check-{self.run_id}",
+                data={
+                    "passed": report.passed,
+                    "checks": len(report.results),
+                    "failed": [r.name for r in report.results if not r.passed],
+                    "leftovers_removed": report.leftovers_removed,
+                },
+            )
+        )
+
+    async def _attempt(
+        self, name: str, facts: Sequence[str], expected: str, check: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run one check; a query that fails is that check's failure, not the run's."""
+        try:
+            await check()
+        except Exception as exc:  # the venue's failure is the finding
+            self.record(name, facts, expected, f"error: {exc}", False)
+
+    # ------------------------------------------------------------------ leverage, margin
+
+    async def check_tiers(self) -> None:
+        facts = ("leverageBracket__usdm",) if self._binance else ()
+
+        async def tiers() -> None:
+            found = await self.x.fetch_leverage_tiers(self.symbol)
+            ordered = all(a.max_notional <= b.max_notional for a, b in itertools.pairwise(found))
+            first = found[0].min_notional if found else None
+            seen = f"{len(found)} tiers, first from {first}"
+            self.record(
+                "leverage tiers", facts, "tiers, smallest first", seen, bool(found) and ordered
+            )
+
+        await self._attempt("leverage tiers", facts, "tiers, smallest first", tiers)
+
+    async def check_leverage(self) -> None:
+        facts = ("leverage__change",) if self._binance else ("position_set-leverage__ok",)
+        name = "leverage set, read back"
+
+        async def leverage() -> None:
+            before = await self.x.fetch_leverage(self.symbol)
+            target = Decimal(2) if before != 2 else Decimal(3)
+            outcome = await self.x.set_leverage(self.symbol, target)
+            after = await self.x.fetch_leverage(self.symbol)
+            restored = await self.x.set_leverage(self.symbol, before)
+            seen = f"set {target}: {_setting(outcome)}, read {after}"
+            if not isinstance(restored, Applied):
+                seen += f"; restoring {before}: {_setting(restored)}"
+            ok = isinstance(outcome, Applied) and after == target
+            self.record(name, facts, f"Applied, read {target}", seen, ok)
+
+        await self._attempt(name, facts, "Applied, read back", leverage)
+
+    async def check_margin_mode(self) -> None:
+        name = "margin mode set, read back"
+        if not self.x.capabilities.margin_mode_per_symbol:
+            facts: tuple[str, ...] = ("account_set-margin-mode__refused_3400045",)
+
+            async def read() -> None:
+                mode = await self.x.fetch_margin_mode(self.symbol)
+                outcome = await self.x.set_margin_mode(self.symbol, mode)
+                seen = f"account's {mode.value}; set per symbol: {_setting(outcome)}"
+                ok = isinstance(outcome, Rejected) and outcome.reason is RejectReason.NOT_SUPPORTED
+                self.record(name, facts, "read; per-symbol set not supported", seen, ok)
+
+            await self._attempt(name, facts, "read", read)
+            return
+        facts = ("marginType__change", "error__m4046_no_need_to_change_margin_type")
+
+        async def same() -> None:
+            mode = await self.x.fetch_margin_mode(self.symbol)
+            outcome = await self.x.set_margin_mode(self.symbol, mode)
+            after = await self.x.fetch_margin_mode(self.symbol)
+            seen = f"set {mode.value} (held): {_setting(outcome)}, read {after.value}"
+            ok = isinstance(outcome, Applied) and not outcome.changed and after is mode
+            self.record(name, facts, "Applied (unchanged, -4046), read the same", seen, ok)
+
+        await self._attempt(name, facts, "Applied, read back", same)
+
+    # ------------------------------------------------------------------ orders
+
+    async def check_unknown_client_id(self) -> None:
+        facts = (
+            ("error__m2013_order_does_not_exist",)
+            if self._binance
+            else ("order_realtime__limit_new_table_fields", "order_history__limit_cancelled")
+        )
+        name = "unknown client id look-up"
+
+        async def look() -> None:
+            found = await self.x.fetch_order_by_client_id(self.symbol, self.cid("none"))
+            seen = "none" if found is None else f"an order: {found.order_id}"
+            self.record(name, facts, "none", seen, found is None)
+
+        await self._attempt(name, facts, "none", look)
+
+    async def open_position(self, rules: MarketRules) -> Order | None:
+        facts = (
+            ("order__create_result", "allOrders__list")
+            if self._binance
+            else ("order_create__ack", "order_realtime__limit_new_table_fields")
+        )
+        name = "entry read back right after create"
+        mark = await self.x.fetch_mark_price(self.symbol)
+        quantity = smallest_quantity(rules, mark)
+        cid = self.cid("e")
+        self.opened = True  # from here on, clean-up closes what the check holds
+        outcome = await self.x.create_market_order(
+            self.symbol, OrderSide.BUY, quantity, client_order_id=cid
+        )
+        if not isinstance(outcome, Accepted):
+            self.record(name, facts, "Accepted, found by client id", _outcome(outcome), False)
+            return None
+        found = await self.x.fetch_order_by_client_id(self.symbol, cid)
+        seen = f"{outcome.order.status.value} {outcome.order.filled}/{quantity}; " + (
+            "look-up: none" if found is None else f"look-up: {found.status.value}"
+        )
+        ok = found is not None and found.order_id == outcome.order.order_id
+        self.record(name, facts, "Accepted, found by client id", seen, ok)
+        return outcome.order
+
+    async def check_stop_and_take_profit(
+        self, rules: MarketRules, entry: Order, mark: Decimal
+    ) -> Order | None:
+        facts = (
+            ("openAlgoOrders__list_take_profit", "algoOrder__create_take_profit")
+            if self._binance
+            else ("order_realtime__limit_new_with_tpsl", "order_create__ack")
+        )
+        name = "stop-loss and take-profit side by side"
+        expected = "stop_market (stop-loss) and take_profit listed, each as itself"
+        quantity = entry.filled or entry.quantity
+        stop_at = price_for(rules, mark * Decimal("0.8"), Rounding.DOWN)
+        profit_at = price_for(rules, mark * Decimal("1.2"), Rounding.UP)
+        stop = await self.x.create_stop_order(
+            self.symbol, OrderSide.SELL, quantity, stop_at, client_order_id=self.cid("s")
+        )
+        read_back = None
+        if isinstance(stop, Accepted):
+            read_back = await self.x.fetch_order_by_client_id(self.symbol, self.cid("s"))
+        try:
+            await self.x.client.create_order(
+                to_venue(self.symbol),
+                "market",
+                "sell",
+                str(quantity),
+                None,
+                {
+                    "clientOrderId": self.cid("t"),
+                    **PROFILES[self.x.venue].stop_params,
+                    "takeProfitPrice": str(profit_at),
+                    "reduceOnly": True,
+                },
+            )
+        except Exception as exc:
+            self.record(name, facts, expected, f"take-profit refused: {exc}", False)
+            return stop.order if isinstance(stop, Accepted) else None
+        listed = await self.x.fetch_open_orders(self.symbol)
+        ours = {
+            o.client_order_id: o for o in listed if (o.client_order_id or "").startswith(PREFIX)
+        }
+        sl, tp = ours.get(self.cid("s")), ours.get(self.cid("t"))
+        seen = (
+            f"stop {_kind(sl)}, take-profit {_kind(tp)}; stop read back right after create: "
+            f"{'none' if read_back is None else read_back.status.value}"
+        )
+        ok = (
+            sl is not None
+            and sl.type is OrderType.STOP_MARKET
+            and sl.is_stop_loss
+            and tp is not None
+            and tp.type is OrderType.TAKE_PROFIT
+            and not tp.is_stop
+            and read_back is not None
+        )
+        self.record(name, facts, expected, seen, ok)
+        return tp
+
+    async def check_cancel_algo(self, take_profit: Order | None) -> None:
+        facts = ("algoOrder__cancel",)
+        name = "cancel algo order answer"
+        expected = "{algoId, clientAlgoId, code: '200', msg: 'success'}"
+        if take_profit is None:
+            self.record(name, facts, expected, "no algo order to cancel", False)
+            return
+
+        async def cancel() -> None:
+            raw = await self.x.client.cancel_order(
+                take_profit.order_id, to_venue(self.symbol), {"trigger": True}
+            )
+            body = raw.get("info", raw)
+            answer = Answer(method="DELETE", path="/fapi/v1/algoOrder", status=200, body=body)
+            entry = documenting(load("binance"), answer)
+            seen = _short(body)
+            self.record(name, facts, expected, seen, entry is not None and entry.name in facts)
+
+        await self._attempt(name, facts, expected, cancel)
+
+    async def check_trading_stop_resend(self, rules: MarketRules, mark: Decimal) -> None:
+        facts = ("position_trading-stop__ok", "error__r34040_not_modified")
+        name = "same trading stop sent twice"
+        expected = "both taken (retCode 0, or 34040 not modified); one position stop"
+        at = price_for(rules, mark * Decimal("0.85"), Rounding.DOWN)
+
+        async def twice() -> None:
+            first = await self.x.set_position_stop(self.symbol, at)
+            second = await self.x.set_position_stop(self.symbol, at)
+            listed = await self.x.fetch_open_orders(self.symbol)
+            stops = [o for o in listed if o.type is OrderType.POSITION_STOP]
+            taken = isinstance(second, Accepted) or (
+                isinstance(second, Rejected) and second.reason is RejectReason.NOT_MODIFIED
+            )
+            seen = f"first {_outcome(first)}, second {_outcome(second)}; {len(stops)} listed"
+            ok = (
+                isinstance(first, Accepted)
+                and taken
+                and len(stops) == 1
+                and stops[0].trigger_price == at
+            )
+            self.record(name, facts, expected, seen, ok)
+
+        await self._attempt(name, facts, expected, twice)
+
+    # ------------------------------------------------------------------ clean-up
+
+    async def remove_leftovers(self) -> int:
+        """Cancel every open order a killed run left (its client id has the prefix), and
+        close the position such a run held on this symbol. Returns how many were removed."""
+        mine = [
+            o
+            for o in await self.x.fetch_open_orders(None)
+            if (o.client_order_id or "").startswith(PREFIX)
+        ]
+        for order in mine:
+            await self.x.cancel_order(order.symbol, order.order_id)
+        held = await self._position()
+        if held is not None and any(o.symbol == self.symbol for o in mine):
+            await self._close(held.quantity, tag="xl")
+            held = await self._position()
+        if held is not None:
+            raise VenueCheckError(
+                f"{self.symbol} holds a position venue-check did not open "
+                f"({held.side.value} {held.quantity}); close it or pick another --symbol"
+            )
+        if mine:
+            self.say(f"removed {len(mine)} order(s) a killed run left")
+        return len(mine)
+
+    async def clean_up(self) -> None:
+        """Cancel what this run placed, remove its position stop, close its position."""
+        try:
+            for order in await self.x.fetch_open_orders(self.symbol):
+                if (order.client_order_id or "").startswith(PREFIX):
+                    await self.x.cancel_order(self.symbol, order.order_id)
+            if not self.opened:
+                return
+            held = await self._position()
+            if held is None:
+                return
+            if held.stop_price is not None:
+                await self.x.set_position_stop(self.symbol, None)
+            await self._close(held.quantity, tag="x")
+        except Exception as exc:
+            self.say(f"clean-up failed ({exc}); the next run removes what is left")
+            raise
+
+    async def _position(self) -> VenuePosition | None:
+        for position in await self.x.fetch_positions():
+            if position.symbol == self.symbol:
+                return position
+        return None
+
+    async def _close(self, quantity: Decimal, *, tag: str) -> None:
+        await self.x.create_market_order(
+            self.symbol, OrderSide.SELL, quantity, client_order_id=self.cid(tag), reduce_only=True
+        )
+
+    @property
+    def _binance(self) -> bool:
+        return self.x.venue is Venue.BINANCE
+
+
+def smallest_quantity(rules: MarketRules, mark: Decimal) -> Decimal:
+    """The smallest quantity the venue takes at `mark`: min quantity, min notional (+10 %
+    for the mark moving between the look-up and the fill), a multiple of the step."""
+    need = rules.min_notional * Decimal("1.1") / mark
+    steps = (need / rules.step_size).to_integral_value(rounding=ROUND_CEILING)
+    return max(rules.smallest_quantity, steps * rules.step_size)
+
+
+def _kind(order: Order | None) -> str:
+    if order is None:
+        return "not listed"
+    what = "stop-loss" if order.is_stop_loss else "not a stop-loss"
+    return f"{order.type.value} ({what})"
+
+
+def _setting(outcome: object) -> str:
+    if isinstance(outcome, Applied):
+        return "Applied" if outcome.changed else "Applied (unchanged)"
+    return _outcome(outcome)
+
+
+def _outcome(outcome: object) -> str:
+    if isinstance(outcome, Accepted):
+        return "Accepted"
+    if isinstance(outcome, Rejected):
+        return f"Rejected {outcome.reason.value} ({outcome.code})"
+    return f"Unknown ({getattr(outcome, 'message', '')})"
+
+
+def _short(body: Any) -> str:
+    if isinstance(body, dict):
+        return "{" + ", ".join(f"{k}: {body[k]!r}" for k in sorted(body)) + "}"
+    return repr(body)
