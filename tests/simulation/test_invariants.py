@@ -546,3 +546,34 @@ async def test_a_take_profit_beside_the_stop_is_no_second_stop() -> None:
     venue.add_trailing_stop(BTC, rate="0.01")
     await venue.advance(600)
     assert broken(checker) == []
+
+
+async def test_a_best_mark_that_came_while_the_bot_was_down_is_not_one_it_must_trail() -> None:
+    """CI seed binance 85 (trailing_stuck): the mark spiked while the process was down (a
+    crash, then a start-up the venue's 418s held back for ten minutes) and never came back
+    so high. The restarted bot trails from the marks it sees; it cannot trail a best it never
+    saw. A best seen once it is up still counts."""
+    venue, checker = watched()
+    up = True
+    checker.app_up = lambda: up
+    open_long(venue)
+    first = stop(venue, "48500", "tc-pos1-s0")
+    await venue.set_mark(BTC, "50300")  # in profit, short of the activation (50750)
+    await venue.advance(20)
+    up, down = False, checker.excuse(None, "crash", until=None)
+    for mark in ("52000", "51850", "51760", "51800"):  # never through 52000's level (51740)
+        await venue.set_mark(BTC, mark)
+        await venue.advance(20)
+    up = True
+    checker.close_excuse(down, venue.now() + _s(TRIP + checker.windows.slack))
+    await venue.set_mark(BTC, "51790")  # the first mark it sees: activated, trailed from it
+    stop(venue, "51531", "tc-pos1-s1")
+    venue.engine.cancel(BTC, first)
+    for mark in ("51780", "51770", "51790", "51760", "51785", "51775") * 2:
+        await venue.set_mark(BTC, mark)
+        await venue.advance(30)
+    assert broken(checker) == []
+    for mark in ("52300", "52290", "52295", "52285", "52300", "52290") * 2:  # seen: trailed
+        await venue.set_mark(BTC, mark)
+        await venue.advance(30)
+    assert broken(checker) == ["trailing_stuck"]

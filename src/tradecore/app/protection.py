@@ -149,19 +149,27 @@ class ProtectionGuard:
         # Left to the open (or replacement) in flight on their symbol, but bare: counted.
         waiting = {_key(held) for held in bare_in_flight(snapshot)}
         unprotected += len(waiting)
+        # Bare and unknown to the journal (opened by hand): adopted in this pass, not left
+        # bare until the synchronizer's next one, then judged by the keeper like every
+        # suspect — an adoption whose stop the venue refused is still bare, and shown so.
         strangers = [a for a in actions if isinstance(a, PlaceStop) and a.position_id is None]
-        if strangers and self._adopt is not None:
-            # Bare and unknown to the journal (opened by hand): adopted — and so protected —
-            # in this pass, not left bare until the synchronizer's next one.
-            adopted = await self._adopt()
-            unprotected += len(strangers)
-            fixed += min(adopted, len(strangers))
+        adopted = await self._adopt_strangers(strangers)
+        journal.update(adopted)
+        suspects.update(adopted)
+        unknown = {_key(a) for a in strangers} - {_key(p) for p in adopted.values()}
+        unprotected += len(unknown)  # not adopted (the synchronizer could not): still bare
         beats = self._heartbeats() if self._heartbeats else None
         seen_bare = {getattr(a, "position_id", None) for a in actions if leaves_unprotected(a)}
         for position in suspects.values():
             found = await self._keeper.ensure_protected(
                 position, initial=self._stop_price, heartbeats=beats, params=self._params
             )
+            if position.id in adopted and not found.unprotected:
+                # Bare when this pass read the venue: protected now only if the adoption's
+                # stop stands (the keeper found nothing wrong), else still bare.
+                found = attrs.evolve(
+                    found, unprotected=True, fixed=found.protected and not found.busy
+                )
             if found.failed and not found.unprotected and position.id in seen_bare:
                 # The keeper could not look again (the venue refused its read): the pass saw
                 # the position bare and nothing was put right, so it is counted as seen.
@@ -178,8 +186,10 @@ class ProtectionGuard:
                 if protected is not None and protected.stop_price is not None:
                     await self._on_protected(protected)  # e.g. trailed from now on
         # not suspected this pass: protected (or still left to its operation, and bare)
-        self._bare = (self._bare & set(suspects)) | waiting
-        self.view = _view(read_at, self._clock.now(), self._bare, journal, bare_in_flight(snapshot))
+        self._bare = (self._bare & set(suspects)) | waiting | unknown
+        named = {_key(held): held.symbol for held in bare_in_flight(snapshot)}
+        named.update((_key(stranger), stranger.symbol) for stranger in strangers)
+        self.view = _view(read_at, self._clock.now(), self._bare, journal, named)
         self._recorder.record(
             EventType.PROTECTION_CHECK_COMPLETED,
             exchange=self._exchange.venue.value,
@@ -207,6 +217,20 @@ class ProtectionGuard:
             failed=failed,
         )
 
+    async def _adopt_strangers(self, strangers: Sequence[PlaceStop]) -> dict[str, Position]:
+        """Have the synchronizer adopt the positions the journal does not know; the journal's
+        positions on their symbols and sides afterwards (adopted by this pass's call, or by
+        a synchronizer pass that was already adopting them)."""
+        if not strangers or self._adopt is None:
+            return {}
+        await self._adopt()
+        wanted = {_key(stranger) for stranger in strangers}
+        return {
+            position.id: position
+            for position in await self._store.positions.open_positions()
+            if position.state is PositionState.ACTIVE and _key(position) in wanted
+        }
+
     async def _still_bare(self, position: Position, detail: str) -> None:
         """Alert, once per position (the alert key deduplicates), and keep counting it."""
         self._bare.add(position.id)
@@ -229,15 +253,18 @@ def _view(
     now: datetime,
     bare: set[str],
     journal: Mapping[str, Position],
-    waiting: Sequence[VenuePosition],
+    named: Mapping[str, str],
 ) -> ProtectionView:
+    """`bare` holds journal ids and, for positions the journal has no row for yet, keys
+    (`_key`); `named` gives the symbol of each key."""
     symbols = {journal[key].symbol for key in bare if key in journal}
-    symbols |= {held.symbol for held in waiting if _key(held) in bare}
+    symbols |= {symbol for key, symbol in named.items() if key in bare}
     return ProtectionView(read_at=read_at, checked_at=now, symbols=frozenset(symbols))
 
 
-def _key(held: VenuePosition) -> str:
-    """How the guard names a bare position it leaves to its operation in flight."""
+def _key(held: VenuePosition | PlaceStop | Position) -> str:
+    """How the guard names a bare position without a journal id: one left to its operation
+    in flight, or one opened by hand that is not adopted yet."""
     return f"{held.venue.value}:{held.symbol}:{held.side.value}"
 
 

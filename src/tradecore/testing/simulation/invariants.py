@@ -161,8 +161,9 @@ class _Watch:
     double: _Clock = attrs.Factory(_Clock)
     loose: _Clock = attrs.Factory(_Clock)
     trail: _Clock = attrs.Factory(_Clock)
-    marks: deque[tuple[datetime, Decimal]] = attrs.Factory(deque)  # newer than the lag
-    best: Decimal | None = None  # the best mark in the position's favour, older than the lag
+    # newer than the lag: (when, the mark, whether the application was up to see it)
+    marks: deque[tuple[datetime, Decimal, bool]] = attrs.Factory(deque)
+    best: Decimal | None = None  # the best mark the bot saw in the position's favour (lag old)
     worst: Decimal | None = None  # the worst mark since that best (older than the lag too)
 
 
@@ -190,6 +191,9 @@ class Checker:
         # what the application reports as unprotected (/health, metrics): compared with
         # the venue after every protection pass (None: not checked)
         self.health: Callable[[], ProtectionView | None] | None = None
+        # whether the application is up and following the marks (None: always): a mark that
+        # came while it was down (crashed, or still starting) is one it never saw
+        self.app_up: Callable[[], bool] | None = None
 
     def attach(self) -> "Checker":
         if not self._attached:
@@ -399,11 +403,13 @@ class Checker:
         marks = watch.marks
         ticked = not marks or marks[-1][1] != mark
         if ticked:
-            marks.append((now, mark))
+            marks.append((now, mark, self.app_up is None or self.app_up()))
         horizon = now - self.windows.trailing_lag
         while marks and marks[0][0] <= horizon:
-            _, old = marks.popleft()
-            if watch.best is None or tighter(held.side, old, watch.best):
+            _, old, seen = marks.popleft()
+            # A best the bot never saw (it was down) is not one it can trail: the restarted
+            # bot trails from the marks it sees. A fall it never saw still counts (below).
+            if seen and (watch.best is None or tighter(held.side, old, watch.best)):
                 watch.best = watch.worst = old
             elif watch.worst is None or tighter(held.side, watch.worst, old):
                 watch.worst = old
@@ -414,7 +420,7 @@ class Checker:
         reference = watch.best
         trailing_level = watch.best * (1 - sign * params.callback_percent / 100)
         worst = watch.worst  # the fall counts when it happens: the marks not yet a lag old too
-        for _, recent in marks:
+        for _, recent, _ in marks:
             if worst is None or tighter(held.side, worst, recent):
                 worst = recent
         if worst is not None and not tighter(held.side, worst, trailing_level):
@@ -631,7 +637,7 @@ class Checker:
         if watch.level is None or watch.side is None:
             return False
         since = now - timedelta(seconds=self.windows.slack + 4 * self.windows.round_trip)
-        marks = [mark for at, mark in watch.marks if at >= since]
+        marks = [mark for at, mark, _ in watch.marks if at >= since]
         current = self.engine.mark(symbol)  # no tick since: the last mark still stands
         if current is not None:
             marks.append(current)

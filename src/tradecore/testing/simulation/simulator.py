@@ -113,6 +113,7 @@ class Simulation:
         self.windows = windows_for(self.settings, world.latency)
         self.checker = Checker(self.venue, self.windows).attach()
         self.checker.health = self._protection_view
+        self.checker.app_up = self._following_marks
         self.counts: Counter[str] = Counter()
         self.work = ThreadWork()
         self.outage = Outage()
@@ -136,6 +137,11 @@ class Simulation:
     def _protection_view(self) -> ProtectionView | None:
         """What the running application reports as unprotected (`/health`, metrics)."""
         return self.kernel.protection_view() if self.kernel is not None else None
+
+    def _following_marks(self) -> bool:
+        """Whether the application is up and sees the marks: recovered, loops on, alive."""
+        process, kernel = self.process, self.kernel
+        return process is not None and not process.dead and kernel is not None and kernel.running
 
     def _styles(self) -> Iterator[tuple[str, MarkStyle]]:
         return zip(self.world.symbols, self.world.marks, strict=True)
