@@ -33,7 +33,11 @@ async def test_a_bare_position_whose_open_is_retrying_its_stop_is_counted_unprot
     )
 
     async def guard_meanwhile() -> ProtectionReport:
-        await app.clock.sleep(0.15)  # the entry filled, the first stop was refused
+        # the entry filled (after the symbol's leverage set-up, however long that took) and
+        # the first stop was refused: the position stands bare while the open retries
+        while app.venue.position("BTCUSDT") is None:
+            await app.clock.sleep(0.01)
+        await app.clock.sleep(0.06)
         return await app.guard.check()
 
     opened, report = await app.run(asyncio.gather(app.opener.open(request), guard_meanwhile()))
