@@ -20,24 +20,11 @@ from runner.config import LogFormat, LoggingSettings, LogLevel
 from runner.logging import configure_logging
 from tradecore.adapters.reporting.telemetry import TeeSink, Telemetry
 from tradecore.domain.events import Event, EventType, Severity
+from tradecore.testing import EventLog
 
 AT = datetime(2026, 11, 30, 9, 5, tzinfo=UTC)
 TOKEN = "123456:tgTOKENpoiuytrewq"
 API_KEY = "bnKEY0123456789abcdef"
-
-
-class Journal:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    async def flush(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +51,7 @@ def log_through_the_tee(tmp_path: Path, events: list[Event], secrets: tuple[str,
         secrets,
         stderr=open(tmp_path / "stderr.txt", "a"),  # noqa: SIM115 (loguru owns it)
     )
-    journal = Journal()
+    journal = EventLog()
     tee = TeeSink(journal, Telemetry())
     for e in events:
         tee.emit(e)

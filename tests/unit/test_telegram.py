@@ -24,10 +24,11 @@ from tradecore.adapters.alerts import HttpAlerter, QueuedAlerter, TelegramChanne
 from tradecore.adapters.alerts.telegram import TelegramCommands
 from tradecore.app.operator import OperatorCommands, OperatorSources
 from tradecore.app.protection import ProtectionView
-from tradecore.domain.events import Event, EventType, Severity
+from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import Side, Venue
 from tradecore.domain.positions import Position, PositionState, StopOwner
 from tradecore.ports.alerts import Alert, OperatorQueries
+from tradecore.testing import EventLog
 
 TOKEN = "7781234567:AAE-sEcReT_t0ken_value"
 API = f"https://api.telegram.org/bot{TOKEN}"
@@ -45,20 +46,6 @@ class StepClock:
     async def sleep(self, seconds: float) -> None:
         self.at += timedelta(seconds=seconds)
         await asyncio.sleep(0)
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    async def flush(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
 
 
 def alert(key: str = "unprotected:p1", severity: Severity = Severity.CRITICAL) -> Alert:
@@ -99,7 +86,7 @@ async def test_a_429_waits_the_retry_after_telegram_names_then_delivers_once():
 async def test_a_429_asking_for_more_than_five_minutes_is_given_up_and_journaled_at_once():
     route = respx.post(f"{API}/sendMessage").mock(return_value=flood(3600))
     clock = StepClock()
-    sink = ListSink()
+    sink = EventLog()
     alerter = HttpAlerter([TelegramChannel(token=TOKEN, chat_id=CHAT)], clock=clock, events=sink)
 
     assert await alerter.send(alert()) is False
@@ -127,7 +114,7 @@ class Hanging:
 
 async def test_an_alert_never_holds_up_the_use_case_that_raises_it():
     slow = Hanging()
-    sink = ListSink()
+    sink = EventLog()
     queued = QueuedAlerter(slow, events=sink, clock=StepClock())
 
     # A protection pass awaits its alert: it must go on at once, whatever Telegram does.
@@ -150,7 +137,7 @@ class Recording:
 
 async def test_queued_alerts_go_out_most_severe_first_then_in_the_order_raised():
     inner = Recording()
-    queued = QueuedAlerter(inner, events=ListSink(), clock=StepClock())
+    queued = QueuedAlerter(inner, events=EventLog(), clock=StepClock())
     await queued.send(alert("aged-cap", Severity.WARNING))
     await queued.send(alert("trailing-failing", Severity.ERROR))
     await queued.send(alert("wave-skipped", Severity.ERROR))
@@ -163,7 +150,7 @@ async def test_queued_alerts_go_out_most_severe_first_then_in_the_order_raised()
 
 async def test_alerts_waiting_at_shutdown_are_journaled_not_lost():
     slow = Hanging()
-    sink = ListSink()
+    sink = EventLog()
     queued = QueuedAlerter(slow, events=sink, clock=StepClock())
     await queued.send(alert("a"))
     await queued.send(alert("b", Severity.WARNING))
@@ -178,7 +165,7 @@ async def test_alerts_waiting_at_shutdown_are_journaled_not_lost():
 
 async def test_a_full_alert_queue_journals_what_it_cannot_take():
     slow = Hanging()
-    sink = ListSink()
+    sink = EventLog()
     queued = QueuedAlerter(slow, events=sink, clock=StepClock(), capacity=2)
     taken = [await queued.send(alert(f"k{n}", Severity.WARNING)) for n in range(5)]
 
@@ -332,7 +319,7 @@ class Answers:
         return f"answer to {command}"
 
 
-def bot(sink: ListSink, queries: OperatorQueries | None = None) -> TelegramCommands:
+def bot(sink: EventLog, queries: OperatorQueries | None = None) -> TelegramCommands:
     return TelegramCommands(
         TelegramChannel(token=TOKEN, chat_id=CHAT),
         queries or Answers(),
@@ -351,7 +338,7 @@ async def test_commands_in_the_configured_chat_are_answered_there():
         ]
     )
     sent = respx.post(f"{API}/sendMessage").mock(return_value=httpx.Response(200, json={}))
-    commands = bot(ListSink())
+    commands = bot(EventLog())
 
     await commands.poll_once()
     await commands.poll_once()
@@ -373,7 +360,7 @@ async def test_an_answer_refused_by_flood_control_is_sent_again_after_retry_afte
     )
     clock = StepClock()
     commands = TelegramCommands(
-        TelegramChannel(token=TOKEN, chat_id=CHAT), Answers(), events=ListSink(), clock=clock
+        TelegramChannel(token=TOKEN, chat_id=CHAT), Answers(), events=EventLog(), clock=clock
     )
 
     await commands.poll_once()
@@ -387,7 +374,7 @@ async def test_an_answer_refused_by_flood_control_is_sent_again_after_retry_afte
 async def test_a_command_from_another_chat_is_ignored_and_journaled():
     respx.post(f"{API}/getUpdates").mock(return_value=updates(update(9, "/positions", "-999")))
     sent = respx.post(f"{API}/sendMessage").mock(return_value=httpx.Response(200, json={}))
-    sink = ListSink()
+    sink = EventLog()
     commands = bot(sink)
 
     await commands.poll_once()
@@ -405,7 +392,7 @@ async def test_a_command_sent_before_the_bot_started_is_not_answered():
     stale = START - timedelta(hours=3)
     respx.post(f"{API}/getUpdates").mock(return_value=updates(update(3, "/status", at=stale)))
     sent = respx.post(f"{API}/sendMessage").mock(return_value=httpx.Response(200, json={}))
-    commands = bot(ListSink())
+    commands = bot(EventLog())
 
     await commands.poll_once()
 
@@ -432,7 +419,7 @@ async def test_a_failing_api_is_waited_out_never_raised(failure: Any, at_least: 
         route.mock(return_value=failure)
     else:
         route.mock(side_effect=failure)
-    commands = bot(ListSink())
+    commands = bot(EventLog())
 
     wait = await commands.poll_once()
 
@@ -449,7 +436,7 @@ async def test_the_token_never_appears_in_events_or_logs_of_the_command_loop(cap
             updates(update(1, "/status", "-5")),
         ]
     )
-    sink = ListSink()
+    sink = EventLog()
     lines: list[str] = []
     sink_id = logger.add(lines.append, level="DEBUG")
     caplog.set_level(logging.DEBUG)
