@@ -20,7 +20,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -30,6 +30,9 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from tradecore.app.settings import TradingSettings, conditional_orders_problem
 from tradecore.domain.leverage import CONFIGURABLE_MARGIN_MODES, MarginMode
 from tradecore.domain.model import Venue
+
+if TYPE_CHECKING:
+    from tradecore.adapters.ccxt.venues import CcxtDialect
 
 ENV_PREFIX = "TRADECORE_"
 CONFIG_ENV = "TRADECORE_CONFIG"
@@ -195,9 +198,9 @@ class Secrets:
         return tuple(v for v in attrs.astuple(self) if v)
 
     def keys_for(self, venue: Venue) -> tuple[str | None, str | None]:
-        if venue is Venue.BINANCE:
-            return self.binance_api_key, self.binance_api_secret
-        return self.bybit_api_key, self.bybit_api_secret
+        key: str | None = getattr(self, f"{venue.value}_api_key", None)
+        secret: str | None = getattr(self, f"{venue.value}_api_secret", None)
+        return key, secret
 
 
 SECRET_NAMES = tuple(f"{ENV_PREFIX}{f.name.upper()}" for f in attrs.fields(Secrets))
@@ -540,15 +543,22 @@ def check_venue_fit(config: Config) -> None:
         from tradecore.adapters.ccxt import CAPABILITIES
 
         capabilities = CAPABILITIES[config.venue]
-    name = "Binance USDⓈ-M" if config.venue is Venue.BINANCE else "Bybit linear"
     leverage = config.trading.sizing.leverage
-    if config.venue is Venue.BINANCE and leverage % 1:
+    # the venue's facts (adapters/ccxt/venues/) are read only on the way to a refusal: a
+    # paper session never loads ccxt
+    if leverage % 1 and _dialect(config.venue).whole_number_leverage:
         raise ConfigError(
-            f"trading.sizing.leverage = {leverage} is not allowed on {name}: its leverage is a "
-            "whole number (POST /fapi/v1/leverage); use e.g. "
+            f"trading.sizing.leverage = {leverage} is not allowed on "
+            f"{_dialect(config.venue).display_name}: its leverage is a whole number; use e.g. "
             f"{int(leverage)} (set it in the config file, or with "
             "TRADECORE_TRADING__SIZING__LEVERAGE)"
         )
-    problem = conditional_orders_problem(config.trading, capabilities, name)
-    if problem is not None:
-        raise ConfigError(problem)
+    if conditional_orders_problem(config.trading, capabilities, config.venue.value):
+        name = _dialect(config.venue).display_name
+        raise ConfigError(str(conditional_orders_problem(config.trading, capabilities, name)))
+
+
+def _dialect(venue: Venue) -> "CcxtDialect":
+    from tradecore.adapters.ccxt.venues import dialect_for
+
+    return dialect_for(venue)

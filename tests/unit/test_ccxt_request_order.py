@@ -12,7 +12,8 @@ from decimal import Decimal
 import pytest
 
 from tradecore.adapters.ccxt.limiter import NO_LIMITS, VenueLimits
-from tradecore.adapters.ccxt.limits import BINANCE_ORDERS_10S, VENUE_LIMITS
+from tradecore.adapters.ccxt.limits import VENUE_LIMITS
+from tradecore.adapters.ccxt.venues.binance import ORDERS_10S as BINANCE_ORDERS_10S
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.ports.exchange import RequestPriority, request_priority
 from tradecore.testing.loopback import LoopbackVenue

@@ -18,8 +18,9 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from tradecore.adapters.ccxt import margin, parse
+from tradecore.adapters.ccxt import parse
 from tradecore.adapters.ccxt.errors import command_outcome
+from tradecore.adapters.ccxt.venues.bybit import tiers_of
 from tradecore.domain.leverage import MarginMode
 from tradecore.domain.model import OrderSide
 from tradecore.domain.orders import Order
@@ -295,7 +296,7 @@ async def bybit_tiers(venue: LoopbackVenue, entry: Entry) -> Any:
             "maintenance_rate": t.maintenance_rate,
             "maintenance_amount": t.maintenance_amount,
         }
-        for t in margin._bybit_tiers(raw["result"]["list"], "BTCUSD")
+        for t in tiers_of(raw["result"]["list"], "BTCUSD")
     ]
 
 

@@ -10,14 +10,12 @@ from hypothesis import strategies as st
 
 from tradecore.adapters.ccxt.errors import IpBanned
 from tradecore.adapters.ccxt.limiter import Budget, RequestLimiter, VenueLimits
-from tradecore.adapters.ccxt.limits import (
-    BINANCE_IP,
-    BINANCE_LIMITS,
-    BINANCE_ORDERS_1M,
-    BINANCE_ORDERS_10S,
-    BYBIT_IP,
-    BYBIT_LIMITS,
-)
+from tradecore.adapters.ccxt.venues.binance import IP as BINANCE_IP
+from tradecore.adapters.ccxt.venues.binance import LIMITS as BINANCE_LIMITS
+from tradecore.adapters.ccxt.venues.binance import ORDERS_1M as BINANCE_ORDERS_1M
+from tradecore.adapters.ccxt.venues.binance import ORDERS_10S as BINANCE_ORDERS_10S
+from tradecore.adapters.ccxt.venues.bybit import IP as BYBIT_IP
+from tradecore.adapters.ccxt.venues.bybit import LIMITS as BYBIT_LIMITS
 from tradecore.adapters.clock import VirtualClock, settle
 from tradecore.ports.exchange import RequestPriority as P
 

@@ -12,14 +12,14 @@ from decimal import Decimal
 import ccxt.async_support as ccxt
 import pytest
 
-from tradecore.adapters.ccxt.errors import BINANCE_CODES, BYBIT_CODES, command_outcome
+from tradecore.adapters.ccxt.errors import command_outcome
+from tradecore.adapters.ccxt.venues import dialect_for
 from tradecore.adapters.paper import BINANCE, BYBIT, Profile
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.ports.exchange import RETRYABLE_REASONS, Rejected
 from tradecore.testing import FakeVenue, Fault, Op
 
 PROFILES = {"binance": BINANCE, "bybit": BYBIT}
-TABLES = {Venue.BINANCE: BINANCE_CODES, Venue.BYBIT: BYBIT_CODES}
 
 
 def _raised_by_ccxt(venue: Venue, code: str, message: str) -> Exception:
@@ -61,7 +61,7 @@ def test_every_refusal_in_the_catalogue_reads_back_as_the_same_reason_through_cc
 def test_every_code_the_adapter_maps_is_in_the_catalogue(name: str) -> None:
     profile = PROFILES[name]
     catalogued = {(r.code, r.reason) for r in profile.rejections}
-    for code, reason in TABLES[profile.venue].items():
+    for code, reason in dialect_for(profile.venue).codes.items():
         assert (code, reason) in catalogued, f"{profile.venue} {code} ({reason}) is missing"
 
 

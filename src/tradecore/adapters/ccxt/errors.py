@@ -21,84 +21,14 @@ from typing import Any
 import aiohttp
 import ccxt.async_support as ccxt
 
+from tradecore.adapters.ccxt.venues import dialect_for
 from tradecore.domain.model import Venue
 from tradecore.ports.exchange import ExchangeUnavailable, Rejected, RejectReason, Unknown
 
 R = RejectReason
 
-BINANCE_CODES: dict[str, RejectReason] = {
-    "-2021": R.WOULD_TRIGGER_IMMEDIATELY,
-    "-2011": R.ORDER_NOT_FOUND,
-    "-2013": R.ORDER_NOT_FOUND,
-    "-4116": R.DUPLICATE_CLIENT_ID,
-    "-2022": R.REDUCE_ONLY_WOULD_INCREASE,
-    "-4164": R.BELOW_MIN_NOTIONAL,
-    "-2019": R.INSUFFICIENT_BALANCE,
-    "-4014": R.INVALID_PRICE,
-    "-4001": R.INVALID_PRICE,
-    "-4002": R.INVALID_PRICE,
-    "-4006": R.INVALID_PRICE,
-    "-4007": R.INVALID_PRICE,
-    "-4003": R.INVALID_QUANTITY,
-    "-4004": R.INVALID_QUANTITY,
-    "-4005": R.INVALID_QUANTITY,
-    "-4023": R.INVALID_QUANTITY,
-    "-1121": R.UNKNOWN_SYMBOL,
-    "-4140": R.SYMBOL_UNAVAILABLE,
-    "-4045": R.TOO_MANY_CONDITIONAL_ORDERS,
-    "-4130": R.STOP_ALREADY_EXISTS,
-    "-1111": R.INVALID_PRICE,  # "Precision is over the maximum": told apart by its text
-    "-5027": R.NOT_MODIFIED,  # "No need to modify the order."
-    # POST /fapi/v1/marginType to the mode the symbol already has: -4046
-    # NO_NEED_TO_CHANGE_MARGIN_TYPE "No need to change margin type." (USDⓈ-M "Error Codes",
-    # developers.binance.com/docs/derivatives/usds-margined-futures/error-code; ccxt 4.5.90
-    # binance.py linear exceptions raise OperationRejected); the setting holds: done
-    "-4046": R.NOT_MODIFIED,
-    "-4028": R.INVALID_LEVERAGE,  # INVALID_LEVERAGE, "Leverage 150 is not valid"
-    "-4047": R.MARGIN_MODE_LOCKED,  # "...cannot be changed if there exists open orders."
-    "-4048": R.MARGIN_MODE_LOCKED,  # "...cannot be changed if there exists position."
-    "-1003": R.RATE_LIMITED,
-    "-1008": R.VENUE_UNAVAILABLE,  # overloaded: refused, try again later
-    "-2015": R.AUTHENTICATION,
-    "-2014": R.AUTHENTICATION,
-    "451": R.REGION_RESTRICTED,  # the HTTP status: Binance's body says code 0 (see below)
-}
-
-BYBIT_CODES: dict[str, RejectReason] = {
-    "110092": R.WOULD_TRIGGER_IMMEDIATELY,
-    "110093": R.WOULD_TRIGGER_IMMEDIATELY,
-    "110001": R.ORDER_NOT_FOUND,
-    "110072": R.DUPLICATE_CLIENT_ID,
-    "110017": R.REDUCE_ONLY_WOULD_INCREASE,
-    "110094": R.BELOW_MIN_NOTIONAL,
-    "110007": R.INSUFFICIENT_BALANCE,
-    "110009": R.TOO_MANY_CONDITIONAL_ORDERS,
-    "170209": R.REGION_RESTRICTED,
-    "34040": R.NOT_MODIFIED,
-    # POST /v5/position/set-leverage to the leverage the symbol already has: 110043 "Set
-    # leverage not modified" (Bybit v5 error codes, bybit-exchange.github.io/docs/v5/error;
-    # ccxt 4.5.90 bybit.py raises BadRequest for it): the leverage holds, so it is done
-    "110043": R.NOT_MODIFIED,
-    "110013": R.INVALID_LEVERAGE,  # "Due to risk limit, cannot set leverage"
-    "10006": R.RATE_LIMITED,
-    "429": R.VENUE_UNAVAILABLE,  # "high server load. Please retry"
-    "10003": R.AUTHENTICATION,
-    "10004": R.AUTHENTICATION,
-    "10005": R.AUTHENTICATION,
-}
-
-# Bybit answers many different refusals with 10001 "params error"; its text tells them apart.
-_BYBIT_10001 = (
-    (re.compile(r"should (lower|higher) than base_price", re.I), R.WOULD_TRIGGER_IMMEDIATELY),
-    (re.compile(r"remains unchanged|not modified", re.I), R.NOT_MODIFIED),
-    (re.compile(r"zero position", re.I), R.NO_POSITION),
-    (re.compile(r"is not trading", re.I), R.SYMBOL_UNAVAILABLE),
-    (re.compile(r"symbol invalid|symbol params err|not supported symbols", re.I), R.UNKNOWN_SYMBOL),
-    (re.compile(r"qty|quantity|contracts", re.I), R.INVALID_QUANTITY),
-    (re.compile(r"price|stopLoss|tick", re.I), R.INVALID_PRICE),
-)
-
-_CODES = {Venue.BINANCE: BINANCE_CODES, Venue.BYBIT: BYBIT_CODES}
+# Each venue's codes (its `CcxtDialect.codes`, `reason_for`, `execution_unknown_codes`)
+# live in its module under adapters/ccxt/venues/.
 
 
 def venue_answer(error: Exception) -> tuple[str | None, str]:
@@ -119,33 +49,16 @@ def venue_answer(error: Exception) -> tuple[str | None, str]:
 
 
 def reason_for(venue: Venue, code: str | None, message: str) -> RejectReason | None:
-    """The port's reason for a venue code (and, for Bybit's catch-all 10001, its text)."""
+    """The port's reason for a venue code (where one code means many, by its text)."""
     if code is None:
         return None
-    if venue is Venue.BYBIT and code == "10001":
-        for pattern, reason in _BYBIT_10001:
-            if pattern.search(message):
-                return reason
-        return R.OTHER
-    if venue is Venue.BINANCE and code in ("-1100", "-1111"):
-        return R.INVALID_QUANTITY if "quantity" in message.lower() else R.INVALID_PRICE
-    return _CODES[venue].get(code)
+    return dialect_for(venue).reason_for(code, message)
 
 
 CLOCK_SKEW_CODES = frozenset({"-1021", "10002"})
 
 # The venues' codes for their own internal failure, after which an order command may or may
-# not have been executed. Binance USDⓈ-M (error-code page): -1000 UNKNOWN "An unknown error
-# occurred while processing the request", -1001 DISCONNECTED "Internal error; unable to process
-# your request", -1006 UNEXPECTED_RESP "... Execution status unknown", -1007 TIMEOUT "Timeout
-# waiting for response from backend server. Send status unknown; execution status unknown".
-# Bybit v5 (bybit-exchange.github.io/docs/v5/error): 10000 "Server Timeout", 10016 "Server
-# error" / "internal server error; Service is restarting". Bybit's docs do not say whether an
-# order survives these; a wrong `Unknown` costs one look-up, a wrong refusal a bare position.
-EXECUTION_UNKNOWN_CODES: dict[Venue, frozenset[str]] = {
-    Venue.BINANCE: frozenset({"-1000", "-1001", "-1006", "-1007"}),
-    Venue.BYBIT: frozenset({"10000", "10016"}),
-}
+# not have been executed, are each dialect's `execution_unknown_codes`.
 
 
 class ServerFailure(ccxt.ExchangeNotAvailable):
@@ -246,7 +159,7 @@ def server_failed(venue: Venue, error: Exception) -> bool:
     status = _HTTP_STATUS.match(str(error))
     if isinstance(error, ccxt.ExchangeNotAvailable) and status and status[1].startswith("5"):
         return True
-    return venue_answer(error)[0] in EXECUTION_UNKNOWN_CODES[venue]
+    return venue_answer(error)[0] in dialect_for(venue).execution_unknown_codes
 
 
 def clock_skew(error: Exception) -> bool:

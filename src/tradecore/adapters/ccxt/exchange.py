@@ -1,12 +1,9 @@
-"""The exchange port on ccxt (`ccxt.async_support`) for Binance USDⓈ-M and Bybit linear.
+"""The exchange port on ccxt (`ccxt.async_support`), for any venue with a ccxt dialect.
 
-Per venue (see docs/venues.md):
-- Binance: stops are algo orders; every fetch, list and cancel of one passes
-  `{'trigger': True}`, and listings merge the plain and the algo lists. No stop amend and
-  no position stop (`capabilities` says so): callers replace a stop create-first.
-- Bybit: the position's own stop through `/v5/position/trading-stop` (`tpslMode=Full`,
-  `positionIdx` sent explicitly, `slTriggerBy=MarkPrice`, `stopLoss=0` removes it); resting
-  stops amended in place with `triggerBy=MarkPrice`.
+What differs between venues (which endpoint an order lives on, how an answer is read, what a
+position stop or a leverage change sends) is the venue's `CcxtDialect`
+(`adapters/ccxt/venues/<venue>.py`, docs/extending.md); this module never asks which venue
+it talks to.
 
 Numbers go to ccxt as strings made from our Decimals, and only after they were checked
 against the market's tick and step: ccxt's own precision helpers truncate or round, and an
@@ -24,7 +21,6 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import aiohttp
 import attrs
 import ccxt.async_support as ccxt
-import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt import margin, parse
 from tradecore.adapters.ccxt.errors import (
@@ -34,27 +30,24 @@ from tradecore.adapters.ccxt.errors import (
     watch_server_failures,
 )
 from tradecore.adapters.ccxt.limiter import RequestLimiter, VenueLimits
-from tradecore.adapters.ccxt.limits import VENUE_LIMITS
 from tradecore.adapters.ccxt.profiles import (
-    PROFILES,
     check_price,
     check_quantity,
     order_not_found,
     unknown_symbol,
 )
 from tradecore.adapters.ccxt.streams import MarkFeed, StatusCallback
-from tradecore.adapters.readback import NotProven, ReadBack, proven, read_back
+from tradecore.adapters.ccxt.venues import ByVenue, CcxtDialect, dialect_for
+from tradecore.adapters.readback import NotProven, ReadBack, read_back
 from tradecore.domain.leverage import LeverageTier, MarginMode
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.orders import (
     Balance,
     MarkTick,
     Order,
-    OrderRole,
     OrderStatus,
     OrderType,
     VenuePosition,
-    role_of,
 )
 from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules
@@ -88,7 +81,7 @@ class Environment(StrEnum):
     LIVE = "live"
 
 
-CAPABILITIES = {venue: profile.capabilities for venue, profile in PROFILES.items()}
+CAPABILITIES = ByVenue(lambda dialect: dialect.profile.capabilities)
 
 
 def build_client(
@@ -118,24 +111,17 @@ def build_client(
         config["session"] = session
     if rate_limit_ms is not None:
         config["rateLimit"] = rate_limit_ms
-    config["options"] = dict(PROFILES[venue].options)
-    default = ccxt_pro.binanceusdm if venue is Venue.BINANCE else ccxt_pro.bybit
-    client: ccxt.Exchange = (client_class or default)(config)
-    if venue is Venue.BYBIT:
-        client.has["fetchCurrencies"] = False  # no wallet endpoints needed (and none offline)
+    dialect = dialect_for(venue)
+    config["options"] = dict(dialect.profile.options)
+    client: ccxt.Exchange = (client_class or dialect.client_class(websockets=True))(config)
+    dialect.prepare_client(client)
     if environment is Environment.DEMO:
         client.enable_demo_trading(True)
     elif environment is Environment.TESTNET:
-        if venue is Venue.BINANCE:
-            raise ValueError(
-                "Binance USDⓈ-M has no futures testnet through ccxt any more; use demo trading"
-            )
+        if not dialect.has_testnet:
+            raise ValueError(f"{venue.value} has no testnet through ccxt; use demo trading")
         client.set_sandbox_mode(True)
     return client
-
-
-_BINANCE_PAGE = 1000  # userTrades' maximum limit
-_BYBIT_LOG_PAGES = 20  # of 50 rows: a position's settlements over far more than 7 days
 
 
 def _ms(at: datetime) -> int:
@@ -216,7 +202,7 @@ def _limit_requests(client: ccxt.Exchange, limiter: RequestLimiter) -> None:
 
 
 class CcxtExchange:
-    """One account on Binance USDⓈ-M or Bybit linear, through a ccxt client.
+    """One account on a venue with a ccxt dialect (Binance USDⓈ-M, Bybit linear).
 
     Every REST request of `client` waits in our `RequestLimiter` first (the venue's published
     budgets, `limits`; stops before closes before entries before queries before sweeps) and
@@ -239,16 +225,18 @@ class CcxtExchange:
         self.client = client
         self._read_back = read_back or ReadBack()
         watch_server_failures(client)
+        self._venue = venue
+        self._dialect = dialect_for(venue)
+        self._profile = self._dialect.profile
         self.limiter = RequestLimiter(
-            clock, VENUE_LIMITS[venue] if limits is None else limits, venue=venue.value
+            clock, self._dialect.limits if limits is None else limits, venue=venue.value
         )
         _limit_requests(client, self.limiter)
-        self._venue = venue
-        self._profile = PROFILES[venue]
         self._clock = clock
         self._rules: dict[str, MarketRules] = {}
-        # Binance algo (conditional) orders as last seen, by algoId: the id says which
-        # endpoint to ask, and the cancel answer names the order without its state.
+        # Conditional orders as last seen, by id: on a venue that keeps them apart (Binance's
+        # algo orders) the id says which endpoint to ask, and a cancel answer may name the
+        # order without its state.
         self._algos: dict[str, Order] = {}
         self._feeds: list[MarkFeed] = []
         self._on_stream_status = on_stream_status
@@ -269,8 +257,8 @@ class CcxtExchange:
         return tuple(self._feeds)
 
     @property
-    def _binance(self) -> bool:
-        return self._venue is Venue.BINANCE
+    def dialect(self) -> CcxtDialect:
+        return self._dialect
 
     # ----------------------------------------------------------------- transport
 
@@ -360,13 +348,7 @@ class CcxtExchange:
     @_at(Q.SWEEP)
     async def load_markets(self) -> Mapping[str, MarketRules]:
         markets = await self._query(lambda: self.client.load_markets(True), _linear_usdt)
-        if self._binance:
-            rules = await self._query(
-                lambda: self.client.fetch_leverage_tiers(list(markets)),
-                lambda tiers: _binance_rules(markets, tiers),
-            )
-        else:
-            rules = [parse.bybit_rules(market["info"]) for market in markets.values()]
+        rules = await self._dialect.market_rules(self, markets)
         self._rules = {found.symbol: found for found in rules}
         return dict(self._rules)
 
@@ -384,16 +366,12 @@ class CcxtExchange:
         )
 
     def _listing(self, symbol: str | None, *, stops: bool) -> dict[str, Any]:
-        params: dict[str, Any] = {"trigger": True} if stops else {}
-        if not self._binance:
-            params["paginate"] = True  # pages of 50 (Bybit's maximum), following the cursor
-            if symbol is None:
-                params["settleCoin"] = "USDT"
-        return params
+        return self._dialect.listing_params(symbol, stops=stops)
 
     @_at(_listing_priority)
     async def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
-        """Plain and conditional orders, merged: on Binance the plain list has no stops."""
+        """Plain and conditional orders, merged: on some venues (Binance) the plain list has
+        no stops."""
         unified = None if symbol is None else to_venue(symbol)
         plain = await self._query(
             lambda: self.client.fetch_open_orders(
@@ -407,68 +385,19 @@ class CcxtExchange:
             ),
             lambda raw: [self._read_order(item["info"], algo=True) for item in raw],
         )
-        if self._binance:
-            self._algos.update((order.order_id, order) for order in stops)
+        self._algos.update((order.order_id, order) for order in stops)
         return list({order.order_id: order for order in [*plain, *stops]}.values())
 
     def _read_order(self, info: Mapping[str, Any], *, algo: bool = False) -> Order:
-        if algo and self._binance:
-            return parse.binance_algo(info)
-        return self._profile.read_order(info)
+        return self._dialect.read_order(info, conditional=algo)
 
     @_at(Q.QUERY)
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
-        unified = to_venue(symbol)
-        if self._binance:
-            return await self._binance_by_client_id(unified, client_order_id)
-        return await self._bybit_find(unified, {"orderLinkId": client_order_id})
-
-    async def _binance_by_client_id(self, unified: str, cid: str) -> Order | None:
-        """The role letter of our client id names the endpoint the order lives on: a stop
-        is an algo order (`GET /fapi/v1/algoOrder`, `clientAlgoId`), an entry or an exit a
-        plain one (`GET /fapi/v1/order`, `origClientOrderId`, which answers an unknown id
-        with -2013 "Order does not exist"). Only an id that is not ours is asked on both,
-        the plain endpoint first; no answer depends on what the algo endpoint says of a
-        `clientAlgoId` it does not hold, which the sources reachable here do not document."""
-        role = role_of(cid)
-        if role is OrderRole.STOP:
-            return await self._binance_algo(unified, {"clientOrderId": cid})
-        plain = await self._maybe(
-            lambda: self.client.fetch_order(None, unified, {"clientOrderId": cid})
-        )
-        if plain is not None or role is not OrderRole.FOREIGN:
-            return plain
-        return await self._binance_algo(unified, {"clientOrderId": cid})
-
-    async def _bybit_find(self, unified: str, key: Mapping[str, str]) -> Order | None:
-        """A Bybit order by orderId or orderLinkId: the live list keeps the last 500 of any
-        status, but after a venue restart closed ones are only in the history."""
-        live = await self._query(
-            lambda: self.client.fetch_open_orders(unified, None, None, dict(key)), self._first
-        )
-        if live is not None:
-            return live
-        return await self._query(
-            lambda: self.client.fetch_canceled_and_closed_orders(unified, None, None, dict(key)),
-            self._first,
-        )
-
-    def _first(self, raw: Sequence[Mapping[str, Any]]) -> Order | None:
-        return self._read_order(raw[0]["info"]) if raw else None
+        return await self._dialect.find_by_client_id(self, to_venue(symbol), client_order_id)
 
     @_at(Q.QUERY)
     async def fetch_order(self, symbol: str, order_id: str) -> Order | None:
-        unified = to_venue(symbol)
-        if not self._binance:
-            return await self._bybit_find(unified, {"orderId": order_id})
-        if not isinstance(order_id, str) or not order_id.isdigit():
-            return None  # Binance ids are integers: no such order can exist
-        if order_id in self._algos:
-            return await self._binance_algo(unified, {"algoId": order_id})
-        regular = await self._maybe(lambda: self.client.fetch_order(order_id, unified))
-        if regular is not None:
-            return regular
-        return await self._binance_algo(unified, {"algoId": order_id})
+        return await self._dialect.find_order(self, to_venue(symbol), order_id)
 
     async def _maybe(self, call: Callable[[], Awaitable[Any]]) -> Order | None:
         """The order a ccxt look-up returns, or None when the venue has no such order."""
@@ -479,53 +408,14 @@ class CcxtExchange:
                 return None
             raise
 
-    async def _binance_algo(self, unified: str, key: Mapping[str, str]) -> Order | None:
-        """An algo order by algoId or clientAlgoId, with its fill once it has fired."""
-        params: dict[str, Any] = {"trigger": True}
-        if "clientOrderId" in key:
-            params["clientOrderId"] = key["clientOrderId"]
-        algo_id = key.get("algoId")
-        try:
-            info = await self._query(
-                lambda: self.client.fetch_order(algo_id, unified, params), lambda raw: raw["info"]
-            )
-        except ExchangeUnavailable as error:
-            if isinstance(error.__cause__, ccxt.OrderNotFound):
-                return None
-            raise
-        actual = str(info.get("actualOrderId") or "")
-        fill = (
-            await self._maybe(lambda: self.client.fetch_order(actual, unified)) if actual else None
-        )
-        order = await self._query(_ready(info), lambda raw: parse.binance_algo(raw, fill))
-        self._algos[order.order_id] = order
-        return order
-
     @_at(Q.SWEEP)
     async def fetch_fills(
         self, symbol: str, *, since: datetime, order_ids: Sequence[str] | None = None
     ) -> Sequence[Fill]:
-        """Through ccxt `fetch_my_trades`: Binance `GET /fapi/v1/userTrades` (oldest first,
-        1000 a page, paged here by time), Bybit `GET /v5/execution/list` (newest first, paged
-        by ccxt along `nextPageCursor`). Both answer at most 7 days from `since`."""
-        unified = to_venue(symbol)
-        start = _ms(since)
-        found: dict[str, Fill] = {}
-        if self._binance:
-            while True:
-                page = await self._binance_trades(unified, start)
-                fresh = [f for f in page if (f.trade_id or "") not in found]
-                found.update({f.trade_id or f"{f.order_id}@{f.at}": f for f in page})
-                if len(page) < _BINANCE_PAGE or not fresh:
-                    break
-                start = max(_ms(f.at) for f in page)  # the same ms again: ids dedupe it
-        else:
-            rows = await self._query(
-                lambda: self.client.fetch_my_trades(unified, start, None, {"paginate": True}),
-                lambda raw: [parse.bybit_fill(item["info"]) for item in raw],
-            )
-            found = {f.trade_id or f"{f.order_id}@{f.at}": f for f in rows if f is not None}
-        fills = sorted(found.values(), key=lambda f: f.at)
+        """Every fill of the symbol from `since` (the dialect follows the venue's paging;
+        both venues answer at most 7 days from `since`)."""
+        found = await self._dialect.fills(self, to_venue(symbol), _ms(since))
+        fills = sorted(found, key=lambda f: f.at)
         if order_ids is not None:
             wanted = set(order_ids)
             fills = [f for f in fills if f.order_id in wanted]
@@ -533,55 +423,15 @@ class CcxtExchange:
 
     @_at(Q.SWEEP)
     async def fetch_funding(self, symbol: str, *, since: datetime) -> Sequence[FundingPayment]:
-        """Binance: ccxt `fetch_funding_history` (`GET /fapi/v1/income`, incomeType
-        FUNDING_FEE). Bybit: `GET /v5/account/transaction-log` type SETTLEMENT, whose
-        `funding` is signed as received (ccxt's `fetch_funding_history` reads Bybit's
-        execution list, whose funding `execFee` sign the docs do not state)."""
-        start = _ms(since)
-        if self._binance:
-            rows = await self._query(
-                lambda: self.client.fetch_funding_history(to_venue(symbol), start, 1000),
-                lambda raw: [parse.binance_funding(item["info"]) for item in raw],
-            )
-        else:
-            rows = []
-            cursor = ""
-            for _ in range(_BYBIT_LOG_PAGES):
-                params = {
-                    "accountType": "UNIFIED",
-                    "category": "linear",
-                    "type": "SETTLEMENT",
-                    "startTime": start,
-                    "limit": 50,
-                    **({"cursor": cursor} if cursor else {}),
-                }
-                result = await self._bybit_log(params)
-                rows += [parse.bybit_funding(item) for item in result.get("list") or []]
-                cursor = str(result.get("nextPageCursor") or "")
-                if not cursor:
-                    break
+        """Funding payments of the symbol from `since`, oldest first (the dialect says
+        which endpoint keeps them)."""
+        rows = await self._dialect.funding(self, symbol, _ms(since))
         payments = [p for p in rows if p is not None and p.symbol == symbol]
         return sorted(payments, key=lambda p: p.at)
 
-    async def _binance_trades(self, unified: str, start: int) -> list[Fill]:
-        return await self._query(
-            lambda: self.client.fetch_my_trades(unified, start, _BINANCE_PAGE),
-            lambda raw: [parse.binance_fill(item["info"]) for item in raw],
-        )
-
-    async def _bybit_log(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        return await self._query(
-            lambda: self.client.privateGetV5AccountTransactionLog(dict(params)),
-            lambda raw: dict(raw["result"]),
-        )
-
     @_at(Q.QUERY)
     async def fetch_mark_price(self, symbol: str) -> Decimal:
-        unified = to_venue(symbol)
-        read = lambda raw: parse.dec(raw["info"].get("markPrice"), name="markPrice")  # noqa: E731
-        if self._binance:
-            return await self._query(lambda: self.client.fetch_mark_price(unified), read)
-        return await self._query(lambda: self.client.fetch_ticker(unified), read)
+        return await self._dialect.mark(self, to_venue(symbol))
 
     async def _poll_marks(self, symbols: Sequence[str]) -> dict[str, Decimal]:
         return {symbol: await self.fetch_mark_price(symbol) for symbol in symbols}
@@ -602,16 +452,12 @@ class CcxtExchange:
         return feed
 
     def _can_watch(self) -> bool:
-        has = self.client.has
-        return bool(has.get("watchMarkPrices") if self._binance else has.get("watchTickers"))
+        return self._dialect.can_watch(self.client)
 
     async def _watch_marks(self, symbols: Sequence[str]) -> Mapping[str, Decimal]:
-        """One update of the venue's stream: Binance markPrice, Bybit tickers (markPrice)."""
+        """One update of the venue's mark stream (Binance markPrice, Bybit tickers)."""
         unified = [to_venue(symbol) for symbol in symbols]
-        if self._binance:
-            tickers = await self.client.watch_mark_prices(unified)
-        else:
-            tickers = await self.client.watch_tickers(unified)
+        tickers = await self._dialect.watch_marks(self.client, unified)
         field = self._profile.mark_field
         marks: dict[str, Decimal] = {}
         for ticker in tickers.values():
@@ -719,24 +565,7 @@ class CcxtExchange:
         with pauses on the clock while the venue does not show it yet (Bybit answers ids
         only; a Binance answer that leaves a market order open is read again on the plain
         order endpoint). Unproven within the bound: `NotProven`, the command `Unknown`."""
-        info = raw["info"]
-        unified = to_venue(symbol)
-        if self._binance:
-            order = self._read_order(info)
-            if "algoId" in info:
-                self._algos[order.order_id] = order
-            if proven(order):
-                return order
-            placed = order.order_id
-            return await self._proven(
-                lambda: self._maybe(lambda: self.client.fetch_order(placed, unified)),
-                f"binance took order {placed}",
-            )
-        order_id = str(info["orderId"])
-        return await self._proven(
-            lambda: self._bybit_find(unified, {"orderId": order_id}),
-            f"bybit acknowledged order {order_id}",
-        )
+        return await self._dialect.placed(self, symbol, raw)
 
     async def _proven(self, find: Callable[[], Awaitable[Order | None]], what: str) -> Order:
         order = await read_back(find, clock=self._clock, policy=self._read_back)
@@ -745,13 +574,6 @@ class CcxtExchange:
                 f"{what}, but its state was not proven within {self._read_back.looks} "
                 "look-ups; look it up by its client id"
             )
-        return order
-
-    async def _bybit_order(self, symbol: str, order_id: str) -> Order:
-        """Bybit answers a command with ids only: read the order back."""
-        order = await self._bybit_find(to_venue(symbol), {"orderId": order_id})
-        if order is None:
-            raise ccxt.OrderNotFound(f"bybit accepted order {order_id} but does not list it")
         return order
 
     @_at(Q.STOP)
@@ -771,15 +593,7 @@ class CcxtExchange:
             if isinstance(checked, Rejected):
                 return checked
             trigger = checked
-        request: dict[str, Any] = {
-            "category": "linear",
-            "symbol": symbol,
-            "tpslMode": "Full",
-            "positionIdx": 0,  # required by the venue; ccxt adds it only in hedge mode
-            "stopLoss": "0" if trigger is None else _text(trigger),  # "0" removes it
-        }
-        if trigger is not None:
-            request.update({"slTriggerBy": "MarkPrice", "slOrderType": "Market"})
+        text = None if trigger is None else _text(trigger)
         try:
             before = await self._position_stop(symbol) if trigger is None else None
         except ccxt.BaseError as error:
@@ -796,7 +610,7 @@ class CcxtExchange:
             return placed
 
         return await self._command(
-            None, lambda: self.client.privatePostV5PositionTradingStop(request), after
+            None, lambda: self._dialect.position_stop(self.client, symbol, text), after
         )
 
     async def _position_stop(self, symbol: str) -> Order | None:
@@ -804,7 +618,7 @@ class CcxtExchange:
             lambda: self.client.fetch_open_orders(to_venue(symbol), None, None, {"trigger": True})
         )
         for item in stops:
-            order = parse.bybit_order(item["info"])
+            order = self._read_order(item["info"], algo=True)
             if order.type is OrderType.POSITION_STOP:
                 return order
         return None
@@ -837,9 +651,7 @@ class CcxtExchange:
         quantity = _text(current.quantity)
 
         async def read(raw: Mapping[str, Any]) -> Order:
-            if self._binance:
-                return parse.binance_order(raw["info"])
-            return await self._bybit_order(symbol, order_id)
+            return await self._dialect.read_amended(self, symbol, order_id, raw)
 
         return await self._command(
             current.client_order_id,
@@ -863,7 +675,7 @@ class CcxtExchange:
         trigger = self._price(rules, trigger_price, stop=True)
         if isinstance(trigger, Rejected):
             return trigger
-        params = {"triggerPrice": _text(trigger), "triggerBy": "MarkPrice"}  # else LastPrice
+        params = self._dialect.amend_stop_params(_text(trigger))
         return await self._command(
             current.client_order_id,
             lambda: self.client.edit_order(
@@ -875,7 +687,7 @@ class CcxtExchange:
                 None,
                 params,
             ),
-            lambda _: self._bybit_order(current.symbol, current.order_id),
+            lambda raw: self._dialect.read_amended(self, current.symbol, current.order_id, raw),
         )
 
     @_at(Q.STOP)
@@ -883,50 +695,10 @@ class CcxtExchange:
         rules = await self._market_rules(symbol)
         if isinstance(rules, Rejected):
             return rules
-        unified = to_venue(symbol)
-        if not self._binance:
-            return await self._command(
-                None,
-                lambda: self.client.cancel_order(order_id, unified),
-                lambda _: self._bybit_order(symbol, order_id),
-            )
-        algo = self._algos.get(order_id) or await self._open_algo(unified, order_id)
-        if algo is None:
-            return await self._command(
-                None,
-                lambda: self.client.cancel_order(order_id, unified),
-                lambda raw: _ready(self._read_order(raw["info"]))(),
-            )
-
-        async def cancelled(raw: Mapping[str, Any]) -> Order:
-            order = _algo_cancelled(raw["info"], algo)
-            self._algos[order.order_id] = order
-            return order
-
-        return await self._command(
-            None,
-            lambda: self.client.cancel_order(order_id, unified, {"trigger": True}),
-            cancelled,
-        )
-
-    async def _open_algo(self, unified: str, order_id: str) -> Order | None:
-        """The open algo (conditional) order of an id this process has not seen, if any."""
-        try:
-            stops = await self._call(
-                lambda: self.client.fetch_open_orders(unified, None, None, {"trigger": True})
-            )
-        except ccxt.BaseError:
-            return None  # the plain cancel then answers for itself
-        for item in stops:
-            if str(item["info"].get("algoId")) == order_id:
-                try:
-                    return parse.binance_algo(item["info"])
-                except parse.Unreadable:
-                    return None
-        return None
+        return await self._dialect.cancel(self, symbol, order_id)
 
     # ----------------------------------------------------------------- leverage, margin mode
-    # (adapters/ccxt/margin.py: what ccxt sends for each, per venue)
+    # (adapters/ccxt/margin.py, and the dialect: what ccxt sends for each)
 
     async def set_leverage(self, symbol: str, leverage: Decimal) -> SettingOutcome:
         return await margin.set_leverage(self, symbol, leverage)
@@ -950,36 +722,9 @@ class CcxtExchange:
         await self.client.close()
 
 
-def _ready(value: T) -> Callable[[], Awaitable[T]]:
-    """An awaitable factory for a value already in hand."""
-
-    async def give() -> T:
-        return value
-
-    return give
-
-
-def _algo_cancelled(info: Mapping[str, Any], order: Order) -> Order:
-    """The cancelled algo order from Binance's cancel answer: the documented `{"algoId",
-    "clientAlgoId", "code": "200", "msg": "success"}`, or a whole algo order (with its
-    `algoStatus`) as the websocket API's answer carries it."""
-    if "algoStatus" in info:
-        return parse.binance_algo(info)
-    return parse.binance_algo_cancelled(info, order)
-
-
 def _linear_usdt(markets: Mapping[str, Any]) -> dict[str, Any]:
     return {
         unified: market
         for unified, market in markets.items()
         if market.get("swap") and market.get("linear") and market.get("settle") == "USDT"
     }
-
-
-def _binance_rules(markets: Mapping[str, Any], tiers: Mapping[str, Any]) -> list[MarketRules]:
-    rules = []
-    for unified, market in markets.items():
-        leverages = [parse.dec(t["info"]["initialLeverage"]) for t in tiers.get(unified) or []]
-        top = max(leverages) if leverages else Decimal(1)
-        rules.append(parse.binance_rules(market["info"], top))
-    return rules

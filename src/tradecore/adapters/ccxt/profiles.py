@@ -1,9 +1,9 @@
-"""What differs between Binance USDⓈ-M and Bybit linear for the ccxt adapter, as data.
+"""The shape of a venue's facts for the ccxt adapter, as data, and the checks before sending.
 
-Behaviour that differs (algo orders, read-backs, position stops) lives in the adapter; the
-values here are the venue facts it needs: capabilities, the ccxt options and order
-parameters, the readers of each venue's raw JSON, and the code each venue gives for the
-mistakes the adapter refuses before sending.
+Each venue's `CcxtProfile` (capabilities, the ccxt options and order parameters, the readers
+of its raw JSON, and the code it gives for the mistakes the adapter refuses before sending)
+is built in its dialect module (`adapters/ccxt/venues/<venue>.py`); behaviour that differs
+(algo orders, read-backs, position stops) is the dialect's too.
 """
 
 from collections.abc import Callable, Mapping
@@ -12,7 +12,6 @@ from typing import Any
 
 import attrs
 
-from tradecore.adapters.ccxt import parse
 from tradecore.domain.model import Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance, Order, VenuePosition
@@ -54,71 +53,6 @@ class CcxtProfile:
     read_order: Callable[[Mapping[str, Any]], Order]
     read_position: Callable[[Mapping[str, Any]], VenuePosition | None]
     read_balance: Callable[[Mapping[str, Any]], Balance]
-
-
-BINANCE = CcxtProfile(
-    venue=Venue.BINANCE,
-    capabilities=Capabilities(
-        amend_stop=False, position_stop=False, amend_limit=True, max_conditional_orders=200
-    ),
-    refusals=Refusals(
-        unknown_symbol=("-1121", "Invalid symbol."),
-        not_a_number="-1100",
-        quantity_not_positive="-4003",
-        price_not_positive="-4001",
-        stop_not_positive="-4006",
-        too_precise="-1111",
-        off_step="-4023",
-        off_tick="-4014",
-        below_min_quantity="-4004",
-        order_not_found=("-2013", "Order does not exist."),
-    ),
-    options={"fetchCurrencies": False, "warnOnFetchOpenOrdersWithoutSymbol": False},
-    order_params={},
-    stop_params={"workingType": "MARK_PRICE"},  # ccxt routes the stop to /fapi/v1/algoOrder
-    mark_field="p",
-    read_order=lambda info: (
-        parse.binance_algo(info) if "algoId" in info else parse.binance_order(info)
-    ),
-    read_position=parse.binance_position,
-    read_balance=parse.binance_balance,
-)
-
-_BYBIT_PARAMS = "10001"  # Bybit answers every malformed value with "params error"
-
-BYBIT = CcxtProfile(
-    venue=Venue.BYBIT,
-    capabilities=Capabilities(
-        amend_stop=True,
-        position_stop=True,
-        amend_limit=True,
-        max_conditional_orders=10,
-        conditional_cap_per_symbol=True,
-        # a unified account's margin mode is the account's (GET /v5/account/info marginMode)
-        margin_mode_per_symbol=False,
-    ),
-    refusals=Refusals(
-        unknown_symbol=(_BYBIT_PARAMS, "params error: symbol invalid"),
-        not_a_number=_BYBIT_PARAMS,
-        quantity_not_positive=_BYBIT_PARAMS,
-        price_not_positive=_BYBIT_PARAMS,
-        stop_not_positive=_BYBIT_PARAMS,
-        too_precise=_BYBIT_PARAMS,
-        off_step=_BYBIT_PARAMS,
-        off_tick=_BYBIT_PARAMS,
-        below_min_quantity=_BYBIT_PARAMS,
-        order_not_found=("110001", "order not exists or too late to cancel"),
-    ),
-    options={"enableUnifiedAccount": True, "fetchMarkets": {"types": ["linear"]}},
-    order_params={"positionIdx": 0},  # one-way mode, sent explicitly
-    stop_params={"triggerBy": "MarkPrice"},  # ccxt sets triggerDirection from the side
-    mark_field="markPrice",
-    read_order=parse.bybit_order,
-    read_position=parse.bybit_position,
-    read_balance=parse.bybit_balance,
-)
-
-PROFILES = {Venue.BINANCE: BINANCE, Venue.BYBIT: BYBIT}
 
 
 # ----------------------------------------------------------------- checks before sending

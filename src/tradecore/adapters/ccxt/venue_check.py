@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from tradecore.adapters.ccxt.exchange import CcxtExchange
-from tradecore.adapters.ccxt.profiles import PROFILES
+from tradecore.adapters.ccxt.venues import CheckFacts
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.orders import Order, OrderType, VenuePosition
@@ -152,10 +152,10 @@ class VenueCheck:
             return
         mark = await self.x.fetch_mark_price(self.symbol)
         stop = await self.check_stop_and_take_profit(rules, entry, mark)
-        if self.x.venue is Venue.BINANCE:
-            await self.check_cancel_algo(stop)
-        else:
-            await self.check_trading_stop_resend(rules, mark)
+        own: Callable[[Order | None, MarketRules, Decimal], Awaitable[None]] = getattr(
+            self, self._facts.own_check
+        )
+        await own(stop, rules, mark)
         if self.hold > 0:
             self.say(f"holding the check's orders for {self.hold:g} s")
             await asyncio.sleep(self.hold)
@@ -212,7 +212,7 @@ class VenueCheck:
     # ------------------------------------------------------------------ leverage, margin
 
     async def check_tiers(self) -> None:
-        facts = ("leverageBracket__usdm",) if self._binance else ()
+        facts = self._facts.tiers
 
         async def tiers() -> None:
             found = await self.x.fetch_leverage_tiers(self.symbol)
@@ -226,7 +226,7 @@ class VenueCheck:
         await self._attempt("leverage tiers", facts, "tiers, smallest first", tiers)
 
     async def check_leverage(self) -> None:
-        facts = ("leverage__change",) if self._binance else ("position_set-leverage__ok",)
+        facts = self._facts.leverage
         name = "leverage set, read back"
 
         async def leverage() -> None:
@@ -272,11 +272,7 @@ class VenueCheck:
     # ------------------------------------------------------------------ orders
 
     async def check_unknown_client_id(self) -> None:
-        facts = (
-            ("error__m2013_order_does_not_exist",)
-            if self._binance
-            else ("order_realtime__limit_new_table_fields", "order_history__limit_cancelled")
-        )
+        facts = self._facts.unknown_client_id
         name = "unknown client id look-up"
 
         async def look() -> None:
@@ -287,11 +283,7 @@ class VenueCheck:
         await self._attempt(name, facts, "none", look)
 
     async def open_position(self, rules: MarketRules) -> Order | None:
-        facts = (
-            ("order__create_result", "allOrders__list")
-            if self._binance
-            else ("order_create__ack", "order_realtime__limit_new_table_fields")
-        )
+        facts = self._facts.entry_read_back
         name = "entry read back right after create"
         mark = await self.x.fetch_mark_price(self.symbol)
         quantity = smallest_quantity(rules, mark)
@@ -314,11 +306,7 @@ class VenueCheck:
     async def check_stop_and_take_profit(
         self, rules: MarketRules, entry: Order, mark: Decimal
     ) -> Order | None:
-        facts = (
-            ("openAlgoOrders__list_take_profit", "algoOrder__create_take_profit")
-            if self._binance
-            else ("order_realtime__limit_new_with_tpsl", "order_create__ack")
-        )
+        facts = self._facts.stop_and_take_profit
         name = "stop-loss and take-profit side by side"
         expected = "stop_market (stop-loss) and take_profit listed, each as itself"
         quantity = entry.filled or entry.quantity
@@ -339,7 +327,7 @@ class VenueCheck:
                 None,
                 {
                     "clientOrderId": self.cid("t"),
-                    **PROFILES[self.x.venue].stop_params,
+                    **self.x.dialect.profile.stop_params,
                     "takeProfitPrice": str(profit_at),
                     "reduceOnly": True,
                 },
@@ -368,7 +356,10 @@ class VenueCheck:
         self.record(name, facts, expected, seen, ok)
         return tp
 
-    async def check_cancel_algo(self, take_profit: Order | None) -> None:
+    async def check_cancel_algo(
+        self, take_profit: Order | None, rules: MarketRules, mark: Decimal
+    ) -> None:
+        """Cancel an algo order (the take-profit): the documented cancel answer."""
         facts = ("algoOrder__cancel",)
         name = "cancel algo order answer"
         expected = "{algoId, clientAlgoId, code: '200', msg: 'success'}"
@@ -382,13 +373,16 @@ class VenueCheck:
             )
             body = raw.get("info", raw)
             answer = Answer(method="DELETE", path="/fapi/v1/algoOrder", status=200, body=body)
-            entry = documenting(load("binance"), answer)
+            entry = documenting(load(self.x.venue.value), answer)
             seen = _short(body)
             self.record(name, facts, expected, seen, entry is not None and entry.name in facts)
 
         await self._attempt(name, facts, expected, cancel)
 
-    async def check_trading_stop_resend(self, rules: MarketRules, mark: Decimal) -> None:
+    async def check_trading_stop_resend(
+        self, take_profit: Order | None, rules: MarketRules, mark: Decimal
+    ) -> None:
+        """The same trading stop sent twice: both taken, one position stop."""
         facts = ("position_trading-stop__ok", "error__r34040_not_modified")
         name = "same trading stop sent twice"
         expected = "both taken (retCode 0, or 34040 not modified); one position stop"
@@ -468,8 +462,8 @@ class VenueCheck:
         )
 
     @property
-    def _binance(self) -> bool:
-        return self.x.venue is Venue.BINANCE
+    def _facts(self) -> CheckFacts:
+        return self.x.dialect.check_facts
 
 
 def smallest_quantity(rules: MarketRules, mark: Decimal) -> Decimal:

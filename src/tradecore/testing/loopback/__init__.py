@@ -26,10 +26,10 @@ from urllib.parse import parse_qsl
 
 import aiohttp
 import ccxt.async_support as ccxt
-import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt.exchange import CcxtExchange, Environment, build_client
 from tradecore.adapters.ccxt.limiter import NO_LIMITS
+from tradecore.adapters.ccxt.venues import dialect_for
 from tradecore.adapters.clock import VirtualClock, settle
 from tradecore.adapters.paper import (
     BINANCE,
@@ -47,7 +47,12 @@ from tradecore.domain.numbers import to_decimal
 from tradecore.domain.precision import MarketRules
 from tradecore.testing.loopback.binance import BinanceDialect
 from tradecore.testing.loopback.bybit import BybitDialect
-from tradecore.testing.loopback.server import Dialect, LoopbackServer
+from tradecore.testing.loopback.server import (
+    Dialect,
+    LoopbackServer,
+    dialect_class,
+    registered_dialects,
+)
 
 __all__ = ["BinanceDialect", "BybitDialect", "LoopbackServer", "LoopbackVenue", "point_at"]
 
@@ -55,9 +60,7 @@ _NETWORK = frozenset({FaultKind.NETWORK_ERROR})
 
 
 def _client_class(venue: Venue, *, websockets: bool) -> type[ccxt.Exchange]:
-    if websockets:
-        return ccxt_pro.binanceusdm if venue is Venue.BINANCE else ccxt_pro.bybit
-    return ccxt.binanceusdm if venue is Venue.BINANCE else ccxt.bybit
+    return dialect_for(venue).client_class(websockets=websockets)
 
 
 def _rewrite(value: Any, http: str, ws: str) -> Any:
@@ -74,9 +77,9 @@ def point_at(client: ccxt.Exchange, base_url: str) -> None:
     """Send every REST and websocket call of `client` to `base_url`, keeping the paths."""
     ws_url = base_url.replace("http://", "ws://", 1)
     client.urls["api"] = _rewrite(client.urls["api"], base_url, ws_url)
-    if client.id == "binanceusdm":
-        # off binance.com ccxt maps codes through its generic table; use the futures one
-        client.exceptions["exact"].update(client.exceptions["linear"]["exact"])
+    for dialect in registered_dialects():
+        if dialect.ccxt_id == client.id:
+            dialect.prepare_client(client)
 
 
 class _FaultConnector(aiohttp.TCPConnector):
@@ -140,11 +143,7 @@ class LoopbackVenue:
             balance=to_decimal(balance, name="balance"),
             **engine_options,
         )
-        self.dialect: Dialect = (
-            BinanceDialect(self.engine)
-            if profile.venue is Venue.BINANCE
-            else BybitDialect(self.engine)
-        )
+        self.dialect: Dialect = dialect_class(profile.venue)(self.engine)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         self._socket.listen(64)

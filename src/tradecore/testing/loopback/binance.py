@@ -18,11 +18,11 @@ from typing import Any
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import Op
 from tradecore.domain.leverage import MarginMode
-from tradecore.domain.model import OrderSide
+from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderStatus, OrderType
 from tradecore.ports.exchange import Accepted, Rejected, RejectReason
-from tradecore.testing.loopback.server import Handler, Params, Reply
+from tradecore.testing.loopback.server import Handler, Params, Reply, register_dialect
 
 _ORDER_TYPES = [
     "LIMIT",
@@ -119,7 +119,14 @@ def _refusal(rejected: Rejected) -> Reply:
 class BinanceDialect:
     """The fapi endpoints ccxt's `binanceusdm` calls, answered from a `VenueEngine`."""
 
+    venue = Venue.BINANCE
+    ccxt_id = "binanceusdm"
     api_key_header = "X-MBX-APIKEY"
+
+    @staticmethod
+    def prepare_client(client: Any) -> None:
+        # off binance.com ccxt maps codes through its generic table; use the futures one
+        client.exceptions["exact"].update(client.exceptions["linear"]["exact"])
 
     def __init__(self, engine: VenueEngine) -> None:
         self.engine = engine
@@ -821,5 +828,7 @@ def _exponent(value: Decimal) -> int:
     exponent = value.normalize().as_tuple().exponent
     return exponent if isinstance(exponent, int) else 0
 
+
+register_dialect(BinanceDialect)
 
 __all__ = ["BinanceDialect", "RejectReason"]

@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import Op
 from tradecore.domain.leverage import MarginMode
-from tradecore.domain.model import OrderSide, Side
+from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderStatus, OrderType
 from tradecore.ports.exchange import Accepted, Rejected
-from tradecore.testing.loopback.server import Handler, Params, Reply
+from tradecore.testing.loopback.server import Handler, Params, Reply, register_dialect
 
 T = TypeVar("T")
 
@@ -46,7 +46,13 @@ def _num(value: Decimal | None) -> str:
 class BybitDialect:
     """The v5 endpoints ccxt's `bybit` calls for linear contracts, from a `VenueEngine`."""
 
+    venue = Venue.BYBIT
+    ccxt_id = "bybit"
     api_key_header = "X-BAPI-API-KEY"
+
+    @staticmethod
+    def prepare_client(client: Any) -> None:
+        return None
 
     def __init__(self, engine: VenueEngine) -> None:
         self.engine = engine
@@ -813,3 +819,6 @@ def _from_ms(raw: object) -> datetime:
 def _exponent(value: Decimal) -> int:
     exponent = value.normalize().as_tuple().exponent
     return exponent if isinstance(exponent, int) else 0
+
+
+register_dialect(BybitDialect)

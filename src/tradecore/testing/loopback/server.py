@@ -23,6 +23,7 @@ from aiohttp import WSMsgType, web
 
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import FaultKind, Op
+from tradecore.domain.model import Venue
 from tradecore.testing.corpus import Answer
 
 SERVER_KINDS = frozenset(
@@ -38,9 +39,20 @@ Observer = Callable[[str, Answer], None]
 
 
 class Dialect(Protocol):
-    """One venue's wire format over the engine."""
+    """One venue's wire format over the engine (a module per venue, registered with
+    `register_dialect`; docs/extending.md)."""
 
+    venue: Venue
+    ccxt_id: str  # the id of ccxt's client for the venue (`client.id`)
     api_key_header: str
+    altered: frozenset[str]  # facts answered differently from the corpus (venue-check tests)
+
+    def __init__(self, engine: VenueEngine) -> None: ...
+
+    @staticmethod
+    def prepare_client(client: Any) -> None:
+        """Adjust a ccxt client pointed at the loopback (see `point_at`)."""
+        ...
 
     def route(self, method: str, path: str, params: Params) -> tuple[Op | None, Handler] | None:
         """The operation (for faults) and handler of a request, or None for an unknown path."""
@@ -67,6 +79,27 @@ class Dialect(Protocol):
     def ws_tick(self, symbol: str, mark: Decimal, at: datetime) -> Any:
         """The venue's mark-price push for one tick."""
         ...
+
+
+_DIALECTS: dict[Venue, type[Dialect]] = {}
+
+
+def register_dialect(dialect: type[Dialect]) -> type[Dialect]:
+    """Make `dialect` the loopback's wire format for `dialect.venue`."""
+    _DIALECTS[dialect.venue] = dialect
+    return dialect
+
+
+def dialect_class(venue: Venue) -> type[Dialect]:
+    """The loopback dialect registered for `venue`."""
+    try:
+        return _DIALECTS[venue]
+    except KeyError:
+        raise ValueError(f"no loopback dialect for {venue!s}") from None
+
+
+def registered_dialects() -> tuple[type[Dialect], ...]:
+    return tuple(_DIALECTS.values())
 
 
 class LoopbackServer:

@@ -23,9 +23,8 @@ import attrs
 from aiohttp import web
 
 from tradecore.adapters.paper import (
-    BINANCE,
-    BYBIT,
     DEFAULT_MARKS,
+    PROFILES,
     Fault,
     FaultKind,
     Interval,
@@ -38,9 +37,8 @@ from tradecore.adapters.paper import (
 from tradecore.domain.model import Venue
 from tradecore.domain.orders import Order
 from tradecore.ports.exchange import RejectReason
-from tradecore.testing.loopback.binance import BinanceDialect
-from tradecore.testing.loopback.bybit import BybitDialect
-from tradecore.testing.loopback.server import Dialect, LoopbackServer
+from tradecore.testing.loopback import binance, bybit  # noqa: F401  (they register themselves)
+from tradecore.testing.loopback.server import Dialect, LoopbackServer, dialect_class
 
 STATE_PATH = "/__loopback/state"
 # Facts the loopback can answer differently from the corpus (`--alter`), so a test sees
@@ -89,15 +87,13 @@ class StandaloneExchange:
             )
         self.walk = walk or WalkSettings()
         self.engine = VenueEngine(
-            BINANCE if venue is Venue.BINANCE else BYBIT,
+            PROFILES[venue],
             now=_wall_clock,
             markets=markets,
             marks={r.symbol: DEFAULT_MARKS[r.symbol] for r in markets},
             balance=balance,
         )
-        self.dialect: Dialect = (
-            BinanceDialect(self.engine) if venue is Venue.BINANCE else BybitDialect(self.engine)
-        )
+        self.dialect: Dialect = dialect_class(venue)(self.engine)
         wrong = set(alter) - set(ALTERATIONS)
         if wrong:
             raise ValueError(f"unknown alterations {sorted(wrong)}; known: {list(ALTERATIONS)}")

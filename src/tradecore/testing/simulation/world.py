@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import attrs
 
 from tradecore.adapters.clock import DEFAULT_START
-from tradecore.adapters.paper import Op, default_markets
+from tradecore.adapters.paper import PROFILES, Op, default_markets
 from tradecore.domain.model import Side, Venue
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.signals import Signal
@@ -78,10 +78,18 @@ CRASH_POINTS = tuple(
 )
 OUTAGES = ("database", "signals")  # counted as outage:database, outage:signals
 
-_COMMANDS = {
-    Venue.BINANCE: (Op.STOP_ORDER, Op.STOP_ORDER, Op.CANCEL, Op.MARKET_ORDER, Op.LIMIT_ORDER),
-    Venue.BYBIT: (Op.POSITION_STOP, Op.AMEND, Op.STOP_ORDER, Op.CANCEL, Op.MARKET_ORDER),
-}
+# The commands a fault may hit, as the bot sends them on the venue: where a stop is replaced
+# create-first (no amend, no position stop) stops come twice and exits are limit orders;
+# where the position holds its stop, it is set and amended in place.
+_REPLACED_STOPS = (Op.STOP_ORDER, Op.STOP_ORDER, Op.CANCEL, Op.MARKET_ORDER, Op.LIMIT_ORDER)
+_POSITION_STOPS = (Op.POSITION_STOP, Op.AMEND, Op.STOP_ORDER, Op.CANCEL, Op.MARKET_ORDER)
+
+
+def _commands(venue: Venue) -> tuple[Op, ...]:
+    capabilities = PROFILES[venue].capabilities
+    return _POSITION_STOPS if capabilities.position_stop else _REPLACED_STOPS
+
+
 _QUERIES = (Op.FETCH_POSITIONS, Op.FETCH_OPEN_ORDERS, Op.FETCH_ORDER)
 
 
@@ -149,24 +157,15 @@ class World:
         return DEFAULT_START + timedelta(hours=self.hours)
 
 
-_EXTRA = {
-    Venue.BINANCE: MarketRules(
-        symbol="XRPUSDT",
-        tick_size=Decimal("0.0001"),
-        step_size=Decimal("0.1"),
-        min_quantity=Decimal("0.1"),
-        min_notional=Decimal("5"),
-        max_leverage=Decimal("75"),
-    ),
-    Venue.BYBIT: MarketRules(
-        symbol="XRPUSDT",
-        tick_size=Decimal("0.0001"),
-        step_size=Decimal("0.1"),
-        min_quantity=Decimal("0.1"),
-        min_notional=Decimal("5"),
-        max_leverage=Decimal("75"),
-    ),
-}
+# One more market than the venue's defaults, on every venue (drawn like the others)
+_EXTRA = MarketRules(
+    symbol="XRPUSDT",
+    tick_size=Decimal("0.0001"),
+    step_size=Decimal("0.1"),
+    min_quantity=Decimal("0.1"),
+    min_notional=Decimal("5"),
+    max_leverage=Decimal("75"),
+)
 _STARTS = {
     "BTCUSDT": Decimal("50000"),
     "ETHUSDT": Decimal("3000"),
@@ -199,7 +198,7 @@ def plan_world(
     rng = random.Random(f"{seed}:{venue.value}")
     drawn = round(rng.uniform(*hours_range), 2)  # drawn even when given: the same world after
     length = hours if hours is not None else drawn
-    pool = [*default_markets(venue), _EXTRA[venue]]
+    pool = [*default_markets(venue), _EXTRA]
     markets = tuple(sorted(rng.sample(pool, rng.randint(3, len(pool))), key=lambda m: m.symbol))
     marks = tuple(_mark_style(rng, rules) for rules in markets)
     symbols = [rules.symbol for rules in markets]
@@ -274,7 +273,7 @@ def _quantize(price: float, tick: Decimal) -> Decimal:
 def _signals(
     rng: random.Random, venue: Venue, symbols: list[str], hours: float
 ) -> Iterator[Signal]:
-    other = Venue.BYBIT if venue is Venue.BINANCE else Venue.BINANCE
+    other = next(each for each in Venue if each is not venue)  # a signal for another venue
     start = DEFAULT_START
     waves = int(hours * 3600 // WAVE_LENGTH.total_seconds()) + 1
     number = 0
@@ -368,7 +367,7 @@ def _incident(
         )
     roll = rng.random()
     queries = kind in TRANSPORT_FAULTS and roll < 0.3
-    op = None if roll > 0.5 else rng.choice(_QUERIES if queries else _COMMANDS[venue])
+    op = None if roll > 0.5 else rng.choice(_QUERIES if queries else _commands(venue))
     return Incident(
         number=number,
         at=at,

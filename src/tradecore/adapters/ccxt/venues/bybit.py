@@ -1,0 +1,402 @@
+"""Bybit v5 linear (unified account) through ccxt's `bybit`: the venue's facts and behaviour.
+
+The position's own stop goes through `/v5/position/trading-stop` (`tpslMode=Full`,
+`positionIdx` sent explicitly, `slTriggerBy=MarkPrice`, `stopLoss=0` removes it); resting
+stops are amended in place with `triggerBy=MarkPrice`. `/v5/order/create` only acknowledges,
+so every command is read back. Sources: the corpus (src/tradecore/testing/corpus/bybit/),
+bybit-exchange.github.io/docs/v5/, and ccxt 4.5.90 bybit.py, as cited at each fact.
+"""
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import ccxt.async_support as ccxt
+import ccxt.pro as ccxt_pro
+
+from tradecore.adapters.ccxt import parse
+from tradecore.adapters.ccxt.limiter import Budget, Costs, VenueLimits
+from tradecore.adapters.ccxt.profiles import CcxtProfile, Refusals
+from tradecore.adapters.ccxt.venues import CheckFacts, register
+from tradecore.domain.leverage import LeverageTier, MarginMode
+from tradecore.domain.model import Venue
+from tradecore.domain.orders import Order
+from tradecore.domain.pnl import Fill, FundingPayment
+from tradecore.domain.precision import MarketRules
+from tradecore.domain.symbols import to_venue
+from tradecore.ports.exchange import Capabilities, Outcome, RejectReason, SettingOutcome
+
+if TYPE_CHECKING:
+    from tradecore.adapters.ccxt.exchange import CcxtExchange
+
+R = RejectReason
+
+_PARAMS = "10001"  # Bybit answers every malformed value with "params error"
+
+PROFILE = CcxtProfile(
+    venue=Venue.BYBIT,
+    capabilities=Capabilities(
+        amend_stop=True,
+        position_stop=True,
+        amend_limit=True,
+        max_conditional_orders=10,
+        conditional_cap_per_symbol=True,
+        # a unified account's margin mode is the account's (GET /v5/account/info marginMode)
+        margin_mode_per_symbol=False,
+    ),
+    refusals=Refusals(
+        unknown_symbol=(_PARAMS, "params error: symbol invalid"),
+        not_a_number=_PARAMS,
+        quantity_not_positive=_PARAMS,
+        price_not_positive=_PARAMS,
+        stop_not_positive=_PARAMS,
+        too_precise=_PARAMS,
+        off_step=_PARAMS,
+        off_tick=_PARAMS,
+        below_min_quantity=_PARAMS,
+        order_not_found=("110001", "order not exists or too late to cancel"),
+    ),
+    options={"enableUnifiedAccount": True, "fetchMarkets": {"types": ["linear"]}},
+    order_params={"positionIdx": 0},  # one-way mode, sent explicitly
+    stop_params={"triggerBy": "MarkPrice"},  # ccxt sets triggerDirection from the side
+    mark_field="markPrice",
+    read_order=parse.bybit_order,
+    read_position=parse.bybit_position,
+    read_balance=parse.bybit_balance,
+)
+
+# ---------------------------------------------------------------- error codes
+CODES: dict[str, RejectReason] = {
+    "110092": R.WOULD_TRIGGER_IMMEDIATELY,
+    "110093": R.WOULD_TRIGGER_IMMEDIATELY,
+    "110001": R.ORDER_NOT_FOUND,
+    "110072": R.DUPLICATE_CLIENT_ID,
+    "110017": R.REDUCE_ONLY_WOULD_INCREASE,
+    "110094": R.BELOW_MIN_NOTIONAL,
+    "110007": R.INSUFFICIENT_BALANCE,
+    "110009": R.TOO_MANY_CONDITIONAL_ORDERS,
+    "170209": R.REGION_RESTRICTED,
+    "34040": R.NOT_MODIFIED,
+    # POST /v5/position/set-leverage to the leverage the symbol already has: 110043 "Set
+    # leverage not modified" (Bybit v5 error codes, bybit-exchange.github.io/docs/v5/error;
+    # ccxt 4.5.90 bybit.py raises BadRequest for it): the leverage holds, so it is done
+    "110043": R.NOT_MODIFIED,
+    "110013": R.INVALID_LEVERAGE,  # "Due to risk limit, cannot set leverage"
+    "10006": R.RATE_LIMITED,
+    "429": R.VENUE_UNAVAILABLE,  # "high server load. Please retry"
+    "10003": R.AUTHENTICATION,
+    "10004": R.AUTHENTICATION,
+    "10005": R.AUTHENTICATION,
+}
+
+# Bybit answers many different refusals with 10001 "params error"; its text tells them apart.
+_PARAMS_TEXT = (
+    (re.compile(r"should (lower|higher) than base_price", re.I), R.WOULD_TRIGGER_IMMEDIATELY),
+    (re.compile(r"remains unchanged|not modified", re.I), R.NOT_MODIFIED),
+    (re.compile(r"zero position", re.I), R.NO_POSITION),
+    (re.compile(r"is not trading", re.I), R.SYMBOL_UNAVAILABLE),
+    (re.compile(r"symbol invalid|symbol params err|not supported symbols", re.I), R.UNKNOWN_SYMBOL),
+    (re.compile(r"qty|quantity|contracts", re.I), R.INVALID_QUANTITY),
+    (re.compile(r"price|stopLoss|tick", re.I), R.INVALID_PRICE),
+)
+
+# The venue's own failure (bybit-exchange.github.io/docs/v5/error): 10000 "Server Timeout",
+# 10016 "Server error" / "internal server error; Service is restarting". The docs do not say
+# whether an order survives these; a wrong `Unknown` costs one look-up, a wrong refusal a
+# bare position.
+EXECUTION_UNKNOWN_CODES = frozenset({"10000", "10016"})
+
+# ---------------------------------------------------------------- rate limits
+# "You are allowed to send 600 requests within a 5-second window per IP by default" and,
+# per UID, "The API rate limit is based on the rolling time window per second and UID";
+# the per-endpoint figures are the table's UTA2.0 Pro linear column
+# (bybit-exchange.github.io/docs/v5/rate-limit; repository bybit-exchange/docs,
+# docs/v5/rate-limit/rate-limit.mdx). Public market endpoints carry the IP limit only.
+_DOC = "bybit-exchange.github.io/docs/v5/rate-limit"
+IP = "ip-5s"
+_PER_SECOND = {
+    "order/create": 10,
+    "order/amend": 10,
+    "order/cancel": 10,
+    "order/realtime": 50,
+    "order/history": 50,
+    "execution/list": 50,
+    "position/list": 50,
+    "position/trading-stop": 10,
+    "position/set-leverage": 10,
+    "account/wallet-balance": 50,
+    "account/transaction-log": 25,
+    "account/info": 50,
+}
+BUDGETS = (
+    Budget(name=IP, limit=600, window=5.0, source=_DOC),
+    *(
+        Budget(name=endpoint, limit=limit, window=1.0, source=_DOC)
+        for endpoint, limit in _PER_SECOND.items()
+    ),
+)
+
+
+def costs(method: str, path: str, api: Any, params: Mapping[str, Any]) -> Costs:
+    endpoint = path.removeprefix("v5/")
+    if endpoint in _PER_SECOND:
+        return {IP: 1, endpoint: 1}
+    return {IP: 1}
+
+
+LIMITS = VenueLimits(budgets=BUDGETS, weigh=costs)
+
+_LOG_PAGES = 20  # of 50 rows: a position's settlements over far more than 7 days
+_MODES = {
+    "ISOLATED_MARGIN": MarginMode.ISOLATED,
+    "REGULAR_MARGIN": MarginMode.CROSS,
+    "PORTFOLIO_MARGIN": MarginMode.PORTFOLIO,
+}
+
+
+def _text(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+class BybitDialect:
+    venue = Venue.BYBIT
+    display_name = "Bybit linear"
+    profile = PROFILE
+    codes: Mapping[str, RejectReason] = CODES
+    execution_unknown_codes = EXECUTION_UNKNOWN_CODES
+    already_done_codes: frozenset[str] = frozenset()  # 110043, 34040 come as errors
+    limits = LIMITS
+    has_testnet = True
+    # buyLeverage/sellLeverage are strings within the risk limit (v5 Set Leverage): 2.5 is taken
+    whole_number_leverage = False
+    check_facts = CheckFacts(
+        tiers=(),
+        leverage=("position_set-leverage__ok",),
+        unknown_client_id=(
+            "order_realtime__limit_new_table_fields",
+            "order_history__limit_cancelled",
+        ),
+        entry_read_back=("order_create__ack", "order_realtime__limit_new_table_fields"),
+        stop_and_take_profit=("order_realtime__limit_new_with_tpsl", "order_create__ack"),
+        own_check="check_trading_stop_resend",
+    )
+
+    def client_class(self, *, websockets: bool) -> type[ccxt.Exchange]:
+        cls: type[ccxt.Exchange] = ccxt_pro.bybit if websockets else ccxt.bybit
+        return cls
+
+    def prepare_client(self, client: ccxt.Exchange) -> None:
+        client.has["fetchCurrencies"] = False  # no wallet endpoints needed (and none offline)
+
+    def reason_for(self, code: str, message: str) -> RejectReason | None:
+        if code == _PARAMS:
+            for pattern, reason in _PARAMS_TEXT:
+                if pattern.search(message):
+                    return reason
+            return R.OTHER
+        return CODES.get(code)
+
+    # ------------------------------------------------------------ reading answers
+
+    def read_order(self, info: Mapping[str, Any], *, conditional: bool = False) -> Order:
+        return parse.bybit_order(info)
+
+    async def market_rules(
+        self, ex: "CcxtExchange", markets: Mapping[str, Any]
+    ) -> Sequence[MarketRules]:
+        return [parse.bybit_rules(market["info"]) for market in markets.values()]
+
+    # ------------------------------------------------------------ orders
+
+    def listing_params(self, symbol: str | None, *, stops: bool) -> dict[str, Any]:
+        params: dict[str, Any] = {"trigger": True} if stops else {}
+        params["paginate"] = True  # pages of 50 (Bybit's maximum), following the cursor
+        if symbol is None:
+            params["settleCoin"] = "USDT"
+        return params
+
+    async def placed(self, ex: "CcxtExchange", symbol: str, raw: Mapping[str, Any]) -> Order:
+        """Bybit answers ids only: read the order back until the venue shows it."""
+        order_id = str(raw["info"]["orderId"])
+        unified = to_venue(symbol)
+        return await ex._proven(
+            lambda: _find(ex, unified, {"orderId": order_id}),
+            f"bybit acknowledged order {order_id}",
+        )
+
+    async def find_by_client_id(self, ex: "CcxtExchange", unified: str, cid: str) -> Order | None:
+        return await _find(ex, unified, {"orderLinkId": cid})
+
+    async def find_order(self, ex: "CcxtExchange", unified: str, order_id: str) -> Order | None:
+        return await _find(ex, unified, {"orderId": order_id})
+
+    async def read_amended(
+        self, ex: "CcxtExchange", symbol: str, order_id: str, raw: Mapping[str, Any]
+    ) -> Order:
+        return await _read_back(ex, symbol, order_id)
+
+    def amend_stop_params(self, trigger: str) -> dict[str, Any]:
+        return {"triggerPrice": trigger, "triggerBy": "MarkPrice"}  # else LastPrice
+
+    async def cancel(self, ex: "CcxtExchange", symbol: str, order_id: str) -> Outcome:
+        return await ex._command(
+            None,
+            lambda: ex.client.cancel_order(order_id, to_venue(symbol)),
+            lambda _: _read_back(ex, symbol, order_id),
+        )
+
+    def position_stop(
+        self, client: ccxt.Exchange, symbol: str, trigger: str | None
+    ) -> Awaitable[Any]:
+        request: dict[str, Any] = {
+            "category": "linear",
+            "symbol": symbol,
+            "tpslMode": "Full",
+            "positionIdx": 0,  # required by the venue; ccxt adds it only in hedge mode
+            "stopLoss": "0" if trigger is None else trigger,  # "0" removes it
+        }
+        if trigger is not None:
+            request.update({"slTriggerBy": "MarkPrice", "slOrderType": "Market"})
+        answer: Awaitable[Any] = client.privatePostV5PositionTradingStop(request)
+        return answer
+
+    # ------------------------------------------------------------ history, marks
+
+    async def fills(self, ex: "CcxtExchange", unified: str, start_ms: int) -> list[Fill]:
+        """`GET /v5/execution/list` (newest first, paged by ccxt along `nextPageCursor`)."""
+        rows: list[Fill | None] = await ex._query(
+            lambda: ex.client.fetch_my_trades(unified, start_ms, None, {"paginate": True}),
+            lambda raw: [parse.bybit_fill(item["info"]) for item in raw],
+        )
+        found = {f.trade_id or f"{f.order_id}@{f.at}": f for f in rows if f is not None}
+        return list(found.values())
+
+    async def funding(
+        self, ex: "CcxtExchange", symbol: str, start_ms: int
+    ) -> list[FundingPayment | None]:
+        """`GET /v5/account/transaction-log` type SETTLEMENT, whose `funding` is signed as
+        received (ccxt's `fetch_funding_history` reads Bybit's execution list, whose funding
+        `execFee` sign the docs do not state)."""
+        rows: list[FundingPayment | None] = []
+        cursor = ""
+        for _ in range(_LOG_PAGES):
+            params = {
+                "accountType": "UNIFIED",
+                "category": "linear",
+                "type": "SETTLEMENT",
+                "startTime": start_ms,
+                "limit": 50,
+                **({"cursor": cursor} if cursor else {}),
+            }
+            result = await _log(ex, params)
+            rows += [parse.bybit_funding(item) for item in result.get("list") or []]
+            cursor = str(result.get("nextPageCursor") or "")
+            if not cursor:
+                break
+        return rows
+
+    async def mark(self, ex: "CcxtExchange", unified: str) -> Decimal:
+        value: Decimal = await ex._query(
+            lambda: ex.client.fetch_ticker(unified),
+            lambda raw: parse.dec(raw["info"].get("markPrice"), name="markPrice"),
+        )
+        return value
+
+    def can_watch(self, client: ccxt.Exchange) -> bool:
+        return bool(client.has.get("watchTickers"))
+
+    async def watch_marks(self, client: ccxt.Exchange, unified: Sequence[str]) -> Mapping[str, Any]:
+        tickers: Mapping[str, Any] = await client.watch_tickers(list(unified))
+        return tickers
+
+    # ------------------------------------------------------------ leverage, margin mode
+
+    def set_leverage(
+        self, client: ccxt.Exchange, unified: str, leverage: Decimal, rules: MarketRules
+    ) -> Callable[[], Awaitable[Any]] | SettingOutcome:
+        """`POST /v5/position/set-leverage {category, symbol, buyLeverage, sellLeverage}`;
+        the leverage goes as our exact text, in params (ccxt's float argument aside)."""
+        text = _text(leverage)
+        params = {"buyLeverage": text, "sellLeverage": text}
+        return lambda: client.set_leverage(float(text), unified, params)
+
+    def read_leverage(self, raw: Mapping[str, Any]) -> Decimal:
+        """`GET /v5/position/list?symbol=` `leverage`: the unified position around the row."""
+        info = raw["info"]
+        if "info" in info:
+            info = info["info"]
+        return parse.dec(info.get("leverage"), name="leverage")
+
+    def read_margin_mode(self, info: Mapping[str, Any]) -> MarginMode:
+        """`GET /v5/account/info` `marginMode` (ISOLATED_MARGIN, REGULAR_MARGIN = cross,
+        PORTFOLIO_MARGIN): the whole account's."""
+        return _MODES[str(info["marginMode"])]
+
+    async def leverage_tiers(self, ex: "CcxtExchange", symbol: str) -> Sequence[LeverageTier]:
+        """ccxt's `fetch_leverage_tiers` pages through every linear symbol's risk limits (up
+        to 200 calls, the symbol is not sent), so ask `GET /v5/market/risk-limit
+        ?category=linear&symbol=` directly (`riskLimitValue`, `maintenanceMargin` a rate,
+        `maxLeverage`, `mmDeduction`; bybit-exchange.github.io/docs/v5/market/risk-limit)."""
+        request = {"category": "linear", "symbol": symbol}
+        tiers: Sequence[LeverageTier] = await ex._query(
+            lambda: ex.client.publicGetV5MarketRiskLimit(request),
+            lambda raw: tiers_of(raw["result"]["list"], symbol),
+        )
+        return tiers
+
+
+async def _find(ex: "CcxtExchange", unified: str, key: Mapping[str, str]) -> Order | None:
+    """A Bybit order by orderId or orderLinkId: the live list keeps the last 500 of any
+    status, but after a venue restart closed ones are only in the history."""
+    live = await ex._query(
+        lambda: ex.client.fetch_open_orders(unified, None, None, dict(key)), _first
+    )
+    if live is not None:
+        return live
+    return await ex._query(
+        lambda: ex.client.fetch_canceled_and_closed_orders(unified, None, None, dict(key)),
+        _first,
+    )
+
+
+async def _log(ex: "CcxtExchange", params: Mapping[str, Any]) -> Mapping[str, Any]:
+    result: Mapping[str, Any] = await ex._query(
+        lambda: ex.client.privateGetV5AccountTransactionLog(dict(params)),
+        lambda raw: dict(raw["result"]),
+    )
+    return result
+
+
+def _first(raw: Sequence[Mapping[str, Any]]) -> Order | None:
+    return parse.bybit_order(raw[0]["info"]) if raw else None
+
+
+async def _read_back(ex: "CcxtExchange", symbol: str, order_id: str) -> Order:
+    """Bybit answers a command with ids only: read the order back."""
+    order = await _find(ex, to_venue(symbol), {"orderId": order_id})
+    if order is None:
+        raise ccxt.OrderNotFound(f"bybit accepted order {order_id} but does not list it")
+    return order
+
+
+def tiers_of(rows: Sequence[Mapping[str, Any]], symbol: str) -> list[LeverageTier]:
+    """`/v5/market/risk-limit` rows as tiers, smallest first (each from the last's cap)."""
+    ordered = sorted((r for r in rows if r.get("symbol") == symbol), key=lambda r: int(r["id"]))
+    tiers, floor = [], Decimal(0)
+    for row in ordered:
+        cap = parse.dec(row["riskLimitValue"], name="riskLimitValue")
+        tiers.append(
+            LeverageTier(
+                min_notional=floor,
+                max_notional=cap,
+                max_leverage=parse.dec(row["maxLeverage"], name="maxLeverage"),
+                maintenance_rate=parse.dec(row["maintenanceMargin"], name="maintenanceMargin"),
+                maintenance_amount=parse.dec(row.get("mmDeduction") or 0, name="mmDeduction"),
+            )
+        )
+        floor = cap
+    return tiers
+
+
+DIALECT = register(BybitDialect())
