@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from tradecore.adapters.ccxt import parse
 from tradecore.adapters.ccxt.parse import dec
+from tradecore.adapters.ccxt.venues import binance, bybit
 from tradecore.domain.model import OrderSide, Side
 from tradecore.ports.exchange import Accepted, Rejected, RejectReason
 from tradecore.testing.loopback import LoopbackVenue
@@ -90,15 +91,15 @@ FIELDS = st.sampled_from(
     ]
 )  # fmt: skip
 READERS = [
-    parse.binance_order,
-    parse.binance_algo,
-    parse.binance_position,
-    parse.binance_balance,
-    parse.bybit_order,
-    parse.bybit_position,
-    parse.bybit_balance,
-    parse.bybit_rules,
-    lambda info: parse.binance_rules(info, Decimal(10)),
+    binance.read_plain,
+    binance.read_algo,
+    binance.read_position,
+    binance.read_balance,
+    bybit.read_v5_order,
+    bybit.read_position,
+    bybit.read_balance,
+    bybit.read_rules,
+    lambda info: binance.read_rules(info, Decimal(10)),
 ]
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from tradecore.adapters.ccxt import parse
 from tradecore.adapters.ccxt.errors import command_outcome
+from tradecore.adapters.ccxt.venues import binance, bybit
 from tradecore.adapters.ccxt.venues.bybit import tiers_of
 from tradecore.domain.leverage import MarginMode
 from tradecore.domain.model import OrderSide
@@ -174,7 +174,7 @@ async def ccxt_positions(venue: LoopbackVenue, entry: Entry) -> Any:
     raw = await client.fapiPrivateV2GetPositionRisk()
     return [
         {"symbol": p.symbol, "side": p.side.value, "quantity": p.quantity}
-        for p in (parse.binance_position(row) for row in raw)
+        for p in (binance.read_position(row) for row in raw)
         if p is not None
     ]
 
@@ -227,7 +227,7 @@ async def bybit_fills(venue: LoopbackVenue, entry: Entry) -> Any:
     """One page through ccxt (the documented cursor would be followed for ever), read by the
     adapter's fill reader."""
     raw = await venue.exchange.client.fetch_my_trades("ETH/USDT:USDT")
-    read = (parse.bybit_fill(item["info"]) for item in raw)
+    read = (bybit.read_fill(item["info"]) for item in raw)
     return [{"order": f.order_id, "price": f.price, "quantity": f.quantity} for f in read if f]
 
 
@@ -243,7 +243,7 @@ async def bybit_funding(venue: LoopbackVenue, entry: Entry) -> Any:
     """One page (the documented cursor would be followed to the page limit), read by the
     adapter's funding reader."""
     raw = await venue.exchange.client.privateGetV5AccountTransactionLog({"type": "SETTLEMENT"})
-    read = (parse.bybit_funding(item) for item in raw["result"]["list"])
+    read = (bybit.read_funding(item) for item in raw["result"]["list"])
     return [{"symbol": f.symbol, "amount": f.amount} for f in read if f is not None]
 
 

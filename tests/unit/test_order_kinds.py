@@ -23,6 +23,7 @@ from decimal import Decimal
 import pytest
 
 from tradecore.adapters.ccxt import parse
+from tradecore.adapters.ccxt.venues import binance, bybit
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.orders import Order, OrderStatus, OrderType, VenuePosition
 from tradecore.domain.positions import Position, PositionState, StopOwner
@@ -124,22 +125,22 @@ def bybit_conditional(stop_type: str, **fields: object) -> dict[str, object]:
 
 NOT_STOP_LOSSES = {
     # a trailing stop that has activated: its level (98) sits where a tighter stop would
-    "binance TRAILING_STOP_MARKET": lambda: parse.binance_algo(
+    "binance TRAILING_STOP_MARKET": lambda: binance.read_algo(
         binance_algo(
             "TRAILING_STOP_MARKET", activatePrice="101", callbackRate="2", triggerPrice="98"
         )
     ),
-    "binance TRAILING_STOP_MARKET, not yet active": lambda: parse.binance_algo(
+    "binance TRAILING_STOP_MARKET, not yet active": lambda: binance.read_algo(
         binance_algo("TRAILING_STOP_MARKET", activatePrice="105", callbackRate="1")
     ),
-    "binance orderType it does not know": lambda: parse.binance_algo(
+    "binance orderType it does not know": lambda: binance.read_algo(
         binance_algo("SOME_NEW_KIND", triggerPrice="98")
     ),
-    "bybit TrailingStop": lambda: parse.bybit_order(
+    "bybit TrailingStop": lambda: bybit.read_v5_order(
         bybit_conditional("TrailingStop", triggerPrice="98")
     ),
-    "bybit MmRateClose": lambda: parse.bybit_order(bybit_conditional("MmRateClose")),
-    "bybit stopOrderType it does not know": lambda: parse.bybit_order(
+    "bybit MmRateClose": lambda: bybit.read_v5_order(bybit_conditional("MmRateClose")),
+    "bybit stopOrderType it does not know": lambda: bybit.read_v5_order(
         bybit_conditional("SomeNewKind", triggerPrice="98", tpslMode="Partial")
     ),
 }
@@ -242,10 +243,10 @@ def test_on_a_symbol_with_no_position_it_is_a_conditional_zombie(other_kind: Ord
 
 def test_the_kinds_the_venues_document_are_told_apart() -> None:
     kinds = {
-        name: parse.binance_algo(binance_algo(name, triggerPrice="98")).type.value
+        name: binance.read_algo(binance_algo(name, triggerPrice="98")).type.value
         for name in ("STOP_MARKET", "STOP", "TAKE_PROFIT", "TAKE_PROFIT_MARKET")
     }
-    kinds["TRAILING_STOP_MARKET"] = parse.binance_algo(
+    kinds["TRAILING_STOP_MARKET"] = binance.read_algo(
         binance_algo("TRAILING_STOP_MARKET", callbackRate="1")
     ).type.value
     for stop_type, direction, mode in (
@@ -257,7 +258,7 @@ def test_the_kinds_the_venues_document_are_told_apart() -> None:
         ("TrailingStop", 2, "Full"),
         ("MmRateClose", 0, ""),
     ):
-        order = parse.bybit_order(
+        order = bybit.read_v5_order(
             bybit_conditional(
                 stop_type, triggerDirection=direction, tpslMode=mode, triggerPrice="98"
             )
@@ -294,13 +295,13 @@ CANCEL_ANSWER = {
 
 
 def test_binances_documented_cancel_answer_reads_as_the_order_cancelled() -> None:
-    listed = parse.binance_algo(
+    listed = binance.read_algo(
         binance_algo(
             "STOP_MARKET", algoId=2146760, clientAlgoId="6B2I9XVcJpCjqPAJ4YoFX7", triggerPrice="97"
         )
     )
 
-    cancelled = parse.binance_algo_cancelled(CANCEL_ANSWER, listed)
+    cancelled = binance.read_algo_cancelled(CANCEL_ANSWER, listed)
 
     assert cancelled.status is OrderStatus.CANCELED
     assert (cancelled.order_id, cancelled.client_order_id) == ("2146760", "6B2I9XVcJpCjqPAJ4YoFX7")
@@ -308,7 +309,7 @@ def test_binances_documented_cancel_answer_reads_as_the_order_cancelled() -> Non
 
 
 def test_a_cancel_answer_for_another_order_is_unreadable() -> None:
-    listed = parse.binance_algo(binance_algo("STOP_MARKET", algoId=1, triggerPrice="97"))
+    listed = binance.read_algo(binance_algo("STOP_MARKET", algoId=1, triggerPrice="97"))
 
     with pytest.raises(parse.Unreadable):
-        parse.binance_algo_cancelled(CANCEL_ANSWER, listed)
+        binance.read_algo_cancelled(CANCEL_ANSWER, listed)

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 
-from tradecore.adapters.ccxt import parse
+from tradecore.adapters.ccxt.venues import binance, bybit
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.orders import Order, OrderStatus, OrderType, VenuePosition
 from tradecore.domain.positions import Position, PositionState, StopOwner
@@ -81,7 +81,7 @@ def snap(position: Position, holding: VenuePosition, orders: list[Order]) -> Sna
 
 
 def binance_take_profit(kind: str = "TAKE_PROFIT_MARKET") -> Order:
-    return parse.binance_algo(
+    return binance.read_algo(
         {
             "algoId": 4242,
             "clientAlgoId": "web_tp_1",
@@ -102,7 +102,7 @@ def binance_take_profit(kind: str = "TAKE_PROFIT_MARKET") -> Order:
 
 
 def bybit_conditional(stop_type: str, *, direction: int, side: str = "Sell") -> Order:
-    return parse.bybit_order(
+    return bybit.read_v5_order(
         {
             "orderId": "tp-1",
             "orderLinkId": "",

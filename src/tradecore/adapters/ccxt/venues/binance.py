@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import ccxt.async_support as ccxt
 import ccxt.pro as ccxt_pro
 
@@ -20,8 +21,17 @@ from tradecore.adapters.ccxt.profiles import CcxtProfile, Refusals
 from tradecore.adapters.ccxt.venues import CheckFacts, register
 from tradecore.adapters.readback import proven
 from tradecore.domain.leverage import LeverageTier, MarginMode
-from tradecore.domain.model import Venue
-from tradecore.domain.orders import Order, OrderRole, role_of
+from tradecore.domain.model import Side, Venue
+from tradecore.domain.numbers import ZERO
+from tradecore.domain.orders import (
+    Balance,
+    Order,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    VenuePosition,
+    role_of,
+)
 from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.symbols import to_venue
@@ -39,6 +49,191 @@ if TYPE_CHECKING:
 
 R = RejectReason
 ONE = Decimal(1)
+
+# ---------------------------------------------------------------- reading answers
+
+
+def read_rules(info: parse.Raw, max_leverage: Decimal) -> MarketRules:
+    filters = {f.get("filterType"): f for f in parse.objects(info.get("filters"), "filters")}
+    lot = filters.get("LOT_SIZE", {})
+    return MarketRules(
+        symbol=str(info["symbol"]),
+        tick_size=parse.dec(filters.get("PRICE_FILTER", {}).get("tickSize"), name="tickSize"),
+        step_size=parse.dec(lot.get("stepSize"), name="stepSize"),
+        min_quantity=parse.dec(lot.get("minQty"), name="minQty"),
+        min_notional=parse.dec(
+            filters.get("MIN_NOTIONAL", {}).get("notional", "0"), name="notional"
+        ),
+        max_leverage=max_leverage,
+        active=info.get("status") == "TRADING",
+    )
+
+
+_STATUS = {
+    "NEW": OrderStatus.OPEN,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+}
+
+_ALGO_STATUS = {
+    "NEW": OrderStatus.OPEN,
+    "TRIGGERING": OrderStatus.TRIGGERED,
+    "TRIGGERED": OrderStatus.TRIGGERED,
+    "FINISHED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+}
+
+
+def read_plain(info: parse.Raw) -> Order:
+    """A regular `/fapi/v1/order` order."""
+    kind = str(info.get("type", "")).upper()
+    status = _STATUS.get(str(info.get("status")))
+    if status is None:
+        raise parse.Unreadable(f"order status: {info.get('status')!r}")
+    filled = parse.dec(info.get("executedQty", "0"), name="executedQty")
+    return Order(
+        venue=Venue.BINANCE,
+        symbol=str(info["symbol"]),
+        order_id=str(info["orderId"]),
+        client_order_id=info.get("clientOrderId") or None,
+        side=parse.side_of(info.get("side")),
+        type=OrderType.LIMIT if kind == "LIMIT" else OrderType.MARKET,
+        quantity=parse.dec(info.get("origQty"), name="origQty"),
+        status=status,
+        filled=filled,
+        price=parse.opt_dec(info.get("price")),
+        average_price=parse.opt_dec(info.get("avgPrice")) if filled > ZERO else None,
+        reduce_only=bool(info.get("reduceOnly", False)),
+        created_at=parse.time_of(info.get("time")),
+        updated_at=parse.time_of(info.get("updateTime")),
+    )
+
+
+def read_algo(info: parse.Raw, fill: Order | None = None) -> Order:
+    """An algo (conditional) order; `fill` is the order it became once triggered, if known."""
+    status = _ALGO_STATUS.get(str(info.get("algoStatus")))
+    if status is None:
+        raise parse.Unreadable(f"algo status: {info.get('algoStatus')!r}")
+    quantity = parse.dec(info.get("quantity") or "0", name="quantity")
+    filled, average = ZERO, None
+    if fill is not None:
+        filled, average = fill.filled, fill.average_price
+        if status is OrderStatus.FILLED and filled < quantity:
+            status = OrderStatus.EXPIRED  # finished with part of it filled
+    elif status is OrderStatus.FILLED:
+        average = parse.opt_dec(info.get("actualPrice"))
+        filled = quantity
+    return Order(
+        venue=Venue.BINANCE,
+        symbol=str(info["symbol"]),
+        order_id=str(info["algoId"]),
+        client_order_id=info.get("clientAlgoId") or None,
+        side=parse.side_of(info.get("side")),
+        type=_algo_type(info),
+        quantity=quantity,
+        status=status,
+        filled=filled,
+        trigger_price=parse.opt_dec(info.get("triggerPrice")),
+        average_price=average,
+        reduce_only=bool(info.get("reduceOnly", False)) or bool(info.get("closePosition")),
+        close_position=bool(info.get("closePosition", False)),
+        created_at=parse.time_of(info.get("createTime")),
+        updated_at=parse.time_of(info.get("updateTime")),
+    )
+
+
+# Binance USDⓈ-M "New Algo Order" (POST /fapi/v1/algoOrder): "For CONDITIONAL algoType,
+# STOP_MARKET/TAKE_PROFIT_MARKET/STOP/TAKE_PROFIT/TRAILING_STOP_MARKET as order type". STOP
+# and STOP_MARKET trigger against the position (a stop-loss); TAKE_PROFIT(_MARKET) with it;
+# TRAILING_STOP_MARKET follows the price (activatePrice, callbackRate). A kind not listed
+# there is no stop-loss tradecore knows: never counted as protection.
+_ALGO_KINDS = {
+    "STOP_MARKET": OrderType.STOP_MARKET,
+    "STOP": OrderType.STOP_MARKET,
+    "TAKE_PROFIT_MARKET": OrderType.TAKE_PROFIT,
+    "TAKE_PROFIT": OrderType.TAKE_PROFIT,
+    "TRAILING_STOP_MARKET": OrderType.TRAILING_STOP,
+}
+
+
+def _algo_type(info: parse.Raw) -> OrderType:
+    return _ALGO_KINDS.get(str(info.get("orderType", "")).upper(), OrderType.CONDITIONAL)
+
+
+def read_algo_cancelled(info: parse.Raw, order: Order) -> Order:
+    """`order` cancelled, from the answer to DELETE /fapi/v1/algoOrder: `{"algoId",
+    "clientAlgoId", "code": "200", "msg": "success"}` (Binance USDⓈ-M "Cancel Algo Order",
+    Response Example; ccxt 4.5.90 binance.py parse_order, "cancelOrder: linear swap
+    conditional"). It names the order but not its state, so the order as last listed is
+    what was cancelled; an answer naming another order, or not "200", is unreadable."""
+    if str(info.get("code")) != "200" or str(info.get("algoId")) != order.order_id:
+        raise parse.Unreadable(f"algo cancel answer for {order.order_id}: {str(dict(info))[:200]}")
+    return attrs.evolve(order, status=OrderStatus.CANCELED)
+
+
+def read_position(info: parse.Raw) -> VenuePosition | None:
+    amount = parse.dec(info.get("positionAmt", "0"), name="positionAmt")
+    if amount == ZERO:
+        return None
+    return VenuePosition(
+        venue=Venue.BINANCE,
+        symbol=str(info["symbol"]),
+        side=Side.LONG if amount > ZERO else Side.SHORT,
+        quantity=abs(amount),
+        entry_price=parse.dec(info.get("entryPrice"), name="entryPrice"),
+        mark_price=parse.opt_dec(info.get("markPrice")),
+        liquidation_price=parse.opt_dec(info.get("liquidationPrice")),
+        unrealized_pnl=parse.dec(info.get("unRealizedProfit", "0"), name="unRealizedProfit"),
+    )
+
+
+def read_balance(info: parse.Raw) -> Balance:
+    for asset in parse.objects(info.get("assets"), "assets"):
+        if asset.get("asset") == "USDT":
+            return Balance(
+                total=parse.dec(asset.get("marginBalance"), name="marginBalance"),
+                free=parse.dec(asset.get("availableBalance"), name="availableBalance"),
+                used=parse.dec(asset.get("initialMargin", "0"), name="initialMargin"),
+            )
+    return Balance(total=ZERO, free=ZERO, used=ZERO)
+
+
+def read_fill(info: parse.Raw) -> Fill:
+    """One row of `GET /fapi/v1/userTrades` (Account Trade List): `commission` in
+    `commissionAsset`, taken as ccxt's unified trade takes it (`fee.cost`), paid when positive.
+    The venue names no client id on a trade (match by `orderId`)."""
+    return Fill(
+        symbol=str(info["symbol"]),
+        order_id=str(info["orderId"]),
+        client_order_id=None,
+        side=parse.side_of(info["side"]),
+        price=parse.dec(info["price"], name="price"),
+        quantity=parse.dec(info["qty"], name="qty"),
+        fee=parse.dec(info.get("commission", "0"), name="commission"),
+        fee_asset=str(info.get("commissionAsset") or "USDT"),
+        at=parse.required_time(info["time"], "time"),
+        trade_id=str(info["id"]),
+    )
+
+
+def read_funding(info: parse.Raw) -> FundingPayment | None:
+    """One row of `GET /fapi/v1/income`; a FUNDING_FEE's `income` is negative when paid."""
+    if info.get("incomeType") != "FUNDING_FEE":
+        return None
+    return FundingPayment(
+        symbol=str(info["symbol"]),
+        amount=parse.dec(info["income"], name="income"),
+        asset=str(info.get("asset") or "USDT"),
+        at=parse.required_time(info["time"], "time"),
+        payment_id=str(info.get("tranId", "")) or None,
+    )
+
 
 PROFILE = CcxtProfile(
     venue=Venue.BINANCE,
@@ -61,11 +256,9 @@ PROFILE = CcxtProfile(
     order_params={},
     stop_params={"workingType": "MARK_PRICE"},  # ccxt routes the stop to /fapi/v1/algoOrder
     mark_field="p",
-    read_order=lambda info: (
-        parse.binance_algo(info) if "algoId" in info else parse.binance_order(info)
-    ),
-    read_position=parse.binance_position,
-    read_balance=parse.binance_balance,
+    read_order=lambda info: read_algo(info) if "algoId" in info else read_plain(info),
+    read_position=read_position,
+    read_balance=read_balance,
 )
 
 # ---------------------------------------------------------------- error codes
@@ -220,7 +413,7 @@ class BinanceDialect:
     # ------------------------------------------------------------ reading answers
 
     def read_order(self, info: Mapping[str, Any], *, conditional: bool = False) -> Order:
-        return parse.binance_algo(info) if conditional else PROFILE.read_order(info)
+        return read_algo(info) if conditional else PROFILE.read_order(info)
 
     async def market_rules(
         self, ex: "CcxtExchange", markets: Mapping[str, Any]
@@ -279,7 +472,7 @@ class BinanceDialect:
     async def read_amended(
         self, ex: "CcxtExchange", symbol: str, order_id: str, raw: Mapping[str, Any]
     ) -> Order:
-        return parse.binance_order(raw["info"])
+        return read_plain(raw["info"])
 
     def amend_stop_params(self, trigger: str) -> dict[str, Any]:
         raise NotImplementedError("Binance cannot move a stop in place (amend_stop=False)")
@@ -329,7 +522,7 @@ class BinanceDialect:
         """ccxt `fetch_funding_history` (`GET /fapi/v1/income`, incomeType FUNDING_FEE)."""
         rows: list[FundingPayment | None] = await ex._query(
             lambda: ex.client.fetch_funding_history(to_venue(symbol), start_ms, 1000),
-            lambda raw: [parse.binance_funding(item["info"]) for item in raw],
+            lambda raw: [read_funding(item["info"]) for item in raw],
         )
         return rows
 
@@ -385,7 +578,7 @@ class BinanceDialect:
 async def _trades(ex: "CcxtExchange", unified: str, start: int) -> list[Fill]:
     fills: list[Fill] = await ex._query(
         lambda: ex.client.fetch_my_trades(unified, start, _PAGE),
-        lambda raw: [parse.binance_fill(item["info"]) for item in raw],
+        lambda raw: [read_fill(item["info"]) for item in raw],
     )
     return fills
 
@@ -406,7 +599,7 @@ async def _algo(ex: "CcxtExchange", unified: str, key: Mapping[str, str]) -> Ord
         raise
     actual = str(info.get("actualOrderId") or "")
     fill = await ex._maybe(lambda: ex.client.fetch_order(actual, unified)) if actual else None
-    order: Order = await ex._query(_ready(info), lambda raw: parse.binance_algo(raw, fill))
+    order: Order = await ex._query(_ready(info), lambda raw: read_algo(raw, fill))
     ex._algos[order.order_id] = order
     return order
 
@@ -422,7 +615,7 @@ async def _open_algo(ex: "CcxtExchange", unified: str, order_id: str) -> Order |
     for item in stops:
         if str(item["info"].get("algoId")) == order_id:
             try:
-                return parse.binance_algo(item["info"])
+                return read_algo(item["info"])
             except parse.Unreadable:
                 return None
     return None
@@ -433,8 +626,8 @@ def _algo_cancelled(info: Mapping[str, Any], order: Order) -> Order:
     "clientAlgoId", "code": "200", "msg": "success"}`, or a whole algo order (with its
     `algoStatus`) as the websocket API's answer carries it."""
     if "algoStatus" in info:
-        return parse.binance_algo(info)
-    return parse.binance_algo_cancelled(info, order)
+        return read_algo(info)
+    return read_algo_cancelled(info, order)
 
 
 def _rules(markets: Mapping[str, Any], tiers: Mapping[str, Any]) -> list[MarketRules]:
@@ -442,7 +635,7 @@ def _rules(markets: Mapping[str, Any], tiers: Mapping[str, Any]) -> list[MarketR
     for unified, market in markets.items():
         leverages = [parse.dec(t["info"]["initialLeverage"]) for t in tiers.get(unified) or []]
         top = max(leverages) if leverages else Decimal(1)
-        rules.append(parse.binance_rules(market["info"], top))
+        rules.append(read_rules(market["info"], top))
     return rules
 
 

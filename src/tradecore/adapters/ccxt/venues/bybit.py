@@ -20,8 +20,9 @@ from tradecore.adapters.ccxt.limiter import Budget, Costs, VenueLimits
 from tradecore.adapters.ccxt.profiles import CcxtProfile, Refusals
 from tradecore.adapters.ccxt.venues import CheckFacts, register
 from tradecore.domain.leverage import LeverageTier, MarginMode
-from tradecore.domain.model import Venue
-from tradecore.domain.orders import Order
+from tradecore.domain.model import Side, Venue
+from tradecore.domain.numbers import ZERO
+from tradecore.domain.orders import Balance, Order, OrderStatus, OrderType, VenuePosition
 from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.symbols import to_venue
@@ -33,6 +34,174 @@ if TYPE_CHECKING:
 R = RejectReason
 
 _PARAMS = "10001"  # Bybit answers every malformed value with "params error"
+
+# ---------------------------------------------------------------- reading answers
+
+
+def read_rules(info: parse.Raw) -> MarketRules:
+    lot = parse.obj(info.get("lotSizeFilter"), "lotSizeFilter")
+    return MarketRules(
+        symbol=str(info["symbol"]),
+        tick_size=parse.dec(
+            parse.obj(info.get("priceFilter"), "priceFilter").get("tickSize"), name="tick"
+        ),
+        step_size=parse.dec(lot.get("qtyStep"), name="qtyStep"),
+        min_quantity=parse.dec(lot.get("minOrderQty"), name="minOrderQty"),
+        min_notional=parse.dec(lot.get("minNotionalValue") or "0", name="minNotionalValue"),
+        max_leverage=parse.dec(
+            parse.obj(info.get("leverageFilter"), "leverageFilter").get("maxLeverage"),
+            name="leverage",
+        ),
+        active=info.get("status") == "Trading",
+    )
+
+
+_STATUS = {
+    "New": OrderStatus.OPEN,
+    "Untriggered": OrderStatus.OPEN,
+    "PartiallyFilled": OrderStatus.PARTIALLY_FILLED,
+    "Filled": OrderStatus.FILLED,
+    "Cancelled": OrderStatus.CANCELED,
+    "PartiallyFilledCanceled": OrderStatus.EXPIRED,
+    "Rejected": OrderStatus.REJECTED,
+    "Deactivated": OrderStatus.EXPIRED,
+    "Triggered": OrderStatus.TRIGGERED,
+}
+
+
+def read_v5_order(info: parse.Raw) -> Order:
+    status = _STATUS.get(str(info.get("orderStatus")))
+    if status is None:
+        raise parse.Unreadable(f"order status: {info.get('orderStatus')!r}")
+    stop_type = str(info.get("stopOrderType") or "")
+    if stop_type == _PLAIN:
+        stop_type = ""
+    kind = _kind(info, stop_type)
+    filled = parse.dec(info.get("cumExecQty") or "0", name="cumExecQty")
+    return Order(
+        venue=Venue.BYBIT,
+        symbol=str(info["symbol"]),
+        order_id=str(info["orderId"]),
+        client_order_id=info.get("orderLinkId") or None,
+        side=parse.side_of(info.get("side")),
+        type=kind,
+        quantity=parse.dec(info.get("qty") or "0", name="qty"),
+        status=status,
+        filled=filled,
+        price=parse.opt_dec(info.get("price")) if kind is OrderType.LIMIT else None,
+        trigger_price=parse.opt_dec(info.get("triggerPrice")) if stop_type else None,
+        average_price=parse.opt_dec(info.get("avgPrice")) if filled > ZERO else None,
+        reduce_only=bool(info.get("reduceOnly", False)),
+        close_position=bool(info.get("closeOnTrigger", False)),
+        position_idx=int(info.get("positionIdx") or 0),
+        created_at=parse.time_of(info.get("createdTime")),
+        updated_at=parse.time_of(info.get("updatedTime")),
+    )
+
+
+# Bybit v5 `stopOrderType` (bybit-exchange.github.io/docs/v5/enum#stopordertype):
+# TakeProfit, StopLoss, TrailingStop, Stop, PartialTakeProfit, PartialStopLoss, tpslOrder,
+# OcoOrder, BidirectionalTpslOrder (the last three spot only), MmRateClose ("On web or app
+# can set MMR to close position": no price trigger). "" is a plain order, and so is
+# "UNKNOWN": the REST examples of a plain Limit order say "stopOrderType": "UNKNOWN" (v5 Get
+# Open & Closed Orders, Get Order History, Get Trade History), the websocket's "".
+_PLAIN = "UNKNOWN"
+_STOP_LOSSES = frozenset({"StopLoss", "PartialStopLoss"})
+_TAKE_PROFITS = frozenset({"TakeProfit", "PartialTakeProfit"})
+
+
+def _kind(info: parse.Raw, stop_type: str) -> OrderType:
+    if not stop_type:
+        return OrderType.LIMIT if info.get("orderType") == "Limit" else OrderType.MARKET
+    if stop_type == "StopLoss" and info.get("tpslMode") == "Full":
+        return OrderType.POSITION_STOP  # trading-stop's whole-position stop-loss
+    if stop_type in _STOP_LOSSES:
+        return OrderType.STOP_MARKET
+    if stop_type in _TAKE_PROFITS:
+        return OrderType.TAKE_PROFIT
+    if stop_type == "TrailingStop":
+        return OrderType.TRAILING_STOP
+    if stop_type == "Stop":
+        return OrderType.TAKE_PROFIT if _rises_to_profit(info) else OrderType.STOP_MARKET
+    return OrderType.CONDITIONAL  # MmRateClose, spot kinds, anything added later
+
+
+def _rises_to_profit(info: parse.Raw) -> bool:
+    """A conditional order that triggers when the price moves its position's way — a sell
+    when it rises to the trigger, a buy when it falls to it (`triggerDirection` 1 = rises
+    to, 2 = falls to; Bybit v5 "Place Order") — is a take-profit."""
+    direction = str(info.get("triggerDirection") or "")
+    side = str(info.get("side") or "")
+    return (side, direction) in (("Sell", "1"), ("Buy", "2"))
+
+
+def read_position(info: parse.Raw) -> VenuePosition | None:
+    size = parse.dec(info.get("size") or "0", name="size")
+    if size == ZERO:
+        return None
+    return VenuePosition(
+        venue=Venue.BYBIT,
+        symbol=str(info["symbol"]),
+        side=Side.LONG if info.get("side") == "Buy" else Side.SHORT,
+        quantity=size,
+        entry_price=parse.dec(info.get("avgPrice"), name="avgPrice"),
+        mark_price=parse.opt_dec(info.get("markPrice")),
+        position_idx=int(info.get("positionIdx") or 0),
+        stop_price=parse.opt_dec(info.get("stopLoss")),
+        liquidation_price=parse.opt_dec(info.get("liqPrice")),
+        unrealized_pnl=parse.opt_dec(info.get("unrealisedPnl")),
+    )
+
+
+def read_balance(info: parse.Raw) -> Balance:
+    for account in parse.objects(parse.obj(info.get("result"), "result").get("list"), "list"):
+        for coin in parse.objects(account.get("coin"), "coin"):
+            if coin.get("coin") == "USDT":
+                total = parse.dec(coin.get("equity") or "0", name="equity")
+                used = parse.dec(coin.get("totalPositionIM") or "0", name="totalPositionIM")
+                used += parse.dec(coin.get("totalOrderIM") or "0", name="totalOrderIM")
+                free = parse.dec(account.get("totalAvailableBalance") or "0", name="available")
+                return Balance(total=total, free=free, used=used)
+    return Balance(total=ZERO, free=ZERO, used=ZERO)
+
+
+# Executions that move the position (Bybit v5 enum execType): a trade, an auto-deleverage,
+# a liquidation takeover (BustTrade), a delivery or settlement; "Funding" rows are not fills.
+_FILL_TYPES = frozenset({"Trade", "AdlTrade", "BustTrade", "Delivery", "Settle"})
+
+
+def read_fill(info: parse.Raw) -> Fill | None:
+    """One row of `GET /v5/execution/list` (Get Trade History); `execFee` is paid when
+    positive (a maker rebate is negative); None for a row that is no fill (funding)."""
+    if str(info.get("execType", "Trade")) not in _FILL_TYPES:
+        return None
+    return Fill(
+        symbol=str(info["symbol"]),
+        order_id=str(info["orderId"]),
+        client_order_id=str(info.get("orderLinkId") or "") or None,
+        side=parse.side_of(info["side"]),
+        price=parse.dec(info["execPrice"], name="execPrice"),
+        quantity=parse.dec(info["execQty"], name="execQty"),
+        fee=parse.dec(info.get("execFee") or "0", name="execFee"),
+        fee_asset=str(info.get("feeCurrency") or "USDT"),
+        at=parse.required_time(info["execTime"], "execTime"),
+        trade_id=str(info.get("execId") or "") or None,
+    )
+
+
+def read_funding(info: parse.Raw) -> FundingPayment | None:
+    """One SETTLEMENT row of `GET /v5/account/transaction-log`: `funding` is positive when
+    received, negative when paid (Bybit v5 Get Transaction Log)."""
+    if info.get("type") != "SETTLEMENT" or info.get("funding") in (None, ""):
+        return None
+    return FundingPayment(
+        symbol=str(info["symbol"]),
+        amount=parse.dec(info["funding"], name="funding"),
+        asset=str(info.get("currency") or "USDT"),
+        at=parse.required_time(info["transactionTime"], "transactionTime"),
+        payment_id=str(info.get("id") or "") or None,
+    )
+
 
 PROFILE = CcxtProfile(
     venue=Venue.BYBIT,
@@ -61,9 +230,9 @@ PROFILE = CcxtProfile(
     order_params={"positionIdx": 0},  # one-way mode, sent explicitly
     stop_params={"triggerBy": "MarkPrice"},  # ccxt sets triggerDirection from the side
     mark_field="markPrice",
-    read_order=parse.bybit_order,
-    read_position=parse.bybit_position,
-    read_balance=parse.bybit_balance,
+    read_order=read_v5_order,
+    read_position=read_position,
+    read_balance=read_balance,
 )
 
 # ---------------------------------------------------------------- error codes
@@ -200,12 +369,12 @@ class BybitDialect:
     # ------------------------------------------------------------ reading answers
 
     def read_order(self, info: Mapping[str, Any], *, conditional: bool = False) -> Order:
-        return parse.bybit_order(info)
+        return read_v5_order(info)
 
     async def market_rules(
         self, ex: "CcxtExchange", markets: Mapping[str, Any]
     ) -> Sequence[MarketRules]:
-        return [parse.bybit_rules(market["info"]) for market in markets.values()]
+        return [read_rules(market["info"]) for market in markets.values()]
 
     # ------------------------------------------------------------ orders
 
@@ -267,7 +436,7 @@ class BybitDialect:
         """`GET /v5/execution/list` (newest first, paged by ccxt along `nextPageCursor`)."""
         rows: list[Fill | None] = await ex._query(
             lambda: ex.client.fetch_my_trades(unified, start_ms, None, {"paginate": True}),
-            lambda raw: [parse.bybit_fill(item["info"]) for item in raw],
+            lambda raw: [read_fill(item["info"]) for item in raw],
         )
         found = {f.trade_id or f"{f.order_id}@{f.at}": f for f in rows if f is not None}
         return list(found.values())
@@ -290,7 +459,7 @@ class BybitDialect:
                 **({"cursor": cursor} if cursor else {}),
             }
             result = await _log(ex, params)
-            rows += [parse.bybit_funding(item) for item in result.get("list") or []]
+            rows += [read_funding(item) for item in result.get("list") or []]
             cursor = str(result.get("nextPageCursor") or "")
             if not cursor:
                 break
@@ -369,7 +538,7 @@ async def _log(ex: "CcxtExchange", params: Mapping[str, Any]) -> Mapping[str, An
 
 
 def _first(raw: Sequence[Mapping[str, Any]]) -> Order | None:
-    return parse.bybit_order(raw[0]["info"]) if raw else None
+    return read_v5_order(raw[0]["info"]) if raw else None
 
 
 async def _read_back(ex: "CcxtExchange", symbol: str, order_id: str) -> Order:
