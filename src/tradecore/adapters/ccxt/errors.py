@@ -55,8 +55,6 @@ def reason_for(venue: Venue, code: str | None, message: str) -> RejectReason | N
     return dialect_for(venue).reason_for(code, message)
 
 
-CLOCK_SKEW_CODES = frozenset({"-1021", "10002"})
-
 # The venues' codes for their own internal failure, after which an order command may or may
 # not have been executed, are each dialect's `execution_unknown_codes`.
 
@@ -162,9 +160,10 @@ def server_failed(venue: Venue, error: Exception) -> bool:
     return venue_answer(error)[0] in dialect_for(venue).execution_unknown_codes
 
 
-def clock_skew(error: Exception) -> bool:
+def clock_skew(venue: Venue, error: Exception) -> bool:
     """The venue refused the request's timestamp (our clock drifted): resync and resend."""
-    return isinstance(error, ccxt.InvalidNonce) or venue_answer(error)[0] in CLOCK_SKEW_CODES
+    code = venue_answer(error)[0]
+    return isinstance(error, ccxt.InvalidNonce) or code in dialect_for(venue).clock_skew_codes
 
 
 def _connect_failed(error: BaseException) -> bool:
@@ -229,7 +228,7 @@ def command_outcome(
             reason, retryable = reason or R.VENUE_UNAVAILABLE, True
         else:  # a broken or missing answer after sending: the venue may have acted
             return Unknown(message=f"unreadable answer: {error}", client_order_id=client_order_id)
-    if reason in (R.RATE_LIMITED, R.VENUE_UNAVAILABLE) or code in CLOCK_SKEW_CODES:
+    if reason in (R.RATE_LIMITED, R.VENUE_UNAVAILABLE) or clock_skew(venue, error):
         retryable = True
     return Rejected(reason=reason, message=message, retryable=retryable, code=code)
 

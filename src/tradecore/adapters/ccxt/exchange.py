@@ -272,7 +272,7 @@ class CcxtExchange:
         try:
             return await call()
         except ccxt.BaseError as error:
-            if not clock_skew(error):
+            if not clock_skew(self._venue, error):
                 raise
         await self.client.load_time_difference()
         return await call()

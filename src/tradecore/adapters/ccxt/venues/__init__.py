@@ -56,10 +56,10 @@ class CcxtDialect(Protocol):
     Facts (data): `venue`, `display_name`, `profile` (capabilities, ccxt options, order and
     stop params, the refusal codes for mistakes refused before sending, readers of the raw
     JSON), `codes` (venue error code → the port's `RejectReason`), `execution_unknown_codes`
-    (the venue's
-    own "internal error, execution status unknown"), `already_done_codes` (a setting the
-    venue says it already holds, answered as success), `limits` (the published rate-limit
-    budgets and each request's weight), `has_testnet`, `whole_number_leverage`,
+    (the venue's own "internal error, execution status unknown"), `clock_skew_codes` (the
+    request's timestamp refused: resync the clock and resend), `already_done_codes` (a
+    setting the venue says it already holds, answered as success), `limits` (the published
+    rate-limit budgets and each request's weight), `has_testnet`, `whole_number_leverage`,
     `check_facts` (venue-check).
     Behaviour (methods): the rest, each documented below.
     """
@@ -69,6 +69,7 @@ class CcxtDialect(Protocol):
     profile: CcxtProfile
     codes: Mapping[str, RejectReason]
     execution_unknown_codes: frozenset[str]
+    clock_skew_codes: frozenset[str]
     already_done_codes: frozenset[str]
     limits: VenueLimits
     has_testnet: bool

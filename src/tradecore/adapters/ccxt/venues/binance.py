@@ -379,6 +379,9 @@ class BinanceDialect:
     profile = PROFILE
     codes: Mapping[str, RejectReason] = CODES
     execution_unknown_codes = EXECUTION_UNKNOWN_CODES
+    # -1021 INVALID_TIMESTAMP "Timestamp for this request is outside of the recvWindow."
+    # (corpus error__m1021_*; ccxt raises BadRequest for it on linear, not InvalidNonce)
+    clock_skew_codes = frozenset({"-1021"})
     # ccxt catches -4046 "No need to change margin type." itself and returns its body
     already_done_codes = frozenset({"-4046"})
     limits = LIMITS

@@ -334,6 +334,8 @@ class BybitDialect:
     profile = PROFILE
     codes: Mapping[str, RejectReason] = CODES
     execution_unknown_codes = EXECUTION_UNKNOWN_CODES
+    # 10002 "The request time exceeds the time window range." (corpus error__r10002_*)
+    clock_skew_codes = frozenset({"10002"})
     already_done_codes: frozenset[str] = frozenset()  # 110043, 34040 come as errors
     limits = LIMITS
     has_testnet = True
