@@ -31,7 +31,6 @@ from tradecore.domain.symbols import to_venue
 from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.events import EventSink
 from tradecore.ports.exchange import Accepted, Applied, Rejected, RejectReason
-from tradecore.testing.corpus import Answer, documenting, load
 
 PREFIX = "tcvc-"  # never the bot's "tc-": the bot reads these orders as someone else's
 
@@ -152,10 +151,7 @@ class VenueCheck:
             return
         mark = await self.x.fetch_mark_price(self.symbol)
         stop = await self.check_stop_and_take_profit(rules, entry, mark)
-        own: Callable[[Order | None, MarketRules, Decimal], Awaitable[None]] = getattr(
-            self, self._facts.own_check
-        )
-        await own(stop, rules, mark)
+        await self.x.dialect.own_check(self, stop, rules, mark)
         if self.hold > 0:
             self.say(f"holding the check's orders for {self.hold:g} s")
             await asyncio.sleep(self.hold)
@@ -200,7 +196,7 @@ class VenueCheck:
             )
         )
 
-    async def _attempt(
+    async def attempt(
         self, name: str, facts: Sequence[str], expected: str, check: Callable[[], Awaitable[None]]
     ) -> None:
         """Run one check; a query that fails is that check's failure, not the run's."""
@@ -223,7 +219,7 @@ class VenueCheck:
                 "leverage tiers", facts, "tiers, smallest first", seen, bool(found) and ordered
             )
 
-        await self._attempt("leverage tiers", facts, "tiers, smallest first", tiers)
+        await self.attempt("leverage tiers", facts, "tiers, smallest first", tiers)
 
     async def check_leverage(self) -> None:
         facts = self._facts.leverage
@@ -241,7 +237,7 @@ class VenueCheck:
             ok = isinstance(outcome, Applied) and after == target
             self.record(name, facts, f"Applied, read {target}", seen, ok)
 
-        await self._attempt(name, facts, "Applied, read back", leverage)
+        await self.attempt(name, facts, "Applied, read back", leverage)
 
     async def check_margin_mode(self) -> None:
         name = "margin mode set, read back"
@@ -255,7 +251,7 @@ class VenueCheck:
                 ok = isinstance(outcome, Rejected) and outcome.reason is RejectReason.NOT_SUPPORTED
                 self.record(name, facts, "read; per-symbol set not supported", seen, ok)
 
-            await self._attempt(name, facts, "read", read)
+            await self.attempt(name, facts, "read", read)
             return
         facts = ("marginType__change", "error__m4046_no_need_to_change_margin_type")
 
@@ -267,7 +263,7 @@ class VenueCheck:
             ok = isinstance(outcome, Applied) and not outcome.changed and after is mode
             self.record(name, facts, "Applied (unchanged, -4046), read the same", seen, ok)
 
-        await self._attempt(name, facts, "Applied, read back", same)
+        await self.attempt(name, facts, "Applied, read back", same)
 
     # ------------------------------------------------------------------ orders
 
@@ -280,7 +276,7 @@ class VenueCheck:
             seen = "none" if found is None else f"an order: {found.order_id}"
             self.record(name, facts, "none", seen, found is None)
 
-        await self._attempt(name, facts, "none", look)
+        await self.attempt(name, facts, "none", look)
 
     async def open_position(self, rules: MarketRules) -> Order | None:
         facts = self._facts.entry_read_back
@@ -293,7 +289,7 @@ class VenueCheck:
             self.symbol, OrderSide.BUY, quantity, client_order_id=cid
         )
         if not isinstance(outcome, Accepted):
-            self.record(name, facts, "Accepted, found by client id", _outcome(outcome), False)
+            self.record(name, facts, "Accepted, found by client id", outcome_text(outcome), False)
             return None
         found = await self.x.fetch_order_by_client_id(self.symbol, cid)
         seen = f"{outcome.order.status.value} {outcome.order.filled}/{quantity}; " + (
@@ -355,57 +351,6 @@ class VenueCheck:
         )
         self.record(name, facts, expected, seen, ok)
         return tp
-
-    async def check_cancel_algo(
-        self, take_profit: Order | None, rules: MarketRules, mark: Decimal
-    ) -> None:
-        """Cancel an algo order (the take-profit): the documented cancel answer."""
-        facts = ("algoOrder__cancel",)
-        name = "cancel algo order answer"
-        expected = "{algoId, clientAlgoId, code: '200', msg: 'success'}"
-        if take_profit is None:
-            self.record(name, facts, expected, "no algo order to cancel", False)
-            return
-
-        async def cancel() -> None:
-            raw = await self.x.client.cancel_order(
-                take_profit.order_id, to_venue(self.symbol), {"trigger": True}
-            )
-            body = raw.get("info", raw)
-            answer = Answer(method="DELETE", path="/fapi/v1/algoOrder", status=200, body=body)
-            entry = documenting(load(self.x.venue.value), answer)
-            seen = _short(body)
-            self.record(name, facts, expected, seen, entry is not None and entry.name in facts)
-
-        await self._attempt(name, facts, expected, cancel)
-
-    async def check_trading_stop_resend(
-        self, take_profit: Order | None, rules: MarketRules, mark: Decimal
-    ) -> None:
-        """The same trading stop sent twice: both taken, one position stop."""
-        facts = ("position_trading-stop__ok", "error__r34040_not_modified")
-        name = "same trading stop sent twice"
-        expected = "both taken (retCode 0, or 34040 not modified); one position stop"
-        at = price_for(rules, mark * Decimal("0.85"), Rounding.DOWN)
-
-        async def twice() -> None:
-            first = await self.x.set_position_stop(self.symbol, at)
-            second = await self.x.set_position_stop(self.symbol, at)
-            listed = await self.x.fetch_open_orders(self.symbol)
-            stops = [o for o in listed if o.type is OrderType.POSITION_STOP]
-            taken = isinstance(second, Accepted) or (
-                isinstance(second, Rejected) and second.reason is RejectReason.NOT_MODIFIED
-            )
-            seen = f"first {_outcome(first)}, second {_outcome(second)}; {len(stops)} listed"
-            ok = (
-                isinstance(first, Accepted)
-                and taken
-                and len(stops) == 1
-                and stops[0].trigger_price == at
-            )
-            self.record(name, facts, expected, seen, ok)
-
-        await self._attempt(name, facts, expected, twice)
 
     # ------------------------------------------------------------------ clean-up
 
@@ -484,10 +429,10 @@ def _kind(order: Order | None) -> str:
 def _setting(outcome: object) -> str:
     if isinstance(outcome, Applied):
         return "Applied" if outcome.changed else "Applied (unchanged)"
-    return _outcome(outcome)
+    return outcome_text(outcome)
 
 
-def _outcome(outcome: object) -> str:
+def outcome_text(outcome: object) -> str:
     if isinstance(outcome, Accepted):
         return "Accepted"
     if isinstance(outcome, Rejected):
@@ -495,7 +440,7 @@ def _outcome(outcome: object) -> str:
     return f"Unknown ({getattr(outcome, 'message', '')})"
 
 
-def _short(body: Any) -> str:
+def short_text(body: Any) -> str:
     if isinstance(body, dict):
         return "{" + ", ".join(f"{k}: {body[k]!r}" for k in sorted(body)) + "}"
     return repr(body)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the dialect modules import these; a type needs no import at
     from tradecore.adapters.ccxt.exchange import CcxtExchange
     from tradecore.adapters.ccxt.limiter import VenueLimits
     from tradecore.adapters.ccxt.profiles import CcxtProfile
+    from tradecore.adapters.ccxt.venue_check import VenueCheck
     from tradecore.domain.leverage import LeverageTier, MarginMode
     from tradecore.domain.orders import Order
     from tradecore.domain.pnl import Fill, FundingPayment
@@ -40,14 +41,13 @@ T = TypeVar("T")
 @attrs.frozen(kw_only=True)
 class CheckFacts:
     """Which corpus entries (src/tradecore/testing/corpus/<venue>/) each `venue-check` step
-    proves on this venue, and the venue's own last check (a method of `VenueCheck`)."""
+    proves on this venue (its own last check is the dialect's `own_check`)."""
 
     tiers: tuple[str, ...]
     leverage: tuple[str, ...]
     unknown_client_id: tuple[str, ...]
     entry_read_back: tuple[str, ...]
     stop_and_take_profit: tuple[str, ...]
-    own_check: str  # "check_cancel_algo" | "check_trading_stop_resend" | …
 
 
 class CcxtDialect(Protocol):
@@ -178,6 +178,14 @@ class CcxtDialect(Protocol):
 
     async def leverage_tiers(self, ex: CcxtExchange, symbol: str) -> Sequence[LeverageTier]:
         """The symbol's leverage (risk-limit) tiers, smallest notional first."""
+        ...
+
+    # ------------------------------------------------------------ venue-check
+    async def own_check(
+        self, check: VenueCheck, take_profit: Order | None, rules: MarketRules, mark: Decimal
+    ) -> None:
+        """The venue's own last `venue-check` step (after the stop and take-profit), its
+        result recorded with `check.record` inside `check.attempt`."""
         ...
 
 

@@ -46,6 +46,7 @@ from tradecore.ports.exchange import (
 
 if TYPE_CHECKING:
     from tradecore.adapters.ccxt.exchange import CcxtExchange
+    from tradecore.adapters.ccxt.venue_check import VenueCheck
 
 R = RejectReason
 ONE = Decimal(1)
@@ -398,7 +399,6 @@ class BinanceDialect:
             "openAlgoOrders__list_take_profit",
             "algoOrder__create_take_profit",
         ),
-        own_check="check_cancel_algo",
     )
 
     def client_class(self, *, websockets: bool) -> type[ccxt.Exchange]:
@@ -576,6 +576,33 @@ class BinanceDialect:
             lambda raw: [_tier(t["info"]) for t in raw.get(unified) or []],
         )
         return tiers
+
+    async def own_check(
+        self, check: "VenueCheck", take_profit: Order | None, rules: MarketRules, mark: Decimal
+    ) -> None:
+        """venue-check: cancel an algo order (the take-profit) and hold its answer to the
+        documented `{algoId, clientAlgoId, code: "200", msg: "success"}`."""
+        from tradecore.adapters.ccxt.venue_check import short_text
+        from tradecore.testing.corpus import Answer, documenting, load
+
+        facts = ("algoOrder__cancel",)
+        name = "cancel algo order answer"
+        expected = "{algoId, clientAlgoId, code: '200', msg: 'success'}"
+        if take_profit is None:
+            check.record(name, facts, expected, "no algo order to cancel", False)
+            return
+
+        async def cancel() -> None:
+            raw = await check.x.client.cancel_order(
+                take_profit.order_id, to_venue(check.symbol), {"trigger": True}
+            )
+            body = raw.get("info", raw)
+            answer = Answer(method="DELETE", path="/fapi/v1/algoOrder", status=200, body=body)
+            entry = documenting(load(self.venue.value), answer)
+            seen = short_text(body)
+            check.record(name, facts, expected, seen, entry is not None and entry.name in facts)
+
+        await check.attempt(name, facts, expected, cancel)
 
 
 async def _trades(ex: "CcxtExchange", unified: str, start: int) -> list[Fill]:

@@ -24,12 +24,20 @@ from tradecore.domain.model import Side, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance, Order, OrderStatus, OrderType, VenuePosition
 from tradecore.domain.pnl import Fill, FundingPayment
-from tradecore.domain.precision import MarketRules
+from tradecore.domain.precision import MarketRules, Rounding, price_for
 from tradecore.domain.symbols import to_venue
-from tradecore.ports.exchange import Capabilities, Outcome, RejectReason, SettingOutcome
+from tradecore.ports.exchange import (
+    Accepted,
+    Capabilities,
+    Outcome,
+    Rejected,
+    RejectReason,
+    SettingOutcome,
+)
 
 if TYPE_CHECKING:
     from tradecore.adapters.ccxt.exchange import CcxtExchange
+    from tradecore.adapters.ccxt.venue_check import VenueCheck
 
 R = RejectReason
 
@@ -350,7 +358,6 @@ class BybitDialect:
         ),
         entry_read_back=("order_create__ack", "order_realtime__limit_new_table_fields"),
         stop_and_take_profit=("order_realtime__limit_new_with_tpsl", "order_create__ack"),
-        own_check="check_trading_stop_resend",
     )
 
     def client_class(self, *, websockets: bool) -> type[ccxt.Exchange]:
@@ -515,6 +522,38 @@ class BybitDialect:
             lambda raw: tiers_of(raw["result"]["list"], symbol),
         )
         return tiers
+
+    async def own_check(
+        self, check: "VenueCheck", take_profit: Order | None, rules: MarketRules, mark: Decimal
+    ) -> None:
+        """venue-check: the same trading stop sent twice is taken both times (retCode 0, or
+        34040 not modified) and leaves one position stop."""
+        from tradecore.adapters.ccxt.venue_check import outcome_text
+
+        facts = ("position_trading-stop__ok", "error__r34040_not_modified")
+        name = "same trading stop sent twice"
+        expected = "both taken (retCode 0, or 34040 not modified); one position stop"
+        at = price_for(rules, mark * Decimal("0.85"), Rounding.DOWN)
+
+        async def twice() -> None:
+            first = await check.x.set_position_stop(check.symbol, at)
+            second = await check.x.set_position_stop(check.symbol, at)
+            listed = await check.x.fetch_open_orders(check.symbol)
+            stops = [o for o in listed if o.type is OrderType.POSITION_STOP]
+            taken = isinstance(second, Accepted) or (
+                isinstance(second, Rejected) and second.reason is RejectReason.NOT_MODIFIED
+            )
+            seen = f"first {outcome_text(first)}, second {outcome_text(second)}; "
+            seen += f"{len(stops)} listed"
+            ok = (
+                isinstance(first, Accepted)
+                and taken
+                and len(stops) == 1
+                and stops[0].trigger_price == at
+            )
+            check.record(name, facts, expected, seen, ok)
+
+        await check.attempt(name, facts, expected, twice)
 
 
 async def _find(ex: "CcxtExchange", unified: str, key: Mapping[str, str]) -> Order | None:
