@@ -242,7 +242,7 @@ class VenueCheck:
     async def check_margin_mode(self) -> None:
         name = "margin mode set, read back"
         if not self.x.capabilities.margin_mode_per_symbol:
-            facts: tuple[str, ...] = ("account_set-margin-mode__refused_3400045",)
+            facts = self._facts.margin_mode
 
             async def read() -> None:
                 mode = await self.x.fetch_margin_mode(self.symbol)
@@ -253,7 +253,8 @@ class VenueCheck:
 
             await self.attempt(name, facts, "read", read)
             return
-        facts = ("marginType__change", "error__m4046_no_need_to_change_margin_type")
+        facts = self._facts.margin_mode
+        held = "".join(f", {code}" for code in sorted(self.x.dialect.already_done_codes))
 
         async def same() -> None:
             mode = await self.x.fetch_margin_mode(self.symbol)
@@ -261,7 +262,7 @@ class VenueCheck:
             after = await self.x.fetch_margin_mode(self.symbol)
             seen = f"set {mode.value} (held): {_setting(outcome)}, read {after.value}"
             ok = isinstance(outcome, Applied) and not outcome.changed and after is mode
-            self.record(name, facts, "Applied (unchanged, -4046), read the same", seen, ok)
+            self.record(name, facts, f"Applied (unchanged{held}), read the same", seen, ok)
 
         await self.attempt(name, facts, "Applied, read back", same)
 

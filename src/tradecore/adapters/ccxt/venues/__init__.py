@@ -45,6 +45,7 @@ class CheckFacts:
 
     tiers: tuple[str, ...]
     leverage: tuple[str, ...]
+    margin_mode: tuple[str, ...]
     unknown_client_id: tuple[str, ...]
     entry_read_back: tuple[str, ...]
     stop_and_take_profit: tuple[str, ...]

@@ -393,6 +393,7 @@ class BinanceDialect:
     check_facts = CheckFacts(
         tiers=("leverageBracket__usdm",),
         leverage=("leverage__change",),
+        margin_mode=("marginType__change", "error__m4046_no_need_to_change_margin_type"),
         unknown_client_id=("error__m2013_order_does_not_exist",),
         entry_read_back=("order__create_result", "allOrders__list"),
         stop_and_take_profit=(

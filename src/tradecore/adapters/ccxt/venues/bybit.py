@@ -352,6 +352,7 @@ class BybitDialect:
     check_facts = CheckFacts(
         tiers=(),
         leverage=("position_set-leverage__ok",),
+        margin_mode=("account_set-margin-mode__refused_3400045",),
         unknown_client_id=(
             "order_realtime__limit_new_table_fields",
             "order_history__limit_cancelled",
