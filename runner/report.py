@@ -1,11 +1,21 @@
-"""`python -m runner report`: the post-run report from the database (wiring and printing only;
-the figures are computed in `tradecore.adapters.reporting.report`)."""
+"""`python -m runner report`: the post-run report from one database, or from every account on a
+PostgreSQL server (wiring and printing only; the figures are computed in
+`tradecore.adapters.reporting.report` and `.overview`)."""
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
+from tradecore.adapters.reporting.accounts import Account
+from tradecore.adapters.reporting.overview import (
+    account_charts,
+    build_reports,
+    reports_json,
+    reports_text,
+    safe_name,
+)
 from tradecore.adapters.reporting.report import (
     build_report,
     equity_chart,
@@ -27,16 +37,13 @@ async def run_report(
     fmt: str = "text",
     position_id: str | None = None,
     chart_dir: str | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     """Print the report (or one position's story); 0 ok, 2 bad usage or an unreachable
     database, 1 a failure while reading."""
-    if fmt not in FORMATS:
-        print(f"report: --format must be one of {', '.join(FORMATS)}, not {fmt!r}", file=sys.stderr)
-        return 2
-    charts = Path(chart_dir) if chart_dir is not None else None
-    if charts is not None and not charts.is_dir():
-        print(f"report: chart directory {chart_dir!r} does not exist", file=sys.stderr)
+    out = out or sys.stdout
+    charts = _charts(fmt, chart_dir)
+    if charts is False:
         return 2
     try:
         reader = await open_reader(database_url)
@@ -73,7 +80,7 @@ async def _story(
         print(f"report: no position or events with id {position_id!r}", file=sys.stderr)
         return 2
     if charts is not None:
-        position_chart(story, charts / f"position-{_safe(position_id)}.png")
+        position_chart(story, charts / f"position-{safe_name(position_id)}.png")
     if fmt == "json":
         out.write(json.dumps(story_json(story), indent=2) + "\n")
     else:
@@ -81,5 +88,38 @@ async def _story(
     return 0
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+async def run_report_accounts(
+    accounts: Sequence[Account],
+    *,
+    fmt: str = "text",
+    chart_dir: str | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Each account's report and their totals, keyed by account fingerprint; 0 ok, 2 bad
+    usage, 1 when an account's database could not be read (the others are printed)."""
+    out = out or sys.stdout
+    charts = _charts(fmt, chart_dir)
+    if charts is False:
+        return 2
+    reports = await build_reports(accounts)
+    if charts is not None:
+        account_charts(reports, charts)
+    if fmt == "json":
+        out.write(json.dumps(reports_json(reports), indent=2) + "\n")
+    else:
+        out.write(reports_text(reports))
+    for unread in (r for r in reports if r.report is None):
+        print(f"report: account {unread.account.key}: {unread.error}", file=sys.stderr)
+    return 1 if any(r.report is None for r in reports) else 0
+
+
+def _charts(fmt: str, chart_dir: str | None) -> Path | Literal[False] | None:
+    """The chart directory (None: no charts); False, said on stderr, when the usage is bad."""
+    if fmt not in FORMATS:
+        print(f"report: --format must be one of {', '.join(FORMATS)}, not {fmt!r}", file=sys.stderr)
+        return False
+    charts = Path(chart_dir) if chart_dir is not None else None
+    if charts is not None and not charts.is_dir():
+        print(f"report: chart directory {chart_dir!r} does not exist", file=sys.stderr)
+        return False
+    return charts

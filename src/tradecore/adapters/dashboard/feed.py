@@ -9,8 +9,9 @@ every watcher when it changed (server-sent events); with nobody watching it read
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from loguru import logger
@@ -48,20 +49,24 @@ class DatabaseViews:
         now: Callable[[], datetime],
         aged: AgedParams | None = None,
         live: Callable[[], Awaitable[Live]] | None = None,
+        account: str | None = None,
     ) -> None:
         self._url = url
+        self._account = account  # one of several accounts: the view names it
         self._now = now
         self._aged = aged or AgedParams()
         self._live = live
         self._reader: Reader | None = None
 
     async def __call__(self) -> View:
+        named = {} if self._account is None else {"account": self._account}
         try:
             reader = await self._connect()
-            return await self._build(reader)
+            return {**named, **await self._build(reader)}
         except Exception as exc:  # the page shows it; the next refresh tries again
             await self.close()
-            return {"now": self._now().isoformat(), "error": f"{type(exc).__name__}: {exc}"}
+            error = f"{type(exc).__name__}: {exc}"
+            return {**named, "now": self._now().isoformat(), "error": error}
 
     async def _connect(self) -> Reader:
         if self._reader is None:
@@ -163,6 +168,35 @@ class Feed:
             await asyncio.gather(task, return_exceptions=True)
         if self._close is not None:
             await self._close()
+
+
+async def accounts_overview(feeds: Mapping[str, tuple[str, "Feed"]]) -> dict[str, Any]:
+    """Each account's open positions, unprotected now and realized PnL, as its own page shows
+    them, keyed by fingerprint; and their total. `feeds`: fingerprint -> (database, feed)."""
+    accounts: dict[str, dict[str, Any]] = {}
+    now = None
+    for key, (database, feed) in feeds.items():
+        view = await feed.view()
+        now = now or view.get("now")
+        error = view.get("error")
+        accounts[key] = {
+            "database": database,
+            "open_positions": None if error else len(view["positions"]),
+            "unprotected": None if error else view["unprotected"]["count"],
+            "pnl_realized": None if error else view["pnl"]["realized"],
+            "status": None if error else view["health"]["status"],
+            "error": error,
+        }
+    read = [a for a in accounts.values() if a["error"] is None]
+    realized = sum((Decimal(a["pnl_realized"]) for a in read), Decimal(0))
+    total = {
+        "accounts": len(accounts),
+        "unreadable": [key for key, a in accounts.items() if a["error"] is not None],
+        "open_positions": sum(a["open_positions"] for a in read),
+        "unprotected": sum(a["unprotected"] for a in read),
+        "pnl_realized": format(realized, "f"),
+    }
+    return {"now": now, "accounts": accounts, "total": total}
 
 
 def _replace(queue: "asyncio.Queue[str | None]", payload: str | None) -> None:
