@@ -10,6 +10,7 @@ holds other tests' databases, whose accounts would be listed too.
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import socket
@@ -22,10 +23,13 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import attrs
 import pytest
 
 from runner.__main__ import main
 from runner.dashboard import run_dashboard_accounts
+from runner.monitor import run_monitor_accounts
+from runner.report import run_report_accounts
 from tradecore.adapters.database import connect_store, open_journal
 from tradecore.adapters.reporting.accounts import Account, database_url, discover_accounts
 from tradecore.domain.aged import AgedParams
@@ -251,6 +255,33 @@ def test_report_with_account_reports_that_account_and_its_position(
     code, out, _ = run([*argv, "--position", "A-done"], capsys)
     assert code == 0
     assert json.loads(out)["position"]["realized_pnl"] == "12.5"
+
+
+async def test_an_account_whose_database_is_gone_is_critical_and_the_others_are_shown(
+    server: Server, tmp_path: Path
+) -> None:
+    found = await discover_accounts(server.url)
+    gone = Account(fingerprint="binance:live:gone", database="dropped", url=server.db("dropped"))
+    accounts = [*found.accounts, attrs.evolve(gone, key=gone.fingerprint)]
+    out, jsonl = io.StringIO(), tmp_path / "m.jsonl"
+    code = await run_monitor_accounts(accounts, iterations=1, jsonl_path=str(jsonl), out=out)
+
+    assert code == 0
+    [line] = [json.loads(text) for text in jsonl.read_text().splitlines()]
+    assert [a["code"] for a in line["accounts"]["binance:live:gone"]["anomalies"]] == [
+        "database_unreachable"
+    ]
+    assert line["accounts"][MAIN]["pnl"] == "12.5"
+    assert line["total"]["pnl"] == "10.25"
+    assert line["total"]["pnl_unknown_accounts"] == ["binance:live:gone"]
+    assert line["total"]["worst"] == "CRITICAL"
+
+    report_out = io.StringIO()
+    assert await run_report_accounts(accounts, fmt="json", out=report_out) == 1
+    report = json.loads(report_out.getvalue())
+    assert "does not exist" in report["accounts"]["binance:live:gone"]["error"]
+    assert report["total"]["pnl_total"] == "10.25"
+    assert report["total"]["unreadable"] == ["binance:live:gone"]
 
 
 def test_a_wrong_fingerprint_exits_2_naming_the_accounts_found(

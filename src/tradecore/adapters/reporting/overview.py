@@ -3,7 +3,7 @@ report, keyed by its fingerprint, and their totals. Each account is read on a co
 own; one that cannot be read is reported as such and the others are not held up.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -145,7 +145,3 @@ def account_charts(reports: Sequence[AccountReport], directory: Path) -> list[Pa
 def safe_name(name: str) -> str:
     """`name` as a file name: anything but letters, digits, '-' and '_' becomes '_'."""
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-
-
-def by_key(reports: Sequence[AccountReport]) -> Mapping[str, AccountReport]:
-    return {r.account.key: r for r in reports}
