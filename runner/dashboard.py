@@ -15,6 +15,7 @@ from tradecore.adapters.dashboard import (
     DatabaseViews,
     Feed,
     Live,
+    account_feeds,
     binding_problem,
     mount,
     mount_accounts,
@@ -106,11 +107,7 @@ async def run_dashboard_accounts(
     problem = binding_problem(host, token)
     if problem is not None:
         raise ConfigError(problem)
-    clock = SystemClock()
-    feeds = {}
-    for a in accounts:
-        views = DatabaseViews(a.url, now=clock.now, aged=aged, account=a.key)
-        feeds[a.key] = (a.database, Feed(views, interval_seconds=0.5, close=views.close))
+    feeds = account_feeds(accounts, now=SystemClock().now, aged=aged)
     mounts = (lambda app: mount_accounts(app, feeds, token=token),)
     return await _serve(mounts, [f for _, f in feeds.values()], host=host, port=port, stop=stop)
 

@@ -6,7 +6,7 @@ health, pushed to the browser by server-sent events (docs/operations.md, "The da
 `mount_accounts` serves several accounts' databases, with a page listing them.
 """
 
-from .feed import DatabaseViews, Feed, accounts_overview
+from .feed import DatabaseViews, Feed, account_feeds, accounts_overview
 from .view import Inputs, Live, build_view
 from .web import COOKIE, PREFIX, binding_problem, is_loopback, mount, mount_accounts
 
@@ -17,6 +17,7 @@ __all__ = [
     "Feed",
     "Inputs",
     "Live",
+    "account_feeds",
     "accounts_overview",
     "binding_problem",
     "build_view",

@@ -9,13 +9,14 @@ every watcher when it changed (server-sent events); with nobody watching it read
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from loguru import logger
 
+from tradecore.adapters.reporting.accounts import Account
 from tradecore.adapters.reporting.source import Reader, open_reader
 from tradecore.domain.aged import AgedParams
 
@@ -168,6 +169,23 @@ class Feed:
             await asyncio.gather(task, return_exceptions=True)
         if self._close is not None:
             await self._close()
+
+
+def account_feeds(
+    accounts: Sequence[Account],
+    *,
+    now: Callable[[], datetime],
+    aged: AgedParams | None = None,
+    interval_seconds: float = 0.5,
+) -> dict[str, tuple[str, "Feed"]]:
+    """A feed per account (`accounts.discover_accounts`), for `mount_accounts`: fingerprint ->
+    (database, feed); each reads its own database on its own connection."""
+    feeds = {}
+    for a in accounts:
+        views = DatabaseViews(a.url, now=now, aged=aged, account=a.key)
+        feed = Feed(views, interval_seconds=interval_seconds, close=views.close)
+        feeds[a.key] = (a.database, feed)
+    return feeds
 
 
 async def accounts_overview(feeds: Mapping[str, tuple[str, "Feed"]]) -> dict[str, Any]:

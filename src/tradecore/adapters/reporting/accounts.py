@@ -87,7 +87,7 @@ async def discover_accounts(
     if parsed.dialect is not Dialect.POSTGRESQL:
         raise InvalidDatabaseUrl(
             f"{parsed.redacted()} is not a PostgreSQL server: the accounts of a server are its "
-            "databases; a SQLite file journals one account (give it as --database-url)"
+            "databases; a SQLite file journals one account: read it with --database-url alone"
         )
     connection = await asyncpg.connect(parsed.url, timeout=timeout)
     try:
