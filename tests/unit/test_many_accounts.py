@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import asyncpg
 import attrs
 import pytest
 
@@ -154,25 +155,43 @@ async def test_discovery_lists_each_database_that_journals_an_account(server: Se
     assert not skipped[server.empty_db].unreadable
 
 
-async def test_a_database_the_user_may_not_read_is_skipped_saying_why(
-    server: Server, tmp_path: Path
+async def as_superuser(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def test_a_database_the_user_may_not_read_is_skipped_saying_why(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A user who may read the main account's database, may not read the hedge account's
+    table and may not connect to a third database at all."""
     locked = server.pg.create_database("tradecore_locked").rsplit("/", 1)[1]
-    await journal_account(server.db(locked), "binance:live:cccc3333cccc3333", [], tmp_path / "s")
+    third = journal_account(server.db(locked), "binance:live:cccc3333", [], tmp_path / "s")
+    asyncio.run(third)
     server.pg.psql(f'REVOKE CONNECT ON DATABASE "{locked}" FROM PUBLIC')
     server.pg.psql("CREATE ROLE watcher LOGIN")
+    main_db = server.db(server.main_db)
+    asyncio.run(as_superuser(main_db, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO watcher"))
+    as_watcher = server.url.replace(f"postgres:{PASSWORD}@", "watcher@", 1)
     try:
-        as_watcher = server.url.replace(f"postgres:{PASSWORD}@", "watcher@", 1)
-        found = await discover_accounts(as_watcher)
+        found = asyncio.run(discover_accounts(as_watcher))
+        code, out, err = run(["report", "--server-url", as_watcher, "--format", "json"], capsys)
     finally:
         server.pg.psql(f'DROP DATABASE "{locked}"')
+        asyncio.run(as_superuser(main_db, "DROP OWNED BY watcher"))
         server.pg.psql("DROP ROLE watcher")
 
-    assert found.accounts == ()  # no right to connect to one, nor to read the others' table
+    assert [a.fingerprint for a in found.accounts] == [MAIN]
     reasons = {s.database: s.reason for s in found.unreadable}
     assert "permission denied for database" in reasons[locked]
-    assert "permission denied for table tradecore_account" in reasons[server.main_db]
     assert "permission denied for table tradecore_account" in reasons[server.hedge_db]
+    assert code == 0 and list(json.loads(out)["accounts"]) == [MAIN]
+    assert f"report: skipped database {server.hedge_db}: InsufficientPrivilegeError" in err
+    assert f"report: skipped database {locked}: " in err
+    assert server.empty_db not in err  # no account's journal: not shown, not a problem
 
 
 def test_monitor_shows_a_table_per_account_and_their_total(
