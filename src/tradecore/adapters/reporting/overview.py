@@ -51,7 +51,7 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
-def total_of(reports: Sequence[AccountReport]) -> dict[str, Any]:
+def reports_total(reports: Sequence[AccountReport]) -> dict[str, Any]:
     """The accounts' summaries added up; coverage weighted by time open, as each report's."""
     read = [r.report for r in reports if r.report is not None]
     open_s = sum(r.open_seconds for r in read)
@@ -85,7 +85,7 @@ def reports_json(reports: Sequence[AccountReport]) -> dict[str, Any]:
     for r in reports:
         body = report_json(r.report) if r.report is not None else {"error": r.error}
         accounts[r.account.key] = {"database": r.account.database, **body}
-    return {"accounts": accounts, "total": total_of(reports)}
+    return {"accounts": accounts, "total": reports_total(reports)}
 
 
 def reports_text(reports: Sequence[AccountReport]) -> str:
@@ -102,7 +102,7 @@ def reports_text(reports: Sequence[AccountReport]) -> str:
 
 
 def total_text(reports: Sequence[AccountReport]) -> str:
-    total = total_of(reports)
+    total = reports_total(reports)
     rows: list[Sequence[object]] = [
         (
             r.account.key,

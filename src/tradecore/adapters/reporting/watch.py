@@ -110,7 +110,7 @@ async def watch_accounts(
     return 0
 
 
-def total_of(snapshots: Mapping[str, Snapshot]) -> dict[str, Any]:
+def round_total(snapshots: Mapping[str, Snapshot]) -> dict[str, Any]:
     """The accounts' snapshots of one round added up: open positions, unprotected now, PnL."""
     pnl: Decimal = sum((s.pnl for s in snapshots.values() if s.pnl is not None), Decimal(0))
     unknown = [key for key, s in snapshots.items() if s.pnl is None]
@@ -236,7 +236,7 @@ def _print_round(
         for key, snapshot in round_.items():
             out.write(f"## account {key} (database {databases[key]})\n")
             out.write(snapshot_text(snapshot))
-        total = total_of(round_)
+        total = round_total(round_)
         out.write(total_text(total))
         at = next(iter(round_.values())).at.isoformat() if round_ else None
         line = {
@@ -255,7 +255,7 @@ def _print_round(
 def _final_total(snapshots: Mapping[str, Sequence[Snapshot]]) -> dict[str, Any]:
     """The last round's total: what is open, bare and earned when the monitor stopped."""
     last = {key: taken[-1] for key, taken in snapshots.items() if taken}
-    return total_of(last)
+    return round_total(last)
 
 
 def _size(path: str | None) -> int | None:
