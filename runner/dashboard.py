@@ -11,7 +11,16 @@ from aiohttp import web
 from loguru import logger
 
 from tradecore.adapters.clock import SystemClock
-from tradecore.adapters.dashboard import DatabaseViews, Feed, Live, binding_problem, mount
+from tradecore.adapters.dashboard import (
+    DatabaseViews,
+    Feed,
+    Live,
+    account_feeds,
+    binding_problem,
+    mount,
+    mount_accounts,
+)
+from tradecore.adapters.reporting.accounts import Account
 from tradecore.app.kernel import Kernel
 from tradecore.domain.aged import AgedParams
 from tradecore.ports.clock import Clock
@@ -81,7 +90,37 @@ async def run_dashboard(
     if problem is not None:
         raise ConfigError(problem)
     feed = dashboard_feed(url, clock=SystemClock(), aged=aged)
-    server = HealthServer(None, host=host, port=port, mounts=dashboard_mounts(feed, host, token))
+    mounts = dashboard_mounts(feed, host, token)
+    return await _serve(mounts, [feed], host=host, port=port, stop=stop)
+
+
+async def run_dashboard_accounts(
+    accounts: Sequence[Account],
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    aged: AgedParams,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Serve every account of `accounts`: `/dashboard` lists them and links each one's page."""
+    problem = binding_problem(host, token)
+    if problem is not None:
+        raise ConfigError(problem)
+    feeds = account_feeds(accounts, now=SystemClock().now, aged=aged)
+    mounts = (lambda app: mount_accounts(app, feeds, token=token),)
+    return await _serve(mounts, [f for _, f in feeds.values()], host=host, port=port, stop=stop)
+
+
+async def _serve(
+    mounts: Sequence[Callable[[web.Application], None]],
+    feeds: Sequence[Feed],
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event | None,
+) -> int:
+    server = HealthServer(None, host=host, port=port, mounts=mounts)
     stop = stop or asyncio.Event()
     with stop_on_signals(stop):
         await server.start()
@@ -91,5 +130,6 @@ async def run_dashboard(
             await stop.wait()
         finally:
             await server.stop()
-            await feed.stop()
+            for feed in feeds:
+                await feed.stop()
     return 0
