@@ -10,6 +10,9 @@ RUNNER = Path(runner.__file__).parent
 MAX_LINES = 1_500
 # argparse's parser, told to exit 2 on bad usage: the one class the command line needs
 ALLOWED_BASES = {"argparse.ArgumentParser"}
+# The monitor's reconnecting reader: moves into tradecore.adapters.reporting with the monitor's
+# many-accounts work (issue 13, item 6); delete the entry then.
+PENDING = {"monitor.py: class _Connection()"}
 
 
 def _modules() -> list[Path]:
@@ -35,9 +38,9 @@ def test_the_runner_defines_no_class_beyond_its_argument_parser() -> None:
             if isinstance(node, ast.ClassDef):
                 bases = {ast.unparse(base) for base in node.bases}
                 methods = [n for n in node.body if isinstance(n, ast.FunctionDef)]
-                if not bases <= ALLOWED_BASES or len(methods) > 1:
+                if not bases or not bases <= ALLOWED_BASES or len(methods) > 1:
                     found.append(f"{path.name}: class {node.name}({', '.join(sorted(bases))})")
-    assert not found, f"classes with more than wiring in runner/: {found}"
+    assert not set(found) - PENDING, f"classes with more than wiring in runner/: {found}"
 
 
 def test_the_library_does_not_need_the_runner_to_run_a_session() -> None:
