@@ -49,3 +49,4 @@ def test_the_library_does_not_need_the_runner_to_run_a_session() -> None:
 
     for name in ("Config", "Container", "load_config", "run_paper", "HealthServer"):
         assert getattr(wiring, name).__module__.startswith("tradecore.wiring.")
+    assert all(getattr(wiring, name) is not None for name in wiring.__all__)
