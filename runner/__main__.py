@@ -27,22 +27,21 @@ from tradecore.adapters.database import migrate
 from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
 from tradecore.adapters.paper.sample import DataFileError
 from tradecore.adapters.reporting.accounts import Account, AccountNotFound, accounts_to_show
-from tradecore.adapters.signals import WebSocketSettings
 from tradecore.domain.model import Venue
 from tradecore.ports.lock import AccountMismatch, LockHeld
-
-from .config import (
+from tradecore.wiring.config import (
     CONFIG_ENV,
     Config,
     ConfigError,
     Mode,
     Secrets,
     TestingSettings,
+    check_for_trading,
     check_venue_fit,
     load_config,
     read_secrets,
 )
-from .errors import StartupError, StoppedEarly
+from tradecore.wiring.errors import StartupError, StoppedEarly
 
 OK, RUNTIME_FAILURE, BAD_USAGE, LOCK_HELD = 0, 1, 2, 3
 COMMANDS = (
@@ -331,9 +330,8 @@ def _database_url(args: argparse.Namespace, config: Config) -> str:
 
 def _paper(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from tradecore.adapters.reporting.summary import render
-
-    from .logging import configure_logging
-    from .paper import PaperOptions, run_paper
+    from tradecore.wiring.logs import configure_logging
+    from tradecore.wiring.paper import PaperOptions, run_paper
 
     config, secrets = _load(args, env)
     if args.venue:
@@ -399,7 +397,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def _migrate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from .container import database_problem
+    from tradecore.wiring.container import database_problem
 
     config, _ = _load(args, env)
     url = _database_url(args, config)
@@ -429,47 +427,12 @@ def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return OK
 
 
-def check_for_trading(config: Config, secrets: Secrets) -> None:
-    """What `trade` refuses before it starts, in its order; `check-config` asks the same of
-    the mode the file names (paper needs no keys)."""
-    refuse_testing_in_live(config)
-    check_venue_fit(config)
-    parse_database_url(config.database.url)
-    if config.mode is not Mode.PAPER:
-        require_keys(config, secrets)
-    check_signals(config, secrets)
-
-
-def check_signals(config: Config, secrets: Secrets) -> None:
-    try:
-        WebSocketSettings(url=config.signals.url, token=secrets.signals_token)
-    except ValueError as exc:
-        raise ConfigError(f"signals.url = {config.signals.url!r} is not allowed: {exc}") from None
-
-
-def refuse_testing_in_live(config: Config) -> None:
-    """A loopback exchange is for tests: real money never goes there, nor a test to a venue."""
-    if config.mode is Mode.LIVE and config.testing.exchange_url:
-        raise ConfigError(
-            f"testing.exchange_url = {config.testing.exchange_url!r} is refused in live mode: "
-            "a test exchange never trades real money; remove it (or --testing-exchange-url), "
-            "or run without --live"
-        )
-
-
-def require_keys(config: Config, secrets: Secrets) -> None:
-    from .container import missing_keys
-
-    key, secret = secrets.keys_for(config.venue)
-    if not key or not secret:
-        raise ConfigError(missing_keys(config))
-
-
 # -- trade -------------------------------------------------------------------------------------
 
 
 def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from .logging import configure_logging
+    from tradecore.wiring.logs import configure_logging
+
     from .trade import run_trade
 
     config = _trading_config(args, env)
@@ -515,8 +478,8 @@ def _trading_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
 
 def _venue_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from tradecore.adapters.ccxt.venue_check import VenueCheckError
+    from tradecore.wiring.logs import configure_logging
 
-    from .logging import configure_logging
     from .venue_check import run_venue_check
 
     args.health_port = None

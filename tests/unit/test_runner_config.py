@@ -9,7 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.config import (
+from tradecore.app.settings import TradingSettings
+from tradecore.domain.leverage import MarginMode
+from tradecore.domain.model import Venue
+from tradecore.wiring.config import (
     Config,
     ConfigError,
     Mode,
@@ -18,9 +21,6 @@ from runner.config import (
     load_config,
     read_secrets,
 )
-from tradecore.app.settings import TradingSettings
-from tradecore.domain.leverage import MarginMode
-from tradecore.domain.model import Venue
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

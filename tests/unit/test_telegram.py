@@ -514,11 +514,11 @@ async def test_the_trading_runner_answers_every_command_in_the_configured_chat(t
 
     from dependency_injector import providers
 
-    from runner.config import AlertSettings, Config, HealthSettings, LoggingSettings, Mode
-    from runner.config import Secrets as RunnerSecrets
-    from runner.container import Container, SignalSpec
     from runner.trade import run_trade
     from tradecore.testing import FakeVenue
+    from tradecore.wiring.config import AlertSettings, Config, HealthSettings, LoggingSettings, Mode
+    from tradecore.wiring.config import Secrets as RunnerSecrets
+    from tradecore.wiring.container import Container, SignalSpec
 
     venue = FakeVenue.binance()
     await venue.open_position("ETHUSDT", Side.LONG, "0.5")  # opened by hand: adopted

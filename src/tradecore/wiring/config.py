@@ -1,4 +1,4 @@
-"""The runner's configuration: one TOML file, `TRADECORE_*` overrides, secrets from outside.
+"""The configuration: one TOML file, `TRADECORE_*` overrides, secrets from outside.
 
 Precedence, lowest first: the defaults in the classes below (the SPEC's), the TOML file
 (`--config PATH`), then environment overrides. An override names a key path with double
@@ -27,6 +27,8 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
+from tradecore.adapters.dburl import parse_database_url
+from tradecore.adapters.signals import WebSocketSettings
 from tradecore.app.settings import TradingSettings, conditional_orders_problem
 from tradecore.domain.leverage import CONFIGURABLE_MARGIN_MODES, MarginMode
 from tradecore.domain.model import Venue
@@ -37,7 +39,7 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A configuration the runner refuses; the message says what is wrong and how to fix it."""
+    """A configuration tradecore refuses; the message says what is wrong and how to fix it."""
 
 
 class Mode(StrEnum):
@@ -552,3 +554,46 @@ def check_venue_fit(config: Config) -> None:
     problem = conditional_orders_problem(config.trading, capabilities, name)
     if problem is not None:
         raise ConfigError(problem)
+
+
+def missing_keys(config: Config) -> str:
+    name = config.venue.value.upper()
+    return (
+        f"trading on {config.venue.value} needs its API key and secret: set "
+        f"TRADECORE_{name}_API_KEY and TRADECORE_{name}_API_SECRET in the environment "
+        "(or their _FILE variants naming files that hold them)"
+    )
+
+
+def check_for_trading(config: Config, secrets: Secrets) -> None:
+    """What `trade` refuses before it starts, in its order; `check-config` asks the same of
+    the mode the file names (paper needs no keys)."""
+    refuse_testing_in_live(config)
+    check_venue_fit(config)
+    parse_database_url(config.database.url)
+    if config.mode is not Mode.PAPER:
+        require_keys(config, secrets)
+    check_signals(config, secrets)
+
+
+def check_signals(config: Config, secrets: Secrets) -> None:
+    try:
+        WebSocketSettings(url=config.signals.url, token=secrets.signals_token)
+    except ValueError as exc:
+        raise ConfigError(f"signals.url = {config.signals.url!r} is not allowed: {exc}") from None
+
+
+def refuse_testing_in_live(config: Config) -> None:
+    """A loopback exchange is for tests: real money never goes there, nor a test to a venue."""
+    if config.mode is Mode.LIVE and config.testing.exchange_url:
+        raise ConfigError(
+            f"testing.exchange_url = {config.testing.exchange_url!r} is refused in live mode: "
+            "a test exchange never trades real money; remove it (or --testing-exchange-url), "
+            "or run without --live"
+        )
+
+
+def require_keys(config: Config, secrets: Secrets) -> None:
+    key, secret = secrets.keys_for(config.venue)
+    if not key or not secret:
+        raise ConfigError(missing_keys(config))
