@@ -120,6 +120,8 @@ class AlertSettings:
     telegram_chat_id: str | None = None  # with TRADECORE_TELEGRAM_TOKEN
     # answer /status /positions /pnl /health in that chat (demo and live; read-only)
     telegram_commands: bool = True
+    # in a group chat, answer only these members (Telegram user ids); empty: every member
+    telegram_user_ids: tuple[str, ...] = ()
     dedupe_seconds: float = attrs.field(default=300.0, validator=_not_negative)
     per_minute: int = attrs.field(default=20, validator=_positive)
     timeout_seconds: float = attrs.field(default=10.0, validator=_positive)
@@ -432,6 +434,15 @@ def _symbols(value: Any, _: type) -> frozenset[str]:
     return frozenset(v.strip().upper() for v in value)
 
 
+def _user_ids(value: Any, _: type) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, int | str) and not isinstance(v, bool) and str(v).strip().isdigit()
+        for v in value
+    ):
+        raise _Invalid(value, "use a list of Telegram user ids, e.g. [123456789, 987654321]")
+    return tuple(str(v).strip() for v in value)
+
+
 def _build_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     hooks: list[tuple[type, Callable[[Any, type], Any]]] = [
@@ -448,6 +459,7 @@ def _build_converter() -> cattrs.Converter:
         converter.register_structure_hook(kind, _enum)
     converter.register_structure_hook(MarginMode, _margin_mode)
     converter.register_structure_hook_func(lambda t: t == frozenset[str], _symbols)
+    converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _user_ids)
     return converter
 
 

@@ -223,8 +223,13 @@ async def open_telegram_commands(
             closed_pnl=lambda: closed_pnl(database_url),
         )
     )
+    users = config.alerts.telegram_user_ids
     commands = TelegramCommands(
-        TelegramChannel(token=token, chat_id=chat), queries, events=events, clock=clock
+        TelegramChannel(token=token, chat_id=chat),
+        queries,
+        events=events,
+        clock=clock,
+        allowed_user_ids=frozenset(users) if users else None,
     )
     commands.start()
     try:
