@@ -149,8 +149,9 @@ async def test_when_the_rollback_fails_too_an_emergency_stop_protects_the_positi
     assert result.state is PositionState.ACTIVE
     [emergency] = app.sink.of(EventType.EMERGENCY_STOP_PLACED)
     [stop] = app.venue.stops("BTCUSDT")
-    assert stop.trigger_price == Decimal("45000.0")  # 10 % under the 50000 fill
-    assert emergency.data["price"] == stop.trigger_price
+    assert emergency.data["configured_price"] == Decimal("45000.0")  # 10 % under the fill
+    # the venue liquidates this 10x long before 45000: the stop sits inside (next test)
+    assert emergency.data["price"] == stop.trigger_price > Decimal("45000.0")
     assert app.sink.of(EventType.POSITION_ROLLBACK)[0].severity is Severity.ERROR
 
 
@@ -172,3 +173,25 @@ async def test_when_even_the_emergency_stop_fails_a_critical_alert_goes_out(
     assert critical.severity is Severity.CRITICAL
     assert [a.severity for a in alerter.alerts] == [Severity.CRITICAL]
     assert "WITHOUT a stop" in alerter.alerts[0].title
+
+
+async def test_the_emergency_stop_sits_inside_the_venues_liquidation_price(app: App) -> None:
+    """At the default 10x isolated the venue liquidates a long about 9.6 % under its entry
+    (less the maintenance margin): a 10 % emergency stop would never fire before the
+    liquidation. The emergency stop goes the tighter of its distance and a level safely
+    inside the liquidation price the venue reports for the position."""
+    app.gaps_allowed = 1  # bare from the fill until the emergency stop stands
+    app.venue.inject(Fault.reject(RejectReason.OTHER, stop_op(app), times=3))
+    app.venue.inject(Fault.reject(RejectReason.OTHER, Op.MARKET_ORDER, skip=1))
+
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    held = app.venue.position("BTCUSDT")
+    assert held is not None and held.liquidation_price is not None
+    [stop] = app.venue.stops("BTCUSDT")
+    assert stop.trigger_price is not None and stop.trigger_price > held.liquidation_price
+    assert stop.trigger_price > Decimal("45000.0")  # tighter than 10 % under the fill
+    [emergency] = app.sink.of(EventType.EMERGENCY_STOP_PLACED)
+    assert emergency.data["bound"] == "venue_liquidation"
+    assert emergency.data["liquidation_price"] == held.liquidation_price
+    assert result.position is not None and result.position.stop_price == stop.trigger_price
