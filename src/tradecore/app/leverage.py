@@ -24,7 +24,9 @@ from tradecore.domain.leverage import (
     LeverageTier,
     LiquidationInsideStop,
     MarginMode,
+    isolated_liquidation_price,
     liquidation_refusal,
+    tier_for,
 )
 from tradecore.domain.model import Side
 from tradecore.domain.numbers import ONE, percent
@@ -57,6 +59,18 @@ class SymbolMargin:
         distance = percent(stops.stop_loss_percent)
         stop = entry * (ONE - distance if side is Side.LONG else ONE + distance)
         return liquidation_refusal(side, entry, quantity, self.leverage, stop, self.tiers)
+
+    def estimated_liquidation(
+        self, side: Side, entry: Decimal, quantity: Decimal
+    ) -> Decimal | None:
+        """Where the venue would liquidate this isolated position, by its tiers; None when
+        it cannot be estimated (cross margin, no tiers known, nothing held)."""
+        if self.mode is not MarginMode.ISOLATED or entry <= 0 or quantity <= 0:
+            return None
+        tier = tier_for(self.tiers, entry * quantity)
+        if tier is None:
+            return None
+        return isolated_liquidation_price(side, entry, quantity, self.leverage, tier)
 
 
 @attrs.frozen(kw_only=True)
