@@ -26,7 +26,7 @@ from tradecore.domain import sizing
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance
-from tradecore.domain.positions import Position, PositionState
+from tradecore.domain.positions import Position
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.signals import Fate, Signal
 from tradecore.domain.waves import (
@@ -509,10 +509,8 @@ class WaveProcessor:
         open_positions = [
             p for p in await self._store.positions.open_positions() if p.venue is venue
         ]
-        exposure = ZERO
-        for position in open_positions:
-            if position.entry_price is not None and position.state is PositionState.ACTIVE:
-                exposure += position.quantity * position.entry_price
+        # unproven entries too: they may be open on the venue (docs/domain.md, sizing)
+        exposure = sizing.exposure_of(open_positions, self._settings.sizing)
         return TradingFacts(
             markets={(venue, s): r for s, r in self._rules.items()},
             open_symbols=frozenset((venue, p.symbol) for p in open_positions),
