@@ -83,6 +83,9 @@ class WaveProcessor:
         self._claimed: set[datetime] = set()  # claimed by this process, not yet finished
         self._taken: dict[datetime, list[Signal]] = {}  # taken from the inbox, not yet settled
         self._traded: dict[datetime, WaveReport] = {}  # traded, its completion not yet written
+        # what the wave's opens came to so far, carried across the passes of a retried check
+        self._progress: dict[datetime, Counter[Fate]] = {}
+        self._busy: set[datetime] = set()  # waves a `process` call is at right now
         self.reports: list[WaveReport] = []
         self._processing = asyncio.Event()
         self._processing.set()  # set = idle
@@ -103,6 +106,7 @@ class WaveProcessor:
                 await self._check(wave, check)
             except Exception as error:  # a bug in one wave must not end every later one
                 self._claimed.discard(wave)
+                self._progress.pop(wave, None)
                 self._event(
                     EventType.CRITICAL_ERROR,
                     _correlation(wave),
@@ -139,6 +143,7 @@ class WaveProcessor:
 
     async def _skip(self, wave: datetime, check: datetime, reason: str, attempts: int) -> None:
         self._claimed.discard(wave)
+        self._progress.pop(wave, None)
         self._traded.pop(wave, None)
         held = self._taken.pop(wave, None)
         if held is None:
@@ -180,11 +185,26 @@ class WaveProcessor:
         await self._processing.wait()
 
     async def process(self, wave: datetime) -> WaveReport:
+        """Process `wave` (claimed once, ever). A call while another is at the same wave in
+        this process — which holds the wave claimed across its retries — is a duplicate: it
+        takes none of the wave's signals and opens nothing."""
+        if wave in self._busy:
+            self._event(
+                EventType.WAVE_DUPLICATE_DETECTED,
+                _correlation(wave),
+                wave=wave,
+                signals=len(self._inbox.of(wave)),
+                reason="being processed by this process",
+            )
+            return self._done(WaveReport(wave=wave, duplicate=True))
+        self._busy.add(wave)
         self._processing.clear()
         try:
             return await self._process(wave)
         finally:
-            self._processing.set()
+            self._busy.discard(wave)
+            if not self._busy:
+                self._processing.set()
 
     async def _process(self, wave: datetime) -> WaveReport:
         correlation = _correlation(wave)
@@ -260,6 +280,7 @@ class WaveProcessor:
         )
         self._traded.pop(wave, None)
         self._taken.pop(wave, None)
+        self._progress.pop(wave, None)
         self._claimed.discard(wave)
         return self._done(report)
 
@@ -326,7 +347,7 @@ class WaveProcessor:
         candidates = chosen.candidates
         self._cut(chosen.duplicates, chosen.ranked_out, len(candidates), correlation)
         opened, failed, unproven, unused = await self._open_until_target(
-            candidates, facts, correlation, rejections
+            wave, candidates, facts, correlation, rejections
         )
         for signal in unused:
             self._fate(
@@ -376,6 +397,7 @@ class WaveProcessor:
 
     async def _open_until_target(
         self,
+        wave: datetime,
         candidates: tuple[Signal, ...],
         facts: TradingFacts,
         correlation: str,
@@ -385,14 +407,23 @@ class WaveProcessor:
 
         An entry left unproven is not a failure: it may have filled, so it keeps its place
         (no reserve opens for it) until a guard or sync pass resolves it.
+        The wave's counts are carried across the passes of a retried check: a second pass
+        opens only what the first left of `max_trades_per_wave`. An open that raises (the
+        database down under it) lets every other open of the pass run to its end and count
+        before the error goes up, so no open of this pass runs on beside the next.
         Returns the opened, failed and unproven counts and the reserve the wave did not need."""
         target = self._settings.waves.max_trades_per_wave
         queue = list(candidates)
         account, marks, margins = await self._account_and_marks(facts, candidates)
         running: set[asyncio.Task[Fate]] = set()
-        ended: Counter[Fate] = Counter()
-        while queue or running:
-            while queue and len(running) + ended[Fate.OPENED] + ended[Fate.OPEN_UNPROVEN] < target:
+        ended = self._progress.setdefault(wave, Counter())
+        error: Exception | None = None
+        while (queue and error is None) or running:
+            while (
+                error is None
+                and queue
+                and len(running) + ended[Fate.OPENED] + ended[Fate.OPEN_UNPROVEN] < target
+            ):
                 signal = queue.pop(0)
                 sized = self._size(signal, marks, margins, account, correlation, rejections)
                 if sized is None:
@@ -404,7 +435,15 @@ class WaveProcessor:
                 break
             done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                ended[task.result()] += 1
+                failure = task.exception()
+                if failure is None:
+                    ended[task.result()] += 1
+                elif error is None and isinstance(failure, Exception):
+                    error = failure
+                elif not isinstance(failure, Exception):
+                    raise failure
+        if error is not None:
+            raise error
         return ended[Fate.OPENED], ended[Fate.OPEN_FAILED], ended[Fate.OPEN_UNPROVEN], queue
 
     def _size(
