@@ -236,3 +236,36 @@ async def test_a_wave_retried_after_an_open_failed_on_the_database_opens_no_more
     assert len(_held(app)) == target
     [completed] = app.sink.of(EventType.WAVE_COMPLETED)
     assert completed.data["opened"] == target
+
+
+async def test_a_claim_whose_answer_was_lost_is_this_process_s_and_the_wave_is_processed(
+    wave_app: App,
+) -> None:
+    """The claim reached the database and its answer did not come back (the connection
+    dropped after the commit). The check is tried again; the claim it finds is this
+    process's own — the claim records who made it — so the wave is processed, not taken for
+    one another session processed (which would lose every signal of it as a duplicate)."""
+    app = wave_app
+    for signal in _good_signals(app.venue.exchange.venue, SEVEN):
+        app.services.inbox.put(signal, at=app.clock.now())
+    waves = app.store.waves
+    real_claim = waves.claim
+    lost: list[datetime] = []
+
+    async def claim_answer_lost(wave: datetime, **kwargs: object) -> bool:
+        claimed = await real_claim(wave, **kwargs)  # type: ignore[arg-type]
+        if not lost:
+            lost.append(wave)
+            raise StoreUnavailable("connection reset after the commit")
+        return claimed
+
+    waves.claim = claim_answer_lost  # type: ignore[method-assign]
+
+    await app.run(app.waves._check(WAVE, app.clock.now()))
+
+    assert lost == [WAVE]
+    target = app.parts.settings.waves.max_trades_per_wave
+    assert len(_held(app)) == target, _held(app)
+    assert app.sink.of(EventType.WAVE_DUPLICATE_DETECTED) == []
+    [completed] = app.sink.of(EventType.WAVE_COMPLETED)
+    assert completed.data["opened"] == target
