@@ -15,6 +15,7 @@ alert. Meanwhile nothing else waits: trailing, protection and closes go on.
 """
 
 import asyncio
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -68,8 +69,12 @@ class WaveProcessor:
         on_opened: Opened | None = None,
         alerter: Alerter | None = None,
         margin: MarginDesk | None = None,
+        claimant: str | None = None,
     ) -> None:
         self._margin = margin
+        # who claims this process's waves: a claim found again by the same claimant (its
+        # answer lost after the commit) is its own, not another session's
+        self._claimant = claimant or f"waves-{uuid.uuid4().hex}"
         self._exchange = exchange
         self._store = store
         self._opener = opener
@@ -210,7 +215,7 @@ class WaveProcessor:
         correlation = _correlation(wave)
         retried = wave in self._claimed  # claimed before the database failed this check
         if not retried:
-            if not await self._store.waves.claim(wave, at=self._clock.now()):
+            if not await self._store.waves.claim(wave, at=self._clock.now(), by=self._claimant):
                 signals = self._inbox.take(wave)
                 self._event(
                     EventType.WAVE_DUPLICATE_DETECTED, correlation, wave=wave, signals=len(signals)
