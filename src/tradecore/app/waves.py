@@ -575,7 +575,8 @@ class WaveProcessor:
                 *(self._exchange.fetch_mark_price(symbol) for symbol in symbols),
                 return_exceptions=True,
             ),
-            asyncio.gather(*(desk.prepare(s) for s in symbols)) if desk else _none(),
+            # re-read: a person may have changed a symbol's leverage on the venue since
+            asyncio.gather(*(desk.prepare(s, reread=True) for s in symbols)) if desk else _none(),
         )
         margins = dict(zip(symbols, prepared or (), strict=False))
         balance, marks = answers[0], answers[1:]
