@@ -245,15 +245,19 @@ def _signals(venue: Venue, wave: datetime, symbols: list[str]) -> list[Signal]:
 
 
 @pytest.mark.parametrize("wave_app", ["bybit"], indirect=True)
+@pytest.mark.parametrize(
+    "limit", [{"max_exposure_usd": Decimal(1000)}, {"max_open_positions": 5}], ids=str
+)
 async def test_entries_left_unproven_count_in_the_exposure_the_next_wave_is_sized_with(
-    wave_app: App,
+    wave_app: App, limit: dict[str, object]
 ) -> None:
     """A wave's entries stay unproven (Bybit lists nothing within the read-back, the venue's
     positions unread): they may well be open on the venue, so their notional counts against
-    `max_exposure_usd` when the next wave is sized, as a proven position's would."""
+    `max_exposure_usd`, and they count against `max_open_positions`, when the next wave is
+    sized, as proven positions would. (The count held before the fix; the exposure did not.)"""
     limited = attrs.evolve(
         wave_app.parts.settings,
-        sizing=attrs.evolve(wave_app.parts.settings.sizing, max_exposure_usd=Decimal(1000)),
+        sizing=attrs.evolve(wave_app.parts.settings.sizing, **limit),
     )
     app = build_app(wave_app.venue, wave_app.store, settings=limited)
     venue = app.venue.exchange.venue
@@ -274,5 +278,9 @@ async def test_entries_left_unproven_count_in_the_exposure_the_next_wave_is_size
     notional = sum((p.quantity * p.entry_price for p in held), Decimal(0))
     assert notional <= Decimal(1000), f"{len(held)} positions worth {notional} USDT on the venue"
     assert (second.opened, second.unproven) == (0, 0)
-    # refused by the wave's risk filter (or, had it passed, by sizing's max_exposure)
-    assert second.rejections in ({"risk_limits": 5}, {"max_exposure": 5}), second
+    # refused by the wave's risk filter (or, had it passed, by sizing's own check)
+    assert second.rejections in (
+        {"risk_limits": 5},
+        {"max_exposure": 5},
+        {"max_open_positions": 5},
+    ), second
