@@ -3,10 +3,12 @@
 import asyncio
 from decimal import Decimal
 
+import attrs
+
 from tradecore.app.open_position import OpenRequest, OpenResult
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import Side
-from tradecore.domain.orders import OrderType
+from tradecore.domain.orders import OrderType, VenuePosition
 from tradecore.domain.positions import PositionState, StopOwner
 from tradecore.ports.alerts import Alert
 from tradecore.testing import FakeVenue, Fault, Op, RejectReason
@@ -195,3 +197,37 @@ async def test_the_emergency_stop_sits_inside_the_venues_liquidation_price(app: 
     assert emergency.data["bound"] == "venue_liquidation"
     assert emergency.data["liquidation_price"] == held.liquidation_price
     assert result.position is not None and result.position.stop_price == stop.trigger_price
+
+
+class _NoLiquidationListed:
+    """The venue's port, with positions that list no liquidation price (a venue answer
+    without one, e.g. a cross position on Bybit where `liqPrice` is empty)."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def fetch_positions(self) -> list[VenuePosition]:
+        held = await self._inner.fetch_positions()  # type: ignore[attr-defined]
+        return [attrs.evolve(p, liquidation_price=None) for p in held]
+
+
+async def test_without_the_venues_liquidation_price_the_emergency_stop_sits_inside_the_estimate(
+    venue: FakeVenue, database: Database
+) -> None:
+    app = build_app(venue, database.store, exchange=_NoLiquidationListed(venue.exchange))  # type: ignore[arg-type]
+    app.gaps_allowed = 1
+    app.venue.inject(Fault.reject(RejectReason.OTHER, stop_op(app), times=3))
+    app.venue.inject(Fault.reject(RejectReason.OTHER, Op.MARKET_ORDER, skip=1))
+
+    await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    held = venue.position("BTCUSDT")  # the venue's own view, liquidation price included
+    assert held is not None and held.liquidation_price is not None
+    [stop] = venue.stops("BTCUSDT")
+    assert stop.trigger_price is not None and stop.trigger_price > held.liquidation_price
+    [emergency] = app.sink.of(EventType.EMERGENCY_STOP_PLACED)
+    assert emergency.data["bound"] == "estimated_liquidation"
+    assert emergency.data["price"] == stop.trigger_price
