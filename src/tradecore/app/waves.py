@@ -15,6 +15,8 @@ alert. Meanwhile nothing else waits: trailing, protection and closes go on.
 """
 
 import asyncio
+import os
+import socket
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -74,7 +76,7 @@ class WaveProcessor:
         self._margin = margin
         # who claims this process's waves: a claim found again by the same claimant (its
         # answer lost after the commit) is its own, not another session's
-        self._claimant = claimant or f"waves-{uuid.uuid4().hex}"
+        self._claimant = claimant or _claimant()
         self._exchange = exchange
         self._store = store
         self._opener = opener
@@ -631,3 +633,8 @@ class WaveProcessor:
 
 async def _none() -> None:
     return None
+
+
+def _claimant() -> str:
+    """Who this process is, in a wave's claim: host, pid and a random part (pids repeat)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
