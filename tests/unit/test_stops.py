@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tradecore.domain.errors import InvalidNumber
@@ -243,3 +243,26 @@ def test_an_emergency_stop_is_never_looser_than_configured_whatever_the_venue_sa
     configured = emergency_stop(side, fill, mark, tick, params).price
     assert plan.price >= configured if side is LONG else plan.price <= configured
     assert plan.price >= tick and is_multiple(plan.price, tick)
+
+
+@settings(max_examples=500)
+@given(sides, prices, ticks, buffers, fractions, fractions)
+def test_an_emergency_stop_does_not_fire_at_once_while_the_mark_is_short_of_the_liquidation(
+    side, fill, tick, buffer, fraction, where
+):
+    """The mark may have run toward the liquidation since the fill (the close just failed):
+    the stop goes between the mark and the liquidation, not onto the far side of the mark."""
+    liquidation = fill * fraction if side is LONG else fill / fraction
+    mark = liquidation + (fill - liquidation) * where  # between the liquidation and the fill
+    assume(abs(mark - liquidation) * (1 - buffer / 100) > 2 * tick)
+    params = StopParams(liquidation_buffer_percent=buffer)
+    plan = emergency_stop(side, fill, mark, tick, params, liquidation=liquidation)
+    assert not would_trigger(side, plan.price, mark)
+    assert plan.price > liquidation if side is LONG else plan.price < liquidation
+
+
+def test_a_mark_past_the_planned_level_gets_a_stop_between_it_and_the_liquidation():
+    # long from 100, liquidated at 90.40: the level from the fill is 92.32, the mark is 92
+    plan = emergency_stop(LONG, D(100), D(92), CENT, liquidation=D("90.40"))
+    assert plan.price == D("90.72")  # 90.40 + 20 % x (92 - 90.40)
+    assert not would_trigger(LONG, plan.price, D(92))

@@ -138,14 +138,23 @@ def emergency_stop(
     tighter: strictly inside `liquidation` (above a long's, below a short's) by
     `liquidation_buffer_percent` of the distance from the fill, rounded toward the fill.
     `liquidation` is the venue's own price for the position, or (`estimated`) the tier
-    estimate; None or zero: no liquidation bound. A short liquidated within one tick of
-    zero cannot have a stop below it; it keeps the configured level."""
+    estimate; None or zero: no liquidation bound. When the mark has already run past that
+    level (not past the liquidation), the level is taken the same way from the mark, so the
+    stop does not fire on arrival. A short liquidated within one tick of zero cannot have a
+    stop below it; it keeps the configured level."""
     chosen = params or StopParams()
     fill = positive(fill_price, name="fill_price")
-    plan = _stop(side, fill, mark_price, tick_size, chosen.emergency_stop_percent, chosen)
+    mark = positive(mark_price, name="mark_price")
+    plan = _stop(side, fill, mark, tick_size, chosen.emergency_stop_percent, chosen)
     source = EmergencyBound.ESTIMATED_LIQUIDATION if estimated else EmergencyBound.VENUE_LIQUIDATION
     known = liquidation if liquidation is not None and liquidation > ZERO else None
     bound = None if known is None else _inside(side, fill, known, tick_size, chosen)
+    if bound is not None and known is not None and would_trigger(side, bound, mark):
+        # The mark has run past the level planned from the fill, not yet past the
+        # liquidation: the same share of the mark's distance to it, so the stop can stand.
+        short_of_liquidation = mark > known if side is Side.LONG else mark < known
+        if short_of_liquidation:
+            bound = _inside(side, mark, known, tick_size, chosen)
     tighter = bound is not None and (
         bound > plan.price if side is Side.LONG else bound < plan.price
     )
