@@ -204,15 +204,7 @@ class Validation(Matching):
         position = self._positions.get(symbol)
         if reduce_only and position is not None and position.side.entry is side:
             return self._reason(R.REDUCE_ONLY_WOULD_INCREASE)
-        stops = (
-            self._stops_open[symbol]
-            if self.profile.conditional_cap_per_symbol
-            else (self._stops_total)
-        )
-        cap = self.profile.conditional_cap
-        if cap is not None and stops >= cap:
-            return self._reason(R.TOO_MANY_CONDITIONAL_ORDERS)
-        return None
+        return self._cap_problem(symbol)
 
     def _profit_problem(
         self, symbol: str, side: OrderSide, trigger: Decimal | None, reduce_only: bool
@@ -228,12 +220,13 @@ class Validation(Matching):
         position = self._positions.get(symbol)
         if reduce_only and position is not None and position.side.entry is side:
             return self._reason(R.REDUCE_ONLY_WOULD_INCREASE)
-        stops = (
-            self._stops_open[symbol]
-            if self.profile.conditional_cap_per_symbol
-            else (self._stops_total)
-        )
+        return self._cap_problem(symbol)
+
+    def _cap_problem(self, symbol: str) -> Rejected | None:
+        """The venue's cap on open conditional orders (per symbol or per account), if reached."""
         cap = self.profile.conditional_cap
+        per_symbol = self.profile.conditional_cap_per_symbol
+        stops = self._stops_open[symbol] if per_symbol else self._stops_total
         if cap is not None and stops >= cap:
             return self._reason(R.TOO_MANY_CONDITIONAL_ORDERS)
         return None
