@@ -56,7 +56,7 @@ def test_registering_a_venue_makes_it_known_once() -> None:
     assert pickle.loads(pickle.dumps(toy)) is toy
 
 
-@pytest.mark.parametrize("bad", ["", "Two Words", "UPPER", 3])
+@pytest.mark.parametrize("bad", ["", "two words", "UPPER", " toy", "-x", 3])
 def test_a_venue_name_is_lower_case_text(bad: object) -> None:
     with pytest.raises(ValueError):
         Venue.register(bad)  # type: ignore[arg-type]

@@ -1,10 +1,13 @@
 """Basic vocabulary: venues, position sides, order sides."""
 
+import re
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import ClassVar
 
 from tradecore.domain.errors import DomainError
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 class _Venues(type):
@@ -45,7 +48,7 @@ class Venue(str, metaclass=_Venues):
     @classmethod
     def register(cls, name: str) -> "Venue":
         """The venue called `name`, made known if it was not (calling it again is harmless)."""
-        if not isinstance(name, str) or not name or name != name.strip().lower():
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(f"a venue's name is lower-case text without spaces, not {name!r}")
         known = cls._known.get(name)
         if known is None:
