@@ -18,10 +18,10 @@ from pathlib import Path
 
 from loguru import logger
 
-from runner.config import LogFormat, LoggingSettings
-from runner.logging import configure_logging
 from tradecore.adapters.event_log import log_event
 from tradecore.domain.events import Event, EventType
+from tradecore.wiring.config import LogFormat, LoggingSettings
+from tradecore.wiring.logs import configure_logging
 
 EVENTS = 20_000
 SECRETS = ("tgTOKENpoiuytrewq", "bnKEY0123456789abcdef", "bnSECRET9876543210fedcba")

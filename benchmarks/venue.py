@@ -39,7 +39,10 @@ def build(stops: int) -> tuple[VenueEngine, VirtualClock, list[str]]:
         )
         for s in symbols
     ]
-    profile = attrs.evolve(BINANCE, conditional_cap=10**9)  # the cap is not what is measured
+    # the cap is not what is measured
+    profile = attrs.evolve(
+        BINANCE, capabilities=attrs.evolve(BINANCE.capabilities, max_conditional_orders=None)
+    )
     engine = VenueEngine(
         profile,
         now=clock.now,

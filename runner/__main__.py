@@ -26,22 +26,22 @@ import attrs
 from tradecore.adapters.database import migrate
 from tradecore.adapters.dburl import InvalidDatabaseUrl, parse_database_url
 from tradecore.adapters.paper.sample import DataFileError
-from tradecore.adapters.signals import WebSocketSettings
+from tradecore.adapters.reporting.accounts import Account, AccountNotFound, accounts_to_show
 from tradecore.domain.model import Venue
 from tradecore.ports.lock import AccountMismatch, LockHeld
-
-from .config import (
+from tradecore.wiring.config import (
     CONFIG_ENV,
     Config,
     ConfigError,
     Mode,
     Secrets,
     TestingSettings,
+    check_for_trading,
     check_venue_fit,
     load_config,
     read_secrets,
 )
-from .errors import StartupError, StoppedEarly
+from tradecore.wiring.errors import StartupError, StoppedEarly
 
 OK, RUNTIME_FAILURE, BAD_USAGE, LOCK_HELD = 0, 1, 2, 3
 COMMANDS = (
@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and appended to --jsonl; a final JSON report when it stops (docs/operations.md).",
     )
     _config_option(monitor)
-    monitor.add_argument("--database-url", metavar="URL", help="instead of database.url")
+    _accounts_options(monitor)
     monitor.add_argument("--interval", type=float, default=60.0, help="seconds (default 60)")
     monitor.add_argument("--jsonl", metavar="PATH", help="append each snapshot here")
     monitor.add_argument("--iterations", type=int, help="stop after this many snapshots")
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "errors, from the database alone (docs/operations.md).",
     )
     _config_option(report)
-    report.add_argument("--database-url", metavar="URL", help="instead of database.url")
+    _accounts_options(report)
     report.add_argument("--format", choices=("text", "json"), default="text")
     report.add_argument("--position", metavar="ID", help="one position's whole life")
     report.add_argument("--charts", metavar="DIR", help="write PNG charts into this directory")
@@ -189,6 +189,31 @@ def _venue_check_parser(commands: "argparse._SubParsersAction[_Parser]") -> None
     )
 
 
+def _accounts_options(parser: argparse.ArgumentParser, *aliases: str) -> None:
+    """One account's database, or the accounts of a PostgreSQL server (docs/operations.md,
+    "Many accounts")."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--database-url",
+        *aliases,
+        metavar="URL",
+        help="one account's database (default: database.url)",
+    )
+    where.add_argument(
+        "--server-url",
+        metavar="URL",
+        help="a PostgreSQL server (postgresql://user@host/any_db): "
+        "its accounts, one database each; with neither option below, all of them",
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--all-accounts",
+        action="store_true",
+        help="every account on the server (of --server-url, else of the database URL)",
+    )
+    which.add_argument("--account", metavar="FINGERPRINT", help="this account on the server")
+
+
 def _dashboard_parser(commands: "argparse._SubParsersAction[_Parser]") -> None:
     dashboard = commands.add_parser(
         "dashboard",
@@ -198,9 +223,7 @@ def _dashboard_parser(commands: "argparse._SubParsersAction[_Parser]") -> None:
         "another address needs TRADECORE_DASHBOARD_TOKEN (docs/operations.md).",
     )
     _config_option(dashboard)
-    dashboard.add_argument(
-        "--database-url", "--database", metavar="URL", help="instead of database.url"
-    )
+    _accounts_options(dashboard, "--database")
     dashboard.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8081, help="default 8081")
 
@@ -307,9 +330,8 @@ def _database_url(args: argparse.Namespace, config: Config) -> str:
 
 def _paper(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from tradecore.adapters.reporting.summary import render
-
-    from .logging import configure_logging
-    from .paper import PaperOptions, run_paper
+    from tradecore.wiring.logs import configure_logging
+    from tradecore.wiring.paper import PaperOptions, run_paper
 
     config, secrets = _load(args, env)
     if args.venue:
@@ -375,7 +397,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def _migrate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from .container import database_problem
+    from tradecore.wiring.container import database_problem
 
     config, _ = _load(args, env)
     url = _database_url(args, config)
@@ -405,47 +427,12 @@ def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return OK
 
 
-def check_for_trading(config: Config, secrets: Secrets) -> None:
-    """What `trade` refuses before it starts, in its order; `check-config` asks the same of
-    the mode the file names (paper needs no keys)."""
-    refuse_testing_in_live(config)
-    check_venue_fit(config)
-    parse_database_url(config.database.url)
-    if config.mode is not Mode.PAPER:
-        require_keys(config, secrets)
-    check_signals(config, secrets)
-
-
-def check_signals(config: Config, secrets: Secrets) -> None:
-    try:
-        WebSocketSettings(url=config.signals.url, token=secrets.signals_token)
-    except ValueError as exc:
-        raise ConfigError(f"signals.url = {config.signals.url!r} is not allowed: {exc}") from None
-
-
-def refuse_testing_in_live(config: Config) -> None:
-    """A loopback exchange is for tests: real money never goes there, nor a test to a venue."""
-    if config.mode is Mode.LIVE and config.testing.exchange_url:
-        raise ConfigError(
-            f"testing.exchange_url = {config.testing.exchange_url!r} is refused in live mode: "
-            "a test exchange never trades real money; remove it (or --testing-exchange-url), "
-            "or run without --live"
-        )
-
-
-def require_keys(config: Config, secrets: Secrets) -> None:
-    from .container import missing_keys
-
-    key, secret = secrets.keys_for(config.venue)
-    if not key or not secret:
-        raise ConfigError(missing_keys(config))
-
-
 # -- trade -------------------------------------------------------------------------------------
 
 
 def _trade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from .logging import configure_logging
+    from tradecore.wiring.logs import configure_logging
+
     from .trade import run_trade
 
     config = _trading_config(args, env)
@@ -491,8 +478,8 @@ def _trading_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
 
 def _venue_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from tradecore.adapters.ccxt.venue_check import VenueCheckError
+    from tradecore.wiring.logs import configure_logging
 
-    from .logging import configure_logging
     from .venue_check import run_venue_check
 
     args.health_port = None
@@ -518,10 +505,35 @@ def _venue_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 # -- monitor, report: the operator tools in runner/monitor.py and runner/report.py ------------
 
 
+def _accounts(args: argparse.Namespace, config: Config, command: str) -> list[Account] | None:
+    """The accounts asked for on a server (None: one database, `_database_url`); refused
+    (exit 2) when the server cannot be read or holds no such account."""
+    if not (args.server_url or args.all_accounts or args.account):
+        return None
+    server = args.server_url or _database_url(args, config)
+    shown = parse_database_url(server).redacted()
+    try:
+        discovery, accounts = asyncio.run(accounts_to_show(server, args.account))
+    except (InvalidDatabaseUrl, AccountNotFound) as exc:
+        raise ConfigError(str(exc)) from None
+    except Exception as exc:  # the server: down, wrong address, refused
+        raise ConfigError(f"{command}: cannot list the databases of {shown}: {exc!r}") from None
+    for skipped in discovery.unreadable:
+        print(f"{command}: skipped database {skipped.database}: {skipped.reason}", file=sys.stderr)
+    return accounts
+
+
 def _monitor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from .monitor import run_monitor
+    from .monitor import run_monitor, run_monitor_accounts
 
     config, _ = _load(args, env)
+    accounts = _accounts(args, config, "monitor")
+    if accounts is not None:
+        return asyncio.run(
+            run_monitor_accounts(
+                accounts, interval=args.interval, jsonl_path=args.jsonl, iterations=args.iterations
+            )
+        )
     url = _database_url(args, config)
     parse_database_url(url)
     return asyncio.run(
@@ -536,9 +548,16 @@ def _monitor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from .report import run_report
+    from .report import run_report, run_report_accounts
 
     config, _ = _load(args, env)
+    accounts = _accounts(args, config, "report")
+    if accounts is not None and len(accounts) == 1 and args.position:
+        args.database_url = accounts[0].url  # one account's position: its story, as ever
+    elif accounts is not None:
+        if args.position:
+            raise ConfigError("--position needs one account: add --account FINGERPRINT")
+        return asyncio.run(run_report_accounts(accounts, fmt=args.format, chart_dir=args.charts))
     url = _database_url(args, config)
     parse_database_url(url)
     return asyncio.run(
@@ -547,13 +566,24 @@ def _report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _dashboard(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from .dashboard import run_dashboard
+    from .dashboard import run_dashboard, run_dashboard_accounts
 
     config, secrets = _load(args, env)
-    url = _database_url(args, config)
-    parse_database_url(url)
     if not 1 <= args.port <= 65535:
         raise ConfigError(f"--port = {args.port} is not allowed; use 1 to 65535")
+    accounts = _accounts(args, config, "dashboard")
+    if accounts is not None:
+        return asyncio.run(
+            run_dashboard_accounts(
+                accounts,
+                host=args.host,
+                port=args.port,
+                token=secrets.dashboard_token,
+                aged=config.trading.aged.params,
+            )
+        )
+    url = _database_url(args, config)
+    parse_database_url(url)
     return asyncio.run(
         run_dashboard(
             url,

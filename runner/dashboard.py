@@ -1,70 +1,25 @@
-"""The dashboard, wired: on the bot's health server (`/dashboard`), or on its own from a
-database (`python -m runner dashboard --database URL`). Everything it shows is built in
-`tradecore.adapters.dashboard`; this module only says where the facts come from."""
+"""`dashboard`: the dashboard page on its own, from a database (`python -m runner dashboard
+--database URL`). The bot's own page (`/dashboard` on its health server) and everything the
+page shows are wired in `tradecore.wiring.dashboard`."""
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Sequence
-from decimal import Decimal
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
-from loguru import logger
 
 from tradecore.adapters.clock import SystemClock
-from tradecore.adapters.dashboard import DatabaseViews, Feed, Live, binding_problem, mount
-from tradecore.app.kernel import Kernel
+from tradecore.adapters.dashboard import (
+    Feed,
+    account_feeds,
+    binding_problem,
+    mount_accounts,
+)
+from tradecore.adapters.reporting.accounts import Account
 from tradecore.domain.aged import AgedParams
-from tradecore.ports.clock import Clock
-
-from .config import ConfigError
-from .health import Health, HealthServer
-from .lifecycle import stop_on_signals
-
-
-def live_of(kernel: Kernel, health: Health | None) -> Callable[[], Awaitable[Live]]:
-    """What the running bot adds to the journal's picture: its last marks, its protection
-    pass's view and its `/health` answer."""
-
-    async def live() -> Live:
-        view = kernel.protection_view()
-        marks: dict[str, Decimal] = {}
-        with contextlib.suppress(RuntimeError):  # not started yet
-            marks = kernel.services.trailing.marks()
-        body = (await health.report())[1] if health is not None else None
-        return Live(
-            marks=marks,
-            unprotected=view.symbols if view.checked_at is not None else None,
-            checked_at=view.checked_at,
-            health=body,
-        )
-
-    return live
-
-
-def dashboard_feed(
-    url: str,
-    *,
-    clock: Clock,
-    aged: AgedParams,
-    live: Callable[[], Awaitable[Live]] | None = None,
-    interval_seconds: float = 0.5,
-) -> Feed:
-    views = DatabaseViews(url, now=clock.now, aged=aged, live=live)
-    return Feed(views, interval_seconds=interval_seconds, close=views.close)
-
-
-def dashboard_mounts(
-    feed: Feed | None, host: str, token: str | None
-) -> Sequence[Callable[[web.Application], None]]:
-    """The dashboard's routes for the health server on `host`; none (and a warning) where a
-    token is required and none is set: `/health` and `/metrics` are served all the same."""
-    if feed is None:
-        return ()
-    problem = binding_problem(host, token)
-    if problem is not None:
-        logger.warning("dashboard off: {}", problem)
-        return ()
-    return (lambda app: mount(app, feed, token=token),)
+from tradecore.wiring.config import ConfigError
+from tradecore.wiring.dashboard import dashboard_feed, dashboard_mounts
+from tradecore.wiring.health import HealthServer
+from tradecore.wiring.lifecycle import stop_on_signals
 
 
 async def run_dashboard(
@@ -81,7 +36,37 @@ async def run_dashboard(
     if problem is not None:
         raise ConfigError(problem)
     feed = dashboard_feed(url, clock=SystemClock(), aged=aged)
-    server = HealthServer(None, host=host, port=port, mounts=dashboard_mounts(feed, host, token))
+    mounts = dashboard_mounts(feed, host, token)
+    return await _serve(mounts, [feed], host=host, port=port, stop=stop)
+
+
+async def run_dashboard_accounts(
+    accounts: Sequence[Account],
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    aged: AgedParams,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Serve every account of `accounts`: `/dashboard` lists them and links each one's page."""
+    problem = binding_problem(host, token)
+    if problem is not None:
+        raise ConfigError(problem)
+    feeds = account_feeds(accounts, now=SystemClock().now, aged=aged)
+    mounts = (lambda app: mount_accounts(app, feeds, token=token),)
+    return await _serve(mounts, [f for _, f in feeds.values()], host=host, port=port, stop=stop)
+
+
+async def _serve(
+    mounts: Sequence[Callable[[web.Application], None]],
+    feeds: Sequence[Feed],
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event | None,
+) -> int:
+    server = HealthServer(None, host=host, port=port, mounts=mounts)
     stop = stop or asyncio.Event()
     with stop_on_signals(stop):
         await server.start()
@@ -91,5 +76,6 @@ async def run_dashboard(
             await stop.wait()
         finally:
             await server.stop()
-            await feed.stop()
+            for feed in feeds:
+                await feed.stop()
     return 0

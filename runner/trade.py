@@ -3,7 +3,7 @@
 SIGINT or SIGTERM stops it gracefully: no new signals, opens in flight finish, stop and
 trailing state persisted, events flushed, the instance lock released. Open positions stay on
 the venue, protected by their stops. A second signal does not cut that short
-(runner/lifecycle.py); a database or venue unreachable at start-up is waited for.
+(`tradecore.wiring.lifecycle`); a database or venue unreachable at start-up is waited for.
 """
 
 import asyncio
@@ -15,12 +15,10 @@ from tradecore.adapters.clock import SystemClock
 from tradecore.app.kernel import Kernel, RecoveryReport
 from tradecore.app.leverage import MarginModeMismatch
 from tradecore.ports.exchange import ExchangeUnavailable
-
-from .config import Config, Mode, Secrets
-from .container import Container
-from .errors import StartupError, StoppedEarly
-from .lifecycle import start_unless_stopped, stop_on_signals
-from .paper import resolve, shutdown
+from tradecore.wiring.config import Config, Mode, Secrets
+from tradecore.wiring.container import Container
+from tradecore.wiring.errors import StartupError, StoppedEarly
+from tradecore.wiring.lifecycle import resolve, shutdown, start_unless_stopped, stop_on_signals
 
 
 async def run_trade(

@@ -4,10 +4,9 @@ venue and database, print its table, exit 1 on any mismatch (docs/venues.md)."""
 import sys
 
 from tradecore.adapters.clock import SystemClock
-
-from .config import Config, Secrets
-from .container import Container
-from .paper import resolve, shutdown
+from tradecore.wiring.config import Config, Secrets
+from tradecore.wiring.container import Container
+from tradecore.wiring.lifecycle import resolve, shutdown
 
 
 async def run_venue_check(config: Config, secrets: Secrets, *, symbol: str, hold: float) -> bool:

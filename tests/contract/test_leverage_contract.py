@@ -7,9 +7,11 @@ a refusal; a Bybit unified account's margin mode is the account's and is only re
 
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
+from toy_venue import TOY, TOY_DIALECT
 
 from tradecore.domain.leverage import MarginMode
 from tradecore.domain.model import OrderSide, Venue
@@ -25,10 +27,13 @@ Maker = Callable[..., VenueHarness]
 MAKERS: dict[str, Maker] = {
     "paper-binance": FakeVenue.binance,
     "paper-bybit": FakeVenue.bybit,
+    # a third venue added as docs/extending.md says (tests/contract/toy_venue.py)
+    "paper-toy": partial(FakeVenue, TOY_DIALECT),
     "ccxt-binance": LoopbackVenue.binance,
     "ccxt-bybit": LoopbackVenue.bybit,
 }
-INVALID_LEVERAGE_CODES = {Venue.BINANCE: "-4028", Venue.BYBIT: "110013"}
+INVALID_LEVERAGE_CODES = {Venue.BINANCE: "-4028", Venue.BYBIT: "110013", TOY: "T114"}
+MARGIN_MODE_LOCKED_CODES = {Venue.BINANCE: "-4048", TOY: "T115"}
 
 
 def make(name: str, **options: Any) -> VenueHarness:
@@ -117,7 +122,7 @@ async def test_the_margin_mode_cannot_change_under_an_open_position(venue: Venue
     assert isinstance(opened, Accepted), opened
     outcome = await ex.set_margin_mode(SYMBOL, MarginMode.CROSS)
     assert isinstance(outcome, Rejected) and outcome.reason is RejectReason.MARGIN_MODE_LOCKED
-    assert outcome.code == "-4048"
+    assert outcome.code == MARGIN_MODE_LOCKED_CODES[ex.venue]
     assert await ex.fetch_margin_mode(SYMBOL) is MarginMode.ISOLATED
 
 

@@ -475,6 +475,14 @@ async def test_a_wave_is_claimed_once_even_across_restarts(backend: Backend, db:
     wave = T0.replace(minute=45, second=0, microsecond=0)
     assert await db.store.waves.claim(wave, at=T0)
     assert not await db.store.waves.claim(wave, at=T0)
+    # a claimant finds its own claim again (its first answer lost); no other one does
+    other = T0.replace(minute=15)
+    assert await db.store.waves.claim(other, at=T0, by="process-a")
+    assert await db.store.waves.claim(other, at=T0, by="process-a")
+    assert not await db.store.waves.claim(other, at=T0, by="process-b")
+    assert not await db.store.waves.claim(other, at=T0)
+    await db.store.waves.complete(other, at=T0, summary={})
+    assert not await db.store.waves.claim(other, at=T0, by="process-a")  # done: once, ever
     await db.store.waves.complete(wave, at=T0, summary={"opened": 5, "failed": 1})
     reopened = await backend.open()
     try:
@@ -714,7 +722,7 @@ async def test_migrations_run_once_and_are_recorded(
         fresh = Backend(kind="sqlite", url=f"sqlite:///{path}", path=path)
     first = await migrate(fresh.url)
     second = await migrate(fresh.url)
-    assert [m.version for m in first] == [1, 2]
+    assert [m.version for m in first] == [1, 2, 3]
     assert second == ()
     rows = await fresh.query(
         "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
@@ -722,6 +730,7 @@ async def test_migrations_run_once_and_are_recorded(
     assert [(r["version"], r["name"]) for r in rows] == [
         (1, "initial_schema"),
         (2, "position_fees_funding"),
+        (3, "wave_claimant"),
     ]
     assert [r["checksum"] for r in rows] == [m.checksum for m in first]
     reopened = await fresh.open()  # start-up migrates too: nothing left to do

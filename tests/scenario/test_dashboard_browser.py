@@ -2,11 +2,12 @@
 
 The session is the whole application (`TradingApp`: a kernel on a simulated Binance account,
 its journal in a SQLite file) stepped in virtual time by the test. The page is served the way
-the bot serves it — the health server with the dashboard mounted (runner/dashboard.py) — and
-each panel is checked against the session's own figures: positions and stops (the store and
-the venue), every signal's fate (the events the app emitted), unprotected seconds (the
-venue's own books), realized PnL (the store), alerts (the alerter's table) and health
-(`/health`'s answer). A stop move must reach the open page by itself within 2 s of wall time.
+the bot serves it — the health server with the dashboard mounted
+(`tradecore.wiring.dashboard`) — and each panel is checked against the session's own figures:
+positions and stops (the store and the venue), every signal's fate (the events the app
+emitted), unprotected seconds (the venue's own books), realized PnL (the store), alerts (the
+alerter's table) and health (`/health`'s answer). A stop move must reach the open page by
+itself within 2 s of wall time.
 
 Needs Debian's `chromium` (/usr/bin/chromium) and the `playwright` package: without them the
 test is skipped with the reason, except under CI=true, where that is a failure.
@@ -23,10 +24,6 @@ from typing import Any
 
 import pytest
 
-from runner.config import Config
-from runner.container import SignalSpec, health_of
-from runner.dashboard import dashboard_feed, dashboard_mounts, live_of
-from runner.health import HealthServer
 from tradecore.adapters.alerts import AlertPolicy, LogAlerter
 from tradecore.adapters.clock import VirtualClock
 from tradecore.adapters.database import open_journal
@@ -38,6 +35,10 @@ from tradecore.domain.events import Event, Severity
 from tradecore.domain.model import Side, Venue
 from tradecore.ports.alerts import Alert
 from tradecore.testing import EventLog, FakeVenue, TradingApp
+from tradecore.wiring.config import Config
+from tradecore.wiring.container import SignalSpec, health_of
+from tradecore.wiring.dashboard import dashboard_feed, dashboard_mounts, live_of
+from tradecore.wiring.health import HealthServer
 
 from .conftest import ROUND_TRIP
 from .harness import SETTINGS, many_markets

@@ -205,3 +205,44 @@ async def test_a_venue_holding_more_leverage_than_configured_gets_no_entry(
     assert not refused.opened and "above the configured 5x" in refused.reason
     assert events(app, EventType.LEVERAGE_NOT_SET)
     assert venue.position("BTCUSDT") is None
+
+
+async def test_a_leverage_changed_by_hand_after_the_set_up_is_set_again_before_the_next_entry(
+    database: Database,
+) -> None:
+    """The bot set 5x on the symbol; a person then raised it to 40x in the venue's UI, where
+    the venue liquidates a long about 2.5 % under its entry — before its 3 % stop. The next
+    wave's entry on the symbol (none open) re-reads the venue's leverage with its marks, and
+    sets it back before sizing with it."""
+    markets, marks = many_markets(3)
+    clock = VirtualClock(WAVE + timedelta(minutes=20))
+    venue = FakeVenue.binance(markets=markets, marks=marks, latency=ROUND_TRIP, clock=clock)
+    app = build_app(venue, database.store, settings=settings(leverage=Decimal(5)))
+    prepared = await app.run(app.services.margin.prepare("S01USDT"))
+    assert getattr(prepared, "leverage", None) == Decimal(5)
+    venue.engine.set_leverage("S01USDT", Decimal(40))  # by hand, on the venue
+
+    app.services.inbox.put(
+        Signal(
+            id="s1",
+            symbol="S01USDT",
+            venue=venue.exchange.venue,
+            side=Side.LONG,
+            score_week=Decimal(90),
+            score_month=Decimal(50),
+            wave=WAVE,
+            created_at=WAVE,
+        ),
+        at=clock.now(),
+    )
+    report = await app.run(app.waves.process(WAVE))
+
+    assert report.opened == 1, report
+    assert venue.engine.leverage("S01USDT") == Decimal(5)
+    held = venue.position("S01USDT")
+    assert held is not None and held.liquidation_price is not None
+    assert held.liquidation_price < held.entry_price * Decimal("0.81")  # 5x: ~20 % away
+    assert not events(app, EventType.LIQUIDATION_INSIDE_STOP)
+    reset = events(app, EventType.LEVERAGE_SET)[-1]
+    assert reset.data["confirmed"] == Decimal(5)
+    assert reset.data["found_on_venue"] == {"leverage": Decimal(40), "margin_mode": "isolated"}

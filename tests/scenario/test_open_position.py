@@ -3,10 +3,12 @@
 import asyncio
 from decimal import Decimal
 
+import attrs
+
 from tradecore.app.open_position import OpenRequest, OpenResult
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import Side
-from tradecore.domain.orders import OrderType
+from tradecore.domain.orders import OrderType, VenuePosition
 from tradecore.domain.positions import PositionState, StopOwner
 from tradecore.ports.alerts import Alert
 from tradecore.testing import FakeVenue, Fault, Op, RejectReason
@@ -149,8 +151,9 @@ async def test_when_the_rollback_fails_too_an_emergency_stop_protects_the_positi
     assert result.state is PositionState.ACTIVE
     [emergency] = app.sink.of(EventType.EMERGENCY_STOP_PLACED)
     [stop] = app.venue.stops("BTCUSDT")
-    assert stop.trigger_price == Decimal("45000.0")  # 10 % under the 50000 fill
-    assert emergency.data["price"] == stop.trigger_price
+    assert emergency.data["configured_price"] == Decimal("45000.0")  # 10 % under the fill
+    # the venue liquidates this 10x long before 45000: the stop sits inside (next test)
+    assert emergency.data["price"] == stop.trigger_price > Decimal("45000.0")
     assert app.sink.of(EventType.POSITION_ROLLBACK)[0].severity is Severity.ERROR
 
 
@@ -172,3 +175,59 @@ async def test_when_even_the_emergency_stop_fails_a_critical_alert_goes_out(
     assert critical.severity is Severity.CRITICAL
     assert [a.severity for a in alerter.alerts] == [Severity.CRITICAL]
     assert "WITHOUT a stop" in alerter.alerts[0].title
+
+
+async def test_the_emergency_stop_sits_inside_the_venues_liquidation_price(app: App) -> None:
+    """At the default 10x isolated the venue liquidates a long about 9.6 % under its entry
+    (less the maintenance margin): a 10 % emergency stop would never fire before the
+    liquidation. The emergency stop goes the tighter of its distance and a level safely
+    inside the liquidation price the venue reports for the position."""
+    app.gaps_allowed = 1  # bare from the fill until the emergency stop stands
+    app.venue.inject(Fault.reject(RejectReason.OTHER, stop_op(app), times=3))
+    app.venue.inject(Fault.reject(RejectReason.OTHER, Op.MARKET_ORDER, skip=1))
+
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    held = app.venue.position("BTCUSDT")
+    assert held is not None and held.liquidation_price is not None
+    [stop] = app.venue.stops("BTCUSDT")
+    assert stop.trigger_price is not None and stop.trigger_price > held.liquidation_price
+    assert stop.trigger_price > Decimal("45000.0")  # tighter than 10 % under the fill
+    [emergency] = app.sink.of(EventType.EMERGENCY_STOP_PLACED)
+    assert emergency.data["bound"] == "venue_liquidation"
+    assert emergency.data["liquidation_price"] == held.liquidation_price
+    assert result.position is not None and result.position.stop_price == stop.trigger_price
+
+
+class _NoLiquidationListed:
+    """The venue's port, with positions that list no liquidation price (a venue answer
+    without one, e.g. a cross position on Bybit where `liqPrice` is empty)."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def fetch_positions(self) -> list[VenuePosition]:
+        held = await self._inner.fetch_positions()  # type: ignore[attr-defined]
+        return [attrs.evolve(p, liquidation_price=None) for p in held]
+
+
+async def test_without_the_venues_liquidation_price_the_emergency_stop_sits_inside_the_estimate(
+    venue: FakeVenue, database: Database
+) -> None:
+    app = build_app(venue, database.store, exchange=_NoLiquidationListed(venue.exchange))  # type: ignore[arg-type]
+    app.gaps_allowed = 1
+    app.venue.inject(Fault.reject(RejectReason.OTHER, stop_op(app), times=3))
+    app.venue.inject(Fault.reject(RejectReason.OTHER, Op.MARKET_ORDER, skip=1))
+
+    await app.open("BTCUSDT", Side.LONG, "0.004")
+
+    held = venue.position("BTCUSDT")  # the venue's own view, liquidation price included
+    assert held is not None and held.liquidation_price is not None
+    [stop] = venue.stops("BTCUSDT")
+    assert stop.trigger_price is not None and stop.trigger_price > held.liquidation_price
+    [emergency] = app.sink.of(EventType.EMERGENCY_STOP_PLACED)
+    assert emergency.data["bound"] == "estimated_liquidation"
+    assert emergency.data["price"] == stop.trigger_price

@@ -9,21 +9,25 @@ with more positions than `max_trades_per_wave` once the entry proves filled.
 
 import asyncio
 import contextlib
+from datetime import datetime, timedelta
+from decimal import Decimal
 
+import attrs
 import pytest
 
 from tradecore.adapters.paper.faults import FaultKind
 from tradecore.app.kernel import Kernel
 from tradecore.app.open_position import OpenRequest
 from tradecore.domain.events import EventType
-from tradecore.domain.model import Side
+from tradecore.domain.model import Side, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.positions import PositionState
+from tradecore.domain.signals import Signal
 from tradecore.testing import FakeVenue, Fault, Op
 
 from .conftest import ROUND_TRIP, Opener
 from .crash import Crash, Tripwire
-from .harness import App
+from .harness import App, build_app
 from .invariants import entries_sent, gap_problems, stop_problems
 from .test_crash import QTY, recover_and_check, tripped
 from .test_read_back import QTY as AMOUNT
@@ -222,3 +226,61 @@ async def test_an_unproven_entry_that_filled_and_was_closed_is_not_journaled_as_
     assert stored.state is not PositionState.FAILED, stored.close_reason
     assert stored.state is PositionState.CLOSED and stored.quantity == ZERO
     assert entry_failures(app) == []
+
+
+def _signals(venue: Venue, wave: datetime, symbols: list[str]) -> list[Signal]:
+    return [
+        Signal(
+            id=f"{wave:%H%M}-{symbol}",
+            symbol=symbol,
+            venue=venue,
+            side=Side.LONG,
+            score_week=Decimal(90 - i),
+            score_month=Decimal(50),
+            wave=wave,
+            created_at=wave,
+        )
+        for i, symbol in enumerate(symbols)
+    ]
+
+
+@pytest.mark.parametrize("wave_app", ["bybit"], indirect=True)
+@pytest.mark.parametrize(
+    "limit", [{"max_exposure_usd": Decimal(1000)}, {"max_open_positions": 5}], ids=str
+)
+async def test_entries_left_unproven_count_in_the_exposure_the_next_wave_is_sized_with(
+    wave_app: App, limit: dict[str, object]
+) -> None:
+    """A wave's entries stay unproven (Bybit lists nothing within the read-back, the venue's
+    positions unread): they may well be open on the venue, so their notional counts against
+    `max_exposure_usd`, and they count against `max_open_positions`, when the next wave is
+    sized, as proven positions would. (The count held before the fix; the exposure did not.)"""
+    limited = attrs.evolve(
+        wave_app.parts.settings,
+        sizing=attrs.evolve(wave_app.parts.settings.sizing, **limit),
+    )
+    app = build_app(wave_app.venue, wave_app.store, settings=limited)
+    venue = app.venue.exchange.venue
+    first = [f"S{i:02d}USDT" for i in (0, 1, 2, 4, 5)]  # S03 is on the stop list
+    for signal in _signals(venue, WAVE, first):
+        app.services.inbox.put(signal, at=app.clock.now())
+    app.venue.lag_listing(3600)
+    app.venue.inject(Fault(kind=FaultKind.TIMEOUT, op=Op.FETCH_POSITIONS, times=5))
+    report = await app.run(app.waves.process(WAVE))
+    assert (report.opened, report.unproven) == (0, 5), report  # ~1000 USDT that may be open
+
+    later = WAVE + timedelta(minutes=15)
+    for signal in _signals(venue, later, [f"S{i:02d}USDT" for i in range(10, 15)]):
+        app.services.inbox.put(signal, at=app.clock.now())
+    second = await app.run(app.waves.process(later))
+
+    held = [p for p in app.venue.engine.positions() if p.quantity > 0]
+    notional = sum((p.quantity * p.entry_price for p in held), Decimal(0))
+    assert notional <= Decimal(1000), f"{len(held)} positions worth {notional} USDT on the venue"
+    assert (second.opened, second.unproven) == (0, 0)
+    # refused by the wave's risk filter (or, had it passed, by sizing's own check)
+    assert second.rejections in (
+        {"risk_limits": 5},
+        {"max_exposure": 5},
+        {"max_open_positions": 5},
+    ), second

@@ -1,5 +1,6 @@
 """A wave of signals becomes positions: filtered with reasons, ranked, reserve used, once."""
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -9,11 +10,14 @@ import attrs
 import pytest
 
 from tradecore.adapters.clock import VirtualClock
+from tradecore.app.open_position import OpenRequest, OpenResult
 from tradecore.app.settings import TradingSettings, WaveSettings
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side, Venue
 from tradecore.domain.positions import PositionState
 from tradecore.domain.signals import Signal
+from tradecore.domain.waves import WaveReport
+from tradecore.ports.repositories import StoreUnavailable
 from tradecore.testing import FakeVenue, Fault, Op, RejectReason
 
 from .conftest import ROUND_TRIP, Opener
@@ -157,3 +161,111 @@ async def test_signals_the_account_cannot_carry_are_refused_with_their_reason(
     assert app.sink.of(EventType.ORDER_BELOW_MINIMUM)
     assert app.sink.of(EventType.RISK_LIMITS_EXCEEDED)
     await database.close()
+
+
+def _good_signals(venue: Venue, symbols: list[str]) -> list[Signal]:
+    return [
+        Signal(
+            id=f"good-{symbol}",
+            symbol=symbol,
+            venue=venue,
+            side=Side.LONG,
+            score_week=Decimal(90 - i),
+            score_month=Decimal(50),
+            wave=WAVE,
+            created_at=WAVE,
+        )
+        for i, symbol in enumerate(symbols)
+    ]
+
+
+SEVEN = ["S00USDT", "S01USDT", "S02USDT", "S04USDT", "S05USDT", "S06USDT", "S07USDT"]
+
+
+def _held(app: App) -> list[str]:
+    return sorted(p.symbol for p in app.venue.engine.positions() if p.quantity > 0)
+
+
+async def test_a_wave_processed_twice_at_once_opens_its_target_once(wave_app: App) -> None:
+    """A second `process` of a wave while the first is still at it (the wave is held
+    claimed by this process across retries, and a claim held is no proof of who is at it)
+    is a duplicate: it neither waits for the wave's signals nor opens any."""
+    app = wave_app
+    for signal in _good_signals(app.venue.exchange.venue, SEVEN):
+        app.services.inbox.put(signal, at=app.clock.now())
+
+    async def later() -> WaveReport:
+        await app.clock.sleep(ROUND_TRIP)  # the first has claimed the wave and is opening it
+        return await app.waves.process(WAVE)
+
+    first, second = await app.run(asyncio.gather(app.waves.process(WAVE), later()))
+
+    target = app.parts.settings.waves.max_trades_per_wave
+    assert len(_held(app)) == target, _held(app)
+    assert sorted((first.duplicate, second.duplicate)) == [False, True], (first, second)
+
+
+async def test_a_wave_retried_after_an_open_failed_on_the_database_opens_no_more_than_its_target(
+    wave_app: App,
+) -> None:
+    """One open of the wave meets the database down (`StoreUnavailable` out of the open)
+    while four others are still opening: the check is tried again (`_check`), and the
+    second pass over the wave counts what the first opened — the wave never holds more than
+    `max_trades_per_wave` positions, and no open of the first pass runs on beside the second."""
+    app = wave_app
+    for signal in _good_signals(app.venue.exchange.venue, SEVEN):
+        app.services.inbox.put(signal, at=app.clock.now())
+    opener = app.opener
+    real_open = opener.open
+    failed: list[str] = []
+
+    async def open_once_failing(request: OpenRequest) -> OpenResult:
+        if request.symbol == "S05USDT" and not failed:
+            failed.append(request.symbol)
+            raise StoreUnavailable("connection refused (the test cut the database)")
+        return await real_open(request)
+
+    opener.open = open_once_failing  # type: ignore[method-assign]
+    check = app.clock.now()
+
+    await app.run(app.waves._check(WAVE, check))
+
+    target = app.parts.settings.waves.max_trades_per_wave
+    assert failed == ["S05USDT"]
+    assert len(_held(app)) <= target, f"{_held(app)}: the wave allows {target}"
+    assert len(_held(app)) == target
+    [completed] = app.sink.of(EventType.WAVE_COMPLETED)
+    assert completed.data["opened"] == target
+
+
+async def test_a_claim_whose_answer_was_lost_is_this_process_s_and_the_wave_is_processed(
+    wave_app: App,
+) -> None:
+    """The claim reached the database and its answer did not come back (the connection
+    dropped after the commit). The check is tried again; the claim it finds is this
+    process's own — the claim records who made it — so the wave is processed, not taken for
+    one another session processed (which would lose every signal of it as a duplicate)."""
+    app = wave_app
+    for signal in _good_signals(app.venue.exchange.venue, SEVEN):
+        app.services.inbox.put(signal, at=app.clock.now())
+    waves = app.store.waves
+    real_claim = waves.claim
+    lost: list[datetime] = []
+
+    async def claim_answer_lost(wave: datetime, **kwargs: object) -> bool:
+        claimed = await real_claim(wave, **kwargs)  # type: ignore[arg-type]
+        if not lost:
+            lost.append(wave)
+            raise StoreUnavailable("connection reset after the commit")
+        return claimed
+
+    waves.claim = claim_answer_lost  # type: ignore[method-assign]
+
+    await app.run(app.waves._check(WAVE, app.clock.now()))
+
+    assert lost == [WAVE]
+    target = app.parts.settings.waves.max_trades_per_wave
+    assert len(_held(app)) == target, _held(app)
+    assert app.sink.of(EventType.WAVE_DUPLICATE_DETECTED) == []
+    [completed] = app.sink.of(EventType.WAVE_COMPLETED)
+    assert completed.data["opened"] == target

@@ -21,10 +21,10 @@ from dependency_injector import providers
 
 import runner.trade
 from runner.__main__ import main
-from runner.container import Container, SignalSpec
 from tradecore.adapters.clock import SystemClock
 from tradecore.domain.waves import next_check_after
 from tradecore.testing import FakeVenue, Fault, Op
+from tradecore.wiring.container import Container, SignalSpec
 
 HOLD = timedelta(seconds=1)
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "1000PEPEUSDT", "BTCUSDT")

@@ -26,6 +26,8 @@ from tradecore.domain.model import Venue
 from tradecore.domain.precision import MarketRules
 from tradecore.ports.exchange import Rejected, RejectReason
 
+# the venues tradecore ships (a test or a doc may register more, e.g. a paper-only toy)
+BUILT_IN = (Venue.BINANCE, Venue.BYBIT)
 MEMBERS = sorted(
     name
     for klass in CcxtDialect.__mro__
@@ -67,7 +69,7 @@ def _refusal(code: str, message: str) -> Exception:
     return ccxt.BadRequest(f"bybit {body}")
 
 
-@pytest.mark.parametrize("venue", list(Venue))
+@pytest.mark.parametrize("venue", BUILT_IN)
 def test_every_built_in_venue_has_a_dialect_with_every_member(venue: Venue) -> None:
     dialect = dialect_for(venue)
     assert dialect.venue is venue
@@ -77,8 +79,8 @@ def test_every_built_in_venue_has_a_dialect_with_every_member(venue: Venue) -> N
 
 
 def test_the_venue_tables_are_read_from_the_registered_dialects() -> None:
-    assert set(CAPABILITIES) == {dialect.venue for dialect in dialects()} == set(Venue)
-    for venue in Venue:
+    assert set(CAPABILITIES) == {dialect.venue for dialect in dialects()} >= set(BUILT_IN)
+    for venue in CAPABILITIES:
         assert CAPABILITIES[venue] is dialect_for(venue).profile.capabilities
         assert PROFILES[venue] is dialect_for(venue).profile
         assert VENUE_LIMITS[venue] is dialect_for(venue).limits
@@ -125,7 +127,7 @@ async def test_a_fractional_leverage_is_refused_before_sending_where_the_venue_s
         min_notional=Decimal("5"),
         max_leverage=Decimal("20"),
     )
-    for venue in Venue:
+    for venue in BUILT_IN:
         dialect = dialect_for(venue)
         client = build_client(venue, api_key="k", secret="s")
         try:

@@ -14,15 +14,16 @@ import aiohttp
 import pytest
 
 from runner.__main__ import main
-from runner.config import Config, HealthSettings, LoggingSettings, Secrets
-from runner.container import Container
-from runner.dashboard import dashboard_mounts, run_dashboard
-from runner.paper import resolve, shutdown
+from runner.dashboard import run_dashboard
 from tradecore.adapters.dashboard import Feed, binding_problem
 from tradecore.app.kernel import Kernel
 from tradecore.domain.aged import AgedParams
 from tradecore.domain.model import OrderSide, Side
 from tradecore.testing import FakeVenue
+from tradecore.wiring.config import Config, HealthSettings, LoggingSettings, Secrets
+from tradecore.wiring.container import Container
+from tradecore.wiring.dashboard import dashboard_mounts
+from tradecore.wiring.lifecycle import resolve, shutdown
 
 TOKEN = "s3cret-dashboard-token"
 

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from runner.config import LogFormat, LoggingSettings, LogLevel
-from runner.logging import configure_logging
 from tradecore.adapters.reporting.telemetry import TeeSink, Telemetry
 from tradecore.domain.events import Event, EventType, Severity
 from tradecore.testing import EventLog
+from tradecore.wiring.config import LogFormat, LoggingSettings, LogLevel
+from tradecore.wiring.logs import configure_logging
 
 AT = datetime(2026, 11, 30, 9, 5, tzinfo=UTC)
 TOKEN = "123456:tgTOKENpoiuytrewq"

@@ -9,7 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.config import (
+from tradecore.app.settings import TradingSettings
+from tradecore.domain.leverage import MarginMode
+from tradecore.domain.model import Venue
+from tradecore.wiring.config import (
     Config,
     ConfigError,
     Mode,
@@ -18,9 +21,6 @@ from runner.config import (
     load_config,
     read_secrets,
 )
-from tradecore.app.settings import TradingSettings
-from tradecore.domain.leverage import MarginMode
-from tradecore.domain.model import Venue
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -299,3 +299,16 @@ def test_binance_is_refused_a_fractional_leverage_bybit_takes_it() -> None:
     with pytest.raises(ConfigError, match="whole number"):
         check_venue_fit(load_config(None, {**env, "TRADECORE_VENUE": "binance"}))
     check_venue_fit(load_config(None, {**env, "TRADECORE_VENUE": "bybit"}))
+
+
+def test_telegram_user_ids_are_read_from_file_or_environment_and_refused_when_not_ids(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[alerts]\ntelegram_user_ids = [123456789, "987654321"]\n')
+    assert load_config(path, {}).alerts.telegram_user_ids == ("123456789", "987654321")
+    by_env = load_config(None, {"TRADECORE_ALERTS__TELEGRAM_USER_IDS": "[42]"})
+    assert by_env.alerts.telegram_user_ids == ("42",)
+    assert load_config(None, {}).alerts.telegram_user_ids == ()  # default: every member
+    message = refusal(tmp_path, '[alerts]\ntelegram_user_ids = ["@operator"]\n')
+    assert "alerts.telegram_user_ids" in message and "Telegram user ids" in message

@@ -14,15 +14,15 @@ import attrs
 import pytest
 from dependency_injector import providers
 
-from runner.config import Config, HealthSettings, LoggingSettings, Secrets
-from runner.container import Container
-from runner.paper import resolve, shutdown
 from tradecore.app.kernel import Kernel
 from tradecore.app.open_position import OpenRequest
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import OrderSide, Side
 from tradecore.ports.exchange import RejectReason
 from tradecore.testing import FakeVenue, Fault, Op
+from tradecore.wiring.config import Config, HealthSettings, LoggingSettings, Secrets
+from tradecore.wiring.container import Container
+from tradecore.wiring.lifecycle import resolve, shutdown
 
 
 def free_port() -> int:

@@ -13,9 +13,6 @@ import pytest
 from dependency_injector import providers
 
 from runner.__main__ import main
-from runner.config import Config, HealthSettings, LoggingSettings, Mode, Secrets
-from runner.container import Container, SignalSpec
-from runner.health import Health, HealthServer, HealthSources
 from runner.trade import run_trade
 from tradecore.adapters.clock import SystemClock
 from tradecore.adapters.database import connect_store
@@ -25,6 +22,9 @@ from tradecore.adapters.sqlite.lock import FileInstanceLock
 from tradecore.domain.model import Venue
 from tradecore.ports.repositories import StoreUnavailable
 from tradecore.testing import FakeVenue, Fault, Op
+from tradecore.wiring.config import Config, HealthSettings, LoggingSettings, Mode, Secrets
+from tradecore.wiring.container import Container, SignalSpec
+from tradecore.wiring.health import Health, HealthServer, HealthSources
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

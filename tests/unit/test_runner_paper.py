@@ -329,7 +329,7 @@ def test_a_realtime_session_shows_progress_every_minute_and_each_new_wave() -> N
     from datetime import UTC, datetime, timedelta
     from io import StringIO
 
-    from runner.paper import Progress
+    from tradecore.wiring.paper import Progress
 
     out = StringIO()
     start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -346,7 +346,7 @@ def test_a_virtual_session_written_to_a_file_stays_short() -> None:
     from datetime import UTC, datetime, timedelta
     from io import StringIO
 
-    from runner.paper import Progress
+    from tradecore.wiring.paper import Progress
 
     out = StringIO()
     start = datetime(2026, 1, 1, tzinfo=UTC)

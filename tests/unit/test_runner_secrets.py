@@ -13,11 +13,17 @@ import pytest
 from loguru import logger
 
 from runner.__main__ import main
-from runner.config import HealthSettings, LogFormat, LoggingSettings, load_config, read_secrets
-from runner.container import Container
-from runner.logging import REDACTED, configure_logging
-from runner.paper import resolve, shutdown
 from tradecore.testing import FakeVenue
+from tradecore.wiring.config import (
+    HealthSettings,
+    LogFormat,
+    LoggingSettings,
+    load_config,
+    read_secrets,
+)
+from tradecore.wiring.container import Container
+from tradecore.wiring.lifecycle import resolve, shutdown
+from tradecore.wiring.logs import REDACTED, configure_logging
 
 SECRETS = {
     "TRADECORE_BINANCE_API_KEY": "bnKEY0123456789abcdef",

@@ -12,10 +12,6 @@ import aiohttp
 import pytest
 from dependency_injector import providers
 
-from runner.config import Config, HealthSettings, LoggingSettings, Mode, Secrets
-from runner.container import Container, SignalSpec
-from runner.errors import StartupError
-from runner.paper import resolve, shutdown
 from runner.trade import run_trade
 from tradecore.adapters.account_lock import account_key, machine_lock
 from tradecore.adapters.clock import SystemClock
@@ -23,6 +19,10 @@ from tradecore.adapters.sqlite.lock import FileInstanceLock
 from tradecore.domain.leverage import MarginMode
 from tradecore.domain.model import Side, Venue
 from tradecore.testing import FakeVenue
+from tradecore.wiring.config import Config, HealthSettings, LoggingSettings, Mode, Secrets
+from tradecore.wiring.container import Container, SignalSpec
+from tradecore.wiring.errors import StartupError
+from tradecore.wiring.lifecycle import resolve, shutdown
 
 
 def free_port() -> int:

@@ -282,3 +282,32 @@ def test_an_accepted_open_respects_every_account_limit(open_positions, exposure,
         and D("19.984054") <= free
     )
     assert isinstance(decision, Accepted) == within
+
+
+def test_exposure_counts_unproven_entries_and_fills_whatever_stage_their_open_is_in():
+    from datetime import UTC, datetime
+
+    from tradecore.domain.model import Side, Venue
+    from tradecore.domain.positions import Position, PositionState
+    from tradecore.domain.sizing import exposure_of
+
+    def position(state: PositionState, quantity: str = "0", entry: str | None = None) -> Position:
+        return Position(
+            id=f"p-{state.value}",
+            venue=Venue.BYBIT,
+            symbol="BTCUSDT",
+            side=Side.LONG,
+            state=state,
+            requested_quantity=D("0.004"),
+            quantity=D(quantity),
+            entry_price=None if entry is None else D(entry),
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+
+    held = [
+        position(PositionState.ACTIVE, "0.002", "50000"),  # 100
+        position(PositionState.PENDING_SL, "0.001", "50000"),  # 50: filled, stop on its way
+        position(PositionState.PENDING_ENTRY),  # unproven: a full 200
+        position(PositionState.FAILED),  # nothing opened
+    ]
+    assert exposure_of(held, SizingParams()) == D(350)

@@ -1,13 +1,15 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tradecore.domain.errors import InvalidNumber
+from tradecore.domain.leverage import LeverageTier, isolated_liquidation_price
 from tradecore.domain.model import Side
 from tradecore.domain.precision import is_multiple
 from tradecore.domain.stops import (
+    EmergencyBound,
     StopParams,
     StopPlan,
     emergency_stop,
@@ -171,3 +173,96 @@ def test_a_stop_triggers_at_once_only_when_the_mark_is_within_a_tick_of_zero(
         assert side is LONG
         assert plan.price == tick
         assert mark <= tick
+
+
+# The emergency stop and the liquidation price (issue: a 10 % stop at 10x fires after it).
+
+
+def test_at_10x_isolated_the_emergency_stop_comes_before_the_liquidation_not_after_it():
+    tier = LeverageTier(
+        min_notional=D(0), max_notional=D(50000), max_leverage=D(125), maintenance_rate=D("0.004")
+    )
+    liquidation = isolated_liquidation_price(LONG, D(50000), D("0.004"), D(10), tier)
+    assert D(45000) < liquidation < D(46000)  # ~9.6 % under the entry: 10 % fires too late
+    plan = emergency_stop(LONG, D(50000), D(49900), CENT, liquidation=liquidation, estimated=True)
+    assert plan.price > liquidation and plan.configured == D("45000.00")
+    assert plan.bound is EmergencyBound.ESTIMATED_LIQUIDATION
+    # 20 % of the entry-to-liquidation distance stays between the stop and the liquidation
+    assert plan.price == (liquidation + (D(50000) - liquidation) * D("0.2")).quantize(
+        CENT, rounding="ROUND_CEILING"
+    )
+
+
+def test_the_emergency_stop_keeps_its_distance_when_the_liquidation_is_further():
+    plan = emergency_stop(LONG, D(100), D(99), CENT, liquidation=D(50))  # 2x
+    assert (plan.price, plan.bound, plan.liquidation) == (
+        D("90.00"),
+        EmergencyBound.CONFIGURED,
+        D(50),
+    )
+    plan = emergency_stop(SHORT, D(100), D(101), CENT, liquidation=D("109.00"))
+    assert plan.price == D("107.20") and plan.bound is EmergencyBound.VENUE_LIQUIDATION
+    assert emergency_stop(SHORT, D(100), D(101), CENT).bound is EmergencyBound.CONFIGURED
+    assert emergency_stop(LONG, D(100), D(99), CENT, liquidation=D(0)).price == D("90.00")
+
+
+buffers = st.decimals(min_value=D("0.1"), max_value=D("99"), places=1)
+fractions = st.decimals(min_value=D("0.001"), max_value=D("0.999"), places=3)
+
+
+@settings(max_examples=500)
+@given(sides, prices, prices, ticks, distances, buffers, fractions, st.booleans())
+def test_an_emergency_stop_fires_before_the_liquidation_and_is_never_looser_than_configured(
+    side, fill, mark, tick, distance, buffer, fraction, estimated
+):
+    # the liquidation sits on the losing side of the fill, as the venue puts it
+    liquidation = fill * fraction if side is LONG else fill / fraction
+    params = StopParams(emergency_stop_percent=distance, liquidation_buffer_percent=buffer)
+    plan = emergency_stop(side, fill, mark, tick, params, liquidation=liquidation)
+    configured = emergency_stop(side, fill, mark, tick, params)
+    assert plan.configured == configured.price
+    assert plan.price >= tick and is_multiple(plan.price, tick)
+    if side is LONG:
+        assert plan.price > liquidation
+        assert plan.price >= configured.price
+    else:
+        assert plan.price <= configured.price
+        if liquidation > 2 * tick:  # a stop below a liquidation within a tick of 0: none
+            assert plan.price < liquidation
+    if plan.price != configured.price:
+        assert plan.bound is not EmergencyBound.CONFIGURED
+
+
+@settings(max_examples=300)
+@given(sides, prices, prices, ticks, distances, prices)
+def test_an_emergency_stop_is_never_looser_than_configured_whatever_the_venue_says(
+    side, fill, mark, tick, distance, liquidation
+):
+    params = StopParams(emergency_stop_percent=distance)
+    plan = emergency_stop(side, fill, mark, tick, params, liquidation=liquidation)
+    configured = emergency_stop(side, fill, mark, tick, params).price
+    assert plan.price >= configured if side is LONG else plan.price <= configured
+    assert plan.price >= tick and is_multiple(plan.price, tick)
+
+
+@settings(max_examples=500)
+@given(sides, prices, ticks, buffers, fractions, fractions)
+def test_an_emergency_stop_does_not_fire_at_once_while_the_mark_is_short_of_the_liquidation(
+    side, fill, tick, buffer, fraction, where
+):
+    """The mark may have run toward the liquidation since the fill (the close just failed):
+    the stop goes between the mark and the liquidation, not onto the far side of the mark."""
+    liquidation = fill * fraction if side is LONG else fill / fraction
+    mark = liquidation + (fill - liquidation) * where  # between the liquidation and the fill
+    assume(abs(mark - liquidation) * (1 - buffer / 100) > 2 * tick)
+    params = StopParams(liquidation_buffer_percent=buffer)
+    plan = emergency_stop(side, fill, mark, tick, params, liquidation=liquidation)
+    assert not would_trigger(side, plan.price, mark)
+    assert plan.price > liquidation if side is LONG else plan.price < liquidation
+
+
+def test_a_mark_past_the_planned_level_gets_a_stop_between_it_and_the_liquidation():
+    # long from 100, liquidated at 90.40: the level from the fill is 92.32, the mark is 92
+    plan = emergency_stop(LONG, D(100), D(92), CENT, liquidation=D("90.40"))
+    assert plan.price == D("90.72")  # 90.40 + 20 % x (92 - 90.40)
+    assert not would_trigger(LONG, plan.price, D(92))

@@ -388,6 +388,58 @@ async def test_a_command_from_another_chat_is_ignored_and_journaled():
 
 
 @respx.mock
+async def test_a_stranger_flooding_the_bot_fills_neither_the_journal_nor_the_log():
+    """Anyone can write to a bot. 500 messages from one foreign chat give one event, then one
+    per chat per quiet interval saying how many were ignored since, never 500 rows."""
+    clock = StepClock()
+    flood_batch = [update(100 + i, "/positions", "-999") for i in range(500)]
+    respx.post(f"{API}/getUpdates").mock(
+        side_effect=[updates(*flood_batch), updates(update(700, "/pnl", "-999"))]
+    )
+    respx.post(f"{API}/sendMessage").mock(return_value=httpx.Response(200, json={}))
+    sink = EventLog()
+    commands = TelegramCommands(
+        TelegramChannel(token=TOKEN, chat_id=CHAT), Answers(), events=sink, clock=clock
+    )
+
+    await commands.poll_once()
+    assert len(sink.events) == 1
+    assert sink.events[0].data["ignored_since_last"] == 0
+
+    clock.at += timedelta(minutes=11)  # a quiet interval later, the next one is journaled
+    await commands.poll_once()
+    assert len(sink.events) == 2
+    assert sink.events[1].data["ignored_since_last"] == 499
+    assert sink.events[1].data["command"] == "/pnl"
+    await commands.aclose()
+
+
+@respx.mock
+async def test_in_a_group_only_the_allowed_users_are_answered():
+    other = update(11, "/positions")
+    other["message"]["from"]["id"] = 777
+    respx.post(f"{API}/getUpdates").mock(return_value=updates(update(10, "/status"), other))
+    sent = respx.post(f"{API}/sendMessage").mock(return_value=httpx.Response(200, json={}))
+    sink = EventLog()
+    commands = TelegramCommands(
+        TelegramChannel(token=TOKEN, chat_id=CHAT),
+        Answers(),
+        events=sink,
+        clock=StepClock(),
+        allowed_user_ids=frozenset({"4242"}),
+    )
+
+    await commands.poll_once()
+
+    replies = [json.loads(c.request.content)["text"] for c in sent.calls]
+    assert replies == ["answer to /status"]  # 4242 is answered, 777 is not
+    (event,) = sink.events
+    assert event.type is EventType.OPERATOR_MESSAGE_IGNORED
+    assert event.data["from_id"] == "777" and event.data["reason"] == "user not allowed"
+    await commands.aclose()
+
+
+@respx.mock
 async def test_a_command_sent_before_the_bot_started_is_not_answered():
     stale = START - timedelta(hours=3)
     respx.post(f"{API}/getUpdates").mock(return_value=updates(update(3, "/status", at=stale)))
@@ -462,11 +514,11 @@ async def test_the_trading_runner_answers_every_command_in_the_configured_chat(t
 
     from dependency_injector import providers
 
-    from runner.config import AlertSettings, Config, HealthSettings, LoggingSettings, Mode
-    from runner.config import Secrets as RunnerSecrets
-    from runner.container import Container, SignalSpec
     from runner.trade import run_trade
     from tradecore.testing import FakeVenue
+    from tradecore.wiring.config import AlertSettings, Config, HealthSettings, LoggingSettings, Mode
+    from tradecore.wiring.config import Secrets as RunnerSecrets
+    from tradecore.wiring.container import Container, SignalSpec
 
     venue = FakeVenue.binance()
     await venue.open_position("ETHUSDT", Side.LONG, "0.5")  # opened by hand: adopted

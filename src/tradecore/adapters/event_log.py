@@ -6,7 +6,7 @@ ids, the reason and the event's data, encoded as the journal encodes them (Decim
 string) — in the message, and as loguru `extra` fields, so the JSON log
 (`logging.format = "json"`) carries them under `record.extra`. An event of severity INFO or
 below is logged at INFO (a state change is never hidden below the default level); a WARNING
-or worse at its own level. Secrets are the log filter's business (runner/logging.py).
+or worse at its own level. Secrets are the log filter's business (`tradecore.wiring.logs`).
 """
 
 import json

@@ -13,6 +13,8 @@ from typing import Any
 
 import cattrs
 
+from tradecore.domain.model import Venue
+
 
 def plain_decimal(value: Decimal) -> str:
     """The exact value in positional notation (`0.00000001234`, never `1.234E-8`)."""
@@ -53,6 +55,9 @@ def make_json_converter() -> cattrs.Converter:
     converter.register_structure_hook(datetime, _structure_datetime)
     converter.register_unstructure_hook(uuid.UUID, str)
     converter.register_structure_hook(uuid.UUID, _structure_uuid)
+    # a venue is an open set of strings (not an enum): out as its plain name, in by its name
+    converter.register_unstructure_hook(Venue, str)
+    converter.register_structure_hook(Venue, lambda value, _: Venue(value))
     return converter
 
 

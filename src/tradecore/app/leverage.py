@@ -3,10 +3,15 @@
 `MarginDesk.prepare(symbol)` runs once per symbol per process (a failure is tried again on
 the next open): the margin mode is set where the venue keeps it per symbol (Binance), the
 leverage is set, and both are read back; the leverage the venue confirms is what sizing
-uses, and `leverage_set` journals it. "Already so" answers (Binance -4046, Bybit 110043)
-are success. Where the margin mode is the account's (a Bybit unified account),
-`check_account()` reads it at start and refuses to start when it differs from the
-configuration: the bot never changes an account-wide setting behind the operator's back.
+uses, and `leverage_set` journals it. A person may change either on the venue afterwards:
+`prepare(symbol, reread=True)` — what the wave asks for each candidate (a symbol with no
+position open), in the same concurrent round trip as the balance and the marks — reads both
+again and, when they differ from what was confirmed, sets them up again (`leverage_set`
+with `found_on_venue`) before anything is sized with them. "Already so" answers
+(Binance -4046, Bybit 110043) are success. Where the margin mode is the account's (a Bybit
+unified account), `check_account()` reads it at start and refuses to start when it differs
+from the configuration: the bot never changes an account-wide setting behind the
+operator's back.
 
 Before an isolated entry the venue's leverage tiers give an estimate of the liquidation
 price (`domain.leverage.liquidation_refusal`); an open whose liquidation would come before
@@ -24,7 +29,9 @@ from tradecore.domain.leverage import (
     LeverageTier,
     LiquidationInsideStop,
     MarginMode,
+    isolated_liquidation_price,
     liquidation_refusal,
+    tier_for,
 )
 from tradecore.domain.model import Side
 from tradecore.domain.numbers import ONE, percent
@@ -57,6 +64,18 @@ class SymbolMargin:
         distance = percent(stops.stop_loss_percent)
         stop = entry * (ONE - distance if side is Side.LONG else ONE + distance)
         return liquidation_refusal(side, entry, quantity, self.leverage, stop, self.tiers)
+
+    def estimated_liquidation(
+        self, side: Side, entry: Decimal, quantity: Decimal
+    ) -> Decimal | None:
+        """Where the venue would liquidate this isolated position, by its tiers; None when
+        it cannot be estimated (cross margin, no tiers known, nothing held)."""
+        if self.mode is not MarginMode.ISOLATED or entry <= 0 or quantity <= 0:
+            return None
+        tier = tier_for(self.tiers, entry * quantity)
+        if tier is None:
+            return None
+        return isolated_liquidation_price(side, entry, quantity, self.leverage, tier)
 
 
 @attrs.frozen(kw_only=True)
@@ -102,10 +121,17 @@ class MarginDesk:
             f"(TRADECORE_TRADING__SIZING__MARGIN_MODE={held.value})"
         )
 
-    async def prepare(self, symbol: str) -> SymbolMargin | NotPrepared:
+    async def prepare(self, symbol: str, *, reread: bool = False) -> SymbolMargin | NotPrepared:
         """The symbol's confirmed leverage and margin mode, set first if this process has not
-        yet done so."""
+        yet done so. `reread`: read them on the venue again (one round trip) and set them up
+        again if someone changed them there since."""
         ready = self._ready.get(symbol)
+        found: dict[str, object] | None = None
+        if ready is not None and reread:
+            found = await self._changed_on_venue(ready)
+            if found is not None and self._ready.get(symbol) is ready:
+                del self._ready[symbol]
+            ready = self._ready.get(symbol)
         if ready is not None:
             return ready
         async with self._locks.setdefault(symbol, asyncio.Lock()):
@@ -113,7 +139,7 @@ class MarginDesk:
             if ready is not None:
                 return ready
             try:
-                result = await self._set_up(symbol)
+                result = await self._set_up(symbol, found=found)
             except ExchangeUnavailable as error:
                 result = NotPrepared(symbol=symbol, detail=f"the venue did not answer: {error}")
             if isinstance(result, SymbolMargin):
@@ -131,7 +157,24 @@ class MarginDesk:
                 )
             return result
 
-    async def _set_up(self, symbol: str) -> SymbolMargin | NotPrepared:
+    async def _changed_on_venue(self, ready: SymbolMargin) -> dict[str, object] | None:
+        """What the venue holds now, if it is not what it confirmed (None if it still is, or
+        if it cannot say: then what was confirmed stands, and the open still checks the
+        venue's own liquidation price after the fill)."""
+        try:
+            mode, leverage = await asyncio.gather(
+                self._exchange.fetch_margin_mode(ready.symbol),
+                self._exchange.fetch_leverage(ready.symbol),
+            )
+        except ExchangeUnavailable:
+            return None
+        if mode is ready.mode and leverage == ready.leverage:
+            return None
+        return {"leverage": leverage, "margin_mode": mode.value}
+
+    async def _set_up(
+        self, symbol: str, *, found: dict[str, object] | None = None
+    ) -> SymbolMargin | NotPrepared:
         """Two round trips: both settings sent at once, then both read back (with the tiers)
         at once. The read-back is what counts: an answer lost on the way is settled by it."""
         ex, wanted = self._exchange, self._sizing.margin_mode
@@ -171,6 +214,7 @@ class MarginDesk:
                 "margin_mode": held_mode.value,
                 "leverage_changed": isinstance(answer, Applied) and answer.changed,
                 "margin_mode_changed": isinstance(mode_answer, Applied) and mode_answer.changed,
+                **({"found_on_venue": found} if found is not None else {}),
             },
         )
         return SymbolMargin(symbol=symbol, leverage=leverage, mode=held_mode, tiers=tuple(tiers))

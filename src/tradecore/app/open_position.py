@@ -558,8 +558,15 @@ class OpenPosition:
             )
         assert position.entry_price is not None
         mark = await self._mark(position)
+        liquidation, estimated = await self._liquidation(position)
         plan = emergency_stop(
-            position.side, position.entry_price, mark, rules.tick_size, self._stops
+            position.side,
+            position.entry_price,
+            mark,
+            rules.tick_size,
+            self._stops,
+            liquidation=liquidation,
+            estimated=estimated,
         )
         result = await self._keeper.apply(
             position, plan.price, owner=StopOwner.PROTECTION, reason="emergency"
@@ -568,13 +575,33 @@ class OpenPosition:
             self._recorder.record(
                 EventType.EMERGENCY_STOP_PLACED,
                 position=result.position,
-                data={"price": plan.price, "cause": cause},
+                data={
+                    "price": plan.price,
+                    "cause": cause,
+                    "bound": plan.bound.value,
+                    "configured_price": plan.configured,
+                    "liquidation_price": plan.liquidation,
+                },
             )
             return await self._advance(result.position, PositionState.ACTIVE)
         await self._critical(position, f"rollback and emergency stop failed: {result.detail}")
         # The open ends here (story 4): the position is ACTIVE without a stop, so the
         # protection guard — which leaves opens in flight alone — retries every pass.
         return await self._advance(result.position, PositionState.ACTIVE)
+
+    async def _liquidation(self, position: Position) -> tuple[Decimal | None, bool]:
+        """Where the position is liquidated, for its emergency stop: the venue's own price
+        when its position lists one, else the tier estimate (True); (None, False) unknown."""
+        held = await self._held(position)
+        listed = None if held is None else held.liquidation_price
+        if listed is not None and listed > ZERO:
+            return listed, False
+        margin = None if self._margin is None else self._margin.prepared(position.symbol)
+        if margin is None or position.entry_price is None:
+            return None, False
+        quantity = held.quantity if held is not None and held.quantity > ZERO else position.quantity
+        estimate = margin.estimated_liquidation(position.side, position.entry_price, quantity)
+        return estimate, estimate is not None
 
     async def _close_at_market(self, position: Position) -> bool:
         """Close the filled quantity reduce-only and verify on the venue that it is gone.

@@ -15,6 +15,9 @@ alert. Meanwhile nothing else waits: trailing, protection and closes go on.
 """
 
 import asyncio
+import os
+import socket
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -26,7 +29,7 @@ from tradecore.domain import sizing
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance
-from tradecore.domain.positions import Position, PositionState
+from tradecore.domain.positions import Position
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.signals import Fate, Signal
 from tradecore.domain.waves import (
@@ -68,8 +71,12 @@ class WaveProcessor:
         on_opened: Opened | None = None,
         alerter: Alerter | None = None,
         margin: MarginDesk | None = None,
+        claimant: str | None = None,
     ) -> None:
         self._margin = margin
+        # who claims this process's waves: a claim found again by the same claimant (its
+        # answer lost after the commit) is its own, not another session's
+        self._claimant = claimant or _claimant()
         self._exchange = exchange
         self._store = store
         self._opener = opener
@@ -83,6 +90,9 @@ class WaveProcessor:
         self._claimed: set[datetime] = set()  # claimed by this process, not yet finished
         self._taken: dict[datetime, list[Signal]] = {}  # taken from the inbox, not yet settled
         self._traded: dict[datetime, WaveReport] = {}  # traded, its completion not yet written
+        # what the wave's opens came to so far, carried across the passes of a retried check
+        self._progress: dict[datetime, Counter[Fate]] = {}
+        self._busy: set[datetime] = set()  # waves a `process` call is at right now
         self.reports: list[WaveReport] = []
         self._processing = asyncio.Event()
         self._processing.set()  # set = idle
@@ -103,6 +113,7 @@ class WaveProcessor:
                 await self._check(wave, check)
             except Exception as error:  # a bug in one wave must not end every later one
                 self._claimed.discard(wave)
+                self._progress.pop(wave, None)
                 self._event(
                     EventType.CRITICAL_ERROR,
                     _correlation(wave),
@@ -139,6 +150,7 @@ class WaveProcessor:
 
     async def _skip(self, wave: datetime, check: datetime, reason: str, attempts: int) -> None:
         self._claimed.discard(wave)
+        self._progress.pop(wave, None)
         self._traded.pop(wave, None)
         held = self._taken.pop(wave, None)
         if held is None:
@@ -180,17 +192,32 @@ class WaveProcessor:
         await self._processing.wait()
 
     async def process(self, wave: datetime) -> WaveReport:
+        """Process `wave` (claimed once, ever). A call while another is at the same wave in
+        this process — which holds the wave claimed across its retries — is a duplicate: it
+        takes none of the wave's signals and opens nothing."""
+        if wave in self._busy:
+            self._event(
+                EventType.WAVE_DUPLICATE_DETECTED,
+                _correlation(wave),
+                wave=wave,
+                signals=len(self._inbox.of(wave)),
+                reason="being processed by this process",
+            )
+            return self._done(WaveReport(wave=wave, duplicate=True))
+        self._busy.add(wave)
         self._processing.clear()
         try:
             return await self._process(wave)
         finally:
-            self._processing.set()
+            self._busy.discard(wave)
+            if not self._busy:
+                self._processing.set()
 
     async def _process(self, wave: datetime) -> WaveReport:
         correlation = _correlation(wave)
         retried = wave in self._claimed  # claimed before the database failed this check
         if not retried:
-            if not await self._store.waves.claim(wave, at=self._clock.now()):
+            if not await self._store.waves.claim(wave, at=self._clock.now(), by=self._claimant):
                 signals = self._inbox.take(wave)
                 self._event(
                     EventType.WAVE_DUPLICATE_DETECTED, correlation, wave=wave, signals=len(signals)
@@ -260,6 +287,7 @@ class WaveProcessor:
         )
         self._traded.pop(wave, None)
         self._taken.pop(wave, None)
+        self._progress.pop(wave, None)
         self._claimed.discard(wave)
         return self._done(report)
 
@@ -326,7 +354,7 @@ class WaveProcessor:
         candidates = chosen.candidates
         self._cut(chosen.duplicates, chosen.ranked_out, len(candidates), correlation)
         opened, failed, unproven, unused = await self._open_until_target(
-            candidates, facts, correlation, rejections
+            wave, candidates, facts, correlation, rejections
         )
         for signal in unused:
             self._fate(
@@ -376,6 +404,7 @@ class WaveProcessor:
 
     async def _open_until_target(
         self,
+        wave: datetime,
         candidates: tuple[Signal, ...],
         facts: TradingFacts,
         correlation: str,
@@ -385,14 +414,23 @@ class WaveProcessor:
 
         An entry left unproven is not a failure: it may have filled, so it keeps its place
         (no reserve opens for it) until a guard or sync pass resolves it.
+        The wave's counts are carried across the passes of a retried check: a second pass
+        opens only what the first left of `max_trades_per_wave`. An open that raises (the
+        database down under it) lets every other open of the pass run to its end and count
+        before the error goes up, so no open of this pass runs on beside the next.
         Returns the opened, failed and unproven counts and the reserve the wave did not need."""
         target = self._settings.waves.max_trades_per_wave
         queue = list(candidates)
         account, marks, margins = await self._account_and_marks(facts, candidates)
         running: set[asyncio.Task[Fate]] = set()
-        ended: Counter[Fate] = Counter()
-        while queue or running:
-            while queue and len(running) + ended[Fate.OPENED] + ended[Fate.OPEN_UNPROVEN] < target:
+        ended = self._progress.setdefault(wave, Counter())
+        error: Exception | None = None
+        while (queue and error is None) or running:
+            while (
+                error is None
+                and queue
+                and len(running) + ended[Fate.OPENED] + ended[Fate.OPEN_UNPROVEN] < target
+            ):
                 signal = queue.pop(0)
                 sized = self._size(signal, marks, margins, account, correlation, rejections)
                 if sized is None:
@@ -404,7 +442,15 @@ class WaveProcessor:
                 break
             done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                ended[task.result()] += 1
+                failure = task.exception()
+                if failure is None:
+                    ended[task.result()] += 1
+                elif error is None and isinstance(failure, Exception):
+                    error = failure
+                elif not isinstance(failure, Exception):
+                    raise failure
+        if error is not None:
+            raise error
         return ended[Fate.OPENED], ended[Fate.OPEN_FAILED], ended[Fate.OPEN_UNPROVEN], queue
 
     def _size(
@@ -509,10 +555,8 @@ class WaveProcessor:
         open_positions = [
             p for p in await self._store.positions.open_positions() if p.venue is venue
         ]
-        exposure = ZERO
-        for position in open_positions:
-            if position.entry_price is not None and position.state is PositionState.ACTIVE:
-                exposure += position.quantity * position.entry_price
+        # unproven entries too: they may be open on the venue (docs/domain.md, sizing)
+        exposure = sizing.exposure_of(open_positions, self._settings.sizing)
         return TradingFacts(
             markets={(venue, s): r for s, r in self._rules.items()},
             open_symbols=frozenset((venue, p.symbol) for p in open_positions),
@@ -533,7 +577,8 @@ class WaveProcessor:
                 *(self._exchange.fetch_mark_price(symbol) for symbol in symbols),
                 return_exceptions=True,
             ),
-            asyncio.gather(*(desk.prepare(s) for s in symbols)) if desk else _none(),
+            # re-read: a person may have changed a symbol's leverage on the venue since
+            asyncio.gather(*(desk.prepare(s, reread=True) for s in symbols)) if desk else _none(),
         )
         margins = dict(zip(symbols, prepared or (), strict=False))
         balance, marks = answers[0], answers[1:]
@@ -588,3 +633,8 @@ class WaveProcessor:
 
 async def _none() -> None:
     return None
+
+
+def _claimant() -> str:
+    """Who this process is, in a wave's claim: host, pid and a random part (pids repeat)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"

@@ -12,7 +12,7 @@ The quantity is rounded DOWN to the step, so the sized notional never exceeds
 `min_notional`) is a rejection with a reason, never a returned quantity.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from enum import StrEnum
 
@@ -20,7 +20,8 @@ import attrs
 
 from tradecore.domain.errors import BelowMinimum, DomainError, InvalidNumber
 from tradecore.domain.leverage import CONFIGURABLE_MARGIN_MODES, MarginMode
-from tradecore.domain.numbers import non_negative, positive
+from tradecore.domain.numbers import ZERO, non_negative, positive
+from tradecore.domain.positions import Position, PositionState
 from tradecore.domain.precision import MarketRules, quantity_for
 
 MAX_LEVERAGE = Decimal(125)  # Binance USDⓈ-M's highest; Bybit linear's is lower
@@ -125,6 +126,24 @@ class Rejected:
 
 
 RiskDecision = Accepted | Rejected
+
+
+def exposure_of(positions: Iterable[Position], params: SizingParams) -> Decimal:
+    """The notional the account may carry in `positions` (every one not closed yet).
+
+    A filled position counts its quantity at its entry price, whatever stage its open is in.
+    An entry whose fill is not known yet (`PENDING_ENTRY`: sent, its answer lost or the
+    venue not listing it yet) may well be open on the venue: it counts as a full
+    `position_size_usd`, the notional its sizing allowed, until it is resolved."""
+    total = ZERO
+    for position in positions:
+        if position.state.is_terminal:
+            continue
+        if position.entry_price is not None and position.quantity > ZERO:
+            total += position.quantity * position.entry_price
+        elif position.state is PositionState.PENDING_ENTRY:
+            total += params.position_size_usd
+    return total
 
 
 def sized_quantity(params: SizingParams, rules: MarketRules, mark_price: object) -> Decimal:

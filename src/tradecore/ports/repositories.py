@@ -162,8 +162,10 @@ class TrailingRepository(Protocol):
 
 
 class WaveRepository(Protocol):
-    async def claim(self, wave: datetime, *, at: datetime) -> bool:
-        """Record the wave as processed; False if it already was (processed once, ever)."""
+    async def claim(self, wave: datetime, *, at: datetime, by: str = "") -> bool:
+        """Record the wave as processed by claimant `by`; False if it already was (processed
+        once, ever) — unless claimant `by` (not empty) made that claim and has not completed
+        the wave: a claim whose answer was lost after its commit is found again as its own."""
         ...
 
     @may_wait

@@ -15,7 +15,11 @@ Bot API facts used here (https://core.telegram.org/bots/api):
   `/status@botname`.
 
 A message from any other chat is not answered and is journaled (`operator_message_ignored`,
-WARNING, with the chat's id and the command, never the token). A command sent well before this
+WARNING, with the chat's id and the command, never the token). Anyone can write to a bot, so a
+stranger's flood is journaled and logged once per chat per `IGNORED_QUIET_SECONDS` (10 min),
+the next event carrying `ignored_since_last`, the count it stood for. With `allowed_user_ids`
+set (a group chat), only those members are answered; anyone else's command is ignored the same
+way (`reason: "user not allowed"`). A command sent well before this
 loop started (`STALE_SECONDS`, e.g. while the bot was down) is confirmed but not answered.
 The loop runs in its own task and never raises: a 429 waits `retry_after`, a 5xx, 409, a
 network failure or an answer that is not the API's waits a backoff (1 s doubling to 60 s),
@@ -46,6 +50,8 @@ POLL_SECONDS = 30  # long polling: Telegram holds the request this long when not
 STALE_SECONDS = 60
 MAX_BACKOFF_SECONDS = 60.0
 ANSWER_WAIT_SECONDS = 30.0  # an answer is sent again after a flood wait up to this long
+IGNORED_QUIET_SECONDS = 600  # one event per foreign chat (or user) per this long
+_IGNORED_KEYS_KEPT = 1024
 _MESSAGE_LIMIT = 4096
 
 
@@ -61,8 +67,13 @@ class TelegramCommands:
         clock: Clock,
         poll_seconds: int = POLL_SECONDS,
         client: httpx.AsyncClient | None = None,
+        allowed_user_ids: frozenset[str] | None = None,
     ) -> None:
         self._channel = channel
+        self._allowed_users = allowed_user_ids
+        # per ignored chat or user: when it was last journaled, and how many since
+        self._ignored_at: dict[str, datetime] = {}
+        self._ignored_count: dict[str, int] = {}
         self._queries = queries
         self._events = events
         self._clock = clock
@@ -141,7 +152,14 @@ class TelegramCommands:
         text = message.get("text")
         command = _command(text) if isinstance(text, str) else None
         if chat_id != self._channel.chat_id:
-            self._ignored(chat_id, str(chat.get("type", "")), command, message)
+            self._ignored(chat_id, str(chat.get("type", "")), command, message, "foreign chat")
+            return
+        sender_id = str(_mapping(message.get("from")).get("id", ""))
+        if self._allowed_users is not None and sender_id not in self._allowed_users:
+            if command is not None:
+                self._ignored(
+                    chat_id, str(chat.get("type", "")), command, message, "user not allowed"
+                )
             return
         if command is None or _sent_at(message) < self._since:
             return
@@ -172,10 +190,36 @@ class TelegramCommands:
         logger.warning("telegram commands: no answer to {} delivered ({})", command, reason)
 
     def _ignored(
-        self, chat_id: str, chat_type: str, command: str | None, message: dict[str, Any]
+        self,
+        chat_id: str,
+        chat_type: str,
+        command: str | None,
+        message: dict[str, Any],
+        reason: str,
     ) -> None:
         sender = _mapping(message.get("from"))
-        logger.warning("telegram commands: a message from chat {} ignored", chat_id)
+        from_id = str(sender.get("id", ""))
+        key = chat_id if reason == "foreign chat" else f"{chat_id}/{from_id}"
+        now = self._clock.now()
+        last = self._ignored_at.get(key)
+        if last is not None and now - last < timedelta(seconds=IGNORED_QUIET_SECONDS):
+            self._ignored_count[key] = self._ignored_count.get(key, 0) + 1
+            return
+        if len(self._ignored_at) >= _IGNORED_KEYS_KEPT:  # many strangers: forget the quiet ones
+            quiet = now - timedelta(seconds=IGNORED_QUIET_SECONDS)
+            for stale in [k for k, at in self._ignored_at.items() if at < quiet]:
+                del self._ignored_at[stale]
+                self._ignored_count.pop(stale, None)
+        self._ignored_at[key] = now
+        since_last = self._ignored_count.pop(key, 0)
+        logger.warning(
+            "telegram commands: a message from chat {} (user {}) ignored: {}; {} more since the "
+            "last such line",
+            chat_id,
+            from_id,
+            reason,
+            since_last,
+        )
         if self._events is None:
             return
         self._events.emit(
@@ -187,8 +231,10 @@ class TelegramCommands:
                     "channel": "telegram",
                     "chat_id": chat_id,
                     "chat_type": chat_type,
-                    "from_id": str(sender.get("id", "")),
+                    "from_id": from_id,
                     "command": command,
+                    "reason": reason,
+                    "ignored_since_last": since_last,
                 },
             )
         )

@@ -2,12 +2,13 @@
 health, pushed to the browser by server-sent events (docs/operations.md, "The dashboard").
 
 `DatabaseViews` builds the view from the journal (plus `Live` facts when the bot serves it),
-`Feed` refreshes and pushes it, `mount` adds the routes to an aiohttp application.
+`Feed` refreshes and pushes it, `mount` adds the routes to an aiohttp application;
+`mount_accounts` serves several accounts' databases, with a page listing them.
 """
 
-from .feed import DatabaseViews, Feed
+from .feed import DatabaseViews, Feed, account_feeds, accounts_overview
 from .view import Inputs, Live, build_view
-from .web import COOKIE, PREFIX, binding_problem, is_loopback, mount
+from .web import COOKIE, PREFIX, binding_problem, is_loopback, mount, mount_accounts
 
 __all__ = [
     "COOKIE",
@@ -16,8 +17,11 @@ __all__ = [
     "Feed",
     "Inputs",
     "Live",
+    "account_feeds",
+    "accounts_overview",
     "binding_problem",
     "build_view",
     "is_loopback",
     "mount",
+    "mount_accounts",
 ]

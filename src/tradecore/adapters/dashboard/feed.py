@@ -9,12 +9,14 @@ every watcher when it changed (server-sent events); with nobody watching it read
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from loguru import logger
 
+from tradecore.adapters.reporting.accounts import Account
 from tradecore.adapters.reporting.source import Reader, open_reader
 from tradecore.domain.aged import AgedParams
 
@@ -48,20 +50,24 @@ class DatabaseViews:
         now: Callable[[], datetime],
         aged: AgedParams | None = None,
         live: Callable[[], Awaitable[Live]] | None = None,
+        account: str | None = None,
     ) -> None:
         self._url = url
+        self._account = account  # one of several accounts: the view names it
         self._now = now
         self._aged = aged or AgedParams()
         self._live = live
         self._reader: Reader | None = None
 
     async def __call__(self) -> View:
+        named = {} if self._account is None else {"account": self._account}
         try:
             reader = await self._connect()
-            return await self._build(reader)
+            return {**named, **await self._build(reader)}
         except Exception as exc:  # the page shows it; the next refresh tries again
             await self.close()
-            return {"now": self._now().isoformat(), "error": f"{type(exc).__name__}: {exc}"}
+            error = f"{type(exc).__name__}: {exc}"
+            return {**named, "now": self._now().isoformat(), "error": error}
 
     async def _connect(self) -> Reader:
         if self._reader is None:
@@ -163,6 +169,52 @@ class Feed:
             await asyncio.gather(task, return_exceptions=True)
         if self._close is not None:
             await self._close()
+
+
+def account_feeds(
+    accounts: Sequence[Account],
+    *,
+    now: Callable[[], datetime],
+    aged: AgedParams | None = None,
+    interval_seconds: float = 0.5,
+) -> dict[str, tuple[str, "Feed"]]:
+    """A feed per account (`accounts.discover_accounts`), for `mount_accounts`: fingerprint ->
+    (database, feed); each reads its own database on its own connection."""
+    feeds = {}
+    for a in accounts:
+        views = DatabaseViews(a.url, now=now, aged=aged, account=a.key)
+        feed = Feed(views, interval_seconds=interval_seconds, close=views.close)
+        feeds[a.key] = (a.database, feed)
+    return feeds
+
+
+async def accounts_overview(feeds: Mapping[str, tuple[str, "Feed"]]) -> dict[str, Any]:
+    """Each account's open positions, unprotected now and realized PnL, as its own page shows
+    them, keyed by fingerprint; and their total. `feeds`: fingerprint -> (database, feed)."""
+    accounts: dict[str, dict[str, Any]] = {}
+    now = None
+    for key, (database, feed) in feeds.items():
+        view = await feed.view()
+        now = now or view.get("now")
+        error = view.get("error")
+        accounts[key] = {
+            "database": database,
+            "open_positions": None if error else len(view["positions"]),
+            "unprotected": None if error else view["unprotected"]["count"],
+            "pnl_realized": None if error else view["pnl"]["realized"],
+            "status": None if error else view["health"]["status"],
+            "error": error,
+        }
+    read = [a for a in accounts.values() if a["error"] is None]
+    realized = sum((Decimal(a["pnl_realized"]) for a in read), Decimal(0))
+    total = {
+        "accounts": len(accounts),
+        "unreadable": [key for key, a in accounts.items() if a["error"] is not None],
+        "open_positions": sum(a["open_positions"] for a in read),
+        "unprotected": sum(a["unprotected"] for a in read),
+        "pnl_realized": format(realized, "f"),
+    }
+    return {"now": now, "accounts": accounts, "total": total}
 
 
 def _replace(queue: "asyncio.Queue[str | None]", payload: str | None) -> None:

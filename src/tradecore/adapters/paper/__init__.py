@@ -1,8 +1,10 @@
 """The simulated venue: an engine as strict as Binance USDⓈ-M and Bybit linear, in virtual time.
 
-`VenueEngine` holds the state and the rules (no transport); `PaperExchange` is the exchange
-port in front of it; `books` prove what was protected when; `faults` script misbehaviour;
-`paths` move the mark.
+`VenueEngine` holds the state and the rules (no transport): `validation` says what a venue
+refuses, `matching` fills and triggers, `engine` orchestrates, and each venue's facts and
+answers are its `PaperDialect` in `venues/` (a new venue registers its own). `PaperExchange`
+is the exchange port in front of it; `books` prove what was protected when; `faults` script
+misbehaviour; `paths` move the mark.
 """
 
 from tradecore.adapters.paper.books import (
@@ -29,6 +31,7 @@ from tradecore.adapters.paper.profiles import (
     VenueRejection,
     default_markets,
 )
+from tradecore.adapters.paper.venues import DIALECTS, PaperDialect, dialect_for, register
 
 __all__ = [
     "BINANCE",
@@ -36,6 +39,7 @@ __all__ = [
     "BYBIT",
     "BYBIT_REJECTIONS",
     "DEFAULT_MARKS",
+    "DIALECTS",
     "PROFILES",
     "Amendment",
     "Books",
@@ -49,6 +53,7 @@ __all__ = [
     "Op",
     "OrderClosed",
     "OrderRecord",
+    "PaperDialect",
     "PaperExchange",
     "PathPlayer",
     "PositionRecord",
@@ -58,4 +63,6 @@ __all__ = [
     "VenueEngine",
     "VenueRejection",
     "default_markets",
+    "dialect_for",
+    "register",
 ]

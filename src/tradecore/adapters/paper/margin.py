@@ -1,4 +1,4 @@
-"""The simulated venue's leverage and margin-mode settings, with the venues' refusals.
+"""The simulated venue's leverage and margin-mode settings; each venue's answers are its dialect's.
 
 Binance USDⓈ-M keeps both per symbol: `POST /fapi/v1/leverage` takes a whole number from 1
 to the symbol's bracket maximum (else -4028 "Leverage X is not valid") and answers the same
@@ -16,7 +16,7 @@ and a unified account's margin mode for the whole account (`GET /v5/account/info
 from collections.abc import Mapping
 from decimal import Decimal
 
-from tradecore.adapters.paper.profiles import Profile
+from tradecore.adapters.paper.venues import PaperDialect
 from tradecore.domain.leverage import LeverageTier, MarginMode
 from tradecore.domain.precision import MarketRules
 from tradecore.ports.exchange import Applied, Rejected, RejectReason
@@ -32,7 +32,7 @@ class MarginSettings:
 
     def __init__(
         self,
-        profile: Profile,
+        profile: PaperDialect,
         markets: Mapping[str, MarketRules],
         *,
         leverage: Decimal,
@@ -69,15 +69,11 @@ class MarginSettings:
         rules = self._markets.get(symbol)
         if rules is None:
             return self.profile.refusal(R.UNKNOWN_SYMBOL, symbol=symbol)
-        whole = self.profile.venue.value == "binance"
+        whole = self.profile.whole_leverage
         if not ONE <= leverage <= rules.max_leverage or (whole and leverage % ONE):
             return self.profile.refusal(R.INVALID_LEVERAGE, leverage=leverage)
         if self.leverage[symbol] == leverage:
-            if whole:
-                return Applied(changed=False)  # Binance answers the same leverage again
-            return self.profile.refusal(
-                R.NOT_MODIFIED, code="110043", message="Set leverage not modified"
-            )
+            return self.profile.leverage_unchanged()
         self.leverage[symbol] = leverage
         return Applied()
 
@@ -92,9 +88,7 @@ class MarginSettings:
                 what="a margin mode per symbol: a unified account's margin mode is the account's",
             )
         if self.modes[symbol] is mode:
-            return self.profile.refusal(
-                R.NOT_MODIFIED, code="-4046", message="No need to change margin type."
-            )
+            return self.profile.margin_mode_unchanged()
         if position_open:
             return self.profile.refusal(R.MARGIN_MODE_LOCKED)
         self.modes[symbol] = mode

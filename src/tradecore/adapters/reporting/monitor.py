@@ -9,12 +9,14 @@ machine. It reads, never writes; the exchange remains the source of truth.
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
+from tradecore.adapters.reporting.analysis import pnl
 from tradecore.adapters.reporting.report import table
-from tradecore.adapters.reporting.source import EventRow, PositionRow, Reader
+from tradecore.adapters.reporting.source import TERMINAL, EventRow, PositionRow, Reader
 
 OPEN_ON_VENUE = frozenset({"entry_placed", "pending_sl", "active", "closing"})
 LEVELS = ("CRITICAL", "WARNING", "INFO")
@@ -67,6 +69,7 @@ class Snapshot:
     last_event_at: datetime | None
     spool_bytes: int | None
     anomalies: tuple[Anomaly, ...]
+    pnl: Decimal | None = None  # realized, every closed position; None: the database unread
 
     @property
     def worst(self) -> str | None:
@@ -83,7 +86,8 @@ async def take_snapshot(
     previous_spool_bytes: int | None = None,
 ) -> Snapshot:
     settings = settings or MonitorSettings()
-    positions = await reader.positions(open_only=True)
+    every = await reader.positions()
+    positions = [p for p in every if p.state not in TERMINAL]
     counts = await reader.count_by_type(since, now)
     problems = await reader.problems(since, now)
     last_signal = await reader.last_of("signal_received")
@@ -112,6 +116,7 @@ async def take_snapshot(
         last_event_at=last_event,
         spool_bytes=spool_bytes,
         anomalies=tuple(sorted(anomalies, key=lambda a: LEVELS.index(a.level))),
+        pnl=pnl(every).total,
     )
 
 
@@ -276,6 +281,7 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
         "last_signal_at": _t(snapshot.last_signal_at),
         "last_event_at": _t(snapshot.last_event_at),
         "spool_bytes": snapshot.spool_bytes,
+        "pnl": None if snapshot.pnl is None else format(snapshot.pnl, "f"),
         "worst": snapshot.worst,
         "anomalies": [attrs.asdict(a) for a in snapshot.anomalies],
     }

@@ -101,7 +101,7 @@ _EVENT_COLUMNS = (
     "seq, event_type, created_at, severity, event_data, position_id, correlation_id, "
     "order_id, symbol, exchange, error_message"
 )
-_TERMINAL = ("closed", "failed", "rolled_back")
+TERMINAL = ("closed", "failed", "rolled_back")  # states with nothing on the venue
 _BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 _END = datetime(9999, 1, 1, tzinfo=UTC)
 
@@ -279,7 +279,7 @@ class Reader:
             "close_reason, adopted FROM positions "
             "WHERE $1 = 0 OR state NOT IN ($2, $3, $4) ORDER BY created_at, id",
             1 if open_only else 0,
-            *_TERMINAL,
+            *TERMINAL,
         )
         return [self._position(r) for r in rows]
 

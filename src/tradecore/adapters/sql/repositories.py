@@ -362,14 +362,23 @@ class SqlWaves:
         self._db = db
         self._c = codec
 
-    async def claim(self, wave: datetime, *, at: datetime) -> bool:
+    async def claim(self, wave: datetime, *, at: datetime, by: str = "") -> bool:
         changed = await self._db.execute(
-            "INSERT INTO processed_waves (wave, claimed_at) VALUES ($1, $2) "
+            "INSERT INTO processed_waves (wave, claimed_at, claimed_by) VALUES ($1, $2, $3) "
             "ON CONFLICT (wave) DO NOTHING",
             self._c.time(wave),
             self._c.time(at),
+            by or None,
         )
-        return changed == 1
+        if changed == 1:
+            return True
+        if not by:
+            return False
+        rows = await self._db.fetch(
+            "SELECT claimed_by FROM processed_waves WHERE wave = $1 AND completed_at IS NULL",
+            self._c.time(wave),
+        )
+        return bool(rows) and rows[0]["claimed_by"] == by
 
     async def complete(self, wave: datetime, *, at: datetime, summary: dict[str, int]) -> None:
         changed = await self._db.execute(

@@ -46,7 +46,7 @@ from tradecore.ports.repositories import Store
 from .config import Config, ConfigError, Secrets
 from .container import Container, SignalSpec
 from .errors import StoppedEarly
-from .lifecycle import start_unless_stopped, stop_on_signals
+from .lifecycle import resolve, shutdown, start_unless_stopped, stop_on_signals
 
 T = TypeVar("T")
 E = EventType
@@ -396,16 +396,3 @@ def _spool_for(url: str, config: Config) -> str:
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
         return url[len("sqlite:///") :] + ".spool"
     return config.database.spool_path
-
-
-async def shutdown(container: Container) -> None:
-    result = container.shutdown_resources()
-    if result is not None:
-        await result
-
-
-async def resolve(value: Any) -> Any:
-    """A provider's value: awaited when it depends on an async resource."""
-    if asyncio.isfuture(value) or asyncio.iscoroutine(value):
-        return await value
-    return value

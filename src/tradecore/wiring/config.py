@@ -1,4 +1,4 @@
-"""The runner's configuration: one TOML file, `TRADECORE_*` overrides, secrets from outside.
+"""The configuration: one TOML file, `TRADECORE_*` overrides, secrets from outside.
 
 Precedence, lowest first: the defaults in the classes below (the SPEC's), the TOML file
 (`--config PATH`), then environment overrides. An override names a key path with double
@@ -20,19 +20,18 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
+from tradecore.adapters.dburl import parse_database_url
+from tradecore.adapters.signals import WebSocketSettings
 from tradecore.app.settings import TradingSettings, conditional_orders_problem
 from tradecore.domain.leverage import CONFIGURABLE_MARGIN_MODES, MarginMode
 from tradecore.domain.model import Venue
-
-if TYPE_CHECKING:
-    from tradecore.adapters.ccxt.venues import CcxtDialect
 
 ENV_PREFIX = "TRADECORE_"
 CONFIG_ENV = "TRADECORE_CONFIG"
@@ -40,7 +39,7 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A configuration the runner refuses; the message says what is wrong and how to fix it."""
+    """A configuration tradecore refuses; the message says what is wrong and how to fix it."""
 
 
 class Mode(StrEnum):
@@ -121,6 +120,8 @@ class AlertSettings:
     telegram_chat_id: str | None = None  # with TRADECORE_TELEGRAM_TOKEN
     # answer /status /positions /pnl /health in that chat (demo and live; read-only)
     telegram_commands: bool = True
+    # in a group chat, answer only these members (Telegram user ids); empty: every member
+    telegram_user_ids: tuple[str, ...] = ()
     dedupe_seconds: float = attrs.field(default=300.0, validator=_not_negative)
     per_minute: int = attrs.field(default=20, validator=_positive)
     timeout_seconds: float = attrs.field(default=10.0, validator=_positive)
@@ -433,6 +434,15 @@ def _symbols(value: Any, _: type) -> frozenset[str]:
     return frozenset(v.strip().upper() for v in value)
 
 
+def _user_ids(value: Any, _: type) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, int | str) and not isinstance(v, bool) and str(v).strip().isdigit()
+        for v in value
+    ):
+        raise _Invalid(value, "use a list of Telegram user ids, e.g. [123456789, 987654321]")
+    return tuple(str(v).strip() for v in value)
+
+
 def _build_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     hooks: list[tuple[type, Callable[[Any, type], Any]]] = [
@@ -449,6 +459,7 @@ def _build_converter() -> cattrs.Converter:
         converter.register_structure_hook(kind, _enum)
     converter.register_structure_hook(MarginMode, _margin_mode)
     converter.register_structure_hook_func(lambda t: t == frozenset[str], _symbols)
+    converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _user_ids)
     return converter
 
 
@@ -536,29 +547,77 @@ def config_keys(cls: type = Config, prefix: str = "") -> list[str]:
 def check_venue_fit(config: Config) -> None:
     """Refuse settings the venue cannot hold, e.g. more stops than its conditional-order cap."""
     if config.mode is Mode.PAPER:
-        from tradecore.adapters.paper import PROFILES as PAPER
+        from tradecore.adapters.paper import dialect_for as paper_dialect
 
-        capabilities = PAPER[config.venue].capabilities
+        paper = paper_dialect(config.venue)
+        capabilities, whole_leverage = paper.capabilities, paper.whole_leverage
     else:
-        from tradecore.adapters.ccxt import CAPABILITIES
+        from tradecore.adapters.ccxt.venues import dialect_for
 
-        capabilities = CAPABILITIES[config.venue]
+        dialect = dialect_for(config.venue)
+        capabilities = dialect.profile.capabilities
+        whole_leverage = dialect.whole_number_leverage
     leverage = config.trading.sizing.leverage
-    # the venue's facts (adapters/ccxt/venues/) are read only on the way to a refusal: a
-    # paper session never loads ccxt
-    if leverage % 1 and _dialect(config.venue).whole_number_leverage:
+    if leverage % 1 and whole_leverage:
         raise ConfigError(
-            f"trading.sizing.leverage = {leverage} is not allowed on "
-            f"{_dialect(config.venue).display_name}: its leverage is a whole number; use e.g. "
-            f"{int(leverage)} (set it in the config file, or with "
-            "TRADECORE_TRADING__SIZING__LEVERAGE)"
+            f"trading.sizing.leverage = {leverage} is not allowed on {_name(config.venue)}: "
+            f"its leverage is a whole number; use e.g. {int(leverage)} (set it in the config "
+            "file, or with TRADECORE_TRADING__SIZING__LEVERAGE)"
         )
     if conditional_orders_problem(config.trading, capabilities, config.venue.value):
-        name = _dialect(config.venue).display_name
+        name = _name(config.venue)
         raise ConfigError(str(conditional_orders_problem(config.trading, capabilities, name)))
 
 
-def _dialect(venue: Venue) -> "CcxtDialect":
+def _name(venue: Venue) -> str:
+    """The venue as an operator reads it (its ccxt dialect's name; read only on the way to a
+    refusal, so a paper session never loads ccxt)."""
     from tradecore.adapters.ccxt.venues import dialect_for
 
-    return dialect_for(venue)
+    try:
+        return dialect_for(venue).display_name
+    except ValueError:  # a venue only the paper engine knows
+        return venue.value
+
+
+def missing_keys(config: Config) -> str:
+    name = config.venue.value.upper()
+    return (
+        f"trading on {config.venue.value} needs its API key and secret: set "
+        f"TRADECORE_{name}_API_KEY and TRADECORE_{name}_API_SECRET in the environment "
+        "(or their _FILE variants naming files that hold them)"
+    )
+
+
+def check_for_trading(config: Config, secrets: Secrets) -> None:
+    """What `trade` refuses before it starts, in its order; `check-config` asks the same of
+    the mode the file names (paper needs no keys)."""
+    refuse_testing_in_live(config)
+    check_venue_fit(config)
+    parse_database_url(config.database.url)
+    if config.mode is not Mode.PAPER:
+        require_keys(config, secrets)
+    check_signals(config, secrets)
+
+
+def check_signals(config: Config, secrets: Secrets) -> None:
+    try:
+        WebSocketSettings(url=config.signals.url, token=secrets.signals_token)
+    except ValueError as exc:
+        raise ConfigError(f"signals.url = {config.signals.url!r} is not allowed: {exc}") from None
+
+
+def refuse_testing_in_live(config: Config) -> None:
+    """A loopback exchange is for tests: real money never goes there, nor a test to a venue."""
+    if config.mode is Mode.LIVE and config.testing.exchange_url:
+        raise ConfigError(
+            f"testing.exchange_url = {config.testing.exchange_url!r} is refused in live mode: "
+            "a test exchange never trades real money; remove it (or --testing-exchange-url), "
+            "or run without --live"
+        )
+
+
+def require_keys(config: Config, secrets: Secrets) -> None:
+    key, secret = secrets.keys_for(config.venue)
+    if not key or not secret:
+        raise ConfigError(missing_keys(config))

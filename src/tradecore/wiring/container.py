@@ -52,7 +52,7 @@ from tradecore.ports.lock import InstanceLock
 from tradecore.ports.repositories import Store, StoreUnavailable
 from tradecore.ports.signals import SignalSource
 
-from .config import Config, Mode, Secrets
+from .config import Config, Mode, Secrets, missing_keys
 from .dashboard import dashboard_feed, dashboard_mounts, live_of
 from .errors import StartupError, StoppedEarly
 from .health import Health, HealthServer, HealthSources
@@ -117,8 +117,8 @@ def database_problem(url: str, error: BaseException) -> str:
 async def open_venue(
     mode: str, config: Config, secrets: Secrets, clock: Clock, events: EventSink, ids: IdGenerator
 ) -> AsyncIterator[Exchange]:
-    """The real venue through ccxt: demo unless the mode is live (the runner checks that both
-    `trade --live` and the configuration asked for it)."""
+    """The real venue through ccxt: demo unless the mode is live (the runner's `trade` checks
+    that both `--live` and the configuration asked for it)."""
     # Imported here: ccxt is heavy, and a paper session has no use for it.
     from tradecore.adapters.ccxt import CcxtExchange, Environment, build_client, event_status
 
@@ -133,7 +133,7 @@ async def open_venue(
         secret=secret,
         environment=environment,
     )
-    if testing_url:  # a loopback exchange for tests; the runner refuses it in live mode
+    if testing_url:  # a loopback exchange for tests; refused in live mode (config.py)
         from tradecore.testing.loopback import point_at
 
         point_at(client, testing_url)
@@ -147,15 +147,6 @@ async def open_venue(
         yield exchange
     finally:
         await exchange.close()
-
-
-def missing_keys(config: Config) -> str:
-    name = config.venue.value.upper()
-    return (
-        f"trading on {config.venue.value} needs its API key and secret: set "
-        f"TRADECORE_{name}_API_KEY and TRADECORE_{name}_API_SECRET in the environment "
-        "(or their _FILE variants naming files that hold them)"
-    )
 
 
 async def open_events(
@@ -232,8 +223,13 @@ async def open_telegram_commands(
             closed_pnl=lambda: closed_pnl(database_url),
         )
     )
+    users = config.alerts.telegram_user_ids
     commands = TelegramCommands(
-        TelegramChannel(token=token, chat_id=chat), queries, events=events, clock=clock
+        TelegramChannel(token=token, chat_id=chat),
+        queries,
+        events=events,
+        clock=clock,
+        allowed_user_ids=frozenset(users) if users else None,
     )
     commands.start()
     try:
@@ -354,7 +350,7 @@ def health_of(
 
 
 def dashboard_of(kernel: Kernel, health: Health, url: str, clock: Clock, config: Config) -> Feed:
-    """The dashboard the health server serves at /dashboard (runner/dashboard.py)."""
+    """The dashboard the health server serves at /dashboard (`wiring/dashboard.py`)."""
     return dashboard_feed(
         url, clock=clock, aged=config.trading.aged.params, live=live_of(kernel, health)
     )
@@ -390,7 +386,7 @@ class Container(containers.DeclarativeContainer):
     signal_spec = providers.Object(SignalSpec(kind="websocket"))
 
     ids = providers.Singleton(RandomIds)
-    # Set by SIGINT / SIGTERM (runner/lifecycle.py): ends the start-up's waits.
+    # Set by SIGINT / SIGTERM (`lifecycle.stop_on_signals`): ends the start-up's waits.
     stopping = providers.Singleton(asyncio.Event)
     # SQLite on the loop's own thread: virtual time overrides it (docs/testing.md)
     database_in_loop = providers.Object(False)
@@ -411,7 +407,7 @@ class Container(containers.DeclarativeContainer):
     venue = providers.Resource(open_venue, mode, config, secrets, clock, events, ids)
     exchange = providers.Selector(mode, paper=paper_exchange, demo=venue, live=venue)
     account = providers.Callable(account_of, mode, config, secrets)
-    # taken first by the runner (runner/trade.py, runner/paper.py), before a port is bound
+    # taken first (runner/trade.py, `wiring.paper`), before a port is bound
     lock = providers.Resource(take_lock, mode, config, database, account)
     alerter = providers.Resource(open_alerter, mode, config, secrets, clock, events, store)
     # The signal client's and the kernel's events pass the alert rules on their way (the

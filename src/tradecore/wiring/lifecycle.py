@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from dependency_injector import containers
 from loguru import logger
 
 from tradecore.app.kernel import Kernel, RecoveryReport, StartAbandoned
@@ -80,3 +81,17 @@ async def start_unless_stopped(
     with contextlib.suppress(StartAbandoned):
         await starting
     return None
+
+
+async def resolve(value: Any) -> Any:
+    """A provider's value: awaited when it depends on an async resource."""
+    if asyncio.isfuture(value) or asyncio.iscoroutine(value):
+        return await value
+    return value
+
+
+async def shutdown(container: containers.Container) -> None:
+    """Close every resource the container opened (`Container.shutdown_resources`)."""
+    result = container.shutdown_resources()
+    if result is not None:
+        await result
