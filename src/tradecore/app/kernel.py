@@ -194,6 +194,9 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         on_opened=trailing.start_for,
         alerter=parts.alerter,
         margin=margin,
+        # from the id source, so a paper session or a simulated world claims its waves the
+        # same way on every run (its journal byte for byte), and live processes differ
+        claimant=f"process:{parts.ids.new_id()}",
     )
     return Services(
         store=store,
