@@ -441,8 +441,10 @@ class Simulation:
         as the next protection pass sends its read of the positions: a person removes a
         position's stop just before the read reaches the venue, so the pass sees it bare;
         the pass's read of every open order comes next."""
-        if name == "fetch_open_orders" and self._racing is not None and not args and not kwargs:
-            self._racing = (*self._racing[:2], True)  # the pass has read the venue
+        racing = self._racing
+        whole = not (args or kwargs)  # a read of the whole account
+        if name == "fetch_open_orders" and racing is not None and whole and _in_protection_pass():
+            self._racing = (racing[0], racing[1], True)  # the pass has read the venue
         race = self._race
         if race is None or self._quiet or name != "fetch_positions" or args or kwargs:
             return await send()
@@ -469,6 +471,9 @@ class Simulation:
         the pass acts on what it read."""
         racing = self._racing
         if racing is None or not racing[2] or name != "in_flight" or not _in_protection_pass():
+            return
+        if self._quiet:  # the run is over: nothing happens to the bot any more
+            self._racing = None
             return
         self._racing = None
         race, symbol, _ = racing
