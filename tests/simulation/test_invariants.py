@@ -13,7 +13,7 @@ from tradecore.app.protection import ProtectionView
 from tradecore.app.recorder import Recorder
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.model import OrderSide
-from tradecore.ports.exchange import ExchangeUnavailable
+from tradecore.ports.exchange import ExchangeUnavailable, Rejected, RejectReason
 from tradecore.testing import Accepted, EventLog, FakeVenue, Fault, Op
 from tradecore.testing.simulation import Checker, Windows
 
@@ -57,6 +57,52 @@ async def test_a_stop_placed_within_one_round_trip_is_fine() -> None:
     stop(venue, "48500", "tc-pos1-s0")
     await venue.advance(600)
     assert broken(checker) == []
+
+
+def refused_stop(venue: FakeVenue, trigger: str, cid: str) -> RejectReason:
+    refused = venue.engine.place_stop(
+        BTC, OrderSide.SELL, Decimal("0.01"), Decimal(trigger), client_order_id=cid
+    )
+    assert isinstance(refused, Rejected)
+    return refused.reason
+
+
+async def test_a_stop_the_venue_refused_as_triggering_allows_its_trip_and_a_mark_read() -> None:
+    # The mark falls through the planned stop while it travels: the venue refuses it (-2021),
+    # the bot reads the mark and places it 0.5 % beyond (SPEC §3): two more round trips.
+    venue, checker = watched()
+    open_long(venue)
+    await venue.advance(TRIP / 2)
+    await venue.set_mark(BTC, "48400")
+    await venue.advance(TRIP / 2)  # the stop reaches the venue one round trip after the fill
+    assert refused_stop(venue, "48500", "tc-pos1-s0") is RejectReason.WOULD_TRIGGER_IMMEDIATELY
+    await venue.advance(2 * TRIP)  # its answer comes back, the mark is read, the stop travels
+    stop(venue, "48150", "tc-pos1-s1")
+    await venue.advance(600)
+    assert broken(checker) == []
+
+
+async def test_a_gap_one_trip_longer_than_the_triggering_refusals_allow_is_unprotected() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    await venue.set_mark(BTC, "48400")
+    await venue.advance(TRIP)
+    assert refused_stop(venue, "48500", "tc-pos1-s0") is RejectReason.WOULD_TRIGGER_IMMEDIATELY
+    await venue.advance(2 * TRIP)  # what the refusal allows: still quiet
+    assert broken(checker) == []
+    await venue.advance(TRIP)  # one round trip more: bare too long
+    assert broken(checker) == ["unprotected"]
+    stop(venue, "48150", "tc-pos1-s1")
+
+
+async def test_a_stop_refused_for_another_reason_allows_no_more_time() -> None:
+    venue, checker = watched()
+    open_long(venue)
+    await venue.advance(TRIP)
+    venue.inject(Fault.reject(RejectReason.INSUFFICIENT_BALANCE, Op.STOP_ORDER))
+    assert refused_stop(venue, "48500", "tc-pos1-s0") is RejectReason.INSUFFICIENT_BALANCE
+    await venue.advance(2 * TRIP)
+    assert broken(checker) == ["unprotected"]
 
 
 async def test_a_gap_inside_an_injected_fault_window_is_allowed_until_it_ends() -> None:

@@ -21,25 +21,7 @@ HAS_PLANTS = importlib.util.find_spec("tradecore.testing.planted") is not None
 
 @pytest.mark.skipif(not HAS_PLANTS, reason="this checkout has no tradecore.testing.planted")
 @pytest.mark.timeout(3600)
-@pytest.mark.parametrize(
-    "story",
-    [
-        pytest.param(
-            1,
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="an open hole in the simulator (issue 10's note): its only catch was "
-                "bybit seed 72, 'loosened' by 1 ms; the guard's fix for adopted positions whose "
-                "stop the venue refused (binance 16, bybit 43, 69) moved that timing, and no "
-                "other CI seed lets a person loosen a stop between the guard's read and the "
-                "keeper's act. Story 1's own scenario test still catches the plant.",
-            ),
-        ),
-        2,
-        7,
-        8,
-    ],
-)
+@pytest.mark.parametrize("story", [1, 2, 7, 8])
 def test_the_ci_seeds_catch_each_planted_bug(story: int) -> None:
     caught = hunt(story, range(SEEDS), workers=WORKERS)
     assert caught is not None, f"none of the {SEEDS} CI seeds per venue found planted story {story}"

@@ -14,7 +14,16 @@ from tradecore.app.settings import TradingSettings
 from tradecore.domain.model import Venue
 
 from .simulator import SeedResult, run_world
-from .world import CRASH_POINTS, FAULT_KINDS, OUTAGES, PERSON_ACTIONS, Incident, World, plan_world
+from .world import (
+    CRASH_POINTS,
+    FAULT_KINDS,
+    OUTAGES,
+    PERSON_ACTIONS,
+    RACES,
+    Incident,
+    World,
+    plan_world,
+)
 
 T = TypeVar("T")
 
@@ -200,6 +209,7 @@ def expected_kinds() -> list[str]:
         *(f"person:{action}" for action in PERSON_ACTIONS),
         *(f"crash:{point}" for point in CRASH_POINTS),
         *(f"outage:{name}" for name in OUTAGES),
+        *(f"race:{name}" for name in RACES),
     ]
 
 

@@ -38,6 +38,7 @@ from tradecore.domain.orders import (
 from tradecore.domain.positions import PositionState
 from tradecore.domain.reconcile import crossed
 from tradecore.domain.trailing import TrailingParams
+from tradecore.ports.exchange import RejectReason
 from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue
 
@@ -98,6 +99,15 @@ class Windows:
         """What a position may spend without a stop with no excuse: one round trip."""
         return timedelta(seconds=self.round_trip + 0.001)
 
+    @property
+    def refused_as_triggering(self) -> timedelta:
+        """What each protective command the venue refused as "would immediately trigger" adds
+        to a bare window: the mark ran past the stop while it travelled (market-made, and
+        unavoidable where no stop rides on the order that opens), so the command's own round
+        trip, plus the read of the mark the next stop is planned from (SPEC §3: 0.5 % beyond
+        the mark; the venue's refusal does not say where the mark is)."""
+        return timedelta(seconds=2 * self.round_trip)
+
     def after_person(self, action: str) -> timedelta:
         """A person acted: one guard pass (a sync pass for a hand-opened position) + a trip."""
         passes = self.guard_interval + (self.sync_interval if action == "open_by_hand" else 0)
@@ -144,9 +154,10 @@ class _Clock:
     since: datetime | None = None
     deadline: datetime | None = None  # None: an open excuse holds it
     reported: bool = False
+    refused: int = 0  # "would immediately trigger" refusals the deadline already allows for
 
     def clear(self) -> None:
-        self.since, self.deadline, self.reported = None, None, False
+        self.since, self.deadline, self.reported, self.refused = None, None, False, 0
 
 
 @attrs.define
@@ -184,6 +195,9 @@ class Checker:
         self.violations: list[Violation] = []
         self._watch: dict[str, _Watch] = defaultdict(_Watch)
         self._seen = 0  # how much of the books' log has been read
+        self._refusals_seen = 0  # how much of the books' refusals has been read
+        # symbol -> when the venue refused a protective command of ours as "would trigger"
+        self._triggering: dict[str, list[datetime]] = defaultdict(list)
         self._entries: dict[str, set[str]] = defaultdict(set)  # operation -> entry order ids
         self._zombies: dict[str, datetime] = {}  # order id -> when it became orphaned
         self._zombie_wakes: dict[str, datetime] = {}  # order id -> its timer's deadline
@@ -355,7 +369,15 @@ class Checker:
             full += whole
             if best is None or tighter(held.side, order.trigger_price, best):
                 best = order.trigger_price
-        self._track(symbol, watch.bare, full == 0, now, "unprotected", lambda: _no_stop(held))
+        self._track(
+            symbol,
+            watch.bare,
+            full == 0,
+            now,
+            "unprotected",
+            lambda: _no_stop(held),
+            refusals=self._triggering[symbol],
+        )
         self._track(symbol, watch.double, full > 1, now, "one_stop", lambda: f"{full} full stops")
         loose = (
             watch.level is not None and best is not None and tighter(held.side, watch.level, best)
@@ -444,7 +466,10 @@ class Checker:
         detail: Describe,
         grace: timedelta | None = None,
         later: timedelta = timedelta(0),
+        refusals: Sequence[datetime] = (),
     ) -> None:
+        """`refusals`: when the venue refused a protective command as "would immediately
+        trigger"; each one inside the window lengthens it by `refused_as_triggering`."""
         if not bad:
             state.clear()
             return
@@ -456,7 +481,18 @@ class Checker:
             if state.deadline is not None:
                 self._wake(symbol, state.deadline)
             return
-        if state.reported or state.deadline is None or now <= state.deadline:
+        if state.reported or state.deadline is None:
+            return
+        extended = False
+        while now > state.deadline:
+            refused = sum(1 for at in refusals if state.since <= at <= state.deadline)
+            if refused <= state.refused:
+                break
+            state.deadline += (refused - state.refused) * self.windows.refused_as_triggering
+            state.refused, extended = refused, True
+        if now <= state.deadline:
+            if extended:
+                self._wake(symbol, state.deadline)
             return
         state.reported = True
         seconds = (now - state.since).total_seconds()
@@ -467,6 +503,16 @@ class Checker:
     # ----------------------------------------------------------------- the books, incrementally
 
     def _read_log(self, now: datetime) -> None:
+        refusals = self.engine.books.refusals
+        while self._refusals_seen < len(refusals):
+            refusal = refusals[self._refusals_seen]
+            self._refusals_seen += 1
+            if (
+                refusal.symbol is not None
+                and refusal.op in _PROTECTIVE
+                and refusal.rejected.reason is RejectReason.WOULD_TRIGGER_IMMEDIATELY
+            ):
+                self._triggering[refusal.symbol].append(refusal.at)
         log = self.engine.books.log
         while self._seen < len(log):
             entry = log[self._seen]
@@ -837,6 +883,8 @@ class Checker:
 # The reads of the whole account a protection pass cannot do without (a refused balance or
 # market list stops no pass).
 _ACCOUNT_READS = frozenset({Op.FETCH_POSITIONS, Op.FETCH_OPEN_ORDERS})
+# The commands that place or move a stop (a refusal's `op`).
+_PROTECTIVE = frozenset({Op.STOP_ORDER.value, Op.POSITION_STOP.value, Op.AMEND.value})
 
 
 def _no_stop(held: VenuePosition) -> str:

@@ -132,16 +132,28 @@ class SimStore:
     """The `Store` port as one process sees it: counted (virtual time waits for it), cut
     during an outage, and crashable at any call (a transaction's begin and commit too)."""
 
-    def __init__(self, inner: Any, process: Process, outage: Outage) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        process: Process,
+        outage: Outage,
+        answered: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self._inner = inner
         self._process = process
         self._outage = outage
+        self._answered = answered  # the world, after a call's answer came (a slow answer)
         for name in REPOSITORIES:
             setattr(self, name, _Named(getattr(inner, name), "store", self._around))
 
     async def _around(self, port: str, name: str, call: Callable[[], Awaitable[Any]]) -> Any:
         self._outage.check()
-        return await self._process.around(port, name, lambda: self._process.work.counted(call()))
+        answer = await self._process.around(port, name, lambda: self._process.work.counted(call()))
+        if self._answered is not None:
+            await self._answered(name)
+            if self._process.dead:
+                raise Crash("the process is dead")
+        return answer
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator["SimStore"]:
@@ -151,7 +163,7 @@ class SimStore:
         opened = self._inner.transaction()
         inner = await self._process.work.counted(opened.__aenter__())
         try:
-            yield SimStore(inner, self._process, self._outage)
+            yield SimStore(inner, self._process, self._outage, self._answered)
         except BaseException as error:
             if not await self._process.work.counted(
                 opened.__aexit__(type(error), error, error.__traceback__)
@@ -161,8 +173,40 @@ class SimStore:
             await self._process.work.counted(opened.__aexit__(None, None, None))
 
 
-def sim_exchange(exchange: Any, process: Process) -> Any:
-    return _Named(exchange, "exchange", process.around)
+# What the world may do around one exchange call: given the call's name and arguments and
+# the call itself, it returns what the application gets (by default: the call's answer).
+Around = Callable[
+    [str, tuple[Any, ...], dict[str, Any], Callable[[], Awaitable[Any]]], Awaitable[Any]
+]
+
+
+class _Exchange(_Named):
+    """The exchange port as one process sees it: crashable at any call, and with the world's
+    `around` between the application and the venue (a slow answer, a person acting just
+    before a read reaches the venue)."""
+
+    def __init__(self, target: Any, process: Process, around: Around) -> None:
+        super().__init__(target, "exchange", process.around)
+        self._world = around
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if name.startswith("_") or not asyncio.iscoroutinefunction(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Awaitable[Any]:
+            def send() -> Awaitable[Any]:
+                return value(*args, **kwargs)
+
+            return self._around(self._port, name, lambda: self._world(name, args, kwargs, send))
+
+        return call
+
+
+def sim_exchange(exchange: Any, process: Process, around: Around | None = None) -> Any:
+    if around is None:
+        return _Named(exchange, "exchange", process.around)
+    return _Exchange(exchange, process, around)
 
 
 class SimIds:

@@ -10,7 +10,7 @@ import importlib
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from tradecore.adapters.virtual_time import ThreadWork
 from tradecore.app.kernel import Kernel, KernelParts
 from tradecore.app.protection import ProtectionView
 from tradecore.app.settings import TradingSettings
+from tradecore.domain.model import Side
 from tradecore.domain.signals import Signal
 from tradecore.testing import FakeVenue, FreeLock
 
@@ -133,6 +134,9 @@ class Simulation:
         self._flushed = 0  # events written so far
         self._flush_at = datetime.min.replace(tzinfo=UTC)
         self._waits = 0
+        self._race: Incident | None = None  # armed: waits for the next protection pass
+        # a race under way: its symbol, and whether its pass has read every open order yet
+        self._racing: tuple[Incident, str, bool] | None = None
 
     def _protection_view(self) -> ProtectionView | None:
         """What the running application reports as unprotected (`/health`, metrics)."""
@@ -275,8 +279,10 @@ class Simulation:
         self._reaped = False
         self.stream = self.stream.reconnect()
         parts = KernelParts(
-            exchange=sim_exchange(self.venue.exchange, process),
-            store=SimStore(self.database.store, process, self.outage),  # type: ignore[arg-type]
+            exchange=sim_exchange(self.venue.exchange, process, self._around),
+            store=SimStore(  # type: ignore[arg-type]
+                self.database.store, process, self.outage, self._store_answered
+            ),
             events=self.sink,
             clock=self.clock,
             ids=SimIds(process.number),
@@ -364,6 +370,10 @@ class Simulation:
         kind = incident.kind
         if kind == "crash":
             self._crash(incident)
+        elif kind.startswith("race:"):
+            if self._race is not None:
+                self.counts[f"{self._race.kind} (missed: another came first)"] += 1
+            self._race = incident
         elif kind == "database_outage":
             self._database_outage(incident)
         elif kind == "signal_outage":
@@ -419,6 +429,73 @@ class Simulation:
         window = self.windows.after_person(incident.kind)
         self.checker.excuse(symbol, incident.kind, until=self.clock.now() + window, fault=False)
         self.counts[f"person:{incident.kind}" + ("" if done else " (refused)")] += 1
+
+    async def _around(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        send: Callable[[], Awaitable[Any]],
+    ) -> Any:
+        """Between the application and the venue. An armed guard race (`world.RACES`) starts
+        as the next protection pass sends its read of the positions: a person removes a
+        position's stop just before the read reaches the venue, so the pass sees it bare;
+        the pass's read of every open order comes next."""
+        racing = self._racing
+        whole = not (args or kwargs)  # a read of the whole account
+        if name == "fetch_open_orders" and racing is not None and whole and _in_protection_pass():
+            self._racing = (racing[0], racing[1], True)  # the pass has read the venue
+        race = self._race
+        if race is None or self._quiet or name != "fetch_positions" or args or kwargs:
+            return await send()
+        if not _in_protection_pass():
+            return await send()
+        held = [s for s in self.world.symbols if self.venue.position(s) and self.venue.stops(s)]
+        if not held:
+            return await send()  # nothing to race on: the next pass
+        symbol = race.symbol if race.symbol in held else held[0]
+        self._race, self._racing = None, (race, symbol, False)
+        self.counts[race.kind] += 1
+        act(self.venue, attrs.evolve(race, kind="cancel_stop"), symbol)
+        window = self.windows.after_person("cancel_stop")
+        self.checker.excuse(
+            symbol, f"{race.kind}: cancel_stop", until=self.clock.now() + window, fault=False
+        )
+        return await send()
+
+    async def _store_answered(self, name: str) -> None:
+        """After a store call answered. The race's pass ends its read with the journal's
+        operations in flight (`app/snapshot.py`: the journal after the venue): that answer
+        comes back slowly, and as it arrives the mark jumps in the raced position's favour,
+        so the trailing service moves its stop after the pass read everything and before
+        the pass acts on what it read."""
+        racing = self._racing
+        if racing is None or not racing[2] or name != "in_flight" or not _in_protection_pass():
+            return
+        if self._quiet:  # the run is over: nothing happens to the bot any more
+            self._racing = None
+            return
+        self._racing = None
+        race, symbol, _ = racing
+        late = timedelta(seconds=race.duration + self.windows.round_trip + self.windows.slack)
+        self.checker.excuse(
+            None, f"{race.kind}: a slow answer", until=self.clock.now() + late, fault=False
+        )
+        self._jump(symbol, race.fraction)
+        await self.clock.sleep(race.duration)
+
+    def _jump(self, symbol: str, fraction: Decimal) -> None:
+        """The mark jumps `fraction` in the position's favour, from the better of the mark
+        and the entry: far enough to activate (or move) its trailing stop at once."""
+        held = self.venue.position(symbol)
+        if held is None:
+            return
+        mark, tick = self.venue.mark(symbol), self.venue.rules(symbol).tick_size
+        if held.side is Side.LONG:
+            price = max(mark, held.entry_price) * (1 + fraction)
+        else:
+            price = min(mark, held.entry_price) * (1 - fraction)
+        self.venue.engine.set_mark(symbol, (price / tick).quantize(Decimal(1)) * tick)
 
     def _symbol_for(self, incident: Incident) -> str | None:
         assert incident.symbol is not None
@@ -495,6 +572,12 @@ class Simulation:
         self.counts["fault:(scheduled, never fired)"] += sum(
             1 for i in self._fault_kinds.values() if i.number not in fired
         )
+
+
+def _in_protection_pass() -> bool:
+    """Whether the running task is the kernel's protection loop (a pass of the guard)."""
+    task = asyncio.current_task()
+    return task is not None and task.get_name() == "tradecore-protection"
 
 
 async def run_world(

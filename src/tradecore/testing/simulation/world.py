@@ -77,6 +77,13 @@ CRASH_POINTS = tuple(
     for when in ("before", "after")
 )
 OUTAGES = ("database", "signals")  # counted as outage:database, outage:signals
+# Races timed to the application's own moves, counted as race:<name> when they happen.
+# guard_read: while a protection pass reads the venue, a person removes a position's stop
+# just before the pass's read of every open order reaches the venue, and the read's answer
+# comes back slowly (`duration` s, a slow network); as it arrives the mark jumps in the
+# position's favour (`fraction`), so the trailing service moves that stop before the pass
+# acts on what it read (issue 10, story 1: the pass must act on the venue as it is then).
+RACES = ("guard_read",)
 
 # The commands a fault may hit, as the bot sends them on the venue: where a stop is replaced
 # create-first (no amend, no position stop) stops come twice and exits are limit orders;
@@ -99,7 +106,7 @@ class Incident:
 
     number: int  # stable across reductions: how a replay names it
     at: float
-    kind: str  # a FAULT_KINDS, PERSON_ACTIONS or OUTAGES name, or "crash"
+    kind: str  # a FAULT_KINDS, PERSON_ACTIONS or OUTAGES name, "crash", or "race:<RACES>"
     symbol: str | None = None
     duration: float = 0.0
     op: Op | None = None  # the venue operation a fault is aimed at
@@ -184,6 +191,7 @@ class Rates:
     crashes: float = 0.5
     database_outages: float = 0.2
     signal_outages: float = 0.2
+    guard_races: float = 0.05
 
 
 def plan_world(
@@ -203,7 +211,12 @@ def plan_world(
     marks = tuple(_mark_style(rng, rules) for rules in markets)
     symbols = [rules.symbol for rules in markets]
     signals = tuple(_signals(rng, venue, symbols, length))
-    incidents = tuple(_incidents(rng, venue, symbols, length, rates or Rates()))
+    rates = rates or Rates()
+    incidents = tuple(_incidents(rng, venue, symbols, length, rates))
+    # Races come from a generator of their own, numbered after the rest: the worlds (and
+    # incident numbers) drawn before races existed stay as they were.
+    racing = random.Random(f"races:{seed}:{venue.value}")
+    incidents += tuple(_races(racing, symbols, length, rates, first=len(incidents) + 1))
     return World(
         seed=seed,
         venue=venue,
@@ -377,6 +390,25 @@ def _incident(
         duration=rng.uniform(120, 1800),
         times=rng.randint(20, 60) if kind == "ban_418" else rng.choice((1, 1, 2, 3, 5)),
     )
+
+
+def _races(
+    rng: random.Random, symbols: list[str], hours: float, rates: Rates, *, first: int
+) -> Iterator[Incident]:
+    seconds = hours * 3600
+    moments = sorted(
+        rng.uniform(60, max(61.0, seconds - 600))
+        for _ in range(_poisson(rng, rates.guard_races * hours))
+    )
+    for number, at in enumerate(moments, start=first):
+        yield Incident(
+            number=number,
+            at=at,
+            kind="race:guard_read",
+            symbol=rng.choice(symbols),
+            duration=rng.choice((3.0, 5.0, 8.0)),  # how long the read's answer takes
+            fraction=Decimal(rng.choice(("0.03", "0.04", "0.06"))),  # the mark's jump
+        )
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
