@@ -20,6 +20,7 @@ import attrs
 from tradecore.adapters.clock import VirtualClock, settle
 from tradecore.adapters.journal import Journal
 from tradecore.adapters.paper import PROFILES
+from tradecore.adapters.paper.faults import Fault
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.adapters.virtual_time import ThreadWork
 from tradecore.app.kernel import Kernel, KernelParts
@@ -127,7 +128,9 @@ class Simulation:
         self._down: Excuse | None = None
         self._quiet = False
         self._tasks: dict[int, list[asyncio.Future[Any]]] = {}  # by the life that made them
-        self._fault_kinds: dict[int, Incident] = {}
+        # by id(fault), holding the fault itself: a fault that never fired is dropped by the
+        # venue, and a freed object's id can be reused by the next one (miscounted kinds)
+        self._fault_kinds: dict[int, tuple[Fault, Incident]] = {}
         self._pending_restart: object | None = None
         self._downtime = 0.0  # how long the next crash keeps the process down
         self._booting: asyncio.Future[None] | None = None
@@ -414,7 +417,7 @@ class Simulation:
     def _fault(self, incident: Incident) -> None:
         symbol = self._symbol_for(incident) or incident.symbol  # aimed where the bot trades
         fault = attrs.evolve(fault_of(incident), symbol=symbol)
-        self._fault_kinds[id(fault)] = incident
+        self._fault_kinds[id(fault)] = (fault, incident)
         self.venue.inject(fault)
         end = self.clock.now() + timedelta(seconds=incident.duration)
         self.checker.excuse(symbol, incident.kind, until=end + self.windows.after_fault())
@@ -564,13 +567,13 @@ class Simulation:
     def _count_faults(self) -> None:
         fired: dict[int, Incident] = {}
         for fault, _op, _symbol in self.venue.engine.faults.fired:
-            incident = self._fault_kinds.get(id(fault))
-            if incident is not None:
-                fired[incident.number] = incident
+            held = self._fault_kinds.get(id(fault))
+            if held is not None and held[0] is fault:
+                fired[held[1].number] = held[1]
         for incident in fired.values():
             self.counts[f"fault:{incident.kind}"] += 1
         self.counts["fault:(scheduled, never fired)"] += sum(
-            1 for i in self._fault_kinds.values() if i.number not in fired
+            1 for _, i in self._fault_kinds.values() if i.number not in fired
         )
 
 
