@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from tradecore.adapters.clock import (
     SequentialIds,
     SystemClock,
     VirtualClock,
+    settle_ready,
 )
 from tradecore.ports.clock import Clock, IdGenerator
 
@@ -206,3 +208,29 @@ async def test_system_clock_timers_fire_on_the_wall_clock_unless_cancelled() -> 
     dropped.cancel()
     await clock.sleep(0.05)
     assert fired == ["kept"]
+
+
+async def test_settle_ready_wakes_the_same_tasks_in_the_same_order_as_settle() -> None:
+    """`run_until(..., settling=settle_ready)` skips only the empty passes: every sleeper and
+    timer wakes, and what they do at an instant runs before time moves on, in the same order."""
+
+    async def trace(settling: Any) -> list[tuple[str, float]]:
+        clock = VirtualClock()
+        seen: list[tuple[str, float]] = []
+
+        async def worker(name: str, period: float) -> None:
+            for _ in range(3):
+                await clock.sleep(period)
+                seen.append((name, clock.now().timestamp()))
+                await asyncio.sleep(0)  # more work at the same instant
+                seen.append((name + "'", clock.now().timestamp()))
+
+        tasks = [asyncio.ensure_future(worker(n, p)) for n, p in (("a", 1.0), ("b", 1.5))]
+        clock.call_at(clock.now() + timedelta(seconds=2), lambda: seen.append(("t", 2.0)))
+        await clock.run_until(clock.now() + timedelta(seconds=10), settling=settling)
+        await asyncio.gather(*tasks)
+        start = VirtualClock().now().timestamp()
+        return [(n, round(t - start, 3)) for n, t in seen]
+
+    assert await trace(settle_ready) == await trace(None)
+    assert len(await trace(settle_ready)) == 13

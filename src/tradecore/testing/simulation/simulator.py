@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from tradecore.adapters.clock import VirtualClock, settle
+from tradecore.adapters.clock import VirtualClock, settle_ready
 from tradecore.adapters.journal import Journal
 from tradecore.adapters.paper import PROFILES
 from tradecore.adapters.paper.faults import Fault
@@ -239,8 +239,10 @@ class Simulation:
     async def _drive(self, *, until: Callable[[], bool] | None, end: datetime | None) -> None:
         """Move virtual time deadline by deadline, never while the store is working, reaping a
         crashed process and restarting it when its downtime is over."""
+        # the simulated process waits on nothing outside the loop (the store answers inline):
+        # a settle with nothing ready is skipped (`settle_ready`), the same order of work
         while until is None or not until():
-            await settle()
+            await settle_ready()
             if self.process is not None and self.process.dead and not self._reaped:
                 await self._reap()
                 continue
@@ -263,9 +265,9 @@ class Simulation:
             deadline = self.clock.next_deadline()
             if deadline is None or (end is not None and deadline > end):
                 if end is not None and self.clock.now() < end:
-                    await self.clock.run_until(end)
+                    await self.clock.run_until(end, settling=settle_ready)
                 return
-            await self.clock.run_until(deadline)
+            await self.clock.run_until(deadline, settling=settle_ready)
 
     async def _until_done(self, coroutine: Coroutine[Any, Any, T]) -> T:
         task = asyncio.ensure_future(coroutine)
