@@ -98,6 +98,22 @@ def _kind(port: str, name: str) -> str:
     return "command" if name.startswith(_WRITES) else "query"
 
 
+_COROUTINES: dict[Any, bool] = {}  # by function: whether it is a coroutine function
+
+
+def _is_coroutine(value: Any) -> bool:
+    """`asyncio.iscoroutinefunction`, remembered by function (looked up at every port call)."""
+    function = getattr(value, "__func__", value)
+    try:
+        return _COROUTINES[function]
+    except KeyError:
+        pass
+    except TypeError:  # not hashable
+        return asyncio.iscoroutinefunction(value)
+    answer = _COROUTINES[function] = asyncio.iscoroutinefunction(value)
+    return answer
+
+
 class _Named:
     """A port whose coroutine methods go through `around(port, name, call)`."""
 
@@ -108,7 +124,7 @@ class _Named:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
-        if name.startswith("_") or not asyncio.iscoroutinefunction(value):
+        if name.startswith("_") or not _is_coroutine(value):
             return value
 
         def call(*args: Any, **kwargs: Any) -> Awaitable[Any]:
@@ -191,7 +207,7 @@ class _Exchange(_Named):
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
-        if name.startswith("_") or not asyncio.iscoroutinefunction(value):
+        if name.startswith("_") or not _is_coroutine(value):
             return value
 
         def call(*args: Any, **kwargs: Any) -> Awaitable[Any]:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from tradecore.adapters.clock import VirtualClock, settle_ready
+from tradecore.adapters.clock import VirtualClock, settle, settle_ready
 from tradecore.adapters.journal import Journal
 from tradecore.adapters.paper import PROFILES
 from tradecore.adapters.paper.faults import Fault
@@ -241,8 +241,10 @@ class Simulation:
         crashed process and restarting it when its downtime is over."""
         # the simulated process waits on nothing outside the loop (the store answers inline):
         # a settle with nothing ready is skipped (`settle_ready`), the same order of work
+        ready = getattr(asyncio.get_running_loop(), "_ready", None)
         while until is None or not until():
-            await settle_ready()
+            if ready is None or ready:
+                await settle()
             if self.process is not None and self.process.dead and not self._reaped:
                 await self._reap()
                 continue
