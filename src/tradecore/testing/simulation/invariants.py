@@ -441,10 +441,13 @@ class Checker:
         sign = 1 if held.side is Side.LONG else -1
         reference = watch.best
         trailing_level = watch.best * (1 - sign * params.callback_percent / 100)
-        worst = watch.worst  # the fall counts when it happens: the marks not yet a lag old too
-        for _, recent, _ in marks:
-            if worst is None or tighter(held.side, worst, recent):
-                worst = recent
+        # the fall counts when it happens: the marks not yet a lag old too (the loosest of
+        # them and the worst since the best; the first of equals, as a strict `tighter` keeps)
+        loosest = min if held.side is Side.LONG else max
+        recents = [recent for _, recent, _ in marks]
+        if watch.worst is not None:
+            recents.insert(0, watch.worst)
+        worst = loosest(recents) if recents else None
         if worst is not None and not tighter(held.side, worst, trailing_level):
             # The mark fell through the best mark's trailing level before the stop got there
             # (the move rate limit held it back): no stop can stand at that level any more, and

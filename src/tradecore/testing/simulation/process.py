@@ -71,16 +71,18 @@ class Process:
         if self.dead:
             raise Crash("the process is dead")
         hit = False
-        where = f"{port}.{_kind(port, name)}"
-        if self.armed is not None and self.armed[0].startswith(where + ":"):
-            point, left = self.armed
-            hit = left <= 1
-            self.armed = None if hit else (point, left - 1)
-            if hit and point.endswith(":before"):
-                self._die(point)
+        armed = self.armed
+        if armed is not None:  # the call's crash point, only when one is armed
+            where = f"{port}.{_kind(port, name)}"
+            if armed[0].startswith(where + ":"):
+                point, left = armed
+                hit = left <= 1
+                self.armed = None if hit else (point, left - 1)
+                if hit and point.endswith(":before"):
+                    self._die(point)
         result = await call()
         if hit:
-            self._die(f"{where}:after")
+            self._die(f"{port}.{_kind(port, name)}:after")
         if self.dead:
             raise Crash("the process is dead")
         return result
