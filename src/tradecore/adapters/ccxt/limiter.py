@@ -225,6 +225,7 @@ class RequestLimiter:
         self._banned_until: datetime | None = None
         self.held = 0  # requests that had to wait for a budget, since start
         self.refusals = 0  # rate-limit refusals the venue answered, since start
+        self.counted = 0  # answers that carried the venue's count, since start
 
     @property
     def waiting(self) -> int:
@@ -282,6 +283,8 @@ class RequestLimiter:
         to, unless the venue names them) until its retry time, else for one window."""
         now = self._clock.now()
         at = _micros(now)
+        if heard.counts:
+            self.counted += 1
         for count in heard.counts:
             window = self._windows.get(count.budget)
             if window is None:
