@@ -250,3 +250,25 @@ async def test_bybit_over_loopback_an_endpoints_count_follows_the_venue() -> Non
         assert type(await asyncio.wait_for(second, 5)).__name__ == "Accepted"
     finally:
         await venue.close()
+
+
+async def test_concurrent_answers_each_count_for_their_own_request() -> None:
+    """ccxt's `last_response_headers` is one slot per client: with requests in flight at
+    once the last answer wins. Each request's own answer reaches the limiter instead."""
+    venue = LoopbackVenue.bybit(marks={SYMBOL: "50000"})
+    try:
+        exchange = venue.connect(limits=VENUE_LIMITS[venue.engine.venue])
+        await exchange.load_markets()
+        venue.dialect.rates.others["order/create"] = 6  # type: ignore[attr-defined]
+        venue.dialect.rates.others["position/list"] = 30  # type: ignore[attr-defined]
+        await asyncio.gather(
+            exchange.create_market_order(
+                SYMBOL, OrderSide.BUY, Decimal("0.01"), client_order_id="tc-v4-e0"
+            ),
+            exchange.fetch_positions(),
+            exchange.fetch_positions(),
+        )
+        assert exchange.limiter.venue_count("order/create") == 7
+        assert exchange.limiter.venue_count("position/list") == 32
+    finally:
+        await venue.close()
