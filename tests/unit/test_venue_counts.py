@@ -84,6 +84,28 @@ async def test_what_we_spend_after_the_venue_counted_adds_to_its_count() -> None
     assert limits.venue_count("w") == 90
 
 
+async def test_steady_traffic_the_venue_agrees_with_never_piles_up() -> None:
+    """Bybit's window rolls: 5 entries a second against 10 (1 kept for stops), the venue's
+    count always equal to ours, for 20 seconds: nothing ever waits."""
+    limits, clock = limiter(Budget(name="order/create", limit=10, window=1.0, reserve=1))
+    for _ in range(100):
+        await limits.acquire(P.ENTRY, {"order/create": 1})
+        used = limits.venue_count("order/create")
+        limits.hear({}, Heard(counts=(VenueCount(budget="order/create", used=used),)))
+        await clock.advance(0.2)
+    assert limits.held == 0
+
+
+async def test_another_clients_burst_is_forgotten_once_the_venue_stops_counting_it() -> None:
+    limits, clock = limiter(Budget(name="order/create", limit=10, window=1.0, reserve=1))
+    limits.hear({}, Heard(counts=(VenueCount(budget="order/create", used=9),)))  # others: 9
+    assert limits.venue_count("order/create") == 9
+    await clock.advance(0.5)
+    await limits.acquire(P.STOP, {"order/create": 1})
+    limits.hear({}, Heard(counts=(VenueCount(budget="order/create", used=1),)))  # only ours
+    assert limits.venue_count("order/create") == 1
+
+
 async def test_a_429_still_stops_the_bucket_stops_included_until_retry_after() -> None:
     limits, clock = limiter(
         Budget(name="w", limit=100, window=60.0, reserve=10),

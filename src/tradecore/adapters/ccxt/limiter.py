@@ -22,8 +22,9 @@ The venue's own count: other clients on the same key or IP (another bot, a perso
 `venue-check`) spend the same budgets, so our count alone runs low. Every answer's rate-limit
 headers (Binance `X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`/`-1M`; Bybit
 `X-Bapi-Limit-Status` per endpoint) are read by the venue's `VenueLimits.read` into
-`VenueCount`s, and a budget's count is the larger of ours and the venue's (plus what we spent
-since the venue counted) until the venue's window ends. A budget keeps `reserve` of its limit
+`VenueCount`s, and a budget's count is the larger of ours and the venue's when it answered,
+moved by ours since (what we spend adds, what leaves our window takes away), until the
+venue's window ends. A budget keeps `reserve` of its limit
 for stops: a less urgent request leaves only while the count stays within `limit - reserve`,
 so a venue count running ahead of ours slows entries, queries and sweeps, not stops. A
 rate-limit refusal (HTTP 429; Bybit's retCode 10006) closes the budgets the request was
@@ -138,7 +139,15 @@ def _micros(at: datetime) -> int:
 
 
 class _Window:
-    """What was spent in one budget over its last window, by our count and the venue's."""
+    """What was spent in one budget over its last window, by our count and the venue's.
+
+    The venue's count is kept as what it counted beyond ours when it answered (`others`:
+    other clients' spending), until its window ends; the budget's count is ours plus that —
+    at the answer, the larger of the two counts, and from then on ours moves it: a unit we
+    spend adds, a unit of ours that leaves the window takes away. A newer answer replaces
+    the estimate (a rolling window forgets what the other client spent a window ago); within
+    one fixed window (the same `until`) the larger holds, whatever order answers arrive in.
+    """
 
     def __init__(self, budget: Budget) -> None:
         self.limit = budget.limit
@@ -146,9 +155,9 @@ class _Window:
         self.span = round(budget.window * 1_000_000)
         self.spent: deque[tuple[int, int]] = deque()  # (when, weight), oldest first
         self.used = 0
-        # The venue's count (what it said, plus what we spent since), until its window ends.
-        self.theirs = 0
-        self.theirs_until = 0
+        self.others = 0  # the venue's count beyond ours, until `others_until`
+        self.others_until = 0
+        self.closed_until = 0  # a rate-limit refusal: nothing leaves before then
 
     def cap(self, urgent: bool) -> int:
         return self.limit if urgent else self.limit - self.reserve
@@ -156,46 +165,59 @@ class _Window:
     def expire(self, now: int) -> None:
         while self.spent and self.spent[0][0] + self.span <= now:
             self.used -= self.spent.popleft()[1]
-        if self.theirs_until <= now:
-            self.theirs = 0
+        if self.others_until <= now:
+            self.others = 0
+        if self.closed_until <= now:
+            self.closed_until = 0
 
     @property
     def count(self) -> int:
-        """The larger of our count and the venue's (after `expire`)."""
-        return max(self.used, self.theirs)
+        """Ours plus what the venue counted beyond ours (after `expire`)."""
+        return self.used + self.others
 
     def fits(self, weight: int, urgent: bool) -> bool:
-        return self.count + weight <= self.cap(urgent)
+        return not self.closed_until and self.count + weight <= self.cap(urgent)
 
     def spend(self, now: int, weight: int) -> None:
         self.spent.append((now, weight))
         self.used += weight
-        if self.theirs_until > now:
-            self.theirs += weight
 
     def hear(self, now: int, used: int, until: int) -> None:
-        """The venue counted `used` in a window ending at `until`: the larger one holds."""
+        """The venue counted `used` in a window ending at `until`."""
         if until <= now:
             return
-        if self.theirs_until <= now:
-            self.theirs = 0
-        self.theirs = max(self.theirs, used)
-        self.theirs_until = max(self.theirs_until, until)
+        beyond = max(0, used - self.used)
+        if until == self.others_until:  # the same fixed window: its count only grows
+            beyond = max(beyond, self.others)
+        self.others, self.others_until = beyond, until
 
-    def free_at(self, now: int, weight: int, urgent: bool) -> int:
-        """When `weight` will fit (after `expire`, with nothing more spent meanwhile)."""
-        cap = self.cap(urgent)
-        due = now
-        if self.theirs + weight > cap:
-            due = self.theirs_until  # the venue's window ends: its count no longer holds
-        excess = self.used + weight - cap
+    def close(self, until: int) -> None:
+        self.closed_until = max(self.closed_until, until)
+
+    def _ours_free(self, needed: int, cap: int) -> int | None:
+        """When our own spending leaves room for `needed` (None: it never can)."""
+        excess = self.used + needed - cap
         if excess <= 0:
-            return due
+            return 0
+        if needed > cap:
+            return None
         for when, spent in self.spent:
             excess -= spent
             if excess <= 0:
-                return max(due, when + self.span)
+                return when + self.span
         raise AssertionError("a weight above the budget's limit was let in")
+
+    def free_at(self, now: int, weight: int, urgent: bool) -> int:
+        """When `weight` will fit (after `expire`, with nothing more spent meanwhile):
+        either ours leaves room beside the others' count, or the others' count ends."""
+        cap = self.cap(urgent)
+        beside = self._ours_free(weight + self.others, cap)
+        alone = self._ours_free(weight, cap)
+        assert alone is not None, "a weight above the budget's cap was let in"
+        due = max(alone, self.others_until) if self.others else alone
+        if beside is not None:
+            due = min(due, beside)
+        return max(due, self.closed_until, now)
 
 
 @attrs.define(eq=False)
@@ -289,6 +311,7 @@ class RequestLimiter:
             window = self._windows.get(count.budget)
             if window is None:
                 continue
+            window.expire(at)
             until = window.span + at if count.until is None else _micros(count.until)
             window.hear(at, count.used, until)
         if heard.refused:
@@ -300,13 +323,13 @@ class RequestLimiter:
                 if window is None:
                     continue
                 until = window.span + at if heard.retry_at is None else _micros(heard.retry_at)
-                window.hear(at, window.limit, until)
+                window.close(until)
             self.refusals += 1
         if heard.counts or heard.refused:
             self._dispatch()  # re-arm the wake-up for the venue's windows
 
     def venue_count(self, name: str) -> int:
-        """A budget's count now: the larger of ours and the venue's."""
+        """A budget's count now: ours, plus what the venue counted beyond ours."""
         window = self._windows[name]
         window.expire(_micros(self._clock.now()))
         return window.count
