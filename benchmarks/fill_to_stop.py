@@ -161,6 +161,13 @@ async def measure(
             mode: [(standing[cid] - at).total_seconds() for cid, at in fills[mode].items()]
             for mode in modes
         }
+        for mode, exchange in exchanges.items():
+            if mode == "ours":
+                print(
+                    f"  {venue_name}: answers carrying the venue's count heard by our limiter: "
+                    f"{exchange.limiter.counted}; rate-limit refusals: "
+                    f"{exchange.limiter.refusals}"
+                )
         return samples, trip, {mode: e.limiter.held for mode, e in exchanges.items()}
     finally:
         for exchange in exchanges.values():

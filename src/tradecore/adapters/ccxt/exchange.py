@@ -13,10 +13,12 @@ strings (`info`), never from ccxt's floats.
 
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
@@ -175,15 +177,44 @@ def _amend_priority(*_: object, trigger_price: Decimal | None = None, **__: obje
     return Q.STOP if trigger_price is not None else Q.CLOSE
 
 
+@attrs.define
+class _Answer:
+    """One request's answer as ccxt's HTTP layer saw it (filled in by `on_rest_response`)."""
+
+    url: str = ""
+    status: int | None = None
+    headers: Mapping[str, str] = attrs.Factory(dict)
+    body: str = ""
+
+
+# The answer of the request this task is sending: each request runs `fetch2` → `fetch` →
+# `on_rest_response` in one task, so concurrent requests never see each other's answer
+# (ccxt's `last_response_headers` is one attribute for all of them: the last to arrive wins).
+_ANSWER: ContextVar[_Answer | None] = ContextVar("ccxt_answer", default=None)
+
+
 def _limit_requests(client: ccxt.Exchange, limiter: RequestLimiter) -> None:
     """Put `limiter` in front of every REST request of `client`, in place of ccxt's own.
 
     ccxt sends each request through `fetch2(path, api, method, params, ...)` (signing comes
-    after, so a request that waited is signed with a fresh timestamp). An IP ban (418) in an
-    answer closes the limiter's gate.
+    after, so a request that waited is signed with a fresh timestamp). Every answer's
+    rate-limit headers go to the limiter (the venue's own count; a 429 closes the budgets
+    the request was charged to), read from `on_rest_response`, which ccxt calls with that
+    request's own headers. An IP ban (418) in an answer closes the limiter's gate.
     """
     client.enableRateLimit = False
     original = client.fetch2
+    answered = client.on_rest_response
+
+    def on_rest_response(
+        code: int, reason: str, url: str, method: str, headers: Any, body: Any, *rest: Any
+    ) -> Any:
+        seen = _ANSWER.get()
+        if seen is not None:
+            seen.url, seen.status = url, code
+            seen.headers = headers if isinstance(headers, Mapping) else {}
+            seen.body = body if isinstance(body, str) else ""
+        return answered(code, reason, url, method, headers, body, *rest)
 
     async def fetch2(
         path: str, api: Any = "public", method: str = "GET", params: Any = None, *rest: Any
@@ -192,12 +223,20 @@ def _limit_requests(client: ccxt.Exchange, limiter: RequestLimiter) -> None:
         costs = limiter.costs(method, path, api, params if isinstance(params, Mapping) else {})
         priority = current_priority()  # STOP is 0: never `or` it away
         await limiter.acquire(Q.QUERY if priority is None else priority, costs)
+        seen = _Answer()
+        token = _ANSWER.set(seen)
         try:
             return await original(path, api, method, params, *rest)
         except ccxt.BaseError as error:
             limiter.note(error)
             raise
+        finally:
+            _ANSWER.reset(token)
+            if seen.status is not None:
+                url_path = urlsplit(seen.url).path
+                limiter.hear(costs, limiter.read(url_path, seen.status, seen.headers, seen.body))
 
+    client.on_rest_response = on_rest_response
     client.fetch2 = fetch2
 
 

@@ -15,6 +15,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from tradecore.adapters.ccxt.venues.binance import IP as LIMIT_IP
+from tradecore.adapters.ccxt.venues.binance import LIMITS as BINANCE_LIMITS
+from tradecore.adapters.ccxt.venues.binance import ORDERS_1M as LIMIT_ORDERS_1M
+from tradecore.adapters.ccxt.venues.binance import ORDERS_10S as LIMIT_ORDERS_10S
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import Op
 from tradecore.domain.leverage import MarginMode
@@ -22,6 +26,7 @@ from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderStatus, OrderType
 from tradecore.ports.exchange import Accepted, Rejected, RejectReason
+from tradecore.testing.loopback.ratecount import RateCount
 from tradecore.testing.loopback.server import Handler, Params, Reply, register_dialect
 
 _ORDER_TYPES = [
@@ -130,6 +135,8 @@ class BinanceDialect:
 
     def __init__(self, engine: VenueEngine) -> None:
         self.engine = engine
+        # what the venue counts against its rate limits, sent back in headers
+        self.rates = RateCount(BINANCE_LIMITS, fixed=True)
         # facts answered differently from the corpus, for venue-check's tests (ALTERATIONS)
         self.altered: frozenset[str] = frozenset()
         self._algo_kinds: dict[str, tuple[str, Params]] = {}  # engine id -> (orderType, request)
@@ -171,6 +178,20 @@ class BinanceDialect:
         }
 
     # ----------------------------------------------------------------- dialect surface
+
+    def limit_headers(self, method: str, path: str, params: Params, status: int) -> dict[str, str]:
+        """The venue's count on every answer: `X-MBX-USED-WEIGHT-1M` (the IP's weight this
+        minute) and, on an order accepted, `X-MBX-ORDER-COUNT-10S`/`-1M` (USDⓈ-M General
+        Info, LIMITS; "Rejected/unsuccessful orders are not guaranteed to have" them)."""
+        now = _ms(self.engine.now())
+        charged = self.rates.charge(method, path.rsplit("/", 1)[-1], params, now)
+        headers = {"X-MBX-USED-WEIGHT-1M": str(self.rates.used(LIMIT_IP, now))}
+        if status == 429:  # "A Retry-After header is sent with a 418 or 429 responses"
+            headers["Retry-After"] = "1"
+        if status == 200 and LIMIT_ORDERS_10S in charged:
+            headers["X-MBX-ORDER-COUNT-10S"] = str(self.rates.used(LIMIT_ORDERS_10S, now))
+            headers["X-MBX-ORDER-COUNT-1M"] = str(self.rates.used(LIMIT_ORDERS_1M, now))
+        return headers
 
     def route(self, method: str, path: str, params: Params) -> tuple[Op | None, Handler] | None:
         found = self._routes.get((method, path))

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from tradecore.adapters.ccxt.venues.bybit import IP as BYBIT_IP
+from tradecore.adapters.ccxt.venues.bybit import LIMITS as BYBIT_LIMITS
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import Op
 from tradecore.domain.leverage import MarginMode
@@ -20,6 +22,7 @@ from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderStatus, OrderType
 from tradecore.ports.exchange import Accepted, Rejected
+from tradecore.testing.loopback.ratecount import RateCount
 from tradecore.testing.loopback.server import Handler, Params, Reply, register_dialect
 
 T = TypeVar("T")
@@ -56,6 +59,8 @@ class BybitDialect:
 
     def __init__(self, engine: VenueEngine) -> None:
         self.engine = engine
+        # what the venue counts against its rate limits, sent back in headers
+        self.rates = RateCount(BYBIT_LIMITS, fixed=False)
         # facts answered differently from the corpus, for venue-check's tests (ALTERATIONS)
         self.altered: frozenset[str] = frozenset()
         self._sequence = 0
@@ -93,6 +98,24 @@ class BybitDialect:
         }
 
     # ----------------------------------------------------------------- dialect surface
+
+    def limit_headers(self, method: str, path: str, params: Params, status: int) -> dict[str, str]:
+        """The endpoint's count per UID on every answer of an endpoint with its own limit:
+        `X-Bapi-Limit`, `X-Bapi-Limit-Status` (what is left), `X-Bapi-Limit-Reset-Timestamp`
+        (when it resets once exceeded, else now) — v5 "Rate Limit Rules"."""
+        now = int(self.engine.now().timestamp() * 1000)
+        self.rates.charge(method, path.removeprefix("/"), params, now)
+        endpoint = path.removeprefix("/v5/")
+        limit = self.rates.limit.get(endpoint)
+        if limit is None or endpoint == BYBIT_IP:
+            return {}
+        left = max(0, limit - self.rates.used(endpoint, now))
+        reset = now if left > 0 else (self.rates.oldest(endpoint, now) or now) + 1000
+        return {
+            "X-Bapi-Limit": str(limit),
+            "X-Bapi-Limit-Status": str(left),
+            "X-Bapi-Limit-Reset-Timestamp": str(reset),
+        }
 
     def route(self, method: str, path: str, params: Params) -> tuple[Op | None, Handler] | None:
         found = self._routes.get((method, path))

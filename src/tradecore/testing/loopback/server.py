@@ -82,6 +82,9 @@ class Dialect(Protocol):
 
 
 _DIALECTS: dict[Venue, type[Dialect]] = {}
+# A REST request's parsed params, kept on the request for the answer's rate-limit headers
+# (a dialect's optional `limit_headers(method, path, params, status) -> headers`).
+_PARAMS = web.RequestKey("tradecore.params", dict)
 
 
 def register_dialect(dialect: type[Dialect]) -> type[Dialect]:
@@ -178,6 +181,13 @@ class LoopbackServer:
         """A canned answer where one is set; every REST answer recorded and observed."""
         canned = self.canned.get((request.method, request.path))
         response = _json(*canned) if canned is not None else await handler(request)
+        params = request.get(_PARAMS)
+        limit_headers = getattr(self.dialect, "limit_headers", None)
+        if isinstance(response, web.Response) and params is not None and limit_headers:
+            # the venue's own rate-limit count, as the real venue sends it on every answer
+            response.headers.update(
+                limit_headers(request.method, request.path, params, response.status)
+            )
         if isinstance(response, web.Response):
             answer = Answer(
                 method=request.method,
@@ -194,6 +204,7 @@ class LoopbackServer:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request)
         params = await _params(request)
+        request[_PARAMS] = params
         path = request.path
         self.requests.append((request.method, path, params))
         if not self.dialect.public(path):

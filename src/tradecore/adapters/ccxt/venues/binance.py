@@ -8,6 +8,7 @@ usds-margined-futures/, and ccxt 4.5.90 binance.py, as cited at each fact.
 """
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ import ccxt.async_support as ccxt
 import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt import parse
-from tradecore.adapters.ccxt.limiter import Budget, Costs, VenueLimits
+from tradecore.adapters.ccxt.limiter import Budget, Costs, Heard, VenueCount, VenueLimits
 from tradecore.adapters.ccxt.profiles import CcxtProfile, Refusals
 from tradecore.adapters.ccxt.venues import CheckFacts, register
 from tradecore.adapters.readback import proven
@@ -321,10 +322,13 @@ IP = "ip-weight-1m"
 ORDERS_10S = "orders-10s"
 ORDERS_1M = "orders-1m"
 _FAQ = "binance.com/en/support/faq/rate-limits-on-binance-futures-281596e222414cdd9051664ea621cdc3"
+# A tenth of each budget is kept for stops (`Budget.reserve`, docs/venues.md "Rate limits"):
+# entries, queries and sweeps stop short of it, so another client spending the same IP or
+# account never leaves a stop waiting behind them.
 BUDGETS = (
-    Budget(name=IP, limit=2400, window=60.0, source=_FAQ),
-    Budget(name=ORDERS_10S, limit=300, window=10.0, source=_FAQ),
-    Budget(name=ORDERS_1M, limit=1200, window=60.0, source=_FAQ),
+    Budget(name=IP, limit=2400, window=60.0, source=_FAQ, reserve=240),
+    Budget(name=ORDERS_10S, limit=300, window=10.0, source=_FAQ, reserve=30),
+    Budget(name=ORDERS_1M, limit=1200, window=60.0, source=_FAQ, reserve=120),
 )
 
 # Request weights (IP), from each endpoint's page under developers.binance.com/docs/
@@ -362,7 +366,52 @@ def costs(method: str, path: str, api: Any, params: Mapping[str, Any]) -> Costs:
     return {IP: _WEIGHT.get(path, _UNLISTED)}
 
 
-LIMITS = VenueLimits(budgets=BUDGETS, weigh=costs)
+# What the venue has counted, in every answer's headers (USDⓈ-M General Info, LIMITS,
+# developers.binance.com/docs/derivatives/usds-margined-futures/general-info): "Every request
+# will contain X-MBX-USED-WEIGHT-(intervalNum)(intervalLetter) in the response headers which
+# has the current used weight for the IP for all request rate limiters defined"; "Every order
+# response will contain a X-MBX-ORDER-COUNT-(intervalNum)(intervalLetter) header which has
+# the current order count for the account for all order rate limiters defined. Rejected/
+# unsuccessful orders are not guaranteed to have X-MBX-ORDER-COUNT-** headers"; "A
+# Retry-After header is sent with a 418 or 429 responses and will give the number of seconds
+# required to wait, in the case of a 429, to prevent a ban". The intervals are fixed: "a 1
+# MINUTE interval starts every minute ... Once the 00:02:00 minute starts, the count will
+# reset to zero again" (Binance "Rate limits", websocket-api; the same rule for REST): a
+# count holds until its interval's end (on our clock; `load_time_difference` keeps it near
+# the venue's).
+_COUNT_HEADERS = {
+    "x-mbx-used-weight-1m": (IP, 60),
+    "x-mbx-order-count-10s": (ORDERS_10S, 10),
+    "x-mbx-order-count-1m": (ORDERS_1M, 60),
+}
+
+
+def _interval_end(now: datetime, seconds: int) -> datetime:
+    start = int(now.timestamp()) // seconds * seconds
+    return datetime.fromtimestamp(start + seconds, tz=now.tzinfo)
+
+
+def heard(path: str, status: int, headers: Mapping[str, str], body: str, now: datetime) -> Heard:
+    """The counts in an answer's X-MBX-* headers; a 429 refuses until its Retry-After."""
+    counts = []
+    retry_after: float | None = None
+    for name, value in headers.items():
+        key = name.lower()
+        text = str(value).strip()
+        if key in _COUNT_HEADERS and text.isdigit():
+            budget, seconds = _COUNT_HEADERS[key]
+            counts.append(
+                VenueCount(budget=budget, used=int(text), until=_interval_end(now, seconds))
+            )
+        elif key == "retry-after" and text.isdigit():
+            retry_after = float(text)
+    if status != 429:
+        return Heard(counts=tuple(counts))
+    retry_at = None if retry_after is None else now + timedelta(seconds=retry_after)
+    return Heard(counts=tuple(counts), refused=True, retry_at=retry_at)
+
+
+LIMITS = VenueLimits(budgets=BUDGETS, weigh=costs, read=heard)
 
 _PAGE = 1000  # userTrades' maximum limit
 

@@ -9,6 +9,7 @@ bybit-exchange.github.io/docs/v5/, and ccxt 4.5.90 bybit.py, as cited at each fa
 
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ import ccxt.async_support as ccxt
 import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt import parse
-from tradecore.adapters.ccxt.limiter import Budget, Costs, VenueLimits
+from tradecore.adapters.ccxt.limiter import Budget, Costs, Heard, VenueCount, VenueLimits
 from tradecore.adapters.ccxt.profiles import CcxtProfile, Refusals
 from tradecore.adapters.ccxt.venues import CheckFacts, register
 from tradecore.domain.leverage import LeverageTier, MarginMode
@@ -306,10 +307,12 @@ _PER_SECOND = {
     "account/transaction-log": 25,
     "account/info": 50,
 }
+# A tenth of each budget, at least one, is kept for stops (`Budget.reserve`; docs/venues.md
+# "Rate limits"): at 10 a second, entries take 9, and a stop never waits behind them.
 BUDGETS = (
-    Budget(name=IP, limit=600, window=5.0, source=_DOC),
+    Budget(name=IP, limit=600, window=5.0, source=_DOC, reserve=60),
     *(
-        Budget(name=endpoint, limit=limit, window=1.0, source=_DOC)
+        Budget(name=endpoint, limit=limit, window=1.0, source=_DOC, reserve=max(1, limit // 10))
         for endpoint, limit in _PER_SECOND.items()
     ),
 )
@@ -322,7 +325,41 @@ def costs(method: str, path: str, api: Any, params: Mapping[str, Any]) -> Costs:
     return {IP: 1}
 
 
-LIMITS = VenueLimits(budgets=BUDGETS, weigh=costs)
+# What the venue has counted, per endpoint and UID, in every answer's headers (v5 "Rate Limit
+# Rules", bybit-exchange.github.io/docs/v5/rate-limit; repository bybit-exchange/docs,
+# docs/v5/rate-limit/rate-limit.mdx): "X-Bapi-Limit-Status - your remaining requests for
+# current endpoint", "X-Bapi-Limit - your current limit for current endpoint",
+# "X-Bapi-Limit-Reset-Timestamp - the timestamp indicating when your request limit resets if
+# you have exceeded your rate_limit. Otherwise, this is just the current timestamp"; example
+# `X-Bapi-Limit: 10`, `X-Bapi-Limit-Status: 9`, `X-Bapi-Limit-Reset-Timestamp:
+# 1672738134824`. The window rolls ("rolling time window per second"): what is left holds
+# for at most a second, or until the reset time when the limit was exceeded. A refusal is
+# retCode 10006 "Too many visits!" (HTTP 200), about the endpoint's budget only. The IP's
+# 600 per 5 s has no header.
+_TOO_MANY = re.compile(r'"retCode"\s*:\s*10006\b')
+
+
+def heard(path: str, status: int, headers: Mapping[str, str], body: str, now: datetime) -> Heard:
+    """The endpoint's count from X-Bapi-Limit-Status; a 10006 refuses until the reset."""
+    endpoint = path.removeprefix("/").removeprefix("v5/")
+    lowered = {name.lower(): str(value).strip() for name, value in headers.items()}
+    limit = _PER_SECOND.get(endpoint)
+    remaining = lowered.get("x-bapi-limit-status", "")
+    reset = lowered.get("x-bapi-limit-reset-timestamp", "")
+    until = None
+    if reset.isdigit():
+        at = datetime.fromtimestamp(int(reset) / 1000, tz=now.tzinfo)
+        until = at if at > now else None
+    counts: tuple[VenueCount, ...] = ()
+    if limit is not None and remaining.isdigit():
+        counts = (VenueCount(budget=endpoint, used=max(0, limit - int(remaining)), until=until),)
+    if not _TOO_MANY.search(body):
+        return Heard(counts=counts)
+    closes = (endpoint,) if limit is not None else None
+    return Heard(counts=counts, refused=True, retry_at=until, closes=closes)
+
+
+LIMITS = VenueLimits(budgets=BUDGETS, weigh=costs, read=heard)
 
 _LOG_PAGES = 20  # of 50 rows: a position's settlements over far more than 7 days
 _MODES = {
