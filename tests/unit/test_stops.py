@@ -266,3 +266,34 @@ def test_a_mark_past_the_planned_level_gets_a_stop_between_it_and_the_liquidatio
     plan = emergency_stop(LONG, D(100), D(92), CENT, liquidation=D("90.40"))
     assert plan.price == D("90.72")  # 90.40 + 20 % x (92 - 90.40)
     assert not would_trigger(LONG, plan.price, D(92))
+
+
+@settings(max_examples=500)
+@given(sides, prices, prices, ticks, buffers, fractions, st.booleans())
+def test_an_emergency_stop_never_fires_at_the_mark_it_is_planned_from(
+    side, fill, mark, tick, buffer, fraction, estimated
+):
+    """Whatever the mark (short of the liquidation, within a tick of it, or past it: the
+    estimate was off, or the venue's price was read before the mark), the venue refuses a
+    stop that would trigger at once, and the refused emergency stop leaves the position bare."""
+    liquidation = fill * fraction if side is LONG else fill / fraction
+    params = StopParams(liquidation_buffer_percent=buffer)
+    plan = emergency_stop(
+        side, fill, mark, tick, params, liquidation=liquidation, estimated=estimated
+    )
+    assert not would_trigger(side, plan.price, mark)
+
+
+@pytest.mark.parametrize(
+    ("side", "mark", "liquidation"),
+    [
+        (LONG, D(89), D(90)),  # the mark already past the (estimated) liquidation
+        (SHORT, D(111), D(110)),
+        (LONG, D("90.01"), D(90)),  # within a tick of it
+        (SHORT, D("109.99"), D(110)),
+    ],
+)
+def test_a_mark_at_or_past_the_liquidation_still_gets_a_stop_that_stands(side, mark, liquidation):
+    plan = emergency_stop(side, D(100), mark, D("0.1"), liquidation=liquidation, estimated=True)
+    assert not would_trigger(side, plan.price, mark)
+    assert plan.price == emergency_stop(side, D(100), mark, D("0.1")).price  # 0.5 % past it
