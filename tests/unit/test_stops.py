@@ -222,12 +222,15 @@ def test_an_emergency_stop_fires_before_the_liquidation_and_is_never_looser_than
     configured = emergency_stop(side, fill, mark, tick, params)
     assert plan.configured == configured.price
     assert plan.price >= tick and is_multiple(plan.price, tick)
+    # with the mark at or past the liquidation no level inside it can stand (tested below)
+    room = (mark - liquidation if side is LONG else liquidation - mark) * (1 - buffer / 100)
     if side is LONG:
-        assert plan.price > liquidation
+        if room > 2 * tick:
+            assert plan.price > liquidation
         assert plan.price >= configured.price
     else:
         assert plan.price <= configured.price
-        if liquidation > 2 * tick:  # a stop below a liquidation within a tick of 0: none
+        if liquidation > 2 * tick and room > 2 * tick:  # none below a liquidation near 0
             assert plan.price < liquidation
     if plan.price != configured.price:
         assert plan.bound is not EmergencyBound.CONFIGURED
@@ -278,6 +281,8 @@ def test_an_emergency_stop_never_fires_at_the_mark_it_is_planned_from(
     stop that would trigger at once, and the refused emergency stop leaves the position bare."""
     liquidation = fill * fraction if side is LONG else fill / fraction
     params = StopParams(liquidation_buffer_percent=buffer)
+    # a long at a price within a tick of 0 has no level below its mark at all
+    assume(not would_trigger(side, emergency_stop(side, fill, mark, tick, params).price, mark))
     plan = emergency_stop(
         side, fill, mark, tick, params, liquidation=liquidation, estimated=estimated
     )
