@@ -95,6 +95,46 @@ async def test_a_gap_one_trip_longer_than_the_triggering_refusals_allow_is_unpro
     stop(venue, "48150", "tc-pos1-s1")
 
 
+async def test_refusals_at_a_mark_that_stands_still_do_not_excuse_a_bare_position() -> None:
+    # A bot that keeps sending its stop on the far side of a mark that is not moving (a stale
+    # mark, a level inside a liquidation the mark already passed): no refusal after the first
+    # is the mark's doing, and the position is bare for 20 round trips.
+    venue, checker = watched()
+    open_long(venue)
+    await venue.set_mark(BTC, "48400")
+    await venue.advance(TRIP)
+    for attempt in range(10):
+        assert (
+            refused_stop(venue, "48500", f"tc-pos1-s{attempt}")
+            is RejectReason.WOULD_TRIGGER_IMMEDIATELY
+        )
+        await venue.advance(2 * TRIP)
+    assert broken(checker) == ["unprotected"]
+    stop(venue, "48150", "tc-pos1-s10")
+
+
+async def test_refusals_while_the_mark_keeps_falling_through_each_stop_are_each_excused() -> None:
+    # A crash: each stop, planned 0.5 % beyond the mark just read, meets a mark that fell
+    # further while it travelled.
+    venue, checker = watched()
+    open_long(venue)
+    await venue.advance(TRIP)
+    trigger, mark = Decimal(48500), Decimal(48400)
+    for attempt in range(5):
+        await venue.set_mark(BTC, str(mark))
+        assert (
+            refused_stop(venue, str(trigger), f"tc-pos1-s{attempt}")
+            is RejectReason.WOULD_TRIGGER_IMMEDIATELY
+        )
+        await venue.advance(2 * TRIP)
+        trigger = (mark * Decimal("0.995")).quantize(Decimal("0.1"))
+        mark = (mark * Decimal("0.99")).quantize(Decimal("0.1"))
+    await venue.set_mark(BTC, str(mark))
+    stop(venue, str((mark * Decimal("0.995")).quantize(Decimal("0.1"))), "tc-pos1-s5")
+    await venue.advance(600)
+    assert broken(checker) == []
+
+
 async def test_a_stop_refused_for_another_reason_allows_no_more_time() -> None:
     venue, checker = watched()
     open_long(venue)

@@ -439,3 +439,31 @@ async def test_an_ip_ban_stops_every_request_until_it_ends(monkeypatch: pytest.M
         assert isinstance(after, Accepted), after
     finally:
         await venue.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (W1/W7 areas, the port has no batch read): each wave's re-read asks Binance "
+    "GET /fapi/v1/symbolConfig twice per candidate (ccxt fetch_leverage -> fetch_leverages "
+    "without a symbol: every symbol's configuration; fetch_margin_mode -> ?symbol=), where "
+    "one answer holds both the leverage and the margin type",
+)
+async def test_a_waves_leverage_reread_asks_binance_for_a_symbols_configuration_once() -> None:
+    from tradecore.adapters.clock import SequentialIds, SystemClock
+    from tradecore.app.leverage import MarginDesk
+    from tradecore.app.recorder import Recorder
+    from tradecore.domain.sizing import SizingParams
+    from tradecore.testing import EventLog
+
+    venue = LoopbackVenue.binance(marks={SYMBOL: "50000"})
+    try:
+        recorder = Recorder(EventLog(), SystemClock(), SequentialIds())
+        desk = MarginDesk(venue.exchange, recorder, SizingParams())
+        assert not hasattr(await desk.prepare(SYMBOL), "detail")  # set up once
+        before = len(venue.server.requests)
+        await desk.prepare(SYMBOL, reread=True)  # what every wave asks of each candidate
+        asked = [(m, p, dict(q)) for m, p, q in venue.server.requests[before:]]
+        assert [(m, p) for m, p, _ in asked] == [("GET", "/fapi/v1/symbolConfig")], asked
+        assert asked[0][2].get("symbol") == SYMBOL  # this symbol's, not every symbol's
+    finally:
+        await venue.close()

@@ -30,14 +30,19 @@ VENUE_MODULES = (
 
 # is_binance, _is_bybit_account, self._binance: a flag that stands for "which venue"
 _VENUE_PREDICATE = re.compile(r"(^|_)is_(binance|bybit)($|_)|^_+(binance|bybit)$", re.IGNORECASE)
+# Venue.BINANCE, and a venue module's dialect constant (paper.venues.BYBIT)
+_VENUE_CONSTANTS = frozenset(name.upper() for name in VENUE_NAMES)
 # "binance", "Bybit", "binanceusdm" (ccxt's id): a string that names a venue
 _VENUE_STRING = re.compile(r"^\s*(binance|bybit)", re.IGNORECASE)
 
 
 def _names_a_venue(node: ast.AST) -> bool:
-    """`Venue.BINANCE`, `Venue.BYBIT`, or a string naming a venue."""
-    if isinstance(node, ast.Attribute) and node.attr.lower() in VENUE_NAMES:
-        return isinstance(node.value, ast.Name) and node.value.id == "Venue"
+    """`Venue.BINANCE`, a venue's module constant (`venues.BYBIT`, `BINANCE`: its dialect),
+    or a string naming a venue."""
+    if isinstance(node, ast.Attribute):
+        return node.attr in _VENUE_CONSTANTS
+    if isinstance(node, ast.Name):
+        return node.id in _VENUE_CONSTANTS
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return _VENUE_STRING.match(node.value) is not None
     if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
@@ -163,6 +168,12 @@ PLANTED = [
     ("ok = is_binance", "predicate"),
     ("if self._binance:\n    pass", "predicate"),
     ("ok = client.id == 'binanceusdm'", "comparison"),
+    ("x = 1 if self.venue.value == 'Binance' else 2", "conditional expression"),
+    ("match venue:\n    case venues.BYBIT:\n        pass", "match"),
+    ("if dialect is BINANCE:\n    pass", "comparison"),
+    ("ok = engine.dialect == venues.BYBIT", "comparison"),
+    ("table = {BYBIT: 1}", "dict keyed"),
+    ("def _is_binance(self):\n    pass", "predicate"),
 ]
 
 NOT_BRANCHES = [
@@ -173,6 +184,8 @@ NOT_BRANCHES = [
     "dialect = dialect_for(venue)",
     "names = ('binance', 'bybit')",
     "ok = venue is dialect.venue",
+    "dialects = (BINANCE, BYBIT)",
+    "engine = VenueEngine(venues.BYBIT)",
     "table = {dialect.venue: dialect for dialect in dialects}",
 ]
 

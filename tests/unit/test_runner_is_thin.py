@@ -2,7 +2,11 @@
 `tradecore` (the composition layer is `tradecore.wiring`, docs/architecture.md)."""
 
 import ast
+import importlib
+import re
 from pathlib import Path
+
+import pytest
 
 import runner
 
@@ -47,3 +51,23 @@ def test_the_library_does_not_need_the_runner_to_run_a_session() -> None:
     for name in ("Config", "Container", "load_config", "run_paper", "HealthServer"):
         assert getattr(wiring, name).__module__.startswith("tradecore.wiring.")
     assert all(getattr(wiring, name) is not None for name in wiring.__all__)
+
+
+# runner/<module> before the composition layer moved into the library (issue 13)
+MOVED = {
+    "config": "tradecore.wiring.config",
+    "container": "tradecore.wiring.container",
+    "errors": "tradecore.wiring.errors",
+    "health": "tradecore.wiring.health",
+    "lifecycle": "tradecore.wiring.lifecycle",
+    "paper": "tradecore.wiring.paper",
+}
+
+
+@pytest.mark.parametrize(("old", "new"), sorted(MOVED.items()))
+def test_a_notebook_importing_a_moved_runner_module_is_told_where_it_went(
+    old: str, new: str
+) -> None:
+    importlib.import_module(new)  # where it lives now
+    with pytest.raises(ImportError, match=re.escape(new)):
+        importlib.import_module(f"runner.{old}")

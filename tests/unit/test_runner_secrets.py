@@ -123,3 +123,22 @@ async def test_health_and_metrics_never_show_a_secret(tmp_path: Path) -> None:
         await shutdown(container)
     assert "tradecore_up" in bodies[1] and '"running": true' in bodies[0]
     assert leaks("".join(bodies)) == []
+
+
+def test_a_registered_venues_keys_are_read_where_the_refusal_says_to_set_them() -> None:
+    # docs/extending.md adds a venue with Venue.register; trading on it live needs its keys.
+    # The refusal names TRADECORE_<VENUE>_API_KEY / _API_SECRET: set there, they must be read
+    # (not refused as "tradecore reads no secret by that name") and redacted like the others.
+    from tradecore.domain.model import Venue
+    from tradecore.wiring.config import Config, Mode, load_config, missing_keys, read_secrets
+
+    acme = Venue.register("acme-x")
+    told = missing_keys(Config(mode=Mode.LIVE, venue=acme))
+    assert "TRADECORE_ACME_X_API_KEY" in told and "TRADECORE_ACME_X_API_SECRET" in told
+    env = {"TRADECORE_ACME_X_API_KEY": "acme-key", "TRADECORE_ACME_X_API_SECRET": "acme-secret"}
+    load_config(None, env=env)  # not refused
+    secrets = read_secrets(env)
+    assert secrets.keys_for(acme) == ("acme-key", "acme-secret")
+    assert {"acme-key", "acme-secret"} <= set(secrets.values())
+    assert "acme-key" not in repr(secrets)
+    assert secrets.keys_for(Venue.BINANCE) == (None, None)

@@ -222,12 +222,15 @@ def test_an_emergency_stop_fires_before_the_liquidation_and_is_never_looser_than
     configured = emergency_stop(side, fill, mark, tick, params)
     assert plan.configured == configured.price
     assert plan.price >= tick and is_multiple(plan.price, tick)
+    # with the mark at or past the liquidation no level inside it can stand (tested below)
+    room = (mark - liquidation if side is LONG else liquidation - mark) * (1 - buffer / 100)
     if side is LONG:
-        assert plan.price > liquidation
+        if room > 2 * tick:
+            assert plan.price > liquidation
         assert plan.price >= configured.price
     else:
         assert plan.price <= configured.price
-        if liquidation > 2 * tick:  # a stop below a liquidation within a tick of 0: none
+        if liquidation > 2 * tick and room > 2 * tick:  # none below a liquidation near 0
             assert plan.price < liquidation
     if plan.price != configured.price:
         assert plan.bound is not EmergencyBound.CONFIGURED
@@ -266,3 +269,36 @@ def test_a_mark_past_the_planned_level_gets_a_stop_between_it_and_the_liquidatio
     plan = emergency_stop(LONG, D(100), D(92), CENT, liquidation=D("90.40"))
     assert plan.price == D("90.72")  # 90.40 + 20 % x (92 - 90.40)
     assert not would_trigger(LONG, plan.price, D(92))
+
+
+@settings(max_examples=500)
+@given(sides, prices, prices, ticks, buffers, fractions, st.booleans())
+def test_an_emergency_stop_never_fires_at_the_mark_it_is_planned_from(
+    side, fill, mark, tick, buffer, fraction, estimated
+):
+    """Whatever the mark (short of the liquidation, within a tick of it, or past it: the
+    estimate was off, or the venue's price was read before the mark), the venue refuses a
+    stop that would trigger at once, and the refused emergency stop leaves the position bare."""
+    liquidation = fill * fraction if side is LONG else fill / fraction
+    params = StopParams(liquidation_buffer_percent=buffer)
+    # a long at a price within a tick of 0 has no level below its mark at all
+    assume(not would_trigger(side, emergency_stop(side, fill, mark, tick, params).price, mark))
+    plan = emergency_stop(
+        side, fill, mark, tick, params, liquidation=liquidation, estimated=estimated
+    )
+    assert not would_trigger(side, plan.price, mark)
+
+
+@pytest.mark.parametrize(
+    ("side", "mark", "liquidation"),
+    [
+        (LONG, D(89), D(90)),  # the mark already past the (estimated) liquidation
+        (SHORT, D(111), D(110)),
+        (LONG, D("90.01"), D(90)),  # within a tick of it
+        (SHORT, D("109.99"), D(110)),
+    ],
+)
+def test_a_mark_at_or_past_the_liquidation_still_gets_a_stop_that_stands(side, mark, liquidation):
+    plan = emergency_stop(side, D(100), mark, D("0.1"), liquidation=liquidation, estimated=True)
+    assert not would_trigger(side, plan.price, mark)
+    assert plan.price == emergency_stop(side, D(100), mark, D("0.1")).price  # 0.5 % past it

@@ -60,3 +60,13 @@ def test_registering_a_venue_makes_it_known_once() -> None:
 def test_a_venue_name_is_lower_case_text(bad: object) -> None:
     with pytest.raises(ValueError):
         Venue.register(bad)  # type: ignore[arg-type]
+
+
+def test_the_enum_lookups_a_notebook_used_still_work() -> None:
+    # `Venue` was a StrEnum until the dialect merge: a name lookup and `__members__` were
+    # part of what a user could write, and the known venues "behave as before".
+    assert Venue["BINANCE"] is Venue.BINANCE and Venue["BYBIT"] is Venue.BYBIT
+    assert dict(Venue.__members__) == {v.name: v for v in Venue}
+    assert Venue.__members__["BYBIT"] is Venue.BYBIT
+    with pytest.raises(KeyError, match="KRAKEN"):
+        Venue["KRAKEN"]

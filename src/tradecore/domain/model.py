@@ -3,6 +3,7 @@
 import re
 from collections.abc import Iterator
 from enum import StrEnum
+from types import MappingProxyType
 from typing import ClassVar
 
 from tradecore.domain.errors import DomainError
@@ -23,6 +24,19 @@ class _Venues(type):
 
     def __contains__(cls, value: object) -> bool:
         return isinstance(value, str) and value in cls._known
+
+    # What the StrEnum it was offered, so `Venue["BYBIT"]` keeps working.
+    def __getitem__(cls, name: str) -> "Venue":
+        """The venue by its member name (`Venue["BINANCE"]`); KeyError naming the known ones."""
+        found = cls.__members__.get(name)
+        if found is None:
+            raise KeyError(f"{name!r}: known venues are {', '.join(cls.__members__)}")
+        return found
+
+    @property
+    def __members__(cls) -> "MappingProxyType[str, Venue]":
+        """Member name -> venue, as an enum's `__members__`."""
+        return MappingProxyType({venue.name: venue for venue in cls._known.values()})
 
 
 class Venue(str, metaclass=_Venues):

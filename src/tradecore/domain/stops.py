@@ -140,8 +140,10 @@ def emergency_stop(
     `liquidation` is the venue's own price for the position, or (`estimated`) the tier
     estimate; None or zero: no liquidation bound. When the mark has already run past that
     level (not past the liquidation), the level is taken the same way from the mark, so the
-    stop does not fire on arrival. A short liquidated within one tick of zero cannot have a
-    stop below it; it keeps the configured level."""
+    stop does not fire on arrival. A mark at or past the liquidation leaves no level inside it
+    that the venue would accept: the configured level (past the mark) is placed instead, so
+    the returned level never triggers at `mark_price`. A short liquidated within one tick of
+    zero cannot have a stop below it; it keeps the configured level."""
     chosen = params or StopParams()
     fill = positive(fill_price, name="fill_price")
     mark = positive(mark_price, name="mark_price")
@@ -155,6 +157,11 @@ def emergency_stop(
         short_of_liquidation = mark > known if side is Side.LONG else mark < known
         if short_of_liquidation:
             bound = _inside(side, mark, known, tick_size, chosen)
+    if bound is not None and would_trigger(side, bound, mark):
+        # The mark is at or past the liquidation (an estimate that was off, a venue price
+        # read before the mark): no level inside it can stand, and a refused stop leaves the
+        # position bare. The configured level, already moved past the mark, stands.
+        bound = None
     tighter = bound is not None and (
         bound > plan.price if side is Side.LONG else bound < plan.price
     )

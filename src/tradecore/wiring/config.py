@@ -193,30 +193,61 @@ class Secrets:
     telegram_token: str | None = attrs.field(default=None, repr=False)
     webhook_url: str | None = attrs.field(default=None, repr=False)
     dashboard_token: str | None = attrs.field(default=None, repr=False)  # docs/operations.md
+    # a venue added with Venue.register (docs/extending.md): (its name, its key, its secret)
+    other_venues: tuple[tuple[str, str | None, str | None], ...] = attrs.field(
+        default=(), repr=False
+    )
 
     def values(self) -> tuple[str, ...]:
         """Every secret that is set (for the log redaction filter)."""
-        return tuple(v for v in attrs.astuple(self) if v)
+        plain = (getattr(self, name) for name in _PLAIN_SECRETS)
+        others = (value for _, *pair in self.other_venues for value in pair)
+        return tuple(v for v in (*plain, *others) if v)
 
     def keys_for(self, venue: Venue) -> tuple[str | None, str | None]:
-        key: str | None = getattr(self, f"{venue.value}_api_key", None)
-        secret: str | None = getattr(self, f"{venue.value}_api_secret", None)
-        return key, secret
+        for name, key, secret in self.other_venues:
+            if name == venue.value:
+                return key, secret
+        return (
+            getattr(self, f"{venue.value}_api_key", None),
+            getattr(self, f"{venue.value}_api_secret", None),
+        )
 
 
-SECRET_NAMES = tuple(f"{ENV_PREFIX}{f.name.upper()}" for f in attrs.fields(Secrets))
+def venue_key_names(venue: Venue) -> tuple[str, str]:
+    """The environment variables of `venue`'s API key and secret (a hyphen in its name is an
+    underscore: TRADECORE_ACME_X_API_KEY for "acme-x")."""
+    stem = f"{ENV_PREFIX}{venue.value.upper().replace('-', '_')}"
+    return f"{stem}_API_KEY", f"{stem}_API_SECRET"
+
+
+def _other_venues() -> list[Venue]:
+    """The venues known now whose keys have no field of their own in `Secrets`."""
+    return [v for v in Venue if f"{v.value}_api_key" not in _PLAIN_SECRETS]
+
+
+def _venue_secret_variables() -> set[str]:
+    names = {name for venue in _other_venues() for name in venue_key_names(venue)}
+    return {*names, *(f"{name}_FILE" for name in names)}
+
+
+_PLAIN_SECRETS = tuple(f.name for f in attrs.fields(Secrets) if f.name != "other_venues")
+SECRET_NAMES = tuple(f"{ENV_PREFIX}{name.upper()}" for name in _PLAIN_SECRETS)
 _RESERVED = {*SECRET_NAMES, *(f"{n}_FILE" for n in SECRET_NAMES), CONFIG_ENV}
 _SECRET_WORDS = ("token", "secret", "password", "api_key", "apikey", "webhook_url")
 
 
 def read_secrets(env: Mapping[str, str], *, signals_token_file: str | None = None) -> Secrets:
     found: dict[str, str | None] = {}
-    for field in attrs.fields(Secrets):
-        name = f"{ENV_PREFIX}{field.name.upper()}"
-        found[field.name] = _secret(env, name)
+    for field in _PLAIN_SECRETS:
+        found[field] = _secret(env, f"{ENV_PREFIX}{field.upper()}")
     if found["signals_token"] is None and signals_token_file:
         found["signals_token"] = _read_secret_file(signals_token_file, "signals.token_file")
-    return Secrets(**found)
+    others = []
+    for venue in _other_venues():
+        key, secret = venue_key_names(venue)
+        others.append((venue.value, _secret(env, key), _secret(env, secret)))
+    return Secrets(**found, other_venues=tuple(others))
 
 
 def _secret(env: Mapping[str, str], name: str) -> str | None:
@@ -300,6 +331,8 @@ def _overrides(env: Mapping[str, str]) -> list[tuple[tuple[str, ...], Any]]:
     for name in sorted(env):
         if not name.startswith(ENV_PREFIX) or name in _RESERVED:
             continue
+        if name in _venue_secret_variables():  # a registered venue's keys (read_secrets)
+            continue
         parts = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
         if not all(parts):
             raise ConfigError(
@@ -341,7 +374,7 @@ def _secret_in_file(path: tuple[str, ...]) -> str:
     """Where the secret at `path` is read from instead: the variable `read_secrets` reads
     (`[signals] token` -> TRADECORE_SIGNALS_TOKEN), or that no secret has that name."""
     dotted = ".".join(path)
-    fields = {field.name for field in attrs.fields(Secrets)}
+    fields = set(_PLAIN_SECRETS)
     for name in (path[-1], "_".join(path[-2:])):
         if name in fields:
             variable = f"{ENV_PREFIX}{name.upper()}"
@@ -581,10 +614,10 @@ def _name(venue: Venue) -> str:
 
 
 def missing_keys(config: Config) -> str:
-    name = config.venue.value.upper()
+    key, secret = venue_key_names(config.venue)
     return (
         f"trading on {config.venue.value} needs its API key and secret: set "
-        f"TRADECORE_{name}_API_KEY and TRADECORE_{name}_API_SECRET in the environment "
+        f"{key} and {secret} in the environment "
         "(or their _FILE variants naming files that hold them)"
     )
 

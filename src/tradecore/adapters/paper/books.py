@@ -101,6 +101,7 @@ class Refusal:
     op: str
     symbol: str | None
     rejected: Rejected
+    mark: Decimal | None = None  # the symbol's mark when it was refused (None: none yet)
 
 
 @attrs.define(kw_only=True)

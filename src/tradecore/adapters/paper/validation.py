@@ -256,7 +256,8 @@ class Validation(Matching):
 
     def _refuse(self, op: Op, symbol: object, rejected: Rejected) -> Rejected:
         plain = symbol if isinstance(symbol, str) else None
+        mark = None if plain is None else self._marks.get(plain)
         self.books.refusals.append(
-            Refusal(at=self.now(), op=op.value, symbol=plain, rejected=rejected)
+            Refusal(at=self.now(), op=op.value, symbol=plain, rejected=rejected, mark=mark)
         )
         return rejected

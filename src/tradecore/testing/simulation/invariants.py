@@ -178,6 +178,26 @@ class _Watch:
     worst: Decimal | None = None  # the worst mark since that best (older than the lag too)
 
 
+def _marks_own_refusals(
+    refusals: Sequence[tuple[datetime, Decimal | None]], side: Side, since: datetime | None
+) -> list[datetime]:
+    """When the venue refused a stop as "would immediately trigger" because the mark ran
+    past it in transit, in the bare window from `since`: the first, and each later one only
+    at a mark worse for the position than at the last one counted. A refusal at a mark
+    that stood still (or came back) is not the mark's doing: the next stop, planned beyond
+    the mark read after the last refusal, would have stood (SPEC §3); the bot sent a stop
+    that could not."""
+    counted: list[datetime] = []
+    last: Decimal | None = None
+    for at, mark in refusals:
+        if since is not None and at < since:
+            continue
+        if not counted or mark is None or last is None or tighter(side, last, mark):
+            counted.append(at)
+            last = mark
+    return counted
+
+
 def tighter(side: Side, a: Decimal, b: Decimal) -> bool:
     """Whether stop trigger `a` is tighter (closer to the mark side) than `b` for `side`."""
     return a > b if side is Side.LONG else a < b
@@ -196,8 +216,9 @@ class Checker:
         self._watch: dict[str, _Watch] = defaultdict(_Watch)
         self._seen = 0  # how much of the books' log has been read
         self._refusals_seen = 0  # how much of the books' refusals has been read
-        # symbol -> when the venue refused a protective command of ours as "would trigger"
-        self._triggering: dict[str, list[datetime]] = defaultdict(list)
+        # symbol -> when the venue refused a protective command of ours as "would trigger",
+        # and the mark then (None: the venue had none)
+        self._triggering: dict[str, list[tuple[datetime, Decimal | None]]] = defaultdict(list)
         self._entries: dict[str, set[str]] = defaultdict(set)  # operation -> entry order ids
         self._zombies: dict[str, datetime] = {}  # order id -> when it became orphaned
         self._zombie_wakes: dict[str, datetime] = {}  # order id -> its timer's deadline
@@ -376,7 +397,7 @@ class Checker:
             now,
             "unprotected",
             lambda: _no_stop(held),
-            refusals=self._triggering[symbol],
+            refusals=_marks_own_refusals(self._triggering[symbol], held.side, watch.bare.since),
         )
         self._track(symbol, watch.double, full > 1, now, "one_stop", lambda: f"{full} full stops")
         loose = (
@@ -515,7 +536,7 @@ class Checker:
                 and refusal.op in _PROTECTIVE
                 and refusal.rejected.reason is RejectReason.WOULD_TRIGGER_IMMEDIATELY
             ):
-                self._triggering[refusal.symbol].append(refusal.at)
+                self._triggering[refusal.symbol].append((refusal.at, refusal.mark))
         log = self.engine.books.log
         while self._seen < len(log):
             entry = log[self._seen]
