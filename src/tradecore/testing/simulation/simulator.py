@@ -27,7 +27,9 @@ from tradecore.app.kernel import Kernel, KernelParts
 from tradecore.app.protection import ProtectionView
 from tradecore.app.settings import TradingSettings
 from tradecore.domain.model import Side
+from tradecore.domain.orders import OrderRole, role_of
 from tradecore.domain.signals import Signal
+from tradecore.ports.exchange import Accepted
 from tradecore.testing import FakeVenue, FreeLock
 
 from .explain import timeline
@@ -47,7 +49,15 @@ from .process import (
     sim_exchange,
 )
 from .stop_history import stop_history_problems
-from .world import FAULT_KINDS, Incident, MarkStyle, World, mark_path, tick_times
+from .world import (
+    FAULT_KINDS,
+    REPLACE_CRASH,
+    Incident,
+    MarkStyle,
+    World,
+    mark_path,
+    tick_times,
+)
 
 T = TypeVar("T")
 
@@ -140,6 +150,7 @@ class Simulation:
         self._race: Incident | None = None  # armed: waits for the next protection pass
         # a race under way: its symbol, and whether its pass has read every open order yet
         self._racing: tuple[Incident, str, bool] | None = None
+        self._replace_crash: Incident | None = None  # armed: waits for a trailing replacement
 
     def _protection_view(self) -> ProtectionView | None:
         """What the running application reports as unprotected (`/health`, metrics)."""
@@ -377,6 +388,10 @@ class Simulation:
         kind = incident.kind
         if kind == "crash":
             self._crash(incident)
+        elif kind == REPLACE_CRASH:
+            if self._replace_crash is not None:
+                self.counts[f"{REPLACE_CRASH} (missed: another came first)"] += 1
+            self._replace_crash = incident
         elif kind.startswith("race:"):
             if self._race is not None:
                 self.counts[f"{self._race.kind} (missed: another came first)"] += 1
@@ -448,6 +463,8 @@ class Simulation:
         as the next protection pass sends its read of the positions: a person removes a
         position's stop just before the read reaches the venue, so the pass sees it bare;
         the pass's read of every open order comes next."""
+        if name == "create_stop_order" and self._replace_crash is not None:
+            return await self._crash_in_replacement(args, kwargs, send)
         racing = self._racing
         whole = not (args or kwargs)  # a read of the whole account
         if name == "fetch_open_orders" and racing is not None and whole and _in_protection_pass():
@@ -469,6 +486,49 @@ class Simulation:
             symbol, f"{race.kind}: cancel_stop", until=self.clock.now() + window, fault=False
         )
         return await send()
+
+    async def _crash_in_replacement(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], send: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """An armed replace crash (`world.REPLACE_CRASH`): a trailing step — a move of a
+        position's stop, one of ours already on the venue, by less than the trailing
+        service's emergency improvement, so the move after it waits for the rate limit — creates
+        the new stop (create-then-cancel), the venue takes it, and the process dies as the
+        answer comes back, before it records the new stop or cancels the old one (issue 10,
+        story 8). Any other create, or a refused one, leaves it armed."""
+        incident, process = self._replace_crash, self.process
+        task = asyncio.current_task()
+        symbol: str = args[0] if args else kwargs["symbol"]
+        trigger: Decimal | None = args[3] if len(args) > 3 else kwargs.get("trigger_price")
+        moving = task is not None and task.get_name().startswith("trailing-move-")
+        if (
+            incident is None
+            or self._quiet
+            or not moving
+            or process is None
+            or process.dead
+            or self._down is not None
+            or not self._trailing_step(symbol, trigger)
+        ):
+            return await send()
+        answer = await send()
+        if not isinstance(answer, Accepted) or process.dead:
+            return answer
+        self._replace_crash = None
+        self.counts[incident.kind] += 1
+        self._downtime = incident.duration
+        process.dead = True
+        process.crash_point = REPLACE_CRASH
+        raise Crash(f"{REPLACE_CRASH}: the new stop {answer.order.order_id} is on the venue")
+
+    def _trailing_step(self, symbol: str, trigger: Decimal | None) -> bool:
+        """A new stop at `trigger` replaces one of ours by less than the emergency improvement
+        (`TrailingParams`): the trailing service moves again only after its rate limit."""
+        ours = [o.trigger_price for o in self.venue.stops(symbol) if _ours(o)]
+        if trigger is None or not ours:
+            return False
+        emergency = self.settings.trailing.emergency_improvement_percent / 100
+        return all(old is not None and abs(trigger - old) < old * emergency for old in ours)
 
     async def _store_answered(self, name: str) -> None:
         """After a store call answered. The race's pass ends its read with the journal's
@@ -530,6 +590,8 @@ class Simulation:
         if self.process is not None and self.process.dead:
             await self._drive(until=lambda: not self._dead(), end=None)
         self._count_faults()
+        if self._replace_crash is not None:
+            self.counts[f"{REPLACE_CRASH} (missed: no trailing replacement)"] += 1
         kernel = self.kernel
         assert kernel is not None
         if kernel.running:
@@ -579,6 +641,10 @@ class Simulation:
         self.counts["fault:(scheduled, never fired)"] += sum(
             1 for _, i in self._fault_kinds.values() if i.number not in fired
         )
+
+
+def _ours(order: Any) -> bool:
+    return role_of(order.client_order_id) is not OrderRole.FOREIGN
 
 
 def _in_protection_pass() -> bool:

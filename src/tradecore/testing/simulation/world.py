@@ -84,6 +84,12 @@ OUTAGES = ("database", "signals")  # counted as outage:database, outage:signals
 # position's favour (`fraction`), so the trailing service moves that stop before the pass
 # acts on what it read (issue 10, story 1: the pass must act on the venue as it is then).
 RACES = ("guard_read",)
+# A crash timed to a stop replacement (issue 10, story 8), counted as replace_crash when it
+# happens: armed at its moment, it hits the next trailing move that replaces a stop
+# create-first (a venue that can neither amend a stop nor attach one to the position): the
+# new stop reaches the venue and the process dies as the venue's answer comes back, before
+# it records the new stop; it stays down `duration` s. Drawn only on such venues.
+REPLACE_CRASH = "replace_crash"
 
 # The commands a fault may hit, as the bot sends them on the venue: where a stop is replaced
 # create-first (no amend, no position stop) stops come twice and exits are limit orders;
@@ -106,7 +112,8 @@ class Incident:
 
     number: int  # stable across reductions: how a replay names it
     at: float
-    kind: str  # a FAULT_KINDS, PERSON_ACTIONS or OUTAGES name, "crash", or "race:<RACES>"
+    # a FAULT_KINDS, PERSON_ACTIONS or OUTAGES name, "crash", "race:<RACES>" or REPLACE_CRASH
+    kind: str
     symbol: str | None = None
     duration: float = 0.0
     op: Op | None = None  # the venue operation a fault is aimed at
@@ -192,6 +199,7 @@ class Rates:
     database_outages: float = 0.2
     signal_outages: float = 0.2
     guard_races: float = 0.05
+    replace_crashes: float = 0.05
 
 
 def plan_world(
@@ -217,6 +225,9 @@ def plan_world(
     # incident numbers) drawn before races existed stay as they were.
     racing = random.Random(f"races:{seed}:{venue.value}")
     incidents += tuple(_races(racing, symbols, length, rates, first=len(incidents) + 1))
+    # Crashes inside a stop replacement too, after them (the same reason).
+    crashing = random.Random(f"replace-crash:{seed}:{venue.value}")
+    incidents += tuple(_replace_crashes(crashing, venue, length, rates, first=len(incidents) + 1))
     return World(
         seed=seed,
         venue=venue,
@@ -408,6 +419,26 @@ def _races(
             symbol=rng.choice(symbols),
             duration=rng.choice((3.0, 5.0, 8.0)),  # how long the read's answer takes
             fraction=Decimal(rng.choice(("0.03", "0.04", "0.06"))),  # the mark's jump
+        )
+
+
+def _replace_crashes(
+    rng: random.Random, venue: Venue, hours: float, rates: Rates, *, first: int
+) -> Iterator[Incident]:
+    capabilities = PROFILES[venue].capabilities
+    if capabilities.position_stop or capabilities.amend_stop:
+        return  # the venue moves a stop in place: no replacement to crash inside
+    seconds = hours * 3600
+    moments = sorted(
+        rng.uniform(60, max(61.0, seconds - 600))
+        for _ in range(_poisson(rng, rates.replace_crashes * hours))
+    )
+    for number, at in enumerate(moments, start=first):
+        yield Incident(
+            number=number,
+            at=at,
+            kind=REPLACE_CRASH,
+            duration=rng.choice((0.0, 1.0, 5.0)),  # how long the process stays down
         )
 
 
