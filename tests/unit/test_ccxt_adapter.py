@@ -441,13 +441,6 @@ async def test_an_ip_ban_stops_every_request_until_it_ends(monkeypatch: pytest.M
         await venue.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (W1/W7 areas, the port has no batch read): each wave's re-read asks Binance "
-    "GET /fapi/v1/symbolConfig twice per candidate (ccxt fetch_leverage -> fetch_leverages "
-    "without a symbol: every symbol's configuration; fetch_margin_mode -> ?symbol=), where "
-    "one answer holds both the leverage and the margin type",
-)
 async def test_a_waves_leverage_reread_asks_binance_for_a_symbols_configuration_once() -> None:
     from tradecore.adapters.clock import SequentialIds, SystemClock
     from tradecore.app.leverage import MarginDesk

@@ -11,6 +11,7 @@ order must be sent exactly as decided or refused. Numbers come back from the ven
 strings (`info`), never from ccxt's floats.
 """
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextvars import ContextVar
@@ -277,6 +278,8 @@ class CcxtExchange:
         # algo orders) the id says which endpoint to ask, and a cancel answer may name the
         # order without its state.
         self._algos: dict[str, Order] = {}
+        # a symbol's settings read in flight (`margin._symbol_settings`), shared by its callers
+        self.settings_flights: dict[str, asyncio.Future[Any]] = {}
         self._feeds: list[MarkFeed] = []
         self._on_stream_status = on_stream_status
         self._poll_interval = poll_interval

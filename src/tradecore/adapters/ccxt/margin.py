@@ -7,6 +7,7 @@ Bybit `POST /v5/position/set-leverage`, the account-wide margin mode) is its dia
 per account (`margin_mode_per_symbol` False).
 """
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -64,15 +65,43 @@ async def set_margin_mode(ex: "CcxtExchange", symbol: str, mode: MarginMode) -> 
 
 
 async def fetch_leverage(ex: "CcxtExchange", symbol: str) -> Decimal:
+    if ex.dialect.settings_in_one_answer:
+        return ex.dialect.read_leverage({"info": await _symbol_settings(ex, symbol)})
     read = ex.dialect.read_leverage
     return await ex._query(lambda: ex.client.fetch_leverage(to_venue(symbol)), read)
 
 
 async def fetch_margin_mode(ex: "CcxtExchange", symbol: str) -> MarginMode:
+    if ex.dialect.settings_in_one_answer:
+        return ex.dialect.read_margin_mode(await _symbol_settings(ex, symbol))
     read = ex.dialect.read_margin_mode
     return await ex._query(
         lambda: ex.client.fetch_margin_mode(to_venue(symbol)), lambda raw: read(raw["info"])
     )
+
+
+async def _symbol_settings(ex: "CcxtExchange", symbol: str) -> Mapping[str, Any]:
+    """The symbol's own configuration (ccxt `fetch_margin_mode`'s request, `info`), read once
+    for every caller asking while it is in flight: a wave's re-read asks for the leverage and
+    the margin mode at once, and the venue answers both in one."""
+    flights = ex.settings_flights
+    flight = flights.get(symbol)
+    if flight is None:
+        unified = to_venue(symbol)
+        flight = asyncio.ensure_future(
+            ex._query(lambda: ex.client.fetch_margin_mode(unified), lambda raw: raw["info"])
+        )
+        flights[symbol] = flight
+        flight.add_done_callback(lambda done: _landed(flights, symbol, done))
+    info: Mapping[str, Any] = await asyncio.shield(flight)
+    return info
+
+
+def _landed(flights: dict[str, "asyncio.Future[Any]"], symbol: str, done: Any) -> None:
+    if flights.get(symbol) is done:
+        del flights[symbol]
+    if not done.cancelled():
+        done.exception()  # retrieved: every caller that still waits has raised it itself
 
 
 async def fetch_leverage_tiers(ex: "CcxtExchange", symbol: str) -> Sequence[LeverageTier]:

@@ -61,7 +61,7 @@ class CcxtDialect(Protocol):
     request's timestamp refused: resync the clock and resend), `already_done_codes` (a
     setting the venue says it already holds, answered as success), `limits` (the published
     rate-limit budgets and each request's weight), `has_testnet`, `whole_number_leverage`,
-    `check_facts` (venue-check).
+    `settings_in_one_answer`, `check_facts` (venue-check).
     Behaviour (methods): the rest, each documented below.
     """
 
@@ -75,6 +75,9 @@ class CcxtDialect(Protocol):
     limits: VenueLimits
     has_testnet: bool
     whole_number_leverage: bool  # the venue takes only whole leverages
+    # one answer holds the symbol's leverage and margin mode (ccxt `fetch_margin_mode`'s
+    # request): both reads share it, one request per symbol in flight
+    settings_in_one_answer: bool
     check_facts: CheckFacts
 
     # ------------------------------------------------------------ client

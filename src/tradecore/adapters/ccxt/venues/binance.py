@@ -439,6 +439,9 @@ class BinanceDialect:
     # POST /fapi/v1/leverage takes an INT "target initial leverage: int from 1 to 125"
     # (USDⓈ-M "Change Initial Leverage"); ccxt's set_leverage refuses a fraction itself
     whole_number_leverage = True
+    # GET /fapi/v1/symbolConfig?symbol= answers [{symbol, marginType, leverage, …}] (weight 5;
+    # without a symbol, every symbol's): ccxt fetch_margin_mode's request, 4.5.90
+    settings_in_one_answer = True
     check_facts = CheckFacts(
         tiers=("leverageBracket__usdm",),
         leverage=("leverage__change",),

@@ -386,6 +386,8 @@ class BybitDialect:
     has_testnet = True
     # buyLeverage/sellLeverage are strings within the risk limit (v5 Set Leverage): 2.5 is taken
     whole_number_leverage = False
+    # leverage is the position's (GET /v5/position/list), the margin mode the account's
+    settings_in_one_answer = False
     check_facts = CheckFacts(
         tiers=(),
         leverage=("position_set-leverage__ok",),
