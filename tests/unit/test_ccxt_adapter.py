@@ -460,3 +460,34 @@ async def test_a_waves_leverage_reread_asks_binance_for_a_symbols_configuration_
         assert asked[0][2].get("symbol") == SYMBOL  # this symbol's, not every symbol's
     finally:
         await venue.close()
+
+
+async def test_a_bybit_403_is_an_ip_ban_that_stops_every_request_for_ten_minutes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bybit: "If you receive an HTTP 403 (Access Denied) response, your IP has been either
+    temporarily or permanently banned" (v5 Rate Limit, IP Rate Limit; "usually 30 minutes");
+    "If you encounter the error "403, access too frequent" ... terminate all HTTP sessions and
+    wait for at least 10 minutes" (bybit-exchange.github.io/docs/p2p/rate-limit). Retrying
+    extends it, like Binance's 418: nothing goes out for the ban's shortest length."""
+    venue = LoopbackVenue.bybit(marks={SYMBOL: "50000"})
+    try:
+        ex = venue.exchange
+        await ex.load_markets()
+        monkeypatch.setattr(venue.dialect, "rate_limited", lambda: (403, "access too frequent"))
+        venue.inject(Fault.rate_limit(Op.MARKET_ORDER))
+        first = await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-b-e0")
+        assert isinstance(first, Rejected) and first.reason is RejectReason.RATE_LIMITED, first
+        sent = len(venue.server.requests)
+
+        await venue.advance(9 * 60)
+        with pytest.raises(ExchangeUnavailable) as refused:
+            await ex.fetch_positions()
+        assert refused.value.rate_limited
+        assert len(venue.server.requests) == sent  # nothing went out during the ban
+
+        await venue.advance(61)
+        after = await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-b-e1")
+        assert isinstance(after, Accepted), after
+    finally:
+        await venue.close()
