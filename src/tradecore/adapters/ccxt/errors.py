@@ -86,16 +86,25 @@ class RegionBlocked(ccxt.RestrictedLocation):
 
 
 class IpBanned(ccxt.DDoSProtection):
-    """HTTP 418: the IP is banned for a while (Binance: "IP bans are tracked and scale in
-    duration for repeat offenders, from 2 minutes to 3 days"; the answer's Retry-After
-    header gives the seconds "until the ban is over", its -1003 text "IP banned until
-    <ms>"). Raised by the adapter, too, for a request it does not send during the ban."""
+    """The IP is banned for a while: the HTTP status each venue's dialect names
+    (`ip_ban_statuses`; Binance 418: "IP bans are tracked and scale in duration for repeat
+    offenders, from 2 minutes to 3 days", the answer's Retry-After header gives the seconds
+    "until the ban is over", its -1003 text "IP banned until <ms>"; Bybit 403, "access too
+    frequent": at least 10 minutes). Raised by the adapter, too, for a request it does not
+    send during the ban."""
 
-    status = 418
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        status: int = 418,
+        shortest: timedelta | None = None,
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after  # seconds, from the answer's Retry-After header
+        self.status = status
+        self.shortest = SHORTEST_BAN if shortest is None else shortest  # when nothing says
 
 
 _BANNED_UNTIL = re.compile(r"banned until (\d{12,})")
@@ -106,7 +115,11 @@ SHORTEST_BAN = timedelta(minutes=2)
 def ban_end(error: Exception, now: datetime) -> datetime | None:
     """When the IP ban `error` reports ends (None: it is no ban): the later of its
     Retry-After and its text's "banned until <ms>", else the shortest ban from `now`."""
-    if http_status(error) != 418:
+    if isinstance(error, IpBanned):
+        shortest = error.shortest
+    elif http_status(error) == 418:  # ccxt binance raises its own for a 418
+        shortest = SHORTEST_BAN
+    else:
         return None
     ends = []
     if isinstance(error, IpBanned) and error.retry_after is not None:
@@ -114,10 +127,12 @@ def ban_end(error: Exception, now: datetime) -> datetime | None:
     found = _BANNED_UNTIL.search(str(error))
     if found is not None:
         ends.append(datetime.fromtimestamp(int(found[1]) / 1000, tz=now.tzinfo))
-    return max(ends) if ends else now + SHORTEST_BAN
+    return max(ends) if ends else now + shortest
 
 
-def watch_server_failures(client: ccxt.Exchange) -> None:
+def watch_server_failures(
+    client: ccxt.Exchange, ip_bans: Mapping[int, timedelta] | None = None
+) -> None:
     """Make every HTTP 5xx answer of `client` a `ServerFailure`, whatever its body says.
 
     ccxt maps an error body by its code before it looks at the HTTP status, so without this
@@ -131,11 +146,14 @@ def watch_server_failures(client: ccxt.Exchange) -> None:
             raise ServerFailure(f"{client.id} {method} {url} {code} {reason} {body}")
         if code == 451:  # ccxt would raise ExchangeNotAvailable: "retry", forever
             raise RegionBlocked(f"{client.id} {method} {url} {code} {reason} {body}")
-        if code == 418:
+        bans = {418: SHORTEST_BAN} if ip_bans is None else ip_bans
+        if isinstance(code, int) and code in bans:
             headers = rest[0] if rest and isinstance(rest[0], Mapping) else {}
             raise IpBanned(
                 f"{client.id} {method} {url} {code} {reason} {body}",
                 retry_after=_retry_after(headers),
+                status=code,
+                shortest=bans[code],
             )
         return body
 

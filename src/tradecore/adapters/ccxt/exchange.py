@@ -264,9 +264,9 @@ class CcxtExchange:
     ) -> None:
         self.client = client
         self._read_back = read_back or ReadBack()
-        watch_server_failures(client)
         self._venue = venue
         self._dialect = dialect_for(venue)
+        watch_server_failures(client, self._dialect.ip_ban_statuses)
         self._profile = self._dialect.profile
         self.limiter = RequestLimiter(
             clock, self._dialect.limits if limits is None else limits, venue=venue.value

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -61,7 +62,7 @@ class CcxtDialect(Protocol):
     request's timestamp refused: resync the clock and resend), `already_done_codes` (a
     setting the venue says it already holds, answered as success), `limits` (the published
     rate-limit budgets and each request's weight), `has_testnet`, `whole_number_leverage`,
-    `settings_in_one_answer`, `check_facts` (venue-check).
+    `settings_in_one_answer`, `ip_ban_statuses`, `check_facts` (venue-check).
     Behaviour (methods): the rest, each documented below.
     """
 
@@ -78,6 +79,8 @@ class CcxtDialect(Protocol):
     # one answer holds the symbol's leverage and margin mode (ccxt `fetch_margin_mode`'s
     # request): both reads share it, one request per symbol in flight
     settings_in_one_answer: bool
+    # HTTP status -> the IP ban it means, with the ban's shortest length when no header says
+    ip_ban_statuses: Mapping[int, timedelta]
     check_facts: CheckFacts
 
     # ------------------------------------------------------------ client

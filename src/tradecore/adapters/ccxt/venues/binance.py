@@ -442,6 +442,9 @@ class BinanceDialect:
     # GET /fapi/v1/symbolConfig?symbol= answers [{symbol, marginType, leverage, …}] (weight 5;
     # without a symbol, every symbol's): ccxt fetch_margin_mode's request, 4.5.90
     settings_in_one_answer = True
+    # 418: "IP bans are tracked and scale in duration for repeat offenders, from 2 minutes to
+    # 3 days" (USDⓈ-M General Info, Limits)
+    ip_ban_statuses: Mapping[int, timedelta] = {418: timedelta(minutes=2)}
     check_facts = CheckFacts(
         tiers=("leverageBracket__usdm",),
         leverage=("leverage__change",),

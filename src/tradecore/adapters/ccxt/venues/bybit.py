@@ -9,7 +9,7 @@ bybit-exchange.github.io/docs/v5/, and ccxt 4.5.90 bybit.py, as cited at each fa
 
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -388,6 +388,10 @@ class BybitDialect:
     whole_number_leverage = False
     # leverage is the position's (GET /v5/position/list), the margin mode the account's
     settings_in_one_answer = False
+    # 403: "your IP has been either temporarily or permanently banned" (v5 Rate Limit, IP Rate
+    # Limit, "usually 30 minutes"); "403, access too frequent ... wait for at least 10
+    # minutes" (bybit-exchange.github.io/docs/p2p/rate-limit): the shortest is taken
+    ip_ban_statuses: Mapping[int, timedelta] = {403: timedelta(minutes=10)}
     check_facts = CheckFacts(
         tiers=(),
         leverage=("position_set-leverage__ok",),
