@@ -24,6 +24,9 @@ UNREACHABLE = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
+    # a pooled connection an outage interrupted mid-protocol: "cannot switch to state …;
+    # another operation … is in progress" (the pool replaces it on release)
+    asyncpg.InternalClientError,
 )
 
 
