@@ -214,6 +214,18 @@ def dialect_for(venue: Venue) -> PaperDialect:
     return DIALECTS[venue]
 
 
+def market(symbol: str, tick: str, step: str, min_qty: str, notional: str, lev: int) -> MarketRules:
+    """A paper market's rules from its figures as the venue lists them (strings: exact)."""
+    return MarketRules(
+        symbol=symbol,
+        tick_size=Decimal(tick),
+        step_size=Decimal(step),
+        min_quantity=Decimal(min_qty),
+        min_notional=Decimal(notional),
+        max_leverage=Decimal(lev),
+    )
+
+
 from tradecore.adapters.paper.venues.binance import BINANCE  # noqa: E402
 from tradecore.adapters.paper.venues.bybit import BYBIT  # noqa: E402
 

@@ -13,9 +13,8 @@ from decimal import Decimal
 
 import attrs
 
-from tradecore.adapters.paper.venues import PaperDialect, catalogue, register
+from tradecore.adapters.paper.venues import PaperDialect, catalogue, market, register
 from tradecore.domain.model import OrderSide, Side, Venue
-from tradecore.domain.precision import MarketRules
 from tradecore.ports.exchange import Applied, Capabilities, Rejected, RejectReason
 
 R = RejectReason
@@ -120,23 +119,12 @@ REJECTIONS = catalogue(
 )
 
 
-def _rules(symbol: str, tick: str, step: str, min_qty: str, notional: str, lev: int) -> MarketRules:
-    return MarketRules(
-        symbol=symbol,
-        tick_size=Decimal(tick),
-        step_size=Decimal(step),
-        min_quantity=Decimal(min_qty),
-        min_notional=Decimal(notional),
-        max_leverage=Decimal(lev),
-    )
-
-
 # A few real-looking markets: BTC and ETH, and a 7-decimal-tick contract.
 MARKETS = (
-    _rules("BTCUSDT", "0.1", "0.001", "0.001", "5", 100),
-    _rules("ETHUSDT", "0.01", "0.01", "0.01", "5", 100),
-    _rules("SOLUSDT", "0.01", "0.1", "0.1", "5", 50),
-    _rules("1000PEPEUSDT", "0.0000001", "100", "100", "5", 50),
+    market("BTCUSDT", "0.1", "0.001", "0.001", "5", 100),
+    market("ETHUSDT", "0.01", "0.01", "0.01", "5", 100),
+    market("SOLUSDT", "0.01", "0.1", "0.1", "5", 50),
+    market("1000PEPEUSDT", "0.0000001", "100", "100", "5", 50),
 )
 
 
