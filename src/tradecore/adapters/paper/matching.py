@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
+from sortedcontainers import SortedList
+
 from tradecore.adapters.paper.books import (
     Amendment,
     Books,
@@ -363,34 +365,38 @@ class Matching:
         self._notify(order.symbol)
 
     def _fire_stops(self, symbol: str, index: SymbolIndex, mark: Decimal) -> None:
-        fired: list[str] = []
-        sells, buys = index.sell_stops, index.buy_stops
-        while sells and sells[-1][0] >= mark:
-            fired.append(sells[-1][2])
-            self._detach(self._orders[sells[-1][2]])
-        while buys and buys[0][0] <= mark:
-            fired.append(buys[0][2])
-            self._detach(self._orders[buys[0][2]])
-        for order_id in fired:
-            order = self._orders[order_id]
-            order.status = OrderStatus.TRIGGERED
-            self._execute_stop(order, mark)
+        fired = self._take_at_or_above(index.sell_stops, mark)
+        self._trigger(fired + self._take_at_or_below(index.buy_stops, mark), mark)
         self._touch(symbol)
 
     def _fire_take_profits(self, symbol: str, index: SymbolIndex, mark: Decimal) -> None:
-        fired: list[str] = []
-        ups, downs = index.sell_profits, index.buy_profits
-        while ups and ups[0][0] <= mark:
-            fired.append(ups[0][2])
-            self._detach(self._orders[ups[0][2]])
-        while downs and downs[-1][0] >= mark:
-            fired.append(downs[-1][2])
-            self._detach(self._orders[downs[-1][2]])
-        for order_id in fired:
+        fired = self._take_at_or_below(index.sell_profits, mark)
+        self._trigger(fired + self._take_at_or_above(index.buy_profits, mark), mark)
+        self._touch(symbol)
+
+    def _take_at_or_above(self, levels: SortedList, mark: Decimal) -> list[str]:
+        """Detach the orders of `levels` (sorted by level) whose level the mark reached from
+        below, highest first; their ids."""
+        taken: list[str] = []
+        while levels and levels[-1][0] >= mark:
+            taken.append(levels[-1][2])
+            self._detach(self._orders[levels[-1][2]])
+        return taken
+
+    def _take_at_or_below(self, levels: SortedList, mark: Decimal) -> list[str]:
+        """Detach the orders of `levels` (sorted by level) whose level the mark reached from
+        above, lowest first; their ids."""
+        taken: list[str] = []
+        while levels and levels[0][0] <= mark:
+            taken.append(levels[0][2])
+            self._detach(self._orders[levels[0][2]])
+        return taken
+
+    def _trigger(self, order_ids: list[str], mark: Decimal) -> None:
+        for order_id in order_ids:
             order = self._orders[order_id]
             order.status = OrderStatus.TRIGGERED
             self._execute_stop(order, mark)
-        self._touch(symbol)
 
     def _trail(self, symbol: str, index: SymbolIndex, mark: Decimal) -> None:
         """Move every trailing stop of `symbol` with the mark; fire those it came back to."""
@@ -438,14 +444,8 @@ class Matching:
         )
 
     def _fill_limits(self, symbol: str, index: SymbolIndex, mark: Decimal) -> None:
-        crossed: list[str] = []
-        bids, asks = index.buy_limits, index.sell_limits
-        while bids and bids[-1][0] >= mark:
-            crossed.append(bids[-1][2])
-            self._detach(self._orders[bids[-1][2]])
-        while asks and asks[0][0] <= mark:
-            crossed.append(asks[0][2])
-            self._detach(self._orders[asks[0][2]])
+        crossed = self._take_at_or_above(index.buy_limits, mark)
+        crossed += self._take_at_or_below(index.sell_limits, mark)
         for order_id in crossed:
             order = self._orders[order_id]
             quantity = self._fillable(symbol, order, ONE)
