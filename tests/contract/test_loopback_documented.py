@@ -14,7 +14,6 @@ import pytest
 from tradecore.domain.model import OrderSide
 from tradecore.testing.corpus import (
     ANY,
-    KNOWN_MISMATCHES,
     Answer,
     Entry,
     documenting,
@@ -99,8 +98,9 @@ def test_a_region_block_is_documented_as_451_with_code_0_never_403_with_451() ->
     assert undocumented("binance", real) is None
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_MISMATCHES[0][3])
 async def test_binance_algo_answers_carry_iceberg_quantity_as_documented() -> None:
+    # JSON null, as the docs' algo examples show it (corpus binance/algoOrder__*.json, note),
+    # with no known mismatch let through (strict)
     venue = LoopbackVenue.binance(marks={"BTCUSDT": "50000"})
     try:
         exchange = venue.exchange

@@ -10,6 +10,7 @@ holds other tests' databases, whose accounts would be listed too.
 
 import asyncio
 import contextlib
+import html
 import io
 import json
 import os
@@ -31,8 +32,22 @@ from runner.__main__ import main
 from runner.dashboard import run_dashboard_accounts
 from runner.monitor import run_monitor_accounts
 from runner.report import run_report_accounts
+from tradecore.adapters.clock import VirtualClock
+from tradecore.adapters.dashboard import account_feeds, accounts_overview
+from tradecore.adapters.dashboard.web import _list_html
 from tradecore.adapters.database import connect_store, open_journal
-from tradecore.adapters.reporting.accounts import Account, database_url, discover_accounts
+from tradecore.adapters.reporting.accounts import (
+    Account,
+    _keyed,
+    database_url,
+    discover_accounts,
+)
+from tradecore.adapters.reporting.overview import (
+    build_reports,
+    reports_json,
+    reports_text,
+    reports_total,
+)
 from tradecore.domain.aged import AgedParams
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import Side, Venue
@@ -397,31 +412,101 @@ async def test_with_a_token_the_account_list_and_pages_ask_for_it(server: Server
                 assert (await answer.json())["account"] == MAIN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: which copy the totals should count (the newest journal? none, with a "
-    "warning?) is for the maintainers; reports_total sums every database as an account",
-)
+async def restored_copy(tmp_path: Path, positions: list[Position]) -> tuple[str, str]:
+    """An account's database (SQLite: a file) and a byte copy of it, as a backup restored
+    next to it would be: the URLs of the live one and of the copy."""
+    live = f"sqlite:///{tmp_path / 'live.db'}"
+    await journal_account(live, MAIN, positions, tmp_path / "spool")
+    copy = tmp_path / "copy.db"
+    copy.write_bytes((tmp_path / "live.db").read_bytes())
+    return live, f"sqlite:///{copy}"
+
+
+def copies(live: str, copy: str) -> tuple[Account, ...]:
+    """Both databases of the account as discovery lists them: the copy first, so that the
+    order they are found in decides nothing."""
+    found = [
+        Account(fingerprint=MAIN, database="tradecore_main_restored", url=copy),
+        Account(fingerprint=MAIN, database="tradecore_main", url=live),
+    ]
+    return _keyed(found)
+
+
+SAME_ACCOUNT = "same account fingerprint in two databases: totals count it once"
+
+
 async def test_a_restored_copy_of_an_accounts_database_is_not_counted_twice_in_the_totals(
     tmp_path: Path,
 ) -> None:
     # A backup restored next to the live database (docs: keyed fingerprint@database so that
     # neither hides the other): the totals still speak of one account, and its PnL once.
-    from tradecore.adapters.reporting.accounts import Discovery, _keyed
-    from tradecore.adapters.reporting.overview import build_reports, reports_total
-
-    live = f"sqlite:///{tmp_path / 'live.db'}"
     done = position("A-done", Venue.BINANCE, PositionState.CLOSED, closed_at=ago(600),
                     exit_price=Decimal("112.5"), realized_pnl=Decimal("12.5"))  # fmt: skip
-    await journal_account(live, MAIN, [done], tmp_path / "spool")
-    copy = tmp_path / "copy.db"
-    copy.write_bytes((tmp_path / "live.db").read_bytes())
-    found = [
-        Account(fingerprint=MAIN, database="tradecore_main", url=live),
-        Account(fingerprint=MAIN, database="tradecore_main_restored", url=f"sqlite:///{copy}"),
-    ]
-    shown = Discovery(server="test", accounts=_keyed(found), skipped=())
-    assert len({a.key for a in shown.accounts}) == 2  # both shown, neither hidden
-    total = reports_total(await build_reports(shown.accounts))
-    # today: (2, "25.0", 2), the one account and its PnL twice
+    live, copy = await restored_copy(tmp_path, [done])
+    shown = copies(live, copy)
+    assert len({a.key for a in shown}) == 2  # both shown, neither hidden
+
+    reports = await build_reports(shown)
+    total = reports_total(reports)
     assert (total["accounts"], total["pnl_total"], total["positions"]) == (1, "12.5", 1)
+    assert len(reports_json(reports)["accounts"]) == 2
+    [warning] = total["warnings"]
+    assert SAME_ACCOUNT in warning
+    assert f"({MAIN}: tradecore_main_restored, tradecore_main)" in warning  # both named
+    assert f"warning: {warning}" in reports_text(reports)
+
+
+async def test_where_the_copies_disagree_the_totals_take_the_later_update_and_say_so(
+    tmp_path: Path,
+) -> None:
+    """The backup was taken while A-run was open; the live database closed it since (+5).
+    Every surface (report, monitor, dashboard list) counts A-run once, as closed, and warns
+    naming both databases."""
+    done = position("A-done", Venue.BINANCE, PositionState.CLOSED, closed_at=ago(600),
+                    exit_price=Decimal("112.5"), realized_pnl=Decimal("12.5"))  # fmt: skip
+    running = position("A-run", Venue.BINANCE, PositionState.ACTIVE, stop_price=Decimal(95),
+                       stop_order_id="sr")  # fmt: skip
+    live, copy = await restored_copy(tmp_path, [done, running])
+    later = await connect_store(live, clock=VirtualClock(NOW + timedelta(hours=1)))
+    try:
+        closed = attrs.evolve(running, state=PositionState.CLOSED, closed_at=ago(60),
+                              exit_price=Decimal(105), realized_pnl=Decimal(5),
+                              version=running.version + 1)  # fmt: skip
+        await later.store.positions.save(closed)
+    finally:
+        await later.close()
+    shown = copies(live, copy)
+
+    reports = await build_reports(shown)
+    total = reports_total(reports)
+    assert (total["accounts"], total["positions"], total["still_open"]) == (1, 2, 0)
+    assert (total["pnl_total"], total["wins"]) == ("17.5", 2)
+    [warning] = total["warnings"]
+    assert f"{SAME_ACCOUNT} ({MAIN}: tradecore_main_restored, tradecore_main)" in warning
+    assert "differ on A-run from tradecore_main," in warning and "A-done" not in warning
+    # each database still shows what it holds
+    by_key = {r.account.database: r.report for r in reports}
+    assert by_key["tradecore_main_restored"].pnl.total == Decimal("12.5")
+    assert by_key["tradecore_main"].pnl.total == Decimal("17.5")
+
+    out, jsonl = io.StringIO(), tmp_path / "m.jsonl"
+    watched = run_monitor_accounts(list(shown), iterations=1, jsonl_path=str(jsonl), out=out)
+    assert await watched == 0
+    [line] = [json.loads(text) for text in jsonl.read_text().splitlines()]
+    assert [a["positions"] for a in line["accounts"].values()] == [1, 0]  # the copy: A-run open
+    monitored = line["total"]
+    assert (monitored["accounts"], monitored["positions"], monitored["pnl"]) == (1, 0, "17.5")
+    assert monitored["warnings"] == [warning]
+    assert f"warning: {warning}" in out.getvalue()
+
+    feeds = account_feeds(shown, now=lambda: NOW)
+    try:
+        overview = await accounts_overview(feeds)
+    finally:
+        for _, feed in feeds.values():
+            await feed.stop()
+    listed = overview["total"]
+    assert (listed["accounts"], listed["open_positions"], listed["pnl_realized"]) == (1, 0, "17.5")
+    assert listed["warnings"] == [warning]
+    assert [a["open_positions"] for a in overview["accounts"].values()] == [1, 0]
+    assert f"warning: {html.escape(warning)}" in _list_html(overview)

@@ -16,8 +16,9 @@ from typing import Any
 
 from loguru import logger
 
-from tradecore.adapters.reporting.accounts import Account
-from tradecore.adapters.reporting.source import Reader, open_reader
+from tradecore.adapters.reporting.accounts import Account, Copy, count_once, fingerprint_of
+from tradecore.adapters.reporting.analysis import pnl
+from tradecore.adapters.reporting.source import PositionRow, Reader, open_reader
 from tradecore.domain.aged import AgedParams
 
 from .view import (
@@ -58,6 +59,7 @@ class DatabaseViews:
         self._aged = aged or AgedParams()
         self._live = live
         self._reader: Reader | None = None
+        self.rows: tuple[PositionRow, ...] = ()  # the positions the last view was built from
 
     async def __call__(self) -> View:
         named = {} if self._account is None else {"account": self._account}
@@ -78,6 +80,7 @@ class DatabaseViews:
         live = await self._live() if self._live is not None else None
         now = self._now()
         positions = await reader.positions()
+        self.rows = tuple(positions)
         shown = [p.id for p in shown_positions(positions)]
         inputs = Inputs(
             now=now,
@@ -91,6 +94,10 @@ class DatabaseViews:
             live=live,
         )
         return build_view(inputs)
+
+    def positions_read(self) -> tuple[PositionRow, ...]:
+        """The positions the last view was built from."""
+        return self.rows
 
     async def close(self) -> None:
         reader, self._reader = self._reader, None
@@ -109,8 +116,10 @@ class Feed:
         interval_seconds: float = 0.5,
         keepalive_seconds: float = KEEPALIVE_SECONDS,
         close: Callable[[], Awaitable[None]] | None = None,
+        rows: Callable[[], Sequence[PositionRow]] | None = None,
     ) -> None:
         self._build = build
+        self._rows = rows
         self._interval = interval_seconds
         self.keepalive_seconds = keepalive_seconds
         self._close = close
@@ -122,6 +131,10 @@ class Feed:
     async def view(self) -> View:
         """A view built now (the page's first paint, `view.json`)."""
         return await self._build()
+
+    def rows(self) -> Sequence[PositionRow] | None:
+        """The positions the last view was built from (None: not known to this feed)."""
+        return None if self._rows is None else self._rows()
 
     @contextlib.asynccontextmanager
     async def watch(self) -> AsyncIterator["asyncio.Queue[str | None]"]:
@@ -183,20 +196,30 @@ def account_feeds(
     feeds = {}
     for a in accounts:
         views = DatabaseViews(a.url, now=now, aged=aged, account=a.key)
-        feed = Feed(views, interval_seconds=interval_seconds, close=views.close)
+        feed = Feed(
+            views,
+            interval_seconds=interval_seconds,
+            close=views.close,
+            rows=views.positions_read,
+        )
         feeds[a.key] = (a.database, feed)
     return feeds
 
 
 async def accounts_overview(feeds: Mapping[str, tuple[str, "Feed"]]) -> dict[str, Any]:
     """Each account's open positions, unprotected now and realized PnL, as its own page shows
-    them, keyed by fingerprint; and their total. `feeds`: fingerprint -> (database, feed)."""
+    them, keyed by fingerprint; and their total, where an account found in several databases
+    (a restored backup) counts once and each of its positions once (`accounts.count_once`),
+    with a warning. `feeds`: key -> (database, feed)."""
     accounts: dict[str, dict[str, Any]] = {}
+    rows: dict[str, Sequence[PositionRow] | None] = {}
+    views: dict[str, View] = {}
     now = None
     for key, (database, feed) in feeds.items():
-        view = await feed.view()
+        view = views[key] = await feed.view()
         now = now or view.get("now")
         error = view.get("error")
+        rows[key] = None if error else feed.rows()
         accounts[key] = {
             "database": database,
             "open_positions": None if error else len(view["positions"]),
@@ -205,14 +228,38 @@ async def accounts_overview(feeds: Mapping[str, tuple[str, "Feed"]]) -> dict[str
             "status": None if error else view["health"]["status"],
             "error": error,
         }
-    read = [a for a in accounts.values() if a["error"] is None]
-    realized = sum((Decimal(a["pnl_realized"]) for a in read), Decimal(0))
+    counted = count_once(
+        [
+            Copy(
+                key=key,
+                database=database,
+                fingerprint=fingerprint_of(key, database),
+                journal_at=None,
+                positions=rows[key],
+            )
+            for key, (database, _) in feeds.items()
+        ]
+    )
+    read = {k: views[k] for k, a in accounts.items() if a["error"] is None}
+    realized, open_positions, unprotected = Decimal(0), 0, 0
+    for key, view in read.items():
+        known = rows[key]
+        ids = counted.positions[key]
+        if known is None:  # a feed that does not say its positions: its own figures
+            realized += Decimal(view["pnl"]["realized"])
+            open_positions += len(view["positions"])
+            unprotected += view["unprotected"]["count"]
+            continue
+        realized += pnl([p for p in known if p.id in ids]).total
+        open_positions += sum(1 for p in view["positions"] if p["id"] in ids)
+        unprotected += sum(1 for i in view["unprotected"]["position_ids"] if i in ids)
     total = {
-        "accounts": len(accounts),
+        "accounts": counted.accounts,
         "unreadable": [key for key, a in accounts.items() if a["error"] is not None],
-        "open_positions": sum(a["open_positions"] for a in read),
-        "unprotected": sum(a["unprotected"] for a in read),
+        "open_positions": open_positions,
+        "unprotected": unprotected,
         "pnl_realized": format(realized, "f"),
+        "warnings": list(counted.warnings),
     }
     return {"now": now, "accounts": accounts, "total": total}
 

@@ -205,7 +205,12 @@ def _list_html(overview: Mapping[str, Any]) -> str:
         f'<th class="num">{t["open_positions"]}</th><th class="num">{t["unprotected"]}</th>'
         f'<th class="num">{t["pnl_realized"]}</th><th></th></tr>'
     )
-    return _LIST_PAGE.format(rows="\n".join(rows), now=html.escape(str(overview["now"])))
+    warnings = "".join(
+        f'<p class="warning">warning: {html.escape(w)}</p>\n' for w in t.get("warnings", ())
+    )
+    return _LIST_PAGE.format(
+        rows="\n".join(rows), now=html.escape(str(overview["now"])), warnings=warnings
+    )
 
 
 def _cell(value: object) -> str:
@@ -223,6 +228,7 @@ th, td {{ text-align: left; padding: 2px 10px; border-bottom: 1px solid #eceef2;
 <table id="accounts"><tr><th>account</th><th>database</th><th>open positions</th>
 <th>unprotected now</th><th>realized PnL</th><th>status</th></tr>
 {rows}
-</table></body></html>
+</table>
+{warnings}</body></html>
 """
 _NO_STORE = {"Cache-Control": "no-store"}

@@ -9,13 +9,16 @@ be read (no CONNECT right, no SELECT right, the connection refused) is skipped w
 shown goes through `Account.shown_url`.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import asyncpg
 import attrs
 
 from tradecore.adapters.dburl import Dialect, InvalidDatabaseUrl, parse_database_url
+from tradecore.adapters.reporting.source import PositionRow
 from tradecore.adapters.sql import binding
 
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -179,3 +182,93 @@ async def accounts_to_show(server_url: str, wanted: str | None) -> tuple[Discove
     if wanted is None:
         return discovery, list(discovery.accounts)
     return discovery, [pick_account(discovery, wanted)]
+
+
+# -- one account in several databases ------------------------------------------------------
+# A backup restored next to the live database journals the same account (the same
+# fingerprint). Both are shown, keyed `fingerprint@database`; the totals count the account
+# once and each of its positions once, by position id: where the copies disagree on one, the
+# copy whose row was updated last (then the one whose journal is the more recent) is taken.
+
+WARNING_SAME_ACCOUNT = "same account fingerprint in two databases: totals count it once"
+
+
+def fingerprint_of(key: str, database: str) -> str:
+    """The account fingerprint of the account keyed `key` in `database` (`_keyed`)."""
+    return key.removesuffix(f"@{database}")
+
+
+@attrs.frozen(kw_only=True)
+class Counted:
+    """What the totals count: the number of accounts, and from each account key the ids of
+    the positions it adds (each position once per account) and whether its journal-wide
+    figures (events, errors) are added; with a warning per account found in several
+    databases."""
+
+    accounts: int
+    positions: Mapping[str, frozenset[str]]
+    journal: frozenset[str]
+    warnings: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class Copy:
+    """One account database as read: its key, database, the fingerprint it journals, its
+    last event (None: none, or it could not be read) and the positions it holds (None: it
+    could not be read)."""
+
+    key: str
+    database: str
+    fingerprint: str
+    journal_at: datetime | None
+    positions: Sequence[PositionRow] | None
+
+
+def count_once(copies: Sequence[Copy]) -> Counted:
+    """Which copy of each account and of each of its positions the totals count."""
+    groups: dict[str, list[Copy]] = {}
+    for c in copies:
+        groups.setdefault(c.fingerprint, []).append(c)
+    positions: dict[str, set[str]] = {c.key: set() for c in copies}
+    journal: set[str] = set()
+    warnings = []
+    for fingerprint, group in groups.items():
+        read = [c for c in group if c.positions is not None]
+        rank = {c.key: (c.journal_at is not None, c.journal_at or _EPOCH, -i)
+                for i, c in enumerate(read)}  # fmt: skip
+        if read:
+            journal.add(max(read, key=lambda c: rank[c.key]).key)
+        chosen: dict[str, tuple[Any, Copy, PositionRow]] = {}
+        differ: set[str] = set()
+        for c in read:
+            for p in c.positions or ():
+                mine = (p.updated_at or p.created_at, rank[c.key])
+                taken = chosen.get(p.id)
+                if taken is not None and _facts(taken[2]) != _facts(p):
+                    differ.add(p.id)
+                if taken is None or mine > taken[0]:
+                    chosen[p.id] = (mine, c, p)
+        for pid, (_, c, _row) in chosen.items():
+            positions[c.key].add(pid)
+        if len(group) > 1:
+            where = ", ".join(c.database for c in group)
+            warning = f"{WARNING_SAME_ACCOUNT} ({fingerprint}: {where})"
+            if differ:
+                taken_from = ", ".join(f"{pid} from {chosen[pid][1].database}"
+                                       for pid in sorted(differ))  # fmt: skip
+                warning += f"; the copies differ on {taken_from}, the later update counted"
+            warnings.append(warning)
+    return Counted(
+        accounts=len(groups),
+        positions={key: frozenset(ids) for key, ids in positions.items()},
+        journal=frozenset(journal),
+        warnings=tuple(warnings),
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _facts(row: PositionRow) -> PositionRow:
+    """The row without its bookkeeping time: what two copies of a position are compared on."""
+    return attrs.evolve(row, updated_at=None)

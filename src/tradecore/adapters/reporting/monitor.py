@@ -70,6 +70,8 @@ class Snapshot:
     spool_bytes: int | None
     anomalies: tuple[Anomaly, ...]
     pnl: Decimal | None = None  # realized, every closed position; None: the database unread
+    rows: tuple[PositionRow, ...] = ()  # every position read: the totals over accounts count
+    # each once (`watch.round_total`); not printed
 
     @property
     def worst(self) -> str | None:
@@ -117,6 +119,7 @@ async def take_snapshot(
         spool_bytes=spool_bytes,
         anomalies=tuple(sorted(anomalies, key=lambda a: LEVELS.index(a.level))),
         pnl=pnl(every).total,
+        rows=tuple(every),
     )
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import attrs
 
-from tradecore.adapters.reporting.accounts import Account
+from tradecore.adapters.reporting.accounts import Account, Copy, Counted, count_once
+from tradecore.adapters.reporting.analysis import pnl
 from tradecore.adapters.reporting.report import (
     Report,
     build_report,
@@ -51,31 +52,56 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
+def counted_reports(reports: Sequence[AccountReport]) -> Counted:
+    """Which account and which positions of each report the totals count (an account found
+    in several databases once, each of its positions once: `accounts.count_once`)."""
+    return count_once(
+        [
+            Copy(
+                key=r.account.key,
+                database=r.account.database,
+                fingerprint=r.account.fingerprint,
+                journal_at=None if r.report is None else r.report.last_event,
+                positions=None if r.report is None else r.report.positions,
+            )
+            for r in reports
+        ]
+    )
+
+
 def reports_total(reports: Sequence[AccountReport]) -> dict[str, Any]:
-    """The accounts' summaries added up; coverage weighted by time open, as each report's."""
-    read = [r.report for r in reports if r.report is not None]
-    open_s = sum(r.open_seconds for r in read)
-    unprotected_s = sum(r.unprotected_seconds for r in read)
-    pnl: Decimal = sum((r.pnl.total for r in read), Decimal(0))
+    """The accounts' summaries added up; coverage weighted by time open, as each report's. An
+    account journaled in several databases (a restored backup) is counted once, and each of
+    its positions once (`counted_reports`); `warnings` says so."""
+    counted = counted_reports(reports)
+    read = [(r.account.key, r.report) for r in reports if r.report is not None]
+    journals = [report for key, report in read if key in counted.journal]
+    kept = {key: [p for p in r.positions if p.id in counted.positions[key]] for key, r in read}
+    positions = [p for rows in kept.values() for p in rows]
+    coverage = [c for key, r in read for c in r.coverage if c.position_id in counted.positions[key]]
+    races = [x for key, r in read for x in r.races if x.position_id in counted.positions[key]]
+    open_s = sum(c.open_seconds for c in coverage)
+    unprotected_s = sum(c.unprotected_seconds for c in coverage)
+    longest = max((c.longest_gap_seconds for c in coverage), default=0.0)
+    money = [pnl(rows) for rows in kept.values()]  # by account: ids are unique in one only
     return {
-        "accounts": len(reports),
+        "accounts": counted.accounts,
         "unreadable": [r.account.key for r in reports if r.report is None],
-        "events": sum(r.events for r in read),
-        "positions": sum(len(r.positions) for r in read),
-        "held_on_venue": sum(len(r.coverage) for r in read),
-        "still_open": sum(sum(1 for c in r.coverage if c.still_open) for r in read),
+        "events": sum(r.events for r in journals),
+        "positions": len(positions),
+        "held_on_venue": len(coverage),
+        "still_open": sum(1 for c in coverage if c.still_open),
         "open_seconds": round(open_s, 3),
         "unprotected_seconds": round(unprotected_s, 3),
         "stop_coverage_pct": 100.0 if open_s <= 0 else round(100 * (1 - unprotected_s / open_s), 3),
-        "longest_gap_seconds": round(
-            max((c.longest_gap_seconds for r in read for c in r.coverage), default=0.0), 3
-        ),
-        "races": sum(len(r.races) for r in read),
-        "pnl_total": format(pnl, "f"),
-        "wins": sum(r.pnl.wins for r in read),
-        "losses": sum(r.pnl.losses for r in read),
-        "errors": sum(sum(r.errors.get("ERROR", {}).values()) for r in read),
-        "critical": sum(sum(r.errors.get("CRITICAL", {}).values()) for r in read),
+        "longest_gap_seconds": round(longest, 3),
+        "races": len(races),
+        "pnl_total": format(sum((m.total for m in money), Decimal(0)), "f"),
+        "wins": sum(m.wins for m in money),
+        "losses": sum(m.losses for m in money),
+        "errors": sum(sum(r.errors.get("ERROR", {}).values()) for r in journals),
+        "critical": sum(sum(r.errors.get("CRITICAL", {}).values()) for r in journals),
+        "warnings": list(counted.warnings),
     }
 
 
@@ -130,7 +156,8 @@ def total_text(reports: Sequence[AccountReport]) -> str:
     )
     headers = ["account", "database", "positions", "still open", "unprotected s"]
     headers += ["coverage %", "pnl"]
-    return "\n".join(["TOTAL OVER ACCOUNTS", *table(headers, rows)]) + "\n"
+    warnings = [f"warning: {w}" for w in total["warnings"]]
+    return "\n".join(["TOTAL OVER ACCOUNTS", *table(headers, rows), *warnings]) + "\n"
 
 
 def account_charts(reports: Sequence[AccountReport], directory: Path) -> list[Path]:

@@ -67,6 +67,7 @@ class PositionRow:
     closed_at: datetime | None
     close_reason: str | None
     adopted: bool
+    updated_at: datetime | None = None  # the row's last write (store clock): which copy is newer
 
 
 @attrs.frozen(kw_only=True)
@@ -276,7 +277,7 @@ class Reader:
         rows = await self._db.fetch(
             "SELECT id, exchange, symbol, side, state, quantity, entry_price, stop_price, "
             "stop_owner, exit_price, realized_pnl, created_at, opened_at, closed_at, "
-            "close_reason, adopted FROM positions "
+            "close_reason, adopted, updated_at FROM positions "
             "WHERE $1 = 0 OR state NOT IN ($2, $3, $4) ORDER BY created_at, id",
             1 if open_only else 0,
             *TERMINAL,
@@ -302,6 +303,7 @@ class Reader:
             closed_at=self._c.time_out(row["closed_at"]),
             close_reason=row["close_reason"],
             adopted=bool(row["adopted"]),
+            updated_at=self._c.time_out(row["updated_at"]),
         )
 
     async def operations(self) -> list[OperationRow]:

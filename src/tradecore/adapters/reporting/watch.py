@@ -18,10 +18,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+import attrs
+
 from tradecore.adapters.clock import SystemClock
-from tradecore.adapters.reporting.accounts import Account
+from tradecore.adapters.reporting.accounts import Account, Copy, count_once, fingerprint_of
+from tradecore.adapters.reporting.analysis import pnl
 from tradecore.adapters.reporting.monitor import (
     LEVELS,
+    OPEN_ON_VENUE,
     MonitorSettings,
     Snapshot,
     failed_snapshot,
@@ -103,27 +107,53 @@ async def watch_accounts(
                 key: {"database": databases[key], **final_report(taken)}
                 for key, taken in snapshots.items()
             },
-            "total": _final_total(snapshots),
+            "total": _final_total(snapshots, databases),
         }
         out.write(json.dumps({"final_report": report}, indent=2) + "\n")
         out.flush()
     return 0
 
 
-def round_total(snapshots: Mapping[str, Snapshot]) -> dict[str, Any]:
-    """The accounts' snapshots of one round added up: open positions, unprotected now, PnL."""
-    pnl: Decimal = sum((s.pnl for s in snapshots.values() if s.pnl is not None), Decimal(0))
+def round_total(
+    snapshots: Mapping[str, Snapshot], databases: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The accounts' snapshots of one round added up: open positions, unprotected now, PnL.
+    `databases` (key -> database) tells the copies of one account apart (a restored backup):
+    the account is counted once and each of its positions once (`accounts.count_once`)."""
+    databases = databases or {}
+    counted = count_once(
+        [
+            Copy(
+                key=key,
+                database=databases.get(key, key),
+                fingerprint=fingerprint_of(key, databases.get(key, "")),
+                journal_at=s.last_event_at,
+                positions=None if s.pnl is None else s.rows,
+            )
+            for key, s in snapshots.items()
+        ]
+    )
+    kept = {
+        key: [p for p in s.rows if p.id in counted.positions[key]]
+        for key, s in snapshots.items()
+        if s.pnl is not None
+    }
+    pnl_: Decimal = sum((pnl(rows).total for rows in kept.values()), Decimal(0))
     unknown = [key for key, s in snapshots.items() if s.pnl is None]
     worst = [s.worst for s in snapshots.values() if s.worst is not None]
+    journals = [s for key, s in snapshots.items() if key in counted.journal]
     return {
-        "accounts": len(snapshots),
-        "positions": sum(sum(s.positions_by_exchange.values()) for s in snapshots.values()),
-        "unprotected": sum(len(s.unprotected) for s in snapshots.values()),
-        "pnl": format(pnl, "f"),
+        "accounts": counted.accounts,
+        "positions": sum(1 for rows in kept.values() for p in rows if p.state in OPEN_ON_VENUE),
+        "unprotected": sum(
+            len(counted.positions[key].intersection(s.unprotected)) for key, s in snapshots.items()
+        ),
+        "pnl": format(pnl_, "f"),
         "pnl_unknown_accounts": unknown,  # unreadable this round: their PnL is not in the sum
-        "errors": sum(s.errors for s in snapshots.values()),
-        "criticals": sum(s.criticals for s in snapshots.values()),
+        "errors": sum(s.errors for s in journals),
+        "criticals": sum(s.criticals for s in journals),
         "worst": min(worst, key=LEVELS.index) if worst else None,
+        "warnings": list(counted.warnings),
     }
 
 
@@ -135,7 +165,8 @@ def total_text(total: Mapping[str, Any]) -> str:
          total["worst"] or "-"),
     ]  # fmt: skip
     headers = ["", "accounts", "open positions", "unprotected now", "pnl", "worst"]
-    return "\n".join(table(headers, rows)) + "\n"
+    warnings = [f"warning: {w}" for w in total.get("warnings", ())]
+    return "\n".join([*table(headers, rows), *warnings]) + "\n"
 
 
 def _usable(interval: float, iterations: int | None) -> bool:
@@ -215,7 +246,10 @@ async def _rounds(
             except Exception as exc:  # the database went away: say so and keep watching
                 round_[key] = failed_snapshot(now, since, f"{type(exc).__name__}: {exc}")
                 await connection.close()
-            snapshots[key].append(round_[key])
+            taken_before = snapshots[key]
+            if taken_before:  # only the last round's rows are totalled again: drop the others'
+                taken_before[-1] = attrs.evolve(taken_before[-1], rows=())
+            taken_before.append(round_[key])
         taken += 1
         since, spool = now, size
         _print_round(round_, databases, jsonl_path, out)
@@ -236,7 +270,7 @@ def _print_round(
         for key, snapshot in round_.items():
             out.write(f"## account {key} (database {databases[key]})\n")
             out.write(snapshot_text(snapshot))
-        total = round_total(round_)
+        total = round_total(round_, databases)
         out.write(total_text(total))
         at = next(iter(round_.values())).at.isoformat() if round_ else None
         line = {
@@ -252,10 +286,12 @@ def _print_round(
             file.write(json.dumps(line) + "\n")
 
 
-def _final_total(snapshots: Mapping[str, Sequence[Snapshot]]) -> dict[str, Any]:
+def _final_total(
+    snapshots: Mapping[str, Sequence[Snapshot]], databases: Mapping[str, str]
+) -> dict[str, Any]:
     """The last round's total: what is open, bare and earned when the monitor stopped."""
     last = {key: taken[-1] for key, taken in snapshots.items() if taken}
-    return round_total(last)
+    return round_total(last, databases)
 
 
 def _size(path: str | None) -> int | None:
