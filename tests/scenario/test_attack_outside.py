@@ -63,3 +63,33 @@ async def test_an_aged_close_at_the_cap_that_fills_only_part_leaves_the_rest_pro
         assert PositionState.ACTIVE in states
     finally:
         await app.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "the guard's close past the bot's level counts as fixed once the venue accepts it: "
+        "a close that filled only half leaves half the position bare, and the pass reports "
+        "nothing unprotected (protection_view() empty, /health green) until the next pass"
+    ),
+)
+@pytest.mark.parametrize("venue_name", ["binance", "bybit"])
+async def test_a_guard_close_that_fills_only_half_is_still_shown_unprotected(
+    venue_name: str,
+) -> None:
+    venue = _venue(venue_name)
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    try:
+        assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened
+        venue.cancel_stop("BTCUSDT")  # a person removes the stop (bot's level 48500)...
+        await venue.set_mark("BTCUSDT", "48000")  # ...and the mark falls past that level
+        venue.inject(Fault.partial_fill("0.5"))  # the guard's close finds half the liquidity
+        await app.guard_pass()
+
+        held = venue.position("BTCUSDT")  # half of it, unless the guard closed the rest too
+        bare = held is not None and not venue.stops("BTCUSDT") and held.stop_price is None
+        # issue 10: a position the venue holds without a stop is shown unprotected
+        assert not bare or "BTCUSDT" in app.protection_view().symbols
+    finally:
+        await app.close()
