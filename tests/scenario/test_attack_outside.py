@@ -89,3 +89,34 @@ async def test_a_guard_close_that_fills_only_half_is_still_shown_unprotected(
         assert not bare or "BTCUSDT" in app.protection_view().symbols
     finally:
         await app.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "the aged close at the cap sends the journal's quantity and then journals the "
+        "position closed and cancels its stop without reading the venue: after a person "
+        "added to it by hand (before a guard or sync pass), the added part is left bare"
+    ),
+)
+@pytest.mark.parametrize("venue_name", ["binance", "bybit"])
+async def test_an_aged_close_at_the_cap_after_a_person_added_leaves_nothing_bare(
+    venue_name: str,
+) -> None:
+    venue = _venue(venue_name)
+    app = await TradingApp.on_sqlite(venue, settings=_aged_at_cap_within_the_hour())
+    await app.start()
+    try:
+        assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened
+        await app.pass_time(3600)  # an hour: past the loss cap
+        venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")  # a person doubles it
+        await app.aged_pass()  # before any guard or sync pass saw the new quantity
+        await app.pass_time(5)
+
+        held = venue.position("BTCUSDT")
+        if held is not None:  # what the close left open has a stop, and is in the journal
+            assert venue.stops("BTCUSDT") or held.stop_price is not None, "left bare"
+            states = {p.state for p in await app.store.positions.open_positions()}
+            assert PositionState.ACTIVE in states
+    finally:
+        await app.close()
