@@ -10,7 +10,8 @@ import pytest
 
 from tradecore.app.settings import AgedSettings, TradingSettings
 from tradecore.domain.aged import AgedParams
-from tradecore.domain.model import Side
+from tradecore.domain.events import EventType
+from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.positions import PositionState
 from tradecore.domain.precision import MarketRules
 from tradecore.testing import FakeVenue, Fault, TradingApp
@@ -214,5 +215,39 @@ async def test_an_entry_filled_below_the_minimum_quantity_is_still_protected_on_
 
         held = venue.position("BTCUSDT")
         assert held is None or venue.stops("BTCUSDT"), "the filled 0.003 is bare"
+    finally:
+        await app.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a position flipped by hand is settled from every fill of the flipping order: the "
+        "long's realized PnL is journaled for 0.02 (twice its quantity) and carries the fee "
+        "of the half that opened the short"
+    ),
+)
+@pytest.mark.parametrize("venue_name", ["binance", "bybit"])
+async def test_a_long_flipped_by_hand_is_settled_for_its_own_quantity_and_fees(
+    venue_name: str,
+) -> None:
+    venue = _venue(venue_name)
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    try:
+        assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened  # filled at 50000
+        await venue.set_mark("BTCUSDT", "51000")
+        venue.manual_order("BTCUSDT", OrderSide.SELL, "0.02")  # a person flips it: short 0.01
+        await app.sync_pass()
+
+        [settled] = [
+            e.data
+            for e in app.events.of(EventType.POSITION_PNL_RECORDED)
+            if e.data["entry_price"] == Decimal("50000")
+        ]
+        fee = venue.engine.profile.taker_fee
+        assert settled["quantity"] == Decimal("0.01")
+        # its entry's fee and the fee of the half of the flip that closed it, no more
+        assert settled["fees"] == fee * Decimal("0.01") * (Decimal("50000") + Decimal("51000"))
     finally:
         await app.close()
