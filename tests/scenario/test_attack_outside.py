@@ -251,3 +251,34 @@ async def test_a_long_flipped_by_hand_is_settled_for_its_own_quantity_and_fees(
         assert settled["fees"] == fee * Decimal("0.01") * (Decimal("50000") + Decimal("51000"))
     finally:
         await app.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a position opened by hand is adopted with a stop at stop_loss_percent from its entry "
+        "whatever its leverage: at 100x the stop sits beyond the venue's liquidation price, "
+        "and a falling mark liquidates it before the stop can fire"
+    ),
+)
+@pytest.mark.parametrize("venue_name", ["binance", "bybit"])
+async def test_a_position_opened_by_hand_at_high_leverage_is_stopped_before_liquidation(
+    venue_name: str,
+) -> None:
+    maker = FakeVenue.binance if venue_name == "binance" else FakeVenue.bybit
+    venue = maker(marks={"BTCUSDT": "50000"}, latency=ROUND_TRIP, leverage=100)
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    try:
+        venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")  # the account's 100x: liquidated ~1 % down
+        await app.guard_pass()  # adopted and protected
+        assert venue.stops("BTCUSDT")
+        mark = Decimal("50000")
+        while venue.position("BTCUSDT") is not None and mark > Decimal("48000"):
+            mark -= Decimal("10")  # the mark walks down, no gaps
+            await venue.set_mark("BTCUSDT", mark)
+
+        [record] = venue.books.positions_for("BTCUSDT")
+        assert record.close_reason == "stop", f"closed by {record.close_reason}"
+    finally:
+        await app.close()
