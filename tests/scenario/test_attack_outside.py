@@ -12,6 +12,7 @@ from tradecore.app.settings import AgedSettings, TradingSettings
 from tradecore.domain.aged import AgedParams
 from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
+from tradecore.domain.orders import OrderType
 from tradecore.domain.positions import PositionState
 from tradecore.domain.precision import MarketRules
 from tradecore.testing import FakeVenue, Fault, TradingApp
@@ -280,5 +281,40 @@ async def test_a_position_opened_by_hand_at_high_leverage_is_stopped_before_liqu
 
         [record] = venue.books.positions_for("BTCUSDT")
         assert record.close_reason == "stop", f"closed by {record.close_reason}"
+    finally:
+        await app.close()
+
+
+def _stop_levels(venue: FakeVenue, symbol: str) -> list[Decimal]:
+    held = venue.position(symbol)
+    levels = [s.trigger_price for s in venue.stops(symbol) if s.type is not OrderType.POSITION_STOP]
+    if held is not None and held.stop_price is not None:
+        levels.append(held.stop_price)
+    return sorted(level for level in levels if level is not None)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "the synchronizer adopts a position opened by hand by placing its own stop beside the "
+        "person's full stop-loss (two stops until the next guard pass), then the guard cancels "
+        "the person's tighter one: the position ends looser than the person left it"
+    ),
+)
+@pytest.mark.parametrize("venue_name", ["binance", "bybit"])
+async def test_a_position_opened_by_hand_with_its_own_stop_is_adopted_with_that_stop(
+    venue_name: str,
+) -> None:
+    venue = _venue(venue_name)
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    try:
+        venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")
+        venue.manual_stop("BTCUSDT", OrderSide.SELL, "0.01", "49500")  # their own stop-loss
+        await app.sync_pass()  # adopts it
+        assert len(_stop_levels(venue, "BTCUSDT")) == 1, "a second stop beside the person's"
+        await app.guard_pass()
+        # judge_level: without a level of its own the bot keeps what stands
+        assert _stop_levels(venue, "BTCUSDT") == [Decimal("49500")]
     finally:
         await app.close()
