@@ -21,7 +21,7 @@ from tradecore.domain.leverage import MarginMode
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderStatus, OrderType
-from tradecore.ports.exchange import Accepted, Rejected
+from tradecore.ports.exchange import Accepted, Rejected, RejectReason
 from tradecore.testing.loopback.ratecount import RateCount
 from tradecore.testing.loopback.server import Handler, Params, Reply, register_dialect
 
@@ -220,6 +220,12 @@ class BybitDialect:
             "retExtInfo": {},
             "time": int(time.time() * 1000),  # the venue's wall clock
         }
+
+    def _not_found(self) -> Reply:
+        """The venue's "no such open order" (Bybit 110001), from the engine's dialect: a
+        venue speaking this wire format with codes of its own answers its own."""
+        refused = self.engine.dialect.refusal(RejectReason.ORDER_NOT_FOUND)
+        return self._error(refused.code, refused.message)
 
     def _answer(self, result: Accepted | Rejected) -> Reply:
         if isinstance(result, Rejected):
@@ -573,7 +579,7 @@ class BybitDialect:
         symbol = p.get("symbol", "")
         order = self._find(symbol, p)
         if order is None or not order.is_open:
-            return self._error("110001", "order not exists or too late to cancel")
+            return self._not_found()
         if order.is_stop and p.get("triggerBy", "LastPrice") != "MarkPrice":
             return self._error("10001", "params error: the stop was placed on MarkPrice")
         result = self.engine.amend(
@@ -585,7 +591,7 @@ class BybitDialect:
         symbol = p.get("symbol", "")
         order = self._find(symbol, p)
         if order is None or not order.is_open:
-            return self._error("110001", "order not exists or too late to cancel")
+            return self._not_found()
         return self._answer(self.engine.cancel(symbol, order.order_id))
 
     def _trading_stop(self, p: Params) -> Reply:
