@@ -78,7 +78,8 @@ _STATUS = {
 }
 
 
-def read_v5_order(info: parse.Raw) -> Order:
+def read_v5_order(info: parse.Raw, *, venue: Venue = Venue.BYBIT) -> Order:
+    """An order from v5 JSON; `venue` for a venue that speaks v5 with a name of its own."""
     status = _STATUS.get(str(info.get("orderStatus")))
     if status is None:
         raise parse.Unreadable(f"order status: {info.get('orderStatus')!r}")
@@ -88,7 +89,7 @@ def read_v5_order(info: parse.Raw) -> Order:
     kind = _kind(info, stop_type)
     filled = parse.dec(info.get("cumExecQty") or "0", name="cumExecQty")
     return Order(
-        venue=Venue.BYBIT,
+        venue=venue,
         symbol=str(info["symbol"]),
         order_id=str(info["orderId"]),
         client_order_id=info.get("orderLinkId") or None,
@@ -144,12 +145,12 @@ def _rises_to_profit(info: parse.Raw) -> bool:
     return (side, direction) in (("Sell", "1"), ("Buy", "2"))
 
 
-def read_position(info: parse.Raw) -> VenuePosition | None:
+def read_position(info: parse.Raw, *, venue: Venue = Venue.BYBIT) -> VenuePosition | None:
     size = parse.dec(info.get("size") or "0", name="size")
     if size == ZERO:
         return None
     return VenuePosition(
-        venue=Venue.BYBIT,
+        venue=venue,
         symbol=str(info["symbol"]),
         side=Side.LONG if info.get("side") == "Buy" else Side.SHORT,
         quantity=size,
@@ -422,7 +423,7 @@ class BybitDialect:
     # ------------------------------------------------------------ reading answers
 
     def read_order(self, info: Mapping[str, Any], *, conditional: bool = False) -> Order:
-        return read_v5_order(info)
+        return read_v5_order(info, venue=self.venue)
 
     async def market_rules(
         self, ex: "CcxtExchange", markets: Mapping[str, Any]
@@ -603,14 +604,19 @@ class BybitDialect:
 async def _find(ex: "CcxtExchange", unified: str, key: Mapping[str, str]) -> Order | None:
     """A Bybit order by orderId or orderLinkId: the live list keeps the last 500 of any
     status, but after a venue restart closed ones are only in the history."""
+
+    def first(raw: Sequence[Mapping[str, Any]]) -> Order | None:
+        # read by the exchange's dialect: a venue on v5 under its own name reads its own
+        return ex.dialect.read_order(raw[0]["info"]) if raw else None
+
     live = await ex._query(
-        lambda: ex.client.fetch_open_orders(unified, None, None, dict(key)), _first
+        lambda: ex.client.fetch_open_orders(unified, None, None, dict(key)), first
     )
     if live is not None:
         return live
     return await ex._query(
         lambda: ex.client.fetch_canceled_and_closed_orders(unified, None, None, dict(key)),
-        _first,
+        first,
     )
 
 
@@ -620,10 +626,6 @@ async def _log(ex: "CcxtExchange", params: Mapping[str, Any]) -> Mapping[str, An
         lambda raw: dict(raw["result"]),
     )
     return result
-
-
-def _first(raw: Sequence[Mapping[str, Any]]) -> Order | None:
-    return read_v5_order(raw[0]["info"]) if raw else None
 
 
 async def _read_back(ex: "CcxtExchange", symbol: str, order_id: str) -> Order:
