@@ -25,9 +25,10 @@ from typing import Any
 
 import attrs
 
-# The corpus folders by venue name: the built-in ones in this package, others registered.
+# The venues whose corpus is in this package; the folders by venue name, others registered.
+BUILTIN = ("binance", "bybit")
 _FOLDERS: dict[str, Traversable] = {
-    name: resources.files(__package__).joinpath(name) for name in ("binance", "bybit")
+    name: resources.files(__package__).joinpath(name) for name in BUILTIN
 }
 
 
