@@ -7,8 +7,9 @@ This module gives it to every layer without editing tradecore:
 
 - its name (`Venue.register("toy")`);
 - the paper engine's dialect (`adapters.paper.register`): how the simulated venue behaves;
-- ccxt's class for it (`toy`, a subclass of ccxt's `bybit` with its own id, host and codes)
-  and the ccxt adapter's dialect (`adapters.ccxt.venues.register`), from Bybit's;
+- ccxt's class for it (`ToyClient`, and `ToyProClient` for streams: ccxt's `bybit` with its
+  own id `toy`, host and codes) and the ccxt adapter's dialect
+  (`adapters.ccxt.venues.register`), from Bybit's;
 - the loopback dialect (`testing.loopback.server.register_dialect`): Bybit's wire format
   over the engine, without the endpoint the toy lacks;
 - its answer corpus (`testing.corpus.register`): `toy_corpus/` beside this module.
@@ -16,7 +17,8 @@ This module gives it to every layer without editing tradecore:
 Its differences from Bybit are deliberate and each is carried by a dialect: codes of its
 own, no position-attached stop (no `/v5/position/trading-stop`: the shared code places a
 resting stop, as `capabilities.position_stop` says), no conditional-order cap, a client id
-free again once its order closed, and order ids with a prefix.
+free again once its order closed, and order ids with a prefix. It keeps Bybit's published
+rate limits (the ccxt dialect's inherited `limits`, the loopback's rate-limit headers).
 The contract suites run it as `paper-toy` and `ccxt-toy`.
 """
 
@@ -37,7 +39,6 @@ from tradecore.adapters.ccxt.venues.bybit import BybitDialect as BybitCcxtDialec
 from tradecore.adapters.ccxt.venues.bybit import read_position, read_v5_order
 from tradecore.adapters.paper import PaperDialect
 from tradecore.adapters.paper import register as register_paper
-from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.domain.model import Venue
 from tradecore.domain.orders import Order, VenuePosition
 from tradecore.domain.precision import MarketRules
@@ -179,7 +180,6 @@ def read_toy_position(info: Mapping[str, Any]) -> VenuePosition | None:
     return read_position(info, venue=TOY)
 
 
-_PARAMS = "10001"  # the Bybit protocol's "params error", kept by the clone
 TOY_CODES: dict[str, RejectReason] = {
     **{code: reason for reason, (code, _) in ERRORS.items() if code is not None},
     "10003": R.AUTHENTICATION,
@@ -231,11 +231,10 @@ class ToyCcxtDialect(BybitCcxtDialect):
         return ToyProClient if websockets else ToyClient
 
     def reason_for(self, code: str, message: str) -> RejectReason | None:
-        if code == _PARAMS:  # one code, many meanings: Bybit's text rules
-            return super().reason_for(code, message)
+        """`codes`, Bybit's text rules for 10001; 90116 is a price's or a quantity's."""
         if code == PRECISION[0]:
             return R.INVALID_PRICE if "price" in message.lower() else R.INVALID_QUANTITY
-        return self.codes.get(code)
+        return super().reason_for(code, message)
 
     async def own_check(self, check: Any, take_profit: Any, rules: Any, mark: Any) -> None:
         """The toy has no check of its own (no position stop to send twice)."""
@@ -252,10 +251,7 @@ class ToyLoopbackDialect(BybitLoopbackDialect):
 
     venue = TOY
     ccxt_id = "toy"
-
-    def __init__(self, engine: VenueEngine) -> None:
-        super().__init__(engine)
-        del self._routes[("POST", "/v5/position/trading-stop")]
+    lacks = frozenset({("POST", "/v5/position/trading-stop")})
 
 
 register_dialect(ToyLoopbackDialect)

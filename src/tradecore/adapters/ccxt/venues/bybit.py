@@ -418,7 +418,7 @@ class BybitDialect:
                 if pattern.search(message):
                     return reason
             return R.OTHER
-        return CODES.get(code)
+        return self.codes.get(code)  # a venue on this dialect with codes of its own: its own
 
     # ------------------------------------------------------------ reading answers
 
