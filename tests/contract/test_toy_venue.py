@@ -99,3 +99,21 @@ async def test_the_toy_has_no_position_stop_and_the_adapter_never_asks_for_one(
     assert isinstance(refused, Rejected) and refused.reason is RejectReason.NOT_SUPPORTED
     if isinstance(toy, LoopbackVenue):  # refused before sending: the toy has no such endpoint
         assert all(path != "/v5/position/trading-stop" for _, path, _ in toy.server.requests)
+
+
+async def test_the_toy_counts_against_its_own_rate_limits_not_bybits() -> None:
+    """The toy allows 5 order creates a second (Bybit 10): its loopback's X-Bapi-Limit says
+    so, and the adapter's reading of the header counts against the toy's own budget."""
+    venue = LoopbackVenue(TOY_DIALECT, marks={SYMBOL: "50000"})
+    try:
+        limits = venue.exchange.dialect.limits
+        assert {b.name: b.limit for b in limits.budgets}["order/create"] == 5
+        await venue.exchange.create_market_order(
+            SYMBOL, OrderSide.BUY, Decimal("0.01"), client_order_id="tc-t-e0"
+        )
+        sent = venue.dialect.limit_headers("POST", "/v5/order/create", {}, 200)
+        assert (sent["X-Bapi-Limit"], sent["X-Bapi-Limit-Status"]) == ("5", "3")  # 2 sent
+        heard = limits.read("/v5/order/create", 200, sent, '{"retCode":0}', venue.now())
+        assert [(c.budget, c.used) for c in heard.counts] == [("order/create", 2)]
+    finally:
+        await venue.close()
