@@ -17,8 +17,8 @@ This module gives it to every layer without editing tradecore:
 Its differences from Bybit are deliberate and each is carried by a dialect: codes of its
 own, no position-attached stop (no `/v5/position/trading-stop`: the shared code places a
 resting stop, as `capabilities.position_stop` says), no conditional-order cap, a client id
-free again once its order closed, and order ids with a prefix. It keeps Bybit's published
-rate limits (the ccxt dialect's inherited `limits`, the loopback's rate-limit headers).
+free again once its order closed, order ids with a prefix, and rate limits of its own (half
+of Bybit's per endpoint: the adapter's budgets and the loopback's headers both follow them).
 The contract suites run it as `paper-toy` and `ccxt-toy`.
 """
 
@@ -36,7 +36,7 @@ from tradecore.adapters.ccxt.venues import CheckFacts
 from tradecore.adapters.ccxt.venues import register as register_ccxt
 from tradecore.adapters.ccxt.venues.bybit import PROFILE as BYBIT_PROFILE
 from tradecore.adapters.ccxt.venues.bybit import BybitDialect as BybitCcxtDialect
-from tradecore.adapters.ccxt.venues.bybit import read_position, read_v5_order
+from tradecore.adapters.ccxt.venues.bybit import read_position, read_v5_order, v5_limits
 from tradecore.adapters.paper import PaperDialect
 from tradecore.adapters.paper import register as register_paper
 from tradecore.domain.model import Venue
@@ -180,6 +180,21 @@ def read_toy_position(info: Mapping[str, Any]) -> VenuePosition | None:
     return read_position(info, venue=TOY)
 
 
+# The toy's published limits, per second and UID: half of Bybit's, and no trading-stop.
+PER_SECOND = {
+    "order/create": 5,
+    "order/amend": 5,
+    "order/cancel": 5,
+    "order/realtime": 25,
+    "order/history": 25,
+    "execution/list": 25,
+    "position/list": 25,
+    "position/set-leverage": 5,
+    "account/wallet-balance": 25,
+    "account/transaction-log": 12,
+    "account/info": 25,
+}
+
 TOY_CODES: dict[str, RejectReason] = {
     **{code: reason for reason, (code, _) in ERRORS.items() if code is not None},
     "10003": R.AUTHENTICATION,
@@ -214,6 +229,7 @@ class ToyCcxtDialect(BybitCcxtDialect):
         read_position=read_toy_position,
     )
     codes: Mapping[str, RejectReason] = TOY_CODES
+    limits = v5_limits(PER_SECOND, source="the toy's rate-limit table, PER_SECOND in toy_venue.py")
     has_testnet = False
     check_facts = CheckFacts(
         tiers=(),

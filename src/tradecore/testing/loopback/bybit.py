@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from tradecore.adapters.ccxt.venues import dialect_for
 from tradecore.adapters.ccxt.venues.bybit import IP as BYBIT_IP
-from tradecore.adapters.ccxt.venues.bybit import LIMITS as BYBIT_LIMITS
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import Op
 from tradecore.domain.leverage import MarginMode
@@ -63,7 +63,8 @@ class BybitDialect:
     def __init__(self, engine: VenueEngine) -> None:
         self.engine = engine
         # what the venue counts against its rate limits, sent back in headers
-        self.rates = RateCount(BYBIT_LIMITS, fixed=False)
+        # counted with the venue's own published limits (its ccxt dialect's `limits`)
+        self.rates = RateCount(dialect_for(self.venue).limits, fixed=False)
         # facts answered differently from the corpus, for venue-check's tests (ALTERATIONS)
         self.altered: frozenset[str] = frozenset()
         self._sequence = 0

@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import ccxt.async_support as ccxt
@@ -308,22 +309,36 @@ _PER_SECOND = {
     "account/transaction-log": 25,
     "account/info": 50,
 }
+
+
 # A tenth of each budget, at least one, is kept for stops (`Budget.reserve`; docs/venues.md
 # "Rate limits"): at 10 a second, entries take 9, and a stop never waits behind them.
-BUDGETS = (
-    Budget(name=IP, limit=600, window=5.0, source=_DOC, reserve=60),
-    *(
-        Budget(name=endpoint, limit=limit, window=1.0, source=_DOC, reserve=max(1, limit // 10))
-        for endpoint, limit in _PER_SECOND.items()
-    ),
-)
+def _budgets(per_second: Mapping[str, int], source: str) -> tuple[Budget, ...]:
+    return (
+        Budget(name=IP, limit=600, window=5.0, source=source, reserve=60),
+        *(
+            Budget(
+                name=endpoint, limit=limit, window=1.0, source=source, reserve=max(1, limit // 10)
+            )
+            for endpoint, limit in per_second.items()
+        ),
+    )
+
+
+BUDGETS = _budgets(_PER_SECOND, _DOC)
+
+
+def _costs(
+    per_second: Mapping[str, int], method: str, path: str, api: Any, params: Mapping[str, Any]
+) -> Costs:
+    endpoint = path.removeprefix("v5/")
+    if endpoint in per_second:
+        return {IP: 1, endpoint: 1}
+    return {IP: 1}
 
 
 def costs(method: str, path: str, api: Any, params: Mapping[str, Any]) -> Costs:
-    endpoint = path.removeprefix("v5/")
-    if endpoint in _PER_SECOND:
-        return {IP: 1, endpoint: 1}
-    return {IP: 1}
+    return _costs(_PER_SECOND, method, path, api, params)
 
 
 # What the venue has counted, per endpoint and UID, in every answer's headers (v5 "Rate Limit
@@ -342,9 +357,20 @@ _TOO_MANY = re.compile(r'"retCode"\s*:\s*10006\b')
 
 def heard(path: str, status: int, headers: Mapping[str, str], body: str, now: datetime) -> Heard:
     """The endpoint's count from X-Bapi-Limit-Status; a 10006 refuses until the reset."""
+    return _heard(_PER_SECOND, path, status, headers, body, now)
+
+
+def _heard(
+    per_second: Mapping[str, int],
+    path: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: str,
+    now: datetime,
+) -> Heard:
     endpoint = path.removeprefix("/").removeprefix("v5/")
     lowered = {name.lower(): str(value).strip() for name, value in headers.items()}
-    limit = _PER_SECOND.get(endpoint)
+    limit = per_second.get(endpoint)
     remaining = lowered.get("x-bapi-limit-status", "")
     reset = lowered.get("x-bapi-limit-reset-timestamp", "")
     until = None
@@ -361,6 +387,19 @@ def heard(path: str, status: int, headers: Mapping[str, str], body: str, now: da
 
 
 LIMITS = VenueLimits(budgets=BUDGETS, weigh=costs, read=heard)
+
+
+def v5_limits(per_second: Mapping[str, int], *, source: str) -> VenueLimits:
+    """The limits of a venue on v5 with its own per-endpoint table (`per_second`, named as
+    `_PER_SECOND`; `source` where the venue publishes it): the same IP budget, weights and
+    headers as Bybit's, its own figures."""
+    table = dict(per_second)
+    return VenueLimits(
+        budgets=_budgets(table, source),
+        weigh=partial(_costs, table),
+        read=partial(_heard, table),
+    )
+
 
 _LOG_PAGES = 20  # of 50 rows: a position's settlements over far more than 7 days
 _MODES = {
