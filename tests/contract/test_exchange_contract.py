@@ -46,6 +46,8 @@ HARNESSES: dict[str, Callable[[], VenueHarness]] = {
     "paper-toy": lambda: FakeVenue(TOY_DIALECT, marks={SYMBOL: MARK}),
     "ccxt-binance": lambda: LoopbackVenue.binance(marks={SYMBOL: MARK}),
     "ccxt-bybit": lambda: LoopbackVenue.bybit(marks={SYMBOL: MARK}),
+    # the same toy through the real ccxt adapter and a loopback answering from its corpus
+    "ccxt-toy": lambda: LoopbackVenue(TOY_DIALECT, marks={SYMBOL: MARK}),
 }
 
 # The venues' own codes (Binance USDⓈ-M, Bybit v5), as their docs and ccxt's tables list them.

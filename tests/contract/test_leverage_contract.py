@@ -31,9 +31,10 @@ MAKERS: dict[str, Maker] = {
     "paper-toy": partial(FakeVenue, TOY_DIALECT),
     "ccxt-binance": LoopbackVenue.binance,
     "ccxt-bybit": LoopbackVenue.bybit,
+    "ccxt-toy": partial(LoopbackVenue, TOY_DIALECT),
 }
-INVALID_LEVERAGE_CODES = {Venue.BINANCE: "-4028", Venue.BYBIT: "110013", TOY: "T114"}
-MARGIN_MODE_LOCKED_CODES = {Venue.BINANCE: "-4048", TOY: "T115"}
+INVALID_LEVERAGE_CODES = {Venue.BINANCE: "-4028", Venue.BYBIT: "110013", TOY: "90114"}
+MARGIN_MODE_LOCKED_CODES = {Venue.BINANCE: "-4048"}
 
 
 def make(name: str, **options: Any) -> VenueHarness:

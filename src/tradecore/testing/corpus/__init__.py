@@ -6,6 +6,10 @@ from), `verified_on_demo` (false until someone saw the same answer on the demo v
 where no doc shows the whole answer, `inferred` saying what was filled in and why.
 docs/venues.md ("The answer corpus") says how to add one.
 
+A venue shipped outside tradecore (docs/extending.md) keeps its corpus beside its module and
+names the folder with `register("name", folder)`; `load("name")` then reads it like the
+built-in ones.
+
 `undocumented(venue, answer)` is the rule the loopback venues are held to: an answer is
 documented when some entry of the same venue, method (or `*`) and path (or `*`, an error any
 endpoint may answer) has the same HTTP status and a body that `fits` the entry's body.
@@ -15,11 +19,30 @@ import json
 from collections.abc import Iterator, Sequence
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-VENUES = ("binance", "bybit")
+# The venues whose corpus is in this package; the folders by venue name, others registered.
+BUILTIN = ("binance", "bybit")
+_FOLDERS: dict[str, Traversable] = {
+    name: resources.files(__package__).joinpath(name) for name in BUILTIN
+}
+
+
+def register(venue: str, folder: Traversable | Path | str) -> None:
+    """Make `folder` (`<endpoint>__<case>.json` files) the corpus of the venue named `venue`."""
+    _FOLDERS[venue] = Path(folder) if isinstance(folder, str) else folder
+    load.cache_clear()
+
+
+def venues() -> tuple[str, ...]:
+    """The names of every venue with a corpus, built-in first."""
+    return tuple(_FOLDERS)
+
+
 ANY = "*"
 # The field holding a venue's own answer code: its value must be the documented one too.
 CODE_FIELDS = frozenset({"code", "retCode"})
@@ -54,8 +77,11 @@ class Answer:
 def load(venue: str | None = None) -> tuple[Entry, ...]:
     """Every entry of the corpus (of one venue), in file-name order."""
     found = []
-    for name in VENUES if venue is None else (venue,):
-        folder = resources.files(__package__).joinpath(name)
+    for name in tuple(_FOLDERS) if venue is None else (venue,):
+        folder = _FOLDERS.get(name)
+        if folder is None:
+            known = ", ".join(_FOLDERS)
+            raise ValueError(f"no answer corpus for {name!r}; registered: {known}")
         for item in sorted(folder.iterdir(), key=lambda f: f.name):
             if item.name.endswith(".json"):
                 found.append(_entry(item.name.removesuffix(".json"), json.loads(item.read_text())))

@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from tradecore.adapters.ccxt.venues import dialect_for
 from tradecore.adapters.ccxt.venues.bybit import IP as BYBIT_IP
-from tradecore.adapters.ccxt.venues.bybit import LIMITS as BYBIT_LIMITS
 from tradecore.adapters.paper.engine import VenueEngine
 from tradecore.adapters.paper.faults import Op
 from tradecore.domain.leverage import MarginMode
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderStatus, OrderType
-from tradecore.ports.exchange import Accepted, Rejected
+from tradecore.ports.exchange import Accepted, Rejected, RejectReason
 from tradecore.testing.loopback.ratecount import RateCount
 from tradecore.testing.loopback.server import Handler, Params, Reply, register_dialect
 
@@ -52,6 +52,9 @@ class BybitDialect:
     venue = Venue.BYBIT
     ccxt_id = "bybit"
     api_key_header = "X-BAPI-API-KEY"
+    # (method, path) of the endpoints a venue speaking v5 under its own name lacks (a
+    # subclass says so): answered as an unknown path, 404
+    lacks: frozenset[tuple[str, str]] = frozenset()
 
     @staticmethod
     def prepare_client(client: Any) -> None:
@@ -60,7 +63,8 @@ class BybitDialect:
     def __init__(self, engine: VenueEngine) -> None:
         self.engine = engine
         # what the venue counts against its rate limits, sent back in headers
-        self.rates = RateCount(BYBIT_LIMITS, fixed=False)
+        # counted with the venue's own published limits (its ccxt dialect's `limits`)
+        self.rates = RateCount(dialect_for(self.venue).limits, fixed=False)
         # facts answered differently from the corpus, for venue-check's tests (ALTERATIONS)
         self.altered: frozenset[str] = frozenset()
         self._sequence = 0
@@ -118,7 +122,7 @@ class BybitDialect:
         }
 
     def route(self, method: str, path: str, params: Params) -> tuple[Op | None, Handler] | None:
-        found = self._routes.get((method, path))
+        found = None if (method, path) in self.lacks else self._routes.get((method, path))
         return None if found is None else found(params)
 
     def public(self, path: str) -> bool:
@@ -220,6 +224,12 @@ class BybitDialect:
             "retExtInfo": {},
             "time": int(time.time() * 1000),  # the venue's wall clock
         }
+
+    def _not_found(self) -> Reply:
+        """The venue's "no such open order" (Bybit 110001), from the engine's dialect: a
+        venue speaking this wire format with codes of its own answers its own."""
+        refused = self.engine.dialect.refusal(RejectReason.ORDER_NOT_FOUND)
+        return self._error(refused.code, refused.message)
 
     def _answer(self, result: Accepted | Rejected) -> Reply:
         if isinstance(result, Rejected):
@@ -573,7 +583,7 @@ class BybitDialect:
         symbol = p.get("symbol", "")
         order = self._find(symbol, p)
         if order is None or not order.is_open:
-            return self._error("110001", "order not exists or too late to cancel")
+            return self._not_found()
         if order.is_stop and p.get("triggerBy", "LastPrice") != "MarkPrice":
             return self._error("10001", "params error: the stop was placed on MarkPrice")
         result = self.engine.amend(
@@ -585,7 +595,7 @@ class BybitDialect:
         symbol = p.get("symbol", "")
         order = self._find(symbol, p)
         if order is None or not order.is_open:
-            return self._error("110001", "order not exists or too late to cancel")
+            return self._not_found()
         return self._answer(self.engine.cancel(symbol, order.order_id))
 
     def _trading_stop(self, p: Params) -> Reply:

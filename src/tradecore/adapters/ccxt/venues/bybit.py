@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import ccxt.async_support as ccxt
@@ -78,7 +79,8 @@ _STATUS = {
 }
 
 
-def read_v5_order(info: parse.Raw) -> Order:
+def read_v5_order(info: parse.Raw, *, venue: Venue = Venue.BYBIT) -> Order:
+    """An order from v5 JSON; `venue` for a venue that speaks v5 with a name of its own."""
     status = _STATUS.get(str(info.get("orderStatus")))
     if status is None:
         raise parse.Unreadable(f"order status: {info.get('orderStatus')!r}")
@@ -88,7 +90,7 @@ def read_v5_order(info: parse.Raw) -> Order:
     kind = _kind(info, stop_type)
     filled = parse.dec(info.get("cumExecQty") or "0", name="cumExecQty")
     return Order(
-        venue=Venue.BYBIT,
+        venue=venue,
         symbol=str(info["symbol"]),
         order_id=str(info["orderId"]),
         client_order_id=info.get("orderLinkId") or None,
@@ -144,12 +146,12 @@ def _rises_to_profit(info: parse.Raw) -> bool:
     return (side, direction) in (("Sell", "1"), ("Buy", "2"))
 
 
-def read_position(info: parse.Raw) -> VenuePosition | None:
+def read_position(info: parse.Raw, *, venue: Venue = Venue.BYBIT) -> VenuePosition | None:
     size = parse.dec(info.get("size") or "0", name="size")
     if size == ZERO:
         return None
     return VenuePosition(
-        venue=Venue.BYBIT,
+        venue=venue,
         symbol=str(info["symbol"]),
         side=Side.LONG if info.get("side") == "Buy" else Side.SHORT,
         quantity=size,
@@ -307,22 +309,36 @@ _PER_SECOND = {
     "account/transaction-log": 25,
     "account/info": 50,
 }
+
+
 # A tenth of each budget, at least one, is kept for stops (`Budget.reserve`; docs/venues.md
 # "Rate limits"): at 10 a second, entries take 9, and a stop never waits behind them.
-BUDGETS = (
-    Budget(name=IP, limit=600, window=5.0, source=_DOC, reserve=60),
-    *(
-        Budget(name=endpoint, limit=limit, window=1.0, source=_DOC, reserve=max(1, limit // 10))
-        for endpoint, limit in _PER_SECOND.items()
-    ),
-)
+def _budgets(per_second: Mapping[str, int], source: str) -> tuple[Budget, ...]:
+    return (
+        Budget(name=IP, limit=600, window=5.0, source=source, reserve=60),
+        *(
+            Budget(
+                name=endpoint, limit=limit, window=1.0, source=source, reserve=max(1, limit // 10)
+            )
+            for endpoint, limit in per_second.items()
+        ),
+    )
+
+
+BUDGETS = _budgets(_PER_SECOND, _DOC)
+
+
+def _costs(
+    per_second: Mapping[str, int], method: str, path: str, api: Any, params: Mapping[str, Any]
+) -> Costs:
+    endpoint = path.removeprefix("v5/")
+    if endpoint in per_second:
+        return {IP: 1, endpoint: 1}
+    return {IP: 1}
 
 
 def costs(method: str, path: str, api: Any, params: Mapping[str, Any]) -> Costs:
-    endpoint = path.removeprefix("v5/")
-    if endpoint in _PER_SECOND:
-        return {IP: 1, endpoint: 1}
-    return {IP: 1}
+    return _costs(_PER_SECOND, method, path, api, params)
 
 
 # What the venue has counted, per endpoint and UID, in every answer's headers (v5 "Rate Limit
@@ -341,9 +357,20 @@ _TOO_MANY = re.compile(r'"retCode"\s*:\s*10006\b')
 
 def heard(path: str, status: int, headers: Mapping[str, str], body: str, now: datetime) -> Heard:
     """The endpoint's count from X-Bapi-Limit-Status; a 10006 refuses until the reset."""
+    return _heard(_PER_SECOND, path, status, headers, body, now)
+
+
+def _heard(
+    per_second: Mapping[str, int],
+    path: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: str,
+    now: datetime,
+) -> Heard:
     endpoint = path.removeprefix("/").removeprefix("v5/")
     lowered = {name.lower(): str(value).strip() for name, value in headers.items()}
-    limit = _PER_SECOND.get(endpoint)
+    limit = per_second.get(endpoint)
     remaining = lowered.get("x-bapi-limit-status", "")
     reset = lowered.get("x-bapi-limit-reset-timestamp", "")
     until = None
@@ -360,6 +387,19 @@ def heard(path: str, status: int, headers: Mapping[str, str], body: str, now: da
 
 
 LIMITS = VenueLimits(budgets=BUDGETS, weigh=costs, read=heard)
+
+
+def v5_limits(per_second: Mapping[str, int], *, source: str) -> VenueLimits:
+    """The limits of a venue on v5 with its own per-endpoint table (`per_second`, named as
+    `_PER_SECOND`; `source` where the venue publishes it): the same IP budget, weights and
+    headers as Bybit's, its own figures."""
+    table = dict(per_second)
+    return VenueLimits(
+        budgets=_budgets(table, source),
+        weigh=partial(_costs, table),
+        read=partial(_heard, table),
+    )
+
 
 _LOG_PAGES = 20  # of 50 rows: a position's settlements over far more than 7 days
 _MODES = {
@@ -417,12 +457,12 @@ class BybitDialect:
                 if pattern.search(message):
                     return reason
             return R.OTHER
-        return CODES.get(code)
+        return self.codes.get(code)  # a venue on this dialect with codes of its own: its own
 
     # ------------------------------------------------------------ reading answers
 
     def read_order(self, info: Mapping[str, Any], *, conditional: bool = False) -> Order:
-        return read_v5_order(info)
+        return read_v5_order(info, venue=self.venue)
 
     async def market_rules(
         self, ex: "CcxtExchange", markets: Mapping[str, Any]
@@ -603,14 +643,19 @@ class BybitDialect:
 async def _find(ex: "CcxtExchange", unified: str, key: Mapping[str, str]) -> Order | None:
     """A Bybit order by orderId or orderLinkId: the live list keeps the last 500 of any
     status, but after a venue restart closed ones are only in the history."""
+
+    def first(raw: Sequence[Mapping[str, Any]]) -> Order | None:
+        # read by the exchange's dialect: a venue on v5 under its own name reads its own
+        return ex.dialect.read_order(raw[0]["info"]) if raw else None
+
     live = await ex._query(
-        lambda: ex.client.fetch_open_orders(unified, None, None, dict(key)), _first
+        lambda: ex.client.fetch_open_orders(unified, None, None, dict(key)), first
     )
     if live is not None:
         return live
     return await ex._query(
         lambda: ex.client.fetch_canceled_and_closed_orders(unified, None, None, dict(key)),
-        _first,
+        first,
     )
 
 
@@ -620,10 +665,6 @@ async def _log(ex: "CcxtExchange", params: Mapping[str, Any]) -> Mapping[str, An
         lambda raw: dict(raw["result"]),
     )
     return result
-
-
-def _first(raw: Sequence[Mapping[str, Any]]) -> Order | None:
-    return read_v5_order(raw[0]["info"]) if raw else None
 
 
 async def _read_back(ex: "CcxtExchange", symbol: str, order_id: str) -> Order:
