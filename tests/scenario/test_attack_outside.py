@@ -4,7 +4,10 @@ person actions and faults, TradingApp's use cases) and the documented configurat
 it is marked `xfail(strict=True)` until the library is fixed (the lead decides the fix).
 """
 
+import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -18,6 +21,17 @@ from tradecore.domain.precision import MarketRules
 from tradecore.testing import FakeVenue, Fault, TradingApp
 
 ROUND_TRIP = 0.05  # seconds of virtual time per venue request
+
+
+@contextlib.asynccontextmanager
+async def _running(venue: FakeVenue, **options: Any) -> AsyncIterator[TradingApp]:
+    """The application on `venue` and in-memory SQLite, started; closed however the test ends."""
+    app = await TradingApp.on_sqlite(venue, **options)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.close()
 
 
 def _venue(name: str) -> FakeVenue:
@@ -47,9 +61,7 @@ async def test_an_aged_close_at_the_cap_that_fills_only_part_leaves_the_rest_pro
     venue_name: str,
 ) -> None:
     venue = _venue(venue_name)
-    app = await TradingApp.on_sqlite(venue, settings=_aged_at_cap_within_the_hour())
-    await app.start()
-    try:
+    async with _running(venue, settings=_aged_at_cap_within_the_hour()) as app:
         assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened
         await app.pass_time(3600)  # an hour: past the loss cap
         venue.inject(Fault.partial_fill("0.5"))  # the close finds half the liquidity
@@ -62,8 +74,6 @@ async def test_an_aged_close_at_the_cap_that_fills_only_part_leaves_the_rest_pro
         if venue.position("BTCUSDT") is not None:
             states = {p.state for p in await app.store.positions.open_positions()}
             assert PositionState.ACTIVE in states
-    finally:
-        await app.close()
 
 
 @pytest.mark.xfail(
@@ -79,9 +89,7 @@ async def test_a_guard_close_that_fills_only_half_is_still_shown_unprotected(
     venue_name: str,
 ) -> None:
     venue = _venue(venue_name)
-    app = await TradingApp.on_sqlite(venue)
-    await app.start()
-    try:
+    async with _running(venue) as app:
         assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened
         venue.cancel_stop("BTCUSDT")  # a person removes the stop (bot's level 48500)...
         await venue.set_mark("BTCUSDT", "48000")  # ...and the mark falls past that level
@@ -92,8 +100,6 @@ async def test_a_guard_close_that_fills_only_half_is_still_shown_unprotected(
         bare = held is not None and not venue.stops("BTCUSDT") and held.stop_price is None
         # issue 10: a position the venue holds without a stop is shown unprotected
         assert not bare or "BTCUSDT" in app.protection_view().symbols
-    finally:
-        await app.close()
 
 
 @pytest.mark.xfail(
@@ -109,9 +115,7 @@ async def test_an_aged_close_at_the_cap_after_a_person_added_leaves_nothing_bare
     venue_name: str,
 ) -> None:
     venue = _venue(venue_name)
-    app = await TradingApp.on_sqlite(venue, settings=_aged_at_cap_within_the_hour())
-    await app.start()
-    try:
+    async with _running(venue, settings=_aged_at_cap_within_the_hour()) as app:
         assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened
         await app.pass_time(3600)  # an hour: past the loss cap
         venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")  # a person doubles it
@@ -123,8 +127,6 @@ async def test_an_aged_close_at_the_cap_after_a_person_added_leaves_nothing_bare
             assert venue.stops("BTCUSDT") or held.stop_price is not None, "left bare"
             states = {p.state for p in await app.store.positions.open_positions()}
             assert PositionState.ACTIVE in states
-    finally:
-        await app.close()
 
 
 @pytest.mark.xfail(
@@ -140,9 +142,7 @@ async def test_an_open_never_trades_against_a_position_a_person_holds_on_the_sym
     venue_name: str,
 ) -> None:
     venue = _venue(venue_name)
-    app = await TradingApp.on_sqlite(venue)
-    await app.start()
-    try:
+    async with _running(venue) as app:
         # the bot has traded BTC before (its leverage and margin mode are set up), closed now
         assert (await app.open("BTCUSDT", Side.LONG, "0.004")).opened
         venue.close_by_hand("BTCUSDT")
@@ -154,8 +154,6 @@ async def test_an_open_never_trades_against_a_position_a_person_holds_on_the_sym
         held = venue.position("BTCUSDT")
         assert held is not None and held.side is Side.SHORT
         assert held.quantity == Decimal("0.01"), "the bot's entry traded against the person's"
-    finally:
-        await app.close()
 
 
 @pytest.mark.xfail(
@@ -171,9 +169,7 @@ async def test_a_position_opened_by_hand_after_the_bots_stop_filled_is_protected
     venue_name: str,
 ) -> None:
     venue = _venue(venue_name)
-    app = await TradingApp.on_sqlite(venue)
-    await app.start()
-    try:
+    async with _running(venue) as app:
         assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened  # stop at 48500
         await venue.set_mark("BTCUSDT", "48400")  # the stop fires: the venue is flat
         assert venue.position("BTCUSDT") is None
@@ -183,8 +179,6 @@ async def test_a_position_opened_by_hand_after_the_bots_stop_filled_is_protected
         held = venue.position("BTCUSDT")
         assert held is not None, "the guard closed the person's new position at market"
         assert venue.stops("BTCUSDT") or held.stop_price is not None
-    finally:
-        await app.close()
 
 
 @pytest.mark.xfail(
@@ -207,17 +201,13 @@ async def test_an_entry_filled_below_the_minimum_quantity_is_still_protected_on_
         max_leverage=Decimal(100),
     )
     venue = FakeVenue.binance(marks={"BTCUSDT": "50000"}, latency=ROUND_TRIP, markets=[rules])
-    app = await TradingApp.on_sqlite(venue)
-    await app.start()
-    try:
+    async with _running(venue) as app:
         venue.inject(Fault.partial_fill("0.3"))  # 0.003 of 0.01 fills: below the minimum
         await app.open("BTCUSDT", Side.LONG, "0.01")
         await app.guard_pass()
 
         held = venue.position("BTCUSDT")
         assert held is None or venue.stops("BTCUSDT"), "the filled 0.003 is bare"
-    finally:
-        await app.close()
 
 
 @pytest.mark.xfail(
@@ -233,9 +223,7 @@ async def test_a_long_flipped_by_hand_is_settled_for_its_own_quantity_and_fees(
     venue_name: str,
 ) -> None:
     venue = _venue(venue_name)
-    app = await TradingApp.on_sqlite(venue)
-    await app.start()
-    try:
+    async with _running(venue) as app:
         assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened  # filled at 50000
         await venue.set_mark("BTCUSDT", "51000")
         venue.manual_order("BTCUSDT", OrderSide.SELL, "0.02")  # a person flips it: short 0.01
@@ -250,8 +238,6 @@ async def test_a_long_flipped_by_hand_is_settled_for_its_own_quantity_and_fees(
         assert settled["quantity"] == Decimal("0.01")
         # its entry's fee and the fee of the half of the flip that closed it, no more
         assert settled["fees"] == fee * Decimal("0.01") * (Decimal("50000") + Decimal("51000"))
-    finally:
-        await app.close()
 
 
 @pytest.mark.xfail(
@@ -268,9 +254,7 @@ async def test_a_position_opened_by_hand_at_high_leverage_is_stopped_before_liqu
 ) -> None:
     maker = FakeVenue.binance if venue_name == "binance" else FakeVenue.bybit
     venue = maker(marks={"BTCUSDT": "50000"}, latency=ROUND_TRIP, leverage=100)
-    app = await TradingApp.on_sqlite(venue)
-    await app.start()
-    try:
+    async with _running(venue) as app:
         venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")  # the account's 100x: liquidated ~1 % down
         await app.guard_pass()  # adopted and protected
         assert venue.stops("BTCUSDT")
@@ -283,8 +267,6 @@ async def test_a_position_opened_by_hand_at_high_leverage_is_stopped_before_liqu
         # its stop fired first (or the bot closed it, as an open does when its stop would
         # sit beyond the liquidation): the venue never had to liquidate it
         assert record.close_reason != "liquidation"
-    finally:
-        await app.close()
 
 
 def _stop_levels(venue: FakeVenue, symbol: str) -> list[Decimal]:
@@ -308,9 +290,7 @@ async def test_a_position_opened_by_hand_with_its_own_stop_is_adopted_with_that_
     venue_name: str,
 ) -> None:
     venue = _venue(venue_name)
-    app = await TradingApp.on_sqlite(venue)
-    await app.start()
-    try:
+    async with _running(venue) as app:
         venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")
         venue.manual_stop("BTCUSDT", OrderSide.SELL, "0.01", "49500")  # their own stop-loss
         await app.sync_pass()  # adopts it
@@ -318,5 +298,3 @@ async def test_a_position_opened_by_hand_with_its_own_stop_is_adopted_with_that_
         await app.guard_pass()
         # judge_level: without a level of its own the bot keeps what stands
         assert _stop_levels(venue, "BTCUSDT") == [Decimal("49500")]
-    finally:
-        await app.close()
