@@ -32,7 +32,6 @@ import ccxt.async_support as ccxt
 import ccxt.pro as ccxt_pro
 
 from tradecore.adapters.ccxt.profiles import Refusals
-from tradecore.adapters.ccxt.venues import CheckFacts
 from tradecore.adapters.ccxt.venues import register as register_ccxt
 from tradecore.adapters.ccxt.venues.bybit import PROFILE as BYBIT_PROFILE
 from tradecore.adapters.ccxt.venues.bybit import BybitDialect as BybitCcxtDialect
@@ -231,16 +230,9 @@ class ToyCcxtDialect(BybitCcxtDialect):
     codes: Mapping[str, RejectReason] = TOY_CODES
     limits = v5_limits(PER_SECOND, source="the toy's rate-limit table, PER_SECOND in toy_venue.py")
     has_testnet = False
-    check_facts = CheckFacts(
-        tiers=(),
-        leverage=("position_set-leverage__ok",),
-        margin_mode=("account_info__regular_margin",),
-        unknown_client_id=(
-            "order_realtime__limit_new_table_fields",
-            "order_history__limit_cancelled",
-        ),
-        entry_read_back=("order_create__ack", "order_realtime__limit_new_table_fields"),
-        stop_and_take_profit=("order_realtime__limit_new_with_tpsl", "order_create__ack"),
+    # Bybit's facts, but the margin mode is only read (the toy has no set-margin-mode)
+    check_facts = attrs.evolve(
+        BybitCcxtDialect.check_facts, margin_mode=("account_info__regular_margin",)
     )
 
     def client_class(self, *, websockets: bool) -> type[ccxt.Exchange]:
