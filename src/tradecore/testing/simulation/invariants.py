@@ -763,11 +763,16 @@ class Checker:
             )
         if event.type is EventType.PROTECTION_CHECK_COMPLETED:
             reported = int(event.data.get("unprotected", 0))
+            # the pass can only count what it saw: a position bared (a person's cancel)
+            # after the pass read the venue is the next pass's to report
+            view = self.health() if self.health is not None else None
+            read_at = view.read_at if view is not None and view.read_at is not None else now
             bare = [
                 symbol
                 for symbol, watch in self._watch.items()
                 if watch.bare.since is not None
                 and now - watch.bare.since > self.windows.bare
+                and watch.bare.since < read_at
                 and self.engine.position(symbol) is not None
                 and not self._adopting(symbol, now)
             ]
