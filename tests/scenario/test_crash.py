@@ -18,7 +18,7 @@ from tradecore.domain.model import Side
 from tradecore.domain.positions import StopOwner
 from tradecore.ports.exchange import Exchange
 from tradecore.ports.repositories import Store
-from tradecore.testing import FakeVenue
+from tradecore.testing import FakeVenue, Fault, Op
 
 from .conftest import ROUND_TRIP, Database, Opener
 from .crash import Crash, Tripwire, tripped_exchange, tripped_store
@@ -106,3 +106,24 @@ async def test_a_crash_anywhere_in_a_stop_move_recovers_with_one_stop(
 
     points = [at async for at in crash_points(profile, open_database, move_once)]
     assert len(points) >= 4
+
+
+async def test_a_recovery_whose_first_read_fails_still_closes_a_position_stopped_while_down(
+    profile: str, open_database: Opener
+) -> None:
+    venue, database = await fresh(profile, open_database)
+    result = await build_app(venue, database.store).open("BTCUSDT", Side.LONG, QTY)
+    assert result.position is not None and result.position.stop_price is not None
+    # the process dies; its stop fires while it is down
+    await venue.set_mark("BTCUSDT", result.position.stop_price - 500)
+    assert venue.position("BTCUSDT") is None
+    # the restart's first read of the venue's positions (the synchronizer's) gets no answer
+    venue.inject(Fault.network_error(Op.FETCH_POSITIONS))
+    survivor = build_app(venue, database.store)
+    await survivor.run(Kernel(survivor.parts).start(loops=False))
+    # recovered, trading from here on: the journal is the venue's
+    assert await journal_problems(venue, database.store) == []
+    closed = await database.store.positions.get(result.position.id)
+    assert closed is not None and closed.close_reason is not None
+    assert "stop" in closed.close_reason
+    await database.close()

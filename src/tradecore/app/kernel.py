@@ -388,6 +388,15 @@ class Kernel:
                         await svc.trailing.start_for(result.position)
         interrupted = await self._settle_operations()
         synced = await svc.sync.sync()
+        if synced.skipped:
+            # Recovery ends with the journal matching the venue, or not at all: a pass that
+            # could not read one of them is tried again from the top (`_patiently`), never
+            # left to the first periodic pass (one sync interval with a position the venue
+            # closed while the bot was down still ACTIVE in the journal).
+            what = f"the {synced.unread} could not be read for the synchronizer's pass"
+            if synced.unread == "database":
+                raise StoreUnavailable(what)
+            raise ExchangeUnavailable(what)
         protected = await svc.guard.check()
         await svc.zombies.sweep()
         for position in await svc.store.positions.open_positions():

@@ -42,6 +42,7 @@ class SyncReport:
     corrected: int = 0
     settled: int = 0
     skipped: bool = False
+    unread: str | None = None  # what a skipped pass could not read: "venue" or "database"
 
 
 class Synchronizer:
@@ -106,7 +107,7 @@ class Synchronizer:
                 error=f"the {component} could not be read; nothing concluded",
                 data={"skipped": True, "component": component},
             )
-            return SyncReport(skipped=True)
+            return SyncReport(skipped=True, unread=component)
         journal = {p.id: p for p in snapshot.positions}
         closed = adopted = corrected = 0
         for action in synchronize(snapshot):
