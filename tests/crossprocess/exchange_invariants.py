@@ -6,7 +6,7 @@ A runner that was killed cannot act until the next one has recovered, so every a
 began and the end of the next recovery when a kill came in between.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -199,29 +199,53 @@ def market_close_breaks(state: dict[str, Any]) -> list[str]:
     return breaks
 
 
+@attrs.frozen(kw_only=True)
+class SyncPass:
+    """One synchronizer pass that read the venue and the journal and completed (from the
+    journal's `synchronization_started` / `synchronization_completed` events)."""
+
+    started: datetime
+    completed: datetime
+
+
+Busy = Mapping[str, Sequence[tuple[datetime, datetime | None]]]
+
+
 def journal_breaks(
-    state: dict[str, Any], journal: Sequence[Position], *, stopped: datetime, lag: float
+    state: dict[str, Any],
+    journal: Sequence[Position],
+    *,
+    passes: Sequence[SyncPass],
+    busy: Busy,
+    stopping: datetime,
+    lag: float,
 ) -> list[str]:
     """After the last runner stopped gracefully, its journal holds the exchange's positions:
-    same symbols, sides and quantities, each ACTIVE. A position the exchange closed (a stop
-    fired) less than `lag` seconds (one sync interval plus a round trip) before the stop, or
-    after it, may still be open in the journal: the next start's sync closes it."""
+    same symbols, sides and quantities, each ACTIVE.
+
+    A position the exchange closed (a stop fired) may still be ACTIVE in the journal only
+    while no synchronizer pass has looked since: no pass that started after the close and
+    completed, with no operation in flight on the symbol during it (the synchronizer leaves a
+    busy symbol to the next pass) - and the close came at most `lag` seconds before the stop
+    was asked for (`stopping`: no pass starts after it), `lag` being one sync interval plus
+    the longest pass plus a round trip. The next start's recovery closes it."""
     held = {p["symbol"]: p for p in state["positions"]}
     mine = {p.symbol: p for p in journal}
-    since = stopped - timedelta(seconds=lag)
-    late = {
-        r["symbol"]
-        for r in state["position_records"]
-        if r["closed_at"] is not None and datetime.fromisoformat(r["closed_at"]) > since
-    }
+    closes: dict[str, datetime] = {}
+    for r in state["position_records"]:
+        if r["closed_at"] is not None:
+            at = datetime.fromisoformat(r["closed_at"])
+            closes[r["symbol"]] = max(at, closes.get(r["symbol"], at))
     breaks = []
     for symbol in sorted(held.keys() | mine.keys()):
         venue, journaled = held.get(symbol), mine.get(symbol)
-        if venue is None and journaled is not None and symbol not in late:
-            breaks.append(
-                f"{symbol}: the journal has {journaled.state} {journaled.quantity}, "
-                "the exchange is flat"
-            )
+        if venue is None and journaled is not None:
+            problem = _missed_close(symbol, closes.get(symbol), passes, busy, stopping, lag)
+            if problem:
+                breaks.append(
+                    f"{symbol}: the journal has {journaled.state} {journaled.quantity}, "
+                    f"the exchange is flat ({problem})"
+                )
         elif venue is not None and journaled is None:
             breaks.append(f"{symbol}: the exchange holds {venue['quantity']}, the journal nothing")
         elif (
@@ -238,3 +262,35 @@ def journal_breaks(
                 f"{journaled.quantity}, the exchange {venue['side']} {venue['quantity']}"
             )
     return breaks
+
+
+def _missed_close(
+    symbol: str,
+    closed: datetime | None,
+    passes: Sequence[SyncPass],
+    busy: Busy,
+    stopping: datetime,
+    lag: float,
+) -> str | None:
+    """Why a position the exchange closed at `closed` should be closed in the journal by
+    now; None when no pass could have seen it yet."""
+    if closed is None:
+        return "it never held it"
+    for sync in passes:
+        if sync.started < closed:
+            continue
+        overlapped = any(
+            began <= sync.completed and (ended is None or ended >= sync.started)
+            for began, ended in busy.get(symbol, ())
+        )
+        if not overlapped:
+            return (
+                f"closed there at {closed:%H:%M:%S.%f}; the sync pass from "
+                f"{sync.started:%H:%M:%S.%f} to {sync.completed:%H:%M:%S.%f} left it open"
+            )
+    if closed < stopping - timedelta(seconds=lag):
+        return (
+            f"closed there at {closed:%H:%M:%S.%f}, over {lag:.1f} s before the stop at "
+            f"{stopping:%H:%M:%S.%f}, and no sync pass looked since"
+        )
+    return None

@@ -204,6 +204,7 @@ class Runner:
         self.spawned_at: datetime | None = None
         self.recovered_at: datetime | None = None
         self.ended_at: datetime | None = None
+        self.stop_sent_at: datetime | None = None  # SIGTERM: no sync pass starts after it
         self.lines: list[str] = []
         self._reader: asyncio.Task[None] | None = None
         self._recovered = asyncio.Event()
@@ -257,6 +258,7 @@ class Runner:
 
     async def stop(self) -> int:
         assert self.process is not None
+        self.stop_sent_at = datetime.now(UTC)
         self.process.send_signal(signal.SIGTERM)
         try:
             code = await asyncio.wait_for(self.process.wait(), 30)

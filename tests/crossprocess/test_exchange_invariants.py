@@ -10,6 +10,7 @@ from tradecore.domain.positions import PositionState
 
 from .exchange_invariants import (
     Life,
+    SyncPass,
     double_entry_breaks,
     full_quantity_breaks,
     journal_breaks,
@@ -162,14 +163,46 @@ def test_a_journal_that_disagrees_with_the_exchange_after_the_stop_is_a_break() 
     active = SimpleNamespace(
         symbol="BTCUSDT", state=PositionState.ACTIVE, side=Side.LONG, quantity=Decimal("0.01")
     )
+
+    def breaks(
+        exchange: dict[str, Any],
+        journal: list[Any],
+        *,
+        stopping: float = 8,
+        passes: tuple[tuple[float, float], ...] = (),
+        busy: tuple[tuple[float, float | None], ...] = (),
+    ) -> list[str]:
+        def moment(s: float | None) -> datetime | None:
+            return None if s is None else T0 + timedelta(seconds=s)
+
+        return journal_breaks(
+            exchange,
+            journal,
+            passes=[
+                SyncPass(started=T0 + timedelta(seconds=a), completed=T0 + timedelta(seconds=b))
+                for a, b in passes
+            ],
+            busy={"BTCUSDT": [(T0 + timedelta(seconds=a), moment(b)) for a, b in busy]},
+            stopping=T0 + timedelta(seconds=stopping),
+            lag=2,
+        )
+
     agreed = state(9, positions=[position])
-    assert journal_breaks(agreed, [active], stopped=T0 + timedelta(seconds=8), lag=2) == []
-    assert journal_breaks(agreed, [], stopped=T0 + timedelta(seconds=8), lag=2)
+    assert breaks(agreed, [active]) == []
+    assert breaks(agreed, [])
     halved = SimpleNamespace(**{**vars(active), "quantity": Decimal("0.005")})
-    assert journal_breaks(agreed, [halved], stopped=T0 + timedelta(seconds=8), lag=2)
+    assert breaks(agreed, [halved])
     closed = record([(0, 0.1)], [(0, 0), (0.1, 1)])
     closed.update(closed_at=at(7), close_reason="stop")
     flat = state(9, position_records=[closed])
-    # the stop fired a second before the runner stopped: the next start's sync closes it
-    assert journal_breaks(flat, [active], stopped=T0 + timedelta(seconds=8), lag=2) == []
-    assert journal_breaks(flat, [active], stopped=T0 + timedelta(seconds=20), lag=2)
+    # the stop fired a second before the runner was stopped and no sync pass looked since:
+    # the next start's recovery closes it
+    assert breaks(flat, [active], stopping=8, passes=((1, 1.1), (6.9, 7.2))) == []
+    # ... but not when it fired long before and no pass came (a pass skipped, the loop dead)
+    assert breaks(flat, [active], stopping=20, passes=((1, 1.1),))
+    # a pass that started after it fired and completed must have closed it
+    [problem] = breaks(flat, [active], stopping=8, passes=((7.5, 7.6),))
+    assert "07.500000 to 12:00:07.600000 left it open" in problem
+    # unless an operation in flight on the symbol made the pass leave it to the next one
+    assert breaks(flat, [active], passes=((7.5, 7.6),), busy=((7.4, 7.55),)) == []
+    assert breaks(flat, [active], passes=((7.5, 7.6),), busy=((7.0, 7.4),))

@@ -11,8 +11,11 @@ trading (trailing moves, guard, sync and zombie passes). The figures are printed
 """
 
 import asyncio
+import contextlib
+import json
 import os
 import random
+import sqlite3
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +28,9 @@ from tradecore.domain.positions import Position
 from tradecore.domain.waves import WaveSchedule, next_check_after
 
 from .exchange_invariants import (
+    Busy,
     Life,
+    SyncPass,
     double_entry_breaks,
     entries,
     full_quantity_breaks,
@@ -132,6 +137,32 @@ async def journaled(path: Path) -> list[Position]:
         await database.close()
 
 
+def sync_record(path: Path) -> tuple[list[SyncPass], Busy]:
+    """The synchronizer passes every runner completed (a pass a kill cut short, or one that
+    could not read the venue or the database, is none), and each symbol's operations (when
+    in flight), from the journal (read after the last runner stopped)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        events = db.execute(
+            "SELECT event_type, event_data, created_at FROM events "
+            "WHERE event_type IN ('synchronization_started', 'synchronization_completed') "
+            "ORDER BY seq"
+        ).fetchall()
+        operations = db.execute("SELECT symbol, started_at, finished_at FROM operations").fetchall()
+    passes, started = [], None
+    for kind, data, at in events:
+        if kind == "synchronization_started":
+            started = datetime.fromisoformat(at)
+        elif started is not None:
+            if not json.loads(data).get("skipped"):
+                passes.append(SyncPass(started=started, completed=datetime.fromisoformat(at)))
+            started = None
+    busy: dict[str, list[tuple[datetime, datetime | None]]] = {}
+    for symbol, began, ended in operations:
+        finished = None if ended is None else datetime.fromisoformat(ended)
+        busy.setdefault(symbol, []).append((datetime.fromisoformat(began), finished))
+    return passes, busy
+
+
 def lives_of(runners: list[Runner]) -> list[Life]:
     return [
         Life(spawned=r.spawned_at, recovered=r.recovered_at, ended=r.ended_at)
@@ -234,13 +265,18 @@ async def test_the_runner_killed_at_random_moments_never_breaks_a_promise_on_the
             assert code == 0, runner.lines[-5:]
             state = await loopback.state()
             assert runner.ended_at is not None
+            assert runner.stop_sent_at is not None
+            passes, busy = sync_record(tmp_path / "bot.db")
+            longest = max((p.completed - p.started for p in passes), default=timedelta())
             breaks += [
                 f"at the end: {b}"
                 for b in journal_breaks(
                     state,
                     await journaled(tmp_path / "bot.db"),
-                    stopped=runner.ended_at,
-                    lag=SYNC_INTERVAL + ROUND_TRIP,
+                    passes=passes,
+                    busy=busy,
+                    stopping=runner.stop_sent_at,
+                    lag=SYNC_INTERVAL + longest.total_seconds() + ROUND_TRIP,
                 )
             ]
             breaks += [f"at the end: {b}" for b in full_quantity_breaks(state)]
