@@ -210,14 +210,6 @@ async def test_an_entry_filled_below_the_minimum_quantity_is_still_protected_on_
         assert held is None or venue.stops("BTCUSDT"), "the filled 0.003 is bare"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a position flipped by hand is settled from every fill of the flipping order: the "
-        "long's realized PnL is journaled for 0.02 (twice its quantity) and carries the fee "
-        "of the half that opened the short"
-    ),
-)
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])
 async def test_a_long_flipped_by_hand_is_settled_for_its_own_quantity_and_fees(
     venue_name: str,
