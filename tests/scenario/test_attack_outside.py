@@ -232,14 +232,6 @@ async def test_a_long_flipped_by_hand_is_settled_for_its_own_quantity_and_fees(
         assert settled["fees"] == fee * Decimal("0.01") * (Decimal("50000") + Decimal("51000"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a position opened by hand is adopted with a stop at stop_loss_percent from its entry "
-        "whatever its leverage: at 100x the stop sits beyond the venue's liquidation price, "
-        "and a falling mark liquidates it before the stop can fire"
-    ),
-)
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])
 async def test_a_position_opened_by_hand_at_high_leverage_is_stopped_before_liquidation(
     venue_name: str,
