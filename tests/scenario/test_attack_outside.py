@@ -210,14 +210,6 @@ async def test_an_entry_filled_below_the_minimum_quantity_is_still_protected_on_
         assert held is None or venue.stops("BTCUSDT"), "the filled 0.003 is bare"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a position flipped by hand is settled from every fill of the flipping order: the "
-        "long's realized PnL is journaled for 0.02 (twice its quantity) and carries the fee "
-        "of the half that opened the short"
-    ),
-)
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])
 async def test_a_long_flipped_by_hand_is_settled_for_its_own_quantity_and_fees(
     venue_name: str,
@@ -240,14 +232,6 @@ async def test_a_long_flipped_by_hand_is_settled_for_its_own_quantity_and_fees(
         assert settled["fees"] == fee * Decimal("0.01") * (Decimal("50000") + Decimal("51000"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a position opened by hand is adopted with a stop at stop_loss_percent from its entry "
-        "whatever its leverage: at 100x the stop sits beyond the venue's liquidation price, "
-        "and a falling mark liquidates it before the stop can fire"
-    ),
-)
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])
 async def test_a_position_opened_by_hand_at_high_leverage_is_stopped_before_liquidation(
     venue_name: str,

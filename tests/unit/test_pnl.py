@@ -139,3 +139,64 @@ def test_partial_closes_add_up_to_the_whole(
     assert whole.realized == pieces
     assert whole.exit_quantity == total
     assert position_fills([opened, *closes], side) == (opened, *closes)
+
+
+def test_a_long_flipped_by_one_fill_is_settled_for_its_own_half_of_that_fill() -> None:
+    # long 1 at 100, then a sell of 2 at 110: 1 closes the long, 1 opens a short
+    result = realized_pnl(
+        Side.LONG, [fill(BUY, "100", "1", fee="0.1"), fill(SELL, "110", "2", fee="0.22", at=1)]
+    )
+    assert result.exit_quantity == D("1")
+    assert result.exit_price == D("110")
+    assert result.gross == D("10")
+    assert result.fees == D("0.21")  # its entry's fee and half the flip's
+    assert result.realized == D("9.79")
+
+
+@given(
+    entry=prices,
+    exit_=prices,
+    qty=quantities,
+    extra=quantities,
+    fee_in=fees,
+    fee_out=fees,
+    long=st.booleans(),
+)
+def test_a_flip_settles_the_position_for_its_own_quantity_and_share_of_the_fee(
+    entry: Decimal,
+    exit_: Decimal,
+    qty: Decimal,
+    extra: Decimal,
+    fee_in: Decimal,
+    fee_out: Decimal,
+    long: bool,
+) -> None:
+    side = Side.LONG if long else Side.SHORT
+    opened = fill(side.entry, entry, qty, fee=str(fee_in))
+    flip = realized_pnl(side, [opened, fill(side.exit, exit_, qty + extra, fee=str(fee_out), at=1)])
+    exact = realized_pnl(side, [opened, fill(side.exit, exit_, qty, at=1)])
+    assert flip.exit_quantity == qty == flip.entry_quantity
+    assert flip.exit_price == exit_
+    assert flip.gross == exact.gross
+    # the fee counted is the closing share of the flip's fee: never the whole, never more
+    share = flip.fees - fee_in
+    assert 0 <= share <= fee_out
+    assert abs(share * (qty + extra) - fee_out * qty) < D("1e-18")
+    assert flip.realized == exact.realized - share
+
+
+@given(
+    entry=prices,
+    fills=st.lists(st.tuples(st.booleans(), prices, quantities), min_size=1, max_size=8),
+    long=st.booleans(),
+)
+def test_the_closed_quantity_never_exceeds_what_the_position_held(
+    entry: Decimal, fills: list[tuple[bool, Decimal, Decimal]], long: bool
+) -> None:
+    side = Side.LONG if long else Side.SHORT
+    steps = [
+        fill(side.entry if adds else side.exit, price, qty, at=i + 1)
+        for i, (adds, price, qty) in enumerate(fills)
+    ]
+    result = realized_pnl(side, [fill(side.entry, entry, D(1)), *steps])
+    assert result.exit_quantity <= result.entry_quantity

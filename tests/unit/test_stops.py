@@ -14,6 +14,7 @@ from tradecore.domain.stops import (
     StopPlan,
     emergency_stop,
     initial_stop,
+    inside_liquidation,
     would_trigger,
 )
 
@@ -302,3 +303,60 @@ def test_a_mark_at_or_past_the_liquidation_still_gets_a_stop_that_stands(side, m
     plan = emergency_stop(side, D(100), mark, D("0.1"), liquidation=liquidation, estimated=True)
     assert not would_trigger(side, plan.price, mark)
     assert plan.price == emergency_stop(side, D(100), mark, D("0.1")).price  # 0.5 % past it
+
+
+# inside_liquidation: the bound every protective stop is kept inside (shared with the
+# emergency stop above)
+
+
+def test_a_stop_beyond_the_liquidation_is_pulled_inside_it():
+    # long from 100 at 100x, liquidated at 99.50: the 3 % stop at 97 would never fire
+    assert inside_liquidation(LONG, D(97), D(100), D(100), D("99.50"), CENT) == D("99.60")
+    assert inside_liquidation(SHORT, D(103), D(100), D(100), D("100.50"), CENT) == D("100.40")
+
+
+def test_a_stop_already_inside_the_liquidation_or_with_none_known_is_kept():
+    assert inside_liquidation(LONG, D(97), D(100), D(100), D(90), CENT) == D(97)
+    assert inside_liquidation(LONG, D(97), D(100), D(100), None, CENT) == D(97)
+    assert inside_liquidation(SHORT, D(103), D(100), D(100), D(0), CENT) == D(103)
+
+
+@settings(max_examples=500)
+@given(sides, prices, prices, ticks, distances, buffers, fractions)
+def test_a_bounded_stop_is_never_looser_and_never_fires_at_the_mark_it_is_planned_from(
+    side, entry, mark, tick, distance, buffer, fraction
+):
+    liquidation = entry * fraction if side is LONG else entry / fraction
+    params = StopParams(stop_loss_percent=distance, liquidation_buffer_percent=buffer)
+    stop = initial_stop(side, entry, mark, tick, params).price
+    assume(not would_trigger(side, stop, mark))  # a long within a tick of 0 has none
+    bounded = inside_liquidation(side, stop, entry, mark, liquidation, tick, params)
+    assert bounded >= stop if side is LONG else bounded <= stop
+    assert bounded >= tick and is_multiple(bounded, tick)
+    assert not would_trigger(side, bounded, mark)
+
+
+@settings(max_examples=500)
+@given(sides, prices, ticks, distances, buffers, fractions, fractions)
+def test_a_bounded_stop_fires_before_the_liquidation_while_the_mark_is_short_of_it(
+    side, entry, tick, distance, buffer, fraction, where
+):
+    liquidation = entry * fraction if side is LONG else entry / fraction
+    mark = liquidation + (entry - liquidation) * where  # between the liquidation and the entry
+    assume(abs(mark - liquidation) * (1 - buffer / 100) > 2 * tick)
+    params = StopParams(stop_loss_percent=distance, liquidation_buffer_percent=buffer)
+    stop = initial_stop(side, entry, mark, tick, params).price
+    bounded = inside_liquidation(side, stop, entry, mark, liquidation, tick, params)
+    assert bounded > liquidation if side is LONG else bounded < liquidation
+
+
+@settings(max_examples=300)
+@given(sides, prices, prices, prices, ticks, distances)
+def test_the_emergency_stop_is_its_configured_level_bounded_inside_the_liquidation(
+    side, fill, mark, liquidation, tick, distance
+):
+    params = StopParams(emergency_stop_percent=distance)
+    plan = emergency_stop(side, fill, mark, tick, params, liquidation=liquidation)
+    assert plan.price == inside_liquidation(
+        side, plan.configured, fill, mark, liquidation, tick, params
+    )

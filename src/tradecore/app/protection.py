@@ -26,7 +26,7 @@ from tradecore.domain.reconcile import (
     leaves_unprotected,
     protect,
 )
-from tradecore.domain.stops import StopParams, initial_stop
+from tradecore.domain.stops import StopParams, initial_stop, inside_liquidation
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
 from tradecore.ports.exchange import Exchange, ExchangeUnavailable
@@ -245,7 +245,9 @@ class ProtectionGuard:
             )
 
     async def _stop_price(self, position: Position) -> Decimal | None:
-        return await protective_stop(self._exchange, self._rules, position, self._stops)
+        return await protective_stop(
+            self._exchange, self._rules, position, self._stops, self._recorder
+        )
 
 
 def _view(
@@ -273,15 +275,62 @@ async def protective_stop(
     rules: Mapping[str, MarketRules],
     position: Position,
     stops: StopParams,
+    recorder: Recorder,
 ) -> Decimal | None:
     """Where a position found without a stop gets one (SPEC §5): `stop_loss_percent` from its
-    entry, moved past the current mark if it would trigger at once; None if it cannot be
-    priced (no market rules or no entry price)."""
+    entry, moved past the current mark if it would trigger at once, and pulled inside the
+    liquidation price the venue lists for the position (`domain.stops.inside_liquidation`,
+    the bound the emergency stop keeps too) with a `liquidation_inside_stop` event: a
+    position opened by hand at 100x is liquidated about 1 % from its entry, long before a
+    3 % stop. None if it cannot be priced (no market rules or no entry price)."""
     market = rules.get(position.symbol)
     if market is None or position.entry_price is None:
         return None
+    held = await _held(exchange, position)
+    mark = held.mark_price if held is not None and held.mark_price else None
+    if mark is None:
+        try:
+            mark = await exchange.fetch_mark_price(position.symbol)
+        except ExchangeUnavailable:
+            mark = position.entry_price
+    planned = initial_stop(position.side, position.entry_price, mark, market.tick_size, stops)
+    liquidation = None if held is None else held.liquidation_price
+    price = inside_liquidation(
+        position.side,
+        planned.price,
+        position.entry_price,
+        mark,
+        liquidation,
+        market.tick_size,
+        stops,
+    )
+    if price != planned.price:
+        recorder.record(
+            EventType.LIQUIDATION_INSIDE_STOP,
+            position=position,
+            severity=Severity.WARNING,
+            error=(
+                f"the venue liquidates at {liquidation}, before the stop at {planned.price}; "
+                f"the stop is placed at {price}, inside it"
+            ),
+            data={
+                "when": "protective stop (the venue's liquidation price)",
+                "liquidation_price": liquidation,
+                "stop_price": price,
+                "planned_price": planned.price,
+                "mark_price": mark,
+                "quantity": position.quantity,
+                "closed": False,
+            },
+        )
+    return price
+
+
+async def _held(exchange: Exchange, position: Position) -> VenuePosition | None:
+    """The venue's position for `position` (its mark and liquidation price); None when the
+    venue holds none or cannot be read now (the stop is then priced without the bound)."""
     try:
-        mark = await exchange.fetch_mark_price(position.symbol)
+        held = await exchange.fetch_positions()
     except ExchangeUnavailable:
-        mark = position.entry_price
-    return initial_stop(position.side, position.entry_price, mark, market.tick_size, stops).price
+        return None
+    return next((p for p in held if p.symbol == position.symbol and p.side is position.side), None)

@@ -186,7 +186,9 @@ class Synchronizer:
         await self._protect(position)
 
     async def _protect(self, position: Position) -> None:
-        price = await protective_stop(self._exchange, self._rules, position, self._stops)
+        price = await protective_stop(
+            self._exchange, self._rules, position, self._stops, self._recorder
+        )
         if price is None:
             return  # the guard reports it unprotected on its next pass
         result = await self._keeper.apply(

@@ -109,6 +109,8 @@ def realized_pnl(
     realize `sign * (price - average) * quantity`, so partial closes add up to the whole.
     `entry_price`/`entry_quantity` stand for a holding the fills do not show (a position
     adopted from the venue): exits are priced against it until entry fills say otherwise.
+    An exit fill larger than what is held (a flip) counts for the held quantity only, with
+    that share of its fee; the rest belongs to the position it opens.
     Raises DomainError for a fill of a non-positive quantity or price.
     """
     held, average = entry_quantity, entry_price or ZERO
@@ -122,21 +124,25 @@ def realized_pnl(
                 f"fill {fill.trade_id or fill.order_id}: quantity and price must be positive, "
                 f"got {fill.quantity} at {fill.price}"
             )
-        if fill.fee_asset.upper() == SETTLE_ASSET:
-            fees += fill.fee
-        else:
-            other[fill.fee_asset] = other.get(fill.fee_asset, ZERO) + fill.fee
         if fill.side is side.entry:
+            fee = fill.fee
             average = (average * held + fill.price * fill.quantity) / (held + fill.quantity)
             held += fill.quantity
             entry_cost += fill.price * fill.quantity
             entry_total += fill.quantity
-            continue
-        closing = min(fill.quantity, held)  # beyond what was held realizes nothing here
-        gross += side.sign * (fill.price - average) * closing
-        held = max(ZERO, held - fill.quantity)
-        exit_cost += fill.price * fill.quantity
-        exit_total += fill.quantity
+        else:
+            # a fill larger than the position (a flip) closes only what was held: the rest of
+            # its quantity and its fee open the next position, not this one
+            closing = min(fill.quantity, held)
+            fee = fill.fee if closing == fill.quantity else fill.fee * closing / fill.quantity
+            gross += side.sign * (fill.price - average) * closing
+            held -= closing
+            exit_cost += fill.price * closing
+            exit_total += closing
+        if fill.fee_asset.upper() == SETTLE_ASSET:
+            fees += fee
+        else:
+            other[fill.fee_asset] = other.get(fill.fee_asset, ZERO) + fee
     paid = sum((p.amount for p in funding if p.asset.upper() == SETTLE_ASSET), ZERO)
     return RealizedPnl(
         entry_price=entry_cost / entry_total if entry_total else entry_price,

@@ -150,29 +150,56 @@ def emergency_stop(
     plan = _stop(side, fill, mark, tick_size, chosen.emergency_stop_percent, chosen)
     source = EmergencyBound.ESTIMATED_LIQUIDATION if estimated else EmergencyBound.VENUE_LIQUIDATION
     known = liquidation if liquidation is not None and liquidation > ZERO else None
-    bound = None if known is None else _inside(side, fill, known, tick_size, chosen)
-    if bound is not None and known is not None and would_trigger(side, bound, mark):
-        # The mark has run past the level planned from the fill, not yet past the
-        # liquidation: the same share of the mark's distance to it, so the stop can stand.
-        short_of_liquidation = mark > known if side is Side.LONG else mark < known
-        if short_of_liquidation:
-            bound = _inside(side, mark, known, tick_size, chosen)
-    if bound is not None and would_trigger(side, bound, mark):
-        # The mark is at or past the liquidation (an estimate that was off, a venue price
-        # read before the mark): no level inside it can stand, and a refused stop leaves the
-        # position bare. The configured level, already moved past the mark, stands.
-        bound = None
-    tighter = bound is not None and (
-        bound > plan.price if side is Side.LONG else bound < plan.price
-    )
+    price = inside_liquidation(side, plan.price, fill, mark, known, tick_size, chosen)
+    tighter = price != plan.price
     return EmergencyPlan(
         side=side,
-        price=bound if tighter and bound is not None else plan.price,
+        price=price,
         bound=source if tighter else EmergencyBound.CONFIGURED,
         configured=plan.price,
         liquidation=known,
         adjusted=plan.adjusted,
     )
+
+
+def inside_liquidation(
+    side: Side,
+    stop: Decimal,
+    reference: Decimal,
+    mark: Decimal,
+    liquidation: Decimal | None,
+    tick_size: Decimal,
+    params: StopParams | None = None,
+) -> Decimal:
+    """`stop`, or a tighter level when `stop` does not sit safely inside `liquidation`.
+
+    The bound is strictly inside `liquidation` (above a long's, below a short's) by
+    `liquidation_buffer_percent` of the distance from `reference` (the entry), rounded toward
+    it; a stop already tighter than the bound is returned unchanged, so the result only ever
+    tightens. When the mark has already run past the bound (not past the liquidation), the
+    bound is taken the same way from the mark, so the stop does not fire on arrival. A mark at
+    or past the liquidation leaves no level inside it that the venue would accept, and a short
+    liquidated within one tick of zero has none below it: `stop` is returned unchanged. A
+    liquidation of None or zero is unknown: `stop` unchanged. Every stop that protects a
+    position (the emergency stop, an adopted or bare position's stop) is bounded here."""
+    known = liquidation if liquidation is not None and liquidation > ZERO else None
+    if known is None:
+        return stop
+    chosen = params or StopParams()
+    bound = _inside(side, reference, known, tick_size, chosen)
+    if bound is not None and would_trigger(side, bound, mark):
+        # The mark has run past the level planned from the reference, not yet past the
+        # liquidation: the same share of the mark's distance to it, so the stop can stand.
+        short_of_liquidation = mark > known if side is Side.LONG else mark < known
+        if short_of_liquidation:
+            bound = _inside(side, mark, known, tick_size, chosen)
+    if bound is None or would_trigger(side, bound, mark):
+        # The mark is at or past the liquidation (an estimate that was off, a venue price
+        # read before the mark): no level inside it can stand, and a refused stop leaves the
+        # position bare. The stop as planned stands.
+        return stop
+    tighter = bound > stop if side is Side.LONG else bound < stop
+    return bound if tighter else stop
 
 
 def _inside(
