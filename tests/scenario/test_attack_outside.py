@@ -277,14 +277,6 @@ def _stop_levels(venue: FakeVenue, symbol: str) -> list[Decimal]:
     return sorted(level for level in levels if level is not None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the synchronizer adopts a position opened by hand by placing its own stop beside the "
-        "person's full stop-loss (two stops until the next guard pass), then the guard cancels "
-        "the person's tighter one: the position ends looser than the person left it"
-    ),
-)
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])
 async def test_a_position_opened_by_hand_with_its_own_stop_is_adopted_with_that_stop(
     venue_name: str,
