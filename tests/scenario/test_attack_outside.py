@@ -129,14 +129,6 @@ async def test_an_aged_close_at_the_cap_after_a_person_added_leaves_nothing_bare
             assert PositionState.ACTIVE in states
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "an open asks only the journal whether the symbol is taken: its entry trades against "
-        "a position a person opened by hand the other way (not adopted yet), reduces it, and "
-        "the open ends 'rolled back' though its fill stays inside the person's position"
-    ),
-)
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])
 async def test_an_open_never_trades_against_a_position_a_person_holds_on_the_symbol(
     venue_name: str,
@@ -261,14 +253,6 @@ def _stop_levels(venue: FakeVenue, symbol: str) -> list[Decimal]:
     return sorted(level for level in levels if level is not None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the synchronizer adopts a position opened by hand by placing its own stop beside the "
-        "person's full stop-loss (two stops until the next guard pass), then the guard cancels "
-        "the person's tighter one: the position ends looser than the person left it"
-    ),
-)
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])
 async def test_a_position_opened_by_hand_with_its_own_stop_is_adopted_with_that_stop(
     venue_name: str,

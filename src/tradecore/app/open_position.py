@@ -75,6 +75,10 @@ class OpenRequest:
     wave: datetime | None = None
     correlation_id: str | None = None  # the wave's correlation id, carried into event data
     mark_price: Decimal | None = None  # the mark it was sized at (else the open asks for it)
+    # every position the venue held when the open was decided (the wave reads them once for
+    # all its opens, in the round trip of its balance and marks): none opens on a symbol the
+    # venue holds. None: the caller could not read them, and only the journal is asked
+    venue_positions: tuple[VenuePosition, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -143,6 +147,9 @@ class OpenPosition:
                 )
                 if existing is not None:
                     return self._duplicate(request, f"position {existing.id} is {existing.state}")
+                held = _held_on_symbol(request)
+                if held is not None:
+                    return self._held_by_hand(request, held)
                 refused = await self._margin_refusal(request)
                 if refused is not None:
                     return OpenResult(position=None, opened=False, reason=refused)
@@ -693,12 +700,20 @@ class OpenPosition:
                 )
             )
 
-    def _duplicate(self, request: OpenRequest, why: str) -> OpenResult:
+    def _held_by_hand(self, request: OpenRequest, held: VenuePosition) -> OpenResult:
+        why = (
+            f"the venue holds a {held.side.value} of {held.quantity} on {held.symbol} that "
+            "the journal does not know (opened by hand, not adopted yet): an entry would "
+            "trade against it"
+        )
+        return self._duplicate(request, why, held_side=held.side.value, held_quantity=held.quantity)
+
+    def _duplicate(self, request: OpenRequest, why: str, **data: object) -> OpenResult:
         self._recorder.record(
             EventType.POSITION_DUPLICATE_PREVENTED,
             symbol=request.symbol,
             exchange=self._exchange.venue.value,
-            data={"signal_id": request.signal_id, "why": why},
+            data={"signal_id": request.signal_id, "why": why, **data},
         )
         return OpenResult(position=None, opened=False, reason=f"duplicate: {why}")
 
@@ -733,3 +748,17 @@ def _entry_proven(order: Order) -> bool:
 def _describe(rejection: Rejected) -> str:
     code = f" [{rejection.code}]" if rejection.code else ""
     return f"{rejection.reason.value}{code}: {rejection.message}"
+
+
+def _held_on_symbol(request: OpenRequest) -> VenuePosition | None:
+    """The position the venue holds on the request's symbol, if any. The journal has none
+    there (asked first), so it is a person's, opened by hand and not adopted yet: an entry
+    would trade against it, or add to it and take the person's position for its fill."""
+    return next(
+        (
+            held
+            for held in request.venue_positions or ()
+            if held.symbol == request.symbol and held.quantity > ZERO
+        ),
+        None,
+    )

@@ -9,12 +9,13 @@ A symbol with an operation in flight is never touched (the domain's rule).
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
 
 import attrs
 
 from tradecore.domain.events import EventType
 from tradecore.domain.orders import OrderRole, role_of
-from tradecore.domain.positions import Position, PositionState, StopOwner
+from tradecore.domain.positions import Position, PositionState
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.reconcile import (
     AdoptPosition,
@@ -186,16 +187,23 @@ class Synchronizer:
         await self._protect(position)
 
     async def _protect(self, position: Position) -> None:
-        price = await protective_stop(
+        """The keeper's way for a position it finds without a recorded stop: a stop-loss a
+        person left on the venue for the whole position is adopted as its stop (method
+        "adopted"), never doubled nor cancelled; a stop is placed only where none stands."""
+        beats = self._heartbeats() if self._heartbeats else None
+        found = await self._keeper.ensure_protected(
+            position, initial=self._initial_stop, heartbeats=beats
+        )
+        if found.failed or found.busy or self._on_adopted is None:
+            return  # the guard reports it unprotected on its next pass
+        protected = await self._store.positions.get(position.id)
+        if protected is not None and protected.stop_price is not None:
+            await self._on_adopted(protected)  # trailed from now on (story 6)
+
+    async def _initial_stop(self, position: Position) -> Decimal | None:
+        return await protective_stop(
             self._exchange, self._rules, position, self._stops, self._recorder
         )
-        if price is None:
-            return  # the guard reports it unprotected on its next pass
-        result = await self._keeper.apply(
-            position, price, owner=StopOwner.PROTECTION, reason="adopted position"
-        )
-        if result.ok and self._on_adopted is not None:
-            await self._on_adopted(result.position)  # trailed from now on (story 6)
 
     async def _correct(self, position: Position) -> bool:
         """The keeper writes the venue's quantity, under the symbol's lock on a fresh read

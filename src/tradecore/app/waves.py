@@ -19,7 +19,7 @@ import os
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -28,7 +28,7 @@ import attrs
 from tradecore.domain import sizing
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.numbers import ZERO
-from tradecore.domain.orders import Balance
+from tradecore.domain.orders import Balance, VenuePosition
 from tradecore.domain.positions import Position
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.signals import Fate, Signal
@@ -421,7 +421,7 @@ class WaveProcessor:
         Returns the opened, failed and unproven counts and the reserve the wave did not need."""
         target = self._settings.waves.max_trades_per_wave
         queue = list(candidates)
-        account, marks, margins = await self._account_and_marks(facts, candidates)
+        account, marks, margins, held = await self._account_and_marks(facts, candidates)
         running: set[asyncio.Task[Fate]] = set()
         ended = self._progress.setdefault(wave, Counter())
         error: Exception | None = None
@@ -432,7 +432,9 @@ class WaveProcessor:
                 and len(running) + ended[Fate.OPENED] + ended[Fate.OPEN_UNPROVEN] < target
             ):
                 signal = queue.pop(0)
-                sized = self._size(signal, marks, margins, account, correlation, rejections)
+                sized = self._size(
+                    signal, marks, margins, account, correlation, rejections, held=held
+                )
                 if sized is None:
                     ended[Fate.OPEN_FAILED] += 1
                     continue
@@ -461,6 +463,8 @@ class WaveProcessor:
         account: sizing.AccountRisk,
         correlation: str,
         rejections: dict[str, int],
+        *,
+        held: tuple[VenuePosition, ...] | None,
     ) -> tuple[OpenRequest, sizing.AccountRisk] | None:
         rules = self._rules[signal.symbol]
         mark = marks.get(signal.symbol)
@@ -505,6 +509,7 @@ class WaveProcessor:
             wave=signal.wave,
             correlation_id=correlation,
             mark_price=decision.mark_price,
+            venue_positions=held,
         )
         reserved = sizing.AccountRisk(
             open_positions=account.open_positions + 1,
@@ -566,14 +571,21 @@ class WaveProcessor:
 
     async def _account_and_marks(
         self, facts: TradingFacts, candidates: tuple[Signal, ...]
-    ) -> tuple[sizing.AccountRisk, dict[str, Decimal], dict[str, SymbolMargin | NotPrepared]]:
+    ) -> tuple[
+        sizing.AccountRisk,
+        dict[str, Decimal],
+        dict[str, SymbolMargin | NotPrepared],
+        tuple[VenuePosition, ...] | None,
+    ]:
         """The free balance, every candidate's mark and its leverage (set on the venue before
-        its first entry), asked of the venue all at once."""
+        its first entry), asked of the venue all at once; with them the venue's positions,
+        carried into each open: none opens on a symbol a person holds by hand."""
         symbols = sorted({s.symbol for s in candidates})
         desk = self._margin
         answers, prepared = await asyncio.gather(
             asyncio.gather(
                 self._exchange.fetch_balance(),
+                self._exchange.fetch_positions(),
                 *(self._exchange.fetch_mark_price(symbol) for symbol in symbols),
                 return_exceptions=True,
             ),
@@ -581,7 +593,9 @@ class WaveProcessor:
             asyncio.gather(*(desk.prepare(s, reread=True) for s in symbols)) if desk else _none(),
         )
         margins = dict(zip(symbols, prepared or (), strict=False))
-        balance, marks = answers[0], answers[1:]
+        balance, listed, marks = answers[0], answers[1], answers[2:]
+        # unread: each open asks the venue itself
+        held = tuple(listed) if isinstance(listed, Sequence) else None
         free = balance.free if isinstance(balance, Balance) else ZERO
         account = sizing.AccountRisk(
             open_positions=facts.open_positions,
@@ -589,7 +603,7 @@ class WaveProcessor:
             free_balance=free,
         )
         known = {s: m for s, m in zip(symbols, marks, strict=True) if isinstance(m, Decimal)}
-        return account, known, margins
+        return account, known, margins, held
 
     def _filter_params(self) -> FilterParams:
         waves = self._settings.waves

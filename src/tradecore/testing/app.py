@@ -27,6 +27,8 @@ from tradecore.app.settings import TradingSettings
 from tradecore.app.sync import SyncReport
 from tradecore.app.zombies import SweepReport
 from tradecore.domain.model import Side
+from tradecore.domain.orders import VenuePosition
+from tradecore.ports.exchange import ExchangeUnavailable
 from tradecore.ports.repositories import Store
 from tradecore.testing import EventLog, FakeVenue, FreeLock
 
@@ -143,18 +145,27 @@ class TradingApp:
     async def open(
         self, symbol: str, side: Side, quantity: Decimal | str, *, signal_id: str | None = None
     ) -> OpenResult:
-        """Open a position now (the atomic open: entry, stop, rollback on failure)."""
+        """Open a position now (the atomic open: entry, stop, rollback on failure), as a
+        wave opens a signal: the venue's positions read first, none opened on a symbol the
+        venue holds (unread: only the journal is asked)."""
         request = OpenRequest(
             symbol=symbol,
             side=side,
             quantity=Decimal(quantity),
             rules=self.venue.rules(symbol),
             signal_id=signal_id,
+            venue_positions=await self.run(self._venue_positions()),
         )
         result = await self.run(self.services.opener.open(request))
         if result.opened and result.position is not None:
             await self.run(self.services.trailing.start_for(result.position))
         return result
+
+    async def _venue_positions(self) -> tuple[VenuePosition, ...] | None:
+        try:
+            return tuple(await self.venue.exchange.fetch_positions())
+        except ExchangeUnavailable:
+            return None
 
     async def guard_pass(self) -> ProtectionReport:
         """One protection pass."""
