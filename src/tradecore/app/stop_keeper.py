@@ -486,9 +486,9 @@ class StopKeeper:
             return False  # unread: nothing sent; its stop still stands
         if held is None:
             return True
-        await self._writer.market_close(position, held.quantity, reason=reason)
+        accepted = await self._writer.market_close(position, held.quantity, reason=reason)
         left: Decimal | None = held.quantity
-        for attempt in range(self._settings.lookups):
+        for attempt in range(self._settings.lookups if accepted else 1):
             if attempt:
                 await self._clock.sleep(self._settings.retry_delay_seconds * attempt)
             try:
@@ -499,6 +499,8 @@ class StopKeeper:
             if rest is None:
                 return True
             left = rest.quantity
+        if not accepted:
+            return False  # refused or never answered: not flat, and the caller says so
         self._recorder.record(
             EventType.MARKET_CLOSE_INCOMPLETE,
             position=position,
