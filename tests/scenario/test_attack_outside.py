@@ -48,14 +48,6 @@ def _aged_at_cap_within_the_hour() -> TradingSettings:
     return TradingSettings(aged=AgedSettings(params=params))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the aged manager takes the venue's acceptance of its market close for a close: a "
-        "close that filled only part is journaled CLOSED and its stop cancelled, the rest of "
-        "the position stays open with no stop until the next guard pass adopts it (60 s)"
-    ),
-)
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])
 async def test_an_aged_close_at_the_cap_that_fills_only_part_leaves_the_rest_protected(
     venue_name: str,
@@ -76,14 +68,6 @@ async def test_an_aged_close_at_the_cap_that_fills_only_part_leaves_the_rest_pro
             assert PositionState.ACTIVE in states
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the guard's close past the bot's level counts as fixed once the venue accepts it: "
-        "a close that filled only half leaves half the position bare, and the pass reports "
-        "nothing unprotected (protection_view() empty, /health green) until the next pass"
-    ),
-)
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])
 async def test_a_guard_close_that_fills_only_half_is_still_shown_unprotected(
     venue_name: str,
@@ -102,14 +86,6 @@ async def test_a_guard_close_that_fills_only_half_is_still_shown_unprotected(
         assert not bare or "BTCUSDT" in app.protection_view().symbols
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the aged close at the cap sends the journal's quantity and then journals the "
-        "position closed and cancels its stop without reading the venue: after a person "
-        "added to it by hand (before a guard or sync pass), the added part is left bare"
-    ),
-)
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])
 async def test_an_aged_close_at_the_cap_after_a_person_added_leaves_nothing_bare(
     venue_name: str,

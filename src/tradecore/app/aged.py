@@ -5,7 +5,9 @@ should be offered (`aged.decide_aged`). This use case decides; the stop keeper â
 every order that protects or exits a position â€” keeps exactly one reduce-only limit exit
 order at that price (`keep_exit`, see `exit_writer`) and at the loss cap closes the position
 at market (`close_at_market`), both under the symbol's lock, so they never interleave with a
-stop change. The stop stays where it is throughout. Symbols refused for region reasons
+stop change. The stop stays where it is throughout: a close is recorded only once the venue
+shows the position flat; what a close that filled part leaves keeps its stop and is closed
+on the next pass. Symbols refused for region reasons
 (Bybit 170209) are skipped for 24 h.
 """
 
@@ -136,7 +138,7 @@ class AgedManager:
     async def _close_at_cap(self, position: Position, decision: AgedDecision) -> None:
         # The keeper cancels the exit orders and sends the close, under the symbol's lock.
         if not await self._keeper.close_at_market(position, reason="aged: loss cap"):
-            return  # tried again next pass; the stop still protects the position
+            return  # not flat: tried again next pass; the stop still protects the rest
         self.closed_at_cap += 1
         if self._alerter is not None:
             await self._alerter.send(

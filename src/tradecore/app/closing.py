@@ -3,7 +3,8 @@
 The synchronizer (a phantom, a filled stop), the aged manager (closed at the cap) and the
 kernel all end here. It is idempotent: a position already closed in the journal is left as
 it is. The keeper removes its leftover stop and writes the row CLOSED under the symbol's
-lock (two use cases noticing the same close at once record it once); its trailing stop ends;
+lock (two use cases noticing the same close at once record it once) — and not at all while
+the venue, read under that lock, still holds the position or cannot be read; its trailing stop ends;
 then its exit price, fees, funding and realized PnL are read from the venue's fills
 (`Settlement`).
 """

@@ -613,16 +613,11 @@ class OpenPosition:
     async def _close_at_market(self, position: Position) -> bool:
         """Close the filled quantity reduce-only and verify on the venue that it is gone.
 
-        The keeper sends the close (it owns every order that exits a position); a resumed
-        open first reads what the venue holds, so an earlier close is never sent twice."""
-        await self._keeper.close_at_market(position, reason="rollback: no stop could be placed")
-        for attempt in range(self._lookups):
-            if attempt:
-                await self._clock.sleep(self._retry_delay * attempt)
-            held = await self._held_quantity(position)
-            if held == ZERO:
-                return True
-        return False
+        The keeper sends the close (it owns every order that exits a position) for what the
+        venue holds, so an earlier close of a resumed open is never sent twice."""
+        return await self._keeper.close_at_market(
+            position, reason="rollback: no stop could be placed"
+        )
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import attrs
 
-from tradecore.domain.events import EventType
+from tradecore.domain.events import EventType, Severity
 from tradecore.domain.orders import VenuePosition
 from tradecore.domain.positions import (
     OperationKind,
@@ -189,11 +189,19 @@ class StopKeeper:
     async def record_closed(self, position: Position, *, reason: str) -> Position | None:
         """The venue no longer holds `position`: its stop removed, the journal row CLOSED —
         under the symbol's lock on a fresh read, so two use cases noticing the same close
-        (the synchronizer, the aged manager) record it once. None if it already was."""
+        (the synchronizer, the aged manager) record it once. None if it already was, or if
+        the venue, read under the lock, still holds it or cannot be read (promise 4: the
+        journal never calls a position the venue holds closed, nor strips its stop)."""
         async with self._lock(position.symbol):
             current = await self._store.positions.get(position.id) or position
             if current.state not in (PositionState.ACTIVE, PositionState.CLOSING):
                 return None
+            try:
+                held = await self._held(current)
+            except ExchangeUnavailable:
+                return None  # unread: not known to be closed; the next pass looks again
+            if held is not None:
+                return None  # the venue still holds it (a close that filled only part)
             if current.stop_price is not None:
                 owner = current.stop_owner or StopOwner.PROTECTION
                 result = await self._writer.apply(
@@ -403,10 +411,20 @@ class StopKeeper:
         if isinstance(placing, ReplaceStop) and position.stop_owner is not None:
             owner = position.stop_owner  # only resized: whoever owned it still does
         if verdict is LevelVerdict.CLOSE:
-            closed = await self._writer.close_at_market(
-                position, reason="the mark crossed the stop level"
+            # The stop level is already behind the mark, so a stop there would fire at once:
+            # close at market instead. Fixed only once the venue is flat: a close that filled
+            # part leaves the rest bare, and the guard shows it unprotected and tries again.
+            cause = "the mark crossed the stop level"
+            flat = await self._close(position, reason=cause)
+            self._recorder.record(
+                EventType.POSITION_ROLLBACK,
+                position=position,
+                severity=Severity.WARNING if flat else Severity.ERROR,
+                data={"cause": cause, "closed": flat, "quantity": held.quantity},
             )
-            return closed, "closed at market: the mark crossed the stop level"
+            if not flat:
+                return False, "closed at market only in part: the rest is still bare"
+            return True, "closed at market: the mark crossed the stop level"
         if verdict is LevelVerdict.ADOPT and replacing is None:
             assert found is not None
             _, order = standing_level(snapshot.orders, held, position)
@@ -446,15 +464,99 @@ class StopKeeper:
         return result.ok, result.detail
 
     async def close_at_market(self, position: Position, *, reason: str) -> bool:
-        """Close the position reduce-only at market (the aged manager at its loss cap), its
-        exit orders cancelled first; True once the venue took the order. The synchronizer
-        records the close."""
+        """Close what the venue holds of the position, reduce-only at market, its exit orders
+        cancelled first (the aged manager at its loss cap, an open's rollback): True only
+        once the venue shows it flat. Otherwise (a close that filled part, an answer that
+        never came) the rest keeps its stop, for its new quantity, at the bot's level, or
+        gets one there. Whoever closed it records the close (`record_closed`)."""
         async with self._lock(position.symbol):
-            await self._exits.cancel_all(position)
-            return await self._writer.market_close(position, reason=reason)
+            current = await self._store.positions.get(position.id) or position
+            if await self._close(current, reason=reason):
+                return True
+            await self._protect_rest(current)
+            return False
+
+    async def _close(self, position: Position, *, reason: str) -> bool:
+        """The one market close: the venue's quantity (not the journal's: a person may have
+        added to it), reduce-only; True once the venue shows the position flat."""
+        await self._exits.cancel_all(position)
+        try:
+            held = await self._held(position)
+        except ExchangeUnavailable:
+            return False  # unread: nothing sent; its stop still stands
+        if held is None:
+            return True
+        accepted = await self._writer.market_close(position, held.quantity, reason=reason)
+        left: Decimal | None = held.quantity
+        for attempt in range(self._settings.lookups if accepted else 1):
+            if attempt:
+                await self._clock.sleep(self._settings.retry_delay_seconds * attempt)
+            try:
+                rest = await self._held(position)
+            except ExchangeUnavailable:
+                left = None
+                continue
+            if rest is None:
+                return True
+            left = rest.quantity
+        if not accepted:
+            return False  # refused or never answered: not flat, and the caller says so
+        self._recorder.record(
+            EventType.MARKET_CLOSE_INCOMPLETE,
+            position=position,
+            data={
+                "reason": reason,
+                "sent": held.quantity,
+                "remaining": left,  # None: the venue could not be read after the close
+                "stop_price": position.stop_price,
+            },
+        )
+        return False
+
+    async def _protect_rest(self, position: Position) -> None:
+        """What a market close left open keeps a stop for its quantity at the bot's level
+        (never looser than the journal's): the journal takes the venue's quantity, and a
+        rest found bare, or with a stop for another quantity, gets one there (as the guard
+        would; who owns the stop is left to the guard)."""
+        if position.stop_price is None:
+            return  # the bot never set a level (an open's rollback): the caller's to decide
+        try:
+            snapshot = await self._read(position, {})
+        except ExchangeUnavailable:
+            return  # the guard's next pass
+        held = [v for v in snapshot.venue_positions if v.side is position.side]
+        if not held or any(op.in_flight for op in snapshot.operations):
+            return
+        current = position
+        if held[0].quantity != current.quantity:
+            current = await self._follow_quantity(current, held[0])
+            snapshot = attrs.evolve(snapshot, positions=(current,))
+        placing = tuple(
+            a
+            for a in protect(snapshot)
+            if isinstance(a, PlaceStop | ReplaceStop) and a.position_id == current.id
+        )
+        if placing:
+            await self._carry_out(current, snapshot, placing, _unpriced)
+
+    async def _held(self, position: Position) -> VenuePosition | None:
+        """The venue's position on the symbol and side, None if flat; raises if unread."""
+        return next(
+            (
+                v
+                for v in await self._exchange.fetch_positions()
+                if v.symbol == position.symbol and v.side is position.side and v.quantity > 0
+            ),
+            None,
+        )
 
     async def keep_exit(self, position: Position, price: Decimal) -> ExitResult:
         """Keep exactly one reduce-only limit exit order for the position at `price` (the
         aged manager's target), under the symbol's lock."""
         async with self._lock(position.symbol):
             return await self._exits.keep(position, price)
+
+
+async def _unpriced(position: Position) -> Decimal | None:
+    """No initial stop price: the rest of a closed position is kept at the bot's level."""
+    return None

@@ -251,19 +251,9 @@ class StopWriter:
         )
         return cleared
 
-    async def close_at_market(self, position: Position, *, reason: str) -> bool:
-        """The stop level is already behind the mark, so a stop there would fire at once:
-        close at market instead, and say so."""
-        closed = await self.market_close(position, reason=reason)
-        self._recorder.record(
-            EventType.POSITION_ROLLBACK,
-            position=position,
-            severity=Severity.WARNING if closed else Severity.ERROR,
-            data={"cause": reason, "closed": closed, "quantity": position.quantity},
-        )
-        return closed
-
-    async def market_close(self, position: Position, *, reason: str) -> bool:
+    async def market_close(self, position: Position, quantity: Decimal, *, reason: str) -> bool:
+        """Send one reduce-only market order for `quantity` (never twice); True once the
+        venue took it — which says nothing of how much it filled (the keeper reads that)."""
         operation = await self._start(position, OperationKind.CLOSE, OrderRole.EXIT)
         cid = operation.client_order_ids[0]
 
@@ -271,7 +261,7 @@ class StopWriter:
             return self._exchange.create_market_order(
                 position.symbol,
                 position.side.exit,
-                position.quantity,
+                quantity,
                 client_order_id=cid,
                 reduce_only=True,
             )

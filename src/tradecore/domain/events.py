@@ -56,6 +56,8 @@ class EventType(StrEnum):
     # an open refused, or a position closed, whose liquidation comes before its stop
     LIQUIDATION_INSIDE_STOP = "liquidation_inside_stop"
     POSITION_CLOSED = "position_closed"
+    # a market close the venue took that left part of the position open (or unread)
+    MARKET_CLOSE_INCOMPLETE = "market_close_incomplete"
     # exit price, fees, funding and realized PnL from the venue's own fills (app/settlement.py)
     POSITION_PNL_RECORDED = "position_pnl_recorded"
     # trailing
@@ -117,6 +119,7 @@ _WARNING = {
     EventType.ORDER_BELOW_MINIMUM,
     EventType.LEVERAGE_NOT_SET,
     EventType.LIQUIDATION_INSIDE_STOP,
+    EventType.MARKET_CLOSE_INCOMPLETE,
     EventType.PHANTOM_POSITION_CLOSED,
     EventType.MISSING_POSITION_ADDED,
     EventType.QUANTITY_MISMATCH_DETECTED,
