@@ -144,13 +144,19 @@ class Synchronizer:
         await self._closer.closed_on_venue(position, reason or "gone from the venue")
 
     async def _why_closed(self, position: Position) -> str | None:
-        """'stop … filled' / 'exit order … filled' when one of our own orders closed it."""
-        for order in reversed(await self._store.orders.for_position(position.id)):
-            cid = order.client_order_id
-            if role_of(cid) is OrderRole.ENTRY:
-                continue
+        """'stop … filled' / 'exit order … filled' when one of our own orders closed it —
+        the recorded stop included when no order row stands for it (a stop the entry carried,
+        `adopt_carried`: nothing was sent for it, so nothing was written to the orders)."""
+        ids = [
+            order.order_id
+            for order in await self._store.orders.for_position(position.id)
+            if role_of(order.client_order_id) is not OrderRole.ENTRY
+        ]
+        if position.stop_order_id is not None and position.stop_order_id not in ids:
+            ids.append(position.stop_order_id)
+        for order_id in reversed(ids):
             try:
-                latest = await self._exchange.fetch_order(position.symbol, order.order_id)
+                latest = await self._exchange.fetch_order(position.symbol, order_id)
             except ExchangeUnavailable:
                 return None
             if latest is not None and latest.filled > 0 and not latest.is_open:
