@@ -206,6 +206,7 @@ class SyncPass:
 
     started: datetime
     completed: datetime
+    left: frozenset[str] = frozenset()  # symbols it found flat but could not journal closed
 
 
 Busy = Mapping[str, Sequence[tuple[datetime, datetime | None]]]
@@ -277,8 +278,8 @@ def _missed_close(
     if closed is None:
         return "it never held it"
     for sync in passes:
-        if sync.started < closed:
-            continue
+        if sync.started < closed or symbol in sync.left:
+            continue  # before the close, or its close was not confirmed (the venue unread)
         overlapped = any(
             began <= sync.completed and (ended is None or ended >= sync.started)
             for began, ended in busy.get(symbol, ())

@@ -206,3 +206,17 @@ def test_a_journal_that_disagrees_with_the_exchange_after_the_stop_is_a_break() 
     # unless an operation in flight on the symbol made the pass leave it to the next one
     assert breaks(flat, [active], passes=((7.5, 7.6),), busy=((7.4, 7.55),)) == []
     assert breaks(flat, [active], passes=((7.5, 7.6),), busy=((7.0, 7.4),))
+    # or the pass found it flat but could not confirm the close (it journaled the symbol as
+    # left): a venue read that failed under the keeper's lock; the next pass closes it
+    left = [
+        SyncPass(
+            started=T0 + timedelta(seconds=7.5),
+            completed=T0 + timedelta(seconds=7.6),
+            left=frozenset({"BTCUSDT"}),
+        )
+    ]
+    stopped = T0 + timedelta(seconds=8)
+    assert journal_breaks(flat, [active], passes=left, busy={}, stopping=stopped, lag=2) == []
+    assert journal_breaks(
+        flat, [active], passes=left, busy={}, stopping=stopped + timedelta(seconds=20), lag=2
+    )

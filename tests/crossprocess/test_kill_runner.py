@@ -139,7 +139,8 @@ async def journaled(path: Path) -> list[Position]:
 
 def sync_record(path: Path) -> tuple[list[SyncPass], Busy]:
     """The synchronizer passes every runner completed (a pass a kill cut short, or one that
-    could not read the venue or the database, is none), and each symbol's operations (when
+    could not read the venue or the database, is none; the symbols a pass found flat but
+    could not confirm closed are its `left`), and each symbol's operations (when
     in flight), from the journal (read after the last runner stopped)."""
     with contextlib.closing(sqlite3.connect(path)) as db:
         events = db.execute(
@@ -153,8 +154,15 @@ def sync_record(path: Path) -> tuple[list[SyncPass], Busy]:
         if kind == "synchronization_started":
             started = datetime.fromisoformat(at)
         elif started is not None:
-            if not json.loads(data).get("skipped"):
-                passes.append(SyncPass(started=started, completed=datetime.fromisoformat(at)))
+            done = json.loads(data)
+            if not done.get("skipped"):
+                passes.append(
+                    SyncPass(
+                        started=started,
+                        completed=datetime.fromisoformat(at),
+                        left=frozenset(done.get("left", ())),
+                    )
+                )
             started = None
     busy: dict[str, list[tuple[datetime, datetime | None]]] = {}
     for symbol, began, ended in operations:

@@ -7,7 +7,7 @@ from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.orders import MarkTick, OrderType
 from tradecore.domain.positions import Operation, OperationKind, PositionState, StopOwner
-from tradecore.testing import Accepted, Fault, Op
+from tradecore.testing import Accepted, Fault, FaultKind, Op
 
 from .harness import App
 
@@ -247,3 +247,31 @@ async def test_zombies_of_every_kind_a_one_way_venue_allows_are_cancelled(app: A
     assert kinds == {"zombie_reduce_only", "zombie_no_position", "zombie_would_flip"}
     assert engine.open_orders("SOLUSDT") == [] and engine.open_orders("ETHUSDT") == []
     assert [o.order_id for o in engine.open_orders("BTCUSDT")] == [ours.order_id]  # ours stays
+
+
+async def test_a_close_the_venue_could_not_confirm_is_not_reported_as_done(app: App) -> None:
+    """The pass sees the venue flat, but the keeper's own read under the symbol's lock fails:
+    the position stays ACTIVE, and neither the pass's report nor its journaled
+    `synchronization_completed` says it closed it; that event names the symbol it left, and
+    the next pass closes it."""
+    position_id = await opened(app)
+    await app.venue.set_mark("BTCUSDT", "48000")  # through the 48500 stop
+    assert app.venue.position("BTCUSDT") is None
+    # the pass's own read goes through; the keeper's read under the lock finds no venue
+    app.venue.inject(Fault(kind=FaultKind.NETWORK_ERROR, op=Op.FETCH_POSITIONS, skip=1))
+
+    first = await app.run(app.sync.sync())
+
+    stored = await app.store.positions.get(position_id)
+    assert stored is not None and stored.state is PositionState.ACTIVE
+    assert first.closed == 0
+    [completed] = app.sink.of(EventType.SYNCHRONIZATION_COMPLETED)
+    assert completed.data["closed"] == 0
+    assert completed.data["left"] == ["BTCUSDT"]
+
+    second = await app.run(app.sync.sync())
+
+    assert second.closed == 1
+    stored = await app.store.positions.get(position_id)
+    assert stored is not None and stored.state is PositionState.CLOSED
+    assert app.sink.of(EventType.SYNCHRONIZATION_COMPLETED)[-1].data["left"] == []

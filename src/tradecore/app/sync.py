@@ -111,10 +111,14 @@ class Synchronizer:
             return SyncReport(skipped=True, unread=component)
         journal = {p.id: p for p in snapshot.positions}
         closed = adopted = corrected = 0
+        left: list[str] = []  # flat on the venue, but the close could not be journaled
         for action in synchronize(snapshot):
             if isinstance(action, ClosePhantom) and action.position_id in journal:
-                await self._close(journal[action.position_id], action)
-                closed += 1
+                position = journal[action.position_id]
+                if await self._close(position, action):
+                    closed += 1
+                elif await self._still_open(position):
+                    left.append(position.symbol)
             elif isinstance(action, AdoptPosition):
                 await self._adopt(action)
                 adopted += 1
@@ -127,13 +131,22 @@ class Synchronizer:
         self._recorder.record(
             EventType.SYNCHRONIZATION_COMPLETED,
             exchange=venue,
-            data={"closed": closed, "adopted": adopted, "corrected": corrected, "settled": settled},
+            data={
+                "closed": closed,
+                "adopted": adopted,
+                "corrected": corrected,
+                "settled": settled,
+                "left": sorted(set(left)),
+            },
         )
         return report
 
-    async def _close(self, position: Position, action: ClosePhantom) -> None:
+    async def _close(self, position: Position, action: ClosePhantom) -> bool:
+        """True if this pass journaled the position closed. The keeper confirms on its own
+        read under the symbol's lock: a venue it cannot read then (or that holds the position
+        again) leaves the journal as it was, and the pass does not count it closed."""
         if position.state not in (PositionState.ACTIVE, PositionState.CLOSING):
-            return
+            return False
         reason = await self._why_closed(position)
         if reason is None:
             self._recorder.record(
@@ -141,7 +154,17 @@ class Synchronizer:
                 position=position,
                 data={"detail": action.detail},
             )
-        await self._closer.closed_on_venue(position, reason or "gone from the venue")
+        closed = await self._closer.closed_on_venue(position, reason or "gone from the venue")
+        return closed is not None
+
+    async def _still_open(self, position: Position) -> bool:
+        """The journal still holds `position` open (not closed meanwhile by another use
+        case, such as the aged manager)."""
+        current = await self._store.positions.get(position.id)
+        return current is not None and current.state in (
+            PositionState.ACTIVE,
+            PositionState.CLOSING,
+        )
 
     async def _why_closed(self, position: Position) -> str | None:
         """'stop … filled' / 'exit order … filled' when one of our own orders closed it —
