@@ -18,6 +18,8 @@ loaded machine another process can hold the CPU for seconds in the middle of an 
 drawing one, and none of these tests is about time (performance lives in `benchmarks/`). A test
 that lists its own `suppress_health_check` replaces the profile's list, so it must name
 `HealthCheck.too_slow` again; collection refuses one that does not, or that sets a deadline.
+Under `CI=true` the profile is `tradecore-ci`: the same, derandomized (the examples of a run
+depend on the test alone, so three runs in a row draw the same ones).
 `HYPOTHESIS_PROFILE` picks another registered profile.
 """
 
@@ -34,7 +36,11 @@ _POSTGRES_FIXTURES = {"postgres_server", "postgres_admin_url", "postgres_url", "
 settings.register_profile(
     "tradecore", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tradecore"))
+# Under CI the same examples every run (Hypothesis's own CI profile does the same): a run
+# cannot pass or fail on the luck of its draw; local runs keep exploring new examples.
+settings.register_profile("tradecore-ci", settings.get_profile("tradecore"), derandomize=True)
+_CI = os.environ.get("CI", "").lower() == "true"
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tradecore-ci" if _CI else "tradecore"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
