@@ -260,8 +260,8 @@ class Runner:
         assert self.process is not None
         self.stop_sent_at = datetime.now(UTC)
         self.process.send_signal(signal.SIGTERM)
-        try:
-            code = await asyncio.wait_for(self.process.wait(), 30)
+        try:  # a graceful stop on a loaded machine (waves in flight, alerts drained): minutes
+            code = await asyncio.wait_for(self.process.wait(), 120)
         except TimeoutError:
             await self.kill()
             code = -9

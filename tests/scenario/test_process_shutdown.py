@@ -33,7 +33,7 @@ async def test_sigterm_during_start_up_stops_cleanly_with_exit_0(
         child = await spawn(*paper(database, free_port()))  # type: ignore[misc]
         await handling(child, signal.SIGTERM)  # the runner's first instructions have run
         child.send_signal(signal.SIGTERM)
-        assert await exit_code(child, within=20) == 0
+        assert await exit_code(child) == 0  # while the database stays locked
     assert await lock_is_free(database)
 
 
