@@ -247,6 +247,11 @@ class Runner:
     def alive(self) -> bool:
         return self.process is not None and self.process.returncode is None
 
+    def unawaited(self) -> list[str]:
+        """The lines where the runner's Python said a coroutine was never awaited (a step it
+        skipped without a word: the suite's pytest config makes that an error in-process)."""
+        return [line for line in self.lines if "was never awaited" in line]
+
     async def kill(self) -> None:
         assert self.process is not None
         if self.process.returncode is None:

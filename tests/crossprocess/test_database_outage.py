@@ -231,6 +231,7 @@ async def test_sixty_seconds_without_postgresql_lose_nothing_and_health_tells_th
             stopped_at = datetime.now(UTC)
             code = await runner.stop()
             assert code == 0, runner.lines[-10:]
+            assert runner.unawaited() == []
     finally:
         await poller.stop()
         if runner is not None and runner.alive:

@@ -289,6 +289,7 @@ async def test_the_runner_killed_at_random_moments_never_breaks_a_promise_on_the
             ]
             breaks += [f"at the end: {b}" for b in full_quantity_breaks(state)]
             breaks += history_breaks(state, runners)
+            breaks += [f"runner {n}: {s}" for n, r in enumerate(runners) for s in r.unawaited()]
             report = figures(state, runners, kinds)
     finally:
         for runner in runners:
