@@ -95,6 +95,25 @@ def position_fills(
     return tuple(taken)
 
 
+def held_since(fills: Iterable[Fill], order_id: str, side: Side) -> Decimal | None:
+    """What the account bought (for a long; sold, for a short) on the symbol after the last
+    fill of order `order_id`, net: the quantity of `side` a position opened after that order
+    filled holds. None when the fills do not show that order (not listed yet).
+
+    A stop that filled and took the venue flat: a position the venue holds now whose whole
+    quantity this covers was opened after it (a person's, by hand); one it does not cover
+    holds some of what the stop left (a stop for part of the position, or a person's
+    addition made before the stop fired: still the bot's position)."""
+    ordered = sorted(fills, key=lambda f: f.at)  # stable: the venue's order within a moment
+    last = max((i for i, f in enumerate(ordered) if f.order_id == order_id), default=None)
+    if last is None:
+        return None
+    return sum(
+        (f.quantity if f.side is side.entry else -f.quantity for f in ordered[last + 1 :]),
+        ZERO,
+    )
+
+
 def realized_pnl(
     side: Side,
     fills: Sequence[Fill],
