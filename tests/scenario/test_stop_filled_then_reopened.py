@@ -133,3 +133,22 @@ async def test_a_person_who_added_before_the_stop_fired_leaves_the_rest_the_bots
         # the rest is the bot's position past its level: closed at market, not adopted
         assert venue.position("BTCUSDT") is None
         assert not app.events.of(EventType.MISSING_POSITION_ADDED)
+
+
+@pytest.mark.parametrize("venue_name", ["binance", "bybit"])
+async def test_a_rest_closed_by_hand_and_reopened_after_the_stop_filled_part_is_the_persons(
+    venue_name: str,
+) -> None:
+    venue = _venue(venue_name)
+    async with _running(venue) as app:
+        assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened
+        venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")  # a person doubles it first
+        await venue.set_mark("BTCUSDT", "48400")  # the stop fires for the bot's 0.01
+        venue.close_by_hand("BTCUSDT")  # the person closes the rest...
+        venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")  # ...and buys again
+        await app.guard_pass()
+
+        held = venue.position("BTCUSDT")
+        assert held is not None, "the guard closed the person's new position at market"
+        assert _protected(venue)
+        await _bots_closed_by_its_stop(app)

@@ -23,7 +23,7 @@ import attrs
 
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.orders import VenuePosition
-from tradecore.domain.pnl import held_since
+from tradecore.domain.pnl import opened_after
 from tradecore.domain.positions import (
     OperationKind,
     Position,
@@ -223,9 +223,10 @@ class StopKeeper:
 
     async def _closed_by_stop(self, position: Position, held: VenuePosition) -> str | None:
         """'stop … filled' when the position's recorded stop filled and the venue's position
-        on its side was wholly bought after that fill (so it is not the bot's); None when the
-        stop did not fill, or filled only part of what the venue holds now (a stop for part
-        of it, a person's addition before it fired: the rest is still the bot's). Raises
+        on its side was wholly traded after that fill (`domain.pnl.opened_after`: not the
+        bot's); None when the stop did not fill, or some of what the venue holds was held
+        when it filled (a stop for part of it, a person's addition before it fired: the rest
+        is still the bot's). Raises
         ExchangeUnavailable when the order or the fills cannot be read, or do not show the
         stop's fill yet (the guard's next pass asks again; nothing is done meanwhile)."""
         assert position.stop_order_id is not None
@@ -235,10 +236,10 @@ class StopKeeper:
         fills = await self._exchange.fetch_fills(
             position.symbol, since=position.created_at - FILLS_MARGIN
         )
-        after = held_since(fills, order.order_id, position.side)
+        after = opened_after(fills, order.order_id, position.side, held.quantity)
         if after is None:
             raise ExchangeUnavailable(f"the fills do not list stop {order.order_id} yet")
-        if after < held.quantity:
+        if not after:
             return None  # some of what the venue holds was held before the stop filled
         return f"stop {order.order_id} filled"
 
