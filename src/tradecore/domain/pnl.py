@@ -95,9 +95,7 @@ def position_fills(
     return tuple(taken)
 
 
-def opened_after(
-    fills: Iterable[Fill], order_id: str, side: Side, held: Decimal
-) -> bool | None:
+def opened_after(fills: Iterable[Fill], order_id: str, side: Side, held: Decimal) -> bool | None:
     """Whether the position of `side` and quantity `held` the venue holds now was opened
     after the last fill of order `order_id` (a stop that filled): walked back from `held`,
     the account's fills on the symbol reach flat (or cross it, a flip) after that fill. None
