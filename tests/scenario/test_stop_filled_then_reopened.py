@@ -152,3 +152,21 @@ async def test_a_rest_closed_by_hand_and_reopened_after_the_stop_filled_part_is_
         assert held is not None, "the guard closed the person's new position at market"
         assert _protected(venue)
         await _bots_closed_by_its_stop(app)
+
+
+@pytest.mark.parametrize("venue_name", ["binance", "bybit"])
+async def test_a_smaller_reopen_a_sync_pass_saw_first_is_still_the_persons(
+    venue_name: str,
+) -> None:
+    venue = _venue(venue_name)
+    async with _running(venue) as app:
+        assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened
+        await venue.set_mark("BTCUSDT", "48400")
+        venue.open_by_hand("BTCUSDT", Side.LONG, "0.004")
+        await app.sync_pass()  # the journal follows the venue's quantity first
+        await app.guard_pass()
+
+        held = venue.position("BTCUSDT")
+        assert held is not None and held.quantity == Decimal("0.004")
+        assert _protected(venue)
+        await _bots_closed_by_its_stop(app)

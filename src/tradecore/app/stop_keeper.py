@@ -180,7 +180,7 @@ class StopKeeper:
         async with self._lock(position.symbol):
             found = await self._ensure_protected(position, initial, heartbeats, params)
         if found.ended is not None and self.on_closed is not None:
-            await self.on_closed(found.ended, found.ended.close_reason or "", position.quantity)
+            await self.on_closed(found.ended, found.ended.close_reason or "", found.ended.quantity)
         return found
 
     async def _ensure_protected(
