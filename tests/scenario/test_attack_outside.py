@@ -124,14 +124,6 @@ async def test_an_open_never_trades_against_a_position_a_person_holds_on_the_sym
         assert held.quantity == Decimal("0.01"), "the bot's entry traded against the person's"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the guard takes a long a person opened by hand after the bot's stop filled for the "
-        "bot's own position with its stop missing, and closes it at market (the mark is past "
-        "the old level) instead of adopting and protecting it; the stop's fill is not asked"
-    ),
-)
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])
 async def test_a_position_opened_by_hand_after_the_bots_stop_filled_is_protected_not_closed(
     venue_name: str,

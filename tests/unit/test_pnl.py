@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from tradecore.domain.errors import DomainError
 from tradecore.domain.model import OrderSide, Side
-from tradecore.domain.pnl import Fill, FundingPayment, position_fills, realized_pnl
+from tradecore.domain.pnl import (
+    Fill,
+    FundingPayment,
+    opened_after,
+    position_fills,
+    realized_pnl,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 D = Decimal
@@ -200,3 +206,88 @@ def test_the_closed_quantity_never_exceeds_what_the_position_held(
     ]
     result = realized_pnl(side, [fill(side.entry, entry, D(1)), *steps])
     assert result.exit_quantity <= result.entry_quantity
+
+
+# -- whose position the venue holds after a stop filled (opened_after) ----------------------
+
+STOP = "o2"  # the stop's fill, at=2
+
+
+@pytest.mark.parametrize(
+    ("fills", "held", "expected"),
+    [
+        # the bot's entry, its stop, a person's buy: the venue's 0.01 is the person's
+        (
+            [
+                fill(BUY, "50000", "0.01"),
+                fill(SELL, "48500", "0.01", at=2),
+                fill(BUY, "48400", "0.01", at=3),
+            ],
+            "0.01",
+            True,
+        ),
+        # a smaller re-open, a larger one
+        (
+            [
+                fill(BUY, "50000", "0.01"),
+                fill(SELL, "48500", "0.01", at=2),
+                fill(BUY, "48400", "0.004", at=3),
+            ],
+            "0.004",
+            True,
+        ),
+        # a person added before the stop fired: the rest was held when it filled
+        (
+            [
+                fill(BUY, "50000", "0.01"),
+                fill(BUY, "49000", "0.01", at=1),
+                fill(SELL, "48500", "0.01", at=2),
+            ],
+            "0.01",
+            False,
+        ),
+        # ... then closed the rest by hand and bought again: the person's
+        (
+            [
+                fill(BUY, "50000", "0.01"),
+                fill(BUY, "49000", "0.01", at=1),
+                fill(SELL, "48500", "0.01", at=2),
+                fill(SELL, "48400", "0.01", at=3),
+                fill(BUY, "48400", "0.01", at=4),
+            ],
+            "0.01",
+            True,
+        ),
+        # the rest with a little added after the stop: partly the bot's
+        (
+            [
+                fill(BUY, "50000", "0.01"),
+                fill(BUY, "49000", "0.01", at=1),
+                fill(SELL, "48500", "0.01", at=2),
+                fill(BUY, "48400", "0.005", at=3),
+            ],
+            "0.015",
+            False,
+        ),
+        # a flip by hand after the stop (sold 0.02 then bought 0.03): long 0.01 opened after it
+        (
+            [
+                fill(BUY, "50000", "0.01"),
+                fill(SELL, "48500", "0.01", at=2),
+                fill(SELL, "48400", "0.02", at=3),
+                fill(BUY, "48300", "0.03", at=4),
+            ],
+            "0.01",
+            True,
+        ),
+    ],
+)
+def test_a_position_is_opened_after_a_stop_when_the_fills_since_it_reach_flat(
+    fills: list[Fill], held: str, expected: bool
+) -> None:
+    assert opened_after(fills, STOP, Side.LONG, D(held)) is expected
+
+
+def test_a_stop_the_fills_do_not_list_yet_leaves_it_unknown() -> None:
+    fills = [fill(BUY, "50000", "0.01"), fill(BUY, "48400", "0.01", at=3)]
+    assert opened_after(fills, STOP, Side.LONG, D("0.01")) is None

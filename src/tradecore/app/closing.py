@@ -9,6 +9,8 @@ then its exit price, fees, funding and realized PnL are read from the venue's fi
 (`Settlement`).
 """
 
+from decimal import Decimal
+
 from tradecore.domain.events import EventType
 from tradecore.domain.positions import Position
 from tradecore.ports.clock import Clock
@@ -43,13 +45,19 @@ class PositionCloser:
         closed = await self._keeper.record_closed(position, reason=reason)
         if closed is None:
             return None
+        return await self.recorded(closed, reason, position.quantity)
+
+    async def recorded(self, closed: Position, reason: str, quantity: Decimal) -> Position:
+        """What follows the journal's row written CLOSED (here, or by the keeper when a
+        position's stop filled and a person opened another on the symbol after it): its
+        trailing stop ends, the close is an event, its figures are read from the fills."""
         if self._trailing is not None:
-            await self._trailing.end(position.id, reason=reason)
+            await self._trailing.end(closed.id, reason=reason)
         self.closed += 1
         self._recorder.record(
             EventType.POSITION_CLOSED,
             position=closed,
-            data={"reason": reason, "quantity": position.quantity},
+            data={"reason": reason, "quantity": quantity},
         )
         if self._settlement is not None:  # its figures from the venue's fills, or next sync
             return await self._settlement.settle(closed) or closed

@@ -120,6 +120,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
     keeper.on_followed = trailing.follow
     beats = trailing.heartbeats
     closer = PositionCloser(store, keeper, recorder, clock, trailing, settlement)
+    keeper.on_closed = closer.recorded
 
     async def resolve_opens() -> None:
         """Opens left in flight with their entry unproven, resolved by each guard and sync

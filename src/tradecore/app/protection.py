@@ -9,7 +9,7 @@ wrong cancel. Positions with an operation in flight (an open, a stop replacement
 to it by the domain's rule. The pass counts what the keeper found, not what it guessed.
 """
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -153,17 +153,38 @@ class ProtectionGuard:
         # bare until the synchronizer's next one, then judged by the keeper like every
         # suspect — an adoption whose stop the venue refused is still bare, and shown so.
         strangers = [a for a in actions if isinstance(a, PlaceStop) and a.position_id is None]
-        adopted = await self._adopt_strangers(strangers)
+        adopted = await self._adopt_strangers({_key(a) for a in strangers})
         journal.update(adopted)
         suspects.update(adopted)
         unknown = {_key(a) for a in strangers} - {_key(p) for p in adopted.values()}
         unprotected += len(unknown)  # not adopted (the synchronizer could not): still bare
         beats = self._heartbeats() if self._heartbeats else None
         seen_bare = {getattr(a, "position_id", None) for a in actions if leaves_unprotected(a)}
-        for position in suspects.values():
+        reopened: dict[str, str] = {}  # keys of persons' positions not adopted: their symbols
+        for position in list(suspects.values()):
             found = await self._keeper.ensure_protected(
                 position, initial=self._stop_price, heartbeats=beats, params=self._params
             )
+            if found.ended is not None:
+                # Its stop filled and a person opened the position the venue holds after it:
+                # the journal's row is closed; the person's position is adopted and protected
+                # like any opened by hand (never closed at market at the bot's old level).
+                self._bare.discard(position.id)
+                taken = await self._adopt_strangers({_key(position)})
+                if not taken:  # not adopted (the synchronizer could not): still bare
+                    unknown.add(_key(position))
+                    reopened[_key(position)] = position.symbol
+                    unprotected += 1
+                    continue
+                journal.update(taken)
+                suspects.update(taken)
+                position = next(iter(taken.values()))
+                found = await self._keeper.ensure_protected(
+                    position, initial=self._stop_price, heartbeats=beats, params=self._params
+                )
+                found = attrs.evolve(  # bare when this pass read the venue
+                    found, unprotected=True, fixed=found.protected and not found.busy
+                )
             if position.id in adopted and not found.unprotected:
                 # Bare when this pass read the venue: protected now only if the adoption's
                 # stop stands (the keeper found nothing wrong), else still bare.
@@ -189,6 +210,7 @@ class ProtectionGuard:
         self._bare = (self._bare & set(suspects)) | waiting | unknown
         named = {_key(held): held.symbol for held in bare_in_flight(snapshot)}
         named.update((_key(stranger), stranger.symbol) for stranger in strangers)
+        named.update(reopened)
         self.view = _view(read_at, self._clock.now(), self._bare, journal, named)
         self._recorder.record(
             EventType.PROTECTION_CHECK_COMPLETED,
@@ -217,14 +239,13 @@ class ProtectionGuard:
             failed=failed,
         )
 
-    async def _adopt_strangers(self, strangers: Sequence[PlaceStop]) -> dict[str, Position]:
-        """Have the synchronizer adopt the positions the journal does not know; the journal's
-        positions on their symbols and sides afterwards (adopted by this pass's call, or by
-        a synchronizer pass that was already adopting them)."""
-        if not strangers or self._adopt is None:
+    async def _adopt_strangers(self, wanted: set[str]) -> dict[str, Position]:
+        """Have the synchronizer adopt the positions the journal does not know (`_key`s);
+        the journal's positions on their symbols and sides afterwards (adopted by this
+        pass's call, or by a synchronizer pass that was already adopting them)."""
+        if not wanted or self._adopt is None:
             return {}
         await self._adopt()
-        wanted = {_key(stranger) for stranger in strangers}
         return {
             position.id: position
             for position in await self._store.positions.open_positions()

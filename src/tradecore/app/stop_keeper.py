@@ -16,13 +16,14 @@ A stop replacement a crash interrupted is finished by its client id (`resume`, s
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import attrs
 
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.orders import VenuePosition
+from tradecore.domain.pnl import opened_after
 from tradecore.domain.positions import (
     OperationKind,
     Position,
@@ -59,6 +60,7 @@ from .stop_writer import StopResult, StopWriter
 __all__ = ["ExitResult", "KeeperSettings", "Protection", "StopKeeper", "StopResult"]
 
 InitialStop = Callable[[Position], Awaitable[Decimal | None]]
+FILLS_MARGIN = timedelta(minutes=1)  # the venue's clock may run behind ours
 
 
 @attrs.frozen(kw_only=True)
@@ -70,6 +72,9 @@ class Protection:
     failed: bool = False  # something was wrong and could not be put right
     busy: bool = False  # an operation is in flight on the symbol: left to it
     detail: str = ""
+    # the journal's position, closed now: its stop filled and the venue's position on the
+    # symbol was opened after that (a person's, by hand), to be adopted as theirs
+    ended: Position | None = None
 
     @property
     def protected(self) -> bool:
@@ -112,6 +117,9 @@ class StopKeeper:
         self._locks: dict[str, asyncio.Lock] = {}
         # told when the journal took the venue's quantity and entry (the trailing stop follows)
         self.on_followed: Callable[[Position], Awaitable[None]] | None = None
+        # told (after the symbol's lock is released) when `ensure_protected` closed the
+        # journal's position because its stop filled: (closed row, reason, quantity held)
+        self.on_closed: Callable[[Position, str, Decimal], Awaitable[object]] | None = None
         self._writer = StopWriter(exchange, store, recorder, clock, ids, self._settings.settling)
         self._exits = ExitWriter(exchange, store, clock)
 
@@ -161,30 +169,94 @@ class StopKeeper:
         """Make sure the venue holds one stop for the position's full quantity, at the level
         the bot last set — deciding on what the venue holds now, under the symbol's lock.
 
-        `initial` prices a stop for a position the bot never set one for."""
+        `initial` prices a stop for a position the bot never set one for.
+
+        Before a missing stop is put back (or the position closed at market, its level
+        behind the mark) the keeper asks whether that stop filled: if it did and the venue's
+        position was wholly bought after its fill, the bot's position was closed by its stop
+        and the venue's is another one (a person's, opened by hand): the journal's row is
+        closed ('stop … filled') and returned as `ended`, for the caller to adopt the new
+        one, which is never touched here."""
         async with self._lock(position.symbol):
-            current = await self._store.positions.get(position.id) or position
-            if current.state not in (PositionState.ACTIVE, PositionState.CLOSING):
-                return Protection(busy=current.state.is_opening, detail=current.state.value)
-            try:
+            found = await self._ensure_protected(position, initial, heartbeats, params)
+        if found.ended is not None and self.on_closed is not None:
+            await self.on_closed(found.ended, found.ended.close_reason or "", found.ended.quantity)
+        return found
+
+    async def _ensure_protected(
+        self,
+        position: Position,
+        initial: InitialStop,
+        heartbeats: Mapping[str, datetime] | None,
+        params: ReconcileParams | None,
+    ) -> Protection:
+        current = await self._store.positions.get(position.id) or position
+        if current.state not in (PositionState.ACTIVE, PositionState.CLOSING):
+            return Protection(busy=current.state.is_opening, detail=current.state.value)
+        try:
+            snapshot = await self._read(current, heartbeats or {})
+            if any(op.kind is OperationKind.REPLACE_STOP for op in snapshot.operations):
+                # Under this lock nothing of ours is in flight: a dead process's move.
+                await self._writer.settle_interrupted(current.symbol)
+                current = await self._store.positions.get(current.id) or current
                 snapshot = await self._read(current, heartbeats or {})
-                if any(op.kind is OperationKind.REPLACE_STOP for op in snapshot.operations):
-                    # Under this lock nothing of ours is in flight: a dead process's move.
-                    await self._writer.settle_interrupted(current.symbol)
-                    current = await self._store.positions.get(current.id) or current
-                    snapshot = await self._read(current, heartbeats or {})
-            except ExchangeUnavailable as error:
-                return Protection(failed=True, detail=f"the venue could not be read: {error}")
-            held = [v for v in snapshot.venue_positions if v.side is current.side]
-            if not held:
-                return Protection(detail="the venue holds no position: the synchronizer's job")
-            if any(op.in_flight for op in snapshot.operations):
-                return Protection(busy=True, detail="an operation is in flight")
-            if held[0].quantity != current.quantity:  # the venue is the truth
-                current = await self._follow_quantity(current, held[0])
-                snapshot = attrs.evolve(snapshot, positions=(current,))
-            actions = protect(snapshot, params or ReconcileParams())
-            return await self._carry_out(current, snapshot, actions, initial)
+        except ExchangeUnavailable as error:
+            return Protection(failed=True, detail=f"the venue could not be read: {error}")
+        held = [v for v in snapshot.venue_positions if v.side is current.side]
+        if not held:
+            return Protection(detail="the venue holds no position: the synchronizer's job")
+        if any(op.in_flight for op in snapshot.operations):
+            return Protection(busy=True, detail="an operation is in flight")
+        if _stop_gone(current, snapshot):
+            try:
+                ended = await self._closed_by_stop(current, held[0])
+            except ExchangeUnavailable as error:  # never closed nor restored unread
+                detail = f"whether its stop filled could not be read: {error}"
+                return Protection(unprotected=True, failed=True, detail=detail)
+            if ended is not None:
+                return await self._ended(current, ended)
+        if held[0].quantity != current.quantity:  # the venue is the truth
+            current = await self._follow_quantity(current, held[0])
+            snapshot = attrs.evolve(snapshot, positions=(current,))
+        actions = protect(snapshot, params or ReconcileParams())
+        return await self._carry_out(current, snapshot, actions, initial)
+
+    async def _closed_by_stop(self, position: Position, held: VenuePosition) -> str | None:
+        """'stop … filled' when the position's recorded stop filled and the venue's position
+        on its side was wholly traded after that fill (`domain.pnl.opened_after`: not the
+        bot's); None when the stop did not fill, or some of what the venue holds was held
+        when it filled (a stop for part of it, a person's addition before it fired: the rest
+        is still the bot's). Raises
+        ExchangeUnavailable when the order or the fills cannot be read, or do not show the
+        stop's fill yet (the guard's next pass asks again; nothing is done meanwhile)."""
+        assert position.stop_order_id is not None
+        order = await self._exchange.fetch_order(position.symbol, position.stop_order_id)
+        if order is None or order.is_open or order.filled <= 0:
+            return None  # cancelled, never there, or still standing: a missing stop
+        fills = await self._exchange.fetch_fills(
+            position.symbol, since=position.created_at - FILLS_MARGIN
+        )
+        after = opened_after(fills, order.order_id, position.side, held.quantity)
+        if after is None:
+            raise ExchangeUnavailable(f"the fills do not list stop {order.order_id} yet")
+        if not after:
+            return None  # some of what the venue holds was held before the stop filled
+        return f"stop {order.order_id} filled"
+
+    async def _ended(self, position: Position, reason: str) -> Protection:
+        """The journal's position was closed by its stop (which is gone from the venue with
+        it): its row CLOSED, its stop fields cleared; the venue's position is left alone."""
+        closed = position.advance(
+            PositionState.CLOSED, closed_at=self._clock.now(), close_reason=reason
+        )
+        saved = await self._writer.saved(
+            attrs.evolve(closed, stop_price=None, stop_order_id=None, stop_owner=None)
+        )
+        return Protection(
+            unprotected=True,
+            detail=f"{reason}: the venue's position was opened after it (not the bot's)",
+            ended=saved,
+        )
 
     async def record_closed(self, position: Position, *, reason: str) -> Position | None:
         """The venue no longer holds `position`: its stop removed, the journal row CLOSED —
@@ -555,6 +627,12 @@ class StopKeeper:
         aged manager's target), under the symbol's lock."""
         async with self._lock(position.symbol):
             return await self._exits.keep(position, price)
+
+
+def _stop_gone(position: Position, snapshot: Snapshot) -> bool:
+    """The journal records a stop order for the position that the venue no longer lists."""
+    order_id = position.stop_order_id
+    return order_id is not None and all(o.order_id != order_id for o in snapshot.orders)
 
 
 async def _unpriced(position: Position) -> Decimal | None:

@@ -95,6 +95,28 @@ def position_fills(
     return tuple(taken)
 
 
+def opened_after(fills: Iterable[Fill], order_id: str, side: Side, held: Decimal) -> bool | None:
+    """Whether the position of `side` and quantity `held` the venue holds now was opened
+    after the last fill of order `order_id` (a stop that filled): walked back from `held`,
+    the account's fills on the symbol reach flat (or cross it, a flip) after that fill. None
+    when the fills do not show that order (not listed yet).
+
+    True: the stop closed what was held before it, and everything held now was traded later
+    (a person's position, opened by hand — even after closing a rest by hand). False: some
+    of what the venue holds was held when the stop filled (a stop for part of the position,
+    or a person's addition made before it fired): still the position the stop protected."""
+    ordered = sorted(fills, key=lambda f: f.at)  # stable: the venue's order within a moment
+    last = max((i for i, f in enumerate(ordered) if f.order_id == order_id), default=None)
+    if last is None:
+        return None
+    remaining = held
+    for fill in reversed(ordered[last + 1 :]):
+        remaining -= fill.quantity if fill.side is side.entry else -fill.quantity
+        if remaining <= ZERO:
+            return True
+    return False
+
+
 def realized_pnl(
     side: Side,
     fills: Sequence[Fill],
