@@ -29,6 +29,7 @@ from tradecore.domain.positions import (
     PositionState,
     StopOwner,
 )
+from tradecore.domain.precision import MarketRules
 from tradecore.domain.reconcile import (
     CancelOrder,
     ClearPositionStop,
@@ -102,6 +103,7 @@ class StopKeeper:
         clock: Clock,
         ids: IdGenerator,
         settings: KeeperSettings | None = None,
+        rules: Mapping[str, MarketRules] | None = None,
     ) -> None:
         self._exchange = exchange
         self._store = store
@@ -112,7 +114,9 @@ class StopKeeper:
         self._locks: dict[str, asyncio.Lock] = {}
         # told when the journal took the venue's quantity and entry (the trailing stop follows)
         self.on_followed: Callable[[Position], Awaitable[None]] | None = None
-        self._writer = StopWriter(exchange, store, recorder, clock, ids, self._settings.settling)
+        self._writer = StopWriter(
+            exchange, store, recorder, clock, ids, self._settings.settling, rules=rules
+        )
         self._exits = ExitWriter(exchange, store, clock)
 
     def _lock(self, symbol: str) -> asyncio.Lock:
