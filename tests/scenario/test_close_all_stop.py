@@ -12,7 +12,7 @@ from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.orders import MarkTick
 from tradecore.domain.precision import MarketRules
-from tradecore.testing import FakeVenue, Fault, TradingApp
+from tradecore.testing import FakeVenue, Fault, Op, RejectReason, TradingApp
 
 ROUND_TRIP = 0.05  # seconds of virtual time per venue request
 
@@ -95,3 +95,28 @@ async def test_a_close_all_stop_found_on_restart_is_the_position_s_stop() -> Non
         assert standing.close_position and standing.trigger_price == Decimal("49000")
         assert standing.order_id != stop.order_id and placed
         assert not app.events.of(EventType.CRITICAL_ERROR)
+
+
+async def test_a_close_all_move_whose_new_stop_is_refused_puts_the_old_level_back() -> None:
+    venue = _venue()
+    async with _running(venue) as app:
+        await _open_below_minimum(app, venue)
+        [first] = venue.stops("BTCUSDT")
+        [position] = await app.store.positions.open_positions()
+        await app.services.trailing.start(position)
+        # the move's first create meets -4130; after the old stop is cancelled, the venue
+        # refuses the new one (the symbol pauses for a moment)
+        venue.inject(Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, Op.STOP_ORDER, skip=1))
+        await venue.set_mark("BTCUSDT", "50900")
+        tick = MarkTick(
+            venue=venue.exchange.venue, symbol="BTCUSDT", mark=Decimal("50900"), at=venue.now()
+        )
+        await app.services.trailing.on_tick(tick)
+        await app.pass_time(1)
+
+        [stop] = venue.stops("BTCUSDT")  # the previous level stands again
+        assert stop.close_position and stop.trigger_price == Decimal("48500")
+        assert stop.order_id != first.order_id  # cancelled, then placed again
+        # bare from the cancel through the refused create and the restoring one
+        assert venue.books.longest_unprotected(venue.now(), "BTCUSDT") <= 4 * ROUND_TRIP
+        assert app.events.of(EventType.STOP_LOSS_FAILED)  # the move is owed, and said so
