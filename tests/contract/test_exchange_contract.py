@@ -375,6 +375,42 @@ async def test_position_stop_that_would_trigger_now_is_rejected(venue: VenueHarn
     assert position.stop_price is None
 
 
+async def test_a_close_all_stop_closes_the_whole_position_and_stands_once_per_direction(
+    venue: VenueHarness,
+) -> None:
+    """Binance closePosition=true (USDⓈ-M "New Algo Order": no quantity with it; -4130 for
+    a second one in the direction); a venue without it says so before anything is placed."""
+    ex = venue.exchange
+    await open_long(ex)
+
+    async def close_all(trigger: str, cid: str) -> object:
+        return await ex.create_stop_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal(trigger), client_order_id=cid, close_position=True
+        )
+
+    if not ex.capabilities.close_position_stop:
+        outcome = await close_all("49000", "tc-ca1-s0")
+        assert isinstance(outcome, Rejected) and outcome.reason is RejectReason.NOT_SUPPORTED
+        assert not [o for o in await ex.fetch_open_orders(SYMBOL) if o.is_stop]
+        return
+    placed = accepted(await close_all("49000", "tc-ca1-s0")).order
+    assert placed.close_position and placed.is_stop_loss
+    if isinstance(venue, LoopbackVenue):  # on the wire: the flag, and no quantity
+        [sent] = [p for m, _, p in venue.server.requests if p.get("closePosition") and m == "POST"]
+        assert sent["closePosition"] == "true" and "quantity" not in sent, sent
+        assert "reduceOnly" not in sent, sent
+    second = await close_all("49500", "tc-ca2-s0")
+    assert isinstance(second, Rejected) and second.reason is RejectReason.STOP_ALREADY_EXISTS
+    assert second.code == "-4130"
+    [listed] = [o for o in await ex.fetch_open_orders(SYMBOL) if o.is_stop]
+    assert listed.order_id == placed.order_id and listed.close_position
+    accepted(  # the position grows: the close-all stop follows it
+        await ex.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-op2-e0")
+    )
+    await venue.set_mark(SYMBOL, "48990")
+    assert await ex.fetch_positions() == []
+
+
 async def test_venue_without_position_stops_says_so_instead_of_pretending(
     venue: VenueHarness,
 ) -> None:

@@ -141,14 +141,6 @@ async def test_a_position_opened_by_hand_after_the_bots_stop_filled_is_protected
         assert venue.stops("BTCUSDT") or held.stop_price is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "on Binance a stop is always sent with the position's quantity: an entry that filled "
-        "below the market's minimum quantity gets no stop (-4004), no rollback, no emergency "
-        "stop, and stays bare; a closePosition stop (no quantity) would stand"
-    ),
-)
 async def test_an_entry_filled_below_the_minimum_quantity_is_still_protected_on_binance() -> None:
     # a market whose minimum quantity is above its step (MarketRules.smallest_quantity allows
     # it); whether a real Binance market lists such figures is not checked: inferred
@@ -168,6 +160,15 @@ async def test_an_entry_filled_below_the_minimum_quantity_is_still_protected_on_
 
         held = venue.position("BTCUSDT")
         assert held is None or venue.stops("BTCUSDT"), "the filled 0.003 is bare"
+        if held is None:
+            return
+        mark = Decimal("50000")
+        while venue.position("BTCUSDT") is not None and mark > Decimal("40000"):
+            mark -= Decimal("50")  # the mark walks down to the stop
+            await venue.set_mark("BTCUSDT", mark)
+        [record] = venue.books.positions_for("BTCUSDT")
+        assert venue.position("BTCUSDT") is None, "the stop did not close the 0.003"
+        assert record.close_reason != "liquidation"
 
 
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])

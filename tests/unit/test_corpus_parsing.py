@@ -108,6 +108,19 @@ async def create_stop(venue: LoopbackVenue, entry: Entry) -> Any:
     return _outcome(outcome)
 
 
+async def create_close_all_stop(venue: LoopbackVenue, entry: Entry) -> Any:
+    venue.engine.place_market("BTCUSDT", OrderSide.BUY, QTY)
+    outcome = await venue.exchange.create_stop_order(
+        "BTCUSDT",
+        OrderSide.SELL,
+        QTY,
+        Decimal("49000"),
+        client_order_id="tc-c-s0",
+        close_position=True,
+    )
+    return _outcome(outcome)
+
+
 def fetch_order(order_id: str, symbol: str = "BTCUSDT") -> Probe:
     async def probe(venue: LoopbackVenue, entry: Entry) -> Any:
         found = await venue.exchange.fetch_order(symbol, order_id)
@@ -323,6 +336,7 @@ PROBES: dict[str, Probe] = {
     "binance/openOrders__list_trailing": open_orders,
     "binance/allOrders__list": ccxt_call(lambda c: c.fetch_orders(BTC)),
     "binance/algoOrder__create_take_profit": create_stop,
+    "binance/algoOrder__create_stop_close_position": create_close_all_stop,
     "binance/algoOrder__query_canceled": fetch_order("2146760"),
     "binance/algoOrder__query_trailing": fetch_order("2146760"),
     "binance/algoOrder__cancel": cancel_algo,
@@ -512,6 +526,9 @@ EXPECTED: dict[str, Any] = {
     "binance/algoOrder__create_take_profit": {
         "accepted": _o("2146760", "BNBUSDT", "take_profit", "open", "sell", "0.01", "0")
     },
+    "binance/algoOrder__create_stop_close_position": {
+        "accepted": _o("2146760", "BNBUSDT", "stop_market", "open", "sell", "0", "0")
+    },
     "binance/algoOrder__query_canceled": _o(
         "2146760", "BNBUSDT", "take_profit", "canceled", "sell", "0.01", "0"
     ),
@@ -679,6 +696,10 @@ ERRORS: dict[str, tuple[Any, Any]] = {
     ),
     "binance/error__m4120_use_algo_endpoint": (_refused(R.OTHER, False), QUERY_FINAL),
     "binance/error__m4130_stop_exists": (_refused(R.STOP_ALREADY_EXISTS, False), QUERY_FINAL),
+    "binance/error__m4004_quantity_less_than_min": (
+        _refused(R.INVALID_QUANTITY, False),
+        QUERY_FINAL,
+    ),
     "binance/error__m4140_symbol_status": (_refused(R.SYMBOL_UNAVAILABLE, False), QUERY_FINAL),
     "binance/error__m4164_min_notional": (_refused(R.BELOW_MIN_NOTIONAL, False), QUERY_FINAL),
     "binance/error__region_block_451": (_refused(R.REGION_RESTRICTED, False), QUERY_FINAL),

@@ -98,7 +98,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         error=f"a write held through a database outage was refused when replayed and is "
         f"dropped: {write.repository}.{write.method}: {error!r}"[:1000],
     )
-    keeper = StopKeeper(ex, store, recorder, clock, ids, s.keeper)
+    keeper = StopKeeper(ex, store, recorder, clock, ids, s.keeper, rules=rules)
     settlement = Settlement(ex, store, recorder)
     margin = MarginDesk(ex, recorder, s.sizing)
     opener = OpenPosition(

@@ -30,6 +30,7 @@ from tradecore.domain.positions import (
     PositionState,
     StopOwner,
 )
+from tradecore.domain.precision import MarketRules
 from tradecore.domain.reconcile import (
     CancelOrder,
     ClearPositionStop,
@@ -107,6 +108,7 @@ class StopKeeper:
         clock: Clock,
         ids: IdGenerator,
         settings: KeeperSettings | None = None,
+        rules: Mapping[str, MarketRules] | None = None,
     ) -> None:
         self._exchange = exchange
         self._store = store
@@ -120,7 +122,9 @@ class StopKeeper:
         # told (after the symbol's lock is released) when `ensure_protected` closed the
         # journal's position because its stop filled: (closed row, reason, quantity held)
         self.on_closed: Callable[[Position, str, Decimal], Awaitable[object]] | None = None
-        self._writer = StopWriter(exchange, store, recorder, clock, ids, self._settings.settling)
+        self._writer = StopWriter(
+            exchange, store, recorder, clock, ids, self._settings.settling, rules=rules
+        )
         self._exits = ExitWriter(exchange, store, clock)
 
     def _lock(self, symbol: str) -> asyncio.Lock:

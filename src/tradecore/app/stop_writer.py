@@ -12,7 +12,7 @@ Answers are settled by `commands.settle`. Before a replacement is sent, an opera
 journaled whose fresh id makes the new stop's client id (issue 10, story 8).
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 
 import attrs
@@ -20,6 +20,7 @@ import attrs
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.orders import Order, OrderRole, OrderStatus, OrderType, client_order_id
 from tradecore.domain.positions import Operation, OperationKind, Position, StopOwner
+from tradecore.domain.precision import MarketRules
 from tradecore.domain.reconcile import tighter
 from tradecore.ports.clock import Clock, IdGenerator
 from tradecore.ports.exchange import (
@@ -66,8 +67,11 @@ class StopWriter:
         clock: Clock,
         ids: IdGenerator,
         settling: Settling,
+        *,
+        rules: Mapping[str, MarketRules] | None = None,
     ) -> None:
         self._exchange = exchange
+        self._rules: Mapping[str, MarketRules] = rules if rules is not None else {}
         self._store = store
         self._recorder = recorder
         self._clock = clock
@@ -419,6 +423,7 @@ class StopWriter:
     ) -> StopResult:
         operation = await self._start(position, OperationKind.REPLACE_STOP, OrderRole.STOP)
         cid = operation.client_order_ids[0]
+        close_all = self._close_all(position)
 
         def send() -> Awaitable[Outcome]:
             return self._exchange.create_stop_order(
@@ -427,6 +432,7 @@ class StopWriter:
                 position.quantity,
                 price,
                 client_order_id=cid,
+                close_position=close_all,
             )
 
         async def verify() -> Order | None:
@@ -434,6 +440,24 @@ class StopWriter:
             return found if found is not None and found.is_open else None
 
         outcome = await self._send(send, verify)
+        if (
+            close_all
+            and old_id is not None
+            and isinstance(outcome, Rejected)
+            and outcome.reason is RejectReason.STOP_ALREADY_EXISTS
+        ):
+            # One close-all stop per direction (Binance -4130): the old one is it, and no
+            # quantity stop can stand in for it (the quantity is below the minimum). The old
+            # one goes first, then the new one is placed: the position is without a stop
+            # for the one round trip of that create (docs/venues.md, "Close-all stops").
+            if not await self.cancel(position, old_id, reason="replaced (one close-all stop)"):
+                await self._finish(operation, "failed")
+                return self._failed(position, outcome, price=price, reason=reason)
+            old_id = None
+            outcome = await self._send(send, verify)
+            if not isinstance(outcome, Accepted):
+                await self._finish(operation, "failed")
+                return await self._restore(position, outcome, price=price, reason=reason)
         if not isinstance(outcome, Accepted):
             await self._finish(operation, "failed")
             return self._failed(position, outcome, price=price, reason=reason)
@@ -446,6 +470,39 @@ class StopWriter:
             await self.cancel(position, old_id, reason="replaced")
         await self._finish(operation, "done")
         return StopResult(ok=True, position=await self.saved(moved))
+
+    def _close_all(self, position: Position) -> bool:
+        """The stop is sent without a quantity, closing the whole position: where the venue
+        has such stops (`capabilities.close_position_stop`) and the position is below the
+        market's minimum quantity, which a quantity stop cannot carry (Binance -4004). Only
+        then: a venue holds one such stop per direction (-4130), so a quantity stop keeps
+        the create-then-cancel move that never leaves the position without a stop."""
+        rules = self._rules.get(position.symbol)
+        return (
+            self._exchange.capabilities.close_position_stop
+            and rules is not None
+            and position.quantity < rules.min_quantity
+        )
+
+    async def _restore(
+        self, position: Position, outcome: Outcome, *, price: Decimal, reason: str
+    ) -> StopResult:
+        """A close-all stop's move failed after its old stop was cancelled: the old level
+        is placed again at once (a new operation, a new client id), and the move reports
+        its failure. If even that fails the journal says so (no stop), and the caller's
+        failure path (emergency stop, market close, alert) takes the position."""
+        failed = self._failed(position, outcome, price=price, reason=reason)
+        bare = await self.saved(position.with_stop(price=None, order_id=None, owner=None))
+        if position.stop_price is None or position.stop_owner is None:
+            return attrs.evolve(failed, position=bare)
+        restored = await self._create_then_cancel(
+            bare,
+            position.stop_price,
+            owner=position.stop_owner,
+            reason=f"{reason}: the previous level restored",
+            old_id=None,
+        )
+        return attrs.evolve(failed, position=restored.position)
 
     async def _remove(self, position: Position, *, reason: str) -> StopResult:
         if self._exchange.capabilities.position_stop and position.stop_price is not None:

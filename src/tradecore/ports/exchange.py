@@ -156,6 +156,10 @@ class Capabilities:
     `amend_stop`: a resting stop's trigger can be moved in place (Bybit amend).
     `position_stop`: a stop can be attached to the position and moved in place (Bybit
     trading-stop). Without either, a stop is replaced by create-confirm-cancel (Binance).
+    `close_position_stop`: a stop can be sent without a quantity, closing the whole position
+    when it fires (Binance `closePosition=true`, New Algo Order: "quantity ... Cannot be sent
+    with closePosition=true(Close-All)"); one such stop per direction (-4130). The stop writer
+    sends it for a quantity below the market's minimum, which no quantity stop can carry.
     `max_conditional_orders`: the venue's cap on open conditional (stop) orders, per account,
     or per symbol when `conditional_cap_per_symbol`; None when it has none.
     """
@@ -164,6 +168,7 @@ class Capabilities:
     position_stop: bool
     amend_limit: bool = True
     max_conditional_orders: int | None = None
+    close_position_stop: bool = False
     conditional_cap_per_symbol: bool = False
     hedge_mode: bool = False
     # False where the margin mode is the account's, not each symbol's (a Bybit unified
@@ -253,8 +258,11 @@ class Exchange(Protocol):
         trigger_price: Decimal,
         *,
         client_order_id: str,
+        close_position: bool = False,
     ) -> Outcome:
-        """A reduce-only stop-market order triggered by the mark price."""
+        """A reduce-only stop-market order triggered by the mark price. With
+        `close_position` (needs `capabilities.close_position_stop`) it is sent without a
+        quantity (`quantity` is not sent) and closes the whole position when it fires."""
         ...
 
     async def set_position_stop(self, symbol: str, trigger_price: Decimal | None) -> Outcome:

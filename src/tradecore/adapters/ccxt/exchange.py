@@ -578,26 +578,35 @@ class CcxtExchange:
         trigger_price: Decimal,
         *,
         client_order_id: str,
+        close_position: bool = False,
     ) -> Outcome:
         rules = await self._market_rules(symbol)
         if isinstance(rules, Rejected):
             return rules
-        qty = self._quantity(rules, quantity)
+        if close_position and not self.capabilities.close_position_stop:
+            return Rejected(
+                reason=RejectReason.NOT_SUPPORTED,
+                message=f"{self.venue.value} has no close-position stop (refused before sending)",
+            )
+        qty = None if close_position else self._quantity(rules, quantity)
         if isinstance(qty, Rejected):
             return qty
         trigger = self._price(rules, trigger_price, stop=True)
         if isinstance(trigger, Rejected):
             return trigger
+        # a close-all stop carries the profile's flag in place of reduceOnly, and no quantity
+        closing = dict(self._profile.close_position_params) if qty is None else {"reduceOnly": True}
         params = {
             **self._order_params(client_order_id),
             **self._profile.stop_params,
             "stopLossPrice": _text(trigger),
-            "reduceOnly": True,
+            **closing,
         }
+        amount = None if qty is None else _text(qty)
         return await self._command(
             client_order_id,
             lambda: self.client.create_order(
-                to_venue(symbol), "market", side.value, _text(qty), None, params
+                to_venue(symbol), "market", side.value, amount, None, params
             ),
             lambda raw: self._placed(symbol, raw),
         )

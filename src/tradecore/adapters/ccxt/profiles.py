@@ -53,6 +53,9 @@ class CcxtProfile:
     read_order: Callable[[Mapping[str, Any]], Order]
     read_position: Callable[[Mapping[str, Any]], VenuePosition | None]
     read_balance: Callable[[Mapping[str, Any]], Balance]
+    # what makes a stop close the whole position without a quantity (in place of
+    # reduceOnly), where `capabilities.close_position_stop`
+    close_position_params: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 # ----------------------------------------------------------------- checks before sending

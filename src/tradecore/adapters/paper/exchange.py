@@ -17,6 +17,7 @@ from tradecore.adapters.paper.faults import TRANSPORT_KINDS, Fault, FaultKind, O
 from tradecore.adapters.readback import ReadBack, read_back
 from tradecore.domain.leverage import LeverageTier, MarginMode
 from tradecore.domain.model import OrderSide, Venue
+from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Balance, MarkTick, Order, VenuePosition
 from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules
@@ -206,13 +207,19 @@ class PaperExchange:
         trigger_price: Decimal,
         *,
         client_order_id: str,
+        close_position: bool = False,
     ) -> Outcome:
         return await self._command(
             Op.STOP_ORDER,
             symbol,
             client_order_id,
             lambda: self.engine.place_stop(
-                symbol, side, quantity, trigger_price, client_order_id=client_order_id
+                symbol,
+                side,
+                ZERO if close_position else quantity,  # Close-All: no quantity is sent
+                trigger_price,
+                client_order_id=client_order_id,
+                close_position=close_position,
             ),
         )
 

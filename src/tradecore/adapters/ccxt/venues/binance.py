@@ -240,7 +240,11 @@ def read_funding(info: parse.Raw) -> FundingPayment | None:
 PROFILE = CcxtProfile(
     venue=Venue.BINANCE,
     capabilities=Capabilities(
-        amend_stop=False, position_stop=False, amend_limit=True, max_conditional_orders=200
+        amend_stop=False,
+        position_stop=False,
+        amend_limit=True,
+        max_conditional_orders=200,
+        close_position_stop=True,  # closePosition=true (New Algo Order), one per direction
     ),
     refusals=Refusals(
         unknown_symbol=("-1121", "Invalid symbol."),
@@ -257,6 +261,14 @@ PROFILE = CcxtProfile(
     options={"fetchCurrencies": False, "warnOnFetchOpenOrdersWithoutSymbol": False},
     order_params={},
     stop_params={"workingType": "MARK_PRICE"},  # ccxt routes the stop to /fapi/v1/algoOrder
+    # Close-All: USDⓈ-M "New Algo Order" (POST /fapi/v1/algoOrder): closePosition "true,
+    # false; Close-All, used with STOP_MARKET or TAKE_PROFIT_MARKET", quantity "Cannot be sent
+    # with closePosition=true(Close-All)". ccxt 4.5.90 binance.create_order_request requires
+    # no quantity for a STOP_MARKET with closePosition (quantityIsRequired stays False) and
+    # sends none; reduceOnly is not sent with it (a Close-All stop only ever closes). A bool,
+    # not "true": ccxt reads the flag with safe_bool (a string is not read, and the quantity
+    # goes out) and its urlencode writes a bool as "true".
+    close_position_params={"closePosition": True},
     mark_field="p",
     read_order=lambda info: read_algo(info) if "algoId" in info else read_plain(info),
     read_position=read_position,

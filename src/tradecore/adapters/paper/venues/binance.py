@@ -100,7 +100,7 @@ REJECTIONS = catalogue(
     (R.INVALID_PRICE, "-1100", "Illegal characters found in parameter 'price'."),
     (R.INVALID_QUANTITY, "-1100", "Illegal characters found in parameter 'quantity'."),
     (R.INVALID_QUANTITY, "-4003", "Quantity less than or equal to zero."),
-    (R.INVALID_QUANTITY, "-4004", "Quantity less than or equal to min quantity."),
+    (R.INVALID_QUANTITY, "-4004", "Quantity less than min quantity."),
     (R.INVALID_QUANTITY, "-4005", "Quantity greater than max quantity."),
     (R.INVALID_QUANTITY, "-4023", "Quantity not increased by step size."),
     (R.UNKNOWN_SYMBOL, "-1121", "Invalid symbol."),
@@ -182,7 +182,10 @@ class BinanceDialect(PaperDialect):
         )
 
     def quantity_below_minimum(self) -> Rejected:
-        return self.refusal(R.INVALID_QUANTITY, code="-4004", message="Quantity less than min qty.")
+        # -4004 QTY_LESS_THAN_MIN_QTY (USDⓈ-M "Error Codes")
+        return self.refusal(
+            R.INVALID_QUANTITY, code="-4004", message="Quantity less than min quantity."
+        )
 
     def price_unreadable(self, field: str) -> Rejected:
         return self.refusal(R.INVALID_PRICE, code="-1100", message=_ILLEGAL.format(field=field))
@@ -224,7 +227,11 @@ BINANCE = register(
     BinanceDialect(
         venue=Venue.BINANCE,
         capabilities=Capabilities(
-            amend_stop=False, position_stop=False, amend_limit=True, max_conditional_orders=200
+            amend_stop=False,
+            position_stop=False,
+            amend_limit=True,
+            max_conditional_orders=200,
+            close_position_stop=True,  # closePosition=true (New Algo Order), one per direction
         ),
         errors=ERRORS,
         rejections=REJECTIONS,

@@ -1,0 +1,122 @@
+"""A position below the market's minimum quantity on Binance: no quantity stop can carry it
+(-4004), so its stop is a close-all one (`closePosition=true`, no quantity; USDⓈ-M "New
+Algo Order"). Binance holds one such stop per direction (-4130): a move of it cannot be
+create-then-cancel, and is cancel-then-create with the one round trip of the create as the
+only time without a stop (docs/venues.md, "Close-all stops")."""
+
+import contextlib
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+from tradecore.domain.events import EventType
+from tradecore.domain.model import OrderSide, Side
+from tradecore.domain.orders import MarkTick
+from tradecore.domain.precision import MarketRules
+from tradecore.testing import FakeVenue, Fault, Op, RejectReason, TradingApp
+
+ROUND_TRIP = 0.05  # seconds of virtual time per venue request
+
+# a minimum quantity above the step (MarketRules allows it): a fill of 0.003 is below it
+RULES = MarketRules(
+    symbol="BTCUSDT",
+    tick_size=Decimal("0.1"),
+    step_size=Decimal("0.001"),
+    min_quantity=Decimal("0.005"),
+    min_notional=Decimal("5"),
+    max_leverage=Decimal(100),
+)
+
+
+def _venue() -> FakeVenue:
+    return FakeVenue.binance(marks={"BTCUSDT": "50000"}, latency=ROUND_TRIP, markets=[RULES])
+
+
+@contextlib.asynccontextmanager
+async def _running(venue: FakeVenue) -> AsyncIterator[TradingApp]:
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+async def _open_below_minimum(app: TradingApp, venue: FakeVenue) -> None:
+    venue.inject(Fault.partial_fill("0.3"))  # 0.003 of 0.01 fills: below the minimum
+    await app.open("BTCUSDT", Side.LONG, "0.01")
+
+
+async def test_a_close_all_stop_is_moved_by_the_trailing_stop_without_a_second_one() -> None:
+    venue = _venue()
+    async with _running(venue) as app:
+        await _open_below_minimum(app, venue)
+        [first] = venue.stops("BTCUSDT")
+        assert first.close_position and first.trigger_price == Decimal("48500")
+        [position] = await app.store.positions.open_positions()
+        await app.services.trailing.start(position)
+        for price in ("50900", "51200", "51500"):  # activation (+1.5 %), then new bests
+            await venue.set_mark("BTCUSDT", price)
+            tick = MarkTick(
+                venue=venue.exchange.venue, symbol="BTCUSDT", mark=Decimal(price), at=venue.now()
+            )
+            await app.services.trailing.on_tick(tick)
+            await app.pass_time(20)
+
+        [stop] = venue.stops("BTCUSDT")
+        assert stop.close_position  # still the whole position, one stop
+        assert stop.trigger_price is not None and stop.trigger_price > Decimal("50000")
+        # promise 1: the cancel-then-create of each move left it bare for one round trip
+        assert venue.books.longest_unprotected(venue.now(), "BTCUSDT") <= 2 * ROUND_TRIP
+        assert venue.books.max_stops("BTCUSDT") == 1
+        reasons = [e.data.get("reason") for e in app.events.of(EventType.STOP_LOSS_CANCELLED)]
+        assert "replaced (one close-all stop)" in reasons, reasons
+        assert not app.events.of(EventType.CRITICAL_ERROR)
+
+
+async def test_a_close_all_stop_found_on_restart_is_the_position_s_stop() -> None:
+    venue = _venue()
+    async with _running(venue) as app:
+        await _open_below_minimum(app, venue)
+        [stop] = venue.stops("BTCUSDT")
+        await app.crash()
+        # while it is down, a person replaces the bot's close-all stop by a tighter one of theirs
+        venue.cancel_stop("BTCUSDT")
+        placed = venue.engine.place_stop(
+            "BTCUSDT", OrderSide.SELL, "0", "49000", close_position=True, origin="manual"
+        )
+        await app.restart()
+        await app.guard_pass()
+        await app.sync_pass()
+        await app.zombie_pass()
+
+        held = venue.position("BTCUSDT")
+        assert held is not None and held.quantity == Decimal("0.003")
+        [standing] = venue.stops("BTCUSDT")  # counted as the full stop: none added, none swept
+        assert standing.close_position and standing.trigger_price == Decimal("49000")
+        assert standing.order_id != stop.order_id and placed
+        assert not app.events.of(EventType.CRITICAL_ERROR)
+
+
+async def test_a_close_all_move_whose_new_stop_is_refused_puts_the_old_level_back() -> None:
+    venue = _venue()
+    async with _running(venue) as app:
+        await _open_below_minimum(app, venue)
+        [first] = venue.stops("BTCUSDT")
+        [position] = await app.store.positions.open_positions()
+        await app.services.trailing.start(position)
+        # the move's first create meets -4130; after the old stop is cancelled, the venue
+        # refuses the new one (the symbol pauses for a moment)
+        venue.inject(Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, Op.STOP_ORDER, skip=1))
+        await venue.set_mark("BTCUSDT", "50900")
+        tick = MarkTick(
+            venue=venue.exchange.venue, symbol="BTCUSDT", mark=Decimal("50900"), at=venue.now()
+        )
+        await app.services.trailing.on_tick(tick)
+        await app.pass_time(1)
+
+        [stop] = venue.stops("BTCUSDT")  # the previous level stands again
+        assert stop.close_position and stop.trigger_price == Decimal("48500")
+        assert stop.order_id != first.order_id  # cancelled, then placed again
+        # bare from the cancel through the refused create and the restoring one
+        assert venue.books.longest_unprotected(venue.now(), "BTCUSDT") <= 4 * ROUND_TRIP
+        assert app.events.of(EventType.STOP_LOSS_FAILED)  # the move is owed, and said so
