@@ -156,6 +156,8 @@ class Capabilities:
     `amend_stop`: a resting stop's trigger can be moved in place (Bybit amend).
     `position_stop`: a stop can be attached to the position and moved in place (Bybit
     trading-stop). Without either, a stop is replaced by create-confirm-cancel (Binance).
+    `entry_stop`: an entry can carry its stop-loss, set on the position the instant the entry
+    fills (Bybit `/v5/order/create` `stopLoss`): a fill the venue lists late is never bare.
     `max_conditional_orders`: the venue's cap on open conditional (stop) orders, per account,
     or per symbol when `conditional_cap_per_symbol`; None when it has none.
     """
@@ -169,6 +171,7 @@ class Capabilities:
     # False where the margin mode is the account's, not each symbol's (a Bybit unified
     # account): it is read at start and never set per symbol.
     margin_mode_per_symbol: bool = True
+    entry_stop: bool = False
 
 
 @runtime_checkable
@@ -232,7 +235,11 @@ class Exchange(Protocol):
         *,
         client_order_id: str,
         reduce_only: bool = False,
-    ) -> Outcome: ...
+        stop_loss: Decimal | None = None,
+    ) -> Outcome:
+        """A market order. `stop_loss` (needs `entry_stop`): the stop-loss the entry carries,
+        a whole-position stop triggered by the mark, set on the position as the entry fills."""
+        ...
 
     async def create_limit_order(
         self,

@@ -135,6 +135,10 @@ class CcxtDialect(Protocol):
         """ccxt params moving a resting stop's trigger in place (if `amend_stop`)."""
         ...
 
+    def entry_stop_params(self, trigger: str) -> dict[str, Any]:
+        """ccxt params by which an entry carries its stop-loss (if `entry_stop`)."""
+        ...
+
     async def cancel(self, ex: CcxtExchange, symbol: str, order_id: str) -> Outcome:
         """Cancel the order on the endpoint it lives on; the cancelled order, proven."""
         ...
