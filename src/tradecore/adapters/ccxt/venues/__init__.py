@@ -50,6 +50,7 @@ class CheckFacts:
     unknown_client_id: tuple[str, ...]
     entry_read_back: tuple[str, ...]
     stop_and_take_profit: tuple[str, ...]
+    entry_stop: tuple[str, ...] = ()  # a venue whose entry carries its stop (`entry_stop`)
 
 
 class CcxtDialect(Protocol):

@@ -445,6 +445,10 @@ class BybitDialect:
         ),
         entry_read_back=("order_create__ack", "order_realtime__limit_new_table_fields"),
         stop_and_take_profit=("order_realtime__limit_new_with_tpsl", "order_create__ack"),
+        entry_stop=(
+            "order_create__entry_with_stop_loss",
+            "position_list__linear_long_with_stop_loss",
+        ),
     )
 
     def client_class(self, *, websockets: bool) -> type[ccxt.Exchange]:
