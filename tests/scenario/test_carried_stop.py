@@ -19,9 +19,9 @@ from tradecore.domain.model import Side
 from tradecore.domain.positions import PositionState
 from tradecore.domain.stops import StopParams, initial_stop
 from tradecore.ports.exchange import Exchange, Outcome
-from tradecore.testing import FakeVenue
+from tradecore.testing import FakeVenue, Fault, Op
 
-from .conftest import ROUND_TRIP, Opener
+from .conftest import ROUND_TRIP, Database, Opener
 from .crash import Crash
 from .harness import App, build_app
 from .invariants import entries_sent, gap_problems, journal_problems, stop_problems
@@ -117,3 +117,27 @@ async def test_a_crash_after_the_entry_was_sent_restarts_with_its_carried_stop_a
     assert stop_problems(venue) == []
     assert await journal_problems(venue, database.store) == []
     await database.close()
+
+
+async def test_a_venue_that_cannot_list_its_stops_leaves_the_carried_stop_journaled_as_asked(
+    database: Database,
+) -> None:
+    """Found by the simulator (bybit seeds 93 and 72): the open's read of the carried stop
+    met a 418 on the open orders; the open fell through to a second stop and its rollback,
+    closing a position its carried stop protected. The entry that carried the stop filled:
+    the stop is journaled as asked (no order id, method "carried") and the open ends
+    protected, with the one stop."""
+    venue = FakeVenue.bybit(latency=ROUND_TRIP)
+    app = build_app(venue, database.store)
+    await app.run(app.services.margin.prepare("BTCUSDT"))
+    venue.inject(Fault.rate_limit(Op.FETCH_OPEN_ORDERS, times=10))
+
+    result = await app.open("BTCUSDT", Side.LONG, str(QTY))
+
+    assert result.opened and result.position is not None, result
+    held = venue.position("BTCUSDT")
+    assert held is not None and held.stop_price == result.position.stop_price
+    assert result.position.stop_order_id is None
+    assert stop_events(app) == [("stop_loss_placed", held.stop_price, "carried")]
+    assert [o.trigger_price for o in venue.stops("BTCUSDT")] == [held.stop_price]
+    assert app.sink.of(EventType.POSITION_ROLLBACK) == []
