@@ -85,6 +85,7 @@ async def test_every_fact_passes_on_the_honest_loopback_and_nothing_is_left(
         assert "cancel algo order answer" in rows
     else:
         assert "same trading stop sent twice" in rows
+        assert "entry's carried stop set on the position" in rows
     assert state["positions"] == []
     assert _ours(state) and not [o for o in _ours(state) if o["open"]]
     journal = _journal(tmp_path)
@@ -102,6 +103,22 @@ async def test_a_fact_answered_differently_is_flagged_alone(tmp_path: Path) -> N
     rows = _rows(out)
     assert [name for name, verdict in rows.items() if verdict == "FAIL"] == [
         "leverage set, read back"
+    ], out
+    assert state["positions"] == []
+
+
+async def test_an_entry_stop_the_venue_did_not_set_is_flagged_alone(tmp_path: Path) -> None:
+    """Bybit acknowledges an entry's `stopLoss` but the position shows none: the open's
+    reliance on the carried stop is wrong there, and venue-check says so."""
+    async with Loopback.running(
+        "bybit", seed=4, symbols=SYMBOLS, alter=["entry_stop_not_set"]
+    ) as loopback:
+        code, out, err = await _check(tmp_path, "bybit", loopback.url)
+        state = await loopback.state()
+    assert code == 1, out + err
+    rows = _rows(out)
+    assert [name for name, verdict in rows.items() if verdict == "FAIL"] == [
+        "entry's carried stop set on the position"
     ], out
     assert state["positions"] == []
 

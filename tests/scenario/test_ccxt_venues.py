@@ -47,6 +47,9 @@ class OnTheWire:
     def stops(self, symbol: str) -> list[Order]:
         return [o for o in self.engine.open_orders(symbol) if o.is_stop]
 
+    async def set_mark(self, symbol: str, mark: Decimal | str | int) -> None:
+        await self.loopback.set_mark(symbol, mark)
+
     def unprotected_intervals(self, symbol: str | None = None) -> tuple[Any, ...]:
         return self.books.unprotected_intervals(symbol)
 

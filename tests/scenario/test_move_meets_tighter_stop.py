@@ -47,7 +47,7 @@ async def test_a_trailing_move_adopts_a_persons_tighter_stop_instead_of_undercut
     placed = [
         r.trigger_price
         for r in venue.books.orders_for("BTCUSDT")
-        if r.origin == "api" and r.trigger_price is not None
+        if r.origin in ("api", "entry") and r.trigger_price is not None
     ]
     assert placed == [Decimal("48500")]  # no stop of the bot's looser than the person's
     assert [s.trigger_price for s in venue.stops("BTCUSDT")] == [Decimal("49500")]

@@ -37,6 +37,7 @@ from tradecore.domain.positions import (
     StopOwner,
 )
 from tradecore.domain.precision import MarketRules
+from tradecore.domain.reconcile import tighter
 from tradecore.domain.stops import StopParams, emergency_stop, initial_stop
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock, IdGenerator
@@ -153,30 +154,39 @@ class OpenPosition:
                 refused = await self._margin_refusal(request)
                 if refused is not None:
                     return OpenResult(position=None, opened=False, reason=refused)
+                carried = await self._carried_stop(request)
                 position = await self._intent(request)
             except StoreUnavailable as error:
                 # Without the intent on disk a crash could open this twice: refuse instead.
                 return OpenResult(
                     position=None, opened=False, reason=f"database unavailable: {error}"
                 )
-            return await self.drive(position, request.rules)
+            return await self.drive(position, request.rules, carried=carried)
 
     async def drive(
-        self, position: Position, rules: MarketRules, *, resumed: bool = False
+        self,
+        position: Position,
+        rules: MarketRules,
+        *,
+        resumed: bool = False,
+        carried: Decimal | None = None,
     ) -> OpenResult:
         """Take a position from whatever opening state it is in to a safe end.
 
         Used for new opens and, after a restart (`resumed`), for every open left half-done.
         A resumed open never sends its entry late: if the venue has no order under its
-        client id, the open failed before it was sent.
+        client id, the open failed before it was sent. `carried`: the stop-loss a new
+        entry carries (`Capabilities.entry_stop`), set by the venue as the entry fills.
         """
         fresh_fill = position.state is PositionState.PENDING_ENTRY and not resumed
         if position.state is PositionState.PENDING_ENTRY:
-            position = await self._enter(position, send=not resumed)
+            position = await self._enter(position, send=not resumed, carried=carried)
         if position.state is PositionState.ENTRY_PLACED:
             position = await self._advance(position, PositionState.PENDING_SL)
         if position.state is PositionState.PENDING_SL:
-            position = await self._protect(position, rules, fresh_fill=fresh_fill)
+            position = await self._protect(
+                position, rules, fresh_fill=fresh_fill, carried=carried if fresh_fill else None
+            )
             position = await self._check_liquidation(position)
         await self._finish_operation(position)
         unproven = position.state is PositionState.PENDING_ENTRY
@@ -340,7 +350,27 @@ class OpenPosition:
         )
         return position
 
-    async def _enter(self, position: Position, *, send: bool) -> Position:
+    async def _carried_stop(self, request: OpenRequest) -> Decimal | None:
+        """The stop-loss the entry carries on a venue where an entry can (`entry_stop`):
+        the initial stop planned from the mark the open was sized at (asked for if the
+        request has none), the same distance as the initial stop. Set by the venue the
+        instant the entry fills, so a fill the venue lists late is never bare (issue 11,
+        item 5). None: the venue cannot, or no mark could be read (the entry goes without
+        it and the stop is placed after the fill, as on any venue)."""
+        if not self._exchange.capabilities.entry_stop:
+            return None
+        mark = request.mark_price
+        if mark is None:
+            try:
+                mark = await self._exchange.fetch_mark_price(request.symbol)
+            except ExchangeUnavailable:
+                return None
+        plan = initial_stop(request.side, mark, mark, request.rules.tick_size, self._stops)
+        return plan.price
+
+    async def _enter(
+        self, position: Position, *, send: bool, carried: Decimal | None = None
+    ) -> Position:
         cid = client_order_id(position.id, OrderRole.ENTRY)
         # A resumed open looks for the entry it may have sent before the restart; a fresh
         # one has sent nothing yet, and asking would cost a round trip.
@@ -352,6 +382,14 @@ class OpenPosition:
         if order is None:
 
             def send_entry() -> Awaitable[Outcome]:
+                if carried is not None:  # only a venue with `entry_stop` is asked to
+                    return self._exchange.create_market_order(
+                        position.symbol,
+                        position.side.entry,
+                        position.requested_quantity,
+                        client_order_id=cid,
+                        stop_loss=carried,
+                    )
                 return self._exchange.create_market_order(
                     position.symbol,
                     position.side.entry,
@@ -499,13 +537,27 @@ class OpenPosition:
         )
 
     async def _protect(
-        self, position: Position, rules: MarketRules, *, fresh_fill: bool
+        self,
+        position: Position,
+        rules: MarketRules,
+        *,
+        fresh_fill: bool,
+        carried: Decimal | None = None,
     ) -> Position:
         """Place the stop. Right after a fill nothing else is asked of the venue first: the
         time from the fill to the stop is the one round trip the promise allows. A resumed
-        open first checks what the venue holds."""
+        open first checks what the venue holds.
+
+        A stop the entry carried (`entry_stop`: `carried` for a fresh fill, the stop the
+        venue's position shows for a resumed open) is adopted as the bot's (method
+        "carried"), never placed a second time; then it is moved to the initial stop from
+        the fill if it is looser than that (priced from the mark, the fill may be worse)."""
+        shown: Decimal | None = carried
         if not fresh_fill:
-            held = await self._held_quantity(position)
+            venue_position = await self._held(position)
+            held = None if venue_position is None else venue_position.quantity
+            if venue_position is not None and held is not None and held > ZERO:
+                shown = venue_position.stop_price
             if held is not None and held == ZERO:
                 return await self._settled(
                     await self._advance(
@@ -521,12 +573,28 @@ class OpenPosition:
                     attrs.evolve(position, quantity=held, version=position.version + 1)
                 )
         assert position.entry_price is not None
+        if (
+            shown is not None
+            and position.stop_price is None
+            and self._exchange.capabilities.entry_stop
+        ):
+            adopted = await self._keeper.adopt_carried(position, shown)
+            if adopted.ok:
+                position = adopted.position
         mark = position.entry_price if fresh_fill else await self._mark(position)
         detail = ""
         for _ in range(self._stop_tries):
             plan = initial_stop(
                 position.side, position.entry_price, mark, rules.tick_size, self._stops
             )
+            standing = position.stop_price
+            if (
+                standing is not None
+                and standing == shown
+                and not tighter(position.side, plan.price, standing)
+            ):
+                # the carried stop stands, at least as tight as the initial stop: kept
+                return await self._advance(position, PositionState.ACTIVE)
             result = await self._keeper.apply(
                 position, plan.price, owner=StopOwner.INITIAL, reason="initial"
             )
@@ -630,11 +698,6 @@ class OpenPosition:
             except ExchangeUnavailable:
                 continue
         return None
-
-    async def _held_quantity(self, position: Position) -> Decimal | None:
-        """The venue's quantity for this symbol on this side (0 if flat); None if unknown."""
-        held = await self._held(position)
-        return None if held is None else held.quantity
 
     async def _held(self, position: Position) -> VenuePosition | None:
         """The venue's position for this symbol on this side (quantity 0 if flat); None if

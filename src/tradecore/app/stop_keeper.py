@@ -150,6 +150,14 @@ class StopKeeper:
                 current, price, owner=owner, reason=reason, replacing=replacing
             )
 
+    async def adopt_carried(self, position: Position, price: Decimal) -> StopResult:
+        """Journal the stop the position's entry carried (at `price`, set on the position by
+        the venue as the entry filled) as the bot's initial stop, method "carried"
+        (`StopWriter.adopt_carried`). Not ok when the venue shows no such stop."""
+        async with self._lock(position.symbol):
+            current = await self._store.positions.get(position.id) or position
+            return await self._writer.adopt_carried(current, price, owner=StopOwner.INITIAL)
+
     async def move_trailing(
         self, position_id: str, symbol: str, price: Decimal, *, reason: str
     ) -> StopResult | None:

@@ -18,6 +18,7 @@ from decimal import Decimal
 import attrs
 
 from tradecore.domain.events import EventType, Severity
+from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderRole, OrderStatus, OrderType, client_order_id
 from tradecore.domain.positions import Operation, OperationKind, Position, StopOwner
 from tradecore.domain.precision import MarketRules
@@ -363,6 +364,34 @@ class StopWriter:
         await self.saved(moved)
         return "adopted after a restart"
 
+    async def adopt_carried(
+        self, position: Position, price: Decimal, *, owner: StopOwner
+    ) -> StopResult:
+        """The stop the position's entry carried (`Capabilities.entry_stop`, Bybit
+        `/v5/order/create` `stopLoss`) journaled as the bot's, method "carried": nothing is
+        sent for it, so no order row is written. The venue is read for it first; a venue
+        that cannot be read (ExchangeUnavailable: a 418 or 5xx) takes the stop as asked —
+        the entry that carried it filled — with no order id, rather than fall through to a
+        second stop or a rollback. A venue that shows no such stop fails the adoption: the
+        open places the stop the usual way."""
+        order_id: str | None = None
+        try:
+            found = await self._attached_stop_at(position, price)
+        except ExchangeUnavailable:
+            found = None
+        else:
+            if found is None:
+                return StopResult(
+                    ok=False,
+                    position=position,
+                    detail=f"the stop the entry carried at {price} is not on the venue",
+                )
+        if found is not None:
+            order_id = found.order_id
+        return await self._stored_stop(
+            position, price, order_id=order_id, owner=owner, reason="initial", method="carried"
+        )
+
     # -- the three ways to set a stop -------------------------------------------------------
 
     async def _set_attached(
@@ -512,8 +541,8 @@ class StopWriter:
             if isinstance(outcome, Rejected) and outcome.reason is not RejectReason.NO_POSITION:
                 return self._failed(position, outcome, price=None, reason=reason)
             filled = (
-                await self._filled(position.symbol, position.stop_order_id)
-                if isinstance(outcome, Rejected) and position.stop_order_id is not None
+                await self._filled(position, position.stop_order_id)
+                if not isinstance(outcome, Accepted) and position.stop_order_id is not None
                 else None
             )
             if filled is not None:  # the position is gone because its stop fired
@@ -575,7 +604,7 @@ class StopWriter:
     async def cancel(self, position: Position, order_id: str, *, reason: str) -> bool:
         gone, detail = await self.cancel_by_id(position.symbol, order_id)
         if gone and detail != _CANCELLED:  # gone before the cancel came: how?
-            filled = await self._filled(position.symbol, order_id)
+            filled = await self._filled(position, order_id)
             if filled is not None:
                 self._record_filled(position, filled, reason=reason)
                 return True
@@ -608,16 +637,47 @@ class StopWriter:
                 break
         return False, _describe(outcome)
 
-    async def _filled(self, symbol: str, order_id: str) -> Order | None:
+    async def _filled(self, position: Position, order_id: str) -> Order | None:
         """The order, if the venue says it triggered and filled (a stop that fired is a
-        fill, not a cancellation); None if it did not or the venue cannot say."""
+        fill, not a cancellation); None if it did not or the venue cannot say. An order the
+        venue does not list (Bybit's look-ups may lag) is looked for in the account's fills
+        (Bybit `/v5/execution/list` carries the `orderId`): traded there, it filled."""
+        symbol = position.symbol
         try:
             order = await self._exchange.fetch_order(symbol, order_id)
+            if order is None:
+                return await self._filled_by_fills(position, order_id)
         except ExchangeUnavailable:
             return None
-        if order is None or order.status not in (OrderStatus.FILLED, OrderStatus.TRIGGERED):
+        if order.status not in (OrderStatus.FILLED, OrderStatus.TRIGGERED):
             return None
         return order
+
+    async def _filled_by_fills(self, position: Position, order_id: str) -> Order | None:
+        since = position.opened_at or position.created_at
+        fills = await self._exchange.fetch_fills(position.symbol, since=since, order_ids=[order_id])
+        traded = [f for f in fills if f.order_id == order_id]
+        filled = sum((f.quantity for f in traded), ZERO)
+        if filled <= ZERO:
+            return None
+        return Order(
+            venue=position.venue,
+            symbol=position.symbol,
+            order_id=order_id,
+            client_order_id=traded[0].client_order_id,
+            side=traded[0].side,
+            type=(
+                OrderType.POSITION_STOP
+                if self._exchange.capabilities.position_stop
+                else OrderType.STOP_MARKET
+            ),
+            quantity=filled,
+            status=OrderStatus.FILLED,
+            filled=filled,
+            trigger_price=position.stop_price if order_id == position.stop_order_id else None,
+            average_price=sum((f.price * f.quantity for f in traded), ZERO) / filled,
+            reduce_only=True,
+        )
 
     def _record_filled(self, position: Position, order: Order, *, reason: str) -> None:
         self._recorder.record(

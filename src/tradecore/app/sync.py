@@ -185,6 +185,22 @@ class Synchronizer:
             if latest is not None and latest.filled > 0 and not latest.is_open:
                 kind = "stop" if latest.is_stop else "exit order"
                 return f"{kind} {latest.order_id} filled"
+        return await self._why_closed_by_fills(position, ids)
+
+    async def _why_closed_by_fills(self, position: Position, ids: list[str]) -> str | None:
+        """None of its orders listed as filled (Bybit's look-ups may lag): the account's
+        fills (Bybit `/v5/execution/list`, with the `orderId`) may show one of them traded."""
+        if not ids:
+            return None
+        since = position.opened_at or position.created_at
+        try:
+            fills = await self._exchange.fetch_fills(position.symbol, since=since, order_ids=ids)
+        except ExchangeUnavailable:
+            return None
+        for order_id in reversed(ids):
+            if any(f.order_id == order_id and f.quantity > 0 for f in fills):
+                kind = "stop" if order_id == position.stop_order_id else "exit order"
+                return f"{kind} {order_id} filled"
         return None
 
     async def _adopt(self, action: AdoptPosition) -> None:

@@ -160,6 +160,8 @@ class Capabilities:
     when it fires (Binance `closePosition=true`, New Algo Order: "quantity ... Cannot be sent
     with closePosition=true(Close-All)"); one such stop per direction (-4130). The stop writer
     sends it for a quantity below the market's minimum, which no quantity stop can carry.
+    `entry_stop`: an entry can carry its stop-loss, set on the position the instant the entry
+    fills (Bybit `/v5/order/create` `stopLoss`): a fill the venue lists late is never bare.
     `max_conditional_orders`: the venue's cap on open conditional (stop) orders, per account,
     or per symbol when `conditional_cap_per_symbol`; None when it has none.
     """
@@ -174,6 +176,7 @@ class Capabilities:
     # False where the margin mode is the account's, not each symbol's (a Bybit unified
     # account): it is read at start and never set per symbol.
     margin_mode_per_symbol: bool = True
+    entry_stop: bool = False
 
 
 @runtime_checkable
@@ -237,7 +240,11 @@ class Exchange(Protocol):
         *,
         client_order_id: str,
         reduce_only: bool = False,
-    ) -> Outcome: ...
+        stop_loss: Decimal | None = None,
+    ) -> Outcome:
+        """A market order. `stop_loss` (needs `entry_stop`): the stop-loss the entry carries,
+        a whole-position stop triggered by the mark, set on the position as the entry fills."""
+        ...
 
     async def create_limit_order(
         self,

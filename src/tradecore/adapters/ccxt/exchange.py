@@ -522,7 +522,13 @@ class CcxtExchange:
         *,
         client_order_id: str,
         reduce_only: bool = False,
+        stop_loss: Decimal | None = None,
     ) -> Outcome:
+        if stop_loss is not None and not self.capabilities.entry_stop:
+            return Rejected(
+                reason=R.NOT_SUPPORTED,
+                message=f"a {self._venue.value} order cannot carry a stop-loss",
+            )
         rules = await self._market_rules(symbol)
         if isinstance(rules, Rejected):
             return rules
@@ -532,6 +538,11 @@ class CcxtExchange:
         params = self._order_params(client_order_id)
         if reduce_only:
             params["reduceOnly"] = True
+        if stop_loss is not None:
+            trigger = self._price(rules, stop_loss, stop=True)
+            if isinstance(trigger, Rejected):
+                return trigger
+            params.update(self._dialect.entry_stop_params(_text(trigger)))
         return await self._command(
             client_order_id,
             lambda: self.client.create_order(

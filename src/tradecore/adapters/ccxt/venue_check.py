@@ -2,7 +2,8 @@
 
 With the smallest order on one symbol it opens a position, places a stop-loss and a
 take-profit side by side and reads them back, cancels an algo order (Binance), looks up an
-unknown client id, re-sends the same trading stop (Bybit), sets and reads back leverage and
+unknown client id, re-sends the same trading stop (Bybit), checks that the stop an entry
+carries is set on the position (Bybit), sets and reads back leverage and
 margin mode, and reads the risk tiers. Each check names the corpus entries it holds to
 (docs/venues.md, "The answer corpus" and "Checking the venue: venue-check"). Everything it
 opens carries the client-id prefix `tcvc-`, never the bot's `tc-`; it is removed before the
@@ -146,9 +147,12 @@ class VenueCheck:
         await self.check_leverage()
         await self.check_margin_mode()
         await self.check_unknown_client_id()
-        entry = await self.open_position(rules)
+        carried = await self._carried_stop(rules)
+        entry = await self.open_position(rules, carried=carried)
         if entry is None:
             return
+        if carried is not None:
+            await self.check_entry_stop(carried)
         mark = await self.x.fetch_mark_price(self.symbol)
         stop = await self.check_stop_and_take_profit(rules, entry, mark)
         await self.x.dialect.own_check(self, stop, rules, mark)
@@ -279,16 +283,31 @@ class VenueCheck:
 
         await self.attempt(name, facts, "none", look)
 
-    async def open_position(self, rules: MarketRules) -> Order | None:
+    async def _carried_stop(self, rules: MarketRules) -> Decimal | None:
+        """The stop the check's entry carries where the venue lets an entry carry one
+        (`entry_stop`): far below the mark, so it never fires during the check."""
+        if not self.x.capabilities.entry_stop:
+            return None
+        mark = await self.x.fetch_mark_price(self.symbol)
+        return price_for(rules, mark * Decimal("0.8"), Rounding.DOWN)
+
+    async def open_position(
+        self, rules: MarketRules, *, carried: Decimal | None = None
+    ) -> Order | None:
         facts = self._facts.entry_read_back
         name = "entry read back right after create"
         mark = await self.x.fetch_mark_price(self.symbol)
         quantity = smallest_quantity(rules, mark)
         cid = self.cid("e")
         self.opened = True  # from here on, clean-up closes what the check holds
-        outcome = await self.x.create_market_order(
-            self.symbol, OrderSide.BUY, quantity, client_order_id=cid
-        )
+        if carried is not None:
+            outcome = await self.x.create_market_order(
+                self.symbol, OrderSide.BUY, quantity, client_order_id=cid, stop_loss=carried
+            )
+        else:
+            outcome = await self.x.create_market_order(
+                self.symbol, OrderSide.BUY, quantity, client_order_id=cid
+            )
         if not isinstance(outcome, Accepted):
             self.record(name, facts, "Accepted, found by client id", outcome_text(outcome), False)
             return None
@@ -299,6 +318,22 @@ class VenueCheck:
         ok = found is not None and found.order_id == outcome.order.order_id
         self.record(name, facts, "Accepted, found by client id", seen, ok)
         return outcome.order
+
+    async def check_entry_stop(self, carried: Decimal) -> None:
+        """The stop the entry carried is the position's stop once the entry filled (Bybit:
+        the position's `stopLoss`): what the open relies on to keep a fill the venue lists
+        late protected from its first instant."""
+        facts = self._facts.entry_stop
+        name = "entry's carried stop set on the position"
+        expected = f"the position's stop at {carried}"
+
+        async def look() -> None:
+            held = await self._position()
+            shown = None if held is None else held.stop_price
+            seen = "no position" if held is None else f"the position's stop: {shown or 'none'}"
+            self.record(name, facts, expected, seen, shown == carried)
+
+        await self.attempt(name, facts, expected, look)
 
     async def check_stop_and_take_profit(
         self, rules: MarketRules, entry: Order, mark: Decimal

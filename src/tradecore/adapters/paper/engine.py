@@ -25,7 +25,7 @@ from tradecore.adapters.paper.resting import (
 from tradecore.adapters.paper.validation import Validation
 from tradecore.adapters.paper.venues import PaperDialect
 from tradecore.domain.leverage import LeverageTier, MarginMode
-from tradecore.domain.model import OrderSide
+from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderStatus, OrderType, VenuePosition
 from tradecore.domain.pnl import SETTLE_ASSET, FundingPayment
@@ -204,7 +204,11 @@ class VenueEngine(Validation):
         reduce_only: bool = False,
         position_idx: int = 0,
         origin: str = "api",
+        stop_loss: object | None = None,
     ) -> Result:
+        """A market order; `stop_loss` is the stop an entry carries (Bybit `/v5/order/create`
+        `stopLoss`, `tpslMode=Full`): checked with the order, set on the position (origin
+        "entry") the instant the order fills."""
         op = Op.MARKET_ORDER
         checked = self._check_order(
             op,
@@ -223,6 +227,9 @@ class VenueEngine(Validation):
         problem = self._check_exposure(rules, order_side, qty, mark, reduce_only=reduce_only)
         if problem is not None:
             return self._refuse(op, symbol, problem)
+        carried = self._carried_stop(symbol, rules, order_side, mark, stop_loss)
+        if isinstance(carried, Rejected):
+            return self._refuse(op, symbol, carried)
         order = self._new_order(
             symbol=symbol,
             side=order_side,
@@ -240,7 +247,30 @@ class VenueEngine(Validation):
         if fill > ZERO:
             self._fill(order, fill, self._slipped(mark, order_side), reason=origin)
         self._close_order(order, OrderStatus.FILLED if order.filled == qty else OrderStatus.EXPIRED)
+        if carried is not None and fill > ZERO and symbol in self._positions:
+            self.set_position_stop(symbol, carried, origin="entry")
         return Accepted(order=order.snapshot(self.venue))
+
+    def _carried_stop(
+        self,
+        symbol: str,
+        rules: MarketRules,
+        order_side: OrderSide,
+        mark: Decimal,
+        stop_loss: object | None,
+    ) -> Decimal | Rejected | None:
+        """The stop an entry carries, checked as the venue checks it with the order: a
+        price on the tick, on the losing side of the mark (Bybit refuses the whole order)."""
+        if stop_loss is None:
+            return None
+        if not self.profile.capabilities.entry_stop:
+            return self._reason(R.NOT_SUPPORTED, what="a stop-loss carried by an order")
+        trigger = self._check_price(rules, stop_loss, "stopLoss")
+        if isinstance(trigger, Rejected):
+            return trigger
+        side = Side.LONG if order_side is OrderSide.BUY else Side.SHORT
+        past = trigger >= mark if side is Side.LONG else trigger <= mark
+        return self.profile.position_stop_would_trigger(side, trigger, mark) if past else trigger
 
     def place_limit(
         self,

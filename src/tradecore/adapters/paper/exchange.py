@@ -165,13 +165,19 @@ class PaperExchange:
         *,
         client_order_id: str,
         reduce_only: bool = False,
+        stop_loss: Decimal | None = None,
     ) -> Outcome:
         return await self._command(
             Op.MARKET_ORDER,
             symbol,
             client_order_id,
             lambda: self.engine.place_market(
-                symbol, side, quantity, client_order_id=client_order_id, reduce_only=reduce_only
+                symbol,
+                side,
+                quantity,
+                client_order_id=client_order_id,
+                reduce_only=reduce_only,
+                stop_loss=stop_loss,
             ),
         )
 

@@ -569,6 +569,19 @@ class BybitDialect:
                 position_idx=position_idx,
             )
         else:
+            stop_loss = p.get("stopLoss") or None
+            if stop_loss is not None and (
+                p.get("slTriggerBy") != "MarkPrice"
+                or p.get("tpslMode") != "Full"
+                or p.get("slOrderType") != "Market"
+            ):
+                return self._error(
+                    "10001", "params error: stopLoss wants slTriggerBy, tpslMode, slOrderType"
+                )
+            if "entry_stop_not_set" in self.altered:  # acknowledged, never set
+                stop_loss = None
+            # an entry's stopLoss: the whole position's stop once it fills (corpus
+            # order_create__entry_with_stop_loss, position_list__linear_long_with_stop_loss)
             result = self.engine.place_market(
                 symbol,
                 side,
@@ -576,6 +589,7 @@ class BybitDialect:
                 client_order_id=cid,
                 reduce_only=reduce_only,
                 position_idx=position_idx,
+                stop_loss=stop_loss,
             )
         return self._answer(result)
 

@@ -44,8 +44,9 @@ STATE_PATH = "/__loopback/state"
 # Facts the loopback can answer differently from the corpus (`--alter`), so a test sees
 # venue-check flag exactly that one: "leverage_not_applied" acknowledges a set-leverage
 # (Binance `POST /fapi/v1/leverage`, Bybit `POST /v5/position/set-leverage`) and keeps the
-# old leverage.
-ALTERATIONS = ("leverage_not_applied",)
+# old leverage; "entry_stop_not_set" acknowledges a Bybit entry's `stopLoss` and fills the
+# entry without setting it on the position.
+ALTERATIONS = ("leverage_not_applied", "entry_stop_not_set")
 FAULTS_PATH = "/__loopback/faults"
 
 

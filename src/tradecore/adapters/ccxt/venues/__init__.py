@@ -50,6 +50,7 @@ class CheckFacts:
     unknown_client_id: tuple[str, ...]
     entry_read_back: tuple[str, ...]
     stop_and_take_profit: tuple[str, ...]
+    entry_stop: tuple[str, ...] = ()  # a venue whose entry carries its stop (`entry_stop`)
 
 
 class CcxtDialect(Protocol):
@@ -133,6 +134,10 @@ class CcxtDialect(Protocol):
 
     def amend_stop_params(self, trigger: str) -> dict[str, Any]:
         """ccxt params moving a resting stop's trigger in place (if `amend_stop`)."""
+        ...
+
+    def entry_stop_params(self, trigger: str) -> dict[str, Any]:
+        """ccxt params by which an entry carries its stop-loss (if `entry_stop`)."""
         ...
 
     async def cancel(self, ex: CcxtExchange, symbol: str, order_id: str) -> Outcome:

@@ -548,6 +548,9 @@ class BinanceDialect:
     def amend_stop_params(self, trigger: str) -> dict[str, Any]:
         raise NotImplementedError("Binance cannot move a stop in place (amend_stop=False)")
 
+    def entry_stop_params(self, trigger: str) -> dict[str, Any]:
+        raise NotImplementedError("a Binance order carries no stop-loss (entry_stop=False)")
+
     async def cancel(self, ex: "CcxtExchange", symbol: str, order_id: str) -> Outcome:
         unified = to_venue(symbol)
         algo = ex._algos.get(order_id) or await _open_algo(ex, unified, order_id)

@@ -219,6 +219,9 @@ PROFILE = CcxtProfile(
     capabilities=Capabilities(
         amend_stop=True,
         position_stop=True,
+        # /v5/order/create takes `stopLoss` (+ `slTriggerBy`, `tpslMode`, `slOrderType`):
+        # the entry carries its stop, attached to the position as it fills (v5 Place Order)
+        entry_stop=True,
         amend_limit=True,
         max_conditional_orders=10,
         conditional_cap_per_symbol=True,
@@ -442,6 +445,10 @@ class BybitDialect:
         ),
         entry_read_back=("order_create__ack", "order_realtime__limit_new_table_fields"),
         stop_and_take_profit=("order_realtime__limit_new_with_tpsl", "order_create__ack"),
+        entry_stop=(
+            "order_create__entry_with_stop_loss",
+            "position_list__linear_long_with_stop_loss",
+        ),
     )
 
     def client_class(self, *, websockets: bool) -> type[ccxt.Exchange]:
@@ -500,6 +507,22 @@ class BybitDialect:
 
     def amend_stop_params(self, trigger: str) -> dict[str, Any]:
         return {"triggerPrice": trigger, "triggerBy": "MarkPrice"}  # else LastPrice
+
+    def entry_stop_params(self, trigger: str) -> dict[str, Any]:
+        """The stop an entry carries: v5 Place Order `stopLoss` with `slTriggerBy=MarkPrice`
+        (else LastPrice), `tpslMode=Full` (the whole position's stop, shown as the position's
+        `stopLoss`, no order id of its own) and `slOrderType=Market` (Full takes only Market).
+        ccxt 4.5.90 bybit.create_order_request maps its unified `stopLoss` param
+        (`{triggerPrice}`) to `request['stopLoss']` (rounded by `get_price`) and, for a
+        contract without an `slLimitPrice`, sets neither `tpslMode` nor `slOrderType` nor
+        `slTriggerBy`: those are passed through (`extend(request, query)`). Corpus:
+        order_create__entry_with_stop_loss, position_list__long_with_stop_loss."""
+        return {
+            "stopLoss": {"triggerPrice": trigger},
+            "slTriggerBy": "MarkPrice",
+            "tpslMode": "Full",
+            "slOrderType": "Market",
+        }
 
     async def cancel(self, ex: "CcxtExchange", symbol: str, order_id: str) -> Outcome:
         return await ex._command(

@@ -196,6 +196,9 @@ BYBIT = register(
         capabilities=Capabilities(
             amend_stop=True,
             position_stop=True,
+            # /v5/order/create takes `stopLoss` (+ `slTriggerBy`, `tpslMode`, `slOrderType`):
+            # the entry carries its stop, attached to the position as it fills (v5 Place Order)
+            entry_stop=True,
             amend_limit=True,
             max_conditional_orders=10,
             conditional_cap_per_symbol=True,
