@@ -56,7 +56,8 @@ SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 def sqlite_time(value: datetime) -> str:
     """UTC, fixed width, so text order is time order."""
-    return value.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
+    # isoformat gives SQLITE_TIME_FORMAT for a UTC time (microseconds always written), faster
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class SqliteCodec:

@@ -43,19 +43,29 @@ class SqliteExecutor:
     def _turn(self) -> AbstractAsyncContextManager[Any]:
         return self._lock if self._lock is not None else nullcontext()
 
+    # `reachable()`'s translation written out: no context manager built per statement
     async def execute(self, sql: str, *args: Any) -> int:
-        async with self._turn(), reachable():
+        async with self._turn():
             try:
                 cursor = await self._connection.execute(sqlite_sql(sql), args)
             except sqlite3.IntegrityError as exc:
                 if "UNIQUE" in str(exc):
                     raise UniqueViolation(str(exc)) from exc
                 raise
+            except sqlite3.OperationalError as exc:
+                if _unreachable(exc):
+                    raise StoreUnavailable(f"SQLite unavailable: {exc}") from exc
+                raise
             return cursor.rowcount
 
     async def fetch(self, sql: str, *args: Any) -> Sequence[Row]:
-        async with self._turn(), reachable():
-            rows = await self._connection.execute_fetchall(sqlite_sql(sql), args)
+        async with self._turn():
+            try:
+                rows = await self._connection.execute_fetchall(sqlite_sql(sql), args)
+            except sqlite3.OperationalError as exc:
+                if _unreachable(exc):
+                    raise StoreUnavailable(f"SQLite unavailable: {exc}") from exc
+                raise
         return rows  # type: ignore[return-value]  # sqlite3.Row reads by column name
 
 
@@ -69,9 +79,13 @@ async def reachable() -> AsyncIterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        if any(word in str(exc).lower() for word in _UNREACHABLE):
+        if _unreachable(exc):
             raise StoreUnavailable(f"SQLite unavailable: {exc}") from exc
         raise
+
+
+def _unreachable(exc: sqlite3.OperationalError) -> bool:
+    return any(word in str(exc).lower() for word in _UNREACHABLE)
 
 
 def transaction_factory(connection: Connection, lock: asyncio.Lock) -> Any:

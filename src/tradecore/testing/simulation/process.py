@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import re
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -291,8 +292,13 @@ async def inline_sqlite() -> SqliteDatabase:
         worker.daemon = True
     await connection
 
+    reads: ReadCache | None = None
+    fetchall = connection._execute_fetchall
+
     async def inline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(0)
+        if reads is not None and fn == fetchall:
+            return reads.fetchall(*args)
         return fn(*args, **kwargs)
 
     connection._execute = inline  # type: ignore[method-assign]
@@ -300,7 +306,95 @@ async def inline_sqlite() -> SqliteDatabase:
     await connection.execute("PRAGMA foreign_keys = ON")
     database = SqliteDatabase(":memory:", connection)
     await database.migrate()
+    reads = ReadCache(connection._conn)  # after the schema: every table is watched
     return database
+
+
+_TABLES_READ = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+# a SELECT whose answer may change without a write (a clock, randomness, the connection's state)
+_NOT_A_PURE_READ = re.compile(
+    r"\b(?:now|random|randomblob|current_\w+|changes|total_changes|last_insert_rowid)\b",
+    re.IGNORECASE,
+)
+
+
+class ReadCache:
+    """The in-memory database's repeated reads answered from the rows the same SELECT with the
+    same arguments returned last time, while no table it reads has been written since.
+
+    The database is the simulator's own `:memory:` connection, so every write goes through
+    it; a TEMP trigger on every table (insert, update, delete: per row, cascades and triggers
+    included) counts that table's writes, whichever path the write took. Nothing is served or
+    kept inside a transaction (a rollback would take back writes already counted). The SQL
+    still runs for every write and for the first read after one; the answer is the same rows
+    SQLite gave, so the application reads what it would have read."""
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+        self._written: dict[str, int] = {}
+        self._rows: dict[tuple[str, Any], tuple[tuple[int, ...], list[Any]]] = {}
+        self._plans: dict[str, tuple[str, ...] | None] = {}
+        self.hits = self.misses = 0
+        raw.create_function("tradecore_sim_written", 1, self._write)
+        tables = [
+            name
+            for (name,) in raw.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+        ]
+        for table in tables:
+            self._written[table] = 0
+            for action in ("INSERT", "UPDATE", "DELETE"):
+                raw.execute(
+                    f'CREATE TEMP TRIGGER "tradecore_sim_{table}_{action.lower()}" '
+                    f'AFTER {action} ON main."{table}" '
+                    f"BEGIN SELECT tradecore_sim_written('{table}'); END"
+                )
+
+    def _write(self, table: str) -> None:
+        self._written[table] += 1
+
+    def _tables(self, sql: str) -> tuple[str, ...] | None:
+        """The tables a cacheable SELECT reads (None: not one to answer from memory)."""
+        try:
+            return self._plans[sql]
+        except KeyError:
+            pass
+        tables: tuple[str, ...] | None = tuple(sorted(set(_TABLES_READ.findall(sql))))
+        if (
+            not sql.lstrip().upper().startswith("SELECT")
+            or _NOT_A_PURE_READ.search(sql)
+            or not tables
+            or any(table not in self._written for table in tables)
+        ):
+            tables = None
+        self._plans[sql] = tables
+        return tables
+
+    def fetchall(self, sql: str, parameters: Any) -> list[Any]:
+        raw = self._raw
+        tables = None if raw.in_transaction else self._tables(sql)
+        if tables is None:
+            return raw.execute(sql, parameters).fetchall()
+        try:
+            key = (sql, tuple(parameters))
+            hash(key)
+        except TypeError:  # an argument that is not hashable: just read
+            return raw.execute(sql, parameters).fetchall()
+        written = self._written
+        version = tuple(written[table] for table in tables)
+        held = self._rows.get(key)
+        if held is not None and held[0] == version:
+            self.hits += 1
+            return list(held[1])
+        self.misses += 1
+        rows = raw.execute(sql, parameters).fetchall()
+        if len(self._rows) >= self.MAX_ENTRIES:
+            self._rows.clear()
+        self._rows[key] = (version, rows)
+        return list(rows)
 
 
 class SimEventWriter:
