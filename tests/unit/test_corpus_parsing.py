@@ -167,6 +167,37 @@ async def create_bybit(venue: LoopbackVenue, entry: Entry) -> Any:
     return _outcome(outcome)
 
 
+async def create_bybit_carrying_a_stop(venue: LoopbackVenue, entry: Entry) -> Any:
+    """An entry that carries its stop-loss: the adapter sends `stopLoss` with MarkPrice,
+    Full, Market (the request the corpus entry records) and reads the order back."""
+    client = venue.exchange.client
+    create = client.privatePostV5OrderCreate
+    requests: list[dict[str, Any]] = []
+
+    async def recorded(request: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        requests.append(dict(request))
+        return await create(request, *args, **kwargs)
+
+    client.privatePostV5OrderCreate = recorded
+    outcome = await venue.exchange.create_market_order(
+        "ETHUSDT",
+        OrderSide.BUY,
+        Decimal("0.1"),
+        client_order_id="tc-c-e0",
+        stop_loss=Decimal("2700"),
+    )
+    [sent] = requests
+    carried = {k: sent[k] for k in ("stopLoss", "slTriggerBy", "tpslMode", "slOrderType")}
+    return {**_outcome(outcome), "sent": carried}
+
+
+async def positions_with_stop(venue: LoopbackVenue, entry: Entry) -> Any:
+    return [
+        {"symbol": p.symbol, "side": p.side.value, "stop": p.stop_price}
+        for p in await venue.exchange.fetch_positions()
+    ]
+
+
 async def cancel_algo(venue: LoopbackVenue, entry: Entry) -> Any:
     """The documented cancel names algo 2146760: the adapter first sees that order (the
     documented look-up), then cancels it."""
@@ -362,6 +393,8 @@ PROBES: dict[str, Probe] = {
     "binance/leverageBracket__usdm_with_coef": markets,
     "binance/symbolConfig__one_symbol": margin_settings,
     "bybit/order_create__ack": create_bybit,
+    "bybit/order_create__entry_with_stop_loss": create_bybit_carrying_a_stop,
+    "bybit/position_list__linear_long_with_stop_loss": positions_with_stop,
     "bybit/order_amend__ack": amend_bybit,
     "bybit/order_cancel__ack": cancel(OPEN_ID, "ETHUSDT"),
     "bybit/order_realtime__limit_new_with_tpsl": fetch_order(OPEN_ID, "ETHUSDT"),
@@ -389,6 +422,7 @@ PROBES: dict[str, Probe] = {
 # Read-backs a command makes after the documented answer: served documented answers too.
 ALSO = {
     "bybit/order_create__ack": "bybit/order_realtime__limit_new_with_tpsl",
+    "bybit/order_create__entry_with_stop_loss": "bybit/order_realtime__limit_new_with_tpsl",
     "bybit/order_amend__ack": "bybit/order_realtime__limit_new_with_tpsl",
     "bybit/order_cancel__ack": "bybit/order_realtime__limit_new_with_tpsl",
 }
@@ -572,6 +606,18 @@ EXPECTED: dict[str, Any] = {
     },
     "binance/symbolConfig__one_symbol": {"mode": MarginMode.CROSS, "leverage": Decimal("21")},
     "bybit/order_create__ack": {"accepted": BYBIT_OPEN},
+    "bybit/order_create__entry_with_stop_loss": {
+        "accepted": BYBIT_OPEN,
+        "sent": {
+            "stopLoss": "2700",
+            "slTriggerBy": "MarkPrice",
+            "tpslMode": "Full",
+            "slOrderType": "Market",
+        },
+    },
+    "bybit/position_list__linear_long_with_stop_loss": [
+        {"symbol": "BTCUSDT", "side": "long", "stop": Decimal("57000")}
+    ],
     "bybit/order_amend__ack": {"accepted": BYBIT_OPEN},
     "bybit/order_cancel__ack": {"accepted": BYBIT_OPEN},  # as the read-back lists it
     "bybit/order_realtime__limit_new_with_tpsl": BYBIT_OPEN,
