@@ -18,7 +18,7 @@ from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.orders import OrderType
 from tradecore.domain.positions import PositionState
 from tradecore.domain.precision import MarketRules
-from tradecore.testing import FakeVenue, Fault, TradingApp
+from tradecore.testing import FakeVenue, Fault, Op, TradingApp
 
 ROUND_TRIP = 0.05  # seconds of virtual time per venue request
 
@@ -235,3 +235,21 @@ async def test_a_position_opened_by_hand_with_its_own_stop_is_adopted_with_that_
         await app.guard_pass()
         # judge_level: without a level of its own the bot keeps what stands
         assert _stop_levels(venue, "BTCUSDT") == [Decimal("49500")]
+
+
+@pytest.mark.parametrize("venue_name", ["binance", "bybit"])
+async def test_a_stop_removed_by_hand_is_put_back_while_its_order_cannot_be_looked_up(
+    venue_name: str,
+) -> None:
+    """Whether the missing stop filled cannot be read (the order look-up fails): the mark is
+    still on the safe side of the bot's level, so putting the stop back is right either way
+    (the position is the bot's, or a person's that a stop protects too) — never left bare."""
+    venue = _venue(venue_name)
+    async with _running(venue) as app:
+        assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened  # stop at 48500
+        venue.cancel_stop("BTCUSDT")
+        venue.inject(Fault.server_error(Op.FETCH_ORDER, times=20))
+        await app.guard_pass()
+
+        assert venue.position("BTCUSDT") is not None
+        assert [o.trigger_price for o in venue.stops("BTCUSDT")] == [Decimal("48500")]

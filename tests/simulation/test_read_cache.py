@@ -54,7 +54,10 @@ def test_a_repeated_read_sees_every_write_and_no_write_taken_back() -> None:
             with pytest.raises(_TakeItBack):
                 async with store.transaction() as inside:
                     await inside.operations.start(_operation("o3"))
-                    assert sorted(op.id for op in await inside.operations.in_flight()) == ["o2", "o3"]
+                    assert sorted(op.id for op in await inside.operations.in_flight()) == [
+                        "o2",
+                        "o3",
+                    ]
                     raise _TakeItBack
             assert await flying() == ["o2"]
             assert await flying() == ["o2"]

@@ -219,19 +219,22 @@ class StopKeeper:
             return Protection(detail="the venue holds no position: the synchronizer's job")
         if any(op.in_flight for op in snapshot.operations):
             return Protection(busy=True, detail="an operation is in flight")
+        unsure = ""  # why it is not known whether the missing stop filled
         if _stop_gone(current, snapshot):
             try:
                 ended = await self._closed_by_stop(current, held[0])
-            except ExchangeUnavailable as error:  # never closed nor restored unread
-                detail = f"whether its stop filled could not be read: {error}"
-                return Protection(unprotected=True, failed=True, detail=detail)
+            except ExchangeUnavailable as error:
+                # Unread: the stop is put back all the same (it protects the venue's position
+                # whoever's it is); only a close at market waits until the fill is known.
+                unsure = f"whether its stop filled could not be read: {error}"
+                ended = None
             if ended is not None:
                 return await self._ended(current, ended)
         if held[0].quantity != current.quantity:  # the venue is the truth
             current = await self._follow_quantity(current, held[0])
             snapshot = attrs.evolve(snapshot, positions=(current,))
         actions = protect(snapshot, params or ReconcileParams())
-        return await self._carry_out(current, snapshot, actions, initial)
+        return await self._carry_out(current, snapshot, actions, initial, unsure=unsure)
 
     async def _closed_by_stop(self, position: Position, held: VenuePosition) -> str | None:
         """'stop … filled' when the position's recorded stop filled and the venue's position
@@ -401,6 +404,8 @@ class StopKeeper:
         snapshot: Snapshot,
         actions: tuple[object, ...],
         initial: InitialStop,
+        *,
+        unsure: str = "",
     ) -> Protection:
         mine = [a for a in actions if getattr(a, "position_id", None) == position.id]
         if not mine and position.stop_price is None and position.stop_order_id is None:
@@ -443,7 +448,9 @@ class StopKeeper:
         level_changed = next((a for a in mine if isinstance(a, StopLevelChanged)), None)
         if placing is not None or level_changed is not None:
             current = await self._store.positions.get(current.id) or current
-            restored, detail = await self._restore(current, snapshot, placing, initial)
+            restored, detail = await self._restore(
+                current, snapshot, placing, initial, unsure=unsure
+            )
             ok &= restored
         return Protection(unprotected=unprotected, fixed=ok, failed=not ok, detail=detail)
 
@@ -474,9 +481,14 @@ class StopKeeper:
         snapshot: Snapshot,
         placing: PlaceStop | ReplaceStop | None,
         initial: InitialStop,
+        *,
+        unsure: str = "",
     ) -> tuple[bool, str]:
         """Put the stop at the bot's level (story 3): a person's tighter stop becomes the
-        bot's level; a missing or looser one is put back; past the mark, close instead."""
+        bot's level; a missing or looser one is put back; past the mark, close instead —
+        unless `unsure` says whether the missing stop filled could not be read: then the
+        venue's position may be a person's, opened after the bot's stop closed the bot's,
+        and nothing is closed until a later pass knows (the guard shows it unprotected)."""
         [held] = [v for v in snapshot.venue_positions if v.side is position.side]
         found = (
             None
@@ -494,6 +506,8 @@ class StopKeeper:
         owner = StopOwner.PROTECTION  # the guard put it right: its stop now
         if isinstance(placing, ReplaceStop) and position.stop_owner is not None:
             owner = position.stop_owner  # only resized: whoever owned it still does
+        if verdict is LevelVerdict.CLOSE and unsure:
+            return False, f"the mark crossed the stop level; not closed at market: {unsure}"
         if verdict is LevelVerdict.CLOSE:
             # The stop level is already behind the mark, so a stop there would fire at once:
             # close at market instead. Fixed only once the venue is flat: a close that filled
