@@ -1,8 +1,10 @@
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
+import attrs
 import pytest
 
+from tradecore.adapters.paper import BINANCE, BYBIT
 from tradecore.adapters.postgres.database import PostgresDatabase
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.testing import FakeVenue
@@ -18,8 +20,15 @@ Opener = Callable[[], Awaitable[Database]]
 
 @pytest.fixture(params=["binance", "bybit"])
 def venue(request: pytest.FixtureRequest) -> FakeVenue:
-    maker = FakeVenue.binance if request.param == "binance" else FakeVenue.bybit
-    return maker(latency=ROUND_TRIP)
+    """The venue; under `@pytest.mark.stop_after_fill` its entries carry no stop-loss
+    (`Capabilities.entry_stop` off: on Bybit the entry otherwise carries its stop), so the
+    stop is placed after the fill — the path a test of refused or failed stops is about, as
+    on Bybit when the mark could not be read to plan the carried stop."""
+    profile = BINANCE if request.param == "binance" else BYBIT
+    if request.node.get_closest_marker("stop_after_fill") is not None:
+        capabilities = attrs.evolve(profile.capabilities, entry_stop=False)
+        profile = attrs.evolve(profile, capabilities=capabilities)
+    return FakeVenue(profile, latency=ROUND_TRIP)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

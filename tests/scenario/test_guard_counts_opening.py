@@ -11,6 +11,8 @@ it as unprotected".
 import asyncio
 from decimal import Decimal
 
+import pytest
+
 from tradecore.app.open_position import OpenRequest
 from tradecore.app.protection import ProtectionReport
 from tradecore.domain.model import Side
@@ -19,6 +21,7 @@ from tradecore.testing import Fault, Op, RejectReason
 from .harness import App
 
 
+@pytest.mark.stop_after_fill
 async def test_a_bare_position_whose_open_is_retrying_its_stop_is_counted_unprotected(
     app: App,
 ) -> None:

@@ -1,6 +1,8 @@
 """Issue 10, story 4: when the last resort fails the open ends, the position is known as
 unprotected, and the guard keeps trying every pass until it is protected."""
 
+import pytest
+
 from tradecore.domain.model import Side
 from tradecore.domain.positions import PositionState
 from tradecore.testing import Fault, Op, RejectReason
@@ -12,6 +14,7 @@ def stop_op(app: App) -> Op:
     return Op.POSITION_STOP if app.venue.exchange.capabilities.position_stop else Op.STOP_ORDER
 
 
+@pytest.mark.stop_after_fill
 async def test_a_position_left_bare_by_a_failed_last_resort_is_protected_by_the_next_pass(
     app: App,
 ) -> None:
@@ -36,6 +39,7 @@ async def test_a_position_left_bare_by_a_failed_last_resort_is_protected_by_the_
     assert app.guard.unprotected == 0
 
 
+@pytest.mark.stop_after_fill
 async def test_the_guard_retries_every_pass_while_the_venue_refuses_the_stop(app: App) -> None:
     app.gaps_allowed = 1
     app.venue.inject(
@@ -54,6 +58,7 @@ async def test_the_guard_retries_every_pass_while_the_venue_refuses_the_stop(app
     assert third.fixed == 1 and app.guard.unprotected == 0
 
 
+@pytest.mark.stop_after_fill
 async def test_a_position_the_guard_protected_after_a_failed_open_is_trailed(app: App) -> None:
     app.gaps_allowed = 1
     app.venue.inject(

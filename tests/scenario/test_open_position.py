@@ -4,6 +4,7 @@ import asyncio
 from decimal import Decimal
 
 import attrs
+import pytest
 
 from tradecore.app.open_position import OpenRequest, OpenResult
 from tradecore.domain.events import EventType, Severity
@@ -96,6 +97,7 @@ async def test_a_rejected_entry_fails_the_open_and_says_why(app: App) -> None:
     assert app.sink.of(EventType.ENTRY_ORDER_FAILED)
 
 
+@pytest.mark.stop_after_fill
 async def test_a_stop_that_cannot_be_placed_is_rolled_back_and_verified_flat(app: App) -> None:
     app.gaps_allowed = 1  # bare while the refused stops are tried, until the rollback
     stop_op = Op.POSITION_STOP if app.venue.exchange.capabilities.position_stop else Op.STOP_ORDER
@@ -138,6 +140,7 @@ def stop_op(app: App) -> Op:
     return Op.POSITION_STOP if app.venue.exchange.capabilities.position_stop else Op.STOP_ORDER
 
 
+@pytest.mark.stop_after_fill
 async def test_when_the_rollback_fails_too_an_emergency_stop_protects_the_position(
     app: App,
 ) -> None:
@@ -157,6 +160,7 @@ async def test_when_the_rollback_fails_too_an_emergency_stop_protects_the_positi
     assert app.sink.of(EventType.POSITION_ROLLBACK)[0].severity is Severity.ERROR
 
 
+@pytest.mark.stop_after_fill
 async def test_when_even_the_emergency_stop_fails_a_critical_alert_goes_out(
     venue: FakeVenue, database: Database
 ) -> None:
@@ -177,6 +181,7 @@ async def test_when_even_the_emergency_stop_fails_a_critical_alert_goes_out(
     assert "WITHOUT a stop" in alerter.alerts[0].title
 
 
+@pytest.mark.stop_after_fill
 async def test_the_emergency_stop_sits_inside_the_venues_liquidation_price(app: App) -> None:
     """At the default 10x isolated the venue liquidates a long about 9.6 % under its entry
     (less the maintenance margin): a 10 % emergency stop would never fire before the
@@ -214,6 +219,7 @@ class _NoLiquidationListed:
         return [attrs.evolve(p, liquidation_price=None) for p in held]
 
 
+@pytest.mark.stop_after_fill
 async def test_without_the_venues_liquidation_price_the_emergency_stop_sits_inside_the_estimate(
     venue: FakeVenue, database: Database
 ) -> None:
