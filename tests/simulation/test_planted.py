@@ -23,26 +23,7 @@ HAS_PLANTS = importlib.util.find_spec("tradecore.testing.planted") is not None
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize(
     "story",
-    [
-        1,
-        2,
-        pytest.param(
-            7,
-            marks=pytest.mark.xfail(
-                run=False,
-                reason=(
-                    "no CI seed reaches story 7 since a Bybit entry carries its stop: the "
-                    "path that caught it (bybit seed 6: killed right after the initial stop "
-                    "was taken, the restart sent it again and took 34040 as a failure) is "
-                    "gone by design, and none of the 100 CI seeds per venue caught it in the "
-                    "full run of 2026-12-02 (Binance's -4116 after a lost answer and failed "
-                    "look-ups is too rare there); an incident 'crash after the venue took an "
-                    "open's initial stop' on Binance is wanted (issue 10 stays open)"
-                ),
-            ),
-        ),
-        8,
-    ],
+    [1, 2, 7, 8],
 )
 def test_the_ci_seeds_catch_each_planted_bug(story: int) -> None:
     caught = hunt(story, range(SEEDS), workers=WORKERS)

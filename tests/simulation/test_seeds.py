@@ -15,7 +15,7 @@ import pytest
 from tradecore.domain.model import Venue
 from tradecore.testing.simulation import plan_world, run_world
 from tradecore.testing.simulation.batch import Summary, counts_table, expected_kinds, run_many
-from tradecore.testing.simulation.world import REPLACE_CRASH, Rates
+from tradecore.testing.simulation.world import INITIAL_STOP_CRASH, REPLACE_CRASH, Rates
 
 SEEDS = int(os.environ.get("TRADECORE_SIM_SEEDS", "100"))
 WORKERS = max(1, min(2, os.cpu_count() or 1))
@@ -101,10 +101,14 @@ def test_guard_races_are_drawn_apart_so_the_rest_of_each_world_stays_as_it_was()
     for venue in (Venue.BINANCE, Venue.BYBIT):
         for seed in range(20):
             world = plan_world(seed, venue)
-            # (replace crashes, drawn after the races, are left out: test_replace_crash.py)
-            calm = plan_world(seed, venue, rates=Rates(guard_races=0, replace_crashes=0))
+            # (replace and initial stop crashes, drawn after the races, are left out: their
+            # own tests)
+            calm = plan_world(
+                seed, venue, rates=Rates(guard_races=0, replace_crashes=0, initial_stop_crashes=0)
+            )
             races = [i for i in world.incidents if i.kind.startswith("race:")]
-            rest = [i for i in world.incidents if i not in races and i.kind != REPLACE_CRASH]
+            crashes = (REPLACE_CRASH, INITIAL_STOP_CRASH)
+            rest = [i for i in world.incidents if i not in races and i.kind not in crashes]
             assert rest == list(calm.incidents)
             assert all(i.number > len(calm.incidents) for i in races)
             raced += bool(races)

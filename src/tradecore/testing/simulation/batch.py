@@ -17,6 +17,7 @@ from .simulator import SeedResult, run_world
 from .world import (
     CRASH_POINTS,
     FAULT_KINDS,
+    INITIAL_STOP_CRASH,
     OUTAGES,
     PERSON_ACTIONS,
     RACES,
@@ -203,13 +204,15 @@ def seed_line(result: SeedResult) -> str:
 
 
 def expected_kinds() -> list[str]:
-    """Every fault kind, person action and crash point the CI seeds must each hit >= 20 times."""
+    """Every fault kind, person action, crash point and timed incident the CI seeds must each
+    hit >= 20 times."""
     return [
         *(f"fault:{kind}" for kind in FAULT_KINDS),
         *(f"person:{action}" for action in PERSON_ACTIONS),
         *(f"crash:{point}" for point in CRASH_POINTS),
         *(f"outage:{name}" for name in OUTAGES),
         *(f"race:{name}" for name in RACES),
+        INITIAL_STOP_CRASH,
     ]
 
 

@@ -28,6 +28,7 @@ from tradecore.app.protection import ProtectionView
 from tradecore.app.settings import TradingSettings
 from tradecore.domain.model import Side
 from tradecore.domain.orders import OrderRole, role_of
+from tradecore.domain.positions import PositionState
 from tradecore.domain.signals import Signal
 from tradecore.ports.exchange import Accepted
 from tradecore.testing import FakeVenue, FreeLock
@@ -51,6 +52,7 @@ from .process import (
 from .stop_history import stop_history_problems
 from .world import (
     FAULT_KINDS,
+    INITIAL_STOP_CRASH,
     REPLACE_CRASH,
     Incident,
     MarkStyle,
@@ -151,6 +153,7 @@ class Simulation:
         # a race under way: its symbol, and whether its pass has read every open order yet
         self._racing: tuple[Incident, str, bool] | None = None
         self._replace_crash: Incident | None = None  # armed: waits for a trailing replacement
+        self._initial_stop_crash: Incident | None = None  # armed: waits for an open's stop
 
     def _protection_view(self) -> ProtectionView | None:
         """What the running application reports as unprotected (`/health`, metrics)."""
@@ -397,6 +400,10 @@ class Simulation:
             if self._replace_crash is not None:
                 self.counts[f"{REPLACE_CRASH} (missed: another came first)"] += 1
             self._replace_crash = incident
+        elif kind == INITIAL_STOP_CRASH:
+            if self._initial_stop_crash is not None:
+                self.counts[f"{INITIAL_STOP_CRASH} (missed: another came first)"] += 1
+            self._initial_stop_crash = incident
         elif kind.startswith("race:"):
             if self._race is not None:
                 self.counts[f"{self._race.kind} (missed: another came first)"] += 1
@@ -467,7 +474,14 @@ class Simulation:
         """Between the application and the venue. An armed guard race (`world.RACES`) starts
         as the next protection pass sends its read of the positions: a person removes a
         position's stop just before the read reaches the venue, so the pass sees it bare;
-        the pass's read of every open order comes next."""
+        the pass's read of every open order comes next. An armed initial stop crash takes the
+        next stop an open sends."""
+        if (
+            name in _STOP_SENDS
+            and self._initial_stop_crash is not None
+            and await self._sends_initial_stop(args, kwargs)
+        ):
+            return await self._crash_after_initial_stop(send)
         if name == "create_stop_order" and self._replace_crash is not None:
             return await self._crash_in_replacement(args, kwargs, send)
         racing = self._racing
@@ -525,6 +539,38 @@ class Simulation:
         process.dead = True
         process.crash_point = REPLACE_CRASH
         raise Crash(f"{REPLACE_CRASH}: the new stop {answer.order.order_id} is on the venue")
+
+    async def _sends_initial_stop(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """The stop on its way is an open's: the journal's position on its symbol waits for
+        its stop (PENDING_SL: the open's initial stop, or its emergency stop after a failed
+        rollback), and the process can die."""
+        process = self.process
+        if self._quiet or process is None or process.dead or self._down is not None:
+            return False
+        symbol: str = args[0] if args else kwargs["symbol"]
+        if _trigger_of(args, kwargs) is None:
+            return False  # a position stop's removal
+        position = await self.database.store.positions.open_for(self.world.venue, symbol)
+        return position is not None and position.state is PositionState.PENDING_SL
+
+    async def _crash_after_initial_stop(self, send: Callable[[], Awaitable[Any]]) -> Any:
+        """An armed initial stop crash (`world.INITIAL_STOP_CRASH`): an open sends the stop
+        for its fill, the venue takes it, and the process dies as the answer comes back,
+        before it records the stop (issue 10, story 7). The restart must take the stop that
+        stands as the open's — by its client id, or by the venue's "already done" answer to
+        the same stop sent again (Binance -4116, Bybit 110072 / 34040) — and never roll the
+        protected position back. A refused stop leaves it armed."""
+        incident, process = self._initial_stop_crash, self.process
+        assert incident is not None and process is not None
+        answer = await send()
+        if not isinstance(answer, Accepted) or process.dead:
+            return answer
+        self._initial_stop_crash = None
+        self.counts[incident.kind] += 1
+        self._downtime = incident.duration
+        process.dead = True
+        process.crash_point = INITIAL_STOP_CRASH
+        raise Crash(f"{INITIAL_STOP_CRASH}: the stop {answer.order.order_id} is on the venue")
 
     def _trailing_step(self, symbol: str, trigger: Decimal | None) -> bool:
         """A new stop at `trigger` replaces one of ours by less than the emergency improvement
@@ -597,6 +643,8 @@ class Simulation:
         self._count_faults()
         if self._replace_crash is not None:
             self.counts[f"{REPLACE_CRASH} (missed: no trailing replacement)"] += 1
+        if self._initial_stop_crash is not None:
+            self.counts[f"{INITIAL_STOP_CRASH} (missed: no open sent its stop)"] += 1
         kernel = self.kernel
         assert kernel is not None
         if kernel.running:
@@ -670,6 +718,18 @@ class _BusySelector:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+# The venue calls that send a stop-loss: a stop order, or a position's own stop (Bybit).
+_STOP_SENDS = ("create_stop_order", "set_position_stop")
+
+
+def _trigger_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The trigger price of a `create_stop_order` (4th argument) or `set_position_stop`
+    (2nd) call."""
+    if "trigger_price" in kwargs:
+        return kwargs["trigger_price"]
+    return args[3] if len(args) > 3 else args[1] if len(args) == 2 else None
 
 
 def _ours(order: Any) -> bool:

@@ -90,6 +90,13 @@ RACES = ("guard_read",)
 # new stop reaches the venue and the process dies as the venue's answer comes back, before
 # it records the new stop; it stays down `duration` s. Drawn only on such venues.
 REPLACE_CRASH = "replace_crash"
+# A crash timed to an open's initial stop (issue 10, story 7), counted as initial_stop_crash
+# when it happens: armed at its moment, it hits the next stop an open sends for its fill (the
+# journal's position on the symbol is PENDING_SL): the venue takes it and the process dies as
+# the venue's answer comes back, before it records the stop; it stays down `duration` s.
+# Drawn on every venue; on one whose entry carries its stop (Bybit) an open sends its initial
+# stop only when the fill's stop is tighter than the one carried, so it waits for such an open.
+INITIAL_STOP_CRASH = "initial_stop_crash"
 
 # The commands a fault may hit, as the bot sends them on the venue: where a stop is replaced
 # create-first (no amend, no position stop) stops come twice and exits are limit orders;
@@ -112,7 +119,8 @@ class Incident:
 
     number: int  # stable across reductions: how a replay names it
     at: float
-    # a FAULT_KINDS, PERSON_ACTIONS or OUTAGES name, "crash", "race:<RACES>" or REPLACE_CRASH
+    # a FAULT_KINDS, PERSON_ACTIONS or OUTAGES name, "crash", "race:<RACES>", REPLACE_CRASH
+    # or INITIAL_STOP_CRASH
     kind: str
     symbol: str | None = None
     duration: float = 0.0
@@ -200,6 +208,7 @@ class Rates:
     signal_outages: float = 0.2
     guard_races: float = 0.05
     replace_crashes: float = 0.05
+    initial_stop_crashes: float = 0.03
 
 
 def plan_world(
@@ -228,6 +237,9 @@ def plan_world(
     # Crashes inside a stop replacement too, after them (the same reason).
     crashing = random.Random(f"replace-crash:{seed}:{venue.value}")
     incidents += tuple(_replace_crashes(crashing, venue, length, rates, first=len(incidents) + 1))
+    # Crashes right after an open's initial stop reached the venue, after them (the same).
+    opening = random.Random(f"initial-stop-crash:{seed}:{venue.value}")
+    incidents += tuple(_initial_stop_crashes(opening, length, rates, first=len(incidents) + 1))
     return World(
         seed=seed,
         venue=venue,
@@ -438,6 +450,23 @@ def _replace_crashes(
             number=number,
             at=at,
             kind=REPLACE_CRASH,
+            duration=rng.choice((0.0, 1.0, 5.0)),  # how long the process stays down
+        )
+
+
+def _initial_stop_crashes(
+    rng: random.Random, hours: float, rates: Rates, *, first: int
+) -> Iterator[Incident]:
+    seconds = hours * 3600
+    moments = sorted(
+        rng.uniform(60, max(61.0, seconds - 600))
+        for _ in range(_poisson(rng, rates.initial_stop_crashes * hours))
+    )
+    for number, at in enumerate(moments, start=first):
+        yield Incident(
+            number=number,
+            at=at,
+            kind=INITIAL_STOP_CRASH,
             duration=rng.choice((0.0, 1.0, 5.0)),  # how long the process stays down
         )
 
