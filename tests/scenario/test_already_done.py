@@ -89,6 +89,36 @@ async def test_a_restart_right_after_the_initial_stop_was_accepted_keeps_the_pos
     assert position is not None and position.state is PositionState.ACTIVE
 
 
+async def test_the_initial_stop_a_crash_left_unrecorded_is_adopted_as_the_open_s_own(
+    database: Database,
+) -> None:
+    # Found by the simulator's initial-stop crash (binance): the restart adopted the stop by
+    # its client id but as the guard's (owner "protection"), so the resumed open placed the
+    # same stop again and cancelled the first: one create-then-cancel and one conditional
+    # order slot spent for nothing.
+    venue = FakeVenue.binance(latency=ROUND_TRIP)
+    dying = build_app(venue, database.store, exchange=cast(Exchange, _DiesAfter(venue.exchange)))
+    with contextlib.suppress(Crash):
+        await dying.open("BTCUSDT", Side.LONG, "0.004")
+    taken = venue.stops("BTCUSDT")
+    assert len(taken) == 1
+
+    survivor = await restart(venue, database)
+
+    placed = [
+        record
+        for record in venue.books.orders_for("BTCUSDT")
+        if record.trigger_price is not None and record.origin == "api"
+    ]
+    assert [record.order_id for record in placed] == [taken[0].order_id]
+    assert [stop.order_id for stop in venue.stops("BTCUSDT")] == [taken[0].order_id]
+    position = await database.store.positions.open_for(venue.exchange.venue, "BTCUSDT")
+    assert position is not None and position.state is PositionState.ACTIVE
+    assert position.stop_order_id == taken[0].order_id
+    assert position.stop_owner is StopOwner.INITIAL
+    assert not survivor.sink.of(EventType.POSITION_ROLLBACK)
+
+
 # ------------------------------------------------------------------------------ story 8
 
 

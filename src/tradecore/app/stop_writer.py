@@ -349,8 +349,9 @@ class StopWriter:
         if position.stop_order_id == found.order_id:
             return "done"
         await self._store.orders.record(found, role=OrderRole.STOP, position_id=position.id)
-        owner = position.stop_owner or StopOwner.PROTECTION
-        moved = position.with_stop(price=found.trigger_price, order_id=found.order_id, owner=owner)
+        moved = position.with_stop(
+            price=found.trigger_price, order_id=found.order_id, owner=_resumed_owner(position)
+        )
         self.record_stop(
             moved,
             found.trigger_price,
@@ -816,3 +817,14 @@ def _attached_order(position: Position, price: Decimal) -> Order:
         reduce_only=True,
         close_position=True,
     )
+
+
+def _resumed_owner(position: Position) -> StopOwner:
+    """Who owns a stop a crash left unrecorded: the one it replaced had an owner; with none
+    before it, a position still opening was getting its initial stop (the resumed open then
+    finds it placed and keeps it), any other was being protected."""
+    if position.stop_owner is not None:
+        return position.stop_owner
+    if position.state.is_opening:
+        return StopOwner.INITIAL
+    return StopOwner.PROTECTION
