@@ -1,17 +1,23 @@
 """`venue-check`: wire the check (tradecore.adapters.ccxt.venue_check) to the configured
 venue and database, print its table, exit 1 on any mismatch (docs/venues.md)."""
 
+import asyncio
 import sys
 
 from tradecore.adapters.clock import SystemClock
 from tradecore.wiring.config import Config, Secrets
 from tradecore.wiring.container import Container
-from tradecore.wiring.lifecycle import resolve, shutdown
+from tradecore.wiring.lifecycle import resolve, shutdown, stop_on_signals, unless_stopped
+
+
+class CheckInterrupted(Exception):
+    """SIGINT or SIGTERM stopped the check; what it opened was removed first."""
 
 
 async def run_venue_check(config: Config, secrets: Secrets, *, symbol: str, hold: float) -> bool:
-    """True when every fact is as the corpus documents it. SIGINT cancels the run; the
-    check removes what it opened before the cancellation goes on."""
+    """True when every fact is as the corpus documents it. SIGINT or SIGTERM (even where
+    the shell started it with SIGINT ignored) cancels the run; the check removes what it
+    opened before the cancellation goes on, then `CheckInterrupted` is raised."""
     from tradecore.adapters.ccxt.venue_check import VenueCheck, render
 
     container = Container()
@@ -30,7 +36,11 @@ async def run_venue_check(config: Config, secrets: Secrets, *, symbol: str, hold
             say=lambda line: print(line, file=sys.stderr, flush=True),
             hold=hold,
         )
-        report = await check.run()
+        stop = asyncio.Event()
+        with stop_on_signals(stop):
+            report = await unless_stopped(check.run(), stop)
+        if report is None:
+            raise CheckInterrupted("stopped by a signal; the check removed what it opened")
         print(render(report), flush=True)
         return report.passed
     finally:

@@ -1,7 +1,7 @@
 """`python -m runner venue-check` as a process against loopback exchange processes: every
 fact passes on the honest loopback, the one fact a loopback answers differently is flagged
-alone (exit 1), SIGINT mid-run removes what the check opened, and a SIGKILLed run's orders
-are removed by the next run (docs/venues.md, "Checking the venue: venue-check")."""
+alone (exit 1), SIGINT or SIGTERM mid-run removes what the check opened, and a SIGKILLed
+run's orders are removed by the next run (docs/venues.md, "Checking the venue: venue-check")."""
 
 import asyncio
 import signal
@@ -19,7 +19,19 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 PREFIX = "tcvc-"
 
 
-async def _spawn(workdir: Path, venue: str, url: str, *extra: str) -> asyncio.subprocess.Process:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _default_sigint() -> None:
+    # whatever this test run inherited (a background job ignores SIGINT), the child starts
+    # as an interactive command would
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+async def _spawn(
+    workdir: Path, venue: str, url: str, *extra: str, ignore_sigint: bool = False
+) -> asyncio.subprocess.Process:
     config = runner_config(
         workdir, venue=venue, exchange_url=url, signals_url="ws://127.0.0.1:9/signals"
     )
@@ -35,6 +47,7 @@ async def _spawn(workdir: Path, venue: str, url: str, *extra: str) -> asyncio.su
         cwd=workdir,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_ignore_sigint if ignore_sigint else _default_sigint,
         env=child_env(
             **{f"TRADECORE_{key}_API_KEY": "dummy-key", f"TRADECORE_{key}_API_SECRET": "x"}
         ),
@@ -123,11 +136,27 @@ async def test_an_entry_stop_the_venue_did_not_set_is_flagged_alone(tmp_path: Pa
     assert state["positions"] == []
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
-async def test_an_interrupted_run_leaves_nothing_open(how: signal.Signals, tmp_path: Path) -> None:
-    """SIGINT: the run removes what it opened before it exits. SIGKILL: the next run does."""
+@pytest.mark.parametrize(
+    ("how", "ignored"),
+    [
+        (signal.SIGINT, False),
+        # started in the background by a non-interactive shell (`cmd &`, nohup, a CI script):
+        # SIGINT arrives ignored; the operator's Ctrl-C or `kill -INT` still means stop
+        (signal.SIGINT, True),
+        (signal.SIGTERM, False),  # `kill`, systemd's stop
+        (signal.SIGKILL, False),
+    ],
+    ids=["SIGINT", "SIGINT-inherited-ignored", "SIGTERM", "SIGKILL"],
+)
+async def test_an_interrupted_run_leaves_nothing_open(
+    how: signal.Signals, ignored: bool, tmp_path: Path
+) -> None:
+    """SIGINT / SIGTERM: the run removes what it opened before it exits. SIGKILL: the next
+    run does."""
     async with Loopback.running("binance", seed=3, symbols=SYMBOLS) as loopback:
-        process = await _spawn(tmp_path, "binance", loopback.url, "--hold", "120")
+        process = await _spawn(
+            tmp_path, "binance", loopback.url, "--hold", "120", ignore_sigint=ignored
+        )
         assert process.stderr is not None
         async for raw in process.stderr:
             if b"holding the check's orders" in raw:
@@ -139,7 +168,7 @@ async def test_an_interrupted_run_leaves_nothing_open(how: signal.Signals, tmp_p
         process.send_signal(how)
         await asyncio.wait_for(process.communicate(), 120)
         after = await loopback.state()
-        if how is signal.SIGINT:
+        if how is not signal.SIGKILL:
             assert process.returncode == 1
             assert after["positions"] == [] and not [o for o in _ours(after) if o["open"]]
             return
