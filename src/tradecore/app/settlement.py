@@ -9,7 +9,7 @@ outage between the close and its figures loses nothing.
 """
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import attrs
@@ -23,11 +23,8 @@ from tradecore.domain.positions import Position
 from tradecore.ports.exchange import Exchange, ExchangeUnavailable
 from tradecore.ports.repositories import StaleVersion, Store, StoreUnavailable
 
+from .fills import read_fills
 from .recorder import Recorder
-
-# Fills are asked for from this long before the position was created: the venue stamps them
-# on its own clock, which may run behind ours (docs/venues.md, Clock drift).
-CLOCK_MARGIN = timedelta(minutes=1)
 
 
 class Settlement:
@@ -113,9 +110,7 @@ class Settlement:
 
     async def _figures(self, position: Position) -> RealizedPnl | None:
         held = position.requested_quantity if position.adopted else ZERO
-        fetched = await self._exchange.fetch_fills(
-            position.symbol, since=position.created_at - CLOCK_MARGIN
-        )
+        fetched = await read_fills(self._exchange, position)
         fills = position_fills(
             fetched, position.side, since=await self._start(position, fetched), held=held
         )

@@ -15,6 +15,7 @@ import attrs
 
 from tradecore.domain.events import EventType
 from tradecore.domain.orders import OrderRole, role_of
+from tradecore.domain.pnl import traded
 from tradecore.domain.positions import Position, PositionState
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.reconcile import (
@@ -29,6 +30,7 @@ from tradecore.ports.exchange import Exchange, ExchangeUnavailable
 from tradecore.ports.repositories import Store
 
 from .closing import PositionCloser
+from .fills import read_fills
 from .protection import protective_stop
 from .recorder import Recorder
 from .settlement import Settlement
@@ -192,13 +194,12 @@ class Synchronizer:
         fills (Bybit `/v5/execution/list`, with the `orderId`) may show one of them traded."""
         if not ids:
             return None
-        since = position.opened_at or position.created_at
         try:
-            fills = await self._exchange.fetch_fills(position.symbol, since=since, order_ids=ids)
+            fills = await read_fills(self._exchange, position)
         except ExchangeUnavailable:
             return None
         for order_id in reversed(ids):
-            if any(f.order_id == order_id and f.quantity > 0 for f in fills):
+            if traded(fills, order_id) is not None:
                 kind = "stop" if order_id == position.stop_order_id else "exit order"
                 return f"{kind} {order_id} filled"
         return None
