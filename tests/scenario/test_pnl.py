@@ -92,15 +92,20 @@ async def test_a_close_whose_fills_cannot_be_read_is_settled_by_the_next_pass(ap
     assert len(app.sink.of(EventType.POSITION_PNL_RECORDED)) == 1
 
 
-class _CountedFills:
-    """The venue's port, counting its reads of the account's trade history."""
+class _Port:
+    """The venue's port, passed through but for what a subclass answers itself."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-        self.reads = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+class _CountedFills(_Port):
+    """The venue's port, counting its reads of the account's trade history."""
+
+    reads = 0
 
     async def fetch_fills(self, symbol: str, **kwargs: Any) -> list[Fill]:
         self.reads += 1
@@ -126,14 +131,8 @@ async def test_a_close_by_hand_is_explained_and_settled_from_one_read_of_the_fil
     assert counted.reads - before == 1
 
 
-class _ClockBehind:
+class _ClockBehind(_Port):
     """The venue's port, its trade history stamped on a clock two seconds behind ours."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
     async def fetch_fills(self, symbol: str, **kwargs: Any) -> list[Fill]:
         kwargs["since"] = kwargs["since"] + BEHIND  # asked on its clock, answered on its own
