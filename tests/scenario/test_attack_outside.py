@@ -4,10 +4,7 @@ person actions and faults, TradingApp's use cases) and the documented configurat
 it is marked `xfail(strict=True)` until the library is fixed (the lead decides the fix).
 """
 
-import contextlib
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
@@ -17,26 +14,9 @@ from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.orders import OrderType
 from tradecore.domain.positions import PositionState
-from tradecore.domain.precision import MarketRules
-from tradecore.testing import FakeVenue, Fault, Op, TradingApp
+from tradecore.testing import FakeVenue, Fault, Op
 
-ROUND_TRIP = 0.05  # seconds of virtual time per venue request
-
-
-@contextlib.asynccontextmanager
-async def _running(venue: FakeVenue, **options: Any) -> AsyncIterator[TradingApp]:
-    """The application on `venue` and in-memory SQLite, started; closed however the test ends."""
-    app = await TradingApp.on_sqlite(venue, **options)
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.close()
-
-
-def _venue(name: str) -> FakeVenue:
-    maker = FakeVenue.binance if name == "binance" else FakeVenue.bybit
-    return maker(marks={"BTCUSDT": "50000"}, latency=ROUND_TRIP)
+from .outside import binance_with_a_minimum_above_the_step, btc_venue, open_below_minimum, running
 
 
 def _aged_at_cap_within_the_hour() -> TradingSettings:
@@ -52,8 +32,8 @@ def _aged_at_cap_within_the_hour() -> TradingSettings:
 async def test_an_aged_close_at_the_cap_that_fills_only_part_leaves_the_rest_protected(
     venue_name: str,
 ) -> None:
-    venue = _venue(venue_name)
-    async with _running(venue, settings=_aged_at_cap_within_the_hour()) as app:
+    venue = btc_venue(venue_name)
+    async with running(venue, settings=_aged_at_cap_within_the_hour()) as app:
         assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened
         await app.pass_time(3600)  # an hour: past the loss cap
         venue.inject(Fault.partial_fill("0.5"))  # the close finds half the liquidity
@@ -72,8 +52,8 @@ async def test_an_aged_close_at_the_cap_that_fills_only_part_leaves_the_rest_pro
 async def test_a_guard_close_that_fills_only_half_is_still_shown_unprotected(
     venue_name: str,
 ) -> None:
-    venue = _venue(venue_name)
-    async with _running(venue) as app:
+    venue = btc_venue(venue_name)
+    async with running(venue) as app:
         assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened
         venue.cancel_stop("BTCUSDT")  # a person removes the stop (bot's level 48500)...
         await venue.set_mark("BTCUSDT", "48000")  # ...and the mark falls past that level
@@ -90,8 +70,8 @@ async def test_a_guard_close_that_fills_only_half_is_still_shown_unprotected(
 async def test_an_aged_close_at_the_cap_after_a_person_added_leaves_nothing_bare(
     venue_name: str,
 ) -> None:
-    venue = _venue(venue_name)
-    async with _running(venue, settings=_aged_at_cap_within_the_hour()) as app:
+    venue = btc_venue(venue_name)
+    async with running(venue, settings=_aged_at_cap_within_the_hour()) as app:
         assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened
         await app.pass_time(3600)  # an hour: past the loss cap
         venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")  # a person doubles it
@@ -109,8 +89,8 @@ async def test_an_aged_close_at_the_cap_after_a_person_added_leaves_nothing_bare
 async def test_an_open_never_trades_against_a_position_a_person_holds_on_the_symbol(
     venue_name: str,
 ) -> None:
-    venue = _venue(venue_name)
-    async with _running(venue) as app:
+    venue = btc_venue(venue_name)
+    async with running(venue) as app:
         # the bot has traded BTC before (its leverage and margin mode are set up), closed now
         assert (await app.open("BTCUSDT", Side.LONG, "0.004")).opened
         venue.close_by_hand("BTCUSDT")
@@ -124,38 +104,11 @@ async def test_an_open_never_trades_against_a_position_a_person_holds_on_the_sym
         assert held.quantity == Decimal("0.01"), "the bot's entry traded against the person's"
 
 
-@pytest.mark.parametrize("venue_name", ["binance", "bybit"])
-async def test_a_position_opened_by_hand_after_the_bots_stop_filled_is_protected_not_closed(
-    venue_name: str,
-) -> None:
-    venue = _venue(venue_name)
-    async with _running(venue) as app:
-        assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened  # stop at 48500
-        await venue.set_mark("BTCUSDT", "48400")  # the stop fires: the venue is flat
-        assert venue.position("BTCUSDT") is None
-        venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")  # a person buys the dip by hand
-        await app.guard_pass()  # the next pass, before any sync pass
-
-        held = venue.position("BTCUSDT")
-        assert held is not None, "the guard closed the person's new position at market"
-        assert venue.stops("BTCUSDT") or held.stop_price is not None
-
-
 async def test_an_entry_filled_below_the_minimum_quantity_is_still_protected_on_binance() -> None:
-    # a market whose minimum quantity is above its step (MarketRules.smallest_quantity allows
-    # it); whether a real Binance market lists such figures is not checked: inferred
-    rules = MarketRules(
-        symbol="BTCUSDT",
-        tick_size=Decimal("0.1"),
-        step_size=Decimal("0.001"),
-        min_quantity=Decimal("0.005"),
-        min_notional=Decimal("5"),
-        max_leverage=Decimal(100),
-    )
-    venue = FakeVenue.binance(marks={"BTCUSDT": "50000"}, latency=ROUND_TRIP, markets=[rules])
-    async with _running(venue) as app:
-        venue.inject(Fault.partial_fill("0.3"))  # 0.003 of 0.01 fills: below the minimum
-        await app.open("BTCUSDT", Side.LONG, "0.01")
+    # a market whose minimum quantity is above its step (MarketRules.smallest_quantity allows it)
+    venue = binance_with_a_minimum_above_the_step()
+    async with running(venue) as app:
+        await open_below_minimum(app, venue)  # 0.003 of 0.01 fills
         await app.guard_pass()
 
         held = venue.position("BTCUSDT")
@@ -175,8 +128,8 @@ async def test_an_entry_filled_below_the_minimum_quantity_is_still_protected_on_
 async def test_a_long_flipped_by_hand_is_settled_for_its_own_quantity_and_fees(
     venue_name: str,
 ) -> None:
-    venue = _venue(venue_name)
-    async with _running(venue) as app:
+    venue = btc_venue(venue_name)
+    async with running(venue) as app:
         assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened  # filled at 50000
         await venue.set_mark("BTCUSDT", "51000")
         venue.manual_order("BTCUSDT", OrderSide.SELL, "0.02")  # a person flips it: short 0.01
@@ -197,9 +150,8 @@ async def test_a_long_flipped_by_hand_is_settled_for_its_own_quantity_and_fees(
 async def test_a_position_opened_by_hand_at_high_leverage_is_stopped_before_liquidation(
     venue_name: str,
 ) -> None:
-    maker = FakeVenue.binance if venue_name == "binance" else FakeVenue.bybit
-    venue = maker(marks={"BTCUSDT": "50000"}, latency=ROUND_TRIP, leverage=100)
-    async with _running(venue) as app:
+    venue = btc_venue(venue_name, leverage=100)
+    async with running(venue) as app:
         venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")  # the account's 100x: liquidated ~1 % down
         await app.guard_pass()  # adopted and protected
         assert venue.stops("BTCUSDT")
@@ -226,8 +178,8 @@ def _stop_levels(venue: FakeVenue, symbol: str) -> list[Decimal]:
 async def test_a_position_opened_by_hand_with_its_own_stop_is_adopted_with_that_stop(
     venue_name: str,
 ) -> None:
-    venue = _venue(venue_name)
-    async with _running(venue) as app:
+    venue = btc_venue(venue_name)
+    async with running(venue) as app:
         venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")
         venue.manual_stop("BTCUSDT", OrderSide.SELL, "0.01", "49500")  # their own stop-loss
         await app.sync_pass()  # adopts it
@@ -244,8 +196,8 @@ async def test_a_stop_removed_by_hand_is_put_back_while_its_order_cannot_be_look
     """Whether the missing stop filled cannot be read (the order look-up fails): the mark is
     still on the safe side of the bot's level, so putting the stop back is right either way
     (the position is the bot's, or a person's that a stop protects too) — never left bare."""
-    venue = _venue(venue_name)
-    async with _running(venue) as app:
+    venue = btc_venue(venue_name)
+    async with running(venue) as app:
         assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened  # stop at 48500
         venue.cancel_stop("BTCUSDT")
         venue.inject(Fault.server_error(Op.FETCH_ORDER, times=20))

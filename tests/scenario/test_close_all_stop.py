@@ -4,52 +4,21 @@ Algo Order"). Binance holds one such stop per direction (-4130): a move of it ca
 create-then-cancel, and is cancel-then-create with the one round trip of the create as the
 only time without a stop (docs/venues.md, "Close-all stops")."""
 
-import contextlib
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 from tradecore.domain.events import EventType
-from tradecore.domain.model import OrderSide, Side
+from tradecore.domain.model import OrderSide
 from tradecore.domain.orders import MarkTick
-from tradecore.domain.precision import MarketRules
-from tradecore.testing import FakeVenue, Fault, Op, RejectReason, TradingApp
+from tradecore.testing import Fault, Op, RejectReason
 
-ROUND_TRIP = 0.05  # seconds of virtual time per venue request
-
-# a minimum quantity above the step (MarketRules allows it): a fill of 0.003 is below it
-RULES = MarketRules(
-    symbol="BTCUSDT",
-    tick_size=Decimal("0.1"),
-    step_size=Decimal("0.001"),
-    min_quantity=Decimal("0.005"),
-    min_notional=Decimal("5"),
-    max_leverage=Decimal(100),
-)
-
-
-def _venue() -> FakeVenue:
-    return FakeVenue.binance(marks={"BTCUSDT": "50000"}, latency=ROUND_TRIP, markets=[RULES])
-
-
-@contextlib.asynccontextmanager
-async def _running(venue: FakeVenue) -> AsyncIterator[TradingApp]:
-    app = await TradingApp.on_sqlite(venue)
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.close()
-
-
-async def _open_below_minimum(app: TradingApp, venue: FakeVenue) -> None:
-    venue.inject(Fault.partial_fill("0.3"))  # 0.003 of 0.01 fills: below the minimum
-    await app.open("BTCUSDT", Side.LONG, "0.01")
+from .conftest import ROUND_TRIP
+from .outside import binance_with_a_minimum_above_the_step, open_below_minimum, running
 
 
 async def test_a_close_all_stop_is_moved_by_the_trailing_stop_without_a_second_one() -> None:
-    venue = _venue()
-    async with _running(venue) as app:
-        await _open_below_minimum(app, venue)
+    venue = binance_with_a_minimum_above_the_step()
+    async with running(venue) as app:
+        await open_below_minimum(app, venue)
         [first] = venue.stops("BTCUSDT")
         assert first.close_position and first.trigger_price == Decimal("48500")
         [position] = await app.store.positions.open_positions()
@@ -74,9 +43,9 @@ async def test_a_close_all_stop_is_moved_by_the_trailing_stop_without_a_second_o
 
 
 async def test_a_close_all_stop_found_on_restart_is_the_position_s_stop() -> None:
-    venue = _venue()
-    async with _running(venue) as app:
-        await _open_below_minimum(app, venue)
+    venue = binance_with_a_minimum_above_the_step()
+    async with running(venue) as app:
+        await open_below_minimum(app, venue)
         [stop] = venue.stops("BTCUSDT")
         await app.crash()
         # while it is down, a person replaces the bot's close-all stop by a tighter one of theirs
@@ -98,9 +67,9 @@ async def test_a_close_all_stop_found_on_restart_is_the_position_s_stop() -> Non
 
 
 async def test_a_close_all_move_whose_new_stop_is_refused_puts_the_old_level_back() -> None:
-    venue = _venue()
-    async with _running(venue) as app:
-        await _open_below_minimum(app, venue)
+    venue = binance_with_a_minimum_above_the_step()
+    async with running(venue) as app:
+        await open_below_minimum(app, venue)
         [first] = venue.stops("BTCUSDT")
         [position] = await app.store.positions.open_positions()
         await app.services.trailing.start(position)

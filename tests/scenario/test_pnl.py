@@ -71,8 +71,8 @@ async def test_a_stopped_out_position_pays_the_funding_it_held_over(app: App) ->
 async def test_a_close_whose_fills_cannot_be_read_is_settled_by_the_next_pass(app: App) -> None:
     position = await opened(app)
     # refused whenever the pass reads them: whether one of its orders traded (the look the
-    # synchronizer makes when the venue lists none of them filled), at the close, and again
-    # at the end of the same pass
+    # synchronizer makes when the venue lists none of them filled; refused, it has no fills
+    # to hand on), at the close, and again at the end of the same pass
     app.venue.inject(Fault.rate_limit(Op.FETCH_FILLS, times=3))
     app.venue.manual_close("BTCUSDT")
 
@@ -92,14 +92,47 @@ async def test_a_close_whose_fills_cannot_be_read_is_settled_by_the_next_pass(ap
     assert len(app.sink.of(EventType.POSITION_PNL_RECORDED)) == 1
 
 
-class _ClockBehind:
-    """The venue's port, its trade history stamped on a clock two seconds behind ours."""
+class _Port:
+    """The venue's port, passed through but for what a subclass answers itself."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+class _CountedFills(_Port):
+    """The venue's port, counting its reads of the account's trade history."""
+
+    reads = 0
+
+    async def fetch_fills(self, symbol: str, **kwargs: Any) -> list[Fill]:
+        self.reads += 1
+        return list(await self._inner.fetch_fills(symbol, **kwargs))
+
+
+async def test_a_close_by_hand_is_explained_and_settled_from_one_read_of_the_fills(
+    venue: FakeVenue, database: Any
+) -> None:
+    """The pass asks the fills whether one of the bot's orders closed it, and the same read
+    gives the close its figures: one request of the venue's rate budget, not two."""
+    counted = _CountedFills(venue.exchange)
+    app = build_app(venue, database.store, exchange=counted)
+    position = await opened(app)
+    app.venue.manual_close("BTCUSDT")
+    before = counted.reads
+
+    await app.run(app.sync.sync())
+
+    stored = await app.store.positions.get(position.id)
+    assert stored is not None and stored.state is PositionState.CLOSED
+    assert stored.fees == venue_fees(app, "BTCUSDT")
+    assert counted.reads - before == 1
+
+
+class _ClockBehind(_Port):
+    """The venue's port, its trade history stamped on a clock two seconds behind ours."""
 
     async def fetch_fills(self, symbol: str, **kwargs: Any) -> list[Fill]:
         kwargs["since"] = kwargs["since"] + BEHIND  # asked on its clock, answered on its own

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from tradecore.domain.pnl import (
     opened_after,
     position_fills,
     realized_pnl,
+    traded,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -291,3 +293,26 @@ def test_a_position_is_opened_after_a_stop_when_the_fills_since_it_reach_flat(
 def test_a_stop_the_fills_do_not_list_yet_leaves_it_unknown() -> None:
     fills = [fill(BUY, "50000", "0.01"), fill(BUY, "48400", "0.01", at=3)]
     assert opened_after(fills, STOP, Side.LONG, D("0.01")) is None
+
+
+# -- whether one of the bot's orders traded, per the fills (traded) -------------------------
+
+
+def test_an_order_that_traded_in_parts_is_its_fills_summed_at_their_average_price() -> None:
+    stop = [
+        attrs.evolve(fill(SELL, "48500", "0.006", at=2), client_order_id="s1"),
+        attrs.evolve(fill(SELL, "48400", "0.004", at=3), order_id="o2"),
+    ]
+    fills = [fill(BUY, "50000", "0.01"), *stop, fill(BUY, "48300", "0.01", at=4)]
+
+    found = traded(fills, STOP)
+
+    assert found is not None
+    assert (found.side, found.client_order_id) == (SELL, "s1")
+    assert found.quantity == D("0.01")
+    assert found.average_price == D("48460")
+
+
+def test_an_order_the_fills_do_not_show_did_not_trade() -> None:
+    fills = [fill(BUY, "50000", "0.01"), fill(SELL, "48400", "0.01", at=3)]
+    assert traded(fills, STOP) is None

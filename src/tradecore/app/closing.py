@@ -9,9 +9,11 @@ then its exit price, fees, funding and realized PnL are read from the venue's fi
 (`Settlement`).
 """
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from tradecore.domain.events import EventType
+from tradecore.domain.pnl import Fill
 from tradecore.domain.positions import Position
 from tradecore.ports.clock import Clock
 from tradecore.ports.repositories import Store
@@ -40,17 +42,28 @@ class PositionCloser:
         self._settlement = settlement
         self.closed = 0
 
-    async def closed_on_venue(self, position: Position, reason: str) -> Position | None:
-        """Record that the venue no longer holds `position`; None if it was already closed."""
+    async def closed_on_venue(
+        self, position: Position, reason: str, *, fills: Sequence[Fill] | None = None
+    ) -> Position | None:
+        """Record that the venue no longer holds `position`; None if it was already closed.
+        `fills`: the symbol's fills, when the caller has just read them (`read_fills`)."""
         closed = await self._keeper.record_closed(position, reason=reason)
         if closed is None:
             return None
-        return await self.recorded(closed, reason, position.quantity)
+        return await self.recorded(closed, reason, position.quantity, fills=fills)
 
-    async def recorded(self, closed: Position, reason: str, quantity: Decimal) -> Position:
+    async def recorded(
+        self,
+        closed: Position,
+        reason: str,
+        quantity: Decimal,
+        *,
+        fills: Sequence[Fill] | None = None,
+    ) -> Position:
         """What follows the journal's row written CLOSED (here, or by the keeper when a
         position's stop filled and a person opened another on the symbol after it): its
-        trailing stop ends, the close is an event, its figures are read from the fills."""
+        trailing stop ends, the close is an event, its figures are read from the fills
+        (`fills` when given, not read again)."""
         if self._trailing is not None:
             await self._trailing.end(closed.id, reason=reason)
         self.closed += 1
@@ -60,7 +73,7 @@ class PositionCloser:
             data={"reason": reason, "quantity": quantity},
         )
         if self._settlement is not None:  # its figures from the venue's fills, or next sync
-            return await self._settlement.settle(closed) or closed
+            return await self._settlement.settle(closed, fills=fills) or closed
         return closed
 
     async def on_closed(self, position: Position, reason: str) -> None:

@@ -9,7 +9,7 @@ outage between the close and its figures loses nothing.
 """
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import attrs
@@ -23,11 +23,8 @@ from tradecore.domain.positions import Position
 from tradecore.ports.exchange import Exchange, ExchangeUnavailable
 from tradecore.ports.repositories import StaleVersion, Store, StoreUnavailable
 
+from .fills import read_fills
 from .recorder import Recorder
-
-# Fills are asked for from this long before the position was created: the venue stamps them
-# on its own clock, which may run behind ours (docs/venues.md, Clock drift).
-CLOCK_MARGIN = timedelta(minutes=1)
 
 
 class Settlement:
@@ -36,21 +33,25 @@ class Settlement:
         self._store = store
         self._recorder = recorder
 
-    async def settle(self, position: Position) -> Position | None:
+    async def settle(
+        self, position: Position, *, fills: Sequence[Fill] | None = None
+    ) -> Position | None:
         """Journal `position`'s figures from the venue; None if it needs none (still open,
         never filled, already settled) or they cannot be known or written yet (the
-        synchronizer tries again on its next pass)."""
+        synchronizer tries again on its next pass). `fills`: the symbol's fills as
+        `read_fills` read them after the close, when the caller has them (the synchronizer
+        read them to see why the position closed): not read again."""
         try:
-            return await self._settle(position)
+            return await self._settle(position, fills)
         except StoreUnavailable:
             return None
 
-    async def _settle(self, position: Position) -> Position | None:
+    async def _settle(self, position: Position, fills: Sequence[Fill] | None) -> Position | None:
         current = await self._store.positions.get(position.id) or position
         if not current.awaits_settlement:
             return None
         try:
-            figures = await self._figures(current)
+            figures = await self._figures(current, fills)
         except ExchangeUnavailable:
             return None  # the synchronizer's next pass tries again
         except DomainError as error:  # a fill the venue reported that makes no sense
@@ -111,11 +112,9 @@ class Settlement:
             settled += await self.settle(position) is not None
         return settled
 
-    async def _figures(self, position: Position) -> RealizedPnl | None:
+    async def _figures(self, position: Position, read: Sequence[Fill] | None) -> RealizedPnl | None:
         held = position.requested_quantity if position.adopted else ZERO
-        fetched = await self._exchange.fetch_fills(
-            position.symbol, since=position.created_at - CLOCK_MARGIN
-        )
+        fetched = read if read is not None else await read_fills(self._exchange, position)
         fills = position_fills(
             fetched, position.side, since=await self._start(position, fetched), held=held
         )

@@ -16,7 +16,7 @@ A stop replacement a crash interrupted is finished by its client id (`resume`, s
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import attrs
@@ -55,13 +55,13 @@ from tradecore.ports.repositories import Store
 
 from .commands import Settling
 from .exit_writer import ExitResult, ExitWriter
+from .fills import read_fills
 from .recorder import Recorder
 from .stop_writer import StopResult, StopWriter
 
 __all__ = ["ExitResult", "KeeperSettings", "Protection", "StopKeeper", "StopResult"]
 
 InitialStop = Callable[[Position], Awaitable[Decimal | None]]
-FILLS_MARGIN = timedelta(minutes=1)  # the venue's clock may run behind ours
 
 
 @attrs.frozen(kw_only=True)
@@ -248,9 +248,7 @@ class StopKeeper:
         order = await self._exchange.fetch_order(position.symbol, position.stop_order_id)
         if order is None or order.is_open or order.filled <= 0:
             return None  # cancelled, never there, or still standing: a missing stop
-        fills = await self._exchange.fetch_fills(
-            position.symbol, since=position.created_at - FILLS_MARGIN
-        )
+        fills = await read_fills(self._exchange, position)
         after = opened_after(fills, order.order_id, position.side, held.quantity)
         if after is None:
             raise ExchangeUnavailable(f"the fills do not list stop {order.order_id} yet")

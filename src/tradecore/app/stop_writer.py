@@ -18,8 +18,8 @@ from decimal import Decimal
 import attrs
 
 from tradecore.domain.events import EventType, Severity
-from tradecore.domain.numbers import ZERO
 from tradecore.domain.orders import Order, OrderRole, OrderStatus, OrderType, client_order_id
+from tradecore.domain.pnl import traded
 from tradecore.domain.positions import Operation, OperationKind, Position, StopOwner
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.reconcile import tighter
@@ -36,6 +36,7 @@ from tradecore.ports.exchange import (
 from tradecore.ports.repositories import Store
 
 from .commands import Settling, look_up, settle
+from .fills import read_fills
 from .recorder import Recorder
 
 
@@ -655,28 +656,25 @@ class StopWriter:
         return order
 
     async def _filled_by_fills(self, position: Position, order_id: str) -> Order | None:
-        since = position.opened_at or position.created_at
-        fills = await self._exchange.fetch_fills(position.symbol, since=since, order_ids=[order_id])
-        traded = [f for f in fills if f.order_id == order_id]
-        filled = sum((f.quantity for f in traded), ZERO)
-        if filled <= ZERO:
+        found = traded(await read_fills(self._exchange, position), order_id)
+        if found is None:
             return None
         return Order(
             venue=position.venue,
             symbol=position.symbol,
             order_id=order_id,
-            client_order_id=traded[0].client_order_id,
-            side=traded[0].side,
+            client_order_id=found.client_order_id,
+            side=found.side,
             type=(
                 OrderType.POSITION_STOP
                 if self._exchange.capabilities.position_stop
                 else OrderType.STOP_MARKET
             ),
-            quantity=filled,
+            quantity=found.quantity,
             status=OrderStatus.FILLED,
-            filled=filled,
+            filled=found.quantity,
             trigger_price=position.stop_price if order_id == position.stop_order_id else None,
-            average_price=sum((f.price * f.quantity for f in traded), ZERO) / filled,
+            average_price=found.average_price,
             reduce_only=True,
         )
 

@@ -8,13 +8,14 @@ A symbol with an operation in flight is never touched (the domain's rule).
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 
 import attrs
 
 from tradecore.domain.events import EventType
 from tradecore.domain.orders import OrderRole, role_of
+from tradecore.domain.pnl import Fill, traded
 from tradecore.domain.positions import Position, PositionState
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.reconcile import (
@@ -29,6 +30,7 @@ from tradecore.ports.exchange import Exchange, ExchangeUnavailable
 from tradecore.ports.repositories import Store
 
 from .closing import PositionCloser
+from .fills import read_fills
 from .protection import protective_stop
 from .recorder import Recorder
 from .settlement import Settlement
@@ -147,14 +149,16 @@ class Synchronizer:
         again) leaves the journal as it was, and the pass does not count it closed."""
         if position.state not in (PositionState.ACTIVE, PositionState.CLOSING):
             return False
-        reason = await self._why_closed(position)
+        reason, fills = await self._why_closed(position)
         if reason is None:
             self._recorder.record(
                 EventType.PHANTOM_POSITION_CLOSED,
                 position=position,
                 data={"detail": action.detail},
             )
-        closed = await self._closer.closed_on_venue(position, reason or "gone from the venue")
+        closed = await self._closer.closed_on_venue(
+            position, reason or "gone from the venue", fills=fills
+        )
         return closed is not None
 
     async def _still_open(self, position: Position) -> bool:
@@ -166,10 +170,12 @@ class Synchronizer:
             PositionState.CLOSING,
         )
 
-    async def _why_closed(self, position: Position) -> str | None:
+    async def _why_closed(self, position: Position) -> tuple[str | None, Sequence[Fill] | None]:
         """'stop … filled' / 'exit order … filled' when one of our own orders closed it —
         the recorded stop included when no order row stands for it (a stop the entry carried,
-        `adopt_carried`: nothing was sent for it, so nothing was written to the orders)."""
+        `adopt_carried`: nothing was sent for it, so nothing was written to the orders) —
+        and the symbol's fills if they were read to find out (the close's figures come from
+        the same read: one phantom close, one read of the fills)."""
         ids = [
             order.order_id
             for order in await self._store.orders.for_position(position.id)
@@ -181,27 +187,28 @@ class Synchronizer:
             try:
                 latest = await self._exchange.fetch_order(position.symbol, order_id)
             except ExchangeUnavailable:
-                return None
+                return None, None
             if latest is not None and latest.filled > 0 and not latest.is_open:
                 kind = "stop" if latest.is_stop else "exit order"
-                return f"{kind} {latest.order_id} filled"
+                return f"{kind} {latest.order_id} filled", None
         return await self._why_closed_by_fills(position, ids)
 
-    async def _why_closed_by_fills(self, position: Position, ids: list[str]) -> str | None:
+    async def _why_closed_by_fills(
+        self, position: Position, ids: list[str]
+    ) -> tuple[str | None, Sequence[Fill] | None]:
         """None of its orders listed as filled (Bybit's look-ups may lag): the account's
         fills (Bybit `/v5/execution/list`, with the `orderId`) may show one of them traded."""
         if not ids:
-            return None
-        since = position.opened_at or position.created_at
+            return None, None
         try:
-            fills = await self._exchange.fetch_fills(position.symbol, since=since, order_ids=ids)
+            fills = await read_fills(self._exchange, position)
         except ExchangeUnavailable:
-            return None
+            return None, None
         for order_id in reversed(ids):
-            if any(f.order_id == order_id and f.quantity > 0 for f in fills):
+            if traded(fills, order_id) is not None:
                 kind = "stop" if order_id == position.stop_order_id else "exit order"
-                return f"{kind} {order_id} filled"
-        return None
+                return f"{kind} {order_id} filled", fills
+        return None, fills
 
     async def _adopt(self, action: AdoptPosition) -> None:
         held = action.position

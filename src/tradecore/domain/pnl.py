@@ -95,6 +95,33 @@ def position_fills(
     return tuple(taken)
 
 
+@attrs.frozen(kw_only=True)
+class Traded:
+    """What one order traded, as the venue's fills show it."""
+
+    order_id: str
+    client_order_id: str | None
+    side: OrderSide
+    quantity: Decimal
+    average_price: Decimal  # volume-weighted over its fills
+
+
+def traded(fills: Iterable[Fill], order_id: str) -> Traded | None:
+    """What order `order_id` traded according to `fills`; None when they show none of it
+    (it did not trade, or the venue does not list its fills yet)."""
+    own = [f for f in fills if f.order_id == order_id and f.quantity > ZERO]
+    if not own:
+        return None
+    quantity = sum((f.quantity for f in own), ZERO)
+    return Traded(
+        order_id=order_id,
+        client_order_id=own[0].client_order_id,
+        side=own[0].side,
+        quantity=quantity,
+        average_price=sum((f.price * f.quantity for f in own), ZERO) / quantity,
+    )
+
+
 def opened_after(fills: Iterable[Fill], order_id: str, side: Side, held: Decimal) -> bool | None:
     """Whether the position of `side` and quantity `held` the venue holds now was opened
     after the last fill of order `order_id` (a stop that filled): walked back from `held`,
