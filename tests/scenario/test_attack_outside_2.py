@@ -8,12 +8,19 @@ and faults, TradingApp's use cases). A test marked `xfail(strict=True)` is a hol
 import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
+import pytest
+
+from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.domain.events import EventType
-from tradecore.domain.model import Side
+from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.positions import PositionState
 from tradecore.testing import FakeVenue, Fault, Op, TradingApp
+from tradecore.testing.loopback import LoopbackVenue
+
+from .harness import build_app, pass_time
+from .test_ccxt_venues import OnTheWire
 
 ROUND_TRIP = 0.05  # seconds of virtual time per venue request
 
@@ -68,3 +75,42 @@ async def test_a_person_reopening_after_a_carried_stop_journaled_unread_fired_ke
             p for p in await app.store.positions.open_positions() if p.state is PositionState.ACTIVE
         ]
         assert adopted.adopted and adopted.quantity == Decimal("0.01")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a fired Binance algo stop's fills carry the order it became (actualOrderId), "
+    "never its algoId: whether it filled before the re-open is never known",
+)
+async def test_a_position_reopened_after_a_binance_stop_fired_is_protected_over_the_wire() -> None:
+    """Over ccxt and Binance's own JSON (the loopback fapi): the bot's stop is an algo order
+    (`POST /fapi/v1/algoOrder`); fired, it is FINISHED and names the market order it became
+    (`actualOrderId`), and `GET /fapi/v1/userTrades` lists the fill under that order's id
+    (Binance USDⓈ-M "Query Algo Order", "Account Trade List"). A person buys again by hand.
+    The guard looks for the stop's fill under the algo id, never finds it ("the fills do not
+    list stop … yet"), and leaves the person's position bare on every pass."""
+    loopback = LoopbackVenue.binance()
+    await loopback.start()
+    database = await SqliteDatabase.connect(":memory:")
+    try:
+        app = build_app(
+            cast(FakeVenue, OnTheWire(loopback)), database.store, exchange=loopback.exchange
+        )
+        assert (await app.open("BTCUSDT", Side.LONG, "0.004")).opened  # stop at 48500
+        await loopback.set_mark("BTCUSDT", "48400")  # the stop fires: flat
+        assert loopback.engine.position("BTCUSDT") is None
+        loopback.engine.place_market("BTCUSDT", OrderSide.BUY, Decimal("0.004"), origin="manual")
+        for _ in range(3):  # not a lag: pass after pass
+            await app.run(app.services.guard.check())
+            await pass_time(app, 10)
+        await app.run(app.services.sync.sync())
+
+        held = loopback.engine.position("BTCUSDT")
+        assert held is not None, "the person's position was closed at market"
+        stops = [o for o in loopback.engine.open_orders("BTCUSDT") if o.is_stop_loss]
+        assert stops, "the person's position is left without a stop"
+        closes = [e.data["reason"] for e in app.sink.of(EventType.POSITION_CLOSED)]
+        assert len(closes) == 1 and closes[0].startswith("stop "), closes
+    finally:
+        await database.close()
+        await loopback.close()
