@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any, cast
 
-import pytest
-
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
@@ -77,18 +75,14 @@ async def test_a_person_reopening_after_a_carried_stop_journaled_unread_fired_ke
         assert adopted.adopted and adopted.quantity == Decimal("0.01")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a fired Binance algo stop's fills carry the order it became (actualOrderId), "
-    "never its algoId: whether it filled before the re-open is never known",
-)
 async def test_a_position_reopened_after_a_binance_stop_fired_is_protected_over_the_wire() -> None:
     """Over ccxt and Binance's own JSON (the loopback fapi): the bot's stop is an algo order
     (`POST /fapi/v1/algoOrder`); fired, it is FINISHED and names the market order it became
     (`actualOrderId`), and `GET /fapi/v1/userTrades` lists the fill under that order's id
     (Binance USDⓈ-M "Query Algo Order", "Account Trade List"). A person buys again by hand.
-    The guard looks for the stop's fill under the algo id, never finds it ("the fills do not
-    list stop … yet"), and leaves the person's position bare on every pass."""
+    The guard looked for the stop's fill under the algo id, never found it ("the fills do not
+    list stop … yet"), and left the person's position bare on every pass: the adapter now
+    names such a fill by the stop's algoId."""
     loopback = LoopbackVenue.binance()
     await loopback.start()
     database = await SqliteDatabase.connect(":memory:")

@@ -278,6 +278,10 @@ class CcxtExchange:
         # algo orders) the id says which endpoint to ask, and a cancel answer may name the
         # order without its state.
         self._algos: dict[str, Order] = {}
+        # The order a fired conditional order became (Binance's `actualOrderId`), by its id:
+        # the conditional order's own id, the one the application knows. The venue lists the
+        # fills under the order it became; the dialect names them by the conditional order.
+        self._fired: dict[str, str] = {}
         # a symbol's settings read in flight (`margin._symbol_settings`), shared by its callers
         self.settings_flights: dict[str, asyncio.Future[Any]] = {}
         self._feeds: list[MarkFeed] = []

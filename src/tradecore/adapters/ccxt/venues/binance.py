@@ -578,7 +578,9 @@ class BinanceDialect:
     # ------------------------------------------------------------ history, marks
 
     async def fills(self, ex: "CcxtExchange", unified: str, start_ms: int) -> list[Fill]:
-        """`GET /fapi/v1/userTrades` (oldest first, 1000 a page), paged here by time."""
+        """`GET /fapi/v1/userTrades` (oldest first, 1000 a page), paged here by time. A fill
+        of the market order a fired stop became (`actualOrderId`) is named by the stop's
+        algoId, the id the application placed it under and asks for (`_algo` notes it)."""
         found: dict[str, Fill] = {}
         start = start_ms
         while True:
@@ -588,7 +590,7 @@ class BinanceDialect:
             if len(page) < _PAGE or not fresh:
                 break
             start = max(int(f.at.timestamp() * 1000) for f in page)  # ids dedupe the same ms
-        return list(found.values())
+        return [_named_by_stop(ex, f) for f in found.values()]
 
     async def funding(
         self, ex: "CcxtExchange", symbol: str, start_ms: int
@@ -702,7 +704,16 @@ async def _algo(ex: "CcxtExchange", unified: str, key: Mapping[str, str]) -> Ord
     fill = await ex._maybe(lambda: ex.client.fetch_order(actual, unified)) if actual else None
     order: Order = await ex._query(_ready(info), lambda raw: read_algo(raw, fill))
     ex._algos[order.order_id] = order
+    if actual:
+        ex._fired[actual] = order.order_id
     return order
+
+
+def _named_by_stop(ex: "CcxtExchange", fill: Fill) -> Fill:
+    """The fill under the algoId of the stop whose market order it is, if that stop was
+    looked up (Binance lists a fired algo order's fills under its `actualOrderId`)."""
+    algo_id = ex._fired.get(fill.order_id)
+    return fill if algo_id is None else attrs.evolve(fill, order_id=algo_id)
 
 
 async def _open_algo(ex: "CcxtExchange", unified: str, order_id: str) -> Order | None:
