@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any, cast
 
+import pytest
+
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
@@ -73,6 +75,26 @@ async def test_a_person_reopening_after_a_carried_stop_journaled_unread_fired_ke
             p for p in await app.store.positions.open_positions() if p.state is PositionState.ACTIVE
         ]
         assert adopted.adopted and adopted.quantity == Decimal("0.01")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a stop with no order id cannot explain the close: the sync says a phantom",
+)
+async def test_a_carried_stop_journaled_unread_that_fired_is_recorded_as_its_own_close() -> None:
+    """The same carried stop with no order id fires; the synchronizer finds the venue flat.
+    Its own stop closed the position (df5dcd0: a stop an entry carried explains the close,
+    'stop … filled'), yet the journal said 'gone from the venue' with a
+    phantom_position_closed, the event for a position the venue never explained."""
+    venue = FakeVenue.bybit(marks={"BTCUSDT": "50000"}, latency=ROUND_TRIP)
+    async with _running(venue) as app:
+        await _open_with_the_carried_stop_unread(app, venue)
+        await venue.set_mark("BTCUSDT", "48400")  # the carried stop fires: flat
+        await app.sync_pass()
+
+        assert not app.events.of(EventType.PHANTOM_POSITION_CLOSED)
+        [closed] = app.events.of(EventType.POSITION_CLOSED)
+        assert closed.data["reason"].startswith("stop "), closed.data
 
 
 async def test_a_position_reopened_after_a_binance_stop_fired_is_protected_over_the_wire() -> None:
