@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any, cast
 
-import pytest
-
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
@@ -77,15 +75,12 @@ async def test_a_person_reopening_after_a_carried_stop_journaled_unread_fired_ke
         assert adopted.adopted and adopted.quantity == Decimal("0.01")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stop with no order id cannot explain the close: the sync says a phantom",
-)
 async def test_a_carried_stop_journaled_unread_that_fired_is_recorded_as_its_own_close() -> None:
     """The same carried stop with no order id fires; the synchronizer finds the venue flat.
     Its own stop closed the position (df5dcd0: a stop an entry carried explains the close,
     'stop … filled'), yet the journal said 'gone from the venue' with a
-    phantom_position_closed, the event for a position the venue never explained."""
+    phantom_position_closed, the event for a close nothing of the bot's explains: the
+    synchronizer now looks up the order of the last exit fill."""
     venue = FakeVenue.bybit(marks={"BTCUSDT": "50000"}, latency=ROUND_TRIP)
     async with _running(venue) as app:
         await _open_with_the_carried_stop_unread(app, venue)

@@ -185,7 +185,8 @@ class Synchronizer:
             if latest is not None and latest.filled > 0 and not latest.is_open:
                 kind = "stop" if latest.is_stop else "exit order"
                 return f"{kind} {latest.order_id} filled"
-        return await self._why_closed_by_fills(position, ids)
+        by_fills = await self._why_closed_by_fills(position, ids)
+        return by_fills or await self._why_closed_by_unnamed_stop(position)
 
     async def _why_closed_by_fills(self, position: Position, ids: list[str]) -> str | None:
         """None of its orders listed as filled (Bybit's look-ups may lag): the account's
@@ -202,6 +203,25 @@ class Synchronizer:
                 kind = "stop" if order_id == position.stop_order_id else "exit order"
                 return f"{kind} {order_id} filled"
         return None
+
+    async def _why_closed_by_unnamed_stop(self, position: Position) -> str | None:
+        """A recorded stop without its order id (a stop the entry carried, journaled while
+        the venue's stops could not be read): the order of the last fill on the exit side
+        since the position opened is looked up; a stop-loss that filled, it closed it."""
+        if position.stop_order_id is not None or position.stop_price is None:
+            return None
+        since = position.opened_at or position.created_at
+        try:
+            fills = await self._exchange.fetch_fills(position.symbol, since=since)
+            exits = [f for f in sorted(fills, key=lambda f: f.at) if f.side is position.side.exit]
+            if not exits:
+                return None
+            order = await self._exchange.fetch_order(position.symbol, exits[-1].order_id)
+        except ExchangeUnavailable:
+            return None
+        if order is None or not order.is_stop_loss or order.filled <= 0:
+            return None
+        return f"stop {order.order_id} filled"
 
     async def _adopt(self, action: AdoptPosition) -> None:
         held = action.position
