@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any, cast
 
-import pytest
-
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
@@ -129,19 +127,15 @@ async def test_a_position_reopened_after_a_binance_stop_fired_is_protected_over_
         await loopback.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Binance fills are read from the position's open for 7 days only: a stop "
-    "that fired later is never found among them",
-)
 async def test_a_position_reopened_after_a_binance_stop_fired_eight_days_on_is_protected() -> None:
     """Over the wire, a position held 8 days: its stop fires and a person buys again by
     hand. `GET /fapi/v1/userTrades` answers at most 7 days from `startTime` ("The time
     between startTime and endTime cannot be longer than 7 days"; ccxt 4.5.90
     `binance.fetch_my_trades` sends `endTime` = `startTime` + 7 days for an older
     `since`). The guard reads the fills from the position's open, finds neither the stop's
-    fill nor the person's, and leaves the person's position bare pass after pass; the
-    journal's PnL of the closed position misses its exit too."""
+    fill nor the person's, and left the person's position bare pass after pass (the PnL of
+    the closed position missed its exit too): the adapter now reads the fills in windows of
+    7 days up to now."""
     loopback = LoopbackVenue.binance()
     await loopback.start()
     database = await SqliteDatabase.connect(":memory:")

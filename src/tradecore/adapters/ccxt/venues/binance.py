@@ -426,6 +426,7 @@ def heard(path: str, status: int, headers: Mapping[str, str], body: str, now: da
 LIMITS = VenueLimits(budgets=BUDGETS, weigh=costs, read=heard)
 
 _PAGE = 1000  # userTrades' maximum limit
+_WINDOW_MS = 7 * 24 * 3600 * 1000 - 1  # userTrades: at most 7 days a request
 
 
 def _ready(value: Any) -> Callable[[], Awaitable[Any]]:
@@ -578,18 +579,29 @@ class BinanceDialect:
     # ------------------------------------------------------------ history, marks
 
     async def fills(self, ex: "CcxtExchange", unified: str, start_ms: int) -> list[Fill]:
-        """`GET /fapi/v1/userTrades` (oldest first, 1000 a page), paged here by time. A fill
-        of the market order a fired stop became (`actualOrderId`) is named by the stop's
-        algoId, the id the application placed it under and asks for (`_algo` notes it)."""
+        """`GET /fapi/v1/userTrades` (oldest first, 1000 a page), paged here by time, in
+        windows of 7 days from `start_ms` to now: one request answers at most 7 days ("The
+        time between startTime and endTime cannot be longer than 7 days"; ccxt sends
+        `endTime` = `startTime` + 7 days for an older `since`), so a position held longer
+        would miss its later fills. A fill of the market order a fired stop became
+        (`actualOrderId`) is named by the stop's algoId, the id the application placed it
+        under and asks for (`_algo` notes it)."""
         found: dict[str, Fill] = {}
-        start = start_ms
+        now_ms = int(ex._clock.now().timestamp() * 1000)
+        window = start_ms
         while True:
-            page = await _trades(ex, unified, start)
-            fresh = [f for f in page if (f.trade_id or "") not in found]
-            found.update({f.trade_id or f"{f.order_id}@{f.at}": f for f in page})
-            if len(page) < _PAGE or not fresh:
+            end = window + _WINDOW_MS
+            start = window
+            while True:
+                page = await _trades(ex, unified, start, end)
+                fresh = [f for f in page if (f.trade_id or "") not in found]
+                found.update({f.trade_id or f"{f.order_id}@{f.at}": f for f in page})
+                if len(page) < _PAGE or not fresh:
+                    break
+                start = max(int(f.at.timestamp() * 1000) for f in page)  # ids dedupe the ms
+            if end >= now_ms:
                 break
-            start = max(int(f.at.timestamp() * 1000) for f in page)  # ids dedupe the same ms
+            window = end + 1
         return [_named_by_stop(ex, f) for f in found.values()]
 
     async def funding(
@@ -678,9 +690,9 @@ class BinanceDialect:
         await check.attempt(name, facts, expected, cancel)
 
 
-async def _trades(ex: "CcxtExchange", unified: str, start: int) -> list[Fill]:
+async def _trades(ex: "CcxtExchange", unified: str, start: int, end: int) -> list[Fill]:
     fills: list[Fill] = await ex._query(
-        lambda: ex.client.fetch_my_trades(unified, start, _PAGE),
+        lambda: ex.client.fetch_my_trades(unified, start, _PAGE, {"until": end}),
         lambda raw: [read_fill(item["info"]) for item in raw],
     )
     return fills
