@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any, cast
 
+import pytest
+
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
@@ -127,7 +129,21 @@ async def test_a_position_reopened_after_a_binance_stop_fired_is_protected_over_
         await loopback.close()
 
 
-async def test_a_position_reopened_after_a_binance_stop_fired_eight_days_on_is_protected() -> None:
+@pytest.mark.parametrize(
+    "venue_name",
+    [
+        "binance",
+        pytest.param(
+            "bybit",
+            marks=pytest.mark.xfail(
+                strict=True, reason="Bybit's fills are read for 7 days from the open only"
+            ),
+        ),
+    ],
+)
+async def test_a_position_reopened_after_its_stop_fired_eight_days_on_is_protected(
+    venue_name: str,
+) -> None:
     """Over the wire, a position held 8 days: its stop fires and a person buys again by
     hand. `GET /fapi/v1/userTrades` answers at most 7 days from `startTime` ("The time
     between startTime and endTime cannot be longer than 7 days"; ccxt 4.5.90
@@ -136,7 +152,7 @@ async def test_a_position_reopened_after_a_binance_stop_fired_eight_days_on_is_p
     fill nor the person's, and left the person's position bare pass after pass (the PnL of
     the closed position missed its exit too): the adapter now reads the fills in windows of
     7 days up to now."""
-    loopback = LoopbackVenue.binance()
+    loopback = LoopbackVenue.binance() if venue_name == "binance" else LoopbackVenue.bybit()
     await loopback.start()
     database = await SqliteDatabase.connect(":memory:")
     try:
