@@ -459,7 +459,7 @@ class CcxtExchange:
         self, symbol: str, *, since: datetime, order_ids: Sequence[str] | None = None
     ) -> Sequence[Fill]:
         """Every fill of the symbol from `since` (the dialect follows the venue's paging;
-        both venues answer at most 7 days from `since`)."""
+        both venues answer at most 7 days a request, so it asks window by window to now)."""
         found = await self._dialect.fills(self, to_venue(symbol), _ms(since))
         fills = sorted(found, key=lambda f: f.at)
         if order_ids is not None:
