@@ -22,7 +22,7 @@ from decimal import Decimal
 import attrs
 
 from tradecore.domain.events import EventType, Severity
-from tradecore.domain.orders import VenuePosition
+from tradecore.domain.orders import OrderRole, VenuePosition, client_order_id
 from tradecore.domain.pnl import opened_after
 from tradecore.domain.positions import (
     OperationKind,
@@ -220,7 +220,7 @@ class StopKeeper:
         if any(op.in_flight for op in snapshot.operations):
             return Protection(busy=True, detail="an operation is in flight")
         unsure = ""  # why it is not known whether the missing stop filled
-        if _stop_gone(current, snapshot):
+        if _stop_gone(current, snapshot) or _unnamed_stop_gone(current, snapshot):
             try:
                 ended = await self._closed_by_stop(current, held[0])
             except ExchangeUnavailable as error:
@@ -244,7 +244,8 @@ class StopKeeper:
         is still the bot's). Raises
         ExchangeUnavailable when the order or the fills cannot be read, or do not show the
         stop's fill yet (the guard's next pass asks again; nothing is done meanwhile)."""
-        assert position.stop_order_id is not None
+        if position.stop_order_id is None:
+            return await self._closed_after_entry(position, held)
         order = await self._exchange.fetch_order(position.symbol, position.stop_order_id)
         if order is None or order.is_open or order.filled <= 0:
             return None  # cancelled, never there, or still standing: a missing stop
@@ -255,6 +256,26 @@ class StopKeeper:
         if not after:
             return None  # some of what the venue holds was held before the stop filled
         return f"stop {order.order_id} filled"
+
+    async def _closed_after_entry(self, position: Position, held: VenuePosition) -> str | None:
+        """`_closed_by_stop` for a stop recorded without its order id (a stop the entry
+        carried, journaled while the venue's stops could not be read): which order filled
+        cannot be asked, so the account's fills are walked back from what the venue holds
+        to the bot's own entry (`domain.pnl.opened_after`): reaching flat after the entry's
+        last fill, the position held now was wholly traded after the bot's was closed.
+        None when the fills do not show the entry (an adopted position, a venue whose fills
+        carry no client id and no entry row): nothing is known beyond the missing stop."""
+        entry = client_order_id(position.id, OrderRole.ENTRY)
+        rows = await self._store.orders.for_position(position.id)
+        entries = {o.order_id for o in rows if o.client_order_id == entry}
+        fills = await read_fills(self._exchange, position)
+        entries |= {f.order_id for f in fills if f.client_order_id == entry}
+        last = max((f for f in fills if f.order_id in entries), key=lambda f: f.at, default=None)
+        if last is None:
+            return None
+        if not opened_after(fills, last.order_id, position.side, held.quantity):
+            return None
+        return f"closed on the venue after entry {last.order_id} (its stop had no order id)"
 
     async def _ended(self, position: Position, reason: str) -> Protection:
         """The journal's position was closed by its stop (which is gone from the venue with
@@ -657,6 +678,17 @@ def _stop_gone(position: Position, snapshot: Snapshot) -> bool:
     """The journal records a stop order for the position that the venue no longer lists."""
     order_id = position.stop_order_id
     return order_id is not None and all(o.order_id != order_id for o in snapshot.orders)
+
+
+def _unnamed_stop_gone(position: Position, snapshot: Snapshot) -> bool:
+    """The journal records a stop level without its order (a stop the entry carried,
+    journaled unread) and the venue shows no stop-loss for the position: attached or not."""
+    if position.stop_order_id is not None or position.stop_price is None:
+        return False
+    held = [v for v in snapshot.venue_positions if v.side is position.side]
+    if any(v.stop_price is not None for v in held):
+        return False
+    return not any(o.is_stop_loss and o.side is position.side.exit for o in snapshot.orders)
 
 
 async def _unpriced(position: Position) -> Decimal | None:

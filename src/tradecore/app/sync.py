@@ -191,7 +191,10 @@ class Synchronizer:
             if latest is not None and latest.filled > 0 and not latest.is_open:
                 kind = "stop" if latest.is_stop else "exit order"
                 return f"{kind} {latest.order_id} filled", None
-        return await self._why_closed_by_fills(position, ids)
+        reason, fills = await self._why_closed_by_fills(position, ids)
+        if reason is None:
+            reason, fills = await self._why_closed_by_unnamed_stop(position, fills)
+        return reason, fills
 
     async def _why_closed_by_fills(
         self, position: Position, ids: list[str]
@@ -209,6 +212,33 @@ class Synchronizer:
                 kind = "stop" if order_id == position.stop_order_id else "exit order"
                 return f"{kind} {order_id} filled", fills
         return None, fills
+
+    async def _why_closed_by_unnamed_stop(
+        self, position: Position, fills: Sequence[Fill] | None
+    ) -> tuple[str | None, Sequence[Fill] | None]:
+        """A recorded stop without its order id (a stop the entry carried, journaled while
+        the venue's stops could not be read): the order of the last fill on the exit side
+        since the position opened is looked up; a stop-loss that filled, it closed it. The
+        fills already read in this pass are used, else read once."""
+        if position.stop_order_id is not None or position.stop_price is None:
+            return None, fills
+        since = position.opened_at or position.created_at
+        try:
+            if fills is None:
+                fills = await read_fills(self._exchange, position)
+            exits = [
+                f
+                for f in sorted(fills, key=lambda f: f.at)
+                if f.side is position.side.exit and f.at >= since
+            ]
+            if not exits:
+                return None, fills
+            order = await self._exchange.fetch_order(position.symbol, exits[-1].order_id)
+        except ExchangeUnavailable:
+            return None, fills
+        if order is None or not order.is_stop_loss or order.filled <= 0:
+            return None, fills
+        return f"stop {order.order_id} filled", fills
 
     async def _adopt(self, action: AdoptPosition) -> None:
         held = action.position

@@ -278,6 +278,10 @@ class CcxtExchange:
         # algo orders) the id says which endpoint to ask, and a cancel answer may name the
         # order without its state.
         self._algos: dict[str, Order] = {}
+        # The order a fired conditional order became (Binance's `actualOrderId`), by its id:
+        # the conditional order's own id, the one the application knows. The venue lists the
+        # fills under the order it became; the dialect names them by the conditional order.
+        self._fired: dict[str, str] = {}
         # a symbol's settings read in flight (`margin._symbol_settings`), shared by its callers
         self.settings_flights: dict[str, asyncio.Future[Any]] = {}
         self._feeds: list[MarkFeed] = []
@@ -455,7 +459,7 @@ class CcxtExchange:
         self, symbol: str, *, since: datetime, order_ids: Sequence[str] | None = None
     ) -> Sequence[Fill]:
         """Every fill of the symbol from `since` (the dialect follows the venue's paging;
-        both venues answer at most 7 days from `since`)."""
+        both venues answer at most 7 days a request, so it asks window by window to now)."""
         found = await self._dialect.fills(self, to_venue(symbol), _ms(since))
         fills = sorted(found, key=lambda f: f.at)
         if order_ids is not None:

@@ -11,7 +11,7 @@ is outside `recvWindow` of the wall clock is refused with -1021.
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -97,6 +97,9 @@ def _num(value: Decimal | None) -> str:
 
 def _flag(params: Params, name: str) -> bool:
     return params.get(name, "").lower() == "true"
+
+
+_WEEK = timedelta(days=7)  # the longest span one userTrades request answers for
 
 
 def _from_ms(raw: object) -> datetime:
@@ -599,12 +602,24 @@ class BinanceDialect:
 
     def _user_trades(self, p: Params) -> Reply:
         """Account Trade List (USER_DATA), `GET /fapi/v1/userTrades`: oldest first, at most
-        `limit` (default 500, max 1000) from `startTime`; `orderId` narrows to one order."""
+        `limit` (default 500, max 1000) from `startTime`; `orderId` narrows to one order.
+        At most 7 days: "If startTime and endTime are both not sent, then the last 7 days'
+        data will be returned. The time between startTime and endTime cannot be longer than
+        7 days." — `startTime` alone gives [startTime, +7 days] (ccxt sends `endTime` so)."""
         symbol = p.get("symbol")
         if not symbol:
             return _error(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null.")
-        since = _from_ms(p.get("startTime"))
-        fills = self.engine.fills(symbol, since)
+        now = self.engine.now()
+        end = _from_ms(p["endTime"]) if p.get("endTime") else None
+        if p.get("startTime"):
+            since = _from_ms(p.get("startTime"))
+            end = end or since + _WEEK
+        else:
+            end = end or now
+            since = end - _WEEK
+        if end - since > _WEEK:
+            return _error(-1127, "More than 168 hours between startTime and endTime.")
+        fills = [f for f in self.engine.fills(symbol, since) if f.at <= end]
         if p.get("orderId"):
             fills = [f for f in fills if f.order_id == str(p["orderId"])]
         limit = min(int(p.get("limit") or 500), 1000)

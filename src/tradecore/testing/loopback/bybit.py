@@ -9,7 +9,7 @@ with an `orderId` or `orderLinkId` finds an order of any status (the venue keeps
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -684,7 +684,21 @@ class BybitDialect:
         symbol = p.get("symbol")
         if p.get("category") != "linear" or not symbol:
             return self._error("10001", "params error: category linear and symbol required")
-        fills = list(reversed(self.engine.fills(symbol, _from_ms(p.get("startTime")))))
+        # "startTime and endTime are not passed, return 7 days by default; only startTime is
+        # passed, return range between startTime and startTime+7 days; only endTime is
+        # passed, return range between endTime-7 days and endTime; if both are passed, the
+        # rule is endTime - startTime <= 7 days"
+        end = _from_ms(p["endTime"]) if p.get("endTime") else None
+        if p.get("startTime"):
+            since = _from_ms(p["startTime"])
+            end = end or since + _WEEK
+        else:
+            end = end or self.engine.now()
+            since = end - _WEEK
+        if end - since > _WEEK:
+            return self._error("10001", "The startTime and endTime interval is too long")
+        fills = [f for f in self.engine.fills(symbol, since) if f.at <= end]
+        fills = list(reversed(fills))
         if p.get("orderId"):
             fills = [f for f in fills if f.order_id == p["orderId"]]
         page, cursor = _rows(fills, p, default=50, most=100)
@@ -856,6 +870,9 @@ def _rows(rows: list[T], p: Params, *, default: int, most: int) -> tuple[list[T]
         return [], ""
     end = start + limit
     return rows[start:end], (str(end) if end < len(rows) else "")
+
+
+_WEEK = timedelta(days=7)  # the longest span one execution-list request answers for
 
 
 def _from_ms(raw: object) -> datetime:

@@ -426,6 +426,7 @@ def heard(path: str, status: int, headers: Mapping[str, str], body: str, now: da
 LIMITS = VenueLimits(budgets=BUDGETS, weigh=costs, read=heard)
 
 _PAGE = 1000  # userTrades' maximum limit
+_WINDOW_MS = 7 * 24 * 3600 * 1000 - 1  # userTrades: at most 7 days a request
 
 
 def _ready(value: Any) -> Callable[[], Awaitable[Any]]:
@@ -578,17 +579,30 @@ class BinanceDialect:
     # ------------------------------------------------------------ history, marks
 
     async def fills(self, ex: "CcxtExchange", unified: str, start_ms: int) -> list[Fill]:
-        """`GET /fapi/v1/userTrades` (oldest first, 1000 a page), paged here by time."""
+        """`GET /fapi/v1/userTrades` (oldest first, 1000 a page), paged here by time, in
+        windows of 7 days from `start_ms` to now: one request answers at most 7 days ("The
+        time between startTime and endTime cannot be longer than 7 days"; ccxt sends
+        `endTime` = `startTime` + 7 days for an older `since`), so a position held longer
+        would miss its later fills. A fill of the market order a fired stop became
+        (`actualOrderId`) is named by the stop's algoId, the id the application placed it
+        under and asks for (`_algo` notes it)."""
         found: dict[str, Fill] = {}
-        start = start_ms
+        now_ms = int(ex._clock.now().timestamp() * 1000)
+        window = start_ms
         while True:
-            page = await _trades(ex, unified, start)
-            fresh = [f for f in page if (f.trade_id or "") not in found]
-            found.update({f.trade_id or f"{f.order_id}@{f.at}": f for f in page})
-            if len(page) < _PAGE or not fresh:
+            end = window + _WINDOW_MS
+            start = window
+            while True:
+                page = await _trades(ex, unified, start, end)
+                fresh = [f for f in page if (f.trade_id or "") not in found]
+                found.update({f.trade_id or f"{f.order_id}@{f.at}": f for f in page})
+                if len(page) < _PAGE or not fresh:
+                    break
+                start = max(int(f.at.timestamp() * 1000) for f in page)  # ids dedupe the ms
+            if end >= now_ms:
                 break
-            start = max(int(f.at.timestamp() * 1000) for f in page)  # ids dedupe the same ms
-        return list(found.values())
+            window = end + 1
+        return [_named_by_stop(ex, f) for f in found.values()]
 
     async def funding(
         self, ex: "CcxtExchange", symbol: str, start_ms: int
@@ -676,9 +690,9 @@ class BinanceDialect:
         await check.attempt(name, facts, expected, cancel)
 
 
-async def _trades(ex: "CcxtExchange", unified: str, start: int) -> list[Fill]:
+async def _trades(ex: "CcxtExchange", unified: str, start: int, end: int) -> list[Fill]:
     fills: list[Fill] = await ex._query(
-        lambda: ex.client.fetch_my_trades(unified, start, _PAGE),
+        lambda: ex.client.fetch_my_trades(unified, start, _PAGE, {"until": end}),
         lambda raw: [read_fill(item["info"]) for item in raw],
     )
     return fills
@@ -702,7 +716,16 @@ async def _algo(ex: "CcxtExchange", unified: str, key: Mapping[str, str]) -> Ord
     fill = await ex._maybe(lambda: ex.client.fetch_order(actual, unified)) if actual else None
     order: Order = await ex._query(_ready(info), lambda raw: read_algo(raw, fill))
     ex._algos[order.order_id] = order
+    if actual:
+        ex._fired[actual] = order.order_id
     return order
+
+
+def _named_by_stop(ex: "CcxtExchange", fill: Fill) -> Fill:
+    """The fill under the algoId of the stop whose market order it is, if that stop was
+    looked up (Binance lists a fired algo order's fills under its `actualOrderId`)."""
+    algo_id = ex._fired.get(fill.order_id)
+    return fill if algo_id is None else attrs.evolve(fill, order_id=algo_id)
 
 
 async def _open_algo(ex: "CcxtExchange", unified: str, order_id: str) -> Order | None:

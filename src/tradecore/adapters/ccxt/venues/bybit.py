@@ -404,6 +404,17 @@ def v5_limits(per_second: Mapping[str, int], *, source: str) -> VenueLimits:
     )
 
 
+_WINDOW_MS = 7 * 24 * 3600 * 1000  # execution list: at most 7 days a request
+
+
+async def _executions(ex: "CcxtExchange", unified: str, start: int, end: int) -> list[Fill | None]:
+    rows: list[Fill | None] = await ex._query(
+        lambda: ex.client.fetch_my_trades(unified, start, None, {"paginate": True, "until": end}),
+        lambda raw: [read_fill(item["info"]) for item in raw],
+    )
+    return rows
+
+
 _LOG_PAGES = 20  # of 50 rows: a position's settlements over far more than 7 days
 _MODES = {
     "ISOLATED_MARGIN": MarginMode.ISOLATED,
@@ -549,13 +560,21 @@ class BybitDialect:
     # ------------------------------------------------------------ history, marks
 
     async def fills(self, ex: "CcxtExchange", unified: str, start_ms: int) -> list[Fill]:
-        """`GET /v5/execution/list` (newest first, paged by ccxt along `nextPageCursor`)."""
-        rows: list[Fill | None] = await ex._query(
-            lambda: ex.client.fetch_my_trades(unified, start_ms, None, {"paginate": True}),
-            lambda raw: [read_fill(item["info"]) for item in raw],
-        )
-        found = {f.trade_id or f"{f.order_id}@{f.at}": f for f in rows if f is not None}
-        return list(found.values())
+        """`GET /v5/execution/list` (newest first, paged by ccxt along `nextPageCursor`), in
+        windows of 7 days from `start_ms` to now: one request answers at most 7 days ("only
+        startTime is passed, return range between startTime and startTime+7 days"; "if both
+        are passed, the rule is endTime - startTime <= 7 days"), so a position held longer
+        would miss its later fills."""
+        found: dict[str, Fill] = {}
+        now_ms = int(ex._clock.now().timestamp() * 1000)
+        window = start_ms
+        while True:
+            end = window + _WINDOW_MS
+            rows = await _executions(ex, unified, window, end)
+            found.update({f.trade_id or f"{f.order_id}@{f.at}": f for f in rows if f is not None})
+            if end >= now_ms:
+                return list(found.values())
+            window = end + 1
 
     async def funding(
         self, ex: "CcxtExchange", symbol: str, start_ms: int
