@@ -480,7 +480,7 @@ def _venue_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from tradecore.adapters.ccxt.venue_check import VenueCheckError
     from tradecore.wiring.logs import configure_logging
 
-    from .venue_check import CheckInterrupted, run_venue_check
+    from .venue_check import run_venue_check
 
     args.health_port = None
     config = _trading_config(args, env)
@@ -494,13 +494,13 @@ def _venue_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise
     except VenueCheckError as exc:
         return _fail(BAD_USAGE, str(exc))
-    except CheckInterrupted as exc:
-        return _fail(RUNTIME_FAILURE, str(exc))
     except Exception as exc:
         from loguru import logger
 
         logger.opt(exception=exc).error("venue-check failed")
         return _fail(RUNTIME_FAILURE, redactor.redact(f"venue-check failed: {exc!r}"))
+    if passed is None:
+        return _fail(RUNTIME_FAILURE, "stopped by a signal; the check removed what it opened")
     return OK if passed else RUNTIME_FAILURE
 
 

@@ -10,14 +10,12 @@ from tradecore.wiring.container import Container
 from tradecore.wiring.lifecycle import resolve, shutdown, stop_on_signals, unless_stopped
 
 
-class CheckInterrupted(Exception):
-    """SIGINT or SIGTERM stopped the check; what it opened was removed first."""
-
-
-async def run_venue_check(config: Config, secrets: Secrets, *, symbol: str, hold: float) -> bool:
+async def run_venue_check(
+    config: Config, secrets: Secrets, *, symbol: str, hold: float
+) -> bool | None:
     """True when every fact is as the corpus documents it. SIGINT or SIGTERM (even where
-    the shell started it with SIGINT ignored) cancels the run; the check removes what it
-    opened before the cancellation goes on, then `CheckInterrupted` is raised."""
+    the shell started it with SIGINT ignored) cancels the run: the check removes what it
+    opened, then None is returned."""
     from tradecore.adapters.ccxt.venue_check import VenueCheck, render
 
     container = Container()
@@ -40,7 +38,7 @@ async def run_venue_check(config: Config, secrets: Secrets, *, symbol: str, hold
         with stop_on_signals(stop):
             report = await unless_stopped(check.run(), stop)
         if report is None:
-            raise CheckInterrupted("stopped by a signal; the check removed what it opened")
+            return None
         print(render(report), flush=True)
         return report.passed
     finally:
