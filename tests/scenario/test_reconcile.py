@@ -249,6 +249,30 @@ async def test_zombies_of_every_kind_a_one_way_venue_allows_are_cancelled(app: A
     assert [o.order_id for o in engine.open_orders("BTCUSDT")] == [ours.order_id]  # ours stays
 
 
+async def test_a_position_closed_by_hand_is_journaled_phantom_once_when_the_close_is_confirmed(
+    app: App,
+) -> None:
+    """A person closes the bot's position; the keeper cannot confirm it on the first pass.
+    `phantom_position_closed` ends the position in the report and the monitor: it is written
+    once, by the pass that closed the position, never by one that left it open."""
+    position_id = await opened(app)
+    app.venue.close_by_hand("BTCUSDT")
+    app.venue.inject(Fault(kind=FaultKind.NETWORK_ERROR, op=Op.FETCH_POSITIONS, skip=1))
+
+    await app.run(app.sync.sync())
+
+    stored = await app.store.positions.get(position_id)
+    assert stored is not None and stored.state is PositionState.ACTIVE
+    assert app.sink.of(EventType.PHANTOM_POSITION_CLOSED) == []
+
+    await app.run(app.sync.sync())
+
+    stored = await app.store.positions.get(position_id)
+    assert stored is not None and stored.state is PositionState.CLOSED
+    [phantom] = app.sink.of(EventType.PHANTOM_POSITION_CLOSED)
+    assert phantom.position_id == position_id
+
+
 async def test_a_close_the_venue_could_not_confirm_is_not_reported_as_done(app: App) -> None:
     """The pass sees the venue flat, but the keeper's own read under the symbol's lock fails:
     the position stays ACTIVE, and neither the pass's report nor its journaled
