@@ -731,6 +731,25 @@ async def test_a_position_held_over_a_funding_time_pays_funding_and_the_venue_re
     assert since < payment.at <= venue.now()
 
 
+async def test_a_position_held_for_days_has_every_funding_payment_reported(
+    venue: VenueHarness,
+) -> None:
+    # Bybit's transaction log answers 24 hours for `startTime` alone and at most 7 days a
+    # request (v5 Get Transaction Log: "Only startTime is passed, return range between
+    # startTime and startTime+24 hours"; "If both are passed, the rule is endTime -
+    # startTime <= 7 days"): a position held 9 days pays 27 fundings, all of them count.
+    ex = venue.exchange
+    since = venue.now()
+    await open_long(ex)
+    for _ in range(27):
+        await venue.advance(8 * 3600)
+        await venue.set_mark(SYMBOL, MARK)
+    payments = await ex.fetch_funding(SYMBOL, since=since)
+    assert len(payments) == 27
+    assert len({p.at for p in payments}) == 27
+    assert all(p.amount == -QTY * MARK * DEFAULT_FUNDING_RATE for p in payments)
+
+
 async def test_a_trade_history_that_cannot_be_read_is_exchange_unavailable(
     venue: VenueHarness,
 ) -> None:

@@ -725,15 +725,28 @@ class BybitDialect:
 
     def _transaction_log(self, p: Params) -> Reply:
         """Get Transaction Log, `GET /v5/account/transaction-log` (UTA): SETTLEMENT rows, the
-        funding settlements, `funding` positive when received; limit 1-50 (default 20)."""
+        funding settlements, `funding` positive when received; limit 1-50 (default 20); 24
+        hours for one end of the span, at most 7 days for both."""
         if p.get("type") not in (None, "SETTLEMENT"):
             return self._ok({"list": [], "nextPageCursor": ""})
-        since = _from_ms(p.get("startTime"))
+        # "startTime and endTime are not passed, return 24 hours by default; Only startTime
+        # is passed, return range between startTime and startTime+24 hours; Only endTime is
+        # passed, return range between endTime-24 hours and endTime; If both are passed, the
+        # rule is endTime - startTime <= 7 days" (v5 Get Transaction Log)
+        end = _from_ms(p["endTime"]) if p.get("endTime") else None
+        if p.get("startTime"):
+            since = _from_ms(p["startTime"])
+            end = end or since + _DAY
+        else:
+            end = end or self.engine.now()
+            since = end - _DAY
+        if end - since > _WEEK:
+            return self._error("10001", "The startTime and endTime interval is too long")
         payments = [
             f
             for symbol in self.engine.markets
             for f in self.engine.funding(symbol, since)
-            if symbol == p.get("symbol", symbol)
+            if symbol == p.get("symbol", symbol) and f.at <= end
         ]
         payments.sort(key=lambda f: f.at, reverse=True)
         page, cursor = _rows(payments, p, default=20, most=50)
@@ -873,6 +886,7 @@ def _rows(rows: list[T], p: Params, *, default: int, most: int) -> tuple[list[T]
 
 
 _WEEK = timedelta(days=7)  # the longest span one execution-list request answers for
+_DAY = timedelta(days=1)  # what a transaction-log request with one end answers for
 
 
 def _from_ms(raw: object) -> datetime:

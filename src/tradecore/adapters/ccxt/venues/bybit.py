@@ -415,7 +415,30 @@ async def _executions(ex: "CcxtExchange", unified: str, start: int, end: int) ->
     return rows
 
 
-_LOG_PAGES = 20  # of 50 rows: a position's settlements over far more than 7 days
+_LOG_PAGES = 20  # of 50 rows: a window's settlements (21 funding times a symbol in 7 days)
+
+
+async def _settlements(ex: "CcxtExchange", start: int, end: int) -> list[FundingPayment | None]:
+    rows: list[FundingPayment | None] = []
+    cursor = ""
+    for _ in range(_LOG_PAGES):
+        params = {
+            "accountType": "UNIFIED",
+            "category": "linear",
+            "type": "SETTLEMENT",
+            "startTime": start,
+            "endTime": end,
+            "limit": 50,
+            **({"cursor": cursor} if cursor else {}),
+        }
+        result = await _log(ex, params)
+        rows += [read_funding(item) for item in result.get("list") or []]
+        cursor = str(result.get("nextPageCursor") or "")
+        if not cursor:
+            break
+    return rows
+
+
 _MODES = {
     "ISOLATED_MARGIN": MarginMode.ISOLATED,
     "REGULAR_MARGIN": MarginMode.CROSS,
@@ -581,24 +604,20 @@ class BybitDialect:
     ) -> list[FundingPayment | None]:
         """`GET /v5/account/transaction-log` type SETTLEMENT, whose `funding` is signed as
         received (ccxt's `fetch_funding_history` reads Bybit's execution list, whose funding
-        `execFee` sign the docs do not state)."""
+        `execFee` sign the docs do not state), in windows of 7 days from `start_ms` to now
+        with both ends sent: "Only startTime is passed, return range between startTime and
+        startTime+24 hours"; "If both are passed, the rule is endTime - startTime <= 7
+        days" (v5 Get Transaction Log), so `startTime` alone gave a position held longer
+        than a day only its first day's funding."""
         rows: list[FundingPayment | None] = []
-        cursor = ""
-        for _ in range(_LOG_PAGES):
-            params = {
-                "accountType": "UNIFIED",
-                "category": "linear",
-                "type": "SETTLEMENT",
-                "startTime": start_ms,
-                "limit": 50,
-                **({"cursor": cursor} if cursor else {}),
-            }
-            result = await _log(ex, params)
-            rows += [read_funding(item) for item in result.get("list") or []]
-            cursor = str(result.get("nextPageCursor") or "")
-            if not cursor:
-                break
-        return rows
+        now_ms = int(ex._clock.now().timestamp() * 1000)
+        window = start_ms
+        while True:
+            end = window + _WINDOW_MS
+            rows += await _settlements(ex, window, end)
+            if end >= now_ms:
+                return rows
+            window = end + 1
 
     async def mark(self, ex: "CcxtExchange", unified: str) -> Decimal:
         value: Decimal = await ex._query(
