@@ -197,6 +197,35 @@ async def test_lost_response_is_unknown_and_the_client_id_finds_the_single_order
     assert len(placed) == 1
 
 
+async def test_an_entry_that_carried_a_stop_reads_back_by_client_id_with_its_level(
+    venue: VenueHarness,
+) -> None:
+    """The level a restarted open must not loosen: the venue lists it with the entry."""
+    ex = venue.exchange
+    if not ex.capabilities.entry_stop:
+        pytest.skip(f"{ex.venue} cannot carry a stop on an entry")
+    accepted(
+        await ex.create_market_order(
+            SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-op1-e0", stop_loss=Decimal("48500")
+        )
+    )
+    found = await ex.fetch_order_by_client_id(SYMBOL, "tc-op1-e0")
+    assert found is not None and found.filled == QTY
+    assert found.stop_loss == Decimal("48500")
+    [held] = await ex.fetch_positions()
+    assert held.stop_price == Decimal("48500")
+
+
+async def test_an_entry_without_a_carried_stop_reads_back_with_none(venue: VenueHarness) -> None:
+    ex = venue.exchange
+    await open_long(ex)
+    found = await ex.fetch_order_by_client_id(SYMBOL, "tc-op1-e0")
+    assert found is not None and found.filled == QTY and found.stop_loss is None
+    stop_order = accepted(await stop(ex, "49000", "tc-op1-s0")).order
+    listed = await ex.fetch_order(SYMBOL, stop_order.order_id)
+    assert listed is not None and listed.stop_loss is None  # a stop's trigger is not one
+
+
 async def test_timed_out_request_that_never_arrived_is_unknown_and_lookup_finds_nothing(
     venue: VenueHarness,
 ) -> None:

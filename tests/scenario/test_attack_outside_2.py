@@ -177,18 +177,17 @@ async def test_a_position_reopened_after_its_stop_fired_eight_days_on_is_protect
         await loopback.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the level a Bybit entry carried is not journaled before the entry is sent: a "
-    "resumed open prices a new, looser initial stop from the mark",
-)
-async def test_a_restart_after_the_entry_never_sets_a_stop_looser_than_the_one_it_carried() -> None:
+@pytest.mark.parametrize("by_hand", ["removed", "loosened"])
+async def test_a_restart_after_the_entry_never_sets_a_stop_looser_than_the_one_it_carried(
+    by_hand: str,
+) -> None:
     """The process dies the moment its Bybit entry is answered: the venue filled it and set
     the stop it carried (48500, the bot's level, sent by the bot). While the bot is down a
-    person removes that stop and the mark falls to 48000, past the bot's level. The restart
-    resumes the open and places a fresh initial stop moved past the mark (47760): looser
-    than the stop the bot set. Had the journal known 48500, the guard's rule (story 3: a
-    level the mark has crossed is closed at market, never loosened) would have applied."""
+    person removes that stop (or drags it to 47000) and the mark falls to 48000, past the
+    bot's level. The restart resumes the open, which once placed a fresh initial stop moved
+    past the mark (47760): looser than the stop the bot set. The venue lists the level with
+    the entry the resumed open finds by client id, and the guard's rule (story 3: a level
+    the mark has crossed is closed at market, never loosened) applies to it."""
     venue = FakeVenue.bybit(latency=ROUND_TRIP)
     database = await SqliteDatabase.connect(":memory:")
     try:
@@ -199,7 +198,10 @@ async def test_a_restart_after_the_entry_never_sets_a_stop_looser_than_the_one_i
             await dying.open("BTCUSDT", Side.LONG, "0.004")
         held = venue.position("BTCUSDT")
         assert held is not None and held.stop_price == Decimal("48500.0")  # carried, set
-        venue.cancel_stop("BTCUSDT")  # a person removes it while the bot is down
+        if by_hand == "removed":
+            venue.cancel_stop("BTCUSDT")  # a person removes it while the bot is down
+        else:
+            venue.move_stop("BTCUSDT", "47000")  # or loosens it
         await venue.set_mark("BTCUSDT", "48000")  # past the bot's level
         survivor = build_app(venue, database.store)
         await survivor.run(Kernel(survivor.parts).start(loops=False))
@@ -211,5 +213,47 @@ async def test_a_restart_after_the_entry_never_sets_a_stop_looser_than_the_one_i
             level is not None and level >= Decimal("48500") for level in levels
         ), f"a stop at {levels}, looser than the 48500 the bot's entry carried"
         assert entries_sent(venue, "BTCUSDT") == Decimal("0.004")  # nothing opened twice
+    finally:
+        await database.close()
+
+
+class FillsLowerThenDies:
+    """The mark the open was sized at (50000, its carried stop 48500) drops to 49000 as the
+    entry goes out; the entry fills there and the process dies on its answer."""
+
+    def __init__(self, venue: FakeVenue) -> None:
+        self._venue = venue
+        self._exchange = venue.exchange
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._exchange, name)
+
+    async def create_market_order(self, *args: Any, **kwargs: Any) -> Any:
+        await self._venue.set_mark("BTCUSDT", "49000")
+        await self._exchange.create_market_order(*args, **kwargs)
+        raise Crash("after the entry was sent")
+
+
+async def test_a_restart_never_stops_a_lower_fill_looser_than_the_entry_carried() -> None:
+    """The entry carried 48500 (3% under the 50000 it was sized at) and filled at 49000;
+    while the bot is down a person removes the stop. The resumed open prices its initial
+    stop from the fill (47530), looser than the 48500 the bot set and the mark is short of:
+    it sets 48500 and keeps the position."""
+    venue = FakeVenue.bybit(latency=ROUND_TRIP)
+    database = await SqliteDatabase.connect(":memory:")
+    try:
+        dying = build_app(venue, database.store, exchange=cast(Exchange, FillsLowerThenDies(venue)))
+        with pytest.raises(Crash):
+            await dying.open("BTCUSDT", Side.LONG, "0.004")
+        held = venue.position("BTCUSDT")
+        assert held is not None and held.stop_price == Decimal("48500.0")  # carried, set
+        venue.cancel_stop("BTCUSDT")  # a person removes it while the bot is down
+        survivor = build_app(venue, database.store)
+        await survivor.run(Kernel(survivor.parts).start(loops=False))
+
+        held = venue.position("BTCUSDT")
+        assert held is not None and held.quantity == Decimal("0.004")
+        levels = [s.trigger_price for s in venue.stops("BTCUSDT")]
+        assert levels == [Decimal("48500")], f"a stop at {levels}, not the 48500 it carried"
     finally:
         await database.close()

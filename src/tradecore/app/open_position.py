@@ -37,7 +37,7 @@ from tradecore.domain.positions import (
     StopOwner,
 )
 from tradecore.domain.precision import MarketRules
-from tradecore.domain.reconcile import tighter
+from tradecore.domain.reconcile import LevelVerdict, judge_level, tighter
 from tradecore.domain.stops import StopParams, emergency_stop, initial_stop
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock, IdGenerator
@@ -350,6 +350,12 @@ class OpenPosition:
         )
         return position
 
+    async def _carried_level(self, position: Position) -> Decimal | None:
+        """The stop-loss the position's entry carried, as the venue lists it with the entry
+        (looked up by its client id); None when it carried none or the venue cannot say."""
+        order = await self._lookup(position, client_order_id(position.id, OrderRole.ENTRY))
+        return None if order is None else order.stop_loss
+
     async def _carried_stop(self, request: OpenRequest) -> Decimal | None:
         """The stop-loss the entry carries on a venue where an entry can (`entry_stop`):
         the initial stop planned from the mark the open was sized at (asked for if the
@@ -551,8 +557,15 @@ class OpenPosition:
         A stop the entry carried (`entry_stop`: `carried` for a fresh fill, the stop the
         venue's position shows for a resumed open) is adopted as the bot's (method
         "carried"), never placed a second time; then it is moved to the initial stop from
-        the fill if it is looser than that (priced from the mark, the fill may be worse)."""
+        the fill if it is looser than that (priced from the mark, the fill may be worse).
+
+        The stop set is never looser than the last level the bot set (issue 10): the
+        journal's, else the one its entry carried — for a resumed open as the venue lists it
+        with the entry (`Order.stop_loss`), whatever a person did to the position's stop
+        while the bot was down. A level the mark has crossed is closed at market instead
+        (the guard's rule, `judge_level`)."""
         shown: Decimal | None = carried
+        bot_level = position.stop_price if position.stop_price is not None else carried
         if not fresh_fill:
             venue_position = await self._held(position)
             held = None if venue_position is None else venue_position.quantity
@@ -572,6 +585,8 @@ class OpenPosition:
                 position = await self._saved(
                     attrs.evolve(position, quantity=held, version=position.version + 1)
                 )
+            if bot_level is None and self._exchange.capabilities.entry_stop:
+                bot_level = await self._carried_level(position)
         assert position.entry_price is not None
         if (
             shown is not None
@@ -584,19 +599,27 @@ class OpenPosition:
         mark = position.entry_price if fresh_fill else await self._mark(position)
         detail = ""
         for _ in range(self._stop_tries):
-            plan = initial_stop(
+            if (
+                bot_level is not None
+                and judge_level(position.side, bot_level, shown, mark) is LevelVerdict.CLOSE
+            ):
+                cause = f"the mark crossed the stop level the bot set ({bot_level})"
+                return await self._roll_back(position, rules, cause=cause)
+            price = initial_stop(
                 position.side, position.entry_price, mark, rules.tick_size, self._stops
-            )
+            ).price
+            if bot_level is not None and tighter(position.side, bot_level, price):
+                price = bot_level  # never looser than the level the bot set
             standing = position.stop_price
             if (
                 standing is not None
                 and standing == shown
-                and not tighter(position.side, plan.price, standing)
+                and not tighter(position.side, price, standing)
             ):
                 # the carried stop stands, at least as tight as the initial stop: kept
                 return await self._advance(position, PositionState.ACTIVE)
             result = await self._keeper.apply(
-                position, plan.price, owner=StopOwner.INITIAL, reason="initial"
+                position, price, owner=StopOwner.INITIAL, reason="initial"
             )
             if result.ok:
                 return await self._advance(result.position, PositionState.ACTIVE)

@@ -88,6 +88,10 @@ class Order:
     position_idx: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # the stop-loss the order carries for the position it opens (`Capabilities.entry_stop`:
+    # Bybit `/v5/order/create` `stopLoss`), as the venue lists it with the order; None when
+    # it carries none. The level the bot set on the entry, readable after a restart.
+    stop_loss: Decimal | None = None
 
     @property
     def is_stop(self) -> bool:

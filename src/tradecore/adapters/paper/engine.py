@@ -243,6 +243,7 @@ class VenueEngine(Validation):
             position_idx=position_idx,
             origin=origin,
         )
+        order.stop_loss = carried  # listed with the order, as Bybit lists its `stopLoss`
         fill = self._fillable(symbol, order, self._fill_ratio(symbol, origin))
         if fill > ZERO:
             self._fill(order, fill, self._slipped(mark, order_side), reason=origin)

@@ -45,6 +45,7 @@ class EngineOrder:
         "reduce_only",
         "side",
         "status",
+        "stop_loss",
         "symbol",
         "trail",
         "trigger_price",
@@ -89,6 +90,7 @@ class EngineOrder:
         self.closed_at: datetime | None = None
         self.key: tuple[Decimal, int, str] | None = None  # its entry in a sorted index
         self.trail: Trail | None = None  # a trailing stop's rule and best mark
+        self.stop_loss: Decimal | None = None  # the stop-loss an entry carries
 
     def snapshot(self, venue: Venue) -> Order:
         return Order(
@@ -109,6 +111,7 @@ class EngineOrder:
             position_idx=self.position_idx,
             created_at=self.created_at,
             updated_at=self.updated_at,
+            stop_loss=self.stop_loss,
         )
 
 

@@ -815,6 +815,7 @@ class BybitDialect:
         elif order.status is OrderStatus.EXPIRED and order.filled > ZERO:
             status = "PartiallyFilledCanceled"
         sell = order.side is OrderSide.SELL
+        carried = order.stop_loss
         return {
             "orderId": order.order_id,
             "orderLinkId": order.client_order_id or "",
@@ -842,13 +843,15 @@ class BybitDialect:
             "orderIv": "",
             "triggerPrice": _num(order.trigger_price) if stop else "0",
             "takeProfit": "0",
-            "stopLoss": "0",
-            "tpslMode": "Full" if attached else "",
+            # an entry's carried stop-loss, listed with the order (corpus
+            # order_realtime__limit_new_with_tpsl: `stopLoss`, `tpslMode` Full)
+            "stopLoss": "0" if carried is None else _num(carried),
+            "tpslMode": "Full" if attached or carried is not None else "",
             "ocoTriggerBy": "",
             "tpLimitPrice": "0",
             "slLimitPrice": "0",
             "tpTriggerBy": "",
-            "slTriggerBy": "",
+            "slTriggerBy": "" if carried is None else "MarkPrice",
             "triggerDirection": (1 if rises else 2) if stop else 0,
             "triggerBy": "MarkPrice" if stop else "",
             "lastPriceOnCreated": "",

@@ -107,6 +107,12 @@ def read_v5_order(info: parse.Raw, *, venue: Venue = Venue.BYBIT) -> Order:
         position_idx=int(info.get("positionIdx") or 0),
         created_at=parse.time_of(info.get("createdTime")),
         updated_at=parse.time_of(info.get("updatedTime")),
+        # The stop-loss an entry carried: the raw `stopLoss` ("0" or "" when none). Not
+        # ccxt's unified `stopLossPrice`: ccxt 4.5.90 bybit.parse_order takes it from
+        # `stopLoss` too (omit_zero), but for a reduce-only conditional order with no
+        # `stopLoss` it fills it with the order's own `triggerPrice` (its "stop order type
+        # 2"), which is a stop's trigger, not a stop carried by an entry.
+        stop_loss=parse.opt_dec(info.get("stopLoss")),
     )
 
 
