@@ -217,6 +217,38 @@ async def test_a_restart_after_the_entry_never_sets_a_stop_looser_than_the_one_i
         await database.close()
 
 
+async def test_a_restart_after_the_carried_stop_fired_and_a_person_bought_keeps_the_person_s() -> (
+    None
+):
+    """The process dies the moment its Bybit entry is answered (carried stop 48500). While
+    it is down the mark falls to 48400, the stop fires (flat), and a person buys the same
+    0.004 by hand. The resumed open must not take the person's position for its own and
+    sell it at market because the mark is past its own level (found in review): the fills
+    walked back from the entry show the bot's position ended with its stop; the person's
+    is left to be adopted and protected."""
+    venue = FakeVenue.bybit(latency=ROUND_TRIP)
+    database = await SqliteDatabase.connect(":memory:")
+    try:
+        dying = build_app(
+            venue, database.store, exchange=cast(Exchange, DiesAfterTheEntry(venue.exchange))
+        )
+        with pytest.raises(Crash):
+            await dying.open("BTCUSDT", Side.LONG, "0.004")
+        await venue.set_mark("BTCUSDT", "48400")  # the carried stop fires while down
+        assert venue.position("BTCUSDT") is None
+        venue.open_by_hand("BTCUSDT", Side.LONG, "0.004")  # a person buys the dip
+        survivor = build_app(venue, database.store)
+        await survivor.run(Kernel(survivor.parts).start(loops=False))
+
+        held = venue.position("BTCUSDT")
+        assert held is not None and held.quantity == Decimal("0.004"), "sold at market"
+        assert not survivor.sink.of(EventType.POSITION_ROLLBACK)
+        assert venue.stops("BTCUSDT") or held.stop_price is not None, "left bare"
+        assert entries_sent(venue, "BTCUSDT") == Decimal("0.004")  # the bot's one entry
+    finally:
+        await database.close()
+
+
 class FillsLowerThenDies:
     """The mark the open was sized at (50000, its carried stop 48500) drops to 49000 as the
     entry goes out; the entry fills there and the process dies on its answer."""

@@ -587,6 +587,10 @@ class OpenPosition:
                 )
             if bot_level is None and self._exchange.capabilities.entry_stop:
                 bot_level = await self._carried_level(position)
+            if venue_position is not None and shown is None and bot_level is not None:
+                ended = await self._ended_while_down(position, venue_position)
+                if ended is not None:
+                    return ended
         assert position.entry_price is not None
         if (
             shown is not None
@@ -629,6 +633,29 @@ class OpenPosition:
             # The mark may have run past the planned stop: plan the next try from it.
             mark = await self._mark(position)
         return await self._roll_back(position, rules, cause=detail)
+
+    async def _ended_while_down(self, position: Position, held: VenuePosition) -> Position | None:
+        """The stop the bot set is gone and the venue holds the symbol: while the process
+        was down that stop may have filled and a person bought again. The fills walked back
+        to the entry tell (`StopKeeper.closed_after_entry`); then the bot's position is
+        closed as its stop closed it, and the person's is left for the synchronizer to adopt
+        and protect — never taken for the bot's and closed at market. None (the venue's
+        position is the bot's as far as is known) when they do not show it, or cannot be
+        read."""
+        try:
+            reason = await self._keeper.closed_after_entry(position, held)
+        except ExchangeUnavailable:
+            return None
+        if reason is None:
+            return None
+        return await self._settled(
+            await self._advance(
+                position,
+                PositionState.CLOSED,
+                closed_at=self._clock.now(),
+                close_reason=reason,
+            )
+        )
 
     async def _settled(self, position: Position) -> Position:
         """The closed position with its figures from the venue's fills (or as it is: the

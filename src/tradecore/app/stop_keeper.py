@@ -245,7 +245,7 @@ class StopKeeper:
         ExchangeUnavailable when the order or the fills cannot be read, or do not show the
         stop's fill yet (the guard's next pass asks again; nothing is done meanwhile)."""
         if position.stop_order_id is None:
-            return await self._closed_after_entry(position, held)
+            return await self.closed_after_entry(position, held)
         order = await self._exchange.fetch_order(position.symbol, position.stop_order_id)
         if order is None or order.is_open or order.filled <= 0:
             return None  # cancelled, never there, or still standing: a missing stop
@@ -257,14 +257,16 @@ class StopKeeper:
             return None  # some of what the venue holds was held before the stop filled
         return f"stop {order.order_id} filled"
 
-    async def _closed_after_entry(self, position: Position, held: VenuePosition) -> str | None:
+    async def closed_after_entry(self, position: Position, held: VenuePosition) -> str | None:
         """`_closed_by_stop` for a stop recorded without its order id (a stop the entry
-        carried, journaled while the venue's stops could not be read): which order filled
-        cannot be asked, so the account's fills are walked back from what the venue holds
-        to the bot's own entry (`domain.pnl.opened_after`): reaching flat after the entry's
-        last fill, the position held now was wholly traded after the bot's was closed.
-        None when the fills do not show the entry (an adopted position, a venue whose fills
-        carry no client id and no entry row): nothing is known beyond the missing stop."""
+        carried, journaled while the venue's stops could not be read, or not journaled yet
+        when the process died: the resumed open asks too): which order filled cannot be
+        asked, so the account's fills are walked back from what the venue holds to the
+        bot's own entry (`domain.pnl.opened_after`): reaching flat after the entry's last
+        fill, the position held now was wholly traded after the bot's was closed. None when
+        the fills do not show the entry (an adopted position, a venue whose fills carry no
+        client id and no entry row): nothing is known beyond the missing stop. Raises
+        ExchangeUnavailable when the fills cannot be read."""
         entry = client_order_id(position.id, OrderRole.ENTRY)
         rows = await self._store.orders.for_position(position.id)
         entries = {o.order_id for o in rows if o.client_order_id == entry}
