@@ -43,13 +43,24 @@ class PositionCloser:
         self.closed = 0
 
     async def closed_on_venue(
-        self, position: Position, reason: str, *, fills: Sequence[Fill] | None = None
+        self,
+        position: Position,
+        reason: str,
+        *,
+        fills: Sequence[Fill] | None = None,
+        phantom: str | None = None,
     ) -> Position | None:
         """Record that the venue no longer holds `position`; None if it was already closed.
-        `fills`: the symbol's fills, when the caller has just read them (`read_fills`)."""
+        `fills`: the symbol's fills, when the caller has just read them (`read_fills`).
+        `phantom`: none of the bot's orders closed it (the synchronizer's detail): journaled
+        as `phantom_position_closed` the moment the row is CLOSED, before anything else."""
         closed = await self._keeper.record_closed(position, reason=reason)
         if closed is None:
             return None
+        if phantom is not None:
+            self._recorder.record(
+                EventType.PHANTOM_POSITION_CLOSED, position=position, data={"detail": phantom}
+            )
         return await self.recorded(closed, reason, position.quantity, fills=fills)
 
     async def recorded(

@@ -150,20 +150,15 @@ class Synchronizer:
         if position.state not in (PositionState.ACTIVE, PositionState.CLOSING):
             return False
         reason, fills = await self._why_closed(position)
+        # none of the bot's orders closed it: `phantom_position_closed`, written once the
+        # close is confirmed (it ends the position in the report and the monitor)
         closed = await self._closer.closed_on_venue(
-            position, reason or "gone from the venue", fills=fills
+            position,
+            reason or "gone from the venue",
+            fills=fills,
+            phantom=action.detail if reason is None else None,
         )
-        if closed is None:
-            return False
-        if reason is None:
-            # none of the bot's orders closed it: written once the close is confirmed, as it
-            # ends the position in the report and the monitor
-            self._recorder.record(
-                EventType.PHANTOM_POSITION_CLOSED,
-                position=position,
-                data={"detail": action.detail},
-            )
-        return True
+        return closed is not None
 
     async def _still_open(self, position: Position) -> bool:
         """The journal still holds `position` open (not closed meanwhile by another use
