@@ -779,6 +779,39 @@ async def test_a_position_held_for_days_has_every_funding_payment_reported(
     assert all(p.amount == -QTY * MARK * DEFAULT_FUNDING_RATE for p in payments)
 
 
+async def test_funding_of_one_symbol_is_not_crowded_out_by_the_account_s_others(
+    venue: VenueHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bybit's transaction log has no symbol filter, only `baseCoin`; asked for the whole
+    # account, the page cap (`_LOG_PAGES`, here 1 page of 50 rows) was reached by another
+    # symbol's settlements and this one's oldest payments were silently dropped.
+    from tradecore.adapters.ccxt.venues import bybit
+
+    monkeypatch.setattr(bybit, "_LOG_PAGES", 1)
+    ex = venue.exchange
+    if not {"ETHUSDT", "SOLUSDT"} <= set(await ex.load_markets()):
+        pytest.skip("this venue lists no ETHUSDT and SOLUSDT")
+    since = venue.now()
+    await open_long(ex)
+    accepted(
+        await ex.create_market_order(
+            "ETHUSDT", OrderSide.BUY, Decimal("1"), client_order_id="tc-f-e1"
+        )
+    )
+    accepted(
+        await ex.create_market_order(
+            "SOLUSDT", OrderSide.BUY, Decimal("10"), client_order_id="tc-f-e2"
+        )
+    )
+    for _ in range(27):  # 9 days: 21 fundings a symbol in 7, 63 rows on the account
+        await venue.advance(8 * 3600)
+        await venue.set_mark(SYMBOL, MARK)
+        await venue.set_mark("ETHUSDT", "3000")
+        await venue.set_mark("SOLUSDT", "150")
+    payments = await ex.fetch_funding(SYMBOL, since=since)
+    assert len(payments) == 27
+
+
 async def test_a_trade_history_that_cannot_be_read_is_exchange_unavailable(
     venue: VenueHarness,
 ) -> None:

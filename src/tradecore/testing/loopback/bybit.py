@@ -746,7 +746,7 @@ class BybitDialect:
             f
             for symbol in self.engine.markets
             for f in self.engine.funding(symbol, since)
-            if symbol == p.get("symbol", symbol) and f.at <= end
+            if f.at <= end and (not p.get("baseCoin") or self._base(symbol) == p["baseCoin"])
         ]
         payments.sort(key=lambda f: f.at, reverse=True)
         page, cursor = _rows(payments, p, default=20, most=50)
@@ -776,6 +776,10 @@ class BybitDialect:
         )
 
     # ----------------------------------------------------------------- helpers
+
+    def _base(self, symbol: str) -> str:
+        """A linear USDT symbol's base coin, as `baseCoin` names it (BTCUSDT: BTC)."""
+        return symbol.removesuffix("USDT")
 
     def _looked_up(self, order: Order | None) -> Order | None:
         """What a look-up by id shows: "/v5/order/create" only acknowledges ("Please use

@@ -31,6 +31,7 @@ from tradecore.domain.symbols import to_venue
 from tradecore.ports.exchange import (
     Accepted,
     Capabilities,
+    ExchangeUnavailable,
     Outcome,
     Rejected,
     RejectReason,
@@ -424,13 +425,20 @@ async def _executions(ex: "CcxtExchange", unified: str, start: int, end: int) ->
 _LOG_PAGES = 20  # of 50 rows: a window's settlements (21 funding times a symbol in 7 days)
 
 
-async def _settlements(ex: "CcxtExchange", start: int, end: int) -> list[FundingPayment | None]:
+async def _settlements(
+    ex: "CcxtExchange", symbol: str, start: int, end: int
+) -> list[FundingPayment | None]:
+    """One window's settlements of `symbol`'s base coin: the log has no symbol filter, only
+    `baseCoin` (v5 Get Transaction Log), so the account's other symbols do not fill the
+    pages. More pages than `_LOG_PAGES` is ExchangeUnavailable, never a silent cut."""
     rows: list[FundingPayment | None] = []
     cursor = ""
+    base = ex.client.market(to_venue(symbol))["baseId"]
     for _ in range(_LOG_PAGES):
         params = {
             "accountType": "UNIFIED",
             "category": "linear",
+            "baseCoin": base,
             "type": "SETTLEMENT",
             "startTime": start,
             "endTime": end,
@@ -441,8 +449,11 @@ async def _settlements(ex: "CcxtExchange", start: int, end: int) -> list[Funding
         rows += [read_funding(item) for item in result.get("list") or []]
         cursor = str(result.get("nextPageCursor") or "")
         if not cursor:
-            break
-    return rows
+            return rows
+    raise ExchangeUnavailable(
+        f"the transaction log holds more than {_LOG_PAGES} pages of {base} settlements "
+        "in 7 days; the funding is read again on the next pass"
+    )
 
 
 _MODES = {
@@ -620,7 +631,7 @@ class BybitDialect:
         window = start_ms
         while True:
             end = window + _WINDOW_MS
-            rows += await _settlements(ex, window, end)
+            rows += await _settlements(ex, symbol, window, end)
             if end >= now_ms:
                 return rows
             window = end + 1
