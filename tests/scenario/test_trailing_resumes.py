@@ -88,3 +88,34 @@ async def test_a_position_opened_by_hand_is_trailed_while_the_bot_runs(app: App)
     assert app.trailing.state(adopted.id) is not None
     stop = venue_stop(app, "BTCUSDT")
     assert stop is not None and stop > Decimal("50000")
+
+
+async def test_trailing_resumes_after_the_guard_put_back_a_stop_a_person_loosened(
+    app: App,
+) -> None:
+    # Found by the simulator beyond the CI seeds (bybit seed 106): a person loosens the
+    # trailed stop, the mark dips through the bot's level (trailing takes its stop for
+    # fired: TRIGGERED) but not the person's, and comes back; the guard puts the bot's
+    # level back — and trailing stayed TRIGGERED for the life of the position, the mark
+    # running on in profit with the stop where it was.
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    await mark(app, "BTCUSDT", "50800")  # activates: the stop trails under the mark
+    trailed = venue_stop(app, "BTCUSDT")
+    assert trailed is not None and trailed > Decimal("50000")
+    app.gaps_allowed = 1  # the person's looser stop stands until the guard's pass
+    assert any(isinstance(o, Accepted) for o in app.venue.move_stop("BTCUSDT", "49000"))
+    await mark(app, "BTCUSDT", "50400")  # through the bot's level, not the person's
+    assert app.venue.position("BTCUSDT") is not None
+    await mark(app, "BTCUSDT", "50700")  # back above the bot's level
+    await app.run(app.guard.check())  # the bot's level is put back
+    assert venue_stop(app, "BTCUSDT") == trailed
+
+    for price in ("51500", "52500", "53500"):
+        await mark(app, "BTCUSDT", price)
+
+    state = app.trailing.state(result.position.id)
+    assert state is not None and state.phase is TrailingPhase.ACTIVE
+    stop = venue_stop(app, "BTCUSDT")
+    assert stop is not None and stop > Decimal("52000")  # it trailed the mark up again

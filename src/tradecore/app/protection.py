@@ -202,10 +202,12 @@ class ProtectionGuard:
                 await self._still_bare(position, found.detail)
             elif not found.busy:
                 self._bare.discard(position.id)
-            if found.unprotected and found.fixed and self._on_protected is not None:
+            if found.fixed and self._on_protected is not None:
+                # bare, or a stop a person loosened put back: trailed from the stop that now
+                # stands (a trailing state the mark took for fired meanwhile trails on)
                 protected = await self._store.positions.get(position.id)
                 if protected is not None and protected.stop_price is not None:
-                    await self._on_protected(protected)  # e.g. trailed from now on
+                    await self._on_protected(protected)
         # not suspected this pass: protected (or still left to its operation, and bare)
         self._bare = (self._bare & set(suspects)) | waiting | unknown
         named = {_key(held): held.symbol for held in bare_in_flight(snapshot)}
