@@ -5,8 +5,6 @@ Only the public test surface is used (`tradecore.testing`: FakeVenue, its person
 and faults, TradingApp's use cases). A test marked `xfail(strict=True)` is a hole not fixed.
 """
 
-import contextlib
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any, cast
 
@@ -24,21 +22,11 @@ from tradecore.testing.loopback import LoopbackVenue
 from .crash import Crash
 from .harness import build_app, pass_time
 from .invariants import entries_sent
+from .outside import running
 from .test_carried_stop import DiesAfterTheEntry
 from .test_ccxt_venues import OnTheWire
 
 ROUND_TRIP = 0.05  # seconds of virtual time per venue request
-
-
-@contextlib.asynccontextmanager
-async def _running(venue: FakeVenue, **options: Any) -> AsyncIterator[TradingApp]:
-    """The application on `venue` and in-memory SQLite, started; closed however the test ends."""
-    app = await TradingApp.on_sqlite(venue, **options)
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.close()
 
 
 def _protected(venue: FakeVenue, symbol: str = "BTCUSDT") -> bool:
@@ -63,7 +51,7 @@ async def test_a_person_reopening_after_a_carried_stop_journaled_unread_fired_ke
     stop with no id filled, takes the person's position for the bot's, finds the mark past
     the bot's level and sells the person's position at market ('position_rollback')."""
     venue = FakeVenue.bybit(marks={"BTCUSDT": "50000"}, latency=ROUND_TRIP)
-    async with _running(venue) as app:
+    async with running(venue) as app:
         await _open_with_the_carried_stop_unread(app, venue)
         await venue.set_mark("BTCUSDT", "48400")  # the carried stop (48500) fires: flat
         assert venue.position("BTCUSDT") is None
@@ -89,7 +77,7 @@ async def test_a_carried_stop_journaled_unread_that_fired_is_recorded_as_its_own
     phantom_position_closed, the event for a close nothing of the bot's explains: the
     synchronizer now looks up the order of the last exit fill."""
     venue = FakeVenue.bybit(marks={"BTCUSDT": "50000"}, latency=ROUND_TRIP)
-    async with _running(venue) as app:
+    async with running(venue) as app:
         await _open_with_the_carried_stop_unread(app, venue)
         await venue.set_mark("BTCUSDT", "48400")  # the carried stop fires: flat
         await app.sync_pass()
