@@ -13,6 +13,7 @@ import pytest
 from tradecore.app.protection import ProtectionReport
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
+from tradecore.domain.orders import MarkTick
 from tradecore.domain.positions import PositionState
 from tradecore.testing import FakeVenue, TradingApp
 
@@ -137,3 +138,53 @@ async def test_a_person_who_added_before_the_stop_fired_leaves_the_rest_the_bots
         # the rest is the bot's position past its level: closed at market, not adopted
         assert venue.position("BTCUSDT") is None
         assert not app.events.of(EventType.MISSING_POSITION_ADDED)
+
+
+async def _tick(app: TradingApp, venue: FakeVenue, price: str) -> None:
+    await venue.set_mark("BTCUSDT", price)
+    await app.run(
+        app.services.trailing.on_tick(
+            MarkTick(
+                venue=venue.exchange.venue,
+                symbol="BTCUSDT",
+                mark=Decimal(price),
+                at=venue.clock.now(),
+            )
+        )
+    )
+    await app.pass_time(61)
+
+
+@pytest.mark.parametrize("venue_name", ["binance", "bybit"])
+async def test_a_position_closed_and_bought_again_by_hand_between_passes_is_the_persons(
+    venue_name: str,
+) -> None:
+    """A person closes the bot's long at market and buys the same quantity again, between
+    two passes (the simulator, binance seed 202): the venue's stop went with the bot's
+    position, and the guard put it back at the bot's level as if nothing had happened. The
+    bot carried the person's position on as its own, trailing it from the bot's entry
+    (50000) instead of the person's (49000): the mark ran 2.5 % above the person's entry
+    and the stop stayed 3 % below the bot's. The fills tell: the account went flat after
+    the bot's entry, so its position is closed and the person's adopted, trailed from its
+    own entry."""
+    venue = btc_venue(venue_name)
+    async with running(venue) as app:
+        assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened  # stop at 48500
+        await venue.set_mark("BTCUSDT", "49000")
+        venue.close_by_hand("BTCUSDT")
+        venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")  # at 49000
+        await app.guard_pass()
+
+        assert _protected(venue)
+        closes = [e.data["reason"] for e in app.events.of(EventType.POSITION_CLOSED)]
+        assert len(closes) == 1 and not closes[0].startswith("stop "), closes
+        [adopted] = [
+            p for p in await app.store.positions.open_positions() if p.state is PositionState.ACTIVE
+        ]
+        assert adopted.adopted and adopted.entry_price == Decimal("49000")
+        for price in ("49800", "50000", "50200"):  # activation: 49000 + 1.5 % = 49735
+            await _tick(app, venue, price)
+        held = venue.position("BTCUSDT")
+        assert held is not None
+        [stop] = [s.trigger_price for s in venue.stops("BTCUSDT")] or [held.stop_price]
+        assert stop is not None and stop > Decimal("49500"), stop  # trailed: 0.5 % under 50200

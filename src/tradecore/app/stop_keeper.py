@@ -239,16 +239,22 @@ class StopKeeper:
     async def _closed_by_stop(self, position: Position, held: VenuePosition) -> str | None:
         """'stop … filled' when the position's recorded stop filled and the venue's position
         on its side was wholly traded after that fill (`domain.pnl.opened_after`: not the
-        bot's); None when the stop did not fill, or some of what the venue holds was held
-        when it filled (a stop for part of it, a person's addition before it fired: the rest
-        is still the bot's). Raises
+        bot's); when the stop did not fill (cancelled: by a person, or by the venue with the
+        position a person closed by hand), `closed_after_entry`'s answer. None when the
+        stop is standing, or some of what the venue holds was held when it filled (a stop
+        for part of it, a person's addition before it fired: the rest is still the bot's),
+        or the account has not been flat since the entry. Raises
         ExchangeUnavailable when the order or the fills cannot be read, or do not show the
         stop's fill yet (the guard's next pass asks again; nothing is done meanwhile)."""
         if position.stop_order_id is None:
             return await self.closed_after_entry(position, held)
         order = await self._exchange.fetch_order(position.symbol, position.stop_order_id)
-        if order is None or order.is_open or order.filled <= 0:
-            return None  # cancelled, never there, or still standing: a missing stop
+        if order is not None and order.is_open:
+            return None  # still standing: the read that missed it was older
+        if order is None or order.filled <= 0:
+            # Cancelled (by a person, or by the venue with a position a person closed) or
+            # never there: the fills tell whether the account went flat since the entry.
+            return await self.closed_after_entry(position, held)
         fills = await read_fills(self._exchange, position)
         after = opened_after(fills, order.order_id, position.side, held.quantity)
         if after is None:
@@ -260,13 +266,15 @@ class StopKeeper:
     async def closed_after_entry(self, position: Position, held: VenuePosition) -> str | None:
         """`_closed_by_stop` for a stop recorded without its order id (a stop the entry
         carried, journaled while the venue's stops could not be read, or not journaled yet
-        when the process died: the resumed open asks too): which order filled cannot be
-        asked, so the account's fills are walked back from what the venue holds to the
-        bot's own entry (`domain.pnl.opened_after`): reaching flat after the entry's last
-        fill, the position held now was wholly traded after the bot's was closed. None when
-        the fills do not show the entry (an adopted position, a venue whose fills carry no
-        client id and no entry row): nothing is known beyond the missing stop. Raises
-        ExchangeUnavailable when the fills cannot be read."""
+        when the process died: the resumed open asks too) or one that did not fill (a
+        person closed the position and bought again by hand: the simulator, binance seed
+        202): which order closed it is not asked, so the account's fills are walked back
+        from what the venue holds to the bot's own entry (`domain.pnl.opened_after`):
+        reaching flat after the entry's last fill, the position held now was wholly traded
+        after the bot's was closed. None when the fills do not show the entry (an adopted
+        position, a venue whose fills carry no client id and no entry row): nothing is
+        known beyond the missing stop. Raises ExchangeUnavailable when the fills cannot be
+        read."""
         entry = client_order_id(position.id, OrderRole.ENTRY)
         rows = await self._store.orders.for_position(position.id)
         entries = {o.order_id for o in rows if o.client_order_id == entry}
@@ -277,7 +285,7 @@ class StopKeeper:
             return None
         if not opened_after(fills, last.order_id, position.side, held.quantity):
             return None
-        return f"closed on the venue after entry {last.order_id} (its stop had no order id)"
+        return f"closed on the venue after entry {last.order_id}"
 
     async def _ended(self, position: Position, reason: str) -> Protection:
         """The journal's position was closed by its stop (which is gone from the venue with
