@@ -73,6 +73,35 @@ async def test_a_trailing_move_a_crash_cut_off_is_made_after_the_restart(app: Ap
     assert stop is not None and stop >= Decimal("50600"), stop
 
 
+async def test_a_small_move_a_crash_cut_off_is_not_held_back_by_the_rate_limit(app: App) -> None:
+    """Simulator, bybit seed 188 (trailing_stuck): a move of 0.4 % (under the 1 % that
+    overrides the rate limit) is judged and saved, and the process dies before it reaches
+    the venue. The restored state took the cut-off move's moment for the last move the venue
+    took, so the restarted bot held the move back for a whole rate-limit period (60 s) after
+    the restart although the venue's stop had last moved minutes before."""
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    await mark(app, "BTCUSDT", "50900", then=61)  # activation: the stop goes to 50645
+    assert venue_stop(app, "BTCUSDT") == Decimal("50645.5")
+    await pass_time(app, 120)  # the venue's stop stands for minutes
+    await app.venue.set_mark("BTCUSDT", "51100")  # wants 50844.5: +0.39 %
+    await app.trailing.on_tick(tick(app, "BTCUSDT", "51100"))
+    for mover in list(app.trailing._movers.values()):  # dies before the stop moves
+        mover.cancel()
+    assert venue_stop(app, "BTCUSDT") == Decimal("50645.5")
+
+    fresh = build_app(app.venue, app.store)
+    await fresh.run(fresh.trailing.restore())
+    await pass_time(fresh, 5)  # the restart
+    await fresh.venue.set_mark("BTCUSDT", "51110")
+    await fresh.trailing.on_tick(tick(fresh, "BTCUSDT", "51110"))
+    await pass_time(fresh, 5)
+
+    stop = venue_stop(fresh, "BTCUSDT")
+    assert stop is not None and stop >= Decimal("50800"), stop
+
+
 async def test_trailing_activates_from_the_entry_the_venue_shows_after_a_person_added(
     app: App,
 ) -> None:

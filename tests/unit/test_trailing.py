@@ -26,6 +26,7 @@ from tradecore.domain.trailing import (
     prime,
     resume_trailing,
     start_trailing,
+    stop_not_moved,
 )
 
 D = Decimal
@@ -470,6 +471,22 @@ def test_stop_moves_respect_the_minimum_improvement_and_the_rate_limit(scenario)
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
+def test_a_move_cut_off_by_a_crash_leaves_the_rate_limit_counting_from_the_move_before(scenario):
+    """What a restart does with a move that never reached the venue (`stop_not_moved` on
+    the state's `previous_update_at`): the stop that stood before it, and the rate limit
+    counting from the move that did reach the venue, not from the one cut off."""
+    for before, _, _, after, commands in walk(*scenario):
+        for move in moves(commands):
+            assert after.previous_update_at == before.last_update_at == move.previous_update_at
+            restored = stop_not_moved(
+                after, before.stop_price, last_update_at=after.previous_update_at
+            )
+            assert restored.stop_price == before.stop_price
+            assert restored.last_update_at == before.last_update_at
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios())
 def test_the_same_mark_twice_changes_nothing_the_second_time(scenario):
     params, unit = scenario[3], scenario[1]
     for before, mark, now, after, commands in walk(*scenario):
@@ -518,3 +535,4 @@ def test_one_mark_that_passes_breakeven_and_activation_moves_the_stop_once():
         )
     ]
     assert after.update_count == 1
+    assert after.previous_update_at is None  # a restart cutting it off: no move before it

@@ -195,9 +195,10 @@ class TrailingService:
             position = await self._store.positions.get(state.position_id)
             if position is not None and position.stop_price != state.stop_price:
                 # A crash cut the last move off: the state was saved with the wanted stop, the
-                # journal holds the one the venue took. Trail from that, moving on the next mark.
+                # journal holds the one the venue took. Trail from that, moving on the next
+                # mark; the rate limit counts from the move before (bybit seed 188).
                 state = stop_not_moved(
-                    state, position.stop_price, last_update_at=state.last_update_at
+                    state, position.stop_price, last_update_at=state.previous_update_at
                 )
                 self._journal(state.position_id, state)
             self._track(prime(state, self._params))

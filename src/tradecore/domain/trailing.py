@@ -49,7 +49,10 @@ class TrailingState:
     stop_price: Decimal | None = None
     activated_at: datetime | None = None
     update_count: int = 0
-    last_update_at: datetime | None = None
+    last_update_at: datetime | None = None  # when the last move left for the venue
+    # The move before that one: the rate limit counts from it should the last one never
+    # reach the venue (a crash cut it off: `stop_not_moved` on restore).
+    previous_update_at: datetime | None = None
     # Derived thresholds, so that a tick that changes nothing compares Decimals and
     # datetimes and allocates nothing. `prime` rebuilds them (after a restore that lost
     # them, or a change of parameters).
@@ -296,7 +299,10 @@ def _one_move(
         last, previous_stop=state.stop_price, previous_update_at=state.last_update_at
     )
     rest = tuple(command for command in commands if not isinstance(command, MoveStop))
-    return attrs.evolve(new, update_count=state.update_count + 1), (*rest, one)
+    counted = attrs.evolve(
+        new, update_count=state.update_count + 1, previous_update_at=state.last_update_at
+    )
+    return counted, (*rest, one)
 
 
 _MAX_RULES = 3  # breakeven -> activation -> a held-back move: the longest chain
@@ -448,6 +454,7 @@ def _move(
         stop_price=target,
         update_count=state.update_count + 1,
         last_update_at=now,
+        previous_update_at=last,
         next_update_at=None,
         **changes,
     )
