@@ -2,11 +2,11 @@
 replacement, between the venue taking the new stop and the bot recording it (issue 10,
 story 8). Drawn apart from the rest of each world; a restart that adopts the interrupted
 replacement keeps every invariant, one that does not (planted story 8) leaves the looser old
-stop on the venue for a whole trailing rate-limit period."""
+stop on the venue past the allowed window, until the trailing stop's next move (which no
+longer waits a rate-limit period after the restart: bybit seed 188)."""
 
 import asyncio
 import importlib.util
-from datetime import timedelta
 
 import attrs
 import pytest
@@ -50,7 +50,7 @@ def test_a_restart_after_a_replace_crash_adopts_the_new_stop() -> None:
 
 
 @pytest.mark.skipif(not HAS_PLANTS, reason="this checkout has no tradecore.testing.planted")
-def test_planted_story_8_leaves_the_looser_stop_for_a_rate_limit_period() -> None:
+def test_planted_story_8_leaves_the_looser_stop_until_the_next_move() -> None:
     async def run() -> Simulation:
         with planted(8):
             simulation = Simulation(_crash_alone(12))
@@ -72,4 +72,4 @@ def test_planted_story_8_leaves_the_looser_stop_for_a_rate_limit_period() -> Non
     ]
     assert placed
     looser_for = placed[0] - first.since
-    assert looser_for > allowed + timedelta(seconds=30), (looser_for, allowed)
+    assert looser_for > allowed, (looser_for, allowed)
