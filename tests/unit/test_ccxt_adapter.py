@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from tradecore.adapters.ccxt.exchange import CcxtExchange
 from tradecore.adapters.ccxt.streams import event_status
 from tradecore.domain.events import Event, EventType
 from tradecore.domain.model import OrderSide, Side, Venue
@@ -116,6 +117,89 @@ async def test_after_a_restart_a_fired_binance_stop_reports_its_fill() -> None:
         for fired in (by_id, by_client):
             assert fired is not None and fired.status is OrderStatus.FILLED
             assert (fired.filled, fired.average_price) == (QTY, Decimal("48950"))
+    finally:
+        await venue.close()
+
+
+async def _fired_stop(venue: LoopbackVenue, exchange: CcxtExchange, n: int) -> str:
+    """A long of QTY and its stop at 49000, fired by the mark; the stop looked up (as the
+    guard does when the stop is gone). Returns the stop's id; the mark is back at 50000."""
+    await exchange.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id=f"tc-m{n}-e0")
+    placed = await exchange.create_stop_order(
+        SYMBOL, OrderSide.SELL, QTY, Decimal("49000"), client_order_id=f"tc-m{n}-s0"
+    )
+    assert isinstance(placed, Accepted), placed
+    await venue.set_mark(SYMBOL, "48950")
+    fired = await exchange.fetch_order(SYMBOL, placed.order.order_id)
+    assert fired is not None and fired.status is OrderStatus.FILLED
+    await venue.set_mark(SYMBOL, "50000")
+    return placed.order.order_id
+
+
+async def test_a_binance_bot_trailing_for_weeks_remembers_a_bounded_number_of_stops() -> None:
+    """Every trailing move on Binance places a new algo stop and cancels the old one; the
+    adapter's memory of algo orders (and of the orders fired ones became) stays at its cap
+    instead of growing by every stop ever placed."""
+    venue = LoopbackVenue.binance(marks={SYMBOL: "50000"})
+    try:
+        exchange = venue.connect(remembered_algos=3)
+        await exchange.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-b-e0")
+        for n in range(12):  # twelve trailing moves: create, list, then cancel the old stop
+            placed = await exchange.create_stop_order(
+                SYMBOL, OrderSide.SELL, QTY, Decimal(48000 + n), client_order_id=f"tc-b{n}-s0"
+            )
+            assert isinstance(placed, Accepted), placed
+            await exchange.fetch_open_orders(SYMBOL)
+            assert isinstance(await exchange.cancel_order(SYMBOL, placed.order.order_id), Accepted)
+            assert len(exchange._algos) <= 3
+        await exchange.create_market_order(SYMBOL, OrderSide.SELL, QTY, client_order_id="tc-b-x0")
+        for n in range(5):
+            await _fired_stop(venue, exchange, n)
+            assert len(exchange._algos) <= 3 and len(exchange._fired) <= 3
+    finally:
+        await venue.close()
+
+
+async def test_a_binance_stop_the_adapter_no_longer_remembers_is_still_found_and_cancelled() -> (
+    None
+):
+    """With room for one algo order in the adapter's memory, an early stop pushed out by
+    later ones is still found, cancelled (its second cancel: not found), and a fired stop's
+    fill still carries the stop's id once the stop has been looked up."""
+    venue = LoopbackVenue.binance(marks={SYMBOL: "50000"})
+    try:
+        exchange = venue.connect(remembered_algos=1)
+        await exchange.create_market_order(SYMBOL, OrderSide.BUY, QTY, client_order_id="tc-o-e0")
+        early = await exchange.create_stop_order(
+            SYMBOL, OrderSide.SELL, QTY, Decimal("47000"), client_order_id="tc-o-s0"
+        )
+        assert isinstance(early, Accepted)
+        for n in range(1, 4):  # later stops push the early one out of memory
+            later = await exchange.create_stop_order(
+                SYMBOL, OrderSide.SELL, QTY, Decimal(48000 + n), client_order_id=f"tc-o{n}-s0"
+            )
+            assert isinstance(later, Accepted)
+            assert isinstance(await exchange.cancel_order(SYMBOL, later.order.order_id), Accepted)
+        found = await exchange.fetch_order(SYMBOL, early.order.order_id)
+        assert found is not None and found.is_stop and found.is_open
+        await exchange.fetch_order(SYMBOL, later.order.order_id)  # the early one forgotten again
+        cancelled = await exchange.cancel_order(SYMBOL, early.order.order_id)
+        assert isinstance(cancelled, Accepted), cancelled
+        assert cancelled.order.status is OrderStatus.CANCELED
+        assert venue.engine.open_orders(SYMBOL) == []
+        await exchange.fetch_order(SYMBOL, later.order.order_id)  # forgotten once more
+        again = await exchange.cancel_order(SYMBOL, early.order.order_id)
+        assert isinstance(again, Rejected) and again.reason is RejectReason.ORDER_NOT_FOUND
+
+        await exchange.create_market_order(SYMBOL, OrderSide.SELL, QTY, client_order_id="tc-o-x0")
+        since = venue.now()
+        first = await _fired_stop(venue, exchange, 1)
+        second = await _fired_stop(venue, exchange, 2)  # the first fired stop forgotten
+        fills = await exchange.fetch_fills(SYMBOL, since=since)
+        assert second in {f.order_id for f in fills}
+        assert await exchange.fetch_order(SYMBOL, first) is not None  # looked up again
+        fills = await exchange.fetch_fills(SYMBOL, since=since)
+        assert first in {f.order_id for f in fills}
     finally:
         await venue.close()
 

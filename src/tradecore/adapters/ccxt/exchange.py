@@ -39,6 +39,7 @@ from tradecore.adapters.ccxt.profiles import (
     order_not_found,
     unknown_symbol,
 )
+from tradecore.adapters.ccxt.recent import Recent
 from tradecore.adapters.ccxt.streams import MarkFeed, StatusCallback
 from tradecore.adapters.ccxt.venues import ByVenue, CcxtDialect, dialect_for
 from tradecore.adapters.readback import NotProven, ReadBack, read_back
@@ -83,6 +84,10 @@ class Environment(StrEnum):
     TESTNET = "testnet"  # Bybit testnet (sandbox); Binance futures has none any more
     LIVE = "live"
 
+
+# Algo orders (and fired stops' market orders) a process remembers, most recent first: a
+# Binance bot trailing 200 positions places hundreds of thousands of stops a day.
+REMEMBERED_ALGOS = 10_000
 
 CAPABILITIES = ByVenue(lambda dialect: dialect.profile.capabilities)
 
@@ -261,6 +266,7 @@ class CcxtExchange:
         use_websockets: bool = True,
         read_back: ReadBack | None = None,
         limits: VenueLimits | None = None,
+        remembered_algos: int = REMEMBERED_ALGOS,
     ) -> None:
         self.client = client
         self._read_back = read_back or ReadBack()
@@ -277,11 +283,13 @@ class CcxtExchange:
         # Conditional orders as last seen, by id: on a venue that keeps them apart (Binance's
         # algo orders) the id says which endpoint to ask, and a cancel answer may name the
         # order without its state.
-        self._algos: dict[str, Order] = {}
+        # Both memories keep only the `remembered_algos` most recently used entries: a
+        # forgotten one is asked of the venue again, as after a restart (docs/venues.md).
+        self._algos: Recent[str, Order] = Recent(remembered_algos)
         # The order a fired conditional order became (Binance's `actualOrderId`), by its id:
         # the conditional order's own id, the one the application knows. The venue lists the
         # fills under the order it became; the dialect names them by the conditional order.
-        self._fired: dict[str, str] = {}
+        self._fired: Recent[str, str] = Recent(remembered_algos)
         # a symbol's settings read in flight (`margin._symbol_settings`), shared by its callers
         self.settings_flights: dict[str, asyncio.Future[Any]] = {}
         self._feeds: list[MarkFeed] = []
