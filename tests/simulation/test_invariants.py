@@ -545,6 +545,31 @@ async def test_the_bot_closing_a_protected_position_at_market_is_caught() -> Non
     assert broken(checker) == ["closed_protected"]
 
 
+@pytest.mark.parametrize(
+    ("left_at", "caught"),
+    [
+        pytest.param("48600", True, id="tighter-than-the-initial-stop"),
+        pytest.param("48500", False, id="at-the-initial-stop"),
+        pytest.param("48000", False, id="looser-than-the-initial-stop"),
+    ],
+)
+async def test_a_rollback_is_caught_only_past_a_stop_it_could_have_kept(
+    left_at: str, caught: bool
+) -> None:
+    """An open rolls back (no stop of its own could be placed) while a stop an earlier
+    position left stands. One tighter than the initial stop from the entry (3 % under
+    50000: 48500) is one the open adopts (`StopKeeper.adopt_standing`): closing at market
+    past it is caught; a stop no tighter than that is not the risk the operator set, and
+    the rollback is the rule (binance seed 297)."""
+    venue, checker = watched(cancel_reduce_only_when_flat=False)
+    stop(venue, left_at, "tc-pos0-s0")  # an earlier position's, left on the venue
+    open_long(venue)
+    await venue.advance(5)  # every stop of the open refused
+    close_at_market(venue)
+    await venue.advance(120)
+    assert [v for v in broken(checker) if v != "zombie"] == (["closed_protected"] if caught else [])
+
+
 async def test_closing_a_bare_position_at_market_is_the_last_resort() -> None:
     venue, checker = watched()
     checker.excuse(BTC, "reject:too_many_conditional_orders", until=venue.now() + _s(60))

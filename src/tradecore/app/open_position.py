@@ -602,6 +602,7 @@ class OpenPosition:
                 position = adopted.position
         mark = position.entry_price if fresh_fill else await self._mark(position)
         detail = ""
+        wanted: Decimal | None = None  # the stop the last try asked for
         for _ in range(self._stop_tries):
             if (
                 bot_level is not None
@@ -627,11 +628,16 @@ class OpenPosition:
             )
             if result.ok:
                 return await self._advance(result.position, PositionState.ACTIVE)
-            position, detail = result.position, result.detail
+            position, detail, wanted = result.position, result.detail, price
             if result.rejection is not None and result.rejection.reason is RejectReason.NO_POSITION:
+                wanted = None  # nothing to protect: no stop is adopted for it
                 break
             # The mark may have run past the planned stop: plan the next try from it.
             mark = await self._mark(position)
+        if wanted is not None:
+            stood = await self._keeper.adopt_standing(position, wanted)
+            if stood is not None and stood.ok:
+                return await self._advance(stood.position, PositionState.ACTIVE)
         return await self._roll_back(position, rules, cause=detail)
 
     async def _ended_while_down(self, position: Position, held: VenuePosition) -> Position | None:

@@ -158,6 +158,18 @@ class StopKeeper:
             current = await self._store.positions.get(position.id) or position
             return await self._writer.adopt_carried(current, price, owner=StopOwner.INITIAL)
 
+    async def adopt_standing(self, position: Position, price: Decimal) -> StopResult | None:
+        """An open whose stop the venue refused to the end: a full stop-loss standing on the
+        venue tighter than `price` (the stop it wanted) protects the position already — an
+        earlier position's stop the venue kept, a person's — and is journaled as its
+        initial stop instead of a rollback closing a protected position at market (the
+        simulator, binance seed 297). None (or a failed result: the venue could not be
+        read) when none stands: the open rolls back. A looser one is not the risk the
+        operator configured."""
+        async with self._lock(position.symbol):
+            current = await self._store.positions.get(position.id) or position
+            return await self._writer.adopt_standing(current, price, owner=StopOwner.INITIAL)
+
     async def move_trailing(
         self, position_id: str, symbol: str, price: Decimal, *, reason: str
     ) -> StopResult | None:

@@ -145,8 +145,24 @@ class StopWriter:
             old_id=replacing or current.stop_order_id,
         )
 
-    async def _adopt_tighter(
+    async def adopt_standing(
         self, position: Position, price: Decimal, *, owner: StopOwner
+    ) -> StopResult | None:
+        """A full stop-loss already on the venue, tighter than `price`, journaled as the
+        position's stop (method "adopted", reason "a stop already stood"): an open's last
+        resort before it rolls back (`StopKeeper.adopt_standing`). None when none stands."""
+        adopted, _ = await self._adopt_tighter(
+            position, price, owner=owner, reason="a stop already stood"
+        )
+        return adopted
+
+    async def _adopt_tighter(
+        self,
+        position: Position,
+        price: Decimal,
+        *,
+        owner: StopOwner,
+        reason: str = "manual change",
     ) -> tuple[StopResult | None, tuple[str, ...]]:
         """Before a move from the journal's level: a person may have tightened the stop by
         hand since the keeper last looked. A full stop-loss (`Order.is_stop_loss`: reduce-only,
@@ -198,11 +214,7 @@ class StopWriter:
             position.with_stop(price=level, order_id=standing.order_id, owner=owner)
         )
         self.record_stop(
-            stored,
-            level,
-            previous=position.stop_price,
-            reason="manual change",
-            method="adopted",
+            stored, level, previous=position.stop_price, reason=reason, method="adopted"
         )
         adopted = StopResult(
             ok=True, position=stored, detail="a person's tighter stop is the bot's level now"

@@ -37,6 +37,7 @@ from tradecore.domain.orders import (
 )
 from tradecore.domain.positions import PositionState
 from tradecore.domain.reconcile import crossed
+from tradecore.domain.stops import StopParams, initial_stop
 from tradecore.domain.trailing import TrailingParams
 from tradecore.ports.exchange import RejectReason
 from tradecore.ports.repositories import Store
@@ -84,6 +85,7 @@ class Windows:
     zombie_interval: float = 300.0
     slack: float = 2.0  # the reads a pass makes before it acts (a few round trips) and retries
     trailing: TrailingParams = attrs.Factory(TrailingParams)
+    stops: StopParams = attrs.Factory(StopParams)  # the initial stop an open wants
     # the longest pause before the trailing service tries a refused move again with no mark
     trailing_retry: float = attrs.field(factory=lambda: RetrySettings().longest_seconds)
     aged: AgedParams = attrs.Factory(AgedParams)
@@ -176,6 +178,9 @@ class _Watch:
     marks: deque[tuple[datetime, Decimal, bool]] = attrs.Factory(deque)
     best: Decimal | None = None  # the best mark the bot saw in the position's favour (lag old)
     worst: Decimal | None = None  # the worst mark since that best (older than the lag too)
+    # as the last check saw them (a close is judged on the state before it)
+    entry: Decimal | None = None  # the venue's entry price
+    tightest_full: Decimal | None = None  # the tightest full stop-loss standing
 
 
 def _marks_own_refusals(
@@ -370,6 +375,7 @@ class Checker:
         watch.trail.clear()
         watch.marks.clear()
         watch.best = watch.worst = None
+        watch.entry = watch.tightest_full = None
 
     def _check_stops(self, symbol: str, watch: _Watch, now: datetime) -> None:
         held = self.engine.position(symbol)
@@ -379,6 +385,7 @@ class Checker:
         exit_side = held.side.exit
         full = 0
         best: Decimal | None = None
+        watch.entry, watch.tightest_full = held.entry_price, None
         for order in self.engine.open_orders(symbol):
             if not order.is_stop_loss or order.side is not exit_side or order.trigger_price is None:
                 continue
@@ -390,6 +397,11 @@ class Checker:
             full += whole
             if best is None or tighter(held.side, order.trigger_price, best):
                 best = order.trigger_price
+            if whole and (
+                watch.tightest_full is None
+                or tighter(held.side, order.trigger_price, watch.tightest_full)
+            ):
+                watch.tightest_full = order.trigger_price
         self._track(
             symbol,
             watch.bare,
@@ -678,6 +690,8 @@ class Checker:
             return
         if self._crossed_level(record.symbol, watch, now):
             return
+        if watch.level is None and not self._keepable_stop(record.symbol, watch):
+            return  # an open's rollback, no stop standing that it may keep
         self._violate(
             "closed_protected",
             now,
@@ -686,6 +700,18 @@ class Checker:
             f"full stop protected it: not at the aged cap, the mark "
             f"{self.engine.mark(record.symbol)} not past the bot's level {watch.level}",
         )
+
+    def _keepable_stop(self, symbol: str, watch: _Watch) -> bool:
+        """The bot set no stop for this position (an open rolling back): did a full stop
+        stand, as the last check saw it, tighter than the initial stop from the venue's
+        entry? The open keeps such a one (`StopKeeper.adopt_standing`, against the stop it
+        wanted from the mark it last read, which can only be looser); one no tighter is not
+        the risk the operator set."""
+        if watch.side is None or watch.entry is None or watch.tightest_full is None:
+            return False
+        tick = self.venue.rules(symbol).tick_size
+        wanted = initial_stop(watch.side, watch.entry, watch.entry, tick, self.windows.stops)
+        return tighter(watch.side, watch.tightest_full, wanted.price)
 
     def _aged_cap(self, held: PositionRecord, now: datetime) -> bool:
         """The position is old enough for the aged manager's loss cap (a function of its
@@ -753,7 +779,7 @@ class Checker:
         """Called for every event the application emits, as it emits it."""
         now = event.created_at
         if event.data.get("method") == "adopted" and event.symbol is not None:
-            self._adopted(event.symbol, event.data.get("price"), now)
+            self._adopted(event.symbol, event.data.get("price"), now, event.order_id)
         if event.severity is Severity.CRITICAL and not self.faulted(event.symbol, now):
             self._violate(
                 "unexplained_critical",
@@ -814,9 +840,15 @@ class Checker:
                 since=self._watch[missing[0]].bare.since,
             )
 
-    def _adopted(self, symbol: str, price: object, now: datetime) -> None:
+    def _adopted(
+        self, symbol: str, price: object, now: datetime, order_id: str | None = None
+    ) -> None:
         """The bot journaled a stop standing on the venue as its level (a person's tighter
-        stop adopted as a manual change, or a standing stop recorded)."""
+        stop adopted as a manual change, or a standing stop recorded). An order of ours an
+        earlier position left (a zombie until now) is the new position's stop from then on:
+        an open adopts it rather than roll back a position it protects (binance seed 297)."""
+        if order_id is not None:
+            self._zombies.pop(order_id, None)
         if price is None:
             return
         watch = self._watch_current(symbol, now)

@@ -107,6 +107,7 @@ def windows_for(settings: TradingSettings, round_trip: float) -> Windows:
         zombie_interval=settings.zombies.max_interval_seconds,
         slack=retries + 10 * round_trip + 1.0,
         trailing=settings.trailing,
+        stops=settings.stops,
         aged=settings.aged.params,
     )
 
