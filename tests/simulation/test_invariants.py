@@ -200,6 +200,22 @@ async def test_two_stops_for_longer_than_a_round_trip_break_one_stop() -> None:
     assert broken(checker) == ["one_stop"]
 
 
+async def test_a_stop_an_earlier_position_left_is_a_zombie_not_a_second_stop() -> None:
+    """Binance seed 391: a stop of ours placed while the symbol was flat still stands when
+    the next position opens and gets its own stop. It is a zombie, judged by the zombie
+    window (the guard's duplicate pass or the zombie pass removes it), not a second stop;
+    past that window it is caught as one."""
+    venue, checker = watched(cancel_reduce_only_when_flat=False)
+    stop(venue, "48600", "tc-pos0-s1")  # left by an earlier position
+    await venue.advance(60)
+    open_long(venue)
+    stop(venue, "48500", "tc-pos1-s0")
+    await venue.advance(60)
+    assert broken(checker) == []
+    await venue.advance(checker.windows.zombie().total_seconds())
+    assert broken(checker)[0] == "zombie"  # (then, no zombie any more, one stop too many)
+
+
 async def test_a_stop_for_less_than_the_position_does_not_protect_it() -> None:
     venue, checker = watched()
     open_long(venue, quantity="0.02")

@@ -383,7 +383,7 @@ class Checker:
             return
         self._adopt_pending(symbol, watch, now)
         exit_side = held.side.exit
-        full = 0
+        full = left = 0  # full stops; of them, orders of ours an earlier position left
         best: Decimal | None = None
         watch.entry, watch.tightest_full = held.entry_price, None
         for order in self.engine.open_orders(symbol):
@@ -395,6 +395,7 @@ class Checker:
                 or order.quantity >= held.quantity
             )
             full += whole
+            left += whole and order.order_id in self._zombies
             if best is None or tighter(held.side, order.trigger_price, best):
                 best = order.trigger_price
             if whole and (
@@ -411,7 +412,18 @@ class Checker:
             lambda: _no_stop(held),
             refusals=_marks_own_refusals(self._triggering[symbol], held.side, watch.bare.since),
         )
-        self._track(symbol, watch.double, full > 1, now, "one_stop", lambda: f"{full} full stops")
+        # A zombie (an order of ours left when an earlier position closed, or placed while
+        # flat) protects the new position too, but is no second stop of its own: how long it
+        # may stand is the zombie invariant's (binance seed 391: an earlier short's trailing
+        # stop, placed as its stop fired, still stood when the next short opened).
+        self._track(
+            symbol,
+            watch.double,
+            full - left > 1,
+            now,
+            "one_stop",
+            lambda: f"{full} full stops ({left} of them left by an earlier position)",
+        )
         loose = (
             watch.level is not None and best is not None and tighter(held.side, watch.level, best)
         )
