@@ -414,6 +414,21 @@ def test_orders_that_cannot_flip_the_position_are_not_zombies(harmless):
     assert find_zombies(snap([journal()], [held()], [order("s1"), harmless])) == ()
 
 
+def test_an_exit_of_a_position_that_is_over_is_a_zombie_on_the_next_position():
+    """Bybit seed 283: an aged position's reduce-only limit exit, kept by the venue when
+    its stop closed the position, would sell the next position on the symbol at the old
+    position's price. The exit of the position the journal holds open is no zombie."""
+    old_exit = limit(
+        "x0", side=OrderSide.SELL, reduce_only=True, cid=client_order_id("p0", OrderRole.EXIT)
+    )
+    own_exit = limit(
+        "x1", side=OrderSide.SELL, reduce_only=True, cid=client_order_id("p1", OrderRole.EXIT)
+    )
+    action = only(find_zombies(snap([journal("p1")], [held()], [order("s1"), old_exit, own_exit])))
+    assert isinstance(action, CancelOrder)
+    assert (action.order_id, action.reason) == ("x0", ReconcileReason.ZOMBIE_ENDED_POSITION)
+
+
 def test_an_entry_of_an_open_in_flight_is_not_a_zombie():
     cid = client_order_id("p9", OrderRole.ENTRY)
     entry = limit("e1", "SOLUSDT", side=OrderSide.BUY, cid=cid)

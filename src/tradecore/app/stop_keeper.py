@@ -302,6 +302,7 @@ class StopKeeper:
     async def _ended(self, position: Position, reason: str) -> Protection:
         """The journal's position was closed by its stop (which is gone from the venue with
         it): its row CLOSED, its stop fields cleared; the venue's position is left alone."""
+        await self._exits.cancel_all(position)  # it would sell the person's position
         closed = position.advance(
             PositionState.CLOSED, closed_at=self._clock.now(), close_reason=reason
         )
@@ -336,6 +337,9 @@ class StopKeeper:
                     current, None, owner=owner, reason="position closed"
                 )
                 current = result.position
+            # its aged exit too: a venue may keep a reduce-only order when the position
+            # goes flat, and it would sell the next position on the symbol (bybit seed 283)
+            await self._exits.cancel_all(current)
             closed = current.advance(
                 PositionState.CLOSED, closed_at=self._clock.now(), close_reason=reason
             )

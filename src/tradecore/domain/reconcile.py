@@ -61,6 +61,8 @@ class ReconcileReason(StrEnum):
     ZOMBIE_NO_POSITION = "zombie_no_position"  # a plain order on a symbol with no position
     ZOMBIE_WRONG_POSITION_IDX = "zombie_wrong_position_idx"
     ZOMBIE_WOULD_FLIP = "zombie_would_flip"  # opposite side, not reduce-only, > 1.5x
+    # an exit order of ours for a position the journal no longer holds open
+    ZOMBIE_ENDED_POSITION = "zombie_ended_position"
 
 
 ZOMBIE_REASONS = frozenset(r for r in ReconcileReason if r.value.startswith("zombie_"))
@@ -581,13 +583,20 @@ def _orphan_reason(order: Order) -> ReconcileReason:
 
 
 def _zombie_reason(
-    order: Order, held: list[VenuePosition], params: ReconcileParams
+    order: Order, held: list[VenuePosition], params: ReconcileParams, journal: Iterable[str] = ()
 ) -> tuple[ReconcileReason, str] | None:
+    """`journal`: the ids of the positions the journal holds open on the order's symbol."""
     if not held:
         return _orphan_reason(order), f"{_where((order.venue, order.symbol))} holds no position"
     matching = [v for v in held if order.position_idx in (0, v.position_idx)]
     if not matching:
         return ReconcileReason.ZOMBIE_WRONG_POSITION_IDX, f"positionIdx {order.position_idx}"
+    ended = operation_of(order.client_order_id)  # an exit's client id names its position
+    exit_limit = order.type is OrderType.LIMIT and role_of(order.client_order_id) is OrderRole.EXIT
+    if exit_limit and ended not in set(journal):
+        # An earlier position's exit (an aged limit the venue kept when a stop closed it)
+        # would close whatever the symbol holds now at that position's price.
+        return ReconcileReason.ZOMBIE_ENDED_POSITION, f"the exit of position {ended}, not open"
     if order.is_conditional_exit and role_of(order.client_order_id) is OrderRole.FOREIGN:
         return None  # a person's take-profit or trailing stop on a live position is theirs
     position = matching[0]
@@ -607,8 +616,9 @@ def find_zombies(snapshot: Snapshot, params: ReconcileParams | None = None) -> t
     for key, orders in sorted(_orders_by_key(snapshot, busy).items()):
         held = venue.get(key, [])
         owner = journal[key][0].id if journal.get(key) else None
+        open_ids = [p.id for p in journal.get(key, [])]
         for order in sorted(orders, key=lambda o: o.order_id):
-            found = _zombie_reason(order, held, settings)
+            found = _zombie_reason(order, held, settings, open_ids)
             if found is not None:
                 actions.append(_cancel(order, owner, *found))
     return tuple(actions)
