@@ -66,3 +66,24 @@ async def test_an_old_positions_exit_is_a_zombie_for_the_next_position_on_the_sy
         await venue.set_mark("BTCUSDT", "50100")  # past the old exit's price
         held = venue.position("BTCUSDT")
         assert held is not None and held.quantity == Decimal("0.01")
+
+
+@pytest.mark.parametrize("venue_name", ["binance", "bybit"])
+async def test_an_aged_pass_that_read_the_position_before_its_close_places_no_exit(
+    venue_name: str,
+) -> None:
+    """The review of the change above: the aged pass reads the open positions once, then
+    keeps each one's exit. Journaled closed meanwhile (its exits cancelled then), the
+    position got a fresh exit all the same — a reduce-only limit that would sell the
+    position a person bought since."""
+    venue = _keeping_reduce_only_orders(venue_name)
+    async with running(venue) as app:
+        assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened
+        [read_by_the_aged_pass] = await app.store.positions.open_positions()
+        await venue.set_mark("BTCUSDT", "48400")  # the stop fires: flat
+        await app.sync_pass()  # journaled closed
+        venue.open_by_hand("BTCUSDT", Side.LONG, "0.01")  # a person buys again
+
+        await app.run(app.services.keeper.keep_exit(read_by_the_aged_pass, Decimal("50000")))
+
+        assert _limits(venue) == [], "an exit for a closed position would sell the person's"

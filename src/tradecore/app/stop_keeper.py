@@ -695,9 +695,17 @@ class StopKeeper:
 
     async def keep_exit(self, position: Position, price: Decimal) -> ExitResult:
         """Keep exactly one reduce-only limit exit order for the position at `price` (the
-        aged manager's target), under the symbol's lock."""
+        aged manager's target), under the symbol's lock — on the journal's row read under
+        it: a position journaled closed since the aged pass read it (its exits cancelled
+        then) gets none, which would sell whatever the symbol holds next."""
         async with self._lock(position.symbol):
-            return await self._exits.keep(position, price)
+            current = await self._store.positions.get(position.id)
+            if current is None or current.state not in (
+                PositionState.ACTIVE,
+                PositionState.CLOSING,
+            ):
+                return ExitResult()
+            return await self._exits.keep(current, price)
 
 
 def _stop_gone(position: Position, snapshot: Snapshot) -> bool:

@@ -216,9 +216,12 @@ class StopWriter:
         self.record_stop(
             stored, level, previous=position.stop_price, reason=reason, method="adopted"
         )
-        adopted = StopResult(
-            ok=True, position=stored, detail="a person's tighter stop is the bot's level now"
+        detail = (
+            "a person's tighter stop is the bot's level now"
+            if reason == "manual change"
+            else f"{reason}: it is the bot's level now"
         )
+        adopted = StopResult(ok=True, position=stored, detail=detail)
         return adopted, ()
 
     async def _retire_others(
