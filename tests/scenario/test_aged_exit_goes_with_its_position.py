@@ -12,7 +12,7 @@ import pytest
 
 from tradecore.domain.model import Side
 from tradecore.domain.orders import OrderType
-from tradecore.testing import FakeVenue, Fault, Op, RejectReason
+from tradecore.testing import FakeVenue, Fault, Op, RejectReason, TradingApp
 
 from .conftest import ROUND_TRIP
 from .outside import running
@@ -27,12 +27,15 @@ def _limits(venue: FakeVenue) -> list[str]:
     return [o.order_id for o in venue.engine.open_orders("BTCUSDT") if o.type is OrderType.LIMIT]
 
 
-async def _aged_with_its_exit(app, venue: FakeVenue) -> None:  # type: ignore[no-untyped-def]
+async def _aged_then_stopped_out(app: TradingApp, venue: FakeVenue) -> None:
+    """An aged long with its exit order standing, then its stop fires: the venue is flat."""
     assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened  # its stop at 48500
     await venue.set_mark("BTCUSDT", "49500")  # under water
     await app.pass_time(3 * 3600 + 60)  # past the aged threshold (3 h): exit at breakeven
     await app.aged_pass()
     assert _limits(venue), "the premise: the aged exit order stands"
+    await venue.set_mark("BTCUSDT", "48400")
+    assert venue.position("BTCUSDT") is None
 
 
 @pytest.mark.parametrize("venue_name", ["binance", "bybit"])
@@ -41,8 +44,7 @@ async def test_an_aged_exit_is_cancelled_when_its_position_is_journaled_closed(
 ) -> None:
     venue = _keeping_reduce_only_orders(venue_name)
     async with running(venue) as app:
-        await _aged_with_its_exit(app, venue)
-        await venue.set_mark("BTCUSDT", "48400")  # the stop fires: flat
+        await _aged_then_stopped_out(app, venue)
         await app.sync_pass()
 
         assert _limits(venue) == [], "the aged exit outlived its position"
@@ -54,8 +56,7 @@ async def test_an_old_positions_exit_is_a_zombie_for_the_next_position_on_the_sy
 ) -> None:
     venue = _keeping_reduce_only_orders(venue_name)
     async with running(venue) as app:
-        await _aged_with_its_exit(app, venue)
-        await venue.set_mark("BTCUSDT", "48400")  # the stop fires: flat
+        await _aged_then_stopped_out(app, venue)
         venue.inject(Fault.reject(RejectReason.OTHER, Op.CANCEL, times=20))
         await app.sync_pass()  # journaled closed; its exit could not be cancelled
         venue.engine.faults.clear()
