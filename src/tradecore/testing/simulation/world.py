@@ -239,7 +239,15 @@ def plan_world(
     incidents += tuple(_replace_crashes(crashing, venue, length, rates, first=len(incidents) + 1))
     # Crashes right after an open's initial stop reached the venue, after them (the same).
     opening = random.Random(f"initial-stop-crash:{seed}:{venue.value}")
-    incidents += tuple(_initial_stop_crashes(opening, length, rates, first=len(incidents) + 1))
+    incidents += tuple(
+        _crashes(
+            opening,
+            INITIAL_STOP_CRASH,
+            length,
+            rates.initial_stop_crashes,
+            first=len(incidents) + 1,
+        )
+    )
     return World(
         seed=seed,
         venue=venue,
@@ -415,15 +423,19 @@ def _incident(
     )
 
 
+def _moments(rng: random.Random, hours: float, per_hour: float) -> list[float]:
+    """When a kind of incident drawn from a generator of its own happens: a Poisson count
+    of moments, sorted, from a minute in to ten minutes before the end."""
+    seconds = hours * 3600
+    return sorted(
+        rng.uniform(60, max(61.0, seconds - 600)) for _ in range(_poisson(rng, per_hour * hours))
+    )
+
+
 def _races(
     rng: random.Random, symbols: list[str], hours: float, rates: Rates, *, first: int
 ) -> Iterator[Incident]:
-    seconds = hours * 3600
-    moments = sorted(
-        rng.uniform(60, max(61.0, seconds - 600))
-        for _ in range(_poisson(rng, rates.guard_races * hours))
-    )
-    for number, at in enumerate(moments, start=first):
+    for number, at in enumerate(_moments(rng, hours, rates.guard_races), start=first):
         yield Incident(
             number=number,
             at=at,
@@ -434,41 +446,27 @@ def _races(
         )
 
 
+def _crashes(
+    rng: random.Random, kind: str, hours: float, per_hour: float, *, first: int
+) -> Iterator[Incident]:
+    """Crashes armed at their moment (`REPLACE_CRASH`, `INITIAL_STOP_CRASH`): the
+    simulator makes each happen at the next instant of its kind."""
+    for number, at in enumerate(_moments(rng, hours, per_hour), start=first):
+        yield Incident(
+            number=number,
+            at=at,
+            kind=kind,
+            duration=rng.choice((0.0, 1.0, 5.0)),  # how long the process stays down
+        )
+
+
 def _replace_crashes(
     rng: random.Random, venue: Venue, hours: float, rates: Rates, *, first: int
 ) -> Iterator[Incident]:
     capabilities = PROFILES[venue].capabilities
     if capabilities.position_stop or capabilities.amend_stop:
         return  # the venue moves a stop in place: no replacement to crash inside
-    seconds = hours * 3600
-    moments = sorted(
-        rng.uniform(60, max(61.0, seconds - 600))
-        for _ in range(_poisson(rng, rates.replace_crashes * hours))
-    )
-    for number, at in enumerate(moments, start=first):
-        yield Incident(
-            number=number,
-            at=at,
-            kind=REPLACE_CRASH,
-            duration=rng.choice((0.0, 1.0, 5.0)),  # how long the process stays down
-        )
-
-
-def _initial_stop_crashes(
-    rng: random.Random, hours: float, rates: Rates, *, first: int
-) -> Iterator[Incident]:
-    seconds = hours * 3600
-    moments = sorted(
-        rng.uniform(60, max(61.0, seconds - 600))
-        for _ in range(_poisson(rng, rates.initial_stop_crashes * hours))
-    )
-    for number, at in enumerate(moments, start=first):
-        yield Incident(
-            number=number,
-            at=at,
-            kind=INITIAL_STOP_CRASH,
-            duration=rng.choice((0.0, 1.0, 5.0)),  # how long the process stays down
-        )
+    yield from _crashes(rng, REPLACE_CRASH, hours, rates.replace_crashes, first=first)
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
