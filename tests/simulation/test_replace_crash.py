@@ -73,3 +73,24 @@ def test_planted_story_8_leaves_the_looser_stop_until_the_next_move() -> None:
     assert placed
     looser_for = placed[0] - first.since
     assert looser_for > allowed, (looser_for, allowed)
+
+
+@pytest.mark.parametrize(
+    ("seed", "kept"),
+    [(514, {10, 14, 127}), (474, {65, 66, 88})],
+    ids=["binance-514", "binance-474"],
+)
+def test_a_replace_crash_during_a_database_outage_loses_no_write(seed: int, kept: set[int]) -> None:
+    """Beyond the CI seeds, binance 514 and 474 (reduced): a trailing replacement crashes
+    while the database is down, so its operation's start was held back by the resilient
+    store. The simulator held such writes in memory only (the runner spools them to a file,
+    wiring/container.py): the restart never saw the interrupted replacement, and took the new
+    stop for a stranger's — `loosened` (514: the guard cancelled the bot's tighter stop as a
+    duplicate) or `journal_mismatch` (474: no event for it). Each life now spools them, as
+    the runner does, and the next life lands them before it recovers."""
+    world = plan_world(seed, Venue.BINANCE)
+    world = attrs.evolve(world, incidents=tuple(i for i in world.incidents if i.number in kept))
+    result = asyncio.run(run_world(world))
+    assert result.counts[REPLACE_CRASH] == 1
+    assert result.counts["outage:database"] == 1
+    assert result.violations == ()

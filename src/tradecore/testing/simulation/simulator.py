@@ -13,24 +13,26 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 
 from tradecore.adapters.clock import VirtualClock, settle, settle_ready
-from tradecore.adapters.journal import Journal
+from tradecore.adapters.journal import Journal, WriteSpoolFile
 from tradecore.adapters.paper import PROFILES
 from tradecore.adapters.paper.faults import Fault
 from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.adapters.virtual_time import ThreadWork
 from tradecore.app.kernel import Kernel, KernelParts
 from tradecore.app.protection import ProtectionView
+from tradecore.app.resilient_store import ResilientStore
 from tradecore.app.settings import TradingSettings
 from tradecore.domain.model import Side
 from tradecore.domain.orders import OrderRole, role_of
 from tradecore.domain.positions import PositionState
 from tradecore.domain.signals import Signal
 from tradecore.ports.exchange import Accepted
+from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue, FreeLock
 
 from .explain import timeline
@@ -174,6 +176,7 @@ class Simulation:
         started, cpu = time.perf_counter(), time.process_time()
         database = await inline_sqlite()
         with tempfile.TemporaryDirectory(prefix="tradecore-sim-") as folder:
+            self._folder = folder
             self.journal = Journal(
                 SimEventWriter(database, self.clock),
                 f"{folder}/events.spool",
@@ -307,8 +310,15 @@ class Simulation:
         self.stream = self.stream.reconnect()
         parts = KernelParts(
             exchange=sim_exchange(self.venue.exchange, process, self._around),
-            store=SimStore(  # type: ignore[arg-type]
-                self.database.store, process, self.outage, self._store_answered
+            # As the runner wires it (wiring/container.py): writes an outage holds back go
+            # to a spool file first, which the next life lands before it recovers — a crash
+            # during an outage loses none (binance seeds 474, 514 lost a replacement's
+            # operation with the process, and its restart took the new stop for a stranger's).
+            store=ResilientStore(
+                cast(
+                    Store, SimStore(self.database.store, process, self.outage, self._store_answered)
+                ),
+                spool=WriteSpoolFile(f"{self._folder}/writes.spool"),
             ),
             events=self.sink,
             clock=self.clock,
