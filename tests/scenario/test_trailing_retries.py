@@ -102,6 +102,28 @@ async def test_a_small_move_a_crash_cut_off_is_not_held_back_by_the_rate_limit(a
     assert stop is not None and stop >= Decimal("50800"), stop
 
 
+async def test_a_move_the_rate_limit_held_back_is_made_when_it_is_due_with_no_new_mark(
+    app: App,
+) -> None:
+    """Simulator beyond the CI seeds, binance seed 614 (`trailing_stuck`): the mark made a
+    new best 17 s after the last move, a gain of 0.25 % (under the 1 % that overrides the
+    rate limit), so the move waited for the limit (60 s) — and the mark then stood still for
+    minutes. Nothing judged the position again until the next mark: the stop stayed behind."""
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    await mark(app, "BTCUSDT", "50900", then=61)  # activation: the stop goes to 50645.5
+    assert venue_stop(app, "BTCUSDT") == Decimal("50645.5")
+    await mark(app, "BTCUSDT", "51000", then=17)  # the stop goes to 50745
+    assert venue_stop(app, "BTCUSDT") == Decimal("50745.0")
+    await app.venue.set_mark("BTCUSDT", "51100")  # a new best 17 s after that move: wants
+    await app.trailing.on_tick(tick(app, "BTCUSDT", "51100"))  # 50844.5, +0.2 %: held back
+    await pass_time(app, 60)  # ...and then not one mark for a minute
+
+    stop = venue_stop(app, "BTCUSDT")
+    assert stop is not None and stop >= Decimal("50840"), stop
+
+
 async def test_trailing_activates_from_the_entry_the_venue_shows_after_a_person_added(
     app: App,
 ) -> None:

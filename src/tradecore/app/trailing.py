@@ -347,6 +347,11 @@ class TrailingService:
             for command in commands:  # the move leaves now…
                 self._carry_out(new, command)
             self._journal(position_id, new)  # …and the journal follows it
+            due = new.next_update_at
+            if due is not None and not commands and position_id not in self._retries:
+                # Held back by the rate limit: made when due on the last mark, as a tick
+                # would, even if the mark stands still until then (binance seed 614).
+                self._retry_after(position_id, max(0.0, (due - tick.at).total_seconds()))
 
     def _carry_out(self, state: TrailingState, command: object) -> None:
         if isinstance(command, MoveStop):
