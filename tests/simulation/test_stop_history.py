@@ -94,3 +94,25 @@ def test_a_missed_move_is_caught_and_a_person_on_the_symbol_excuses_the_position
     assert len(problems(venue, events)) == 1
     person = Excuse(symbol=BTC, start=venue.clock.now(), end=None, cause="move_stop_tighter")
     assert stop_history_problems(events, venue.engine.books, [person], at=venue.clock.now()) == []
+
+
+async def test_an_excuse_after_the_positions_last_event_still_covers_the_moves_it_explains() -> (
+    None
+):
+    """Bybit seed 692: a position with no event since its stop was placed (open to the end):
+    a person loosened that stop, the guard moved it back and the process died as the venue
+    answered, so the move back has no event. The excuses (the person's, the crash) began
+    after the position's last event, and the position was judged as if it had ended then.
+    Its life as the venue's books saw it counts too."""
+    venue = FakeVenue.bybit(marks={BTC: "50000"})
+    open_long(venue)
+    order = stop(venue, "49000", "tc-op1-s0")
+    events = [journaled(venue, EventType.STOP_LOSS_PLACED, order, price=Decimal("49000"))]
+    await venue.advance(900)
+    person = Excuse(symbol=BTC, start=venue.clock.now(), end=None, cause="move_stop_looser")
+    venue.move_stop(BTC, "48000")  # the person's move
+    await venue.advance(60)
+    venue.engine.amend(BTC, order, trigger_price=Decimal("49000"))  # the guard's, unjournaled
+
+    assert len(problems(venue, events)) == 1  # unexcused, the gap is caught
+    assert stop_history_problems(events, venue.engine.books, [person], at=venue.clock.now()) == []

@@ -135,9 +135,16 @@ def stop_history_problems(
     excused = list(excuses)
     found = []
     for position in from_journal(events):
-        if not position.steps or _excused(position, excused):
+        if not position.steps:
             continue
         ids = {step.order_id for step in position.steps}
+        # Its life as the venue saw it too: a position with no event since its stop was
+        # placed (open to the end) still lived through a person's move of that stop and a
+        # crash that cut the bot's answer off (bybit seed 692).
+        seen = [e.at for e in books.history(position.symbol) if e.order_id in ids]
+        span = attrs.evolve(position, last=max([position.last, *seen]))
+        if _excused(span, excused):
+            continue
         venue = from_books(books, position.symbol, ids)
         journal = _same_moves_once(position.steps)
         if journal != _same_moves_once(venue):
