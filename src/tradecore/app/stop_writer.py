@@ -151,10 +151,11 @@ class StopWriter:
         """A full stop-loss already on the venue, tighter than `price`, journaled as the
         position's stop (method "adopted", reason "a stop already stood"): an open's last
         resort before it rolls back (`StopKeeper.adopt_standing`). None when none stands."""
-        adopted, _ = await self._adopt_tighter(
-            position, price, owner=owner, reason="a stop already stood"
-        )
-        return adopted
+        reason = "a stop already stood"
+        adopted, _ = await self._adopt_tighter(position, price, owner=owner, reason=reason)
+        if adopted is None or not adopted.ok:
+            return adopted
+        return attrs.evolve(adopted, detail=f"{reason}: it is the bot's level now")
 
     async def _adopt_tighter(
         self,
@@ -216,12 +217,9 @@ class StopWriter:
         self.record_stop(
             stored, level, previous=position.stop_price, reason=reason, method="adopted"
         )
-        detail = (
-            "a person's tighter stop is the bot's level now"
-            if reason == "manual change"
-            else f"{reason}: it is the bot's level now"
+        adopted = StopResult(
+            ok=True, position=stored, detail="a person's tighter stop is the bot's level now"
         )
-        adopted = StopResult(ok=True, position=stored, detail=detail)
         return adopted, ()
 
     async def _retire_others(

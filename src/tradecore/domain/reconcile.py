@@ -583,9 +583,12 @@ def _orphan_reason(order: Order) -> ReconcileReason:
 
 
 def _zombie_reason(
-    order: Order, held: list[VenuePosition], params: ReconcileParams, journal: Iterable[str] = ()
+    order: Order,
+    held: list[VenuePosition],
+    params: ReconcileParams,
+    open_ids: frozenset[str] = frozenset(),
 ) -> tuple[ReconcileReason, str] | None:
-    """`journal`: the ids of the positions the journal holds open on the order's symbol."""
+    """`open_ids`: the ids of the positions the journal holds open on the order's symbol."""
     if not held:
         return _orphan_reason(order), f"{_where((order.venue, order.symbol))} holds no position"
     matching = [v for v in held if order.position_idx in (0, v.position_idx)]
@@ -593,7 +596,7 @@ def _zombie_reason(
         return ReconcileReason.ZOMBIE_WRONG_POSITION_IDX, f"positionIdx {order.position_idx}"
     ended = operation_of(order.client_order_id)  # an exit's client id names its position
     exit_limit = order.type is OrderType.LIMIT and role_of(order.client_order_id) is OrderRole.EXIT
-    if exit_limit and ended not in set(journal):
+    if exit_limit and ended not in open_ids:
         # An earlier position's exit (an aged limit the venue kept when a stop closed it)
         # would close whatever the symbol holds now at that position's price.
         return ReconcileReason.ZOMBIE_ENDED_POSITION, f"the exit of position {ended}, not open"
@@ -616,7 +619,7 @@ def find_zombies(snapshot: Snapshot, params: ReconcileParams | None = None) -> t
     for key, orders in sorted(_orders_by_key(snapshot, busy).items()):
         held = venue.get(key, [])
         owner = journal[key][0].id if journal.get(key) else None
-        open_ids = [p.id for p in journal.get(key, [])]
+        open_ids = frozenset(p.id for p in journal.get(key, []))
         for order in sorted(orders, key=lambda o: o.order_id):
             found = _zombie_reason(order, held, settings, open_ids)
             if found is not None:
