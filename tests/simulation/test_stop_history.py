@@ -69,6 +69,31 @@ def test_a_journal_that_writes_the_cancel_before_the_new_stop_is_caught() -> Non
     assert f"cancelled {old}, placed {new}" in detail  # the journal's misordered replay
 
 
+def test_two_orders_ending_between_the_bots_looks_may_be_journaled_in_either_order() -> None:
+    """Binance seed 585: in a create-then-cancel the new stop fired and filled before the old
+    one's cancel reached the venue. The bot journals the cancel when its answer comes and the
+    fill when it next reads the venue; it cannot see which of two orders ended first. Its
+    placements' order against the ends (the new stop before the old one's cancel) still
+    counts."""
+    venue = FakeVenue.binance(marks={BTC: "50000"})
+    open_long(venue)
+    old = stop(venue, "49000", "tc-op1-s0")
+    new = stop(venue, "49500", "tc-op2-s0")
+    venue.engine.set_mark(BTC, Decimal("49400"))  # the new stop fires and fills
+    venue.engine.cancel(BTC, old)  # then the old one's cancel arrives
+    placed = [
+        journaled(venue, EventType.STOP_LOSS_PLACED, old, price=Decimal("49000")),
+        journaled(venue, EventType.STOP_LOSS_REPLACED, new, price=Decimal("49500")),
+    ]
+    cancelled = journaled(venue, EventType.STOP_LOSS_CANCELLED, old, cancelled=True)
+    filled = journaled(venue, EventType.STOP_LOSS_FILLED, new)
+
+    assert problems(venue, [*placed, cancelled, filled]) == []
+    assert problems(venue, [*placed, filled, cancelled]) == []
+    # The old stop's cancel journaled before its replacement was placed is still caught.
+    assert len(problems(venue, [placed[0], cancelled, placed[1], filled])) == 1
+
+
 def test_a_fill_journaled_as_a_cancellation_is_caught() -> None:
     venue = FakeVenue.binance(marks={BTC: "50000"})
     open_long(venue)
