@@ -12,7 +12,7 @@ from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.app.protection import ProtectionView
 from tradecore.app.recorder import Recorder
 from tradecore.domain.events import EventType, Severity
-from tradecore.domain.model import OrderSide
+from tradecore.domain.model import OrderSide, Side
 from tradecore.ports.exchange import ExchangeUnavailable, Rejected, RejectReason
 from tradecore.testing import Accepted, EventLog, FakeVenue, Fault, Op
 from tradecore.testing.simulation import Checker, Windows
@@ -696,6 +696,36 @@ async def test_a_best_mark_that_came_while_the_bot_was_down_is_not_one_it_must_t
     await venue.set_mark(BTC, "51790")  # the first mark it sees: activated, trailed from it
     stop(venue, "51531", "tc-pos1-s1")
     venue.engine.cancel(BTC, first)
+    for mark in ("51780", "51770", "51790", "51760", "51785", "51775") * 2:
+        await venue.set_mark(BTC, mark)
+        await venue.advance(30)
+    assert broken(checker) == []
+    for mark in ("52300", "52290", "52295", "52285", "52300", "52290") * 2:  # seen: trailed
+        await venue.set_mark(BTC, mark)
+        await venue.advance(30)
+    assert broken(checker) == ["trailing_stuck"]
+
+
+async def test_a_best_mark_before_the_bot_knew_the_position_is_not_one_it_must_trail() -> None:
+    """Simulator beyond the CI seeds, binance seed 909 (trailing_stuck): a person opened a
+    position by hand while a 418 ban kept the venue unreadable; the mark ran far in its
+    favour and came back before the ban ended and a sync pass adopted it. The bot trails
+    from the marks it sees once it knows the position; a best seen after that counts."""
+    venue, checker = watched()
+    ban = checker.excuse(None, "ban_418", until=None)
+    person(checker, "open_by_hand")
+    venue.open_by_hand(BTC, Side.LONG, "0.01")
+    for mark in ("51000", "52000", "51850", "51760", "51800"):  # never through 52000's level
+        await venue.set_mark(BTC, mark)
+        await venue.advance(20)
+    checker.close_excuse(ban, venue.now())
+    await venue.advance(60)
+    recorder = Recorder(EventLog(), venue.clock, SequentialIds("e"))
+    checker.on_event(  # a sync pass adopts it ...
+        recorder.record(EventType.MISSING_POSITION_ADDED, symbol=BTC, data={})
+    )
+    await venue.set_mark(BTC, "51790")  # ... and its trailing starts from the marks it sees
+    stop(venue, "51531", "tc-p9-s0")
     for mark in ("51780", "51770", "51790", "51760", "51785", "51775") * 2:
         await venue.set_mark(BTC, mark)
         await venue.advance(30)

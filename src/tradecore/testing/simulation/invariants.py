@@ -176,6 +176,8 @@ class _Watch:
     trail: _Clock = attrs.Factory(_Clock)
     # newer than the lag: (when, the mark, whether the application was up to see it)
     marks: deque[tuple[datetime, Decimal, bool]] = attrs.Factory(deque)
+    # whether the bot knows the position yet: a hand-opened one only once a sync adopted it
+    known: bool = False
     best: Decimal | None = None  # the best mark the bot saw in the position's favour (lag old)
     worst: Decimal | None = None  # the worst mark since that best (older than the lag too)
     # as the last check saw them (a close is judged on the state before it)
@@ -375,6 +377,7 @@ class Checker:
         watch.trail.clear()
         watch.marks.clear()
         watch.best = watch.worst = None
+        watch.known = False
         watch.entry = watch.tightest_full = None
 
     def _check_stops(self, symbol: str, watch: _Watch, now: datetime) -> None:
@@ -470,12 +473,15 @@ class Checker:
         marks = watch.marks
         ticked = not marks or marks[-1][1] != mark
         if ticked:
-            marks.append((now, mark, self.app_up is None or self.app_up()))
+            seen = watch.known and (self.app_up is None or self.app_up())
+            marks.append((now, mark, seen))
         horizon = now - self.windows.trailing_lag
         while marks and marks[0][0] <= horizon:
             _, old, seen = marks.popleft()
-            # A best the bot never saw (it was down) is not one it can trail: the restarted
-            # bot trails from the marks it sees. A fall it never saw still counts (below).
+            # A best the bot never saw (it was down, or did not know the position yet) is
+            # not one it can trail: the restarted bot, or the sync pass that adopts a
+            # hand-opened position, trails from the marks it sees (binance seed 909). A fall
+            # it never saw still counts (below).
             if seen and (watch.best is None or tighter(held.side, old, watch.best)):
                 watch.best = watch.worst = old
             elif watch.worst is None or tighter(held.side, watch.worst, old):
@@ -627,6 +633,7 @@ class Checker:
                 watch.pending[order_id] = (trigger, now, None)
                 self._adopt_pending(symbol, watch, now)
             return
+        watch.known = True  # the bot protects it: it knows it
         if tightens:
             watch.level = trigger  # the bot's new level
         elif trigger != watch.level:
@@ -790,6 +797,8 @@ class Checker:
     def on_event(self, event: Event) -> None:
         """Called for every event the application emits, as it emits it."""
         now = event.created_at
+        if event.type in _KNOWS_THE_POSITION and event.symbol is not None:
+            self._watch_current(event.symbol, now).known = True
         if event.data.get("method") == "adopted" and event.symbol is not None:
             self._adopted(event.symbol, event.data.get("price"), now, event.order_id)
         if event.severity is Severity.CRITICAL and not self.faulted(event.symbol, now):
@@ -956,6 +965,17 @@ class Checker:
 # The reads of the whole account a protection pass cannot do without (a refused balance or
 # market list stops no pass).
 _ACCOUNT_READS = frozenset({Op.FETCH_POSITIONS, Op.FETCH_OPEN_ORDERS})
+# The bot's events that say it knows the venue's position on their symbol (its own stop
+# orders say so too): its entry filled, a sync pass adopted it, its stop, its trailing.
+_KNOWS_THE_POSITION = frozenset(
+    {
+        EventType.ENTRY_ORDER_FILLED,
+        EventType.MISSING_POSITION_ADDED,
+        EventType.STOP_LOSS_PLACED,
+        EventType.STOP_LOSS_REPLACED,
+        EventType.TRAILING_STOP_CREATED,
+    }
+)
 # The commands that place or move a stop (a refusal's `op`).
 _PROTECTIVE = frozenset({Op.STOP_ORDER.value, Op.POSITION_STOP.value, Op.AMEND.value})
 
