@@ -6,6 +6,8 @@ import contextlib
 from decimal import Decimal
 from typing import Any, cast
 
+import pytest
+
 from tradecore.app.kernel import Kernel
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
@@ -188,6 +190,41 @@ async def test_a_new_stop_that_fired_before_the_restart_is_journaled_by_the_resu
         if e.order_id == new.order_id or new.client_order_id in e.data.values()
     ]
     assert [e.type for e in named][:1] == [EventType.STOP_LOSS_REPLACED]
+
+
+@pytest.mark.parametrize("both", [True, False], ids=["both-cancelled", "new-cancelled"])
+async def test_a_new_stop_a_person_cancelled_while_the_process_was_down_is_put_back_at_its_level(
+    database: Database, both: bool
+) -> None:
+    # Simulator beyond the CI seeds (binance seed 985, loosened): killed between creating the
+    # trailed stop and recording it; a person cancelled both stops before the restart. The
+    # resume journaled the move to the new level but left the position at the old one, so
+    # the guard put the stop back looser than the last stop the bot set (story 3's rule).
+    venue = FakeVenue.binance(latency=ROUND_TRIP)
+    first = build_app(venue, database.store)
+    opened = await first.open("BTCUSDT", Side.LONG, "0.004")
+    assert opened.position is not None
+    dying = build_app(venue, database.store, exchange=cast(Exchange, _DiesAfter(venue.exchange)))
+    with contextlib.suppress(Crash):
+        await dying.run(
+            dying.keeper.apply(
+                opened.position, Decimal("49000"), owner=StopOwner.TRAILING, reason="trailing"
+            )
+        )
+    if both:
+        venue.cancel_stop("BTCUSDT")  # a person removes both while the process is down
+        assert venue.stops("BTCUSDT") == []
+    else:  # only the new one: the old, looser one still stands
+        [new] = [s for s in venue.stops("BTCUSDT") if s.trigger_price == Decimal("49000")]
+        venue.engine.cancel("BTCUSDT", new.order_id, origin="manual")
+
+    survivor = await restart(venue, database)
+    await survivor.run(survivor.guard.check())
+
+    [stop] = venue.stops("BTCUSDT")
+    assert stop.trigger_price == Decimal("49000")  # the bot's last level, not 48,500
+    position = await database.store.positions.get(opened.position.id)
+    assert position is not None and position.stop_price == Decimal("49000")
 
 
 async def test_an_entry_whose_answer_and_look_ups_are_lost_is_never_sent_twice(app: App) -> None:

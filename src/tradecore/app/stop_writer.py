@@ -341,7 +341,9 @@ class StopWriter:
         found = await look_up(lookup, clock=self._clock, settling=self._settling)
         if found is not None and not found.is_open:
             # The venue took the new stop and it is gone already (it fired while the process
-            # was down, or a person cancelled it): the journal still gets the bot's order.
+            # was down, or a person cancelled it): the journal still gets the bot's order,
+            # and its level is the last stop the bot set — what the guard puts back if a
+            # person removed it (story 3's rule; simulator binance seed 985).
             await self._store.orders.record(found, role=OrderRole.STOP, position_id=position.id)
             self._recorder.record(
                 EventType.STOP_LOSS_REPLACED,
@@ -357,6 +359,17 @@ class StopWriter:
                     "client_order_id": cid,
                 },
             )
+            if found.trigger_price is not None and (
+                position.stop_price is None
+                or tighter(position.side, found.trigger_price, position.stop_price)
+            ):
+                await self.saved(
+                    position.with_stop(
+                        price=found.trigger_price,
+                        order_id=position.stop_order_id,
+                        owner=_resumed_owner(position),
+                    )
+                )
             return f"the new stop was placed and is {found.status.value} already"
         if found is None or found.trigger_price is None:
             return "interrupted: the new stop is not on the venue"
