@@ -119,3 +119,29 @@ async def test_trailing_resumes_after_the_guard_put_back_a_stop_a_person_loosene
     assert state is not None and state.phase is TrailingPhase.ACTIVE
     stop = venue_stop(app, "BTCUSDT")
     assert stop is not None and stop > Decimal("52000")  # it trailed the mark up again
+
+
+async def test_trailing_resumed_by_the_guard_moves_on_the_last_mark_with_no_new_one(
+    app: App,
+) -> None:
+    # Found by the simulator beyond the CI seeds (binance seed 1006): trailing was TRIGGERED
+    # (the mark crossed a level the venue had not taken) and the mark ran on in profit; the
+    # guard put the stop back and trailing resumed — but judged nothing until a new mark
+    # came, and the marks stood still: the stop stayed far behind the mark for minutes.
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    await mark(app, "BTCUSDT", "50800")  # activates: the stop trails under the mark
+    trailed = venue_stop(app, "BTCUSDT")
+    assert trailed is not None and trailed > Decimal("50000")
+    app.gaps_allowed = 1  # the person's looser stop stands until the guard's pass
+    assert any(isinstance(o, Accepted) for o in app.venue.move_stop("BTCUSDT", "49000"))
+    await mark(app, "BTCUSDT", "50400")  # through the bot's level, not the person's
+    await mark(app, "BTCUSDT", "53500")  # far in profit while trailing is TRIGGERED
+    await app.run(app.guard.check())  # the bot's level is put back: trailing resumes
+    assert venue_stop(app, "BTCUSDT") == trailed
+
+    await pass_time(app, 61)  # no new mark
+
+    stop = venue_stop(app, "BTCUSDT")
+    assert stop is not None and stop > Decimal("53000")  # trailed from the last mark

@@ -159,7 +159,9 @@ class TrailingService:
 
         Called once a stop stands on the venue for it (the guard placed one, the synchronizer
         adopted it): a state TRIGGERED meanwhile — the mark crossed a stop that was not on the
-        venue, so nothing fired — trails on from the stop that stands (story 5)."""
+        venue, so nothing fired — trails on from the stop that stands (story 5), judged on
+        the last mark at once, as a tick would: the marks may stand still until the next one
+        (binance seed 1006)."""
         state = self._states.get(position.id)
         if state is None:
             if position.entry_price is not None:
@@ -172,6 +174,7 @@ class TrailingService:
             self._states[position.id] = resumed
             self._journal(position.id, resumed)
             await self.flush()
+            self._retry_after(position.id, 0.0)  # due now: an earlier, later retry gives way
 
     async def follow(self, position: Position) -> None:
         """The journal took the venue's entry and quantity (a person added to the position or
