@@ -525,8 +525,13 @@ class StopWriter:
         self.record_stop(moved, price, previous=position.stop_price, reason=reason, method=method)
         if old_id is not None:
             await self.cancel(position, old_id, reason="replaced")
+        # The position names its new stop before the operation ends: a crash between the two
+        # leaves the operation in flight, and the restart finishes it by its client id. The
+        # other way round, the restart saw nothing in flight and kept the old order's id
+        # (simulator beyond the CI seeds, binance seed 1097).
+        stored = await self.saved(moved)
         await self._finish(operation, "done")
-        return StopResult(ok=True, position=await self.saved(moved))
+        return StopResult(ok=True, position=stored)
 
     def _close_all(self, position: Position) -> bool:
         """The stop is sent without a quantity, closing the whole position: where the venue
