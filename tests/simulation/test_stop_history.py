@@ -70,28 +70,50 @@ def test_a_journal_that_writes_the_cancel_before_the_new_stop_is_caught() -> Non
 
 
 def test_two_orders_ending_between_the_bots_looks_may_be_journaled_in_either_order() -> None:
-    """Binance seed 585: in a create-then-cancel the new stop fired and filled before the old
-    one's cancel reached the venue. The bot journals the cancel when its answer comes and the
-    fill when it next reads the venue; it cannot see which of two orders ended first. Its
-    placements' order against the ends (the new stop before the old one's cancel) still
-    counts."""
+    """Binance seed 585: in a create-then-cancel the new stop fired and filled (the venue
+    cancelled the old one with the position) before the bot's cancel of the old one came.
+    The bot journals the old one's end at its cancel's answer and the fill when it next
+    reads the venue; it cannot see which of two orders ended first. Each order's own steps
+    still count: a fill journaled as a cancellation is caught."""
     venue = FakeVenue.binance(marks={BTC: "50000"})
     open_long(venue)
     old = stop(venue, "49000", "tc-op1-s0")
     new = stop(venue, "49500", "tc-op2-s0")
     venue.engine.set_mark(BTC, Decimal("49400"))  # the new stop fires and fills
-    venue.engine.cancel(BTC, old)  # then the old one's cancel arrives
     placed = [
         journaled(venue, EventType.STOP_LOSS_PLACED, old, price=Decimal("49000")),
         journaled(venue, EventType.STOP_LOSS_REPLACED, new, price=Decimal("49500")),
     ]
     cancelled = journaled(venue, EventType.STOP_LOSS_CANCELLED, old, cancelled=True)
     filled = journaled(venue, EventType.STOP_LOSS_FILLED, new)
+    misnamed = journaled(venue, EventType.STOP_LOSS_CANCELLED, new, cancelled=True)
 
     assert problems(venue, [*placed, cancelled, filled]) == []
     assert problems(venue, [*placed, filled, cancelled]) == []
-    # The old stop's cancel journaled before its replacement was placed is still caught.
-    assert len(problems(venue, [placed[0], cancelled, placed[1], filled])) == 1
+    assert len(problems(venue, [*placed, cancelled, misnamed])) == 1
+
+
+def test_an_order_the_venue_ended_may_be_journaled_when_the_bot_learns_of_it() -> None:
+    """Simulator beyond the CI seeds, binance seed 1097 (reduced): an aged exit filled and
+    the venue cancelled the position's stop with it; trailing, not yet aware, placed its
+    next stop, and the cancel of the old one found it gone. The journal names the old one's
+    end at the cancel, after the new placement; the books hold the venue's cancel before
+    it. An end the venue made is learnt when the bot next asks, so it is compared within
+    its own order's steps only; the bot's own cancels keep their place."""
+    venue = FakeVenue.binance(marks={BTC: "50000"})
+    open_long(venue)
+    old = stop(venue, "49000", "tc-op1-s0")
+    venue.engine.cancel(BTC, old, origin="venue")  # it went with the position
+    new = stop(venue, "49500", "tc-op2-s0")
+    venue.engine.cancel(BTC, new)  # the bot's own, once it knew the position closed
+    placed_old = journaled(venue, EventType.STOP_LOSS_PLACED, old, price=Decimal("49000"))
+    placed_new = journaled(venue, EventType.STOP_LOSS_REPLACED, new, price=Decimal("49500"))
+    gone_old = journaled(venue, EventType.STOP_LOSS_CANCELLED, old, cancelled=True)
+    gone_new = journaled(venue, EventType.STOP_LOSS_CANCELLED, new, cancelled=True)
+
+    assert problems(venue, [placed_old, placed_new, gone_old, gone_new]) == []
+    # An order's own steps still count: the bot's cancel journaled before its placement.
+    assert len(problems(venue, [placed_old, gone_old, gone_new, placed_new])) == 1
 
 
 def test_a_fill_journaled_as_a_cancellation_is_caught() -> None:

@@ -4,10 +4,12 @@ Issue 12, item 5, as a property of the simulator, checked once quiescent: replay
 position's stop events — `stop_loss_placed` / `stop_loss_replaced` (a new order, or an order
 moved in place), `stop_loss_cancelled` (a cancel that took the order), `stop_loss_filled` —
 gives, step by step and in order, what the venue's books (`Books.history`) hold for the same
-orders: each placed with its trigger, moved, cancelled or filled. Two orders that ended one
-after the other count in either order (the bot cannot see which ended first). A journal
-that writes an old stop's cancel before its replacement, records a fill as a cancellation,
-or misses a move fails it (invariant `stop_history`).
+orders: each placed with its trigger, moved, cancelled or filled — each order's own steps in
+order, and the steps the bot made (placements, moves, its own cancels) in order across
+orders; an end the venue made (a fill, a cancel with the position) is learnt when the bot
+next asks, so only its own order's steps place it. A journal that writes an old stop's
+cancel before its replacement, records a fill as a cancellation, or misses a move fails it
+(invariant `stop_history`).
 
 A position whose life overlaps an excuse of its symbol (a fault, a person's action) or a
 crash is not judged: a process that died between the venue's answer and its event journals
@@ -146,9 +148,9 @@ def stop_history_problems(
         span = attrs.evolve(position, last=max([position.last, *seen]))
         if _excused(span, excused):
             continue
-        venue = from_books(books, position.symbol, ids)
-        journal = _comparable(position.steps)
-        if journal != _comparable(venue):
+        venue = _same_moves_once(from_books(books, position.symbol, ids))
+        journal = _same_moves_once(position.steps)
+        if not _same_history(journal, venue, ended_by_the_venue(books, position.symbol, ids)):
             found.append(
                 Violation(
                     invariant=STOP_HISTORY,
@@ -162,30 +164,37 @@ def stop_history_problems(
     return found
 
 
-def _comparable(steps: Sequence[Step]) -> tuple[Step, ...]:
-    return _ends_in_one_order(_same_moves_once(steps))
-
-
 _ENDS = frozenset({"filled", "cancelled"})
 
 
-def _ends_in_one_order(steps: Sequence[Step]) -> tuple[Step, ...]:
-    """Orders that ended one after the other, with nothing placed or moved between them, in
-    one order on both sides. The bot journals a cancel when the venue answers it and a fill
-    when it next reads the venue, so it cannot tell which of two orders ended first (binance
-    seed 585: the new stop filled before the old one's cancel arrived). An order's own steps
-    and the placements' order against the ends are still compared as they happened."""
-    kept: list[Step] = []
-    ends: list[Step] = []
-    for step in [*steps, None]:
-        if step is not None and step.kind in _ENDS:
-            ends.append(step)
-            continue
-        kept.extend(sorted(ends, key=lambda end: (end.order_id, end.kind)))
-        ends.clear()
-        if step is not None:
-            kept.append(step)
-    return tuple(kept)
+def ended_by_the_venue(books: Books, symbol: str, order_ids: set[str]) -> frozenset[str]:
+    """The orders whose end the venue made, not the bot's cancel: a fill, or a cancel by the
+    venue (it went with its position) or by a person."""
+    return frozenset(
+        entry.order_id
+        for entry in books.history(symbol)
+        if entry.order_id in order_ids
+        and (isinstance(entry, Fill) or (isinstance(entry, OrderClosed) and entry.origin != "api"))
+    )
+
+
+def _same_history(journal: Sequence[Step], venue: Sequence[Step], learnt: frozenset[str]) -> bool:
+    """Each order's own steps in order, and every step the bot made — placed, moved, its own
+    cancels — in order across orders. An end the venue made (`learnt`) is journaled when the
+    bot next asks, so it is compared within its own order only (binance seeds 585: the new
+    stop filled before the old one's cancel arrived; 1097: the venue cancelled a stop with
+    its position before trailing placed the next one)."""
+    orders = {step.order_id for step in (*journal, *venue)}
+    for order_id in orders:
+        if [s for s in journal if s.order_id == order_id] != [
+            s for s in venue if s.order_id == order_id
+        ]:
+            return False
+
+    def made(steps: Sequence[Step]) -> list[Step]:
+        return [s for s in steps if not (s.kind in _ENDS and s.order_id in learnt)]
+
+    return made(journal) == made(venue)
 
 
 def _same_moves_once(steps: Sequence[Step]) -> tuple[Step, ...]:
