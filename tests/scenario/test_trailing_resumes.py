@@ -145,3 +145,31 @@ async def test_trailing_resumed_by_the_guard_moves_on_the_last_mark_with_no_new_
 
     stop = venue_stop(app, "BTCUSDT")
     assert stop is not None and stop > Decimal("53000")  # trailed from the last mark
+
+
+async def test_a_resume_never_triggers_again_on_the_mark_that_triggered_it(app: App) -> None:
+    # Review of the fix above: the last mark trailing holds may be the one that crossed the
+    # level (the feed has not yet brought the recovery the guard read from the venue).
+    # Judged on it at once, the state was TRIGGERED again — and a TRIGGERED state ignores
+    # every later mark: frozen for the life of the position.
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    await mark(app, "BTCUSDT", "50800")
+    trailed = venue_stop(app, "BTCUSDT")
+    assert trailed is not None and trailed > Decimal("50000")
+    app.gaps_allowed = 1
+    assert any(isinstance(o, Accepted) for o in app.venue.move_stop("BTCUSDT", "49000"))
+    await mark(app, "BTCUSDT", "50400")  # TRIGGERED: through the bot's level
+    await app.venue.set_mark("BTCUSDT", "53500")  # the venue's mark recovers, unseen yet
+    await app.run(app.guard.check())
+    assert venue_stop(app, "BTCUSDT") == trailed
+    await pass_time(app, 1)
+
+    for price in ("53500", "54000", "54500"):  # the feed catches up
+        await mark(app, "BTCUSDT", price)
+
+    state = app.trailing.state(result.position.id)
+    assert state is not None and state.phase is TrailingPhase.ACTIVE
+    stop = venue_stop(app, "BTCUSDT")
+    assert stop is not None and stop > Decimal("54000")

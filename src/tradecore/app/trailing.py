@@ -27,6 +27,7 @@ from tradecore.domain.events import EventType, Severity
 from tradecore.domain.orders import MarkTick
 from tradecore.domain.positions import Position
 from tradecore.domain.precision import MarketRules
+from tradecore.domain.reconcile import crossed
 from tradecore.domain.trailing import (
     BreakevenReached,
     MoveStop,
@@ -160,8 +161,8 @@ class TrailingService:
         Called once a stop stands on the venue for it (the guard placed one, the synchronizer
         adopted it): a state TRIGGERED meanwhile — the mark crossed a stop that was not on the
         venue, so nothing fired — trails on from the stop that stands (story 5), judged on
-        the last mark at once, as a tick would: the marks may stand still until the next one
-        (binance seed 1006)."""
+        the last mark at once, as a tick would, unless that mark crosses the stop: the marks
+        may stand still until the next one (binance seed 1006)."""
         state = self._states.get(position.id)
         if state is None:
             if position.entry_price is not None:
@@ -174,7 +175,12 @@ class TrailingService:
             self._states[position.id] = resumed
             self._journal(position.id, resumed)
             await self.flush()
-            self._retry_after(position.id, 0.0)  # due now: an earlier, later retry gives way
+            last = self._marks.get(position.symbol)
+            if last is not None and not crossed(position.side, position.stop_price, last.mark):
+                # due now (an earlier, later retry gives way) — but never on a mark that
+                # crosses the stop: the one that triggered it, before the feed brought the
+                # recovery the guard read; TRIGGERED again, it would ignore every later mark
+                self._retry_after(position.id, 0.0)
 
     async def follow(self, position: Position) -> None:
         """The journal took the venue's entry and quantity (a person added to the position or
