@@ -91,6 +91,9 @@ def test_two_orders_ending_between_the_bots_looks_may_be_journaled_in_either_ord
     assert problems(venue, [*placed, cancelled, filled]) == []
     assert problems(venue, [*placed, filled, cancelled]) == []
     assert len(problems(venue, [*placed, cancelled, misnamed])) == 1
+    # An end is learnt later, never sooner: the old one's end journaled before the new stop
+    # it went after was placed is caught (the review's counterexample).
+    assert len(problems(venue, [placed[0], cancelled, placed[1], filled])) == 1
 
 
 def test_an_order_the_venue_ended_may_be_journaled_when_the_bot_learns_of_it() -> None:

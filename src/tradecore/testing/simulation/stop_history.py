@@ -7,9 +7,9 @@ gives, step by step and in order, what the venue's books (`Books.history`) hold 
 orders: each placed with its trigger, moved, cancelled or filled — each order's own steps in
 order, and the steps the bot made (placements, moves, its own cancels) in order across
 orders; an end the venue made (a fill, a cancel with the position) is learnt when the bot
-next asks, so only its own order's steps place it. A journal that writes an old stop's
-cancel before its replacement, records a fill as a cancellation, or misses a move fails it
-(invariant `stop_history`).
+next asks, so it may be journaled later than it happened, never sooner. A journal that
+writes an old stop's cancel before its replacement, records a fill as a cancellation, or
+misses a move fails it (invariant `stop_history`).
 
 A position whose life overlaps an excuse of its symbol (a fault, a person's action) or a
 crash is not judged: a process that died between the venue's answer and its event journals
@@ -181,9 +181,9 @@ def ended_by_the_venue(books: Books, symbol: str, order_ids: set[str]) -> frozen
 def _same_history(journal: Sequence[Step], venue: Sequence[Step], learnt: frozenset[str]) -> bool:
     """Each order's own steps in order, and every step the bot made — placed, moved, its own
     cancels — in order across orders. An end the venue made (`learnt`) is journaled when the
-    bot next asks, so it is compared within its own order only (binance seeds 585: the new
-    stop filled before the old one's cancel arrived; 1097: the venue cancelled a stop with
-    its position before trailing placed the next one)."""
+    bot next asks: later than it happened, never sooner — after every step the bot made
+    before it (binance seeds 585: the new stop filled before the old one's cancel arrived;
+    1097: the venue cancelled a stop with its position before trailing placed the next)."""
     orders = {step.order_id for step in (*journal, *venue)}
     for order_id in orders:
         if [s for s in journal if s.order_id == order_id] != [
@@ -194,7 +194,22 @@ def _same_history(journal: Sequence[Step], venue: Sequence[Step], learnt: frozen
     def made(steps: Sequence[Step]) -> list[Step]:
         return [s for s in steps if not (s.kind in _ENDS and s.order_id in learnt)]
 
-    return made(journal) == made(venue)
+    if made(journal) != made(venue):
+        return False
+    # ... learnt later, never sooner: each such end after every step the bot made before it
+    journaled_after, happened_after = _made_before(journal, learnt), _made_before(venue, learnt)
+    return all(journaled_after.get(order_id, -1) >= n for order_id, n in happened_after.items())
+
+
+def _made_before(steps: Sequence[Step], learnt: frozenset[str]) -> dict[str, int]:
+    """For each end the venue made: how many of the bot's own steps came before it."""
+    made, before = 0, {}
+    for step in steps:
+        if step.kind in _ENDS and step.order_id in learnt:
+            before[step.order_id] = made
+        else:
+            made += 1
+    return before
 
 
 def _same_moves_once(steps: Sequence[Step]) -> tuple[Step, ...]:
