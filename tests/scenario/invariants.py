@@ -69,6 +69,10 @@ async def journal_problems(venue: FakeVenue, store: Store) -> list[str]:
             # beyond the CI seeds, binance seed 1097: a stale id cost the move a round trip)
             [stop] = stops
             named = stop.type is OrderType.POSITION_STOP or mine.stop_order_id == stop.order_id
+            if not named and stop.client_order_id:  # over the wire: a Binance algo order's id
+                rows = await store.orders.for_position(mine.id)
+                row = next((o for o in rows if o.order_id == mine.stop_order_id), None)
+                named = row is not None and row.client_order_id == stop.client_order_id
             if mine.stop_price != stop.trigger_price or not named:
                 problems.append(
                     f"{symbol}: journal's stop {mine.stop_order_id} at {mine.stop_price}, "
