@@ -178,6 +178,8 @@ class _Watch:
     marks: deque[tuple[datetime, Decimal, bool]] = attrs.Factory(deque)
     # whether the bot knows the position yet: a hand-opened one only once a sync adopted it
     known: bool = False
+    # the bot journaled its position on the symbol closed while the venue's lives on
+    ended: bool = False
     best: Decimal | None = None  # the best mark the bot saw in the position's favour (lag old)
     worst: Decimal | None = None  # the worst mark since that best (older than the lag too)
     # as the last check saw them (a close is judged on the state before it)
@@ -377,8 +379,21 @@ class Checker:
         watch.trail.clear()
         watch.marks.clear()
         watch.best = watch.worst = None
-        watch.known = False
+        watch.known = watch.ended = False
         watch.entry = watch.tightest_full = None
+
+    def _rebase(self, watch: _Watch) -> None:
+        """The bot journaled its position closed (flat since its entry, by its fills) and
+        adopts the one the venue holds as another's: the levels it set and the marks it
+        trailed were for its own position; the adopted one's start from here (bybit seed
+        1158: trailing's move landed on a position a person opened after the bot's closed)."""
+        watch.level = None
+        watch.ended = False
+        watch.pending.clear()
+        watch.loose.clear()
+        watch.trail.clear()
+        watch.marks.clear()
+        watch.best = watch.worst = None
 
     def _check_stops(self, symbol: str, watch: _Watch, now: datetime) -> None:
         held = self.engine.position(symbol)
@@ -797,6 +812,12 @@ class Checker:
     def on_event(self, event: Event) -> None:
         """Called for every event the application emits, as it emits it."""
         now = event.created_at
+        if event.type is EventType.POSITION_CLOSED and event.symbol is not None:
+            self._watch_current(event.symbol, now).ended = True
+        if event.type is EventType.MISSING_POSITION_ADDED and event.symbol is not None:
+            watch = self._watch_current(event.symbol, now)
+            if watch.ended:
+                self._rebase(watch)
         if event.type in _KNOWS_THE_POSITION and event.symbol is not None:
             self._watch_current(event.symbol, now).known = True
         if event.data.get("method") == "adopted" and event.symbol is not None:
