@@ -227,6 +227,61 @@ async def test_a_new_stop_a_person_cancelled_while_the_process_was_down_is_put_b
     assert position is not None and position.stop_price == Decimal("49000")
 
 
+class _PositionsRefuseOnce:
+    """The positions repository of a store that refuses one write (no crash: the process
+    lives on)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.armed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def save(self, position: Any) -> None:
+        if self.armed:
+            self.armed = False
+            raise RuntimeError("the database refused the write")
+        await self._inner.save(position)
+
+
+class _Store:
+    def __init__(self, inner: Any, positions: _PositionsRefuseOnce) -> None:
+        self._inner = inner
+        self.positions = positions
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def test_a_move_whose_position_write_fails_leaves_nothing_in_flight(
+    database: Database,
+) -> None:
+    # Review of the save-before-finish order (binance seed 1097's fix): a write that fails
+    # in a process that lives on must not leave the replacement "in flight" — the guard and
+    # the synchronizer take a symbol with an operation in flight for busy and leave it be.
+    venue = FakeVenue.binance(latency=ROUND_TRIP)
+    first = build_app(venue, database.store)
+    opened = await first.open("BTCUSDT", Side.LONG, "0.004")
+    assert opened.position is not None
+    positions = _PositionsRefuseOnce(database.store.positions)
+    app = build_app(venue, cast(Any, _Store(database.store, positions)))
+    positions.armed = True
+    with contextlib.suppress(RuntimeError):
+        await app.run(
+            app.keeper.apply(
+                opened.position, Decimal("49000"), owner=StopOwner.TRAILING, reason="trailing"
+            )
+        )
+
+    assert await database.store.operations.in_flight() == []
+    await app.run(app.guard.check())  # the next pass puts the journal right
+    [stop] = venue.stops("BTCUSDT")
+    position = await database.store.positions.get(opened.position.id)
+    assert position is not None
+    assert (position.stop_price, position.stop_order_id) == (stop.trigger_price, stop.order_id)
+
+
 async def test_an_entry_whose_answer_and_look_ups_are_lost_is_never_sent_twice(app: App) -> None:
     # Binance keeps a client id unique only among *open* orders: a market entry that filled
     # can be sent again under the same id and fill twice. After an unresolved Unknown the

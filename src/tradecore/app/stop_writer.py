@@ -529,7 +529,11 @@ class StopWriter:
         # leaves the operation in flight, and the restart finishes it by its client id. The
         # other way round, the restart saw nothing in flight and kept the old order's id
         # (simulator beyond the CI seeds, binance seed 1097).
-        stored = await self.saved(moved)
+        try:
+            stored = await self.saved(moved)
+        except Exception as error:  # the process lives on: nothing may stay "in flight"
+            await self._finish(operation, f"done on the venue; the journal's write failed: {error}")
+            raise
         await self._finish(operation, "done")
         return StopResult(ok=True, position=stored)
 
