@@ -736,23 +736,30 @@ async def test_a_best_mark_before_the_bot_knew_the_position_is_not_one_it_must_t
     assert broken(checker) == ["trailing_stuck"]
 
 
-@pytest.mark.parametrize("closed_first", [True, False])
+@pytest.mark.parametrize("story", ["reopened_by_hand", "the_bots_own", "adopted_only"])
 async def test_a_stop_set_for_a_position_the_bot_then_found_ended_binds_not_the_next(
-    closed_first: bool,
+    story: str,
 ) -> None:
     """Simulator beyond the CI seeds, bybit seed 1158 (loosened): a person's take-profit
     closed the bot's position while a 418 kept the bot from reading the venue; a person
     opened the symbol again, and trailing's next move (a Bybit position stop) landed on that
     position. Once it could read, the bot journaled its own position closed (flat since its
-    entry) and adopted the person's, with a stop from the person's entry. The level the bot
-    set was for its own position; a journal that only adopts keeps it."""
+    entry) and adopted the person's, with a stop from the person's entry: the level the bot
+    set was for its own position. Not so for a position the bot entered itself (a wrong
+    close and re-adoption of its own live position loosens its stop: the review), nor for
+    an adoption with no close."""
     venue, checker = watched()
-    open_long(venue)
-    stop(venue, "49500", "tc-pos1-s3")  # trailing's move, for the bot's (ended) position
+    if story == "reopened_by_hand":
+        open_long(venue)
+        venue.close_by_hand(BTC)  # a person's take-profit: flat
+        venue.open_by_hand(BTC, Side.LONG, "0.01")  # a person's position, a new record
+    else:
+        open_long(venue)  # the bot's own entry
+    stop(venue, "49500", "tc-pos1-s3")  # trailing's move, for the bot's position
     recorder = Recorder(EventLog(), venue.clock, SequentialIds("e"))
-    if closed_first:
+    if story != "adopted_only":
         checker.on_event(recorder.record(EventType.POSITION_CLOSED, symbol=BTC, data={}))
     checker.on_event(recorder.record(EventType.MISSING_POSITION_ADDED, symbol=BTC, data={}))
     stop(venue, "48500", "tc-pos2-s0")  # the adopted position's own initial stop
 
-    assert broken(checker) == ([] if closed_first else ["loosened"])
+    assert broken(checker) == ([] if story == "reopened_by_hand" else ["loosened"])

@@ -180,6 +180,7 @@ class _Watch:
     known: bool = False
     # the bot journaled its position on the symbol closed while the venue's lives on
     ended: bool = False
+    own: bool = False  # the bot entered this position (or adopted it already)
     best: Decimal | None = None  # the best mark the bot saw in the position's favour (lag old)
     worst: Decimal | None = None  # the worst mark since that best (older than the lag too)
     # as the last check saw them (a close is judged on the state before it)
@@ -379,14 +380,16 @@ class Checker:
         watch.trail.clear()
         watch.marks.clear()
         watch.best = watch.worst = None
-        watch.known = watch.ended = False
+        watch.known = watch.ended = watch.own = False
         watch.entry = watch.tightest_full = None
 
     def _rebase(self, watch: _Watch) -> None:
         """The bot journaled its position closed (flat since its entry, by its fills) and
-        adopts the one the venue holds as another's: the levels it set and the marks it
-        trailed were for its own position; the adopted one's start from here (bybit seed
-        1158: trailing's move landed on a position a person opened after the bot's closed)."""
+        adopts the one the venue holds — one it never entered — as another's: the levels it
+        set and the marks it trailed were for its own position; the adopted one's start from
+        here (bybit seed 1158: trailing's move landed on a position a person opened after the
+        bot's closed). A position the bot entered keeps them: closing it in the journal and
+        adopting it again must not loosen its stop."""
         watch.level = None
         watch.ended = False
         watch.pending.clear()
@@ -690,6 +693,7 @@ class Checker:
     def _filled(self, fill: Fill, now: datetime) -> None:
         if role_of(fill.client_order_id) is not OrderRole.ENTRY:
             return
+        self._watch_current(fill.symbol, now).own = True
         operation = operation_of(fill.client_order_id) or ""
         orders = self._entries[operation]
         orders.add(fill.order_id)
@@ -816,8 +820,9 @@ class Checker:
             self._watch_current(event.symbol, now).ended = True
         if event.type is EventType.MISSING_POSITION_ADDED and event.symbol is not None:
             watch = self._watch_current(event.symbol, now)
-            if watch.ended:
+            if watch.ended and not watch.own:
                 self._rebase(watch)
+            watch.own = True
         if event.type in _KNOWS_THE_POSITION and event.symbol is not None:
             self._watch_current(event.symbol, now).known = True
         if event.data.get("method") == "adopted" and event.symbol is not None:
