@@ -173,3 +173,32 @@ async def test_a_resume_never_triggers_again_on_the_mark_that_triggered_it(app: 
     assert state is not None and state.phase is TrailingPhase.ACTIVE
     stop = venue_stop(app, "BTCUSDT")
     assert stop is not None and stop > Decimal("54000")
+
+
+async def test_a_trigger_the_venue_never_fired_is_resumed_by_the_next_guard_pass(
+    app: App,
+) -> None:
+    # The review of the two fixes above: a mark the feed delivered late (or a feed that
+    # differs from the venue's mark) crossed the trailed stop; the venue's stop never fired.
+    # Nothing needed fixing, so nothing resumed trailing: TRIGGERED ignores every later
+    # mark, frozen for the life of the position. A guard pass that reads the position still
+    # held, with its stop, after the trigger knows the stop did not fire.
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.position is not None
+    await app.trailing.start(result.position)
+    await mark(app, "BTCUSDT", "50800")
+    trailed = venue_stop(app, "BTCUSDT")
+    assert trailed is not None and trailed > Decimal("50000")
+    await app.trailing.on_tick(tick(app, "BTCUSDT", "50400"))  # the feed only: not fired
+    state = app.trailing.state(result.position.id)
+    assert state is not None and state.phase is TrailingPhase.TRIGGERED
+    await pass_time(app, 10)
+    await app.run(app.guard.check())
+
+    for price in ("51500", "52500", "53500"):
+        await mark(app, "BTCUSDT", price)
+
+    state = app.trailing.state(result.position.id)
+    assert state is not None and state.phase is TrailingPhase.ACTIVE
+    stop = venue_stop(app, "BTCUSDT")
+    assert stop is not None and stop > Decimal("53000")

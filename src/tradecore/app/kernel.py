@@ -158,6 +158,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         settings=s.protection,
         alerter=parts.alerter,
         on_protected=trailing.start_for,
+        on_held=trailing.on_held,
         adopt=sync.adopt_missing,
         resolve_opens=resolve_opens,
     )

@@ -84,6 +84,7 @@ class ProtectionGuard:
         settings: ProtectionSettings | None = None,
         alerter: Alerter | None = None,
         on_protected: Callable[[Position], Awaitable[None]] | None = None,
+        on_held: Callable[[Position, datetime], Awaitable[None]] | None = None,
         adopt: Callable[[], Awaitable[int]] | None = None,
         resolve_opens: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
@@ -102,6 +103,7 @@ class ProtectionGuard:
         self._bare: set[str] = set()
         self.view = ProtectionView()
         self._on_protected = on_protected
+        self._on_held = on_held
         self._adopt = adopt
 
     @property
@@ -208,6 +210,17 @@ class ProtectionGuard:
                 protected = await self._store.positions.get(position.id)
                 if protected is not None and protected.stop_price is not None:
                     await self._on_protected(protected)
+        if self._on_held is not None:
+            # Held with its stop and nothing to fix: a trailing state that took a mark for
+            # its stop firing before this read trails on (the stop did not fire).
+            for position in snapshot.positions:
+                if (
+                    position.id not in suspects
+                    and position.state is PositionState.ACTIVE
+                    and position.stop_price is not None
+                    and (position.symbol, position.side) in held
+                ):
+                    await self._on_held(position, read_at)
         # not suspected this pass: protected (or still left to its operation, and bare)
         self._bare = (self._bare & set(suspects)) | waiting | unknown
         named = {_key(held): held.symbol for held in bare_in_flight(snapshot)}

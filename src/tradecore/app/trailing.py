@@ -18,7 +18,7 @@ looked at a position, so a silent trailing stop can be taken over.
 
 import asyncio
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import attrs
@@ -52,6 +52,9 @@ from .recorder import Recorder
 from .stop_keeper import StopKeeper
 
 FAILURES_BEFORE_ALERT = 3
+# A stop that fired shows as a position gone (or smaller) in a read this long after the mark
+# that crossed it: the venue fills a stop market at once; its position reads may lag a little.
+_FIRED_SHOWS_WITHIN = timedelta(seconds=5)
 # How often the journal writer tries one state (1 s apart) before it gives up on it: a state
 # the database refuses for good (not an outage) is dropped with a critical_error event, and
 # one an outage holds back waits for the next pass, so neither holds up `flush()` — the close
@@ -181,6 +184,22 @@ class TrailingService:
                 # crosses the stop: the one that triggered it, before the feed brought the
                 # recovery the guard read; TRIGGERED again, it would ignore every later mark
                 self._retry_after(position.id, 0.0)
+
+    async def on_held(self, position: Position, read_at: datetime) -> None:
+        """A protection pass that began reading the venue at `read_at` found the position
+        held, its stop standing and nothing to fix. A state TRIGGERED a while before that
+        read was a mark the venue's stop never fired on (a mark the feed brought late, or a
+        feed apart from the venue's mark): it trails on, as `start_for` resumes it —
+        otherwise a TRIGGERED state ignores every later mark for the life of the position."""
+        state = self._states.get(position.id)
+        if (
+            state is None
+            or state.phase is not TrailingPhase.TRIGGERED
+            or state.triggered_at is None
+            or read_at - state.triggered_at < _FIRED_SHOWS_WITHIN
+        ):
+            return
+        await self.start_for(position)
 
     async def follow(self, position: Position) -> None:
         """The journal took the venue's entry and quantity (a person added to the position or

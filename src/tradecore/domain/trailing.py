@@ -61,8 +61,11 @@ class TrailingState:
     age_activation_at: datetime | None = None
     # A worthwhile move held back by the rate limit is due at this time.
     next_update_at: datetime | None = None
-    # The phase the stop was triggered in, so `resume_trailing` can restore it.
+    # The phase the stop was triggered in, so `resume_trailing` can restore it, and when:
+    # a read of the venue after that moment that still shows the position says the venue's
+    # stop did not fire.
     triggered_from: TrailingPhase | None = None
+    triggered_at: datetime | None = None
 
 
 class StopMoveReason(StrEnum):
@@ -209,7 +212,10 @@ def resume_trailing(state: TrailingState) -> TrailingState:
     if state.phase is not _TRIGGERED:
         return state
     return attrs.evolve(
-        state, phase=state.triggered_from or TrailingPhase.INACTIVE, triggered_from=None
+        state,
+        phase=state.triggered_from or TrailingPhase.INACTIVE,
+        triggered_from=None,
+        triggered_at=None,
     )
 
 
@@ -382,7 +388,7 @@ def _trigger(state: TrailingState, mark: Decimal, now: datetime) -> Transition:
         position_id=state.position_id, stop_price=state.stop_price, mark=mark, at=now
     )
     triggered = attrs.evolve(
-        state, phase=_TRIGGERED, triggered_from=state.phase, next_update_at=None
+        state, phase=_TRIGGERED, triggered_from=state.phase, next_update_at=None, triggered_at=now
     )
     return triggered, (note,)
 
