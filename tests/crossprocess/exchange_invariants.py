@@ -220,6 +220,7 @@ def journal_breaks(
     busy: Busy,
     stopping: datetime,
     lag: float,
+    up_since: datetime | None = None,
 ) -> list[str]:
     """After the last runner stopped gracefully, its journal holds the exchange's positions:
     same symbols, sides and quantities, each ACTIVE.
@@ -229,7 +230,9 @@ def journal_breaks(
     completed, with no operation in flight on the symbol during it (the synchronizer leaves a
     busy symbol to the next pass) - and the close came at most `lag` seconds before the stop
     was asked for (`stopping`: no pass starts after it), `lag` being one sync interval plus
-    the longest pass plus a round trip. The next start's recovery closes it."""
+    the longest pass plus a round trip; counted from `up_since` (the last runner's recovery
+    done, its loops begun) for a close during its recovery, after its recovery's own sync
+    pass. The next start's recovery closes it."""
     held = {p["symbol"]: p for p in state["positions"]}
     mine = {p.symbol: p for p in journal}
     closes: dict[str, datetime] = {}
@@ -241,7 +244,9 @@ def journal_breaks(
     for symbol in sorted(held.keys() | mine.keys()):
         venue, journaled = held.get(symbol), mine.get(symbol)
         if venue is None and journaled is not None:
-            problem = _missed_close(symbol, closes.get(symbol), passes, busy, stopping, lag)
+            problem = _missed_close(
+                symbol, closes.get(symbol), passes, busy, stopping, lag, up_since
+            )
             if problem:
                 breaks.append(
                     f"{symbol}: the journal has {journaled.state} {journaled.quantity}, "
@@ -272,6 +277,7 @@ def _missed_close(
     busy: Busy,
     stopping: datetime,
     lag: float,
+    up_since: datetime | None = None,
 ) -> str | None:
     """Why a position the exchange closed at `closed` should be closed in the journal by
     now; None when no pass could have seen it yet."""
@@ -289,7 +295,8 @@ def _missed_close(
                 f"closed there at {closed:%H:%M:%S.%f}; the sync pass from "
                 f"{sync.started:%H:%M:%S.%f} to {sync.completed:%H:%M:%S.%f} left it open"
             )
-    if closed < stopping - timedelta(seconds=lag):
+    looking = closed if up_since is None else max(closed, up_since)
+    if looking < stopping - timedelta(seconds=lag):
         return (
             f"closed there at {closed:%H:%M:%S.%f}, over {lag:.1f} s before the stop at "
             f"{stopping:%H:%M:%S.%f}, and no sync pass looked since"

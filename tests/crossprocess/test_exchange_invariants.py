@@ -171,6 +171,7 @@ def test_a_journal_that_disagrees_with_the_exchange_after_the_stop_is_a_break() 
         stopping: float = 8,
         passes: tuple[tuple[float, float], ...] = (),
         busy: tuple[tuple[float, float | None], ...] = (),
+        up_since: float | None = None,
     ) -> list[str]:
         def moment(s: float | None) -> datetime | None:
             return None if s is None else T0 + timedelta(seconds=s)
@@ -185,6 +186,7 @@ def test_a_journal_that_disagrees_with_the_exchange_after_the_stop_is_a_break() 
             busy={"BTCUSDT": [(T0 + timedelta(seconds=a), moment(b)) for a, b in busy]},
             stopping=T0 + timedelta(seconds=stopping),
             lag=2,
+            up_since=moment(up_since),
         )
 
     agreed = state(9, positions=[position])
@@ -200,6 +202,10 @@ def test_a_journal_that_disagrees_with_the_exchange_after_the_stop_is_a_break() 
     assert breaks(flat, [active], stopping=8, passes=((1, 1.1), (6.9, 7.2))) == []
     # ... but not when it fired long before and no pass came (a pass skipped, the loop dead)
     assert breaks(flat, [active], stopping=20, passes=((1, 1.1),))
+    # ... unless it fired while the last runner was still recovering (its recovery's sync
+    # pass came before; its loops, the periodic sync among them, began only at `up_since`)
+    assert breaks(flat, [active], stopping=20, passes=((1, 1.1),), up_since=19) == []
+    assert breaks(flat, [active], stopping=20, passes=((1, 1.1),), up_since=10)
     # a pass that started after it fired and completed must have closed it
     [problem] = breaks(flat, [active], stopping=8, passes=((7.5, 7.6),))
     assert "07.500000 to 12:00:07.600000 left it open" in problem

@@ -285,6 +285,7 @@ async def test_the_runner_killed_at_random_moments_never_breaks_a_promise_on_the
                     busy=busy,
                     stopping=runner.stop_sent_at,
                     lag=SYNC_INTERVAL + longest.total_seconds() + ROUND_TRIP,
+                    up_since=runner.recovered_at,
                 )
             ]
             breaks += [f"at the end: {b}" for b in full_quantity_breaks(state)]
