@@ -41,6 +41,7 @@ from tradecore.domain.reconcile import (
     Snapshot,
     StopLevelChanged,
     TakeOverStop,
+    crossed,
     judge_level,
     leaves_unprotected,
     protect,
@@ -554,20 +555,7 @@ class StopKeeper:
         if verdict is LevelVerdict.CLOSE and unsure:
             return False, f"the mark crossed the stop level; not closed at market: {unsure}"
         if verdict is LevelVerdict.CLOSE:
-            # The stop level is already behind the mark, so a stop there would fire at once:
-            # close at market instead. Fixed only once the venue is flat: a close that filled
-            # part leaves the rest bare, and the guard shows it unprotected and tries again.
-            cause = "the mark crossed the stop level"
-            flat = await self._close(position, reason=cause)
-            self._recorder.record(
-                EventType.POSITION_ROLLBACK,
-                position=position,
-                severity=Severity.WARNING if flat else Severity.ERROR,
-                data={"cause": cause, "closed": flat, "quantity": held.quantity},
-            )
-            if not flat:
-                return False, "closed at market only in part: the rest is still bare"
-            return True, "closed at market: the mark crossed the stop level"
+            return await self._close_crossed(position, held)
         if verdict is LevelVerdict.ADOPT and replacing is None:
             assert found is not None
             _, order = standing_level(snapshot.orders, held, position)
@@ -604,7 +592,38 @@ class StopKeeper:
             replacing=replacing,
             verified=True,
         )
+        if (
+            not result.ok
+            and result.would_trigger
+            and verdict is LevelVerdict.RESTORE
+            and price == position.stop_price
+        ):
+            # Refused: the mark crossed the bot's level while the command travelled (the
+            # read showed it short of it). The same rule as above, in the same pass — not a
+            # person's looser stop left standing until the next one (binance seed 1519).
+            try:
+                now = await self._exchange.fetch_mark_price(position.symbol)
+            except ExchangeUnavailable:
+                now = None
+            if now is not None and crossed(position.side, price, now):
+                return await self._close_crossed(result.position, held)
         return result.ok, result.detail
+
+    async def _close_crossed(self, position: Position, held: VenuePosition) -> tuple[bool, str]:
+        """The stop level is already behind the mark, so a stop there would fire at once:
+        close at market instead. Fixed only once the venue is flat: a close that filled part
+        leaves the rest bare, and the guard shows it unprotected and tries again."""
+        cause = "the mark crossed the stop level"
+        flat = await self._close(position, reason=cause)
+        self._recorder.record(
+            EventType.POSITION_ROLLBACK,
+            position=position,
+            severity=Severity.WARNING if flat else Severity.ERROR,
+            data={"cause": cause, "closed": flat, "quantity": held.quantity},
+        )
+        if not flat:
+            return False, "closed at market only in part: the rest is still bare"
+        return True, "closed at market: the mark crossed the stop level"
 
     async def close_at_market(self, position: Position, *, reason: str) -> bool:
         """Close what the venue holds of the position, reduce-only at market, its exit orders
