@@ -722,7 +722,7 @@ async def test_migrations_run_once_and_are_recorded(
         fresh = Backend(kind="sqlite", url=f"sqlite:///{path}", path=path)
     first = await migrate(fresh.url)
     second = await migrate(fresh.url)
-    assert [m.version for m in first] == [1, 2, 3]
+    assert [m.version for m in first] == [1, 2, 3, 4]
     assert second == ()
     rows = await fresh.query(
         "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
@@ -731,6 +731,7 @@ async def test_migrations_run_once_and_are_recorded(
         (1, "initial_schema"),
         (2, "position_fees_funding"),
         (3, "wave_claimant"),
+        (4, "operation_target_price"),
     ]
     assert [r["checksum"] for r in rows] == [m.checksum for m in first]
     reopened = await fresh.open()  # start-up migrates too: nothing left to do
@@ -857,3 +858,22 @@ async def test_a_process_that_dies_without_closing_the_database_still_exits(
             child.kill()
             await child.wait()
     assert child.returncode == 7
+
+
+async def test_a_stop_replacement_keeps_the_level_it_moves_to(db: Database) -> None:
+    # read back exactly (a restart that cannot look the new stop up takes this level)
+    await db.store.positions.add(position())
+    operation = Operation(
+        id="op1",
+        kind=OperationKind.REPLACE_STOP,
+        venue=Venue.BYBIT,
+        symbol="BTCUSDT",
+        position_id="p1",
+        started_at=T0,
+        client_order_ids=("tc-op1-s0",),
+        target_price=Decimal("0.0000123457"),
+    )
+    await db.store.operations.start(operation)
+    [stored] = await db.store.operations.in_flight()
+    assert stored.target_price == Decimal("0.0000123457")
+    assert stored == operation

@@ -334,11 +334,17 @@ class StopWriter:
         if position is None or not operation.client_order_ids:
             return "interrupted"
         cid = operation.client_order_ids[0]
+        answered = False
 
         async def lookup() -> Order | None:
-            return await self._exchange.fetch_order_by_client_id(operation.symbol, cid)
+            nonlocal answered
+            order = await self._exchange.fetch_order_by_client_id(operation.symbol, cid)
+            answered = True
+            return order
 
         found = await look_up(lookup, clock=self._clock, settling=self._settling)
+        if found is None and not answered:
+            return await self._unsure_interrupted(position, operation)
         if found is not None and not found.is_open:
             # The venue took the new stop and it is gone already (it fired while the process
             # was down, or a person cancelled it): the journal still gets the bot's order,
@@ -391,6 +397,37 @@ class StopWriter:
             await self.cancel(position, old, reason="replaced (resumed)")
         await self.saved(moved)
         return "adopted after a restart"
+
+    async def _unsure_interrupted(self, position: Position, operation: Operation) -> str:
+        """The venue never answered whether it took the new stop: it may stand, or have
+        stood (a person may have replaced it since). The bot's level is the one the move
+        was going to — the last stop it may have set; the guard puts the stop there, or
+        closes at market if the mark crossed it (simulator binance seed 1532: taken for a
+        move never made, the guard put back the old, looser level)."""
+        target = operation.target_price
+        if target is None or (
+            position.stop_price is not None
+            and not tighter(position.side, target, position.stop_price)
+        ):
+            return "interrupted: the venue did not answer for the new stop"
+        kept = await self.saved(
+            position.with_stop(
+                price=target, order_id=position.stop_order_id, owner=_resumed_owner(position)
+            )
+        )
+        self._recorder.record(  # no order named: which one stands is the guard's to read
+            EventType.STOP_LOSS_REPLACED,
+            position=kept,
+            data={
+                "price": target,
+                "previous_price": position.stop_price,
+                "quantity": kept.quantity,
+                "reason": "resumed after a restart: the venue did not answer for the new stop",
+                "method": "level kept",
+                "client_order_id": operation.client_order_ids[0],
+            },
+        )
+        return "interrupted: the venue did not answer for the new stop; its level is kept"
 
     async def adopt_carried(
         self, position: Position, price: Decimal, *, owner: StopOwner
@@ -478,7 +515,9 @@ class StopWriter:
         reason: str,
         old_id: str | None,
     ) -> StopResult:
-        operation = await self._start(position, OperationKind.REPLACE_STOP, OrderRole.STOP)
+        operation = await self._start(
+            position, OperationKind.REPLACE_STOP, OrderRole.STOP, target_price=price
+        )
         cid = operation.client_order_ids[0]
         close_all = self._close_all(position)
 
@@ -622,7 +661,14 @@ class StopWriter:
                 data={"code": rejection.code, "attempt": attempt + 1},
             )
 
-    async def _start(self, position: Position, kind: OperationKind, role: OrderRole) -> Operation:
+    async def _start(
+        self,
+        position: Position,
+        kind: OperationKind,
+        role: OrderRole,
+        *,
+        target_price: Decimal | None = None,
+    ) -> Operation:
         """Journal an operation before its order is sent; the order's client id is made
         from the operation's fresh id, so no two attempts ever share one."""
         operation_id = self._ids.new_id()
@@ -634,6 +680,7 @@ class StopWriter:
             position_id=position.id,
             started_at=self._clock.now(),
             client_order_ids=(client_order_id(operation_id, role),),
+            target_price=target_price,
         )
         await self._store.operations.start(operation)
         return operation

@@ -175,6 +175,9 @@ class Operation:
     client_order_ids: tuple[str, ...] = ()
     finished_at: datetime | None = None
     outcome: str | None = None
+    # A stop replacement's level: what a restart takes for the bot's last stop when it
+    # cannot look the new order up (it may stand, or have stood)
+    target_price: Decimal | None = None
 
     @property
     def in_flight(self) -> bool:

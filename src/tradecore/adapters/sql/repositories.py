@@ -182,7 +182,8 @@ class SqlPositions:
 
 
 _OPERATION_COLUMNS = (
-    "id, kind, exchange, symbol, position_id, client_order_ids, started_at, finished_at, outcome"
+    "id, kind, exchange, symbol, position_id, client_order_ids, started_at, finished_at, outcome, "
+    "target_price"
 )
 
 
@@ -195,7 +196,7 @@ class SqlOperations:
         c = self._c
         await self._db.execute(
             f"INSERT INTO operations ({_OPERATION_COLUMNS}) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
             "ON CONFLICT (id) DO NOTHING",  # a replayed start (a write that waited) is a no-op
             operation.id,
             operation.kind.value,
@@ -206,6 +207,7 @@ class SqlOperations:
             c.time(operation.started_at),
             c.time(operation.finished_at),
             operation.outcome,
+            c.money(operation.target_price),
         )
 
     async def finish(self, operation_id: str, *, at: datetime, outcome: str) -> None:
@@ -237,6 +239,7 @@ class SqlOperations:
             client_order_ids=tuple(json.loads(r["client_order_ids"])),
             finished_at=c.time_out(r["finished_at"]),
             outcome=r["outcome"],
+            target_price=c.money_out(r["target_price"]),
         )
 
 
