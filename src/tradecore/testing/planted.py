@@ -17,6 +17,7 @@ time. The simulator's CI seeds and the story tests must fail under each one.
 import contextlib
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -93,7 +94,12 @@ def _done_is_failure() -> list[tuple[Any, str, Any]]:
 
 def _reused_ids() -> list[tuple[Any, str, Any]]:
     async def start(
-        self: stop_writer.StopWriter, position: Position, kind: OperationKind, role: OrderRole
+        self: stop_writer.StopWriter,
+        position: Position,
+        kind: OperationKind,
+        role: OrderRole,
+        *,
+        target_price: Decimal | None = None,
     ) -> Operation:
         operation = Operation(
             id=self._ids.new_id(),
@@ -103,6 +109,7 @@ def _reused_ids() -> list[tuple[Any, str, Any]]:
             position_id=position.id,
             started_at=self._clock.now(),
             client_order_ids=(client_order_id(position.id, role, position.version),),
+            target_price=target_price,
         )
         await self._store.operations.start(operation)
         return operation
