@@ -350,14 +350,21 @@ def _sync_key(key: Key, journal: list[Position], held: list[VenuePosition]) -> l
 
 
 def synchronize(snapshot: Snapshot) -> tuple[Action, ...]:
-    """SPEC §8: phantoms closed, missing positions adopted, quantities corrected."""
+    """SPEC §8: phantoms closed, missing positions adopted, quantities corrected.
+
+    The symbols with a position to adopt come first: an adopted position is bare until its
+    stop is placed, while a phantom's close is bookkeeping (fills, fees and PnL read one by
+    one). Within a symbol the order stands (a flip: the old side closed, then the new one
+    adopted)."""
     busy = _busy(snapshot)
     journal, venue = _journal_by_key(snapshot), _venue_by_key(snapshot)
-    actions: list[Action] = []
-    for key in sorted(journal.keys() | venue.keys()):
-        if key not in busy.keys:
-            actions += _sync_key(key, journal.get(key, []), venue.get(key, []))
-    return tuple(actions)
+    by_key = [
+        _sync_key(key, journal.get(key, []), venue.get(key, []))
+        for key in sorted(journal.keys() | venue.keys())
+        if key not in busy.keys
+    ]
+    by_key.sort(key=lambda actions: not any(isinstance(a, AdoptPosition) for a in actions))
+    return tuple(action for actions in by_key for action in actions)
 
 
 # ------------------------------------------------------------------------------- protect
