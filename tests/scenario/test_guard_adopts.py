@@ -58,3 +58,68 @@ async def test_a_position_adopted_by_the_guard_whose_stop_is_refused_is_shown_un
     assert app.protection_view().symbols == frozenset()
     assert (report.unprotected, report.fixed) == (1, 1)
     await app.close()
+
+
+@pytest.mark.parametrize("venue_of", [FakeVenue.binance, FakeVenue.bybit], ids=["binance", "bybit"])
+async def test_a_known_position_left_bare_is_protected_before_the_pass_adopts_one_opened_by_hand(
+    venue_of: Callable[..., FakeVenue],
+) -> None:
+    """Simulator beyond the CI seeds (bybit seed 1303): after a ban on the account's position
+    reads, the guard's first pass found a position of the bot's bare (a person had removed
+    its stop) and one opened by hand; it had the synchronizer adopt the stranger first, and
+    that pass first closed in the journal two positions whose stops had filled meanwhile
+    (fills, fees and PnL read round trip by round trip): the bot's own bare position waited
+    6 s beyond one guard pass for its stop. A known position's stop is one round trip away;
+    the adoption's bookkeeping comes after it."""
+    trip = 0.15
+    venue = venue_of(latency=trip)
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    for symbol in ("ETHUSDT", "SOLUSDT", "BTCUSDT"):
+        assert (await app.open(symbol, Side.LONG, _QUANTITY[symbol])).opened
+    for symbol, crash in (("ETHUSDT", "2800"), ("SOLUSDT", "140")):
+        await venue.set_mark(symbol, crash)  # their stops fill; the journal does not know yet
+        assert venue.stops(symbol) == []
+    venue.cancel_stop("BTCUSDT")  # a person removes the bot's stop
+    venue.open_by_hand("1000PEPEUSDT", Side.SHORT, "100000")  # and opens a position by hand
+    report = await app.guard_pass()
+
+    assert len(venue.stops("BTCUSDT")) == 1
+    # bare from the person's cancel until the pass's own reads and its stop
+    assert venue.books.longest_unprotected(venue.now(), "BTCUSDT") <= 8 * trip
+    assert len(venue.stops("1000PEPEUSDT")) == 1  # the stranger is adopted in the same pass
+    assert (report.unprotected, report.fixed) == (2, 2)
+    await app.close()
+
+
+_QUANTITY = {"ETHUSDT": "0.1", "SOLUSDT": "2", "BTCUSDT": "0.004"}
+
+
+@pytest.mark.parametrize("venue_of", [FakeVenue.binance, FakeVenue.bybit], ids=["binance", "bybit"])
+@pytest.mark.parametrize("pass_", ["guard", "sync"])
+async def test_a_position_opened_by_hand_is_adopted_before_the_journal_closes_what_ended(
+    venue_of: Callable[..., FakeVenue], pass_: str
+) -> None:
+    """Simulator beyond the CI seeds (bybit seed 1303): the synchronizer's pass that adopted
+    a position a person opened during a ban first closed, symbol by symbol in alphabetical
+    order, the journal's positions whose stops had filled meanwhile (fills, fees and PnL
+    read round trip by round trip): the person's position, on a later symbol, waited for
+    its stop behind that bookkeeping. Adoptions (protection) come first."""
+    trip = 0.15
+    venue = venue_of(latency=trip)
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        assert (await app.open(symbol, Side.LONG, _QUANTITY[symbol])).opened
+    for symbol, crash in (("BTCUSDT", "48000"), ("ETHUSDT", "2800")):
+        await venue.set_mark(symbol, crash)  # their stops fill; the journal does not know yet
+        assert venue.stops(symbol) == []
+    venue.open_by_hand("SOLUSDT", Side.SHORT, "2")
+
+    report = await (app.guard_pass() if pass_ == "guard" else app.sync_pass())
+
+    assert len(venue.stops("SOLUSDT")) == 1
+    assert venue.books.longest_unprotected(venue.now(), "SOLUSDT") <= 10 * trip
+    assert await journal_problems(venue, app.store) == []  # and the closes are journaled
+    assert report.unprotected == 1 if pass_ == "guard" else report.closed == 2
+    await app.close()

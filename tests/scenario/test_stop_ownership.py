@@ -5,7 +5,6 @@ the keeper answered "unchanged" from the journal without looking at the venue, a
 restored stop went back to the initial distance instead of the last stop the bot set.
 """
 
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -68,47 +67,39 @@ async def trailed_to(app: App, position_id: str, price: str) -> None:
 # ------------------------------------------------------------------------------ story 1
 
 
-class _MovesDuringTheGuard:
-    """The exchange port, except that the first stop order on `cue` lets `meanwhile` run to
-    its end first: something else changes the venue after the guard read it."""
-
-    def __init__(self, inner: Any, cue: str) -> None:
-        self._inner = inner
-        self._cue = cue
-        self.meanwhile: Callable[[], Awaitable[object]] | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def create_stop_order(self, symbol: str, *args: Any, **kwargs: Any) -> Any:
-        if symbol == self._cue and self.meanwhile is not None:
-            meanwhile, self.meanwhile = self.meanwhile, None
-            await meanwhile()
-        return await self._inner.create_stop_order(symbol, *args, **kwargs)
-
-
 async def test_the_guard_acts_on_the_venue_as_it_is_when_it_acts_not_as_it_read_it(
     database: Database,
 ) -> None:
     venue = FakeVenue.binance(latency=ROUND_TRIP)
-    port = _MovesDuringTheGuard(venue.exchange, cue="BTCUSDT")
-    app = build_app(venue, database.store, exchange=port)
+    app = build_app(venue, database.store)
     await opened(app, "BTCUSDT")
     eth = await opened(app, "ETHUSDT", "0.2")
     # ETH is half closed by hand: its stop (for 0.2) must be replaced by one for 0.1.
     assert isinstance(
         venue.manual_order("ETHUSDT", OrderSide.SELL, "0.1", reduce_only=True), Accepted
     )
-    await remove_stops_by_hand(app, "BTCUSDT")  # BTC's stop removed: the guard places it first
+    await remove_stops_by_hand(app, "BTCUSDT")  # BTC's stop removed: the guard places it
     eth_position = await app.store.positions.get(eth)
     assert eth_position is not None
-    # While the guard places BTC's stop, the bot trails ETH's stop up to 2990.
-    port.meanwhile = lambda: app.keeper.apply(
-        eth_position, Decimal("2990"), owner=StopOwner.TRAILING, reason="trailing"
-    )
+    # After the guard read the venue, before its keeper takes ETH's lock, the bot's trailing
+    # takes it first and moves ETH's stop up to 2990 (create the new stop, cancel the old).
+    looks_after = app.keeper.ensure_protected
+    trailed: list[str] = []
+
+    async def trailing_first(position: Any, **kwargs: Any) -> Any:
+        if position.symbol == "ETHUSDT" and not trailed:
+            trailed.append(position.symbol)
+            moved = await app.keeper.apply(
+                eth_position, Decimal("2990"), owner=StopOwner.TRAILING, reason="trailing"
+            )
+            assert moved.ok
+        return await looks_after(position, **kwargs)
+
+    app.keeper.ensure_protected = trailing_first  # type: ignore[method-assign]
 
     report = await app.run(app.guard.check())
 
+    assert trailed  # the guard found ETH's stop wrong (for 0.2) and went to fix it
     assert stop_problems(venue) == []  # one stop each, for the full quantity
     [eth_stop] = venue.stops("ETHUSDT")
     assert eth_stop.trigger_price == Decimal("2990")  # the trailed level, not the stale one

@@ -9,9 +9,11 @@ wrong cancel. Positions with an operation in flight (an open, a stop replacement
 to it by the domain's rule. The pass counts what the keeper found, not what it guessed.
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
@@ -66,6 +68,22 @@ class ProtectionView:
     @property
     def unprotected(self) -> int:
         return len(self.symbols)
+
+
+@attrs.define(kw_only=True)
+class _Tally:
+    """What one protection pass found so far, as its suspects are looked after."""
+
+    journal: dict[str, Position]
+    suspects: dict[str, Position]
+    beats: Mapping[str, datetime] | None
+    seen_bare: set[str | None]
+    adopted: dict[str, Position] = attrs.Factory(dict)
+    unknown: set[str] = attrs.Factory(set)  # persons' positions not adopted: their keys
+    reopened: dict[str, str] = attrs.Factory(dict)  # ... of them after a fill: their symbols
+    unprotected: int = 0
+    fixed: int = 0
+    failed: int = 0
 
 
 class ProtectionGuard:
@@ -147,69 +165,43 @@ class ProtectionGuard:
                 and (position.symbol, position.side) in held
             ):
                 suspects.setdefault(position.id, position)
-        unprotected = fixed = failed = 0
+        tally = _Tally(
+            journal=journal,
+            suspects=suspects,
+            beats=self._heartbeats() if self._heartbeats else None,
+            seen_bare={getattr(a, "position_id", None) for a in actions if leaves_unprotected(a)},
+        )
         # Left to the open (or replacement) in flight on their symbol, but bare: counted.
         waiting = {_key(held) for held in bare_in_flight(snapshot)}
-        unprotected += len(waiting)
+        tally.unprotected += len(waiting)
         # Bare and unknown to the journal (opened by hand): adopted in this pass, not left
         # bare until the synchronizer's next one, then judged by the keeper like every
         # suspect — an adoption whose stop the venue refused is still bare, and shown so.
         strangers = [a for a in actions if isinstance(a, PlaceStop) and a.position_id is None]
-        adopted = await self._adopt_strangers({_key(a) for a in strangers})
-        journal.update(adopted)
-        suspects.update(adopted)
-        unknown = {_key(a) for a in strangers} - {_key(p) for p in adopted.values()}
-        unprotected += len(unknown)  # not adopted (the synchronizer could not): still bare
-        beats = self._heartbeats() if self._heartbeats else None
-        seen_bare = {getattr(a, "position_id", None) for a in actions if leaves_unprotected(a)}
-        reopened: dict[str, str] = {}  # keys of persons' positions not adopted: their symbols
-        for position in list(suspects.values()):
-            found = await self._keeper.ensure_protected(
-                position, initial=self._stop_price, heartbeats=beats, params=self._params
-            )
-            if found.ended is not None:
-                # Its stop filled and a person opened the position the venue holds after it:
-                # the journal's row is closed; the person's position is adopted and protected
-                # like any opened by hand (never closed at market at the bot's old level).
-                self._bare.discard(position.id)
-                taken = await self._adopt_strangers({_key(position)})
-                if not taken:  # not adopted (the synchronizer could not): still bare
-                    unknown.add(_key(position))
-                    reopened[_key(position)] = position.symbol
-                    unprotected += 1
-                    continue
-                journal.update(taken)
-                suspects.update(taken)
-                position = next(iter(taken.values()))
-                found = await self._keeper.ensure_protected(
-                    position, initial=self._stop_price, heartbeats=beats, params=self._params
-                )
-                found = attrs.evolve(  # bare when this pass read the venue
-                    found, unprotected=True, fixed=found.protected and not found.busy
-                )
-            if position.id in adopted and not found.unprotected:
-                # Bare when this pass read the venue: protected now only if the adoption's
-                # stop stands (the keeper found nothing wrong), else still bare.
-                found = attrs.evolve(
-                    found, unprotected=True, fixed=found.protected and not found.busy
-                )
-            if found.failed and not found.unprotected and position.id in seen_bare:
-                # The keeper could not look again (the venue refused its read): the pass saw
-                # the position bare and nothing was put right, so it is counted as seen.
-                found = attrs.evolve(found, unprotected=True)
-            unprotected += found.unprotected
-            fixed += found.fixed
-            failed += found.failed
-            if found.failed and found.unprotected:
-                await self._still_bare(position, found.detail)
-            elif not found.busy:
-                self._bare.discard(position.id)
-            if found.fixed and self._on_protected is not None:
-                # bare, or a stop a person loosened put back: trailed from the stop that now
-                # stands (a trailing state the mark took for fired meanwhile trails on)
-                protected = await self._store.positions.get(position.id)
-                if protected is not None and protected.stop_price is not None:
-                    await self._on_protected(protected)
+        unknown = {_key(a) for a in strangers}
+
+        async def adopt_strangers() -> None:
+            rows = await self._adopt_strangers(unknown)
+            unknown.difference_update(_key(p) for p in rows.values())
+            tally.unprotected += len(unknown)  # not adopted (the synchronizer could not)
+            adopted = {pid: p for pid, p in rows.items() if pid not in suspects}
+            journal.update(adopted)
+            suspects.update(adopted)
+            tally.adopted.update(adopted)
+            await _all(self._protect(position, tally) for position in adopted.values())
+
+        # Every symbol at once: the keeper is each symbol's one writer (its lock), and a
+        # symbol's repair never waits on another's — a pass after a ban that found many
+        # positions bare, or one whose adoption had the synchronizer close what ended
+        # meanwhile (fills, fees and PnL read one by one), protected them one after
+        # another, the last long after one round trip (simulator beyond the CI seeds,
+        # bybit seed 1303).
+        await _all(
+            [self._protect(position, tally) for position in list(suspects.values())]
+            + [adopt_strangers()]
+        )
+        unknown |= tally.unknown
+        unprotected, fixed, failed = tally.unprotected, tally.fixed, tally.failed
         if self._on_held is not None:
             # Held with its stop and nothing to fix: a trailing state that took a mark for
             # its stop firing before this read trails on (the stop did not fire).
@@ -225,7 +217,7 @@ class ProtectionGuard:
         self._bare = (self._bare & set(suspects)) | waiting | unknown
         named = {_key(held): held.symbol for held in bare_in_flight(snapshot)}
         named.update((_key(stranger), stranger.symbol) for stranger in strangers)
-        named.update(reopened)
+        named.update(tally.reopened)
         self.view = _view(read_at, self._clock.now(), self._bare, journal, named)
         self._recorder.record(
             EventType.PROTECTION_CHECK_COMPLETED,
@@ -253,6 +245,53 @@ class ProtectionGuard:
             fixed=fixed,
             failed=failed,
         )
+
+    async def _protect(self, position: Position, tally: "_Tally") -> None:
+        """Have the keeper look after one suspect, and count what it found."""
+        found = await self._keeper.ensure_protected(
+            position, initial=self._stop_price, heartbeats=tally.beats, params=self._params
+        )
+        if found.ended is not None:
+            # Its stop filled and a person opened the position the venue holds after it:
+            # the journal's row is closed; the person's position is adopted and protected
+            # like any opened by hand (never closed at market at the bot's old level).
+            self._bare.discard(position.id)
+            taken = await self._adopt_strangers({_key(position)})
+            if not taken:  # not adopted (the synchronizer could not): still bare
+                tally.unknown.add(_key(position))
+                tally.reopened[_key(position)] = position.symbol
+                tally.unprotected += 1
+                return
+            tally.journal.update(taken)
+            tally.suspects.update(taken)
+            position = next(iter(taken.values()))
+            found = await self._keeper.ensure_protected(
+                position, initial=self._stop_price, heartbeats=tally.beats, params=self._params
+            )
+            found = attrs.evolve(  # bare when this pass read the venue
+                found, unprotected=True, fixed=found.protected and not found.busy
+            )
+        if position.id in tally.adopted and not found.unprotected:
+            # Bare when this pass read the venue: protected now only if the adoption's
+            # stop stands (the keeper found nothing wrong), else still bare.
+            found = attrs.evolve(found, unprotected=True, fixed=found.protected and not found.busy)
+        if found.failed and not found.unprotected and position.id in tally.seen_bare:
+            # The keeper could not look again (the venue refused its read): the pass saw
+            # the position bare and nothing was put right, so it is counted as seen.
+            found = attrs.evolve(found, unprotected=True)
+        tally.unprotected += found.unprotected
+        tally.fixed += found.fixed
+        tally.failed += found.failed
+        if found.failed and found.unprotected:
+            await self._still_bare(position, found.detail)
+        elif not found.busy:
+            self._bare.discard(position.id)
+        if found.fixed and self._on_protected is not None:
+            # bare, or a stop a person loosened put back: trailed from the stop that now
+            # stands (a trailing state the mark took for fired meanwhile trails on)
+            protected = await self._store.positions.get(position.id)
+            if protected is not None and protected.stop_price is not None:
+                await self._on_protected(protected)
 
     async def _adopt_strangers(self, wanted: set[str]) -> dict[str, Position]:
         """Have the synchronizer adopt the positions the journal does not know (`_key`s);
@@ -284,6 +323,15 @@ class ProtectionGuard:
         return await protective_stop(
             self._exchange, self._rules, position, self._stops, self._recorder
         )
+
+
+async def _all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run `coroutines` side by side to their ends; then raise the first one's error (one
+    symbol's failure never stops another's repair halfway)."""
+    results = await asyncio.gather(*coroutines, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _view(
