@@ -11,7 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
+from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide, Side
+from tradecore.domain.positions import PositionState
 from tradecore.ports.exchange import RejectReason
 from tradecore.testing import FakeVenue, Fault, Op, TradingApp
 
@@ -89,6 +91,39 @@ async def test_a_known_position_left_bare_is_protected_before_the_pass_adopts_on
     assert venue.books.longest_unprotected(venue.now(), "BTCUSDT") <= 8 * trip
     assert len(venue.stops("1000PEPEUSDT")) == 1  # the stranger is adopted in the same pass
     assert (report.unprotected, report.fixed) == (2, 2)
+    await app.close()
+
+
+@pytest.mark.parametrize("venue_of", [FakeVenue.binance, FakeVenue.bybit], ids=["binance", "bybit"])
+@pytest.mark.parametrize("reopened", ["0.03", "0.004"])
+async def test_a_closed_row_is_never_resized_by_the_adoptions_sync_pass(
+    venue_of: Callable[..., FakeVenue], reopened: str
+) -> None:
+    """Found by the review of the guard's concurrent repairs: the bot's stop filled and a
+    person bought the symbol again (the keeper closes the bot's row), while a position
+    opened by hand elsewhere had the guard ask the synchronizer to adopt it. That pass,
+    on its older read, still saw the bot's row open with the wrong quantity and resized
+    it after the keeper had closed it: the pass died on a stale version (or, timed
+    otherwise, a closed row took the person's quantity and entry after its PnL)."""
+    venue = venue_of(latency=0.15)
+    app = await TradingApp.on_sqlite(venue)
+    await app.start()
+    assert (await app.open("BTCUSDT", Side.LONG, "0.01")).opened
+    [bot] = await app.store.positions.open_positions()
+    await venue.set_mark("BTCUSDT", "40000")  # its stop fills
+    assert venue.position("BTCUSDT") is None
+    venue.open_by_hand("BTCUSDT", Side.LONG, reopened)  # a person buys again (ended path)
+    venue.open_by_hand("ETHUSDT", Side.SHORT, "0.5")  # and opens a stranger elsewhere
+
+    report = await app.guard_pass()
+
+    row = await app.store.positions.get(bot.id)
+    assert row is not None and row.state is PositionState.CLOSED
+    assert report.unprotected == 2
+    assert len(venue.stops("BTCUSDT")) == 1 and len(venue.stops("ETHUSDT")) == 1
+    assert app.protection_view().symbols == frozenset()
+    started = app.events.of(EventType.SYNCHRONIZATION_STARTED)
+    assert len(app.events.of(EventType.SYNCHRONIZATION_COMPLETED)) == len(started)
     await app.close()
 
 

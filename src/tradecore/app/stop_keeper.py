@@ -351,9 +351,14 @@ class StopKeeper:
     async def correct_quantity(self, position: Position) -> Position | None:
         """Make the journal's quantity the venue's (the synchronizer found them apart), under
         the symbol's lock on a fresh read: a stop move writing the same row meanwhile is
-        never overwritten nor made to fail. None if the venue holds no such position now."""
+        never overwritten nor made to fail. None if the venue holds no such position now, or
+        the journal's row is no longer open (closed since the caller read it: the guard's
+        keeper found its stop filled and a person's position after it — the review of the
+        guard's concurrent repairs)."""
         async with self._lock(position.symbol):
             current = await self._store.positions.get(position.id) or position
+            if not current.state.is_open_on_venue:
+                return None
             try:
                 held = [
                     v
@@ -411,6 +416,8 @@ class StopKeeper:
         """Make `owner` the owner of the position's stop, as it stands."""
         async with self._lock(position.symbol):
             current = await self._store.positions.get(position.id) or position
+            if not current.state.is_open_on_venue:
+                return current  # closed since the caller read it: nothing to own
             return await self._writer.take_over(current, owner)
 
     async def resume(self) -> int:
