@@ -18,6 +18,9 @@ class Crash(BaseException):
 
 
 class Tripwire:
+    """Crashes at await `at` (before or after it) and at every await after it: the process
+    is dead, its other tasks too."""
+
     def __init__(self, at: int, *, after: bool) -> None:
         self.at = at
         self.after = after
@@ -25,6 +28,8 @@ class Tripwire:
         self.fired = False
 
     async def around(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        if self.fired:  # the process is dead: its other tasks die at their next await too
+            raise Crash("the process is dead")
         self.count += 1
         hit = self.count == self.at
         if hit and not self.after:

@@ -23,10 +23,9 @@ import contextlib
 import itertools
 import os
 import random
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import cast
 
 import attrs
 import pytest
@@ -157,20 +156,11 @@ async def _person(rng: random.Random, app: App, symbol: str) -> str:
     return f"closed {half} by hand"
 
 
-class _Dies(Tripwire):
-    """Crashes at await `at` and at every await after it: the process is dead."""
-
-    async def around(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        if self.fired:
-            raise Crash("dead")
-        return await super().around(call)
-
-
 @attrs.define
 class _Process:
     app: App
     follower: asyncio.Task[None]
-    wire: _Dies | None = None
+    wire: Tripwire | None = None
 
 
 async def _start(
@@ -178,7 +168,7 @@ async def _start(
 ) -> _Process:
     """A process on `venue` and `database`: recovered by the kernel, following the marks;
     with `crash`, it dies at a random await of the exchange or the store."""
-    wire = _Dies(rng.randrange(5, 120), after=rng.random() < 0.5) if crash else None
+    wire = Tripwire(rng.randrange(5, 120), after=rng.random() < 0.5) if crash else None
     store = database.store if wire is None else cast(Store, tripped_store(database.store, wire))
     exchange = None if wire is None else cast(Exchange, tripped_exchange(venue.exchange, wire))
     app = build_app(venue, store, settings=SETTINGS_FAST, exchange=exchange)

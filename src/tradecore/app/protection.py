@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+from loguru import logger
 
 from tradecore.domain.events import EventType, Severity
 from tradecore.domain.orders import VenuePosition
@@ -326,12 +327,18 @@ class ProtectionGuard:
 
 
 async def _all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
-    """Run `coroutines` side by side to their ends; then raise the first one's error (one
-    symbol's failure never stops another's repair halfway)."""
+    """Run `coroutines` side by side to their ends (one symbol's failure never stops
+    another's repair halfway); then raise their error — the process's end (a crash, a
+    cancellation) before any other, the rest logged."""
     results = await asyncio.gather(*coroutines, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if not errors:
+        return
+    raised = next((e for e in errors if not isinstance(e, Exception)), errors[0])
+    for other in errors:
+        if other is not raised:
+            logger.opt(exception=other).error("protection: another repair failed too: {}", other)
+    raise raised
 
 
 def _view(
