@@ -609,6 +609,35 @@ async def test_closing_at_market_once_the_mark_crossed_the_bots_level_is_allowed
     assert broken(checker) == []
 
 
+@pytest.mark.parametrize(
+    ("stood", "back_after", "caught"),
+    [
+        pytest.param(14, 0.5, False, id="the-crossing-mark-stood-until-just-before-the-close"),
+        pytest.param(600, 0.5, False, id="... having stood longer than the trailing lag"),
+        pytest.param(14, 10.0, True, id="the-mark-came-back-long-before-the-close"),
+    ],
+)
+async def test_a_mark_standing_past_the_level_until_just_before_the_close_allows_it(
+    stood: float, back_after: float, caught: bool
+) -> None:
+    """Simulator beyond the CI seeds (binance seed 1679): a mark past the bot's level had
+    stood for 14 s when the guard read it and decided to close; it moved back just before
+    the close reached the venue. The checker counted only marks that began within the
+    slack before the close, not one that began earlier and still stood then."""
+    venue, checker = watched()
+    open_long(venue)
+    stop(venue, "49000", "tc-pos1-s0")
+    checker.excuse(BTC, "move_stop_looser", until=venue.now() + _s(stood + 120), fault=False)
+    venue.move_stop(BTC, "47000")  # a person loosened it ...
+    await venue.set_mark(BTC, "48900")  # ... and the mark went past the bot's level
+    await venue.advance(stood)  # the guard reads it here, and decides to close
+    await venue.set_mark(BTC, "49100")  # the mark comes back over the level ...
+    await venue.advance(back_after)
+    close_at_market(venue)  # ... as the close reaches the venue
+    await venue.advance(120)
+    assert broken(checker) == (["closed_protected"] if caught else [])
+
+
 async def test_closing_a_protected_position_at_the_aged_cap_is_allowed() -> None:
     venue, checker = watched()
     open_long(venue)

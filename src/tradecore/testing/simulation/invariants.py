@@ -176,6 +176,7 @@ class _Watch:
     trail: _Clock = attrs.Factory(_Clock)
     # newer than the lag: (when, the mark, whether the application was up to see it)
     marks: deque[tuple[datetime, Decimal, bool]] = attrs.Factory(deque)
+    before: Decimal | None = None  # the last mark dropped from `marks` (lag old)
     # whether the bot knows the position yet: a hand-opened one only once a sync adopted it
     known: bool = False
     # the bot journaled its position on the symbol closed while the venue's lives on
@@ -379,6 +380,7 @@ class Checker:
         watch.loose.clear()
         watch.trail.clear()
         watch.marks.clear()
+        watch.before = None
         watch.best = watch.worst = None
         watch.known = watch.ended = watch.own = False
         watch.entry = watch.tightest_full = None
@@ -396,6 +398,7 @@ class Checker:
         watch.loose.clear()
         watch.trail.clear()
         watch.marks.clear()
+        watch.before = None
         watch.best = watch.worst = None
 
     def _check_stops(self, symbol: str, watch: _Watch, now: datetime) -> None:
@@ -496,6 +499,7 @@ class Checker:
         horizon = now - self.windows.trailing_lag
         while marks and marks[0][0] <= horizon:
             _, old, seen = marks.popleft()
+            watch.before = old  # the mark as the kept ones began (it stood until the next)
             # A best the bot never saw (it was down, or did not know the position yet) is
             # not one it can trail: the restarted bot, or the sync pass that adopts a
             # hand-opened position, trails from the marks it sees (binance seed 909). A fall
@@ -766,12 +770,18 @@ class Checker:
         return decision.phase is AgedPhase.CAP
 
     def _crossed_level(self, symbol: str, watch: _Watch, now: datetime) -> bool:
-        """A mark the bot may have read for this close (within the slack before it) is at
-        or past the bot's level."""
+        """A mark the bot may have read for this close (standing at some moment within the
+        slack before it: one that began earlier and still stood then counts — binance seed
+        1679) is at or past the bot's level."""
         if watch.level is None or watch.side is None:
             return False
         since = now - timedelta(seconds=self.windows.slack + 4 * self.windows.round_trip)
         marks = [mark for at, mark, _ in watch.marks if at >= since]
+        standing = [mark for at, mark, _ in watch.marks if at < since]
+        if standing:
+            marks.append(standing[-1])  # the mark as the window began
+        elif watch.before is not None:
+            marks.append(watch.before)  # it began before the lag, and still stood then
         current = self.engine.mark(symbol)  # no tick since: the last mark still stands
         if current is not None:
             marks.append(current)
