@@ -11,8 +11,9 @@ import pytest
 from tradecore.app.kernel import Kernel
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
-from tradecore.domain.positions import PositionState, StopOwner
+from tradecore.domain.positions import Position, PositionState, StopOwner
 from tradecore.ports.exchange import Exchange
+from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue, Fault, Op
 
 from .conftest import ROUND_TRIP, Database
@@ -46,6 +47,26 @@ def stop_op(venue: FakeVenue) -> Op:
 
 def lookup_op(venue: FakeVenue) -> Op:
     return Op.FETCH_OPEN_ORDERS if venue.exchange.capabilities.position_stop else Op.FETCH_ORDER
+
+
+async def _trailed_by_a_dying_process(
+    venue: FakeVenue, database: Database, *, store: Store | None = None
+) -> Position:
+    """BTC opened by a first process; a second one trails its stop to 49,000 and dies — by
+    `store`'s crash, else right after the venue took the new stop (`_DiesAfter`). The
+    opened position, as the first process left it."""
+    first = build_app(venue, database.store)
+    opened = await first.open("BTCUSDT", Side.LONG, "0.004")
+    assert opened.position is not None
+    exchange = None if store is not None else cast(Exchange, _DiesAfter(venue.exchange))
+    dying = build_app(venue, store or database.store, exchange=exchange)
+    with contextlib.suppress(Crash):
+        await dying.run(
+            dying.keeper.apply(
+                opened.position, Decimal("49000"), owner=StopOwner.TRAILING, reason="trailing"
+            )
+        )
+    return opened.position
 
 
 async def restart(venue: FakeVenue, database: Database) -> App:
@@ -128,23 +149,14 @@ async def test_a_crash_between_creating_the_new_stop_and_recording_it_adopts_the
     database: Database,
 ) -> None:
     venue = FakeVenue.binance(latency=ROUND_TRIP)
-    first = build_app(venue, database.store)
-    opened = await first.open("BTCUSDT", Side.LONG, "0.004")
-    assert opened.position is not None
-    dying = build_app(venue, database.store, exchange=cast(Exchange, _DiesAfter(venue.exchange)))
-    with contextlib.suppress(Crash):
-        await dying.run(
-            dying.keeper.apply(
-                opened.position, Decimal("49000"), owner=StopOwner.TRAILING, reason="trailing"
-            )
-        )
+    opened = await _trailed_by_a_dying_process(venue, database)
     assert len(venue.stops("BTCUSDT")) == 2  # the new stop stands, the old one too
 
     survivor = await restart(venue, database)
 
     [stop] = venue.stops("BTCUSDT")
     assert stop.trigger_price == Decimal("49000")  # the move is finished, not undone
-    position = await database.store.positions.get(opened.position.id)
+    position = await database.store.positions.get(opened.id)
     assert position is not None and position.stop_price == Decimal("49000")
     # Later moves never reuse a client id the venue has seen.
     for price in ("49200", "49400"):
@@ -168,16 +180,7 @@ async def test_a_new_stop_that_fired_before_the_restart_is_journaled_by_the_resu
     # found it filled, called the move "interrupted" and no event ever named the order the
     # bot placed — the journal lacked a venue action of the bot's.
     venue = FakeVenue.binance(latency=ROUND_TRIP)
-    first = build_app(venue, database.store)
-    opened = await first.open("BTCUSDT", Side.LONG, "0.004")
-    assert opened.position is not None
-    dying = build_app(venue, database.store, exchange=cast(Exchange, _DiesAfter(venue.exchange)))
-    with contextlib.suppress(Crash):
-        await dying.run(
-            dying.keeper.apply(
-                opened.position, Decimal("49000"), owner=StopOwner.TRAILING, reason="trailing"
-            )
-        )
+    await _trailed_by_a_dying_process(venue, database)
     new = next(s for s in venue.stops("BTCUSDT") if s.trigger_price == Decimal("49000"))
     await venue.set_mark("BTCUSDT", "48900")  # the new stop fires while the process is down
     assert venue.position("BTCUSDT") is None
@@ -201,16 +204,7 @@ async def test_a_new_stop_a_person_cancelled_while_the_process_was_down_is_put_b
     # resume journaled the move to the new level but left the position at the old one, so
     # the guard put the stop back looser than the last stop the bot set (story 3's rule).
     venue = FakeVenue.binance(latency=ROUND_TRIP)
-    first = build_app(venue, database.store)
-    opened = await first.open("BTCUSDT", Side.LONG, "0.004")
-    assert opened.position is not None
-    dying = build_app(venue, database.store, exchange=cast(Exchange, _DiesAfter(venue.exchange)))
-    with contextlib.suppress(Crash):
-        await dying.run(
-            dying.keeper.apply(
-                opened.position, Decimal("49000"), owner=StopOwner.TRAILING, reason="trailing"
-            )
-        )
+    opened = await _trailed_by_a_dying_process(venue, database)
     if both:
         venue.cancel_stop("BTCUSDT")  # a person removes both while the process is down
         assert venue.stops("BTCUSDT") == []
@@ -223,7 +217,7 @@ async def test_a_new_stop_a_person_cancelled_while_the_process_was_down_is_put_b
 
     [stop] = venue.stops("BTCUSDT")
     assert stop.trigger_price == Decimal("49000")  # the bot's last level, not 48,500
-    position = await database.store.positions.get(opened.position.id)
+    position = await database.store.positions.get(opened.id)
     assert position is not None and position.stop_price == Decimal("49000")
 
 
@@ -251,18 +245,11 @@ async def test_a_move_cut_off_whose_new_stop_cannot_be_looked_up_keeps_its_level
     # put back the old, looser level. Unsure, the restart takes the level the move was
     # going to: the last stop the bot may have set.
     venue = FakeVenue.binance(latency=ROUND_TRIP)
-    first = build_app(venue, database.store)
-    opened = await first.open("BTCUSDT", Side.LONG, "0.004")
-    assert opened.position is not None
-    dying = build_app(
-        venue, cast(Any, _Store(database.store, _DiesAtTheSave(database.store.positions)))
+    await _trailed_by_a_dying_process(
+        venue,
+        database,
+        store=cast(Any, _Store(database.store, _DiesAtTheSave(database.store.positions))),
     )
-    with contextlib.suppress(Crash):
-        await dying.run(
-            dying.keeper.apply(
-                opened.position, Decimal("49000"), owner=StopOwner.TRAILING, reason="trailing"
-            )
-        )
     assert [s.trigger_price for s in venue.stops("BTCUSDT")] == [Decimal("49000")]
     venue.move_stop("BTCUSDT", "48000")  # a person loosens it
     venue.inject(Fault.server_error(Op.FETCH_ORDER, times=100))

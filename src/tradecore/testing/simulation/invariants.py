@@ -776,15 +776,15 @@ class Checker:
         if watch.level is None or watch.side is None:
             return False
         since = now - timedelta(seconds=self.windows.slack + 4 * self.windows.round_trip)
-        marks = [mark for at, mark, _ in watch.marks if at >= since]
-        standing = [mark for at, mark, _ in watch.marks if at < since]
-        if standing:
-            marks.append(standing[-1])  # the mark as the window began
-        elif watch.before is not None:
-            marks.append(watch.before)  # it began before the lag, and still stood then
+        standing = watch.before  # the mark as the window began (it may be lag old)
+        marks: list[Decimal] = []
+        for at, mark, _ in watch.marks:
+            if at < since:
+                standing = mark
+            else:
+                marks.append(mark)
         current = self.engine.mark(symbol)  # no tick since: the last mark still stands
-        if current is not None:
-            marks.append(current)
+        marks += [m for m in (standing, current) if m is not None]
         return any(crossed(watch.side, watch.level, mark) for mark in marks)
 
     # ----------------------------------------------------------------- zombies
