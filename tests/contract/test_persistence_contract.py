@@ -46,7 +46,7 @@ from tradecore.domain.signals import Signal
 from tradecore.domain.trailing import TrailingPhase, TrailingState
 from tradecore.ports.alerts import Alert
 from tradecore.ports.lock import AccountMismatch, LockHeld
-from tradecore.ports.repositories import DuplicateOpenPosition, StaleVersion
+from tradecore.ports.repositories import DuplicateOpenPosition, RecordMissing, StaleVersion
 from tradecore.testing.pgserver import PostgresServer
 
 T0 = datetime(2026, 11, 21, 9, 0, 0, 123456, tzinfo=UTC)
@@ -400,6 +400,59 @@ async def test_a_save_carrying_an_older_version_is_refused_as_stale(db: Database
     stored = await db.store.positions.get("p1")
     assert stored is not None
     assert stored.state is PositionState.ENTRY_PLACED
+
+
+async def test_a_change_and_its_events_are_one_write(
+    backend: Backend, db: Database, tmp_path: Path
+) -> None:
+    """Promise 2 (simulator, bybit seed 1607): a process that dies right after a change was
+    stored must not leave it without its event, so the row and its events land together —
+    and the journal, writing the same events when they are emitted, stores each once."""
+    opening = position()
+    opened = event(1, position_id="p1")
+    await db.store.positions.add(opening, events=[opened])
+    stopped = opening.with_stop(price=TINY, order_id="o1", owner=StopOwner.PROTECTION)
+    placed = Event(
+        id=uuid.uuid4(),
+        type=EventType.STOP_LOSS_PLACED,
+        created_at=T0 + timedelta(seconds=1),
+        data={"price": TINY, "method": "adopted"},
+        position_id="p1",
+    )
+    await db.store.positions.save(stopped, events=[placed])
+    journal = start_journal(db, tmp_path)
+    journal.emit(placed)  # the sink's copy, as the app emits it after the save
+    await journal.close()
+    rows = await backend.events()
+    assert [r["id"] for r in rows] == [opened.id, placed.id]
+    assert rows[1]["event_data"] == {"price": "0.00000001234", "method": "adopted"}
+    assert rows[1]["created_at"] == placed.created_at
+
+
+async def test_a_refused_change_stores_none_of_its_events(backend: Backend, db: Database) -> None:
+    opening = position()
+    await db.store.positions.add(opening)
+    await db.store.positions.save(opening.advance(PositionState.ENTRY_PLACED))
+    with pytest.raises(StaleVersion):  # another writer got there first: nothing of it lands
+        await db.store.positions.save(opening.advance(PositionState.FAILED), events=[event(1)])
+    with pytest.raises(DuplicateOpenPosition):
+        await db.store.positions.add(position("p2"), events=[event(2)])
+    with pytest.raises(RecordMissing):
+        await db.store.positions.save(
+            position("p9").advance(PositionState.FAILED), events=[event(3)]
+        )
+    assert await backend.events() == []
+
+
+async def test_a_change_with_events_joins_the_transaction_around_it(
+    backend: Backend, db: Database
+) -> None:
+    with pytest.raises(Crash):
+        async with db.store.transaction() as tx:
+            await tx.positions.add(position(), events=[event(1)])
+            raise Crash
+    assert await db.store.positions.get("p1") is None
+    assert await backend.events() == []
 
 
 async def test_a_symbol_holds_one_open_position_until_it_ends(db: Database) -> None:

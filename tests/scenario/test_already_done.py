@@ -231,7 +231,7 @@ class _DiesAtTheSave:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def save(self, position: Any) -> None:
+    async def save(self, position: Any, *, events: Any = ()) -> None:
         raise Crash("killed before the position's save")
 
 
@@ -274,11 +274,11 @@ class _PositionsRefuseOnce:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def save(self, position: Any) -> None:
+    async def save(self, position: Any, *, events: Any = ()) -> None:
         if self.armed:
             self.armed = False
             raise RuntimeError("the database refused the write")
-        await self._inner.save(position)
+        await self._inner.save(position, events=events)
 
 
 class _Store:

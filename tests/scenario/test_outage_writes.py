@@ -5,6 +5,7 @@ with an event and an alert.
 """
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,12 +20,12 @@ from tradecore.adapters.sqlite.database import SqliteDatabase
 from tradecore.app.kernel import Kernel
 from tradecore.app.resilient_store import ResilientStore
 from tradecore.app.settings import TradingSettings, WaveSettings
-from tradecore.domain.events import Severity
+from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.model import Side, Venue
-from tradecore.domain.positions import Operation, OperationKind
+from tradecore.domain.positions import Operation, OperationKind, Position, PositionState, StopOwner
 from tradecore.domain.signals import Signal
 from tradecore.ports.alerts import Alert
-from tradecore.ports.repositories import Store, StoreUnavailable
+from tradecore.ports.repositories import StaleVersion, Store, StoreUnavailable
 from tradecore.testing import FakeVenue
 
 from .conftest import ROUND_TRIP, Database
@@ -136,6 +137,64 @@ async def test_writes_held_in_an_outage_survive_a_crash_and_land_exactly_once(
     assert await fourth.catch_up()
     assert fourth.behind == 0
     assert await alert_rows(database) == 1
+
+
+async def stored_event_ids(database: Database) -> list[str]:
+    if isinstance(database, SqliteDatabase):
+        rows = await database.connection.execute_fetchall("SELECT id FROM events ORDER BY seq")
+        return [str(row[0]) for row in rows]
+    import asyncpg
+
+    connection = await asyncpg.connect(database.dsn)
+    try:
+        return [str(r[0]) for r in await connection.fetch("SELECT id FROM events ORDER BY seq")]
+    finally:
+        await connection.close()
+
+
+async def test_a_change_saved_in_an_outage_lands_with_its_event_after_a_crash(
+    database: Database, tmp_path: Path
+) -> None:
+    """A position's change and its event are one write (promise 2) through an outage too:
+    held together in the spool, landed together by the next process, each once."""
+    position = Position(
+        id="p1",
+        venue=Venue.BINANCE,
+        symbol="S01USDT",
+        side=Side.LONG,
+        state=PositionState.ACTIVE,
+        requested_quantity=Decimal("1.5"),
+        quantity=Decimal("1.5"),
+        entry_price=Decimal("100"),
+        created_at=T0,
+        opened_at=T0,
+    )
+    await database.store.positions.add(position)
+    moved = position.with_stop(price=Decimal("97.5"), order_id="o1", owner=StopOwner.TRAILING)
+    replaced = Event(
+        id=uuid.uuid4(),
+        type=EventType.STOP_LOSS_REPLACED,
+        created_at=T0,
+        data={"price": Decimal("97.5"), "method": "create_then_cancel"},
+        position_id="p1",
+    )
+    outage = Outage()
+    path = tmp_path / "writes.spool"
+    store = durable_store(database, outage, path)
+    outage.down = True
+    await store.positions.save(moved, events=[replaced])
+    assert store.behind == 1
+    del store  # the process crashes with the write still waiting
+
+    outage.down = False
+    second = durable_store(database, outage, path)
+    assert await second.catch_up()
+    assert await stored_event_ids(database) == [str(replaced.id)]
+    stored = await database.store.positions.get("p1")
+    assert stored is not None and stored.stop_price == Decimal("97.5")
+    with pytest.raises(StaleVersion):  # saved once more: refused, its event not copied
+        await second.positions.save(moved, events=[replaced])
+    assert await stored_event_ids(database) == [str(replaced.id)]
 
 
 class QueueSource:

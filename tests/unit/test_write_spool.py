@@ -1,6 +1,7 @@
 """The write spool: every write a port marks `@may_wait` comes back from the file as it went in,
 a restart reads on from what landed, and a torn or foreign line is skipped, not fatal."""
 
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -9,8 +10,8 @@ from typing import Any
 
 import attrs
 
-from tradecore.adapters.journal import WriteSpoolFile
-from tradecore.domain.events import Severity
+from tradecore.adapters.journal import WriteSpoolFile, event_row
+from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.orders import Order, OrderRole, OrderStatus, OrderType
 from tradecore.domain.positions import (
@@ -29,15 +30,24 @@ T = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 
 
 def plain(writes: Sequence[HeldWrite]) -> list[tuple[str, str, dict[str, Any]]]:
-    """The writes as values (a Position is an entity: it compares by identity)."""
+    """The writes as values (a Position is an entity: it compares by identity; events as
+    the rows the database stores for them)."""
     return [
         (
             w.repository,
             w.method,
-            {k: attrs.asdict(v) if attrs.has(type(v)) else v for k, v in w.arguments.items()},
+            {k: _value(v) for k, v in w.arguments.items()},
         )
         for w in writes
     ]
+
+
+def _value(value: Any) -> Any:
+    if attrs.has(type(value)):
+        return attrs.asdict(value)
+    if isinstance(value, tuple | list) and all(isinstance(v, Event) for v in value):
+        return [event_row(v) for v in value]
+    return value
 
 
 def every_write() -> list[HeldWrite]:
@@ -101,8 +111,33 @@ def every_write() -> list[HeldWrite]:
         created_at=T,
     )
     alert = Alert(key="k", severity=Severity.CRITICAL, title="t", text="x\u00e9")
+    # the events a change is saved with: Decimal, time, nested values as the app records them
+    replaced = Event(
+        id=uuid.UUID(int=7),
+        type=EventType.STOP_LOSS_REPLACED,
+        created_at=T,
+        data={
+            "price": Decimal("51000.5"),
+            "previous_price": None,
+            "at": T,
+            "why": {"levels": [Decimal("1E-8"), 2]},
+        },
+        position_id="p1",
+        symbol="BTCUSDT",
+        exchange="bybit",
+        order_id="o1",
+    )
     return [
-        HeldWrite(repository="positions", method="save", arguments={"position": position}),
+        HeldWrite(
+            repository="positions",
+            method="save",
+            arguments={"position": position, "events": (replaced,)},
+        ),
+        HeldWrite(
+            repository="positions",
+            method="save",
+            arguments={"position": attrs.evolve(position, version=8), "events": ()},
+        ),
         HeldWrite(
             repository="orders",
             method="record",

@@ -10,9 +10,7 @@ then its exit price, fees, funding and realized PnL are read from the venue's fi
 """
 
 from collections.abc import Sequence
-from decimal import Decimal
 
-from tradecore.domain.events import EventType
 from tradecore.domain.pnl import Fill
 from tradecore.domain.positions import Position
 from tradecore.ports.clock import Clock
@@ -54,35 +52,24 @@ class PositionCloser:
         `fills`: the symbol's fills, when the caller has just read them (`read_fills`).
         `phantom`: none of the bot's orders closed it (the synchronizer's detail): journaled
         as `phantom_position_closed` the moment the row is CLOSED, before anything else."""
-        closed = await self._keeper.record_closed(position, reason=reason)
+        closed = await self._keeper.record_closed(position, reason=reason, phantom=phantom)
         if closed is None:
             return None
-        if phantom is not None:
-            self._recorder.record(
-                EventType.PHANTOM_POSITION_CLOSED, position=position, data={"detail": phantom}
-            )
-        return await self.recorded(closed, reason, position.quantity, fills=fills)
+        return await self.recorded(closed, reason, fills=fills)
 
     async def recorded(
         self,
         closed: Position,
         reason: str,
-        quantity: Decimal,
         *,
         fills: Sequence[Fill] | None = None,
     ) -> Position:
-        """What follows the journal's row written CLOSED (here, or by the keeper when a
-        position's stop filled and a person opened another on the symbol after it): its
-        trailing stop ends, the close is an event, its figures are read from the fills
+        """What follows the journal's row written CLOSED with its event (the keeper's
+        `record_closed`): its trailing stop ends, its figures are read from the fills
         (`fills` when given, not read again)."""
         if self._trailing is not None:
             await self._trailing.end(closed.id, reason=reason)
         self.closed += 1
-        self._recorder.record(
-            EventType.POSITION_CLOSED,
-            position=closed,
-            data={"reason": reason, "quantity": quantity},
-        )
         if self._settlement is not None:  # its figures from the venue's fills, or next sync
             return await self._settlement.settle(closed, fills=fills) or closed
         return closed

@@ -304,11 +304,6 @@ class OpenPosition:
         recorded = await self._keeper.record_closed(position, reason=reason)
         if recorded is None:
             return await self._store.positions.get(position.id) or position
-        self._recorder.record(
-            EventType.POSITION_CLOSED,
-            position=recorded,
-            data={"reason": reason, "quantity": position.quantity},
-        )
         return await self._settled(recorded)
 
     async def _intent(self, request: OpenRequest) -> Position:

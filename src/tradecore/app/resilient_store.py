@@ -27,6 +27,7 @@ from typing import Any, cast
 
 from loguru import logger
 
+from tradecore.domain.events import Event
 from tradecore.domain.model import Venue
 from tradecore.domain.positions import Position
 from tradecore.domain.trailing import TrailingState
@@ -160,13 +161,13 @@ class _Positions(_Repository):
         self._known: dict[str, Position] = {}
         self._save = self._deferred("save")
 
-    async def add(self, position: Position) -> None:
-        await self._inner.add(position)  # never deferred: the intent must be on disk
+    async def add(self, position: Position, *, events: Sequence[Event] = ()) -> None:
+        await self._inner.add(position, events=events)  # never deferred: on disk first
         self._known[position.id] = position
 
-    async def save(self, position: Position) -> None:
+    async def save(self, position: Position, *, events: Sequence[Event] = ()) -> None:
         self._known[position.id] = position
-        await self._save(position)
+        await self._save(position, events=events)
 
     async def get(self, position_id: str) -> Position | None:
         known = self._known.get(position_id)

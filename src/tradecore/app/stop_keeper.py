@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import attrs
 
-from tradecore.domain.events import EventType, Severity
+from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.orders import OrderRole, VenuePosition, client_order_id
 from tradecore.domain.pnl import opened_after
 from tradecore.domain.positions import (
@@ -121,8 +121,9 @@ class StopKeeper:
         # told when the journal took the venue's quantity and entry (the trailing stop follows)
         self.on_followed: Callable[[Position], Awaitable[None]] | None = None
         # told (after the symbol's lock is released) when `ensure_protected` closed the
-        # journal's position because its stop filled: (closed row, reason, quantity held)
-        self.on_closed: Callable[[Position, str, Decimal], Awaitable[object]] | None = None
+        # journal's position because its stop filled: (closed row, reason); the row was
+        # written CLOSED with its event
+        self.on_closed: Callable[[Position, str], Awaitable[object]] | None = None
         self._writer = StopWriter(
             exchange, store, recorder, clock, ids, self._settings.settling, rules=rules
         )
@@ -205,7 +206,7 @@ class StopKeeper:
         async with self._lock(position.symbol):
             found = await self._ensure_protected(position, initial, heartbeats, params)
         if found.ended is not None and self.on_closed is not None:
-            await self.on_closed(found.ended, found.ended.close_reason or "", found.ended.quantity)
+            await self.on_closed(found.ended, found.ended.close_reason or "")
         return found
 
     async def _ensure_protected(
@@ -308,7 +309,8 @@ class StopKeeper:
             PositionState.CLOSED, closed_at=self._clock.now(), close_reason=reason
         )
         saved = await self._writer.saved(
-            attrs.evolve(closed, stop_price=None, stop_order_id=None, stop_owner=None)
+            attrs.evolve(closed, stop_price=None, stop_order_id=None, stop_owner=None),
+            self._closed_event(position, reason),
         )
         return Protection(
             unprotected=True,
@@ -316,12 +318,24 @@ class StopKeeper:
             ended=saved,
         )
 
-    async def record_closed(self, position: Position, *, reason: str) -> Position | None:
+    def _closed_event(self, position: Position, reason: str) -> Event:
+        return self._recorder.event(
+            EventType.POSITION_CLOSED,
+            position=position,
+            data={"reason": reason, "quantity": position.quantity},
+        )
+
+    async def record_closed(
+        self, position: Position, *, reason: str, phantom: str | None = None
+    ) -> Position | None:
         """The venue no longer holds `position`: its stop removed, the journal row CLOSED —
         under the symbol's lock on a fresh read, so two use cases noticing the same close
         (the synchronizer, the aged manager) record it once. None if it already was, or if
         the venue, read under the lock, still holds it or cannot be read (promise 4: the
-        journal never calls a position the venue holds closed, nor strips its stop)."""
+        journal never calls a position the venue holds closed, nor strips its stop).
+
+        The row is written CLOSED with its `position_closed` event — and, when none of the
+        bot's orders closed it (`phantom`: why), `phantom_position_closed` first."""
         async with self._lock(position.symbol):
             current = await self._store.positions.get(position.id) or position
             if current.state not in (PositionState.ACTIVE, PositionState.CLOSING):
@@ -344,8 +358,19 @@ class StopKeeper:
             closed = current.advance(
                 PositionState.CLOSED, closed_at=self._clock.now(), close_reason=reason
             )
+            events = [self._closed_event(current, reason)]
+            if phantom is not None:
+                events.insert(
+                    0,
+                    self._recorder.event(
+                        EventType.PHANTOM_POSITION_CLOSED,
+                        position=current,
+                        data={"detail": phantom},
+                    ),
+                )
             return await self._writer.saved(
-                attrs.evolve(closed, stop_price=None, stop_order_id=None, stop_owner=None)
+                attrs.evolve(closed, stop_price=None, stop_order_id=None, stop_owner=None),
+                *events,
             )
 
     async def correct_quantity(self, position: Position) -> Position | None:
@@ -483,14 +508,17 @@ class StopKeeper:
         current = position
         for action in mine:
             if isinstance(action, TakeOverStop):
-                current = await self._writer.take_over(current, StopOwner.PROTECTION)
-                self._recorder.record(
-                    EventType.PROTECTION_TOOK_OVER,
-                    position=current,
-                    data={
-                        "from": position.stop_owner.value if position.stop_owner else None,
-                        "detail": action.detail,
-                    },
+                current = await self._writer.take_over(
+                    current,
+                    StopOwner.PROTECTION,
+                    self._recorder.event(
+                        EventType.PROTECTION_TOOK_OVER,
+                        position=current,
+                        data={
+                            "from": position.stop_owner.value if position.stop_owner else None,
+                            "detail": action.detail,
+                        },
+                    ),
                 )
             elif isinstance(action, CancelOrder):
                 gone = await self._writer.cancel(current, action.order_id, reason="duplicate stop")
@@ -516,15 +544,16 @@ class StopKeeper:
         level, order = standing_level(snapshot.orders, held, position)
         if level is None:
             return Protection(detail="protected")
-        stored = await self._writer.saved(
-            position.with_stop(
-                price=level,
-                order_id=order.order_id if order is not None else None,
-                owner=StopOwner.PROTECTION,
-            )
+        recorded = position.with_stop(
+            price=level,
+            order_id=order.order_id if order is not None else None,
+            owner=StopOwner.PROTECTION,
         )
-        self._writer.record_stop(
-            stored, level, previous=None, reason="standing stop recorded", method="adopted"
+        await self._writer.saved(
+            recorded,
+            self._writer.stop_event(
+                recorded, level, previous=None, reason="standing stop recorded", method="adopted"
+            ),
         )
         return Protection(fixed=True, detail="the stop standing is the bot's level now")
 
@@ -566,19 +595,20 @@ class StopKeeper:
         if verdict is LevelVerdict.ADOPT and replacing is None:
             assert found is not None
             _, order = standing_level(snapshot.orders, held, position)
-            stored = await self._writer.saved(
-                position.with_stop(
-                    price=found,
-                    order_id=order.order_id if order is not None else position.stop_order_id,
-                    owner=owner,
-                )
+            adopted = position.with_stop(
+                price=found,
+                order_id=order.order_id if order is not None else position.stop_order_id,
+                owner=owner,
             )
-            self._writer.record_stop(
-                stored,
-                found,
-                previous=position.stop_price,
-                reason="manual change",
-                method="adopted",
+            await self._writer.saved(
+                adopted,
+                self._writer.stop_event(
+                    adopted,
+                    found,
+                    previous=position.stop_price,
+                    reason="manual change",
+                    method="adopted",
+                ),
             )
             return True, "a person's tighter stop is the bot's level now"
         price = position.stop_price if verdict is not LevelVerdict.ADOPT else found

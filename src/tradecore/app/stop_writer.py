@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import attrs
 
-from tradecore.domain.events import EventType, Severity
+from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.orders import Order, OrderRole, OrderStatus, OrderType, client_order_id
 from tradecore.domain.pnl import traded
 from tradecore.domain.positions import Operation, OperationKind, Position, StopOwner
@@ -211,11 +211,12 @@ class StopWriter:
         old = position.stop_order_id
         if old is not None and old != standing.order_id and any(o.order_id == old for o in orders):
             await self.cancel(position, old, reason="a tighter stop set by hand stands")
+        taken = position.with_stop(price=level, order_id=standing.order_id, owner=owner)
         stored = await self.saved(
-            position.with_stop(price=level, order_id=standing.order_id, owner=owner)
-        )
-        self.record_stop(
-            stored, level, previous=position.stop_price, reason=reason, method="adopted"
+            taken,
+            self.stop_event(
+                taken, level, previous=position.stop_price, reason=reason, method="adopted"
+            ),
         )
         adopted = StopResult(
             ok=True, position=stored, detail="a person's tighter stop is the bot's level now"
@@ -250,9 +251,12 @@ class StopWriter:
             for o in orders
         )
 
-    async def take_over(self, current: Position, owner: StopOwner) -> Position:
+    async def take_over(self, current: Position, owner: StopOwner, *events: Event) -> Position:
         return await self.saved(
-            current.with_stop(price=current.stop_price, order_id=current.stop_order_id, owner=owner)
+            current.with_stop(
+                price=current.stop_price, order_id=current.stop_order_id, owner=owner
+            ),
+            *events,
         )
 
     async def clear_attached(self, position: Position, *, reason: str) -> bool:
@@ -410,22 +414,23 @@ class StopWriter:
             and not tighter(position.side, target, position.stop_price)
         ):
             return "interrupted: the venue did not answer for the new stop"
-        kept = await self.saved(
-            position.with_stop(
-                price=target, order_id=position.stop_order_id, owner=_resumed_owner(position)
-            )
+        kept = position.with_stop(
+            price=target, order_id=position.stop_order_id, owner=_resumed_owner(position)
         )
-        self._recorder.record(  # no order named: which one stands is the guard's to read
-            EventType.STOP_LOSS_REPLACED,
-            position=kept,
-            data={
-                "price": target,
-                "previous_price": position.stop_price,
-                "quantity": kept.quantity,
-                "reason": "resumed after a restart: the venue did not answer for the new stop",
-                "method": "level kept",
-                "client_order_id": operation.client_order_ids[0],
-            },
+        await self.saved(
+            kept,
+            self._recorder.event(  # no order named: which one stands is the guard's to read
+                EventType.STOP_LOSS_REPLACED,
+                position=kept,
+                data={
+                    "price": target,
+                    "previous_price": position.stop_price,
+                    "quantity": kept.quantity,
+                    "reason": "resumed after a restart: the venue did not answer for the new stop",
+                    "method": "level kept",
+                    "client_order_id": operation.client_order_ids[0],
+                },
+            ),
         )
         return "interrupted: the venue did not answer for the new stop; its level is kept"
 
@@ -806,8 +811,13 @@ class StopWriter:
         reason: str,
         method: str,
     ) -> StopResult:
-        stored = await self.saved(position.with_stop(price=price, order_id=order_id, owner=owner))
-        self.record_stop(stored, price, previous=position.stop_price, reason=reason, method=method)
+        placed = position.with_stop(price=price, order_id=order_id, owner=owner)
+        stored = await self.saved(
+            placed,
+            self.stop_event(
+                placed, price, previous=position.stop_price, reason=reason, method=method
+            ),
+        )
         return StopResult(ok=True, position=stored)
 
     def record_stop(
@@ -819,7 +829,23 @@ class StopWriter:
         reason: str,
         method: str,
     ) -> None:
-        self._recorder.record(
+        """Emit the stop's event now (a change the journal's row holds already)."""
+        self._recorder.emit(
+            self.stop_event(stored, price, previous=previous, reason=reason, method=method)
+        )
+
+    def stop_event(
+        self,
+        stored: Position,
+        price: Decimal,
+        *,
+        previous: Decimal | None,
+        reason: str,
+        method: str,
+    ) -> Event:
+        """The event of the stop `stored` names, at `price` (placed, or replacing
+        `previous`): saved with the row (`saved`), or emitted (`record_stop`)."""
+        return self._recorder.event(
             EventType.STOP_LOSS_PLACED if previous is None else EventType.STOP_LOSS_REPLACED,
             position=stored,
             order_id=stored.stop_order_id,
@@ -859,8 +885,12 @@ class StopWriter:
             rate_limited=rate_limited,
         )
 
-    async def saved(self, position: Position) -> Position:
-        await self._store.positions.save(position)
+    async def saved(self, position: Position, *events: Event) -> Position:
+        """Store the position's new state with the events that record it, in one write (a
+        crash after it cannot leave the change without its event: promise 2), then hand
+        them to the sink (the log's echo; the journal skips its copy)."""
+        await self._store.positions.save(position, events=events)
+        self._recorder.emit(*events)
         return position
 
     async def _finish(self, operation: Operation, outcome: str) -> None:

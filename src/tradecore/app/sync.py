@@ -255,8 +255,7 @@ class Synchronizer:
             opened_at=now,
             adopted=True,
         )
-        await self._store.positions.add(position)
-        self._recorder.record(
+        added = self._recorder.event(
             EventType.MISSING_POSITION_ADDED,
             position=position,
             data={
@@ -265,6 +264,8 @@ class Synchronizer:
                 "detail": action.detail,
             },
         )
+        await self._store.positions.add(position, events=[added])  # with it, or not at all
+        self._recorder.emit(added)
         await self._protect(position)
 
     async def _protect(self, position: Position) -> None:

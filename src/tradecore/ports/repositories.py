@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
+from tradecore.domain.events import Event
 from tradecore.domain.model import Venue
 from tradecore.domain.orders import Order, OrderRole
 from tradecore.domain.positions import Operation, Position
@@ -91,17 +92,22 @@ class RecordMissing(RepositoryError):
 
 
 class PositionRepository(Protocol):
-    async def add(self, position: Position) -> None:
-        """Insert a new position; DuplicateOpenPosition if one is still open on its symbol."""
+    async def add(self, position: Position, *, events: Sequence[Event] = ()) -> None:
+        """Insert a new position; DuplicateOpenPosition if one is still open on its symbol.
+        `events` record it and land with it, or neither does (see `save`)."""
         ...
 
     @may_wait
-    async def save(self, position: Position) -> None:
-        """Store the new state of an existing position.
+    async def save(self, position: Position, *, events: Sequence[Event] = ()) -> None:
+        """Store the new state of an existing position, and `events` — the events that
+        record this change — with it, in one transaction: both land or neither does, so a
+        process that dies after the save cannot leave a change without its event (promise
+        2). An event already stored under its id is skipped (the journal writes the same
+        events again when they are emitted; a replay stores nothing twice).
 
         `position.version` must be greater than the stored one (`advance` and `with_stop` bump
-        it); otherwise StaleVersion, because two writers changed the same position. A missing
-        position is RecordMissing.
+        it); otherwise StaleVersion, because two writers changed the same position, and none
+        of `events` is stored. A missing position is RecordMissing.
         """
         ...
 

@@ -31,6 +31,10 @@ class Codec(Protocol):
 
     def flag(self, value: bool) -> Any: ...
 
+    def recorded(self, value: datetime) -> Any:
+        """An event's `recorded_at` as the column's default would write it."""
+        ...
+
 
 class PostgresCodec:
     """asyncpg speaks Decimal, aware datetime and bool natively."""
@@ -50,6 +54,9 @@ class PostgresCodec:
     def flag(self, value: bool) -> Any:
         return value
 
+    def recorded(self, value: datetime) -> Any:
+        return value
+
 
 SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
@@ -58,6 +65,13 @@ def sqlite_time(value: datetime) -> str:
     """UTC, fixed width, so text order is time order."""
     # isoformat gives SQLITE_TIME_FORMAT for a UTC time (microseconds always written), faster
     return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def recorded_text(moment: datetime) -> str:
+    """`moment` as SQLite's `recorded_at` default writes it: strftime('%Y-%m-%dT%H:%M:%f'),
+    UTC."""
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}"
 
 
 class SqliteCodec:
@@ -77,6 +91,9 @@ class SqliteCodec:
 
     def flag(self, value: bool) -> Any:
         return 1 if value else 0
+
+    def recorded(self, value: datetime) -> Any:
+        return recorded_text(value)
 
 
 class UniqueViolation(Exception):

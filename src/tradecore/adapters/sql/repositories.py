@@ -6,11 +6,14 @@ Each takes an `Executor` (a pool, a connection, or a connection inside a transac
 
 import json
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from tradecore.adapters.journal.rows import EVENT_COLUMNS, safe_row
 from tradecore.adapters.serialization import JSON, dumps
 from tradecore.adapters.sql.executor import Codec, Executor, Row, UniqueViolation
+from tradecore.domain.events import Event
 from tradecore.domain.model import OrderSide, Side, Venue
 from tradecore.domain.orders import Order, OrderRole, OrderStatus, OrderType
 from tradecore.domain.positions import (
@@ -35,6 +38,14 @@ _POSITION_COLUMNS = (
 )
 _POSITION_COUNT = len(_POSITION_COLUMNS.split(","))
 _VERSION = _POSITION_COLUMNS.split(", ").index("version") + 1
+# an event stored with the change it records (the journal's own writer skips it later)
+_INSERT_EVENT = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, recorded_at) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(EVENT_COLUMNS) + 2))}) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+
+Begin = Callable[[], AbstractAsyncContextManager[Executor]]
 
 
 def wall_clock() -> datetime:
@@ -42,12 +53,21 @@ def wall_clock() -> datetime:
 
 
 class SqlPositions:
-    """`now` stamps `updated_at` (the store's clock: virtual time in a paper session)."""
+    """`now` stamps `updated_at` and the `recorded_at` of events saved with a change (the
+    store's clock: virtual time in a paper session). `begin` opens the transaction a save
+    with events needs; None when `db` already is one."""
 
-    def __init__(self, db: Executor, codec: Codec, now: Callable[[], datetime] = wall_clock):
+    def __init__(
+        self,
+        db: Executor,
+        codec: Codec,
+        now: Callable[[], datetime] = wall_clock,
+        begin: Begin | None = None,
+    ):
         self._db = db
         self._c = codec
         self._now = now
+        self._begin = begin
 
     def _values(self, p: Position) -> tuple[Any, ...]:
         c = self._c
@@ -106,13 +126,21 @@ class SqlPositions:
             funding=c.money_out(r["funding"]),
         )
 
-    async def add(self, position: Position) -> None:
+    async def add(self, position: Position, *, events: Sequence[Event] = ()) -> None:
+        if not events or self._begin is None:
+            await self._add(self._db, position, events)
+            return
+        async with self._begin() as tx:  # the new position and its events: both or neither
+            await self._add(tx, position, events)
+
+    async def _add(self, db: Executor, position: Position, events: Sequence[Event]) -> None:
         placeholders = ", ".join(f"${i}" for i in range(1, _POSITION_COUNT + 2))
+        now = self._now()
         try:
-            await self._db.execute(
+            await db.execute(
                 f"INSERT INTO positions ({_POSITION_COLUMNS}, updated_at) VALUES ({placeholders})",
                 *self._values(position),
-                self._c.time(self._now()),
+                self._c.time(now),
             )
         except UniqueViolation as exc:
             if "symbol" in exc.detail or "one_open" in exc.detail:
@@ -121,19 +149,28 @@ class SqlPositions:
                     f"refusing to record a second one ({position.id})"
                 ) from None
             raise DuplicateOpenPosition(f"position {position.id} already exists") from None
+        await self._events(db, events, now)
 
-    async def save(self, position: Position) -> None:
+    async def save(self, position: Position, *, events: Sequence[Event] = ()) -> None:
+        if not events or self._begin is None:
+            await self._save(self._db, position, events)
+            return
+        async with self._begin() as tx:  # the change and its events: both or neither
+            await self._save(tx, position, events)
+
+    async def _save(self, db: Executor, position: Position, events: Sequence[Event]) -> None:
         sets = ", ".join(
             f"{name.strip()} = ${i}"
             for i, name in enumerate(_POSITION_COLUMNS.split(","), start=1)
             if i > 1
         )
+        now = self._now()
         try:
-            changed = await self._db.execute(
+            changed = await db.execute(
                 f"UPDATE positions SET {sets}, updated_at = ${_POSITION_COUNT + 1} "
                 f"WHERE id = $1 AND version < ${_VERSION}",
                 *self._values(position),
-                self._c.time(self._now()),
+                self._c.time(now),
             )
         except UniqueViolation:
             raise DuplicateOpenPosition(
@@ -141,14 +178,27 @@ class SqlPositions:
                 f"position {position.id} cannot reopen"
             ) from None
         if changed:
+            await self._events(db, events, now)
             return
-        rows = await self._db.fetch("SELECT version FROM positions WHERE id = $1", position.id)
+        rows = await db.fetch("SELECT version FROM positions WHERE id = $1", position.id)
         if not rows:
             raise RecordMissing(f"position {position.id} does not exist; add it first")
         raise StaleVersion(
             f"position {position.id} is stored at version {rows[0]['version']}, the save "
             f"carries version {position.version}: another writer changed it first"
         )
+
+    async def _events(self, db: Executor, events: Sequence[Event], now: datetime) -> None:
+        """Store `events` (as the journal's writers store them) in `db`'s transaction."""
+        for event in events:
+            row = safe_row(event)
+            await db.execute(
+                _INSERT_EVENT,
+                str(row[0]),
+                *row[1:11],
+                self._c.time(row[11]),
+                self._c.recorded(now),
+            )
 
     async def get(self, position_id: str) -> Position | None:
         rows = await self._db.fetch(

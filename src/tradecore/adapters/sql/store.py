@@ -51,13 +51,26 @@ class SqlStore:
         self._begin = begin
         self._now = now
         # Annotated with the ports so mypy checks every repository against its protocol.
-        self.positions: PositionRepository = SqlPositions(db, codec, now)
+        self.positions: PositionRepository = SqlPositions(
+            db, codec, now, None if begin is None else self._watched
+        )
         self.operations: OperationRepository = SqlOperations(db, codec)
         self.orders: OrderRepository = SqlOrders(db, codec)
         self.trailing: TrailingRepository = SqlTrailing(db, codec, now)
         self.waves: WaveRepository = SqlWaves(db, codec)
         self.signals: SignalRepository = SqlSignals(db, codec)
         self.alerts: AlertRepository = SqlAlerts(db, codec)
+
+    @asynccontextmanager
+    async def _watched(self) -> AsyncIterator[Executor]:
+        """A transaction of one repository's write (a position saved with its events)."""
+        assert self._begin is not None
+        try:
+            async with self._begin() as tx:
+                yield WatchedExecutor(tx, self.reachability)
+        except StoreUnavailable as error:
+            self.reachability.failed(error)
+            raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator["SqlStore"]:

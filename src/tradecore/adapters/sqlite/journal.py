@@ -2,13 +2,14 @@
 per batch, in one transaction, on the database's shared connection."""
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tradecore.adapters.journal.rows import EVENT_COLUMNS, EventRow
-from tradecore.adapters.sql.executor import sqlite_time
+from tradecore.adapters.sql.executor import recorded_text, sqlite_time
 from tradecore.adapters.sqlite.executor import immediate
 from tradecore.ports.clock import Clock
+
+__all__ = ["SqliteEventWriter", "recorded_text"]
 
 if TYPE_CHECKING:
     from tradecore.adapters.sqlite.database import SqliteDatabase
@@ -53,9 +54,3 @@ class SqliteEventWriter:
 
     async def close(self) -> None:
         """The connection belongs to the database; it closes it."""
-
-
-def recorded_text(moment: datetime) -> str:
-    """`moment` as the column's default writes it: strftime('%Y-%m-%dT%H:%M:%f'), UTC."""
-    utc = moment.astimezone(UTC)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}"

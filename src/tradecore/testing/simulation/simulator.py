@@ -174,7 +174,7 @@ class Simulation:
 
     async def run(self) -> SeedResult:
         started, cpu = time.perf_counter(), time.process_time()
-        database = await inline_sqlite()
+        database = await inline_sqlite(self.clock)
         with tempfile.TemporaryDirectory(prefix="tradecore-sim-") as folder:
             self._folder = folder
             self.journal = Journal(
@@ -362,6 +362,10 @@ class Simulation:
             task.cancel()
         await asyncio.gather(*doomed, return_exceptions=True)  # also retrieves their Crash
         await self.venue.exchange.close()
+        # what the store wrote with a change the dead process never emitted (bybit 1607)
+        stored = await self.sink.catch_up(self.database)
+        if stored:
+            self.counts["journal:events stored, not emitted"] += stored
         if self._down is None:
             self._down = self.checker.excuse(None, "crash", until=None)
         if not self._restart_due and self._pending_restart is None:
