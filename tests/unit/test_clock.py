@@ -176,7 +176,13 @@ def test_seeded_ids_look_random_and_repeat_only_for_the_same_seed() -> None:
 def test_sequential_ids_are_predictable() -> None:
     ids = SequentialIds("op")
     assert [ids.new_id(), ids.new_id()] == ["op1", "op2"]
-    assert ids.new_uuid().int == 1
+    first, second = ids.new_uuid(), ids.new_uuid()
+    assert second.int == first.int + 1
+    assert first == SequentialIds("op").new_uuid()  # the same every run
+    # another prefix (another process of a test) never makes the same event id: the
+    # journal stores an id once, so a collision would drop an event
+    other = SequentialIds("oq")
+    assert {first, second}.isdisjoint({other.new_uuid(), other.new_uuid()})
 
 
 async def test_system_clock_is_utc_aware() -> None:

@@ -344,4 +344,5 @@ async def test_a_journal_given_ids_names_its_own_events_with_them(tmp_path: Path
     await until(lambda: j.available and not j.spool_pending)
     await j.close()
     own = db.ids_of(EventType.DATABASE_UNAVAILABLE) + db.ids_of(EventType.DATABASE_RESTORED)
-    assert sorted(u.int for u in own) == [1, 2]
+    made = SequentialIds("j")
+    assert sorted(own) == [made.new_uuid(), made.new_uuid()]

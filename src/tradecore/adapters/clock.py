@@ -8,6 +8,7 @@ virtual time.
 """
 
 import asyncio
+import hashlib
 import heapq
 import itertools
 import random
@@ -221,7 +222,9 @@ class SeededIds:
 
 
 class SequentialIds:
-    """Predictable ids for tests: `prefix` + 1, 2, 3 … and uuids counting up from 1."""
+    """Predictable ids for tests: `prefix` + 1, 2, 3 … and uuids counting up from 1 in the
+    prefix's own space (its high 64 bits from the prefix), so two processes of a test with
+    different prefixes never share an event id — the journal stores an id once."""
 
     def __init__(self, prefix: str = "id") -> None:
         if not prefix.isalnum():
@@ -229,9 +232,10 @@ class SequentialIds:
         self._prefix = prefix
         self._ids = itertools.count(1)
         self._uuids = itertools.count(1)
+        self._space = int.from_bytes(hashlib.sha256(prefix.encode()).digest()[:8]) << 64
 
     def new_id(self) -> str:
         return f"{self._prefix}{next(self._ids)}"
 
     def new_uuid(self) -> uuid.UUID:
-        return uuid.UUID(int=next(self._uuids))
+        return uuid.UUID(int=self._space | next(self._uuids))

@@ -71,11 +71,7 @@ class Settlement:
             realized_pnl=figures.realized,
             version=current.version + 1,
         )
-        try:
-            await self._store.positions.save(settled)
-        except StaleVersion:
-            return None  # settled meanwhile by another caller
-        self._recorder.record(
+        recorded = self._recorder.event(
             EventType.POSITION_PNL_RECORDED,
             position=settled,
             data={
@@ -89,6 +85,11 @@ class Settlement:
                 "other_fees": {asset: fee for asset, fee in figures.other_fees},
             },
         )
+        try:
+            await self._store.positions.save(settled, events=[recorded])  # one write
+        except StaleVersion:
+            return None  # settled meanwhile by another caller
+        self._recorder.emit(recorded)
         return settled
 
     async def _start(self, position: Position, fills: Sequence[Fill]) -> datetime:

@@ -401,11 +401,6 @@ class StopKeeper:
     async def _follow_quantity(self, position: Position, held: VenuePosition) -> Position:
         """The venue is the truth: its quantity, and its entry (an average once a person
         added to the position), become the journal's; the trailing stop follows them."""
-        self._recorder.record(
-            EventType.QUANTITY_MISMATCH_DETECTED,
-            position=position,
-            data={"journal": position.quantity, "venue": held.quantity},
-        )
         entry = held.entry_price if held.entry_price is not None else position.entry_price
         followed = await self._writer.saved(
             attrs.evolve(
@@ -413,7 +408,12 @@ class StopKeeper:
                 quantity=held.quantity,
                 entry_price=entry,
                 version=position.version + 1,
-            )
+            ),
+            self._recorder.event(
+                EventType.QUANTITY_MISMATCH_DETECTED,
+                position=position,
+                data={"journal": position.quantity, "venue": held.quantity},
+            ),
         )
         if self.on_followed is not None:
             await self.on_followed(followed)

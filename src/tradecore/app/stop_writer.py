@@ -12,7 +12,7 @@ Answers are settled by `commands.settle`. Before a replacement is sent, an opera
 journaled whose fresh id makes the new stop's client id (issue 10, story 8).
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 
 import attrs
@@ -389,17 +389,18 @@ class StopWriter:
         moved = position.with_stop(
             price=found.trigger_price, order_id=found.order_id, owner=_resumed_owner(position)
         )
-        self.record_stop(
+        resumed = self.stop_event(
             moved,
             found.trigger_price,
             previous=position.stop_price,
             reason="resumed after a restart",
             method="create_then_cancel",
         )
+        self._recorder.emit(resumed)  # in the venue's order: the new stop stands, the old goes
         old = position.stop_order_id
         if old is not None:
             await self.cancel(position, old, reason="replaced (resumed)")
-        await self.saved(moved)
+        await self.saved(moved, emitted=(resumed,))
         return "adopted after a restart"
 
     async def _unsure_interrupted(self, position: Position, operation: Operation) -> str:
@@ -566,7 +567,10 @@ class StopWriter:
         # Journaled in the venue's order: the new stop stands, then the old one goes.
         moved = position.with_stop(price=price, order_id=outcome.order.order_id, owner=owner)
         method = "create_then_cancel" if old_id else "create"
-        self.record_stop(moved, price, previous=position.stop_price, reason=reason, method=method)
+        placed = self.stop_event(
+            moved, price, previous=position.stop_price, reason=reason, method=method
+        )
+        self._recorder.emit(placed)
         if old_id is not None:
             await self.cancel(position, old_id, reason="replaced")
         # The position names its new stop before the operation ends: a crash between the two
@@ -574,7 +578,7 @@ class StopWriter:
         # other way round, the restart saw nothing in flight and kept the old order's id
         # (simulator beyond the CI seeds, binance seed 1097).
         try:
-            stored = await self.saved(moved)
+            stored = await self.saved(moved, emitted=(placed,))
         except Exception as error:  # the process lives on: nothing may stay "in flight"
             await self._finish(operation, f"done on the venue; the journal's write failed: {error}")
             raise
@@ -820,20 +824,6 @@ class StopWriter:
         )
         return StopResult(ok=True, position=stored)
 
-    def record_stop(
-        self,
-        stored: Position,
-        price: Decimal,
-        *,
-        previous: Decimal | None,
-        reason: str,
-        method: str,
-    ) -> None:
-        """Emit the stop's event now (a change the journal's row holds already)."""
-        self._recorder.emit(
-            self.stop_event(stored, price, previous=previous, reason=reason, method=method)
-        )
-
     def stop_event(
         self,
         stored: Position,
@@ -844,7 +834,7 @@ class StopWriter:
         method: str,
     ) -> Event:
         """The event of the stop `stored` names, at `price` (placed, or replacing
-        `previous`): saved with the row (`saved`), or emitted (`record_stop`)."""
+        `previous`), saved with the row (`saved`)."""
         return self._recorder.event(
             EventType.STOP_LOSS_PLACED if previous is None else EventType.STOP_LOSS_REPLACED,
             position=stored,
@@ -885,11 +875,16 @@ class StopWriter:
             rate_limited=rate_limited,
         )
 
-    async def saved(self, position: Position, *events: Event) -> Position:
+    async def saved(
+        self, position: Position, *events: Event, emitted: Sequence[Event] = ()
+    ) -> Position:
         """Store the position's new state with the events that record it, in one write (a
         crash after it cannot leave the change without its event: promise 2), then hand
-        them to the sink (the log's echo; the journal skips its copy)."""
-        await self._store.positions.save(position, events=events)
+        `events` to the sink (the log's echo; the journal skips its copy). `emitted`: events
+        of this change the caller handed to the sink already, to keep the venue's order
+        (a create-then-cancel's new stop before the old one's cancel): stored with the row
+        all the same — a process killed before its journal flushed loses its queue."""
+        await self._store.positions.save(position, events=(*emitted, *events))
         self._recorder.emit(*events)
         return position
 

@@ -189,22 +189,30 @@ class Reader:
 
     async def found_bare(self) -> set[str]:
         """Positions whose latest `unprotected_position_found` is later than their latest
-        stop placed or replaced: the guard last saw them bare and nothing has fixed it."""
+        stop placed or replaced: the guard last saw them bare and nothing has fixed it.
+
+        Judged on the events' own time, not on the order rows were stored in: a stop event
+        is stored with the position's row at once, an event emitted before it may reach the
+        table later (the journal writes in batches). A stop event at the same instant as the
+        finding is its repair (the finding comes first in a pass)."""
         rows = await self._db.fetch(
-            "SELECT position_id, event_type, MAX(seq) AS seq FROM events "
+            "SELECT position_id, event_type, MAX(created_at) AS at FROM events "
             "WHERE event_type IN ($1, $2, $3) AND position_id IS NOT NULL "
             "GROUP BY position_id, event_type",
             "unprotected_position_found",
             "stop_loss_placed",
             "stop_loss_replaced",
         )
-        found: dict[str, int] = {}
-        placed: dict[str, int] = {}
+        found: dict[str, datetime] = {}
+        placed: dict[str, datetime] = {}
         for r in rows:
+            at = self._c.time_out(r["at"])
+            if at is None:
+                continue
             into = found if r["event_type"] == "unprotected_position_found" else placed
             pid = str(r["position_id"])
-            into[pid] = max(into.get(pid, 0), int(r["seq"]))
-        return {pid for pid, seq in found.items() if seq > placed.get(pid, 0)}
+            into[pid] = max(into.get(pid, at), at)
+        return {pid for pid, at in found.items() if pid not in placed or at > placed[pid]}
 
     async def last_event_at(self) -> datetime | None:
         rows = await self._db.fetch("SELECT MAX(created_at) AS at FROM events")
