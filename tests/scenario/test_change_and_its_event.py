@@ -161,6 +161,19 @@ def _journal(database: SqliteDatabase, path: Path, *, flush_interval: float = 0.
     return journal
 
 
+async def _all_stored(database: SqliteDatabase, dying: App, position_id: str) -> None:
+    """Every event the dying process recorded for the position before the save it died
+    after is in the database (the old stop's cancel, the entry's placement, ...)."""
+    rows = await database.connection.execute_fetchall("SELECT id FROM events")
+    stored = {str(r[0]) for r in rows}
+    lost = [
+        e.type.value
+        for e in dying.sink.events
+        if e.position_id == position_id and str(e.id) not in stored
+    ]
+    assert lost == [], f"recorded before the save, lost with the journal's queue: {lost}"
+
+
 def _kill(journal: Journal) -> None:
     """The process is gone, its journal's unflushed queue with it."""
     assert journal._task is not None
@@ -193,6 +206,7 @@ async def test_a_trailing_move_killed_before_the_journal_flushed_keeps_its_event
             dying.keeper.move_trailing(opened.position.id, "BTCUSDT", level, reason="trailing")
         )
     _kill(queue_lost)
+    await _all_stored(database, dying, opened.position.id)
 
     last = _journal(database, tmp_path / "c.spool")
     survivor = build_app(venue, database.store, sink=RecordingSink(last))
@@ -257,6 +271,8 @@ async def test_an_open_killed_before_the_journal_flushed_keeps_the_event_of_its_
     with contextlib.suppress(Crash):
         await dying.open("BTCUSDT", Side.LONG, QTY)
     _kill(queue_lost)
+    [(position_id,)] = await database.connection.execute_fetchall("SELECT id FROM positions")
+    await _all_stored(database, dying, position_id)
 
     rows = await database.connection.execute_fetchall(
         "SELECT p.state, e.event_type FROM positions p LEFT JOIN events e "

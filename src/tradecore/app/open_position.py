@@ -18,13 +18,13 @@ nothing opened.
 """
 
 import asyncio
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
 import attrs
 
-from tradecore.domain.events import Event, EventType, Severity
+from tradecore.domain.events import EventType, Severity
 from tradecore.domain.leverage import liquidated_before_stop
 from tradecore.domain.model import Side
 from tradecore.domain.numbers import ZERO
@@ -53,7 +53,7 @@ from tradecore.ports.repositories import Store, StoreUnavailable
 
 from .commands import Settling, settle
 from .leverage import MarginDesk, NotPrepared
-from .recorder import Recorder
+from .recorder import Recorder, save_recorded
 from .settlement import Settlement
 from .stop_keeper import StopKeeper
 
@@ -425,7 +425,7 @@ class OpenPosition:
         )
         if order.filled <= ZERO:
             return await self._fail(position, f"entry order {order.order_id} filled nothing")
-        fill_event = self._recorder.record(
+        self._recorder.record(
             EventType.ENTRY_ORDER_FILLED,
             position=position,
             order_id=order.order_id,
@@ -439,7 +439,6 @@ class OpenPosition:
         return await self._advance(
             position,
             PositionState.ENTRY_PLACED,
-            emitted=(fill_event,),
             quantity=order.filled,
             entry_price=order.average_price or order.price,
             opened_at=self._clock.now(),
@@ -498,7 +497,7 @@ class OpenPosition:
                 position, "nothing opened: the entry is not on the venue and the venue is flat"
             )
         price = sum((f.price * f.quantity for f in traded), ZERO) / filled
-        fill_event = self._recorder.record(
+        self._recorder.record(
             EventType.ENTRY_ORDER_FILLED,
             position=position,
             order_id=traded[0].order_id,
@@ -513,14 +512,13 @@ class OpenPosition:
         return await self._advance(
             position,
             PositionState.ENTRY_PLACED,
-            emitted=(fill_event,),
             quantity=filled,
             entry_price=price,
             opened_at=traded[0].at,
         )
 
     async def _held_is_the_fill(self, position: Position, held: VenuePosition) -> Position:
-        fill_event = self._recorder.record(
+        self._recorder.record(
             EventType.ENTRY_ORDER_FILLED,
             position=position,
             data={
@@ -534,7 +532,6 @@ class OpenPosition:
         return await self._advance(
             position,
             PositionState.ENTRY_PLACED,
-            emitted=(fill_event,),
             quantity=held.quantity,
             entry_price=held.entry_price,
             opened_at=self._clock.now(),
@@ -670,7 +667,7 @@ class OpenPosition:
 
     async def _roll_back(self, position: Position, rules: MarketRules, *, cause: str) -> Position:
         closed = await self._close_at_market(position)
-        rollback = self._recorder.record(
+        self._recorder.record(
             EventType.POSITION_ROLLBACK,
             position=position,
             severity=Severity.WARNING if closed else Severity.ERROR,
@@ -681,7 +678,6 @@ class OpenPosition:
                 await self._advance(
                     position,
                     PositionState.ROLLED_BACK,
-                    emitted=(rollback,),
                     closed_at=self._clock.now(),
                     close_reason=f"stop could not be placed: {cause}",
                 )
@@ -783,22 +779,16 @@ class OpenPosition:
         self, position: Position, reason: str, *, rejection: Rejected | None = None
     ) -> Position:
         event = _REJECTION_EVENTS.get(rejection.reason) if rejection else None
-        emitted = [
-            self._recorder.record(
-                EventType.ENTRY_ORDER_FAILED,
-                position=position,
-                error=reason,
-                data={"reason": rejection.reason.value if rejection else "unknown"},
-            )
-        ]
+        self._recorder.record(
+            EventType.ENTRY_ORDER_FAILED,
+            position=position,
+            error=reason,
+            data={"reason": rejection.reason.value if rejection else "unknown"},
+        )
         if event is not None:
-            emitted.append(self._recorder.record(event, position=position, error=reason))
+            self._recorder.record(event, position=position, error=reason)
         return await self._advance(
-            position,
-            PositionState.FAILED,
-            emitted=emitted,
-            closed_at=self._clock.now(),
-            close_reason=reason,
+            position, PositionState.FAILED, closed_at=self._clock.now(), close_reason=reason
         )
 
     async def _critical(self, position: Position, message: str) -> None:
@@ -837,21 +827,15 @@ class OpenPosition:
         return OpenResult(position=None, opened=False, reason=f"duplicate: {why}")
 
     async def _advance(
-        self,
-        position: Position,
-        target: PositionState,
-        *,
-        emitted: Sequence[Event] = (),
-        **changes: object,
+        self, position: Position, target: PositionState, **changes: object
     ) -> Position:
-        return await self._saved(position.advance(target, **changes), emitted=emitted)
+        return await self._saved(position.advance(target, **changes))
 
-    async def _saved(self, position: Position, *, emitted: Sequence[Event] = ()) -> Position:
-        """Store the position's new state; `emitted`: the events of this change already
-        handed to the sink, stored with the row all the same (one write: a process killed
-        before its journal flushed leaves no change without its event)."""
-        await self._store.positions.save(position, events=emitted)
-        return position
+    async def _saved(self, position: Position) -> Position:
+        """Store the position's new state with the events recorded for it since its last
+        save (its fill, its failure, its rollback): one write, so a process killed before
+        its journal flushed leaves no change without its event."""
+        return await save_recorded(self._store, self._recorder, position)
 
     async def _finish_operation(self, position: Position) -> None:
         if position.state.is_opening:

@@ -24,7 +24,7 @@ from tradecore.ports.exchange import Exchange, ExchangeUnavailable
 from tradecore.ports.repositories import StaleVersion, Store, StoreUnavailable
 
 from .fills import read_fills
-from .recorder import Recorder
+from .recorder import Recorder, save_recorded
 
 
 class Settlement:
@@ -86,10 +86,9 @@ class Settlement:
             },
         )
         try:
-            await self._store.positions.save(settled, events=[recorded])  # one write
+            await save_recorded(self._store, self._recorder, settled, recorded)  # one write
         except StaleVersion:
             return None  # settled meanwhile by another caller
-        self._recorder.emit(recorded)
         return settled
 
     async def _start(self, position: Position, fills: Sequence[Fill]) -> datetime:

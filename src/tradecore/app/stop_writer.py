@@ -12,7 +12,7 @@ Answers are settled by `commands.settle`. Before a replacement is sent, an opera
 journaled whose fresh id makes the new stop's client id (issue 10, story 8).
 """
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 
 import attrs
@@ -37,7 +37,7 @@ from tradecore.ports.repositories import Store
 
 from .commands import Settling, look_up, settle
 from .fills import read_fills
-from .recorder import Recorder
+from .recorder import Recorder, save_recorded
 
 
 @attrs.frozen(kw_only=True)
@@ -389,18 +389,20 @@ class StopWriter:
         moved = position.with_stop(
             price=found.trigger_price, order_id=found.order_id, owner=_resumed_owner(position)
         )
-        resumed = self.stop_event(
-            moved,
-            found.trigger_price,
-            previous=position.stop_price,
-            reason="resumed after a restart",
-            method="create_then_cancel",
+        # in the venue's order: the new stop stands, then the old one goes (its row after)
+        self._recorder.emit_recorded(
+            self.stop_event(
+                moved,
+                found.trigger_price,
+                previous=position.stop_price,
+                reason="resumed after a restart",
+                method="create_then_cancel",
+            )
         )
-        self._recorder.emit(resumed)  # in the venue's order: the new stop stands, the old goes
         old = position.stop_order_id
         if old is not None:
             await self.cancel(position, old, reason="replaced (resumed)")
-        await self.saved(moved, emitted=(resumed,))
+        await self.saved(moved)
         return "adopted after a restart"
 
     async def _unsure_interrupted(self, position: Position, operation: Operation) -> str:
@@ -567,10 +569,11 @@ class StopWriter:
         # Journaled in the venue's order: the new stop stands, then the old one goes.
         moved = position.with_stop(price=price, order_id=outcome.order.order_id, owner=owner)
         method = "create_then_cancel" if old_id else "create"
-        placed = self.stop_event(
-            moved, price, previous=position.stop_price, reason=reason, method=method
+        self._recorder.emit_recorded(
+            self.stop_event(
+                moved, price, previous=position.stop_price, reason=reason, method=method
+            )
         )
-        self._recorder.emit(placed)
         if old_id is not None:
             await self.cancel(position, old_id, reason="replaced")
         # The position names its new stop before the operation ends: a crash between the two
@@ -578,7 +581,7 @@ class StopWriter:
         # other way round, the restart saw nothing in flight and kept the old order's id
         # (simulator beyond the CI seeds, binance seed 1097).
         try:
-            stored = await self.saved(moved, emitted=(placed,))
+            stored = await self.saved(moved)
         except Exception as error:  # the process lives on: nothing may stay "in flight"
             await self._finish(operation, f"done on the venue; the journal's write failed: {error}")
             raise
@@ -875,18 +878,10 @@ class StopWriter:
             rate_limited=rate_limited,
         )
 
-    async def saved(
-        self, position: Position, *events: Event, emitted: Sequence[Event] = ()
-    ) -> Position:
-        """Store the position's new state with the events that record it, in one write (a
-        crash after it cannot leave the change without its event: promise 2), then hand
-        `events` to the sink (the log's echo; the journal skips its copy). `emitted`: events
-        of this change the caller handed to the sink already, to keep the venue's order
-        (a create-then-cancel's new stop before the old one's cancel): stored with the row
-        all the same — a process killed before its journal flushed loses its queue."""
-        await self._store.positions.save(position, events=(*emitted, *events))
-        self._recorder.emit(*events)
-        return position
+    async def saved(self, position: Position, *events: Event) -> Position:
+        """Store the position's new state with the events that record it and those recorded
+        for it since its last save, in one write (`recorder.save_recorded`)."""
+        return await save_recorded(self._store, self._recorder, position, *events)
 
     async def _finish(self, operation: Operation, outcome: str) -> None:
         await self._store.operations.finish(operation.id, at=self._clock.now(), outcome=outcome)
