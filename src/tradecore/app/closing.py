@@ -16,7 +16,6 @@ from tradecore.domain.positions import Position
 from tradecore.ports.clock import Clock
 from tradecore.ports.repositories import Store
 
-from .recorder import Recorder
 from .settlement import Settlement
 from .stop_keeper import StopKeeper
 from .trailing import TrailingService
@@ -27,14 +26,12 @@ class PositionCloser:
         self,
         store: Store,
         keeper: StopKeeper,
-        recorder: Recorder,
         clock: Clock,
         trailing: TrailingService | None = None,
         settlement: Settlement | None = None,
     ) -> None:
         self._store = store
         self._keeper = keeper
-        self._recorder = recorder
         self._clock = clock
         self._trailing = trailing
         self._settlement = settlement

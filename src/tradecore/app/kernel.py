@@ -119,7 +119,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
     )
     keeper.on_followed = trailing.follow
     beats = trailing.heartbeats
-    closer = PositionCloser(store, keeper, recorder, clock, trailing, settlement)
+    closer = PositionCloser(store, keeper, clock, trailing, settlement)
     keeper.on_closed = closer.recorded
 
     async def resolve_opens() -> None:
