@@ -1,9 +1,10 @@
 """Replace crashes (`world.REPLACE_CRASH`): the process dies inside a trailing stop
 replacement, between the venue taking the new stop and the bot recording it (issue 10,
 story 8). Drawn apart from the rest of each world; a restart that adopts the interrupted
-replacement keeps every invariant, one that does not (planted story 8) leaves the looser old
-stop on the venue past the allowed window, until the trailing stop's next move (which no
-longer waits a rate-limit period after the restart: bybit seed 188)."""
+replacement keeps every invariant; one that does not and sends every later move under the
+interrupted move's client id (planted story 8, as the issue tells it) gets "already done"
+for its own standing stop and cancels it as the old one: the position goes without a stop
+on each move."""
 
 import asyncio
 import importlib.util
@@ -43,14 +44,31 @@ def _crash_alone(seed: int) -> World:
     return attrs.evolve(world, incidents=(crash,))
 
 
+def _placed_ids(simulation: Simulation, symbol: str) -> list[str]:
+    """The client ids of the bot's orders placed on `symbol`, in the venue's order."""
+    return [
+        entry.client_order_id
+        for entry in simulation.venue.books.history(symbol)
+        if isinstance(entry, OrderRecord) and entry.origin == "api" and entry.client_order_id
+    ]
+
+
 def test_a_restart_after_a_replace_crash_adopts_the_new_stop() -> None:
-    result = asyncio.run(run_world(_crash_alone(12)))
-    assert result.counts[REPLACE_CRASH] == 1
-    assert result.violations == ()
+    async def run() -> Simulation:
+        simulation = Simulation(_crash_alone(12))
+        await simulation.run()
+        return simulation
+
+    simulation = asyncio.run(run())
+    assert simulation.counts[REPLACE_CRASH] == 1
+    assert simulation.checker.violations == []
+    for symbol in simulation.world.symbols:
+        ids = _placed_ids(simulation, symbol)
+        assert len(ids) == len(set(ids)), ids  # each move its own client id
 
 
 @pytest.mark.skipif(not HAS_PLANTS, reason="this checkout has no tradecore.testing.planted")
-def test_planted_story_8_leaves_the_looser_stop_until_the_next_move() -> None:
+def test_planted_story_8_sends_every_later_move_under_the_interrupted_id() -> None:
     async def run() -> Simulation:
         with planted(8):
             simulation = Simulation(_crash_alone(12))
@@ -59,20 +77,15 @@ def test_planted_story_8_leaves_the_looser_stop_until_the_next_move() -> None:
 
     simulation = asyncio.run(run())
     assert simulation.counts[REPLACE_CRASH] == 1
-    loosened = [v for v in simulation.checker.violations if v.invariant == "loosened"]
-    assert loosened, simulation.checker.violations
-    first = loosened[0]
-    assert first.since is not None and first.symbol is not None
-    allowed = first.at - first.since
-    # looser until the bot places a stop on the symbol again: the next trailing move
-    placed = [
-        entry.at
-        for entry in simulation.venue.books.history(first.symbol)
-        if isinstance(entry, OrderRecord) and entry.origin == "api" and entry.at > first.since
-    ]
-    assert placed
-    looser_for = placed[0] - first.since
-    assert looser_for > allowed, (looser_for, allowed)
+    bare = [v for v in simulation.checker.violations if v.invariant == "unprotected"]
+    assert bare, simulation.checker.violations
+    symbol = bare[0].symbol
+    assert symbol is not None
+    ids = _placed_ids(simulation, symbol)
+    reused = {cid for cid in ids if ids.count(cid) > 2}
+    assert reused, ids  # one id, placed again after each move cancelled the stop it named
+    # and every break is a move of that position: its own standing stop cancelled as the old
+    assert {v.symbol for v in bare} == {symbol}
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,10 @@ time. The simulator's CI seeds and the story tests must fail under each one.
    fresh read of the symbol under its lock);
 2: the keeper answers "unchanged" from the journal alone, without asking the venue;
 7: "already done" answers (-4116, 110072, 34040) are taken as failures;
-8: a move reuses the previous client id, and a replacement a crash interrupted is not adopted.
+8: a replacement a crash interrupted is not adopted, and every later move of that position
+   reuses its client id (the story: "every later move reuses the same client id and gets
+   -4116"); other moves make their id from the position's version, so a move that saved
+   nothing is sent again under the previous one.
 """
 
 import contextlib
@@ -93,6 +96,10 @@ def _done_is_failure() -> list[tuple[Any, str, Any]]:
 
 
 def _reused_ids() -> list[tuple[Any, str, Any]]:
+    # the client id of each position's interrupted replacement, kept across the simulated
+    # process's deaths as the old bot kept it in the position's row
+    stuck: dict[str, str] = {}
+
     async def start(
         self: stop_writer.StopWriter,
         position: Position,
@@ -101,6 +108,7 @@ def _reused_ids() -> list[tuple[Any, str, Any]]:
         *,
         target_price: Decimal | None = None,
     ) -> Operation:
+        cid = stuck.get(position.id) or client_order_id(position.id, role, position.version)
         operation = Operation(
             id=self._ids.new_id(),
             kind=kind,
@@ -108,13 +116,15 @@ def _reused_ids() -> list[tuple[Any, str, Any]]:
             symbol=position.symbol,
             position_id=position.id,
             started_at=self._clock.now(),
-            client_order_ids=(client_order_id(position.id, role, position.version),),
+            client_order_ids=(cid,),
             target_price=target_price,
         )
         await self._store.operations.start(operation)
         return operation
 
     async def not_adopted(self: stop_writer.StopWriter, operation: Operation) -> str:
+        if operation.position_id is not None and operation.client_order_ids:
+            stuck[operation.position_id] = operation.client_order_ids[0]
         return "interrupted"
 
     return [
