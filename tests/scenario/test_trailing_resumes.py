@@ -202,3 +202,31 @@ async def test_a_trigger_the_venue_never_fired_is_resumed_by_the_next_guard_pass
     assert state is not None and state.phase is TrailingPhase.ACTIVE
     stop = venue_stop(app, "BTCUSDT")
     assert stop is not None and stop > Decimal("53000")
+
+
+async def test_a_restart_trails_on_a_flat_mark_a_move_a_crash_cut_off() -> None:
+    """Simulator beyond the CI seeds (binance seed 2099, trailing_stuck): the mark ran up, the
+    trailing move it wanted died with the process, and the mark then stood still. The
+    restarted process trailed nothing until the mark moved again — minutes — because the
+    fake venue's mark stream, unlike the venues', said nothing while the mark stood still:
+    Binance pushes the mark every 1-3 s, Bybit opens its ticker stream with a snapshot. The
+    fake's stream now opens with the current mark, and the restart trails on it at once."""
+    from tradecore.testing import FakeVenue, TradingApp
+
+    venue = FakeVenue.binance(marks={"BTCUSDT": "50000"}, latency=0.05)
+    app = await TradingApp.on_sqlite(venue)
+    await app.start(loops=True)
+    opened = await app.open("BTCUSDT", Side.LONG, "0.01")
+    assert opened.opened and opened.position is not None
+    venue.inject(Fault.network_error(Op.STOP_ORDER, times=1000))  # every move fails...
+    await venue.set_mark("BTCUSDT", "51500")
+    await app.pass_time(3)
+    await app.crash()  # ...and the process dies with the move still wanted
+    venue.engine.faults.clear()
+
+    await app.restart(loops=True)
+    await app.pass_time(10)  # the mark stands still at 51500
+
+    [stop] = venue.stops("BTCUSDT")
+    assert stop.trigger_price is not None and stop.trigger_price > Decimal("48500")
+    await app.close()

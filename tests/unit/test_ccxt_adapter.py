@@ -243,7 +243,10 @@ async def test_a_dropped_mark_stream_is_an_event_and_recovers_after_resubscribin
     kinds = lambda: [e.type for e in sink.events]  # noqa: E731
     stream = exchange.watch_mark_prices([SYMBOL])
     await venue.set_mark(SYMBOL, "50100")
-    assert (await anext(stream)).mark == Decimal("50100")
+    seen = (await anext(stream)).mark  # the stream opens with the mark it first read
+    if seen != Decimal("50100"):
+        seen = (await anext(stream)).mark
+    assert seen == Decimal("50100")
     assert kinds() == [EventType.WEBSOCKET_CONNECTED]
 
     await venue.drop_websockets()

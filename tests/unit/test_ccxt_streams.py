@@ -61,9 +61,14 @@ async def test_stream_ticks_are_delivered_and_rest_is_not_polled_while_it_speaks
         stream.pending.put_nowait(Decimal(price))
         await settle()
         await clock.advance(10)
-    first, second = await anext(marks), await anext(marks)
-    assert (first.mark, second.mark) == (Decimal("50100"), Decimal("50200"))
-    assert rest.calls == 1  # only the baseline
+    opening, first, second = await anext(marks), await anext(marks), await anext(marks)
+    # the current mark first (the first read), then each change
+    assert (opening.mark, first.mark, second.mark) == (
+        Decimal("50000"),
+        Decimal("50100"),
+        Decimal("50200"),
+    )
+    assert rest.calls == 1  # only the first read
     assert statuses == [True]
     await marks.aclose()
 
@@ -77,6 +82,7 @@ async def test_after_sixty_seconds_of_silence_rest_is_polled_every_second() -> N
     rest.mark = Decimal("49000")
     await clock.advance(2)
     assert rest.calls >= 2
+    assert (await asyncio.wait_for(anext(marks), 1)).mark == Decimal("50000")  # the opening
     tick = await asyncio.wait_for(anext(marks), 1)
     assert tick.mark == Decimal("49000")
     before = rest.calls
@@ -98,17 +104,19 @@ async def test_a_dropped_stream_is_reported_resubscribed_and_its_recovery_report
     stream.pending.put_nowait(Decimal("50500"))
     await settle()
     assert statuses == [False, True]
+    assert (await asyncio.wait_for(anext(marks), 1)).mark == Decimal("50000")  # the opening
     assert (await asyncio.wait_for(anext(marks), 1)).mark == Decimal("50500")
     await marks.aclose()
 
 
-async def test_without_a_stream_only_changes_from_rest_polls_become_ticks() -> None:
+async def test_without_a_stream_the_first_poll_then_only_changes_become_ticks() -> None:
     clock, rest, statuses = VirtualClock(), FakeRest("50000"), []
     marks = feed(clock, rest, None, statuses)
     await settle()
-    await clock.advance(3)
+    await clock.advance(3)  # three more polls of the same mark: no tick
     rest.mark = Decimal("50001")
     await clock.advance(1)
+    assert (await asyncio.wait_for(anext(marks), 1)).mark == Decimal("50000")
     assert (await asyncio.wait_for(anext(marks), 1)).mark == Decimal("50001")
     assert marks.last(SYMBOL) == Decimal("50001")
     await marks.aclose()

@@ -309,8 +309,8 @@ async def test_list_path_ticks_arrive_as_the_clock_advances_and_fire_stops() -> 
     assert venue.mark(BTC) == Decimal("49500") and venue.position(BTC) is not None
     await venue.advance(10)
     assert venue.position(BTC) is None
-    marks = [(await anext(stream)).mark for _ in range(2)]
-    assert marks == [Decimal("49500"), Decimal("48800")]
+    marks = [(await anext(stream)).mark for _ in range(3)]
+    assert marks == [Decimal("50000"), Decimal("49500"), Decimal("48800")]  # opening mark first
 
 
 def test_random_walk_is_reproducible_from_its_seed_and_stays_on_the_tick_grid() -> None:

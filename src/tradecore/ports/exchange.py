@@ -229,7 +229,11 @@ class Exchange(Protocol):
         ...
 
     def watch_mark_prices(self, symbols: Sequence[str]) -> AsyncIterator[MarkTick]:
-        """Mark prices as they change, for the given plain symbols."""
+        """For the given plain symbols: each one's current mark first, then its mark as it
+        changes — as the venues' streams open (Binance pushes `<symbol>@markPrice` "every 3
+        seconds or every second", Bybit's `tickers.{symbol}` starts with a snapshot), so a
+        subscriber never waits for the next move to learn the mark (a restart's trailing on a
+        flat mark: simulator, binance seed 2099)."""
         ...
 
     async def create_market_order(

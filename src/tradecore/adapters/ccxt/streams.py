@@ -4,8 +4,8 @@
 `watch`) and a silence monitor on the `Clock`. When the watcher fails, the drop is
 reported, and it resubscribes after a backoff; when it has said nothing for `silence_limit`
 seconds (60 by default), the monitor polls the REST mark every `poll_interval` until the
-stream speaks again. Without a watcher it simply polls. Only changes are delivered; the
-first read of each symbol is the baseline, not a tick.
+stream speaks again. Without a watcher it simply polls. Each symbol's first read is
+delivered (its current mark: the port's stream opens with it), then only changes.
 """
 
 import asyncio
@@ -125,7 +125,7 @@ class MarkFeed:
                 continue
             previous = self._last.get(symbol)
             self._last[symbol] = mark
-            if previous is not None and previous != mark:
+            if previous != mark:  # the first read too: the stream opens with the mark
                 self._queue.put_nowait(MarkTick(venue=self.venue, symbol=symbol, mark=mark, at=now))
 
     def _silent(self) -> bool:

@@ -38,13 +38,26 @@ T = TypeVar("T")
 
 
 class MarkStream:
-    """Mark ticks of some symbols, subscribed from construction so no tick is missed."""
+    """Mark ticks of some symbols, subscribed from construction so no tick is missed.
+
+    It opens with each symbol's current mark, as the venues' streams do whether the mark
+    moves or not: Binance pushes `<symbol>@markPrice` "every 3 seconds or every second"
+    (developers.binance.com, USDⓈ-M futures, websocket market streams, "Mark Price
+    Stream"); Bybit's `tickers.{symbol}` answers a subscription with a snapshot, then
+    deltas (bybit-exchange.github.io/docs/v5/websocket/public/ticker). A subscriber never
+    waits for the next move to learn the mark (simulator, binance seed 2099: a restart's
+    trailing waited minutes on a flat mark for a move a crash had cut off)."""
 
     def __init__(self, engine: VenueEngine, symbols: Sequence[str]) -> None:
         self._queue: asyncio.Queue[MarkTick | None] = asyncio.Queue()
         self._venue = engine.venue
         self._unsubscribe = engine.subscribe(symbols, self._on_tick)
         self._closed = False
+        now = engine.now()
+        for symbol in dict.fromkeys(symbols):
+            mark = engine.mark(symbol)
+            if mark is not None:
+                self._on_tick(symbol, mark, now)
 
     def _on_tick(self, symbol: str, mark: Decimal, at: datetime) -> None:
         self._queue.put_nowait(MarkTick(venue=self._venue, symbol=symbol, mark=mark, at=at))
