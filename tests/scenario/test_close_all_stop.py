@@ -89,3 +89,39 @@ async def test_a_close_all_move_whose_new_stop_is_refused_puts_the_old_level_bac
         # bare from the cancel through the refused create and the restoring one
         assert venue.books.longest_unprotected(venue.now(), "BTCUSDT") <= 4 * ROUND_TRIP
         assert app.events.of(EventType.STOP_LOSS_FAILED)  # the move is owed, and said so
+
+
+async def test_a_close_all_move_whose_restore_is_refused_too_keeps_the_trailed_level() -> None:
+    """Story 3's rule on the cancel-then-create path: the old close-all stop is gone, the new
+    one and the restoring one are refused. The journal keeps the last level the bot set (the
+    trailed one), so the guard puts the stop back there, not at the initial distance."""
+    venue = binance_with_a_minimum_above_the_step()
+    async with running(venue) as app:
+        await open_below_minimum(app, venue)
+        [position] = await app.store.positions.open_positions()
+        await app.services.trailing.start(position)
+        for price in ("50900", "51200"):  # activation (+1.5 %), then a new best: trailed
+            await venue.set_mark("BTCUSDT", price)
+            tick = MarkTick(
+                venue=venue.exchange.venue, symbol="BTCUSDT", mark=Decimal(price), at=venue.now()
+            )
+            await app.services.trailing.on_tick(tick)
+            await app.pass_time(20)
+        [trailed] = venue.stops("BTCUSDT")
+        assert trailed.trigger_price is not None and trailed.trigger_price > Decimal("48500")
+        # the next move: -4130, the old stop cancelled, then the symbol pauses: the new stop
+        # and the old level's restore are both refused
+        venue.inject(Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, Op.STOP_ORDER, skip=1, times=2))
+        await venue.set_mark("BTCUSDT", "51500")
+        tick = MarkTick(
+            venue=venue.exchange.venue, symbol="BTCUSDT", mark=Decimal("51500"), at=venue.now()
+        )
+        await app.services.trailing.on_tick(tick)
+        await app.pass_time(1)
+        [journaled] = await app.store.positions.open_positions()
+        assert journaled.stop_price == trailed.trigger_price  # the bot's level, no order
+
+        await app.guard_pass()
+        [stop] = venue.stops("BTCUSDT")
+        assert stop.trigger_price is not None
+        assert stop.trigger_price >= trailed.trigger_price, (stop.trigger_price, trailed)

@@ -136,7 +136,7 @@ class StopWriter:
                 return result
             if result.rejection.reason is not RejectReason.ORDER_NOT_FOUND:
                 return result
-            current = await self.saved(current.with_stop(price=None, order_id=None, owner=None))
+            current = await self.saved(_orderless(current))  # gone: its level stays the bot's
         return await self._create_then_cancel(
             current,
             price,
@@ -609,7 +609,10 @@ class StopWriter:
         its failure. If even that fails the journal says so (no stop), and the caller's
         failure path (emergency stop, market close, alert) takes the position."""
         failed = self._failed(position, outcome, price=price, reason=reason)
-        bare = await self.saved(position.with_stop(price=None, order_id=None, owner=None))
+        # The old order is gone, its level is not: the journal keeps the last level the bot
+        # set with no order, so whoever places the stop next (the restore below, the guard,
+        # a restart) puts it there, never at the initial distance (story 3's rule).
+        bare = await self.saved(_orderless(position))
         if position.stop_price is None or position.stop_owner is None:
             return attrs.evolve(failed, position=bare)
         restored = await self._create_then_cancel(
@@ -928,3 +931,8 @@ def _resumed_owner(position: Position) -> StopOwner:
     if position.state.is_opening:
         return StopOwner.INITIAL
     return StopOwner.PROTECTION
+
+
+def _orderless(position: Position) -> Position:
+    """The position's stop order is gone; the last level the bot set stays journaled."""
+    return position.with_stop(price=position.stop_price, order_id=None, owner=position.stop_owner)
