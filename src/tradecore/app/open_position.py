@@ -568,12 +568,10 @@ class OpenPosition:
                 shown = venue_position.stop_price
             if held is not None and held == ZERO:
                 return await self._settled(
-                    await self._advance(
+                    await self._closed(
                         position,
-                        PositionState.CLOSED,
+                        "closed on the venue before its stop was placed",
                         quantity=ZERO,
-                        closed_at=self._clock.now(),
-                        close_reason="closed on the venue before its stop was placed",
                     )
                 )
             if held is not None and held != position.quantity:
@@ -649,14 +647,7 @@ class OpenPosition:
             return None
         if reason is None:
             return None
-        return await self._settled(
-            await self._advance(
-                position,
-                PositionState.CLOSED,
-                closed_at=self._clock.now(),
-                close_reason=reason,
-            )
-        )
+        return await self._settled(await self._closed(position, reason))
 
     async def _settled(self, position: Position) -> Position:
         """The closed position with its figures from the venue's fills (or as it is: the
@@ -825,6 +816,22 @@ class OpenPosition:
             data={"signal_id": request.signal_id, "why": why, **data},
         )
         return OpenResult(position=None, opened=False, reason=f"duplicate: {why}")
+
+    async def _closed(self, position: Position, reason: str, **changes: object) -> Position:
+        """The venue no longer holds the bot's position: its row CLOSED with its
+        `position_closed`, as every close is recorded (`StopKeeper.record_closed`)."""
+        self._recorder.record(
+            EventType.POSITION_CLOSED,
+            position=position,
+            data={"reason": reason, "quantity": position.quantity},
+        )
+        return await self._advance(
+            position,
+            PositionState.CLOSED,
+            closed_at=self._clock.now(),
+            close_reason=reason,
+            **changes,
+        )
 
     async def _advance(
         self, position: Position, target: PositionState, **changes: object
