@@ -5,15 +5,21 @@ found" and its create is refused, and the process dies before it tries again. Th
 keeps the last level the bot set, so the restart puts the stop back there, never at the
 initial distance (issue 10, story 3's rule)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import attrs
 
+from tradecore.adapters.journal import event_row
 from tradecore.adapters.paper import BYBIT
+from tradecore.adapters.reporting.monitor import take_snapshot
+from tradecore.adapters.reporting.source import Reader
+from tradecore.adapters.sql.executor import SqliteCodec
+from tradecore.adapters.sqlite.executor import SqliteExecutor
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
 from tradecore.domain.orders import MarkTick
-from tradecore.testing import FakeVenue, Fault, Op, RejectReason
+from tradecore.testing import FakeVenue, Fault, Op, RejectReason, TradingApp
 
 from .conftest import ROUND_TRIP
 from .outside import running
@@ -32,29 +38,61 @@ async def test_a_move_that_finds_its_stop_gone_and_is_refused_keeps_the_trailed_
         [position] = await app.store.positions.open_positions()
         await app.services.trailing.start(position)
 
-        async def mark(price: str, *, then: float = 20) -> None:
-            await venue.set_mark("BTCUSDT", price)
-            tick = MarkTick(
-                venue=venue.exchange.venue, symbol="BTCUSDT", mark=Decimal(price), at=venue.now()
-            )
-            await app.services.trailing.on_tick(tick)
-            await app.pass_time(then)
-
-        await mark("50900")  # activation: the stop is trailed
+        await _mark(app, venue, "50900")  # activation: the stop is trailed
         [trailed] = venue.stops("BTCUSDT")
         assert trailed.trigger_price is not None and trailed.trigger_price > Decimal("48500")
         assert app.events.of(EventType.STOP_LOSS_REPLACED)[-1].data["method"] == "amend"
 
         venue.cancel_stop("BTCUSDT")  # a person
         venue.inject(Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, Op.STOP_ORDER))
-        await mark("51500", then=1)  # amend: order not found; the create: refused
+        await _mark(app, venue, "51500", then=1)  # amend: order not found; the create: refused
         assert app.events.of(EventType.STOP_LOSS_FAILED)
         await app.crash()  # before the trailing stop tries again
         [journaled] = await app.store.positions.open_positions()
-        assert journaled.stop_price == trailed.trigger_price  # the bot's level, no order
+        assert journaled.stop_price == trailed.trigger_price  # the bot's level (gone order named)
 
         await app.restart()
         await app.guard_pass()
         [stop] = venue.stops("BTCUSDT")
         assert stop.trigger_price is not None
         assert stop.trigger_price >= trailed.trigger_price, (stop.trigger_price, trailed)
+
+
+async def test_the_monitor_shows_it_unprotected_while_the_bot_is_down() -> None:
+    """(review 14) The same story up to the crash: the venue holds no stop, and the
+    standalone monitor — the only watcher while the bot is down, reading the journal —
+    lists the position as unprotected. The journal still names the gone stop at the bot's
+    level (what the guard restores), so the move said so when it failed:
+    `unprotected_position_found`."""
+    venue = amending_venue()
+    async with running(venue) as app:
+        await app.open("BTCUSDT", Side.LONG, "0.01")
+        [position] = await app.store.positions.open_positions()
+        await app.services.trailing.start(position)
+        await _mark(app, venue, "50900")
+        venue.cancel_stop("BTCUSDT")  # a person
+        venue.inject(Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, Op.STOP_ORDER))
+        await _mark(app, venue, "51500", then=1)
+        await app.crash()
+        assert venue.stops("BTCUSDT") == []
+
+        database = app._database
+        assert database is not None
+        # what the runner's journal stores of everything emitted (its queue file keeps what
+        # a kill cut off: test_journal_killed.py); the harness's sink is memory only
+        await database.event_writer().write([event_row(e) for e in app.events.events])
+        reader = Reader(
+            SqliteExecutor(database.connection, database.lock), SqliteCodec(), lambda: None
+        )
+        now = venue.now()
+        seen = await take_snapshot(reader, now=now, since=now - timedelta(hours=1))
+        assert position.id in seen.unprotected, seen.anomalies
+
+
+async def _mark(app: TradingApp, venue: FakeVenue, price: str, *, then: float = 20) -> None:
+    await venue.set_mark("BTCUSDT", price)
+    tick = MarkTick(
+        venue=venue.exchange.venue, symbol="BTCUSDT", mark=Decimal(price), at=venue.now()
+    )
+    await app.services.trailing.on_tick(tick)
+    await app.pass_time(then)

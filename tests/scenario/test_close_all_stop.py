@@ -6,6 +6,8 @@ only time without a stop (docs/venues.md, "Close-all stops")."""
 
 from decimal import Decimal
 
+import attrs
+
 from tradecore.domain.events import EventType
 from tradecore.domain.model import OrderSide
 from tradecore.domain.orders import MarkTick
@@ -119,9 +121,53 @@ async def test_a_close_all_move_whose_restore_is_refused_too_keeps_the_trailed_l
         await app.services.trailing.on_tick(tick)
         await app.pass_time(1)
         [journaled] = await app.store.positions.open_positions()
-        assert journaled.stop_price == trailed.trigger_price  # the bot's level, no order
+        assert journaled.stop_price == trailed.trigger_price  # the bot's level (gone order named)
 
         await app.guard_pass()
         [stop] = venue.stops("BTCUSDT")
         assert stop.trigger_price is not None
         assert stop.trigger_price >= trailed.trigger_price, (stop.trigger_price, trailed)
+
+
+async def test_a_restore_whose_answer_was_lost_is_named_by_the_guard_and_trailing_goes_on() -> None:
+    """(review 14) The move's new stop is refused after the old one was cancelled; the
+    restore at the old level reaches the venue but its answer is lost and look-ups fail.
+    The close-all stop stands, the journal does not name it: the guard names it, or every
+    later move would meet -4130 (one close-all stop per direction) and the stop would stay
+    at that level while the mark ran up."""
+    venue = binance_with_a_minimum_above_the_step()
+    async with running(venue) as app:
+        await open_below_minimum(app, venue)
+        [position] = await app.store.positions.open_positions()
+        await app.services.trailing.start(position)
+
+        async def mark(price: str, then: float = 20) -> None:
+            await venue.set_mark("BTCUSDT", price)
+            tick = MarkTick(
+                venue=venue.exchange.venue, symbol="BTCUSDT", mark=Decimal(price), at=venue.now()
+            )
+            await app.services.trailing.on_tick(tick)
+            await app.pass_time(then)
+
+        for price in ("50900", "51200"):
+            await mark(price)
+        [trailed] = venue.stops("BTCUSDT")
+        level = trailed.trigger_price
+        assert level is not None and level > Decimal("48500")
+        venue.inject(
+            Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, Op.STOP_ORDER, skip=1),
+            attrs.evolve(Fault.lost_response(Op.STOP_ORDER), skip=2),
+            Fault.network_error(Op.FETCH_ORDER, times=30),
+        )
+        await mark("51500", then=30)
+        venue.engine.faults.clear()
+        [standing] = venue.stops("BTCUSDT")
+        assert standing.trigger_price == level  # the restore stands, unnamed
+
+        await app.guard_pass()
+        failed_before = len(app.events.of(EventType.STOP_LOSS_FAILED))
+        for price in ("52500", "53500", "54500"):
+            await mark(price, then=60)
+        [stop] = venue.stops("BTCUSDT")
+        fails = [e.error_message for e in app.events.of(EventType.STOP_LOSS_FAILED)[failed_before:]]
+        assert stop.trigger_price is not None and stop.trigger_price > level, fails

@@ -157,14 +157,22 @@ class ProtectionGuard:
             if (pid := getattr(action, "position_id", None)) in journal
         }
         held = {(v.symbol, v.side) for v in snapshot.venue_positions}
+        listed = {o.order_id for o in snapshot.orders}
+        attached = {(v.symbol, v.side) for v in snapshot.venue_positions if v.stop_price}
         for position in snapshot.positions:
-            # the journal knows no stop for it at all: the keeper records what stands
-            if (
-                position.state is PositionState.ACTIVE
-                and position.stop_price is None
-                and position.stop_order_id is None
-                and (position.symbol, position.side) in held
-            ):
+            key = (position.symbol, position.side)
+            if position.state is not PositionState.ACTIVE or key not in held:
+                continue
+            # the journal knows no stop for it at all, or names an order the venue does not
+            # list while a stop stands at its level (an answer lost on the way): the keeper
+            # records what stands
+            unnamed = position.stop_price is None and position.stop_order_id is None
+            gone = (
+                position.stop_order_id is not None
+                and position.stop_order_id not in listed
+                and key not in attached
+            )
+            if unnamed or gone:
                 suspects.setdefault(position.id, position)
         tally = _Tally(
             journal=journal,

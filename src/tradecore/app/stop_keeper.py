@@ -486,7 +486,13 @@ class StopKeeper:
         unsure: str = "",
     ) -> Protection:
         mine = [a for a in actions if getattr(a, "position_id", None) == position.id]
-        if not mine and position.stop_price is None and position.stop_order_id is None:
+        if not mine and (
+            (position.stop_price is None and position.stop_order_id is None)
+            or _stop_gone(position, snapshot)
+        ):
+            # A stop stands at the bot's level the journal does not name (an answer lost on
+            # the way: a restore's, a dead process's): named now, or every later move would
+            # cancel the gone one and meet the standing one (Binance -4130 for close-all).
             return await self._record_standing(position, snapshot)
         if not mine:
             return Protection(detail="protected")
@@ -547,12 +553,16 @@ class StopKeeper:
         recorded = position.with_stop(
             price=level,
             order_id=order.order_id if order is not None else None,
-            owner=StopOwner.PROTECTION,
+            owner=position.stop_owner or StopOwner.PROTECTION,  # renamed, not taken over
         )
         await self._writer.saved(
             recorded,
             self._writer.stop_event(
-                recorded, level, previous=None, reason="standing stop recorded", method="adopted"
+                recorded,
+                level,
+                previous=position.stop_price,
+                reason="standing stop recorded",
+                method="adopted",
             ),
         )
         return Protection(fixed=True, detail="the stop standing is the bot's level now")

@@ -136,7 +136,16 @@ class StopWriter:
                 return result
             if result.rejection.reason is not RejectReason.ORDER_NOT_FOUND:
                 return result
-            current = await self.saved(_orderless(current))  # gone: its level stays the bot's
+            # The stop is gone (a person cancelled it, or it fired). The row keeps naming it
+            # at the bot's level until a new stop stands: the state a person's cancel
+            # leaves, which the guard repairs at that level (story 3), never at the initial
+            # distance, after asking whether it filled.
+            created = await self._create_then_cancel(
+                current, price, owner=owner, reason=reason, old_id=None
+            )
+            if not created.ok:
+                self._record_bare(current, "its stop was gone when it was moved")
+            return created
         return await self._create_then_cancel(
             current,
             price,
@@ -606,23 +615,35 @@ class StopWriter:
     ) -> StopResult:
         """A close-all stop's move failed after its old stop was cancelled: the old level
         is placed again at once (a new operation, a new client id), and the move reports
-        its failure. If even that fails the journal says so (no stop), and the caller's
-        failure path (emergency stop, market close, alert) takes the position."""
+        its failure. If even that fails, the position is recorded unprotected and its row
+        keeps naming the cancelled stop at the bot's level — the state a person's cancel
+        leaves — so the guard (or a restart) puts it back there, never at the initial
+        distance (story 3's rule); the caller's failure path takes the move on."""
         failed = self._failed(position, outcome, price=price, reason=reason)
-        # The old order is gone, its level is not: the journal keeps the last level the bot
-        # set with no order, so whoever places the stop next (the restore below, the guard,
-        # a restart) puts it there, never at the initial distance (story 3's rule).
-        bare = await self.saved(_orderless(position))
         if position.stop_price is None or position.stop_owner is None:
-            return attrs.evolve(failed, position=bare)
+            self._record_bare(position, "its close-all stop was cancelled for a refused move")
+            return failed
         restored = await self._create_then_cancel(
-            bare,
+            position,
             position.stop_price,
             owner=position.stop_owner,
             reason=f"{reason}: the previous level restored",
             old_id=None,
         )
+        if not restored.ok:
+            self._record_bare(
+                position, "its close-all stop was cancelled for a refused move; restoring failed"
+            )
         return attrs.evolve(failed, position=restored.position)
+
+    def _record_bare(self, position: Position, detail: str) -> None:
+        """The bot knows the position has no stop on the venue now (the guard repairs it on
+        its next pass): the journal's views show it bare from this moment, not from then."""
+        self._recorder.record(
+            EventType.UNPROTECTED_POSITION_FOUND,
+            position=position,
+            data={"reason": "missing_stop", "detail": detail},
+        )
 
     async def _remove(self, position: Position, *, reason: str) -> StopResult:
         if self._exchange.capabilities.position_stop and position.stop_price is not None:
@@ -931,8 +952,3 @@ def _resumed_owner(position: Position) -> StopOwner:
     if position.state.is_opening:
         return StopOwner.INITIAL
     return StopOwner.PROTECTION
-
-
-def _orderless(position: Position) -> Position:
-    """The position's stop order is gone; the last level the bot set stays journaled."""
-    return position.with_stop(price=position.stop_price, order_id=None, owner=position.stop_owner)
