@@ -346,3 +346,22 @@ async def test_a_journal_given_ids_names_its_own_events_with_them(tmp_path: Path
     own = db.ids_of(EventType.DATABASE_UNAVAILABLE) + db.ids_of(EventType.DATABASE_RESTORED)
     made = SequentialIds("j")
     assert sorted(own) == [made.new_uuid(), made.new_uuid()]
+
+
+async def test_the_queue_file_holds_only_what_is_not_written_yet(tmp_path: Path) -> None:
+    """Each event is on disk from its emit (`<spool>.queue`) until the database or the spool
+    holds it; the file is emptied then, so it never grows with the journal."""
+    db = FakeDatabase()
+    db.gate = asyncio.Event()  # the database holds the first write
+    j = journal(db, tmp_path)
+    queue_file = tmp_path / "journal.spool.queue"
+    for n in range(5):
+        j.emit(event(n))
+    assert len(queue_file.read_bytes().splitlines()) == 5  # on disk before any write
+    db.gate.set()
+    await j.flush()
+    await until(lambda: queue_file.stat().st_size == 0)
+    j.emit(event(5))
+    await j.close()
+    assert queue_file.stat().st_size == 0
+    assert len(db.rows) == 6

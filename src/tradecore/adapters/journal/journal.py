@@ -6,10 +6,20 @@ database is probed with backoff; when it answers, the spool is replayed in order
 anything newer, and the journal records `database_restored`. A queue that reaches
 `max_queue` spills to the spool at once instead of blocking or dropping. `close` flushes
 everything. Replay is idempotent: every event carries a UUID the writer deduplicates on.
+
+The queue is on disk too (`write_ahead`, on by default): each emitted event is appended to
+the queue file (`<spool>.queue`) as it is queued, and the file is emptied whenever nothing
+is left queued or in flight (all of it stored or spooled). A process killed between two
+flushes (`kill -9`, the OOM killer, a crash of the interpreter) leaves its unwritten events
+there — the file is written without fsync, so they are in the kernel's page cache, which a
+process's death does not lose (a power loss of the host within one flush interval can) —
+and the next start moves them into the spool, whose replay stores them (an event stored
+already is skipped by its id). `tests/scenario/test_journal_killed.py` kills a real process.
 """
 
 import asyncio
 import json
+import os
 import uuid
 from collections import deque
 from datetime import UTC, datetime
@@ -33,6 +43,7 @@ class JournalStats:
     spooled: int = 0  # events appended to the spool (outage, spill, after close)
     spilled: int = 0  # of those, events spooled because the queue was full
     replayed: int = 0  # events written from the spool
+    recovered: int = 0  # events a killed process left in the queue file, moved to the spool
     corrupt_lines: int = 0
     outages: int = 0
 
@@ -52,11 +63,13 @@ class Journal:
         max_queue: int = 100_000,
         retry_initial: float = 0.25,
         retry_max: float = 5.0,
+        write_ahead: bool = True,
     ):
         if batch_size < 1 or max_queue < batch_size:
             raise ValueError("the journal needs batch_size >= 1 and max_queue >= batch_size")
         self._writer = writer
         self._spool = Spool(spool_path)
+        self._queue_file = QueueFile(f"{spool_path}.queue") if write_ahead else None
         self._clock = clock
         self._ids = ids
         self._batch_size = batch_size
@@ -92,6 +105,8 @@ class Journal:
             return
         queue = self._queue
         queue.append(event)
+        if self._queue_file is not None:
+            self._queue_file.append(dumps(event))
         size = len(queue)
         if size >= self._max_queue:
             self._spill()
@@ -120,7 +135,10 @@ class Journal:
         if self._task is not None and not self._task.done():
             await self._task
         self._spool_events(self._take_all())
+        self._trim_queue_file()
         self._closed = True
+        if self._queue_file is not None:
+            self._queue_file.close()
         self._resolve_waiters()
         try:
             await self._writer.close()
@@ -153,8 +171,10 @@ class Journal:
         return self._spool.pending()
 
     def start(self) -> None:
-        """Start the writer task (replays whatever a previous run left in the spool)."""
+        """Start the writer task (replays whatever a previous run left in the spool, and in
+        the queue file: the events a killed process had not written)."""
         if self._task is None:
+            self._take_over_queue_file()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="journal-writer")
 
     # --- the writer task ---------------------------------------------------------------
@@ -168,6 +188,7 @@ class Journal:
                 logger.exception("journal: writer cycle failed")
                 self._went_down(exc)
                 self._spool_events(self._take_all())
+            self._trim_queue_file()
             self._resolve_waiters()
             if self._closing and not self._queue:
                 return
@@ -358,6 +379,7 @@ class Journal:
         events.extend(self._take_all())
         if self._spool_events(events):
             self.stats.spilled += len(events)
+            self._trim_queue_file()
         self._wake.set()
 
     def _spool_events(self, events: list[Event]) -> bool:
@@ -373,6 +395,34 @@ class Journal:
             return False
         self.stats.spooled += len(events)
         return True
+
+    def _take_over_queue_file(self) -> None:
+        """What a process that died left in the queue file goes to the spool (fsynced),
+        which the writer replays first; the file is emptied once the spool holds it."""
+        if self._queue_file is None:
+            return
+        lines = self._queue_file.left()
+        if not lines:
+            return
+        try:
+            self._spool.append(lines)
+        except OSError as exc:
+            logger.error("journal: cannot move the queue file into the spool: {}", exc)
+            return  # left in the queue file: the next start tries again
+        self._queue_file.empty()
+        self.stats.recovered += len(lines)
+        logger.warning(
+            "journal: {} event(s) a previous process emitted but did not write, replaying",
+            len(lines),
+        )
+
+    def _trim_queue_file(self) -> None:
+        """Nothing queued and nothing in flight: every event in the queue file is stored or
+        spooled, so the file is emptied. Checked without yielding to the loop, so an event
+        emitted meanwhile is never cut off."""
+        if self._queue_file is None or self._queue or self._inflight:
+            return
+        self._queue_file.empty()
 
     def _done(self) -> int:
         unfinished = len(self._queue)
@@ -400,3 +450,58 @@ class Journal:
     def _own_event(self, event_type: EventType, **data: Any) -> Event:
         id_ = self._ids.new_uuid() if self._ids is not None else uuid.uuid4()
         return Event(id=id_, type=event_type, created_at=self._now(), data=data)
+
+
+class QueueFile:
+    """The journal's queue on disk: one JSON line per event, appended without fsync (a
+    process's death keeps what it wrote; the host's does not), emptied by the journal once
+    every line is stored or spooled. A write that fails is logged, never raised: the event
+    is still queued in memory."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._size = 0
+        self._broken = False
+
+    def left(self) -> list[str]:
+        """The lines a previous process left (a torn last line is kept: the spool's replay
+        reports it as corrupt rather than drop it silently)."""
+        try:
+            with open(self.path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return []
+        return [line.decode("utf-8", "replace") for line in raw.splitlines() if line.strip()]
+
+    def append(self, line: str) -> None:
+        if self._broken:
+            return
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            data = (line + "\n").encode()
+            os.write(self._fd, data)
+            self._size += len(data)
+        except OSError as exc:
+            self._broken = True  # once: the in-memory queue and the spool still hold events
+            logger.error("journal: cannot write the queue file {}: {}", self.path, exc)
+
+    def empty(self) -> None:
+        if self._size == 0 and self._fd is not None:
+            return
+        try:
+            if self._fd is None:
+                if os.path.exists(self.path):
+                    with open(self.path, "r+b") as f:
+                        f.truncate(0)
+                return
+            os.ftruncate(self._fd, 0)
+            self._size = 0
+        except OSError as exc:
+            logger.error("journal: cannot empty the queue file {}: {}", self.path, exc)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

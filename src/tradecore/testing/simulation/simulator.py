@@ -184,6 +184,7 @@ class Simulation:
                 batch_size=100_000,
                 max_queue=1_000_000,
                 flush_interval=1e9,  # written when the simulator flushes: the same every run
+                write_ahead=False,  # one journal outlives every simulated crash
             )
             self.journal.start()
             self.sink = CheckedSink(self.journal, self.checker.on_event)
