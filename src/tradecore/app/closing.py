@@ -44,12 +44,16 @@ class PositionCloser:
         *,
         fills: Sequence[Fill] | None = None,
         phantom: str | None = None,
+        order_id: str | None = None,
     ) -> Position | None:
         """Record that the venue no longer holds `position`; None if it was already closed.
         `fills`: the symbol's fills, when the caller has just read them (`read_fills`).
         `phantom`: none of the bot's orders closed it (the synchronizer's detail): journaled
-        as `phantom_position_closed` the moment the row is CLOSED, before anything else."""
-        closed = await self._keeper.record_closed(position, reason=reason, phantom=phantom)
+        as `phantom_position_closed` the moment the row is CLOSED, before anything else.
+        `order_id`: the bot's order that closed it, named by `position_closed`."""
+        closed = await self._keeper.record_closed(
+            position, reason=reason, phantom=phantom, order_id=order_id
+        )
         if closed is None:
             return None
         return await self.recorded(closed, reason, fills=fills)

@@ -419,7 +419,8 @@ class Kernel:
 
         An open whose position has left the opening states has ended (the crash came between
         the last state change and the operation's end); an interrupted stop move has ended
-        too — whichever stop stands, the protection pass that follows leaves exactly one.
+        too — whichever stop stands, the protection pass that follows leaves exactly one; an
+        interrupted market close has its order looked up and journaled if the venue took it.
         """
         store, now = self.services.store, self.parts.clock.now()
         interrupted = 0
@@ -431,6 +432,10 @@ class Kernel:
                 if position is not None and position.state.is_opening:
                     continue  # still opening: drive() ends it
                 outcome = position.state.value if position else "abandoned"
+            elif operation.kind is OperationKind.CLOSE:
+                # its market order, if the venue took it, is journaled before the
+                # synchronizer looks for what closed the position
+                outcome = await self.services.keeper.settle_interrupted_close(operation)
             else:
                 outcome = "interrupted"
                 interrupted += operation.kind is OperationKind.REPLACE_STOP

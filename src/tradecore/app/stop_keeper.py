@@ -25,6 +25,7 @@ from tradecore.domain.events import Event, EventType, Severity
 from tradecore.domain.orders import OrderRole, VenuePosition, client_order_id
 from tradecore.domain.pnl import opened_after
 from tradecore.domain.positions import (
+    Operation,
     OperationKind,
     Position,
     PositionState,
@@ -318,15 +319,29 @@ class StopKeeper:
             ended=saved,
         )
 
-    def _closed_event(self, position: Position, reason: str) -> Event:
+    async def settle_interrupted_close(self, operation: Operation) -> str:
+        """A dead process's market close: its order journaled if the venue took it
+        (`StopWriter.settle_interrupted_close`), under the symbol's lock."""
+        async with self._lock(operation.symbol):
+            return await self._writer.settle_interrupted_close(operation)
+
+    def _closed_event(
+        self, position: Position, reason: str, *, order_id: str | None = None
+    ) -> Event:
         return self._recorder.event(
             EventType.POSITION_CLOSED,
             position=position,
+            order_id=order_id,
             data={"reason": reason, "quantity": position.quantity},
         )
 
     async def record_closed(
-        self, position: Position, *, reason: str, phantom: str | None = None
+        self,
+        position: Position,
+        *,
+        reason: str,
+        phantom: str | None = None,
+        order_id: str | None = None,
     ) -> Position | None:
         """The venue no longer holds `position`: its stop removed, the journal row CLOSED —
         under the symbol's lock on a fresh read, so two use cases noticing the same close
@@ -358,7 +373,7 @@ class StopKeeper:
             closed = current.advance(
                 PositionState.CLOSED, closed_at=self._clock.now(), close_reason=reason
             )
-            events = [self._closed_event(current, reason)]
+            events = [self._closed_event(current, reason, order_id=order_id)]
             if phantom is not None:
                 events.insert(
                     0,

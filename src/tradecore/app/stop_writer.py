@@ -317,6 +317,27 @@ class StopWriter:
         await self._finish(operation, "done" if accepted else f"failed: {_describe(outcome)}")
         return accepted
 
+    async def settle_interrupted_close(self, operation: Operation) -> str:
+        """A market close a crash cut off (its CLOSE operation still in flight): its order is
+        looked up by its client id, and one the venue took is journaled as the position's
+        exit order — so the synchronizer names it as what closed the position, never a
+        phantom close with no event for the bot's order (simulator beyond the CI seeds,
+        binance seed 2338). The operation's outcome says which; it ends either way."""
+        if operation.position_id is None or not operation.client_order_ids:
+            return "interrupted"
+        cid = operation.client_order_ids[0]
+
+        async def lookup() -> Order | None:
+            return await self._exchange.fetch_order_by_client_id(operation.symbol, cid)
+
+        found = await look_up(lookup, clock=self._clock, settling=self._settling)
+        if found is None:
+            return "interrupted: its order was not found on the venue"
+        await self._store.orders.record(
+            found, role=OrderRole.EXIT, position_id=operation.position_id
+        )
+        return f"interrupted: the venue took its order {found.order_id} ({found.status.value})"
+
     # -- interrupted replacements (story 8) -------------------------------------------------
 
     async def settle_interrupted(self, symbol: str) -> int:

@@ -149,7 +149,7 @@ class Synchronizer:
         again) leaves the journal as it was, and the pass does not count it closed."""
         if position.state not in (PositionState.ACTIVE, PositionState.CLOSING):
             return False
-        reason, fills = await self._why_closed(position)
+        reason, by, fills = await self._why_closed(position)
         # none of the bot's orders closed it: `phantom_position_closed`, written once the
         # close is confirmed (it ends the position in the report and the monitor)
         closed = await self._closer.closed_on_venue(
@@ -157,6 +157,7 @@ class Synchronizer:
             reason or "gone from the venue",
             fills=fills,
             phantom=action.detail if reason is None else None,
+            order_id=by,
         )
         return closed is not None
 
@@ -169,8 +170,11 @@ class Synchronizer:
             PositionState.CLOSING,
         )
 
-    async def _why_closed(self, position: Position) -> tuple[str | None, Sequence[Fill] | None]:
-        """'stop … filled' / 'exit order … filled' when one of our own orders closed it —
+    async def _why_closed(
+        self, position: Position
+    ) -> tuple[str | None, str | None, Sequence[Fill] | None]:
+        """'stop … filled' / 'exit order … filled' when one of our own orders closed it, and
+        that order's id (the close's event names it) —
         the recorded stop included when no order row stands for it (a stop the entry carried,
         `adopt_carried`: nothing was sent for it, so nothing was written to the orders) —
         and the symbol's fills if they were read to find out (the close's figures come from
@@ -186,20 +190,24 @@ class Synchronizer:
             try:
                 latest = await self._exchange.fetch_order(position.symbol, order_id)
             except ExchangeUnavailable:
-                return None, None
+                return None, None, None
             if latest is not None and latest.filled > 0 and not latest.is_open:
                 kind = "stop" if latest.is_stop else "exit order"
-                return f"{kind} {latest.order_id} filled", None
-        reason, fills = await self._why_closed_by_fills(position, ids)
-        if reason is None:
-            reason, fills = await self._why_closed_by_unnamed_stop(position, fills)
-        return reason, fills
+                return f"{kind} {latest.order_id} filled", latest.order_id, None
+        by, fills = await self._why_closed_by_fills(position, ids)
+        if by is None:
+            by, fills = await self._why_closed_by_unnamed_stop(position, fills)
+        if by is None:
+            return None, None, fills
+        kind = "exit order" if by in ids and by != position.stop_order_id else "stop"
+        return f"{kind} {by} filled", by, fills
 
     async def _why_closed_by_fills(
         self, position: Position, ids: list[str]
     ) -> tuple[str | None, Sequence[Fill] | None]:
         """None of its orders listed as filled (Bybit's look-ups may lag): the account's
-        fills (Bybit `/v5/execution/list`, with the `orderId`) may show one of them traded."""
+        fills (Bybit `/v5/execution/list`, with the `orderId`) may show one of them traded
+        (its id)."""
         if not ids:
             return None, None
         try:
@@ -208,8 +216,7 @@ class Synchronizer:
             return None, None
         for order_id in reversed(ids):
             if traded(fills, order_id) is not None:
-                kind = "stop" if order_id == position.stop_order_id else "exit order"
-                return f"{kind} {order_id} filled", fills
+                return order_id, fills
         return None, fills
 
     async def _why_closed_by_unnamed_stop(
@@ -217,8 +224,8 @@ class Synchronizer:
     ) -> tuple[str | None, Sequence[Fill] | None]:
         """A recorded stop without its order id (a stop the entry carried, journaled while
         the venue's stops could not be read): the order of the last fill on the exit side
-        since the position opened is looked up; a stop-loss that filled, it closed it. The
-        fills already read in this pass are used, else read once."""
+        since the position opened is looked up; a stop-loss that filled, it closed it (its
+        id). The fills already read in this pass are used, else read once."""
         if position.stop_order_id is not None or position.stop_price is None:
             return None, fills
         since = position.opened_at or position.created_at
@@ -237,7 +244,7 @@ class Synchronizer:
             return None, fills
         if order is None or not order.is_stop_loss or order.filled <= 0:
             return None, fills
-        return f"stop {order.order_id} filled", fills
+        return order.order_id, fills
 
     async def _adopt(self, action: AdoptPosition) -> None:
         held = action.position
