@@ -83,9 +83,12 @@ async def timed(action: Callable[[], Awaitable[None]]) -> float:
     return time.perf_counter() - start
 
 
+WRITE_AHEAD = True  # the journal's queue file, as the runner has it (--no-write-ahead: off)
+
+
 async def journal_run(writer: object, events: list[Event], spool: str) -> tuple[float, list[int]]:
     """Sustained events/s through emit -> close, and each emit's latency in ns."""
-    journal = Journal(writer, spool)  # type: ignore[arg-type]
+    journal = Journal(writer, spool, write_ahead=WRITE_AHEAD)  # type: ignore[arg-type]
     journal.start()
     latencies = [0] * len(events)
     clock = time.perf_counter_ns
@@ -238,7 +241,14 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--baseline-events", type=int, default=5_000)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--no-write-ahead",
+        action="store_true",
+        help="the journal without its queue file (to see what the queue file costs)",
+    )
     args = parser.parse_args()
+    global WRITE_AHEAD
+    WRITE_AHEAD = not args.no_write_ahead
     directory = tempfile.mkdtemp(prefix="tradecore-bench-")
     server: PostgresServer | None = None
     try:

@@ -2,11 +2,12 @@
 of them (promise 2). The journal writes its queue to the database every `flush_interval`
 (0.1 s); what it emitted since lived in memory only, so a `kill -9` in that window lost the
 events that were not stored with a position's row (a wave's fate, a signal's arrival, a
-guard pass's summary). Each emitted event is now also appended to the journal's queue file
-(`<spool>.queue`, no fsync: a process kill leaves it in the kernel's page cache), emptied
-once everything in it is stored or spooled; the next start moves what a dead process left
-there into the spool, and the spool's replay writes it (an event already stored is
-skipped by its id)."""
+guard pass's summary). The events of each step of the event loop are now appended to the
+journal's queue file at the loop's next turn (`<spool>.queue.<pid>-<token>`, no fsync: a
+process kill leaves it in the kernel's page cache), which is emptied once everything in it
+is stored or spooled; the next start takes over what a dead process left there and writes
+it (an event already stored is skipped by its id). What a kill can still take: the events
+of the one step it interrupts, before the loop's next turn."""
 
 import asyncio
 import os
@@ -39,8 +40,9 @@ CHILD = textwrap.dedent(
                 id=uuid.uuid4(), type=EventType.SIGNAL_RECEIVED,
                 created_at=datetime.now(UTC), data={"n": n}, symbol="BTCUSDT",
             ))
+        await asyncio.sleep(0)  # the loop's next turn; far from the writer's next cycle
         print("emitted", flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)  # before the writer's next cycle
+        os.kill(os.getpid(), signal.SIGKILL)
 
     asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
     """

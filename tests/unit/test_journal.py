@@ -2,18 +2,22 @@
 back: no event lost, none duplicated, order kept, whatever the outages."""
 
 import asyncio
+import contextlib
 import json
+import os
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradecore.adapters.clock import SequentialIds, VirtualClock, settle
 from tradecore.adapters.journal import EventRow, Journal
+from tradecore.adapters.journal.queue_file import line_row
 from tradecore.adapters.serialization import dumps
 from tradecore.domain.events import Event, EventType
 
@@ -348,20 +352,158 @@ async def test_a_journal_given_ids_names_its_own_events_with_them(tmp_path: Path
     assert sorted(own) == [made.new_uuid(), made.new_uuid()]
 
 
+def queue_lines(tmp_path: Path) -> list[bytes]:
+    """Every line in the journals' queue files on `tmp_path`'s spool path."""
+    return [
+        line
+        for path in sorted(tmp_path.glob("journal.spool.queue.*"))
+        for line in path.read_bytes().splitlines()
+    ]
+
+
 async def test_the_queue_file_holds_only_what_is_not_written_yet(tmp_path: Path) -> None:
-    """Each event is on disk from its emit (`<spool>.queue`) until the database or the spool
-    holds it; the file is emptied then, so it never grows with the journal."""
+    """Each event is on disk from the loop's turn after its emit (`<spool>.queue.<pid>-<token>`,
+    one write for the events of a step) until the database
+    or the spool holds it; the file is emptied then, so it never grows with the journal, and
+    removed when the journal closes with everything written."""
     db = FakeDatabase()
     db.gate = asyncio.Event()  # the database holds the first write
     j = journal(db, tmp_path)
-    queue_file = tmp_path / "journal.spool.queue"
     for n in range(5):
         j.emit(event(n))
-    assert len(queue_file.read_bytes().splitlines()) == 5  # on disk before any write
+    await asyncio.sleep(0)  # the loop's next turn
+    assert len(queue_lines(tmp_path)) == 5  # on disk before any write
     db.gate.set()
     await j.flush()
-    await until(lambda: queue_file.stat().st_size == 0)
+    await until(lambda: queue_lines(tmp_path) == [])
     j.emit(event(5))
     await j.close()
-    assert queue_file.stat().st_size == 0
+    assert list(tmp_path.glob("journal.spool.queue.*")) == []
     assert len(db.rows) == 6
+
+
+class Dies:
+    """A journal whose process dies: its writer task is cancelled, nothing is closed (the
+    file's lock is let go as the kernel lets a dead process's go)."""
+
+    @staticmethod
+    async def now(j: Journal) -> None:
+        assert j._task is not None
+        j._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await j._task
+        queue_file = j._queue_file
+        assert queue_file is not None and queue_file._fd is not None
+        for fd in (queue_file._fd, *(fd for _, fd in queue_file._taken)):
+            os.close(fd)  # the locks go with the process
+        queue_file._fd, queue_file._taken = None, []
+
+
+async def test_a_dead_journal_s_events_are_written_by_the_next_one(tmp_path: Path) -> None:
+    db = FakeDatabase()
+    db.gate = asyncio.Event()  # nothing gets written before the process dies
+    dying = journal(db, tmp_path)
+    dead = [event(n) for n in range(3)]
+    for e in dead:
+        dying.emit(e)
+    await asyncio.sleep(0)
+    await Dies.now(dying)
+    db.gate.set()
+    j = journal(db, tmp_path)
+    j.emit(event(3))
+    await j.close()
+    assert all(e.id in db.rows for e in dead)
+    assert j.stats.recovered == 3
+    assert list(tmp_path.glob("journal.spool.queue.*")) == []  # all written: files removed
+
+
+async def test_a_dead_journal_s_events_survive_a_start_that_cannot_write_them(
+    tmp_path: Path,
+) -> None:
+    """(review 15) The next start finds the database down and the disk full: the dead
+    process's events stay on disk, in its file, for the start after that."""
+    db = FakeDatabase()
+    db.gate = asyncio.Event()
+    dying = journal(db, tmp_path)
+    dead = [event(n) for n in range(3)]
+    for e in dead:
+        dying.emit(e)
+    await asyncio.sleep(0)
+    await Dies.now(dying)
+    db.gate = None
+    db.down = True
+    j = journal(db, tmp_path)
+    j._spool.append = _disk_full  # type: ignore[method-assign]
+    j.emit(event(10))
+    await asyncio.sleep(0.05)  # cycles that can neither write nor spool
+    await Dies.now(j)
+    assert {e.id for e in dead} <= {line_row(line)[0] for line in queue_lines(tmp_path)}
+    db.down = False
+    survivor = journal(db, tmp_path)
+    await survivor.close()
+    assert all(e.id in db.rows for e in dead)
+
+
+def _disk_full(lines: list[str]) -> None:
+    raise OSError(28, "No space left on device")
+
+
+async def test_a_live_journal_s_queue_file_is_left_alone(tmp_path: Path) -> None:
+    """(review 15) A second journal on the same spool path (`venue-check` beside the bot)
+    neither takes the live one's events over nor empties its file."""
+    db = FakeDatabase()
+    db.gate = asyncio.Event()
+    live = journal(db, tmp_path)
+    waiting = event(1)
+    live.emit(waiting)
+    await asyncio.sleep(0)
+    other = journal(FakeDatabase(), tmp_path)
+    other.emit(event(2))
+    await other.close()
+    assert other.stats.recovered == 0
+    assert waiting.id in {line_row(line)[0] for line in queue_lines(tmp_path)}
+    db.gate.set()
+    await live.close()
+
+
+async def test_an_event_whose_data_cannot_be_encoded_is_stored_and_emit_never_raises(
+    tmp_path: Path,
+) -> None:
+    """(review 15) Data JSON cannot hold (a tuple key) is stored as its repr, as the writer
+    stores it; emit does not raise, and a batch it is in is spooled whole in an outage."""
+    db = FakeDatabase()
+    db.down = True
+    j = journal(db, tmp_path)
+    odd = attrs.evolve(event(0), data={("a", 1): "tuple key"})
+    good = [event(n) for n in range(1, 4)]
+    j.emit(odd)  # raises nothing
+    for e in good:
+        j.emit(e)
+    await until(lambda: j.stats.spooled >= 4)
+    db.down = False
+    await j.close()
+    assert all(e.id in db.rows for e in good)
+    assert "unencodable_data" in db.rows[odd.id][2]
+
+
+async def test_the_queue_file_is_written_again_after_a_failed_write(tmp_path: Path) -> None:
+    """(review 15) A write that fails (a full disk for a moment) does not switch the queue
+    file off for the rest of the process's life."""
+    db = FakeDatabase()
+    db.gate = asyncio.Event()
+    j = journal(db, tmp_path)
+    j.emit(event(0))
+    await asyncio.sleep(0)
+    queue_file = j._queue_file
+    assert queue_file is not None and queue_file._fd is not None
+    real_fd = queue_file._fd
+    queue_file._fd = 10**6  # a descriptor that fails the next write
+    j.emit(event(1))
+    await asyncio.sleep(0)
+    queue_file._fd = real_fd
+    later = event(2)
+    j.emit(later)
+    await asyncio.sleep(0)
+    assert later.id in {line_row(line)[0] for line in queue_lines(tmp_path)}
+    db.gate.set()
+    await j.close()

@@ -322,15 +322,25 @@ class StopWriter:
         looked up by its client id, and one the venue took is journaled as the position's
         exit order — so the synchronizer names it as what closed the position, never a
         phantom close with no event for the bot's order (simulator beyond the CI seeds,
-        binance seed 2338). The operation's outcome says which; it ends either way."""
+        binance seed 2338). The operation's outcome says which. A venue that does not
+        answer raises ExchangeUnavailable: recovery is tried again from the top, rather
+        than end the operation not knowing (review 15)."""
         if operation.position_id is None or not operation.client_order_ids:
             return "interrupted"
         cid = operation.client_order_ids[0]
+        answered = False
 
         async def lookup() -> Order | None:
-            return await self._exchange.fetch_order_by_client_id(operation.symbol, cid)
+            nonlocal answered
+            order = await self._exchange.fetch_order_by_client_id(operation.symbol, cid)
+            answered = True
+            return order
 
         found = await look_up(lookup, clock=self._clock, settling=self._settling)
+        if found is None and not answered:
+            raise ExchangeUnavailable(
+                f"the venue did not answer for the order of an interrupted close ({cid})"
+            )
         if found is None:
             return "interrupted: its order was not found on the venue"
         await self._store.orders.record(

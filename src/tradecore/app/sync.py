@@ -179,12 +179,13 @@ class Synchronizer:
         `adopt_carried`: nothing was sent for it, so nothing was written to the orders) —
         and the symbol's fills if they were read to find out (the close's figures come from
         the same read: one phantom close, one read of the fills)."""
-        ids = [
-            order.order_id
+        roles = {
+            order.order_id: role_of(order.client_order_id)
             for order in await self._store.orders.for_position(position.id)
             if role_of(order.client_order_id) is not OrderRole.ENTRY
-        ]
-        if position.stop_order_id is not None and position.stop_order_id not in ids:
+        }
+        ids = list(roles)
+        if position.stop_order_id is not None and position.stop_order_id not in roles:
             ids.append(position.stop_order_id)
         for order_id in reversed(ids):
             try:
@@ -199,8 +200,8 @@ class Synchronizer:
             by, fills = await self._why_closed_by_unnamed_stop(position, fills)
         if by is None:
             return None, None, fills
-        kind = "exit order" if by in ids and by != position.stop_order_id else "stop"
-        return f"{kind} {by} filled", by, fills
+        exit_order = roles.get(by) is OrderRole.EXIT and by != position.stop_order_id
+        return f"{'exit order' if exit_order else 'stop'} {by} filled", by, fills
 
     async def _why_closed_by_fills(
         self, position: Position, ids: list[str]

@@ -7,19 +7,21 @@ anything newer, and the journal records `database_restored`. A queue that reache
 `max_queue` spills to the spool at once instead of blocking or dropping. `close` flushes
 everything. Replay is idempotent: every event carries a UUID the writer deduplicates on.
 
-The queue is on disk too (`write_ahead`, on by default): each emitted event is appended to
-the queue file (`<spool>.queue`) as it is queued, and the file is emptied whenever nothing
-is left queued or in flight (all of it stored or spooled). A process killed between two
-flushes (`kill -9`, the OOM killer, a crash of the interpreter) leaves its unwritten events
-there — the file is written without fsync, so they are in the kernel's page cache, which a
-process's death does not lose (a power loss of the host within one flush interval can) —
-and the next start moves them into the spool, whose replay stores them (an event stored
-already is skipped by its id). `tests/scenario/test_journal_killed.py` kills a real process.
+The queue is on disk too (`write_ahead`, on by default): the events emitted during one step
+of the event loop are encoded once (the rows the writer stores) and appended to the
+journal's queue file (`queue_file.py`) in one write at the loop's next turn — `emit` itself
+stays free of I/O — and the file is emptied whenever nothing is left queued or in flight
+(all of it stored or spooled). A process
+killed between two flushes (`kill -9`, the OOM killer, a crash of the interpreter) leaves its
+unwritten events there — written without fsync, they are in the kernel's page cache, which a
+process's death does not lose (a power loss of the host within one flush interval can) — and
+the next journal on the spool path takes them over at `start`, ahead of its own events (an
+event stored already is skipped by its id). `tests/scenario/test_journal_killed.py` kills a
+real process.
 """
 
 import asyncio
 import json
-import os
 import uuid
 from collections import deque
 from datetime import UTC, datetime
@@ -28,7 +30,8 @@ from typing import Any
 import attrs
 from loguru import logger
 
-from tradecore.adapters.journal.rows import safe_row
+from tradecore.adapters.journal.queue_file import QueueFile, line_row, row_event, row_line
+from tradecore.adapters.journal.rows import EventRow, safe_row
 from tradecore.adapters.journal.spool import Spool
 from tradecore.adapters.journal.writer import BatchWriter
 from tradecore.adapters.serialization import JSON, dumps
@@ -43,7 +46,7 @@ class JournalStats:
     spooled: int = 0  # events appended to the spool (outage, spill, after close)
     spilled: int = 0  # of those, events spooled because the queue was full
     replayed: int = 0  # events written from the spool
-    recovered: int = 0  # events a killed process left in the queue file, moved to the spool
+    recovered: int = 0  # events a dead process left in its queue file, taken over at start
     corrupt_lines: int = 0
     outages: int = 0
 
@@ -69,7 +72,9 @@ class Journal:
             raise ValueError("the journal needs batch_size >= 1 and max_queue >= batch_size")
         self._writer = writer
         self._spool = Spool(spool_path)
-        self._queue_file = QueueFile(f"{spool_path}.queue") if write_ahead else None
+        self._queue_file = QueueFile(spool_path) if write_ahead else None
+        self._rows: dict[uuid.UUID, EventRow] = {}  # rows encoded ahead, for the writer
+        self._ahead: list[Event] = []  # emitted in this step of the loop, not on disk yet
         self._clock = clock
         self._ids = ids
         self._batch_size = batch_size
@@ -106,7 +111,12 @@ class Journal:
         queue = self._queue
         queue.append(event)
         if self._queue_file is not None:
-            self._queue_file.append(dumps(event))
+            self._ahead.append(event)
+            if len(self._ahead) == 1:
+                try:  # on disk at the loop's next turn, with the rest of this step's events
+                    asyncio.get_running_loop().call_soon(self._write_ahead)
+                except RuntimeError:  # no loop running: at once
+                    self._write_ahead()
         size = len(queue)
         if size >= self._max_queue:
             self._spill()
@@ -136,9 +146,12 @@ class Journal:
             await self._task
         self._spool_events(self._take_all())
         self._trim_queue_file()
-        self._closed = True
         if self._queue_file is not None:
-            self._queue_file.close()
+            if self._queue:  # neither written nor spooled (a failing disk): on disk at least
+                self._write_ahead()
+            self._ahead = []
+            self._queue_file.close(remove=not self._queue and not self._inflight)
+        self._closed = True
         self._resolve_waiters()
         try:
             await self._writer.close()
@@ -265,13 +278,18 @@ class Journal:
         try:
             if self._available and not self._spool.pending():
                 try:
-                    await self._writer.write([safe_row(e) for e in batch])
+                    await self._writer.write([self._row(e) for e in batch])
                 except Exception as exc:
                     self._went_down(exc)
                 else:
                     self.stats.written += len(batch)
                     return True
             return self._inflight_spooled or self._spool_events(batch)
+        except BaseException:
+            # whatever went wrong, the batch is not lost: back to the front of the queue
+            if not self._inflight_spooled:
+                self._queue.extendleft(reversed(batch))
+            raise
         finally:
             self._inflight = []
             self._inflight_spooled = False
@@ -386,7 +404,7 @@ class Journal:
         if not events:
             return True
         try:
-            self._spool.append([dumps(e) for e in events])
+            self._spool.append([self._line(e) for e in events])
         except OSError as exc:
             # Disk trouble too: keep the events in memory (the queue grows past its bound)
             # rather than lose them, and try again on the next cycle.
@@ -397,23 +415,39 @@ class Journal:
         return True
 
     def _take_over_queue_file(self) -> None:
-        """What a process that died left in the queue file goes to the spool (fsynced),
-        which the writer replays first; the file is emptied once the spool holds it."""
+        """What dead journals on this spool path left in their queue files goes to the front
+        of this one's queue, ahead of its own events: written (or spooled) like them, and
+        their files removed once all of it is (`_trim_queue_file`)."""
         if self._queue_file is None:
             return
-        lines = self._queue_file.left()
-        if not lines:
+        taken: list[Event] = []
+        for path, offset, raw in self._queue_file.take_over():
+            try:
+                row = line_row(raw)
+                event = row_event(row)
+            except Exception as exc:
+                self.stats.corrupt_lines += 1
+                self.emit(
+                    self._own_event(
+                        EventType.JOURNAL_SPOOL_CORRUPT,
+                        spool=path,
+                        byte_offset=offset,
+                        line=raw[:500].decode("utf-8", "replace"),
+                        error=f"{type(exc).__name__}: {exc}"[:500],
+                    )
+                )
+                continue
+            self._rows[event.id] = row
+            taken.append(event)
+        if not taken:
             return
-        try:
-            self._spool.append(lines)
-        except OSError as exc:
-            logger.error("journal: cannot move the queue file into the spool: {}", exc)
-            return  # left in the queue file: the next start tries again
-        self._queue_file.empty()
-        self.stats.recovered += len(lines)
+        self._queue.extendleft(reversed(taken))
+        self.stats.emitted += len(taken)
+        self.stats.recovered += len(taken)
+        self._wake.set()
         logger.warning(
-            "journal: {} event(s) a previous process emitted but did not write, replaying",
-            len(lines),
+            "journal: {} event(s) a previous process emitted but did not write, writing now",
+            len(taken),
         )
 
     def _trim_queue_file(self) -> None:
@@ -423,6 +457,35 @@ class Journal:
         if self._queue_file is None or self._queue or self._inflight:
             return
         self._queue_file.empty()
+        self._queue_file.release_taken()
+        if not self._ahead:
+            self._rows.clear()  # every row cached ahead is written or spooled
+
+    def _write_ahead(self) -> None:
+        """The events emitted since the last turn, as rows, to the queue file in one write."""
+        events, self._ahead = self._ahead, []
+        if self._queue_file is None or not events or self._closed:
+            return
+        rows = self._rows
+        lines = []
+        for event in events:
+            row = rows.get(event.id) or safe_row(event)
+            rows[event.id] = row
+            lines.append(row_line(row))
+        self._queue_file.append("".join(lines))
+
+    def _row(self, event: Event) -> EventRow:
+        """The event's row: encoded at `emit` (write-ahead), else now."""
+        return self._rows.pop(event.id, None) or safe_row(event)
+
+    def _line(self, event: Event) -> str:
+        """The event as a spool line; one whose data cannot be encoded is spooled with the
+        data's repr (`safe_row`), never dropped nor raised to the caller."""
+        self._rows.pop(event.id, None)
+        try:
+            return dumps(event)
+        except Exception:
+            return dumps(row_event(safe_row(event)))
 
     def _done(self) -> int:
         unfinished = len(self._queue)
@@ -450,58 +513,3 @@ class Journal:
     def _own_event(self, event_type: EventType, **data: Any) -> Event:
         id_ = self._ids.new_uuid() if self._ids is not None else uuid.uuid4()
         return Event(id=id_, type=event_type, created_at=self._now(), data=data)
-
-
-class QueueFile:
-    """The journal's queue on disk: one JSON line per event, appended without fsync (a
-    process's death keeps what it wrote; the host's does not), emptied by the journal once
-    every line is stored or spooled. A write that fails is logged, never raised: the event
-    is still queued in memory."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._size = 0
-        self._broken = False
-
-    def left(self) -> list[str]:
-        """The lines a previous process left (a torn last line is kept: the spool's replay
-        reports it as corrupt rather than drop it silently)."""
-        try:
-            with open(self.path, "rb") as f:
-                raw = f.read()
-        except FileNotFoundError:
-            return []
-        return [line.decode("utf-8", "replace") for line in raw.splitlines() if line.strip()]
-
-    def append(self, line: str) -> None:
-        if self._broken:
-            return
-        try:
-            if self._fd is None:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            data = (line + "\n").encode()
-            os.write(self._fd, data)
-            self._size += len(data)
-        except OSError as exc:
-            self._broken = True  # once: the in-memory queue and the spool still hold events
-            logger.error("journal: cannot write the queue file {}: {}", self.path, exc)
-
-    def empty(self) -> None:
-        if self._size == 0 and self._fd is not None:
-            return
-        try:
-            if self._fd is None:
-                if os.path.exists(self.path):
-                    with open(self.path, "r+b") as f:
-                        f.truncate(0)
-                return
-            os.ftruncate(self._fd, 0)
-            self._size = 0
-        except OSError as exc:
-            logger.error("journal: cannot empty the queue file {}: {}", self.path, exc)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
