@@ -84,27 +84,44 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), default=_default)
 
 
 def dumps(value: Any) -> str:
-    """`value` as compact JSON through the converter, with NUL characters replaced.
+    """`value` as compact JSON through the converter, with NUL characters and lone
+    surrogates replaced.
 
-    PostgreSQL's text and jsonb cannot hold U+0000, so it becomes U+FFFD here rather than
-    making a whole batch fail later. Unknown objects are written as their `str`.
+    PostgreSQL's text and jsonb cannot hold U+0000 nor an unpaired surrogate (a venue's
+    message cut in the middle of an emoji), and UTF-8 cannot encode the latter: each becomes
+    U+FFFD here rather than making a whole batch fail later. Unknown objects are written as
+    their `str`.
     """
     text = _ENCODER.encode(value)
-    if "\\u0000" in text:
+    if "\\u0000" in text or "\\ud" in text:
         text = _ENCODER.encode(_without_nul(JSON.unstructure(value)))
     return text
 
 
 def clean_text(value: str | None) -> str | None:
-    """`value` with NUL characters replaced (PostgreSQL text cannot hold them)."""
-    if value is None or "\x00" not in value:
+    """`value` with NUL characters and lone surrogates replaced (PostgreSQL text cannot
+    hold them; UTF-8 cannot encode a lone surrogate)."""
+    if value is None:
+        return value
+    if not value.isascii():
+        value = _paired(value)
+    if "\x00" not in value:
         return value
     return value.replace("\x00", "\ufffd")
 
 
+def _paired(value: str) -> str:
+    """`value` with each lone surrogate as U+FFFD (pairs joined into their character)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
 def _without_nul(value: Any) -> Any:
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _paired(value).replace("\x00", "\ufffd")
     if isinstance(value, dict):
         return {_without_nul(k): _without_nul(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

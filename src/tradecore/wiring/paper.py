@@ -8,8 +8,11 @@ task is waiting on it. A database call in flight holds the clock still, so time 
 
 import asyncio
 import contextlib
+import hashlib
+import os
 import sqlite3
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -393,6 +396,13 @@ async def journal_pnl(url: str) -> Pnl | None:
 
 
 def _spool_for(url: str, config: Config) -> str:
+    """The session's own spool path: beside its SQLite file; for a database in memory, one
+    that dies with the process; for a server's database, one named after its URL. Never
+    the live bot's (`database.spool_path`): a paper session would take the bot's spooled
+    events and queue files over into its own database (review 16)."""
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
         return url[len("sqlite:///") :] + ".spool"
-    return config.database.spool_path
+    if parse_database_url(url).is_memory:
+        return str(Path(tempfile.gettempdir()) / f"tradecore-paper-{os.getpid()}.spool")
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    return f"{config.database.spool_path}.paper-{digest}"

@@ -380,10 +380,12 @@ class Journal:
     # --- queue and spool helpers -------------------------------------------------------
 
     def _take(self, count: int) -> list[Event]:
+        self._write_ahead()  # every event on disk (and its row cached) before it leaves
         queue = self._queue
         return [queue.popleft() for _ in range(min(count, len(queue)))]
 
     def _take_all(self) -> list[Event]:
+        self._write_ahead()
         events = list(self._queue)
         self._queue.clear()
         return events
@@ -458,8 +460,7 @@ class Journal:
             return
         self._queue_file.empty()
         self._queue_file.release_taken()
-        if not self._ahead:
-            self._rows.clear()  # every row cached ahead is written or spooled
+        self._rows.clear()  # every event went through _take: its row is written or spooled
 
     def _write_ahead(self) -> None:
         """The events emitted since the last turn, as rows, to the queue file in one write."""

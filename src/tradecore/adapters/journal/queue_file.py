@@ -27,7 +27,7 @@ from loguru import logger
 from tradecore.adapters.journal.rows import EventRow
 from tradecore.domain.events import Event, EventType, Severity
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # ASCII: any text encodes
 
 
 def row_line(row: EventRow) -> str:
@@ -80,25 +80,31 @@ class QueueFile:
         self.path = f"{self.prefix}{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._fd: int | None = None
         self._size = 0
-        self._failing = False
+        self._failed = b""  # lines a failed write left to the next append
         self._taken: list[tuple[str, int]] = []  # dead journals' files, locked until released
 
     def append(self, lines: str) -> None:
-        """Append `lines` (whole lines) in one write."""
-        data = lines.encode()
+        """Append `lines` (whole lines) in one write. A write that fails is cut back to the
+        last whole line and its lines are written with the next append (said once per run of
+        failures)."""
+        data = self._failed + lines.encode()
         try:
             if self._fd is None:
-                self._fd = self._open_locked(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+                self._fd = self._open_locked(self.path)
             view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-            self._size += len(data)
-            self._failing = False
         except OSError as exc:
-            if not self._failing:  # said once per run of failures, tried with every event
+            if not self._failed:
                 logger.error("journal: cannot write the queue file {}: {}", self.path, exc)
-            self._failing = True
+            self._failed = data
+            if self._fd is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)  # no torn line for the next one
+            return
+        self._size += len(data)
+        self._failed = b""
 
     def empty(self) -> None:
         """Everything in this journal's file is written or spooled: empty it."""
@@ -162,11 +168,16 @@ class QueueFile:
             self._fd = None
 
     @staticmethod
-    def _open_locked(path: str, flags: int) -> int:
-        fd = os.open(path, flags, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+    def _open_locked(path: str) -> int:
+        """The journal's own file, created and locked — the locked file the one at `path`
+        (a starting journal may have taken and removed a file in the instant between)."""
+        for _ in range(5):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    return fd
+            except OSError:
+                pass
             os.close(fd)
-            raise
-        return fd
+        raise OSError(f"could not create and lock {path}")
