@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from tradecore.domain.model import Side
+from tradecore.domain.orders import MarkTick
 from tradecore.domain.precision import MarketRules
 from tradecore.testing import FakeVenue, Fault, TradingApp
 
@@ -52,3 +53,13 @@ async def open_below_minimum(app: TradingApp, venue: FakeVenue) -> None:
     """An open of 0.01 BTCUSDT of which only 0.003 fills: below the market's minimum."""
     venue.inject(Fault.partial_fill("0.3"))
     await app.open("BTCUSDT", Side.LONG, "0.01")
+
+
+async def mark_moves(
+    app: TradingApp, venue: FakeVenue, price: str, *, then: float = 20, symbol: str = "BTCUSDT"
+) -> None:
+    """The mark moves to `price`; the trailing stop hears of it; `then` seconds pass."""
+    await venue.set_mark(symbol, price)
+    tick = MarkTick(venue=venue.exchange.venue, symbol=symbol, mark=Decimal(price), at=venue.now())
+    await app.services.trailing.on_tick(tick)
+    await app.pass_time(then)

@@ -18,11 +18,10 @@ from tradecore.adapters.sql.executor import SqliteCodec
 from tradecore.adapters.sqlite.executor import SqliteExecutor
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
-from tradecore.domain.orders import MarkTick
-from tradecore.testing import FakeVenue, Fault, Op, RejectReason, TradingApp
+from tradecore.testing import FakeVenue, Fault, Op, RejectReason
 
 from .conftest import ROUND_TRIP
-from .outside import running
+from .outside import mark_moves, running
 
 
 def amending_venue() -> FakeVenue:
@@ -38,14 +37,14 @@ async def test_a_move_that_finds_its_stop_gone_and_is_refused_keeps_the_trailed_
         [position] = await app.store.positions.open_positions()
         await app.services.trailing.start(position)
 
-        await _mark(app, venue, "50900")  # activation: the stop is trailed
+        await mark_moves(app, venue, "50900")  # activation: the stop is trailed
         [trailed] = venue.stops("BTCUSDT")
         assert trailed.trigger_price is not None and trailed.trigger_price > Decimal("48500")
         assert app.events.of(EventType.STOP_LOSS_REPLACED)[-1].data["method"] == "amend"
 
         venue.cancel_stop("BTCUSDT")  # a person
         venue.inject(Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, Op.STOP_ORDER))
-        await _mark(app, venue, "51500", then=1)  # amend: order not found; the create: refused
+        await mark_moves(app, venue, "51500", then=1)  # amend: order not found; the create: refused
         assert app.events.of(EventType.STOP_LOSS_FAILED)
         await app.crash()  # before the trailing stop tries again
         [journaled] = await app.store.positions.open_positions()
@@ -69,10 +68,10 @@ async def test_the_monitor_shows_it_unprotected_while_the_bot_is_down() -> None:
         await app.open("BTCUSDT", Side.LONG, "0.01")
         [position] = await app.store.positions.open_positions()
         await app.services.trailing.start(position)
-        await _mark(app, venue, "50900")
+        await mark_moves(app, venue, "50900")
         venue.cancel_stop("BTCUSDT")  # a person
         venue.inject(Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, Op.STOP_ORDER))
-        await _mark(app, venue, "51500", then=1)
+        await mark_moves(app, venue, "51500", then=1)
         await app.crash()
         assert venue.stops("BTCUSDT") == []
 
@@ -87,12 +86,3 @@ async def test_the_monitor_shows_it_unprotected_while_the_bot_is_down() -> None:
         now = venue.now()
         seen = await take_snapshot(reader, now=now, since=now - timedelta(hours=1))
         assert position.id in seen.unprotected, seen.anomalies
-
-
-async def _mark(app: TradingApp, venue: FakeVenue, price: str, *, then: float = 20) -> None:
-    await venue.set_mark("BTCUSDT", price)
-    tick = MarkTick(
-        venue=venue.exchange.venue, symbol="BTCUSDT", mark=Decimal(price), at=venue.now()
-    )
-    await app.services.trailing.on_tick(tick)
-    await app.pass_time(then)

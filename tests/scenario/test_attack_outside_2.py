@@ -23,7 +23,7 @@ from .crash import Crash
 from .harness import build_app, pass_time
 from .invariants import entries_sent
 from .outside import running
-from .test_carried_stop import DiesAfterTheEntry
+from .test_carried_stop import opened_and_died
 from .test_ccxt_venues import OnTheWire
 
 ROUND_TRIP = 0.05  # seconds of virtual time per venue request
@@ -179,11 +179,7 @@ async def test_a_restart_after_the_entry_never_sets_a_stop_looser_than_the_one_i
     venue = FakeVenue.bybit(latency=ROUND_TRIP)
     database = await SqliteDatabase.connect(":memory:")
     try:
-        dying = build_app(
-            venue, database.store, exchange=cast(Exchange, DiesAfterTheEntry(venue.exchange))
-        )
-        with pytest.raises(Crash):
-            await dying.open("BTCUSDT", Side.LONG, "0.004")
+        await opened_and_died(venue, database.store, "0.004")
         held = venue.position("BTCUSDT")
         assert held is not None and held.stop_price == Decimal("48500.0")  # carried, set
         if by_hand == "removed":
@@ -217,11 +213,7 @@ async def test_a_restart_after_the_carried_stop_fired_and_a_person_bought_keeps_
     venue = FakeVenue.bybit(latency=ROUND_TRIP)
     database = await SqliteDatabase.connect(":memory:")
     try:
-        dying = build_app(
-            venue, database.store, exchange=cast(Exchange, DiesAfterTheEntry(venue.exchange))
-        )
-        with pytest.raises(Crash):
-            await dying.open("BTCUSDT", Side.LONG, "0.004")
+        await opened_and_died(venue, database.store, "0.004")
         await venue.set_mark("BTCUSDT", "48400")  # the carried stop fires while down
         assert venue.position("BTCUSDT") is None
         venue.open_by_hand("BTCUSDT", Side.LONG, "0.004")  # a person buys the dip

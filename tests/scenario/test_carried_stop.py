@@ -19,6 +19,7 @@ from tradecore.domain.model import Side
 from tradecore.domain.positions import PositionState
 from tradecore.domain.stops import StopParams, initial_stop
 from tradecore.ports.exchange import Exchange, Outcome
+from tradecore.ports.repositories import Store
 from tradecore.testing import FakeVenue, Fault, Op
 
 from .conftest import ROUND_TRIP, Database, Opener
@@ -92,16 +93,20 @@ class DiesAfterTheEntry:
         raise Crash("after the entry was sent")
 
 
+async def opened_and_died(venue: FakeVenue, store: Store, quantity: str) -> App:
+    """A process that opened `quantity` BTCUSDT long and died on its entry's answer."""
+    dying = build_app(venue, store, exchange=cast(Exchange, DiesAfterTheEntry(venue.exchange)))
+    with pytest.raises(Crash):
+        await dying.open("BTCUSDT", Side.LONG, quantity)
+    return dying
+
+
 async def test_a_crash_after_the_entry_was_sent_restarts_with_its_carried_stop_adopted(
     open_database: Opener,
 ) -> None:
     venue = FakeVenue.bybit(latency=ROUND_TRIP)
     database = await open_database()
-    dying = build_app(
-        venue, database.store, exchange=cast(Exchange, DiesAfterTheEntry(venue.exchange))
-    )
-    with pytest.raises(Crash):
-        await dying.open("BTCUSDT", Side.LONG, str(QTY))
+    await opened_and_died(venue, database.store, str(QTY))
     held = venue.position("BTCUSDT")
     assert held is not None and held.stop_price is not None  # the venue set the carried stop
     carried = held.stop_price

@@ -14,7 +14,12 @@ from tradecore.domain.orders import MarkTick
 from tradecore.testing import Fault, Op, RejectReason
 
 from .conftest import ROUND_TRIP
-from .outside import binance_with_a_minimum_above_the_step, open_below_minimum, running
+from .outside import (
+    binance_with_a_minimum_above_the_step,
+    mark_moves,
+    open_below_minimum,
+    running,
+)
 
 
 async def test_a_close_all_stop_is_moved_by_the_trailing_stop_without_a_second_one() -> None:
@@ -103,23 +108,13 @@ async def test_a_close_all_move_whose_restore_is_refused_too_keeps_the_trailed_l
         [position] = await app.store.positions.open_positions()
         await app.services.trailing.start(position)
         for price in ("50900", "51200"):  # activation (+1.5 %), then a new best: trailed
-            await venue.set_mark("BTCUSDT", price)
-            tick = MarkTick(
-                venue=venue.exchange.venue, symbol="BTCUSDT", mark=Decimal(price), at=venue.now()
-            )
-            await app.services.trailing.on_tick(tick)
-            await app.pass_time(20)
+            await mark_moves(app, venue, price)
         [trailed] = venue.stops("BTCUSDT")
         assert trailed.trigger_price is not None and trailed.trigger_price > Decimal("48500")
         # the next move: -4130, the old stop cancelled, then the symbol pauses: the new stop
         # and the old level's restore are both refused
         venue.inject(Fault.reject(RejectReason.SYMBOL_UNAVAILABLE, Op.STOP_ORDER, skip=1, times=2))
-        await venue.set_mark("BTCUSDT", "51500")
-        tick = MarkTick(
-            venue=venue.exchange.venue, symbol="BTCUSDT", mark=Decimal("51500"), at=venue.now()
-        )
-        await app.services.trailing.on_tick(tick)
-        await app.pass_time(1)
+        await mark_moves(app, venue, "51500", then=1)
         [journaled] = await app.store.positions.open_positions()
         assert journaled.stop_price == trailed.trigger_price  # the bot's level (gone order named)
 
@@ -141,16 +136,8 @@ async def test_a_restore_whose_answer_was_lost_is_named_by_the_guard_and_trailin
         [position] = await app.store.positions.open_positions()
         await app.services.trailing.start(position)
 
-        async def mark(price: str, then: float = 20) -> None:
-            await venue.set_mark("BTCUSDT", price)
-            tick = MarkTick(
-                venue=venue.exchange.venue, symbol="BTCUSDT", mark=Decimal(price), at=venue.now()
-            )
-            await app.services.trailing.on_tick(tick)
-            await app.pass_time(then)
-
         for price in ("50900", "51200"):
-            await mark(price)
+            await mark_moves(app, venue, price)
         [trailed] = venue.stops("BTCUSDT")
         level = trailed.trigger_price
         assert level is not None and level > Decimal("48500")
@@ -159,7 +146,7 @@ async def test_a_restore_whose_answer_was_lost_is_named_by_the_guard_and_trailin
             attrs.evolve(Fault.lost_response(Op.STOP_ORDER), skip=2),
             Fault.network_error(Op.FETCH_ORDER, times=30),
         )
-        await mark("51500", then=30)
+        await mark_moves(app, venue, "51500", then=30)
         venue.engine.faults.clear()
         [standing] = venue.stops("BTCUSDT")
         assert standing.trigger_price == level  # the restore stands, unnamed
@@ -167,7 +154,7 @@ async def test_a_restore_whose_answer_was_lost_is_named_by_the_guard_and_trailin
         await app.guard_pass()
         failed_before = len(app.events.of(EventType.STOP_LOSS_FAILED))
         for price in ("52500", "53500", "54500"):
-            await mark(price, then=60)
+            await mark_moves(app, venue, price, then=60)
         [stop] = venue.stops("BTCUSDT")
         fails = [e.error_message for e in app.events.of(EventType.STOP_LOSS_FAILED)[failed_before:]]
         assert stop.trigger_price is not None and stop.trigger_price > level, fails

@@ -378,43 +378,55 @@ async def test_the_queue_file_holds_only_what_is_not_written_yet(tmp_path: Path)
     await until(lambda: queue_lines(tmp_path) == [])
     j.emit(event(5))
     await j.close()
-    assert list(tmp_path.glob("journal.spool.queue.*")) == []
+    assert queue_files(tmp_path) == []
     assert len(db.rows) == 6
 
 
-class Dies:
-    """A journal whose process dies: its writer task is cancelled, nothing is closed (the
-    file's lock is let go as the kernel lets a dead process's go)."""
+def queue_files(tmp_path: Path) -> list[Path]:
+    """The journals' queue files on `tmp_path`'s spool path."""
+    return sorted(tmp_path.glob("journal.spool.queue.*"))
 
-    @staticmethod
-    async def now(j: Journal) -> None:
-        assert j._task is not None
+
+async def killed(j: Journal) -> None:
+    """What a kill -9 does to a journal: its writer stops, nothing is closed or flushed, and
+    its file descriptors (with their locks) go as the kernel lets a dead process's go."""
+    if j._task is not None:
         j._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await j._task
-        queue_file = j._queue_file
-        assert queue_file is not None and queue_file._fd is not None
-        for fd in (queue_file._fd, *(fd for _, fd in queue_file._taken)):
-            os.close(fd)  # the locks go with the process
-        queue_file._fd, queue_file._taken = None, []
+    queue_file = j._queue_file
+    assert queue_file is not None
+    descriptors = [fd for _, fd in queue_file._taken]
+    if queue_file._fd is not None:
+        descriptors.append(queue_file._fd)
+    for fd in descriptors:
+        os.close(fd)
+    queue_file._fd, queue_file._taken = None, []
+
+
+async def died_with(db: FakeDatabase, tmp_path: Path, count: int) -> list[Event]:
+    """`count` events a journal emitted (on disk after the loop's next turn) and never
+    wrote: `db` holds its writes back, then the process dies."""
+    db.gate = asyncio.Event()
+    dying = journal(db, tmp_path)
+    dead = [event(n) for n in range(count)]
+    for e in dead:
+        dying.emit(e)
+    await asyncio.sleep(0)
+    await killed(dying)
+    return dead
 
 
 async def test_a_dead_journal_s_events_are_written_by_the_next_one(tmp_path: Path) -> None:
     db = FakeDatabase()
-    db.gate = asyncio.Event()  # nothing gets written before the process dies
-    dying = journal(db, tmp_path)
-    dead = [event(n) for n in range(3)]
-    for e in dead:
-        dying.emit(e)
-    await asyncio.sleep(0)
-    await Dies.now(dying)
+    dead = await died_with(db, tmp_path, 3)  # nothing written before the process died
     db.gate.set()
     j = journal(db, tmp_path)
     j.emit(event(3))
     await j.close()
     assert all(e.id in db.rows for e in dead)
     assert j.stats.recovered == 3
-    assert list(tmp_path.glob("journal.spool.queue.*")) == []  # all written: files removed
+    assert queue_files(tmp_path) == []  # all written: files removed
 
 
 async def test_a_dead_journal_s_events_survive_a_start_that_cannot_write_them(
@@ -423,20 +435,14 @@ async def test_a_dead_journal_s_events_survive_a_start_that_cannot_write_them(
     """(review 15) The next start finds the database down and the disk full: the dead
     process's events stay on disk, in its file, for the start after that."""
     db = FakeDatabase()
-    db.gate = asyncio.Event()
-    dying = journal(db, tmp_path)
-    dead = [event(n) for n in range(3)]
-    for e in dead:
-        dying.emit(e)
-    await asyncio.sleep(0)
-    await Dies.now(dying)
+    dead = await died_with(db, tmp_path, 3)
     db.gate = None
     db.down = True
     j = journal(db, tmp_path)
     j._spool.append = _disk_full  # type: ignore[method-assign]
     j.emit(event(10))
     await asyncio.sleep(0.05)  # cycles that can neither write nor spool
-    await Dies.now(j)
+    await killed(j)
     assert {e.id for e in dead} <= {line_row(line)[0] for line in queue_lines(tmp_path)}
     db.down = False
     survivor = journal(db, tmp_path)

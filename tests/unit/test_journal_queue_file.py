@@ -3,7 +3,6 @@ a start racing a live journal's first open, a short write, take-over and round t
 
 import asyncio
 import fcntl
-import glob
 import json as _json
 import os
 import uuid
@@ -14,7 +13,15 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_journal import T0, FakeDatabase, event, journal
+from tests.unit.test_journal import (
+    T0,
+    FakeDatabase,
+    event,
+    journal,
+    killed,
+    queue_files,
+    queue_lines,
+)
 from tradecore.adapters.journal import Journal
 from tradecore.adapters.journal.queue_file import line_row, row_event, row_line
 from tradecore.adapters.journal.rows import safe_row
@@ -22,18 +29,7 @@ from tradecore.adapters.serialization import JSON, dumps
 from tradecore.domain.events import Event, EventType, Severity
 
 
-def queue_files(tmp_path):
-    return sorted(glob.glob(str(tmp_path / "journal.spool.queue.*")))
-
-
-def lines_in(tmp_path):
-    out = []
-    for p in queue_files(tmp_path):
-        out += [line for line in Path(p).read_bytes().split(b"\n") if line.strip()]
-    return out
-
-
-async def test_lone_surrogate_in_error_message_keeps_the_step_off_disk(tmp_path):
+async def test_a_lone_surrogate_in_an_error_message_keeps_the_step_on_disk(tmp_path):
     db = FakeDatabase()
     db.gate = asyncio.Event()  # the writer never finishes: everything stays queued
     j = journal(db, tmp_path)
@@ -47,11 +43,11 @@ async def test_lone_surrogate_in_error_message_keeps_the_step_off_disk(tmp_path)
     j.emit(good)
     j.emit(bad)
     await asyncio.sleep(0.01)
-    ids = [line_row(line)[0] for line in lines_in(tmp_path)]
+    ids = [line_row(line)[0] for line in queue_lines(tmp_path)]
     assert good.id in ids, f"the good event is not in the queue file: {ids}"
 
 
-def test_lone_surrogate_emit_without_loop_raises(tmp_path):
+def test_emit_without_a_loop_does_not_raise_on_a_lone_surrogate(tmp_path):
     db = FakeDatabase()
     j = Journal(db, str(tmp_path / "journal.spool"))
     bad = Event(
@@ -103,10 +99,13 @@ def test_two_journals_in_one_process_leave_each_others_live_file_alone(tmp_path)
     asyncio.run(main())
 
 
-def test_a_start_racing_a_live_journals_first_open_strands_its_queue_file(tmp_path, monkeypatch):
+def test_a_start_racing_a_live_journal_s_first_open_leaves_it_a_file_found_later(
+    tmp_path, monkeypatch
+):
     """B's take-over opens A's freshly created file between A's open(O_CREAT) and A's flock;
-    B's release then unlinks it between A's retried open and flock: A writes, for its whole
-    life, to a file no later start can find. A killed -> its unwritten events are lost."""
+    B's release then unlinks it between A's retried open and flock. A must not be left
+    writing, for its whole life, to a file no later start can find: killed, its unwritten
+    events are taken over."""
     import tradecore.adapters.journal.queue_file as qf
 
     real_flock = fcntl.flock
@@ -143,7 +142,7 @@ def test_a_start_racing_a_live_journals_first_open_strands_its_queue_file(tmp_pa
         monkeypatch.setattr(qf.fcntl, "flock", real_flock)
         # A is now killed (never closed): its locks go with it. A fresh start takes over:
         assert "(deleted)" not in os.readlink(f"/proc/self/fd/{a._queue_file._fd}")
-        os.close(a._queue_file._fd)
+        await killed(a)
         c = Journal(FakeDatabase(), str(tmp_path / "journal.spool"))
         c.start()
         recovered = [ev.id for ev in c._queue]
@@ -152,7 +151,7 @@ def test_a_start_racing_a_live_journals_first_open_strands_its_queue_file(tmp_pa
     asyncio.run(main())
 
 
-def test_a_short_write_then_enospc_glues_the_next_event_onto_a_torn_line(tmp_path, monkeypatch):
+def test_a_short_write_then_enospc_loses_no_whole_event(tmp_path, monkeypatch):
     import errno
 
     import tradecore.adapters.journal.queue_file as qf
@@ -180,10 +179,7 @@ def test_a_short_write_then_enospc_glues_the_next_event_onto_a_torn_line(tmp_pat
         a.emit(e2)
         await asyncio.sleep(0)  # written whole, after the fragment
         monkeypatch.setattr(qf.os, "write", real_write)
-        # kill -9 of A now; the next start:
-        fd = a._queue_file._fd
-        os.close(fd)
-        a._queue_file._fd = None  # lock gone with the process
+        await killed(a)  # the next start:
         c = Journal(FakeDatabase(), str(tmp_path / "journal.spool"))
         c.start()
         recovered = [ev.id for ev in c._queue if ev.type == EventType.SIGNAL_RECEIVED]
@@ -258,19 +254,6 @@ def test_a_queue_line_round_trips_to_the_same_row_by_both_routes(e):
     assert safe_row(replayed) == row
 
 
-def _kill(j):
-    """What a kill -9 does to a journal's files: every descriptor closed, nothing else."""
-    qf = j._queue_file
-    if qf._fd is not None:
-        os.close(qf._fd)
-        qf._fd = None
-    for _, fd in qf._taken:
-        os.close(fd)
-    qf._taken = []
-    if j._task:
-        j._task.cancel()
-
-
 def test_torn_last_line_and_a_taker_killed_before_release(tmp_path):
     async def main():
         dba = FakeDatabase()
@@ -281,7 +264,7 @@ def test_torn_last_line_and_a_taker_killed_before_release(tmp_path):
             a.emit(e)
         await asyncio.sleep(0)
         path = a._queue_file.path
-        _kill(a)
+        await killed(a)
         with open(path, "ab") as f:
             f.write(b'["deadbeef')  # a torn line at the end
         dbb = FakeDatabase()
@@ -289,7 +272,7 @@ def test_torn_last_line_and_a_taker_killed_before_release(tmp_path):
         b = journal(dbb, tmp_path)  # takes A's file over, cannot write it, is killed
         b.emit(event(99))
         await asyncio.sleep(0)
-        _kill(b)
+        await killed(b)
         dbc = FakeDatabase()
         c = journal(dbc, tmp_path)
         await c.flush()
@@ -311,7 +294,7 @@ def test_no_descriptor_leaks_over_many_restarts(tmp_path):
             a = journal(db, tmp_path)
             a.emit(event(k))
             await asyncio.sleep(0)
-            _kill(a)
+            await killed(a)
             b = journal(FakeDatabase(), tmp_path)
             await b.flush()
             await b.close()
@@ -331,7 +314,7 @@ async def test_rows_bounded_when_spilling(tmp_path):
             j.emit(event(k * 5 + i))
         await asyncio.sleep(0)
     rows = len(j._rows)
-    lines = len(lines_in(tmp_path))
+    lines = len(queue_lines(tmp_path))
     db.gate.set()
     await j.close()
     assert rows < 100 and lines < 100, (rows, lines, j.stats.spilled)

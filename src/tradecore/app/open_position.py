@@ -820,17 +820,11 @@ class OpenPosition:
     async def _closed(self, position: Position, reason: str, **changes: object) -> Position:
         """The venue no longer holds the bot's position: its row CLOSED with its
         `position_closed`, as every close is recorded (`StopKeeper.record_closed`)."""
-        self._recorder.record(
-            EventType.POSITION_CLOSED,
-            position=position,
-            data={"reason": reason, "quantity": position.quantity},
+        closed = position.advance(
+            PositionState.CLOSED, closed_at=self._clock.now(), close_reason=reason, **changes
         )
-        return await self._advance(
-            position,
-            PositionState.CLOSED,
-            closed_at=self._clock.now(),
-            close_reason=reason,
-            **changes,
+        return await save_recorded(
+            self._store, self._recorder, closed, self._keeper.closed_event(position, reason)
         )
 
     async def _advance(

@@ -311,7 +311,7 @@ class StopKeeper:
         )
         saved = await self._writer.saved(
             attrs.evolve(closed, stop_price=None, stop_order_id=None, stop_owner=None),
-            self._closed_event(position, reason),
+            self.closed_event(position, reason),
         )
         return Protection(
             unprotected=True,
@@ -325,9 +325,10 @@ class StopKeeper:
         async with self._lock(operation.symbol):
             return await self._writer.settle_interrupted_close(operation)
 
-    def _closed_event(
+    def closed_event(
         self, position: Position, reason: str, *, order_id: str | None = None
     ) -> Event:
+        """`position_closed` for `position`, to be stored with its CLOSED row."""
         return self._recorder.event(
             EventType.POSITION_CLOSED,
             position=position,
@@ -373,7 +374,7 @@ class StopKeeper:
             closed = current.advance(
                 PositionState.CLOSED, closed_at=self._clock.now(), close_reason=reason
             )
-            events = [self._closed_event(current, reason, order_id=order_id)]
+            events = [self.closed_event(current, reason, order_id=order_id)]
             if phantom is not None:
                 events.insert(
                     0,

@@ -328,15 +328,7 @@ class StopWriter:
         if operation.position_id is None or not operation.client_order_ids:
             return "interrupted"
         cid = operation.client_order_ids[0]
-        answered = False
-
-        async def lookup() -> Order | None:
-            nonlocal answered
-            order = await self._exchange.fetch_order_by_client_id(operation.symbol, cid)
-            answered = True
-            return order
-
-        found = await look_up(lookup, clock=self._clock, settling=self._settling)
+        found, answered = await self._find_by_client_id(operation.symbol, cid)
         if found is None and not answered:
             raise ExchangeUnavailable(
                 f"the venue did not answer for the order of an interrupted close ({cid})"
@@ -347,6 +339,21 @@ class StopWriter:
             found, role=OrderRole.EXIT, position_id=operation.position_id
         )
         return f"interrupted: the venue took its order {found.order_id} ({found.status.value})"
+
+    async def _find_by_client_id(self, symbol: str, cid: str) -> tuple[Order | None, bool]:
+        """A dead process's order, looked up by its client id (`look_up`'s retries), and
+        whether the venue answered at all: None with True is "not there", None with False
+        is "not known"."""
+        answered = False
+
+        async def lookup() -> Order | None:
+            nonlocal answered
+            order = await self._exchange.fetch_order_by_client_id(symbol, cid)
+            answered = True
+            return order
+
+        found = await look_up(lookup, clock=self._clock, settling=self._settling)
+        return found, answered
 
     # -- interrupted replacements (story 8) -------------------------------------------------
 
@@ -378,15 +385,7 @@ class StopWriter:
         if position is None or not operation.client_order_ids:
             return "interrupted"
         cid = operation.client_order_ids[0]
-        answered = False
-
-        async def lookup() -> Order | None:
-            nonlocal answered
-            order = await self._exchange.fetch_order_by_client_id(operation.symbol, cid)
-            answered = True
-            return order
-
-        found = await look_up(lookup, clock=self._clock, settling=self._settling)
+        found, answered = await self._find_by_client_id(operation.symbol, cid)
         if found is None and not answered:
             return await self._unsure_interrupted(position, operation)
         if found is not None and not found.is_open:

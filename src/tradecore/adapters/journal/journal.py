@@ -146,10 +146,7 @@ class Journal:
             await self._task
         self._spool_events(self._take_all())
         self._trim_queue_file()
-        if self._queue_file is not None:
-            if self._queue:  # neither written nor spooled (a failing disk): on disk at least
-                self._write_ahead()
-            self._ahead = []
+        if self._queue_file is not None:  # what the spool could not take is on disk here
             self._queue_file.close(remove=not self._queue and not self._inflight)
         self._closed = True
         self._resolve_waiters()
@@ -465,7 +462,7 @@ class Journal:
     def _write_ahead(self) -> None:
         """The events emitted since the last turn, as rows, to the queue file in one write."""
         events, self._ahead = self._ahead, []
-        if self._queue_file is None or not events or self._closed:
+        if self._queue_file is None or not events:
             return
         rows = self._rows
         lines = []
