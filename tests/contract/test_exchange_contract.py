@@ -6,6 +6,7 @@ Adapters skip only what their declared capabilities say they cannot do. The ccxt
 join through loopback servers wrapping the same engine by adding a harness factory below.
 """
 
+import itertools
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from decimal import Decimal
@@ -828,3 +829,49 @@ async def test_a_trade_history_that_cannot_be_read_is_exchange_unavailable(
         await venue.exchange.fetch_fills(SYMBOL, since=venue.now())
     with pytest.raises(ExchangeUnavailable):
         await venue.exchange.fetch_funding(SYMBOL, since=venue.now())
+
+
+async def test_mark_candles_hold_every_mark_since_oldest_first_the_last_closing_at_the_mark(
+    venue: VenueHarness,
+) -> None:
+    # what a restart reads to catch up on the marks it never judged (binance seed 2508):
+    # the highest and the lowest since, in candles as the venues keep them
+    ex = venue.exchange
+    since = venue.now()
+    for seconds, mark in ((20, "50400"), (50, "49700"), (70, "50150"), (40, "50050")):
+        await venue.advance(seconds)
+        await venue.set_mark(SYMBOL, mark)
+    candles = list(await ex.fetch_mark_candles(SYMBOL, since=since))
+    assert candles[0].opened_at <= since < candles[0].closes_at
+    assert all(a.closes_at == b.opened_at for a, b in itertools.pairwise(candles))
+    assert max(c.high for c in candles) == Decimal("50400")
+    assert min(c.low for c in candles) == Decimal("49700")
+    assert candles[-1].opened_at <= venue.now() < candles[-1].closes_at
+    assert candles[-1].close == Decimal("50050") == await ex.fetch_mark_price(SYMBOL)
+
+
+async def test_mark_candles_over_most_of_a_day_come_in_a_few_requests_and_miss_no_extreme(
+    venue: VenueHarness,
+) -> None:
+    # Bybit answers at most 200 klines a request, Binance 1500: 20 hours of one-minute
+    # candles are 1,200 — Bybit's come as 5-minute candles in 2 pages, Binance's in 2 pages
+    ex = venue.exchange
+    since = venue.now()
+    for hour in range(20):
+        await venue.advance(3600)
+        await venue.set_mark(SYMBOL, "51000" if hour == 3 else "48500" if hour == 17 else MARK)
+    candles = list(await ex.fetch_mark_candles(SYMBOL, since=since))
+    assert candles[0].opened_at <= since and candles[-1].closes_at > venue.now()
+    assert all(a.closes_at == b.opened_at for a, b in itertools.pairwise(candles))
+    assert (max(c.high for c in candles), min(c.low for c in candles)) == (
+        Decimal("51000"),
+        Decimal("48500"),
+    )
+
+
+async def test_mark_candles_that_cannot_be_read_are_exchange_unavailable(
+    venue: VenueHarness,
+) -> None:
+    venue.inject(Fault.server_error(Op.FETCH_MARK_CANDLES, times=5))
+    with pytest.raises(ExchangeUnavailable):
+        await venue.exchange.fetch_mark_candles(SYMBOL, since=venue.now())

@@ -11,7 +11,7 @@ answer (or raise for a refusal) and the adapter's error mapping reads the refusa
 """
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -285,6 +285,15 @@ async def funding(venue: LoopbackVenue, entry: Entry) -> Any:
     ]
 
 
+async def mark_candles(venue: LoopbackVenue, entry: Entry) -> Any:
+    """The adapter's kline request (one page: the last minute) over the documented rows."""
+    since = venue.now() - timedelta(minutes=1)
+    return [
+        {"opened": int(c.opened_at.timestamp() * 1000), "prices": (c.open, c.high, c.low, c.close)}
+        for c in await venue.exchange.fetch_mark_candles("BTCUSDT", since=since)
+    ]
+
+
 async def bybit_funding(venue: LoopbackVenue, entry: Entry) -> Any:
     """One page (the documented cursor would be followed to the page limit), read by the
     adapter's funding reader."""
@@ -384,6 +393,8 @@ PROBES: dict[str, Probe] = {
     "binance/positionSide__change_mode": ccxt_call(lambda c: c.set_position_mode(False)),
     "binance/userTrades__list": fills("BTCUSDT"),
     "binance/income__list": funding,
+    "binance/markPriceKlines__list": mark_candles,
+    "bybit/market_mark-price-kline__linear": mark_candles,
     "binance/premiumIndex__one_symbol": mark("BTCUSDT"),
     "binance/time__server_time": server_time,
     "binance/exchangeInfo__perpetual": markets,
@@ -592,6 +603,20 @@ EXPECTED: dict[str, Any] = {
         }
     ],
     "binance/income__list": [],  # a TRANSFER row: no funding payment
+    "binance/markPriceKlines__list": [
+        {
+            "opened": 1591256460000,
+            "prices": tuple(
+                map(Decimal, ("9653.29201333", "9654.56401333", "9653.07367333", "9653.07367333"))
+            ),
+        }
+    ],
+    "bybit/market_mark-price-kline__linear": [
+        {
+            "opened": 1670608800000,
+            "prices": tuple(map(Decimal, ("17164.16", "17164.16", "17121.5", "17131.64"))),
+        }
+    ],
     "binance/premiumIndex__one_symbol": Decimal("11793.63104562"),
     "binance/time__server_time": 1499827319559,
     # The connector's copy folds the filters into one PRICE_FILTER object: no LOT_SIZE, so

@@ -168,6 +168,20 @@ class MarkTick:
     at: datetime
 
 
+@attrs.frozen(kw_only=True)
+class MarkCandle:
+    """The mark prices of one symbol over one interval (a venue's mark-price kline): the
+    first, the highest, the lowest and the last. The interval in progress ends at
+    `closes_at` and its `close` is the mark now."""
+
+    opened_at: datetime
+    closes_at: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+
+
 CLIENT_ID_PREFIX = "tc"
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 _ROLE_CODES = {OrderRole.ENTRY: "e", OrderRole.STOP: "s", OrderRole.EXIT: "x"}

@@ -19,7 +19,7 @@ import attrs
 
 from tradecore.domain.leverage import LeverageTier, MarginMode
 from tradecore.domain.model import OrderSide, Venue
-from tradecore.domain.orders import Balance, MarkTick, Order, VenuePosition
+from tradecore.domain.orders import Balance, MarkCandle, MarkTick, Order, VenuePosition
 from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules
 
@@ -220,6 +220,13 @@ class Exchange(Protocol):
         """The account's own fills (trades) on `symbol` at or after `since`, oldest first, all
         pages; with `order_ids`, only those orders' fills. Binance `GET /fapi/v1/userTrades`,
         Bybit `GET /v5/execution/list` (ccxt `fetch_my_trades`)."""
+        ...
+
+    async def fetch_mark_candles(self, symbol: str, *, since: datetime) -> Sequence[MarkCandle]:
+        """The symbol's mark-price candles from the one `since` falls in to the one in
+        progress (whose close is the mark now), oldest first, each interval present
+        (Binance `GET /fapi/v1/markPriceKlines`, Bybit `GET /v5/market/mark-price-kline`).
+        One minute each where that takes a few requests, longer for a longer span."""
         ...
 
     async def fetch_funding(self, symbol: str, *, since: datetime) -> Sequence[FundingPayment]:

@@ -47,6 +47,7 @@ from tradecore.domain.leverage import LeverageTier, MarginMode
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.orders import (
     Balance,
+    MarkCandle,
     MarkTick,
     Order,
     OrderStatus,
@@ -482,6 +483,11 @@ class CcxtExchange:
         rows = await self._dialect.funding(self, symbol, _ms(since))
         payments = [p for p in rows if p is not None and p.symbol == symbol]
         return sorted(payments, key=lambda p: p.at)
+
+    @_at(Q.SWEEP)
+    async def fetch_mark_candles(self, symbol: str, *, since: datetime) -> Sequence[MarkCandle]:
+        """The symbol's mark candles from `since` to now, oldest first (the dialect asks)."""
+        return await self._dialect.mark_candles(self, symbol, since)
 
     @_at(Q.QUERY)
     async def fetch_mark_price(self, symbol: str) -> Decimal:

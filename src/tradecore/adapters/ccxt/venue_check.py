@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
@@ -143,6 +144,7 @@ class VenueCheck:
         return markets[self.symbol]
 
     async def _checks(self, rules: MarketRules) -> None:
+        await self.check_mark_candles()
         await self.check_tiers()
         await self.check_leverage()
         await self.check_margin_mode()
@@ -210,6 +212,30 @@ class VenueCheck:
             self.record(name, facts, expected, f"error: {exc}", False)
 
     # ------------------------------------------------------------------ leverage, margin
+
+    async def check_mark_candles(self) -> None:
+        """The mark's last ten minutes as klines: one a minute, each following the last, the
+        one in progress closing near the mark (a restart's trailing catch-up reads them)."""
+        facts = self._facts.mark_candles
+        name = "mark history"
+        expected = "one-minute candles in a row from 10 min ago, the last within 1 % of the mark"
+
+        async def history() -> None:
+            mark = await self.x.fetch_mark_price(self.symbol)
+            since = self.clock.now() - timedelta(minutes=10)
+            found = await self.x.fetch_mark_candles(self.symbol, since=since)
+            in_a_row = all(
+                a.closes_at == b.opened_at == a.opened_at + timedelta(minutes=1)
+                for a, b in itertools.pairwise(found)
+            )
+            near = bool(found) and abs(found[-1].close - mark) <= mark / 100
+            since_ok = bool(found) and found[0].closes_at > since  # none before since's minute
+            seen = f"{len(found)} candles, in a row: {in_a_row}, last close " + (
+                f"{found[-1].close} (mark {mark})" if found else "none"
+            )
+            self.record(name, facts, expected, seen, in_a_row and near and since_ok)
+
+        await self.attempt(name, facts, expected, history)
 
     async def check_tiers(self) -> None:
         facts = self._facts.tiers

@@ -27,7 +27,7 @@ from tradecore.adapters.paper.venues import PaperDialect
 from tradecore.domain.leverage import LeverageTier, MarginMode
 from tradecore.domain.model import OrderSide, Side
 from tradecore.domain.numbers import ZERO
-from tradecore.domain.orders import Order, OrderStatus, OrderType, VenuePosition
+from tradecore.domain.orders import MarkCandle, Order, OrderStatus, OrderType, VenuePosition
 from tradecore.domain.pnl import SETTLE_ASSET, FundingPayment
 from tradecore.domain.pnl import Fill as TradeFill
 from tradecore.domain.precision import MarketRules
@@ -53,6 +53,10 @@ class VenueEngine(Validation):
 
     def mark(self, symbol: str) -> Decimal | None:
         return self._marks.get(symbol)
+
+    def mark_candles(self, symbol: str, since: datetime, minutes: int = 1) -> list[MarkCandle]:
+        """The symbol's mark candles of `minutes` each from `since` to now (`history`)."""
+        return self.history.candles(symbol, since, self.now(), minutes)
 
     def fills(self, symbol: str, since: datetime) -> list[TradeFill]:
         """The account's fills on `symbol` at or after `since`, oldest first."""

@@ -18,7 +18,7 @@ from tradecore.adapters.readback import ReadBack, read_back
 from tradecore.domain.leverage import LeverageTier, MarginMode
 from tradecore.domain.model import OrderSide, Venue
 from tradecore.domain.numbers import ZERO
-from tradecore.domain.orders import Balance, MarkTick, Order, VenuePosition
+from tradecore.domain.orders import Balance, MarkCandle, MarkTick, Order, VenuePosition
 from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules
 from tradecore.ports.clock import Clock
@@ -157,6 +157,11 @@ class PaperExchange:
             return [f for f in fills if f.order_id in wanted]
 
         return await self._query(Op.FETCH_FILLS, symbol, read)
+
+    async def fetch_mark_candles(self, symbol: str, *, since: datetime) -> Sequence[MarkCandle]:
+        return await self._query(
+            Op.FETCH_MARK_CANDLES, symbol, lambda: self.engine.mark_candles(symbol, since)
+        )
 
     async def fetch_funding(self, symbol: str, *, since: datetime) -> Sequence[FundingPayment]:
         return await self._query(

@@ -31,6 +31,7 @@ class Op(StrEnum):
     FETCH_OPEN_ORDERS = "fetch_open_orders"
     FETCH_ORDER = "fetch_order_by_client_id"
     FETCH_MARK = "fetch_mark_price"
+    FETCH_MARK_CANDLES = "fetch_mark_candles"
     FETCH_FILLS = "fetch_fills"
     FETCH_FUNDING = "fetch_funding"
     SET_LEVERAGE = "set_leverage"

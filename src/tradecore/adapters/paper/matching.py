@@ -27,6 +27,7 @@ from tradecore.adapters.paper.books import (
     PositionRecord,
 )
 from tradecore.adapters.paper.faults import FaultKind, FaultPlan, Op
+from tradecore.adapters.paper.history import MarkHistory
 from tradecore.adapters.paper.margin import MarginSettings
 from tradecore.adapters.paper.resting import (
     CAPPED,
@@ -120,16 +121,18 @@ class Matching:
         self._sequence = itertools.count()
         self._trade_numbers = itertools.count(1)
         self._next_funding = next_funding_time(now())
+        self.history = MarkHistory()  # every mark, as the venues' mark-price klines keep it
         for symbol, mark in (marks or {}).items():
             if symbol in self._markets:
                 self._marks[symbol] = Decimal(mark)
+                self.history.record(symbol, self._marks[symbol], now())
 
     def settle_funding(self) -> None:
         """Charge (or pay) funding on every position held at each 8-hour mark passed since
         the last call: longs pay shorts `size * mark * rate` when the rate is positive.
 
         The engine has no timer: this runs before every fill (so a position is charged before
-        it changes) and every account read, never on the tick path (a tick reads no clock).
+        it changes) and every account read, never on the tick path.
         A payment is stamped at its 8-hour mark and priced at the mark current when it runs."""
         now = self.now()
         while now >= self._next_funding:
@@ -177,6 +180,8 @@ class Matching:
             # this tick may fill: funding due first, at the marks before it
             self.settle_funding()
         self._marks[symbol] = mark
+        now = self.now()
+        self.history.record(symbol, mark, now)
         if (sells and sells[-1][0] >= mark) or (buys and buys[0][0] <= mark):
             self._fire_stops(symbol, index, mark)
         if (profits_up and profits_up[0][0] <= mark) or (
@@ -195,7 +200,6 @@ class Matching:
             self._notify(symbol)
         subscribers = self._subscribers.get(symbol)
         if subscribers:
-            now = self.now()
             for callback in tuple(subscribers):
                 callback(symbol, mark, now)
 

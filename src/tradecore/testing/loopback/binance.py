@@ -100,6 +100,12 @@ def _flag(params: Params, name: str) -> bool:
 
 
 _WEEK = timedelta(days=7)  # the longest span one userTrades request answers for
+_MINUTE = timedelta(minutes=1)
+# Mark Price Kline intervals ("1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M"), in minutes
+_KLINE_MINUTES = {
+    "1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240,
+    "6h": 360, "8h": 480, "12h": 720, "1d": 1440, "3d": 4320, "1w": 10080,
+}  # fmt: skip
 
 
 def _from_ms(raw: object) -> datetime:
@@ -175,6 +181,10 @@ class BinanceDialect:
             ),
             ("GET", "/fapi/v1/userTrades"): lambda p: (Op.FETCH_FILLS, self._user_trades),
             ("GET", "/fapi/v1/income"): lambda p: (Op.FETCH_FUNDING, self._income),
+            ("GET", "/fapi/v1/markPriceKlines"): lambda p: (
+                Op.FETCH_MARK_CANDLES,
+                self._mark_price_klines,
+            ),
             ("POST", "/fapi/v1/leverage"): lambda p: (Op.SET_LEVERAGE, self._change_leverage),
             ("POST", "/fapi/v1/marginType"): lambda p: (Op.SET_MARGIN_MODE, self._margin_type),
             ("GET", "/fapi/v1/symbolConfig"): lambda p: (Op.FETCH_LEVERAGE, self._symbol_config),
@@ -201,8 +211,12 @@ class BinanceDialect:
         return None if found is None else found(params)
 
     def public(self, path: str) -> bool:
-        return path in ("/fapi/v1/time", "/fapi/v1/ping", "/fapi/v1/exchangeInfo") or (
-            path == "/fapi/v1/premiumIndex"
+        return path in (
+            "/fapi/v1/time",
+            "/fapi/v1/ping",
+            "/fapi/v1/exchangeInfo",
+            "/fapi/v1/premiumIndex",
+            "/fapi/v1/markPriceKlines",
         )
 
     def stale(self, headers: Mapping[str, str], params: Params, now_ms: int) -> Reply | None:
@@ -664,6 +678,41 @@ class BinanceDialect:
                 "tradeId": "",
             }
             for f in payments[:limit]
+        ]
+
+    def _mark_price_klines(self, p: Params) -> Reply:
+        """Mark Price Kline/Candlestick Data, `GET /fapi/v1/markPriceKlines`: rows `[open
+        time, open, high, low, close, "0", close time, "0", count, "0", "0", "0"]` from
+        `startTime` (the most recent when it is not sent) to `endTime`, at most `limit`
+        ("Default 500; max 1500"); an interval the venue does not list is -1120."""
+        minutes = _KLINE_MINUTES.get(p.get("interval", ""))
+        if minutes is None:
+            return _error(-1120, "Invalid interval.")
+        symbol = p.get("symbol", "")
+        if symbol not in self.engine.markets:
+            return _error(-1121, "Invalid symbol.")
+        limit = min(int(p.get("limit") or 500), 1500)
+        now = self.engine.now()
+        start = _from_ms(p["startTime"]) if "startTime" in p else now - limit * minutes * _MINUTE
+        end = _from_ms(p["endTime"]) if "endTime" in p else now
+        rows = [c for c in self.engine.mark_candles(symbol, start, minutes) if c.opened_at <= end]
+        rows = rows[:limit] if "startTime" in p else rows[-limit:]
+        return 200, [
+            [
+                _ms(c.opened_at),
+                _num(c.open),
+                _num(c.high),
+                _num(c.low),
+                _num(c.close),
+                "0",
+                _ms(c.closes_at) - 1,
+                "0",
+                minutes * 60,
+                "0",
+                "0",
+                "0",
+            ]
+            for c in rows
         ]
 
     def _new_algo(self, p: Params) -> Reply:

@@ -95,6 +95,10 @@ class BybitDialect:
             ),
             ("GET", "/v5/account/info"): lambda p: (Op.FETCH_LEVERAGE, self._account_info),
             ("GET", "/v5/market/risk-limit"): lambda p: (Op.FETCH_LEVERAGE, self._risk_limit),
+            ("GET", "/v5/market/mark-price-kline"): lambda p: (
+                Op.FETCH_MARK_CANDLES,
+                self._mark_price_kline,
+            ),
             ("GET", "/v5/account/transaction-log"): lambda p: (
                 Op.FETCH_FUNDING,
                 self._transaction_log,
@@ -487,6 +491,33 @@ class BybitDialect:
                     }
                 )
         return self._ok({"category": "linear", "list": rows, "nextPageCursor": ""})
+
+    def _mark_price_kline(self, p: Params) -> Reply:
+        """GET /v5/market/mark-price-kline (v5 "Get Mark Price Kline"): `list` of
+        `[startTime, openPrice, highPrice, lowPrice, closePrice]` as text, "Sort in reverse
+        by startTime", from `start` to `end`, the newest `limit` ("[1, 200]. Default:
+        200"); an interval the venue does not list is 10001."""
+        minutes = _KLINE_MINUTES.get(p.get("interval", ""))
+        symbol = p.get("symbol", "")
+        if minutes is None or symbol not in self.engine.markets:
+            return self._error("10001", "params error")
+        limit = min(int(p.get("limit") or 200), 200)
+        now = self.engine.now()
+        end = _from_ms(p["end"]) if "end" in p else now
+        start = _from_ms(p["start"]) if "start" in p else end - limit * minutes * _MINUTE
+        rows = [c for c in self.engine.mark_candles(symbol, start, minutes) if c.opened_at <= end][
+            -limit:
+        ]
+        return self._ok(
+            {
+                "symbol": symbol,
+                "category": "linear",
+                "list": [
+                    [_ms(c.opened_at), _num(c.open), _num(c.high), _num(c.low), _num(c.close)]
+                    for c in reversed(rows)
+                ],
+            }
+        )
 
     def _wallet(self, _: Params) -> Reply:
         balance = self.engine.balance()
@@ -893,6 +924,12 @@ def _rows(rows: list[T], p: Params, *, default: int, most: int) -> tuple[list[T]
 
 
 _WEEK = timedelta(days=7)  # the longest span one execution-list request answers for
+_MINUTE = timedelta(minutes=1)
+# v5 kline intervals ("1,3,5,15,30,60,120,240,360,720,D,M,W"; a month left out), in minutes
+_KLINE_MINUTES = {
+    "1": 1, "3": 3, "5": 5, "15": 15, "30": 30, "60": 60, "120": 120, "240": 240,
+    "360": 360, "720": 720, "D": 1440, "W": 10080,
+}  # fmt: skip
 _DAY = timedelta(days=1)  # what a transaction-log request with one end answers for
 
 

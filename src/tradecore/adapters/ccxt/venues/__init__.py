@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # the dialect modules import these; a type needs no import at
     from tradecore.adapters.ccxt.profiles import CcxtProfile
     from tradecore.adapters.ccxt.venue_check import VenueCheck
     from tradecore.domain.leverage import LeverageTier, MarginMode
-    from tradecore.domain.orders import Order
+    from tradecore.domain.orders import MarkCandle, Order
     from tradecore.domain.pnl import Fill, FundingPayment
     from tradecore.domain.precision import MarketRules
     from tradecore.ports.exchange import Capabilities, Outcome, RejectReason, SettingOutcome
@@ -51,6 +51,7 @@ class CheckFacts:
     entry_read_back: tuple[str, ...]
     stop_and_take_profit: tuple[str, ...]
     entry_stop: tuple[str, ...] = ()  # a venue whose entry carries its stop (`entry_stop`)
+    mark_candles: tuple[str, ...] = ()  # the mark's klines (a restart's trailing catch-up)
 
 
 class CcxtDialect(Protocol):
@@ -163,6 +164,12 @@ class CcxtDialect(Protocol):
 
     async def mark(self, ex: CcxtExchange, unified: str) -> Decimal:
         """The symbol's mark price by REST."""
+        ...
+
+    async def mark_candles(
+        self, ex: CcxtExchange, symbol: str, since: datetime
+    ) -> list[MarkCandle]:
+        """The symbol's mark-price candles from `since` to now, oldest first (`candles`)."""
         ...
 
     def can_watch(self, client: ccxt.Exchange) -> bool:

@@ -17,14 +17,21 @@ from typing import TYPE_CHECKING, Any
 import ccxt.async_support as ccxt
 import ccxt.pro as ccxt_pro
 
-from tradecore.adapters.ccxt import parse
+from tradecore.adapters.ccxt import candles, parse
 from tradecore.adapters.ccxt.limiter import Budget, Costs, Heard, VenueCount, VenueLimits
 from tradecore.adapters.ccxt.profiles import CcxtProfile, Refusals
 from tradecore.adapters.ccxt.venues import CheckFacts, register
 from tradecore.domain.leverage import LeverageTier, MarginMode
 from tradecore.domain.model import Side, Venue
 from tradecore.domain.numbers import ZERO
-from tradecore.domain.orders import Balance, Order, OrderStatus, OrderType, VenuePosition
+from tradecore.domain.orders import (
+    Balance,
+    MarkCandle,
+    Order,
+    OrderStatus,
+    OrderType,
+    VenuePosition,
+)
 from tradecore.domain.pnl import Fill, FundingPayment
 from tradecore.domain.precision import MarketRules, Rounding, price_for
 from tradecore.domain.symbols import to_venue
@@ -412,6 +419,8 @@ def v5_limits(per_second: Mapping[str, int], *, source: str) -> VenueLimits:
 
 
 _WINDOW_MS = 7 * 24 * 3600 * 1000  # execution list: at most 7 days a request
+_CANDLES = 200  # mark-price-kline a page: "limit ... [1, 200]" (v5 Get Mark Price Kline)
+_INTERVALS = {1: "1", 5: "5", 15: "15", 60: "60", 240: "240", 1440: "D"}
 
 
 async def _executions(ex: "CcxtExchange", unified: str, start: int, end: int) -> list[Fill | None]:
@@ -500,6 +509,7 @@ class BybitDialect:
             "order_create__entry_with_stop_loss",
             "position_list__linear_long_with_stop_loss",
         ),
+        mark_candles=("market_mark-price-kline__linear",),
     )
 
     def client_class(self, *, websockets: bool) -> type[ccxt.Exchange]:
@@ -642,6 +652,32 @@ class BybitDialect:
             lambda raw: parse.dec(raw["info"].get("markPrice"), name="markPrice"),
         )
         return value
+
+    async def mark_candles(
+        self, ex: "CcxtExchange", symbol: str, since: datetime
+    ) -> list[MarkCandle]:
+        """`GET /v5/market/mark-price-kline {category, symbol, interval, start, end, limit}`
+        (v5 Get Mark Price Kline: `list` of `[startTime, open, high, low, close]` as text,
+        "Sort in reverse by startTime"; "limit ... [1, 200]"), asked directly: ccxt's
+        `fetch_mark_ohlcv` gives floats."""
+        now = ex._clock.now()
+        minutes = candles.interval_for(since, now, _CANDLES)
+        found: dict[int, MarkCandle] = {}
+        for start, end in candles.pages(since, now, minutes, _CANDLES):
+            request = {
+                "category": "linear",
+                "symbol": symbol,
+                "interval": _INTERVALS[minutes],
+                "start": start,
+                "end": end,
+                "limit": _CANDLES,
+            }
+            rows: list[MarkCandle] = await ex._query(
+                partial(ex.client.publicGetV5MarketMarkPriceKline, request),
+                lambda raw: [candles.candle(row, minutes) for row in raw["result"]["list"]],
+            )
+            found.update({int(c.opened_at.timestamp()): c for c in rows})
+        return [found[key] for key in sorted(found)]
 
     def can_watch(self, client: ccxt.Exchange) -> bool:
         return bool(client.has.get("watchTickers"))
