@@ -512,6 +512,7 @@ async def test_trailing_state_survives_a_restart(backend: Backend, db: Database)
         activated_at=T0,
         update_count=3,
         last_update_at=T0,
+        marks_until=T0,
     )
     await db.store.trailing.save(attrs.evolve(state, update_count=2))
     await db.store.trailing.save(state)

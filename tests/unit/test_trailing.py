@@ -21,6 +21,7 @@ from tradecore.domain.trailing import (
     TrailingEnded,
     TrailingParams,
     TrailingPhase,
+    catch_up,
     end_trailing,
     on_mark,
     prime,
@@ -536,3 +537,81 @@ def test_one_mark_that_passes_breakeven_and_activation_moves_the_stop_once():
     ]
     assert after.update_count == 1
     assert after.previous_update_at is None  # a restart cutting it off: no move before it
+
+
+# A restart's catch-up: the marks the journaled state never judged (binance seed 2508).
+
+
+def test_a_mark_that_changes_the_state_is_when_the_state_holds_the_marks_until():
+    state = start(LONG)
+    assert state.marks_until is None
+    moved, _ = tick(state, "101.5", 30)
+    assert moved.marks_until == at(30)
+    assert tick(moved, "101.4", 40)[0] is moved  # a mark that changes nothing: no new state
+
+
+def test_a_lost_activation_is_caught_up_and_the_stop_placed_against_the_mark_now():
+    state = start(SHORT)  # short from 100, activation at 98.5, stop 103
+    caught, commands = catch_up(state, D("98.2"), D("98.6"), at(600), DEFAULTS, CENT)
+    assert caught.phase is TrailingPhase.ACTIVE and caught.best_price == D("98.2")
+    [note, move] = commands
+    assert note == TrailingActivated(
+        position_id="pos-1", mark=D("98.2"), cause=ActivationCause.PROFIT, at=at(600)
+    )
+    assert move.new_stop == caught.stop_price == D("98.70")  # 98.2 + 0.5 %, above 98.6
+    assert caught.marks_until == at(600)
+    assert catch_up(caught, D("98.2"), D("98.6"), at(601), DEFAULTS, CENT) == (caught, EMPTY)
+
+
+def test_a_best_the_mark_has_fallen_back_from_trails_from_the_mark_instead():
+    state = start(LONG)
+    caught, commands = catch_up(state, D("103"), D("101.6"), at(600), DEFAULTS, CENT)
+    assert caught.phase is TrailingPhase.ACTIVE
+    # 103 wants 102.485 -> 102.48, which the mark of 101.6 would trigger: 101.6 - 0.5 %
+    assert moves(commands)[0].new_stop == D("101.09")
+
+
+def test_a_catch_up_that_reaches_nothing_changes_nothing():
+    state = start(LONG)
+    assert catch_up(state, D("101.4"), D("100"), at(600), DEFAULTS, CENT) == (state, EMPTY)
+    active = activated_long()
+    assert catch_up(active, D("101.5"), D("101"), at(600), DEFAULTS, CENT) == (active, EMPTY)
+    triggered, _ = tick(active, "100.5", 10)
+    assert catch_up(triggered, D("110"), D("109"), at(600), DEFAULTS, CENT) == (triggered, EMPTY)
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios(), st.integers(0, 79))
+def test_a_catch_up_on_the_marks_a_crash_took_never_loosens_and_takes_the_best_in(scenario, cut):
+    side, unit, params = scenario[0], scenario[1], scenario[3]
+    steps = list(walk(*scenario))
+    if cut >= len(steps):
+        return
+    journaled = steps[cut][0]  # what the journal holds: the marks from here on were lost
+    lost = [mark for _, mark, _, _, _ in steps[cut:]]
+    best = max(lost) if side is LONG else min(lost)
+    now, mark = steps[-1][2], lost[-1]
+    caught, commands = catch_up(journaled, best, mark, now, params, unit)
+    assert catch_up(caught, best, mark, now, params, unit) == (caught, EMPTY)
+    assert (caught.stop_price - journaled.stop_price) * side.sign >= 0  # never looser
+    for move in moves(commands):
+        assert not would_trigger(side, move.new_stop, mark) and is_multiple(move.new_stop, unit)
+    if journaled.phase is TrailingPhase.TRIGGERED:
+        assert caught is journaled
+        return
+    reached = (best - prime(journaled, params).activation_price) * side.sign >= 0
+    if journaled.phase is TrailingPhase.ACTIVE or reached:
+        assert caught.phase is TrailingPhase.ACTIVE
+        assert caught.best_price is not None
+        assert (caught.best_price - best) * side.sign >= 0  # the best is in
+
+
+def test_a_state_journaled_before_marks_until_existed_loads_without_it():
+    import json
+
+    from tradecore.adapters.serialization import JSON, dumps
+
+    old = json.loads(dumps(activated_long()))
+    del old["marks_until"]
+    loaded = JSON.structure(old, type(activated_long()))
+    assert loaded == attrs.evolve(activated_long(), marks_until=None)

@@ -115,7 +115,7 @@ def build_services(parts: KernelParts, rules: Mapping[str, MarketRules]) -> Serv
         margin=margin,
     )
     trailing = TrailingService(
-        store, keeper, recorder, clock, s.trailing, rules, alerter=parts.alerter
+        store, keeper, recorder, clock, s.trailing, rules, alerter=parts.alerter, history=ex
     )
     keeper.on_followed = trailing.follow
     beats = trailing.heartbeats
@@ -404,6 +404,7 @@ class Kernel:
         for position in await svc.store.positions.open_positions():
             if position.state is PositionState.ACTIVE and svc.trailing.state(position.id) is None:
                 await svc.trailing.start_for(position)
+        svc.trailing.catch_up()  # the marks no state judged: the venue's, in the background
         report = RecoveryReport(
             resumed_opens=resumed,
             interrupted_stop_moves=replaced + interrupted,

@@ -17,14 +17,17 @@ looked at a position, so a silent trailing stop can be taken over.
 """
 
 import asyncio
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import attrs
+from loguru import logger
 
 from tradecore.domain.events import EventType, Severity
-from tradecore.domain.orders import MarkTick
+from tradecore.domain.model import Side
+from tradecore.domain.orders import MarkCandle, MarkTick
 from tradecore.domain.positions import Position
 from tradecore.domain.precision import MarketRules
 from tradecore.domain.reconcile import crossed
@@ -35,6 +38,7 @@ from tradecore.domain.trailing import (
     TrailingParams,
     TrailingPhase,
     TrailingState,
+    catch_up,
     end_trailing,
     follow_position,
     on_mark,
@@ -45,6 +49,7 @@ from tradecore.domain.trailing import (
 )
 from tradecore.ports.alerts import Alert, Alerter
 from tradecore.ports.clock import Clock
+from tradecore.ports.exchange import Exchange, ExchangeUnavailable
 from tradecore.ports.repositories import Store, StoreUnavailable
 
 from .backoff import backoff_seconds
@@ -61,6 +66,9 @@ _FIRED_SHOWS_WITHIN = timedelta(seconds=5)
 # path and shutdown — beyond these tries (the venue is the truth: the next start trails from
 # the stop the journal holds, put right from the venue by the keeper's recovery).
 JOURNAL_TRIES = 3
+# How often a restart asks the venue for a position's marks since its state's last change
+# (`catch_up`) before it trails on from the marks it sees.
+CATCH_UP_TRIES = 5
 
 
 @attrs.frozen(kw_only=True)
@@ -102,6 +110,7 @@ class TrailingService:
         *,
         alerter: Alerter | None = None,
         retry: RetrySettings | None = None,
+        history: Exchange | None = None,
     ) -> None:
         self._store = store
         self._keeper = keeper
@@ -110,6 +119,8 @@ class TrailingService:
         self._params = params
         self._rules = rules
         self._alerter = alerter
+        self._history = history  # the venue's mark candles, for `catch_up`
+        self._catching: dict[str, asyncio.Task[None]] = {}
         self._states: dict[str, TrailingState] = {}
         # position ids per symbol, in the order they were tracked: a set of strings would be
         # walked in an order that changes with each interpreter's hash seed
@@ -239,9 +250,9 @@ class TrailingService:
         mover = self._movers.pop(position_id, None)
         if mover is not None:
             mover.cancel()
-        retry = self._retries.pop(position_id, None)
-        if retry is not None:
-            retry.cancel()
+        for task in (self._retries.pop(position_id, None), self._catching.pop(position_id, None)):
+            if task is not None:
+                task.cancel()
         self._wanted.pop(position_id, None)
         self._heartbeats.pop(position_id, None)
         if state is None:
@@ -268,7 +279,7 @@ class TrailingService:
         retry not yet due is dropped (the next start trails from the journal's stop), and a
         move refused meanwhile schedules none."""
         self._draining = True
-        retries = list(self._retries.values())
+        retries = [*self._retries.values(), *self._catching.values()]
         for retry in retries:
             retry.cancel()
         await asyncio.gather(*retries, return_exceptions=True)
@@ -339,8 +350,9 @@ class TrailingService:
 
     @property
     def busy(self) -> bool:
-        """A stop move is in flight, or a changed state waits for the journal."""
-        return bool(self._movers) or bool(self._unsaved)
+        """A stop move is in flight, a changed state waits for the journal, or a restart's
+        catch-up waits for the venue."""
+        return bool(self._movers) or bool(self._unsaved) or bool(self._catching)
 
     def state(self, position_id: str) -> TrailingState | None:
         return self._states.get(position_id)
@@ -369,17 +381,93 @@ class TrailingService:
             self._heartbeats[position_id] = tick.at
             state = self._states[position_id]
             new, commands = on_mark(state, tick.mark, tick.at, self._params, rules.tick_size)
-            if new is state:
-                continue
-            self._states[position_id] = new
-            for command in commands:  # the move leaves now…
-                self._carry_out(new, command)
-            self._journal(position_id, new)  # …and the journal follows it
-            due = new.next_update_at
-            if due is not None and not commands and position_id not in self._retries:
-                # Held back by the rate limit: made when due on the last mark, as a tick
-                # would, even if the mark stands still until then (binance seed 614).
-                self._retry_after(position_id, max(0.0, (due - tick.at).total_seconds()))
+            if new is not state:
+                self._apply(position_id, new, commands, tick.at)
+
+    def _apply(
+        self, position_id: str, new: TrailingState, commands: Sequence[object], now: datetime
+    ) -> None:
+        self._states[position_id] = new
+        for command in commands:  # the move leaves now…
+            self._carry_out(new, command)
+        self._journal(position_id, new)  # …and the journal follows it
+        due = new.next_update_at
+        if due is not None and not commands and position_id not in self._retries:
+            # Held back by the rate limit: made when due on the last mark, as a tick
+            # would, even if the mark stands still until then (binance seed 614).
+            self._retry_after(position_id, max(0.0, (due - now).total_seconds()))
+
+    # -- a restart's catch-up -----------------------------------------------------------------
+
+    def catch_up(self) -> None:
+        """Take in, for every position trailed, the marks its state never judged: after a
+        restart, those of the time the bot was down, and those whose change a crash took
+        before the journal had it (simulator, binance seed 2508: an activation lost, and
+        the marks never came back to it). The venue keeps them (`fetch_mark_candles`,
+        asked in the background, one task per position, at the lowest priority); the ticks
+        go on meanwhile, and a catch-up only ever tightens (`domain.trailing.catch_up`)."""
+        if self._history is None or self._draining:
+            return
+        for position_id in tuple(self._states):
+            if position_id not in self._catching:
+                self._catching[position_id] = asyncio.create_task(
+                    self._catch_up(position_id), name=f"trailing-catch-up-{position_id}"
+                )
+
+    async def _catch_up(self, position_id: str) -> None:
+        assert self._history is not None
+        try:
+            for tried in itertools.count(1):
+                state = self._states.get(position_id)
+                if state is None:
+                    return
+                try:
+                    candles = await self._history.fetch_mark_candles(
+                        state.symbol, since=state.marks_until or state.opened_at
+                    )
+                except ExchangeUnavailable as error:
+                    if tried >= CATCH_UP_TRIES:
+                        logger.warning(
+                            "{}: the marks since its trailing state's last change could not "
+                            "be read ({}); it trails on from the marks it sees",
+                            state.symbol,
+                            error,
+                        )
+                        return
+                    await self._clock.sleep(
+                        self._retry.delay(tried, rate_limited=error.rate_limited)
+                    )
+                    continue
+                self._take_in(position_id, candles)
+                return
+        finally:
+            if self._catching.get(position_id) is asyncio.current_task():
+                del self._catching[position_id]
+
+    def _take_in(self, position_id: str, candles: Sequence[MarkCandle]) -> None:
+        state = self._states.get(position_id)
+        if state is None or (rules := self._rules.get(state.symbol)) is None:
+            return
+        if not candles:
+            return
+        long = state.side is Side.LONG
+        marks = [c.high if long else c.low for c in candles]
+        if state.marks_until is None and candles[0].opened_at < state.opened_at:
+            # the minute of the entry: marks before the entry are no profit, and only the
+            # candle's close is surely after it
+            marks[0] = candles[0].close
+        best = max(marks) if long else min(marks)
+        now = self._clock.now()
+        new, commands = catch_up(state, best, candles[-1].close, now, self._params, rules.tick_size)
+        if new is not state:
+            logger.info(
+                "{}: caught up on the marks since {} (best {}): {}",
+                state.symbol,
+                state.marks_until or state.opened_at,
+                best,
+                new.phase.value,
+            )
+            self._apply(position_id, new, commands, now)
 
     def _carry_out(self, state: TrailingState, command: object) -> None:
         if isinstance(command, MoveStop):

@@ -66,6 +66,9 @@ class TrailingState:
     # stop did not fire.
     triggered_from: TrailingPhase | None = None
     triggered_at: datetime | None = None
+    # The time of the mark that last changed the state: the state holds every mark up to
+    # then, so a restart asks the venue for the marks after it (`catch_up`).
+    marks_until: datetime | None = None
 
 
 class StopMoveReason(StrEnum):
@@ -288,7 +291,57 @@ def on_mark(
         if again is new:
             break
         new, commands, chained = again, (*commands, *more), True
-    return _one_move(state, new, commands) if chained else (new, commands)
+    if chained:
+        new, commands = _one_move(state, new, commands)
+    return attrs.evolve(new, marks_until=now), commands
+
+
+def catch_up(
+    state: TrailingState,
+    best: Decimal,
+    mark: Decimal,
+    now: datetime,
+    params: TrailingParams,
+    tick_size: Decimal,
+) -> Transition:
+    """The marks the state never judged, taken in: those after `state.marks_until` — the bot
+    was down, or a crash took the change they made before it reached the journal (simulator,
+    binance seed 2508: an activation lost, and the marks never came back to it). The venue
+    keeps them (`Exchange.fetch_mark_candles`): `best` is the most favourable (the highest
+    for a long, the lowest for a short), `mark` the mark now.
+
+    A best that reaches the activation price activates the trailing stop (or breakeven
+    moves it to the entry), one beyond the best so far is the new best; the stop goes where
+    that wants it on the safe side of `mark`, as any move (never one that would trigger at
+    once, never looser, within the rate limit). A TRIGGERED state waits for the venue."""
+    best = positive(best, name="best")
+    mark = positive(mark, name="mark")
+    if state.phase is _TRIGGERED:
+        return state, EMPTY
+    sign = state.side.sign
+    primed = state if state.activation_price is not None else prime(state, params)
+    notes: tuple[TrailingCommand, ...] = ()
+    changes: dict[str, Any]
+    if state.phase is _ACTIVE:
+        if state.best_price is not None and (best - state.best_price) * sign <= ZERO:
+            return state, EMPTY
+        changes = {"best_price": best}
+    elif primed.activation_price is not None and (best - primed.activation_price) * sign >= ZERO:
+        changes = {
+            "phase": _ACTIVE,
+            "activated_at": now,
+            "best_price": best,
+            "breakeven_price": None,
+        }
+        cause = ActivationCause.PROFIT
+        notes = (TrailingActivated(position_id=state.position_id, mark=best, cause=cause, at=now),)
+    elif primed.breakeven_price is not None and (best - primed.breakeven_price) * sign >= ZERO:
+        changes = {"phase": TrailingPhase.WAITING, "breakeven_price": None}
+        notes = (BreakevenReached(position_id=state.position_id, mark=best, at=now),)
+    else:
+        return state, EMPTY
+    moved, commands = _move(primed, mark, now, params, tick_size, changes)
+    return attrs.evolve(moved, marks_until=now), (*notes, *commands)
 
 
 def _one_move(
