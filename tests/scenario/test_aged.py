@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from tradecore.adapters.reporting.telemetry import Telemetry
 from tradecore.app.settings import AgedSettings, TradingSettings
 from tradecore.domain.aged import AgedParams, AgedPhase
 from tradecore.domain.events import EventType
@@ -71,6 +72,30 @@ async def test_an_aged_position_keeps_one_exit_order_down_to_the_cap_then_closes
     stored = await app.store.positions.get(result.position.id)
     assert stored is not None and stored.state is PositionState.CLOSED
     assert app.venue.stops("BTCUSDT") == []
+
+
+async def test_an_aged_exit_that_fills_is_closed_and_counted_as_an_aged_exit(
+    aged_app: App,
+) -> None:
+    app = aged_app
+    result = await app.open("BTCUSDT", Side.LONG, "0.004")
+    assert result.opened and result.position is not None
+    await app.venue.set_mark("BTCUSDT", "44000")
+    while not exit_orders(app):
+        await app.clock.advance(HOUR)
+        await app.run(app.aged.check())
+    [price] = exit_orders(app)
+    assert price is not None
+    await app.venue.set_mark("BTCUSDT", str(price + 100))  # the exit order fills
+    assert app.venue.position("BTCUSDT") is None
+    await app.run(app.sync.sync())
+
+    [closed] = app.sink.of(EventType.POSITION_CLOSED)
+    assert closed.data["reason"] == f"aged exit order {closed.order_id} filled"
+    telemetry = Telemetry()
+    for event in app.sink.events:
+        telemetry.observe(event)
+    assert telemetry.aged_exits == 1
 
 
 async def test_a_symbol_refused_for_region_reasons_is_skipped_for_a_day(aged_app: App) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from tradecore.adapters.reporting.telemetry import Telemetry
 from tradecore.domain.events import EventType
 from tradecore.domain.model import Side
 from tradecore.domain.orders import OrderRole, client_order_id
@@ -61,6 +62,10 @@ async def test_an_interrupted_close_is_named_as_what_closed_the_position(
         assert len(closed) == 1
         assert closed[0].order_id is not None
         assert closed[0].data["reason"] == f"exit order {closed[0].order_id} filled"
+        telemetry = Telemetry()  # the guard's market close is no aged exit
+        for event in app.events.events:
+            telemetry.observe(event)
+        assert telemetry.aged_exits == 0
         assert not [
             e
             for e in app.events.of(EventType.PHANTOM_POSITION_CLOSED)

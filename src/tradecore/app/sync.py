@@ -14,7 +14,7 @@ from decimal import Decimal
 import attrs
 
 from tradecore.domain.events import EventType
-from tradecore.domain.orders import OrderRole, role_of
+from tradecore.domain.orders import OrderRole, OrderType, role_of
 from tradecore.domain.pnl import Fill, traded
 from tradecore.domain.positions import Position, PositionState
 from tradecore.domain.precision import MarketRules
@@ -179,11 +179,13 @@ class Synchronizer:
         `adopt_carried`: nothing was sent for it, so nothing was written to the orders) —
         and the symbol's fills if they were read to find out (the close's figures come from
         the same read: one phantom close, one read of the fills)."""
-        roles = {
-            order.order_id: role_of(order.client_order_id)
+        ours = [
+            order
             for order in await self._store.orders.for_position(position.id)
             if role_of(order.client_order_id) is not OrderRole.ENTRY
-        }
+        ]
+        roles = {order.order_id: role_of(order.client_order_id) for order in ours}
+        limits = {order.order_id for order in ours if order.type is OrderType.LIMIT}
         ids = list(roles)
         if position.stop_order_id is not None and position.stop_order_id not in roles:
             ids.append(position.stop_order_id)
@@ -193,7 +195,7 @@ class Synchronizer:
             except ExchangeUnavailable:
                 return None, None, None
             if latest is not None and latest.filled > 0 and not latest.is_open:
-                kind = "stop" if latest.is_stop else "exit order"
+                kind = "stop" if latest.is_stop else _exit(latest.type is OrderType.LIMIT)
                 return f"{kind} {latest.order_id} filled", latest.order_id, None
         by, fills = await self._why_closed_by_fills(position, ids)
         if by is None:
@@ -201,7 +203,8 @@ class Synchronizer:
         if by is None:
             return None, None, fills
         exit_order = roles.get(by) is OrderRole.EXIT and by != position.stop_order_id
-        return f"{'exit order' if exit_order else 'stop'} {by} filled", by, fills
+        kind = _exit(by in limits) if exit_order else "stop"
+        return f"{kind} {by} filled", by, fills
 
     async def _why_closed_by_fills(
         self, position: Position, ids: list[str]
@@ -302,3 +305,10 @@ class Synchronizer:
         before = position.quantity
         corrected = await self._keeper.correct_quantity(position)
         return corrected is not None and corrected.quantity != before
+
+
+def _exit(limit: bool) -> str:
+    """What closed a position by one of its exit orders: the aged manager's reduce-only
+    limit order, or a market close (the guard's, a rollback, the aged cap's) — so that
+    reports count only the first as an aged exit."""
+    return "aged exit order" if limit else "exit order"

@@ -84,7 +84,9 @@ class Telemetry:
             self.rejections[str(event.data.get("reason", kind.value))] += 1
         elif kind is E.POSITION_CLOSED:
             reason = str(event.data.get("reason", ""))
-            self.aged_exits += reason.startswith(("aged", "exit order"))
+            # the aged manager's exit order filled ("aged exit order … filled"), or the aged
+            # cap's close at market ("aged: loss cap"); no other market close
+            self.aged_exits += reason.startswith("aged")
         elif kind is E.SIGNAL_EXECUTION_FAILED:
             self.rejections[f"open failed: {event.data.get('reason') or 'unknown'}"] += 1
         self._time(event)
