@@ -9,7 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradecore.adapters.ccxt.candles import PAGES, interval_for, pages
+from tradecore.adapters.clock import VirtualClock
+from tradecore.adapters.paper import BINANCE, VenueEngine
 from tradecore.adapters.paper.history import MarkHistory
+from tradecore.testing import default_markets
+from tradecore.testing.loopback.binance import BinanceDialect
 
 D = Decimal
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -88,3 +92,23 @@ def test_the_requests_cover_the_span_without_a_gap_or_an_overlap_and_few_of_them
     assert all((end - begin + 1) <= page * step for begin, end in asked)
     if minutes < 1440:
         assert len(asked) <= PAGES
+
+
+def test_the_loopback_binance_answers_the_limit_klines_up_to_an_end_time_sent_alone() -> None:
+    # Binance klines without startTime: the `limit` up to endTime (review 15: the loopback
+    # counted them back from now, and answered nothing for an endTime 20 minutes back)
+    clock = VirtualClock()
+    engine = VenueEngine(
+        BINANCE, now=clock.now, markets=default_markets(BINANCE.venue), marks={"BTCUSDT": 50000}
+    )
+    for minute in range(30):
+        engine.set_mark("BTCUSDT", D(50000 + minute))
+        clock._now += timedelta(minutes=1)  # nothing waits on this clock
+    end = ms(clock.now() - timedelta(minutes=20))
+    status, rows = BinanceDialect(engine)._mark_price_klines(
+        {"symbol": "BTCUSDT", "interval": "1m", "endTime": str(end), "limit": "5"}
+    )
+    assert status == 200
+    assert [row[0] for row in rows] == [
+        end // 60_000 * 60_000 - n * 60_000 for n in (4, 3, 2, 1, 0)
+    ]

@@ -21,8 +21,10 @@ from tradecore.domain.trailing import (
     TrailingEnded,
     TrailingParams,
     TrailingPhase,
+    _trail,
     catch_up,
     end_trailing,
+    follow_position,
     on_mark,
     prime,
     resume_trailing,
@@ -603,7 +605,59 @@ def test_a_catch_up_on_the_marks_a_crash_took_never_loosens_and_takes_the_best_i
     if journaled.phase is TrailingPhase.ACTIVE or reached:
         assert caught.phase is TrailingPhase.ACTIVE
         assert caught.best_price is not None
-        assert (caught.best_price - best) * side.sign >= 0  # the best is in
+        # the best is in — or, when the mark has fallen back from it by more than the
+        # callback, the mark the stop is trailed from
+        trailed_from = mark if would_trigger(side, _trail(side, best, params, unit), mark) else best
+        assert (caught.best_price - trailed_from) * side.sign >= 0
+
+
+BREAKEVEN = TrailingParams(breakeven_percent=D("0.5"))
+
+
+def test_a_breakeven_the_mark_fell_back_from_is_left_to_the_ticks_not_lost():
+    """Long from 100 (breakeven 100.5, stop 97): while the bot was down the mark touched
+    100.6 and is 99.8 now: no stop at the entry can stand. The catch-up changes nothing, so
+    the mark back at 100.8 moves the stop to the entry, as without a catch-up — it used to
+    mark breakeven reached with nothing placed, and the stop stayed at 97 for good."""
+    state = start(LONG, params=BREAKEVEN)
+    caught, commands = catch_up(state, D("100.6"), D("99.8"), at(600), BREAKEVEN, CENT)
+    assert (caught, commands) == (state, EMPTY)
+    later, _ = tick(caught, "100.8", 700, BREAKEVEN)
+    assert later.stop_price == D(100)
+    caught, commands = catch_up(state, D("100.6"), D("100.4"), at(600), BREAKEVEN, CENT)
+    assert caught.phase is TrailingPhase.WAITING and moves(commands)[0].new_stop == D(100)
+
+
+def test_a_stop_caught_up_from_a_mark_below_the_best_trails_every_later_rise():
+    """Active from 101.5 (stop 100.99); while down the mark ran to 110 and is 108 now: the
+    stop goes 0.5 % under the mark, and the state trails from the mark — it used to keep 110
+    as its best, so the rise to 109.9 left the stop at 107.46 where the ticks alone would
+    have trailed it to 109.35."""
+    active = activated_long()
+    caught, commands = catch_up(active, D("110"), D("108"), at(600), DEFAULTS, CENT)
+    assert moves(commands)[0].new_stop == D("107.46") and caught.best_price == D(108)
+    without, later = active, caught
+    for seconds, price in ((700, "108"), (800, "109"), (900, "109.9")):
+        without, _ = tick(without, price, seconds)
+        later, _ = tick(later, price, seconds)
+    assert without.stop_price == D("109.35")
+    assert later.stop_price >= without.stop_price
+
+
+def test_an_activation_caught_up_from_a_mark_far_below_the_best_follows_the_mark_up():
+    state = start(LONG)  # ran to 103 while down, 99 now: the stop 0.5 % under 99
+    caught, commands = catch_up(state, D("103"), D("99"), at(600), DEFAULTS, CENT)
+    assert caught.phase is TrailingPhase.ACTIVE and moves(commands)[0].new_stop == D("98.50")
+    for seconds, price in ((700, "100"), (800, "101"), (900, "102"), (1000, "102.9")):
+        caught, _ = tick(caught, price, seconds)
+    assert caught.stop_price == D("102.38")  # as the ticks alone would have trailed it
+
+
+def test_after_a_person_added_to_the_position_the_catch_up_starts_at_the_add():
+    state = start(SHORT)
+    followed = follow_position(state, D("100.3"), D(3), DEFAULTS, at=at(900))
+    assert (followed.entry_at, followed.marks_until) == (at(900), at(900))
+    assert followed.activation_price == D("100.3") * (1 - D("0.015"))
 
 
 def test_a_state_journaled_before_marks_until_existed_loads_without_it():

@@ -220,7 +220,9 @@ class TrailingService:
             return
         if (state.entry_price, state.quantity) == (position.entry_price, position.quantity):
             return
-        followed = follow_position(state, position.entry_price, position.quantity, self._params)
+        followed = follow_position(
+            state, position.entry_price, position.quantity, self._params, at=self._clock.now()
+        )
         self._states[position.id] = followed
         self._journal(position.id, followed)
         await self.flush()
@@ -416,15 +418,19 @@ class TrailingService:
 
     async def _catch_up(self, position_id: str) -> None:
         assert self._history is not None
+        journaled = self._states.get(position_id)
+        if journaled is None:
+            return
+        # asked once for all tries: a tick that changes the state while a retry waits must
+        # not narrow the span to the marks since that tick (review 15)
+        since = journaled.marks_until or journaled.entry_at or journaled.opened_at
         try:
             for tried in itertools.count(1):
                 state = self._states.get(position_id)
                 if state is None:
                     return
                 try:
-                    candles = await self._history.fetch_mark_candles(
-                        state.symbol, since=state.marks_until or state.opened_at
-                    )
+                    candles = await self._history.fetch_mark_candles(state.symbol, since=since)
                 except ExchangeUnavailable as error:
                     if tried >= CATCH_UP_TRIES:
                         logger.warning(
@@ -440,6 +446,14 @@ class TrailingService:
                     continue
                 self._take_in(position_id, candles)
                 return
+        except Exception as error:  # a bug: never silent, and trailing goes on from the marks
+            logger.exception("the trailing catch-up of {} failed", position_id)
+            self._recorder.record(
+                EventType.CRITICAL_ERROR,
+                severity=Severity.CRITICAL,
+                correlation_id=position_id,
+                error=f"the trailing catch-up failed: {error!r}"[:1000],
+            )
         finally:
             if self._catching.get(position_id) is asyncio.current_task():
                 del self._catching[position_id]
@@ -448,17 +462,26 @@ class TrailingService:
         state = self._states.get(position_id)
         if state is None or (rules := self._rules.get(state.symbol)) is None:
             return
-        if not candles:
-            return
         long = state.side is Side.LONG
-        marks = [c.high if long else c.low for c in candles]
-        if state.marks_until is None and candles[0].opened_at < state.opened_at:
-            # the minute of the entry: marks before the entry are no profit, and only the
-            # candle's close is surely after it
-            marks[0] = candles[0].close
+        # Marks before the entry (its opening, or a person's add: `entry_at`) are no profit:
+        # of the candle the entry falls in only its close is surely after it (review 15).
+        entered = state.entry_at or state.opened_at
+        marks = [
+            (c.high if long else c.low) if c.opened_at >= entered else c.close
+            for c in candles
+            if c.closes_at > entered
+        ]
+        if not marks:
+            return
         best = max(marks) if long else min(marks)
+        # the mark now: the venue's last close, or the feed's newer tick where that is worse
+        # (the answer may have waited its turn; a stop either crosses is no stop, review 15)
+        mark = candles[-1].close
+        tick = self._marks.get(state.symbol)
+        if tick is not None:
+            mark = min(mark, tick.mark) if long else max(mark, tick.mark)
         now = self._clock.now()
-        new, commands = catch_up(state, best, candles[-1].close, now, self._params, rules.tick_size)
+        new, commands = catch_up(state, best, mark, now, self._params, rules.tick_size)
         if new is not state:
             logger.info(
                 "{}: caught up on the marks since {} (best {}): {}",

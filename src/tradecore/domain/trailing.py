@@ -69,6 +69,9 @@ class TrailingState:
     # The time of the mark that last changed the state: the state holds every mark up to
     # then, so a restart asks the venue for the marks after it (`catch_up`).
     marks_until: datetime | None = None
+    # When the entry the thresholds are measured from took effect: a person added to the
+    # position (`follow_position`); None, its opening. Marks before it are no profit.
+    entry_at: datetime | None = None
 
 
 class StopMoveReason(StrEnum):
@@ -242,14 +245,23 @@ def stop_not_moved(
 
 
 def follow_position(
-    state: TrailingState, entry_price: Decimal, quantity: Decimal, params: TrailingParams
+    state: TrailingState,
+    entry_price: Decimal,
+    quantity: Decimal,
+    params: TrailingParams,
+    *,
+    at: datetime,
 ) -> TrailingState:
     """The position changed on the venue (a person added to it or closed part of it): its
-    entry and quantity are the venue's, and so are the thresholds measured from the entry."""
+    entry and quantity are the venue's, and so are the thresholds measured from the entry
+    — from `at` on: the marks before it were judged against the entry they had, and a
+    restart's catch-up never judges them again against the new one (review 15)."""
     followed = attrs.evolve(
         state,
         entry_price=positive(entry_price, name="entry_price"),
         quantity=positive(quantity, name="quantity"),
+        entry_at=at,
+        marks_until=at,
     )
     return prime(followed, params)
 
@@ -310,32 +322,41 @@ def catch_up(
     keeps them (`Exchange.fetch_mark_candles`): `best` is the most favourable (the highest
     for a long, the lowest for a short), `mark` the mark now.
 
-    A best that reaches the activation price activates the trailing stop (or breakeven
-    moves it to the entry), one beyond the best so far is the new best; the stop goes where
-    that wants it on the safe side of `mark`, as any move (never one that would trigger at
-    once, never looser, within the rate limit). A TRIGGERED state waits for the venue."""
+    A best that reaches the activation price activates the trailing stop, one beyond the
+    best so far is the new best; the stop goes where that wants it on the safe side of
+    `mark`, as any move (never one that would trigger at once, never looser, within the
+    rate limit). A best the mark has since fallen back from by more than the callback is
+    trailed from the mark, and the state keeps the mark as its best: a best it kept that the
+    stop is not trailed from would hold every later rise below it back (review 15).
+    Breakeven moves the stop to the entry — unless the mark is back beyond the entry: the
+    ticks judge breakeven again then, as if the restart had seen nothing (review 15). A
+    TRIGGERED state waits for the venue."""
     best = positive(best, name="best")
     mark = positive(mark, name="mark")
     if state.phase is _TRIGGERED:
         return state, EMPTY
-    sign = state.side.sign
+    side = state.side
+    sign = side.sign
     primed = state if state.activation_price is not None else prime(state, params)
+    held = mark if would_trigger(side, _trail(side, best, params, tick_size), mark) else best
     notes: tuple[TrailingCommand, ...] = ()
     changes: dict[str, Any]
     if state.phase is _ACTIVE:
-        if state.best_price is not None and (best - state.best_price) * sign <= ZERO:
+        if state.best_price is not None and (held - state.best_price) * sign <= ZERO:
             return state, EMPTY
-        changes = {"best_price": best}
+        changes = {"best_price": held}
     elif primed.activation_price is not None and (best - primed.activation_price) * sign >= ZERO:
         changes = {
             "phase": _ACTIVE,
             "activated_at": now,
-            "best_price": best,
+            "best_price": held,
             "breakeven_price": None,
         }
         cause = ActivationCause.PROFIT
         notes = (TrailingActivated(position_id=state.position_id, mark=best, cause=cause, at=now),)
     elif primed.breakeven_price is not None and (best - primed.breakeven_price) * sign >= ZERO:
+        if _target(primed, TrailingPhase.WAITING, None, mark, params, tick_size) is None:
+            return state, EMPTY
         changes = {"phase": TrailingPhase.WAITING, "breakeven_price": None}
         notes = (BreakevenReached(position_id=state.position_id, mark=best, at=now),)
     else:

@@ -683,8 +683,9 @@ class BinanceDialect:
     def _mark_price_klines(self, p: Params) -> Reply:
         """Mark Price Kline/Candlestick Data, `GET /fapi/v1/markPriceKlines`: rows `[open
         time, open, high, low, close, "0", close time, "0", count, "0", "0", "0"]` from
-        `startTime` (the most recent when it is not sent) to `endTime`, at most `limit`
-        ("Default 500; max 1500"); an interval the venue does not list is -1120."""
+        `startTime` to `endTime` (now when it is not sent), at most `limit` ("Default 500;
+        max 1500"): the first of them, or without `startTime` the last; an interval the
+        venue does not list is -1120."""
         minutes = _KLINE_MINUTES.get(p.get("interval", ""))
         if minutes is None:
             return _error(-1120, "Invalid interval.")
@@ -693,8 +694,8 @@ class BinanceDialect:
             return _error(-1121, "Invalid symbol.")
         limit = min(int(p.get("limit") or 500), 1500)
         now = self.engine.now()
-        start = _from_ms(p["startTime"]) if "startTime" in p else now - limit * minutes * _MINUTE
         end = _from_ms(p["endTime"]) if "endTime" in p else now
+        start = _from_ms(p["startTime"]) if "startTime" in p else end - limit * minutes * _MINUTE
         rows = [c for c in self.engine.mark_candles(symbol, start, minutes) if c.opened_at <= end]
         rows = rows[:limit] if "startTime" in p else rows[-limit:]
         return 200, [
