@@ -248,3 +248,79 @@ async def test_a_breakeven_touched_while_down_still_moves_the_stop_to_the_entry_
 
     [stop] = app.venue.stops("BTCUSDT")
     assert stop.trigger_price == Decimal("50000")
+
+
+# Review 15b: each failed on 03988d5.
+
+
+async def recovered(app: App) -> App:
+    """A restart as recovery runs it: restore, sync, protect (the keeper follows the
+    venue's quantity and entry), trail what has no state yet, then the catch-up."""
+    fresh = build_app(app.venue, app.store)
+    await fresh.run(fresh.trailing.restore())
+    await fresh.run(fresh.sync.sync())
+    await fresh.run(fresh.guard.check())
+    for position in await app.store.positions.open_positions():
+        if fresh.trailing.state(position.id) is None:
+            await fresh.run(fresh.trailing.start_for(position))
+    fresh.trailing.catch_up()
+    await pass_time(fresh, 30)
+    return fresh
+
+
+async def test_a_partial_close_by_hand_while_down_keeps_the_marks_the_bot_missed(
+    app: App,
+) -> None:
+    position_id = await opened_and_left(app, "BTCUSDT", Side.LONG, "0.004")
+    await marks_while_down(app, "BTCUSDT", "50900", "50700")
+    app.venue.partly_close_by_hand("BTCUSDT", "0.002")  # the entry stays 50,000
+
+    fresh = await recovered(app)
+
+    state = fresh.trailing.state(position_id)
+    assert state is not None and state.quantity == Decimal("0.002")
+    assert state.phase is TrailingPhase.ACTIVE and state.best_price == Decimal("50900")
+
+
+async def test_a_state_first_made_after_a_person_s_add_judges_no_mark_from_before_it(
+    app: App,
+) -> None:
+    # a short from 50,000 whose trailing state a crash took; while down the mark dips to
+    # 49,400 (no activation at 49,250), then a person adds: entry 50,300, activation
+    # 49,545.5 — which the dip, from before the add, would reach
+    result = await app.open("BTCUSDT", Side.SHORT, "0.004")
+    assert result.opened and result.position is not None
+    await marks_while_down(app, "BTCUSDT", "49400", "50600")
+    app.venue.open_by_hand("BTCUSDT", Side.SHORT, "0.004")
+    await app.clock.advance(60)
+
+    fresh = await recovered(app)
+
+    state = fresh.trailing.state(result.position.id)
+    assert state is not None and state.entry_price == Decimal("50300")
+    assert state.phase is TrailingPhase.INACTIVE
+
+
+class _BrokenHistory:
+    """The venue's port, its mark history raising what no adapter raises (a bug)."""
+
+    def __init__(self, app: App) -> None:
+        self._exchange = app.venue.exchange
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._exchange, name)
+
+    async def fetch_mark_candles(self, symbol: str, *, since: datetime) -> Sequence[MarkCandle]:
+        raise RuntimeError("a bug")
+
+
+async def test_a_catch_up_that_fails_for_a_bug_says_so_for_its_symbol(app: App) -> None:
+    # the simulator excuses a critical event with no symbol during any fault on any symbol
+    await opened_and_left(app, "BTCUSDT", Side.LONG, "0.004")
+    fresh = build_app(app.venue, app.store, exchange=cast(Exchange, _BrokenHistory(app)))
+    await fresh.run(fresh.trailing.restore())
+    fresh.trailing.catch_up()
+    await pass_time(fresh, 5)
+
+    [critical] = fresh.sink.of(EventType.CRITICAL_ERROR)
+    assert critical.symbol == "BTCUSDT" and not fresh.trailing.busy

@@ -653,11 +653,13 @@ def test_an_activation_caught_up_from_a_mark_far_below_the_best_follows_the_mark
     assert caught.stop_price == D("102.38")  # as the ticks alone would have trailed it
 
 
-def test_after_a_person_added_to_the_position_the_catch_up_starts_at_the_add():
+def test_a_person_s_add_moves_the_entry_the_catch_up_judges_from_a_partial_close_does_not():
     state = start(SHORT)
-    followed = follow_position(state, D("100.3"), D(3), DEFAULTS, at=at(900))
-    assert (followed.entry_at, followed.marks_until) == (at(900), at(900))
-    assert followed.activation_price == D("100.3") * (1 - D("0.015"))
+    added = follow_position(state, D("100.3"), D(3), DEFAULTS, at=at(900))
+    assert (added.entry_at, added.marks_until) == (at(900), None)
+    assert added.activation_price == D("100.3") * (1 - D("0.015"))
+    closed_part = follow_position(state, ENTRY, D("0.5"), DEFAULTS, at=at(900))
+    assert (closed_part.entry_at, closed_part.marks_until) == (None, None)
 
 
 def test_a_state_journaled_before_marks_until_existed_loads_without_it():

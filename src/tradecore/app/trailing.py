@@ -154,6 +154,13 @@ class TrailingService:
             opened_at=position.opened_at or self._clock.now(),
             stop_price=position.stop_price,
             params=self._params,
+            # a quantity other than the one asked for: a person added to the position or
+            # closed part of it (or the entry filled in part), and the journal's entry may
+            # be another than at the opening since — no mark before now is judged by it
+            # (review 15b: a state first made at a restart after a person's add)
+            entry_at=None
+            if position.quantity == position.requested_quantity
+            else self._clock.now(),
         )
         self._journal(state.position_id, state)
         await self.flush()
@@ -452,6 +459,8 @@ class TrailingService:
                 EventType.CRITICAL_ERROR,
                 severity=Severity.CRITICAL,
                 correlation_id=position_id,
+                symbol=journaled.symbol,
+                exchange=journaled.venue.value,
                 error=f"the trailing catch-up failed: {error!r}"[:1000],
             )
         finally:

@@ -174,8 +174,10 @@ def start_trailing(
     opened_at: datetime,
     stop_price: object | None,
     params: TrailingParams,
+    entry_at: datetime | None = None,
 ) -> TrailingState:
-    """The trailing state of a newly protected position: INACTIVE, watching `stop_price`."""
+    """The trailing state of a newly protected position: INACTIVE, watching `stop_price`;
+    `entry_at` when its entry may be another than at its opening (`TrailingState.entry_at`)."""
     check_params(params)
     state = TrailingState(
         position_id=position_id,
@@ -186,6 +188,7 @@ def start_trailing(
         quantity=positive(quantity, name="quantity"),
         opened_at=opened_at,
         stop_price=None if stop_price is None else positive(stop_price, name="stop_price"),
+        entry_at=entry_at,
     )
     return prime(state, params)
 
@@ -254,14 +257,15 @@ def follow_position(
 ) -> TrailingState:
     """The position changed on the venue (a person added to it or closed part of it): its
     entry and quantity are the venue's, and so are the thresholds measured from the entry
-    — from `at` on: the marks before it were judged against the entry they had, and a
-    restart's catch-up never judges them again against the new one (review 15)."""
+    — a new entry from `at` on: a restart's catch-up never judges the marks before it
+    against the new one (review 15). A partial close keeps the entry and the marks the
+    state has not judged yet (review 15b)."""
+    entry = positive(entry_price, name="entry_price")
     followed = attrs.evolve(
         state,
-        entry_price=positive(entry_price, name="entry_price"),
+        entry_price=entry,
         quantity=positive(quantity, name="quantity"),
-        entry_at=at,
-        marks_until=at,
+        entry_at=state.entry_at if entry == state.entry_price else at,
     )
     return prime(followed, params)
 
