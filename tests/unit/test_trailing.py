@@ -671,3 +671,17 @@ def test_a_state_journaled_before_marks_until_existed_loads_without_it():
     del old["marks_until"]
     loaded = JSON.structure(old, type(activated_long()))
     assert loaded == attrs.evolve(activated_long(), marks_until=None)
+
+
+def test_a_breakeven_held_back_then_met_by_a_mark_below_the_entry_moves_when_it_comes_back():
+    """Review 15b: a breakeven move held back by the rate limit, due on a mark below the
+    entry (no stop at the entry can stand then), was dropped: WAITING with nothing due, the
+    mark back above the entry moved nothing until activation."""
+    params = TrailingParams(breakeven_percent=D("0.8"))
+    state = attrs.evolve(start(LONG, stop=D("99.5"), params=params), last_update_at=at(0))
+    waiting, commands = tick(state, "100.8", 10, params)  # 0.5 % better: waits until t=60
+    assert waiting.phase is TrailingPhase.WAITING and not moves(commands)
+    below, commands = tick(waiting, "99.8", 61, params)
+    assert not moves(commands)
+    back, commands = tick(below, "100.3", 70, params)
+    assert [m.new_stop for m in moves(commands)] == [D("100.00")]

@@ -523,6 +523,16 @@ def _move(
     target = _target(state, phase, best, mark, params, tick)
     previous = state.stop_price
     gain = _gain(state.side, previous, target)
+    if target is None and phase is TrailingPhase.WAITING:
+        # The stop at the entry is owed but the mark is back beyond the entry: it stays due
+        # for a later mark, never dropped (review 15b: a held-back breakeven met by such a
+        # mark left the stop at the initial distance until activation).
+        wanted = round_price(state.entry_price, tick, away_from_mark(state.side))
+        if _gain(state.side, previous, wanted) >= params.min_improvement_percent:
+            owed = state.next_update_at or now
+            if not changes and owed == state.next_update_at:
+                return state, EMPTY
+            return attrs.evolve(state, next_update_at=owed, **changes), EMPTY
     if target is None or gain < params.min_improvement_percent:
         return attrs.evolve(state, next_update_at=None, **changes), EMPTY
     last = state.last_update_at
