@@ -451,7 +451,7 @@ class TrailingService:
                         self._retry.delay(tried, rate_limited=error.rate_limited)
                     )
                     continue
-                self._take_in(position_id, candles)
+                self._take_in(position_id, candles, since)
                 return
         except Exception as error:  # a bug: never silent, and trailing goes on from the marks
             logger.exception("the trailing catch-up of {} failed", position_id)
@@ -467,7 +467,7 @@ class TrailingService:
             if self._catching.get(position_id) is asyncio.current_task():
                 del self._catching[position_id]
 
-    def _take_in(self, position_id: str, candles: Sequence[MarkCandle]) -> None:
+    def _take_in(self, position_id: str, candles: Sequence[MarkCandle], since: datetime) -> None:
         state = self._states.get(position_id)
         if state is None or (rules := self._rules.get(state.symbol)) is None:
             return
@@ -483,8 +483,8 @@ class TrailingService:
         if not marks:
             return
         best = max(marks) if long else min(marks)
-        # the mark now: the venue's last close, or the feed's newer tick where that is worse
-        # (the answer may have waited its turn; a stop either crosses is no stop, review 15)
+        # the mark now: the worse of the venue's last close and the feed's last tick (the
+        # answer may have waited its turn; a stop either crosses is no stop, review 15)
         mark = candles[-1].close
         tick = self._marks.get(state.symbol)
         if tick is not None:
@@ -495,7 +495,7 @@ class TrailingService:
             logger.info(
                 "{}: caught up on the marks since {} (best {}): {}",
                 state.symbol,
-                state.marks_until or state.opened_at,
+                since,
                 best,
                 new.phase.value,
             )
