@@ -9,11 +9,13 @@ older one is written goes after it, and replaces any still waiting): the journal
 venue by a move, never show a later move before an earlier one. Crash-safe because the venue
 is the truth: on restart the stop the journal holds for the position — put right from the
 venue by the keeper's recovery (an interrupted replacement found by its client id, a stop
-standing that the journal never recorded) — is the level trailing resumes from
-(`restore`). A move the venue did not take is tried again on the next mark and, should no
-mark come (flat marks), on a timer (`RetrySettings`), through the keeper like every stop
-write. `heartbeat(position_id)` tells the protection guard when this service last
-looked at a position, so a silent trailing stop can be taken over.
+standing that the journal never recorded) — is the level trailing resumes from (`restore`),
+and the marks no state judged (the bot down, a change a crash took before the journal had
+it) are asked of the venue and taken in (`catch_up`). A move the venue did not take is tried
+again on the next mark and, should no mark come (flat marks), on a timer (`RetrySettings`),
+through the keeper like every stop write. `heartbeat(position_id)` tells the protection
+guard when this service last looked at a position, so a silent trailing stop can be taken
+over.
 """
 
 import asyncio
