@@ -683,5 +683,5 @@ def test_a_breakeven_held_back_then_met_by_a_mark_below_the_entry_moves_when_it_
     assert waiting.phase is TrailingPhase.WAITING and not moves(commands)
     below, commands = tick(waiting, "99.8", 61, params)
     assert not moves(commands)
-    back, commands = tick(below, "100.3", 70, params)
+    _, commands = tick(below, "100.3", 70, params)
     assert [m.new_stop for m in moves(commands)] == [D("100.00")]

@@ -455,6 +455,23 @@ class StopWriter:
             position.stop_price is not None
             and not tighter(position.side, target, position.stop_price)
         ):
+            # No tighter level to keep, yet the new stop may stand: the journal names it,
+            # at the level that stays (simulator binance seed 2869: the order stood unnamed
+            # until the position's stop fired and the venue expired it)
+            self._recorder.record(
+                EventType.STOP_LOSS_REPLACED,
+                position=position,
+                data={
+                    "price": position.stop_price,
+                    "previous_price": position.stop_price,
+                    "quantity": position.quantity,
+                    "reason": "resumed after a restart: the venue did not answer for the new "
+                    "stop, whose level is no tighter",
+                    "method": "level kept",
+                    "client_order_id": operation.client_order_ids[0],
+                    "target_price": target,
+                },
+            )
             return "interrupted: the venue did not answer for the new stop"
         kept = position.with_stop(
             price=target, order_id=position.stop_order_id, owner=_resumed_owner(position)
