@@ -149,17 +149,24 @@ async def test_a_spike_before_the_entry_is_no_best_though_the_state_changed_in_t
     assert stop.trigger_price is not None and stop.trigger_price >= Decimal("52237")
 
 
-class _SlowHistory:
+class _VenuePort:
+    """The venue's own port, but for what a subclass answers otherwise."""
+
+    def __init__(self, app: App) -> None:
+        self._exchange = app.venue.exchange
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._exchange, name)
+
+
+class _SlowHistory(_VenuePort):
     """The venue's port, its mark history answered and then held until `gate` opens (a
     request that waited its turn at sweep priority)."""
 
     def __init__(self, app: App) -> None:
-        self._exchange = app.venue.exchange
+        super().__init__(app)
         self.gate = asyncio.Event()
         self.answered = asyncio.Event()
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._exchange, name)
 
     async def fetch_mark_candles(self, symbol: str, *, since: datetime) -> Sequence[MarkCandle]:
         answer = await self._exchange.fetch_mark_candles(symbol, since=since)
@@ -301,14 +308,8 @@ async def test_a_state_first_made_after_a_person_s_add_judges_no_mark_from_befor
     assert state.phase is TrailingPhase.INACTIVE
 
 
-class _BrokenHistory:
+class _BrokenHistory(_VenuePort):
     """The venue's port, its mark history raising what no adapter raises (a bug)."""
-
-    def __init__(self, app: App) -> None:
-        self._exchange = app.venue.exchange
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._exchange, name)
 
     async def fetch_mark_candles(self, symbol: str, *, since: datetime) -> Sequence[MarkCandle]:
         raise RuntimeError("a bug")

@@ -451,46 +451,33 @@ class StopWriter:
         closes at market if the mark crossed it (simulator binance seed 1532: taken for a
         move never made, the guard put back the old, looser level)."""
         target = operation.target_price
-        if target is None or (
-            position.stop_price is not None
-            and not tighter(position.side, target, position.stop_price)
+        kept = position
+        if target is not None and (
+            position.stop_price is None or tighter(position.side, target, position.stop_price)
         ):
-            # No tighter level to keep, yet the new stop may stand: the journal names it,
-            # at the level that stays (simulator binance seed 2869: the order stood unnamed
-            # until the position's stop fired and the venue expired it)
-            self._recorder.record(
-                EventType.STOP_LOSS_REPLACED,
-                position=position,
-                data={
-                    "price": position.stop_price,
-                    "previous_price": position.stop_price,
-                    "quantity": position.quantity,
-                    "reason": "resumed after a restart: the venue did not answer for the new "
-                    "stop, whose level is no tighter",
-                    "method": "level kept",
-                    "client_order_id": operation.client_order_ids[0],
-                    "target_price": target,
-                },
+            kept = position.with_stop(
+                price=target, order_id=position.stop_order_id, owner=_resumed_owner(position)
             )
+        event = self._recorder.event(  # no order named: which one stands is the guard's to read
+            EventType.STOP_LOSS_REPLACED,
+            position=kept,
+            data={
+                "price": kept.stop_price,
+                "previous_price": position.stop_price,
+                "quantity": kept.quantity,
+                "reason": "resumed after a restart: the venue did not answer for the new stop",
+                "method": "level kept",
+                "client_order_id": operation.client_order_ids[0],
+                "target_price": target,
+            },
+        )
+        if kept is position:
+            # No tighter level to keep, yet the new stop may stand: the journal names it, at
+            # the level that stays (simulator binance seed 2869: the order stood unnamed
+            # until the position's stop fired and the venue expired it)
+            self._recorder.emit_recorded(event)
             return "interrupted: the venue did not answer for the new stop"
-        kept = position.with_stop(
-            price=target, order_id=position.stop_order_id, owner=_resumed_owner(position)
-        )
-        await self.saved(
-            kept,
-            self._recorder.event(  # no order named: which one stands is the guard's to read
-                EventType.STOP_LOSS_REPLACED,
-                position=kept,
-                data={
-                    "price": target,
-                    "previous_price": position.stop_price,
-                    "quantity": kept.quantity,
-                    "reason": "resumed after a restart: the venue did not answer for the new stop",
-                    "method": "level kept",
-                    "client_order_id": operation.client_order_ids[0],
-                },
-            ),
-        )
+        await self.saved(kept, event)
         return "interrupted: the venue did not answer for the new stop; its level is kept"
 
     async def adopt_carried(

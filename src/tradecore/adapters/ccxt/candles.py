@@ -7,7 +7,7 @@ candles while that is at most `PAGES` requests, the next interval both venues of
 longer (a bot down for days asks a handful of requests per position, not hundreds).
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 from tradecore.adapters.ccxt import parse
@@ -40,6 +40,21 @@ def pages(since: datetime, now: datetime, minutes: int, page: int) -> Iterator[t
         end = min(start + page * step, last + step) - 1
         yield start, end
         start = end + 1
+
+
+async def gather(
+    since: datetime,
+    now: datetime,
+    page: int,
+    ask: Callable[[int, int, int], Awaitable[Sequence[MarkCandle]]],
+) -> list[MarkCandle]:
+    """The candles from `since` to `now`, oldest first, once each: `ask(minutes, start,
+    end)` is one venue request of at most `page` candles (`interval_for`, `pages`)."""
+    minutes = interval_for(since, now, page)
+    found: dict[datetime, MarkCandle] = {}
+    for start, end in pages(since, now, minutes, page):
+        found.update((c.opened_at, c) for c in await ask(minutes, start, end))
+    return [found[opened] for opened in sorted(found)]
 
 
 def candle(row: Sequence[object], minutes: int) -> MarkCandle:

@@ -636,10 +636,8 @@ class BinanceDialect:
         (Mark Price Kline/Candlestick Data: rows `[open time, open, high, low, close, …]`,
         prices as text; "limit ... Default 500; max 1500"), 1000 a page (weight 5), asked
         directly: ccxt's `fetch_mark_ohlcv` gives floats."""
-        now = ex._clock.now()
-        minutes = candles.interval_for(since, now, _CANDLES)
-        found: dict[int, MarkCandle] = {}
-        for start, end in candles.pages(since, now, minutes, _CANDLES):
+
+        async def page(minutes: int, start: int, end: int) -> list[MarkCandle]:
             request = {
                 "symbol": symbol,
                 "interval": _INTERVALS[minutes],
@@ -651,8 +649,9 @@ class BinanceDialect:
                 partial(ex.client.fapipublic_get_markpriceklines, request),
                 lambda raw: [candles.candle(row, minutes) for row in raw],
             )
-            found.update({int(c.opened_at.timestamp()): c for c in rows})
-        return [found[key] for key in sorted(found)]
+            return rows
+
+        return await candles.gather(since, ex._clock.now(), _CANDLES, page)
 
     def can_watch(self, client: ccxt.Exchange) -> bool:
         return bool(client.has.get("watchMarkPrices"))

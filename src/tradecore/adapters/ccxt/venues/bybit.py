@@ -660,10 +660,8 @@ class BybitDialect:
         (v5 Get Mark Price Kline: `list` of `[startTime, open, high, low, close]` as text,
         "Sort in reverse by startTime"; "limit ... [1, 200]"), asked directly: ccxt's
         `fetch_mark_ohlcv` gives floats."""
-        now = ex._clock.now()
-        minutes = candles.interval_for(since, now, _CANDLES)
-        found: dict[int, MarkCandle] = {}
-        for start, end in candles.pages(since, now, minutes, _CANDLES):
+
+        async def page(minutes: int, start: int, end: int) -> list[MarkCandle]:
             request = {
                 "category": "linear",
                 "symbol": symbol,
@@ -676,8 +674,9 @@ class BybitDialect:
                 partial(ex.client.publicGetV5MarketMarkPriceKline, request),
                 lambda raw: [candles.candle(row, minutes) for row in raw["result"]["list"]],
             )
-            found.update({int(c.opened_at.timestamp()): c for c in rows})
-        return [found[key] for key in sorted(found)]
+            return rows
+
+        return await candles.gather(since, ex._clock.now(), _CANDLES, page)
 
     def can_watch(self, client: ccxt.Exchange) -> bool:
         return bool(client.has.get("watchTickers"))
